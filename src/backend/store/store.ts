@@ -1,0 +1,40 @@
+/**
+ * The users store: one interface, two implementations (sqlite.ts, the embedded default, and
+ * redis.ts when several replicas share data). Every call is scoped by tenant; versions give
+ * optimistic concurrency. The same test suite (test/unit/backend/store/store-suite.ts) runs
+ * against every implementation.
+ */
+import type { NewUser, StoredUser, Tenant, UserPatch } from '../../common/user.js';
+
+export interface ListOptions {
+  /** 1..200 */
+  limit: number;
+  /** Opaque cursor from a previous page's `nextCursor`. */
+  cursor?: string | undefined;
+}
+
+export interface UserPage {
+  users: StoredUser[];
+  nextCursor: string | null;
+}
+
+export interface UserStore {
+  /** Creates a tenant and its owner (roles ["admin"], is_owner true) in one transaction. */
+  createTenant(name: string, owner: NewUser): Promise<{ tenant: Tenant; owner: StoredUser }>;
+  getTenant(tenantId: string): Promise<Tenant | null>;
+  /** Users of one tenant in a stable order; throws InvalidInputError on a bad cursor. */
+  listUsers(tenantId: string, options: ListOptions): Promise<UserPage>;
+  getUser(tenantId: string, userId: string): Promise<StoredUser | null>;
+  /** Throws NotFoundError (no such tenant) or ConflictError (email taken in this tenant). */
+  createUser(tenantId: string, input: NewUser): Promise<StoredUser>;
+  /**
+   * Applies a patch atomically. With `expectedVersion`, throws PreconditionFailedError when the
+   * stored version differs. Throws NotFoundError when the user is not in this tenant.
+   */
+  updateUser(tenantId: string, userId: string, patch: UserPatch, expectedVersion?: number): Promise<StoredUser>;
+  /** Same rules as updateUser. */
+  deleteUser(tenantId: string, userId: string, expectedVersion?: number): Promise<void>;
+  /** Cheap liveness check for /readyz. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,51 @@
+/** The user and tenant as the contract (§3) shows them, shared by the backend and the sidecar. */
+
+export interface Tenant {
+  id: string;
+  name: string;
+}
+
+export interface User {
+  id: string;
+  tenant_id: string;
+  name: string;
+  email: string;
+  roles: string[];
+  is_owner: boolean;
+  avatar: string | null;
+  auth_provider: string;
+  created_at: string;
+  updated_at: string;
+}
+
+/** A user as stored: the contract's fields plus the version that drives ETag and If-Match. */
+export interface StoredUser extends User {
+  version: number;
+}
+
+/** Validated input of `POST /v1/users` (and of the owner made by `tenant create`). */
+export interface NewUser {
+  name: string;
+  email: string;
+  roles: string[];
+  auth_provider?: string;
+  avatar?: string | null;
+}
+
+/** Validated input of `PUT /v1/users/{id}`: at least one field. Roles replace the set. */
+export interface UserPatch {
+  name?: string;
+  roles?: string[];
+  avatar?: string | null;
+}
+
+/** The public view of a stored user: the version is carried by the ETag, not the body. */
+export function publicUser(u: StoredUser): User {
+  const { version: _version, ...rest } = u;
+  return rest;
+}
+
+/** Strong ETag for a version of a user. */
+export function etagOf(u: Pick<StoredUser, 'id' | 'version'>): string {
+  return `"${u.id.toLowerCase()}.${u.version}"`;
+}

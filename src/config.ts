@@ -1,0 +1,176 @@
+/**
+ * The environment, read once into one typed, frozen object. A bad value stops the process at
+ * start with one line naming the variable and an example (contract §2); it is never a bad
+ * request.
+ */
+import { resolve } from 'node:path';
+
+export type Mode = 'start' | 'sidecar' | 'backend' | 'cli';
+
+export interface Config {
+  readonly mode: Mode;
+  /** Sidecar listen port (all interfaces). */
+  readonly port: number;
+  readonly host: string;
+  /** Admin port: /healthz, /readyz, /metrics, /status. */
+  readonly adminPort: number;
+  readonly backendPort: number;
+  readonly backendHost: string;
+  /** Where the sidecar forwards. */
+  readonly upstreamUrl: string;
+  readonly dataDir: string;
+  readonly policyDir: string;
+  readonly redisUrl: string | undefined;
+  readonly jwksUrl: string | undefined;
+  readonly jwksFile: string | undefined;
+  readonly jwtIssuer: string;
+  readonly jwtAudience: string;
+  readonly tenantClaim: string;
+  /** false = shadow mode: policy denials are logged and forwarded, marked. */
+  readonly enforce: boolean;
+  /** Shared secret the backend requires from the sidecar; undefined = read/create in DATA_DIR. */
+  readonly trustSecret: string | undefined;
+  readonly upstreamTimeoutMs: number;
+  readonly bodyLimitBytes: number;
+  readonly maxHeaderBytes: number;
+  readonly headersTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+  readonly clockToleranceSeconds: number;
+  readonly jwksTimeoutMs: number;
+  readonly jwksCooldownMs: number;
+  readonly userCacheTtlMs: number;
+  /** When Redis is down: refuse (503, default) or accept tokens unchecked for revocation. */
+  readonly revocationFailOpen: boolean;
+  readonly shutdownGraceMs: number;
+  readonly policyPollMs: number;
+  readonly logLevel: string;
+}
+
+/** A misconfiguration: names the variable and shows an example. */
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    problem: string,
+    example: string,
+  ) {
+    super(`${variable}: ${problem} (example: ${variable}=${example})`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function str(env: Env, name: string): string | undefined {
+  const v = env[name];
+  return v === undefined || v.trim() === '' ? undefined : v.trim();
+}
+
+function int(env: Env, name: string, dflt: number, min: number, max: number, example: string): number {
+  const raw = str(env, name);
+  if (raw === undefined) return dflt;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number, got "${raw}"`, example);
+  const n = Number(raw);
+  if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`, example);
+  return n;
+}
+
+function port(env: Env, name: string, dflt: number): number {
+  return int(env, name, dflt, 0, 65535, String(dflt || 8080));
+}
+
+function bool(env: Env, name: string, dflt: boolean): boolean {
+  const raw = str(env, name);
+  if (raw === undefined) return dflt;
+  const v = raw.toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(v)) return true;
+  if (['false', '0', 'no', 'off'].includes(v)) return false;
+  throw new ConfigError(name, `must be true or false, got "${raw}"`, String(dflt));
+}
+
+function url(env: Env, name: string, protocols: string[], example: string): string | undefined {
+  const raw = str(env, name);
+  if (raw === undefined) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(name, `is not a URL: "${raw}"`, example);
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(name, `must use ${protocols.join(' or ')}, got "${parsed.protocol}"`, example);
+  }
+  return raw;
+}
+
+/**
+ * Reads the configuration for one process kind. `sidecar` refuses to start without a key source
+ * and required claims; `start` falls back to the development key and the dev issuer/audience.
+ */
+export function loadConfig(mode: Mode, env: Env = process.env): Config {
+  const backendPort = port(env, 'BACKEND_PORT', 8081);
+  const backendHost = str(env, 'BACKEND_HOST') ?? '127.0.0.1';
+  const upstreamUrl =
+    url(env, 'UPSTREAM_URL', ['http:', 'https:'], 'http://127.0.0.1:8081') ??
+    `http://127.0.0.1:${backendPort}`;
+  const jwksUrl = url(env, 'JWKS_URL', ['http:', 'https:'], 'https://issuer.example.com/.well-known/jwks.json');
+  const jwksFile = str(env, 'JWKS_FILE');
+  if (jwksUrl !== undefined && jwksFile !== undefined) {
+    throw new ConfigError('JWKS_FILE', 'set JWKS_URL or JWKS_FILE, not both', '/etc/cedargate/jwks.json');
+  }
+  const issuerEnv = str(env, 'JWT_ISSUER');
+  const audienceEnv = str(env, 'JWT_AUDIENCE');
+  if (mode === 'sidecar') {
+    if (jwksUrl === undefined && jwksFile === undefined) {
+      throw new ConfigError('JWKS_URL', 'the sidecar needs JWKS_URL or JWKS_FILE to verify credentials', 'https://issuer.example.com/.well-known/jwks.json');
+    }
+    if (issuerEnv === undefined) throw new ConfigError('JWT_ISSUER', 'the sidecar needs the required issuer', 'https://issuer.example.com/');
+    if (audienceEnv === undefined) throw new ConfigError('JWT_AUDIENCE', 'the sidecar needs the required audience', 'users-api');
+  }
+  const redisUrl = url(env, 'REDIS_URL', ['redis:', 'rediss:'], 'redis://127.0.0.1:6379');
+  const tenantClaim = str(env, 'TENANT_CLAIM') ?? 'tenant_id';
+  if (!/^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$/.test(tenantClaim)) {
+    throw new ConfigError('TENANT_CLAIM', `is not a claim name: "${tenantClaim}"`, 'tenant_id');
+  }
+  const trustSecret = str(env, 'TRUST_SECRET');
+  if (trustSecret !== undefined && trustSecret.length < 16) {
+    throw new ConfigError('TRUST_SECRET', 'must be at least 16 characters', 'a-long-random-string-from-a-secret');
+  }
+  const logLevel = (str(env, 'LOG_LEVEL') ?? 'info').toLowerCase();
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
+    throw new ConfigError('LOG_LEVEL', `must be one of fatal, error, warn, info, debug, trace, silent; got "${logLevel}"`, 'info');
+  }
+  return Object.freeze({
+    mode,
+    port: port(env, 'PORT', 8080),
+    host: str(env, 'HOST') ?? '0.0.0.0',
+    adminPort: port(env, 'ADMIN_PORT', 9901),
+    backendPort,
+    backendHost,
+    upstreamUrl,
+    dataDir: resolve(str(env, 'DATA_DIR') ?? './data'),
+    policyDir: resolve(str(env, 'POLICY_DIR') ?? './policies'),
+    redisUrl,
+    jwksUrl,
+    jwksFile: jwksFile === undefined ? undefined : resolve(jwksFile),
+    jwtIssuer: issuerEnv ?? 'cedargate-dev',
+    jwtAudience: audienceEnv ?? 'cedargate',
+    tenantClaim,
+    enforce: bool(env, 'ENFORCE', true),
+    trustSecret,
+    upstreamTimeoutMs: int(env, 'UPSTREAM_TIMEOUT_MS', 5000, 1, 600_000, '5000'),
+    bodyLimitBytes: int(env, 'BODY_LIMIT_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024, '1048576'),
+    maxHeaderBytes: int(env, 'MAX_HEADER_BYTES', 16 * 1024, 1024, 1024 * 1024, '16384'),
+    headersTimeoutMs: int(env, 'HEADERS_TIMEOUT_MS', 10_000, 100, 600_000, '10000'),
+    requestTimeoutMs: int(env, 'REQUEST_TIMEOUT_MS', 30_000, 100, 600_000, '30000'),
+    keepAliveTimeoutMs: int(env, 'KEEP_ALIVE_TIMEOUT_MS', 5_000, 100, 600_000, '5000'),
+    clockToleranceSeconds: int(env, 'CLOCK_TOLERANCE_SECONDS', 30, 0, 300, '30'),
+    jwksTimeoutMs: int(env, 'JWKS_TIMEOUT_MS', 2_000, 50, 60_000, '2000'),
+    jwksCooldownMs: int(env, 'JWKS_COOLDOWN_MS', 30_000, 0, 3_600_000, '30000'),
+    userCacheTtlMs: int(env, 'USER_CACHE_TTL_MS', 5_000, 0, 3_600_000, '5000'),
+    revocationFailOpen: bool(env, 'REVOCATION_FAIL_OPEN', false),
+    shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 10_000, 0, 600_000, '10000'),
+    policyPollMs: int(env, 'POLICY_POLL_MS', 5_000, 100, 3_600_000, '5000'),
+    logLevel,
+  });
+}

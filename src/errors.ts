@@ -1,0 +1,208 @@
+/**
+ * The error model of the contract (§4): one class per code, and the one function that turns
+ * any thrown value into a status and the contract's JSON body. No other module writes an
+ * error response; they throw (or pass) one of these and let `sendError` answer.
+ */
+import type { ServerResponse } from 'node:http';
+
+export type ErrorCode =
+  | 'invalid_input'
+  | 'unauthenticated'
+  | 'tenant_mismatch'
+  | 'forbidden'
+  | 'not_found'
+  | 'conflict'
+  | 'precondition_failed'
+  | 'payload_too_large'
+  | 'header_too_large'
+  | 'unsupported_media_type'
+  | 'invalid_roles'
+  | 'internal'
+  | 'upstream_unavailable'
+  | 'unavailable'
+  | 'upstream_timeout';
+
+/** The JSON body of every error response. */
+export interface ErrorBody {
+  code: ErrorCode;
+  message: string;
+  details?: Record<string, unknown>;
+  notices?: string[];
+}
+
+export interface ErrorOptions {
+  details?: Record<string, unknown>;
+  notices?: string[];
+  cause?: unknown;
+}
+
+/** Base class: a contract error code, its HTTP status, and an optional cause kept for logs. */
+export abstract class CedargateError extends Error {
+  abstract readonly code: ErrorCode;
+  abstract readonly status: number;
+  readonly details: Record<string, unknown> | undefined;
+  readonly notices: string[] | undefined;
+
+  constructor(message: string, options: ErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.details = options.details;
+    this.notices = options.notices;
+  }
+
+  /** The contract's JSON body for this error. */
+  toBody(): ErrorBody {
+    const body: ErrorBody = { code: this.code, message: this.message };
+    if (this.details !== undefined) body.details = this.details;
+    if (this.notices !== undefined) body.notices = this.notices;
+    return body;
+  }
+}
+
+export class InvalidInputError extends CedargateError {
+  readonly code = 'invalid_input';
+  readonly status = 400;
+}
+
+/** 401. The message the client sees is generic; the real reason travels in `reason` for logs. */
+export class UnauthenticatedError extends CedargateError {
+  readonly code = 'unauthenticated';
+  readonly status = 401;
+  readonly reason: string;
+  constructor(reason: string, options: ErrorOptions = {}) {
+    super('missing or invalid credential', options);
+    this.reason = reason;
+  }
+}
+
+export class TenantMismatchError extends CedargateError {
+  readonly code = 'tenant_mismatch';
+  readonly status = 403;
+  constructor(options: ErrorOptions = {}) {
+    super("the credential's tenant is not the X-Tenant-ID tenant", options);
+  }
+}
+
+export class ForbiddenError extends CedargateError {
+  readonly code = 'forbidden';
+  readonly status = 403;
+}
+
+export class NotFoundError extends CedargateError {
+  readonly code = 'not_found';
+  readonly status = 404;
+}
+
+export class ConflictError extends CedargateError {
+  readonly code = 'conflict';
+  readonly status = 409;
+}
+
+export class PreconditionFailedError extends CedargateError {
+  readonly code = 'precondition_failed';
+  readonly status = 412;
+  constructor(message = 'If-Match does not match the current version', options: ErrorOptions = {}) {
+    super(message, options);
+  }
+}
+
+export class PayloadTooLargeError extends CedargateError {
+  readonly code = 'payload_too_large';
+  readonly status = 413;
+}
+
+/** 431: request headers over the server's limit (security.md line 5). */
+export class HeaderTooLargeError extends CedargateError {
+  readonly code = 'header_too_large';
+  readonly status = 431;
+}
+
+export class UnsupportedMediaTypeError extends CedargateError {
+  readonly code = 'unsupported_media_type';
+  readonly status = 415;
+  constructor(message = 'the body must be application/json (UTF-8)', options: ErrorOptions = {}) {
+    super(message, options);
+  }
+}
+
+export class InvalidRolesError extends CedargateError {
+  readonly code = 'invalid_roles';
+  readonly status = 422;
+  constructor(invalid: string[], allowed: readonly string[], options: ErrorOptions = {}) {
+    super(`unknown role(s): ${invalid.join(', ')}`, {
+      ...options,
+      details: { invalid, allowed: [...allowed] },
+    });
+  }
+}
+
+export class InternalError extends CedargateError {
+  readonly code = 'internal';
+  readonly status = 500;
+  constructor(message = 'internal error; the request was not forwarded', options: ErrorOptions = {}) {
+    super(message, options);
+  }
+}
+
+export class UpstreamUnavailableError extends CedargateError {
+  readonly code = 'upstream_unavailable';
+  readonly status = 502;
+  constructor(message = 'the users backend is unavailable', options: ErrorOptions = {}) {
+    super(message, options);
+  }
+}
+
+export class UnavailableError extends CedargateError {
+  readonly code = 'unavailable';
+  readonly status = 503;
+}
+
+export class UpstreamTimeoutError extends CedargateError {
+  readonly code = 'upstream_timeout';
+  readonly status = 504;
+  constructor(message = 'the users backend did not answer in time', options: ErrorOptions = {}) {
+    super(message, options);
+  }
+}
+
+/** Anything thrown, as a contract error: unknown values become 500 `internal`, cause kept. */
+export function toCedargateError(err: unknown): CedargateError {
+  if (err instanceof CedargateError) return err;
+  return new InternalError(undefined, { cause: err });
+}
+
+/** Status, headers and body for any thrown value. */
+export function errorResponse(err: unknown): {
+  status: number;
+  headers: Record<string, string>;
+  body: ErrorBody;
+} {
+  const e = toCedargateError(err);
+  const headers: Record<string, string> = {};
+  if (e instanceof UnauthenticatedError) {
+    headers['www-authenticate'] = 'Bearer error="invalid_token"';
+  }
+  return { status: e.status, headers, body: e.toBody() };
+}
+
+/**
+ * Answers a request with the contract's error body. Works for node:http and express responses
+ * alike (express's response is a ServerResponse). If the head was already sent, the only honest
+ * thing left is to cut the connection.
+ */
+export function sendError(res: ServerResponse, err: unknown, extraHeaders: Record<string, string> = {}): void {
+  if (res.headersSent) {
+    res.destroy(err instanceof Error ? err : undefined);
+    return;
+  }
+  const { status, headers, body } = errorResponse(err);
+  const payload = JSON.stringify(body);
+  res.writeHead(status, {
+    ...extraHeaders,
+    ...headers,
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(payload),
+    'cache-control': 'no-store',
+  });
+  res.end(payload);
+}
