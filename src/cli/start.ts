@@ -1,0 +1,63 @@
+/**
+ * `cedargate start`: the backend and the sidecar in one process with embedded defaults
+ * (SQLite and the development key in DATA_DIR, policies from POLICY_DIR) — for a laptop or
+ * `docker run`.
+ */
+import { loadConfig } from '../config.js';
+import { createLogger } from '../common/logger.js';
+import { resolveTrustSecret } from '../common/trust.js';
+import { startBackend } from '../backend/server.js';
+import { openCluster } from '../sidecar/cluster.js';
+import { startSidecar, type SidecarOptions } from '../sidecar/server.js';
+import { keySourceOf, serveUntilSignal } from './serve.js';
+import { parseFlags } from './usage.js';
+
+export async function run(args: string[]): Promise<number> {
+  parseFlags(args, {}, 'cedargate start   (configured by environment: see README)');
+  const config = loadConfig('start');
+  const logger = createLogger(config.logLevel);
+  const backend = await startBackend(config, logger.child({ component: 'backend' }));
+  const options: SidecarOptions = {
+    config,
+    logger,
+    trustSecret: resolveTrustSecret(config),
+    keys: keySourceOf(config, logger),
+    // UPSTREAM_URL unset: the backend we just started, wherever it bound.
+    upstreamUrl: process.env.UPSTREAM_URL?.trim() ? config.upstreamUrl : `http://127.0.0.1:${backend.port}`,
+  };
+  const cluster = await openCluster(config, logger);
+  if (cluster !== undefined) options.cluster = cluster;
+  let sidecar;
+  try {
+    sidecar = await startSidecar(options);
+  } catch (err) {
+    await backend.close();
+    throw err;
+  }
+  const running = sidecar;
+  process.stderr.write(banner(running.port, running.adminPort, backend.port, config.dataDir));
+  return serveUntilSignal(
+    logger,
+    async () => {
+      await running.close();
+      await backend.close();
+    },
+    () => void running.policies.reload('SIGHUP'),
+  );
+}
+
+function banner(port: number, adminPort: number, backendPort: number, dataDir: string): string {
+  return `
+cedargate is running
+  API (through the sidecar):  http://localhost:${port}/v1/users
+  admin:                      http://localhost:${adminPort}/status  (/healthz /readyz /metrics)
+  users backend (loopback):   http://127.0.0.1:${backendPort}
+  data and development keys:  ${dataDir}
+
+Try it (in another terminal):
+  bin/cedargate tenant create --name acme --owner-name Ada --owner-email ada@acme.test
+  TOKEN=$(bin/cedargate token --tenant <tenant.id> --sub <owner.id>)
+  curl -H "Authorization: Bearer $TOKEN" -H "X-Tenant-ID: <tenant.id>" http://localhost:${port}/v1/users
+
+`;
+}

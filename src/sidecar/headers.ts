@@ -1,0 +1,33 @@
+/**
+ * Header framing checks. Node silently keeps the first of two `Authorization` headers and joins
+ * two `X-Tenant-ID`s with ", "; either way the sidecar and the backend could read different
+ * values, so a request that repeats a header the decision depends on is refused (400).
+ */
+import type { IncomingMessage } from 'node:http';
+import { InvalidInputError } from '../errors.js';
+
+const SINGLE = new Set([
+  'authorization',
+  'x-tenant-id',
+  'content-length',
+  'content-type',
+  'transfer-encoding',
+  'if-match',
+  'host',
+  'x-request-id',
+]);
+
+/** Throws 400 when a header that must appear at most once appears twice. */
+export function assertSingleHeaders(req: IncomingMessage): void {
+  const raw = req.rawHeaders;
+  // Small n: a linear scan beats building a map per request.
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] as string).toLowerCase();
+    if (!SINGLE.has(name)) continue;
+    for (let j = i + 2; j < raw.length; j += 2) {
+      if ((raw[j] as string).toLowerCase() === name) {
+        throw new InvalidInputError(`the ${name} header must appear at most once`, { details: { header: name } });
+      }
+    }
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * Forwarding (http-proxy-middleware over a keep-alive agent): exactly what was authorized goes
+ * to the backend — the canonical path that was decided on, the exact JSON bytes that were
+ * validated and decided, the verified tenant and subject, the sidecar's trust header, and an
+ * allowlist of client headers. Everything else the client sent is dropped here.
+ */
+import type { Agent, ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
+import { createProxyMiddleware, type Plugin } from 'http-proxy-middleware';
+import { UpstreamTimeoutError, UpstreamUnavailableError, type CedargateError } from '../errors.js';
+import { TRUST_HEADER } from '../common/trust.js';
+
+/** Client headers that may reach the backend; identity and hop-by-hop headers never do. */
+const FORWARDED_CLIENT_HEADERS = new Set(['accept', 'accept-language', 'user-agent', 'content-type']);
+
+/** Backend response headers that are about the connection, not the response. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'trailer', 'te']);
+
+export const SUBJECT_HEADER = 'x-cedargate-subject';
+export const DECISION_HEADER = 'x-cedargate-decision';
+
+/** What the pipeline decided to send. */
+export interface ForwardPlan {
+  method: string;
+  path: string;
+  tenantId: string;
+  subject: string;
+  requestId: string;
+  body: Buffer | undefined;
+  /** ETag of the version the decision saw (PUT, DELETE). */
+  ifMatch: string | undefined;
+  /** A backend 412 comes back as `retry` instead of being answered (decide once more). */
+  retryOn412: boolean;
+  /** Extra response headers (the shadow-mode decision marker). */
+  responseHeaders: Record<string, string>;
+}
+
+export type ForwardOutcome =
+  | { kind: 'answered'; status: number }
+  | { kind: 'retry' }
+  | { kind: 'failed'; error: CedargateError };
+
+export interface Forwarder {
+  forward(req: IncomingMessage, res: ServerResponse, plan: ForwardPlan): Promise<ForwardOutcome>;
+}
+
+interface InFlight {
+  plan: ForwardPlan;
+  settle: (o: ForwardOutcome) => void;
+  timedOut: boolean;
+}
+
+export function createForwarder(options: { target: string; agent: Agent; trustSecret: string; timeoutMs: number }): Forwarder {
+  const inflight = new WeakMap<IncomingMessage, InFlight>();
+
+  const onProxyReq = (proxyReq: ClientRequest, req: IncomingMessage) => {
+    const state = inflight.get(req);
+    if (state === undefined) return;
+    const { plan } = state;
+    for (const name of proxyReq.getHeaderNames()) {
+      if (!FORWARDED_CLIENT_HEADERS.has(name) && name !== 'host') proxyReq.removeHeader(name);
+    }
+    proxyReq.setHeader('x-tenant-id', plan.tenantId);
+    proxyReq.setHeader(SUBJECT_HEADER, plan.subject);
+    proxyReq.setHeader('x-request-id', plan.requestId);
+    proxyReq.setHeader(TRUST_HEADER, options.trustSecret);
+    if (plan.ifMatch !== undefined) proxyReq.setHeader('if-match', plan.ifMatch);
+    if (plan.body !== undefined) {
+      proxyReq.setHeader('content-type', 'application/json');
+      proxyReq.setHeader('content-length', plan.body.length);
+      proxyReq.write(plan.body);
+    } else {
+      proxyReq.removeHeader('content-type');
+      proxyReq.setHeader('content-length', 0);
+    }
+    proxyReq.setTimeout(options.timeoutMs, () => {
+      state.timedOut = true;
+      proxyReq.destroy(new Error('upstream timeout'));
+    });
+  };
+
+  const onProxyRes = (proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse) => {
+    const state = inflight.get(req);
+    if (state === undefined) return;
+    const status = proxyRes.statusCode ?? 502;
+    if (status === 412 && state.plan.retryOn412) {
+      proxyRes.resume();
+      state.settle({ kind: 'retry' });
+      return;
+    }
+    const headers: Record<string, string | string[]> = {};
+    for (const [name, value] of Object.entries(proxyRes.headers)) {
+      if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value;
+    }
+    Object.assign(headers, state.plan.responseHeaders, { 'x-request-id': state.plan.requestId });
+    res.writeHead(status, headers);
+    proxyRes.pipe(res);
+    proxyRes.on('error', () => res.destroy());
+    res.on('finish', () => state.settle({ kind: 'answered', status }));
+    res.on('close', () => state.settle({ kind: 'answered', status }));
+  };
+
+  const onError = (err: Error, req: IncomingMessage) => {
+    const state = inflight.get(req);
+    if (state === undefined) return;
+    state.settle({
+      kind: 'failed',
+      error: state.timedOut ? new UpstreamTimeoutError(undefined, { cause: err }) : new UpstreamUnavailableError(undefined, { cause: err }),
+    });
+  };
+
+  const wire: Plugin = (proxyServer) => {
+    proxyServer.on('proxyReq', onProxyReq);
+    proxyServer.on('proxyRes', onProxyRes);
+    proxyServer.on('error', onError);
+  };
+
+  const middleware = createProxyMiddleware<IncomingMessage, ServerResponse>({
+    target: options.target,
+    agent: options.agent,
+    changeOrigin: true,
+    xfwd: false,
+    selfHandleResponse: true,
+    ejectPlugins: true,
+    plugins: [wire],
+  });
+
+  return {
+    forward(req, res, plan) {
+      return new Promise<ForwardOutcome>((resolve) => {
+        let settled = false;
+        const state: InFlight = {
+          plan,
+          timedOut: false,
+          settle: (o) => {
+            if (settled) return;
+            settled = true;
+            inflight.delete(req);
+            resolve(o);
+          },
+        };
+        inflight.set(req, state);
+        req.url = plan.path;
+        void middleware(req, res, (err?: unknown) =>
+          state.settle({ kind: 'failed', error: new UpstreamUnavailableError(undefined, { cause: err }) }),
+        );
+      });
+    },
+  };
+}

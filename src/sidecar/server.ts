@@ -1,0 +1,275 @@
+/**
+ * Assembles a running sidecar: the policy store, the credential verifier, the user directory,
+ * the forwarder and the pipeline on a node:http server (express stays off the proxied hot path:
+ * see docs/benchmarks.md), plus the admin server. Also owns the server limits and draining.
+ */
+import { createServer, type Server } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Config } from '../config.js';
+import type { Logger } from '../common/logger.js';
+import { HeaderTooLargeError, InvalidInputError, errorResponse } from '../errors.js';
+import { createAdminApp } from './admin-app.js';
+import { createCredentialVerifier, type KeySource, type RevocationCheck } from './authn/verifier.js';
+import { createPolicyStore, type PolicyStore } from './authz/policy-store.js';
+import { createUserDirectory, type UserDirectory } from './directory.js';
+import { createSidecarMetrics, type SidecarMetrics } from './metrics.js';
+import { createPipeline } from './pipeline.js';
+import { createForwarder } from './proxy.js';
+import { createUpstreamClient } from './upstream.js';
+
+/**
+ * What several replicas share (implemented on Redis): cross-replica invalidation and token
+ * revocation. A single replica runs without one.
+ */
+export interface SidecarCluster {
+  /** Tells every replica that a user changed. */
+  publishUserChanged(tenantId: string, userId: string): void;
+  /** Starts listening; the handlers run for changes made through any replica. */
+  start(handlers: {
+    onUserChanged(tenantId: string, userId: string): void;
+    /** The channel is down: nothing guarantees invalidations; keep caches short. */
+    onDegraded(): void;
+    /** The channel is back: caches may be trusted again. */
+    onRecovered(): void;
+  }): Promise<void>;
+  revocation: RevocationCheck;
+  /** For /readyz and /status. */
+  health(): { ok: boolean; detail: string };
+  close(): Promise<void>;
+}
+
+export interface SidecarOptions {
+  config: Config;
+  logger: Logger;
+  trustSecret: string;
+  keys: KeySource;
+  /** Overrides config.upstreamUrl (e.g. `start` with an ephemeral backend port). */
+  upstreamUrl?: string;
+  cluster?: SidecarCluster;
+}
+
+export interface RunningSidecar {
+  port: number;
+  adminPort: number;
+  policies: PolicyStore;
+  directory: UserDirectory;
+  metrics: SidecarMetrics;
+  /** Turns /readyz to 503, stops accepting, lets in-flight requests finish (up to the grace period). */
+  close(): Promise<void>;
+}
+
+/** While invalidations cannot be trusted, cached users live at most this long. */
+const DEGRADED_USER_TTL_MS = 500;
+
+export async function startSidecar(options: SidecarOptions): Promise<RunningSidecar> {
+  const { config, logger, cluster } = options;
+  const metrics = createSidecarMetrics();
+  const policies = await createPolicyStore({
+    dir: config.policyDir,
+    logger: logger.child({ component: 'policies' }),
+    watch: true,
+    pollMs: config.policyPollMs,
+    onReload: (result) => metrics.policyReloads.inc({ result }),
+  });
+  const verifierOptions: Parameters<typeof createCredentialVerifier>[0] = {
+    keys: options.keys,
+    issuer: config.jwtIssuer,
+    audience: config.jwtAudience,
+    tenantClaim: config.tenantClaim,
+    clockToleranceSeconds: config.clockToleranceSeconds,
+    logger: logger.child({ component: 'authn' }),
+  };
+  if (cluster !== undefined) verifierOptions.revocation = cluster.revocation;
+  const verifier = await createCredentialVerifier(verifierOptions);
+  const upstream = createUpstreamClient({
+    baseUrl: options.upstreamUrl ?? config.upstreamUrl,
+    trustSecret: options.trustSecret,
+    timeoutMs: config.upstreamTimeoutMs,
+  });
+  const directory = createUserDirectory({ upstream, ttlMs: config.userCacheTtlMs });
+  const forwarder = createForwarder({
+    target: upstream.baseUrl.origin,
+    agent: upstream.agent,
+    trustSecret: options.trustSecret,
+    timeoutMs: config.upstreamTimeoutMs,
+  });
+  if (cluster !== undefined) {
+    await cluster.start({
+      onUserChanged: (t, u) => directory.invalidate(t, u),
+      onDegraded: () => {
+        directory.clear();
+        directory.setTtl(Math.min(DEGRADED_USER_TTL_MS, config.userCacheTtlMs));
+        logger.warn('cluster channel down: user cache shortened to %d ms', DEGRADED_USER_TTL_MS);
+      },
+      onRecovered: () => {
+        directory.clear();
+        directory.setTtl(config.userCacheTtlMs);
+        logger.info('cluster channel back: user cache restored');
+      },
+    });
+  }
+  registerCacheCollectors(metrics, verifier, directory);
+
+  const pipelineDeps: Parameters<typeof createPipeline>[0] = {
+    verifier,
+    policies,
+    directory,
+    forwarder,
+    metrics,
+    logger: logger.child({ component: 'decision' }),
+    enforce: config.enforce,
+    bodyLimitBytes: config.bodyLimitBytes,
+  };
+  if (cluster !== undefined) pipelineDeps.onUserChanged = (t, u) => cluster.publishUserChanged(t, u);
+  const pipeline = createPipeline(pipelineDeps);
+
+  let draining = false;
+  const server = createServer(
+    {
+      maxHeaderSize: config.maxHeaderBytes,
+      headersTimeout: config.headersTimeoutMs,
+      requestTimeout: config.requestTimeoutMs,
+      keepAliveTimeout: config.keepAliveTimeoutMs,
+      connectionsCheckingInterval: Math.min(1000, config.headersTimeoutMs),
+    },
+    (req, res) => {
+      // While draining, finish this request and close the connection after it.
+      if (draining) res.shouldKeepAlive = false;
+      pipeline(req, res);
+    },
+  );
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket));
+
+  let backendOk = { at: 0, ok: false };
+  const readiness = async (): Promise<{ ready: boolean; checks: Record<string, string> }> => {
+    const checks: Record<string, string> = {};
+    checks.policies = `loaded ${policies.current().version}`;
+    if (Date.now() - backendOk.at > 1000) {
+      backendOk = await upstream.ping().then(
+        () => ({ at: Date.now(), ok: true }),
+        () => ({ at: Date.now(), ok: false }),
+      );
+    }
+    checks.backend = backendOk.ok ? 'ok' : 'unreachable';
+    let ready = backendOk.ok && !draining;
+    if (cluster !== undefined) {
+      const h = cluster.health();
+      checks.redis = h.detail;
+      ready = ready && h.ok;
+    }
+    if (draining) checks.shutdown = 'draining';
+    return { ready, checks };
+  };
+  const admin = createAdminApp({
+    metrics,
+    readiness,
+    status: () => ({
+      enforce: config.enforce,
+      draining,
+      policies: policies.status(),
+      caches: { credentials: verifier.stats(), users: directory.stats() },
+      cluster: cluster?.health() ?? null,
+    }),
+  });
+  const adminServer = createServer(admin);
+
+  await listen(server, config.port, config.host);
+  await listen(adminServer, config.adminPort, config.host);
+  const port = boundPort(server);
+  const adminPort = boundPort(adminServer);
+  logger.info({ port, adminPort, upstream: upstream.baseUrl.origin, enforce: config.enforce }, 'sidecar listening');
+
+  let closing: Promise<void> | undefined;
+  return {
+    port,
+    adminPort,
+    policies,
+    directory,
+    metrics,
+    close() {
+      closing ??= (async () => {
+        draining = true;
+        await closeGracefully(server, config.shutdownGraceMs);
+        await closeGracefully(adminServer, 1000);
+        policies.close();
+        upstream.close();
+        await cluster?.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+/** Malformed framing never reaches the pipeline: answer in the contract's format and close. */
+function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (!socket.writable || (err.code === 'ECONNRESET' && socket.destroyed)) {
+    socket.destroy();
+    return;
+  }
+  const e =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? new HeaderTooLargeError('the request headers are over the limit')
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new InvalidInputError('the request took too long to arrive')
+        : new InvalidInputError('malformed HTTP request');
+  const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : e.status;
+  const { body } = errorResponse(e);
+  const payload = JSON.stringify(body);
+  socket.end(
+    `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\n` +
+      `content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(payload)}\r\nconnection: close\r\n\r\n${payload}`,
+  );
+}
+
+function registerCacheCollectors(
+  metrics: SidecarMetrics,
+  verifier: { stats(): { cacheHits: number; cacheMisses: number } },
+  directory: UserDirectory,
+): void {
+  // The caches count for themselves; /metrics turns their totals into counter increments.
+  const seen = { credHit: 0, credMiss: 0, userHit: 0, userMiss: 0 };
+  const original = metrics.registry.metrics.bind(metrics.registry);
+  metrics.registry.metrics = async () => {
+    const c = verifier.stats();
+    const u = directory.stats();
+    metrics.cacheEvents.inc({ cache: 'credential', result: 'hit' }, c.cacheHits - seen.credHit);
+    metrics.cacheEvents.inc({ cache: 'credential', result: 'miss' }, c.cacheMisses - seen.credMiss);
+    metrics.cacheEvents.inc({ cache: 'user', result: 'hit' }, u.hits - seen.userHit);
+    metrics.cacheEvents.inc({ cache: 'user', result: 'miss' }, u.misses - seen.userMiss);
+    Object.assign(seen, { credHit: c.cacheHits, credMiss: c.cacheMisses, userHit: u.hits, userMiss: u.misses });
+    return original();
+  };
+}
+
+export function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+export function boundPort(server: Server): number {
+  const addr = server.address();
+  if (addr === null || typeof addr === 'string') throw new Error('server is not listening on a TCP port');
+  return addr.port;
+}
+
+/**
+ * Stops accepting, lets in-flight requests finish, closes idle keep-alive connections, and
+ * cuts whatever is still open when the grace period ends.
+ */
+export function closeGracefully(server: Server, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) return resolve();
+    const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+    timer.unref();
+    server.close(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}

@@ -1,0 +1,88 @@
+/**
+ * The sidecar's own reads from the users backend (principal and target lookups, readiness),
+ * over one keep-alive agent. Backend replies become the project's types here, and failures
+ * become the contract's 502/504 errors.
+ */
+import { Agent, request } from 'node:http';
+import type { User } from '../common/user.js';
+import { UpstreamTimeoutError, UpstreamUnavailableError } from '../errors.js';
+import { TRUST_HEADER } from '../common/trust.js';
+
+/** A user as the backend knows it now, with the ETag that names this version. */
+export interface UserRecord {
+  user: User;
+  etag: string;
+}
+
+export interface UpstreamClient {
+  /** The user, or null when the backend says 404 in that tenant. */
+  fetchUser(tenantId: string, userId: string): Promise<UserRecord | null>;
+  /** Resolves when the backend answers its health check. */
+  ping(): Promise<void>;
+  readonly agent: Agent;
+  readonly baseUrl: URL;
+  close(): void;
+}
+
+export function createUpstreamClient(options: {
+  baseUrl: string;
+  trustSecret: string;
+  timeoutMs: number;
+  maxSockets?: number;
+}): UpstreamClient {
+  const base = new URL(options.baseUrl);
+  const agent = new Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 256, scheduling: 'lifo' });
+
+  function get(path: string, headers: Record<string, string>): Promise<{ status: number; etag: string | undefined; body: string }> {
+    return new Promise((resolve, reject) => {
+      const req = request(
+        { host: base.hostname, port: base.port || 80, path, method: 'GET', agent, headers: { ...headers, accept: 'application/json' } },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const etag = res.headers.etag;
+            resolve({ status: res.statusCode ?? 0, etag, body: Buffer.concat(chunks).toString('utf8') });
+          });
+          res.on('error', (err) => reject(new UpstreamUnavailableError(undefined, { cause: err })));
+        },
+      );
+      req.setTimeout(options.timeoutMs, () => {
+        req.destroy(new UpstreamTimeoutError());
+      });
+      req.on('error', (err) => {
+        reject(err instanceof UpstreamTimeoutError ? err : new UpstreamUnavailableError(undefined, { cause: err }));
+      });
+      req.end();
+    });
+  }
+
+  return {
+    agent,
+    baseUrl: base,
+    async fetchUser(tenantId, userId) {
+      const res = await get(`/v1/users/${encodeURIComponent(userId)}`, {
+        'x-tenant-id': tenantId,
+        [TRUST_HEADER]: options.trustSecret,
+      });
+      if (res.status === 404) return null;
+      if (res.status !== 200 || res.etag === undefined) {
+        throw new UpstreamUnavailableError(`the users backend answered ${res.status} to a user lookup`);
+      }
+      let user: User;
+      try {
+        user = JSON.parse(res.body) as User;
+      } catch (err) {
+        throw new UpstreamUnavailableError('the users backend sent a malformed user', { cause: err });
+      }
+      return { user, etag: res.etag };
+    },
+    async ping() {
+      const res = await get('/healthz', {});
+      if (res.status !== 200) throw new UpstreamUnavailableError(`backend health check answered ${res.status}`);
+    },
+    close() {
+      agent.destroy();
+    },
+  };
+}

@@ -1,0 +1,130 @@
+/**
+ * A whole cedargate on free ports for end-to-end tests: the real `start` process (backend and
+ * sidecar), with a recorder between the sidecar and the backend so tests can see exactly what
+ * was forwarded. Tenants come from the real `tenant create` command; other users are created
+ * through the API by the owner; tokens are signed with the stack's development key.
+ */
+import { issueDevToken } from '../../src/sidecar/authn/issue-token.js';
+import type { User } from '../../src/common/user.js';
+import { freePort, waitFor } from './net.js';
+import { runCli, shippedPolicies, startCli, tempDir, type RunningProcess } from './process.js';
+import { startRecorder, type Recorder } from './recorder.js';
+
+export interface Reply {
+  status: number;
+  headers: Headers;
+  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  text: string;
+}
+
+export interface CallOptions {
+  token?: string;
+  tenant?: string;
+  body?: unknown;
+  /** Raw body text (sent as is) */
+  rawBody?: string;
+  headers?: Record<string, string>;
+}
+
+export interface Stack {
+  url: string;
+  adminUrl: string;
+  dataDir: string;
+  policyDir: string;
+  process: RunningProcess;
+  recorder: Recorder;
+  createTenant(name: string): Promise<{ tenantId: string; owner: User }>;
+  token(tenantId: string, sub: string, ttlSeconds?: number, now?: () => number): Promise<string>;
+  call(method: string, path: string, options?: CallOptions): Promise<Reply>;
+  /** Creates a user through the API as `asOwner`. */
+  createUser(tenantId: string, ownerToken: string, name: string, roles: string[]): Promise<User>;
+  stop(): Promise<void>;
+}
+
+export async function startStack(options: { env?: Record<string, string>; policyDir?: string } = {}): Promise<Stack> {
+  const data = tempDir();
+  const [port, adminPort, backendPort] = [await freePort(), await freePort(), await freePort()];
+  const recorder = await startRecorder(() => `http://127.0.0.1:${backendPort}`);
+  const policyDir = options.policyDir ?? shippedPolicies;
+  const env = {
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    ADMIN_PORT: String(adminPort),
+    BACKEND_PORT: String(backendPort),
+    UPSTREAM_URL: recorder.url,
+    DATA_DIR: data.path,
+    POLICY_DIR: policyDir,
+    ...options.env,
+  };
+  const proc = startCli(['start'], env);
+  const url = `http://127.0.0.1:${port}`;
+  const adminUrl = `http://127.0.0.1:${adminPort}`;
+  try {
+    await waitFor(async () => (await fetch(`${adminUrl}/healthz`)).ok, 20_000, `cedargate start\n${proc.output()}`);
+  } catch (err) {
+    await proc.stop('SIGKILL');
+    await recorder.close();
+    throw err;
+  }
+
+  const stack: Stack = {
+    url,
+    adminUrl,
+    dataDir: data.path,
+    policyDir,
+    process: proc,
+    recorder,
+    async createTenant(name) {
+      const r = await runCli(['tenant', 'create', '--name', name, '--owner-name', `${name} owner`, '--owner-email', `owner@${name}.test`], env);
+      if (r.code !== 0) throw new Error(`tenant create failed: ${r.stderr}`);
+      const out = JSON.parse(r.stdout) as { tenant: { id: string }; owner: User };
+      return { tenantId: out.tenant.id, owner: out.owner };
+    },
+    token(tenantId, sub, ttlSeconds = 3600, now) {
+      return issueDevToken(data.path, {
+        tenant: tenantId,
+        sub,
+        ttlSeconds,
+        issuer: 'cedargate-dev',
+        audience: 'cedargate',
+        tenantClaim: 'tenant_id',
+        ...(now === undefined ? {} : { now }),
+      });
+    },
+    async call(method, path, o = {}) {
+      const headers: Record<string, string> = { ...o.headers };
+      if (o.token !== undefined) headers.authorization = `Bearer ${o.token}`;
+      if (o.tenant !== undefined) headers['x-tenant-id'] = o.tenant;
+      let body: string | undefined;
+      if (o.rawBody !== undefined) body = o.rawBody;
+      else if (o.body !== undefined) {
+        body = JSON.stringify(o.body);
+        headers['content-type'] ??= 'application/json';
+      }
+      const res = await fetch(url + path, { method, headers, ...(body === undefined ? {} : { body }) });
+      const text = await res.text();
+      let parsed: unknown = undefined;
+      try {
+        parsed = text === '' ? undefined : JSON.parse(text);
+      } catch {
+        parsed = undefined;
+      }
+      return { status: res.status, headers: res.headers, body: parsed, text };
+    },
+    async createUser(tenantId, ownerToken, name, roles) {
+      const r = await stack.call('POST', '/v1/users', {
+        token: ownerToken,
+        tenant: tenantId,
+        body: { name, email: `${name.toLowerCase().replace(/\W/g, '')}@${tenantId.slice(0, 8).toLowerCase()}.test`, roles },
+      });
+      if (r.status !== 201) throw new Error(`create user ${name}: ${r.status} ${r.text}`);
+      return r.body as User;
+    },
+    async stop() {
+      await proc.stop();
+      await recorder.close();
+      data.remove();
+    },
+  };
+  return stack;
+}

@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { canonicalPath, matchRoute } from '../../../src/sidecar/routes.js';
+
+const ID = '2489E9AD-2EE2-8E00-8EC9-32D5F69181C0';
+
+describe('matchRoute', () => {
+  it('maps each method and template to its action', () => {
+    assert.equal(matchRoute('GET', '/v1/users')?.route.action, 'users:list');
+    assert.equal(matchRoute('GET', '/v1/users?limit=5')?.route.action, 'users:list');
+    assert.equal(matchRoute('POST', '/v1/users')?.route.action, 'users:create');
+    assert.equal(matchRoute('GET', `/v1/users/${ID}`)?.route.action, 'users:read');
+    assert.equal(matchRoute('PUT', `/v1/users/${ID}`)?.route.action, 'users:update');
+    assert.equal(matchRoute('DELETE', `/v1/users/${ID}`)?.route.action, 'users:delete');
+    assert.equal(matchRoute('PUT', `/v1/users/${ID}`)?.rawId, ID);
+  });
+
+  it('refuses every other spelling of a gated route (security.md #9, #10)', () => {
+    const spellings = [
+      `/v1/users/${ID}/`,
+      `/v1/users//${ID}`,
+      `//v1/users/${ID}`,
+      `/v1/users/../users/${ID}`,
+      `/v1/users/./${ID}`,
+      `/v1/users/%2e%2e/${ID}`,
+      `/v1/users%2F${ID}`,
+      `/v1/users/${ID}%2F`,
+      `/v1/users/${ID};admin=true`,
+      `/V1/USERS/${ID}`,
+      `/v1/users/${ID}%00`,
+      `/v1/users/${ID}%0a`,
+      `/v1/users/${ID}#frag`,
+      `/v1/users/..%2f..%2fother-tenant%2fu1`,
+      `http://evil/v1/users/${ID}`,
+      `*`,
+      `/v1/users/${ID}/roles`,
+      '/v1',
+      '/',
+    ];
+    for (const target of spellings) {
+      assert.equal(matchRoute('PUT', target), undefined, target);
+    }
+    assert.equal(matchRoute('PATCH', `/v1/users/${ID}`), undefined);
+    assert.equal(matchRoute('HEAD', '/v1/users'), undefined);
+    assert.equal(matchRoute(undefined, '/v1/users'), undefined);
+  });
+
+  it('builds the forwarded path from the template, never the raw target', () => {
+    const m = matchRoute('GET', '/v1/users?cursor=abc&limit=2');
+    assert.ok(m);
+    assert.equal(canonicalPath(m.route, undefined, new URLSearchParams({ limit: '2' })), '/v1/users?limit=2');
+    const put = matchRoute('PUT', `/v1/users/${ID.toLowerCase()}`);
+    assert.ok(put);
+    assert.equal(canonicalPath(put.route, ID), `/v1/users/${ID}`);
+  });
+});
