@@ -1,0 +1,241 @@
+/**
+ * The users API (contract §3) as the backend serves it: the system of record behind the
+ * sidecar. No policy here — the sidecar decided — but every request must prove it came through
+ * the sidecar (trust header), and the checks that are the backend's own run in the contract's
+ * order: trust (401) → tenant header (400) → route (404) → body (400/413/415) → target user
+ * (404) → roles (422) → If-Match (412).
+ */
+import express, {
+  type NextFunction,
+  type Request,
+  type RequestHandler,
+  type Response,
+} from 'express';
+import type { Logger } from '../common/logger.js';
+import { parseTenantId, parseUserId } from '../common/ids.js';
+import { assertTrusted, TRUST_HEADER } from '../common/trust.js';
+import { etagOf, publicUser, type StoredUser } from '../common/user.js';
+import { checkRoles, validateNewUser, validateUserPatch } from '../common/validate.js';
+import {
+  CedargateError,
+  InvalidInputError,
+  NotFoundError,
+  UnauthenticatedError,
+  UnavailableError,
+  errorResponse,
+  sendError,
+} from '../errors.js';
+import { expectedVersionFor } from './if-match.js';
+import { readJsonBody } from './read-body.js';
+import type { UserStore } from './store/store.js';
+
+/** Header the sidecar sets to the acting user's id; logged, never trusted for decisions here. */
+export const SUBJECT_HEADER = 'x-cedargate-subject';
+export const DEFAULT_PAGE_LIMIT = 50;
+export const MAX_PAGE_LIMIT = 200;
+
+export interface BackendDeps {
+  store: UserStore;
+  /** The schema's Role enum, as of now (the schema may be reloaded). */
+  allowedRoles: () => readonly string[];
+  /** The secret the sidecar sends in `x-cedargate-trust`. */
+  trustSecret: string;
+  logger: Logger;
+  bodyLimitBytes: number;
+}
+
+/** What the request pipeline learned, kept on `res.locals`. */
+interface Locals {
+  tenantId: string;
+}
+
+/** Builds the backend's express app. */
+export function createBackendApp(deps: BackendDeps): express.Express {
+  const { store, logger } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  // ETags are ours (one per stored version), never express's hash of the body.
+  app.set('etag', false);
+  app.set('query parser', 'simple');
+
+  app.use(logRequests(logger));
+  app.get('/healthz', async (_req, res) => {
+    try {
+      await store.ping();
+    } catch (err) {
+      throw new UnavailableError('the users store is not answering', { cause: err });
+    }
+    sendJson(res, 200, { status: 'ok' });
+  });
+  app.use(requireTrust(deps.trustSecret));
+  app.use(requireTenant);
+
+  const users = express.Router({ caseSensitive: true, strict: true });
+  users.get('/v1/users', async (req, res) => {
+    const page = await store.listUsers(tenantOf(res), {
+      limit: parseLimit(req.query['limit']),
+      cursor: parseCursor(req.query['cursor']),
+    });
+    sendJson(res, 200, {
+      users: page.users.map(publicUser),
+      next_cursor: page.nextCursor,
+    });
+  });
+
+  users.post('/v1/users', async (req, res) => {
+    const input = validateNewUser(await readJsonBody(req, deps.bodyLimitBytes));
+    checkRoles(input.roles, deps.allowedRoles());
+    const user = await store.createUser(tenantOf(res), input);
+    res.set('location', `/v1/users/${user.id}`);
+    sendUser(res, 201, user);
+  });
+
+  users.get('/v1/users/:id', async (req, res) => {
+    sendUser(res, 200, await findUser(store, tenantOf(res), userIdOf(req)));
+  });
+
+  users.put('/v1/users/:id', async (req, res) => {
+    const id = userIdOf(req);
+    const patch = validateUserPatch(await readJsonBody(req, deps.bodyLimitBytes));
+    const current = await findUser(store, tenantOf(res), id);
+    if (patch.roles !== undefined) checkRoles(patch.roles, deps.allowedRoles());
+    const expected = expectedVersionFor(req.get('if-match'), current);
+    sendUser(res, 200, await store.updateUser(tenantOf(res), id, patch, expected));
+  });
+
+  users.delete('/v1/users/:id', async (req, res) => {
+    const id = userIdOf(req);
+    const current = await findUser(store, tenantOf(res), id);
+    const expected = expectedVersionFor(req.get('if-match'), current);
+    await store.deleteUser(tenantOf(res), id, expected);
+    res.set('cache-control', 'no-store').status(204).end();
+  });
+
+  // express would answer OPTIONS itself (200, text); this API has no such route.
+  app.use((req, _res, next) => {
+    if (req.method === 'OPTIONS') throw new NotFoundError('no such route');
+    next();
+  });
+  app.use(users);
+  app.use(() => {
+    throw new NotFoundError('no such route');
+  });
+  app.use(handleErrors(logger));
+  return app;
+}
+
+function tenantOf(res: Response): string {
+  return (res.locals as Locals).tenantId;
+}
+
+function userIdOf(req: Request): string {
+  return parseUserId(String(req.params['id']));
+}
+
+async function findUser(store: UserStore, tenantId: string, id: string): Promise<StoredUser> {
+  const user = await store.getUser(tenantId, id);
+  if (user === null) throw new NotFoundError('no such user in this tenant');
+  return user;
+}
+
+function parseLimit(raw: unknown): number {
+  if (raw === undefined) return DEFAULT_PAGE_LIMIT;
+  const n = typeof raw === 'string' && /^\d{1,4}$/.test(raw) ? Number(raw) : NaN;
+  if (!(n >= 1 && n <= MAX_PAGE_LIMIT)) {
+    throw new InvalidInputError(`limit must be a whole number from 1 to ${MAX_PAGE_LIMIT}`, {
+      details: { field: 'limit' },
+    });
+  }
+  return n;
+}
+
+function parseCursor(raw: unknown): string | undefined {
+  if (raw === undefined) return undefined;
+  if (typeof raw !== 'string' || raw === '') {
+    throw new InvalidInputError('cursor must be the next_cursor of a previous page', {
+      details: { field: 'cursor' },
+    });
+  }
+  return raw;
+}
+
+function sendJson(res: Response, status: number, body: unknown): void {
+  res
+    .status(status)
+    .set({ 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' })
+    .send(JSON.stringify(body));
+}
+
+function sendUser(res: Response, status: number, user: StoredUser): void {
+  res.set('etag', etagOf(user));
+  sendJson(res, status, publicUser(user));
+}
+
+/** 401 unless the request carries the sidecar's secret. /healthz is mounted before this. */
+function requireTrust(secret: string): RequestHandler {
+  return (req, _res, next) => {
+    assertTrusted(req.headers[TRUST_HEADER], secret);
+    next();
+  };
+}
+
+/** X-Tenant-ID: exactly one, UUID-shaped. Node would join two into one value; we refuse. */
+const requireTenant: RequestHandler = (req, res, next) => {
+  const values = req.headersDistinct['x-tenant-id'];
+  if (values === undefined || values.length === 0) {
+    throw new InvalidInputError('the X-Tenant-ID header is required', {
+      details: { field: 'X-Tenant-ID' },
+    });
+  }
+  if (values.length > 1) {
+    throw new InvalidInputError('X-Tenant-ID must be sent once', {
+      details: { field: 'X-Tenant-ID' },
+    });
+  }
+  (res.locals as Locals).tenantId = parseTenantId(values[0] ?? '');
+  next();
+};
+
+/** One log line per request, with the tenant and the acting user the sidecar named. */
+function logRequests(logger: Logger): RequestHandler {
+  return (req, res, next) => {
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      const subject = req.get(SUBJECT_HEADER);
+      logger.info(
+        {
+          method: req.method,
+          path: req.path,
+          status: res.statusCode,
+          tenant: (res.locals as Partial<Locals>).tenantId,
+          subject: subject === undefined ? undefined : subject.slice(0, 64),
+          ms: Number((process.hrtime.bigint() - started) / 1000n) / 1000,
+        },
+        'request',
+      );
+    });
+    next();
+  };
+}
+
+/**
+ * The one error handler: contract errors as they are; express's own 4xx (e.g. a path with
+ * bad percent-encoding) as 400; anything else as 500, logged with its cause.
+ */
+function handleErrors(logger: Logger) {
+  return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
+    let e = err;
+    if (!(err instanceof CedargateError)) {
+      const status = (err as { status?: unknown } | null)?.status;
+      if (typeof status === 'number' && status >= 400 && status < 500) {
+        e = new InvalidInputError('malformed request', { cause: err });
+      }
+    }
+    const { status } = errorResponse(e);
+    if (status >= 500) logger.error({ err, method: req.method, path: req.path }, 'request failed');
+    else if (e instanceof UnauthenticatedError)
+      logger.warn({ reason: e.reason, path: req.path }, 'untrusted request');
+    // A 413 leaves body bytes unread on the socket; closing is the only safe way on.
+    sendError(res, e, status === 413 ? { connection: 'close' } : {});
+  };
+}

@@ -1,0 +1,346 @@
+/**
+ * The embedded users store: one SQLite file, `DATA_DIR/cedargate.db` (better-sqlite3).
+ *
+ * - WAL with `synchronous=FULL`: a write is on disk when its call returns, so a `kill -9`
+ *   (or a power cut) loses nothing that was acknowledged.
+ * - `busy_timeout`: `tenant create` can write while a server holds the same file.
+ * - Every statement names the tenant; ids are stored in canonical upper case.
+ * - Each write runs in an IMMEDIATE transaction (the write lock is taken up front, so two
+ *   processes serialize instead of failing on upgrade), and updates are conditional on the
+ *   version read (`UPDATE ... WHERE version = ?`), the optimistic-concurrency check.
+ *
+ * better-sqlite3 is synchronous; the methods are async only to fit the UserStore interface.
+ */
+import { chmodSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import {
+  ConflictError,
+  InvalidInputError,
+  NotFoundError,
+  PreconditionFailedError,
+} from '../../errors.js';
+import { isIdShaped, newTenantId, newUserId } from '../../common/ids.js';
+import type { NewUser, StoredUser, Tenant, UserPatch } from '../../common/user.js';
+import type { ListOptions, UserPage, UserStore } from './store.js';
+
+export const SQLITE_FILE = 'cedargate.db';
+const BUSY_TIMEOUT_MS = 5_000;
+const MAX_LIMIT = 200;
+
+/** Schema migrations, applied in order; `PRAGMA user_version` records how many ran. */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE tenants (
+     id         TEXT PRIMARY KEY,
+     name       TEXT NOT NULL,
+     created_at TEXT NOT NULL
+   ) STRICT;
+   CREATE TABLE users (
+     tenant_id     TEXT NOT NULL REFERENCES tenants(id),
+     id            TEXT NOT NULL,
+     name          TEXT NOT NULL,
+     email         TEXT NOT NULL,
+     roles         TEXT NOT NULL,
+     is_owner      INTEGER NOT NULL DEFAULT 0 CHECK (is_owner IN (0, 1)),
+     avatar        TEXT,
+     auth_provider TEXT NOT NULL,
+     created_at    TEXT NOT NULL,
+     updated_at    TEXT NOT NULL,
+     version       INTEGER NOT NULL,
+     PRIMARY KEY (tenant_id, id)
+   ) STRICT;
+   CREATE UNIQUE INDEX users_tenant_email ON users (tenant_id, email COLLATE NOCASE);
+   CREATE UNIQUE INDEX users_tenant_owner ON users (tenant_id) WHERE is_owner = 1;
+   CREATE INDEX users_tenant_order ON users (tenant_id, created_at, id);`,
+];
+
+interface UserRow {
+  tenant_id: string;
+  id: string;
+  name: string;
+  email: string;
+  roles: string;
+  is_owner: number;
+  avatar: string | null;
+  auth_provider: string;
+  created_at: string;
+  updated_at: string;
+  version: number;
+}
+
+export interface SqliteStoreOptions {
+  /** The clock for created_at/updated_at; injectable for tests. */
+  now?: () => Date;
+}
+
+/** Turns a row into the project's type: the one place SQLite's shapes are converted. */
+function toStoredUser(row: UserRow): StoredUser {
+  return {
+    id: row.id,
+    tenant_id: row.tenant_id,
+    name: row.name,
+    email: row.email,
+    roles: JSON.parse(row.roles) as string[],
+    is_owner: row.is_owner === 1,
+    avatar: row.avatar,
+    auth_provider: row.auth_provider,
+    created_at: row.created_at,
+    updated_at: row.updated_at,
+    version: row.version,
+  };
+}
+
+/** Cursor = base64url of `created_at|id` of the last user of the previous page. */
+function encodeCursor(u: Pick<StoredUser, 'created_at' | 'id'>): string {
+  return Buffer.from(`${u.created_at}|${u.id}`, 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string): { createdAt: string; id: string } {
+  const bad = new InvalidInputError('cursor is not one this server issued', {
+    details: { field: 'cursor' },
+  });
+  if (!/^[A-Za-z0-9_-]{1,128}$/.test(cursor)) throw bad;
+  const [createdAt, id, extra] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  if (
+    extra !== undefined ||
+    createdAt === undefined ||
+    id === undefined ||
+    !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/.test(createdAt) ||
+    !isIdShaped(id)
+  ) {
+    throw bad;
+  }
+  return { createdAt, id: id.toUpperCase() };
+}
+
+function isUniqueViolation(err: unknown): boolean {
+  return err instanceof Database.SqliteError && err.code === 'SQLITE_CONSTRAINT_UNIQUE';
+}
+
+function emailTaken(email: string): ConflictError {
+  return new ConflictError('the email is already taken in this tenant', {
+    details: { field: 'email', email },
+  });
+}
+
+/** Opens (creating and migrating as needed) the SQLite store in `dataDir`. */
+export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {}): UserStore {
+  const now = options.now ?? (() => new Date());
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const file = join(dataDir, SQLITE_FILE);
+  const db = new Database(file);
+  try {
+    // Owner-only, whatever the umask: SQLite gives the -wal and -shm files the same mode.
+    chmodSync(file, 0o600);
+    // busy_timeout first: switching to WAL and migrating take locks another process may hold.
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+    migrate(db);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+
+  const stmt = {
+    getTenant: db.prepare<[string], Tenant>('SELECT id, name FROM tenants WHERE id = ?'),
+    insertTenant: db.prepare<[string, string, string]>(
+      'INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?)',
+    ),
+    getUser: db.prepare<[string, string], UserRow>(
+      'SELECT * FROM users WHERE tenant_id = ? AND id = ?',
+    ),
+    emailInUse: db.prepare<[string, string], { id: string }>(
+      'SELECT id FROM users WHERE tenant_id = ? AND email = ? COLLATE NOCASE',
+    ),
+    insertUser: db.prepare<UserRow>(
+      `INSERT INTO users (tenant_id, id, name, email, roles, is_owner, avatar, auth_provider,
+                          created_at, updated_at, version)
+       VALUES (@tenant_id, @id, @name, @email, @roles, @is_owner, @avatar, @auth_provider,
+               @created_at, @updated_at, @version)`,
+    ),
+    updateUser: db.prepare<
+      [
+        {
+          tenant_id: string;
+          id: string;
+          name: string;
+          roles: string;
+          avatar: string | null;
+          updated_at: string;
+          version: number;
+        },
+      ]
+    >(
+      `UPDATE users SET name = @name, roles = @roles, avatar = @avatar, updated_at = @updated_at,
+                        version = @version + 1
+       WHERE tenant_id = @tenant_id AND id = @id AND version = @version`,
+    ),
+    deleteUser: db.prepare<[string, string, number]>(
+      'DELETE FROM users WHERE tenant_id = ? AND id = ? AND version = ?',
+    ),
+    firstPage: db.prepare<[string, number], UserRow>(
+      'SELECT * FROM users WHERE tenant_id = ? ORDER BY created_at, id LIMIT ?',
+    ),
+    nextPage: db.prepare<[string, string, string, number], UserRow>(
+      `SELECT * FROM users WHERE tenant_id = ? AND (created_at, id) > (?, ?)
+       ORDER BY created_at, id LIMIT ?`,
+    ),
+    ping: db.prepare('SELECT 1'),
+  };
+
+  const insertUser = (tenantId: string, input: NewUser, isOwner: boolean): StoredUser => {
+    if (stmt.emailInUse.get(tenantId, input.email) !== undefined) throw emailTaken(input.email);
+    const at = now().toISOString();
+    const row: UserRow = {
+      tenant_id: tenantId,
+      id: newUserId(),
+      name: input.name,
+      email: input.email,
+      roles: JSON.stringify(isOwner ? ['admin'] : input.roles),
+      is_owner: isOwner ? 1 : 0,
+      avatar: input.avatar ?? null,
+      auth_provider: input.auth_provider ?? 'local',
+      created_at: at,
+      updated_at: at,
+      version: 1,
+    };
+    try {
+      stmt.insertUser.run(row);
+    } catch (err) {
+      // The unique index is the backstop for the check above.
+      if (isUniqueViolation(err)) throw emailTaken(input.email);
+      throw err;
+    }
+    return toStoredUser(row);
+  };
+
+  /** The current row, or NotFoundError / PreconditionFailedError. */
+  const currentRow = (tenantId: string, userId: string, expectedVersion?: number): UserRow => {
+    const row = stmt.getUser.get(tenantId, userId.toUpperCase());
+    if (row === undefined) throw new NotFoundError('no such user in this tenant');
+    if (expectedVersion !== undefined && row.version !== expectedVersion) {
+      throw new PreconditionFailedError();
+    }
+    return row;
+  };
+
+  const createTenantTx = db.transaction((name: string, owner: NewUser) => {
+    const tenant: Tenant = { id: newTenantId(), name };
+    stmt.insertTenant.run(tenant.id, tenant.name, now().toISOString());
+    return { tenant, owner: insertUser(tenant.id, owner, true) };
+  });
+
+  const createUserTx = db.transaction((tenantId: string, input: NewUser) => {
+    if (stmt.getTenant.get(tenantId) === undefined) throw new NotFoundError('no such tenant');
+    return insertUser(tenantId, input, false);
+  });
+
+  const updateUserTx = db.transaction(
+    (tenantId: string, userId: string, patch: UserPatch, expectedVersion?: number) => {
+      const row = currentRow(tenantId, userId, expectedVersion);
+      const next = {
+        tenant_id: row.tenant_id,
+        id: row.id,
+        name: patch.name ?? row.name,
+        roles: patch.roles === undefined ? row.roles : JSON.stringify(patch.roles),
+        avatar: patch.avatar === undefined ? row.avatar : patch.avatar,
+        updated_at: now().toISOString(),
+        version: row.version,
+      };
+      // Conditional on the version we read: inside the transaction it always holds, and it
+      // keeps the update correct even if this code ever runs outside one.
+      if (stmt.updateUser.run(next).changes !== 1) throw new PreconditionFailedError();
+      return toStoredUser({ ...row, ...next, version: row.version + 1 });
+    },
+  );
+
+  const deleteUserTx = db.transaction(
+    (tenantId: string, userId: string, expectedVersion?: number) => {
+      const row = currentRow(tenantId, userId, expectedVersion);
+      if (stmt.deleteUser.run(row.tenant_id, row.id, row.version).changes !== 1) {
+        throw new PreconditionFailedError();
+      }
+    },
+  );
+
+  let closed = false;
+
+  return {
+    async createTenant(name, owner) {
+      return createTenantTx.immediate(name, owner);
+    },
+
+    async getTenant(tenantId) {
+      return stmt.getTenant.get(tenantId.toUpperCase()) ?? null;
+    },
+
+    async listUsers(tenantId, { limit, cursor }: ListOptions): Promise<UserPage> {
+      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
+        throw new InvalidInputError(`limit must be a whole number from 1 to ${MAX_LIMIT}`, {
+          details: { field: 'limit' },
+        });
+      }
+      const tenant = tenantId.toUpperCase();
+      // One extra row tells whether another page exists.
+      const rows =
+        cursor === undefined
+          ? stmt.firstPage.all(tenant, limit + 1)
+          : (() => {
+              const after = decodeCursor(cursor);
+              return stmt.nextPage.all(tenant, after.createdAt, after.id, limit + 1);
+            })();
+      const users = rows.slice(0, limit).map(toStoredUser);
+      const last = users[users.length - 1];
+      return {
+        users,
+        nextCursor: rows.length > limit && last !== undefined ? encodeCursor(last) : null,
+      };
+    },
+
+    async getUser(tenantId, userId) {
+      const row = stmt.getUser.get(tenantId.toUpperCase(), userId.toUpperCase());
+      return row === undefined ? null : toStoredUser(row);
+    },
+
+    async createUser(tenantId, input) {
+      return createUserTx.immediate(tenantId.toUpperCase(), input);
+    },
+
+    async updateUser(tenantId, userId, patch, expectedVersion) {
+      return updateUserTx.immediate(tenantId.toUpperCase(), userId, patch, expectedVersion);
+    },
+
+    async deleteUser(tenantId, userId, expectedVersion) {
+      deleteUserTx.immediate(tenantId.toUpperCase(), userId, expectedVersion);
+    },
+
+    async ping() {
+      stmt.ping.get();
+    },
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      db.close();
+    },
+  };
+}
+
+/** Applies the migrations this file has not yet seen, under the write lock. */
+function migrate(db: Database.Database): void {
+  db.transaction(() => {
+    const applied = db.pragma('user_version', { simple: true }) as number;
+    if (applied > MIGRATIONS.length) {
+      throw new Error(
+        `${db.name}: schema version ${applied} is newer than this cedargate (${MIGRATIONS.length}); upgrade cedargate`,
+      );
+    }
+    for (const [i, sql] of MIGRATIONS.entries()) {
+      if (i < applied) continue;
+      db.exec(sql);
+    }
+    db.pragma(`user_version = ${MIGRATIONS.length}`);
+  }).immediate();
+}

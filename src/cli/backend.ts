@@ -1,0 +1,29 @@
+/**
+ * `cedargate backend`: the users backend alone (its own container in a pod). Runs until
+ * SIGTERM or SIGINT, then closes gracefully and exits 0.
+ */
+import { loadConfig } from '../config.js';
+import { createLogger } from '../common/logger.js';
+import { startBackend } from '../backend/server.js';
+import { parseFlags } from './usage.js';
+
+const USAGE = 'cedargate backend   (configured by the environment: BACKEND_PORT, DATA_DIR, ...)';
+
+export async function run(args: string[]): Promise<number> {
+  parseFlags(args, {}, USAGE);
+  const config = loadConfig('backend');
+  const logger = createLogger(config.logLevel, 'cedargate-backend');
+  const backend = await startBackend(config, logger);
+  logger.info(
+    { host: config.backendHost, port: backend.port, dataDir: config.dataDir },
+    `backend listening on http://${config.backendHost}:${backend.port}`,
+  );
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
+  logger.info({ signal }, 'shutting down: finishing in-flight requests');
+  await backend.close();
+  logger.info('backend stopped');
+  return 0;
+}

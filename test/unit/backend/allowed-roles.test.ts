@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { copyFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { pino } from 'pino';
+import { watchAllowedRoles } from '../../../src/backend/allowed-roles.js';
+import { readAllowedRoles, SCHEMA_FILE } from '../../../src/common/roles.js';
+import { waitFor } from '../../helpers/net.js';
+import { shippedPolicies, tempDir } from '../../helpers/process.js';
+
+const logger = pino({ level: 'silent' });
+
+describe('watchAllowedRoles', () => {
+  it('reads the Role enum of the schema at start', () => {
+    const roles = watchAllowedRoles(shippedPolicies, { pollMs: 1000, logger });
+    try {
+      assert.ok(roles.current().includes('admin'));
+    } finally {
+      roles.close();
+    }
+  });
+
+  it('refuses to start on a broken schema', () => {
+    const dir = tempDir('cedargate-roles-');
+    try {
+      writeFileSync(join(dir.path, SCHEMA_FILE), 'this is not cedar');
+      assert.throws(() => watchAllowedRoles(dir.path, { pollMs: 1000, logger }), /schema/);
+    } finally {
+      dir.remove();
+    }
+  });
+
+  it('follows a schema change, and keeps the last good roles when a change breaks it', async () => {
+    const dir = tempDir('cedargate-roles-');
+    const schema = join(dir.path, SCHEMA_FILE);
+    copyFileSync(join(shippedPolicies, SCHEMA_FILE), schema);
+    let reads = 0;
+    const read = (d: string): string[] => {
+      reads++;
+      return readAllowedRoles(d);
+    };
+    const roles = watchAllowedRoles(dir.path, { pollMs: 20, logger, read });
+    try {
+      writeFileSync(schema, 'namespace N { entity Role enum ["admin", "auditor"]; }\n');
+      await waitFor(async () => roles.current().includes('auditor'), 5000, 'the new roles');
+      assert.deepEqual(roles.current(), ['admin', 'auditor']);
+      const before = reads;
+      writeFileSync(schema, 'namespace N { entity Role enum [ }\n');
+      await waitFor(async () => reads > before, 5000, 'the broken schema to be read');
+      assert.deepEqual(roles.current(), ['admin', 'auditor'], 'the last good roles stay');
+      writeFileSync(schema, 'namespace N { entity Role enum ["admin", "auditor", "x"]; }\n');
+      await waitFor(async () => roles.current().includes('x'), 5000, 'the fixed roles');
+    } finally {
+      roles.close();
+      dir.remove();
+    }
+  });
+});
