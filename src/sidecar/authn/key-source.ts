@@ -1,0 +1,156 @@
+/**
+ * Where verification keys come from: a remote JWKS (JWKS_URL), a JWKS file (JWKS_FILE), or the
+ * development key set in DATA_DIR. Each becomes a jose key resolver; the verifier does not care
+ * which. The only thing a token's header can select is a key already in the set: no header value
+ * ever becomes a URL, a path or a cache key here.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  customFetch,
+  errors,
+  type FetchImplementation,
+  type JWTVerifyGetKey,
+  type RemoteJWKSetOptions,
+} from 'jose';
+import type { Logger } from '../../common/logger.js';
+import { ensureDevKeys } from './dev-keys.js';
+
+/** The three places keys can come from. */
+export type KeySource =
+  | { kind: 'url'; url: string; timeoutMs: number; cooldownMs: number }
+  | { kind: 'file'; path: string }
+  | { kind: 'dev'; dataDir: string };
+
+/** What a key resolver needs from its surroundings. */
+export interface KeySourceDeps {
+  /** Clock in ms since the epoch (file re-read pacing). */
+  now: () => number;
+  logger: Logger;
+  fetchImpl?: typeof fetch;
+}
+
+/**
+ * A file-backed set is looked at again at most this often: on every request the file's identity
+ * (mtime, size, inode) is compared, and an unknown `kid` forces a re-read.
+ */
+export const FILE_RECHECK_MS = 1000;
+
+/**
+ * Builds the key resolver for `source`. File and dev sources are read now, so a missing or
+ * malformed key set stops the process at start; a remote set is fetched on first use.
+ */
+export async function createKeyResolver(
+  source: KeySource,
+  deps: KeySourceDeps,
+): Promise<JWTVerifyGetKey> {
+  switch (source.kind) {
+    case 'url':
+      return createRemoteKeyResolver(source, deps);
+    case 'file':
+      return createFileKeyResolver(source.path, deps);
+    case 'dev': {
+      const { jwksPath } = await ensureDevKeys(source.dataDir);
+      return createFileKeyResolver(jwksPath, deps);
+    }
+  }
+}
+
+function createRemoteKeyResolver(
+  source: Extract<KeySource, { kind: 'url' }>,
+  deps: KeySourceDeps,
+): JWTVerifyGetKey {
+  // jose does the hard parts: one in-flight fetch shared by concurrent callers, a timeout on it,
+  // and a refetch on an unknown kid only once the cooldown since the last fetch has passed.
+  const options: RemoteJWKSetOptions = {
+    timeoutDuration: source.timeoutMs,
+    cooldownDuration: source.cooldownMs,
+  };
+  if (deps.fetchImpl !== undefined) {
+    options[customFetch] = deps.fetchImpl as unknown as FetchImplementation;
+  }
+  return createRemoteJWKSet(new URL(source.url), options);
+}
+
+interface FileIdentity {
+  mtimeMs: number;
+  size: number;
+  ino: number;
+}
+
+async function createFileKeyResolver(path: string, deps: KeySourceDeps): Promise<JWTVerifyGetKey> {
+  let identity = await identify(path);
+  let keys = createLocalJWKSet(parseJwks(await readFile(path, 'utf8'), path));
+  let lastCheckAt = deps.now();
+  let lastForcedAt = Number.NEGATIVE_INFINITY;
+  // Reads run one after another, so a forced re-read never rides on a lighter check in flight.
+  let reads: Promise<void> = Promise.resolve();
+
+  /** Re-reads the file if it changed (or unconditionally when `force`); keeps the last good set. */
+  async function refresh(force: boolean): Promise<void> {
+    const at = deps.now();
+    if (force ? at - lastForcedAt < FILE_RECHECK_MS : at - lastCheckAt < FILE_RECHECK_MS) return;
+    if (force) lastForcedAt = at;
+    lastCheckAt = at;
+    reads = reads.then(() => reread(force));
+    await reads;
+  }
+
+  /** Never throws: a file that cannot be read or parsed leaves the last good set in force. */
+  async function reread(force: boolean): Promise<void> {
+    try {
+      const current = await identify(path);
+      if (!force && sameIdentity(current, identity)) return;
+      const next = createLocalJWKSet(parseJwks(await readFile(path, 'utf8'), path));
+      keys = next;
+      identity = current;
+      deps.logger.info({ path }, 'JWKS file re-read');
+    } catch (err) {
+      deps.logger.warn(
+        { path, err: err instanceof Error ? err.message : String(err) },
+        'JWKS file unreadable; keeping the last good key set',
+      );
+    }
+  }
+
+  return async (header, token) => {
+    await refresh(false);
+    try {
+      return await keys(header, token);
+    } catch (err) {
+      if (!(err instanceof errors.JWKSNoMatchingKey)) throw err;
+      await refresh(true);
+      return keys(header, token);
+    }
+  };
+}
+
+async function identify(path: string): Promise<FileIdentity> {
+  const s = await stat(path);
+  return { mtimeMs: s.mtimeMs, size: s.size, ino: s.ino };
+}
+
+function sameIdentity(a: FileIdentity, b: FileIdentity): boolean {
+  return a.mtimeMs === b.mtimeMs && a.size === b.size && a.ino === b.ino;
+}
+
+function parseJwks(text: string, path: string): Parameters<typeof createLocalJWKSet>[0] {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (cause) {
+    throw new Error(`${path} is not valid JSON`, { cause });
+  }
+  const keys = (value as { keys?: unknown } | null)?.keys;
+  if (!Array.isArray(keys) || keys.length === 0) {
+    throw new Error(`${path} is not a JWKS: expected {"keys": [ ...at least one JWK ]}`);
+  }
+  for (const key of keys) {
+    if (typeof key === 'object' && key !== null && 'd' in key) {
+      // A private key in a file we read as public is a leak waiting to happen; refuse it.
+      throw new Error(`${path} contains a private key; publish only public keys`);
+    }
+  }
+  return value as Parameters<typeof createLocalJWKSet>[0];
+}

@@ -1,0 +1,256 @@
+/**
+ * The verifier against a remote JWKS served by an in-test HTTP server on a free port
+ * (security.md 3 and 7): no header makes it fetch anything, a down or slow key server fails
+ * within the timeout, fetched keys outlive the server, and an unknown kid causes one refetch
+ * per cooldown.
+ */
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import { after, afterEach, before, describe, it, mock } from 'node:test';
+import { UnauthenticatedError } from '../../../../src/errors.js';
+import {
+  createCredentialVerifier,
+  type CredentialVerifierOptions,
+} from '../../../../src/sidecar/authn/verifier.js';
+import { freePort } from '../../../helpers/net.js';
+import {
+  AUDIENCE,
+  claimsAt,
+  createSigner,
+  ISSUER,
+  jwksOf,
+  signToken,
+  silentLogger,
+  TENANT_CLAIM,
+  USER,
+  type Signer,
+} from './fixtures.js';
+
+/** A JWKS server that counts what it is asked, and can be told to stall. */
+interface KeyServer {
+  url: string;
+  requests: string[];
+  serve(jwks: unknown): void;
+  stall(): void;
+  close(): Promise<void>;
+}
+
+async function startKeyServer(initial: unknown): Promise<KeyServer> {
+  let jwks = initial;
+  let stalled = false;
+  const requests: string[] = [];
+  const server: Server = createServer((req, res) => {
+    requests.push(req.url ?? '');
+    if (stalled) return; // never answers: the client's timeout must end it
+    if (req.url !== '/jwks.json') {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(jwks));
+  });
+  const port = await freePort();
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${port}/jwks.json`,
+    requests,
+    serve: (next) => {
+      jwks = next;
+    },
+    stall: () => {
+      stalled = true;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+async function assertRejected(promise: Promise<unknown>, reason: RegExp): Promise<void> {
+  await assert.rejects(promise, (err: unknown) => {
+    assert.ok(
+      err instanceof UnauthenticatedError,
+      `expected UnauthenticatedError, got ${String(err)}`,
+    );
+    assert.equal(err.code, 'unauthenticated');
+    assert.match(err.reason, reason);
+    return true;
+  });
+}
+
+/** Tokens valid at the real current time (jose's remote set runs on Date.now). */
+function liveClaims(): Record<string, unknown> {
+  const now = Math.floor(Date.now() / 1000);
+  return claimsAt({ iat: now, exp: now + 600 });
+}
+
+function remoteOptions(
+  url: string,
+  extra: Partial<CredentialVerifierOptions> & { timeoutMs?: number; cooldownMs?: number } = {},
+): CredentialVerifierOptions {
+  const { timeoutMs = 2000, cooldownMs = 30_000, ...rest } = extra;
+  return {
+    keys: { kind: 'url', url, timeoutMs, cooldownMs },
+    issuer: ISSUER,
+    audience: AUDIENCE,
+    tenantClaim: TENANT_CLAIM,
+    clockToleranceSeconds: 30,
+    logger: silentLogger,
+    ...rest,
+  };
+}
+
+describe('credential verifier (remote JWKS)', () => {
+  let signer: Signer;
+  let server: KeyServer;
+
+  before(async () => {
+    signer = await createSigner();
+  });
+  afterEach(async () => {
+    mock.timers.reset();
+    await server.close();
+  });
+  after(() => mock.timers.reset());
+
+  it('fetches the key set once, shared by concurrent first requests', async () => {
+    server = await startKeyServer(jwksOf(signer));
+    const verifier = await createCredentialVerifier(remoteOptions(server.url));
+    const tokens = await Promise.all(
+      Array.from({ length: 8 }, () => signToken(signer, liveClaims())),
+    );
+    const creds = await Promise.all(tokens.map((t) => verifier.verify(`Bearer ${t}`)));
+    assert.ok(creds.every((c) => c.subject === USER));
+    assert.deepEqual(server.requests, ['/jwks.json']);
+  });
+
+  it('uses the injected fetch', async () => {
+    server = await startKeyServer(jwksOf(signer));
+    const fetched: string[] = [];
+    const fetchImpl: typeof fetch = (input, init) => {
+      fetched.push(String(input));
+      return fetch(input, init);
+    };
+    const verifier = await createCredentialVerifier(remoteOptions(server.url, { fetchImpl }));
+    await verifier.verify(`Bearer ${await signToken(signer, liveClaims())}`);
+    assert.deepEqual(fetched, [server.url]);
+  });
+
+  it('never fetches what a token header points at (jku, x5u, jwk, x5c, kid)', async () => {
+    server = await startKeyServer(jwksOf(signer));
+    const verifier = await createCredentialVerifier(remoteOptions(server.url));
+    await verifier.verify(`Bearer ${await signToken(signer, liveClaims())}`);
+    assert.equal(server.requests.length, 1);
+    const evil = server.url.replace('/jwks.json', '/evil');
+    const attacker = await createSigner(signer.kid);
+    const headers: Record<string, unknown>[] = [
+      { jku: evil },
+      { x5u: evil },
+      { jwk: attacker.publicJwk },
+      { x5c: ['MIIB'] },
+      { kid: '../../x' },
+      { kid: '../evil' },
+      { kid: 'k'.repeat(300) },
+    ];
+    for (const header of headers) {
+      const token = await signToken(
+        header.jwk === undefined ? signer : attacker,
+        liveClaims(),
+        header,
+      );
+      await assertRejected(verifier.verify(`Bearer ${token}`), /not accepted|kid/);
+    }
+    assert.deepEqual(server.requests, ['/jwks.json'], 'a token header caused an outbound request');
+  });
+
+  it('fails within the timeout when the key server stalls', { timeout: 10_000 }, async () => {
+    server = await startKeyServer(jwksOf(signer));
+    server.stall();
+    const verifier = await createCredentialVerifier(remoteOptions(server.url, { timeoutMs: 200 }));
+    await assertRejected(
+      verifier.verify(`Bearer ${await signToken(signer, liveClaims())}`),
+      /timed out/,
+    );
+    assert.equal(server.requests.length, 1);
+  });
+
+  it('fails when the key server is down', { timeout: 10_000 }, async () => {
+    server = await startKeyServer(jwksOf(signer));
+    const url = server.url;
+    await server.close();
+    const verifier = await createCredentialVerifier(remoteOptions(url, { timeoutMs: 500 }));
+    await assertRejected(
+      verifier.verify(`Bearer ${await signToken(signer, liveClaims())}`),
+      /key set|fetch/,
+    );
+  });
+
+  it('fails when the key server answers something other than a JWKS', async () => {
+    server = await startKeyServer({ not: 'a jwks' });
+    const verifier = await createCredentialVerifier(remoteOptions(server.url));
+    await assertRejected(
+      verifier.verify(`Bearer ${await signToken(signer, liveClaims())}`),
+      /JWKS|JSON Web Key Set/,
+    );
+  });
+
+  it('keeps verifying with fetched keys after the key server goes away', async () => {
+    server = await startKeyServer(jwksOf(signer));
+    const verifier = await createCredentialVerifier(remoteOptions(server.url));
+    await verifier.verify(`Bearer ${await signToken(signer, liveClaims())}`);
+    server.stall();
+    // A new token, so the credential cache cannot answer: the cached key does.
+    const cred = await verifier.verify(`Bearer ${await signToken(signer, liveClaims())}`);
+    assert.equal(cred.subject, USER);
+    assert.equal(verifier.stats().cacheHits, 0);
+    assert.equal(server.requests.length, 1);
+  });
+
+  it('refetches once on an unknown kid, then not again within the cooldown', async () => {
+    const cooldownMs = 60_000;
+    server = await startKeyServer(jwksOf(signer));
+    // jose's remote set reads Date.now(); move that clock instead of sleeping.
+    mock.timers.enable({ apis: ['Date'], now: Date.now() });
+    const verifier = await createCredentialVerifier(
+      remoteOptions(server.url, { cooldownMs, now: () => Date.now() }),
+    );
+    await verifier.verify(`Bearer ${await signToken(signer, liveClaims())}`);
+    assert.equal(server.requests.length, 1);
+
+    // Right after a fetch, an unknown kid does not refetch (the cooldown covers the last fetch).
+    const rotated = await createSigner();
+    await assertRejected(
+      verifier.verify(`Bearer ${await signToken(rotated, liveClaims())}`),
+      /no key/,
+    );
+    assert.equal(server.requests.length, 1);
+
+    // Past the cooldown, the issuer has rotated: one unknown kid causes exactly one refetch...
+    server.serve(jwksOf(signer, rotated));
+    mock.timers.tick(cooldownMs + 1);
+    const cred = await verifier.verify(`Bearer ${await signToken(rotated, liveClaims())}`);
+    assert.equal(cred.subject, USER);
+    assert.equal(server.requests.length, 2);
+
+    // ...and a flood of unknown kids right after it causes none.
+    const strangers = await Promise.all([createSigner(), createSigner(), createSigner()]);
+    for (const stranger of strangers) {
+      await assertRejected(
+        verifier.verify(`Bearer ${await signToken(stranger, liveClaims())}`),
+        /no key/,
+      );
+    }
+    assert.equal(server.requests.length, 2);
+
+    // Once the cooldown has passed again, the next unknown kid may look once more.
+    mock.timers.tick(cooldownMs + 1);
+    const [first] = strangers;
+    assert.ok(first !== undefined);
+    await assertRejected(
+      verifier.verify(`Bearer ${await signToken(first, liveClaims())}`),
+      /no key/,
+    );
+    assert.equal(server.requests.length, 3);
+  });
+});
