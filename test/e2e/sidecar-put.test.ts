@@ -25,7 +25,7 @@ describe('PUT /v1/users/{id} through the sidecar', () => {
   let user: User;
   let viewer: User;
   let other: User; // owner of tenant 2
-  const tok: Record<string, string> = {};
+  const tok = {} as Record<'owner' | 'other' | 'admin' | 'user' | 'viewer', string>;
 
   before(async () => {
     s = await startStack({ env: { BODY_LIMIT_BYTES: String(400 * 1024), UPSTREAM_TIMEOUT_MS: '1500' } });
@@ -62,7 +62,7 @@ describe('PUT /v1/users/{id} through the sidecar', () => {
       assertError(await put(tok.admin, viewer.id, { name: 42 }), 400, 'invalid_input');
       assertError(await put(tok.admin, viewer.id, {}), 400, 'invalid_input');
       assertError(await put(tok.admin, 'not-a-user-id', { name: 'x' }), 400, 'invalid_input');
-      const noTenant = await s.call('PUT', `/v1/users/${viewer.id}`, { token: tok.admin, body: { name: 'x' } });
+      const noTenant = await s.call('PUT', `/v1/users/${viewer.id}`, { token: tok.admin as string, body: { name: 'x' } });
       assertError(noTenant, 400, 'invalid_input');
       assert.equal(s.recorder.forwarded().length, 0);
     });

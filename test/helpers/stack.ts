@@ -4,6 +4,7 @@
  * was forwarded. Tenants come from the real `tenant create` command; other users are created
  * through the API by the owner; tokens are signed with the stack's development key.
  */
+import { request } from 'node:http';
 import { issueDevToken } from '../../src/sidecar/authn/issue-token.js';
 import type { User } from '../../src/common/user.js';
 import { freePort, waitFor } from './net.js';
@@ -101,8 +102,9 @@ export async function startStack(options: { env?: Record<string, string>; policy
         body = JSON.stringify(o.body);
         headers['content-type'] ??= 'application/json';
       }
-      const res = await fetch(url + path, { method, headers, ...(body === undefined ? {} : { body }) });
-      const text = await res.text();
+      // node:http, not fetch: fetch would normalize `..` and `%2e` out of the path before sending.
+      const res = await rawRequest(port, method, path, headers, body);
+      const text = res.text;
       let parsed: unknown = undefined;
       try {
         parsed = text === '' ? undefined : JSON.parse(text);
@@ -127,4 +129,29 @@ export async function startStack(options: { env?: Record<string, string>; policy
     },
   };
   return stack;
+}
+
+/** One HTTP request with the path sent exactly as given. */
+export function rawRequest(
+  port: number,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body?: string,
+): Promise<{ status: number; headers: Headers; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, method, path, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const h = new Headers();
+        for (const [k, v] of Object.entries(res.headers)) {
+          if (v !== undefined) h.set(k, Array.isArray(v) ? v.join(', ') : v);
+        }
+        resolve({ status: res.statusCode ?? 0, headers: h, text: Buffer.concat(chunks).toString('utf8') });
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }
