@@ -66,12 +66,21 @@ function str(env: Env, name: string): string | undefined {
   return v === undefined || v.trim() === '' ? undefined : v.trim();
 }
 
-function int(env: Env, name: string, dflt: number, min: number, max: number, example: string): number {
+function int(
+  env: Env,
+  name: string,
+  dflt: number,
+  min: number,
+  max: number,
+  example: string,
+): number {
   const raw = str(env, name);
   if (raw === undefined) return dflt;
-  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number, got "${raw}"`, example);
+  if (!/^\d+$/.test(raw))
+    throw new ConfigError(name, `must be a whole number, got "${raw}"`, example);
   const n = Number(raw);
-  if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`, example);
+  if (n < min || n > max)
+    throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`, example);
   return n;
 }
 
@@ -98,7 +107,11 @@ function url(env: Env, name: string, protocols: string[], example: string): stri
     throw new ConfigError(name, `is not a URL: "${raw}"`, example);
   }
   if (!protocols.includes(parsed.protocol)) {
-    throw new ConfigError(name, `must use ${protocols.join(' or ')}, got "${parsed.protocol}"`, example);
+    throw new ConfigError(
+      name,
+      `must use ${protocols.join(' or ')}, got "${parsed.protocol}"`,
+      example,
+    );
   }
   return raw;
 }
@@ -113,19 +126,38 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
   const upstreamUrl =
     url(env, 'UPSTREAM_URL', ['http:', 'https:'], 'http://127.0.0.1:8081') ??
     `http://127.0.0.1:${backendPort}`;
-  const jwksUrl = url(env, 'JWKS_URL', ['http:', 'https:'], 'https://issuer.example.com/.well-known/jwks.json');
+  const jwksUrl = url(
+    env,
+    'JWKS_URL',
+    ['http:', 'https:'],
+    'https://issuer.example.com/.well-known/jwks.json',
+  );
   const jwksFile = str(env, 'JWKS_FILE');
   if (jwksUrl !== undefined && jwksFile !== undefined) {
-    throw new ConfigError('JWKS_FILE', 'set JWKS_URL or JWKS_FILE, not both', '/etc/cedargate/jwks.json');
+    throw new ConfigError(
+      'JWKS_FILE',
+      'set JWKS_URL or JWKS_FILE, not both',
+      '/etc/cedargate/jwks.json',
+    );
   }
   const issuerEnv = str(env, 'JWT_ISSUER');
   const audienceEnv = str(env, 'JWT_AUDIENCE');
   if (mode === 'sidecar') {
     if (jwksUrl === undefined && jwksFile === undefined) {
-      throw new ConfigError('JWKS_URL', 'the sidecar needs JWKS_URL or JWKS_FILE to verify credentials', 'https://issuer.example.com/.well-known/jwks.json');
+      throw new ConfigError(
+        'JWKS_URL',
+        'the sidecar needs JWKS_URL or JWKS_FILE to verify credentials',
+        'https://issuer.example.com/.well-known/jwks.json',
+      );
     }
-    if (issuerEnv === undefined) throw new ConfigError('JWT_ISSUER', 'the sidecar needs the required issuer', 'https://issuer.example.com/');
-    if (audienceEnv === undefined) throw new ConfigError('JWT_AUDIENCE', 'the sidecar needs the required audience', 'users-api');
+    if (issuerEnv === undefined)
+      throw new ConfigError(
+        'JWT_ISSUER',
+        'the sidecar needs the required issuer',
+        'https://issuer.example.com/',
+      );
+    if (audienceEnv === undefined)
+      throw new ConfigError('JWT_AUDIENCE', 'the sidecar needs the required audience', 'users-api');
   }
   const redisUrl = url(env, 'REDIS_URL', ['redis:', 'rediss:'], 'redis://127.0.0.1:6379');
   const tenantClaim = str(env, 'TENANT_CLAIM') ?? 'tenant_id';
@@ -134,11 +166,19 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
   }
   const trustSecret = str(env, 'TRUST_SECRET');
   if (trustSecret !== undefined && trustSecret.length < 16) {
-    throw new ConfigError('TRUST_SECRET', 'must be at least 16 characters', 'a-long-random-string-from-a-secret');
+    throw new ConfigError(
+      'TRUST_SECRET',
+      'must be at least 16 characters',
+      'a-long-random-string-from-a-secret',
+    );
   }
   const logLevel = (str(env, 'LOG_LEVEL') ?? 'info').toLowerCase();
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
-    throw new ConfigError('LOG_LEVEL', `must be one of fatal, error, warn, info, debug, trace, silent; got "${logLevel}"`, 'info');
+    throw new ConfigError(
+      'LOG_LEVEL',
+      `must be one of fatal, error, warn, info, debug, trace, silent; got "${logLevel}"`,
+      'info',
+    );
   }
   return Object.freeze({
     mode,

@@ -139,7 +139,10 @@ export class InvalidRolesError extends CedargateError {
 export class InternalError extends CedargateError {
   readonly code = 'internal';
   readonly status = 500;
-  constructor(message = 'internal error; the request was not forwarded', options: ErrorOptions = {}) {
+  constructor(
+    message = 'internal error; the request was not forwarded',
+    options: ErrorOptions = {},
+  ) {
     super(message, options);
   }
 }
@@ -190,7 +193,11 @@ export function errorResponse(err: unknown): {
  * alike (express's response is a ServerResponse). If the head was already sent, the only honest
  * thing left is to cut the connection.
  */
-export function sendError(res: ServerResponse, err: unknown, extraHeaders: Record<string, string> = {}): void {
+export function sendError(
+  res: ServerResponse,
+  err: unknown,
+  extraHeaders: Record<string, string> = {},
+): void {
   if (res.headersSent) {
     res.destroy(err instanceof Error ? err : undefined);
     return;

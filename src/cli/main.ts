@@ -8,11 +8,20 @@ import { UsageError } from './usage.js';
 type Runner = (args: string[]) => Promise<number>;
 
 const commands: Record<string, { summary: string; load: () => Promise<{ run: Runner }> }> = {
-  start: { summary: 'backend and sidecar together, embedded defaults', load: () => import('./start.js') },
+  start: {
+    summary: 'backend and sidecar together, embedded defaults',
+    load: () => import('./start.js'),
+  },
   sidecar: { summary: 'the sidecar alone', load: () => import('./sidecar.js') },
   backend: { summary: 'the users backend alone', load: () => import('./backend.js') },
-  tenant: { summary: 'tenant create --name N --owner-name N --owner-email E', load: () => import('./tenant.js') },
-  token: { summary: 'token --tenant T --sub U [--ttl SECONDS] | token revoke ...', load: () => import('./token.js') },
+  tenant: {
+    summary: 'tenant create --name N --owner-name N --owner-email E',
+    load: () => import('./tenant.js'),
+  },
+  token: {
+    summary: 'token --tenant T --sub U [--ttl SECONDS] | token revoke ...',
+    load: () => import('./token.js'),
+  },
   policy: { summary: 'policy validate|test|fmt|explain [DIR]', load: () => import('./policy.js') },
 };
 
@@ -40,7 +49,9 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`cedargate ${name}: ${err.message}\n`);
       return 2;
     }
-    process.stderr.write(`cedargate ${name}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.stderr.write(
+      `cedargate ${name}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
     return 1;
   }
 }

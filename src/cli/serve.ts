@@ -6,7 +6,12 @@ import type { KeySource } from '../sidecar/authn/verifier.js';
 /** JWKS_URL, JWKS_FILE, or (in `start` only) the development key in DATA_DIR. */
 export function keySourceOf(config: Config, logger: Logger): KeySource {
   if (config.jwksUrl !== undefined) {
-    return { kind: 'url', url: config.jwksUrl, timeoutMs: config.jwksTimeoutMs, cooldownMs: config.jwksCooldownMs };
+    return {
+      kind: 'url',
+      url: config.jwksUrl,
+      timeoutMs: config.jwksTimeoutMs,
+      cooldownMs: config.jwksCooldownMs,
+    };
   }
   if (config.jwksFile !== undefined) return { kind: 'file', path: config.jwksFile };
   if (config.mode !== 'start') throw new Error('a key source is required outside `start`');
@@ -21,7 +26,11 @@ export function keySourceOf(config: Config, logger: Logger): KeySource {
  * Resolves when SIGTERM or SIGINT arrives, after `stop` has drained; SIGHUP calls `onHangup`.
  * A second signal while stopping exits at once.
  */
-export function serveUntilSignal(logger: Logger, stop: () => Promise<void>, onHangup?: () => void): Promise<number> {
+export function serveUntilSignal(
+  logger: Logger,
+  stop: () => Promise<void>,
+  onHangup?: () => void,
+): Promise<number> {
   return new Promise((resolve) => {
     let stopping = false;
     const onSignal = (signal: NodeJS.Signals) => {

@@ -20,5 +20,9 @@ export async function run(args: string[]): Promise<number> {
   const cluster = await openCluster(config, logger);
   if (cluster !== undefined) options.cluster = cluster;
   const sidecar = await startSidecar(options);
-  return serveUntilSignal(logger, () => sidecar.close(), () => void sidecar.policies.reload('SIGHUP'));
+  return serveUntilSignal(
+    logger,
+    () => sidecar.close(),
+    () => void sidecar.policies.reload('SIGHUP'),
+  );
 }

@@ -23,7 +23,9 @@ export async function run(args: string[]): Promise<number> {
     trustSecret: resolveTrustSecret(config),
     keys: keySourceOf(config, logger),
     // UPSTREAM_URL unset: the backend we just started, wherever it bound.
-    upstreamUrl: process.env.UPSTREAM_URL?.trim() ? config.upstreamUrl : `http://127.0.0.1:${backend.port}`,
+    upstreamUrl: process.env.UPSTREAM_URL?.trim()
+      ? config.upstreamUrl
+      : `http://127.0.0.1:${backend.port}`,
   };
   const cluster = await openCluster(config, logger);
   if (cluster !== undefined) options.cluster = cluster;

@@ -21,12 +21,18 @@ export function parseFlags<T extends Options>(
   try {
     return parseArgs({ args, options, strict: true, allowPositionals });
   } catch (err) {
-    throw new UsageError(`${err instanceof Error ? err.message : String(err)}\nusage: ${usageLine}`);
+    throw new UsageError(
+      `${err instanceof Error ? err.message : String(err)}\nusage: ${usageLine}`,
+    );
   }
 }
 
 /** A required string flag, or a UsageError naming it. */
-export function required(value: string | boolean | undefined, flag: string, usageLine: string): string {
+export function required(
+  value: string | boolean | undefined,
+  flag: string,
+  usageLine: string,
+): string {
   if (typeof value !== 'string' || value.trim() === '') {
     throw new UsageError(`missing --${flag}\nusage: ${usageLine}`);
   }

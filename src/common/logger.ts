@@ -9,7 +9,13 @@ export function createLogger(level: string, name = 'cedargate'): Logger {
     level,
     base: { name },
     redact: {
-      paths: ['req.headers.authorization', 'headers.authorization', 'authorization', 'token', '*.token'],
+      paths: [
+        'req.headers.authorization',
+        'headers.authorization',
+        'authorization',
+        'token',
+        '*.token',
+      ],
       censor: '[redacted]',
     },
     timestamp: pino.stdTimeFunctions.isoTime,

@@ -64,10 +64,19 @@ describe('observability (enforcing)', () => {
 
   it('one decision line per request, with the fields an auditor needs and never the credential', async () => {
     const requestId = 'req-obs-12345';
-    const r = await s.call('PUT', `/v1/users/${owner.id}`, { token, tenant, body: { roles: ['user'] }, headers: { 'x-request-id': requestId } });
+    const r = await s.call('PUT', `/v1/users/${owner.id}`, {
+      token,
+      tenant,
+      body: { roles: ['user'] },
+      headers: { 'x-request-id': requestId },
+    });
     assert.equal(r.status, 403);
     assert.equal(r.headers.get('x-request-id'), requestId);
-    await waitFor(async () => logLines(s).some((l) => l.request_id === requestId), 5000, 'decision line');
+    await waitFor(
+      async () => logLines(s).some((l) => l.request_id === requestId),
+      5000,
+      'decision line',
+    );
     const lines = logLines(s).filter((l) => l.request_id === requestId);
     assert.equal(lines.length, 1);
     const line = lines[0]!;
@@ -87,12 +96,20 @@ describe('observability (enforcing)', () => {
 
   it('passes X-Request-Id to the backend, or makes one', async () => {
     s.recorder.clear();
-    const r = await s.call('GET', `/v1/users/${owner.id}`, { token, tenant, headers: { 'x-request-id': 'trace-abc' } });
+    const r = await s.call('GET', `/v1/users/${owner.id}`, {
+      token,
+      tenant,
+      headers: { 'x-request-id': 'trace-abc' },
+    });
     assert.equal(r.status, 200);
     assert.equal(s.recorder.forwarded()[0]?.headers['x-request-id'], 'trace-abc');
     const made = await s.call('GET', `/v1/users/${owner.id}`, { token, tenant });
     assert.match(made.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/);
-    const bad = await s.call('GET', `/v1/users/${owner.id}`, { token, tenant, headers: { 'x-request-id': 'x'.repeat(500) } });
+    const bad = await s.call('GET', `/v1/users/${owner.id}`, {
+      token,
+      tenant,
+      headers: { 'x-request-id': 'x'.repeat(500) },
+    });
     assert.notEqual(bad.headers.get('x-request-id'), 'x'.repeat(500));
   });
 
@@ -100,7 +117,10 @@ describe('observability (enforcing)', () => {
     await s.call('GET', `/v1/users/${owner.id}`, { token, tenant });
     await s.call('GET', `/v1/users/${owner.id}`, { token, tenant });
     const text = await (await fetch(`${s.adminUrl}/metrics`)).text();
-    assert.match(text, /cedargate_request_duration_seconds_bucket\{[^}]*action="users:read"[^}]*decision="allow"[^}]*status="200"/);
+    assert.match(
+      text,
+      /cedargate_request_duration_seconds_bucket\{[^}]*action="users:read"[^}]*decision="allow"[^}]*status="200"/,
+    );
     assert.match(text, /cedargate_decisions_total\{action="users:update",result="deny"\} [1-9]/);
     assert.match(text, /cedargate_cache_events_total\{cache="decision",result="hit"\} [1-9]/);
     assert.match(text, /cedargate_cache_events_total\{cache="credential",result="hit"\} [1-9]/);
@@ -129,7 +149,11 @@ describe('shadow mode (ENFORCE=false)', () => {
     const viewer = await s.createUser(tenant, token, 'Val', ['viewer']);
     const viewerToken = await s.token(tenant, viewer.id);
     s.recorder.clear();
-    const r = await s.call('PUT', `/v1/users/${owner.id}`, { token: viewerToken, tenant, body: { name: 'Renamed by a viewer' } });
+    const r = await s.call('PUT', `/v1/users/${owner.id}`, {
+      token: viewerToken,
+      tenant,
+      body: { name: 'Renamed by a viewer' },
+    });
     assert.equal(r.status, 200, r.text);
     assert.equal(r.headers.get('x-cedargate-decision'), 'deny');
     assert.equal(s.recorder.forwarded().length, 1);
@@ -137,7 +161,10 @@ describe('shadow mode (ENFORCE=false)', () => {
     assert.equal(allowed.status, 200);
     assert.equal(allowed.headers.get('x-cedargate-decision'), null);
     const metrics = await (await fetch(`${s.adminUrl}/metrics`)).text();
-    assert.match(metrics, /cedargate_decisions_total\{action="users:update",result="shadow_deny"\} 1/);
+    assert.match(
+      metrics,
+      /cedargate_decisions_total\{action="users:update",result="shadow_deny"\} 1/,
+    );
   });
 
   it('still enforces the credential, the tenant match and validation', async () => {
@@ -148,7 +175,11 @@ describe('shadow mode (ENFORCE=false)', () => {
     const mismatch = await s.call('GET', '/v1/users', { token, tenant: other });
     assert.equal(mismatch.status, 403);
     assert.equal(mismatch.body.code, 'tenant_mismatch');
-    const roles = await s.call('PUT', `/v1/users/${owner.id}`, { token, tenant, body: { roles: ['root'] } });
+    const roles = await s.call('PUT', `/v1/users/${owner.id}`, {
+      token,
+      tenant,
+      body: { roles: ['root'] },
+    });
     assert.equal(roles.status, 422);
     assert.equal(roles.body.code, 'invalid_roles');
     assert.equal(s.recorder.forwarded().length, 0);

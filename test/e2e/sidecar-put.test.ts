@@ -28,7 +28,9 @@ describe('PUT /v1/users/{id} through the sidecar', () => {
   const tok = {} as Record<'owner' | 'other' | 'admin' | 'user' | 'viewer', string>;
 
   before(async () => {
-    s = await startStack({ env: { BODY_LIMIT_BYTES: String(400 * 1024), UPSTREAM_TIMEOUT_MS: '1500' } });
+    s = await startStack({
+      env: { BODY_LIMIT_BYTES: String(400 * 1024), UPSTREAM_TIMEOUT_MS: '1500' },
+    });
     const a = await s.createTenant('acme');
     const b = await s.createTenant('globex');
     t1 = a.tenantId;
@@ -47,7 +49,12 @@ describe('PUT /v1/users/{id} through the sidecar', () => {
   after(async () => s?.stop());
   beforeEach(() => s.recorder.clear());
 
-  const put = (token: string | undefined, id: string, body: unknown, extra: { tenant?: string; headers?: Record<string, string>; rawBody?: string } = {}) => {
+  const put = (
+    token: string | undefined,
+    id: string,
+    body: unknown,
+    extra: { tenant?: string; headers?: Record<string, string>; rawBody?: string } = {},
+  ) => {
     const o: Parameters<Stack['call']>[2] = { tenant: extra.tenant ?? t1, body };
     if (token !== undefined) o.token = token;
     if (extra.headers !== undefined) o.headers = extra.headers;
@@ -57,12 +64,26 @@ describe('PUT /v1/users/{id} through the sidecar', () => {
 
   describe('every row of the error table', () => {
     it('400 invalid_input: malformed JSON, unknown field, wrong type, empty patch, bad id, missing and duplicate X-Tenant-ID', async () => {
-      assertError(await put(tok.admin, viewer.id, undefined, { rawBody: '{"name":', headers: { 'content-type': 'application/json' } }), 400, 'invalid_input');
-      assertError(await put(tok.admin, viewer.id, { name: 'x', admin: true }), 400, 'invalid_input');
+      assertError(
+        await put(tok.admin, viewer.id, undefined, {
+          rawBody: '{"name":',
+          headers: { 'content-type': 'application/json' },
+        }),
+        400,
+        'invalid_input',
+      );
+      assertError(
+        await put(tok.admin, viewer.id, { name: 'x', admin: true }),
+        400,
+        'invalid_input',
+      );
       assertError(await put(tok.admin, viewer.id, { name: 42 }), 400, 'invalid_input');
       assertError(await put(tok.admin, viewer.id, {}), 400, 'invalid_input');
       assertError(await put(tok.admin, 'not-a-user-id', { name: 'x' }), 400, 'invalid_input');
-      const noTenant = await s.call('PUT', `/v1/users/${viewer.id}`, { token: tok.admin as string, body: { name: 'x' } });
+      const noTenant = await s.call('PUT', `/v1/users/${viewer.id}`, {
+        token: tok.admin as string,
+        body: { name: 'x' },
+      });
       assertError(noTenant, 400, 'invalid_input');
       assert.equal(s.recorder.forwarded().length, 0);
     });
@@ -86,7 +107,11 @@ describe('PUT /v1/users/{id} through the sidecar', () => {
       const claims = JSON.parse(Buffer.from(p as string, 'base64url').toString());
       claims.tenant_id = t2; // a changed payload no longer matches its signature
       const forged = `${h}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.${sig}`;
-      assertError(await put(forged, other.id, { name: 'x' }, { tenant: t2 }), 401, 'unauthenticated');
+      assertError(
+        await put(forged, other.id, { name: 'x' }, { tenant: t2 }),
+        401,
+        'unauthenticated',
+      );
       const ghost = await s.token(t1, MISSING_ID);
       assertError(await put(ghost, viewer.id, { name: 'x' }), 401, 'unauthenticated');
       assert.equal(s.recorder.forwarded().length, 0);
@@ -95,8 +120,16 @@ describe('PUT /v1/users/{id} through the sidecar', () => {
     it('403 tenant_mismatch: a credential of tenant 1 with X-Tenant-ID of tenant 2, even after caches are warm', async () => {
       assert.equal((await put(tok.admin, viewer.id, { name: 'Vic' })).status, 200);
       s.recorder.clear();
-      assertError(await put(tok.admin, other.id, { name: 'x' }, { tenant: t2 }), 403, 'tenant_mismatch');
-      assertError(await put(tok.admin, viewer.id, { name: 'x' }, { tenant: t2 }), 403, 'tenant_mismatch');
+      assertError(
+        await put(tok.admin, other.id, { name: 'x' }, { tenant: t2 }),
+        403,
+        'tenant_mismatch',
+      );
+      assertError(
+        await put(tok.admin, viewer.id, { name: 'x' }, { tenant: t2 }),
+        403,
+        'tenant_mismatch',
+      );
       assert.equal(s.recorder.forwarded().length, 0);
     });
 
@@ -104,21 +137,52 @@ describe('PUT /v1/users/{id} through the sidecar', () => {
       const r = await put(tok.admin, admin.id, { roles: ['admin', 'user'] });
       assertError(r, 403, 'forbidden');
       assert.ok(Array.isArray(r.body.notices) && r.body.notices.length > 0, r.text);
-      assert.ok(Array.isArray(r.body.details.policies) && r.body.details.policies.length > 0, r.text);
+      assert.ok(
+        Array.isArray(r.body.details.policies) && r.body.details.policies.length > 0,
+        r.text,
+      );
       assert.equal(r.body.details.action, 'users:update');
     });
 
     it('404 not_found: unknown user in this tenant, another tenant’s user, unknown routes', async () => {
       assertError(await put(tok.admin, MISSING_ID, { name: 'x' }), 404, 'not_found');
       assertError(await put(tok.admin, other.id, { name: 'x' }), 404, 'not_found');
-      assertError(await s.call('PUT', `/v1/users/${viewer.id}/roles`, { token: tok.admin, tenant: t1, body: { name: 'x' } }), 404, 'not_found');
-      assertError(await s.call('PUT', `/v1/users/../users/${viewer.id}`, { token: tok.admin, tenant: t1, body: { name: 'x' } }), 404, 'not_found');
-      assertError(await s.call('PATCH', `/v1/users/${viewer.id}`, { token: tok.admin, tenant: t1, body: { name: 'x' } }), 404, 'not_found');
+      assertError(
+        await s.call('PUT', `/v1/users/${viewer.id}/roles`, {
+          token: tok.admin,
+          tenant: t1,
+          body: { name: 'x' },
+        }),
+        404,
+        'not_found',
+      );
+      assertError(
+        await s.call('PUT', `/v1/users/../users/${viewer.id}`, {
+          token: tok.admin,
+          tenant: t1,
+          body: { name: 'x' },
+        }),
+        404,
+        'not_found',
+      );
+      assertError(
+        await s.call('PATCH', `/v1/users/${viewer.id}`, {
+          token: tok.admin,
+          tenant: t1,
+          body: { name: 'x' },
+        }),
+        404,
+        'not_found',
+      );
       assert.equal(s.recorder.forwarded().length, 0);
     });
 
     it('409 conflict: creating a second user with a taken email', async () => {
-      const r = await s.call('POST', '/v1/users', { token: tok.owner, tenant: t1, body: { name: 'Dup', email: admin.email, roles: ['user'] } });
+      const r = await s.call('POST', '/v1/users', {
+        token: tok.owner,
+        tenant: t1,
+        body: { name: 'Dup', email: admin.email, roles: ['user'] },
+      });
       assertError(r, 409, 'conflict');
     });
 
@@ -126,9 +190,19 @@ describe('PUT /v1/users/{id} through the sidecar', () => {
       const first = await s.call('GET', `/v1/users/${viewer.id}`, { token: tok.admin, tenant: t1 });
       const etag = first.headers.get('etag') as string;
       assert.ok(etag);
-      const ok = await put(tok.admin, viewer.id, { name: 'Vic 2' }, { headers: { 'if-match': etag } });
+      const ok = await put(
+        tok.admin,
+        viewer.id,
+        { name: 'Vic 2' },
+        { headers: { 'if-match': etag } },
+      );
       assert.equal(ok.status, 200, ok.text);
-      const stale = await put(tok.admin, viewer.id, { name: 'Vic 3' }, { headers: { 'if-match': etag } });
+      const stale = await put(
+        tok.admin,
+        viewer.id,
+        { name: 'Vic 3' },
+        { headers: { 'if-match': etag } },
+      );
       assertError(stale, 412, 'precondition_failed');
     });
 
@@ -141,9 +215,19 @@ describe('PUT /v1/users/{id} through the sidecar', () => {
     });
 
     it('415 unsupported_media_type: text/plain and UTF-16 bodies', async () => {
-      assertError(await put(tok.user, user.id, undefined, { rawBody: '{"name":"x"}', headers: { 'content-type': 'text/plain' } }), 415, 'unsupported_media_type');
       assertError(
-        await put(tok.user, user.id, undefined, { rawBody: '{"name":"x"}', headers: { 'content-type': 'application/json; charset=utf-16' } }),
+        await put(tok.user, user.id, undefined, {
+          rawBody: '{"name":"x"}',
+          headers: { 'content-type': 'text/plain' },
+        }),
+        415,
+        'unsupported_media_type',
+      );
+      assertError(
+        await put(tok.user, user.id, undefined, {
+          rawBody: '{"name":"x"}',
+          headers: { 'content-type': 'application/json; charset=utf-16' },
+        }),
         415,
         'unsupported_media_type',
       );
@@ -175,10 +259,26 @@ describe('PUT /v1/users/{id} through the sidecar', () => {
     it('credential before tenant header before tenant match before route before body before target before roles before policy', async () => {
       // Everything wrong at once: each fix reveals the next check.
       const bad = { roles: ['superuser'], extra: 1 };
-      assertError(await s.call('PUT', `/v1/nope/${MISSING_ID}`, { body: bad }), 401, 'unauthenticated');
-      assertError(await s.call('PUT', `/v1/nope/${MISSING_ID}`, { token: tok.user, body: bad }), 400, 'invalid_input');
-      assertError(await s.call('PUT', `/v1/nope/${MISSING_ID}`, { token: tok.user, tenant: t2, body: bad }), 403, 'tenant_mismatch');
-      assertError(await s.call('PUT', `/v1/nope/${MISSING_ID}`, { token: tok.user, tenant: t1, body: bad }), 404, 'not_found');
+      assertError(
+        await s.call('PUT', `/v1/nope/${MISSING_ID}`, { body: bad }),
+        401,
+        'unauthenticated',
+      );
+      assertError(
+        await s.call('PUT', `/v1/nope/${MISSING_ID}`, { token: tok.user, body: bad }),
+        400,
+        'invalid_input',
+      );
+      assertError(
+        await s.call('PUT', `/v1/nope/${MISSING_ID}`, { token: tok.user, tenant: t2, body: bad }),
+        403,
+        'tenant_mismatch',
+      );
+      assertError(
+        await s.call('PUT', `/v1/nope/${MISSING_ID}`, { token: tok.user, tenant: t1, body: bad }),
+        404,
+        'not_found',
+      );
       assertError(await put(tok.user, MISSING_ID, bad), 400, 'invalid_input');
       assertError(await put(tok.user, MISSING_ID, { roles: ['superuser'] }), 404, 'not_found');
       assertError(await put(tok.user, viewer.id, { roles: ['superuser'] }), 422, 'invalid_roles');
@@ -196,8 +296,16 @@ describe('PUT /v1/users/{id} through the sidecar', () => {
       const read = await s.call('GET', `/v1/users/${admin.id}`, { token: tok.viewer, tenant: t1 });
       assert.equal(read.status, 200);
       // ...and never another tenant's: the credential cannot name tenant 2, and tenant 1 has no such user.
-      assertError(await s.call('GET', `/v1/users/${other.id}`, { token: tok.viewer, tenant: t1 }), 404, 'not_found');
-      assertError(await s.call('GET', '/v1/users', { token: tok.viewer, tenant: t2 }), 403, 'tenant_mismatch');
+      assertError(
+        await s.call('GET', `/v1/users/${other.id}`, { token: tok.viewer, tenant: t1 }),
+        404,
+        'not_found',
+      );
+      assertError(
+        await s.call('GET', '/v1/users', { token: tok.viewer, tenant: t2 }),
+        403,
+        'tenant_mismatch',
+      );
     });
 
     it('2. any user may change their own name and avatar — but not another user’s', async () => {
@@ -212,14 +320,34 @@ describe('PUT /v1/users/{id} through the sidecar', () => {
     });
 
     it('3. admins create, update (name, roles) and delete users in their tenant; others may not', async () => {
-      const created = await s.call('POST', '/v1/users', { token: tok.admin, tenant: t1, body: { name: 'Temp', email: 'temp@acme.test', roles: ['viewer'] } });
+      const created = await s.call('POST', '/v1/users', {
+        token: tok.admin,
+        tenant: t1,
+        body: { name: 'Temp', email: 'temp@acme.test', roles: ['viewer'] },
+      });
       assert.equal(created.status, 201, created.text);
       const upd = await put(tok.admin, created.body.id, { name: 'Temp 2', roles: ['user'] });
       assert.equal(upd.status, 200, upd.text);
       assert.deepEqual(upd.body.roles, ['user']);
-      assertError(await s.call('DELETE', `/v1/users/${created.body.id}`, { token: tok.viewer, tenant: t1 }), 403, 'forbidden');
-      assert.equal((await s.call('DELETE', `/v1/users/${created.body.id}`, { token: tok.admin, tenant: t1 })).status, 204);
-      assertError(await s.call('POST', '/v1/users', { token: tok.user, tenant: t1, body: { name: 'No', email: 'no@acme.test', roles: ['user'] } }), 403, 'forbidden');
+      assertError(
+        await s.call('DELETE', `/v1/users/${created.body.id}`, { token: tok.viewer, tenant: t1 }),
+        403,
+        'forbidden',
+      );
+      assert.equal(
+        (await s.call('DELETE', `/v1/users/${created.body.id}`, { token: tok.admin, tenant: t1 }))
+          .status,
+        204,
+      );
+      assertError(
+        await s.call('POST', '/v1/users', {
+          token: tok.user,
+          tenant: t1,
+          body: { name: 'No', email: 'no@acme.test', roles: ['user'] },
+        }),
+        403,
+        'forbidden',
+      );
       assertError(await put(tok.user, viewer.id, { roles: ['user'] }), 403, 'forbidden');
     });
 
@@ -228,7 +356,11 @@ describe('PUT /v1/users/{id} through the sidecar', () => {
       assertError(byAdmin, 403, 'forbidden');
       assert.equal(byAdmin.body.notices.length, 1, byAdmin.text);
       assert.match(byAdmin.body.notices[0], /owner/i);
-      const createAdmin = await s.call('POST', '/v1/users', { token: tok.admin, tenant: t1, body: { name: 'A2', email: 'a2@acme.test', roles: ['admin'] } });
+      const createAdmin = await s.call('POST', '/v1/users', {
+        token: tok.admin,
+        tenant: t1,
+        body: { name: 'A2', email: 'a2@acme.test', roles: ['admin'] },
+      });
       assertError(createAdmin, 403, 'forbidden');
       const byOwner = await put(tok.owner, user.id, { roles: ['admin'] });
       assert.equal(byOwner.status, 200, byOwner.text);
@@ -239,10 +371,16 @@ describe('PUT /v1/users/{id} through the sidecar', () => {
     it('5. no one may change their own roles (with a notice), the owner included', async () => {
       const self = await put(tok.admin, admin.id, { roles: ['admin', 'user'] });
       assertError(self, 403, 'forbidden');
-      assert.ok(self.body.notices.some((n: string) => /own roles/i.test(n)), self.text);
+      assert.ok(
+        self.body.notices.some((n: string) => /own roles/i.test(n)),
+        self.text,
+      );
       const ownerSelf = await put(tok.owner, owner.id, { roles: ['admin', 'user'] });
       assertError(ownerSelf, 403, 'forbidden');
-      assert.ok(ownerSelf.body.notices.some((n: string) => /own roles/i.test(n)), ownerSelf.text);
+      assert.ok(
+        ownerSelf.body.notices.some((n: string) => /own roles/i.test(n)),
+        ownerSelf.text,
+      );
       // a no-op role list is not a change
       const same = await put(tok.admin, admin.id, { name: 'Admin', roles: ['admin'] });
       assert.equal(same.status, 200, same.text);
@@ -251,7 +389,10 @@ describe('PUT /v1/users/{id} through the sidecar', () => {
     it('6. no one may change the owner’s roles or delete the owner (with a notice); renaming is fine for admins', async () => {
       const roles = await put(tok.admin, owner.id, { roles: ['user'] });
       assertError(roles, 403, 'forbidden');
-      assert.ok(roles.body.notices.some((n: string) => /owner/i.test(n)), roles.text);
+      assert.ok(
+        roles.body.notices.some((n: string) => /owner/i.test(n)),
+        roles.text,
+      );
       const del = await s.call('DELETE', `/v1/users/${owner.id}`, { token: tok.admin, tenant: t1 });
       assertError(del, 403, 'forbidden');
       assert.ok(del.body.notices.length > 0, del.text);
@@ -260,9 +401,17 @@ describe('PUT /v1/users/{id} through the sidecar', () => {
     });
 
     it('7. nothing crosses tenants: tenant 2’s owner cannot touch tenant 1, by header or by id', async () => {
-      assertError(await put(tok.other, user.id, { name: 'x' }, { tenant: t1 }), 403, 'tenant_mismatch');
+      assertError(
+        await put(tok.other, user.id, { name: 'x' }, { tenant: t1 }),
+        403,
+        'tenant_mismatch',
+      );
       assertError(await put(tok.other, user.id, { name: 'x' }, { tenant: t2 }), 404, 'not_found');
-      assertError(await s.call('DELETE', `/v1/users/${user.id}`, { token: tok.other, tenant: t2 }), 404, 'not_found');
+      assertError(
+        await s.call('DELETE', `/v1/users/${user.id}`, { token: tok.other, tenant: t2 }),
+        404,
+        'not_found',
+      );
       const mine = await put(tok.other, other.id, { name: 'Globex Owner' }, { tenant: t2 });
       assert.equal(mine.status, 200, mine.text);
     });
@@ -273,9 +422,19 @@ describe('PUT /v1/users/{id} through the sidecar', () => {
       s.recorder.clear();
       assertError(await put(tok.admin, user.id, { roles: ['admin'] }), 403, 'forbidden');
       assert.equal(s.recorder.forwarded().length, 0);
-      const ok = await put(tok.admin, user.id, { roles: ['viewer'], name: 'Uma' }, {
-        headers: { 'x-cedargate-subject': owner.id, 'x-forwarded-for': '6.6.6.6', 'x-http-method-override': 'DELETE', 'x-cedargate-trust': 'guess' },
-      });
+      const ok = await put(
+        tok.admin,
+        user.id,
+        { roles: ['viewer'], name: 'Uma' },
+        {
+          headers: {
+            'x-cedargate-subject': owner.id,
+            'x-forwarded-for': '6.6.6.6',
+            'x-http-method-override': 'DELETE',
+            'x-cedargate-trust': 'guess',
+          },
+        },
+      );
       assert.equal(ok.status, 200, ok.text);
       const fwd = s.recorder.forwarded();
       assert.equal(fwd.length, 1);

@@ -15,7 +15,11 @@ export async function freePort(): Promise<number> {
 }
 
 /** Polls until `check` resolves true, or throws after `timeoutMs`. */
-export async function waitFor(check: () => Promise<boolean>, timeoutMs = 15_000, what = 'condition'): Promise<void> {
+export async function waitFor(
+  check: () => Promise<boolean>,
+  timeoutMs = 15_000,
+  what = 'condition',
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {

@@ -34,7 +34,12 @@ export async function startRecorder(backendUrl: () => string): Promise<Recorder>
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
-      const rec = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: body.toString('utf8') };
+      const rec = {
+        method: req.method ?? '',
+        path: req.url ?? '',
+        headers: req.headers,
+        body: body.toString('utf8'),
+      };
       all.push(rec);
       const isForward = req.headers['x-cedargate-subject'] !== undefined;
       if (isForward && mode === 'hang') return; // never answer
@@ -44,7 +49,13 @@ export async function startRecorder(backendUrl: () => string): Promise<Recorder>
       }
       const target = new URL(backendUrl());
       const up = request(
-        { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
+        {
+          host: target.hostname,
+          port: target.port,
+          method: req.method,
+          path: req.url,
+          headers: req.headers,
+        },
         (upRes) => {
           res.writeHead(upRes.statusCode ?? 502, upRes.headers);
           upRes.pipe(res);

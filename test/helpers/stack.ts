@@ -42,7 +42,9 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-export async function startStack(options: { env?: Record<string, string>; policyDir?: string } = {}): Promise<Stack> {
+export async function startStack(
+  options: { env?: Record<string, string>; policyDir?: string } = {},
+): Promise<Stack> {
   const data = tempDir();
   const [port, adminPort, backendPort] = [await freePort(), await freePort(), await freePort()];
   const recorder = await startRecorder(() => `http://127.0.0.1:${backendPort}`);
@@ -61,7 +63,11 @@ export async function startStack(options: { env?: Record<string, string>; policy
   const url = `http://127.0.0.1:${port}`;
   const adminUrl = `http://127.0.0.1:${adminPort}`;
   try {
-    await waitFor(async () => (await fetch(`${adminUrl}/healthz`)).ok, 20_000, `cedargate start\n${proc.output()}`);
+    await waitFor(
+      async () => (await fetch(`${adminUrl}/healthz`)).ok,
+      20_000,
+      `cedargate start\n${proc.output()}`,
+    );
   } catch (err) {
     await proc.stop('SIGKILL');
     await recorder.close();
@@ -76,7 +82,19 @@ export async function startStack(options: { env?: Record<string, string>; policy
     process: proc,
     recorder,
     async createTenant(name) {
-      const r = await runCli(['tenant', 'create', '--name', name, '--owner-name', `${name} owner`, '--owner-email', `owner@${name}.test`], env);
+      const r = await runCli(
+        [
+          'tenant',
+          'create',
+          '--name',
+          name,
+          '--owner-name',
+          `${name} owner`,
+          '--owner-email',
+          `owner@${name}.test`,
+        ],
+        env,
+      );
       if (r.code !== 0) throw new Error(`tenant create failed: ${r.stderr}`);
       const out = JSON.parse(r.stdout) as { tenant: { id: string }; owner: User };
       return { tenantId: out.tenant.id, owner: out.owner };
@@ -117,7 +135,11 @@ export async function startStack(options: { env?: Record<string, string>; policy
       const r = await stack.call('POST', '/v1/users', {
         token: ownerToken,
         tenant: tenantId,
-        body: { name, email: `${name.toLowerCase().replace(/\W/g, '')}@${tenantId.slice(0, 8).toLowerCase()}.test`, roles },
+        body: {
+          name,
+          email: `${name.toLowerCase().replace(/\W/g, '')}@${tenantId.slice(0, 8).toLowerCase()}.test`,
+          roles,
+        },
       });
       if (r.status !== 201) throw new Error(`create user ${name}: ${r.status} ${r.text}`);
       return r.body as User;
@@ -148,7 +170,11 @@ export function rawRequest(
         for (const [k, v] of Object.entries(res.headers)) {
           if (v !== undefined) h.set(k, Array.isArray(v) ? v.join(', ') : v);
         }
-        resolve({ status: res.statusCode ?? 0, headers: h, text: Buffer.concat(chunks).toString('utf8') });
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: h,
+          text: Buffer.concat(chunks).toString('utf8'),
+        });
       });
     });
     req.on('error', reject);

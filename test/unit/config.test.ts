@@ -19,7 +19,10 @@ describe('loadConfig', () => {
   });
 
   it('derives UPSTREAM_URL from BACKEND_PORT', () => {
-    assert.equal(loadConfig('start', { BACKEND_PORT: '9000' }).upstreamUrl, 'http://127.0.0.1:9000');
+    assert.equal(
+      loadConfig('start', { BACKEND_PORT: '9000' }).upstreamUrl,
+      'http://127.0.0.1:9000',
+    );
   });
 
   it('stops on a bad value with the variable name and an example', () => {
@@ -36,20 +39,35 @@ describe('loadConfig', () => {
     for (const [env, name] of cases) {
       assert.throws(
         () => loadConfig('start', env),
-        (e: unknown) => e instanceof ConfigError && e.variable === name && e.message.startsWith(`${name}:`) && /example: /.test(e.message),
+        (e: unknown) =>
+          e instanceof ConfigError &&
+          e.variable === name &&
+          e.message.startsWith(`${name}:`) &&
+          /example: /.test(e.message),
         JSON.stringify(env),
       );
     }
   });
 
   it('sidecar refuses to start without a key source, issuer and audience', () => {
-    assert.throws(() => loadConfig('sidecar', {}), (e: unknown) => e instanceof ConfigError && e.variable === 'JWKS_URL');
-    assert.throws(() => loadConfig('sidecar', { JWKS_FILE: '/k.json' }), (e: unknown) => e instanceof ConfigError && e.variable === 'JWT_ISSUER');
+    assert.throws(
+      () => loadConfig('sidecar', {}),
+      (e: unknown) => e instanceof ConfigError && e.variable === 'JWKS_URL',
+    );
+    assert.throws(
+      () => loadConfig('sidecar', { JWKS_FILE: '/k.json' }),
+      (e: unknown) => e instanceof ConfigError && e.variable === 'JWT_ISSUER',
+    );
     assert.throws(
       () => loadConfig('sidecar', { JWKS_FILE: '/k.json', JWT_ISSUER: 'i' }),
       (e: unknown) => e instanceof ConfigError && e.variable === 'JWT_AUDIENCE',
     );
-    const ok = loadConfig('sidecar', { JWKS_FILE: '/k.json', JWT_ISSUER: 'i', JWT_AUDIENCE: 'a', ENFORCE: 'false' });
+    const ok = loadConfig('sidecar', {
+      JWKS_FILE: '/k.json',
+      JWT_ISSUER: 'i',
+      JWT_AUDIENCE: 'a',
+      ENFORCE: 'false',
+    });
     assert.equal(ok.enforce, false);
   });
 });

@@ -24,7 +24,14 @@ describe('errorResponse: one place maps every contract error to HTTP', () => {
     [new InvalidInputError('bad'), 400, 'invalid_input'],
     [new UnauthenticatedError('expired'), 401, 'unauthenticated'],
     [new TenantMismatchError(), 403, 'tenant_mismatch'],
-    [new ForbiddenError('no', { notices: ['n'], details: { policies: ['p'], action: 'users:update' } }), 403, 'forbidden'],
+    [
+      new ForbiddenError('no', {
+        notices: ['n'],
+        details: { policies: ['p'], action: 'users:update' },
+      }),
+      403,
+      'forbidden',
+    ],
     [new NotFoundError('none'), 404, 'not_found'],
     [new ConflictError('taken'), 409, 'conflict'],
     [new PreconditionFailedError(), 412, 'precondition_failed'],
@@ -61,7 +68,12 @@ describe('errorResponse: one place maps every contract error to HTTP', () => {
   });
 
   it('forbidden carries notices and details; invalid_roles lists invalid and allowed', () => {
-    const f = errorResponse(new ForbiddenError('no', { notices: ['Only the owner'], details: { policies: ['p1'], action: 'users:update' } }));
+    const f = errorResponse(
+      new ForbiddenError('no', {
+        notices: ['Only the owner'],
+        details: { policies: ['p1'], action: 'users:update' },
+      }),
+    );
     assert.deepEqual(f.body.notices, ['Only the owner']);
     assert.deepEqual(f.body.details, { policies: ['p1'], action: 'users:update' });
     const r = errorResponse(new InvalidRolesError(['root'], ['admin', 'user']));

@@ -31,7 +31,12 @@ export interface UserStore {
    * Applies a patch atomically. With `expectedVersion`, throws PreconditionFailedError when the
    * stored version differs. Throws NotFoundError when the user is not in this tenant.
    */
-  updateUser(tenantId: string, userId: string, patch: UserPatch, expectedVersion?: number): Promise<StoredUser>;
+  updateUser(
+    tenantId: string,
+    userId: string,
+    patch: UserPatch,
+    expectedVersion?: number,
+  ): Promise<StoredUser>;
   /** Same rules as updateUser. */
   deleteUser(tenantId: string, userId: string, expectedVersion?: number): Promise<void>;
   /** Cheap liveness check for /readyz. */

@@ -48,7 +48,10 @@ describe('matchRoute', () => {
   it('builds the forwarded path from the template, never the raw target', () => {
     const m = matchRoute('GET', '/v1/users?cursor=abc&limit=2');
     assert.ok(m);
-    assert.equal(canonicalPath(m.route, undefined, new URLSearchParams({ limit: '2' })), '/v1/users?limit=2');
+    assert.equal(
+      canonicalPath(m.route, undefined, new URLSearchParams({ limit: '2' })),
+      '/v1/users?limit=2',
+    );
     const put = matchRoute('PUT', `/v1/users/${ID.toLowerCase()}`);
     assert.ok(put);
     assert.equal(canonicalPath(put.route, ID), `/v1/users/${ID}`);
