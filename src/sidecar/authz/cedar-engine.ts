@@ -1,8 +1,21 @@
 /**
  * The one module that talks to Cedar (@cedar-policy/cedar-wasm). Everything else works on the
  * project's own types, so the engine can be swapped here alone.
+ *
+ * Cedar reports source positions as UTF-8 byte offsets into the text it was given; every answer
+ * leaving this module carries character indices into that same text instead.
  */
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
+import { charIndexOfByte } from './source-position.js';
+import type { AuthzContext, AuthzRequest, Decision } from './types.js';
+
+/** A problem Cedar found, with the character index it points at in the text it was given. */
+export interface CedarProblem {
+  message: string;
+  help?: string;
+  /** Character index into the text that was checked; absent when Cedar gave no location. */
+  index?: number;
+}
 
 /** The names of the `Role` enum entity declared by a Cedar schema (any namespace). */
 export function roleNamesFromSchema(schemaText: string): string[] {
@@ -11,9 +24,435 @@ export function roleNamesFromSchema(schemaText: string): string[] {
     const messages = answer.errors.map((e) => e.message).join('; ');
     throw new Error(`schema does not parse: ${messages}`);
   }
-  for (const ns of Object.values(answer.json as Record<string, { entityTypes?: Record<string, { enum?: string[] }> }>)) {
+  for (const ns of Object.values(
+    answer.json as Record<string, { entityTypes?: Record<string, { enum?: string[] }> }>,
+  )) {
     const role = ns.entityTypes?.['Role'];
     if (role?.enum !== undefined) return [...role.enum];
   }
   throw new Error('schema declares no `entity Role enum [...]`');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schema
+
+/** How a context attribute's JSON value is built from an {@link AuthzContext} value. */
+type ContextAttributeKind = { kind: 'entity'; type: string } | { kind: 'entitySet'; type: string };
+
+/** A schema that parsed, with what the engine needs to build requests for it. */
+export interface ParsedSchema {
+  text: string;
+  /** The `Role` enum, in declaration order. */
+  roles: string[];
+  /** Fully qualified entity type names, e.g. `Cedargate::User`. */
+  types: { user: string; tenant: string; role: string; action: string };
+  /** Per action, the context attributes whose values are entity references (roles, mostly). */
+  entityAttributes: Record<string, Record<string, ContextAttributeKind>>;
+}
+
+interface SchemaNamespaceJson {
+  entityTypes?: Record<string, { enum?: string[] }>;
+  actions?: Record<string, { appliesTo?: { context?: SchemaTypeJson } }>;
+}
+interface SchemaTypeJson {
+  type: string;
+  name?: string;
+  element?: SchemaTypeJson;
+  attributes?: Record<string, SchemaTypeJson>;
+}
+
+/**
+ * Parses a schema in Cedar syntax. It must declare the `User`, `Tenant` and `Role` entity types
+ * in one namespace (the shape the sidecar builds its entities in).
+ */
+export function parseSchema(
+  text: string,
+): { ok: true; schema: ParsedSchema } | { ok: false; problems: CedarProblem[] } {
+  // checkParseSchema points at the right place for unresolved names; schemaToJson does not.
+  const check = cedar.checkParseSchema(text);
+  if (check.type !== 'success') return { ok: false, problems: toProblems(check.errors, text) };
+  const answer = cedar.schemaToJsonWithResolvedTypes(text);
+  if (answer.type !== 'success') return { ok: false, problems: toProblems(answer.errors, text) };
+  const namespaces = answer.json as Record<string, SchemaNamespaceJson>;
+  for (const [ns, def] of Object.entries(namespaces)) {
+    const entityTypes = def.entityTypes ?? {};
+    const roleEnum = entityTypes['Role']?.enum;
+    if (roleEnum === undefined || !('User' in entityTypes) || !('Tenant' in entityTypes)) continue;
+    const qualify = (name: string) => (ns === '' ? name : `${ns}::${name}`);
+    const entityAttributes: ParsedSchema['entityAttributes'] = {};
+    for (const [action, spec] of Object.entries(def.actions ?? {})) {
+      entityAttributes[action] = entityAttributesOf(spec.appliesTo?.context);
+    }
+    return {
+      ok: true,
+      schema: {
+        text,
+        roles: [...roleEnum],
+        types: {
+          user: qualify('User'),
+          tenant: qualify('Tenant'),
+          role: qualify('Role'),
+          action: qualify('Action'),
+        },
+        entityAttributes,
+      },
+    };
+  }
+  return {
+    ok: false,
+    problems: [
+      {
+        message:
+          'the schema must declare `entity Role enum [...]`, `entity Tenant` and `entity User` in one namespace',
+      },
+    ],
+  };
+}
+
+function entityAttributesOf(
+  context: SchemaTypeJson | undefined,
+): Record<string, ContextAttributeKind> {
+  const out: Record<string, ContextAttributeKind> = {};
+  if (context?.type !== 'Record') return out;
+  for (const [name, t] of Object.entries(context.attributes ?? {})) {
+    if (t.type === 'Entity' && t.name !== undefined) out[name] = { kind: 'entity', type: t.name };
+    else if (t.type === 'Set' && t.element?.type === 'Entity' && t.element.name !== undefined) {
+      out[name] = { kind: 'entitySet', type: t.element.name };
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Policies
+
+/** One policy of a policy file, as written. */
+export interface ParsedPolicy {
+  effect: 'permit' | 'forbid';
+  annotations: Record<string, string>;
+  /** The policy's own text (its annotations and the comments before it included). */
+  text: string;
+  /** Character index of `text` in the file. */
+  start: number;
+  /** Character index of the policy's first token (its first annotation or its effect). */
+  firstToken: number;
+}
+
+/**
+ * Parses one policy file into its policies, each with its own text and position, so that later
+ * errors can be pointed at the file. Templates are refused: nothing links them.
+ */
+export function parsePolicyFile(
+  text: string,
+): { ok: true; policies: ParsedPolicy[] } | { ok: false; problems: CedarProblem[] } {
+  const parts = cedar.policySetTextToParts(text);
+  if (parts.type === 'success' && parts.policy_templates.length > 0) {
+    return {
+      ok: false,
+      problems: [
+        { message: 'templates (policies with ?principal or ?resource) are not supported' },
+      ],
+    };
+  }
+  // checkParsePolicySet points syntax errors at the right place.
+  const check = cedar.checkParsePolicySet({ staticPolicies: text });
+  if (check.type !== 'success') return { ok: false, problems: toProblems(check.errors, text) };
+  if (parts.type !== 'success') return { ok: false, problems: toProblems(parts.errors, text) };
+  const chunks = splitPolicies(text);
+  if (chunks.length !== parts.policies.length) {
+    // The splitter and Cedar disagree: refuse rather than point errors at the wrong policy.
+    return {
+      ok: false,
+      problems: [{ message: `cannot split this file into its ${parts.policies.length} policies` }],
+    };
+  }
+  const policies: ParsedPolicy[] = [];
+  for (const chunk of chunks) {
+    const json = cedar.policyToJson(chunk.text);
+    if (json.type !== 'success') {
+      return {
+        ok: false,
+        problems: toProblems(json.errors, chunk.text).map((p) => shiftProblem(p, chunk.start)),
+      };
+    }
+    policies.push({
+      effect: json.json.effect,
+      annotations: { ...(json.json.annotations ?? {}) },
+      text: chunk.text,
+      start: chunk.start,
+      firstToken: chunk.firstToken,
+    });
+  }
+  return { ok: true, policies };
+}
+
+/**
+ * Splits policy text at the `;` ending each policy. In Cedar a `;` can only end a policy or sit
+ * inside a string or a comment, so a scan that skips those two is exact for text that parsed.
+ */
+function splitPolicies(text: string): { text: string; start: number; firstToken: number }[] {
+  const out: { text: string; start: number; firstToken: number }[] = [];
+  let start = 0;
+  let firstToken = -1;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === '/' && text[i + 1] === '/') {
+      while (i < text.length && text[i] !== '\n') i++;
+      continue;
+    }
+    if (ch === ' ' || ch === '\t' || ch === '\n' || ch === '\r') continue;
+    if (firstToken < 0) firstToken = i;
+    if (ch === '"') {
+      for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === '\\') i++;
+      continue;
+    }
+    if (ch === ';') {
+      out.push({ text: text.slice(start, i + 1), start, firstToken });
+      start = i + 1;
+      firstToken = -1;
+    }
+  }
+  return out;
+}
+
+/** The comments of policy text, in order (used to prove the formatter kept them all). */
+export function commentsOf(text: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < text.length; i++) {
+    if (text[i] === '"') {
+      for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === '\\') i++;
+    } else if (text[i] === '/' && text[i + 1] === '/') {
+      const end = text.indexOf('\n', i);
+      out.push(text.slice(i, end < 0 ? text.length : end).trim());
+      i = end < 0 ? text.length : end;
+    }
+  }
+  return out;
+}
+
+/** A policy-level validation problem: `policyId` is the key the policy was given. */
+export interface PolicyValidationProblem extends CedarProblem {
+  policyId: string;
+}
+
+/**
+ * Validates policies (keyed by `@id`, each with its own text) strictly against a schema. `index`
+ * of each problem points into that policy's own text.
+ */
+export function validatePolicies(
+  schemaText: string,
+  policies: Record<string, string>,
+): {
+  errors: PolicyValidationProblem[];
+  warnings: PolicyValidationProblem[];
+  schemaProblems: CedarProblem[];
+} {
+  const answer = cedar.validate({
+    schema: schemaText,
+    policies: { staticPolicies: policies },
+    validationSettings: { mode: 'strict' },
+  });
+  if (answer.type !== 'success') {
+    return { errors: [], warnings: [], schemaProblems: toProblems(answer.errors, schemaText) };
+  }
+  const convert = (e: {
+    policyId: string;
+    error: cedar.DetailedError;
+  }): PolicyValidationProblem => ({
+    policyId: e.policyId,
+    ...toProblem(e.error, policies[e.policyId] ?? ''),
+  });
+  return {
+    errors: answer.validationErrors.map(convert),
+    warnings: answer.validationWarnings.map(convert),
+    schemaProblems: [],
+  };
+}
+
+/** Cedar's formatter; `null` problems mean the text did not parse. */
+export function formatPolicyText(
+  text: string,
+): { ok: true; formatted: string } | { ok: false; problems: CedarProblem[] } {
+  const answer = cedar.formatPolicies({ policyText: text, lineWidth: 80, indentWidth: 2 });
+  if (answer.type !== 'success') return { ok: false, problems: toProblems(answer.errors, text) };
+  return { ok: true, formatted: answer.formatted_policy };
+}
+
+/** The meaning of policy text (each policy's JSON form), to prove formatting changed only layout. */
+export function policyMeaningOf(text: string): string | null {
+  const parts = cedar.policySetTextToParts(text);
+  if (parts.type !== 'success') return null;
+  const out: unknown[] = [];
+  for (const p of [...parts.policies, ...parts.policy_templates]) {
+    const json = cedar.policyToJson(p);
+    if (json.type !== 'success') return null;
+    out.push(json.json);
+  }
+  return JSON.stringify(out);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deciding
+
+/** What the engine knows of each policy to explain a decision. */
+export interface PolicyMeta {
+  effect: 'permit' | 'forbid';
+  notice: string | null;
+}
+
+/** A validated policy set, preparsed inside Cedar and ready to answer requests. */
+export interface CompiledPolicySet {
+  /** Decides one request. Never throws: anything unexpected is a deny with an error. */
+  authorize(request: AuthzRequest): Omit<Decision, 'cached'>;
+}
+
+/**
+ * Preparses a validated policy set and its schema under `slot` (Cedar keeps preparsed sets by
+ * name; preparsing the same slot again replaces them, so a store reuses one slot per store and
+ * leaks nothing across reloads). The caller must have validated the set strictly.
+ */
+export function compilePolicySet(
+  slot: string,
+  schema: ParsedSchema,
+  policies: Record<string, string>,
+  meta: Record<string, PolicyMeta>,
+): CompiledPolicySet {
+  const schemaAnswer = cedar.preparseSchema(slot, schema.text);
+  if (schemaAnswer.type !== 'success') throw new Error(joinMessages(schemaAnswer.errors));
+  const setAnswer = cedar.preparsePolicySet(slot, { staticPolicies: policies });
+  if (setAnswer.type !== 'success') throw new Error(joinMessages(setAnswer.errors));
+
+  return {
+    authorize(request) {
+      let answer: cedar.AuthorizationAnswer;
+      try {
+        answer = cedar.statefulIsAuthorized({
+          principal: { type: schema.types.user, id: request.principal.id },
+          action: { type: schema.types.action, id: request.action },
+          resource: resourceUid(schema, request),
+          context: contextJson(schema, request.action, request.context),
+          entities: entitiesOf(schema, request),
+          preparsedSchemaName: slot,
+          preparsedPolicySetId: slot,
+          validateRequest: true,
+        });
+      } catch (err) {
+        return deny([], [`cedar threw: ${err instanceof Error ? err.message : String(err)}`], meta);
+      }
+      // A failure (an undeclared role, a context the schema does not declare, ...) never allows.
+      if (answer.type !== 'success') return deny([], answer.errors.map(formatError), meta);
+      const { decision, diagnostics } = answer.response;
+      const errors = diagnostics.errors.map((e) => `policy ${e.policyId}: ${formatError(e.error)}`);
+      // Cedar skips a policy that errors, even a forbid; we deny and name it.
+      if (diagnostics.errors.length > 0) {
+        const forbids = decision === 'deny' ? diagnostics.reason : [];
+        return deny([...forbids, ...diagnostics.errors.map((e) => e.policyId)], errors, meta);
+      }
+      if (decision === 'allow') {
+        return { allowed: true, policies: [...diagnostics.reason].sort(), notices: [], errors };
+      }
+      return deny(diagnostics.reason, errors, meta);
+    },
+  };
+}
+
+function deny(
+  ids: readonly string[],
+  errors: string[],
+  meta: Record<string, PolicyMeta>,
+): Omit<Decision, 'cached'> {
+  const policies = [...new Set(ids)].sort();
+  const notices: string[] = [];
+  for (const id of policies) {
+    const notice = meta[id]?.notice;
+    if (notice !== null && notice !== undefined && !notices.includes(notice)) notices.push(notice);
+  }
+  return { allowed: false, policies, notices, errors };
+}
+
+function resourceUid(schema: ParsedSchema, request: AuthzRequest): cedar.EntityUid {
+  const r = request.resource;
+  return { type: r.type === 'User' ? schema.types.user : schema.types.tenant, id: r.id };
+}
+
+function entitiesOf(schema: ParsedSchema, request: AuthzRequest): cedar.EntityJson[] {
+  const { principal, resource } = request;
+  const out: cedar.EntityJson[] = [];
+  const tenants = new Set<string>([principal.tenantId]);
+  const user = (
+    id: string,
+    tenantId: string,
+    roles: readonly string[],
+    isOwner: boolean,
+  ): cedar.EntityJson => ({
+    uid: { type: schema.types.user, id },
+    attrs: {
+      tenant: { __entity: { type: schema.types.tenant, id: tenantId } },
+      roles: roles.map((r) => ({ __entity: { type: schema.types.role, id: r } })),
+      isOwner,
+    },
+    parents: [{ type: schema.types.tenant, id: tenantId }],
+  });
+  out.push(user(principal.id, principal.tenantId, principal.roles, principal.isOwner));
+  if (resource.type === 'User') {
+    const entity = user(resource.id, resource.tenantId, resource.roles, resource.isOwner);
+    // The same user as principal and resource is one entity; if the two disagree Cedar refuses
+    // the duplicate, which denies.
+    if (resource.id !== principal.id || JSON.stringify(entity) !== JSON.stringify(out[0]))
+      out.push(entity);
+    tenants.add(resource.tenantId);
+  } else {
+    tenants.add(resource.id);
+  }
+  for (const id of tenants)
+    out.push({ uid: { type: schema.types.tenant, id }, attrs: {}, parents: [] });
+  return out;
+}
+
+function contextJson(schema: ParsedSchema, action: string, context: AuthzContext): cedar.Context {
+  const kinds = schema.entityAttributes[action] ?? {};
+  const out: cedar.Context = {};
+  for (const [name, value] of Object.entries(context)) {
+    const kind = kinds[name];
+    if (kind?.kind === 'entitySet' && Array.isArray(value)) {
+      out[name] = value.map((id: string) => ({ __entity: { type: kind.type, id } }));
+    } else if (kind?.kind === 'entity' && typeof value === 'string') {
+      out[name] = { __entity: { type: kind.type, id: value } };
+    } else {
+      out[name] = Array.isArray(value)
+        ? [...(value as readonly string[])]
+        : (value as string | boolean);
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+function toProblems(errors: cedar.DetailedError[], text: string): CedarProblem[] {
+  return errors.map((e) => toProblem(e, text));
+}
+
+function toProblem(e: cedar.DetailedError, text: string): CedarProblem {
+  const location = e.sourceLocations?.[0];
+  const label = location?.label;
+  const message =
+    label !== null && label !== undefined && label !== '' ? `${e.message}: ${label}` : e.message;
+  const problem: CedarProblem = { message };
+  if (e.help !== null && e.help !== '') problem.help = e.help;
+  if (location !== undefined) problem.index = charIndexOfByte(text, location.start);
+  return problem;
+}
+
+function shiftProblem(p: CedarProblem, by: number): CedarProblem {
+  return p.index === undefined ? p : { ...p, index: p.index + by };
+}
+
+function formatError(e: cedar.DetailedError): string {
+  return e.help !== null && e.help !== '' ? `${e.message} (${e.help})` : e.message;
+}
+
+function joinMessages(errors: cedar.DetailedError[]): string {
+  return errors.map(formatError).join('; ');
 }

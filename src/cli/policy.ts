@@ -1,0 +1,316 @@
+/**
+ * `cedargate policy validate|test|fmt|explain [DIR]`: what a policy author runs before a change
+ * ships. DIR defaults to $POLICY_DIR, then ./policies. Exit codes: 0 fine, 1 a problem found,
+ * 2 a wrong command line.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { createLogger } from '../common/logger.js';
+import { explainDecision, renderExplanation } from '../policy/explain.js';
+import { formatPolicies } from '../policy/fmt.js';
+import {
+  checkCase,
+  listTestFiles,
+  mergeUsers,
+  parseRequestFields,
+  parseUsers,
+  readTestFile,
+  requestOf,
+  TestFileError,
+} from '../policy/test-suite.js';
+import type { TestFile, TestUser } from '../policy/test-suite.js';
+import { listPolicyFiles } from '../sidecar/authz/policy-files.js';
+import {
+  createPolicyStore,
+  formatProblem,
+  loadPolicySet,
+  PolicyLoadError,
+} from '../sidecar/authz/policy-store.js';
+import type { PolicyProblem, PolicyStore } from '../sidecar/authz/policy-store.js';
+import { RESOURCE_KIND_OF } from '../sidecar/authz/types.js';
+import { parseFlags, UsageError } from './usage.js';
+
+const USAGE = 'cedargate policy validate|test|fmt [--check]|explain [DIR]';
+
+const subcommands: Record<string, (args: string[]) => Promise<number>> = {
+  validate: runValidate,
+  test: runTest,
+  fmt: runFmt,
+  explain: runExplain,
+};
+
+/** Entry point of `cedargate policy ...`. */
+export async function run(args: string[]): Promise<number> {
+  const [name, ...rest] = args;
+  const sub = name === undefined ? undefined : subcommands[name];
+  if (sub === undefined) {
+    throw new UsageError(
+      `${name === undefined ? 'missing subcommand' : `unknown subcommand "${name}"`}\nusage: ${USAGE}`,
+    );
+  }
+  return sub(rest);
+}
+
+function out(text: string): void {
+  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+}
+
+function policyDirOf(positionals: string[], usageLine: string): string {
+  if (positionals.length > 1) throw new UsageError(`expected at most one DIR\nusage: ${usageLine}`);
+  return positionals[0] ?? process.env.POLICY_DIR ?? './policies';
+}
+
+function printProblems(problems: PolicyProblem[]): void {
+  for (const p of problems) {
+    out(formatProblem(p));
+    if (p.help !== undefined) out(`  help: ${p.help}`);
+  }
+}
+
+/** Loads the store the sidecar would load, quietly (the CLI prints its own problems). */
+async function openStore(dir: string): Promise<PolicyStore> {
+  return createPolicyStore({
+    dir,
+    logger: createLogger('silent'),
+    watch: false,
+    pollMs: 0,
+    decisionCacheMax: 0,
+  });
+}
+
+// --- validate --------------------------------------------------------------------------------
+
+async function runValidate(args: string[]): Promise<number> {
+  const usage = 'cedargate policy validate [DIR]';
+  const { positionals } = parseFlags(args, {}, usage, true);
+  const dir = policyDirOf(positionals, usage);
+  try {
+    const set = await loadPolicySet(dir);
+    for (const w of set.warnings) out(`${w.file}:${w.line}:${w.column}: warning: ${w.message}`);
+    out(
+      `ok: ${set.policies.length} policies in ${set.files.length} files valid against ${join(dir, 'schema.cedarschema')} ` +
+        `(roles: ${set.schema.roles.join(', ')}; version ${set.version})`,
+    );
+    return 0;
+  } catch (err) {
+    if (!(err instanceof PolicyLoadError)) throw err;
+    printProblems(err.problems);
+    out(`${err.problems.length} problem${err.problems.length === 1 ? '' : 's'} in ${dir}`);
+    return 1;
+  }
+}
+
+// --- test ------------------------------------------------------------------------------------
+
+async function runTest(args: string[]): Promise<number> {
+  const usage = 'cedargate policy test [DIR]';
+  const { positionals } = parseFlags(args, {}, usage, true);
+  const dir = policyDirOf(positionals, usage);
+  const paths = await listTestFiles(join(dir, 'tests'));
+  if (paths.length === 0) {
+    out(`no test files (*.yaml) in ${join(dir, 'tests')}`);
+    out('0 passed, 0 failed');
+    return 1;
+  }
+  let passed = 0;
+  let failed = 0;
+  const files: TestFile[] = [];
+  for (const path of paths) {
+    try {
+      files.push(await readTestFile(path));
+    } catch (err) {
+      if (!(err instanceof TestFileError)) throw err;
+      out(`FAIL  ${err.message}`);
+      failed++;
+    }
+  }
+  let store: PolicyStore;
+  try {
+    store = await openStore(dir);
+  } catch (err) {
+    if (!(err instanceof PolicyLoadError)) throw err;
+    printProblems(err.problems);
+    const cases = files.reduce((n, f) => n + f.cases.length, 0);
+    out(`the policies do not load; no case ran`);
+    out(`0 passed, ${failed + cases} failed`);
+    return 1;
+  }
+  try {
+    for (const f of files) {
+      for (const c of f.cases) {
+        const why = checkCase(c, store.decide(requestOf(c, f.users)));
+        if (why === null) {
+          passed++;
+          out(`PASS  ${f.file}: ${c.name}`);
+        } else {
+          failed++;
+          out(`FAIL  ${f.file}: ${c.name}: ${why}`);
+        }
+      }
+    }
+  } finally {
+    store.close();
+  }
+  out(`${passed} passed, ${failed} failed`);
+  return failed > 0 ? 1 : 0;
+}
+
+// --- fmt -------------------------------------------------------------------------------------
+
+async function runFmt(args: string[]): Promise<number> {
+  const usage = 'cedargate policy fmt [--check] [DIR]';
+  const { values, positionals } = parseFlags(args, { check: { type: 'boolean' } }, usage, true);
+  const dir = policyDirOf(positionals, usage);
+  const check = values.check === true;
+  const files = await listPolicyFiles(dir);
+  let changed = 0;
+  let broken = 0;
+  for (const rel of files) {
+    const path = join(dir, rel);
+    const text = await readFile(path, 'utf8');
+    const outcome = formatPolicies(text);
+    switch (outcome.kind) {
+      case 'unchanged':
+        break;
+      case 'invalid':
+        broken++;
+        for (const p of outcome.problems) out(`${path}: does not parse: ${p.message}`);
+        break;
+      case 'refused':
+        broken++;
+        out(`${path}: not formatted: ${outcome.reason}`);
+        break;
+      case 'formatted':
+        changed++;
+        if (check) {
+          out(path);
+        } else {
+          await writeFile(path, outcome.text);
+          out(`formatted ${path}`);
+        }
+        break;
+    }
+  }
+  const verb = check ? 'would change' : 'changed';
+  out(
+    `${files.length} files checked, ${changed} ${verb}${broken > 0 ? `, ${broken} not formattable` : ''}`,
+  );
+  return broken > 0 || (check && changed > 0) ? 1 : 0;
+}
+
+// --- explain ---------------------------------------------------------------------------------
+
+async function runExplain(args: string[]): Promise<number> {
+  const usage =
+    'cedargate policy explain [DIR] (--request FILE.json | --principal ID --action A --resource ID ' +
+    '[--body JSON | --context JSON]) [--entities TESTS.yaml] [--json]';
+  const { values, positionals } = parseFlags(
+    args,
+    {
+      request: { type: 'string' },
+      principal: { type: 'string' },
+      action: { type: 'string' },
+      resource: { type: 'string' },
+      body: { type: 'string' },
+      context: { type: 'string' },
+      entities: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    usage,
+    true,
+  );
+  const dir = policyDirOf(positionals, usage);
+  const fail = (message: string): never => {
+    throw new UsageError(`${message}\nusage: ${usage}`);
+  };
+
+  // The request: a JSON file, or flags; flags given with --request override its fields.
+  let raw: Record<string, unknown> = {};
+  let requestDir = process.cwd();
+  if (values.request !== undefined) {
+    raw = parseJsonObject(
+      await readFile(values.request, 'utf8'),
+      `--request ${values.request}`,
+      fail,
+    );
+    requestDir = dirname(resolve(values.request));
+  }
+  for (const key of ['principal', 'action', 'resource'] as const) {
+    if (values[key] !== undefined) raw[key] = values[key];
+  }
+  if (values.body !== undefined) raw['body'] = parseJsonObject(values.body, '--body', fail);
+  if (values.context !== undefined)
+    raw['context'] = parseJsonObject(values.context, '--context', fail);
+  const fields = parseRequestFields(raw, 'the request', fail);
+
+  const users = await explainUsers(dir, values.entities, raw, requestDir, fail);
+  for (const id of [
+    fields.principal,
+    ...(RESOURCE_KIND_OF[fields.action] === 'User' ? [fields.resource] : []),
+  ]) {
+    if (!users.has(id))
+      fail(`no user "${id}" in the entities (give --entities FILE or "users" in the request file)`);
+  }
+
+  let store: PolicyStore;
+  try {
+    store = await openStore(dir);
+  } catch (err) {
+    if (!(err instanceof PolicyLoadError)) throw err;
+    printProblems(err.problems);
+    return 1;
+  }
+  try {
+    const request = requestOf(fields, users);
+    const explanation = explainDecision(dir, store.current(), request, store.decide(request));
+    out(
+      values.json === true ? JSON.stringify(explanation, null, 2) : renderExplanation(explanation),
+    );
+    return 0;
+  } finally {
+    store.close();
+  }
+}
+
+/**
+ * The users an explained request may name: `--entities FILE` (a test file), else the request
+ * file's own `users` or `entities` (a test file's path, relative to the request file), else all
+ * the test files of DIR/tests together.
+ */
+async function explainUsers(
+  dir: string,
+  entitiesFlag: string | undefined,
+  raw: Record<string, unknown>,
+  requestDir: string,
+  fail: (message: string) => never,
+): Promise<Map<string, TestUser>> {
+  try {
+    if (entitiesFlag !== undefined) return (await readTestFile(entitiesFlag)).users;
+    if (raw['users'] !== undefined) return parseUsers(raw['users'], fail);
+    if (typeof raw['entities'] === 'string')
+      return (await readTestFile(resolve(requestDir, raw['entities']))).users;
+    const files = await Promise.all(
+      (await listTestFiles(join(dir, 'tests'))).map((p) => readTestFile(p)),
+    );
+    return mergeUsers(files);
+  } catch (err) {
+    if (err instanceof TestFileError) return fail(err.message);
+    throw err;
+  }
+}
+
+function parseJsonObject(
+  text: string,
+  what: string,
+  fail: (message: string) => never,
+): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    return fail(`${what}: not JSON: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    return fail(`${what}: must be a JSON object`);
+  return value as Record<string, unknown>;
+}

@@ -1,0 +1,39 @@
+/**
+ * The context each action's policies see (declared per action in schema.cedarschema). Role sets
+ * are sorted and without duplicates, so equal requests build equal contexts.
+ */
+import type { NewUser, UserPatch } from '../../common/user.js';
+import type { AuthzContext } from './types.js';
+
+/** The target user's fields an update can change, as stored before the update. */
+export interface UpdateTarget {
+  name: string;
+  roles: readonly string[];
+  avatar: string | null;
+}
+
+/**
+ * Context of `users:update`: the roles the user will hold (`rolesRequested`: the patch's set, or
+ * the current one when the patch has no roles), `rolesAdded`, `rolesRemoved`, and whether the
+ * name (`nameChanges`) and the avatar (`avatarChanges`) change.
+ */
+export function buildUpdateContext(current: UpdateTarget, patch: UserPatch): AuthzContext {
+  const currentRoles = normalizeRoles(current.roles);
+  const requested = patch.roles === undefined ? currentRoles : normalizeRoles(patch.roles);
+  return {
+    rolesRequested: requested,
+    rolesAdded: requested.filter((r) => !currentRoles.includes(r)),
+    rolesRemoved: currentRoles.filter((r) => !requested.includes(r)),
+    nameChanges: patch.name !== undefined && patch.name !== current.name,
+    avatarChanges: patch.avatar !== undefined && patch.avatar !== current.avatar,
+  };
+}
+
+/** Context of `users:create`: the roles the new user asks for (`rolesRequested`). */
+export function buildCreateContext(input: Pick<NewUser, 'roles'>): AuthzContext {
+  return { rolesRequested: normalizeRoles(input.roles) };
+}
+
+function normalizeRoles(roles: readonly string[]): string[] {
+  return [...new Set(roles)].sort();
+}

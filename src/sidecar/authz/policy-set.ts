@@ -1,0 +1,185 @@
+/**
+ * A policy set as loaded from a directory: parsed file by file, every policy with a unique `@id`,
+ * strictly validated against the schema, every problem pointed at file:line:column.
+ */
+import { join } from 'node:path';
+import { parsePolicyFile, parseSchema, validatePolicies } from './cedar-engine.js';
+import type { CedarProblem, ParsedSchema, PolicyMeta } from './cedar-engine.js';
+import { readPolicySources, SCHEMA_FILE } from './policy-files.js';
+import type { PolicySources } from './policy-files.js';
+import { positionAt } from './source-position.js';
+
+/** One problem, where an editor can jump to it. `file` is the policy dir joined with the file. */
+export interface PolicyProblem {
+  file: string;
+  line: number;
+  column: number;
+  message: string;
+  help?: string;
+}
+
+/** A policy set that does not load; `problems` say where and why. */
+export class PolicyLoadError extends Error {
+  readonly problems: PolicyProblem[];
+  constructor(problems: PolicyProblem[]) {
+    super(
+      `policy set refused (${problems.length} problem${problems.length === 1 ? '' : 's'}): ` +
+        problems.map(formatProblem).join('; '),
+    );
+    this.name = 'PolicyLoadError';
+    this.problems = problems;
+  }
+}
+
+/** `file:line:column: message` (the shape compilers and editors agree on). */
+export function formatProblem(p: PolicyProblem): string {
+  return `${p.file}:${p.line}:${p.column}: ${p.message}`;
+}
+
+/** Where a policy lives, and what it says when it denies. */
+export interface PolicyInfo extends PolicyMeta {
+  id: string;
+  /** Relative to the policy directory. */
+  file: string;
+  line: number;
+  column: number;
+}
+
+/** A policy set that parsed and validated, ready to compile. */
+export interface LoadedPolicySet {
+  dir: string;
+  version: string;
+  /** Policy files, relative to `dir`, sorted. */
+  files: string[];
+  /** Sorted by id. */
+  policies: PolicyInfo[];
+  schema: ParsedSchema;
+  /** Each policy's own text, keyed by `@id` (what Cedar gets). */
+  texts: Record<string, string>;
+  /** Validator warnings; they do not refuse the set. */
+  warnings: PolicyProblem[];
+}
+
+/** Reads `dir` and builds its policy set; throws {@link PolicyLoadError}. */
+export async function loadPolicySet(dir: string): Promise<LoadedPolicySet> {
+  let sources: PolicySources;
+  try {
+    sources = await readPolicySources(dir);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    throw new PolicyLoadError([
+      { file: dir, line: 1, column: 1, message: `cannot read: ${message}` },
+    ]);
+  }
+  return buildPolicySet(dir, sources);
+}
+
+/** Builds the policy set of already-read sources; throws {@link PolicyLoadError}. */
+export function buildPolicySet(dir: string, sources: PolicySources): LoadedPolicySet {
+  const problems: PolicyProblem[] = [];
+  const at = (file: string, text: string, p: CedarProblem, shift = 0): PolicyProblem => {
+    const pos = p.index === undefined ? { line: 1, column: 1 } : positionAt(text, p.index + shift);
+    const out: PolicyProblem = { file: join(dir, file), ...pos, message: p.message };
+    if (p.help !== undefined) out.help = p.help;
+    return out;
+  };
+
+  if (sources.schema === null) {
+    throw new PolicyLoadError([
+      { file: join(dir, SCHEMA_FILE), line: 1, column: 1, message: 'missing schema file' },
+    ]);
+  }
+  const schemaFile = sources.schema;
+  const schemaAnswer = parseSchema(schemaFile.text);
+  if (!schemaAnswer.ok) {
+    throw new PolicyLoadError(
+      schemaAnswer.problems.map((p) => at(schemaFile.file, schemaFile.text, p)),
+    );
+  }
+
+  // Parse file by file so that positions stay in their file.
+  interface Located {
+    file: string;
+    fileText: string;
+    /** The policy's own text and where it starts in the file. */
+    text: string;
+    start: number;
+    info: PolicyInfo;
+  }
+  const byId = new Map<string, Located>();
+  for (const source of sources.policies) {
+    const parsed = parsePolicyFile(source.text);
+    if (!parsed.ok) {
+      problems.push(...parsed.problems.map((p) => at(source.file, source.text, p)));
+      continue;
+    }
+    for (const policy of parsed.policies) {
+      const pos = positionAt(source.text, policy.firstToken);
+      const id = policy.annotations['id'];
+      if (id === undefined || id.trim() === '') {
+        problems.push({
+          file: join(dir, source.file),
+          ...pos,
+          message: 'policy has no @id("...") annotation',
+        });
+        continue;
+      }
+      const earlier = byId.get(id);
+      if (earlier !== undefined) {
+        problems.push({
+          file: join(dir, source.file),
+          ...pos,
+          message: `duplicate @id("${id}"): already used at ${join(dir, earlier.file)}:${earlier.info.line}:${earlier.info.column}`,
+        });
+        continue;
+      }
+      byId.set(id, {
+        file: source.file,
+        fileText: source.text,
+        text: policy.text,
+        start: policy.start,
+        info: {
+          id,
+          file: source.file,
+          ...pos,
+          effect: policy.effect,
+          notice: policy.annotations['notice'] ?? null,
+        },
+      });
+    }
+  }
+  // Validate what parsed even when other policies did not, so one run reports every problem.
+  const texts: Record<string, string> = {};
+  for (const [id, located] of byId) texts[id] = located.text;
+  const validation = validatePolicies(schemaFile.text, texts);
+  if (validation.schemaProblems.length > 0) {
+    throw new PolicyLoadError(
+      validation.schemaProblems.map((p) => at(schemaFile.file, schemaFile.text, p)),
+    );
+  }
+  const locate = (p: CedarProblem & { policyId: string }): PolicyProblem => {
+    const located = byId.get(p.policyId);
+    if (located === undefined) return { file: dir, line: 1, column: 1, message: p.message };
+    return at(located.file, located.fileText, p, located.start);
+  };
+  problems.push(...validation.errors.map(locate));
+  if (problems.length > 0) throw new PolicyLoadError(problems.sort(byPosition));
+
+  const policies = [...byId.values()]
+    .map((l) => l.info)
+    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return {
+    dir,
+    version: sources.version,
+    files: sources.policies.map((s) => s.file),
+    policies,
+    schema: schemaAnswer.schema,
+    texts,
+    warnings: validation.warnings.map(locate),
+  };
+}
+
+function byPosition(a: PolicyProblem, b: PolicyProblem): number {
+  if (a.file !== b.file) return a.file < b.file ? -1 : 1;
+  return a.line - b.line || a.column - b.column;
+}

@@ -1,0 +1,284 @@
+/**
+ * The live policy set: loaded and validated at start, decided on synchronously, and replaced
+ * atomically when the files change (fs.watch, debounced; a content-hash poll as a fallback;
+ * `reload()` for SIGHUP). A candidate that does not parse or validate never replaces the live
+ * set: the last good one keeps serving and the problems are logged and kept for `status()`.
+ */
+import { watch, type FSWatcher } from 'node:fs';
+import type { Logger } from '../../common/logger.js';
+import { compilePolicySet, type CompiledPolicySet } from './cedar-engine.js';
+import { createDecisionCache, decisionKeyOf } from './decision-cache.js';
+import { listWatchDirs, readPolicySources } from './policy-files.js';
+import { buildPolicySet, formatProblem, loadPolicySet, PolicyLoadError } from './policy-set.js';
+import type { LoadedPolicySet, PolicyInfo, PolicyProblem } from './policy-set.js';
+import type { AuthzRequest, Decision } from './types.js';
+
+export { loadPolicySet, PolicyLoadError, formatProblem };
+export type { LoadedPolicySet, PolicyInfo, PolicyProblem };
+
+/** What is live now. */
+export interface PolicySnapshot {
+  /** Content hash of the schema and the policy files. */
+  version: string;
+  loadedAt: Date;
+  /** Sorted. */
+  policyIds: string[];
+  /** The schema's Role enum. */
+  roles: readonly string[];
+  /** Policy files, relative to the policy directory. */
+  files: string[];
+  /** Where each policy lives and its notice (for explain and /status). */
+  policies: readonly PolicyInfo[];
+}
+
+/** The live set and the outcome of the last reload that tried a new set. */
+export interface PolicyStatus {
+  live: PolicySnapshot;
+  /**
+   * The last reload that found new content (`null` until one did): when, whether it went live,
+   * what triggered it (`reason`: 'watch', 'poll', 'SIGHUP', ...), and why it was refused.
+   */
+  lastReload: { at: Date; ok: boolean; reason: string; problems: PolicyProblem[] } | null;
+  reloads: { success: number; failure: number };
+}
+
+/** The outcome of one reload. */
+export type ReloadResult = 'success' | 'failure' | 'unchanged';
+
+/** The live policy set of one directory. */
+export interface PolicyStore {
+  current(): PolicySnapshot;
+  /** Synchronous; one request sees one whole set. Never throws: anything odd denies. */
+  decide(request: AuthzRequest): Decision;
+  /** Re-reads the directory; `reason` is logged (e.g. 'SIGHUP', 'watch', 'poll'). Never throws. */
+  reload(reason: string): Promise<ReloadResult>;
+  status(): PolicyStatus;
+  /** Stops watchers and timers. */
+  close(): void;
+}
+
+/** Options of {@link createPolicyStore}. */
+export interface PolicyStoreOptions {
+  dir: string;
+  logger: Logger;
+  /** Watch the directory with fs.watch. */
+  watch: boolean;
+  /** Content-hash check period in ms; 0 turns it off. */
+  pollMs: number;
+  /** Quiet time after the last file event before reloading (default 200 ms). */
+  debounceMs?: number;
+  /** Decision cache entries (default 10 000; 0 turns the cache off). */
+  decisionCacheMax?: number;
+  onReload?: (result: ReloadResult) => void;
+  /** Clock, for tests. */
+  now?: () => Date;
+}
+
+interface Live {
+  set: LoadedPolicySet;
+  compiled: CompiledPolicySet;
+  snapshot: PolicySnapshot;
+  slot: string;
+}
+
+let storeCounter = 0;
+
+/**
+ * Loads the policy set of `options.dir` and serves it. Throws {@link PolicyLoadError} (problems
+ * with file:line:column) when the set at start is broken: a sidecar must not start without one.
+ */
+export async function createPolicyStore(options: PolicyStoreOptions): Promise<PolicyStore> {
+  const { dir, logger } = options;
+  const now = options.now ?? (() => new Date());
+  const debounceMs = options.debounceMs ?? 200;
+  const cache = createDecisionCache(options.decisionCacheMax ?? 10_000);
+  // Cedar keeps preparsed sets by name. Two slots per store: a candidate is preparsed into the
+  // one not serving, so a failed preparse can never touch the live set.
+  const slots = [
+    `cedargate-${process.pid}-${++storeCounter}-a`,
+    `cedargate-${process.pid}-${storeCounter}-b`,
+  ];
+
+  const activate = (set: LoadedPolicySet, slot: string): Live => {
+    const meta = Object.fromEntries(
+      set.policies.map((p) => [p.id, { effect: p.effect, notice: p.notice }]),
+    );
+    return {
+      set,
+      slot,
+      compiled: compilePolicySet(slot, set.schema, set.texts, meta),
+      snapshot: {
+        version: set.version,
+        loadedAt: now(),
+        policyIds: set.policies.map((p) => p.id),
+        roles: set.schema.roles,
+        files: set.files,
+        policies: set.policies,
+      },
+    };
+  };
+
+  let live = activate(await loadPolicySet(dir), slots[0] as string);
+  logWarnings(logger, live.set);
+  logger.info(
+    { version: live.snapshot.version, policies: live.snapshot.policyIds.length, dir },
+    'policies loaded',
+  );
+
+  let lastReload: PolicyStatus['lastReload'] = null;
+  let lastRefusedVersion: string | null = null;
+  const reloads = { success: 0, failure: 0 };
+  let chain: Promise<unknown> = Promise.resolve();
+  let closed = false;
+
+  async function reloadNow(reason: string): Promise<ReloadResult> {
+    const automatic = reason === 'watch' || reason === 'poll';
+    let candidateVersion: string | null = null;
+    try {
+      const sources = await readPolicySources(dir);
+      candidateVersion = sources.version;
+      if (sources.version === live.snapshot.version) return 'unchanged';
+      // A broken version already refused and reported: polling it again adds nothing.
+      if (automatic && sources.version === lastRefusedVersion) return 'unchanged';
+      const set = buildPolicySet(dir, sources);
+      const slot = live.slot === slots[0] ? slots[1] : slots[0];
+      const next = activate(set, slot as string);
+      live = next; // the swap: one assignment, between two synchronous decide() calls
+      cache.clear();
+      lastRefusedVersion = null;
+      reloads.success++;
+      lastReload = { at: now(), ok: true, reason, problems: [] };
+      logWarnings(logger, set);
+      logger.info(
+        { reason, version: set.version, policies: next.snapshot.policyIds.length },
+        'policies reloaded',
+      );
+      return 'success';
+    } catch (err) {
+      const problems =
+        err instanceof PolicyLoadError
+          ? err.problems
+          : [
+              {
+                file: dir,
+                line: 1,
+                column: 1,
+                message: err instanceof Error ? err.message : String(err),
+              },
+            ];
+      lastRefusedVersion = candidateVersion;
+      reloads.failure++;
+      lastReload = { at: now(), ok: false, reason, problems };
+      logger.error(
+        { reason, problems: problems.map(formatProblem), liveVersion: live.snapshot.version },
+        `policy reload refused, still serving ${live.snapshot.version}: ${problems.map(formatProblem).join('; ')}`,
+      );
+      return 'failure';
+    }
+  }
+
+  function reload(reason: string): Promise<ReloadResult> {
+    // One reload at a time, in order: a later trigger sees the files after an earlier one.
+    const run = chain.then(async () => {
+      const result = await reloadNow(reason);
+      try {
+        options.onReload?.(result);
+      } catch (err) {
+        logger.warn({ err }, 'onReload callback threw');
+      }
+      return result;
+    });
+    chain = run.catch(() => undefined);
+    return run;
+  }
+
+  // --- watching -------------------------------------------------------------------------------
+  const watchers = new Map<string, FSWatcher>();
+  let debounce: NodeJS.Timeout | undefined;
+  const onEvent = (): void => {
+    if (closed) return;
+    clearTimeout(debounce);
+    debounce = setTimeout(() => {
+      void reload('watch').then(syncWatchers);
+    }, debounceMs);
+    debounce.unref();
+  };
+  async function syncWatchers(): Promise<void> {
+    if (!options.watch || closed) return;
+    const wanted = new Set(await listWatchDirs(dir).catch(() => [dir]));
+    for (const [path, w] of watchers) {
+      if (!wanted.has(path)) {
+        w.close();
+        watchers.delete(path);
+      }
+    }
+    for (const path of wanted) {
+      if (watchers.has(path) || closed) continue;
+      try {
+        const w = watch(path, { persistent: false }, onEvent);
+        // A watched dir that disappears errors; drop it and let the next sync (or poll) recover.
+        w.on('error', () => {
+          w.close();
+          watchers.delete(path);
+          onEvent();
+        });
+        watchers.set(path, w);
+      } catch (err) {
+        logger.warn({ err, path }, 'cannot watch policy directory; relying on polling');
+      }
+    }
+  }
+  await syncWatchers();
+
+  let poll: NodeJS.Timeout | undefined;
+  if (options.pollMs > 0) {
+    poll = setInterval(() => {
+      void reload('poll').then(syncWatchers);
+    }, options.pollMs);
+    poll.unref();
+  }
+
+  return {
+    current: () => live.snapshot,
+    decide(request) {
+      const serving = live; // read once: this request sees this set, whatever happens next
+      const key = decisionKeyOf(serving.snapshot.version, request);
+      const hit = cache.get(key);
+      if (hit !== undefined)
+        return {
+          ...hit,
+          policies: [...hit.policies],
+          notices: [...hit.notices],
+          errors: [...hit.errors],
+          cached: true,
+        };
+      const decision: Decision = { ...serving.compiled.authorize(request), cached: false };
+      cache.set(key, decision);
+      return {
+        ...decision,
+        policies: [...decision.policies],
+        notices: [...decision.notices],
+        errors: [...decision.errors],
+      };
+    },
+    reload,
+    status: () => ({
+      live: live.snapshot,
+      lastReload:
+        lastReload === null ? null : { ...lastReload, problems: [...lastReload.problems] },
+      reloads: { ...reloads },
+    }),
+    close() {
+      closed = true;
+      clearTimeout(debounce);
+      clearInterval(poll);
+      for (const w of watchers.values()) w.close();
+      watchers.clear();
+    },
+  };
+}
+
+function logWarnings(logger: Logger, set: LoadedPolicySet): void {
+  for (const w of set.warnings)
+    logger.warn({ warning: formatProblem(w) }, 'policy validation warning');
+}

@@ -1,0 +1,189 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  checkCase,
+  mergeUsers,
+  parseTestFile,
+  requestOf,
+  TestFileError,
+} from '../../../src/policy/test-suite.js';
+
+const users = `users:
+  olivia: { tenant: acme, roles: [admin], owner: true }
+  uma: { tenant: acme, roles: [user], name: Uma, avatar: null }
+`;
+
+describe('parseTestFile', () => {
+  it('reads users and cases', () => {
+    const f = parseTestFile(
+      't.yaml',
+      `${users}cases:
+  - name: grant
+    principal: olivia
+    action: users:update
+    resource: uma
+    body: { roles: [admin, user], name: Uma }
+    expect: allow
+  - principal: uma
+    action: users:list
+    resource: acme
+    expect: deny
+    notices: [n]
+`,
+    );
+    assert.deepEqual(f.users.get('olivia'), {
+      id: 'olivia',
+      tenant: 'acme',
+      roles: ['admin'],
+      owner: true,
+      name: 'olivia',
+      avatar: null,
+    });
+    assert.equal(f.cases.length, 2);
+    assert.equal(f.cases[1]?.name, 'case 2');
+    assert.deepEqual(f.cases[1]?.notices, ['n']);
+  });
+
+  const broken: [string, string, RegExp][] = [
+    [
+      'unknown key',
+      `${users}cases:\n  - { principal: uma, action: users:list, resource: acme, expect: allow, expct: deny }`,
+      /unknown key `expct`/,
+    ],
+    [
+      'unknown user',
+      `${users}cases:\n  - { principal: bob, action: users:list, resource: acme, expect: allow }`,
+      /no user "bob"/,
+    ],
+    [
+      'unknown action',
+      `${users}cases:\n  - { principal: uma, action: users:nuke, resource: acme, expect: allow }`,
+      /`action` must be one of/,
+    ],
+    [
+      'bad expect',
+      `${users}cases:\n  - { principal: uma, action: users:list, resource: acme, expect: yes }`,
+      /`expect` must be allow or deny/,
+    ],
+    ['no cases', users, /`cases` must be a non-empty list/],
+    ['duplicate keys', `${users}  uma: { tenant: x }\ncases: []`, /unique|duplicate/i],
+    [
+      'body and context',
+      `${users}cases:\n  - { principal: uma, action: users:update, resource: uma, body: {}, context: {}, expect: allow }`,
+      /not both/,
+    ],
+  ];
+  for (const [name, text, message] of broken) {
+    it(`refuses ${name}`, () => {
+      assert.throws(
+        () => parseTestFile('t.yaml', text),
+        (err: unknown) => {
+          assert.ok(err instanceof TestFileError);
+          assert.match(err.message, /^t\.yaml: /);
+          assert.match(err.message, message);
+          return true;
+        },
+      );
+    });
+  }
+});
+
+describe('requestOf', () => {
+  const f = parseTestFile(
+    't.yaml',
+    `${users}cases:\n  - { principal: uma, action: users:list, resource: acme, expect: allow }`,
+  );
+
+  it('builds the update context from the body, as the sidecar does', () => {
+    const r = requestOf(
+      {
+        principal: 'olivia',
+        action: 'users:update',
+        resource: 'uma',
+        body: { roles: ['admin'], name: 'U' },
+      },
+      f.users,
+    );
+    assert.deepEqual(r.principal, {
+      id: 'olivia',
+      tenantId: 'acme',
+      roles: ['admin'],
+      isOwner: true,
+    });
+    assert.deepEqual(r.resource, {
+      type: 'User',
+      id: 'uma',
+      tenantId: 'acme',
+      roles: ['user'],
+      isOwner: false,
+    });
+    assert.deepEqual(r.context, {
+      rolesRequested: ['admin'],
+      rolesAdded: ['admin'],
+      rolesRemoved: ['user'],
+      nameChanges: true,
+      avatarChanges: false,
+    });
+  });
+
+  it('acts on the tenant for list and create', () => {
+    const r = requestOf(
+      { principal: 'uma', action: 'users:create', resource: 'acme', body: { roles: ['user'] } },
+      f.users,
+    );
+    assert.deepEqual(r.resource, { type: 'Tenant', id: 'acme' });
+    assert.deepEqual(r.context, { rolesRequested: ['user'] });
+  });
+
+  it('takes a context as given', () => {
+    const r = requestOf(
+      { principal: 'uma', action: 'users:read', resource: 'uma', context: { x: true } },
+      f.users,
+    );
+    assert.deepEqual(r.context, { x: true });
+  });
+});
+
+describe('checkCase', () => {
+  const c = {
+    name: 'c',
+    principal: 'p',
+    action: 'users:read' as const,
+    resource: 'r',
+    expect: 'deny' as const,
+    notices: ['a', 'b'],
+  };
+  const decision = {
+    allowed: false,
+    policies: ['x'],
+    notices: ['b', 'a'],
+    errors: [],
+    cached: false,
+  };
+  it('passes on the same decision and notices, in any order', () => {
+    assert.equal(checkCase(c, decision), null);
+  });
+  it('fails on another decision, other notices or other policies', () => {
+    assert.match(checkCase(c, { ...decision, allowed: true }) ?? '', /expected deny, got allow/);
+    assert.match(checkCase(c, { ...decision, notices: ['a'] }) ?? '', /expected notices/);
+    assert.match(
+      checkCase({ ...c, policies: ['y'] }, decision) ?? '',
+      /expected policies \["y"\], got \["x"\]/,
+    );
+  });
+});
+
+describe('mergeUsers', () => {
+  it('refuses the same user defined differently', () => {
+    const a = parseTestFile(
+      'a.yaml',
+      `${users}cases:\n  - { principal: uma, action: users:list, resource: acme, expect: allow }`,
+    );
+    const b = parseTestFile(
+      'b.yaml',
+      `users:\n  uma: { tenant: other }\ncases:\n  - { principal: uma, action: users:list, resource: acme, expect: allow }`,
+    );
+    assert.equal(mergeUsers([a, a]).size, 2);
+    assert.throws(() => mergeUsers([a, b]), /b\.yaml: user "uma" is defined differently/);
+  });
+});

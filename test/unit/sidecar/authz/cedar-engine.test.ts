@@ -1,0 +1,222 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  commentsOf,
+  compilePolicySet,
+  parsePolicyFile,
+  parseSchema,
+  roleNamesFromSchema,
+  validatePolicies,
+} from '../../../../src/sidecar/authz/cedar-engine.js';
+import type { ParsedSchema } from '../../../../src/sidecar/authz/cedar-engine.js';
+import type { AuthzRequest } from '../../../../src/sidecar/authz/types.js';
+
+const schemaText = `namespace App {
+  entity Role enum ["admin", "user"];
+  entity Tenant;
+  entity User in [Tenant] { tenant: Tenant, roles: Set<Role>, isOwner: Bool };
+  action "users:read" appliesTo { principal: User, resource: User, context: {} };
+  action "users:update" appliesTo { principal: User, resource: User,
+    context: { rolesAdded: Set<Role>, nameChanges: Bool } };
+}`;
+
+function schema(): ParsedSchema {
+  const parsed = parseSchema(schemaText);
+  assert.ok(parsed.ok);
+  return parsed.schema;
+}
+
+const read = (principalRoles: string[], isOwner = false): AuthzRequest => ({
+  principal: { id: 'p', tenantId: 't', roles: principalRoles, isOwner },
+  action: 'users:read',
+  resource: { type: 'User', id: 'r', tenantId: 't', roles: [], isOwner: false },
+  context: {},
+});
+
+describe('parseSchema', () => {
+  it('finds the entity types, the roles and the entity-valued context attributes', () => {
+    const s = schema();
+    assert.deepEqual(s.roles, ['admin', 'user']);
+    assert.deepEqual(s.types, {
+      user: 'App::User',
+      tenant: 'App::Tenant',
+      role: 'App::Role',
+      action: 'App::Action',
+    });
+    assert.deepEqual(s.entityAttributes['users:update'], {
+      rolesAdded: { kind: 'entitySet', type: 'App::Role' },
+    });
+    assert.deepEqual(roleNamesFromSchema(schemaText), ['admin', 'user']);
+  });
+
+  it('points at an unresolved type', () => {
+    const text = 'namespace N {\n  entity Role enum ["a"];\n  entity User { t: Tenant };\n}';
+    const parsed = parseSchema(text);
+    assert.ok(!parsed.ok);
+    assert.equal(text.slice(parsed.problems[0]?.index), 'Tenant };\n}');
+  });
+
+  it('refuses a schema without User, Tenant and Role', () => {
+    const parsed = parseSchema('namespace N { entity User; }');
+    assert.ok(!parsed.ok);
+    assert.match(parsed.problems[0]?.message ?? '', /Role enum/);
+  });
+});
+
+describe('parsePolicyFile', () => {
+  it('splits a file into policies, with their text, annotations and positions', () => {
+    const text = [
+      '// a comment; with a semicolon',
+      '@id("a")',
+      '@notice("semi; colon // not a comment \\" quote")',
+      'permit (principal, action, resource);',
+      '',
+      '  @id("b") forbid (principal, action, resource) when { "x;" == "x;" }; // trailing;',
+    ].join('\n');
+    const parsed = parsePolicyFile(text);
+    assert.ok(parsed.ok);
+    assert.equal(parsed.policies.length, 2);
+    const [a, b] = parsed.policies;
+    assert.equal(a?.annotations['notice'], 'semi; colon // not a comment " quote');
+    assert.equal(a?.effect, 'permit');
+    assert.equal(text.slice(a?.firstToken).startsWith('@id("a")'), true);
+    assert.equal(b?.effect, 'forbid');
+    assert.equal(text.slice(b?.firstToken).startsWith('@id("b")'), true);
+    assert.equal(
+      b?.text.trim(),
+      '@id("b") forbid (principal, action, resource) when { "x;" == "x;" };',
+    );
+  });
+
+  it('points a syntax error at its character, past non-ASCII text', () => {
+    const text = '// héllo wörld\n@id("x") permit (principal, action, resource) when { 1 + };';
+    const parsed = parsePolicyFile(text);
+    assert.ok(!parsed.ok);
+    assert.equal(text[parsed.problems[0]?.index ?? -1], '}');
+  });
+
+  it('refuses templates', () => {
+    const parsed = parsePolicyFile('@id("t") permit (principal == ?principal, action, resource);');
+    assert.ok(!parsed.ok);
+    assert.match(parsed.problems[0]?.message ?? '', /templates/);
+  });
+});
+
+describe('validatePolicies', () => {
+  it('reports strict errors per policy, as an index into that policy text', () => {
+    const text = '// é\n@id("x") permit (principal, action, resource) when { principal.nope };';
+    const v = validatePolicies(schemaText, { x: text });
+    assert.equal(v.errors.length, 1);
+    assert.equal(v.errors[0]?.policyId, 'x');
+    assert.equal(text.slice(v.errors[0]?.index, (v.errors[0]?.index ?? 0) + 14), 'principal.nope');
+    assert.equal(v.errors[0]?.help, 'did you mean `roles`?');
+  });
+});
+
+describe('compilePolicySet', () => {
+  const meta = {
+    'admins-read': { effect: 'permit' as const, notice: null },
+    'no-owners': { effect: 'forbid' as const, notice: 'owners are hidden' },
+    'no-owners-2': { effect: 'forbid' as const, notice: 'owners are hidden' },
+    'overflow-owner': { effect: 'forbid' as const, notice: 'errored' },
+  };
+  const policies = {
+    'admins-read':
+      '@id("admins-read") permit (principal, action == App::Action::"users:read", resource) when { principal.roles.contains(App::Role::"admin") };',
+    'overflow-owner':
+      '@id("overflow-owner") forbid (principal, action, resource) when { principal.isOwner && 9223372036854775807 + 1 > 0 };',
+  };
+  const compiled = compilePolicySet('engine-test-1', schema(), policies, meta);
+
+  it('allows with the determining permits', () => {
+    assert.deepEqual(compiled.authorize(read(['admin'])), {
+      allowed: true,
+      policies: ['admins-read'],
+      notices: [],
+      errors: [],
+    });
+  });
+
+  it('denies with no policies when nothing permits', () => {
+    assert.deepEqual(compiled.authorize(read(['user'])), {
+      allowed: false,
+      policies: [],
+      notices: [],
+      errors: [],
+    });
+  });
+
+  it('denies when a forbid errors, although Cedar skips it and allows', () => {
+    const d = compiled.authorize(read(['admin'], true));
+    assert.equal(d.allowed, false);
+    assert.deepEqual(d.policies, ['overflow-owner']);
+    assert.deepEqual(d.notices, ['errored']);
+    assert.match(d.errors[0] ?? '', /overflow-owner.*overflow/);
+  });
+
+  it('denies a Cedar failure (a role the schema does not declare)', () => {
+    const d = compiled.authorize(read(['admin', 'superuser']));
+    assert.equal(d.allowed, false);
+    assert.deepEqual(d.policies, []);
+    assert.match(d.errors[0] ?? '', /superuser/);
+  });
+
+  it('denies a context the schema does not declare', () => {
+    const d = compiled.authorize({ ...read(['admin']), context: { sneaky: true } });
+    assert.equal(d.allowed, false);
+    assert.match(d.errors[0] ?? '', /sneaky/);
+  });
+
+  it('converts role sets in the context to Role entities', () => {
+    const set = compilePolicySet(
+      'engine-test-2',
+      schema(),
+      {
+        p: '@id("p") permit (principal, action == App::Action::"users:update", resource) when { context.rolesAdded.contains(App::Role::"user") };',
+      },
+      { p: { effect: 'permit', notice: null } },
+    );
+    const update = (rolesAdded: string[]): AuthzRequest => ({
+      ...read([]),
+      action: 'users:update',
+      context: { rolesAdded, nameChanges: false },
+    });
+    assert.equal(set.authorize(update(['user'])).allowed, true);
+    assert.equal(set.authorize(update(['admin'])).allowed, false);
+    assert.equal(set.authorize(update(['nope'])).allowed, false);
+  });
+
+  it('lists each notice once, in policy id order', () => {
+    const set = compilePolicySet(
+      'engine-test-3',
+      schema(),
+      {
+        'no-owners':
+          '@id("no-owners") forbid (principal, action, resource) when { resource.isOwner };',
+        'no-owners-2':
+          '@id("no-owners-2") forbid (principal, action, resource) when { resource.isOwner };',
+        'admins-read': policies['admins-read'],
+      },
+      meta,
+    );
+    const owner: AuthzRequest = {
+      ...read(['admin']),
+      resource: { type: 'User', id: 'r', tenantId: 't', roles: [], isOwner: true },
+    };
+    assert.deepEqual(set.authorize(owner), {
+      allowed: false,
+      policies: ['no-owners', 'no-owners-2'],
+      notices: ['owners are hidden'],
+      errors: [],
+    });
+  });
+});
+
+describe('commentsOf', () => {
+  it('finds comments, not // inside strings', () => {
+    assert.deepEqual(
+      commentsOf('// one\n@notice("a // b") permit (principal, action, resource); // two'),
+      ['// one', '// two'],
+    );
+  });
+});

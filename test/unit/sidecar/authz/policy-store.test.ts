@@ -1,0 +1,446 @@
+import assert from 'node:assert/strict';
+import {
+  cpSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { createLogger } from '../../../../src/common/logger.js';
+import { buildCreateContext, buildUpdateContext } from '../../../../src/sidecar/authz/context.js';
+import { createPolicyStore, PolicyLoadError } from '../../../../src/sidecar/authz/policy-store.js';
+import type {
+  PolicyStore,
+  PolicyStoreOptions,
+} from '../../../../src/sidecar/authz/policy-store.js';
+import type {
+  AuthzRequest,
+  PrincipalFacts,
+  ResourceFacts,
+} from '../../../../src/sidecar/authz/types.js';
+import { waitFor } from '../../../helpers/net.js';
+import { shippedPolicies, tempDir } from '../../../helpers/process.js';
+
+const logger = createLogger('silent');
+const cleanups: (() => void)[] = [];
+after(() => cleanups.forEach((c) => c()));
+
+function copyOfShipped(): string {
+  const t = tempDir('cedargate-policies-');
+  cleanups.push(t.remove);
+  cpSync(shippedPolicies, t.path, { recursive: true });
+  return t.path;
+}
+
+async function openStore(
+  dir: string,
+  options: Partial<PolicyStoreOptions> = {},
+): Promise<PolicyStore> {
+  const store = await createPolicyStore({ dir, logger, watch: false, pollMs: 0, ...options });
+  cleanups.push(() => store.close());
+  return store;
+}
+
+type UserFacts = PrincipalFacts;
+const user = (id: string, tenantId: string, roles: string[], isOwner = false): UserFacts => ({
+  id,
+  tenantId,
+  roles,
+  isOwner,
+});
+const asResource = (u: UserFacts): ResourceFacts => ({ type: 'User', ...u });
+const tenant = (id: string): ResourceFacts => ({ type: 'Tenant', id });
+
+const olivia = user('olivia', 'acme', ['admin'], true);
+const alice = user('alice', 'acme', ['admin']);
+const uma = user('uma', 'acme', ['user']);
+const vic = user('vic', 'acme', ['viewer']);
+const nora = user('nora', 'acme', []);
+const gary = user('gary', 'globex', ['admin'], true);
+
+const read = (p: UserFacts, r: UserFacts): AuthzRequest => ({
+  principal: p,
+  action: 'users:read',
+  resource: asResource(r),
+  context: {},
+});
+const list = (p: UserFacts, t: string): AuthzRequest => ({
+  principal: p,
+  action: 'users:list',
+  resource: tenant(t),
+  context: {},
+});
+const remove = (p: UserFacts, r: UserFacts): AuthzRequest => ({
+  principal: p,
+  action: 'users:delete',
+  resource: asResource(r),
+  context: {},
+});
+const create = (p: UserFacts, t: string, roles: string[]): AuthzRequest => ({
+  principal: p,
+  action: 'users:create',
+  resource: tenant(t),
+  context: buildCreateContext({ roles }),
+});
+const update = (
+  p: UserFacts,
+  r: UserFacts,
+  patch: { name?: string; roles?: string[] },
+): AuthzRequest => ({
+  principal: p,
+  action: 'users:update',
+  resource: asResource(r),
+  context: buildUpdateContext({ name: r.id, roles: r.roles, avatar: null }, patch),
+});
+
+const OWNER_ONLY_ADMIN = 'Only the tenant owner may grant or revoke the admin role.';
+const OWN_ROLES = 'No one may change their own roles.';
+const OWNER_ROLES = "No one may change the tenant owner's roles.";
+const OWNER_DELETE = 'No one may delete the tenant owner.';
+const OTHER_USERS = 'Users of another tenant are out of reach.';
+const OTHER_TENANT = 'Another tenant is out of reach.';
+
+describe('the shipped policies, decided by the store', async () => {
+  const store = await openStore(shippedPolicies);
+  const table: [string, AuthzRequest, boolean, string[]][] = [
+    ['1 allow: a user lists their tenant', list(uma, 'acme'), true, []],
+    ['1 allow: a user without roles reads a user', read(nora, alice), true, []],
+    ['1 deny: listing another tenant', list(uma, 'globex'), false, [OTHER_TENANT]],
+    ['2 allow: own name', update(uma, uma, { name: 'U' }), true, []],
+    ["2 deny: someone else's name", update(uma, vic, { name: 'V' }), false, []],
+    ['3 allow: admin creates a user', create(alice, 'acme', ['user']), true, []],
+    ['3 allow: admin changes roles', update(alice, uma, { roles: ['viewer'] }), true, []],
+    ['3 allow: admin deletes a user', remove(alice, vic), true, []],
+    ['3 deny: a viewer deletes', remove(vic, uma), false, []],
+    ['3 deny: a user creates', create(uma, 'acme', ['user']), false, []],
+    ['4 allow: owner grants admin', update(olivia, uma, { roles: ['admin', 'user'] }), true, []],
+    ['4 allow: owner creates an admin', create(olivia, 'acme', ['admin']), true, []],
+    [
+      '4 deny: admin grants admin',
+      update(alice, uma, { roles: ['admin'] }),
+      false,
+      [OWNER_ONLY_ADMIN],
+    ],
+    ['4 deny: admin creates an admin', create(alice, 'acme', ['admin']), false, [OWNER_ONLY_ADMIN]],
+    [
+      '5 allow: own name with the same roles',
+      update(alice, alice, { name: 'A', roles: ['admin'] }),
+      true,
+      [],
+    ],
+    ['5 deny: own roles', update(uma, uma, { roles: ['viewer'] }), false, [OWN_ROLES]],
+    [
+      '5 deny: admin drops own admin',
+      update(alice, alice, { roles: ['user'] }),
+      false,
+      [OWN_ROLES, OWNER_ONLY_ADMIN],
+    ],
+    ['6 allow: admin renames the owner', update(alice, olivia, { name: 'O' }), true, []],
+    [
+      '6 deny: owner changes own roles',
+      update(olivia, olivia, { roles: ['admin', 'user'] }),
+      false,
+      [OWN_ROLES, OWNER_ROLES],
+    ],
+    ['6 deny: admin deletes the owner', remove(alice, olivia), false, [OWNER_DELETE]],
+    ['7 allow: owner reads in own tenant', read(gary, user('gina', 'globex', ['user'])), true, []],
+    ['7 deny: owner reads across tenants', read(gary, uma), false, [OTHER_USERS]],
+    [
+      '7 deny: owner grants admin across tenants',
+      update(gary, uma, { roles: ['admin'] }),
+      false,
+      [OTHER_USERS],
+    ],
+    ['7 deny: owner creates across tenants', create(gary, 'acme', ['user']), false, [OTHER_TENANT]],
+  ];
+  for (const [name, request, allowed, notices] of table) {
+    it(`rule ${name}`, () => {
+      const d = store.decide(request);
+      assert.equal(d.allowed, allowed, JSON.stringify(d));
+      assert.deepEqual(d.notices, notices);
+      assert.deepEqual(d.errors, []);
+      if (allowed) assert.ok(d.policies.length > 0, 'an allow names its permits');
+    });
+  }
+
+  it('names the determining policies, sorted', () => {
+    const d = store.decide(update(olivia, olivia, { roles: ['admin', 'user'] }));
+    assert.deepEqual(d.policies, ['no-own-role-change', 'owner-roles-fixed']);
+  });
+
+  it('denies a principal holding a role the schema does not declare (a Cedar failure)', () => {
+    const d = store.decide(read({ ...alice, roles: ['admin', 'root'] }, uma));
+    assert.equal(d.allowed, false);
+    assert.deepEqual(d.policies, []);
+    assert.match(d.errors.join(), /root/);
+  });
+
+  it('answers the same request from the cache, and only the same request', () => {
+    const first = store.decide(update(alice, vic, { roles: ['user'] }));
+    const second = store.decide(update(alice, vic, { roles: ['user'] }));
+    assert.equal(first.cached, false);
+    assert.equal(second.cached, true);
+    assert.equal(second.allowed, true);
+    // Same principal id, different roles: must be decided again, not served from the cache.
+    const demoted = store.decide(update({ ...alice, roles: ['viewer'] }, vic, { roles: ['user'] }));
+    assert.equal(demoted.cached, false);
+    assert.equal(demoted.allowed, false);
+    // Same principal and resource, different context.
+    const other = store.decide(update(alice, vic, { roles: ['admin'] }));
+    assert.equal(other.cached, false);
+    assert.equal(other.allowed, false);
+  });
+
+  it('hands out copies: a caller mutating a decision does not change the cached one', () => {
+    const d = store.decide(update(alice, olivia, { roles: [] }));
+    d.notices.push('tampered');
+    assert.ok(!store.decide(update(alice, olivia, { roles: [] })).notices.includes('tampered'));
+  });
+
+  it('reports the live set', () => {
+    const s = store.current();
+    assert.match(s.version, /^[0-9a-f]{16}$/);
+    assert.deepEqual(s.roles, ['admin', 'user', 'viewer']);
+    assert.deepEqual(s.files, [
+      'admins.cedar',
+      'owner.cedar',
+      'self-service.cedar',
+      'tenancy.cedar',
+    ]);
+    assert.equal(s.policyIds.length, 12);
+    assert.deepEqual(s.policyIds, [...s.policyIds].sort());
+  });
+});
+
+describe('evaluation errors', () => {
+  it('deny, even when the erroring policy is a forbid that Cedar skips', async () => {
+    const dir = copyOfShipped();
+    writeFileSync(
+      join(dir, 'overflow.cedar'),
+      '@id("overflow-owner")\n@notice("boom")\nforbid (principal, action, resource)\nwhen { principal.isOwner && 9223372036854775807 + 1 > 0 };\n',
+    );
+    const store = await openStore(dir);
+    const d = store.decide(read(olivia, uma)); // permitted by rule 1; the forbid errors
+    assert.equal(d.allowed, false);
+    assert.deepEqual(d.policies, ['overflow-owner']);
+    assert.deepEqual(d.notices, ['boom']);
+    assert.match(d.errors.join(), /overflow/);
+    assert.equal(store.decide(read(uma, alice)).allowed, true); // no error, no deny
+  });
+});
+
+describe('loading', () => {
+  it('refuses to start on a broken set, naming file:line:column', async () => {
+    const dir = copyOfShipped();
+    writeFileSync(
+      join(dir, 'broken.cedar'),
+      '\n\n@id("b")\npermit (principal, action, resource)\nwhen { principal.rols.isEmpty() };\n',
+    );
+    await assert.rejects(openStore(dir), (err: unknown) => {
+      assert.ok(err instanceof PolicyLoadError);
+      assert.deepEqual(
+        err.problems.map((p) => [p.file, p.line, p.column]),
+        [[join(dir, 'broken.cedar'), 5, 8]],
+      );
+      assert.match(err.problems[0]?.message ?? '', /rols/);
+      return true;
+    });
+  });
+});
+
+describe('reload', () => {
+  it('keeps the last good set on a broken edit, and status names file:line:column', async () => {
+    const dir = copyOfShipped();
+    const results: string[] = [];
+    const store = await openStore(dir, { onReload: (r) => results.push(r) });
+    const before = store.current().version;
+    writeFileSync(
+      join(dir, 'owner.cedar'),
+      '@id("x")\npermit (principal, action, resource) when { 1 + };\n',
+    );
+    assert.equal(await store.reload('test'), 'failure');
+    assert.equal(store.current().version, before);
+    assert.deepEqual(store.decide(remove(alice, olivia)).notices, [OWNER_DELETE]); // old set serves
+    const status = store.status();
+    assert.equal(status.lastReload?.ok, false);
+    assert.equal(status.lastReload?.reason, 'test');
+    assert.deepEqual(
+      status.lastReload?.problems.map((p) => [p.file, p.line, p.column]),
+      [[join(dir, 'owner.cedar'), 2, 49]],
+    );
+    assert.deepEqual(status.reloads, { success: 0, failure: 1 });
+    // The same broken content, polled again, is not refused (and counted) twice.
+    assert.equal(await store.reload('poll'), 'unchanged');
+    assert.deepEqual(results, ['failure', 'unchanged']);
+  });
+
+  it('puts a valid edit live within 2 s through fs.watch', async () => {
+    const dir = copyOfShipped();
+    const store = await openStore(dir, { watch: true, pollMs: 0 });
+    const before = store.current().version;
+    assert.equal(store.decide(remove(alice, olivia)).allowed, false);
+    const owner = readFileSync(join(dir, 'owner.cedar'), 'utf8');
+    writeFileSync(
+      join(dir, 'owner.cedar'),
+      owner.replace('when { resource.isOwner };', 'when { false };'),
+    );
+    await waitFor(
+      async () => store.decide(remove(alice, olivia)).allowed,
+      2000,
+      'the edit to be live',
+    );
+    assert.notEqual(store.current().version, before);
+    assert.equal(store.status().lastReload?.ok, true);
+    assert.equal(store.status().lastReload?.reason, 'watch');
+  });
+
+  // The 2 s promise is the test above; these leave room for a loaded CI machine.
+  it('picks up a new file and a deleted file through fs.watch', async () => {
+    const dir = copyOfShipped();
+    const store = await openStore(dir, { watch: true, pollMs: 0, debounceMs: 20 });
+    writeFileSync(
+      join(dir, 'extra.cedar'),
+      '@id("no-viewers")\n@notice("viewers only look")\nforbid (principal, action == Cedargate::Action::"users:read", resource)\nwhen { principal.roles.contains(Cedargate::Role::"viewer") };\n',
+    );
+    await waitFor(
+      async () => store.current().policyIds.includes('no-viewers'),
+      5000,
+      'the new file',
+    );
+    assert.deepEqual(store.decide(read(vic, uma)).notices, ['viewers only look']);
+    unlinkSync(join(dir, 'extra.cedar'));
+    await waitFor(
+      async () => !store.current().policyIds.includes('no-viewers'),
+      5000,
+      'the deletion',
+    );
+    assert.equal(store.decide(read(vic, uma)).allowed, true);
+    unlinkSync(join(dir, 'owner.cedar'));
+    await waitFor(
+      async () => !store.current().files.includes('owner.cedar'),
+      5000,
+      'the second deletion',
+    );
+    assert.equal(store.decide(remove(alice, olivia)).allowed, true);
+  });
+
+  it('falls back to the periodic content-hash check without a watcher', async () => {
+    const dir = copyOfShipped();
+    const store = await openStore(dir, { watch: false, pollMs: 50 });
+    const owner = readFileSync(join(dir, 'owner.cedar'), 'utf8');
+    writeFileSync(
+      join(dir, 'owner.cedar'),
+      owner.replace('No one may delete the tenant owner.', 'The owner stays.'),
+    );
+    await waitFor(
+      async () => store.decide(remove(alice, olivia)).notices[0] === 'The owner stays.',
+      5000,
+      'poll',
+    );
+    assert.equal(store.status().lastReload?.reason, 'poll');
+  });
+
+  it('reports unchanged when nothing changed', async () => {
+    const store = await openStore(copyOfShipped());
+    assert.equal(await store.reload('SIGHUP'), 'unchanged');
+    assert.equal(store.status().lastReload, null);
+  });
+});
+
+/** A ConfigMap-style mount: files are links into `..data`, a link to a timestamped dir. */
+function configMapDir(): { dir: string; publish(files: Record<string, string>): void } {
+  const t = tempDir('cedargate-configmap-');
+  cleanups.push(t.remove);
+  let n = 0;
+  let known = new Set<string>();
+  return {
+    dir: t.path,
+    publish(files) {
+      const stamp = `..2024_05_01_10_00_${String(n++).padStart(2, '0')}.123`;
+      mkdirSync(join(t.path, stamp));
+      for (const [name, text] of Object.entries(files))
+        writeFileSync(join(t.path, stamp, name), text);
+      symlinkSync(stamp, join(t.path, '..data_tmp'));
+      renameSync(join(t.path, '..data_tmp'), join(t.path, '..data')); // the atomic swap
+      for (const name of Object.keys(files)) {
+        if (!known.has(name)) symlinkSync(join('..data', name), join(t.path, name));
+      }
+      for (const name of known) if (!(name in files)) unlinkSync(join(t.path, name));
+      known = new Set(Object.keys(files));
+    },
+  };
+}
+
+const schemaText = readFileSync(join(shippedPolicies, 'schema.cedarschema'), 'utf8');
+const forbidDelete = (id: string, notice: string) =>
+  `@id("${id}")\n@notice("${notice}")\nforbid (principal, action == Cedargate::Action::"users:delete", resource);\n`;
+const generation = (tag: string) => ({
+  'schema.cedarschema': schemaText,
+  'one.cedar': forbidDelete('one', `${tag}1`),
+  'two.cedar': forbidDelete('two', `${tag}2`),
+});
+
+describe('ConfigMap mounts', () => {
+  it('loads through the ..data links and reloads on the symlink swap', async () => {
+    const cm = configMapDir();
+    cm.publish(generation('A'));
+    const store = await openStore(cm.dir, { watch: true, pollMs: 0 });
+    assert.deepEqual(store.current().files, ['one.cedar', 'two.cedar']); // not the ..2024 copies
+    assert.deepEqual(store.decide(remove(alice, uma)).notices, ['A1', 'A2']);
+    cm.publish(generation('B'));
+    await waitFor(
+      async () => store.decide(remove(alice, uma)).notices[0] === 'B1',
+      5000,
+      'the swap',
+    );
+    assert.deepEqual(store.decide(remove(alice, uma)).notices, ['B1', 'B2']);
+    assert.equal(store.status().reloads.success, 1);
+  });
+
+  it('serves whole sets to concurrent decisions while reloading', async () => {
+    const cm = configMapDir();
+    cm.publish(generation('A'));
+    const store = await openStore(cm.dir, { watch: true, pollMs: 0, debounceMs: 5 });
+    const seen = new Set<string>();
+    let stop = false;
+    let decisions = 0;
+    const decider = (async () => {
+      while (!stop) {
+        for (let i = 0; i < 20; i++) {
+          const d = store.decide(remove(alice, uma));
+          seen.add(d.notices.join(','));
+          decisions++;
+        }
+        await new Promise((r) => setImmediate(r));
+      }
+    })();
+    const reloader = (async () => {
+      while (!stop) {
+        await store.reload('test');
+        await new Promise((r) => setImmediate(r));
+      }
+    })();
+    try {
+      for (let i = 0; i < 30; i++) {
+        cm.publish(generation(i % 2 === 0 ? 'B' : 'A'));
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      cm.publish(generation('B'));
+      await waitFor(
+        async () => store.decide(remove(alice, uma)).notices[0] === 'B1',
+        5000,
+        'the last generation',
+      );
+    } finally {
+      stop = true; // a failed wait must not leave the loops spinning
+      await Promise.all([decider, reloader]);
+    }
+    assert.ok(decisions > 0);
+    assert.deepEqual([...seen].sort(), ['A1,A2', 'B1,B2']);
+    assert.equal(store.status().reloads.failure, 0);
+  });
+});
