@@ -8,10 +8,13 @@
 import { isIdShaped } from '../common/ids.js';
 import { loadConfig } from '../config.js';
 import { issueDevToken } from '../sidecar/authn/issue-token.js';
+import type { Revocation } from '../cluster/revocation-mirror.js';
+import { isRevocableJti, revokeInRedis } from '../cluster/revocations.js';
 import { parseFlags, required, UsageError } from './usage.js';
 
 const ISSUE_USAGE = 'cedargate token --tenant TENANT_ID --sub USER_ID [--ttl SECONDS]';
-const REVOKE_USAGE = 'cedargate token revoke ...';
+const REVOKE_USAGE =
+  'cedargate token revoke --jti JTI [--exp SECONDS] | --sub USER_ID [--tenant TENANT_ID]   (needs REDIS_URL)';
 
 const DEFAULT_TTL_SECONDS = 3600;
 /** A development token living longer than a year is a mistake, not a wish. */
@@ -19,7 +22,7 @@ const MAX_TTL_SECONDS = 365 * 24 * 3600;
 
 type Subcommand = (args: string[]) => Promise<number>;
 
-/** `token <name> ...` handlers. The Redis issue fills in `revoke`. */
+/** `token <name> ...` handlers. */
 const subcommands: Record<string, Subcommand> = {
   revoke: revokeToken,
 };
@@ -63,24 +66,95 @@ async function issueToken(args: string[]): Promise<number> {
 }
 
 /**
- * Revocation lives in Redis (the Redis issue). Until that lands this answers with what it needs,
- * so scripts fail loudly instead of believing a token was revoked.
+ * `token revoke --jti J [--exp SECONDS]` or `token revoke --sub U [--tenant T]`: records the
+ * revocation in Redis and publishes it, so every sidecar refuses the token(s) with 401 at once.
+ * `--sub` revokes every token of the user issued up to now (in one tenant with `--tenant`).
+ * A jti entry is kept until `--exp` (the token's `exp` claim; default: as long as the longest
+ * token `token` issues), then Redis drops it by itself. Prints what it recorded as one JSON line.
  */
-async function revokeToken(_args: string[]): Promise<number> {
+async function revokeToken(args: string[]): Promise<number> {
+  const { values, positionals } = parseFlags(
+    args,
+    {
+      jti: { type: 'string' },
+      exp: { type: 'string' },
+      sub: { type: 'string' },
+      tenant: { type: 'string' },
+    },
+    REVOKE_USAGE,
+    true,
+  );
+  if (positionals.length > 0) {
+    throw new UsageError(`unexpected argument "${positionals[0]}"\nusage: ${REVOKE_USAGE}`);
+  }
+  const revocation = readRevocation(values, Math.floor(Date.now() / 1000));
   const config = loadConfig('cli');
   if (config.redisUrl === undefined) {
     throw new UsageError(
-      `token revoke requires REDIS_URL (revocation is kept in Redis)\nusage: ${REVOKE_USAGE}`,
+      `token revoke requires REDIS_URL (revocations are kept in Redis)\nusage: ${REVOKE_USAGE}`,
     );
   }
-  throw new UsageError(`token revoke is not available in this build yet\nusage: ${REVOKE_USAGE}`);
+  await revokeInRedis(config.redisUrl, revocation);
+  const printed =
+    revocation.kind === 'jti'
+      ? { kind: 'jti', jti: revocation.jti, expires_at: revocation.expiresAt }
+      : {
+          kind: 'subject',
+          sub: revocation.subject,
+          tenant: revocation.tenantId ?? null,
+          issued_up_to: revocation.cutoff,
+        };
+  process.stdout.write(`${JSON.stringify({ revoked: printed })}\n`);
+  return 0;
+}
+
+/** The revocation a `token revoke` command line asks for; `nowSeconds` is the sub cut-off. */
+function readRevocation(
+  values: {
+    jti?: string | boolean;
+    exp?: string | boolean;
+    sub?: string | boolean;
+    tenant?: string | boolean;
+  },
+  nowSeconds: number,
+): Revocation {
+  const usage = (problem: string): UsageError =>
+    new UsageError(`${problem}\nusage: ${REVOKE_USAGE}`);
+  if ((values.jti === undefined) === (values.sub === undefined)) {
+    throw usage('give exactly one of --jti or --sub');
+  }
+  if (typeof values.jti === 'string') {
+    if (values.tenant !== undefined) throw usage('--tenant goes with --sub, not --jti');
+    if (!isRevocableJti(values.jti)) {
+      throw usage(
+        `--jti must be 1 to 256 printable characters without spaces, got "${values.jti}"`,
+      );
+    }
+    let exp = nowSeconds + MAX_TTL_SECONDS;
+    if (values.exp !== undefined) {
+      exp =
+        typeof values.exp === 'string' && /^\d{1,12}$/.test(values.exp) ? Number(values.exp) : NaN;
+      // A token already expired needs no revocation; a typo here would record nothing useful.
+      if (!(exp > nowSeconds)) {
+        throw usage(
+          `--exp must be the token's exp claim (seconds since the epoch, in the future), got "${String(values.exp)}"`,
+        );
+      }
+    }
+    return { kind: 'jti', jti: values.jti, expiresAt: exp };
+  }
+  if (values.exp !== undefined) throw usage('--exp goes with --jti, not --sub');
+  const subject = readId(required(values.sub, 'sub', REVOKE_USAGE), 'sub', REVOKE_USAGE);
+  if (values.tenant === undefined) return { kind: 'subject', subject, cutoff: nowSeconds };
+  const tenantId = readId(required(values.tenant, 'tenant', REVOKE_USAGE), 'tenant', REVOKE_USAGE);
+  return { kind: 'subject', subject, tenantId, cutoff: nowSeconds };
 }
 
 /** The id in its canonical (upper-case) form, as `tenant create` prints it. */
-function readId(value: string, flag: string): string {
+function readId(value: string, flag: string, usage = ISSUE_USAGE): string {
   if (!isIdShaped(value)) {
     throw new UsageError(
-      `--${flag} must be a UUID-shaped id like 2489E9AD-2EE2-8E00-8EC9-32D5F69181C0, got "${value}"\nusage: ${ISSUE_USAGE}`,
+      `--${flag} must be a UUID-shaped id like 2489E9AD-2EE2-8E00-8EC9-32D5F69181C0, got "${value}"\nusage: ${usage}`,
     );
   }
   return value.toUpperCase();

@@ -1,12 +1,21 @@
 /**
- * The cross-replica channel. Without REDIS_URL a sidecar runs alone and needs none; the Redis
- * implementation (invalidation and revocation) plugs in here.
+ * The cross-replica channel. Without REDIS_URL a sidecar runs alone and needs none; with it,
+ * invalidations and revocations travel through Redis (src/cluster/redis-cluster.ts).
  */
 import type { Config } from '../config.js';
 import type { Logger } from '../common/logger.js';
+import { createRedisCluster } from '../cluster/redis-cluster.js';
 import type { SidecarCluster } from './server.js';
 
-export async function openCluster(config: Config, _logger: Logger): Promise<SidecarCluster | undefined> {
+/** The cluster channel the configuration asks for, or undefined for a lone replica. */
+export async function openCluster(
+  config: Config,
+  logger: Logger,
+): Promise<SidecarCluster | undefined> {
   if (config.redisUrl === undefined) return undefined;
-  throw new Error('REDIS_URL is set, but the Redis cluster channel is not available in this build');
+  return createRedisCluster({
+    url: config.redisUrl,
+    logger: logger.child({ component: 'cluster' }),
+    failOpen: config.revocationFailOpen,
+  });
 }

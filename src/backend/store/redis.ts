@@ -1,0 +1,419 @@
+/**
+ * The users store on Redis, for several backend replicas sharing one data set (REDIS_URL).
+ *
+ * Keys, all under one hash tag per tenant (`{<TENANT>}`), so every script touches a single
+ * slot and the layout also fits Redis Cluster:
+ *
+ *   <prefix>{T}:tenant   hash    id, name, created_at
+ *   <prefix>{T}:users    zset    every member scored 0: `<created_at>|<USER>`, so BYLEX order is
+ *                                (created_at, id) — the SQLite store's order — and a cursor is a
+ *                                position that stays valid when users are deleted
+ *   <prefix>{T}:emails   hash    lower-cased email → user id (unique email per tenant)
+ *   <prefix>{T}:user:U   hash    the user's fields, `version`, and `email_key`
+ *
+ * Every write is one Lua script (EVALSHA through node-redis `defineScript`), so it is atomic:
+ * the email check and the insert, the version check and the update (optimistic concurrency, 412
+ * when `expectedVersion` is stale), the delete and its index entries. Only UUID-shaped ids ever
+ * become part of a key. While Redis is unreachable every call fails with UnavailableError (503).
+ */
+import { createClient, defineScript } from 'redis';
+import type { Logger } from '../../common/logger.js';
+import { isIdShaped, newTenantId, newUserId } from '../../common/ids.js';
+import type { NewUser, StoredUser, Tenant, UserPatch } from '../../common/user.js';
+import {
+  CedargateError,
+  ConflictError,
+  InvalidInputError,
+  NotFoundError,
+  PreconditionFailedError,
+  UnavailableError,
+} from '../../errors.js';
+import {
+  DEFAULT_KEY_PREFIX,
+  closeQuietly,
+  connectWithin,
+  isConnectionError,
+  redisClientOptions,
+  watchConnection,
+} from '../../cluster/redis-connection.js';
+import type { ListOptions, UserPage, UserStore } from './store.js';
+
+const MAX_LIMIT = 200;
+const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+
+/** Options of `openRedisStore`. */
+export interface RedisStoreOptions {
+  /** Key prefix (default `cedargate:`); tests give each store its own. */
+  prefix?: string;
+  /** The clock for created_at/updated_at. */
+  now?: () => Date;
+  /** How long opening waits for Redis before failing (default 5000 ms). */
+  connectTimeoutMs?: number;
+  logger?: Logger;
+}
+
+/**
+ * Inserts a user (and, for `tenant create`, its tenant) if the email is free in the tenant.
+ * KEYS: tenant, emails, users index, user. ARGV: email key, user id, index member, create-tenant
+ * flag, tenant id, tenant name, tenant created_at, then the user hash's field/value pairs.
+ */
+const INSERT_USER = defineScript({
+  NUMBER_OF_KEYS: 4,
+  SCRIPT: `
+    if ARGV[4] == '1' then
+      if redis.call('EXISTS', KEYS[1]) == 1 then return 'tenant_exists' end
+      redis.call('HSET', KEYS[1], 'id', ARGV[5], 'name', ARGV[6], 'created_at', ARGV[7])
+    elseif redis.call('EXISTS', KEYS[1]) == 0 then
+      return 'no_tenant'
+    end
+    if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2]) == 0 then return 'email_taken' end
+    redis.call('HSET', KEYS[4], unpack(ARGV, 8))
+    redis.call('ZADD', KEYS[3], 0, ARGV[3])
+    return 'ok'`,
+  parseCommand(
+    parser,
+    keys: readonly [string, string, string, string],
+    args: readonly string[],
+  ): void {
+    for (const k of keys) parser.pushKey(k);
+    parser.push(...args);
+  },
+  transformReply: (reply: unknown): unknown => reply,
+});
+
+/**
+ * Applies a patch if the user exists (and is at the expected version, when one is given).
+ * KEYS: user. ARGV: expected version or '', number of pairs to set, the pairs, then the fields
+ * to delete. Returns 'not_found', 'stale', or the whole hash after the update.
+ */
+const UPDATE_USER = defineScript({
+  NUMBER_OF_KEYS: 1,
+  SCRIPT: `
+    local v = redis.call('HGET', KEYS[1], 'version')
+    if not v then return 'not_found' end
+    if ARGV[1] ~= '' and ARGV[1] ~= v then return 'stale' end
+    local n = tonumber(ARGV[2])
+    redis.call('HSET', KEYS[1], unpack(ARGV, 3, 2 + 2 * n))
+    for i = 3 + 2 * n, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end
+    redis.call('HINCRBY', KEYS[1], 'version', 1)
+    return redis.call('HGETALL', KEYS[1])`,
+  parseCommand(parser, key: string, args: readonly string[]): void {
+    parser.pushKey(key);
+    parser.push(...args);
+  },
+  transformReply: (reply: unknown): unknown => reply,
+});
+
+/**
+ * Deletes a user and its index entries if it exists (at the expected version, when given).
+ * KEYS: user, emails, users index. ARGV: expected version or ''.
+ */
+const DELETE_USER = defineScript({
+  NUMBER_OF_KEYS: 3,
+  SCRIPT: `
+    local u = redis.call('HMGET', KEYS[1], 'version', 'email_key', 'created_at', 'id')
+    if not u[1] then return 'not_found' end
+    if ARGV[1] ~= '' and ARGV[1] ~= u[1] then return 'stale' end
+    redis.call('DEL', KEYS[1])
+    if redis.call('HGET', KEYS[2], u[2]) == u[4] then redis.call('HDEL', KEYS[2], u[2]) end
+    redis.call('ZREM', KEYS[3], u[3] .. '|' .. u[4])
+    return 'ok'`,
+  parseCommand(parser, keys: readonly [string, string, string], expected: string): void {
+    for (const k of keys) parser.pushKey(k);
+    parser.push(expected);
+  },
+  transformReply: (reply: unknown): unknown => reply,
+});
+
+function createStoreClient(url: string) {
+  return createClient({
+    ...redisClientOptions(url, 'cedargate-store'),
+    scripts: { insertUser: INSERT_USER, updateUser: UPDATE_USER, deleteUser: DELETE_USER },
+  });
+}
+
+/** The keys of one tenant. Ids must be canonical and UUID-shaped (see `tenantKeys`). */
+interface TenantKeys {
+  tenant: string;
+  users: string;
+  emails: string;
+  user(userId: string): string;
+}
+
+/** A user's hash fields, as Redis returns them. */
+type UserHash = Record<string, string>;
+
+/** Redis hash → the project's type: the one place the stored shape is converted. */
+function toStoredUser(h: UserHash): StoredUser {
+  const field = (name: string): string => {
+    const v = h[name];
+    if (v === undefined) throw new Error(`stored user is missing the field "${name}"`);
+    return v;
+  };
+  return {
+    id: field('id'),
+    tenant_id: field('tenant_id'),
+    name: field('name'),
+    email: field('email'),
+    roles: JSON.parse(field('roles')) as string[],
+    is_owner: field('is_owner') === '1',
+    avatar: h['avatar'] ?? null,
+    auth_provider: field('auth_provider'),
+    created_at: field('created_at'),
+    updated_at: field('updated_at'),
+    version: Number(field('version')),
+  };
+}
+
+/** A flat [field, value, ...] reply (a script's HGETALL) as a record. */
+function pairsToHash(reply: unknown): UserHash {
+  if (!Array.isArray(reply)) throw new Error('unexpected reply from the update script');
+  const h: UserHash = {};
+  for (let i = 0; i + 1 < reply.length; i += 2) h[String(reply[i])] = String(reply[i + 1]);
+  return h;
+}
+
+/** The index member of a user: (created_at, id) in an order BYLEX keeps. */
+function indexMember(u: Pick<StoredUser, 'created_at' | 'id'>): string {
+  return `${u.created_at}|${u.id}`;
+}
+
+/** Cursor = base64url of the index member of the last user of the previous page. */
+function encodeCursor(member: string): string {
+  return Buffer.from(member, 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string): string {
+  const bad = new InvalidInputError('cursor is not one this server issued', {
+    details: { field: 'cursor' },
+  });
+  if (!/^[A-Za-z0-9_-]{1,128}$/.test(cursor)) throw bad;
+  const [createdAt, id, extra] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  if (
+    extra !== undefined ||
+    createdAt === undefined ||
+    id === undefined ||
+    !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/.test(createdAt) ||
+    !isIdShaped(id)
+  ) {
+    throw bad;
+  }
+  return `${createdAt}|${id.toUpperCase()}`;
+}
+
+function emailTaken(email: string): ConflictError {
+  return new ConflictError('the email is already taken in this tenant', {
+    details: { field: 'email', email },
+  });
+}
+
+/**
+ * Opens the Redis store: connects (failing after `connectTimeoutMs` rather than hanging), then
+ * reconnects with backoff by itself whenever the connection drops.
+ */
+export async function openRedisStore(
+  url: string,
+  options: RedisStoreOptions = {},
+): Promise<UserStore> {
+  const prefix = options.prefix ?? DEFAULT_KEY_PREFIX;
+  const now = options.now ?? (() => new Date());
+  const client = createStoreClient(url);
+  if (options.logger !== undefined) watchConnection(client, options.logger, 'users store');
+  else client.on('error', () => undefined); // surfaced through each command's rejection
+  await connectWithin(client, url, options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
+
+  /** Keys of a tenant, or undefined when the id could not be one (and so names no data). */
+  function tenantKeys(rawTenantId: string): TenantKeys | undefined {
+    if (!isIdShaped(rawTenantId)) return undefined;
+    const base = `${prefix}{${rawTenantId.toUpperCase()}}:`;
+    return {
+      tenant: `${base}tenant`,
+      users: `${base}users`,
+      emails: `${base}emails`,
+      user: (userId) => `${base}user:${userId}`,
+    };
+  }
+
+  /** Runs one store operation; a lost connection becomes 503, contract errors pass through. */
+  async function guarded<T>(op: () => Promise<T>): Promise<T> {
+    try {
+      return await op();
+    } catch (err) {
+      if (err instanceof CedargateError) throw err;
+      if (isConnectionError(err, client)) {
+        throw new UnavailableError('the users store (Redis) is unreachable', { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  async function insertUser(
+    keys: TenantKeys,
+    tenant: { id: string; create?: { name: string; createdAt: string } },
+    input: NewUser,
+    isOwner: boolean,
+  ): Promise<StoredUser> {
+    const at = now().toISOString();
+    const user: StoredUser = {
+      id: newUserId(),
+      tenant_id: tenant.id,
+      name: input.name,
+      email: input.email,
+      roles: isOwner ? ['admin'] : [...input.roles],
+      is_owner: isOwner,
+      avatar: input.avatar ?? null,
+      auth_provider: input.auth_provider ?? 'local',
+      created_at: at,
+      updated_at: at,
+      version: 1,
+    };
+    const emailKey = input.email.toLowerCase();
+    const fields = [
+      ...['id', user.id, 'tenant_id', user.tenant_id, 'name', user.name, 'email', user.email],
+      ...['roles', JSON.stringify(user.roles), 'is_owner', isOwner ? '1' : '0'],
+      ...['auth_provider', user.auth_provider, 'created_at', at, 'updated_at', at],
+      ...['version', '1', 'email_key', emailKey],
+      ...(user.avatar === null ? [] : ['avatar', user.avatar]),
+    ];
+    const reply = await client.insertUser(
+      [keys.tenant, keys.emails, keys.users, keys.user(user.id)],
+      [
+        emailKey,
+        user.id,
+        indexMember(user),
+        tenant.create === undefined ? '0' : '1',
+        tenant.id,
+        tenant.create?.name ?? '',
+        tenant.create?.createdAt ?? '',
+        ...fields,
+      ],
+    );
+    if (reply === 'no_tenant') throw new NotFoundError('no such tenant');
+    if (reply === 'email_taken') throw emailTaken(input.email);
+    if (reply !== 'ok') throw new Error(`insert script answered ${String(reply)}`);
+    return user;
+  }
+
+  let closed = false;
+
+  return {
+    createTenant: (name, owner) =>
+      guarded(async () => {
+        const tenant: Tenant = { id: newTenantId(), name };
+        const keys = tenantKeys(tenant.id);
+        if (keys === undefined) throw new Error('generated tenant id is not UUID-shaped');
+        const created = await insertUser(
+          keys,
+          { id: tenant.id, create: { name, createdAt: now().toISOString() } },
+          owner,
+          true,
+        );
+        return { tenant, owner: created };
+      }),
+
+    getTenant: (tenantId) =>
+      guarded(async () => {
+        const keys = tenantKeys(tenantId);
+        if (keys === undefined) return null;
+        const h = await client.hGetAll(keys.tenant);
+        return h['id'] === undefined || h['name'] === undefined
+          ? null
+          : { id: h['id'], name: h['name'] };
+      }),
+
+    listUsers: (tenantId, { limit, cursor }: ListOptions) =>
+      guarded(async (): Promise<UserPage> => {
+        if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
+          throw new InvalidInputError(`limit must be a whole number from 1 to ${MAX_LIMIT}`, {
+            details: { field: 'limit' },
+          });
+        }
+        const after = cursor === undefined ? undefined : decodeCursor(cursor);
+        const keys = tenantKeys(tenantId);
+        if (keys === undefined) return { users: [], nextCursor: null };
+        // One extra member tells whether another page exists.
+        const members = await client.zRange(
+          keys.users,
+          after === undefined ? '-' : `(${after}`,
+          '+',
+          {
+            BY: 'LEX',
+            LIMIT: { offset: 0, count: limit + 1 },
+          },
+        );
+        const page = members.slice(0, limit);
+        const hashes = await Promise.all(
+          page.map((m) => client.hGetAll(keys.user(m.slice(m.indexOf('|') + 1)))),
+        );
+        // A user deleted between the two reads is simply not on this page.
+        const users = hashes.filter((h) => h['id'] !== undefined).map(toStoredUser);
+        const lastMember = page[page.length - 1];
+        return {
+          users,
+          nextCursor:
+            members.length > limit && lastMember !== undefined ? encodeCursor(lastMember) : null,
+        };
+      }),
+
+    getUser: (tenantId, userId) =>
+      guarded(async () => {
+        const keys = tenantKeys(tenantId);
+        if (keys === undefined || !isIdShaped(userId)) return null;
+        const h = await client.hGetAll(keys.user(userId.toUpperCase()));
+        return h['id'] === undefined ? null : toStoredUser(h);
+      }),
+
+    createUser: (tenantId, input) =>
+      guarded(async () => {
+        const keys = tenantKeys(tenantId);
+        if (keys === undefined) throw new NotFoundError('no such tenant');
+        return insertUser(keys, { id: tenantId.toUpperCase() }, input, false);
+      }),
+
+    updateUser: (tenantId, userId, patch: UserPatch, expectedVersion) =>
+      guarded(async () => {
+        const keys = tenantKeys(tenantId);
+        if (keys === undefined || !isIdShaped(userId))
+          throw new NotFoundError('no such user in this tenant');
+        const set: string[] = ['updated_at', now().toISOString()];
+        const del: string[] = [];
+        if (patch.name !== undefined) set.push('name', patch.name);
+        if (patch.roles !== undefined) set.push('roles', JSON.stringify(patch.roles));
+        if (patch.avatar === null) del.push('avatar');
+        else if (patch.avatar !== undefined) set.push('avatar', patch.avatar);
+        const reply = await client.updateUser(keys.user(userId.toUpperCase()), [
+          expectedVersion === undefined ? '' : String(expectedVersion),
+          String(set.length / 2),
+          ...set,
+          ...del,
+        ]);
+        if (reply === 'not_found') throw new NotFoundError('no such user in this tenant');
+        if (reply === 'stale') throw new PreconditionFailedError();
+        return toStoredUser(pairsToHash(reply));
+      }),
+
+    deleteUser: (tenantId, userId, expectedVersion) =>
+      guarded(async () => {
+        const keys = tenantKeys(tenantId);
+        if (keys === undefined || !isIdShaped(userId))
+          throw new NotFoundError('no such user in this tenant');
+        const reply = await client.deleteUser(
+          [keys.user(userId.toUpperCase()), keys.emails, keys.users],
+          expectedVersion === undefined ? '' : String(expectedVersion),
+        );
+        if (reply === 'not_found') throw new NotFoundError('no such user in this tenant');
+        if (reply === 'stale') throw new PreconditionFailedError();
+      }),
+
+    ping: () =>
+      guarded(async () => {
+        await client.ping();
+      }),
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      await closeQuietly(client);
+    },
+  };
+}

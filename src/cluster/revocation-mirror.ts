@@ -1,0 +1,96 @@
+/**
+ * The sidecar's local copy of the revocation list. The hot path asks it on every request, so it
+ * is a pair of maps and never touches the network; Redis fills it (a full load at start and after
+ * every reconnect, then one pub/sub message per revocation).
+ *
+ * Revocations only accumulate: merging a load into what pub/sub already delivered can never
+ * forget one that arrived while the load was in flight. A jti entry leaves when its token would
+ * have expired anyway.
+ */
+import type { VerifiedCredential } from '../sidecar/authn/verifier.js';
+
+/** One revocation, as `token revoke` records it. Times are seconds since the epoch (JWT style). */
+export type Revocation =
+  | {
+      kind: 'jti';
+      jti: string;
+      /** The token's `exp`: after it the entry is useless and is dropped. */
+      expiresAt: number;
+    }
+  | {
+      kind: 'subject';
+      /** Canonical (upper-case) user id. */
+      subject: string;
+      /** Only this tenant's tokens of the subject; undefined = in every tenant. */
+      tenantId?: string;
+      /** Tokens of the subject issued at or before this second are revoked. */
+      cutoff: number;
+    };
+
+/** Why a credential is refused, for the log. */
+export type RevokedBy = 'jti' | 'subject';
+
+export interface RevocationMirror {
+  /** Adds one revocation (a pub/sub message or one entry of a load). */
+  apply(revocation: Revocation): void;
+  /** Merges a full load from Redis. */
+  merge(revocations: Iterable<Revocation>): void;
+  /** Whether the credential is revoked, and by what; null when it is not. */
+  check(
+    cred: Pick<VerifiedCredential, 'subject' | 'tenantId' | 'jti' | 'issuedAt'>,
+  ): RevokedBy | null;
+  size(): { jtis: number; subjects: number };
+}
+
+/** Key of a subject cut-off: the subject alone, or tenant/subject when scoped to one tenant. */
+export function subjectKey(subject: string, tenantId?: string): string {
+  return tenantId === undefined
+    ? subject.toUpperCase()
+    : `${tenantId.toUpperCase()}/${subject.toUpperCase()}`;
+}
+
+/** Builds an empty mirror. `now` (ms since the epoch) decides when jti entries are dropped. */
+export function createRevocationMirror(options: { now?: () => number } = {}): RevocationMirror {
+  const now = options.now ?? Date.now;
+  /** jti → the token's exp (seconds). */
+  const jtis = new Map<string, number>();
+  /** subjectKey → cut-off (seconds). */
+  const cutoffs = new Map<string, number>();
+
+  function add(r: Revocation): void {
+    if (r.kind === 'jti') {
+      jtis.set(r.jti, Math.max(jtis.get(r.jti) ?? 0, r.expiresAt));
+    } else {
+      const key = subjectKey(r.subject, r.tenantId);
+      cutoffs.set(key, Math.max(cutoffs.get(key) ?? 0, r.cutoff));
+    }
+  }
+
+  function dropExpired(): void {
+    const nowSeconds = now() / 1000;
+    for (const [jti, exp] of jtis) if (exp < nowSeconds) jtis.delete(jti);
+  }
+
+  return {
+    apply(r) {
+      add(r);
+      dropExpired();
+    },
+    merge(revocations) {
+      for (const r of revocations) add(r);
+      dropExpired();
+    },
+    check(cred) {
+      if (cred.jti !== undefined && jtis.has(cred.jti)) return 'jti';
+      for (const key of [subjectKey(cred.subject), subjectKey(cred.subject, cred.tenantId)]) {
+        const cutoff = cutoffs.get(key);
+        // A token without iat cannot prove it was issued after the cut-off: revoked.
+        if (cutoff !== undefined && (cred.issuedAt === undefined || cred.issuedAt <= cutoff)) {
+          return 'subject';
+        }
+      }
+      return null;
+    },
+    size: () => ({ jtis: jtis.size, subjects: cutoffs.size }),
+  };
+}

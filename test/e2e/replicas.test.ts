@@ -1,0 +1,328 @@
+/**
+ * Two sidecar replicas and one backend on one Redis, as real processes on free ports: a role
+ * removed through replica A is enforced by replica B on the next request (after B's cache was
+ * warmed), a token revoked with `bin/cedargate token revoke` is refused by both, and a Redis
+ * killed mid-run costs 503 `unavailable` while it is down and nothing after it returns — no
+ * crash, no restart of any cedargate process.
+ *
+ * Redis runs with an fsync-always append-only file here, as it should in production when it
+ * holds the users: the restart keeps the tenant, the users and the revocations.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { User } from '../../src/common/user.js';
+import { ensureDevKeys } from '../../src/sidecar/authn/dev-keys.js';
+import { issueDevToken } from '../../src/sidecar/authn/issue-token.js';
+import { freePort, waitFor } from '../helpers/net.js';
+import {
+  runCli,
+  shippedPolicies,
+  startCli,
+  tempDir,
+  type RunningProcess,
+} from '../helpers/process.js';
+import { skipWithoutRedis, startRedis, type RunningRedis } from '../helpers/redis.js';
+import { rawRequest, type Reply } from '../helpers/stack.js';
+
+interface Replica {
+  name: string;
+  port: number;
+  adminPort: number;
+  proc: RunningProcess;
+}
+
+function assertError(r: Reply, status: number, code: string, context = ''): void {
+  assert.equal(
+    r.status,
+    status,
+    `expected ${status} ${code}, got ${r.status} ${r.text} ${context}`,
+  );
+  assert.equal(r.body?.code, code, r.text);
+}
+
+/** The jti claim of a JWT (no verification: the test minted it). */
+function jtiOf(token: string): string {
+  const payload = JSON.parse(
+    Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8'),
+  ) as {
+    jti: string;
+  };
+  return payload.jti;
+}
+
+describe('two sidecar replicas on Redis', { skip: skipWithoutRedis() }, () => {
+  const dir = tempDir('cedargate-replicas-');
+  const dataDir = join(dir.path, 'data');
+  const redisDir = join(dir.path, 'redis');
+  const trustSecret = randomBytes(24).toString('hex');
+  let redis: RunningRedis;
+  let backend: RunningProcess;
+  const replicas: Replica[] = [];
+  let baseEnv: Record<string, string>;
+  let tenant: string;
+  let owner: User;
+  const tok = {} as Record<'owner' | 'adam' | 'vera', string>;
+  let adam: User;
+  let vera: User;
+
+  const call = async (
+    r: Replica,
+    method: string,
+    path: string,
+    token: string,
+    body?: unknown,
+  ): Promise<Reply> => {
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${token}`,
+      'x-tenant-id': tenant,
+    };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const res = await rawRequest(
+      r.port,
+      method,
+      path,
+      headers,
+      body === undefined ? undefined : JSON.stringify(body),
+    );
+    let parsed: unknown;
+    try {
+      parsed = res.text === '' ? undefined : JSON.parse(res.text);
+    } catch {
+      parsed = undefined;
+    }
+    return { ...res, body: parsed };
+  };
+  const token = (sub: string) =>
+    issueDevToken(dataDir, {
+      tenant,
+      sub,
+      ttlSeconds: 3600,
+      issuer: 'cedargate-dev',
+      audience: 'cedargate',
+      tenantClaim: 'tenant_id',
+    });
+  const outputs = () =>
+    [
+      `backend:\n${backend.output()}`,
+      ...replicas.map((r) => `${r.name}:\n${r.proc.output()}`),
+    ].join('\n');
+  /** B's user cache count now, and a promise that resolves once B has dropped an entry. */
+  const cachedUsers = async (r: Replica): Promise<number> => {
+    const status = (await (await fetch(`http://127.0.0.1:${r.adminPort}/status`)).json()) as {
+      caches: { users: { size: number } };
+    };
+    return status.caches.users.size;
+  };
+  /**
+   * Notes how many users `r` caches now; the returned function resolves once `r` has dropped
+   * one. The sidecar publishes a change after it has answered the write, so the message and the
+   * client's next request race; this waits for the message (a few ms), never for a cache TTL.
+   */
+  const watchInvalidation = async (r: Replica): Promise<() => Promise<void>> => {
+    const before = await cachedUsers(r);
+    assert.ok(before > 0, `replica ${r.name} has nothing cached`);
+    return () =>
+      waitFor(
+        async () => (await cachedUsers(r)) < before,
+        5_000,
+        `replica ${r.name} to hear the change`,
+      );
+  };
+  const ready = async (r: Replica) =>
+    (await fetch(`http://127.0.0.1:${r.adminPort}/readyz`)).status === 200;
+
+  before(async () => {
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(redisDir);
+    redis = await startRedis({ persistDir: redisDir });
+    const { jwksPath } = await ensureDevKeys(dataDir);
+    const backendPort = await freePort();
+    baseEnv = {
+      REDIS_URL: redis.url,
+      DATA_DIR: dataDir,
+      POLICY_DIR: shippedPolicies,
+      TRUST_SECRET: trustSecret,
+    };
+    backend = startCli(['backend'], { ...baseEnv, BACKEND_PORT: String(backendPort) });
+    await waitFor(
+      async () => (await fetch(`http://127.0.0.1:${backendPort}/healthz`)).ok,
+      20_000,
+      `the backend\n${backend.output()}`,
+    );
+    for (const name of ['A', 'B']) {
+      const [port, adminPort] = [await freePort(), await freePort()];
+      const proc = startCli(['sidecar'], {
+        ...baseEnv,
+        UPSTREAM_URL: `http://127.0.0.1:${backendPort}`,
+        JWKS_FILE: jwksPath,
+        JWT_ISSUER: 'cedargate-dev',
+        JWT_AUDIENCE: 'cedargate',
+        PORT: String(port),
+        ADMIN_PORT: String(adminPort),
+        HOST: '127.0.0.1',
+        USER_CACHE_TTL_MS: '600000',
+      });
+      replicas.push({ name, port, adminPort, proc });
+    }
+    for (const r of replicas)
+      await waitFor(() => ready(r), 20_000, `replica ${r.name}\n${r.proc.output()}`);
+
+    const created = await runCli(
+      [
+        'tenant',
+        'create',
+        '--name',
+        'acme',
+        '--owner-name',
+        'Olive',
+        '--owner-email',
+        'olive@acme.test',
+      ],
+      baseEnv,
+    );
+    assert.equal(created.code, 0, created.stderr);
+    const out = JSON.parse(created.stdout) as { tenant: { id: string }; owner: User };
+    tenant = out.tenant.id;
+    owner = out.owner;
+    tok.owner = await token(owner.id);
+    const [a] = replicas as [Replica, Replica];
+    const mk = async (name: string, roles: string[]) => {
+      const r = await call(a, 'POST', '/v1/users', tok.owner, {
+        name,
+        email: `${name.toLowerCase()}@acme.test`,
+        roles,
+      });
+      assert.equal(r.status, 201, r.text);
+      return r.body as User;
+    };
+    adam = await mk('Adam', ['admin']);
+    vera = await mk('Vera', ['viewer']);
+    tok.adam = await token(adam.id);
+    tok.vera = await token(vera.id);
+  });
+
+  after(async () => {
+    await Promise.all(replicas.map((r) => r.proc.stop()));
+    await backend?.stop();
+    await redis?.stop();
+    dir.remove();
+  });
+
+  it('a role removed through replica A is enforced by replica B on the next request', async () => {
+    const [a, b] = replicas as [Replica, Replica];
+    // Warm B: Adam, an admin, renames Vera through B; B now caches Adam as admin (for ten
+    // minutes: only an invalidation can explain what follows, never a TTL).
+    let r = await call(b, 'PUT', `/v1/users/${vera.id}`, tok.adam, { name: 'Vera 1' });
+    assert.equal(r.status, 200, r.text);
+    r = await call(b, 'PUT', `/v1/users/${vera.id}`, tok.adam, { name: 'Vera 2' });
+    assert.equal(r.status, 200, r.text);
+    // The owner takes admin away from Adam through A.
+    let heard = await watchInvalidation(b);
+    r = await call(a, 'PUT', `/v1/users/${adam.id}`, tok.owner, { roles: ['user'] });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.body?.roles, ['user']);
+    await heard();
+    // B's next request for Adam is decided on the new roles.
+    assertError(
+      await call(b, 'PUT', `/v1/users/${vera.id}`, tok.adam, { name: 'Vera 3' }),
+      403,
+      'forbidden',
+    );
+    assertError(
+      await call(a, 'PUT', `/v1/users/${vera.id}`, tok.adam, { name: 'Vera 3' }),
+      403,
+      'forbidden',
+    );
+    // ...and the other way round: admin given back through B is honoured by A at once.
+    heard = await watchInvalidation(a);
+    r = await call(b, 'PUT', `/v1/users/${adam.id}`, tok.owner, { roles: ['admin'] });
+    assert.equal(r.status, 200, r.text);
+    await heard();
+    r = await call(a, 'PUT', `/v1/users/${vera.id}`, tok.adam, { name: 'Vera 3' });
+    assert.equal(r.status, 200, r.text);
+  });
+
+  it('a token revoked with `token revoke` is refused by both replicas', async () => {
+    const byJti = await token(vera.id);
+    const spare = await token(vera.id);
+    for (const r of replicas) assert.equal((await call(r, 'GET', '/v1/users', byJti)).status, 200);
+    const revoked = await runCli(['token', 'revoke', '--jti', jtiOf(byJti)], baseEnv);
+    assert.equal(revoked.code, 0, revoked.stderr);
+    assert.equal(JSON.parse(revoked.stdout).revoked.jti, jtiOf(byJti));
+    for (const r of replicas) {
+      const res = await call(r, 'GET', '/v1/users', byJti);
+      assertError(res, 401, 'unauthenticated', r.name);
+      assert.match(res.headers.get('www-authenticate') ?? '', /^Bearer/);
+      // Another token of the same user is untouched.
+      assert.equal((await call(r, 'GET', '/v1/users', spare)).status, 200);
+    }
+
+    // --sub: every token of the user issued up to now.
+    const bySub = await runCli(['token', 'revoke', '--sub', vera.id, '--tenant', tenant], baseEnv);
+    assert.equal(bySub.code, 0, bySub.stderr);
+    for (const r of replicas)
+      assertError(await call(r, 'GET', '/v1/users', spare), 401, 'unauthenticated', r.name);
+    // Nobody else is affected.
+    for (const r of replicas)
+      assert.equal((await call(r, 'GET', '/v1/users', tok.adam)).status, 200);
+  });
+
+  it('Redis killed mid-run: 503 unavailable while down, no crash, recovery by itself', async () => {
+    const [a, b] = replicas as [Replica, Replica];
+    const revokedJti = await token(adam.id);
+    assert.equal((await runCli(['token', 'revoke', '--jti', jtiOf(revokedJti)], baseEnv)).code, 0);
+
+    await redis.kill();
+    for (const r of replicas) {
+      await waitFor(
+        async () => (await call(r, 'GET', '/v1/users', tok.adam)).status === 503,
+        10_000,
+        `replica ${r.name} to fail closed`,
+      );
+      assertError(
+        await call(r, 'GET', `/v1/users/${adam.id}`, tok.adam),
+        503,
+        'unavailable',
+        r.name,
+      );
+      // A revocation the replica already knew stays a 401 even now.
+      assertError(await call(r, 'GET', '/v1/users', revokedJti), 401, 'unauthenticated', r.name);
+      assert.equal((await fetch(`http://127.0.0.1:${r.adminPort}/readyz`)).status, 503);
+    }
+    // A new revocation cannot be recorded while Redis is down, and says so.
+    const refused = await runCli(['token', 'revoke', '--jti', 'while-down'], baseEnv);
+    assert.equal(refused.code, 1);
+
+    await redis.restart();
+    for (const r of replicas) {
+      await waitFor(
+        async () => (await call(r, 'GET', '/v1/users', tok.adam)).status === 200,
+        20_000,
+        `replica ${r.name} to recover`,
+      );
+      await waitFor(() => ready(r), 10_000, `replica ${r.name} ready`);
+      assertError(await call(r, 'GET', '/v1/users', revokedJti), 401, 'unauthenticated', r.name);
+    }
+    for (const p of [backend, ...replicas.map((r) => r.proc)]) {
+      assert.equal(p.child.exitCode, null, `a process exited:\n${outputs()}`);
+    }
+    // Invalidation works again after the reconnect: warm B, change through A, enforced on B.
+    assert.equal(
+      (await call(b, 'PUT', `/v1/users/${vera.id}`, tok.adam, { name: 'Vera 4' })).status,
+      200,
+    );
+    const heard = await watchInvalidation(b);
+    assert.equal(
+      (await call(a, 'PUT', `/v1/users/${adam.id}`, tok.owner, { roles: ['viewer'] })).status,
+      200,
+    );
+    await heard();
+    assertError(
+      await call(b, 'PUT', `/v1/users/${vera.id}`, tok.adam, { name: 'Vera 5' }),
+      403,
+      'forbidden',
+    );
+  });
+});

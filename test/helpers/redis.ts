@@ -1,0 +1,137 @@
+/**
+ * A real redis-server for tests, on a free loopback port. Without redis-server a test file skips
+ * itself with a loud notice naming the install command — except under CI=true, where a missing
+ * redis-server fails the file (scripts/run-tests.mjs already refuses to start then), so CI can
+ * never skip the Redis tests.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { connect } from 'node:net';
+import { freePort, waitFor } from './net.js';
+
+export const REDIS_INSTALL_COMMAND = 'sudo apt-get install -y redis-server';
+
+export interface RunningRedis {
+  url: string;
+  port: number;
+  /** SIGTERM, waits for the exit. */
+  stop(): Promise<void>;
+  /** SIGKILL (a crash), waits for the exit. */
+  kill(): Promise<void>;
+  /** Starts it again on the SAME port (stopping it first if it still runs); resolves when it answers. */
+  restart(): Promise<void>;
+}
+
+export interface StartRedisOptions {
+  /**
+   * Keep data in this directory with an fsync-always append-only file, so a kill and restart
+   * keeps every acknowledged write (as a production Redis holding the users store should).
+   * Default: nothing kept (`--save '' --appendonly no`).
+   */
+  persistDir?: string;
+}
+
+/** Whether a redis-server binary is on the PATH. */
+export function redisAvailable(): boolean {
+  return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
+}
+
+/**
+ * For `describe(name, { skip: skipWithoutRedis() }, ...)`: false when redis-server is there;
+ * otherwise a skip reason, printed loudly — or, under CI=true, an exception that fails the file.
+ */
+export function skipWithoutRedis(): false | string {
+  if (redisAvailable()) return false;
+  const message = `redis-server not found: Redis tests SKIPPED. Install it with: ${REDIS_INSTALL_COMMAND}`;
+  if (process.env.CI === 'true') {
+    throw new Error(
+      `CI=true and ${message.replace('SKIPPED', 'cannot run')}; CI must not skip them`,
+    );
+  }
+  process.stderr.write(
+    `\n${'*'.repeat(message.length + 8)}\n*** ${message} ***\n${'*'.repeat(message.length + 8)}\n\n`,
+  );
+  return message;
+}
+
+/** Starts redis-server on a free port and resolves once it answers PING. */
+export async function startRedis(options: StartRedisOptions = {}): Promise<RunningRedis> {
+  const port = await freePort();
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--loglevel',
+    'warning',
+  ];
+  if (options.persistDir === undefined) args.push('--appendonly', 'no');
+  else args.push('--dir', options.persistDir, '--appendonly', 'yes', '--appendfsync', 'always');
+
+  let child: ChildProcess | undefined;
+  let output = '';
+  // A test process that dies early must not leave a redis-server behind.
+  const killOnExit = (): void => {
+    child?.kill('SIGKILL');
+  };
+
+  async function launch(): Promise<void> {
+    process.off('exit', killOnExit);
+    process.once('exit', killOnExit);
+    const proc = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = proc;
+    proc.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+    proc.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+    await waitFor(
+      async () => {
+        if (proc.exitCode !== null) throw new Error(`redis-server exited: ${output}`);
+        return answersPing(port);
+      },
+      10_000,
+      `redis-server on port ${port}\n${output}`,
+    );
+  }
+
+  async function end(signal: NodeJS.Signals): Promise<void> {
+    const proc = child;
+    if (proc === undefined || proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+    proc.kill(signal);
+    await exited;
+  }
+
+  await launch();
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    stop: async () => {
+      await end('SIGTERM');
+      process.off('exit', killOnExit);
+    },
+    kill: () => end('SIGKILL'),
+    restart: async () => {
+      await end('SIGTERM');
+      await launch();
+    },
+  };
+}
+
+/** One raw PING over TCP: no client library, no reconnect logic to hide a dead server. */
+function answersPing(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    let reply = '';
+    const done = (ok: boolean): void => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(1000, () => done(false));
+    socket.on('error', () => done(false));
+    socket.on('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (d: Buffer) => {
+      reply += d.toString();
+      if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
+    });
+  });
+}

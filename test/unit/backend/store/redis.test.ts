@@ -1,0 +1,161 @@
+/**
+ * The Redis users store: the conformance suite, unchanged (a fresh key prefix per test on one
+ * real redis-server), then what only Redis has: sharing between processes, the key layout,
+ * and behaviour while Redis is down.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { createClient } from 'redis';
+import { openStore } from '../../../../src/backend/store/index.js';
+import { openRedisStore } from '../../../../src/backend/store/redis.js';
+import { SQLITE_FILE } from '../../../../src/backend/store/sqlite.js';
+import { ConflictError, UnavailableError } from '../../../../src/errors.js';
+import { freePort, waitFor } from '../../../helpers/net.js';
+import { tempDir } from '../../../helpers/process.js';
+import { skipWithoutRedis, startRedis, type RunningRedis } from '../../../helpers/redis.js';
+import { describeStoreSuite } from './store-suite.js';
+
+const owner = { name: 'Owner', email: 'owner@acme.example', roles: ['admin'] };
+
+describe('redis store', { skip: skipWithoutRedis() }, () => {
+  let redis: RunningRedis;
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(async () => redis?.stop());
+
+  describeStoreSuite('redis', async () => {
+    const prefix = `test-${randomUUID()}:`;
+    let store = await openRedisStore(redis.url, { prefix });
+    return {
+      store,
+      async cleanup() {
+        await store.close();
+      },
+      async reopen() {
+        store = await openRedisStore(redis.url, { prefix });
+        return store;
+      },
+    };
+  });
+
+  describe('redis store specifics', () => {
+    it('openStore uses Redis when REDIS_URL is set, and writes nothing under DATA_DIR', async () => {
+      const dir = tempDir('cedargate-redis-');
+      const store = await openStore({ dataDir: join(dir.path, 'data'), redisUrl: redis.url });
+      const direct = await openRedisStore(redis.url);
+      try {
+        const { tenant } = await store.createTenant('Acme', owner);
+        assert.deepEqual(await direct.getTenant(tenant.id), tenant);
+        assert.equal(existsSync(join(dir.path, 'data', SQLITE_FILE)), false);
+      } finally {
+        await store.close();
+        await direct.close();
+        dir.remove();
+      }
+    });
+
+    it('two stores on one Redis (two backends) share writes, and an email is taken only once', async () => {
+      const prefix = `test-${randomUUID()}:`;
+      const one = await openRedisStore(redis.url, { prefix });
+      const two = await openRedisStore(redis.url, { prefix });
+      try {
+        const { tenant } = await one.createTenant('Acme', owner);
+        const results = await Promise.allSettled(
+          Array.from({ length: 20 }, (_, i) =>
+            (i % 2 === 0 ? one : two).createUser(tenant.id, {
+              name: `racer ${i}`,
+              email: 'same@acme.example',
+              roles: ['user'],
+            }),
+          ),
+        );
+        const won = results.filter((r) => r.status === 'fulfilled');
+        assert.equal(won.length, 1);
+        for (const r of results) {
+          if (r.status === 'rejected')
+            assert.ok(r.reason instanceof ConflictError, String(r.reason));
+        }
+        const listed = await two.listUsers(tenant.id, { limit: 200 });
+        assert.equal(listed.users.length, 2);
+      } finally {
+        await one.close();
+        await two.close();
+      }
+    });
+
+    it("keeps each tenant's keys under one hash tag, and never makes a key of a non-id", async () => {
+      const prefix = `test-${randomUUID()}:`;
+      const store = await openRedisStore(redis.url, { prefix });
+      const raw = createClient({ url: redis.url });
+      await raw.connect();
+      try {
+        const { tenant, owner: o } = await store.createTenant('Acme', owner);
+        assert.equal(await store.getTenant('../../x'), null);
+        assert.equal(await store.getUser(tenant.id, '..%2fx'), null);
+        assert.equal(await store.getUser('{evil}', o.id), null);
+        assert.deepEqual(await store.listUsers('*', { limit: 5 }), { users: [], nextCursor: null });
+        const keys = (await raw.keys(`${prefix}*`)).sort();
+        assert.deepEqual(keys, [
+          `${prefix}{${tenant.id}}:emails`,
+          `${prefix}{${tenant.id}}:tenant`,
+          `${prefix}{${tenant.id}}:user:${o.id}`,
+          `${prefix}{${tenant.id}}:users`,
+        ]);
+      } finally {
+        await raw.close();
+        await store.close();
+      }
+    });
+
+    it('uses the injected clock for created_at and updated_at', async () => {
+      let t = Date.parse('2030-01-02T03:04:05.006Z');
+      const store = await openRedisStore(redis.url, {
+        prefix: `test-${randomUUID()}:`,
+        now: () => new Date(t),
+      });
+      try {
+        const { tenant, owner: o } = await store.createTenant('Acme', owner);
+        assert.equal(o.created_at, '2030-01-02T03:04:05.006Z');
+        t += 1000;
+        const updated = await store.updateUser(tenant.id, o.id, { name: 'P' });
+        assert.equal(updated.created_at, '2030-01-02T03:04:05.006Z');
+        assert.equal(updated.updated_at, '2030-01-02T03:04:06.006Z');
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('fails opening, instead of hanging, when nothing answers', async () => {
+      const port = await freePort();
+      await assert.rejects(
+        openRedisStore(`redis://127.0.0.1:${port}`, { connectTimeoutMs: 300 }),
+        /did not answer within 300 ms/,
+      );
+    });
+
+    it('answers 503 unavailable while Redis is down, and recovers by itself', async () => {
+      const own = await startRedis();
+      const store = await openRedisStore(own.url);
+      try {
+        const { tenant, owner: o } = await store.createTenant('Acme', owner);
+        await own.kill();
+        await assert.rejects(store.getUser(tenant.id, o.id), UnavailableError);
+        await assert.rejects(store.updateUser(tenant.id, o.id, { name: 'x' }), UnavailableError);
+        await assert.rejects(store.ping(), UnavailableError);
+        await own.restart();
+        await waitFor(() => store.ping().then(() => true), 15_000, 'the store to reconnect');
+        // Nothing persisted in this Redis: the store works again, on an empty data set.
+        assert.equal(await store.getUser(tenant.id, o.id), null);
+        const again = await store.createTenant('Again', owner);
+        assert.equal((await store.getTenant(again.tenant.id))?.name, 'Again');
+      } finally {
+        await store.close();
+        await own.stop();
+      }
+    });
+  });
+});

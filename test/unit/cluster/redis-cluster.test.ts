@@ -1,0 +1,296 @@
+/**
+ * The sidecar's Redis cluster channel against a real redis-server: invalidations reach every
+ * replica, revocations are refused everywhere (from pub/sub, from the load at start, and from the
+ * reload after a reconnect), and a Redis outage fails closed (or open, when configured) and
+ * recovers by itself.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { createClient } from 'redis';
+import { pino } from 'pino';
+import { clusterKeys } from '../../../src/cluster/keys.js';
+import { createRedisCluster, type RedisCluster } from '../../../src/cluster/redis-cluster.js';
+import { revokeInRedis } from '../../../src/cluster/revocations.js';
+import { UnauthenticatedError, UnavailableError } from '../../../src/errors.js';
+import type { VerifiedCredential } from '../../../src/sidecar/authn/verifier.js';
+import { waitFor } from '../../helpers/net.js';
+import { skipWithoutRedis, startRedis, type RunningRedis } from '../../helpers/redis.js';
+
+const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+const T = 'AAAAAAAA-0000-4000-8000-000000000001';
+
+function credential(over: Partial<VerifiedCredential> = {}): VerifiedCredential {
+  const nowS = Math.floor(Date.now() / 1000);
+  return {
+    token: 'x',
+    subject: randomUUID().toUpperCase(),
+    tenantId: T,
+    jti: randomUUID(),
+    issuedAt: nowS - 10,
+    expiresAt: nowS + 3600,
+    claims: {},
+    ...over,
+  };
+}
+
+/** Records what the cluster told the sidecar. */
+function recorder() {
+  const events = { changed: [] as string[], degraded: 0, recovered: 0 };
+  return {
+    events,
+    handlers: {
+      onUserChanged: (t: string, u: string) => void events.changed.push(`${t}/${u}`),
+      onDegraded: () => void (events.degraded += 1),
+      onRecovered: () => void (events.recovered += 1),
+    },
+  };
+}
+
+/** What assertNotRevoked does with `cred`: 'ok', or the error code. */
+function verdict(cluster: RedisCluster, cred: VerifiedCredential): string {
+  try {
+    cluster.revocation.assertNotRevoked(cred);
+    return 'ok';
+  } catch (err) {
+    if (err instanceof UnauthenticatedError || err instanceof UnavailableError) return err.code;
+    throw err;
+  }
+}
+
+describe('redis cluster channel', { skip: skipWithoutRedis() }, () => {
+  let redis: RunningRedis;
+  const open: RedisCluster[] = [];
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(async () => {
+    await Promise.all(open.map((c) => c.close()));
+    await redis?.stop();
+  });
+
+  async function startCluster(
+    extra: { failOpen?: boolean; url?: string; prefix: string; startTimeoutMs?: number },
+    handlers = recorder().handlers,
+  ): Promise<RedisCluster> {
+    const cluster = createRedisCluster({
+      url: extra.url ?? redis.url,
+      logger,
+      failOpen: extra.failOpen ?? false,
+      prefix: extra.prefix,
+      ...(extra.startTimeoutMs === undefined ? {} : { startTimeoutMs: extra.startTimeoutMs }),
+    });
+    open.push(cluster);
+    await cluster.start(handlers);
+    return cluster;
+  }
+
+  it('a user change published by one replica reaches every replica', async () => {
+    const prefix = `t-${randomUUID()}:`;
+    const a = recorder();
+    const b = recorder();
+    const ca = await startCluster({ prefix }, a.handlers);
+    await startCluster({ prefix }, b.handlers);
+    const u = randomUUID();
+    ca.publishUserChanged(T.toLowerCase(), u);
+    const expected = `${T}/${u.toUpperCase()}`;
+    await waitFor(async () => b.events.changed.includes(expected), 5_000, 'replica B to hear it');
+    await waitFor(async () => a.events.changed.includes(expected), 5_000, 'replica A to hear it');
+    // Another prefix (another deployment on the same Redis) hears nothing of it.
+    const other = recorder();
+    await startCluster({ prefix: `t-${randomUUID()}:` }, other.handlers);
+    ca.publishUserChanged(T, u);
+    await waitFor(async () => b.events.changed.length === 2, 5_000, 'the second message');
+    assert.deepEqual(other.events.changed, []);
+  });
+
+  it('a revoked jti or subject is refused by every replica; other tokens pass', async () => {
+    const prefix = `t-${randomUUID()}:`;
+    const ca = await startCluster({ prefix });
+    const cb = await startCluster({ prefix });
+    const byJti = credential();
+    const bySub = credential();
+    const bystander = credential();
+    for (const c of [ca, cb]) {
+      assert.equal(verdict(c, byJti), 'ok');
+      assert.equal(verdict(c, bySub), 'ok');
+    }
+    await revokeInRedis(
+      redis.url,
+      { kind: 'jti', jti: byJti.jti ?? '', expiresAt: byJti.expiresAt },
+      { prefix },
+    );
+    await revokeInRedis(
+      redis.url,
+      { kind: 'subject', subject: bySub.subject, cutoff: bySub.issuedAt ?? 0 },
+      { prefix },
+    );
+    for (const c of [ca, cb]) {
+      await waitFor(async () => verdict(c, byJti) === 'unauthenticated', 5_000, 'jti revocation');
+      await waitFor(async () => verdict(c, bySub) === 'unauthenticated', 5_000, 'sub revocation');
+      assert.equal(verdict(c, bystander), 'ok');
+      // A new token of the revoked subject, issued after the cut-off, is fine.
+      assert.equal(
+        verdict(c, { ...bySub, jti: randomUUID(), issuedAt: (bySub.issuedAt ?? 0) + 1 }),
+        'ok',
+      );
+    }
+  });
+
+  it('loads every revocation at start: a replica started later refuses at once', async () => {
+    const prefix = `t-${randomUUID()}:`;
+    const cred = credential();
+    await revokeInRedis(
+      redis.url,
+      { kind: 'jti', jti: cred.jti ?? '', expiresAt: cred.expiresAt },
+      { prefix },
+    );
+    const late = await startCluster({ prefix });
+    assert.equal(verdict(late, cred), 'unauthenticated');
+    assert.equal(late.health().ok, true);
+    assert.match(late.health().detail, /1 revoked tokens/);
+    // The record expires with the token.
+    const raw = createClient({ url: redis.url });
+    await raw.connect();
+    try {
+      const ttl = await raw.ttl(clusterKeys(prefix).revokedJti(cred.jti ?? ''));
+      assert.ok(ttl > 3500 && ttl <= 3600, `ttl ${ttl}`);
+    } finally {
+      await raw.close();
+    }
+  });
+
+  it('reloads the list after a reconnect, catching a revocation whose message it missed', async () => {
+    const prefix = `t-${randomUUID()}:`;
+    const rec = recorder();
+    const cluster = await startCluster({ prefix }, rec.handlers);
+    const cred = credential();
+    const raw = createClient({ url: redis.url });
+    await raw.connect();
+    try {
+      // Atomically: drop the subscriber, and record a revocation without publishing it. The
+      // only way the replica can learn of it is the reload after it reconnects.
+      await raw
+        .multi()
+        .addCommand(['CLIENT', 'KILL', 'TYPE', 'pubsub'])
+        .set(clusterKeys(prefix).revokedJti(cred.jti ?? ''), String(cred.expiresAt))
+        .exec();
+      await waitFor(async () => rec.events.recovered === 1, 10_000, 'the replica to recover');
+      assert.equal(rec.events.degraded, 1);
+      assert.equal(verdict(cluster, cred), 'unauthenticated');
+    } finally {
+      await raw.close();
+    }
+  });
+
+  it('Redis down: fails closed (503), shortens caches, keeps what it knew, recovers by itself', async () => {
+    const own = await startRedis();
+    try {
+      const prefix = `t-${randomUUID()}:`;
+      const rec = recorder();
+      const cluster = await startCluster({ prefix, url: own.url }, rec.handlers);
+      const revoked = credential();
+      const fine = credential();
+      await revokeInRedis(
+        own.url,
+        { kind: 'jti', jti: revoked.jti ?? '', expiresAt: revoked.expiresAt },
+        { prefix },
+      );
+      await waitFor(
+        async () => verdict(cluster, revoked) === 'unauthenticated',
+        5_000,
+        'revocation',
+      );
+
+      await own.kill();
+      await waitFor(async () => verdict(cluster, fine) === 'unavailable', 5_000, 'fail closed');
+      assert.equal(rec.events.degraded, 1);
+      assert.equal(cluster.health().ok, false);
+      assert.match(cluster.health().detail, /failing closed/);
+      // A revocation already mirrored is still a 401, not a 503.
+      assert.equal(verdict(cluster, revoked), 'unauthenticated');
+      // Publishing while down neither throws nor crashes.
+      cluster.publishUserChanged(T, randomUUID());
+
+      await own.restart();
+      await waitFor(async () => cluster.health().ok, 15_000, 'recovery');
+      assert.equal(rec.events.recovered, 1);
+      assert.equal(verdict(cluster, fine), 'ok');
+    } finally {
+      await own.stop();
+    }
+  });
+
+  it('REVOCATION_FAIL_OPEN: while Redis is down, accepts tokens it has no revocation for', async () => {
+    const own = await startRedis();
+    try {
+      const prefix = `t-${randomUUID()}:`;
+      const cluster = await startCluster({ prefix, url: own.url, failOpen: true });
+      const revoked = credential();
+      await revokeInRedis(
+        own.url,
+        { kind: 'subject', subject: revoked.subject, cutoff: revoked.issuedAt ?? 0 },
+        { prefix },
+      );
+      await waitFor(
+        async () => verdict(cluster, revoked) === 'unauthenticated',
+        5_000,
+        'revocation',
+      );
+      await own.kill();
+      await waitFor(
+        async () => /REVOCATION_FAIL_OPEN/.test(cluster.health().detail),
+        5_000,
+        'degraded',
+      );
+      assert.equal(verdict(cluster, credential()), 'ok');
+      assert.equal(verdict(cluster, revoked), 'unauthenticated');
+      assert.equal(cluster.health().ok, true);
+    } finally {
+      await own.stop();
+    }
+  });
+
+  it('starts without Redis (degraded, 503) and syncs when Redis appears', async () => {
+    const own = await startRedis();
+    await own.kill();
+    try {
+      const rec = recorder();
+      const cluster = await startCluster(
+        { prefix: `t-${randomUUID()}:`, url: own.url, startTimeoutMs: 200 },
+        rec.handlers,
+      );
+      assert.equal(rec.events.degraded, 1);
+      assert.equal(verdict(cluster, credential()), 'unavailable');
+      await own.restart();
+      await waitFor(async () => cluster.health().ok, 15_000, 'first sync');
+      assert.equal(rec.events.recovered, 1);
+      assert.equal(verdict(cluster, credential()), 'ok');
+      await cluster.close();
+      assert.equal(cluster.health().detail, 'closed');
+      await cluster.close(); // idempotent
+    } finally {
+      await own.stop();
+    }
+  });
+
+  it('ignores malformed messages on its channels', async () => {
+    const prefix = `t-${randomUUID()}:`;
+    const rec = recorder();
+    const cluster = await startCluster({ prefix }, rec.handlers);
+    const keys = clusterKeys(prefix);
+    const raw = createClient({ url: redis.url });
+    await raw.connect();
+    try {
+      await raw.publish(keys.userChangedChannel, '../../etc/passwd');
+      await raw.publish(keys.revocationsChannel, '{"kind":"jti"}');
+      const u = randomUUID().toUpperCase();
+      await raw.publish(keys.userChangedChannel, `${T}/${u}`);
+      await waitFor(async () => rec.events.changed.length > 0, 5_000, 'the good message');
+      assert.deepEqual(rec.events.changed, [`${T}/${u}`]);
+      assert.deepEqual(cluster.mirror.size(), { jtis: 0, subjects: 0 });
+    } finally {
+      await raw.close();
+    }
+  });
+});
