@@ -36,6 +36,11 @@ export interface Config {
   readonly headersTimeoutMs: number;
   readonly requestTimeoutMs: number;
   readonly keepAliveTimeoutMs: number;
+  /**
+   * How long the sidecar keeps an idle connection to the backend. Shorter than the backend's
+   * keep-alive timeout, so the sidecar never reuses a socket the backend is about to close.
+   */
+  readonly upstreamIdleTimeoutMs: number;
   readonly clockToleranceSeconds: number;
   readonly jwksTimeoutMs: number;
   readonly jwksCooldownMs: number;
@@ -180,6 +185,35 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
       'info',
     );
   }
+  // node refuses (with a RangeError, at listen time) a headers timeout over the request timeout.
+  const headersTimeoutMs = int(env, 'HEADERS_TIMEOUT_MS', 10_000, 100, 600_000, '10000');
+  const requestTimeoutMs = int(env, 'REQUEST_TIMEOUT_MS', 30_000, 100, 600_000, '30000');
+  if (headersTimeoutMs > requestTimeoutMs) {
+    throw new ConfigError(
+      'HEADERS_TIMEOUT_MS',
+      `must not exceed REQUEST_TIMEOUT_MS (${requestTimeoutMs})`,
+      String(Math.min(10_000, requestTimeoutMs)),
+    );
+  }
+  const keepAliveTimeoutMs = int(env, 'KEEP_ALIVE_TIMEOUT_MS', 5_000, 100, 600_000, '5000');
+  // By default a margin under the keep-alive timeout that the backend shares with the sidecar
+  // (one env in `start`, the same ConfigMap for both containers of a pod).
+  const idleDefault = keepAliveTimeoutMs - Math.min(1000, Math.floor(keepAliveTimeoutMs / 2));
+  const upstreamIdleTimeoutMs = int(
+    env,
+    'UPSTREAM_IDLE_TIMEOUT_MS',
+    idleDefault,
+    50,
+    600_000,
+    String(idleDefault),
+  );
+  if (mode === 'start' && upstreamIdleTimeoutMs >= keepAliveTimeoutMs) {
+    throw new ConfigError(
+      'UPSTREAM_IDLE_TIMEOUT_MS',
+      `must be under KEEP_ALIVE_TIMEOUT_MS (${keepAliveTimeoutMs}), or the sidecar may reuse a connection the backend is closing`,
+      String(idleDefault),
+    );
+  }
   return Object.freeze({
     mode,
     port: port(env, 'PORT', 8080),
@@ -201,9 +235,10 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
     upstreamTimeoutMs: int(env, 'UPSTREAM_TIMEOUT_MS', 5000, 1, 600_000, '5000'),
     bodyLimitBytes: int(env, 'BODY_LIMIT_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024, '1048576'),
     maxHeaderBytes: int(env, 'MAX_HEADER_BYTES', 16 * 1024, 1024, 1024 * 1024, '16384'),
-    headersTimeoutMs: int(env, 'HEADERS_TIMEOUT_MS', 10_000, 100, 600_000, '10000'),
-    requestTimeoutMs: int(env, 'REQUEST_TIMEOUT_MS', 30_000, 100, 600_000, '30000'),
-    keepAliveTimeoutMs: int(env, 'KEEP_ALIVE_TIMEOUT_MS', 5_000, 100, 600_000, '5000'),
+    headersTimeoutMs,
+    requestTimeoutMs,
+    keepAliveTimeoutMs,
+    upstreamIdleTimeoutMs,
     clockToleranceSeconds: int(env, 'CLOCK_TOLERANCE_SECONDS', 30, 0, 300, '30'),
     jwksTimeoutMs: int(env, 'JWKS_TIMEOUT_MS', 2_000, 50, 60_000, '2000'),
     jwksCooldownMs: int(env, 'JWKS_COOLDOWN_MS', 30_000, 0, 3_600_000, '30000'),

@@ -45,6 +45,9 @@ export async function startBackend(config: Config, logger: Logger): Promise<Runn
       headersTimeout: config.headersTimeoutMs,
       requestTimeout: config.requestTimeoutMs,
       keepAliveTimeout: config.keepAliveTimeoutMs,
+      // node checks the headers and request timeouts only this often (30 s by default), which
+      // would let a slow client hold a connection far past HEADERS_TIMEOUT_MS.
+      connectionsCheckingInterval: Math.min(1000, config.headersTimeoutMs),
     },
     app,
   );

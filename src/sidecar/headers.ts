@@ -31,3 +31,14 @@ export function assertSingleHeaders(req: IncomingMessage): void {
     }
   }
 }
+
+/**
+ * 400 for an HTTP/1.1 request without `Host` (RFC 9112 §3.2). node would answer it itself with
+ * a bare 400 and no body; the sidecar turns that off (`requireHostHeader: false`) so that the
+ * refusal comes here, in the contract's format.
+ */
+export function assertHostHeader(req: IncomingMessage): void {
+  if (req.httpVersion === '1.1' && req.headers.host === undefined) {
+    throw new InvalidInputError('the Host header is required', { details: { header: 'host' } });
+  }
+}

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../common/logger.js';
-import { parseTenantId, parseUserId } from '../common/ids.js';
+import { parseUserId } from '../common/ids.js';
 import { parseJsonObject } from '../common/json.js';
 import type { NewUser, User, UserPatch } from '../common/user.js';
 import { checkRoles, validateNewUser, validateUserPatch } from '../common/validate.js';
@@ -31,7 +31,7 @@ import type { SidecarMetrics } from './metrics.js';
 import { DECISION_HEADER, type ForwardPlan, type Forwarder } from './proxy.js';
 import { canonicalPath, matchRoute, type RouteSpec } from './routes.js';
 import { assertSameTenant, readTenantHeader } from './tenancy.js';
-import { assertSingleHeaders } from './headers.js';
+import { assertHostHeader, assertSingleHeaders } from './headers.js';
 import type { UserRecord } from './upstream.js';
 
 export interface PipelineDeps {
@@ -106,6 +106,7 @@ export function createPipeline(deps: PipelineDeps): (req: IncomingMessage, res: 
 
   async function handle(req: IncomingMessage, res: ServerResponse, ex: Exchange): Promise<number> {
     assertSingleHeaders(req);
+    assertHostHeader(req);
     const { credential, principal } = await authenticate(req);
     ex.principal = principal;
     const tenantId = readTenantHeader(req);

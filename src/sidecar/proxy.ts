@@ -115,7 +115,10 @@ export function createForwarder(options: { target: string; agent: Agent; trustSe
   };
 
   const middleware = createProxyMiddleware<IncomingMessage, ServerResponse>({
-    target: options.target,
+    target: targetPartsOf(options.target),
+    // The path goes out exactly as the pipeline set it (the canonical path it decided on):
+    // without this, http-proxy re-parses every req.url with the legacy url.parse.
+    toProxy: true,
     agent: options.agent,
     changeOrigin: true,
     xfwd: false,
@@ -140,10 +143,25 @@ export function createForwarder(options: { target: string; agent: Agent; trustSe
         };
         inflight.set(req, state);
         req.url = plan.path;
+        // http-proxy skips its 'proxyReq' hook (where everything above is set) when the outgoing
+        // request carries `Expect`: the client's headers would go out as sent, without the
+        // verified identity, and without the decided body. node already answered the client's
+        // 100-continue; the expectation is hop-by-hop and never goes further.
+        delete req.headers.expect;
         void middleware(req, res, (err?: unknown) =>
           state.settle({ kind: 'failed', error: new UpstreamUnavailableError(undefined, { cause: err }) }),
         );
       });
     },
   };
+}
+
+/**
+ * The target as parts, parsed once: http-proxy runs url.parse on a string target for every
+ * request (1-2% of the sidecar's CPU under a GET load, see docs/benchmarks.md).
+ */
+function targetPartsOf(target: string): { protocol: string; host: string; hostname: string; port: string; path: string } {
+  const url = new URL(target);
+  // `path` as url.parse would give it: http-proxy prepends it to every forwarded path.
+  return { protocol: url.protocol, host: url.host, hostname: url.hostname, port: url.port, path: `${url.pathname}${url.search}` };
 }

@@ -3,11 +3,12 @@
  * the forwarder and the pipeline on a node:http server (express stays off the proxied hot path:
  * see docs/benchmarks.md), plus the admin server. Also owns the server limits and draining.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Config } from '../config.js';
 import type { Logger } from '../common/logger.js';
-import { HeaderTooLargeError, InvalidInputError, errorResponse } from '../errors.js';
+import { HeaderTooLargeError, InvalidInputError, NotFoundError, errorResponse, sendError, type CedargateError } from '../errors.js';
 import { createAdminApp } from './admin-app.js';
 import { createCredentialVerifier, type KeySource, type RevocationCheck } from './authn/verifier.js';
 import { createPolicyStore, type PolicyStore } from './authz/policy-store.js';
@@ -85,6 +86,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
     baseUrl: options.upstreamUrl ?? config.upstreamUrl,
     trustSecret: options.trustSecret,
     timeoutMs: config.upstreamTimeoutMs,
+    idleTimeoutMs: config.upstreamIdleTimeoutMs,
   });
   const directory = createUserDirectory({ upstream, ttlMs: config.userCacheTtlMs });
   const forwarder = createForwarder({
@@ -131,6 +133,8 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       requestTimeout: config.requestTimeoutMs,
       keepAliveTimeout: config.keepAliveTimeoutMs,
       connectionsCheckingInterval: Math.min(1000, config.headersTimeoutMs),
+      // node would answer a missing Host with a bare 400; the pipeline refuses it in the contract's format.
+      requireHostHeader: false,
     },
     (req, res) => {
       // While draining, finish this request and close the connection after it.
@@ -139,6 +143,13 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
     },
   );
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket));
+  // Without these listeners node answers `Expect: <anything but 100-continue>` with a bare 417,
+  // and drops a CONNECT without a word. Neither is an API route: answer in the contract's format.
+  server.on('checkExpectation', (_req: IncomingMessage, res: ServerResponse) => {
+    res.shouldKeepAlive = false; // the body, if any, was not read
+    sendError(res, new InvalidInputError('only "Expect: 100-continue" is supported'));
+  });
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) => writeRawError(socket, new NotFoundError('no such route'), 404));
 
   let backendOk = { at: 0, ok: false };
   const readiness = async (): Promise<{ ready: boolean; checks: Record<string, string> }> => {
@@ -212,11 +223,16 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
       : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
         ? new InvalidInputError('the request took too long to arrive')
         : new InvalidInputError('malformed HTTP request');
-  const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : e.status;
-  const { body } = errorResponse(e);
+  writeRawError(socket, e, err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : e.status);
+}
+
+/** An error response written straight to a socket node's HTTP layer has let go of; then close. */
+function writeRawError(socket: Duplex, e: CedargateError, status: number): void {
+  const { body, headers } = errorResponse(e);
   const payload = JSON.stringify(body);
+  const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
   socket.end(
-    `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\n` +
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n${extra}` +
       `content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(payload)}\r\nconnection: close\r\n\r\n${payload}`,
   );
 }
@@ -266,8 +282,13 @@ export function closeGracefully(server: Server, graceMs: number): Promise<void> 
     if (!server.listening) return resolve();
     const timer = setTimeout(() => server.closeAllConnections(), graceMs);
     timer.unref();
+    // A keep-alive connection whose in-flight request finishes goes idle, and would hold the
+    // close open until its keep-alive timeout: sweep those as they appear, not just once.
+    const sweep = setInterval(() => server.closeIdleConnections(), 100);
+    sweep.unref();
     server.close(() => {
       clearTimeout(timer);
+      clearInterval(sweep);
       resolve();
     });
     server.closeIdleConnections();

@@ -29,9 +29,20 @@ export function createUpstreamClient(options: {
   trustSecret: string;
   timeoutMs: number;
   maxSockets?: number;
+  /**
+   * Closes a connection idle this long (node keeps idle sockets forever otherwise, and honours
+   * the backend's `Keep-Alive: timeout` hint only when this is set). Must be under the backend's
+   * keep-alive timeout, or a request can be written onto a socket the backend is closing.
+   */
+  idleTimeoutMs?: number;
 }): UpstreamClient {
   const base = new URL(options.baseUrl);
-  const agent = new Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 256, scheduling: 'lifo' });
+  const agent = new Agent({
+    keepAlive: true,
+    maxSockets: options.maxSockets ?? 256,
+    scheduling: 'lifo',
+    ...(options.idleTimeoutMs === undefined ? {} : { timeout: options.idleTimeoutMs }),
+  });
 
   function get(path: string, headers: Record<string, string>): Promise<{ status: number; etag: string | undefined; body: string }> {
     return new Promise((resolve, reject) => {

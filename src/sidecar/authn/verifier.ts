@@ -174,6 +174,11 @@ function createTokenVerifier(
       clockTolerance: clockToleranceSeconds,
       currentDate: new Date(now()),
     });
+    // jose accepts an `iat` in the future; a credential issued later than now (beyond the skew
+    // tolerance) comes from a broken or forged issuer clock, so it is refused like a future `nbf`.
+    if (typeof payload.iat === 'number' && payload.iat > now() / 1000 + clockToleranceSeconds) {
+      throw new UnauthenticatedError('iat is in the future');
+    }
     return toCredential(token, payload, tenantClaim);
   };
 }

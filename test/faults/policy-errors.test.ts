@@ -1,0 +1,119 @@
+/**
+ * security.md line 20 through the running sidecar: a policy that errors at evaluation — a forbid
+ * (which Cedar would skip, and so allow) or a permit — denies; and a Cedar `failure` answer (here:
+ * a user holding a role the live schema no longer declares) never allows.
+ */
+import assert from 'node:assert/strict';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import type { User } from '../../src/common/user.js';
+import { waitFor } from '../helpers/net.js';
+import { shippedPolicies, tempDir } from '../helpers/process.js';
+import { startStack, type Stack } from '../helpers/stack.js';
+import { adminJson, assertError } from '../security/support.js';
+
+/** Valid against the schema (the validator does not evaluate arithmetic), errors at evaluation. */
+const ERRORING = `
+@id("overflow-forbid-read")
+@notice("This forbid errors at evaluation.")
+forbid (
+  principal,
+  action == Cedargate::Action::"users:read",
+  resource is Cedargate::User
+)
+when { 9223372036854775807 + 1 > 0 };
+
+@id("overflow-permit-delete")
+permit (
+  principal,
+  action == Cedargate::Action::"users:delete",
+  resource is Cedargate::User
+)
+when { 9223372036854775807 + 1 > 0 };
+`;
+
+describe('policies that error at evaluation (security.md 20)', () => {
+  const dir = tempDir('cedargate-policies-');
+  let s: Stack;
+  let tA: string;
+  let owner: User;
+  let user: User;
+  let viewer: User;
+  let tok: { owner: string; viewer: string };
+
+  before(async () => {
+    cpSync(shippedPolicies, dir.path, { recursive: true });
+    writeFileSync(join(dir.path, 'erroring.cedar'), ERRORING);
+    s = await startStack({ policyDir: dir.path, env: { POLICY_POLL_MS: '200' } });
+    const a = await s.createTenant('acme');
+    [tA, owner] = [a.tenantId, a.owner];
+    const ownerTok = await s.token(tA, owner.id);
+    user = await s.createUser(tA, ownerTok, 'Uma', ['user']);
+    viewer = await s.createUser(tA, ownerTok, 'Vic', ['viewer']);
+    tok = { owner: ownerTok, viewer: await s.token(tA, viewer.id) };
+  });
+  after(async () => {
+    await s?.stop();
+    dir.remove();
+  });
+  beforeEach(() => s.recorder.clear());
+
+  it('control: the set loaded with the erroring policies, and unaffected actions are allowed', async () => {
+    const status = await adminJson(s.adminUrl, '/status');
+    assert.ok(
+      status.policies.live.policyIds.includes('overflow-forbid-read'),
+      JSON.stringify(status.policies.live.policyIds),
+    );
+    assert.equal((await s.call('GET', '/v1/users', { token: tok.owner, tenant: tA })).status, 200);
+  });
+
+  it('a forbid that errors denies (Cedar would skip it and allow the read)', async () => {
+    for (const token of [tok.owner, tok.viewer]) {
+      const r = await s.call('GET', `/v1/users/${user.id}`, { token, tenant: tA });
+      assertError(r, 403, 'forbidden');
+      assert.ok(r.body.details.policies.includes('overflow-forbid-read'), r.text);
+      assert.deepEqual(r.body.notices, ['This forbid errors at evaluation.']);
+      assert.equal(r.body.details.action, 'users:read');
+    }
+    assert.equal(s.recorder.forwarded().length, 0);
+  });
+
+  it('a permit that errors never allows, and its error denies what another permit allows', async () => {
+    // The viewer has no permit to delete but the erroring one.
+    assertError(
+      await s.call('DELETE', `/v1/users/${user.id}`, { token: tok.viewer, tenant: tA }),
+      403,
+      'forbidden',
+    );
+    // The owner has a permit (admins-manage-users); an evaluation error still denies.
+    const r = await s.call('DELETE', `/v1/users/${user.id}`, { token: tok.owner, tenant: tA });
+    assertError(r, 403, 'forbidden');
+    assert.ok(r.body.details.policies.includes('overflow-permit-delete'), r.text);
+    assert.equal(s.recorder.forwarded().length, 0);
+  });
+
+  it('a Cedar failure (a role the live schema no longer declares) never allows', async () => {
+    const schemaPath = join(dir.path, 'schema.cedarschema');
+    const schema = readFileSync(schemaPath, 'utf8');
+    const before = (await adminJson(s.adminUrl, '/status')).policies.live.version;
+    assert.equal((await s.call('GET', '/v1/users', { token: tok.viewer, tenant: tA })).status, 200);
+    writeFileSync(schemaPath, schema.replace('["admin", "user", "viewer"]', '["admin", "user"]'));
+    await waitFor(
+      async () => (await adminJson(s.adminUrl, '/status')).policies.live.version !== before,
+      10_000,
+      'the reload',
+    );
+    s.recorder.clear();
+    // The viewer still holds "viewer" in the store: the request is a Cedar failure, hence a deny.
+    assertError(
+      await s.call('GET', '/v1/users', { token: tok.viewer, tenant: tA }),
+      403,
+      'forbidden',
+    );
+    assert.equal(s.recorder.forwarded().length, 0);
+    // Users whose roles the schema still declares are unaffected.
+    assert.equal((await s.call('GET', '/v1/users', { token: tok.owner, tenant: tA })).status, 200);
+    writeFileSync(schemaPath, schema);
+  });
+});

@@ -1,0 +1,257 @@
+/**
+ * What the fault tests share: a hop that delays forwarded requests (a slow backend, so there are
+ * requests in flight to drain), and the backend and the sidecar as two separate processes (as in
+ * a pod) so one can be killed, stopped or restarted under the other.
+ */
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { ensureDevKeys } from '../../src/sidecar/authn/dev-keys.js';
+import type { User } from '../../src/common/user.js';
+import { issueDevToken } from '../../src/sidecar/authn/issue-token.js';
+import { freePort, waitFor } from '../helpers/net.js';
+import {
+  runCli,
+  shippedPolicies,
+  startCli,
+  tempDir,
+  type RunningProcess,
+} from '../helpers/process.js';
+import { DEV_AUDIENCE, DEV_ISSUER } from '../security/support.js';
+
+export interface DelayHop {
+  url: string;
+  /** Where requests go; settable after the hop starts (the stack's recorder comes later). */
+  target: string;
+  /** Forwarded requests (those with x-cedargate-subject) wait this long before going on. */
+  delayMs: number;
+  /** Forwarded requests that arrived and have not been answered yet. */
+  inFlight(): number;
+  /** Forwarded requests seen so far. */
+  seen(): number;
+  /** Connections to the hop: open now, and closed by which side first. */
+  connections(): { open: number; closedByClient: number; closedByHop: number };
+  close(): Promise<void>;
+}
+
+/**
+ * An HTTP hop that holds forwarded requests for `delayMs`, then passes them to `target`.
+ * `keepAliveTimeoutMs` is the hop's own keep-alive timeout (it stands for the backend's).
+ */
+export async function startDelayHop(
+  options: { keepAliveTimeoutMs?: number } = {},
+): Promise<DelayHop> {
+  let inFlight = 0;
+  let seen = 0;
+  const conns = { open: 0, closedByClient: 0, closedByHop: 0 };
+  const hop: DelayHop = {
+    url: '',
+    target: '',
+    delayMs: 0,
+    inFlight: () => inFlight,
+    seen: () => seen,
+    connections: () => ({ ...conns }),
+    close: async () => undefined,
+  };
+  const server: Server = createServer(
+    { keepAliveTimeout: options.keepAliveTimeoutMs ?? 5000 },
+    (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const forwarded = req.headers['x-cedargate-subject'] !== undefined;
+        if (forwarded) {
+          inFlight++;
+          seen++;
+        }
+        const go = () => {
+          const t = new URL(hop.target);
+          const up = request(
+            {
+              host: t.hostname,
+              port: t.port,
+              method: req.method,
+              path: req.url,
+              headers: req.headers,
+            },
+            (upRes) => {
+              res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+              upRes.pipe(res);
+              upRes.on('end', () => {
+                if (forwarded) inFlight--;
+              });
+            },
+          );
+          up.on('error', () => {
+            if (forwarded) inFlight--;
+            res.destroy();
+          });
+          up.end(Buffer.concat(chunks));
+        };
+        if (forwarded && hop.delayMs > 0) setTimeout(go, hop.delayMs);
+        else go();
+      });
+    },
+  );
+  server.on('connection', (socket) => {
+    conns.open++;
+    // 'end' is the peer's FIN: the client let go first. A close without it is the hop's doing.
+    let peerEnded = false;
+    socket.on('end', () => (peerEnded = true));
+    socket.on('close', () => {
+      conns.open--;
+      if (peerEnded) conns.closedByClient++;
+      else conns.closedByHop++;
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  hop.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  hop.close = () =>
+    new Promise<void>((r) => {
+      server.closeAllConnections();
+      server.close(() => r());
+    });
+  return hop;
+}
+
+export interface SplitStack {
+  url: string;
+  adminUrl: string;
+  backendUrl: string;
+  dataDir: string;
+  /** The environment both processes share (DATA_DIR, POLICY_DIR, ports, ...). */
+  env: Record<string, string>;
+  backend: RunningProcess;
+  sidecar: RunningProcess;
+  startBackend(): Promise<RunningProcess>;
+  startSidecar(): Promise<RunningProcess>;
+  /** One more sidecar replica on its own ports, same backend and settings; stopped by `stop`. */
+  startReplica(): Promise<{ url: string; adminUrl: string; process: RunningProcess }>;
+  createTenant(name: string): Promise<{ tenantId: string; owner: User }>;
+  token(tenantId: string, sub: string): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/**
+ * `cedargate backend` and `cedargate sidecar` as two processes on one DATA_DIR (trust secret and
+ * development keys shared, as two containers of a pod share a Secret). The sidecar verifies with
+ * the development JWKS as a JWKS_FILE. `upstream` puts a hop between them (default: none).
+ */
+export async function startSplitStack(
+  options: {
+    env?: Record<string, string>;
+    /** For the sidecars only (e.g. REDIS_URL for the cluster channel, the backend staying on SQLite). */
+    sidecarEnv?: Record<string, string>;
+    upstream?: (backendUrl: string) => string;
+  } = {},
+): Promise<SplitStack> {
+  const data = tempDir('cedargate-faults-');
+  const dataDir = join(data.path, 'data');
+  const { jwksPath } = await ensureDevKeys(dataDir);
+  const [port, adminPort, backendPort] = [await freePort(), await freePort(), await freePort()];
+  const backendUrl = `http://127.0.0.1:${backendPort}`;
+  const env: Record<string, string> = {
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    ADMIN_PORT: String(adminPort),
+    BACKEND_PORT: String(backendPort),
+    UPSTREAM_URL: options.upstream?.(backendUrl) ?? backendUrl,
+    DATA_DIR: dataDir,
+    POLICY_DIR: shippedPolicies,
+    JWKS_FILE: jwksPath,
+    JWT_ISSUER: DEV_ISSUER,
+    JWT_AUDIENCE: DEV_AUDIENCE,
+    ...options.env,
+  };
+  const replicas: RunningProcess[] = [];
+  const stack: SplitStack = {
+    url: `http://127.0.0.1:${port}`,
+    adminUrl: `http://127.0.0.1:${adminPort}`,
+    backendUrl,
+    dataDir,
+    env,
+    backend: undefined as unknown as RunningProcess,
+    sidecar: undefined as unknown as RunningProcess,
+    async startBackend() {
+      const p = startCli(['backend'], env);
+      await waitFor(
+        async () => (await fetch(`${backendUrl}/healthz`)).ok,
+        20_000,
+        `backend\n${p.output()}`,
+      );
+      stack.backend = p;
+      return p;
+    },
+    async startSidecar() {
+      const p = startCli(['sidecar'], { ...env, ...options.sidecarEnv });
+      await waitFor(
+        async () => (await fetch(`${stack.adminUrl}/healthz`)).ok,
+        20_000,
+        `sidecar\n${p.output()}`,
+      );
+      stack.sidecar = p;
+      return p;
+    },
+    async startReplica() {
+      const [p2, a2] = [await freePort(), await freePort()];
+      const p = startCli(['sidecar'], {
+        ...env,
+        ...options.sidecarEnv,
+        PORT: String(p2),
+        ADMIN_PORT: String(a2),
+      });
+      replicas.push(p);
+      const adminUrl = `http://127.0.0.1:${a2}`;
+      await waitFor(
+        async () => (await fetch(`${adminUrl}/healthz`)).ok,
+        20_000,
+        `replica\n${p.output()}`,
+      );
+      return { url: `http://127.0.0.1:${p2}`, adminUrl, process: p };
+    },
+    async createTenant(name) {
+      const r = await runCli(
+        [
+          'tenant',
+          'create',
+          '--name',
+          name,
+          '--owner-name',
+          `${name} owner`,
+          '--owner-email',
+          `owner@${name}.test`,
+        ],
+        env,
+      );
+      if (r.code !== 0) throw new Error(`tenant create failed: ${r.stderr}`);
+      const out = JSON.parse(r.stdout) as { tenant: { id: string }; owner: User };
+      return { tenantId: out.tenant.id, owner: out.owner };
+    },
+    token(tenantId, sub) {
+      return issueDevToken(dataDir, {
+        tenant: tenantId,
+        sub,
+        ttlSeconds: 3600,
+        issuer: DEV_ISSUER,
+        audience: DEV_AUDIENCE,
+        tenantClaim: 'tenant_id',
+      });
+    },
+    async stop() {
+      await Promise.all([
+        stack.sidecar?.stop('SIGKILL'),
+        stack.backend?.stop('SIGKILL'),
+        ...replicas.map((r) => r.stop('SIGKILL')),
+      ]);
+      data.remove();
+    },
+  };
+  try {
+    await stack.startBackend();
+    await stack.startSidecar();
+  } catch (err) {
+    await stack.stop();
+    throw err;
+  }
+  return stack;
+}
