@@ -43,8 +43,11 @@ export interface PipelineDeps {
   logger: Logger;
   enforce: boolean;
   bodyLimitBytes: number;
-  /** Told about every write that the backend acknowledged (cache invalidation across replicas). */
-  onUserChanged?: (tenantId: string, userId: string) => void;
+  /**
+   * Told about every write that the backend acknowledged, before the client's response is sent
+   * (cache invalidation across replicas); the response waits for the returned promise.
+   */
+  onUserChanged?: (tenantId: string, userId: string) => Promise<void> | void;
 }
 
 /** What one request has established so far; logged as the decision line. */
@@ -162,6 +165,14 @@ export function createPipeline(deps: PipelineDeps): (req: IncomingMessage, res: 
         retryOn412: !retried && target !== undefined,
         responseHeaders: ex.shadowDeny ? { [DECISION_HEADER]: 'deny' } : {},
       };
+      if (userId !== undefined && (route.method === 'PUT' || route.method === 'DELETE')) {
+        const changedId = userId;
+        plan.beforeRespond = (status) => {
+          if (status >= 300) return undefined;
+          directory.invalidate(tenantId, changedId);
+          return deps.onUserChanged?.(tenantId, changedId);
+        };
+      }
       const outcome = await forwarder.forward(req, res, plan);
       if (outcome.kind === 'retry') {
         // The user changed between our read and the write: decide once more on the new version.
@@ -173,10 +184,6 @@ export function createPipeline(deps: PipelineDeps): (req: IncomingMessage, res: 
       if (outcome.kind === 'failed') {
         metrics.upstreamErrors.inc({ kind: outcome.error instanceof UpstreamTimeoutError ? 'timeout' : 'unavailable' });
         throw outcome.error;
-      }
-      if (outcome.status < 300 && userId !== undefined && (route.method === 'PUT' || route.method === 'DELETE')) {
-        directory.invalidate(tenantId, userId);
-        deps.onUserChanged?.(tenantId, userId);
       }
       return outcome.status;
     }

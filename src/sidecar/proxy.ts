@@ -32,6 +32,11 @@ export interface ForwardPlan {
   retryOn412: boolean;
   /** Extra response headers (the shadow-mode decision marker). */
   responseHeaders: Record<string, string>;
+  /**
+   * Runs once the backend's status is known and before the client sees anything — so that,
+   * after a write, every replica has dropped the old user before the client can ask again.
+   */
+  beforeRespond?: (status: number) => Promise<void> | void;
 }
 
 export type ForwardOutcome =
@@ -92,11 +97,16 @@ export function createForwarder(options: { target: string; agent: Agent; trustSe
       if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value;
     }
     Object.assign(headers, state.plan.responseHeaders, { 'x-request-id': state.plan.requestId });
-    res.writeHead(status, headers);
-    proxyRes.pipe(res);
+    const respond = () => {
+      res.writeHead(status, headers);
+      proxyRes.pipe(res);
+    };
     proxyRes.on('error', () => res.destroy());
     res.on('finish', () => state.settle({ kind: 'answered', status }));
     res.on('close', () => state.settle({ kind: 'answered', status }));
+    const pending = state.plan.beforeRespond?.(status);
+    if (pending === undefined) respond();
+    else void pending.then(respond, respond);
   };
 
   const onError = (err: Error, req: IncomingMessage) => {

@@ -23,8 +23,8 @@ import { createUpstreamClient } from './upstream.js';
  * revocation. A single replica runs without one.
  */
 export interface SidecarCluster {
-  /** Tells every replica that a user changed. */
-  publishUserChanged(tenantId: string, userId: string): void;
+  /** Tells every replica that a user changed; resolves once the channel has it (never rejects). */
+  publishUserChanged(tenantId: string, userId: string): Promise<void> | void;
   /** Starts listening; the handlers run for changes made through any replica. */
   start(handlers: {
     onUserChanged(tenantId: string, userId: string): void;
@@ -57,6 +57,27 @@ export interface RunningSidecar {
   metrics: SidecarMetrics;
   /** Turns /readyz to 503, stops accepting, lets in-flight requests finish (up to the grace period). */
   close(): Promise<void>;
+}
+
+/** How long an acknowledged write waits for its invalidation to reach the other replicas. */
+const PUBLISH_WAIT_MS = 250;
+
+/** Resolves when `work` settles or after `ms`, whichever is first. */
+function withinMs(ms: number, work: Promise<void> | void): Promise<void> | void {
+  if (work === undefined) return undefined;
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    work.then(
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+    );
+  });
 }
 
 /** While invalidations cannot be trusted, cached users live at most this long. */
@@ -122,7 +143,11 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
     enforce: config.enforce,
     bodyLimitBytes: config.bodyLimitBytes,
   };
-  if (cluster !== undefined) pipelineDeps.onUserChanged = (t, u) => cluster.publishUserChanged(t, u);
+  if (cluster !== undefined) {
+    // Wait for the channel to take the invalidation before answering the write, but never
+    // longer than a moment: with Redis down, the other replicas are on short TTLs anyway.
+    pipelineDeps.onUserChanged = (t, u) => withinMs(PUBLISH_WAIT_MS, cluster.publishUserChanged(t, u));
+  }
   const pipeline = createPipeline(pipelineDeps);
 
   let draining = false;
