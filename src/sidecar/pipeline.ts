@@ -65,17 +65,25 @@ interface Exchange {
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** The request handler for the sidecar's data port. */
-export function createPipeline(deps: PipelineDeps): (req: IncomingMessage, res: ServerResponse) => void {
+export function createPipeline(
+  deps: PipelineDeps,
+): (req: IncomingMessage, res: ServerResponse) => void {
   const { verifier, policies, directory, forwarder, metrics, logger } = deps;
 
-  async function authenticate(req: IncomingMessage): Promise<{ credential: VerifiedCredential; principal: UserRecord }> {
+  async function authenticate(
+    req: IncomingMessage,
+  ): Promise<{ credential: VerifiedCredential; principal: UserRecord }> {
     const credential = await verifier.verify(req.headers.authorization);
     const principal = await directory.get(credential.tenantId, credential.subject);
-    if (principal === null) throw new UnauthenticatedError('the subject is not a user of its tenant');
+    if (principal === null)
+      throw new UnauthenticatedError('the subject is not a user of its tenant');
     return { credential, principal };
   }
 
-  async function readInput(req: IncomingMessage, route: RouteSpec): Promise<{ body: Buffer | undefined; input: NewUser | UserPatch | undefined }> {
+  async function readInput(
+    req: IncomingMessage,
+    route: RouteSpec,
+  ): Promise<{ body: Buffer | undefined; input: NewUser | UserPatch | undefined }> {
     if (route.body === 'none') {
       await readBody(req, 0);
       return { body: undefined, input: undefined };
@@ -87,17 +95,30 @@ export function createPipeline(deps: PipelineDeps): (req: IncomingMessage, res: 
     return { body: Buffer.from(JSON.stringify(input)), input };
   }
 
-  async function findTarget(route: RouteSpec, tenantId: string, userId: string | undefined, fresh: boolean): Promise<UserRecord | undefined> {
+  async function findTarget(
+    route: RouteSpec,
+    tenantId: string,
+    userId: string | undefined,
+    fresh: boolean,
+  ): Promise<UserRecord | undefined> {
     if (route.resource !== 'user' || userId === undefined) return undefined;
     const target = await directory.get(tenantId, userId, { fresh });
     if (target === null) throw new NotFoundError('no such user in this tenant');
     return target;
   }
 
-  function decide(route: RouteSpec, principal: User, tenantId: string, target: UserRecord | undefined, input: NewUser | UserPatch | undefined): Decision {
+  function decide(
+    route: RouteSpec,
+    principal: User,
+    tenantId: string,
+    target: UserRecord | undefined,
+    input: NewUser | UserPatch | undefined,
+  ): Decision {
     const principalFacts: PrincipalFacts = factsOf(principal);
     const resource: ResourceFacts =
-      target === undefined ? { type: 'Tenant', id: tenantId } : { type: 'User', ...factsOf(target.user) };
+      target === undefined
+        ? { type: 'Tenant', id: tenantId }
+        : { type: 'User', ...factsOf(target.user) };
     let context: AuthzContext = {};
     if (route.action === 'users:update' && target !== undefined && input !== undefined) {
       context = buildUpdateContext(target.user, input as UserPatch);
@@ -132,12 +153,19 @@ export function createPipeline(deps: PipelineDeps): (req: IncomingMessage, res: 
     if (requestedRoles !== undefined) checkRoles(requestedRoles, policies.current().roles);
 
     let refreshed = false; // re-read the target once when the client's If-Match disagrees
-    let retried = false; // decided once more after the backend's 412
+    // After the backend's 412 (the user changed between our read and the write), decide again on
+    // the new version: once when the client named a version itself, a few times when it did not
+    // (it never asked for a precondition, so losing a race should not surface as a 412).
+    let redecisions = 0;
+    const maxRedecisions = clientIfMatch === undefined ? 3 : 1;
     for (;;) {
       const decision = decide(route, principal.user, tenantId, target, input);
       ex.decision = decision;
       ex.shadowDeny = !decision.allowed && !deps.enforce;
-      metrics.decisions.inc({ action: route.action, result: decision.allowed ? 'allow' : deps.enforce ? 'deny' : 'shadow_deny' });
+      metrics.decisions.inc({
+        action: route.action,
+        result: decision.allowed ? 'allow' : deps.enforce ? 'deny' : 'shadow_deny',
+      });
       metrics.cacheEvents.inc({ cache: 'decision', result: decision.cached ? 'hit' : 'miss' });
       if (!decision.allowed && deps.enforce) {
         throw new ForbiddenError(`the policies deny ${route.action}`, {
@@ -145,7 +173,11 @@ export function createPipeline(deps: PipelineDeps): (req: IncomingMessage, res: 
           details: { policies: decision.policies, action: route.action },
         });
       }
-      if (target !== undefined && clientIfMatch !== undefined && !etagMatches(clientIfMatch, target.etag)) {
+      if (
+        target !== undefined &&
+        clientIfMatch !== undefined &&
+        !etagMatches(clientIfMatch, target.etag)
+      ) {
         // Our copy may be stale: ask the backend once before refusing.
         if (!refreshed) {
           refreshed = true;
@@ -162,7 +194,7 @@ export function createPipeline(deps: PipelineDeps): (req: IncomingMessage, res: 
         requestId: ex.requestId,
         body,
         ifMatch: route.method === 'PUT' || route.method === 'DELETE' ? target?.etag : undefined,
-        retryOn412: !retried && target !== undefined,
+        retryOn412: redecisions < maxRedecisions && target !== undefined,
         responseHeaders: ex.shadowDeny ? { [DECISION_HEADER]: 'deny' } : {},
       };
       if (userId !== undefined && (route.method === 'PUT' || route.method === 'DELETE')) {
@@ -176,13 +208,15 @@ export function createPipeline(deps: PipelineDeps): (req: IncomingMessage, res: 
       const outcome = await forwarder.forward(req, res, plan);
       if (outcome.kind === 'retry') {
         // The user changed between our read and the write: decide once more on the new version.
-        retried = true;
+        redecisions++;
         if (userId !== undefined) directory.invalidate(tenantId, userId);
         target = await findTarget(route, tenantId, userId, true);
         continue;
       }
       if (outcome.kind === 'failed') {
-        metrics.upstreamErrors.inc({ kind: outcome.error instanceof UpstreamTimeoutError ? 'timeout' : 'unavailable' });
+        metrics.upstreamErrors.inc({
+          kind: outcome.error instanceof UpstreamTimeoutError ? 'timeout' : 'unavailable',
+        });
         throw outcome.error;
       }
       return outcome.status;
@@ -191,7 +225,14 @@ export function createPipeline(deps: PipelineDeps): (req: IncomingMessage, res: 
 
   function record(ex: Exchange, status: number, err?: unknown): void {
     const seconds = Number(process.hrtime.bigint() - ex.startedAt) / 1e9;
-    const decision = ex.decision === undefined ? 'none' : ex.decision.allowed ? 'allow' : ex.shadowDeny === true ? 'shadow_deny' : 'deny';
+    const decision =
+      ex.decision === undefined
+        ? 'none'
+        : ex.decision.allowed
+          ? 'allow'
+          : ex.shadowDeny === true
+            ? 'shadow_deny'
+            : 'deny';
     const action = ex.action ?? 'none';
     metrics.requestDuration.observe({ action, decision, status: String(status) }, seconds);
     if (!logger.isLevelEnabled('info')) return;
@@ -218,7 +259,8 @@ export function createPipeline(deps: PipelineDeps): (req: IncomingMessage, res: 
   return (req, res) => {
     const incomingId = req.headers['x-request-id'];
     const ex: Exchange = {
-      requestId: typeof incomingId === 'string' && REQUEST_ID.test(incomingId) ? incomingId : randomUUID(),
+      requestId:
+        typeof incomingId === 'string' && REQUEST_ID.test(incomingId) ? incomingId : randomUUID(),
       startedAt: process.hrtime.bigint(),
     };
     handle(req, res, ex).then(
@@ -244,18 +286,30 @@ function readQuery(route: RouteSpec, rawQuery: string): URLSearchParams | undefi
   const params = new URLSearchParams(rawQuery);
   const out = new URLSearchParams();
   for (const name of new Set(params.keys())) {
-    if (!route.query.includes(name)) throw new InvalidInputError(`unknown query parameter "${name}"`, { details: { parameter: name } });
+    if (!route.query.includes(name))
+      throw new InvalidInputError(`unknown query parameter "${name}"`, {
+        details: { parameter: name },
+      });
     const values = params.getAll(name);
-    if (values.length > 1) throw new InvalidInputError(`query parameter "${name}" given more than once`, { details: { parameter: name } });
+    if (values.length > 1)
+      throw new InvalidInputError(`query parameter "${name}" given more than once`, {
+        details: { parameter: name },
+      });
     const value = values[0] as string;
     if (name === 'limit' && !/^(?:[1-9]\d{0,2})$/.test(value)) {
-      throw new InvalidInputError('limit must be a whole number from 1 to 200', { details: { parameter: 'limit' } });
+      throw new InvalidInputError('limit must be a whole number from 1 to 200', {
+        details: { parameter: 'limit' },
+      });
     }
     if (name === 'limit' && Number(value) > 200) {
-      throw new InvalidInputError('limit must be a whole number from 1 to 200', { details: { parameter: 'limit' } });
+      throw new InvalidInputError('limit must be a whole number from 1 to 200', {
+        details: { parameter: 'limit' },
+      });
     }
     if (name === 'cursor' && !/^[A-Za-z0-9_=.-]{1,512}$/.test(value)) {
-      throw new InvalidInputError('cursor is not a cursor this API returned', { details: { parameter: 'cursor' } });
+      throw new InvalidInputError('cursor is not a cursor this API returned', {
+        details: { parameter: 'cursor' },
+      });
     }
     out.set(name, value);
   }
@@ -266,7 +320,10 @@ function readQuery(route: RouteSpec, rawQuery: string): URLSearchParams | undefi
 function readIfMatch(req: IncomingMessage): string[] | undefined {
   const raw = req.headers['if-match'];
   if (raw === undefined) return undefined;
-  const tags = raw.split(',').map((t) => t.trim()).filter((t) => t !== '');
+  const tags = raw
+    .split(',')
+    .map((t) => t.trim())
+    .filter((t) => t !== '');
   if (tags.length === 0) throw new InvalidInputError('If-Match is empty');
   return tags;
 }

@@ -15,6 +15,7 @@ import {
   type RemoteJWKSetOptions,
 } from 'jose';
 import type { Logger } from '../../common/logger.js';
+import { UnavailableError } from '../../errors.js';
 import { ensureDevKeys } from './dev-keys.js';
 
 /** The three places keys can come from. */
@@ -70,7 +71,27 @@ function createRemoteKeyResolver(
   if (deps.fetchImpl !== undefined) {
     options[customFetch] = deps.fetchImpl as unknown as FetchImplementation;
   }
-  return createRemoteJWKSet(new URL(source.url), options);
+  const remote = createRemoteJWKSet(new URL(source.url), options);
+  // A key server that is down, slow or answering nonsense says nothing about the credential:
+  // that is a dependency failing (503 `unavailable`), not a bad token (401), so clients and
+  // alerts can tell the two apart. A key set that simply lacks the token's key stays a 401.
+  return async (header, token) => {
+    try {
+      return await remote(header, token);
+    } catch (err) {
+      if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys)
+        throw err;
+      if (
+        err instanceof errors.JOSEError &&
+        !(err instanceof errors.JWKSTimeout) &&
+        err.code !== 'ERR_JWKS_INVALID'
+      ) {
+        throw err;
+      }
+      deps.logger.warn({ err, url: source.url }, 'the key set could not be fetched');
+      throw new UnavailableError('the verification keys could not be fetched', { cause: err });
+    }
+  };
 }
 
 interface FileIdentity {
