@@ -14,10 +14,11 @@ import express, {
 import type { Logger } from '../common/logger.js';
 import { parseTenantId, parseUserId } from '../common/ids.js';
 import { assertTrusted, TRUST_HEADER } from '../common/trust.js';
-import { etagOf, publicUser, type StoredUser } from '../common/user.js';
+import { OWNER_ROLE, etagOf, publicUser, type StoredUser, type UserPatch } from '../common/user.js';
 import { checkRoles, validateNewUser, validateUserPatch } from '../common/validate.js';
 import {
   CedargateError,
+  ConflictError,
   InvalidInputError,
   NotFoundError,
   UnauthenticatedError,
@@ -100,6 +101,7 @@ export function createBackendApp(deps: BackendDeps): express.Express {
     const current = await findUser(store, tenantOf(res), id);
     if (patch.roles !== undefined) checkRoles(patch.roles, deps.allowedRoles());
     const expected = expectedVersionFor(req.get('if-match'), current);
+    assertOwnerKeepsAdmin(current, patch);
     sendUser(res, 200, await store.updateUser(tenantOf(res), id, patch, expected));
   });
 
@@ -107,6 +109,11 @@ export function createBackendApp(deps: BackendDeps): express.Express {
     const id = userIdOf(req);
     const current = await findUser(store, tenantOf(res), id);
     const expected = expectedVersionFor(req.get('if-match'), current);
+    if (current.is_owner) {
+      throw new ConflictError('the tenant owner cannot be deleted', {
+        details: { invariant: 'one_owner' },
+      });
+    }
     await store.deleteUser(tenantOf(res), id, expected);
     res.set('cache-control', 'no-store').status(204).end();
   });
@@ -122,6 +129,18 @@ export function createBackendApp(deps: BackendDeps): express.Express {
   });
   app.use(handleErrors(logger));
   return app;
+}
+
+/**
+ * The store's own invariant, whatever the policies say (they may be in shadow mode, or wrong):
+ * every tenant keeps exactly one owner, and the owner holds `admin`.
+ */
+function assertOwnerKeepsAdmin(current: StoredUser, patch: UserPatch): void {
+  if (current.is_owner && patch.roles !== undefined && !patch.roles.includes(OWNER_ROLE)) {
+    throw new ConflictError(`the tenant owner always holds the ${OWNER_ROLE} role`, {
+      details: { invariant: 'owner_is_admin' },
+    });
+  }
 }
 
 function tenantOf(res: Response): string {

@@ -6,7 +6,7 @@
  */
 import { loadConfig } from '../config.js';
 import { InvalidInputError } from '../errors.js';
-import { publicUser } from '../common/user.js';
+import { OWNER_ROLE, publicUser } from '../common/user.js';
 import { validateNewUser, validateTenantName } from '../common/validate.js';
 import { openStore } from '../backend/store/index.js';
 import { parseFlags, required, UsageError } from './usage.js';
@@ -36,7 +36,7 @@ export async function run(args: string[]): Promise<number> {
     validateNewUser({
       name: required(values['owner-name'], 'owner-name', USAGE),
       email: required(values['owner-email'], 'owner-email', USAGE),
-      roles: ['admin'],
+      roles: [OWNER_ROLE],
     }),
   );
 

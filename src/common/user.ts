@@ -23,6 +23,9 @@ export interface StoredUser extends User {
   version: number;
 }
 
+/** The role the tenant owner is made with and always keeps (contract §3: "The owner holds admin"). */
+export const OWNER_ROLE = 'admin';
+
 /** Validated input of `POST /v1/users` (and of the owner made by `tenant create`). */
 export interface NewUser {
   name: string;

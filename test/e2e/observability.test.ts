@@ -167,6 +167,22 @@ describe('shadow mode (ENFORCE=false)', () => {
     );
   });
 
+  it('cannot break the store: the owner still cannot be deleted or demoted (409 from the backend)', async () => {
+    const viewer = await s.createUser(tenant, token, 'Vee', ['viewer']);
+    const viewerToken = await s.token(tenant, viewer.id);
+    const del = await s.call('DELETE', `/v1/users/${owner.id}`, { token: viewerToken, tenant });
+    assert.equal(del.status, 409, del.text);
+    assert.equal(del.body.code, 'conflict');
+    assert.equal(del.headers.get('x-cedargate-decision'), 'deny');
+    const demote = await s.call('PUT', `/v1/users/${owner.id}`, {
+      token: viewerToken,
+      tenant,
+      body: { roles: ['viewer'] },
+    });
+    assert.equal(demote.status, 409, demote.text);
+    assert.equal(demote.body.code, 'conflict');
+  });
+
   it('still enforces the credential, the tenant match and validation', async () => {
     s.recorder.clear();
     const noCred = await s.call('GET', '/v1/users', { tenant });

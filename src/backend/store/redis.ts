@@ -19,7 +19,7 @@
 import { createClient, defineScript } from 'redis';
 import type { Logger } from '../../common/logger.js';
 import { isIdShaped, newTenantId, newUserId } from '../../common/ids.js';
-import type { NewUser, StoredUser, Tenant, UserPatch } from '../../common/user.js';
+import { OWNER_ROLE, type NewUser, type StoredUser, type Tenant, type UserPatch } from '../../common/user.js';
 import {
   CedargateError,
   ConflictError,
@@ -259,7 +259,7 @@ export async function openRedisStore(
       tenant_id: tenant.id,
       name: input.name,
       email: input.email,
-      roles: isOwner ? ['admin'] : [...input.roles],
+      roles: isOwner ? [OWNER_ROLE] : [...input.roles],
       is_owner: isOwner,
       avatar: input.avatar ?? null,
       auth_provider: input.auth_provider ?? 'local',

@@ -21,7 +21,7 @@ import {
   PreconditionFailedError,
 } from '../../errors.js';
 import { isIdShaped, newTenantId, newUserId } from '../../common/ids.js';
-import type { NewUser, StoredUser, Tenant, UserPatch } from '../../common/user.js';
+import { OWNER_ROLE, type NewUser, type StoredUser, type Tenant, type UserPatch } from '../../common/user.js';
 import type { ListOptions, UserPage, UserStore } from './store.js';
 
 export const SQLITE_FILE = 'cedargate.db';
@@ -198,7 +198,7 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
       id: newUserId(),
       name: input.name,
       email: input.email,
-      roles: JSON.stringify(isOwner ? ['admin'] : input.roles),
+      roles: JSON.stringify(isOwner ? [OWNER_ROLE] : input.roles),
       is_owner: isOwner ? 1 : 0,
       avatar: input.avatar ?? null,
       auth_provider: input.auth_provider ?? 'local',

@@ -594,6 +594,27 @@ describe('backend app: update and delete', () => {
   });
 });
 
+describe('backend app: the owner invariant', () => {
+  it('409 conflict: the owner cannot be deleted or lose admin, whatever the policies decided', async () => {
+    const del = await as(tenant, 'delete', `/v1/users/${ownerId}`);
+    expectError(del, 409, 'conflict');
+    assert.equal(del.body.details.invariant, 'one_owner');
+    const demote = await as(tenant, 'put', `/v1/users/${ownerId}`).send({ roles: ['user'] });
+    expectError(demote, 409, 'conflict');
+    assert.equal(demote.body.details.invariant, 'owner_is_admin');
+    const owner = await as(tenant, 'get', `/v1/users/${ownerId}`).expect(200);
+    assert.deepEqual(owner.body.roles, ['admin']);
+    assert.equal(owner.body.is_owner, true);
+    // adding a role keeps admin: allowed by the store (the policies decide whether it may happen)
+    await as(tenant, 'put', `/v1/users/${ownerId}`)
+      .send({ roles: ['admin', 'user'] })
+      .expect(200);
+    await as(tenant, 'put', `/v1/users/${ownerId}`)
+      .send({ roles: ['admin'], name: 'Owner' })
+      .expect(200);
+  });
+});
+
 describe('backend app: logging', () => {
   it('logs each request with the tenant and the acting subject from the sidecar', async () => {
     const subject = '11111111-2222-4333-8444-555555555555';

@@ -97,10 +97,15 @@ after(async () => {
   await store.close();
   dir.remove();
 });
+let ownerId = '';
 before(async () => {
-  tenant = (
-    await store.createTenant('Acme', { name: 'O', email: 'o@acme.example', roles: ['admin'] })
-  ).tenant.id;
+  const made = await store.createTenant('Acme', {
+    name: 'O',
+    email: 'o@acme.example',
+    roles: ['admin'],
+  });
+  tenant = made.tenant.id;
+  ownerId = made.owner.id;
 });
 
 const call = (method: 'get' | 'post' | 'put' | 'delete', url: string) =>
@@ -213,6 +218,8 @@ describe('docs/openapi.yaml', () => {
         412,
       ],
       ['/v1/users/{id}', 'delete', call('delete', `/v1/users/${missing}`), 404],
+      ['/v1/users/{id}', 'delete', call('delete', `/v1/users/${ownerId}`), 409],
+      ['/v1/users/{id}', 'put', call('put', `/v1/users/${ownerId}`).send({ roles: [] }), 409],
     ];
     for (const [path, method, pending, status] of cases) {
       const res = await pending;
