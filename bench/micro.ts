@@ -1,0 +1,193 @@
+/**
+ * In-process micro-benchmarks of the two per-request checks, with nothing else around them:
+ * the decision (`PolicyStore.decide`: decision-cache key, entities and Cedar) uncached and
+ * cached, and credential checking (`CredentialVerifier.verify`) cold (every token new: jose
+ * ES256) and warm (the verified-credential cache). Each call is timed on its own, so the
+ * percentiles are per call.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createLogger } from '../src/common/logger.js';
+import { devJwksPath, ensureDevKeys } from '../src/sidecar/authn/dev-keys.js';
+import { issueDevToken } from '../src/sidecar/authn/issue-token.js';
+import { createCredentialVerifier } from '../src/sidecar/authn/verifier.js';
+import { buildUpdateContext } from '../src/sidecar/authz/context.js';
+import { createPolicyStore } from '../src/sidecar/authz/policy-store.js';
+import type { AuthzRequest } from '../src/sidecar/authz/types.js';
+import { createSamples, percentileOf, round } from './stats.js';
+
+/** Per-call timings of one micro-benchmark, in microseconds. */
+export interface MicroResult {
+  name: string;
+  iterations: number;
+  p50Us: number;
+  p99Us: number;
+  meanUs: number;
+  /** What every call returned, summarized (e.g. "allowed": proves the work was real). */
+  outcome: string;
+}
+
+/** Options of {@link runMicroBenchmarks}. */
+export interface MicroOptions {
+  policyDir: string;
+  /** Calls per decision benchmark (default 20,000). */
+  decisions: number;
+  /** Distinct tokens for the cold verifier (default 2,000); the warm one makes 10× as many calls. */
+  tokens: number;
+  log: (line: string) => void;
+}
+
+/** Runs every micro-benchmark and returns their results in table order. */
+export async function runMicroBenchmarks(options: MicroOptions): Promise<MicroResult[]> {
+  const out: MicroResult[] = [];
+  out.push(...(await benchDecisions(options)));
+  out.push(...(await benchCredentials(options)));
+  return out;
+}
+
+async function benchDecisions(options: MicroOptions): Promise<MicroResult[]> {
+  const store = await createPolicyStore({
+    dir: options.policyDir,
+    logger: createLogger('silent'),
+    watch: false,
+    pollMs: 0,
+  });
+  try {
+    const tenantId = randomUUID().toUpperCase();
+    const owner = { id: randomUUID().toUpperCase(), tenantId, roles: ['admin'], isOwner: true };
+    // An owner changing a user's roles: the most context a decision reads. Distinct target ids
+    // make every key new, so the uncached run never hits the cache.
+    const requestFor = (targetId: string): AuthzRequest => {
+      const current = { name: 'Target', roles: ['user'], avatar: null };
+      return {
+        principal: owner,
+        action: 'users:update',
+        resource: { type: 'User', id: targetId, tenantId, roles: current.roles, isOwner: false },
+        context: buildUpdateContext(current, { roles: ['user', 'viewer'] }),
+      };
+    };
+    const n = options.decisions;
+    const distinct = Array.from({ length: n + 2000 }, () => requestFor(randomUUID().toUpperCase()));
+    options.log(`micro: ${n} uncached decisions`);
+    const uncached = timeSync('decision, uncached (key + entities + Cedar)', distinct, 2000, (r) =>
+      store.decide(r),
+    );
+    const same = requestFor(randomUUID().toUpperCase());
+    store.decide(same);
+    options.log(`micro: ${n} cached decisions`);
+    const cached = timeSync(
+      'decision, cached (key + LRU hit)',
+      Array.from({ length: n + 2000 }, () => same),
+      2000,
+      (r) => store.decide(r),
+    );
+    return [uncached, cached];
+  } finally {
+    store.close();
+  }
+}
+
+/** Times `fn` on each input after `warmup` untimed calls; outcome = the distinct results. */
+function timeSync<T>(
+  name: string,
+  inputs: readonly T[],
+  warmup: number,
+  fn: (input: T) => { allowed: boolean; cached: boolean },
+): MicroResult {
+  const samples = createSamples(inputs.length);
+  const outcomes = new Set<string>();
+  for (let i = 0; i < inputs.length; i++) {
+    const input = inputs[i] as T;
+    const t0 = process.hrtime.bigint();
+    const d = fn(input);
+    const t1 = process.hrtime.bigint();
+    if (i >= warmup) {
+      samples.push(Number(t1 - t0) / 1000);
+      outcomes.add(`${d.allowed ? 'allowed' : 'denied'}${d.cached ? ' (cached)' : ''}`);
+    }
+  }
+  return summarize(name, samples.sorted(), [...outcomes].sort().join(', '));
+}
+
+async function benchCredentials(options: MicroOptions): Promise<MicroResult[]> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'cedargate-micro-'));
+  try {
+    await ensureDevKeys(dataDir);
+    const claims = { issuer: 'cedargate-dev', audience: 'cedargate', tenantClaim: 'tenant_id' };
+    const tenant = randomUUID();
+    options.log(`micro: signing ${options.tokens} tokens`);
+    const tokens: string[] = [];
+    for (let i = 0; i < options.tokens; i += 200) {
+      const batch = Math.min(200, options.tokens - i);
+      tokens.push(
+        ...(await Promise.all(
+          Array.from({ length: batch }, () =>
+            issueDevToken(dataDir, { ...claims, tenant, sub: randomUUID(), ttlSeconds: 3600 }),
+          ),
+        )),
+      );
+    }
+    const verifier = await createCredentialVerifier({
+      keys: { kind: 'file', path: devJwksPath(dataDir) },
+      ...claims,
+      clockToleranceSeconds: 30,
+      logger: createLogger('silent'),
+      cacheMax: options.tokens + 1,
+    });
+    const headers = tokens.map((t) => `Bearer ${t}`);
+    options.log(`micro: ${headers.length} cold and ${headers.length * 10} warm credential checks`);
+    // Warm up jose and the key import on a token the cold run will not see.
+    const spare = await issueDevToken(dataDir, {
+      ...claims,
+      tenant,
+      sub: randomUUID(),
+      ttlSeconds: 3600,
+    });
+    for (let i = 0; i < 200; i++) await verifier.verify(`Bearer ${spare}`);
+    const cold = await timeAsync('credential, cold (jose ES256 verify)', headers, (h) =>
+      verifier.verify(h),
+    );
+    const warmInputs = Array.from(
+      { length: headers.length * 10 },
+      (_, i) => headers[i % headers.length] as string,
+    );
+    const warm = await timeAsync('credential, warm (verified-credential cache)', warmInputs, (h) =>
+      verifier.verify(h),
+    );
+    const stats = verifier.stats();
+    cold.outcome = `verified; cache ${stats.cacheHits} hits / ${stats.cacheMisses} misses overall`;
+    warm.outcome = cold.outcome;
+    return [cold, warm];
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+async function timeAsync(
+  name: string,
+  inputs: readonly string[],
+  fn: (input: string) => Promise<unknown>,
+): Promise<MicroResult> {
+  const samples = createSamples(inputs.length);
+  for (const input of inputs) {
+    const t0 = process.hrtime.bigint();
+    await fn(input);
+    samples.push(Number(process.hrtime.bigint() - t0) / 1000);
+  }
+  return summarize(name, samples.sorted(), 'verified');
+}
+
+function summarize(name: string, sorted: Float64Array, outcome: string): MicroResult {
+  let sum = 0;
+  for (const v of sorted) sum += v;
+  return {
+    name,
+    iterations: sorted.length,
+    p50Us: round(percentileOf(sorted, 0.5), 2),
+    p99Us: round(percentileOf(sorted, 0.99), 2),
+    meanUs: round(sum / Math.max(1, sorted.length), 2),
+    outcome,
+  };
+}

@@ -1,0 +1,275 @@
+/**
+ * The run's results as data (the JSON written to bench/results/), the issue-7 targets judged
+ * against them, and the markdown that is printed and written into docs/benchmarks.md.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import type { LoadResult } from './load.js';
+import type { MachineInfo } from './machine.js';
+import type { MicroResult } from './micro.js';
+import type { ProfileSummary } from './profile.js';
+
+/** Direct and through-sidecar runs of one scenario, measured back to back. */
+export interface ScenarioResult {
+  name: string;
+  description: string;
+  direct: LoadResult;
+  sidecar: LoadResult;
+  /** sidecar rps / direct rps. */
+  ratio: number;
+  /** The sidecar's cache events during its measured run (`cache/result` → count). */
+  sidecarCacheEvents: Record<string, number>;
+  /** Status codes of a few requests sent before the runs, per path. */
+  preflight: { direct: number[]; sidecar: number[] };
+}
+
+/** Both paths at one fixed rate: half the direct saturation rate. */
+export interface HalfRateResult {
+  scenario: string;
+  rate: number;
+  direct: LoadResult;
+  sidecar: LoadResult;
+  addedP50Ms: number;
+  addedP99Ms: number;
+}
+
+/** The sidecar's resident memory under steady load. */
+export interface SoakResult {
+  seconds: number;
+  scenario: string;
+  load: LoadResult;
+  samples: { seconds: number; rssMiB: number }[];
+  startMiB: number;
+  endMiB: number;
+  maxMiB: number;
+  slopeMiBPerMin: number;
+  /** Over the second half of the samples, once the caches have filled. */
+  secondHalfSlopeMiBPerMin: number;
+}
+
+/** One target of issue 7. */
+export interface TargetVerdict {
+  target: string;
+  measured: string;
+  verdict: 'met' | 'not met' | 'not measured';
+}
+
+/** Everything one `npm run bench` measured. */
+export interface BenchResults {
+  startedAt: string;
+  finishedAt: string;
+  machine: MachineInfo;
+  /** 1-minute load average when the run ended. */
+  loadAverageAtEnd: number;
+  settings: {
+    durationSeconds: number;
+    warmupSeconds: number;
+    connections: number;
+    users: number;
+    logLevel: string;
+  };
+  micro: MicroResult[];
+  scenarios: ScenarioResult[];
+  halfRate: HalfRateResult[];
+  soak: SoakResult | null;
+  profiles: { scenario: string; summary: ProfileSummary }[];
+  /** Server processes that died during a step (that step's numbers are missing). */
+  crashes: { step: string; process: string; ended: string; output: string }[];
+  targets: TargetVerdict[];
+}
+
+/** A soak counts as flat when, after the caches filled, RSS grows by at most this much per minute. */
+export const FLAT_SLOPE_MIB_PER_MIN = 1;
+const FULL_SOAK_SECONDS = 300;
+
+/** Judges the issue-7 targets against the results. */
+export function judgeTargets(
+  r: Omit<BenchResults, 'targets' | 'finishedAt' | 'loadAverageAtEnd'>,
+): TargetVerdict[] {
+  const out: TargetVerdict[] = [];
+  const ratio = (name: string, min: number, label: string) => {
+    const s = r.scenarios.find((x) => x.name === name);
+    out.push(
+      s === undefined
+        ? { target: label, measured: '—', verdict: 'not measured' }
+        : {
+            target: label,
+            measured: `${s.ratio.toFixed(2)}×`,
+            verdict: s.ratio >= min ? 'met' : 'not met',
+          },
+    );
+  };
+  ratio('get', 0.75, 'GET through the sidecar ≥ 0.75× direct req/s');
+  ratio('put-role', 0.6, 'Cedar-decided role PUT through the sidecar ≥ 0.6× direct req/s');
+  for (const name of ['get', 'put-role']) {
+    const h = r.halfRate.find((x) => x.scenario === name);
+    const label = `p99 added latency ≤ 1 ms at half the direct saturation rate (${name}${h === undefined ? '' : `, ${h.rate} req/s`})`;
+    out.push(
+      h === undefined
+        ? { target: label, measured: '—', verdict: 'not measured' }
+        : {
+            target: label,
+            measured: `${h.addedP99Ms.toFixed(3)} ms`,
+            verdict: h.addedP99Ms <= 1 ? 'met' : 'not met',
+          },
+    );
+  }
+  const micro = (prefix: string, max: number, label: string) => {
+    const m = r.micro.find((x) => x.name.startsWith(prefix));
+    out.push(
+      m === undefined
+        ? { target: label, measured: '—', verdict: 'not measured' }
+        : { target: label, measured: `${m.p50Us} µs`, verdict: m.p50Us <= max ? 'met' : 'not met' },
+    );
+  };
+  micro('decision, uncached', 100, 'uncached decision p50 ≤ 100 µs');
+  micro('decision, cached', 5, 'cached decision p50 ≤ 5 µs');
+  const label = 'resident memory flat over 5 minutes of load';
+  if (r.soak === null) out.push({ target: label, measured: '—', verdict: 'not measured' });
+  else {
+    const s = r.soak;
+    const measured = `${s.startMiB} → ${s.endMiB} MiB (max ${s.maxMiB}) over ${s.seconds} s; second-half slope ${s.secondHalfSlopeMiBPerMin} MiB/min`;
+    out.push({
+      target: label,
+      measured:
+        s.seconds < FULL_SOAK_SECONDS
+          ? `${measured} (short soak: run --soak 300 to judge)`
+          : measured,
+      verdict:
+        s.seconds < FULL_SOAK_SECONDS
+          ? 'not measured'
+          : Math.abs(s.secondHalfSlopeMiBPerMin) <= FLAT_SLOPE_MIB_PER_MIN
+            ? 'met'
+            : 'not met',
+    });
+  }
+  return out;
+}
+
+const fmt = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : '—');
+
+/** The results as markdown: machine, settings, and one table per kind of measurement. */
+export function renderMarkdown(r: BenchResults): string {
+  const m = r.machine;
+  const lines: string[] = [];
+  lines.push(
+    `Measured ${r.startedAt} on ${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB RAM, Node ${m.node}, ${m.os}; 1-minute load average ${m.loadAverageAtStart} at the start, ${r.loadAverageAtEnd} at the end.`,
+  );
+  lines.push('');
+  lines.push(
+    `Settings: ${r.settings.users.toLocaleString('en-US')} users, ${r.settings.connections} connections, ${r.settings.warmupSeconds} s warm-up + ${r.settings.durationSeconds} s measured per path and scenario, backend and sidecar at LOG_LEVEL=${r.settings.logLevel}, load generator in the same 2-core machine.`,
+  );
+  lines.push('', '### Saturation: direct vs through the sidecar', '');
+  lines.push(
+    '| scenario | path | req/s | p50 ms | p99 ms | p99.9 ms | non-2xx | sidecar/direct | CPU µs/req backend | CPU µs/req sidecar | CPU µs/req load generator |',
+  );
+  lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const s of r.scenarios) {
+    for (const [path, l] of [
+      ['direct', s.direct],
+      ['sidecar', s.sidecar],
+    ] as const) {
+      const cpu = (name: string) => {
+        const v = l.cpuMicrosPerRequest[name];
+        return v === undefined ? '—' : fmt(v, 0);
+      };
+      lines.push(
+        `| ${s.name} | ${path} | ${fmt(l.rps, 0)} | ${fmt(l.latencyMs.p50, 3)} | ${fmt(l.latencyMs.p99, 3)} | ${fmt(l.latencyMs.p999, 3)} | ${l.non2xx + l.errors} | ${path === 'sidecar' ? `**${fmt(s.ratio)}×**` : ''} | ${cpu('backend')} | ${cpu('sidecar')} | ${cpu('load generator')} |`,
+      );
+    }
+  }
+  lines.push('', 'Sidecar cache events during each measured sidecar run:', '');
+  lines.push('| scenario | credential hit/miss | user hit/miss | decision hit/miss |');
+  lines.push('| --- | ---: | ---: | ---: |');
+  for (const s of r.scenarios) {
+    const c = s.sidecarCacheEvents;
+    const pair = (cache: string) => `${c[`${cache}/hit`] ?? 0} / ${c[`${cache}/miss`] ?? 0}`;
+    lines.push(`| ${s.name} | ${pair('credential')} | ${pair('user')} | ${pair('decision')} |`);
+  }
+  if (r.halfRate.length > 0) {
+    lines.push('', '### Added latency at half the direct saturation rate', '');
+    lines.push(
+      '| scenario | rate req/s | direct p50 / p99 ms | sidecar p50 / p99 ms | added p50 ms | added p99 ms | non-2xx |',
+    );
+    lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+    for (const h of r.halfRate) {
+      lines.push(
+        `| ${h.scenario} | ${h.rate} | ${fmt(h.direct.latencyMs.p50, 3)} / ${fmt(h.direct.latencyMs.p99, 3)} | ${fmt(h.sidecar.latencyMs.p50, 3)} / ${fmt(h.sidecar.latencyMs.p99, 3)} | ${fmt(h.addedP50Ms, 3)} | **${fmt(h.addedP99Ms, 3)}** | ${h.direct.non2xx + h.sidecar.non2xx} |`,
+      );
+    }
+  }
+  if (r.micro.length > 0) {
+    lines.push('', '### Micro-benchmarks (in-process, per call)', '');
+    lines.push('| what | calls | p50 µs | p99 µs | mean µs |');
+    lines.push('| --- | ---: | ---: | ---: | ---: |');
+    for (const x of r.micro)
+      lines.push(`| ${x.name} | ${x.iterations} | ${x.p50Us} | ${x.p99Us} | ${x.meanUs} |`);
+  }
+  if (r.soak !== null) {
+    const s = r.soak;
+    lines.push('', `### Memory soak (${s.scenario} through the sidecar, ${s.seconds} s)`, '');
+    lines.push(
+      '| start MiB | end MiB | max MiB | slope MiB/min | second-half slope MiB/min | req/s | non-2xx |',
+    );
+    lines.push('| ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    lines.push(
+      `| ${s.startMiB} | ${s.endMiB} | ${s.maxMiB} | ${s.slopeMiBPerMin} | ${s.secondHalfSlopeMiBPerMin} | ${fmt(s.load.rps, 0)} | ${s.load.non2xx + s.load.errors} |`,
+    );
+  }
+  for (const p of r.profiles) {
+    lines.push('', `### Sidecar CPU profile under ${p.scenario} (self time, % of busy time)`, '');
+    lines.push('| area | % |', '| --- | ---: |');
+    for (const a of p.summary.areas.slice(0, 12)) lines.push(`| ${a.name} | ${a.percent} |`);
+    lines.push('', '| function | % |', '| --- | ---: |');
+    for (const f of p.summary.topFunctions.slice(0, 15))
+      lines.push(`| \`${f.name}\` | ${f.percent} |`);
+  }
+  for (const c of r.crashes) {
+    lines.push('', `### CRASH: the ${c.process} died during "${c.step}" (${c.ended})`, '');
+    lines.push(
+      'That step has no numbers; a new sidecar was started for the rest of the run. Its last output:',
+      '',
+    );
+    lines.push(
+      '```',
+      ...c.output
+        .split('\n')
+        .filter((l) => l.trim() !== '')
+        .slice(0, 14),
+      '```',
+    );
+  }
+  lines.push('', '### Targets (issue 7)', '');
+  lines.push('| target | measured | verdict |', '| --- | --- | --- |');
+  for (const t of r.targets)
+    lines.push(
+      `| ${t.target} | ${t.measured} | ${t.verdict === 'met' ? 'met' : `**${t.verdict}**`} |`,
+    );
+  return `${lines.join('\n')}\n`;
+}
+
+export const DOC_BEGIN = '<!-- bench:results:begin (written by `npm run bench -- --write-doc`) -->';
+export const DOC_END = '<!-- bench:results:end -->';
+
+/**
+ * Puts `markdown` between the markers of `docPath`, keeping everything else (the hand-written
+ * method and analysis); creates the file with the markers when it does not exist. The page is
+ * formatted with the repository's prettier settings, so `npm run lint` stays green.
+ */
+export async function writeDocSection(docPath: string, markdown: string): Promise<void> {
+  const section = `${DOC_BEGIN}\n\n${markdown}\n${DOC_END}`;
+  let next: string;
+  if (!existsSync(docPath)) {
+    next = `# Benchmarks\n\n${section}\n`;
+  } else {
+    const text = readFileSync(docPath, 'utf8');
+    const begin = text.indexOf(DOC_BEGIN);
+    const end = text.indexOf(DOC_END);
+    next =
+      begin !== -1 && end > begin
+        ? `${text.slice(0, begin)}${section}${text.slice(end + DOC_END.length)}`
+        : `${text.trimEnd()}\n\n${section}\n`;
+  }
+  const prettier = await import('prettier');
+  const config = (await prettier.resolveConfig(docPath)) ?? {};
+  writeFileSync(docPath, await prettier.format(next, { ...config, filepath: docPath }));
+}

@@ -1,0 +1,496 @@
+/**
+ * `npm run bench [-- flags]`: the sidecar's cost, measured side by side with direct access.
+ *
+ *   1. micro-benchmarks in this process (decision uncached/cached, credential cold/warm),
+ *      before any server runs, so nothing competes with them;
+ *   2. seeds a tenant of --users users with their tokens, starts `cedargate backend` and
+ *      `cedargate sidecar` as separate processes;
+ *   3. per scenario: warm-up and a measured run directly against the backend, then the same
+ *      through the sidecar (back to back, same settings), and the ratio;
+ *   4. both paths again at half the direct saturation rate: the added latency;
+ *   5. a memory soak (the mix through the sidecar, RSS sampled from /proc);
+ *   6. with --profile, the sidecar again under `node --cpu-prof` for the GET and role-PUT loads.
+ *
+ * Progress goes to stderr; the markdown table to stdout; the JSON to bench/results/<time>.json;
+ * with --write-doc, the table into docs/benchmarks.md (between its markers).
+ */
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { parseFlags } from '../src/cli/usage.js';
+import { loadConfig } from '../src/config.js';
+import { runLoad, type BenchRequest, type LoadResult } from './load.js';
+import { describeMachine } from './machine.js';
+import { runMicroBenchmarks } from './micro.js';
+import { repoRoot, readRss } from './processes.js';
+import { summarizeProfile } from './profile.js';
+import {
+  judgeTargets,
+  renderMarkdown,
+  writeDocSection,
+  type BenchResults,
+  type HalfRateResult,
+  type ScenarioResult,
+  type SoakResult,
+} from './report.js';
+import { selectScenarios, SCENARIOS, type PathKind, type Scenario } from './scenarios.js';
+import { startBenchStack, type BenchStack } from './stack.js';
+import { round, slopeOf } from './stats.js';
+
+const USAGE =
+  'npm run bench -- [--duration S] [--warmup S] [--connections N] [--users N] [--scenarios get,put-name,put-role,mix]' +
+  ' [--half-rate get,put-role|none] [--soak S] [--micro-decisions N] [--micro-tokens N] [--no-micro] [--profile]' +
+  ' [--write-doc] [--out-dir DIR] [--from RESULTS.json]';
+
+interface Settings {
+  duration: number;
+  warmup: number;
+  connections: number;
+  users: number;
+  scenarios: Scenario[];
+  halfRate: string[];
+  soak: number;
+  microDecisions: number;
+  microTokens: number;
+  micro: boolean;
+  profile: boolean;
+  writeDoc: boolean;
+  outDir: string;
+  /** Render an earlier run's JSON instead of measuring. */
+  from: string | undefined;
+}
+
+function readSettings(argv: string[]): Settings {
+  const { values } = parseFlags(
+    argv,
+    {
+      duration: { type: 'string' },
+      warmup: { type: 'string' },
+      connections: { type: 'string' },
+      users: { type: 'string' },
+      scenarios: { type: 'string' },
+      'half-rate': { type: 'string' },
+      soak: { type: 'string' },
+      'micro-decisions': { type: 'string' },
+      'micro-tokens': { type: 'string' },
+      'no-micro': { type: 'boolean' },
+      profile: { type: 'boolean' },
+      'write-doc': { type: 'boolean' },
+      'out-dir': { type: 'string' },
+      from: { type: 'string' },
+    },
+    USAGE,
+  );
+  const num = (name: string, raw: string | undefined, dflt: number, min: number): number => {
+    if (raw === undefined) return dflt;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n < min)
+      throw new Error(`--${name} must be a number ≥ ${min}, got "${raw}"\nusage: ${USAGE}`);
+    return n;
+  };
+  const list = (raw: string | undefined) =>
+    raw
+      ?.split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
+  const halfRate = list(values['half-rate']) ?? ['get', 'put-role'];
+  return {
+    duration: num('duration', values.duration, 10, 1),
+    warmup: num('warmup', values.warmup, 2, 0),
+    connections: Math.floor(num('connections', values.connections, 16, 1)),
+    // Writes go to two disjoint halves, and the name scenario needs its targets: at least 4.
+    users: Math.floor(num('users', values.users, 10_000, 4)),
+    scenarios: selectScenarios(list(values.scenarios)),
+    halfRate: halfRate.includes('none') ? [] : halfRate,
+    soak: num('soak', values.soak, 30, 0),
+    microDecisions: Math.floor(num('micro-decisions', values['micro-decisions'], 20_000, 1)),
+    microTokens: Math.floor(num('micro-tokens', values['micro-tokens'], 2_000, 1)),
+    micro: values['no-micro'] !== true,
+    profile: values.profile === true,
+    writeDoc: values['write-doc'] === true,
+    outDir: values['out-dir'] ?? join(repoRoot, 'bench', 'results'),
+    from: values.from,
+  };
+}
+
+const log = (line: string): void =>
+  void process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+
+async function main(argv: string[]): Promise<number> {
+  const settings = readSettings(argv);
+  if (settings.from !== undefined) {
+    await publish(
+      JSON.parse(readFileSync(settings.from, 'utf8')) as BenchResults,
+      settings.writeDoc,
+    );
+    return 0;
+  }
+  const startedAt = new Date().toISOString();
+  const machine = describeMachine();
+  log(`${machine.cpuModel}, ${machine.cores} cores, Node ${machine.node}`);
+  const policyDir = join(repoRoot, 'policies');
+
+  const micro = settings.micro
+    ? await runMicroBenchmarks({
+        policyDir,
+        decisions: settings.microDecisions,
+        tokens: settings.microTokens,
+        log,
+      })
+    : [];
+  for (const m of micro) log(`micro: ${m.name}: p50 ${m.p50Us} µs, p99 ${m.p99Us} µs`);
+
+  log(`seeding ${settings.users} users and starting backend + sidecar`);
+  const stack = await startBenchStack({ users: settings.users, policyDir, log });
+  // Ctrl-C must not leave a backend and a sidecar running with a temp dir behind them.
+  const interrupt = (signal: NodeJS.Signals) => {
+    log(`${signal}: stopping the servers`);
+    void stack.close().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', interrupt);
+  process.once('SIGTERM', interrupt);
+  const scenarios: ScenarioResult[] = [];
+  const halfRate: HalfRateResult[] = [];
+  let soak: SoakResult | null = null;
+  const profiles: BenchResults['profiles'] = [];
+  const crashes: BenchResults['crashes'] = [];
+  /**
+   * Runs one measurement. If a server process dies meanwhile, the crash is part of the results
+   * (with what the process printed), the sidecar is started again, and the run goes on.
+   */
+  const step = async (name: string, measure: () => Promise<void>): Promise<void> => {
+    try {
+      await measure();
+    } catch (err) {
+      const ended = stack.sidecar.ended() ?? stack.backend.ended();
+      if (ended === undefined || stack.backend.ended() !== undefined) throw err;
+      log(`${name}: the sidecar died (${ended}); recording it and starting a new sidecar`);
+      crashes.push({
+        step: name,
+        process: 'sidecar',
+        ended,
+        output: stack.sidecar.output().slice(-3000),
+      });
+      await stack.restartSidecar();
+    }
+  };
+  try {
+    for (const scenario of settings.scenarios) {
+      await step(scenario.name, async () => {
+        scenarios.push(await measureScenario(stack, scenario, settings));
+      });
+    }
+    for (const name of settings.halfRate) {
+      const sat = scenarios.find((s) => s.name === name);
+      if (sat === undefined) continue;
+      const scenario = selectScenarios([name])[0] as Scenario;
+      await step(`${name} at half rate`, async () => {
+        halfRate.push(await measureHalfRate(stack, scenario, sat.direct.rps, settings));
+      });
+    }
+    if (settings.soak > 0) {
+      await step('soak', async () => {
+        soak = await soakSidecar(stack, settings);
+      });
+    }
+    if (settings.profile) {
+      await step('profile', async () => {
+        profiles.push(...(await profileSidecar(stack, settings)));
+      });
+    }
+  } finally {
+    await stack.close();
+  }
+
+  const partial = {
+    startedAt,
+    machine,
+    settings: {
+      durationSeconds: settings.duration,
+      warmupSeconds: settings.warmup,
+      connections: settings.connections,
+      users: settings.users,
+      logLevel: 'warn',
+    },
+    micro,
+    scenarios,
+    halfRate,
+    soak,
+    profiles,
+    crashes,
+  };
+  const results: BenchResults = {
+    ...partial,
+    finishedAt: new Date().toISOString(),
+    loadAverageAtEnd: Math.round((loadavg()[0] ?? 0) * 100) / 100,
+    targets: judgeTargets(partial),
+  };
+  mkdirSync(settings.outDir, { recursive: true });
+  const jsonPath = join(settings.outDir, `${startedAt.replace(/[:.]/g, '-')}.json`);
+  writeFileSync(jsonPath, `${JSON.stringify(results, null, 2)}\n`);
+  log(`results: ${jsonPath}`);
+  await publish(results, settings.writeDoc);
+  return 0;
+}
+
+/**
+ * After a sidecar run that wrote, wait out the sidecar's user cache (USER_CACHE_TTL_MS, 5 s by
+ * default). A write abandoned by autocannon at the deadline can land in the backend while the
+ * sidecar sees the client gone and keeps its old copy of the user; the next run's first request
+ * on that user would then go through the 412 path (and, for a self-update, is denied: see
+ * docs/benchmarks.md). That is a cut-off artifact, not steady state.
+ */
+const USER_CACHE_TTL_MS = loadConfig('cli', {}).userCacheTtlMs;
+
+function drainAfter(scenario: Scenario, path: PathKind): number {
+  return scenario.writes && path === 'sidecar' ? USER_CACHE_TTL_MS + 500 : 500;
+}
+
+/** The servers a request of `path` runs through. */
+function watchOf(stack: BenchStack, path: PathKind): { name: string; pid: number }[] {
+  const backend = { name: 'backend', pid: stack.backend.pid };
+  return path === 'direct' ? [backend] : [backend, { name: 'sidecar', pid: stack.sidecar.pid }];
+}
+
+/** Prints the tables, and writes them into docs/benchmarks.md when asked. */
+async function publish(results: BenchResults, writeDoc: boolean): Promise<void> {
+  const markdown = renderMarkdown(results);
+  process.stdout.write(markdown);
+  if (writeDoc) {
+    const doc = join(repoRoot, 'docs', 'benchmarks.md');
+    await writeDocSection(doc, markdown);
+    log(`wrote ${doc}`);
+  }
+}
+
+function urlOf(stack: BenchStack, path: PathKind): string {
+  return path === 'direct' ? stack.backendUrl : stack.sidecarUrl;
+}
+
+async function measureScenario(
+  stack: BenchStack,
+  scenario: Scenario,
+  s: Settings,
+): Promise<ScenarioResult> {
+  const preflight = {
+    direct: await preflightStatuses(stack, scenario, 'direct'),
+    sidecar: await preflightStatuses(stack, scenario, 'sidecar'),
+  };
+  for (const path of ['direct', 'sidecar'] as const) {
+    const bad = preflight[path].filter((code) => code < 200 || code >= 300);
+    if (bad.length > 0)
+      log(`WARNING ${scenario.name}/${path}: preflight answered ${preflight[path].join(', ')}`);
+  }
+  // Warm-up, then the measured run; the sidecar's cache counters are read around the latter.
+  const runPath = async (
+    path: PathKind,
+  ): Promise<{ load: LoadResult; events: Record<string, number> }> => {
+    const next = scenario.generator(stack, path);
+    if (s.warmup > 0) {
+      log(`${scenario.name}: ${path} warm-up ${s.warmup} s`);
+      await runLoad({
+        url: urlOf(stack, path),
+        watch: watchOf(stack, path),
+        connections: s.connections,
+        durationSeconds: s.warmup,
+        drainMs: drainAfter(scenario, path),
+        next,
+      });
+    }
+    const before = await stack.cacheCounters();
+    log(`${scenario.name}: ${path} ${s.duration} s`);
+    const load = await runLoad({
+      url: urlOf(stack, path),
+      watch: watchOf(stack, path),
+      connections: s.connections,
+      durationSeconds: s.duration,
+      drainMs: drainAfter(scenario, path),
+      next,
+    });
+    stack.assertRunning();
+    const events = diffCounters(before, await stack.cacheCounters());
+    log(
+      `${scenario.name}: ${path} ${load.rps} req/s, p50 ${load.latencyMs.p50} ms, p99 ${load.latencyMs.p99} ms, non-2xx ${load.non2xx} ${JSON.stringify(load.statusCodes)}`,
+    );
+    return { load, events };
+  };
+  const direct = (await runPath('direct')).load;
+  const { load: sidecar, events } = await runPath('sidecar');
+  return {
+    name: scenario.name,
+    description: scenario.description,
+    direct,
+    sidecar,
+    ratio: round(direct.rps === 0 ? 0 : sidecar.rps / direct.rps, 3),
+    sidecarCacheEvents: events,
+    preflight,
+  };
+}
+
+async function measureHalfRate(
+  stack: BenchStack,
+  scenario: Scenario,
+  directRps: number,
+  s: Settings,
+): Promise<HalfRateResult> {
+  const rate = Math.max(1, Math.floor(directRps / 2));
+  const at = async (path: PathKind) => {
+    log(`${scenario.name} at ${rate} req/s: ${path} ${s.duration} s`);
+    const r = await runLoad({
+      url: urlOf(stack, path),
+      watch: watchOf(stack, path),
+      connections: s.connections,
+      durationSeconds: s.duration,
+      overallRate: rate,
+      drainMs: drainAfter(scenario, path),
+      next: scenario.generator(stack, path),
+    });
+    stack.assertRunning();
+    log(
+      `${scenario.name} at ${rate} req/s: ${path} p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, non-2xx ${r.non2xx}`,
+    );
+    return r;
+  };
+  const direct = await at('direct');
+  const sidecar = await at('sidecar');
+  return {
+    scenario: scenario.name,
+    rate,
+    direct,
+    sidecar,
+    addedP50Ms: round(sidecar.latencyMs.p50 - direct.latencyMs.p50),
+    addedP99Ms: round(sidecar.latencyMs.p99 - direct.latencyMs.p99),
+  };
+}
+
+async function soakSidecar(stack: BenchStack, s: Settings): Promise<SoakResult> {
+  const scenario = SCENARIOS.find((x) => x.name === 'mix') as Scenario;
+  const everyMs = s.soak <= 60 ? 2000 : 5000;
+  const pid = stack.sidecar.pid;
+  const samples: { seconds: number; rssMiB: number }[] = [];
+  const t0 = Date.now();
+  const sample = () => {
+    const rss = readRss(pid);
+    if (rss !== undefined)
+      samples.push({
+        seconds: round((Date.now() - t0) / 1000, 1),
+        rssMiB: round(rss / 2 ** 20, 1),
+      });
+  };
+  log(`soak: ${scenario.name} through the sidecar for ${s.soak} s, RSS every ${everyMs / 1000} s`);
+  sample();
+  const timer = setInterval(() => {
+    sample();
+    const last = samples[samples.length - 1];
+    if (last !== undefined) log(`soak: ${last.seconds} s, RSS ${last.rssMiB} MiB`);
+  }, everyMs);
+  let load: LoadResult;
+  try {
+    load = await runLoad({
+      url: stack.sidecarUrl,
+      watch: watchOf(stack, 'sidecar'),
+      connections: s.connections,
+      durationSeconds: s.soak,
+      drainMs: drainAfter(scenario, 'sidecar'),
+      next: scenario.generator(stack, 'sidecar'),
+    });
+  } finally {
+    clearInterval(timer);
+  }
+  stack.assertRunning();
+  sample();
+  const perMin = (pts: typeof samples) =>
+    round(slopeOf(pts.map((p) => ({ x: p.seconds / 60, y: p.rssMiB }))), 2);
+  const rss = samples.map((p) => p.rssMiB);
+  return {
+    seconds: s.soak,
+    scenario: scenario.name,
+    load,
+    samples,
+    startMiB: samples[0]?.rssMiB ?? Number.NaN,
+    endMiB: samples[samples.length - 1]?.rssMiB ?? Number.NaN,
+    maxMiB: rss.length === 0 ? Number.NaN : Math.max(...rss),
+    slopeMiBPerMin: perMin(samples),
+    secondHalfSlopeMiBPerMin: perMin(samples.slice(Math.floor(samples.length / 2))),
+  };
+}
+
+/** The sidecar under `node --cpu-prof`, once per profiled load; the profile is written at exit. */
+async function profileSidecar(stack: BenchStack, s: Settings): Promise<BenchResults['profiles']> {
+  const dir = s.outDir;
+  mkdirSync(dir, { recursive: true });
+  const out: BenchResults['profiles'] = [];
+  for (const name of ['get', 'put-role']) {
+    const scenario = selectScenarios([name])[0] as Scenario;
+    // A .json name: bench/results/ keeps only JSON out of git, and DevTools loads it as a profile.
+    const file = `${new Date().toISOString().replace(/[:.]/g, '-')}-${name}.cpuprofile.json`;
+    log(`profile: restarting the sidecar under --cpu-prof for ${name}`);
+    await stack.restartSidecar(['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${file}`]);
+    const next = scenario.generator(stack, 'sidecar');
+    if (s.warmup > 0)
+      await runLoad({
+        url: stack.sidecarUrl,
+        connections: s.connections,
+        durationSeconds: s.warmup,
+        next,
+      });
+    const r = await runLoad({
+      url: stack.sidecarUrl,
+      connections: s.connections,
+      durationSeconds: s.duration,
+      next,
+    });
+    log(`profile: ${name} ${r.rps} req/s under the profiler`);
+    await stack.restartSidecar();
+    if (!readdirSync(dir).includes(file))
+      throw new Error(`the sidecar wrote no profile ${join(dir, file)}`);
+    out.push({ scenario: name, summary: summarizeProfile(join(dir, file)) });
+  }
+  return out;
+}
+
+/** Sends three requests of the scenario on one path and returns their status codes. */
+async function preflightStatuses(
+  stack: BenchStack,
+  scenario: Scenario,
+  path: PathKind,
+): Promise<number[]> {
+  const next = scenario.generator(stack, path);
+  const statuses: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const req: BenchRequest = next();
+    const res = await fetch(`${urlOf(stack, path)}${req.path}`, {
+      method: req.method,
+      headers: req.headers,
+      ...(req.body === undefined ? {} : { body: req.body }),
+    });
+    const text = await res.text();
+    statuses.push(res.status);
+    if (res.status >= 300)
+      log(
+        `${scenario.name}/${path} preflight ${req.method} ${req.path}: ${res.status} ${text.slice(0, 300)}`,
+      );
+  }
+  return statuses;
+}
+
+function diffCounters(
+  before: Record<string, number>,
+  after: Record<string, number>,
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(after)) out[k] = v - (before[k] ?? 0);
+  return out;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(
+      `bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,144 @@
+/**
+ * Smoke test of `npm run bench`: runs the compiled benchmark for about a second per measured
+ * step (every scenario kind, the half-rate run, a short soak, small micro-benchmarks) so that it
+ * cannot rot, and checks that it produced sane JSON and a table. No timing thresholds: only
+ * that everything was measured, answered 2xx, and adds up.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { BenchResults } from '../../../bench/report.js';
+import { ROLE_SEQUENCE } from '../../../bench/scenarios.js';
+import { repoRoot } from '../../helpers/process.js';
+
+function runBench(
+  args: string[],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(repoRoot, 'dist', 'bench', 'run.js'), ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('npm run bench (smoke)', { timeout: 180_000 }, () => {
+  const out = mkdtempSync(join(tmpdir(), 'cedargate-bench-smoke-'));
+  let run: { code: number | null; stdout: string; stderr: string };
+  let results: BenchResults;
+
+  before(async () => {
+    run = await runBench([
+      '--duration',
+      '1',
+      '--warmup',
+      '0',
+      '--connections',
+      '4',
+      '--users',
+      '400',
+      '--scenarios',
+      'get,put-name,put-role,mix',
+      '--half-rate',
+      'get',
+      '--soak',
+      '2',
+      '--micro-decisions',
+      '200',
+      '--micro-tokens',
+      '20',
+      '--out-dir',
+      out,
+    ]);
+    const files = readdirSync(out).filter((f) => f.endsWith('.json'));
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(files.length, 1, `one results file in ${out}: ${files.join(', ')}`);
+    results = JSON.parse(readFileSync(join(out, files[0] as string), 'utf8')) as BenchResults;
+  });
+  after(() => rmSync(out, { recursive: true, force: true }));
+
+  it('measures every scenario on both paths, all answered 2xx, with a consistent ratio', () => {
+    assert.deepEqual(
+      results.scenarios.map((s) => s.name),
+      ['get', 'put-name', 'put-role', 'mix'],
+    );
+    for (const s of results.scenarios) {
+      assert.deepEqual(
+        [...s.preflight.direct, ...s.preflight.sidecar].filter((c) => c !== 200),
+        [],
+        s.name,
+      );
+      for (const l of [s.direct, s.sidecar]) {
+        assert.ok(l.requests > 0, `${s.name}: requests`);
+        assert.equal(l.non2xx, 0, `${s.name}: ${JSON.stringify(l.statusCodes)}`);
+        assert.equal(l.errors, 0, `${s.name}: errors`);
+        assert.ok(l.latencyMs.p50 > 0, `${s.name}: p50`);
+        assert.ok(
+          l.latencyMs.p50 <= l.latencyMs.p99 && l.latencyMs.p99 <= l.latencyMs.p999,
+          `${s.name}: percentiles ordered`,
+        );
+      }
+      assert.ok(Math.abs(s.ratio - s.sidecar.rps / s.direct.rps) < 0.01, `${s.name}: ratio`);
+    }
+  });
+
+  it('lets Cedar decide every role change: no decision key repeats before six visits per target', () => {
+    const role = results.scenarios.find((s) => s.name === 'put-role');
+    assert.ok(role !== undefined);
+    const events = JSON.stringify(role.sidecarCacheEvents);
+    const hits = role.sidecarCacheEvents['decision/hit'] ?? 0;
+    const misses = role.sidecarCacheEvents['decision/miss'] ?? 0;
+    // Every answered request was decided (a request cut off at the end may add one more).
+    assert.ok(hits + misses >= role.sidecar.requests, events);
+    // 100 targets (half of the sidecar's 200 users), visited in turn: a key can only come back
+    // after 600 visits (3 preflight requests, the measured ones, and up to 4 cut off at the end).
+    const distinctKeys = 100 * ROLE_SEQUENCE.length;
+    assert.ok(hits <= Math.max(0, 3 + role.sidecar.requests + 4 - distinctKeys), events);
+  });
+
+  it('runs both paths at half the direct saturation rate', () => {
+    const [h] = results.halfRate;
+    const get = results.scenarios.find((s) => s.name === 'get');
+    assert.equal(h?.scenario, 'get');
+    assert.equal(h?.rate, Math.max(1, Math.floor((get?.direct.rps ?? 0) / 2)));
+    assert.equal(
+      h?.addedP99Ms,
+      Math.round((h.sidecar.latencyMs.p99 - h.direct.latencyMs.p99) * 1000) / 1000,
+    );
+  });
+
+  it('reports micro-benchmarks that really decided and verified', () => {
+    assert.deepEqual(
+      results.micro.map((m) => m.name.split(' (')[0]),
+      ['decision, uncached', 'decision, cached', 'credential, cold', 'credential, warm'],
+    );
+    for (const m of results.micro)
+      assert.ok(m.iterations > 0 && m.p50Us > 0 && m.p50Us <= m.p99Us, m.name);
+    assert.equal(results.micro[0]?.outcome, 'allowed');
+    assert.equal(results.micro[1]?.outcome, 'allowed (cached)');
+  });
+
+  it('samples the sidecar RSS during the soak and judges every target', () => {
+    assert.ok((results.soak?.samples.length ?? 0) >= 2);
+    assert.ok((results.soak?.startMiB ?? 0) > 0);
+    assert.equal(results.targets.length, 7);
+    assert.equal(
+      results.targets.at(-1)?.verdict,
+      'not measured',
+      'a 2 s soak cannot judge 5 minutes',
+    );
+  });
+
+  it('prints the markdown table with the machine description', () => {
+    assert.match(run.stdout, /\| get \| sidecar \| \d+ \|/);
+    assert.match(run.stdout, new RegExp(`Node ${results.machine.node.replace(/\./g, '\\.')}`));
+    assert.match(run.stdout, /### Targets \(issue 7\)/);
+  });
+});
