@@ -48,6 +48,12 @@ export function publicUser(u: StoredUser): User {
   return rest;
 }
 
+/** The version a strong ETag made by `etagOf` names, or undefined. */
+export function versionOfEtag(etag: string): number | undefined {
+  const m = /^"[^".]+\.(\d+)"$/.exec(etag);
+  return m === null ? undefined : Number(m[1]);
+}
+
 /** Strong ETag for a version of a user. */
 export function etagOf(u: Pick<StoredUser, 'id' | 'version'>): string {
   return `"${u.id.toLowerCase()}.${u.version}"`;

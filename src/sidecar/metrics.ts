@@ -1,7 +1,16 @@
 /** Prometheus metrics of the sidecar (prom-client), on a registry of its own. */
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-export interface SidecarMetrics {
+/**
+ * The per-request hot path records through these: a labelled child is looked up once per label
+ * combination and kept, instead of prom-client hashing a label object on every request.
+ */
+export interface RequestRecorders {
+  observeRequest(action: string, decision: string, status: number, seconds: number): void;
+  countDecision(action: string, result: string, cached: boolean): void;
+}
+
+export interface SidecarMetrics extends RequestRecorders {
   registry: Registry;
   requestDuration: Histogram<'action' | 'decision' | 'status'>;
   decisions: Counter<'action' | 'result'>;
@@ -13,27 +22,55 @@ export interface SidecarMetrics {
 export function createSidecarMetrics(): SidecarMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'cedargate_' });
+  const requestDuration = new Histogram({
+    name: 'cedargate_request_duration_seconds',
+    help: 'Time from request to response through the sidecar, by action, decision and status',
+    labelNames: ['action', 'decision', 'status'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  const decisions = new Counter({
+    name: 'cedargate_decisions_total',
+    help: 'Policy decisions by action and result (allow, deny, shadow_deny)',
+    labelNames: ['action', 'result'],
+    registers: [registry],
+  });
+  const cacheEvents = new Counter({
+    name: 'cedargate_cache_events_total',
+    help: 'Cache hits and misses by cache (credential, user, decision)',
+    labelNames: ['cache', 'result'],
+    registers: [registry],
+  });
+  const durationChildren = new Map<string, { observe(v: number): void }>();
+  const decisionChildren = new Map<string, { inc(): void }>();
+  const decisionCache = {
+    hit: cacheEvents.labels({ cache: 'decision', result: 'hit' }),
+    miss: cacheEvents.labels({ cache: 'decision', result: 'miss' }),
+  };
   return {
     registry,
-    requestDuration: new Histogram({
-      name: 'cedargate_request_duration_seconds',
-      help: 'Time from request to response through the sidecar, by action, decision and status',
-      labelNames: ['action', 'decision', 'status'],
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-      registers: [registry],
-    }),
-    decisions: new Counter({
-      name: 'cedargate_decisions_total',
-      help: 'Policy decisions by action and result (allow, deny, shadow_deny)',
-      labelNames: ['action', 'result'],
-      registers: [registry],
-    }),
-    cacheEvents: new Counter({
-      name: 'cedargate_cache_events_total',
-      help: 'Cache hits and misses by cache (credential, user, decision)',
-      labelNames: ['cache', 'result'],
-      registers: [registry],
-    }),
+    requestDuration,
+    decisions,
+    cacheEvents,
+    observeRequest(action, decision, status, seconds) {
+      const key = `${action} ${decision} ${status}`;
+      let child = durationChildren.get(key);
+      if (child === undefined) {
+        child = requestDuration.labels({ action, decision, status: String(status) });
+        durationChildren.set(key, child);
+      }
+      child.observe(seconds);
+    },
+    countDecision(action, result, cached) {
+      const key = `${action} ${result}`;
+      let child = decisionChildren.get(key);
+      if (child === undefined) {
+        child = decisions.labels({ action, result });
+        decisionChildren.set(key, child);
+      }
+      child.inc();
+      (cached ? decisionCache.hit : decisionCache.miss).inc();
+    },
     policyReloads: new Counter({
       name: 'cedargate_policy_reloads_total',
       help: 'Policy reloads by result (success, failure, unchanged)',

@@ -114,7 +114,11 @@ export function createPipeline(
     target: UserRecord | undefined,
     input: NewUser | UserPatch | undefined,
   ): Decision {
-    const principalFacts: PrincipalFacts = factsOf(principal);
+    // Acting on oneself: principal and resource are one entity, and the target record may be the
+    // fresher of the two (re-read after a 412): decide on one version of that user, never two.
+    const principalFacts: PrincipalFacts = factsOf(
+      target !== undefined && target.user.id === principal.id ? target.user : principal,
+    );
     const resource: ResourceFacts =
       target === undefined
         ? { type: 'Tenant', id: tenantId }
@@ -162,11 +166,11 @@ export function createPipeline(
       const decision = decide(route, principal.user, tenantId, target, input);
       ex.decision = decision;
       ex.shadowDeny = !decision.allowed && !deps.enforce;
-      metrics.decisions.inc({
-        action: route.action,
-        result: decision.allowed ? 'allow' : deps.enforce ? 'deny' : 'shadow_deny',
-      });
-      metrics.cacheEvents.inc({ cache: 'decision', result: decision.cached ? 'hit' : 'miss' });
+      metrics.countDecision(
+        route.action,
+        decision.allowed ? 'allow' : deps.enforce ? 'deny' : 'shadow_deny',
+        decision.cached,
+      );
       if (!decision.allowed && deps.enforce) {
         throw new ForbiddenError(`the policies deny ${route.action}`, {
           notices: decision.notices,
@@ -199,9 +203,16 @@ export function createPipeline(
       };
       if (userId !== undefined && (route.method === 'PUT' || route.method === 'DELETE')) {
         const changedId = userId;
-        plan.beforeRespond = (status) => {
+        const isPut = route.method === 'PUT';
+        const since = directory.mark();
+        plan.bufferResponse = isPut;
+        plan.beforeRespond = (status, response) => {
           if (status >= 300) return undefined;
-          directory.invalidate(tenantId, changedId);
+          // The backend's answer to a PUT is the user as it now is: keep it rather than reading
+          // it back on the next request. Anything else about this user is dropped.
+          const record = isPut ? recordOf(response) : undefined;
+          if (record !== undefined) directory.remember(tenantId, changedId, record, since);
+          else directory.invalidate(tenantId, changedId);
           return deps.onUserChanged?.(tenantId, changedId);
         };
       }
@@ -214,6 +225,12 @@ export function createPipeline(
         continue;
       }
       if (outcome.kind === 'failed') {
+        // A write that failed on the way back may still have been applied: forget the user here
+        // and on the other replicas rather than decide the next request on a stale copy.
+        if (userId !== undefined && (route.method === 'PUT' || route.method === 'DELETE')) {
+          directory.invalidate(tenantId, userId);
+          void deps.onUserChanged?.(tenantId, userId);
+        }
         metrics.upstreamErrors.inc({
           kind: outcome.error instanceof UpstreamTimeoutError ? 'timeout' : 'unavailable',
         });
@@ -234,7 +251,7 @@ export function createPipeline(
             ? 'shadow_deny'
             : 'deny';
     const action = ex.action ?? 'none';
-    metrics.requestDuration.observe({ action, decision, status: String(status) }, seconds);
+    metrics.observeRequest(action, decision, status, seconds);
     if (!logger.isLevelEnabled('info')) return;
     const line: Record<string, unknown> = {
       request_id: ex.requestId,
@@ -274,6 +291,22 @@ export function createPipeline(
       },
     );
   };
+}
+
+/** The user in a backend's 200 answer, with its ETag; undefined when it is not one. */
+function recordOf(response: {
+  etag: string | undefined;
+  body: Buffer | undefined;
+}): UserRecord | undefined {
+  if (response.etag === undefined || response.body === undefined) return undefined;
+  try {
+    const user = JSON.parse(response.body.toString('utf8')) as User;
+    return typeof user.id === 'string' && Array.isArray(user.roles)
+      ? { user, etag: response.etag }
+      : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function factsOf(u: User): PrincipalFacts {

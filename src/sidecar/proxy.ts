@@ -10,10 +10,23 @@ import { UpstreamTimeoutError, UpstreamUnavailableError, type CedargateError } f
 import { TRUST_HEADER } from '../common/trust.js';
 
 /** Client headers that may reach the backend; identity and hop-by-hop headers never do. */
-const FORWARDED_CLIENT_HEADERS = new Set(['accept', 'accept-language', 'user-agent', 'content-type']);
+const FORWARDED_CLIENT_HEADERS = new Set([
+  'accept',
+  'accept-language',
+  'user-agent',
+  'content-type',
+]);
 
 /** Backend response headers that are about the connection, not the response. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'trailer', 'te']);
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'trailer',
+  'te',
+]);
 
 export const SUBJECT_HEADER = 'x-cedargate-subject';
 export const DECISION_HEADER = 'x-cedargate-decision';
@@ -36,7 +49,12 @@ export interface ForwardPlan {
    * Runs once the backend's status is known and before the client sees anything — so that,
    * after a write, every replica has dropped the old user before the client can ask again.
    */
-  beforeRespond?: (status: number) => Promise<void> | void;
+  beforeRespond?: (
+    status: number,
+    response: { etag: string | undefined; body: Buffer | undefined },
+  ) => Promise<void> | void;
+  /** Read the (small JSON) response body before answering, and hand it to `beforeRespond`. */
+  bufferResponse?: boolean;
 }
 
 export type ForwardOutcome =
@@ -54,7 +72,12 @@ interface InFlight {
   timedOut: boolean;
 }
 
-export function createForwarder(options: { target: string; agent: Agent; trustSecret: string; timeoutMs: number }): Forwarder {
+export function createForwarder(options: {
+  target: string;
+  agent: Agent;
+  trustSecret: string;
+  timeoutMs: number;
+}): Forwarder {
   const inflight = new WeakMap<IncomingMessage, InFlight>();
 
   const onProxyReq = (proxyReq: ClientRequest, req: IncomingMessage) => {
@@ -97,16 +120,38 @@ export function createForwarder(options: { target: string; agent: Agent; trustSe
       if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value;
     }
     Object.assign(headers, state.plan.responseHeaders, { 'x-request-id': state.plan.requestId });
-    const respond = () => {
-      res.writeHead(status, headers);
-      proxyRes.pipe(res);
-    };
     proxyRes.on('error', () => res.destroy());
     res.on('finish', () => state.settle({ kind: 'answered', status }));
     res.on('close', () => state.settle({ kind: 'answered', status }));
-    const pending = state.plan.beforeRespond?.(status);
-    if (pending === undefined) respond();
-    else void pending.then(respond, respond);
+    const { beforeRespond, bufferResponse } = state.plan;
+    const etag = typeof proxyRes.headers.etag === 'string' ? proxyRes.headers.etag : undefined;
+    if (beforeRespond === undefined) {
+      res.writeHead(status, headers);
+      proxyRes.pipe(res);
+      return;
+    }
+    if (bufferResponse !== true) {
+      const respond = () => {
+        res.writeHead(status, headers);
+        proxyRes.pipe(res);
+      };
+      const pending = beforeRespond(status, { etag, body: undefined });
+      if (pending === undefined) respond();
+      else void pending.then(respond, respond);
+      return;
+    }
+    const chunks: Buffer[] = [];
+    proxyRes.on('data', (c: Buffer) => chunks.push(c));
+    proxyRes.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const respond = () => {
+        res.writeHead(status, headers);
+        res.end(body);
+      };
+      const pending = beforeRespond(status, { etag, body });
+      if (pending === undefined) respond();
+      else void pending.then(respond, respond);
+    });
   };
 
   const onError = (err: Error, req: IncomingMessage) => {
@@ -114,7 +159,9 @@ export function createForwarder(options: { target: string; agent: Agent; trustSe
     if (state === undefined) return;
     state.settle({
       kind: 'failed',
-      error: state.timedOut ? new UpstreamTimeoutError(undefined, { cause: err }) : new UpstreamUnavailableError(undefined, { cause: err }),
+      error: state.timedOut
+        ? new UpstreamTimeoutError(undefined, { cause: err })
+        : new UpstreamUnavailableError(undefined, { cause: err }),
     });
   };
 
@@ -159,7 +206,10 @@ export function createForwarder(options: { target: string; agent: Agent; trustSe
         // 100-continue; the expectation is hop-by-hop and never goes further.
         delete req.headers.expect;
         void middleware(req, res, (err?: unknown) =>
-          state.settle({ kind: 'failed', error: new UpstreamUnavailableError(undefined, { cause: err }) }),
+          state.settle({
+            kind: 'failed',
+            error: new UpstreamUnavailableError(undefined, { cause: err }),
+          }),
         );
       });
     },
@@ -170,8 +220,20 @@ export function createForwarder(options: { target: string; agent: Agent; trustSe
  * The target as parts, parsed once: http-proxy runs url.parse on a string target for every
  * request (1-2% of the sidecar's CPU under a GET load, see docs/benchmarks.md).
  */
-function targetPartsOf(target: string): { protocol: string; host: string; hostname: string; port: string; path: string } {
+function targetPartsOf(target: string): {
+  protocol: string;
+  host: string;
+  hostname: string;
+  port: string;
+  path: string;
+} {
   const url = new URL(target);
   // `path` as url.parse would give it: http-proxy prepends it to every forwarded path.
-  return { protocol: url.protocol, host: url.host, hostname: url.hostname, port: url.port, path: `${url.pathname}${url.search}` };
+  return {
+    protocol: url.protocol,
+    host: url.host,
+    hostname: url.hostname,
+    port: url.port,
+    path: `${url.pathname}${url.search}`,
+  };
 }

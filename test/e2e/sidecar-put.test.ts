@@ -4,6 +4,8 @@
  * backend actually received — that nothing denied was forwarded.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type { User } from '../../src/common/user.js';
 import { startStack, type Reply, type Stack } from '../helpers/stack.js';
@@ -414,6 +416,32 @@ describe('PUT /v1/users/{id} through the sidecar', () => {
       );
       const mine = await put(tok.other, other.id, { name: 'Globex Owner' }, { tenant: t2 });
       assert.equal(mine.status, 200, mine.text);
+    });
+  });
+
+  describe('stale copies', () => {
+    it('acting on oneself after a change the sidecar has not seen: decided on one fresh version, not denied', async () => {
+      // Change Uma behind the sidecar's back, straight at the backend, so both its copies
+      // (as principal and as target) are stale: the write comes back 412 and is decided again.
+      const me = await put(tok.user, user.id, { name: 'Uma Before' });
+      assert.equal(me.status, 200, me.text);
+      const secret = readFileSync(join(s.dataDir, 'trust-secret'), 'utf8').trim();
+      const direct = await fetch(`${s.recorder.url}/v1/users/${user.id}`, {
+        method: 'PUT',
+        headers: {
+          'content-type': 'application/json',
+          'x-tenant-id': t1,
+          'x-cedargate-trust': secret,
+        },
+        body: JSON.stringify({ roles: ['viewer'] }),
+      });
+      assert.equal(direct.status, 200, await direct.text());
+      const again = await put(tok.user, user.id, { name: 'Uma After' });
+      assert.equal(again.status, 200, again.text);
+      assert.equal(again.body.name, 'Uma After');
+      assert.deepEqual(again.body.roles, ['viewer']);
+      const back = await put(tok.owner, user.id, { roles: ['user'] });
+      assert.equal(back.status, 200, back.text);
     });
   });
 

@@ -83,16 +83,24 @@ export async function listWatchDirs(dir: string): Promise<string[]> {
 
 /**
  * Reads the schema and every policy file of `dir`. When `dir` is a ConfigMap mount and `..data`
- * was swapped while reading, reads again so the result is one version of the ConfigMap.
+ * was swapped while reading, reads again so the result is one version of the ConfigMap. If it
+ * keeps changing, this throws rather than return a mix of two versions (or one with a file the
+ * kubelet removed mid-read, which would silently drop that file's policies): the reload fails,
+ * the last good set keeps serving, and the next trigger reads again.
  */
 export async function readPolicySources(dir: string): Promise<PolicySources> {
-  for (let attempt = 0; ; attempt++) {
+  for (let attempt = 0; attempt < MAX_READ_ATTEMPTS; attempt++) {
     const before = await dataLinkOf(dir);
     const sources = await readOnce(dir);
     const after = await dataLinkOf(dir);
-    if (before === after || attempt >= 4) return sources;
+    if (before === after) return sources;
   }
+  throw new Error(
+    `${dir}: the ConfigMap changed during ${MAX_READ_ATTEMPTS} reads in a row; keeping the last good set until it settles`,
+  );
 }
+
+const MAX_READ_ATTEMPTS = 5;
 
 async function dataLinkOf(dir: string): Promise<string | null> {
   return readlink(join(dir, '..data')).catch(() => null);

