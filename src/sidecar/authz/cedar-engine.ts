@@ -5,7 +5,16 @@
  * Cedar reports source positions as UTF-8 byte offsets into the text it was given; every answer
  * leaving this module carries character indices into that same text instead.
  */
+import { setFlagsFromString } from 'node:v8';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
+
+// V8 (Node 20 and 22 alike) can crash the whole process — "Fatal error ... unreachable code" in
+// Deoptimizer::DoComputeBuiltinContinuation, SIGTRAP — when TurboFan has inlined a JS→Wasm call
+// and the caller is lazily deoptimized while Cedar runs. It took ~25 s of Cedar-decided role
+// PUTs to hit in the benchmark; without the inlining it never did, at the same throughput
+// (docs/benchmarks.md, "Findings"). The flag only affects code optimized after this point,
+// and this module is the first to touch Cedar.
+setFlagsFromString('--no-turbo-inline-js-wasm-calls');
 import { charIndexOfByte } from './source-position.js';
 import type { AuthzContext, AuthzRequest, Decision } from './types.js';
 
