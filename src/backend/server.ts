@@ -3,6 +3,7 @@
  * with a graceful close (stop accepting, let in-flight requests finish, drop idle keep-alive
  * sockets, then close the store).
  */
+import { serverLimitsOf } from '../common/server-limits.js';
 import { createServer, STATUS_CODES, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
@@ -39,18 +40,7 @@ export async function startBackend(config: Config, logger: Logger): Promise<Runn
     logger,
     bodyLimitBytes: config.bodyLimitBytes,
   });
-  const server = createServer(
-    {
-      maxHeaderSize: config.maxHeaderBytes,
-      headersTimeout: config.headersTimeoutMs,
-      requestTimeout: config.requestTimeoutMs,
-      keepAliveTimeout: config.keepAliveTimeoutMs,
-      // node checks the headers and request timeouts only this often (30 s by default), which
-      // would let a slow client hold a connection far past HEADERS_TIMEOUT_MS.
-      connectionsCheckingInterval: Math.min(1000, config.headersTimeoutMs),
-    },
-    app,
-  );
+  const server = createServer(serverLimitsOf(config), app);
   server.on('clientError', answerClientError);
   try {
     await listen(server, config.backendPort, config.backendHost);

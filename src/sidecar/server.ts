@@ -3,14 +3,32 @@
  * the forwarder and the pipeline on a node:http server (express stays off the proxied hot path:
  * see docs/benchmarks.md), plus the admin server. Also owns the server limits and draining.
  */
-import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { serverLimitsOf } from '../common/server-limits.js';
+import {
+  createServer,
+  STATUS_CODES,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Config } from '../config.js';
 import type { Logger } from '../common/logger.js';
-import { HeaderTooLargeError, InvalidInputError, NotFoundError, errorResponse, sendError, type CedargateError } from '../errors.js';
+import {
+  HeaderTooLargeError,
+  InvalidInputError,
+  NotFoundError,
+  errorResponse,
+  sendError,
+  type CedargateError,
+} from '../errors.js';
 import { createAdminApp } from './admin-app.js';
-import { createCredentialVerifier, type KeySource, type RevocationCheck } from './authn/verifier.js';
+import {
+  createCredentialVerifier,
+  type KeySource,
+  type RevocationCheck,
+} from './authn/verifier.js';
 import { createPolicyStore, type PolicyStore } from './authz/policy-store.js';
 import { createUserDirectory, type UserDirectory } from './directory.js';
 import { createSidecarMetrics, type SidecarMetrics } from './metrics.js';
@@ -146,18 +164,15 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
   if (cluster !== undefined) {
     // Wait for the channel to take the invalidation before answering the write, but never
     // longer than a moment: with Redis down, the other replicas are on short TTLs anyway.
-    pipelineDeps.onUserChanged = (t, u) => withinMs(PUBLISH_WAIT_MS, cluster.publishUserChanged(t, u));
+    pipelineDeps.onUserChanged = (t, u) =>
+      withinMs(PUBLISH_WAIT_MS, cluster.publishUserChanged(t, u));
   }
   const pipeline = createPipeline(pipelineDeps);
 
   let draining = false;
   const server = createServer(
     {
-      maxHeaderSize: config.maxHeaderBytes,
-      headersTimeout: config.headersTimeoutMs,
-      requestTimeout: config.requestTimeoutMs,
-      keepAliveTimeout: config.keepAliveTimeoutMs,
-      connectionsCheckingInterval: Math.min(1000, config.headersTimeoutMs),
+      ...serverLimitsOf(config),
       // node would answer a missing Host with a bare 400; the pipeline refuses it in the contract's format.
       requireHostHeader: false,
     },
@@ -167,14 +182,18 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       pipeline(req, res);
     },
   );
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket));
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) =>
+    answerClientError(err, socket),
+  );
   // Without these listeners node answers `Expect: <anything but 100-continue>` with a bare 417,
   // and drops a CONNECT without a word. Neither is an API route: answer in the contract's format.
   server.on('checkExpectation', (_req: IncomingMessage, res: ServerResponse) => {
     res.shouldKeepAlive = false; // the body, if any, was not read
     sendError(res, new InvalidInputError('only "Expect: 100-continue" is supported'));
   });
-  server.on('connect', (_req: IncomingMessage, socket: Duplex) => writeRawError(socket, new NotFoundError('no such route'), 404));
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) =>
+    writeRawError(socket, new NotFoundError('no such route'), 404),
+  );
 
   let backendOk = { at: 0, ok: false };
   const readiness = async (): Promise<{ ready: boolean; checks: Record<string, string> }> => {
@@ -213,7 +232,10 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
   await listen(adminServer, config.adminPort, config.host);
   const port = boundPort(server);
   const adminPort = boundPort(adminServer);
-  logger.info({ port, adminPort, upstream: upstream.baseUrl.origin, enforce: config.enforce }, 'sidecar listening');
+  logger.info(
+    { port, adminPort, upstream: upstream.baseUrl.origin, enforce: config.enforce },
+    'sidecar listening',
+  );
 
   let closing: Promise<void> | undefined;
   return {
@@ -255,7 +277,9 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
 function writeRawError(socket: Duplex, e: CedargateError, status: number): void {
   const { body, headers } = errorResponse(e);
   const payload = JSON.stringify(body);
-  const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  const extra = Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('');
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n${extra}` +
       `content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(payload)}\r\nconnection: close\r\n\r\n${payload}`,
@@ -277,7 +301,12 @@ function registerCacheCollectors(
     metrics.cacheEvents.inc({ cache: 'credential', result: 'miss' }, c.cacheMisses - seen.credMiss);
     metrics.cacheEvents.inc({ cache: 'user', result: 'hit' }, u.hits - seen.userHit);
     metrics.cacheEvents.inc({ cache: 'user', result: 'miss' }, u.misses - seen.userMiss);
-    Object.assign(seen, { credHit: c.cacheHits, credMiss: c.cacheMisses, userHit: u.hits, userMiss: u.misses });
+    Object.assign(seen, {
+      credHit: c.cacheHits,
+      credMiss: c.cacheMisses,
+      userHit: u.hits,
+      userMiss: u.misses,
+    });
     return original();
   };
 }
@@ -294,7 +323,8 @@ export function listen(server: Server, port: number, host: string): Promise<void
 
 export function boundPort(server: Server): number {
   const addr = server.address();
-  if (addr === null || typeof addr === 'string') throw new Error('server is not listening on a TCP port');
+  if (addr === null || typeof addr === 'string')
+    throw new Error('server is not listening on a TCP port');
   return addr.port;
 }
 

@@ -16,10 +16,17 @@
  * when `expectedVersion` is stale), the delete and its index entries. Only UUID-shaped ids ever
  * become part of a key. While Redis is unreachable every call fails with UnavailableError (503).
  */
+import { decodeCursor, encodeCursor, type CursorPosition } from './cursor.js';
 import { createClient, defineScript } from 'redis';
 import type { Logger } from '../../common/logger.js';
 import { isIdShaped, newTenantId, newUserId } from '../../common/ids.js';
-import { OWNER_ROLE, type NewUser, type StoredUser, type Tenant, type UserPatch } from '../../common/user.js';
+import {
+  OWNER_ROLE,
+  type NewUser,
+  type StoredUser,
+  type Tenant,
+  type UserPatch,
+} from '../../common/user.js';
 import {
   CedargateError,
   ConflictError,
@@ -178,29 +185,6 @@ function indexMember(u: Pick<StoredUser, 'created_at' | 'id'>): string {
   return `${u.created_at}|${u.id}`;
 }
 
-/** Cursor = base64url of the index member of the last user of the previous page. */
-function encodeCursor(member: string): string {
-  return Buffer.from(member, 'utf8').toString('base64url');
-}
-
-function decodeCursor(cursor: string): string {
-  const bad = new InvalidInputError('cursor is not one this server issued', {
-    details: { field: 'cursor' },
-  });
-  if (!/^[A-Za-z0-9_-]{1,128}$/.test(cursor)) throw bad;
-  const [createdAt, id, extra] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
-  if (
-    extra !== undefined ||
-    createdAt === undefined ||
-    id === undefined ||
-    !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/.test(createdAt) ||
-    !isIdShaped(id)
-  ) {
-    throw bad;
-  }
-  return `${createdAt}|${id.toUpperCase()}`;
-}
-
 function emailTaken(email: string): ConflictError {
   return new ConflictError('the email is already taken in this tenant', {
     details: { field: 'email', email },
@@ -328,7 +312,7 @@ export async function openRedisStore(
             details: { field: 'limit' },
           });
         }
-        const after = cursor === undefined ? undefined : decodeCursor(cursor);
+        const after = cursor === undefined ? undefined : memberOf(decodeCursor(cursor));
         const keys = tenantKeys(tenantId);
         if (keys === undefined) return { users: [], nextCursor: null };
         // One extra member tells whether another page exists.
@@ -351,7 +335,9 @@ export async function openRedisStore(
         return {
           users,
           nextCursor:
-            members.length > limit && lastMember !== undefined ? encodeCursor(lastMember) : null,
+            members.length > limit && lastMember !== undefined
+              ? encodeCursor(positionOf(lastMember))
+              : null,
         };
       }),
 
@@ -416,4 +402,14 @@ export async function openRedisStore(
       await closeQuietly(client);
     },
   };
+}
+
+/** The index member a cursor position names. */
+function memberOf(p: CursorPosition): string {
+  return indexMember({ created_at: p.createdAt, id: p.id });
+}
+
+function positionOf(member: string): CursorPosition {
+  const [createdAt = '', id = ''] = member.split('|');
+  return { createdAt, id };
 }

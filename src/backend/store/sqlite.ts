@@ -11,6 +11,7 @@
  *
  * better-sqlite3 is synchronous; the methods are async only to fit the UserStore interface.
  */
+import { decodeCursor, encodeCursor } from './cursor.js';
 import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -20,8 +21,14 @@ import {
   NotFoundError,
   PreconditionFailedError,
 } from '../../errors.js';
-import { isIdShaped, newTenantId, newUserId } from '../../common/ids.js';
-import { OWNER_ROLE, type NewUser, type StoredUser, type Tenant, type UserPatch } from '../../common/user.js';
+import { newTenantId, newUserId } from '../../common/ids.js';
+import {
+  OWNER_ROLE,
+  type NewUser,
+  type StoredUser,
+  type Tenant,
+  type UserPatch,
+} from '../../common/user.js';
 import type { ListOptions, UserPage, UserStore } from './store.js';
 
 export const SQLITE_FILE = 'cedargate.db';
@@ -88,29 +95,6 @@ function toStoredUser(row: UserRow): StoredUser {
     updated_at: row.updated_at,
     version: row.version,
   };
-}
-
-/** Cursor = base64url of `created_at|id` of the last user of the previous page. */
-function encodeCursor(u: Pick<StoredUser, 'created_at' | 'id'>): string {
-  return Buffer.from(`${u.created_at}|${u.id}`, 'utf8').toString('base64url');
-}
-
-function decodeCursor(cursor: string): { createdAt: string; id: string } {
-  const bad = new InvalidInputError('cursor is not one this server issued', {
-    details: { field: 'cursor' },
-  });
-  if (!/^[A-Za-z0-9_-]{1,128}$/.test(cursor)) throw bad;
-  const [createdAt, id, extra] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
-  if (
-    extra !== undefined ||
-    createdAt === undefined ||
-    id === undefined ||
-    !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/.test(createdAt) ||
-    !isIdShaped(id)
-  ) {
-    throw bad;
-  }
-  return { createdAt, id: id.toUpperCase() };
 }
 
 function isUniqueViolation(err: unknown): boolean {
@@ -295,7 +279,10 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
       const last = users[users.length - 1];
       return {
         users,
-        nextCursor: rows.length > limit && last !== undefined ? encodeCursor(last) : null,
+        nextCursor:
+          rows.length > limit && last !== undefined
+            ? encodeCursor({ createdAt: last.created_at, id: last.id })
+            : null,
       };
     },
 
