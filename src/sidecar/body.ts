@@ -18,7 +18,9 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
     return EMPTY;
   }
   if (declared !== undefined && Number(declared) > limit) {
-    throw new PayloadTooLargeError(`the body is over the limit of ${limit} bytes`, { details: { limit } });
+    throw new PayloadTooLargeError(`the body is over the limit of ${limit} bytes`, {
+      details: { limit },
+    });
   }
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -28,7 +30,11 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
       if (size > limit) {
         cleanup();
         req.pause();
-        reject(new PayloadTooLargeError(`the body is over the limit of ${limit} bytes`, { details: { limit } }));
+        reject(
+          new PayloadTooLargeError(`the body is over the limit of ${limit} bytes`, {
+            details: { limit },
+          }),
+        );
         return;
       }
       chunks.push(chunk);

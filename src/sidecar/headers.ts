@@ -26,7 +26,9 @@ export function assertSingleHeaders(req: IncomingMessage): void {
     if (!SINGLE.has(name)) continue;
     for (let j = i + 2; j < raw.length; j += 2) {
       if ((raw[j] as string).toLowerCase() === name) {
-        throw new InvalidInputError(`the ${name} header must appear at most once`, { details: { header: name } });
+        throw new InvalidInputError(`the ${name} header must appear at most once`, {
+          details: { header: name },
+        });
       }
     }
   }

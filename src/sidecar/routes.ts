@@ -22,11 +22,46 @@ export interface RouteSpec {
 }
 
 export const ROUTES: readonly RouteSpec[] = [
-  { method: 'GET', template: ['v1', 'users'], action: 'users:list', resource: 'tenant', body: 'none', query: ['limit', 'cursor'] },
-  { method: 'POST', template: ['v1', 'users'], action: 'users:create', resource: 'tenant', body: 'new-user', query: [] },
-  { method: 'GET', template: ['v1', 'users', '{id}'], action: 'users:read', resource: 'user', body: 'none', query: [] },
-  { method: 'PUT', template: ['v1', 'users', '{id}'], action: 'users:update', resource: 'user', body: 'user-patch', query: [] },
-  { method: 'DELETE', template: ['v1', 'users', '{id}'], action: 'users:delete', resource: 'user', body: 'none', query: [] },
+  {
+    method: 'GET',
+    template: ['v1', 'users'],
+    action: 'users:list',
+    resource: 'tenant',
+    body: 'none',
+    query: ['limit', 'cursor'],
+  },
+  {
+    method: 'POST',
+    template: ['v1', 'users'],
+    action: 'users:create',
+    resource: 'tenant',
+    body: 'new-user',
+    query: [],
+  },
+  {
+    method: 'GET',
+    template: ['v1', 'users', '{id}'],
+    action: 'users:read',
+    resource: 'user',
+    body: 'none',
+    query: [],
+  },
+  {
+    method: 'PUT',
+    template: ['v1', 'users', '{id}'],
+    action: 'users:update',
+    resource: 'user',
+    body: 'user-patch',
+    query: [],
+  },
+  {
+    method: 'DELETE',
+    template: ['v1', 'users', '{id}'],
+    action: 'users:delete',
+    resource: 'user',
+    body: 'none',
+    query: [],
+  },
 ];
 
 export interface RouteMatch {
@@ -43,7 +78,10 @@ const SEGMENT = /^[A-Za-z0-9_-]+$/;
  * Matches a request target against the table, or returns undefined (404). The `{id}` segment
  * accepts only [A-Za-z0-9_-], so `%2F`, `%2e`, `;`, `.` and the like never reach an id.
  */
-export function matchRoute(method: string | undefined, target: string | undefined): RouteMatch | undefined {
+export function matchRoute(
+  method: string | undefined,
+  target: string | undefined,
+): RouteMatch | undefined {
   if (method === undefined || target === undefined || target[0] !== '/') return undefined;
   if (target.includes('#')) return undefined;
   const q = target.indexOf('?');
@@ -74,7 +112,11 @@ export function matchRoute(method: string | undefined, target: string | undefine
 }
 
 /** The path the sidecar decides on and forwards: built from the template, never the raw target. */
-export function canonicalPath(route: RouteSpec, id: string | undefined, query?: URLSearchParams): string {
+export function canonicalPath(
+  route: RouteSpec,
+  id: string | undefined,
+  query?: URLSearchParams,
+): string {
   const path = '/' + route.template.map((s) => (s === '{id}' ? (id as string) : s)).join('/');
   const qs = query?.toString() ?? '';
   return qs === '' ? path : `${path}?${qs}`;

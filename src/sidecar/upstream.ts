@@ -44,16 +44,30 @@ export function createUpstreamClient(options: {
     ...(options.idleTimeoutMs === undefined ? {} : { timeout: options.idleTimeoutMs }),
   });
 
-  function get(path: string, headers: Record<string, string>): Promise<{ status: number; etag: string | undefined; body: string }> {
+  function get(
+    path: string,
+    headers: Record<string, string>,
+  ): Promise<{ status: number; etag: string | undefined; body: string }> {
     return new Promise((resolve, reject) => {
       const req = request(
-        { host: base.hostname, port: base.port || 80, path, method: 'GET', agent, headers: { ...headers, accept: 'application/json' } },
+        {
+          host: base.hostname,
+          port: base.port || 80,
+          path,
+          method: 'GET',
+          agent,
+          headers: { ...headers, accept: 'application/json' },
+        },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () => {
             const etag = res.headers.etag;
-            resolve({ status: res.statusCode ?? 0, etag, body: Buffer.concat(chunks).toString('utf8') });
+            resolve({
+              status: res.statusCode ?? 0,
+              etag,
+              body: Buffer.concat(chunks).toString('utf8'),
+            });
           });
           res.on('error', (err) => reject(new UpstreamUnavailableError(undefined, { cause: err })));
         },
@@ -62,7 +76,11 @@ export function createUpstreamClient(options: {
         req.destroy(new UpstreamTimeoutError());
       });
       req.on('error', (err) => {
-        reject(err instanceof UpstreamTimeoutError ? err : new UpstreamUnavailableError(undefined, { cause: err }));
+        reject(
+          err instanceof UpstreamTimeoutError
+            ? err
+            : new UpstreamUnavailableError(undefined, { cause: err }),
+        );
       });
       req.end();
     });
@@ -78,19 +96,24 @@ export function createUpstreamClient(options: {
       });
       if (res.status === 404) return null;
       if (res.status !== 200 || res.etag === undefined) {
-        throw new UpstreamUnavailableError(`the users backend answered ${res.status} to a user lookup`);
+        throw new UpstreamUnavailableError(
+          `the users backend answered ${res.status} to a user lookup`,
+        );
       }
       let user: User;
       try {
         user = JSON.parse(res.body) as User;
       } catch (err) {
-        throw new UpstreamUnavailableError('the users backend sent a malformed user', { cause: err });
+        throw new UpstreamUnavailableError('the users backend sent a malformed user', {
+          cause: err,
+        });
       }
       return { user, etag: res.etag };
     },
     async ping() {
       const res = await get('/healthz', {});
-      if (res.status !== 200) throw new UpstreamUnavailableError(`backend health check answered ${res.status}`);
+      if (res.status !== 200)
+        throw new UpstreamUnavailableError(`backend health check answered ${res.status}`);
     },
     close() {
       agent.destroy();
