@@ -8,15 +8,9 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { ensureDevKeys } from '../../src/sidecar/authn/dev-keys.js';
 import type { User } from '../../src/common/user.js';
-import { issueDevToken } from '../../src/sidecar/authn/issue-token.js';
+import { createTenantWithCli, devToken } from '../helpers/stack.js';
 import { freePort, waitFor } from '../helpers/net.js';
-import {
-  runCli,
-  shippedPolicies,
-  startCli,
-  tempDir,
-  type RunningProcess,
-} from '../helpers/process.js';
+import { shippedPolicies, startCli, tempDir, type RunningProcess } from '../helpers/process.js';
 import { DEV_AUDIENCE, DEV_ISSUER } from '../security/support.js';
 
 export interface DelayHop {
@@ -209,34 +203,8 @@ export async function startSplitStack(
       );
       return { url: `http://127.0.0.1:${p2}`, adminUrl, process: p };
     },
-    async createTenant(name) {
-      const r = await runCli(
-        [
-          'tenant',
-          'create',
-          '--name',
-          name,
-          '--owner-name',
-          `${name} owner`,
-          '--owner-email',
-          `owner@${name}.test`,
-        ],
-        env,
-      );
-      if (r.code !== 0) throw new Error(`tenant create failed: ${r.stderr}`);
-      const out = JSON.parse(r.stdout) as { tenant: { id: string }; owner: User };
-      return { tenantId: out.tenant.id, owner: out.owner };
-    },
-    token(tenantId, sub) {
-      return issueDevToken(dataDir, {
-        tenant: tenantId,
-        sub,
-        ttlSeconds: 3600,
-        issuer: DEV_ISSUER,
-        audience: DEV_AUDIENCE,
-        tenantClaim: 'tenant_id',
-      });
-    },
+    createTenant: (name) => createTenantWithCli(env, name),
+    token: (tenantId, sub) => devToken(dataDir, tenantId, sub),
     async stop() {
       await Promise.all([
         stack.sidecar?.stop('SIGKILL'),

@@ -81,35 +81,8 @@ export async function startStack(
     policyDir,
     process: proc,
     recorder,
-    async createTenant(name) {
-      const r = await runCli(
-        [
-          'tenant',
-          'create',
-          '--name',
-          name,
-          '--owner-name',
-          `${name} owner`,
-          '--owner-email',
-          `owner@${name}.test`,
-        ],
-        env,
-      );
-      if (r.code !== 0) throw new Error(`tenant create failed: ${r.stderr}`);
-      const out = JSON.parse(r.stdout) as { tenant: { id: string }; owner: User };
-      return { tenantId: out.tenant.id, owner: out.owner };
-    },
-    token(tenantId, sub, ttlSeconds = 3600, now) {
-      return issueDevToken(data.path, {
-        tenant: tenantId,
-        sub,
-        ttlSeconds,
-        issuer: 'cedargate-dev',
-        audience: 'cedargate',
-        tenantClaim: 'tenant_id',
-        ...(now === undefined ? {} : { now }),
-      });
-    },
+    createTenant: (name) => createTenantWithCli(env, name),
+    token: (tenantId, sub, ttlSeconds, now) => devToken(data.path, tenantId, sub, ttlSeconds, now),
     async call(method, path, o = {}) {
       const headers: Record<string, string> = { ...o.headers };
       if (o.token !== undefined) headers.authorization = `Bearer ${o.token}`;
@@ -151,6 +124,37 @@ export async function startStack(
     },
   };
   return stack;
+}
+
+/** A tenant and its owner, made by the real `tenant create` command on the stack's DATA_DIR. */
+export async function createTenantWithCli(
+  env: Record<string, string>,
+  name: string,
+): Promise<{ tenantId: string; owner: User }> {
+  const args = ['tenant', 'create', '--name', name, '--owner-name', `${name} owner`];
+  const r = await runCli([...args, '--owner-email', `owner@${name}.test`], env);
+  if (r.code !== 0) throw new Error(`tenant create failed: ${r.stderr}`);
+  const out = JSON.parse(r.stdout) as { tenant: { id: string }; owner: User };
+  return { tenantId: out.tenant.id, owner: out.owner };
+}
+
+/** A development token (the `start` defaults: issuer, audience, tenant claim) signed in `dataDir`. */
+export function devToken(
+  dataDir: string,
+  tenantId: string,
+  sub: string,
+  ttlSeconds = 3600,
+  now?: () => number,
+): Promise<string> {
+  return issueDevToken(dataDir, {
+    tenant: tenantId,
+    sub,
+    ttlSeconds,
+    issuer: 'cedargate-dev',
+    audience: 'cedargate',
+    tenantClaim: 'tenant_id',
+    ...(now === undefined ? {} : { now }),
+  });
 }
 
 /** One HTTP request with the path sent exactly as given. */
