@@ -26,7 +26,7 @@ import {
   errorResponse,
   sendError,
 } from '../errors.js';
-import { expectedVersionFor } from './if-match.js';
+import { expectedVersionFor } from '../common/if-match.js';
 import { readJsonBody } from './read-body.js';
 import type { UserStore } from './store/store.js';
 

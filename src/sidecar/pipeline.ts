@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../common/logger.js';
 import { parseUserId } from '../common/ids.js';
+import { ifMatchAccepts, parseIfMatch } from '../common/if-match.js';
 import { parseJsonObject } from '../common/json.js';
 import type { NewUser, User, UserPatch } from '../common/user.js';
 import { checkRoles, validateNewUser, validateUserPatch } from '../common/validate.js';
@@ -151,7 +152,7 @@ export function createPipeline(
     ex.resource = userId ?? tenantId;
 
     const { body, input } = await readInput(req, route);
-    const clientIfMatch = readIfMatch(req);
+    const clientIfMatch = parseIfMatch(req.headers['if-match']);
     let target = await findTarget(route, tenantId, userId, false);
     const requestedRoles = input?.roles;
     if (requestedRoles !== undefined) checkRoles(requestedRoles, policies.current().roles);
@@ -177,11 +178,7 @@ export function createPipeline(
           details: { policies: decision.policies, action: route.action },
         });
       }
-      if (
-        target !== undefined &&
-        clientIfMatch !== undefined &&
-        !etagMatches(clientIfMatch, target.etag)
-      ) {
+      if (target !== undefined && !ifMatchAccepts(clientIfMatch, target.etag)) {
         // Our copy may be stale: ask the backend once before refusing.
         if (!refreshed) {
           refreshed = true;
@@ -347,21 +344,4 @@ function readQuery(route: RouteSpec, rawQuery: string): URLSearchParams | undefi
     out.set(name, value);
   }
   return out;
-}
-
-/** The If-Match header as a list of entity tags, or undefined when absent. */
-function readIfMatch(req: IncomingMessage): string[] | undefined {
-  const raw = req.headers['if-match'];
-  if (raw === undefined) return undefined;
-  const tags = raw
-    .split(',')
-    .map((t) => t.trim())
-    .filter((t) => t !== '');
-  if (tags.length === 0) throw new InvalidInputError('If-Match is empty');
-  return tags;
-}
-
-/** Strong comparison (RFC 9110 §13.1.1): `*` matches any current version; weak tags never match. */
-function etagMatches(tags: string[], etag: string): boolean {
-  return tags.some((t) => t === '*' || t === etag);
 }

@@ -90,6 +90,18 @@ describe('PUT /v1/users/{id} through the sidecar', () => {
       assert.equal(s.recorder.forwarded().length, 0);
     });
 
+    it('400 invalid_input: an If-Match that is not * or a list of quoted entity tags, as the backend judges it', async () => {
+      const r = await put(
+        tok.admin,
+        viewer.id,
+        { name: 'x' },
+        { headers: { 'if-match': 'v1, nonsense' } },
+      );
+      assertError(r, 400, 'invalid_input');
+      assert.equal(r.body.details.field, 'If-Match');
+      assert.equal(s.recorder.forwarded().length, 0);
+    });
+
     it('400 invalid_input: duplicate keys are refused, not resolved', async () => {
       const r = await put(tok.owner, user.id, undefined, {
         rawBody: '{"roles":["user"],"roles":["admin"]}',
