@@ -17,13 +17,28 @@ const SINGLE = new Set([
   'x-request-id',
 ]);
 
+/**
+ * 400 when there are two `Authorization` headers: the credential itself is ambiguous. Checked
+ * before the credential; every other header is checked after it (`assertSingleHeaders`), so a
+ * request with no credential at all is 401 first, as the contract's order says.
+ */
+export function assertSingleCredential(req: IncomingMessage): void {
+  assertAtMostOnce(req, CREDENTIAL);
+}
+
 /** Throws 400 when a header that must appear at most once appears twice. */
 export function assertSingleHeaders(req: IncomingMessage): void {
+  assertAtMostOnce(req, SINGLE);
+}
+
+const CREDENTIAL = new Set(['authorization']);
+
+function assertAtMostOnce(req: IncomingMessage, names: ReadonlySet<string>): void {
   const raw = req.rawHeaders;
   // Small n: a linear scan beats building a map per request.
   for (let i = 0; i < raw.length; i += 2) {
     const name = (raw[i] as string).toLowerCase();
-    if (!SINGLE.has(name)) continue;
+    if (!names.has(name)) continue;
     for (let j = i + 2; j < raw.length; j += 2) {
       if ((raw[j] as string).toLowerCase() === name) {
         throw new InvalidInputError(`the ${name} header must appear at most once`, {

@@ -32,7 +32,7 @@ import type { SidecarMetrics } from './metrics.js';
 import { DECISION_HEADER, type ForwardPlan, type Forwarder } from './proxy.js';
 import { canonicalPath, matchRoute, type RouteSpec } from './routes.js';
 import { assertSameTenant, readTenantHeader } from './tenancy.js';
-import { assertHostHeader, assertSingleHeaders } from './headers.js';
+import { assertHostHeader, assertSingleCredential, assertSingleHeaders } from './headers.js';
 import type { UserRecord } from './upstream.js';
 
 export interface PipelineDeps {
@@ -134,10 +134,13 @@ export function createPipeline(
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse, ex: Exchange): Promise<number> {
-    assertSingleHeaders(req);
-    assertHostHeader(req);
+    // The credential first (contract §4): a request without one is 401 whatever else is wrong
+    // with its headers.
+    assertSingleCredential(req);
     const { credential, principal } = await authenticate(req);
     ex.principal = principal;
+    assertSingleHeaders(req);
+    assertHostHeader(req);
     const tenantId = readTenantHeader(req);
     ex.tenantId = tenantId;
     assertSameTenant(credential.tenantId, tenantId);

@@ -83,6 +83,67 @@ describe('headers (security.md 11–14)', () => {
     assert.equal(still.status, 200, 'the DELETEs above did not happen');
   });
 
+  it('11/contract §4 order: with no credential at all, a duplicate header or a missing Host is 401, not 400', async () => {
+    const cases: [string, [string, string][]][] = [
+      [
+        'two X-Tenant-ID',
+        [
+          ['X-Tenant-ID', tA],
+          ['X-Tenant-ID', tA],
+        ],
+      ],
+      [
+        'two Content-Type',
+        [
+          ['X-Tenant-ID', tA],
+          ['Content-Type', 'application/json'],
+          ['Content-Type', 'text/plain'],
+        ],
+      ],
+      [
+        'two If-Match',
+        [
+          ['X-Tenant-ID', tA],
+          ['If-Match', '"1"'],
+          ['If-Match', '"2"'],
+        ],
+      ],
+      [
+        'two X-Request-ID',
+        [
+          ['X-Tenant-ID', tA],
+          ['X-Request-ID', 'a'],
+          ['X-Request-ID', 'b'],
+        ],
+      ],
+    ];
+    for (const [what, headers] of cases) {
+      const r = await one('DELETE', `/v1/users/${viewer.id}`, headers);
+      assertError(r, 401, 'unauthenticated', `no credential, ${what}`);
+      assert.match(r.headers['www-authenticate'] ?? '', /^Bearer/);
+    }
+    const noHost = await sendRaw(
+      port,
+      `DELETE /v1/users/${viewer.id} HTTP/1.1\r\nX-Tenant-ID: ${tA}\r\nConnection: close\r\n\r\n`,
+      { idleMs: 1000 },
+    );
+    assert.equal(noHost.responses.length, 1, noHost.text);
+    assertError(noHost.responses[0]!, 401, 'unauthenticated', 'no credential, no Host');
+    // With a valid credential the same requests are still 400 (the credential comes first).
+    const auth: [string, string] = ['Authorization', `Bearer ${tok.ownerA}`];
+    for (const [what, headers] of cases) {
+      const r = await one('DELETE', `/v1/users/${viewer.id}`, [auth, ...headers]);
+      assertError(r, 400, 'invalid_input', `credential, ${what}`);
+    }
+    const hostless = await sendRaw(
+      port,
+      `DELETE /v1/users/${viewer.id} HTTP/1.1\r\nAuthorization: Bearer ${tok.ownerA}\r\nX-Tenant-ID: ${tA}\r\nConnection: close\r\n\r\n`,
+      { idleMs: 1000 },
+    );
+    assertError(hostless.responses[0]!, 400, 'invalid_input', 'credential, no Host');
+    assert.equal(s.recorder.forwarded().length, 0);
+  });
+
   it('12. Connection naming identity headers (hop-by-hop abuse): the backend still gets the verified values', async () => {
     const victims = [
       'X-Tenant-ID',
