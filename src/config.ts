@@ -32,6 +32,10 @@ export interface Config {
   readonly trustSecret: string | undefined;
   readonly upstreamTimeoutMs: number;
   readonly bodyLimitBytes: number;
+  /** A request body must arrive within this long, or 408 (the decision waits for it). */
+  readonly bodyTimeoutMs: number;
+  /** The bytes all request bodies in flight may hold together; past it new bodies get 503. */
+  readonly bodyBudgetBytes: number;
   readonly maxHeaderBytes: number;
   readonly headersTimeoutMs: number;
   readonly requestTimeoutMs: number;
@@ -195,6 +199,47 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
       String(Math.min(10_000, requestTimeoutMs)),
     );
   }
+  const bodyLimitBytes = int(
+    env,
+    'BODY_LIMIT_BYTES',
+    1024 * 1024,
+    1024,
+    64 * 1024 * 1024,
+    '1048576',
+  );
+  // A few seconds, and never past the request timeout (node's own 408 would come first).
+  const bodyTimeoutDefault = Math.min(5_000, requestTimeoutMs);
+  const bodyTimeoutMs = int(
+    env,
+    'BODY_TIMEOUT_MS',
+    bodyTimeoutDefault,
+    100,
+    600_000,
+    String(bodyTimeoutDefault),
+  );
+  if (bodyTimeoutMs > requestTimeoutMs) {
+    throw new ConfigError(
+      'BODY_TIMEOUT_MS',
+      `must not exceed REQUEST_TIMEOUT_MS (${requestTimeoutMs})`,
+      String(Math.min(5_000, requestTimeoutMs)),
+    );
+  }
+  const bodyBudgetBytes = int(
+    env,
+    'BODY_BUDGET_BYTES',
+    64 * 1024 * 1024,
+    1024,
+    16 * 1024 * 1024 * 1024,
+    '67108864',
+  );
+  // A budget under the per-body limit would refuse a body the limit allows, even alone.
+  if (bodyBudgetBytes < bodyLimitBytes) {
+    throw new ConfigError(
+      'BODY_BUDGET_BYTES',
+      `must be at least BODY_LIMIT_BYTES (${bodyLimitBytes})`,
+      String(Math.max(64 * 1024 * 1024, bodyLimitBytes)),
+    );
+  }
   const keepAliveTimeoutMs = int(env, 'KEEP_ALIVE_TIMEOUT_MS', 5_000, 100, 600_000, '5000');
   // By default a margin under the keep-alive timeout that the backend shares with the sidecar
   // (one env in `start`, the same ConfigMap for both containers of a pod).
@@ -233,7 +278,9 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
     enforce: bool(env, 'ENFORCE', true),
     trustSecret,
     upstreamTimeoutMs: int(env, 'UPSTREAM_TIMEOUT_MS', 5000, 1, 600_000, '5000'),
-    bodyLimitBytes: int(env, 'BODY_LIMIT_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024, '1048576'),
+    bodyLimitBytes,
+    bodyTimeoutMs,
+    bodyBudgetBytes,
     maxHeaderBytes: int(env, 'MAX_HEADER_BYTES', 16 * 1024, 1024, 1024 * 1024, '16384'),
     headersTimeoutMs,
     requestTimeoutMs,

@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'tenant_mismatch'
   | 'forbidden'
   | 'not_found'
+  | 'request_timeout'
   | 'conflict'
   | 'precondition_failed'
   | 'payload_too_large'
@@ -93,6 +94,12 @@ export class NotFoundError extends CedargateError {
   readonly status = 404;
 }
 
+/** 408: the request (its body, here) did not arrive in time. */
+export class RequestTimeoutError extends CedargateError {
+  readonly code = 'request_timeout';
+  readonly status = 408;
+}
+
 export class ConflictError extends CedargateError {
   readonly code = 'conflict';
   readonly status = 409;
@@ -158,6 +165,12 @@ export class UpstreamUnavailableError extends CedargateError {
 export class UnavailableError extends CedargateError {
   readonly code = 'unavailable';
   readonly status = 503;
+  /** Sent as `Retry-After` (RFC 9110 §10.2.3) when the condition is known to be brief. */
+  readonly retryAfterSeconds: number | undefined;
+  constructor(message: string, options: ErrorOptions & { retryAfterSeconds?: number } = {}) {
+    super(message, options);
+    this.retryAfterSeconds = options.retryAfterSeconds;
+  }
 }
 
 export class UpstreamTimeoutError extends CedargateError {
@@ -184,6 +197,9 @@ export function errorResponse(err: unknown): {
   const headers: Record<string, string> = {};
   if (e instanceof UnauthenticatedError) {
     headers['www-authenticate'] = 'Bearer error="invalid_token"';
+  }
+  if (e instanceof UnavailableError && e.retryAfterSeconds !== undefined) {
+    headers['retry-after'] = String(e.retryAfterSeconds);
   }
   return { status: e.status, headers, body: e.toBody() };
 }

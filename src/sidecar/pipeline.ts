@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../common/logger.js';
 import { parseUserId } from '../common/ids.js';
-import { ifMatchAccepts, parseIfMatch } from '../common/if-match.js';
+import { ifMatchAccepts, parseIfMatch, type IfMatch } from '../common/if-match.js';
 import { parseJsonObject } from '../common/json.js';
 import type { NewUser, User, UserPatch } from '../common/user.js';
 import { checkRoles, validateNewUser, validateUserPatch } from '../common/validate.js';
@@ -26,7 +26,7 @@ import type { CredentialVerifier, VerifiedCredential } from './authn/verifier.js
 import { buildCreateContext, buildUpdateContext } from './authz/context.js';
 import type { PolicyStore } from './authz/policy-store.js';
 import type { AuthzContext, Decision, PrincipalFacts, ResourceFacts } from './authz/types.js';
-import { readBody } from './body.js';
+import { readBody, type BodyBudget } from './body.js';
 import type { UserDirectory } from './directory.js';
 import type { SidecarMetrics } from './metrics.js';
 import { DECISION_HEADER, type ForwardPlan, type Forwarder } from './proxy.js';
@@ -44,11 +44,29 @@ export interface PipelineDeps {
   logger: Logger;
   enforce: boolean;
   bodyLimitBytes: number;
+  /** A body must have arrived this long after the head was checked (BODY_TIMEOUT_MS), or 408. */
+  bodyTimeoutMs: number;
+  /** The bytes all bodies in flight may hold together (BODY_BUDGET_BYTES); past it, 503. */
+  bodyBudget: BodyBudget;
   /**
    * Told about every write that the backend acknowledged, before the client's response is sent
    * (cache invalidation across replicas); the response waits for the returned promise.
    */
   onUserChanged?: (tenantId: string, userId: string) => Promise<void> | void;
+}
+
+/** A request whose head, route and body have been checked: what is left is to decide it. */
+interface Decided {
+  req: IncomingMessage;
+  res: ServerResponse;
+  ex: Exchange;
+  route: RouteSpec;
+  tenantId: string;
+  userId: string | undefined;
+  path: string;
+  body: Buffer | undefined;
+  input: NewUser | UserPatch | undefined;
+  clientIfMatch: IfMatch;
 }
 
 /** What one request has established so far; logged as the decision line. */
@@ -61,6 +79,8 @@ interface Exchange {
   resource?: string;
   decision?: Decision;
   shadowDeny?: boolean;
+  /** Gives the body's share of the budget back once the request is done with it. */
+  releaseBody?: () => void;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -84,12 +104,17 @@ export function createPipeline(
   async function readInput(
     req: IncomingMessage,
     route: RouteSpec,
+    ex: Exchange,
   ): Promise<{ body: Buffer | undefined; input: NewUser | UserPatch | undefined }> {
-    if (route.body === 'none') {
-      await readBody(req, 0);
-      return { body: undefined, input: undefined };
-    }
-    const raw = await readBody(req, deps.bodyLimitBytes);
+    const limit = route.body === 'none' ? 0 : deps.bodyLimitBytes;
+    const read = await readBody(req, {
+      limit,
+      timeoutMs: deps.bodyTimeoutMs,
+      budget: deps.bodyBudget,
+    });
+    ex.releaseBody = read.release;
+    if (route.body === 'none') return { body: undefined, input: undefined };
+    const raw = read.body;
     const obj = parseJsonObject(raw, req.headers['content-type']);
     const input = route.body === 'new-user' ? validateNewUser(obj) : validateUserPatch(obj);
     // Forward exactly the object that was decided on: the validated value, serialized once.
@@ -135,7 +160,7 @@ export function createPipeline(
 
   async function handle(req: IncomingMessage, res: ServerResponse, ex: Exchange): Promise<number> {
     // The credential first (contract §4): a request without one is 401 whatever else is wrong
-    // with its headers.
+    // with its headers. The check stays at the head so that no unauthenticated body is read.
     assertSingleCredential(req);
     const { credential, principal } = await authenticate(req);
     ex.principal = principal;
@@ -154,8 +179,31 @@ export function createPipeline(
     const path = canonicalPath(route, userId, query);
     ex.resource = userId ?? tenantId;
 
-    const { body, input } = await readInput(req, route);
+    const { body, input } = await readInput(req, route, ex);
     const clientIfMatch = parseIfMatch(req.headers['if-match']);
+    const request: Decided = {
+      req,
+      res,
+      ex,
+      route,
+      tenantId,
+      userId,
+      path,
+      body,
+      input,
+      clientIfMatch,
+    };
+    return decideAndForward(request);
+  }
+
+  async function decideAndForward(r: Decided): Promise<number> {
+    const { req, res, ex, route, tenantId, userId, path, body, input, clientIfMatch } = r;
+    // A request that waited (for its body) is decided on the facts as they are now: the
+    // credential checked again (exp, nbf, revocation) and the principal read again, so a
+    // demotion, deletion or revocation that arrived meanwhile counts.
+    const waited = route.method !== 'GET';
+    let principal = waited ? (await authenticate(req)).principal : (ex.principal as UserRecord);
+    ex.principal = principal;
     let target = await findTarget(route, tenantId, userId, false);
     const requestedRoles = input?.roles;
     if (requestedRoles !== undefined) checkRoles(requestedRoles, policies.current().roles);
@@ -218,9 +266,11 @@ export function createPipeline(
       }
       const outcome = await forwarder.forward(req, res, plan);
       if (outcome.kind === 'retry') {
-        // The user changed between our read and the write: decide once more on the new version.
         redecisions++;
         if (userId !== undefined) directory.invalidate(tenantId, userId);
+        // Decide once more, on the new version and on the facts as they are now.
+        principal = (await authenticate(req)).principal;
+        ex.principal = principal;
         target = await findTarget(route, tenantId, userId, true);
         continue;
       }
@@ -281,8 +331,12 @@ export function createPipeline(
       startedAt: process.hrtime.bigint(),
     };
     handle(req, res, ex).then(
-      (status) => record(ex, status),
+      (status) => {
+        ex.releaseBody?.();
+        record(ex, status);
+      },
       (err: unknown) => {
+        ex.releaseBody?.();
         const e = toCedargateError(err);
         // A body we did not read to the end must not be parsed as the next request.
         if (!req.complete) res.shouldKeepAlive = false;

@@ -24,6 +24,7 @@ import {
   type CedargateError,
 } from '../errors.js';
 import { createAdminApp } from './admin-app.js';
+import { createBodyBudget } from './body.js';
 import {
   createCredentialVerifier,
   type KeySource,
@@ -150,6 +151,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
     });
   }
   registerCacheCollectors(metrics, verifier, directory);
+  const bodyBudget = createBodyBudget(config.bodyBudgetBytes);
 
   const pipelineDeps: Parameters<typeof createPipeline>[0] = {
     verifier,
@@ -160,6 +162,8 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
     logger: logger.child({ component: 'decision' }),
     enforce: config.enforce,
     bodyLimitBytes: config.bodyLimitBytes,
+    bodyTimeoutMs: config.bodyTimeoutMs,
+    bodyBudget,
   };
   if (cluster !== undefined) {
     // Wait for the channel to take the invalidation before answering the write, but never
@@ -223,6 +227,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       draining,
       policies: policies.status(),
       caches: { credentials: verifier.stats(), users: directory.stats() },
+      bodies: bodyBudget.stats(),
       cluster: cluster?.health() ?? null,
     }),
   });

@@ -45,8 +45,11 @@ describe('bodies (security.md 17, 18)', () => {
     ct: string | undefined = 'application/json',
     extra: Record<string, string> = {},
   ) => send('PUT', `/v1/users/${target.id}`, raw, ct, extra);
-  const post = (raw: string, ct: string | undefined = 'application/json') =>
-    send('POST', '/v1/users', raw, ct);
+  const post = (
+    raw: string,
+    ct: string | undefined = 'application/json',
+    extra: Record<string, string> = {},
+  ) => send('POST', '/v1/users', raw, ct, extra);
 
   it('17. bodies that are not UTF-8 JSON → 415, never forwarded', async () => {
     const body = '{"name":"x"}';
@@ -123,6 +126,22 @@ describe('bodies (security.md 17, 18)', () => {
       const r = ex.responses[0]!;
       assert.ok(r.status === 400 || r.status === 415, `${what}: ${r.status} ${r.body}`);
       assertError(r, r.status, r.status === 400 ? 'invalid_input' : 'unsupported_media_type', what);
+    }
+    assert.equal(s.recorder.forwarded().length, 0);
+  });
+
+  it('17. a Content-Encoding on a JSON body → 415 unsupported_media_type, never forwarded', async () => {
+    for (const encoding of ['gzip', 'br', 'deflate', 'gzip, identity', 'x-custom']) {
+      const r = await put('{"name":"Encoded"}', 'application/json', {
+        'content-encoding': encoding,
+      });
+      assertError(r, 415, 'unsupported_media_type', `Content-Encoding: ${encoding}`);
+      const c = await post(
+        '{"name":"Encoded","email":"enc@acme.test","roles":["user"]}',
+        'application/json',
+        { 'content-encoding': encoding },
+      );
+      assertError(c, 415, 'unsupported_media_type', `POST Content-Encoding: ${encoding}`);
     }
     assert.equal(s.recorder.forwarded().length, 0);
   });

@@ -18,6 +18,19 @@ describe('loadConfig', () => {
     assert.ok(Object.isFrozen(c));
   });
 
+  it('bounds request bodies in time and in total: a few seconds, 64 MiB, never past the request timeout', () => {
+    const c = loadConfig('start', {});
+    assert.equal(c.bodyTimeoutMs, 5000);
+    assert.equal(c.bodyBudgetBytes, 64 * 1024 * 1024);
+    assert.equal(
+      loadConfig('start', { HEADERS_TIMEOUT_MS: '1000', REQUEST_TIMEOUT_MS: '2000' }).bodyTimeoutMs,
+      2000,
+    );
+    const set = loadConfig('start', { BODY_TIMEOUT_MS: '1500', BODY_BUDGET_BYTES: '2097152' });
+    assert.equal(set.bodyTimeoutMs, 1500);
+    assert.equal(set.bodyBudgetBytes, 2097152);
+  });
+
   it('derives UPSTREAM_URL from BACKEND_PORT', () => {
     assert.equal(
       loadConfig('start', { BACKEND_PORT: '9000' }).upstreamUrl,
@@ -35,6 +48,11 @@ describe('loadConfig', () => {
       [{ JWKS_URL: 'https://a/jwks', JWKS_FILE: '/x' }, 'JWKS_FILE'],
       [{ TRUST_SECRET: 'short' }, 'TRUST_SECRET'],
       [{ TENANT_CLAIM: 'bad claim!' }, 'TENANT_CLAIM'],
+      [{ BODY_TIMEOUT_MS: 'soon' }, 'BODY_TIMEOUT_MS'],
+      [{ BODY_TIMEOUT_MS: '50' }, 'BODY_TIMEOUT_MS'],
+      [{ BODY_TIMEOUT_MS: '40000', REQUEST_TIMEOUT_MS: '30000' }, 'BODY_TIMEOUT_MS'],
+      [{ BODY_BUDGET_BYTES: 'lots' }, 'BODY_BUDGET_BYTES'],
+      [{ BODY_BUDGET_BYTES: '2048', BODY_LIMIT_BYTES: '4096' }, 'BODY_BUDGET_BYTES'],
     ];
     for (const [env, name] of cases) {
       assert.throws(

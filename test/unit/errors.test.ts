@@ -10,6 +10,7 @@ import {
   NotFoundError,
   PayloadTooLargeError,
   PreconditionFailedError,
+  RequestTimeoutError,
   TenantMismatchError,
   UnauthenticatedError,
   UnavailableError,
@@ -33,6 +34,7 @@ describe('errorResponse: one place maps every contract error to HTTP', () => {
       'forbidden',
     ],
     [new NotFoundError('none'), 404, 'not_found'],
+    [new RequestTimeoutError('slow body'), 408, 'request_timeout'],
     [new ConflictError('taken'), 409, 'conflict'],
     [new PreconditionFailedError(), 412, 'precondition_failed'],
     [new PayloadTooLargeError('big'), 413, 'payload_too_large'],
@@ -60,6 +62,15 @@ describe('errorResponse: one place maps every contract error to HTTP', () => {
     const r = errorResponse(new UnauthenticatedError('signature verification failed for kid abc'));
     assert.equal(r.headers['www-authenticate'], 'Bearer error="invalid_token"');
     assert.doesNotMatch(r.body.message, /signature|kid/);
+  });
+
+  it('503 carries Retry-After when the condition is known to be brief, and only then', () => {
+    const brief = errorResponse(new UnavailableError('busy', { retryAfterSeconds: 1 }));
+    assert.equal(brief.headers['retry-after'], '1');
+    assert.equal(
+      errorResponse(new UnavailableError('redis down')).headers['retry-after'],
+      undefined,
+    );
   });
 
   it('a bug never leaks its message', () => {
