@@ -18,6 +18,7 @@ import {
   NotFoundError,
   PreconditionFailedError,
   UnauthenticatedError,
+  UnavailableError,
   UpstreamTimeoutError,
   sendError,
   toCedargateError,
@@ -34,6 +35,7 @@ import { canonicalPath, matchRoute, type RouteSpec } from './routes.js';
 import { assertSameTenant, readTenantHeader } from './tenancy.js';
 import { assertHostHeader, assertSingleCredential, assertSingleHeaders } from './headers.js';
 import type { UserRecord } from './upstream.js';
+import { createWriteQueue } from './write-queue.js';
 
 export interface PipelineDeps {
   verifier: CredentialVerifier;
@@ -85,11 +87,19 @@ interface Exchange {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/**
+ * How many times a write that lost a race to the backend (its 412: the user changed through
+ * another replica between our read and the write) is decided again on the new version. Past
+ * that, 503 with Retry-After: a client that sent no If-Match never gets 412 (RFC 9110 §13.1.1).
+ */
+const MAX_REDECISIONS = 3;
+
 /** The request handler for the sidecar's data port. */
 export function createPipeline(
   deps: PipelineDeps,
 ): (req: IncomingMessage, res: ServerResponse) => void {
   const { verifier, policies, directory, forwarder, metrics, logger } = deps;
+  const writes = createWriteQueue();
 
   async function authenticate(
     req: IncomingMessage,
@@ -193,14 +203,19 @@ export function createPipeline(
       input,
       clientIfMatch,
     };
+    // Writes to one user through this replica are decided and applied one after another, each
+    // on the version it changes; the body is read before the queue, so a slow one holds no one.
+    if (userId !== undefined && (route.method === 'PUT' || route.method === 'DELETE')) {
+      return writes.run(`${tenantId}/${userId}`, () => decideAndForward(request));
+    }
     return decideAndForward(request);
   }
 
   async function decideAndForward(r: Decided): Promise<number> {
     const { req, res, ex, route, tenantId, userId, path, body, input, clientIfMatch } = r;
-    // A request that waited (for its body) is decided on the facts as they are now: the
-    // credential checked again (exp, nbf, revocation) and the principal read again, so a
-    // demotion, deletion or revocation that arrived meanwhile counts.
+    // A request that waited (for its body, for the writes queued before it) is decided on the
+    // facts as they are now: the credential checked again (exp, nbf, revocation) and the
+    // principal read again, so a demotion, deletion or revocation that arrived meanwhile counts.
     const waited = route.method !== 'GET';
     let principal = waited ? (await authenticate(req)).principal : (ex.principal as UserRecord);
     ex.principal = principal;
@@ -209,11 +224,9 @@ export function createPipeline(
     if (requestedRoles !== undefined) checkRoles(requestedRoles, policies.current().roles);
 
     let refreshed = false; // re-read the target once when the client's If-Match disagrees
-    // After the backend's 412 (the user changed between our read and the write), decide again on
-    // the new version: once when the client named a version itself, a few times when it did not
-    // (it never asked for a precondition, so losing a race should not surface as a 412).
+    // After the backend's 412 (the user changed through another replica between our read and
+    // the write), decide again on the new version, a few times; then 503, never 412.
     let redecisions = 0;
-    const maxRedecisions = clientIfMatch === undefined ? 3 : 1;
     for (;;) {
       const decision = decide(route, principal.user, tenantId, target, input);
       ex.decision = decision;
@@ -246,7 +259,7 @@ export function createPipeline(
         requestId: ex.requestId,
         body,
         ifMatch: route.method === 'PUT' || route.method === 'DELETE' ? target?.etag : undefined,
-        retryOn412: redecisions < maxRedecisions && target !== undefined,
+        retryOn412: target !== undefined,
         responseHeaders: ex.shadowDeny ? { [DECISION_HEADER]: 'deny' } : {},
       };
       if (userId !== undefined && (route.method === 'PUT' || route.method === 'DELETE')) {
@@ -266,8 +279,12 @@ export function createPipeline(
       }
       const outcome = await forwarder.forward(req, res, plan);
       if (outcome.kind === 'retry') {
-        redecisions++;
         if (userId !== undefined) directory.invalidate(tenantId, userId);
+        if (++redecisions > MAX_REDECISIONS) {
+          throw new UnavailableError('the user kept changing under this write; try again', {
+            retryAfterSeconds: 1,
+          });
+        }
         // Decide once more, on the new version and on the facts as they are now.
         principal = (await authenticate(req)).principal;
         ex.principal = principal;
