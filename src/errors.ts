@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'tenant_mismatch'
   | 'forbidden'
   | 'not_found'
+  | 'request_timeout'
   | 'conflict'
   | 'precondition_failed'
   | 'payload_too_large'
@@ -91,6 +92,12 @@ export class ForbiddenError extends CedargateError {
 export class NotFoundError extends CedargateError {
   readonly code = 'not_found';
   readonly status = 404;
+}
+
+/** 408: the headers (or the body) did not arrive in time. */
+export class RequestTimeoutError extends CedargateError {
+  readonly code = 'request_timeout';
+  readonly status = 408;
 }
 
 export class ConflictError extends CedargateError {
