@@ -4,9 +4,10 @@
  * sockets, then close the store).
  */
 import { serverLimitsOf } from '../common/server-limits.js';
-import { createServer, type Server, type ServerResponse } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../config.js';
+import { listen } from '../common/listen.js';
 import { answerClientError } from '../common/raw-answer.js';
 import type { Logger } from '../common/logger.js';
 import { resolveTrustSecret } from '../common/trust.js';
@@ -43,7 +44,12 @@ export async function startBackend(config: Config, logger: Logger): Promise<Runn
   // Requests node's parser refuses or times out never reach express (src/common/raw-answer.ts).
   server.on('clientError', answerClientError);
   try {
-    await listen(server, config.backendPort, config.backendHost);
+    await listen(server, {
+      port: config.backendPort,
+      host: config.backendHost,
+      portVariable: 'BACKEND_PORT',
+      hostVariable: 'BACKEND_HOST',
+    });
   } catch (err) {
     roles.close();
     await store.close();
@@ -75,14 +81,4 @@ export async function startBackend(config: Config, logger: Logger): Promise<Runn
     return closing;
   };
   return { port, store, close };
-}
-
-function listen(server: Server, port: number, host: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
 }

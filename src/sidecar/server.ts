@@ -9,6 +9,7 @@ import type { Duplex } from 'node:stream';
 import type { Config } from '../config.js';
 import type { Logger } from '../common/logger.js';
 import { InvalidInputError, NotFoundError, sendError } from '../errors.js';
+import { listen } from '../common/listen.js';
 import { answerClientError, writeRawError } from '../common/raw-answer.js';
 import { createAdminApp } from './admin-app.js';
 import {
@@ -214,8 +215,29 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
   });
   const adminServer = createServer(admin);
 
-  await listen(server, config.port, config.host);
-  await listen(adminServer, config.adminPort, config.host);
+  try {
+    await listen(server, {
+      port: config.port,
+      host: config.host,
+      portVariable: 'PORT',
+      hostVariable: 'HOST',
+    });
+    await listen(adminServer, {
+      port: config.adminPort,
+      host: config.host,
+      portVariable: 'ADMIN_PORT',
+      hostVariable: 'HOST',
+    });
+  } catch (err) {
+    // Let go of everything already open (the Redis connections, the policy watcher), or the
+    // process would print its error and never exit.
+    server.close();
+    adminServer.close();
+    policies.close();
+    upstream.close();
+    await cluster?.close();
+    throw err;
+  }
   const port = boundPort(server);
   const adminPort = boundPort(adminServer);
   logger.info(
@@ -267,16 +289,6 @@ function registerCacheCollectors(
     });
     return original();
   };
-}
-
-export function listen(server: Server, port: number, host: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
 }
 
 export function boundPort(server: Server): number {
