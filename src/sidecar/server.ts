@@ -222,11 +222,13 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       portVariable: 'PORT',
       hostVariable: 'HOST',
     });
+    // Its own address (loopback unless ADMIN_HOST says otherwise): /status and /metrics tell
+    // the policy set, its errors and the cache sizes to whoever can reach them.
     await listen(adminServer, {
       port: config.adminPort,
-      host: config.host,
+      host: config.adminHost,
       portVariable: 'ADMIN_PORT',
-      hostVariable: 'HOST',
+      hostVariable: 'ADMIN_HOST',
     });
   } catch (err) {
     // Let go of everything already open (the Redis connections, the policy watcher), or the

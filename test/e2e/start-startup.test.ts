@@ -1,12 +1,12 @@
 /**
  * `cedargate start` at start-up (issue 11 item 10): a port already in use stops the process with
  * one line naming the variable — also with REDIS_URL, whose connections once kept it alive after
- * the error.
+ * the error — and the admin port listens on loopback unless ADMIN_HOST says otherwise.
  */
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { freePort } from '../helpers/net.js';
+import { freePort, waitFor } from '../helpers/net.js';
 import { shippedPolicies, startCli, tempDir, type RunningProcess } from '../helpers/process.js';
 import { redisAvailable, startRedis, type RunningRedis } from '../helpers/redis.js';
 
@@ -43,7 +43,7 @@ function stderrLines(p: RunningProcess): string[] {
     .filter((l) => l.trim() !== '');
 }
 
-describe('start: ports in use', () => {
+describe('start: ports in use and the admin address', () => {
   const data = tempDir('cedargate-startup-');
   let redis: RunningRedis | undefined;
   const held: Server[] = [];
@@ -85,4 +85,46 @@ describe('start: ports in use', () => {
       });
     }
   }
+
+  it('the admin port listens on 127.0.0.1 by default, while the API port follows HOST', async () => {
+    const env = await baseEnv();
+    const p = startCli(['start'], env); // HOST unset: the API listens on every interface
+    try {
+      await waitFor(
+        async () => (await fetch(`http://127.0.0.1:${env.ADMIN_PORT}/healthz`)).ok,
+        20_000,
+        `start\n${p.output()}`,
+      );
+      // All of 127/8 is loopback on Linux: a socket bound to every interface answers on
+      // 127.0.0.2, one bound to 127.0.0.1 alone does not.
+      const api = await fetch(`http://127.0.0.2:${env.PORT}/v1/users`);
+      assert.equal(api.status, 401, 'the API port should answer on every interface');
+      assert.equal(((await api.json()) as { code: string }).code, 'unauthenticated');
+      await assert.rejects(
+        fetch(`http://127.0.0.2:${env.ADMIN_PORT}/healthz`),
+        (err: Error & { cause?: { code?: string } }) => {
+          assert.equal(err.cause?.code, 'ECONNREFUSED');
+          return true;
+        },
+        'the admin port answered on an address other than 127.0.0.1',
+      );
+    } finally {
+      await p.stop();
+    }
+  });
+
+  it('ADMIN_HOST moves the admin port', async () => {
+    const env: Record<string, string> = { ...(await baseEnv()), ADMIN_HOST: '127.0.0.2' };
+    const p = startCli(['start'], env);
+    try {
+      await waitFor(
+        async () => (await fetch(`http://127.0.0.2:${env.ADMIN_PORT}/healthz`)).ok,
+        20_000,
+        `start\n${p.output()}`,
+      );
+      await assert.rejects(fetch(`http://127.0.0.1:${env.ADMIN_PORT}/healthz`));
+    } finally {
+      await p.stop();
+    }
+  });
 });
