@@ -3,6 +3,7 @@
  * start with one line naming the variable and an example (contract §2); it is never a bad
  * request.
  */
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 
 export type Mode = 'start' | 'sidecar' | 'backend' | 'cli';
@@ -14,6 +15,8 @@ export interface Config {
   readonly host: string;
   /** Admin port: /healthz, /readyz, /metrics, /status. */
   readonly adminPort: number;
+  /** Where the admin port listens (ADMIN_HOST): loopback unless set, never HOST. */
+  readonly adminHost: string;
   readonly backendPort: number;
   readonly backendHost: string;
   /** Where the sidecar forwards. */
@@ -106,7 +109,13 @@ function bool(env: Env, name: string, dflt: boolean): boolean {
   throw new ConfigError(name, `must be true or false, got "${raw}"`, String(dflt));
 }
 
-function url(env: Env, name: string, protocols: string[], example: string): string | undefined {
+function url(
+  env: Env,
+  name: string,
+  protocols: string[],
+  example: string,
+  why?: string,
+): string | undefined {
   const raw = str(env, name);
   if (raw === undefined) return undefined;
   let parsed: URL;
@@ -118,9 +127,21 @@ function url(env: Env, name: string, protocols: string[], example: string): stri
   if (!protocols.includes(parsed.protocol)) {
     throw new ConfigError(
       name,
-      `must use ${protocols.join(' or ')}, got "${parsed.protocol}"`,
+      `must use ${protocols.join(' or ')}, got "${parsed.protocol}"${why === undefined ? '' : `: ${why}`}`,
       example,
     );
+  }
+  return raw;
+}
+
+const HOSTNAME = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}))*$/;
+
+/** An address to listen on: an IP literal or a host name, without a scheme or a port. */
+function listenHost(env: Env, name: string, dflt: string): string {
+  const raw = str(env, name);
+  if (raw === undefined) return dflt;
+  if (isIP(raw) === 0 && !HOSTNAME.test(raw)) {
+    throw new ConfigError(name, `must be an IP address or a host name, got "${raw}"`, dflt);
   }
   return raw;
 }
@@ -132,9 +153,17 @@ function url(env: Env, name: string, protocols: string[], example: string): stri
 export function loadConfig(mode: Mode, env: Env = process.env): Config {
   const backendPort = port(env, 'BACKEND_PORT', 8081);
   const backendHost = str(env, 'BACKEND_HOST') ?? '127.0.0.1';
+  // http only: the sidecar's forwarder and its agent speak plain HTTP, so an https URL would be
+  // accepted and then not honoured. The backend listens on loopback in the same pod; TLS beyond
+  // that belongs to a mesh or a local TLS proxy, named here as such.
   const upstreamUrl =
-    url(env, 'UPSTREAM_URL', ['http:', 'https:'], 'http://127.0.0.1:8081') ??
-    `http://127.0.0.1:${backendPort}`;
+    url(
+      env,
+      'UPSTREAM_URL',
+      ['http:'],
+      'http://127.0.0.1:8081',
+      'TLS to the backend is not supported (it listens on loopback beside the sidecar)',
+    ) ?? `http://127.0.0.1:${backendPort}`;
   const jwksUrl = url(
     env,
     'JWKS_URL',
@@ -264,6 +293,7 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
     port: port(env, 'PORT', 8080),
     host: str(env, 'HOST') ?? '0.0.0.0',
     adminPort: port(env, 'ADMIN_PORT', 9901),
+    adminHost: listenHost(env, 'ADMIN_HOST', '127.0.0.1'),
     backendPort,
     backendHost,
     upstreamUrl,

@@ -94,7 +94,7 @@ export class NotFoundError extends CedargateError {
   readonly status = 404;
 }
 
-/** 408: the request (its body, here) did not arrive in time. */
+/** 408: the headers (or the body) did not arrive in time. */
 export class RequestTimeoutError extends CedargateError {
   readonly code = 'request_timeout';
   readonly status = 408;

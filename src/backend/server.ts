@@ -4,11 +4,11 @@
  * sockets, then close the store).
  */
 import { serverLimitsOf } from '../common/server-limits.js';
-import { createServer, STATUS_CODES, type Server, type ServerResponse } from 'node:http';
-import type { Duplex } from 'node:stream';
+import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../config.js';
-import { HeaderTooLargeError, InvalidInputError, errorResponse } from '../errors.js';
+import { listen } from '../common/listen.js';
+import { answerClientError } from '../common/raw-answer.js';
 import type { Logger } from '../common/logger.js';
 import { resolveTrustSecret } from '../common/trust.js';
 import { watchAllowedRoles } from './allowed-roles.js';
@@ -41,9 +41,15 @@ export async function startBackend(config: Config, logger: Logger): Promise<Runn
     bodyLimitBytes: config.bodyLimitBytes,
   });
   const server = createServer(serverLimitsOf(config), app);
+  // Requests node's parser refuses or times out never reach express (src/common/raw-answer.ts).
   server.on('clientError', answerClientError);
   try {
-    await listen(server, config.backendPort, config.backendHost);
+    await listen(server, {
+      port: config.backendPort,
+      host: config.backendHost,
+      portVariable: 'BACKEND_PORT',
+      hostVariable: 'BACKEND_HOST',
+    });
   } catch (err) {
     roles.close();
     await store.close();
@@ -75,45 +81,4 @@ export async function startBackend(config: Config, logger: Logger): Promise<Runn
     return closing;
   };
   return { port, store, close };
-}
-
-/**
- * Requests node's parser refuses (control bytes in a header, bad framing, headers over the
- * limit) never reach express; answer them with the contract's JSON body too, then close.
- */
-function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
-  if (err.code === 'ECONNRESET' || !socket.writable) {
-    socket.destroy();
-    return;
-  }
-  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-    // A client too slow to send its request gets no answer; the socket is simply closed.
-    socket.destroy();
-    return;
-  }
-  const { status, headers, body } = errorResponse(
-    err.code === 'HPE_HEADER_OVERFLOW'
-      ? new HeaderTooLargeError('the request headers are too large')
-      : new InvalidInputError('malformed HTTP request'),
-  );
-  const payload = JSON.stringify(body);
-  const lines = [
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}`,
-    ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
-    'content-type: application/json; charset=utf-8',
-    `content-length: ${Buffer.byteLength(payload)}`,
-    'cache-control: no-store',
-    'connection: close',
-  ];
-  socket.end(`${lines.join('\r\n')}\r\n\r\n${payload}`);
-}
-
-function listen(server: Server, port: number, host: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
 }

@@ -37,7 +37,9 @@ export async function run(args: string[]): Promise<number> {
     throw err;
   }
   const running = sidecar;
-  process.stderr.write(banner(running.port, running.adminPort, backend.port, config.dataDir));
+  process.stderr.write(
+    banner(running.port, config.adminHost, running.adminPort, backend.port, config.dataDir),
+  );
   return serveUntilSignal(
     logger,
     async () => {
@@ -48,11 +50,18 @@ export async function run(args: string[]): Promise<number> {
   );
 }
 
-function banner(port: number, adminPort: number, backendPort: number, dataDir: string): string {
+function banner(
+  port: number,
+  adminHost: string,
+  adminPort: number,
+  backendPort: number,
+  dataDir: string,
+): string {
+  const admin = `http://${adminHost.includes(':') ? `[${adminHost}]` : adminHost}:${adminPort}`;
   return `
 cedargate is running
   API (through the sidecar):  http://localhost:${port}/v1/users
-  admin:                      http://localhost:${adminPort}/status  (/healthz /readyz /metrics)
+  admin (ADMIN_HOST):         ${admin}/status  (/healthz /readyz /metrics)
   users backend (loopback):   http://127.0.0.1:${backendPort}
   data and development keys:  ${dataDir}
 

@@ -35,6 +35,8 @@ export interface RedisClusterOptions {
   prefix?: string;
   /** Clock in ms since the epoch (the mirror drops expired jti entries by it). */
   now?: () => number;
+  /** CLOCK_TOLERANCE_SECONDS: subject cut-offs cover tokens stamped this far ahead. */
+  clockToleranceSeconds?: number;
   /** How long `start` waits for the first sync before going on degraded (default 3000 ms). */
   startTimeoutMs?: number;
 }
@@ -54,7 +56,12 @@ type Handlers = Parameters<SidecarCluster['start']>[0];
 export function createRedisCluster(options: RedisClusterOptions): RedisCluster {
   const { url, logger, failOpen } = options;
   const keys = clusterKeys(options.prefix);
-  const mirror = createRevocationMirror(options.now === undefined ? {} : { now: options.now });
+  const mirror = createRevocationMirror({
+    ...(options.now === undefined ? {} : { now: options.now }),
+    ...(options.clockToleranceSeconds === undefined
+      ? {}
+      : { clockToleranceSeconds: options.clockToleranceSeconds }),
+  });
   const data = createPlainClient(url, 'cedargate-sidecar');
   const subscriber = createPlainClient(url, 'cedargate-sidecar-events', { subscriber: true });
   watchConnection(data, logger, 'cluster commands');

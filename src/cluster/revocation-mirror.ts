@@ -23,7 +23,10 @@ export type Revocation =
       subject: string;
       /** Only this tenant's tokens of the subject; undefined = in every tenant. */
       tenantId?: string;
-      /** Tokens of the subject issued at or before this second are revoked. */
+      /**
+       * Tokens of the subject issued at or before this second are revoked (widened by the
+       * verifier's clock tolerance when the mirror checks: see `createRevocationMirror`).
+       */
       cutoff: number;
     };
 
@@ -49,9 +52,24 @@ export function subjectKey(subject: string, tenantId?: string): string {
     : `${tenantId.toUpperCase()}/${subject.toUpperCase()}`;
 }
 
-/** Builds an empty mirror. `now` (ms since the epoch) decides when jti entries are dropped. */
-export function createRevocationMirror(options: { now?: () => number } = {}): RevocationMirror {
+/** Options of `createRevocationMirror`. */
+export interface RevocationMirrorOptions {
+  /** Clock in ms since the epoch: decides when jti entries are dropped. */
+  now?: () => number;
+  /**
+   * The verifier's clock tolerance (CLOCK_TOLERANCE_SECONDS). The verifier accepts an `iat` up to
+   * this far ahead of its clock, so an issuer running that much fast stamps a token minted before
+   * a revocation with a time after it; a subject cut-off covers that far past itself, or such a
+   * token would survive its revocation. The price: a fresh token for the subject works only once
+   * its `iat` is past the cut-off plus the tolerance.
+   */
+  clockToleranceSeconds?: number;
+}
+
+/** Builds an empty mirror. */
+export function createRevocationMirror(options: RevocationMirrorOptions = {}): RevocationMirror {
   const now = options.now ?? Date.now;
+  const tolerance = options.clockToleranceSeconds ?? 0;
   /** jti → the token's exp (seconds). */
   const jtis = new Map<string, number>();
   /** subjectKey → cut-off (seconds). */
@@ -85,7 +103,10 @@ export function createRevocationMirror(options: { now?: () => number } = {}): Re
       for (const key of [subjectKey(cred.subject), subjectKey(cred.subject, cred.tenantId)]) {
         const cutoff = cutoffs.get(key);
         // A token without iat cannot prove it was issued after the cut-off: revoked.
-        if (cutoff !== undefined && (cred.issuedAt === undefined || cred.issuedAt <= cutoff)) {
+        if (
+          cutoff !== undefined &&
+          (cred.issuedAt === undefined || cred.issuedAt <= cutoff + tolerance)
+        ) {
           return 'subject';
         }
       }

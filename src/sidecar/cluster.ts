@@ -17,5 +17,6 @@ export async function openCluster(
     url: config.redisUrl,
     logger: logger.child({ component: 'cluster' }),
     failOpen: config.revocationFailOpen,
+    clockToleranceSeconds: config.clockToleranceSeconds,
   });
 }

@@ -4,25 +4,13 @@
  * see docs/benchmarks.md), plus the admin server. Also owns the server limits and draining.
  */
 import { serverLimitsOf } from '../common/server-limits.js';
-import {
-  createServer,
-  STATUS_CODES,
-  type IncomingMessage,
-  type Server,
-  type ServerResponse,
-} from 'node:http';
-import type { Socket } from 'node:net';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Config } from '../config.js';
 import type { Logger } from '../common/logger.js';
-import {
-  HeaderTooLargeError,
-  InvalidInputError,
-  NotFoundError,
-  errorResponse,
-  sendError,
-  type CedargateError,
-} from '../errors.js';
+import { InvalidInputError, NotFoundError, sendError } from '../errors.js';
+import { listen } from '../common/listen.js';
+import { answerClientError, writeRawError } from '../common/raw-answer.js';
 import { createAdminApp } from './admin-app.js';
 import { createBodyBudget } from './body.js';
 import {
@@ -186,9 +174,8 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       pipeline(req, res);
     },
   );
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) =>
-    answerClientError(err, socket),
-  );
+  // Malformed or slow framing never reaches the pipeline (src/common/raw-answer.ts).
+  server.on('clientError', answerClientError);
   // Without these listeners node answers `Expect: <anything but 100-continue>` with a bare 417,
   // and drops a CONNECT without a word. Neither is an API route: answer in the contract's format.
   server.on('checkExpectation', (_req: IncomingMessage, res: ServerResponse) => {
@@ -196,7 +183,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
     sendError(res, new InvalidInputError('only "Expect: 100-continue" is supported'));
   });
   server.on('connect', (_req: IncomingMessage, socket: Duplex) =>
-    writeRawError(socket, new NotFoundError('no such route'), 404),
+    writeRawError(socket, new NotFoundError('no such route')),
   );
 
   let backendOk = { at: 0, ok: false };
@@ -233,8 +220,31 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
   });
   const adminServer = createServer(admin);
 
-  await listen(server, config.port, config.host);
-  await listen(adminServer, config.adminPort, config.host);
+  try {
+    await listen(server, {
+      port: config.port,
+      host: config.host,
+      portVariable: 'PORT',
+      hostVariable: 'HOST',
+    });
+    // Its own address (loopback unless ADMIN_HOST says otherwise): /status and /metrics tell
+    // the policy set, its errors and the cache sizes to whoever can reach them.
+    await listen(adminServer, {
+      port: config.adminPort,
+      host: config.adminHost,
+      portVariable: 'ADMIN_PORT',
+      hostVariable: 'ADMIN_HOST',
+    });
+  } catch (err) {
+    // Let go of everything already open (the Redis connections, the policy watcher), or the
+    // process would print its error and never exit.
+    server.close();
+    adminServer.close();
+    policies.close();
+    upstream.close();
+    await cluster?.close();
+    throw err;
+  }
   const port = boundPort(server);
   const adminPort = boundPort(adminServer);
   logger.info(
@@ -263,34 +273,6 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
   };
 }
 
-/** Malformed framing never reaches the pipeline: answer in the contract's format and close. */
-function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
-  if (!socket.writable || (err.code === 'ECONNRESET' && socket.destroyed)) {
-    socket.destroy();
-    return;
-  }
-  const e =
-    err.code === 'HPE_HEADER_OVERFLOW'
-      ? new HeaderTooLargeError('the request headers are over the limit')
-      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? new InvalidInputError('the request took too long to arrive')
-        : new InvalidInputError('malformed HTTP request');
-  writeRawError(socket, e, err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : e.status);
-}
-
-/** An error response written straight to a socket node's HTTP layer has let go of; then close. */
-function writeRawError(socket: Duplex, e: CedargateError, status: number): void {
-  const { body, headers } = errorResponse(e);
-  const payload = JSON.stringify(body);
-  const extra = Object.entries(headers)
-    .map(([k, v]) => `${k}: ${v}\r\n`)
-    .join('');
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n${extra}` +
-      `content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(payload)}\r\nconnection: close\r\n\r\n${payload}`,
-  );
-}
-
 function registerCacheCollectors(
   metrics: SidecarMetrics,
   verifier: { stats(): { cacheHits: number; cacheMisses: number } },
@@ -314,16 +296,6 @@ function registerCacheCollectors(
     });
     return original();
   };
-}
-
-export function listen(server: Server, port: number, host: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
 }
 
 export function boundPort(server: Server): number {

@@ -15,6 +15,8 @@ export const shippedPolicies = join(repoRoot, 'policies');
 export interface RunningProcess {
   child: ChildProcess;
   output(): string;
+  /** What it wrote to stderr alone (logs go to stdout). */
+  stderr(): string;
   /** Resolves with the exit code (or signal name) when the process ends. */
   exited: Promise<number | string>;
   stop(signal?: NodeJS.Signals): Promise<number | string>;
@@ -32,14 +34,19 @@ export function startCli(args: string[], env: Record<string, string>): RunningPr
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
+  let err = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => {
+    out += d.toString();
+    err += d.toString();
+  });
   const exited = new Promise<number | string>((resolve) => {
     child.on('exit', (code, signal) => resolve(code ?? signal ?? 'unknown'));
   });
   return {
     child,
     output: () => out,
+    stderr: () => err,
     exited,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) {

@@ -185,3 +185,65 @@ export function parseResponses(text: string): RawResponse[] {
   }
   return out;
 }
+
+export interface HeldOpenOptions {
+  /** Pause between bytes. Default 50 ms. */
+  intervalMs?: number;
+  /** Give up (the server still holds the connection) after this long. */
+  maxMs: number;
+  /**
+   * Whether the client reads what the server sends. Either way it ignores the server's end of
+   * the stream and keeps writing, as a slowloris does.
+   */
+  read: boolean;
+}
+
+export interface HeldOpenResult {
+  /** The server let go of the connection: the socket closed or a write failed (reset, EPIPE). */
+  closedByServer: boolean;
+  /** Whether the server ended its side (FIN) before that, as seen by a reading client. */
+  endedByServer: boolean;
+  /** What the server answered (only when `read`). */
+  responses: RawResponse[];
+  /** How it ended: 'close', the error code, or 'gave up'. */
+  how: string;
+}
+
+/**
+ * Connects, writes `prefix` at once and then keeps writing `x` one byte at a time, never closing
+ * its side, until the server releases the socket or `maxMs` passes. `prefix` should end inside a
+ * header value so the trickle extends it.
+ */
+export function trickleUntilReleased(
+  port: number,
+  prefix: string,
+  options: HeldOpenOptions,
+): Promise<HeldOpenResult> {
+  const intervalMs = options.intervalMs ?? 50;
+  return new Promise((resolve) => {
+    const received: Buffer[] = [];
+    // allowHalfOpen: the server's FIN must not make this side close; only the server's release counts.
+    const socket: Socket = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+    let finished = false;
+    let endedByServer = false;
+    const finish = (closedByServer: boolean, how: string): void => {
+      if (finished) return;
+      finished = true;
+      clearInterval(writer);
+      clearTimeout(giveUp);
+      socket.destroy();
+      const text = Buffer.concat(received).toString('latin1');
+      resolve({ closedByServer, endedByServer, responses: parseResponses(text), how });
+    };
+    if (options.read) socket.on('data', (d: Buffer) => received.push(d));
+    else socket.pause();
+    socket.on('end', () => (endedByServer = true));
+    socket.on('close', () => finish(true, 'close'));
+    socket.on('error', (err: NodeJS.ErrnoException) => finish(true, err.code ?? err.message));
+    socket.on('connect', () => socket.write(Buffer.from(prefix, 'latin1')));
+    const writer = setInterval(() => {
+      if (!finished && !socket.connecting) socket.write('x');
+    }, intervalMs);
+    const giveUp = setTimeout(() => finish(false, 'gave up'), options.maxMs);
+  });
+}

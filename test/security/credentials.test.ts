@@ -280,6 +280,17 @@ describe('the JWKS endpoint down or slow (security.md 7)', () => {
     assert.equal(s.recorder.forwarded().length, 0);
   });
 
+  it('a key server answering 500 or garbage: 503 unavailable, never forwarded', async () => {
+    for (const mode of ['error', 'garbage'] as const) {
+      keys.setMode(mode);
+      const r = await list(await tokenOf(issuer));
+      assert.equal(r.status, 503, `${mode}: ${r.text}`);
+      assert.equal(r.body.code, 'unavailable', mode);
+      assert.equal(r.headers.get('www-authenticate'), null, `${mode}: not a credential problem`);
+    }
+    assert.equal(s.recorder.forwarded().length, 0);
+  });
+
   it('once fetched, cached keys keep verifying while the key server is down', async () => {
     keys.setMode('ok');
     assert.equal((await list(await tokenOf(issuer))).status, 200);

@@ -10,13 +10,16 @@ import { after, before, describe, it } from 'node:test';
 import { waitFor } from '../helpers/net.js';
 import { runCli } from '../helpers/process.js';
 import { skipWithoutRedis, startRedis, type RunningRedis } from '../helpers/redis.js';
-import { rawRequest } from '../helpers/stack.js';
+import { devToken, rawRequest } from '../helpers/stack.js';
 import {
   startDelayHop,
   startSplitStack,
   type DelayHop,
   type SplitStack,
 } from '../faults/support.js';
+
+/** The sidecars' clock tolerance: an issuer clock may run this far ahead of theirs. */
+const TOLERANCE_SECONDS = 30;
 
 describe('revoked tokens on every replica (security.md 8)', { skip: skipWithoutRedis() }, () => {
   let redis: RunningRedis;
@@ -30,7 +33,7 @@ describe('revoked tokens on every replica (security.md 8)', { skip: skipWithoutR
     redis = await startRedis();
     hop = await startDelayHop();
     st = await startSplitStack({
-      sidecarEnv: { REDIS_URL: redis.url },
+      sidecarEnv: { REDIS_URL: redis.url, CLOCK_TOLERANCE_SECONDS: String(TOLERANCE_SECONDS) },
       upstream: (backendUrl) => {
         hop.target = backendUrl;
         return hop.url;
@@ -100,5 +103,44 @@ describe('revoked tokens on every replica (security.md 8)', { skip: skipWithoutR
     });
     assert.equal(r.code, 0, r.stderr);
     for (const t of tokens) await assertRefusedEverywhere(t, 'subject-revoked token');
+  });
+
+  it('by subject, with the clock tolerance (security.md 32): a token whose iat is ahead of the cut-off within the tolerance is refused, one beyond it works', async () => {
+    // A tenant of its own: the test above revoked acme's owner.
+    const g = await st.createTenant('globex');
+    const r = await runCli(['token', 'revoke', '--sub', g.owner.id, '--tenant', g.tenantId], {
+      REDIS_URL: redis.url,
+    });
+    assert.equal(r.code, 0, r.stderr);
+    const cutoff = (JSON.parse(r.stdout) as { revoked: { issued_up_to: number } }).revoked
+      .issued_up_to;
+    const mint = (iat: number) =>
+      devToken(st.dataDir, g.tenantId, g.owner.id, 3600, () => iat * 1000);
+    const getG = (port: number, token: string) =>
+      rawRequest(port, 'GET', '/v1/users', {
+        authorization: `Bearer ${token}`,
+        'x-tenant-id': g.tenantId,
+      });
+    // Minted before the revocation by an issuer whose clock runs 5 s ahead: its iat says later.
+    const skewed = await mint(cutoff + 5);
+    const seen = hop.seen();
+    for (const port of ports) {
+      const res = await getG(port, skewed);
+      assert.equal(
+        res.status,
+        401,
+        `a token minted within the tolerance of the cut-off on :${port}: ${res.text}`,
+      );
+      assert.equal((JSON.parse(res.text) as { code: string }).code, 'unauthenticated');
+    }
+    assert.equal(hop.seen(), seen, 'a revoked token was forwarded');
+    // Minted clearly after (beyond the tolerance): it works. Its iat may be at most the tolerance
+    // ahead of the sidecars' clock, so wait for the second after the cut-off to begin.
+    await waitFor(async () => Date.now() >= (cutoff + 1) * 1000, 5000, 'the next second');
+    const fresh = await mint(cutoff + TOLERANCE_SECONDS + 1);
+    for (const port of ports) {
+      const res = await getG(port, fresh);
+      assert.equal(res.status, 200, `a token minted beyond the tolerance on :${port}: ${res.text}`);
+    }
   });
 });

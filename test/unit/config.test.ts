@@ -67,6 +67,49 @@ describe('loadConfig', () => {
     }
   });
 
+  it('ADMIN_HOST: loopback by default, whatever HOST says; an address when set', () => {
+    assert.equal(loadConfig('start', {}).adminHost, '127.0.0.1');
+    assert.equal(loadConfig('start', { HOST: '0.0.0.0' }).adminHost, '127.0.0.1');
+    assert.equal(loadConfig('backend', {}).adminHost, '127.0.0.1');
+    assert.equal(loadConfig('start', { ADMIN_HOST: '10.1.2.3' }).adminHost, '10.1.2.3');
+    assert.equal(loadConfig('start', { ADMIN_HOST: '::1' }).adminHost, '::1');
+    assert.equal(loadConfig('start', { ADMIN_HOST: 'localhost' }).adminHost, 'localhost');
+    for (const bad of ['http://10.1.2.3', '10.1.2.3:9901', 'two words', '-x']) {
+      assert.throws(
+        () => loadConfig('start', { ADMIN_HOST: bad }),
+        (e: unknown) =>
+          e instanceof ConfigError &&
+          e.variable === 'ADMIN_HOST' &&
+          e.message.includes('example: ADMIN_HOST=127.0.0.1'),
+        bad,
+      );
+    }
+  });
+
+  it('UPSTREAM_URL with https is refused at start: TLS to the backend is not supported', () => {
+    for (const mode of ['start', 'sidecar'] as const) {
+      assert.throws(
+        () =>
+          loadConfig(mode, {
+            UPSTREAM_URL: 'https://users.internal:8443',
+            JWKS_FILE: '/k.json',
+            JWT_ISSUER: 'i',
+            JWT_AUDIENCE: 'a',
+          }),
+        (e: unknown) =>
+          e instanceof ConfigError &&
+          e.variable === 'UPSTREAM_URL' &&
+          /TLS|https/.test(e.message) &&
+          e.message.includes('example: UPSTREAM_URL=http://127.0.0.1:8081'),
+        mode,
+      );
+    }
+    assert.equal(
+      loadConfig('start', { UPSTREAM_URL: 'http://10.0.0.5:8081' }).upstreamUrl,
+      'http://10.0.0.5:8081',
+    );
+  });
+
   it('sidecar refuses to start without a key source, issuer and audience', () => {
     assert.throws(
       () => loadConfig('sidecar', {}),

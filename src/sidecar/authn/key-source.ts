@@ -58,6 +58,12 @@ export async function createKeyResolver(
   }
 }
 
+/**
+ * A fetched key set older than this is refreshed in the background (jose's own default cache
+ * age); it is never dropped for age alone.
+ */
+export const REMOTE_REFRESH_MS = 10 * 60_000;
+
 function createRemoteKeyResolver(
   source: Extract<KeySource, { kind: 'url' }>,
   deps: KeySourceDeps,
@@ -67,27 +73,57 @@ function createRemoteKeyResolver(
   const options: RemoteJWKSetOptions = {
     timeoutDuration: source.timeoutMs,
     cooldownDuration: source.cooldownMs,
+    // jose's cache age makes a set past it unusable until a fetch succeeds: during a key-server
+    // outage longer than that, every token would be refused. security.md 7 wants cached keys to
+    // keep verifying, so the set never ages out here; `refreshWhenStale` renews it instead.
+    cacheMaxAge: Number.POSITIVE_INFINITY,
   };
   if (deps.fetchImpl !== undefined) {
     options[customFetch] = deps.fetchImpl as unknown as FetchImplementation;
   }
   const remote = createRemoteJWKSet(new URL(source.url), options);
-  // A key server that is down, slow or answering nonsense says nothing about the credential:
-  // that is a dependency failing (503 `unavailable`), not a bad token (401), so clients and
-  // alerts can tell the two apart. A key set that simply lacks the token's key stays a 401.
+  /** When a key set was last known to be in hand (the first success, then every refresh). */
+  let fetchedAt: number | undefined;
+  let lastAttemptAt = Number.NEGATIVE_INFINITY;
+
+  /** Stale-while-revalidate: never awaited by a request; a failure keeps the keys in hand. */
+  function refreshWhenStale(): void {
+    const at = deps.now();
+    if (fetchedAt === undefined || at - fetchedAt < REMOTE_REFRESH_MS) return;
+    // While the key server fails, ask it again at most once a cooldown, not on every request.
+    if (at - lastAttemptAt < source.cooldownMs || remote.reloading) return;
+    lastAttemptAt = at;
+    remote.reload().then(
+      () => {
+        fetchedAt = deps.now();
+      },
+      (err: unknown) =>
+        deps.logger.warn(
+          { err, url: source.url },
+          'the key set could not be refreshed; the keys fetched before keep verifying',
+        ),
+    );
+  }
+
   return async (header, token) => {
+    refreshWhenStale();
     try {
-      return await remote(header, token);
+      const key = await remote(header, token);
+      fetchedAt ??= deps.now();
+      return key;
     } catch (err) {
-      if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys)
-        throw err;
+      // Only these say something about the token: its key is not (or not uniquely) in the set,
+      // or its alg is one no key set serves. They stay a 401.
       if (
-        err instanceof errors.JOSEError &&
-        !(err instanceof errors.JWKSTimeout) &&
-        err.code !== 'ERR_JWKS_INVALID'
+        err instanceof errors.JWKSNoMatchingKey ||
+        err instanceof errors.JWKSMultipleMatchingKeys ||
+        err instanceof errors.JOSENotSupported
       ) {
         throw err;
       }
+      // Anything else is the key server down, slow, answering 5xx or nonsense: that says nothing
+      // about the credential. A dependency failing is 503 `unavailable`, not 401, so clients and
+      // alerts can tell the two apart.
       deps.logger.warn({ err, url: source.url }, 'the key set could not be fetched');
       throw new UnavailableError('the verification keys could not be fetched', { cause: err });
     }

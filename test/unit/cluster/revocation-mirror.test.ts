@@ -36,6 +36,20 @@ describe('revocation mirror', () => {
     assert.equal(m.check(cred({ issuedAt: 10, subject: OTHER })), null);
   });
 
+  it('a subject cut-off widens by the clock tolerance (security.md 32)', () => {
+    // An issuer clock up to the tolerance ahead stamps a token minted before the revocation
+    // with an iat after it: such a token must be refused too.
+    const m = createRevocationMirror({ now: () => 0, clockToleranceSeconds: 30 });
+    m.apply({ kind: 'subject', subject: SUB, cutoff: 1_000 });
+    assert.equal(m.check(cred({ issuedAt: 1_005 })), 'subject');
+    assert.equal(m.check(cred({ issuedAt: 1_030 })), 'subject');
+    assert.equal(m.check(cred({ issuedAt: 1_031 })), null);
+    // Without a tolerance the cut-off is exact.
+    const exact = createRevocationMirror({ now: () => 0 });
+    exact.apply({ kind: 'subject', subject: SUB, cutoff: 1_000 });
+    assert.equal(exact.check(cred({ issuedAt: 1_001 })), null);
+  });
+
   it('a token without iat of a revoked subject counts as revoked', () => {
     const m = createRevocationMirror({ now: () => 0 });
     m.apply({ kind: 'subject', subject: SUB, cutoff: 1_000 });

@@ -115,6 +115,14 @@ export function podSpecOf(d: IDeployment): IPodSpec {
  * The environment a container starts with: `envFrom` ConfigMaps and Secrets first, then `env`
  * (which wins, as in Kubernetes). Secret values are decoded; a missing reference throws.
  */
+/**
+ * What the kubelet would put in a downward-API variable (`valueFrom.fieldRef`), as a sample
+ * value of the right shape; a field not listed here resolves to nothing and fails the render.
+ */
+export const DOWNWARD_API_SAMPLES: Readonly<Record<string, string>> = {
+  'status.podIP': '10.244.1.23',
+};
+
 export function containerEnv(
   container: IContainer,
   objects: readonly K8sObject[],
@@ -138,12 +146,15 @@ export function containerEnv(
     }
     const cm = e.valueFrom?.configMapKeyRef;
     const sk = e.valueFrom?.secretKeyRef;
+    const field = e.valueFrom?.fieldRef?.fieldPath;
     const value =
       cm !== undefined
         ? named<IConfigMap>(objects, 'ConfigMap', cm.name ?? '').data?.[cm.key]
         : sk !== undefined
           ? secretData(named<ISecret>(objects, 'Secret', sk.name ?? ''))[sk.key]
-          : undefined;
+          : field !== undefined
+            ? DOWNWARD_API_SAMPLES[field]
+            : undefined;
     if (value === undefined)
       throw new Error(`${container.name}: env ${e.name} resolves to nothing`);
     env[e.name] = value;

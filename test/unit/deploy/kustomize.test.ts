@@ -25,6 +25,7 @@ import { loadConfig } from '../../../src/config.js';
 import { repoRoot } from '../../helpers/process.js';
 import {
   containerEnv,
+  DOWNWARD_API_SAMPLES,
   named,
   ofKind,
   podSpecOf,
@@ -358,6 +359,11 @@ test('both containers start with a valid configuration that points at each other
   );
   assert.equal(sidecar.port, 8080);
   assert.equal(sidecar.adminPort, 9901);
+  // The admin port listens on the pod address, where the kubelet's probes and the scrape reach
+  // it; ADMIN_HOST's loopback default would fail every probe.
+  const adminHost = cedargateContainer('sidecar').env?.find((e) => e.name === 'ADMIN_HOST');
+  assert.equal(adminHost?.valueFrom?.fieldRef?.fieldPath, 'status.podIP', 'ADMIN_HOST ← pod IP');
+  assert.equal(sidecar.adminHost, DOWNWARD_API_SAMPLES['status.podIP']);
   assert.notEqual(sidecar.port, backend.backendPort);
   // The trust header: one Secret key, the same value in both containers.
   for (const c of [cedargateContainer('sidecar'), cedargateContainer('backend')]) {

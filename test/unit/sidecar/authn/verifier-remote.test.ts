@@ -31,6 +31,8 @@ interface KeyServer {
   url: string;
   requests: string[];
   serve(jwks: unknown): void;
+  /** Answers every request with this status and raw body, until `serve` is called again. */
+  fail(status: number, body: string): void;
   stall(): void;
   close(): Promise<void>;
 }
@@ -38,10 +40,15 @@ interface KeyServer {
 async function startKeyServer(initial: unknown): Promise<KeyServer> {
   let jwks = initial;
   let stalled = false;
+  let failure: { status: number; body: string } | undefined;
   const requests: string[] = [];
   const server: Server = createServer((req, res) => {
     requests.push(req.url ?? '');
     if (stalled) return; // never answers: the client's timeout must end it
+    if (failure !== undefined) {
+      res.writeHead(failure.status, { 'content-type': 'application/json' }).end(failure.body);
+      return;
+    }
     if (req.url !== '/jwks.json') {
       res.writeHead(404).end();
       return;
@@ -55,6 +62,10 @@ async function startKeyServer(initial: unknown): Promise<KeyServer> {
     requests,
     serve: (next) => {
       jwks = next;
+      failure = undefined;
+    },
+    fail: (status, body) => {
+      failure = { status, body };
     },
     stall: () => {
       stalled = true;
@@ -87,6 +98,14 @@ async function assertRejected(promise: Promise<unknown>, reason: RegExp): Promis
     assert.match(err.reason, reason);
     return true;
   });
+}
+
+/** Resolves once the key server has been asked `n` times (a background fetch is not awaited). */
+async function waitForRequests(server: KeyServer, n: number): Promise<void> {
+  for (let i = 0; i < 200 && server.requests.length < n; i++) {
+    await new Promise((r) => setImmediate(r));
+  }
+  assert.equal(server.requests.length, n, 'the expected key set fetch did not happen');
 }
 
 /** Tokens valid at the real current time (jose's remote set runs on Date.now). */
@@ -194,6 +213,69 @@ describe('credential verifier (remote JWKS)', () => {
     server = await startKeyServer({ not: 'a jwks' });
     const verifier = await createCredentialVerifier(remoteOptions(server.url));
     await assertKeysUnavailable(verifier.verify(`Bearer ${await signToken(signer, liveClaims())}`));
+  });
+
+  for (const [what, status, body] of [
+    ['a 500', 500, '{"error":"internal"}'],
+    ['a 503', 503, ''],
+    ['garbage that is not JSON', 200, '<html>oops</html>'],
+  ] as const) {
+    it(`a key server answering ${what} → 503 unavailable, not 401`, async () => {
+      server = await startKeyServer(jwksOf(signer));
+      server.fail(status, body);
+      const verifier = await createCredentialVerifier(remoteOptions(server.url));
+      await assertKeysUnavailable(
+        verifier.verify(`Bearer ${await signToken(signer, liveClaims())}`),
+      );
+      assert.equal(server.requests.length, 1);
+    });
+  }
+
+  it('an outage longer than the cache age: cached keys keep verifying, refreshed in the background', async () => {
+    server = await startKeyServer(jwksOf(signer));
+    // jose's remote set reads Date.now(); move that clock instead of waiting ten minutes.
+    mock.timers.enable({ apis: ['Date'], now: Date.now() });
+    const verifier = await createCredentialVerifier(
+      remoteOptions(server.url, { now: () => Date.now() }),
+    );
+    await verifier.verify(`Bearer ${await signToken(signer, liveClaims())}`);
+    assert.equal(server.requests.length, 1);
+
+    server.fail(500, 'down for maintenance');
+    mock.timers.tick(11 * 60_000);
+    // A fresh token (the credential cache cannot answer): the cached key verifies it.
+    const cred = await verifier.verify(`Bearer ${await signToken(signer, liveClaims())}`);
+    assert.equal(cred.subject, USER);
+    // ...and the stale set made the verifier try a refresh, without waiting for it.
+    await waitForRequests(server, 2);
+    // The refresh keeps failing: still no refusal, and no fetch per request.
+    for (let i = 0; i < 3; i++) {
+      await verifier.verify(`Bearer ${await signToken(signer, liveClaims())}`);
+    }
+    assert.equal(server.requests.length, 2, 'a failed refresh is retried at most once a cooldown');
+
+    // The issuer is back and has rotated: the next background refresh picks up the new set.
+    const rotated = await createSigner();
+    server.serve(jwksOf(rotated));
+    mock.timers.tick(60_000);
+    await verifier.verify(`Bearer ${await signToken(signer, liveClaims())}`);
+    await waitForRequests(server, 3);
+    const rotatedToken = await signToken(rotated, liveClaims());
+    let verified = false;
+    for (let i = 0; i < 100 && !verified; i++) {
+      verified = await verifier.verify(`Bearer ${rotatedToken}`).then(
+        (c) => c.subject === USER,
+        () => false,
+      );
+      if (!verified) await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.ok(verified, 'the refreshed key set never took effect');
+    assert.equal(server.requests.length, 3);
+    // The withdrawn key no longer verifies once the refreshed set is in.
+    await assertRejected(
+      verifier.verify(`Bearer ${await signToken(signer, liveClaims())}`),
+      /no key/,
+    );
   });
 
   it('keeps verifying with fetched keys after the key server goes away', async () => {
