@@ -32,6 +32,8 @@ export interface Config {
   readonly trustSecret: string | undefined;
   readonly upstreamTimeoutMs: number;
   readonly bodyLimitBytes: number;
+  /** A list page's byte budget (contract §3: a page is bounded in bytes as well as in count). */
+  readonly pageMaxBytes: number;
   readonly maxHeaderBytes: number;
   readonly headersTimeoutMs: number;
   readonly requestTimeoutMs: number;
@@ -234,6 +236,14 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
     trustSecret,
     upstreamTimeoutMs: int(env, 'UPSTREAM_TIMEOUT_MS', 5000, 1, 600_000, '5000'),
     bodyLimitBytes: int(env, 'BODY_LIMIT_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024, '1048576'),
+    pageMaxBytes: int(
+      env,
+      'PAGE_MAX_BYTES',
+      4 * 1024 * 1024,
+      16 * 1024,
+      256 * 1024 * 1024,
+      '4194304',
+    ),
     maxHeaderBytes: int(env, 'MAX_HEADER_BYTES', 16 * 1024, 1024, 1024 * 1024, '16384'),
     headersTimeoutMs,
     requestTimeoutMs,

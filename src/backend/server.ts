@@ -39,6 +39,7 @@ export async function startBackend(config: Config, logger: Logger): Promise<Runn
     trustSecret: resolveTrustSecret(config),
     logger,
     bodyLimitBytes: config.bodyLimitBytes,
+    pageMaxBytes: config.pageMaxBytes,
   });
   const server = createServer(serverLimitsOf(config), app);
   server.on('clientError', answerClientError);

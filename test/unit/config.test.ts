@@ -15,6 +15,8 @@ describe('loadConfig', () => {
     assert.equal(c.tenantClaim, 'tenant_id');
     assert.equal(c.enforce, true);
     assert.equal(c.redisUrl, undefined);
+    assert.equal(c.pageMaxBytes, 4 * 1024 * 1024);
+    assert.equal(loadConfig('start', { PAGE_MAX_BYTES: '65536' }).pageMaxBytes, 65536);
     assert.ok(Object.isFrozen(c));
   });
 
@@ -35,6 +37,8 @@ describe('loadConfig', () => {
       [{ JWKS_URL: 'https://a/jwks', JWKS_FILE: '/x' }, 'JWKS_FILE'],
       [{ TRUST_SECRET: 'short' }, 'TRUST_SECRET'],
       [{ TENANT_CLAIM: 'bad claim!' }, 'TENANT_CLAIM'],
+      [{ PAGE_MAX_BYTES: '4MB' }, 'PAGE_MAX_BYTES'],
+      [{ PAGE_MAX_BYTES: '1024' }, 'PAGE_MAX_BYTES'],
     ];
     for (const [env, name] of cases) {
       assert.throws(
