@@ -16,6 +16,8 @@ import { startStack, type Stack } from '../helpers/stack.js';
 
 /** How many avatar users tenant A has, each with an avatar of the largest size. */
 const AVATAR_USERS = 600;
+/** README.md, "Memory bounds": growth of the process while it reads every one of them. */
+const READ_BOUND_MIB = 100;
 /** README.md, "Memory bounds": growth while CONCURRENT_LISTS clients page through them at once. */
 const LIST_BOUND_MIB = 160;
 const CONCURRENT_LISTS = 8;
@@ -100,6 +102,26 @@ describe('memory one tenant can exhaust for all', { concurrency: false }, () => 
     } while (cursor !== null && ids.length < enough);
     return { ids, pages };
   }
+
+  it(`reading ${AVATAR_USERS} avatar users one by one keeps the process within ${READ_BOUND_MIB} MiB of where it was`, async (t) => {
+    if (!canMeasureMemory(pid)) return t.skip('no /proc on this machine');
+    // Warm up every path first, so what is measured is what the reads keep.
+    for (const id of avatarIds.slice(0, 10)) {
+      await stack.call('GET', `/v1/users/${id}`, { token: tokenA, tenant: tenantA });
+    }
+    const growth = await growthDuring(async () => {
+      for (const id of avatarIds) {
+        const r = await stack.call('GET', `/v1/users/${id}`, { token: tokenA, tenant: tenantA });
+        assert.equal(r.status, 200, r.text.slice(0, 300));
+        assert.equal((r.body as User).avatar?.length, largestAvatar(0).length);
+      }
+    });
+    t.diagnostic(`growth: peak ${growth.peak.toFixed(1)} MiB, end ${growth.end.toFixed(1)} MiB`);
+    assert.ok(
+      growth.peak <= READ_BOUND_MIB,
+      `resident memory rose ${growth.peak.toFixed(1)} MiB (${growth.end.toFixed(1)} MiB kept) reading ${AVATAR_USERS} avatar users; the bound is ${READ_BOUND_MIB} MiB`,
+    );
+  });
 
   it('a page over avatar users is capped in bytes: fewer than limit, a next_cursor, every user once', async () => {
     const first = await stack.call('GET', '/v1/users?limit=200', {
