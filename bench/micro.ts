@@ -60,7 +60,7 @@ async function benchDecisions(options: MicroOptions): Promise<MicroResult[]> {
     // An owner changing a user's roles: the most context a decision reads. Distinct target ids
     // make every key new, so the uncached run never hits the cache.
     const requestFor = (targetId: string): AuthzRequest => {
-      const current = { name: 'Target', roles: ['user'], avatar: null };
+      const current = { name: 'Target', roles: ['user'], avatar_digest: null };
       return {
         principal: owner,
         action: 'users:update',

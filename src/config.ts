@@ -39,6 +39,8 @@ export interface Config {
   readonly bodyTimeoutMs: number;
   /** The bytes all request bodies in flight may hold together; past it new bodies get 503. */
   readonly bodyBudgetBytes: number;
+  /** A list page's byte budget (contract §3: a page is bounded in bytes as well as in count). */
+  readonly pageMaxBytes: number;
   readonly maxHeaderBytes: number;
   readonly headersTimeoutMs: number;
   readonly requestTimeoutMs: number;
@@ -311,6 +313,14 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
     bodyLimitBytes,
     bodyTimeoutMs,
     bodyBudgetBytes,
+    pageMaxBytes: int(
+      env,
+      'PAGE_MAX_BYTES',
+      4 * 1024 * 1024,
+      16 * 1024,
+      256 * 1024 * 1024,
+      '4194304',
+    ),
     maxHeaderBytes: int(env, 'MAX_HEADER_BYTES', 16 * 1024, 1024, 1024 * 1024, '16384'),
     headersTimeoutMs,
     requestTimeoutMs,

@@ -28,7 +28,8 @@ import {
 } from '../errors.js';
 import { expectedVersionFor } from '../common/if-match.js';
 import { readJsonBody } from './read-body.js';
-import type { UserStore } from './store/store.js';
+import { DEFAULT_PAGE_MAX_BYTES } from './store/page-budget.js';
+import type { UserPage, UserStore } from './store/store.js';
 
 /** Header the sidecar sets to the acting user's id; logged, never trusted for decisions here. */
 export const SUBJECT_HEADER = 'x-cedargate-subject';
@@ -43,6 +44,8 @@ export interface BackendDeps {
   trustSecret: string;
   logger: Logger;
   bodyLimitBytes: number;
+  /** A list page's byte budget (`PAGE_MAX_BYTES`); default `DEFAULT_PAGE_MAX_BYTES`. */
+  pageMaxBytes?: number;
 }
 
 /** What the request pipeline learned, kept on `res.locals`. */
@@ -76,11 +79,9 @@ export function createBackendApp(deps: BackendDeps): express.Express {
     const page = await store.listUsers(tenantOf(res), {
       limit: parseLimit(req.query['limit']),
       cursor: parseCursor(req.query['cursor']),
+      maxBytes: deps.pageMaxBytes ?? DEFAULT_PAGE_MAX_BYTES,
     });
-    sendJson(res, 200, {
-      users: page.users.map(publicUser),
-      next_cursor: page.nextCursor,
-    });
+    await streamPage(res, page);
   });
 
   users.post('/v1/users', async (req, res) => {
@@ -183,6 +184,41 @@ function sendJson(res: Response, status: number, body: unknown): void {
     .status(status)
     .set({ 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' })
     .send(JSON.stringify(body));
+}
+
+/**
+ * Writes a list page user by user, waiting whenever the socket's buffer is full: the page is
+ * held once, as the store read it (within its byte budget), never a second time as one JSON
+ * string, and a client that reads slowly holds no more than that.
+ */
+async function streamPage(res: Response, page: UserPage): Promise<void> {
+  res
+    .status(200)
+    .set({ 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+  let sep = '';
+  res.write('{"users":[');
+  // Each user is let go once written.
+  for (let u = page.users.shift(); u !== undefined; u = page.users.shift()) {
+    if (!res.write(sep + JSON.stringify(publicUser(u)))) {
+      await drainedOrClosed(res);
+      if (res.destroyed) return;
+    }
+    sep = ',';
+  }
+  res.end(`],"next_cursor":${JSON.stringify(page.nextCursor)}}`);
+}
+
+/** Resolves when the response can take more, or is gone (a client that left never drains). */
+function drainedOrClosed(res: Response): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
 }
 
 function sendUser(res: Response, status: number, user: StoredUser): void {

@@ -39,6 +39,7 @@ export async function startBackend(config: Config, logger: Logger): Promise<Runn
     trustSecret: resolveTrustSecret(config),
     logger,
     bodyLimitBytes: config.bodyLimitBytes,
+    pageMaxBytes: config.pageMaxBytes,
   });
   const server = createServer(serverLimitsOf(config), app);
   // Requests node's parser refuses or times out never reach express (src/common/raw-answer.ts).

@@ -22,7 +22,11 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { NewUser, UserPatch } from '../common/user.js';
-import { buildCreateContext, buildUpdateContext } from '../sidecar/authz/context.js';
+import {
+  avatarDigestOf,
+  buildCreateContext,
+  buildUpdateContext,
+} from '../sidecar/authz/context.js';
 import type { AuthzContext, AuthzRequest, Decision, UsersAction } from '../sidecar/authz/types.js';
 import { RESOURCE_KIND_OF, USERS_ACTIONS } from '../sidecar/authz/types.js';
 
@@ -242,7 +246,7 @@ export function requestOf(
     c.context ??
     (c.action === 'users:update'
       ? buildUpdateContext(
-          { name: r.name, roles: r.roles, avatar: r.avatar },
+          { name: r.name, roles: r.roles, avatar_digest: avatarDigestOf(r.avatar) },
           patchOf(c.body ?? {}),
         )
       : {});

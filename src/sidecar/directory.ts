@@ -2,6 +2,10 @@
  * What the sidecar knows about users: a bounded, short-lived cache in front of the backend,
  * with one in-flight lookup shared by concurrent misses. Writes through this replica drop the
  * entry at once; writes through other replicas arrive as invalidations (see the Redis bus).
+ *
+ * It holds only the facts decisions read (`UserFacts`: no avatar, no email), bounded in bytes
+ * as well as in count, and expired entries are swept out on a timer: without that, one tenant
+ * reading its users could fill the sidecar with images until its container is killed.
  */
 import { LRUCache } from 'lru-cache';
 import { versionOfEtag } from '../common/user.js';
@@ -23,20 +27,47 @@ export interface UserDirectory {
   clear(): void;
   /** Shortens the TTL of new entries (when invalidations cannot be trusted), or restores it. */
   setTtl(ms: number): void;
-  stats(): { hits: number; misses: number; size: number };
+  /** Hits, misses, users held, and the bytes they take (as `sizeOf` counts them). */
+  stats(): { hits: number; misses: number; size: number; bytes: number };
+  /** Stops the sweep of expired users. */
+  close(): void;
 }
+
+/** The default byte bound of the directory: 16 MiB, some 40 000 users of typical size. */
+export const DEFAULT_DIRECTORY_MAX_BYTES = 16 * 1024 * 1024;
 
 export function createUserDirectory(options: {
   upstream: UpstreamClient;
   ttlMs: number;
   max?: number;
+  /** Bytes the cached users may take at most (default `DEFAULT_DIRECTORY_MAX_BYTES`). */
+  maxBytes?: number;
+  /** The clock TTLs are measured on (performance.now() by default); for tests. */
+  perf?: { now(): number };
 }): UserDirectory {
   let ttl = options.ttlMs;
   const cache = new LRUCache<string, UserRecord>({
     max: options.max ?? 50_000,
+    maxSize: options.maxBytes ?? DEFAULT_DIRECTORY_MAX_BYTES,
+    sizeCalculation: sizeOf,
     ttl: Math.max(ttl, 1),
+    // Not ttlAutopurge: that arms one timer per entry (tens of thousands at a full cache, re-armed
+    // on every set). One sweep per TTL does the same with a single timer; an entry outlives its
+    // TTL by at most one TTL, and is never served once expired meanwhile.
     ttlAutopurge: false,
+    ...(options.perf === undefined ? {} : { perf: options.perf, ttlResolution: 0 }),
   });
+  let sweepMs = 0;
+  let sweep: ReturnType<typeof setInterval> | undefined;
+  const scheduleSweep = () => {
+    const every = Math.max(ttl, 1000);
+    if (sweep !== undefined && every === sweepMs) return;
+    if (sweep !== undefined) clearInterval(sweep);
+    sweepMs = every;
+    sweep = setInterval(() => cache.purgeStale(), every);
+    sweep.unref();
+  };
+  scheduleSweep();
   const inflight = new Map<string, Promise<UserRecord | null>>();
   // Bumped on every invalidation, so a lookup that started before a write cannot put the old
   // version back into the cache when it lands after it. One counter for all keys: always
@@ -66,6 +97,14 @@ export function createUserDirectory(options: {
     return p;
   }
 
+  function invalidate(tenantId: string, userId: string): void {
+    const key = keyOf(tenantId, userId);
+    invalidatedAt.set(key, generation);
+    cache.delete(key);
+    inflight.delete(key);
+    generation++;
+  }
+
   return {
     async get(tenantId, userId, opts = {}) {
       const key = keyOf(tenantId, userId);
@@ -84,6 +123,11 @@ export function createUserDirectory(options: {
     mark: () => generation,
     remember(tenantId, userId, record, since) {
       const key = keyOf(tenantId, userId);
+      // Whatever answered, it is kept only under its own key.
+      if (keyOf(record.user.tenant_id, record.user.id) !== key) {
+        invalidate(tenantId, userId);
+        return;
+      }
       // Another replica changed the user while our write was in flight: its version may be the
       // newer one, and nothing here can tell. Forget rather than remember.
       if ((invalidatedAt.get(key) ?? -1) >= since) {
@@ -97,13 +141,7 @@ export function createUserDirectory(options: {
       generation++;
       if (ttl > 0) cache.set(key, record, { ttl });
     },
-    invalidate(tenantId, userId) {
-      const key = keyOf(tenantId, userId);
-      invalidatedAt.set(key, generation);
-      cache.delete(key);
-      inflight.delete(key);
-      generation++;
-    },
+    invalidate,
     clear() {
       cache.clear();
       inflight.clear();
@@ -111,9 +149,26 @@ export function createUserDirectory(options: {
     },
     setTtl(ms) {
       ttl = ms;
+      scheduleSweep();
     },
-    stats: () => ({ hits, misses, size: cache.size }),
+    stats: () => ({ hits, misses, size: cache.size, bytes: cache.calculatedSize }),
+    close() {
+      if (sweep !== undefined) clearInterval(sweep);
+      sweep = undefined;
+    },
   };
+}
+
+/**
+ * What a cached user takes, near enough: its strings at two bytes a character (V8's worst
+ * case), plus the key and a fixed overhead for the objects and the cache's own slot.
+ */
+function sizeOf(record: UserRecord, key: string): number {
+  const u = record.user;
+  let chars = key.length + record.etag.length + u.id.length + u.tenant_id.length + u.name.length;
+  chars += u.avatar_digest?.length ?? 0;
+  for (const r of u.roles) chars += r.length + 8;
+  return 2 * chars + 256;
 }
 
 /** The version an ETag names (see `etagOf`); -1 when it names none, so it never wins. */

@@ -10,7 +10,7 @@ import type { Logger } from '../common/logger.js';
 import { parseUserId } from '../common/ids.js';
 import { ifMatchAccepts, parseIfMatch, type IfMatch } from '../common/if-match.js';
 import { parseJsonObject } from '../common/json.js';
-import type { NewUser, User, UserPatch } from '../common/user.js';
+import type { NewUser, UserPatch } from '../common/user.js';
 import { checkRoles, validateNewUser, validateUserPatch } from '../common/validate.js';
 import {
   ForbiddenError,
@@ -34,7 +34,7 @@ import { DECISION_HEADER, type ForwardPlan, type Forwarder } from './proxy.js';
 import { canonicalPath, matchRoute, type RouteSpec } from './routes.js';
 import { assertSameTenant, readTenantHeader } from './tenancy.js';
 import { assertHostHeader, assertSingleCredential, assertSingleHeaders } from './headers.js';
-import type { UserRecord } from './upstream.js';
+import { parseUserRecord, type UserFacts, type UserRecord } from './upstream.js';
 import { createWriteQueue } from './write-queue.js';
 
 export interface PipelineDeps {
@@ -145,7 +145,7 @@ export function createPipeline(
 
   function decide(
     route: RouteSpec,
-    principal: User,
+    principal: UserFacts,
     tenantId: string,
     target: UserRecord | undefined,
     input: NewUser | UserPatch | undefined,
@@ -364,23 +364,24 @@ export function createPipeline(
   };
 }
 
-/** The user in a backend's 200 answer, with its ETag; undefined when it is not one. */
+/**
+ * The user in a backend's 200 answer, as the facts the directory keeps, with its ETag;
+ * undefined when it is not one (the caller then forgets the user rather than keep a guess).
+ * The directory keeps it only under the key of the user and tenant it names.
+ */
 function recordOf(response: {
   etag: string | undefined;
   body: Buffer | undefined;
 }): UserRecord | undefined {
   if (response.etag === undefined || response.body === undefined) return undefined;
   try {
-    const user = JSON.parse(response.body.toString('utf8')) as User;
-    return typeof user.id === 'string' && Array.isArray(user.roles)
-      ? { user, etag: response.etag }
-      : undefined;
+    return parseUserRecord(response.body.toString('utf8'), response.etag);
   } catch {
     return undefined;
   }
 }
 
-function factsOf(u: User): PrincipalFacts {
+function factsOf(u: UserFacts): PrincipalFacts {
   return { id: u.id, tenantId: u.tenant_id, roles: u.roles, isOwner: u.is_owner };
 }
 

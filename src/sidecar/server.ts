@@ -266,6 +266,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
         await closeGracefully(adminServer, 1000);
         policies.close();
         upstream.close();
+        directory.close();
         await cluster?.close();
       })();
       return closing;

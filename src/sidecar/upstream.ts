@@ -4,14 +4,75 @@
  * become the contract's 502/504 errors.
  */
 import { Agent, request } from 'node:http';
-import type { User } from '../common/user.js';
 import { UpstreamTimeoutError, UpstreamUnavailableError } from '../errors.js';
 import { TRUST_HEADER } from '../common/trust.js';
+import { avatarDigestOf } from './authz/context.js';
+
+/**
+ * What the sidecar's decisions read about a user, and nothing more: a user's avatar can be
+ * 256 KiB, and the directory holds thousands of users. The avatar is kept as its digest, which
+ * is all `avatarChanges` needs.
+ */
+export interface UserFacts {
+  id: string;
+  tenant_id: string;
+  /** The update context compares names (`nameChanges`). */
+  name: string;
+  roles: string[];
+  is_owner: boolean;
+  /** SHA-256 of the avatar (base64url), or null when the user has none. */
+  avatar_digest: string | null;
+}
 
 /** A user as the backend knows it now, with the ETag that names this version. */
 export interface UserRecord {
-  user: User;
+  user: UserFacts;
   etag: string;
+}
+
+/**
+ * The backend's JSON for one user as checked facts: the one place its answer is converted.
+ * With `expected`, the user must be that user of that tenant — a backend that answered for
+ * another tenant must never be decided on. Throws UpstreamUnavailableError (502) otherwise.
+ */
+export function parseUserRecord(
+  body: string,
+  etag: string,
+  expected?: { tenantId: string; userId: string },
+): UserRecord {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(body);
+  } catch (err) {
+    throw new UpstreamUnavailableError('the users backend sent a malformed user', { cause: err });
+  }
+  const u = (typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? raw : {}) as Record<
+    string,
+    unknown
+  >;
+  const { id, tenant_id, name, roles, is_owner, avatar } = u;
+  if (
+    typeof id !== 'string' ||
+    typeof tenant_id !== 'string' ||
+    typeof name !== 'string' ||
+    !Array.isArray(roles) ||
+    !roles.every((r): r is string => typeof r === 'string') ||
+    typeof is_owner !== 'boolean' ||
+    (avatar !== null && typeof avatar !== 'string')
+  ) {
+    throw new UpstreamUnavailableError('the users backend sent a user of the wrong shape');
+  }
+  if (
+    expected !== undefined &&
+    (tenant_id.toUpperCase() !== expected.tenantId.toUpperCase() ||
+      id.toUpperCase() !== expected.userId.toUpperCase())
+  ) {
+    throw new UpstreamUnavailableError('the users backend answered with another user or tenant');
+  }
+  return {
+    user: { id, tenant_id, name, roles, is_owner, avatar_digest: avatarDigestOf(avatar) },
+    etag,
+  };
 }
 
 export interface UpstreamClient {
@@ -100,15 +161,7 @@ export function createUpstreamClient(options: {
           `the users backend answered ${res.status} to a user lookup`,
         );
       }
-      let user: User;
-      try {
-        user = JSON.parse(res.body) as User;
-      } catch (err) {
-        throw new UpstreamUnavailableError('the users backend sent a malformed user', {
-          cause: err,
-        });
-      }
-      return { user, etag: res.etag };
+      return parseUserRecord(res.body, res.etag, { tenantId, userId });
     },
     async ping() {
       const res = await get('/healthz', {});

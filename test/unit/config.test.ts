@@ -15,6 +15,8 @@ describe('loadConfig', () => {
     assert.equal(c.tenantClaim, 'tenant_id');
     assert.equal(c.enforce, true);
     assert.equal(c.redisUrl, undefined);
+    assert.equal(c.pageMaxBytes, 4 * 1024 * 1024);
+    assert.equal(loadConfig('start', { PAGE_MAX_BYTES: '65536' }).pageMaxBytes, 65536);
     assert.ok(Object.isFrozen(c));
   });
 
@@ -53,6 +55,8 @@ describe('loadConfig', () => {
       [{ BODY_TIMEOUT_MS: '40000', REQUEST_TIMEOUT_MS: '30000' }, 'BODY_TIMEOUT_MS'],
       [{ BODY_BUDGET_BYTES: 'lots' }, 'BODY_BUDGET_BYTES'],
       [{ BODY_BUDGET_BYTES: '2048', BODY_LIMIT_BYTES: '4096' }, 'BODY_BUDGET_BYTES'],
+      [{ PAGE_MAX_BYTES: '4MB' }, 'PAGE_MAX_BYTES'],
+      [{ PAGE_MAX_BYTES: '1024' }, 'PAGE_MAX_BYTES'],
     ];
     for (const [env, name] of cases) {
       assert.throws(

@@ -17,6 +17,7 @@
  * become part of a key. While Redis is unreachable every call fails with UnavailableError (503).
  */
 import { decodeCursor, encodeCursor, type CursorPosition } from './cursor.js';
+import { DEFAULT_PAGE_MAX_BYTES, fitsInPage, pageBytesOf } from './page-budget.js';
 import { createClient, defineScript } from 'redis';
 import type { Logger } from '../../common/logger.js';
 import { isIdShaped, newTenantId, newUserId } from '../../common/ids.js';
@@ -46,6 +47,8 @@ import {
 import type { ListOptions, UserPage, UserStore } from './store.js';
 
 const MAX_LIMIT = 200;
+/** What a user's fields other than the avatar take in a page, at most in practice. */
+const FIELDS_ALLOWANCE_BYTES = 1024;
 const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 
 /** Options of `openRedisStore`. */
@@ -278,6 +281,31 @@ export async function openRedisStore(
     return user;
   }
 
+  /**
+   * The first members whose users fit in `maxBytes` by their avatars' sizes (HSTRLEN, a few
+   * bytes per reply) and a generous allowance for the other fields: the hashes themselves are
+   * then read only for a page that fits, never for all `limit` users.
+   */
+  async function withinEstimate(
+    keys: TenantKeys,
+    members: string[],
+    maxBytes: number,
+  ): Promise<string[]> {
+    const avatarBytes = await Promise.all(
+      members.map((m) => client.hStrLen(keys.user(userIdOf(m)), 'avatar')),
+    );
+    let used = 0;
+    let n = 0;
+    for (const avatar of avatarBytes) {
+      const estimate = Number(avatar) + FIELDS_ALLOWANCE_BYTES;
+      if (!fitsInPage(n, used, estimate, maxBytes)) break;
+      used += estimate;
+      n++;
+    }
+    // One more than the estimate admits: if the allowance was too generous it may still fit.
+    return members.slice(0, Math.min(members.length, n + 1));
+  }
+
   let closed = false;
 
   return {
@@ -305,8 +333,9 @@ export async function openRedisStore(
           : { id: h['id'], name: h['name'] };
       }),
 
-    listUsers: (tenantId, { limit, cursor }: ListOptions) =>
+    listUsers: (tenantId, options: ListOptions) =>
       guarded(async (): Promise<UserPage> => {
+        const { limit, cursor, maxBytes = DEFAULT_PAGE_MAX_BYTES } = options;
         if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
           throw new InvalidInputError(`limit must be a whole number from 1 to ${MAX_LIMIT}`, {
             details: { field: 'limit' },
@@ -325,17 +354,31 @@ export async function openRedisStore(
             LIMIT: { offset: 0, count: limit + 1 },
           },
         );
-        const page = members.slice(0, limit);
+        const candidates = await withinEstimate(keys, members.slice(0, limit), maxBytes);
         const hashes = await Promise.all(
-          page.map((m) => client.hGetAll(keys.user(m.slice(m.indexOf('|') + 1)))),
+          candidates.map((m) => client.hGetAll(keys.user(userIdOf(m)))),
         );
-        // A user deleted between the two reads is simply not on this page.
-        const users = hashes.filter((h) => h['id'] !== undefined).map(toStoredUser);
-        const lastMember = page[page.length - 1];
+        // The estimate is close, not exact (and a user may change between the reads): the
+        // exact sizes decide where the page ends.
+        const users: StoredUser[] = [];
+        let used = 0;
+        let taken = 0; // index members consumed, deleted users included
+        for (const h of hashes) {
+          // A user deleted between the two reads is simply not on this page.
+          if (h['id'] !== undefined) {
+            const user = toStoredUser(h);
+            const bytes = pageBytesOf(user);
+            if (!fitsInPage(users.length, used, bytes, maxBytes)) break;
+            users.push(user);
+            used += bytes;
+          }
+          taken++;
+        }
+        const lastMember = members[taken - 1];
         return {
           users,
           nextCursor:
-            members.length > limit && lastMember !== undefined
+            members.length > taken && lastMember !== undefined
               ? encodeCursor(positionOf(lastMember))
               : null,
         };
@@ -402,6 +445,11 @@ export async function openRedisStore(
       await closeQuietly(client);
     },
   };
+}
+
+/** The user id of an index member (`<created_at>|<USER>`). */
+function userIdOf(member: string): string {
+  return member.slice(member.indexOf('|') + 1);
 }
 
 /** The index member a cursor position names. */

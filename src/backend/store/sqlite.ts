@@ -12,6 +12,7 @@
  * better-sqlite3 is synchronous; the methods are async only to fit the UserStore interface.
  */
 import { decodeCursor, encodeCursor } from './cursor.js';
+import { DEFAULT_PAGE_MAX_BYTES, fitsInPage, pageBytesOf } from './page-budget.js';
 import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -260,27 +261,41 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
       return stmt.getTenant.get(tenantId.toUpperCase()) ?? null;
     },
 
-    async listUsers(tenantId, { limit, cursor }: ListOptions): Promise<UserPage> {
+    async listUsers(tenantId, options: ListOptions): Promise<UserPage> {
+      const { limit, cursor, maxBytes = DEFAULT_PAGE_MAX_BYTES } = options;
       if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
         throw new InvalidInputError(`limit must be a whole number from 1 to ${MAX_LIMIT}`, {
           details: { field: 'limit' },
         });
       }
       const tenant = tenantId.toUpperCase();
-      // One extra row tells whether another page exists.
+      // One extra row tells whether another page exists. Rows are read one at a time and the
+      // reading stops at the byte budget, so a page of large avatars is never all in memory.
       const rows =
         cursor === undefined
-          ? stmt.firstPage.all(tenant, limit + 1)
+          ? stmt.firstPage.iterate(tenant, limit + 1)
           : (() => {
               const after = decodeCursor(cursor);
-              return stmt.nextPage.all(tenant, after.createdAt, after.id, limit + 1);
+              return stmt.nextPage.iterate(tenant, after.createdAt, after.id, limit + 1);
             })();
-      const users = rows.slice(0, limit).map(toStoredUser);
+      const users: StoredUser[] = [];
+      let used = 0;
+      let more = false;
+      for (const row of rows) {
+        const user = toStoredUser(row);
+        const bytes = pageBytesOf(user);
+        if (users.length === limit || !fitsInPage(users.length, used, bytes, maxBytes)) {
+          more = true;
+          break; // ends the iteration: better-sqlite3 resets the statement
+        }
+        users.push(user);
+        used += bytes;
+      }
       const last = users[users.length - 1];
       return {
         users,
         nextCursor:
-          rows.length > limit && last !== undefined
+          more && last !== undefined
             ? encodeCursor({ createdAt: last.created_at, id: last.id })
             : null,
       };

@@ -11,6 +11,12 @@ export interface ListOptions {
   limit: number;
   /** Opaque cursor from a previous page's `nextCursor`. */
   cursor?: string | undefined;
+  /**
+   * The page's users, as the API serializes them (`pageBytesOf`), take at most this many bytes;
+   * the page then ends early and `nextCursor` continues it. A page always holds at least one
+   * user. Default `DEFAULT_PAGE_MAX_BYTES`.
+   */
+  maxBytes?: number | undefined;
 }
 
 export interface UserPage {
@@ -22,7 +28,10 @@ export interface UserStore {
   /** Creates a tenant and its owner (roles ["admin"], is_owner true) in one transaction. */
   createTenant(name: string, owner: NewUser): Promise<{ tenant: Tenant; owner: StoredUser }>;
   getTenant(tenantId: string): Promise<Tenant | null>;
-  /** Users of one tenant in a stable order; throws InvalidInputError on a bad cursor. */
+  /**
+   * Users of one tenant in a stable order, at most `limit` of them and at most `maxBytes` of
+   * them; throws InvalidInputError on a bad cursor.
+   */
   listUsers(tenantId: string, options: ListOptions): Promise<UserPage>;
   getUser(tenantId: string, userId: string): Promise<StoredUser | null>;
   /** Throws NotFoundError (no such tenant) or ConflictError (email taken in this tenant). */

@@ -2,14 +2,24 @@
  * The context each action's policies see (declared per action in schema.cedarschema). Role sets
  * are sorted and without duplicates, so equal requests build equal contexts.
  */
+import { createHash } from 'node:crypto';
 import type { NewUser, UserPatch } from '../../common/user.js';
 import type { AuthzContext } from './types.js';
 
-/** The target user's fields an update can change, as stored before the update. */
+/**
+ * The target user's fields an update can change, as stored before the update. The avatar is
+ * its digest (`avatarDigestOf`): the sidecar does not keep users' images, only whether one
+ * changes.
+ */
 export interface UpdateTarget {
   name: string;
   roles: readonly string[];
-  avatar: string | null;
+  avatar_digest: string | null;
+}
+
+/** SHA-256 of an avatar (base64url), or null for none: equal avatars, equal digests. */
+export function avatarDigestOf(avatar: string | null): string | null {
+  return avatar === null ? null : createHash('sha256').update(avatar).digest('base64url');
 }
 
 /**
@@ -25,7 +35,8 @@ export function buildUpdateContext(current: UpdateTarget, patch: UserPatch): Aut
     rolesAdded: requested.filter((r) => !currentRoles.includes(r)),
     rolesRemoved: currentRoles.filter((r) => !requested.includes(r)),
     nameChanges: patch.name !== undefined && patch.name !== current.name,
-    avatarChanges: patch.avatar !== undefined && patch.avatar !== current.avatar,
+    avatarChanges:
+      patch.avatar !== undefined && avatarDigestOf(patch.avatar) !== current.avatar_digest,
   };
 }
 

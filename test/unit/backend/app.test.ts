@@ -626,3 +626,41 @@ describe('backend app: logging', () => {
     assert.equal(line?.['status'], 200);
   });
 });
+
+describe('backend app: list pages are bounded in bytes', () => {
+  it('ends a page at PAGE_MAX_BYTES with a next_cursor; the cursors reach every user once', async () => {
+    const {
+      tenant: { id: t },
+    } = await store.createTenant('Pages', {
+      name: 'Pages owner',
+      email: 'owner@pages.example',
+      roles: ['admin'],
+    });
+    const avatar = `data:image/png;base64,${'QUJD'.repeat(1024)}`; // ~4 KiB
+    for (let i = 0; i < 6; i++) {
+      await store.createUser(t, {
+        name: `P${i}`,
+        email: `p${i}@pages.example`,
+        roles: ['user'],
+        avatar,
+      });
+    }
+    const small = makeApp({ pageMaxBytes: 10_000 });
+    const ids: string[] = [];
+    const sizes: number[] = [];
+    let cursor: string | null = null;
+    do {
+      const q: string = cursor === null ? '' : `&cursor=${cursor}`;
+      const res = await as(t, 'get', `/v1/users?limit=200${q}`, small).expect(200);
+      assert.match(String(res.headers['content-type']), /^application\/json/);
+      const page = JSON.parse(res.text) as { users: User[]; next_cursor: string | null };
+      sizes.push(page.users.length);
+      ids.push(...page.users.map((u) => u.id));
+      cursor = page.next_cursor;
+    } while (cursor !== null);
+    assert.ok(sizes[0] !== undefined && sizes[0] < 7, `pages of ${sizes}`);
+    assert.ok(sizes.length >= 3, `pages of ${sizes}`);
+    assert.equal(ids.length, 7);
+    assert.equal(new Set(ids).size, 7);
+  });
+});

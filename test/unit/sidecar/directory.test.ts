@@ -1,27 +1,25 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
-import { etagOf, type User } from '../../../src/common/user.js';
+import { describe, it, mock } from 'node:test';
+import { etagOf } from '../../../src/common/user.js';
 import { createUserDirectory } from '../../../src/sidecar/directory.js';
-import type { UpstreamClient, UserRecord } from '../../../src/sidecar/upstream.js';
+import type { UpstreamClient, UserFacts, UserRecord } from '../../../src/sidecar/upstream.js';
 
 const T = 'AAAAAAAA-0000-4000-8000-000000000000';
 const U = 'BBBBBBBB-0000-4000-8000-000000000000';
 
-function record(version: number, roles: string[] = ['user']): UserRecord {
-  const user: User = {
-    id: U,
+function record(version: number, roles: string[] = ['user'], id = U): UserRecord {
+  const user: UserFacts = {
+    id,
     tenant_id: T,
     name: `v${version}`,
-    email: 'u@x.test',
     roles,
     is_owner: false,
-    avatar: null,
-    auth_provider: 'local',
-    created_at: '2026-01-01T00:00:00.000Z',
-    updated_at: '2026-01-01T00:00:00.000Z',
+    avatar_digest: null,
   };
-  return { user, etag: etagOf({ id: U, version }) };
+  return { user, etag: etagOf({ id, version }) };
 }
+
+const userId = (n: number) => `BBBBBBBB-0000-4000-8000-${String(n).padStart(12, '0')}`;
 
 /** A backend stand-in whose answers the test releases by hand. */
 function fakeUpstream() {
@@ -92,5 +90,50 @@ describe('user directory', () => {
     b.release();
     assert.equal((await answer)?.user.name, 'v6', 'read from the backend, not our answer');
     assert.equal(b.calls(), 1);
+  });
+
+  it('holds at most maxBytes of users', () => {
+    const b = fakeUpstream();
+    const d = createUserDirectory({ upstream: b.upstream, ttlMs: 60_000, maxBytes: 8192 });
+    for (let i = 0; i < 200; i++)
+      d.remember(T, userId(i), record(1, ['user'], userId(i)), d.mark());
+    const { size, bytes } = d.stats();
+    assert.ok(bytes <= 8192, `${bytes} bytes held`);
+    assert.ok(size > 0 && size < 200, `${size} users held`);
+    d.close();
+  });
+
+  it('drops expired users by itself, not only when they are asked for again', () => {
+    mock.timers.enable({ apis: ['setInterval'] });
+    try {
+      let now = 1_000;
+      const b = fakeUpstream();
+      const d = createUserDirectory({
+        upstream: b.upstream,
+        ttlMs: 5_000,
+        perf: { now: () => now },
+      });
+      for (let i = 0; i < 50; i++)
+        d.remember(T, userId(i), record(1, ['user'], userId(i)), d.mark());
+      assert.equal(d.stats().size, 50);
+      now += 5_001;
+      mock.timers.tick(5_000);
+      assert.equal(d.stats().size, 0, 'expired users are still held');
+      assert.equal(d.stats().bytes, 0);
+      d.close();
+    } finally {
+      mock.timers.reset();
+    }
+  });
+
+  it('never keeps a record under the key of another user or tenant', async () => {
+    const b = fakeUpstream();
+    const d = createUserDirectory({ upstream: b.upstream, ttlMs: 60_000 });
+    d.remember(T, U, record(5, ['admin'], userId(7)), d.mark());
+    const answer = d.get(T, U);
+    b.release();
+    assert.equal((await answer)?.user.id, U, 'read from the backend');
+    assert.equal(b.calls(), 1);
+    d.close();
   });
 });

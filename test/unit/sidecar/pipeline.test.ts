@@ -17,7 +17,7 @@ import type { UserDirectory } from '../../../src/sidecar/directory.js';
 import { createSidecarMetrics } from '../../../src/sidecar/metrics.js';
 import { createPipeline } from '../../../src/sidecar/pipeline.js';
 import type { ForwardOutcome, ForwardPlan, Forwarder } from '../../../src/sidecar/proxy.js';
-import type { UserRecord } from '../../../src/sidecar/upstream.js';
+import type { UserFacts, UserRecord } from '../../../src/sidecar/upstream.js';
 import { shippedPolicies } from '../../helpers/process.js';
 
 const T = 'AAAAAAAA-0000-4000-8000-000000000000';
@@ -25,19 +25,8 @@ const OWNER = 'BBBBBBBB-0000-4000-8000-000000000000';
 const U1 = 'CCCCCCCC-0000-4000-8000-000000000001';
 const U2 = 'CCCCCCCC-0000-4000-8000-000000000002';
 
-function userOf(id: string, roles: string[], isOwner = false): User {
-  return {
-    id,
-    tenant_id: T,
-    name: id.slice(0, 4),
-    email: `${id.slice(0, 4).toLowerCase()}@x.test`,
-    roles,
-    is_owner: isOwner,
-    avatar: null,
-    auth_provider: 'local',
-    created_at: '2026-01-01T00:00:00.000Z',
-    updated_at: '2026-01-01T00:00:00.000Z',
-  };
+function userOf(id: string, roles: string[], isOwner = false): UserFacts {
+  return { id, tenant_id: T, name: id.slice(0, 4), roles, is_owner: isOwner, avatar_digest: null };
 }
 
 /** Users whose version moves on every fresh read, as if another replica kept writing them. */
@@ -63,7 +52,8 @@ function fakeDirectory(): UserDirectory & { versions: Map<string, number> } {
     invalidate: () => undefined,
     clear: () => undefined,
     setTtl: () => undefined,
-    stats: () => ({ hits: 0, misses: 0, size: 0 }),
+    stats: () => ({ hits: 0, misses: 0, size: 0, bytes: 0 }),
+    close: () => undefined,
   };
 }
 

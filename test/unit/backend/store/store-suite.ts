@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { pageBytesOf } from '../../../../src/backend/store/page-budget.js';
 import type { UserStore } from '../../../../src/backend/store/store.js';
 import type { NewUser, StoredUser } from '../../../../src/common/user.js';
 import {
@@ -27,6 +28,37 @@ const MISSING_ID = '00000000-0000-4000-8000-000000000000';
 
 function newUser(n: number | string, extra: Partial<NewUser> = {}): NewUser {
   return { name: `user ${n}`, email: `user${n}@example.com`, roles: ['user'], ...extra };
+}
+
+/** An avatar data URI of exactly `bytes` bytes. */
+function avatarOf(bytes: number): string {
+  const prefix = 'data:image/png;base64,';
+  return prefix + 'A'.repeat(Math.floor((bytes - prefix.length) / 4) * 4);
+}
+
+/** Follows the cursors to the end; every page is checked against the byte budget. */
+async function readAllPages(
+  store: UserStore,
+  tenantId: string,
+  limit: number,
+  maxBytes: number,
+): Promise<{ users: StoredUser[]; pages: number[] }> {
+  const users: StoredUser[] = [];
+  const pages: number[] = [];
+  let cursor: string | undefined;
+  for (;;) {
+    const page = await store.listUsers(tenantId, { limit, cursor, maxBytes });
+    const bytes = page.users.reduce((n, u) => n + pageBytesOf(u), 0);
+    assert.ok(page.users.length >= 1 || page.nextCursor === null, 'an empty page that continues');
+    assert.ok(
+      page.users.length <= 1 || bytes <= maxBytes,
+      `a page of ${page.users.length} users takes ${bytes} bytes, over the budget of ${maxBytes}`,
+    );
+    users.push(...page.users);
+    pages.push(page.users.length);
+    if (page.nextCursor === null) return { users, pages };
+    cursor = page.nextCursor;
+  }
 }
 
 async function withStore(
@@ -300,6 +332,42 @@ export function describeStoreSuite(name: string, open: () => Promise<OpenedStore
           for (const limit of [0, -1, 201, 1.5, Number.NaN]) {
             await assert.rejects(store.listUsers(t, { limit }), InvalidInputError, String(limit));
           }
+        }));
+
+      it('caps a page in bytes: fewer than limit users, a next_cursor, every user exactly once', () =>
+        withStore(open, async ({ store }) => {
+          const t = await newTenant(store);
+          const other = await newTenant(store, 'Other');
+          const created: StoredUser[] = [];
+          for (let i = 0; i < 12; i++) {
+            created.push(await store.createUser(t, newUser(i, { avatar: avatarOf(8 * 1024) })));
+            if (i % 4 === 0) await store.createUser(other, newUser(i, { avatar: avatarOf(8192) }));
+          }
+          const first = await store.listUsers(t, { limit: 200, maxBytes: 20_000 });
+          assert.ok(
+            first.users.length < 13,
+            `a 20000-byte page held ${first.users.length} users of 8 KiB`,
+          );
+          assert.notEqual(first.nextCursor, null);
+          const { users, pages } = await readAllPages(store, t, 200, 20_000);
+          assert.ok(pages.length >= 5, `13 users of ~8 KiB in 20000-byte pages: ${pages}`);
+          assert.equal(users.length, 13);
+          assert.equal(new Set(users.map((u) => u.id)).size, 13);
+          assert.ok(users.every((u) => u.tenant_id === t));
+          for (const u of created) assert.ok(users.some((s) => s.id === u.id));
+          // The count still bounds a page whose users are small.
+          assert.deepEqual((await readAllPages(store, t, 5, 10_000_000)).pages, [5, 5, 3]);
+        }));
+
+      it('gives a user larger than the byte budget a page of its own', () =>
+        withStore(open, async ({ store }) => {
+          const t = await newTenant(store);
+          for (let i = 0; i < 3; i++) {
+            await store.createUser(t, newUser(i, { avatar: avatarOf(16 * 1024) }));
+          }
+          const { users, pages } = await readAllPages(store, t, 200, 1000);
+          assert.deepEqual(pages, [1, 1, 1, 1]);
+          assert.equal(new Set(users.map((u) => u.id)).size, 4);
         }));
 
       it('does not skip or repeat a user when another is deleted between pages', () =>

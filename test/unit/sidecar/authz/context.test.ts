@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { buildCreateContext, buildUpdateContext } from '../../../../src/sidecar/authz/context.js';
+import {
+  avatarDigestOf,
+  buildCreateContext,
+  buildUpdateContext,
+} from '../../../../src/sidecar/authz/context.js';
 
-const current = { name: 'Uma', roles: ['user', 'viewer'], avatar: null };
+const current = { name: 'Uma', roles: ['user', 'viewer'], avatar_digest: null };
 
 describe('buildUpdateContext', () => {
   it('derives requested, added and removed roles from the new set', () => {
@@ -37,9 +41,16 @@ describe('buildUpdateContext', () => {
       true,
     );
     assert.equal(buildUpdateContext(current, { avatar: null }).avatarChanges, false);
-    const withAvatar = { ...current, avatar: 'data:image/png;base64,AA==' };
+    const avatar = 'data:image/png;base64,AA==';
+    const withAvatar = { ...current, avatar_digest: avatarDigestOf(avatar) };
     assert.equal(buildUpdateContext(withAvatar, { avatar: null }).avatarChanges, true);
     assert.equal(buildUpdateContext(withAvatar, { name: 'x' }).avatarChanges, false);
+    // Only the digest of the stored avatar is known: the same image again is no change.
+    assert.equal(buildUpdateContext(withAvatar, { avatar }).avatarChanges, false);
+    assert.equal(
+      buildUpdateContext(withAvatar, { avatar: 'data:image/png;base64,AB==' }).avatarChanges,
+      true,
+    );
   });
 
   it('sees every role removed', () => {

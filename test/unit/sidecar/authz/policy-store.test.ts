@@ -94,7 +94,7 @@ const update = (
   principal: p,
   action: 'users:update',
   resource: asResource(r),
-  context: buildUpdateContext({ name: r.id, roles: r.roles, avatar: null }, patch),
+  context: buildUpdateContext({ name: r.id, roles: r.roles, avatar_digest: null }, patch),
 });
 
 const OWNER_ONLY_ADMIN = 'Only the tenant owner may grant or revoke the admin role.';

@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { etagOf } from '../../../src/common/user.js';
+import { UpstreamUnavailableError } from '../../../src/errors.js';
+import { createUpstreamClient, type UpstreamClient } from '../../../src/sidecar/upstream.js';
+
+const T = 'AAAAAAAA-0000-4000-8000-000000000000';
+const OTHER_T = 'CCCCCCCC-0000-4000-8000-000000000000';
+const U = 'BBBBBBBB-0000-4000-8000-000000000000';
+const AVATAR = `data:image/png;base64,${'QUJD'.repeat(50_000)}`;
+
+const goodUser = {
+  id: U,
+  tenant_id: T,
+  name: 'Uma',
+  email: 'uma@x.test',
+  roles: ['user'],
+  is_owner: false,
+  avatar: AVATAR,
+  auth_provider: 'local',
+  created_at: '2026-01-01T00:00:00.000Z',
+  updated_at: '2026-01-01T00:00:00.000Z',
+};
+
+/** What the fake backend answers to the next user lookup. */
+let answer: { status: number; body: string } = { status: 200, body: JSON.stringify(goodUser) };
+
+describe('upstream client: the backend user becomes checked facts', () => {
+  let server: Server;
+  let upstream: UpstreamClient;
+
+  before(async () => {
+    server = createServer((_req, res) => {
+      res.writeHead(answer.status, {
+        'content-type': 'application/json',
+        etag: etagOf({ id: U, version: 3 }),
+      });
+      res.end(answer.body);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as AddressInfo;
+    upstream = createUpstreamClient({
+      baseUrl: `http://127.0.0.1:${port}`,
+      trustSecret: 's',
+      timeoutMs: 2000,
+    });
+  });
+
+  after(async () => {
+    upstream.close();
+    await new Promise((r) => server.close(r));
+  });
+
+  it('keeps only the facts decisions read: no avatar, no email, a digest of the avatar', async () => {
+    answer = { status: 200, body: JSON.stringify(goodUser) };
+    const record = await upstream.fetchUser(T, U);
+    assert.ok(record !== null);
+    assert.deepEqual(Object.keys(record.user).sort(), [
+      'avatar_digest',
+      'id',
+      'is_owner',
+      'name',
+      'roles',
+      'tenant_id',
+    ]);
+    assert.deepEqual(record.user, {
+      id: U,
+      tenant_id: T,
+      name: 'Uma',
+      roles: ['user'],
+      is_owner: false,
+      avatar_digest: createHash('sha256').update(AVATAR).digest('base64url'),
+    });
+    assert.equal(record.etag, etagOf({ id: U, version: 3 }));
+    assert.ok(JSON.stringify(record).length < 1000, 'the record holds the avatar');
+  });
+
+  it('answers null for a 404', async () => {
+    answer = { status: 404, body: '{"code":"not_found","message":"no"}' };
+    assert.equal(await upstream.fetchUser(T, U), null);
+  });
+
+  for (const [what, body] of [
+    ['a user of another tenant', JSON.stringify({ ...goodUser, tenant_id: OTHER_T })],
+    ['another user', JSON.stringify({ ...goodUser, id: T })],
+    ['roles that are not strings', JSON.stringify({ ...goodUser, roles: ['user', 1] })],
+    ['is_owner that is not a boolean', JSON.stringify({ ...goodUser, is_owner: 'false' })],
+    ['no name', JSON.stringify({ ...goodUser, name: undefined })],
+    ['an avatar that is not a string', JSON.stringify({ ...goodUser, avatar: 7 })],
+    ['an array', JSON.stringify([goodUser])],
+    ['not JSON', '{"id":'],
+  ] as const) {
+    it(`refuses ${what} with upstream_unavailable (502)`, async () => {
+      answer = { status: 200, body };
+      await assert.rejects(upstream.fetchUser(T, U), (err: unknown) => {
+        assert.ok(err instanceof UpstreamUnavailableError, String(err));
+        assert.equal(err.code, 'upstream_unavailable');
+        assert.equal(err.status, 502);
+        return true;
+      });
+    });
+  }
+});
