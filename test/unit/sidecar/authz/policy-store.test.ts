@@ -98,6 +98,7 @@ const update = (
 });
 
 const OWNER_ONLY_ADMIN = 'Only the tenant owner may grant or revoke the admin role.';
+const DELETE_ADMIN = 'Only the tenant owner may delete an admin (it revokes the admin role).';
 const OWN_ROLES = 'No one may change their own roles.';
 const OWNER_ROLES = "No one may change the tenant owner's roles.";
 const OWNER_DELETE = 'No one may delete the tenant owner.';
@@ -126,6 +127,14 @@ describe('the shipped policies, decided by the store', async () => {
       [OWNER_ONLY_ADMIN],
     ],
     ['4 deny: admin creates an admin', create(alice, 'acme', ['admin']), false, [OWNER_ONLY_ADMIN]],
+    ['4 allow: owner deletes an admin', remove(olivia, alice), true, []],
+    ['4 allow: an admin deletes themselves', remove(alice, alice), true, []],
+    [
+      '4 deny: admin deletes another admin',
+      remove(alice, user('adam', 'acme', ['admin', 'user'])),
+      false,
+      [DELETE_ADMIN],
+    ],
     [
       '5 allow: own name with the same roles',
       update(alice, alice, { name: 'A', roles: ['admin'] }),
@@ -211,7 +220,7 @@ describe('the shipped policies, decided by the store', async () => {
       'self-service.cedar',
       'tenancy.cedar',
     ]);
-    assert.equal(s.policyIds.length, 12);
+    assert.equal(s.policyIds.length, 13);
     assert.deepEqual(s.policyIds, [...s.policyIds].sort());
   });
 });
