@@ -12,6 +12,10 @@ import { assertError } from './support.js';
 
 const DELETE_ADMIN_NOTICE =
   'Only the tenant owner may delete an admin (it revokes the admin role).';
+/** A PNG's signature, then zeros: enough for the magic-byte check. */
+const PNG = `data:image/png;base64,${Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0]).toString('base64')}`;
+/** GIF bytes declared as a PNG. */
+const GIF_AS_PNG = `data:image/png;base64,${Buffer.from('GIF89a\x01\x00\x01\x00\x00\x00', 'latin1').toString('base64')}`;
 
 describe('the smaller gaps of the second round (security.md 30, 33; avatars)', () => {
   let s: Stack;
@@ -53,5 +57,47 @@ describe('the smaller gaps of the second round (security.md 30, 33; avatars)', (
     const allowed = await s.call('DELETE', `/v1/users/${adam.id}`, { token: ownerToken, tenant });
     assert.equal(allowed.status, 204, allowed.text);
     assert.equal(forwarded('DELETE').length, 1);
+  });
+
+  it('33. names and emails that are not well-formed Unicode → 400 invalid_input, never forwarded', async () => {
+    const lone = '\ud800';
+    const name256 = `${'a'.repeat(255)}${lone}`;
+    // JSON.stringify writes a lone surrogate as the escape \ud800: valid JSON, ill-formed text.
+    const cases: Array<[string, string, Record<string, unknown>, string]> = [
+      ['POST', '/v1/users', { name: name256, email: 'x@gaps.test', roles: [] }, 'name'],
+      ['POST', '/v1/users', { name: `Ann${'\udfff'}`, email: 'x@gaps.test', roles: [] }, 'name'],
+      ['POST', '/v1/users', { name: 'Ann', email: `x${lone}@gaps.test`, roles: [] }, 'email'],
+      ['POST', '/v1/users', { name: 'Ann', email: 'x@gaps.test', roles: [`user${lone}`] }, 'roles'],
+      ['PUT', `/v1/users/${alice.id}`, { name: `Alice${lone}` }, 'name'],
+      ['PUT', `/v1/users/${alice.id}`, { roles: [lone] }, 'roles'],
+    ];
+    for (const [method, path, body, field] of cases) {
+      const r = await s.call(method, path, { token: ownerToken, tenant, body });
+      assertError(r, 400, 'invalid_input', `${method} ${JSON.stringify(body).slice(-40)}`);
+      assert.equal(r.body.details?.field, field, r.text);
+    }
+    assert.deepEqual(forwarded('POST'), [], 'an ill-formed POST reached the backend');
+    assert.deepEqual(forwarded('PUT'), [], 'an ill-formed PUT reached the backend');
+    const stored = await s.call('GET', `/v1/users/${alice.id}`, { token: ownerToken, tenant });
+    assert.equal(stored.body.name, 'Alice', 'the name was not altered');
+  });
+
+  it('an avatar whose bytes are not the type its data URI declares → 400 invalid_input, never forwarded', async () => {
+    for (const [method, path, body] of [
+      ['PUT', `/v1/users/${alice.id}`, { avatar: GIF_AS_PNG }],
+      ['POST', '/v1/users', { name: 'Gif', email: 'gif@gaps.test', roles: [], avatar: GIF_AS_PNG }],
+    ] as const) {
+      const r = await s.call(method, path, { token: ownerToken, tenant, body });
+      assertError(r, 400, 'invalid_input', `${method} avatar`);
+      assert.equal(r.body.details?.field, 'avatar');
+    }
+    assert.deepEqual(s.recorder.forwarded(), [], 'a mismatched avatar reached the backend');
+    const ok = await s.call('PUT', `/v1/users/${alice.id}`, {
+      token: ownerToken,
+      tenant,
+      body: { avatar: PNG },
+    });
+    assert.equal(ok.status, 200, ok.text);
+    assert.equal(ok.body.avatar, PNG);
   });
 });
