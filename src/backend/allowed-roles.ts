@@ -39,8 +39,17 @@ export function watchAllowedRoles(
     if (now === seen) return;
     seen = now;
     try {
-      roles = Object.freeze(read(policyDir));
-      options.logger.info({ roles }, 'allowed roles reloaded from the schema');
+      const next = Object.freeze(read(policyDir));
+      const retiredRoles = roles.filter((r) => !next.includes(r));
+      roles = next;
+      // A retired role is refused from now on (422), yet users who hold it keep it in the store.
+      if (retiredRoles.length === 0)
+        options.logger.info({ roles, retiredRoles }, 'allowed roles reloaded from the schema');
+      else
+        options.logger.warn(
+          { roles, retiredRoles },
+          `allowed roles reloaded from the schema; no longer allowed: ${retiredRoles.join(', ')}`,
+        );
     } catch (err) {
       options.logger.error({ err }, 'schema change refused; keeping the last good roles');
     }

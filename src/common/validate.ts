@@ -6,6 +6,9 @@
  * before the target is looked up; `checkRoles` judges role names against the schema's `Role`
  * enum and runs after.
  *
+ * Every string must be well-formed Unicode: JSON's `\ud800` escape yields a lone surrogate, which
+ * has no UTF-8 form, so a store would keep and return it altered instead of refusing it.
+ *
  * Emails are stored lower-cased: uniqueness per tenant is case-insensitive, and keeping one
  * spelling means every store (SQLite, Redis) compares the same strings. We accept the common
  * dot-atom form (no quoted local parts, no IP-literal domains) in ASCII.
@@ -28,12 +31,22 @@ const PATCH_FIELDS = new Set(['name', 'roles', 'avatar']);
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 const EMAIL_LOCAL = /^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/;
 const EMAIL_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
-const AVATAR_PREFIX = /^data:image\/(?:png|jpeg|gif|webp);base64,/;
+const AVATAR_PREFIX = /^data:image\/(png|jpeg|gif|webp);base64,/;
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const AUTH_PROVIDER = /^[A-Za-z0-9._:-]{1,64}$/;
 
 function invalid(field: string, message: string): InvalidInputError {
   return new InvalidInputError(message, { details: { field } });
+}
+
+/** `String.prototype.isWellFormed` (Node 20) is ES2024; the project's lib stops at ES2023. */
+const isWellFormed = (value: string): boolean =>
+  (value as string & { isWellFormed(): boolean }).isWellFormed();
+
+function assertWellFormed(field: string, value: string): void {
+  if (!isWellFormed(value)) {
+    throw invalid(field, `${field} must be well-formed Unicode (it holds a lone surrogate)`);
+  }
 }
 
 function rejectUnknownFields(obj: Record<string, unknown>, allowed: ReadonlySet<string>): void {
@@ -49,6 +62,7 @@ function rejectUnknownFields(obj: Record<string, unknown>, allowed: ReadonlySet<
 /** A display name: a string, trimmed, 1–256 characters, no control characters. */
 function validateName(value: unknown): string {
   if (typeof value !== 'string') throw invalid('name', 'name must be a string');
+  assertWellFormed('name', value);
   const name = value.trim();
   const length = [...name].length;
   if (length < 1 || length > MAX_NAME_CHARS) {
@@ -66,6 +80,7 @@ export function validateTenantName(value: unknown): string {
 /** An email address in dot-atom form, returned lower-cased. */
 export function validateEmail(value: unknown): string {
   if (typeof value !== 'string') throw invalid('email', 'email must be a string');
+  assertWellFormed('email', value);
   const email = value.toLowerCase();
   const at = email.lastIndexOf('@');
   const local = email.slice(0, at);
@@ -90,6 +105,7 @@ function validateRoles(value: unknown): string[] {
     if (typeof role !== 'string' || role === '') {
       throw invalid('roles', 'roles must be an array of non-empty strings');
     }
+    assertWellFormed('roles', role);
     if (seen.has(role)) {
       throw new InvalidInputError(`roles lists "${role}" twice`, {
         details: { field: 'roles', duplicate: role },
@@ -101,7 +117,8 @@ function validateRoles(value: unknown): string[] {
 }
 
 /**
- * null, or a `data:image/(png|jpeg|gif|webp);base64,` URI with real, canonical base64.
+ * null, or a `data:image/(png|jpeg|gif|webp);base64,` URI with real, canonical base64 whose bytes
+ * start as the declared type does.
  * Larger than 256 KiB (the whole string) is 413, whatever else is wrong with it.
  */
 function validateAvatar(value: unknown): string | null {
@@ -120,7 +137,42 @@ function validateAvatar(value: unknown): string | null {
   if (data.length === 0 || !BASE64.test(data)) {
     throw invalid('avatar', 'avatar data must be non-empty, valid base64');
   }
+  const type = prefix[1] as AvatarType;
+  if (!avatarMatchesType(type, data)) {
+    throw invalid('avatar', `avatar data is not a ${type} image: its first bytes do not match`);
+  }
   return value;
+}
+
+type AvatarType = 'png' | 'jpeg' | 'gif' | 'webp';
+
+/**
+ * The magic bytes each declared type starts with (`null`: any byte), so an avatar is the image
+ * its data URI says it is: a client that trusts the declared type must not be handed something
+ * else (an HTML page or a script sniffed as one).
+ */
+const AVATAR_SIGNATURES: Readonly<Record<AvatarType, ReadonlyArray<ReadonlyArray<number | null>>>> =
+  {
+    png: [[0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]],
+    jpeg: [[0xff, 0xd8, 0xff]],
+    gif: [ascii('GIF87a'), ascii('GIF89a')],
+    // RIFF, four bytes of length, WEBP
+    webp: [[...ascii('RIFF'), null, null, null, null, ...ascii('WEBP')]],
+  };
+/** Base64 characters enough for the longest signature (12 bytes). */
+const SIGNATURE_CHARS = 16;
+
+function ascii(text: string): number[] {
+  return [...text].map((c) => c.charCodeAt(0));
+}
+
+/** Whether base64 `data` starts with one of the signatures of `type`. */
+export function avatarMatchesType(type: AvatarType, data: string): boolean {
+  const head = Buffer.from(data.slice(0, SIGNATURE_CHARS), 'base64');
+  return AVATAR_SIGNATURES[type].some(
+    (signature) =>
+      head.length >= signature.length && signature.every((b, i) => b === null || head[i] === b),
+  );
 }
 
 function validateAuthProvider(value: unknown): string {

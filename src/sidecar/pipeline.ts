@@ -239,7 +239,11 @@ export function createPipeline(
       if (!decision.allowed && deps.enforce) {
         throw new ForbiddenError(`the policies deny ${route.action}`, {
           notices: decision.notices,
-          details: { policies: decision.policies, action: route.action },
+          details: {
+            policies: decision.policies,
+            action: route.action,
+            ...(decision.ignoredRoles !== undefined && { ignored_roles: decision.ignoredRoles }),
+          },
         });
       }
       if (target !== undefined && !ifMatchAccepts(clientIfMatch, target.etag)) {
@@ -328,6 +332,7 @@ export function createPipeline(
       resource: ex.resource,
       decision,
       policies: ex.decision?.policies,
+      ignored_roles: ex.decision?.ignoredRoles,
       status,
       latency_ms: Math.round(seconds * 1e6) / 1e3,
     };

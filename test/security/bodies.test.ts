@@ -241,7 +241,9 @@ describe('bodies (security.md 17, 18)', () => {
   });
 
   it('17/18. Expect: 100-continue (curl sends it for bodies over 1 KiB) still forwards the decided body and identity', async () => {
-    const avatar = `data:image/png;base64,${Buffer.alloc(2048, 7).toString('base64')}`;
+    // A PNG signature, then filler: over 1 KiB, and an avatar validation accepts.
+    const png = Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), Buffer.alloc(2040, 7)]);
+    const avatar = `data:image/png;base64,${png.toString('base64')}`;
     const body = JSON.stringify({ name: 'Target', avatar });
     const port = Number(new URL(s.url).port);
     const head = rawRequestText('PUT', `/v1/users/${target.id}`, [

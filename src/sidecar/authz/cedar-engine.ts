@@ -15,6 +15,7 @@ import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 // (docs/benchmarks.md, "Findings"). The flag only affects code optimized after this point,
 // and this module is the first to touch Cedar.
 setFlagsFromString('--no-turbo-inline-js-wasm-calls');
+import { leaveOutUnknownRoles } from './known-roles.js';
 import { charIndexOfByte } from './source-position.js';
 import type { AuthzContext, AuthzRequest, Decision } from './types.js';
 
@@ -331,36 +332,57 @@ export function compilePolicySet(
   const setAnswer = cedar.preparsePolicySet(slot, { staticPolicies: policies });
   if (setAnswer.type !== 'success') throw new Error(joinMessages(setAnswer.errors));
 
+  // Per action, the context attributes that are sets of roles: they carry stored roles too.
+  const roleAttributes: Record<string, string[]> = {};
+  for (const [action, attributes] of Object.entries(schema.entityAttributes)) {
+    roleAttributes[action] = Object.entries(attributes)
+      .filter(([, kind]) => kind.kind === 'entitySet' && kind.type === schema.types.role)
+      .map(([name]) => name);
+  }
+
+  const decide = (request: AuthzRequest): Omit<Decision, 'cached'> => {
+    let answer: cedar.AuthorizationAnswer;
+    try {
+      answer = cedar.statefulIsAuthorized({
+        principal: { type: schema.types.user, id: request.principal.id },
+        action: { type: schema.types.action, id: request.action },
+        resource: resourceUid(schema, request),
+        context: contextJson(schema, request.action, request.context),
+        entities: entitiesOf(schema, request),
+        preparsedSchemaName: slot,
+        preparsedPolicySetId: slot,
+        validateRequest: true,
+      });
+    } catch (err) {
+      return deny([], [`cedar threw: ${err instanceof Error ? err.message : String(err)}`], meta);
+    }
+    // A failure (an undeclared role, a context the schema does not declare, ...) never allows.
+    if (answer.type !== 'success') return deny([], answer.errors.map(formatError), meta);
+    const { decision, diagnostics } = answer.response;
+    const errors = diagnostics.errors.map((e) => `policy ${e.policyId}: ${formatError(e.error)}`);
+    // Cedar skips a policy that errors, even a forbid; we deny and name it.
+    if (diagnostics.errors.length > 0) {
+      const forbids = decision === 'deny' ? diagnostics.reason : [];
+      return deny([...forbids, ...diagnostics.errors.map((e) => e.policyId)], errors, meta);
+    }
+    if (decision === 'allow') {
+      return { allowed: true, policies: [...diagnostics.reason].sort(), notices: [], errors };
+    }
+    return deny(diagnostics.reason, errors, meta);
+  };
+
   return {
     authorize(request) {
-      let answer: cedar.AuthorizationAnswer;
-      try {
-        answer = cedar.statefulIsAuthorized({
-          principal: { type: schema.types.user, id: request.principal.id },
-          action: { type: schema.types.action, id: request.action },
-          resource: resourceUid(schema, request),
-          context: contextJson(schema, request.action, request.context),
-          entities: entitiesOf(schema, request),
-          preparsedSchemaName: slot,
-          preparsedPolicySetId: slot,
-          validateRequest: true,
-        });
-      } catch (err) {
-        return deny([], [`cedar threw: ${err instanceof Error ? err.message : String(err)}`], meta);
-      }
-      // A failure (an undeclared role, a context the schema does not declare, ...) never allows.
-      if (answer.type !== 'success') return deny([], answer.errors.map(formatError), meta);
-      const { decision, diagnostics } = answer.response;
-      const errors = diagnostics.errors.map((e) => `policy ${e.policyId}: ${formatError(e.error)}`);
-      // Cedar skips a policy that errors, even a forbid; we deny and name it.
-      if (diagnostics.errors.length > 0) {
-        const forbids = decision === 'deny' ? diagnostics.reason : [];
-        return deny([...forbids, ...diagnostics.errors.map((e) => e.policyId)], errors, meta);
-      }
-      if (decision === 'allow') {
-        return { allowed: true, policies: [...diagnostics.reason].sort(), notices: [], errors };
-      }
-      return deny(diagnostics.reason, errors, meta);
+      // A role retired from the schema would make Cedar refuse the whole request (known-roles.ts).
+      const known = leaveOutUnknownRoles(
+        request,
+        schema.roles,
+        roleAttributes[request.action] ?? [],
+      );
+      const decision = decide(known.request);
+      return known.ignoredRoles.length === 0
+        ? decision
+        : { ...decision, ignoredRoles: known.ignoredRoles };
     },
   };
 }

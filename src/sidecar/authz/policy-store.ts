@@ -36,10 +36,23 @@ export interface PolicyStatus {
   live: PolicySnapshot;
   /**
    * The last reload that found new content (`null` until one did): when, whether it went live,
-   * what triggered it (`reason`: 'watch', 'poll', 'SIGHUP', ...), and why it was refused.
+   * what triggered it (`reason`: 'watch', 'poll', 'SIGHUP', ...), why it was refused, and the
+   * roles it retired (named by the schema before it, not after; [] when refused).
    */
-  lastReload: { at: Date; ok: boolean; reason: string; problems: PolicyProblem[] } | null;
+  lastReload: {
+    at: Date;
+    ok: boolean;
+    reason: string;
+    problems: PolicyProblem[];
+    retiredRoles: string[];
+  } | null;
   reloads: { success: number; failure: number };
+  /**
+   * Roles that a set live earlier in this process named and the live one does not, sorted. Users
+   * may still hold them in the store: they are decided as if they did not (known-roles.ts), and
+   * each such decision lists them in `ignoredRoles`. A role the schema names again leaves the list.
+   */
+  retiredRoles: string[];
 }
 
 /** The outcome of one reload. */
@@ -127,6 +140,7 @@ export async function createPolicyStore(options: PolicyStoreOptions): Promise<Po
 
   let lastReload: PolicyStatus['lastReload'] = null;
   let lastRefusedVersion: string | null = null;
+  const retiredRoles = new Set<string>();
   const reloads = { success: 0, failure: 0 };
   let chain: Promise<unknown> = Promise.resolve();
   let closed = false;
@@ -143,16 +157,29 @@ export async function createPolicyStore(options: PolicyStoreOptions): Promise<Po
       const set = buildPolicySet(dir, sources);
       const slot = live.slot === slots[0] ? slots[1] : slots[0];
       const next = activate(set, slot as string);
+      const retired = live.snapshot.roles.filter((r) => !next.snapshot.roles.includes(r)).sort();
       live = next; // the swap: one assignment, between two synchronous decide() calls
       cache.clear();
       lastRefusedVersion = null;
       reloads.success++;
-      lastReload = { at: now(), ok: true, reason, problems: [] };
+      for (const r of retired) retiredRoles.add(r);
+      for (const r of next.snapshot.roles) retiredRoles.delete(r);
+      lastReload = { at: now(), ok: true, reason, problems: [], retiredRoles: retired };
       logWarnings(logger, set);
-      logger.info(
-        { reason, version: set.version, policies: next.snapshot.policyIds.length },
-        'policies reloaded',
-      );
+      const fields = {
+        reason,
+        version: set.version,
+        policies: next.snapshot.policyIds.length,
+        roles: next.snapshot.roles,
+        retiredRoles: retired,
+      };
+      // Retiring a role is worth a warning: users who hold it lose whatever it gave them.
+      if (retired.length === 0) logger.info(fields, 'policies reloaded');
+      else
+        logger.warn(
+          fields,
+          `policies reloaded; roles no longer in the schema: ${retired.join(', ')} (their holders are decided as if they did not hold them)`,
+        );
       return 'success';
     } catch (err) {
       const problems =
@@ -168,7 +195,7 @@ export async function createPolicyStore(options: PolicyStoreOptions): Promise<Po
             ];
       lastRefusedVersion = candidateVersion;
       reloads.failure++;
-      lastReload = { at: now(), ok: false, reason, problems };
+      lastReload = { at: now(), ok: false, reason, problems, retiredRoles: [] };
       logger.error(
         { reason, problems: problems.map(formatProblem), liveVersion: live.snapshot.version },
         `policy reload refused, still serving ${live.snapshot.version}: ${problems.map(formatProblem).join('; ')}`,
@@ -244,29 +271,24 @@ export async function createPolicyStore(options: PolicyStoreOptions): Promise<Po
       const serving = live; // read once: this request sees this set, whatever happens next
       const key = decisionKeyOf(serving.snapshot.version, request);
       const hit = cache.get(key);
-      if (hit !== undefined)
-        return {
-          ...hit,
-          policies: [...hit.policies],
-          notices: [...hit.notices],
-          errors: [...hit.errors],
-          cached: true,
-        };
+      if (hit !== undefined) return { ...copyOf(hit), cached: true };
       const decision: Decision = { ...serving.compiled.authorize(request), cached: false };
       cache.set(key, decision);
-      return {
-        ...decision,
-        policies: [...decision.policies],
-        notices: [...decision.notices],
-        errors: [...decision.errors],
-      };
+      return copyOf(decision);
     },
     reload,
     status: () => ({
       live: live.snapshot,
       lastReload:
-        lastReload === null ? null : { ...lastReload, problems: [...lastReload.problems] },
+        lastReload === null
+          ? null
+          : {
+              ...lastReload,
+              problems: [...lastReload.problems],
+              retiredRoles: [...lastReload.retiredRoles],
+            },
       reloads: { ...reloads },
+      retiredRoles: [...retiredRoles].sort(),
     }),
     close() {
       closed = true;
@@ -276,6 +298,18 @@ export async function createPolicyStore(options: PolicyStoreOptions): Promise<Po
       watchers.clear();
     },
   };
+}
+
+/** A decision the caller may change without touching the cached one. */
+function copyOf(d: Decision): Decision {
+  const out: Decision = {
+    ...d,
+    policies: [...d.policies],
+    notices: [...d.notices],
+    errors: [...d.errors],
+  };
+  if (d.ignoredRoles !== undefined) out.ignoredRoles = [...d.ignoredRoles];
+  return out;
 }
 
 function logWarnings(logger: Logger, set: LoadedPolicySet): void {

@@ -64,4 +64,10 @@ export interface Decision {
   errors: string[];
   /** True when answered from the decision cache. */
   cached: boolean;
+  /**
+   * Roles the principal or the resource holds that the schema's `Role` enum does not name (a
+   * role retired from it): left out of the request, so the decision was made as if they were
+   * not held. Sorted; absent when none. The decision line and a 403's details carry it.
+   */
+  ignoredRoles?: string[];
 }

@@ -30,6 +30,28 @@ describe('watchAllowedRoles', () => {
     }
   });
 
+  it('names the roles a schema change retires in its log line', async () => {
+    const dir = tempDir('cedargate-roles-');
+    const schema = join(dir.path, SCHEMA_FILE);
+    copyFileSync(join(shippedPolicies, SCHEMA_FILE), schema);
+    const lines: Record<string, unknown>[] = [];
+    const recording = pino(
+      { level: 'info' },
+      { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) },
+    );
+    const roles = watchAllowedRoles(dir.path, { pollMs: 20, logger: recording });
+    try {
+      writeFileSync(schema, 'namespace N { entity Role enum ["admin", "user"]; }\n');
+      await waitFor(async () => !roles.current().includes('viewer'), 5000, 'the new roles');
+      const line = lines.find((l) => String(l['msg']).startsWith('allowed roles reloaded'));
+      assert.deepEqual(line?.['retiredRoles'], ['viewer']);
+      assert.match(String(line?.['msg']), /no longer allowed: viewer/);
+    } finally {
+      roles.close();
+      dir.remove();
+    }
+  });
+
   it('follows a schema change, and keeps the last good roles when a change breaks it', async () => {
     const dir = tempDir('cedargate-roles-');
     const schema = join(dir.path, SCHEMA_FILE);

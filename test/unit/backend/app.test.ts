@@ -321,6 +321,44 @@ describe('backend app: create and read', () => {
     }
   });
 
+  it('400 invalid_input for strings that are not well-formed Unicode (security.md #33), nothing stored', async () => {
+    const { user } = await createUser();
+    const count = async () =>
+      ((await as(tenant, 'get', '/v1/users?limit=200').expect(200)).body.users as User[]).length;
+    const before = await count();
+    // The raw JSON escapes, as a client sends them; supertest would re-serialize an object.
+    const posts: [string, string][] = [
+      [`{"name":"${'a'.repeat(255)}\\ud800","email":"lone@x.example","roles":[]}`, 'name'],
+      ['{"name":"x","email":"lone\\udfff@x.example","roles":[]}', 'email'],
+      ['{"name":"x","email":"lone@x.example","roles":["user\\ud800"]}', 'roles'],
+    ];
+    for (const [raw, field] of posts) {
+      const res = await as(tenant, 'post', '/v1/users').type('json').send(raw);
+      expectError(res, 400, 'invalid_input');
+      assert.equal(res.body.details?.field, field, raw);
+    }
+    const put = await as(tenant, 'put', `/v1/users/${user.id}`)
+      .type('json')
+      .send('{"name":"\\ud800"}');
+    expectError(put, 400, 'invalid_input');
+    assert.equal(put.body.details?.field, 'name');
+    const after = await as(tenant, 'get', `/v1/users/${user.id}`).expect(200);
+    assert.equal(after.body.name, user.name);
+    assert.equal(await count(), before, 'nothing was created');
+  });
+
+  it('400 invalid_input for an avatar whose bytes are not its declared type', async () => {
+    const gifAsPng = 'data:image/png;base64,R0lGODlhAQABAAAAACw=';
+    const res = await as(tenant, 'post', '/v1/users').send({
+      name: 'x',
+      email: 'gif@x.example',
+      roles: [],
+      avatar: gifAsPng,
+    });
+    expectError(res, 400, 'invalid_input');
+    assert.equal(res.body.details?.field, 'avatar');
+  });
+
   it('400 invalid_input for malformed JSON and duplicate keys (security.md #18)', async () => {
     for (const raw of [
       '{',

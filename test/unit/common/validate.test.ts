@@ -13,6 +13,18 @@ import { CedargateError, InvalidRolesError } from '../../../src/errors.js';
 const PNG_1PX =
   'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=';
 
+/** The base64 data of real images of each type (their headers: the magic bytes and after). */
+const IMAGE_DATA = {
+  png: 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=',
+  // JFIF: FF D8 FF E0 ... "JFIF"
+  jpeg: '/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAA==',
+  // GIF89a and GIF87a, 1x1
+  gif: 'R0lGODlhAQABAAAAACw=',
+  gif87a: 'R0lGODdhAQABAAAAACw=',
+  // RIFF <size> WEBP VP8L, 1x1 lossless
+  webp: 'UklGRhoAAABXRUJQVlA4TA0AAAAvAAAAEAcQERGIiP4HAA==',
+} as const;
+
 /** The error a call throws, as [code, details.field]. */
 function failure(fn: () => unknown): [string, unknown] {
   try {
@@ -28,7 +40,8 @@ function failure(fn: () => unknown): [string, unknown] {
 function avatarOfLength(total: number): string {
   const prefix = 'data:image/png;base64,';
   const dataLength = Math.floor((total - prefix.length) / 4) * 4;
-  const uri = prefix + 'QUJD'.repeat(dataLength / 4);
+  // A PNG signature and four zero bytes (16 characters), then filler.
+  const uri = prefix + 'iVBORw0KGgoAAAAA' + 'QUJD'.repeat(dataLength / 4 - 4);
   assert.equal(uri.length, total, 'pick a total with (total - prefix) % 4 === 0');
   return uri;
 }
@@ -193,9 +206,47 @@ describe('validateEmail', () => {
 describe('avatar', () => {
   it('accepts null and each allowed image type', () => {
     assert.equal(validateUserPatch({ avatar: null }).avatar, null);
-    for (const type of ['png', 'jpeg', 'gif', 'webp']) {
-      const uri = `data:image/${type};base64,R0lGODlhAQABAAAAACw=`;
-      assert.equal(validateUserPatch({ avatar: uri }).avatar, uri);
+    for (const [type, data] of Object.entries(IMAGE_DATA)) {
+      const uri = `data:image/${type.replace('gif87a', 'gif')};base64,${data}`;
+      assert.equal(validateUserPatch({ avatar: uri }).avatar, uri, type);
+    }
+  });
+
+  it('refuses bytes that are not the declared type with 400 (magic bytes)', () => {
+    const types = ['png', 'jpeg', 'gif', 'webp'] as const;
+    for (const declared of types) {
+      for (const actual of types) {
+        if (actual === declared) continue;
+        const avatar = `data:image/${declared};base64,${IMAGE_DATA[actual]}`;
+        assert.deepEqual(
+          failure(() => validateUserPatch({ avatar })),
+          ['invalid_input', 'avatar'],
+          `${actual} bytes declared as ${declared}`,
+        );
+      }
+    }
+    const b64 = (bytes: readonly number[] | string) =>
+      (typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : Buffer.from(bytes)).toString(
+        'base64',
+      );
+    for (const [declared, bytes] of [
+      ['png', [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a]], // one byte short of the signature
+      ['png', [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0b]],
+      ['jpeg', [0xff, 0xd8]],
+      ['jpeg', [0xff, 0xd9, 0xff, 0xe0]],
+      ['gif', 'GIF88a\x01\x00'],
+      ['gif', 'GIF8'],
+      ['webp', 'RIFF\x1a\x00\x00\x00WAVEfmt '], // RIFF, but audio
+      ['webp', 'RIFF\x1a\x00\x00\x00WEB'],
+      ['png', '<html><script>alert(1)</script></html>'],
+      ['png', [0, 0, 0, 0]],
+    ] as const) {
+      const avatar = `data:image/${declared};base64,${b64(bytes)}`;
+      assert.deepEqual(
+        failure(() => validateUserPatch({ avatar })),
+        ['invalid_input', 'avatar'],
+        avatar,
+      );
     }
   });
 
@@ -233,6 +284,50 @@ describe('avatar', () => {
         avatar,
       );
     }
+  });
+});
+
+describe('well-formed Unicode (security.md 33)', () => {
+  const lone = ['\ud800', '\udfff', 'a\ud83d', '\ude00b'];
+
+  it('refuses a lone surrogate in a name, an email or a role with 400, naming the field', () => {
+    for (const bad of lone) {
+      const what = JSON.stringify(bad);
+      assert.deepEqual(
+        failure(() => validateNewUser({ ...valid, name: `Ada${bad}` })),
+        ['invalid_input', 'name'],
+        what,
+      );
+      // 255 characters and one lone surrogate: within the length bound, still refused
+      assert.deepEqual(
+        failure(() => validateUserPatch({ name: `${'a'.repeat(255)}${bad}` })),
+        ['invalid_input', 'name'],
+        what,
+      );
+      assert.deepEqual(
+        failure(() => validateNewUser({ ...valid, email: `ada${bad}@example.com` })),
+        ['invalid_input', 'email'],
+        what,
+      );
+      assert.deepEqual(
+        failure(() => validateUserPatch({ roles: ['user', `viewer${bad}`] })),
+        ['invalid_input', 'roles'],
+        what,
+      );
+      assert.deepEqual(
+        failure(() => validateTenantName(`Acme${bad}`)),
+        ['invalid_input', 'name'],
+      );
+    }
+  });
+
+  it('accepts surrogate pairs (astral characters) and counts each as one character', () => {
+    const name = '\u{1F600}'.repeat(256);
+    assert.equal(validateUserPatch({ name }).name, name);
+    assert.deepEqual(
+      failure(() => validateUserPatch({ name: name + 'x' })),
+      ['invalid_input', 'name'],
+    );
   });
 });
 

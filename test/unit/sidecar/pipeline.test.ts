@@ -9,7 +9,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { createLogger } from '../../../src/common/logger.js';
-import { etagOf, type User } from '../../../src/common/user.js';
+import { etagOf } from '../../../src/common/user.js';
 import type { CredentialVerifier } from '../../../src/sidecar/authn/verifier.js';
 import { createPolicyStore, type PolicyStore } from '../../../src/sidecar/authz/policy-store.js';
 import { createBodyBudget } from '../../../src/sidecar/body.js';

@@ -154,11 +154,14 @@ describe('compilePolicySet', () => {
     assert.match(d.errors[0] ?? '', /overflow-owner.*overflow/);
   });
 
-  it('denies a Cedar failure (a role the schema does not declare)', () => {
+  it('leaves a role the schema does not declare out, and lists it (a retired role, security.md 31)', () => {
+    // Cedar would refuse the whole request (a failure, which denies): the holder could not even
+    // be repaired. Decided as if the role were not held instead.
     const d = compiled.authorize(read(['admin', 'superuser']));
-    assert.equal(d.allowed, false);
-    assert.deepEqual(d.policies, []);
-    assert.match(d.errors[0] ?? '', /superuser/);
+    const without = compiled.authorize(read(['admin']));
+    assert.deepEqual(d, { ...without, ignoredRoles: ['superuser'] });
+    assert.deepEqual(d.errors, []);
+    assert.equal(without.ignoredRoles, undefined);
   });
 
   it('denies a context the schema does not declare', () => {

@@ -10,6 +10,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { pino } from 'pino';
 import { createLogger } from '../../../../src/common/logger.js';
 import { buildCreateContext, buildUpdateContext } from '../../../../src/sidecar/authz/context.js';
 import { createPolicyStore, PolicyLoadError } from '../../../../src/sidecar/authz/policy-store.js';
@@ -98,6 +99,7 @@ const update = (
 });
 
 const OWNER_ONLY_ADMIN = 'Only the tenant owner may grant or revoke the admin role.';
+const DELETE_ADMIN = 'Only the tenant owner may delete an admin (it revokes the admin role).';
 const OWN_ROLES = 'No one may change their own roles.';
 const OWNER_ROLES = "No one may change the tenant owner's roles.";
 const OWNER_DELETE = 'No one may delete the tenant owner.';
@@ -126,6 +128,14 @@ describe('the shipped policies, decided by the store', async () => {
       [OWNER_ONLY_ADMIN],
     ],
     ['4 deny: admin creates an admin', create(alice, 'acme', ['admin']), false, [OWNER_ONLY_ADMIN]],
+    ['4 allow: owner deletes an admin', remove(olivia, alice), true, []],
+    ['4 allow: an admin deletes themselves', remove(alice, alice), true, []],
+    [
+      '4 deny: admin deletes another admin',
+      remove(alice, user('adam', 'acme', ['admin', 'user'])),
+      false,
+      [DELETE_ADMIN],
+    ],
     [
       '5 allow: own name with the same roles',
       update(alice, alice, { name: 'A', roles: ['admin'] }),
@@ -172,11 +182,15 @@ describe('the shipped policies, decided by the store', async () => {
     assert.deepEqual(d.policies, ['no-own-role-change', 'owner-roles-fixed']);
   });
 
-  it('denies a principal holding a role the schema does not declare (a Cedar failure)', () => {
+  it('decides a principal holding a role the schema does not declare as without it, and says so', () => {
     const d = store.decide(read({ ...alice, roles: ['admin', 'root'] }, uma));
-    assert.equal(d.allowed, false);
-    assert.deepEqual(d.policies, []);
-    assert.match(d.errors.join(), /root/);
+    assert.equal(d.allowed, true, d.errors.join('; '));
+    assert.deepEqual(d.ignoredRoles, ['root']);
+    assert.deepEqual(d.errors, []);
+    // `root` grants nothing: a root-only user is decided as a user with no roles.
+    const rootOnly = store.decide(remove({ ...alice, roles: ['root'] }, uma));
+    assert.equal(rootOnly.allowed, false);
+    assert.deepEqual(rootOnly.ignoredRoles, ['root']);
   });
 
   it('answers the same request from the cache, and only the same request', () => {
@@ -211,7 +225,7 @@ describe('the shipped policies, decided by the store', async () => {
       'self-service.cedar',
       'tenancy.cedar',
     ]);
-    assert.equal(s.policyIds.length, 12);
+    assert.equal(s.policyIds.length, 13);
     assert.deepEqual(s.policyIds, [...s.policyIds].sort());
   });
 });
@@ -276,6 +290,58 @@ describe('reload', () => {
     // The same broken content, polled again, is not refused (and counted) twice.
     assert.equal(await store.reload('poll'), 'unchanged');
     assert.deepEqual(results, ['failure', 'unchanged']);
+  });
+
+  it('a role retired from the schema: its holders are decided without it, and status names it', async () => {
+    const dir = copyOfShipped();
+    const lines: Record<string, unknown>[] = [];
+    const recording = pino(
+      { level: 'info' },
+      { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) },
+    );
+    const store = await openStore(dir, { logger: recording });
+    const schemaPath = join(dir, 'schema.cedarschema');
+    const schema = readFileSync(schemaPath, 'utf8');
+    const retire = (roles: string) =>
+      writeFileSync(schemaPath, schema.replace('["admin", "user", "viewer"]', roles));
+
+    retire('["admin", "user"]');
+    assert.equal(await store.reload('test'), 'success');
+    assert.deepEqual(store.status().retiredRoles, ['viewer']);
+    assert.deepEqual(store.status().lastReload?.retiredRoles, ['viewer']);
+    const line = lines.find((l) => String(l['msg']).startsWith('policies reloaded'));
+    assert.deepEqual(line?.['retiredRoles'], ['viewer']);
+    assert.match(String(line?.['msg']), /roles no longer in the schema: viewer/);
+
+    // Before the fix Cedar refused every request naming `viewer`: deny, no policy, no notice.
+    const read1 = store.decide(read(olivia, vic));
+    assert.equal(read1.allowed, true, read1.errors.join('; '));
+    assert.deepEqual(read1.ignoredRoles, ['viewer']);
+    const cachedRead = store.decide(read(olivia, vic));
+    assert.equal(cachedRead.cached, true);
+    assert.deepEqual(cachedRead.ignoredRoles, ['viewer']);
+    const fix = store.decide(update(olivia, vic, { roles: ['user'] }));
+    assert.equal(fix.allowed, true, fix.errors.join('; '));
+    assert.deepEqual(fix.ignoredRoles, ['viewer']);
+    assert.equal(store.decide(remove(olivia, vic)).allowed, true);
+    const byViewer = store.decide(remove(vic, uma));
+    assert.equal(byViewer.allowed, false);
+    assert.deepEqual(byViewer.ignoredRoles, ['viewer']);
+    // Nothing retired, nothing ignored.
+    assert.equal(store.decide(read(olivia, uma)).ignoredRoles, undefined);
+
+    // A later reload that retires nothing keeps the list; naming the role again clears it.
+    writeFileSync(
+      join(dir, 'extra.cedar'),
+      '@id("extra")\nforbid (principal, action, resource) when { false };\n',
+    );
+    assert.equal(await store.reload('test'), 'success');
+    assert.deepEqual(store.status().lastReload?.retiredRoles, []);
+    assert.deepEqual(store.status().retiredRoles, ['viewer']);
+    retire('["admin", "user", "viewer"]');
+    assert.equal(await store.reload('test'), 'success');
+    assert.deepEqual(store.status().retiredRoles, []);
+    assert.equal(store.decide(read(olivia, vic)).ignoredRoles, undefined);
   });
 
   it('puts a valid edit live within 2 s through fs.watch', async () => {
