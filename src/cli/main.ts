@@ -22,7 +22,10 @@ const commands: Record<string, { summary: string; load: () => Promise<{ run: Run
     summary: 'token --tenant T --sub U [--ttl SECONDS] | token revoke ...',
     load: () => import('./token.js'),
   },
-  policy: { summary: 'policy validate|test|fmt|explain [DIR]', load: () => import('./policy.js') },
+  policy: {
+    summary: 'policy validate|test|fmt|explain [DIR] | policy diff BASE CANDIDATE',
+    load: () => import('./policy.js'),
+  },
 };
 
 function usage(): string {

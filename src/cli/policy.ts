@@ -1,11 +1,15 @@
 /**
- * `cedargate policy validate|test|fmt|explain [DIR]`: what a policy author runs before a change
- * ships. DIR defaults to $POLICY_DIR, then ./policies. Exit codes: 0 fine, 1 a problem found,
- * 2 a wrong command line.
+ * `cedargate policy validate|test|fmt|explain [DIR]` and `policy diff BASE CANDIDATE`: what a
+ * policy author runs before a change ships. DIR defaults to $POLICY_DIR, then ./policies. Exit
+ * codes: 0 fine, 1 a problem found (for diff: a decision changes), 2 a wrong command line.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { promisify } from 'node:util';
 import { dirname, join, resolve } from 'node:path';
 import { createLogger } from '../common/logger.js';
+import { diffPolicySets, renderDiff } from '../policy/diff.js';
 import { explainDecision, renderExplanation } from '../policy/explain.js';
 import { formatPolicies } from '../policy/fmt.js';
 import {
@@ -30,13 +34,15 @@ import type { PolicyProblem, PolicyStore } from '../sidecar/authz/policy-store.j
 import { RESOURCE_KIND_OF } from '../sidecar/authz/types.js';
 import { parseFlags, UsageError } from './usage.js';
 
-const USAGE = 'cedargate policy validate|test|fmt [--check]|explain [DIR]';
+const USAGE =
+  'cedargate policy validate|test|fmt [--check]|explain [DIR] | policy diff BASE CANDIDATE|--git REV [--json]';
 
 const subcommands: Record<string, (args: string[]) => Promise<number>> = {
   validate: runValidate,
   test: runTest,
   fmt: runFmt,
   explain: runExplain,
+  diff: runDiff,
 };
 
 /** Entry point of `cedargate policy ...`. */
@@ -313,4 +319,105 @@ function parseJsonObject(
   if (typeof value !== 'object' || value === null || Array.isArray(value))
     return fail(`${what}: must be a JSON object`);
   return value as Record<string, unknown>;
+}
+
+// --- diff ------------------------------------------------------------------------------------
+
+const execFileAsync = promisify(execFile);
+
+async function runDiff(args: string[]): Promise<number> {
+  const usage =
+    'cedargate policy diff BASE CANDIDATE [--json] | policy diff --git REV [CANDIDATE] [--json]';
+  const { values, positionals } = parseFlags(
+    args,
+    { json: { type: 'boolean' }, git: { type: 'string' } },
+    usage,
+    true,
+  );
+  const fail = (message: string): never => {
+    throw new UsageError(`${message}\nusage: ${usage}`);
+  };
+  let baseDir: string;
+  let candidateDir: string;
+  let cleanup = async () => undefined as void;
+  if (values.git !== undefined) {
+    if (positionals.length > 1) fail('with --git, expected at most one CANDIDATE');
+    candidateDir = positionals[0] ?? process.env.POLICY_DIR ?? './policies';
+    const committed = await committedPolicyDir(values.git, candidateDir, fail);
+    baseDir = committed.dir;
+    cleanup = committed.remove;
+  } else {
+    if (positionals.length !== 2) fail('expected BASE and CANDIDATE policy directories');
+    [baseDir, candidateDir] = positionals as [string, string];
+  }
+  try {
+    const base = await loadForDiff(
+      baseDir,
+      values.git === undefined ? baseDir : `${values.git}:${candidateDir}`,
+    );
+    const candidate = await loadForDiff(candidateDir, candidateDir);
+    if (base === null || candidate === null) return 2;
+    const report = diffPolicySets(base, candidate, {
+      onProgress: (done, planned) =>
+        process.stderr.write(`policy diff: ${done} of at most ${planned} requests decided\n`),
+    });
+    if (values.git !== undefined) report.base = `${values.git}:${candidateDir}`;
+    out(values.json === true ? JSON.stringify(report, null, 2) : renderDiff(report));
+    return report.classes.length > 0 ? 1 : 0;
+  } finally {
+    await cleanup();
+  }
+}
+
+/** Loads one side of a diff; a set that does not load is bad input (null: exit 2). */
+async function loadForDiff(dir: string, name: string) {
+  try {
+    return await loadPolicySet(dir);
+  } catch (err) {
+    if (!(err instanceof PolicyLoadError)) throw err;
+    printProblems(err.problems);
+    out(`${name}: the policies do not load`);
+    return null;
+  }
+}
+
+/**
+ * The committed version of policy directory `dir` at `rev`, written into a temp dir through
+ * `git ls-tree` and `git show` (the working tree is not touched).
+ */
+async function committedPolicyDir(
+  rev: string,
+  dir: string,
+  fail: (message: string) => never,
+): Promise<{ dir: string; remove: () => Promise<void> }> {
+  const git = async (...args: string[]) =>
+    (await execFileAsync('git', ['-C', dir, ...args], { maxBuffer: 64 << 20 })).stdout;
+  let prefix: string;
+  let files: string[];
+  try {
+    prefix = (await git('rev-parse', '--show-prefix')).trim();
+    files = (
+      await git('ls-tree', '-r', '-z', '--full-name', '--name-only', `${rev}^{tree}`, '--', '.')
+    )
+      .split('\0')
+      .filter((f) => f !== '');
+  } catch (err) {
+    const stderr = (err as { stderr?: string }).stderr ?? String(err);
+    return fail(`--git ${rev}: ${stderr.trim().split('\n')[0] ?? 'git failed'}`);
+  }
+  if (files.length === 0) fail(`--git ${rev}: ${dir} holds no committed files at ${rev}`);
+  const tmp = await mkdtemp(join(tmpdir(), 'cedargate-diff-'));
+  try {
+    for (const file of files) {
+      // ls-tree names files from the repository root, `prefix` (the dir) included.
+      const rel = file.startsWith(prefix) ? file.slice(prefix.length) : file;
+      const text = await git('show', `${rev}:${file}`);
+      await mkdir(dirname(join(tmp, rel)), { recursive: true });
+      await writeFile(join(tmp, rel), text);
+    }
+  } catch (err) {
+    await rm(tmp, { recursive: true, force: true });
+    throw err;
+  }
+  return { dir: tmp, remove: () => rm(tmp, { recursive: true, force: true }) };
 }

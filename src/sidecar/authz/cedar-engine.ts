@@ -301,6 +301,104 @@ export function policyMeaningOf(text: string): string | null {
   return JSON.stringify(out);
 }
 
+/** An entity a policy names literally (`User::"alice"`), wherever in the policy it stands. */
+export interface EntityLiteral {
+  type: string;
+  id: string;
+}
+
+/**
+ * Every entity literal of a policy, read from Cedar's JSON form (EST) of it. In the EST an id
+ * occurs only inside an entity reference `{type, id}` (a scope's `entity`/`entities`, a
+ * `Value`'s `__entity`), so collecting every such object anywhere in the tree finds them all; a
+ * stray `{type, id}` record literal would be collected too, which only keeps more ids concrete.
+ */
+export function entityLiteralsOf(policyText: string): EntityLiteral[] {
+  const json = cedar.policyToJson(policyText);
+  if (json.type !== 'success') throw new Error(joinMessages(json.errors));
+  const out: EntityLiteral[] = [];
+  const walk = (node: unknown): void => {
+    if (Array.isArray(node)) {
+      for (const x of node) walk(x);
+      return;
+    }
+    if (typeof node !== 'object' || node === null) return;
+    const o = node as Record<string, unknown>;
+    if (typeof o['type'] === 'string' && typeof o['id'] === 'string') {
+      out.push({ type: o['type'], id: o['id'] });
+    }
+    for (const v of Object.values(o)) walk(v);
+  };
+  walk(json.json);
+  return out;
+}
+
+/** A schema type, as far as the request abstraction needs it. */
+export type SchemaType =
+  | { kind: 'Bool' | 'Long' | 'String' }
+  | { kind: 'Entity'; name: string }
+  | { kind: 'Set'; element: SchemaType }
+  | { kind: 'Record'; attributes: Record<string, SchemaType> }
+  | { kind: 'Extension'; name: string };
+
+/** The attributes (and whether tags are declared) of each entity type, and each action's context. */
+export interface SchemaShapes {
+  entities: Record<string, { attributes: Record<string, SchemaType>; tags: boolean }>;
+  contexts: Record<string, Record<string, SchemaType>>;
+}
+
+/** The shapes a schema declares, names fully qualified. Throws if the schema does not parse. */
+export function schemaShapesOf(schemaText: string): SchemaShapes {
+  const answer = cedar.schemaToJsonWithResolvedTypes(schemaText);
+  if (answer.type !== 'success') throw new Error(joinMessages(answer.errors));
+  const out: SchemaShapes = { entities: {}, contexts: {} };
+  type Ns = {
+    entityTypes?: Record<string, { shape?: SchemaTypeJson; tags?: unknown }>;
+    actions?: Record<string, { appliesTo?: { context?: SchemaTypeJson } }>;
+  };
+  for (const [ns, def] of Object.entries(answer.json as Record<string, Ns>)) {
+    const qualify = (name: string) => (ns === '' ? name : `${ns}::${name}`);
+    for (const [name, e] of Object.entries(def.entityTypes ?? {})) {
+      const shape = e.shape === undefined ? undefined : toSchemaType(e.shape);
+      out.entities[qualify(name)] = {
+        attributes: shape?.kind === 'Record' ? shape.attributes : {},
+        tags: e.tags !== undefined,
+      };
+    }
+    for (const [name, a] of Object.entries(def.actions ?? {})) {
+      const ctx =
+        a.appliesTo?.context === undefined ? undefined : toSchemaType(a.appliesTo.context);
+      out.contexts[name] = ctx?.kind === 'Record' ? ctx.attributes : {};
+    }
+  }
+  return out;
+}
+
+function toSchemaType(t: SchemaTypeJson): SchemaType {
+  switch (t.type) {
+    case 'Bool':
+    case 'Boolean':
+      return { kind: 'Bool' };
+    case 'Long':
+      return { kind: 'Long' };
+    case 'String':
+      return { kind: 'String' };
+    case 'Entity':
+      return { kind: 'Entity', name: t.name ?? '' };
+    case 'Set':
+      return t.element === undefined
+        ? { kind: 'Extension', name: 'Set' }
+        : { kind: 'Set', element: toSchemaType(t.element) };
+    case 'Record': {
+      const attributes: Record<string, SchemaType> = {};
+      for (const [k, v] of Object.entries(t.attributes ?? {})) attributes[k] = toSchemaType(v);
+      return { kind: 'Record', attributes };
+    }
+    default:
+      return { kind: 'Extension', name: t.type };
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Deciding
 

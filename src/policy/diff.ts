@@ -1,0 +1,412 @@
+/**
+ * `policy diff`: every request the sidecar can build (enumerate.ts), decided by two policy sets;
+ * the requests whose answer changes, grouped into classes a reviewer can read, each with one
+ * concrete example and the determining policies before and after.
+ */
+import { compilePolicySet } from '../sidecar/authz/cedar-engine.js';
+import type { CompiledPolicySet, PolicyMeta } from '../sidecar/authz/cedar-engine.js';
+import type { LoadedPolicySet } from '../sidecar/authz/policy-set.js';
+import { USERS_ACTIONS } from '../sidecar/authz/types.js';
+import type { AuthzRequest, Decision, UsersAction } from '../sidecar/authz/types.js';
+import { enumerateRequests, orbitOf, planEnumeration, unprunedPlan } from './enumerate.js';
+import type { EnumeratedRequest, EnumerationPlan, PlanOptions, Relation } from './enumerate.js';
+import { collectLiterals } from './request-abstraction.js';
+
+/** One side's answer, as a 403 or a forwarded request would show it. */
+export interface DecisionSummary {
+  decision: 'allow' | 'deny';
+  policies: string[];
+  notices: string[];
+  errors?: string[];
+}
+
+/** Requests of one action whose answer changed the same way, for the same policies. */
+export interface ChangeClass {
+  action: UsersAction;
+  /** `decision`: allow ↔ deny; `notices`: denied both times, with other notices. */
+  kind: 'decision' | 'notices';
+  before: DecisionSummary;
+  after: DecisionSummary;
+  /** One line: what changes for whom. */
+  summary: string;
+  /** What every request of the class has in common (the facts that matter). */
+  description: { principal: string[]; resource: string[]; context: string[] };
+  /** Requests in the class. */
+  count: number;
+  /** Enumerated requests matching the description; equal to `count` when it is exact. */
+  matching: number;
+  example: AuthzRequest;
+}
+
+/** The outcome of a diff (what `--json` prints). */
+export interface DiffReport {
+  base: string;
+  candidate: string;
+  /** Requests covered (each representative counts for its permutations when expanded). */
+  requests: number;
+  /** Requests each set decided with Cedar. */
+  decided: number;
+  /** Requests whose answer changed. */
+  changed: number;
+  exhaustive: boolean;
+  pruned: boolean;
+  expanded: boolean;
+  notes: string[];
+  classes: ChangeClass[];
+  ms: number;
+}
+
+/** Options of {@link diffPolicySets}. */
+export interface DiffOptions extends PlanOptions {
+  /** Called now and then with the requests decided so far and the planned upper bound. */
+  onProgress?: (done: number, planned: number) => void;
+  /** Injectable clock for the run time. */
+  now?: () => number;
+}
+
+const PROGRESS_EVERY = 1 << 15;
+
+/** Decides every enumerated request with both sets and groups the changes. */
+export function diffPolicySets(
+  base: LoadedPolicySet,
+  candidate: LoadedPolicySet,
+  options: DiffOptions = {},
+): DiffReport {
+  const now = options.now ?? Date.now;
+  const started = now();
+  const literals = collectLiterals(base, candidate);
+  const plan = planEnumeration([base, candidate], literals, options);
+  const before = compile('policy-diff-base', base);
+  const after = compile('policy-diff-candidate', candidate);
+
+  interface Group {
+    cls: Omit<ChangeClass, 'summary' | 'description' | 'matching'>;
+    members: EnumeratedRequest[];
+  }
+  const groups = new Map<string, Group>();
+  let decided = 0;
+  let requests = 0;
+  let changed = 0;
+  for (const representative of enumerateRequests(plan)) {
+    decided++;
+    if (decided % PROGRESS_EVERY === 0) options.onProgress?.(decided, plan.size);
+    const er = representative;
+    const members = plan.expanded ? orbitOf(er, plan) : [er];
+    requests += members.length;
+    const b = summarize(before.authorize(er.request));
+    const a = summarize(after.authorize(er.request));
+    const kind =
+      b.decision !== a.decision
+        ? 'decision'
+        : b.decision === 'deny' && b.notices.join('\n') !== a.notices.join('\n')
+          ? 'notices'
+          : null;
+    if (kind === null) continue;
+    changed += members.length;
+    const key = JSON.stringify([
+      er.request.action,
+      er.relation,
+      kind,
+      b.decision,
+      b.policies,
+      a.decision,
+      a.policies,
+    ]);
+    let g = groups.get(key);
+    if (g === undefined) {
+      g = {
+        cls: {
+          action: er.request.action,
+          kind,
+          before: b,
+          after: a,
+          count: 0,
+          example: er.request,
+        },
+        members: [],
+      };
+      groups.set(key, g);
+    }
+    g.cls.count += members.length;
+    g.members.push(...members);
+  }
+
+  const classes = describeGroups(plan, [...groups.values()]);
+  return {
+    base: base.dir,
+    candidate: candidate.dir,
+    requests,
+    decided,
+    changed,
+    exhaustive: plan.exhaustive,
+    pruned: plan.pruned,
+    expanded: plan.expanded,
+    notes: plan.notes,
+    classes,
+    ms: now() - started,
+  };
+}
+
+function compile(slot: string, set: LoadedPolicySet): CompiledPolicySet {
+  const meta: Record<string, PolicyMeta> = {};
+  for (const p of set.policies) meta[p.id] = { effect: p.effect, notice: p.notice };
+  return compilePolicySet(slot, set.schema, set.texts, meta);
+}
+
+function summarize(d: Omit<Decision, 'cached'>): DecisionSummary {
+  const out: DecisionSummary = {
+    decision: d.allowed ? 'allow' : 'deny',
+    policies: d.policies,
+    notices: d.notices,
+  };
+  if (d.errors.length > 0) out.errors = d.errors;
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Describing a class by the facts its requests share
+
+type Part = 'principal' | 'resource' | 'context';
+/** One fact of a request: `key` names the question, `text` the answer as a person reads it. */
+interface Feature {
+  part: Part;
+  key: string;
+  text: string;
+}
+
+const RELATION_TEXT: Record<Relation, string> = {
+  self: 'the same user (themselves)',
+  'same-tenant': 'another user of the same tenant',
+  'other-tenant': 'a user of another tenant',
+  'own-tenant': 'their own tenant',
+};
+
+function featuresOf(er: EnumeratedRequest, plan: EnumerationPlan): Feature[] {
+  const { request: r, relation } = er;
+  const { literals } = plan;
+  const roles = plan.expanded ? plan.roles : plan.namedRoles;
+  const out: Feature[] = [];
+  const add = (part: Part, key: string, text: string) => out.push({ part, key, text });
+  const facts = (part: Part, f: { roles: readonly string[]; isOwner: boolean }) => {
+    for (const role of roles)
+      add(
+        part,
+        `${part}.role.${role}`,
+        f.roles.includes(role) ? `holds ${role}` : `does not hold ${role}`,
+      );
+    add(part, `${part}.owner`, f.isOwner ? 'is the owner' : 'is not the owner');
+  };
+  const userId = (id: string) =>
+    literals.users.has(id) ? `is User "${id}"` : 'is a user no policy names';
+  const tenantId = (id: string) =>
+    literals.tenants.has(id) ? `in Tenant "${id}"` : 'in a tenant no policy names';
+
+  if (literals.users.size > 0) add('principal', 'principal.id', userId(r.principal.id));
+  if (literals.tenants.size > 0)
+    add('principal', 'principal.tenant', tenantId(r.principal.tenantId));
+  facts('principal', r.principal);
+  add('resource', 'relation', RELATION_TEXT[relation]);
+  if (r.resource.type === 'User' && relation !== 'self') {
+    if (literals.users.size > 0) add('resource', 'resource.id', userId(r.resource.id));
+    if (literals.tenants.size > 0)
+      add('resource', 'resource.tenant', tenantId(r.resource.tenantId));
+    facts('resource', r.resource);
+  } else if (r.resource.type === 'Tenant' && literals.tenants.size > 0) {
+    add('resource', 'resource.tenant', tenantId(r.resource.id).replace(/^in /, 'is '));
+  }
+  for (const [k, v] of Object.entries(r.context)) {
+    if (typeof v === 'boolean') add('context', `context.${k}`, v ? `${k}` : `not ${k}`);
+    else if (typeof v === 'string') add('context', `context.${k}`, `${k} = ${JSON.stringify(v)}`);
+    else {
+      const set = v as readonly string[];
+      add(
+        'context',
+        `context.${k}.empty`,
+        set.length === 0 ? `${k} is empty` : `${k} is not empty`,
+      );
+      for (const role of roles)
+        add(
+          'context',
+          `context.${k}.${role}`,
+          set.includes(role) ? `${k} has ${role}` : `${k} lacks ${role}`,
+        );
+    }
+  }
+  return out;
+}
+
+/** A bitset per feature answer over one action's requests, to count matches fast. */
+interface ActionIndex {
+  size: number;
+  bits: Map<string, Uint32Array>;
+}
+
+function indexAction(plan: EnumerationPlan, action: UsersAction): ActionIndex {
+  const all: Feature[][] = [];
+  // The classes hold every permutation when expanded, so the index must too.
+  const full = plan.expanded ? unprunedPlan(plan) : plan;
+  for (const er of enumerateRequests({
+    ...full,
+    actions: plan.actions.filter((a) => a.action === action),
+  }))
+    all.push(featuresOf(er, plan));
+  const words = Math.ceil(all.length / 32);
+  const bits = new Map<string, Uint32Array>();
+  all.forEach((features, i) => {
+    for (const f of features) {
+      const id = `${f.key}\t${f.text}`;
+      let b = bits.get(id);
+      if (b === undefined) bits.set(id, (b = new Uint32Array(words)));
+      b[i >>> 5] = (b[i >>> 5] as number) | (1 << (i & 31));
+    }
+  });
+  return { size: all.length, bits };
+}
+
+function countMatching(index: ActionIndex, features: readonly Feature[]): number {
+  const words = Math.ceil(index.size / 32);
+  const sets = features.map((f) => index.bits.get(`${f.key}\t${f.text}`));
+  let n = 0;
+  for (let w = 0; w < words; w++) {
+    let x = w === words - 1 && index.size % 32 !== 0 ? (1 << (index.size % 32)) - 1 : 0xffffffff;
+    for (const s of sets) x &= s === undefined ? 0 : (s[w] as number);
+    n += popcount(x >>> 0);
+  }
+  return n;
+}
+
+function popcount(x: number): number {
+  x -= (x >>> 1) & 0x55555555;
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  return (((x + (x >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
+}
+
+/**
+ * The facts shared by every member of each group, then reduced: a shared fact is dropped when
+ * the others alone still pick out exactly the class (or no more requests than before).
+ */
+function describeGroups(
+  plan: EnumerationPlan,
+  groups: {
+    cls: Omit<ChangeClass, 'summary' | 'description' | 'matching'>;
+    members: EnumeratedRequest[];
+  }[],
+): ChangeClass[] {
+  const indexes = new Map<UsersAction, ActionIndex>();
+  const out: ChangeClass[] = [];
+  for (const g of groups) {
+    let index = indexes.get(g.cls.action);
+    if (index === undefined) indexes.set(g.cls.action, (index = indexAction(plan, g.cls.action)));
+    const [first, ...rest] = g.members.map((m) => featuresOf(m, plan));
+    let shared = first ?? [];
+    for (const fs of rest) {
+      const texts = new Set(fs.map((f) => `${f.key}\t${f.text}`));
+      shared = shared.filter((f) => texts.has(`${f.key}\t${f.text}`));
+    }
+    const matching = countMatching(index, shared);
+    // "does not hold", "lacks", "not" first: the positive facts read better when both would do.
+    const order = [...shared].sort((a, b) => weight(a) - weight(b));
+    let kept = shared;
+    for (const f of order) {
+      const without = kept.filter((k) => k !== f);
+      if (countMatching(index, without) === matching) kept = without;
+    }
+    const description = {
+      principal: kept.filter((f) => f.part === 'principal').map((f) => f.text),
+      resource: kept.filter((f) => f.part === 'resource').map((f) => f.text),
+      context: kept.filter((f) => f.part === 'context').map((f) => f.text),
+    };
+    out.push({ ...g.cls, summary: summaryOf(g.cls, description), description, matching });
+  }
+  const actionOrder = (a: UsersAction) => USERS_ACTIONS.indexOf(a);
+  return out.sort((a, b) => actionOrder(a.action) - actionOrder(b.action) || b.count - a.count);
+}
+
+function weight(f: Feature): number {
+  return /^(does not|is not|not |.* lacks |.* is not empty|is a user no|in a tenant no)/.test(
+    f.text,
+  )
+    ? 0
+    : 1;
+}
+
+function summaryOf(
+  cls: Omit<ChangeClass, 'summary' | 'description' | 'matching'>,
+  d: ChangeClass['description'],
+): string {
+  const who = d.principal.length === 0 ? 'anyone' : `a user who ${d.principal.join(' and ')}`;
+  const [relation, ...facts] = d.resource;
+  const on =
+    relation === undefined
+      ? ''
+      : ` on ${relation}${facts.length === 0 ? '' : ` who ${facts.join(' and ')}`}`;
+  const when = d.context.length === 0 ? '' : ` with ${d.context.join(', ')}`;
+  const ids = (s: DecisionSummary) =>
+    s.policies.length === 0 ? 'no policy' : s.policies.join(', ');
+  const change = `${cls.before.decision} → ${cls.after.decision}`;
+  if (cls.kind === 'notices') {
+    return `${cls.action} by ${who}${on}${when}: still denied (${change}), now by ${ids(cls.after)}; was ${ids(cls.before)}`;
+  }
+  const side = (s: DecisionSummary) =>
+    s.decision === 'allow'
+      ? `allowed by ${ids(s)}`
+      : s.policies.length === 0
+        ? 'denied, no policy permits'
+        : `denied by ${ids(s)}`;
+  return `${cls.action} by ${who}${on}${when}: ${change}, ${side(cls.after)}; was ${side(cls.before)}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering
+
+/** The report as text for a person. */
+export function renderDiff(r: DiffReport): string {
+  const lines: string[] = [];
+  const seconds = (r.ms / 1000).toFixed(1);
+  lines.push(
+    `policy diff ${r.base} → ${r.candidate}: ${r.requests} requests` +
+      (r.decided === r.requests ? '' : ` (${r.decided} representatives)`) +
+      ` decided by both sets in ${seconds} s` +
+      (!r.exhaustive
+        ? ' (NOT exhaustive)'
+        : r.expanded
+          ? ' (exhaustive)'
+          : ' (exhaustive up to role symmetry)'),
+  );
+  if (r.classes.length === 0) lines.push('no request changes its decision');
+  else
+    lines.push(
+      `${r.changed} request${r.changed === 1 ? '' : 's'} change, in ${r.classes.length} class${r.classes.length === 1 ? '' : 'es'}:`,
+    );
+  r.classes.forEach((c, i) => {
+    lines.push('');
+    lines.push(`${i + 1}. ${c.summary}`);
+    lines.push(
+      `   ${c.count} request${c.count === 1 ? '' : 's'}` +
+        (c.matching === c.count
+          ? ', exactly the requests this description covers'
+          : `, ${c.count} of the ${c.matching} this description covers`),
+    );
+    const list = (xs: string[]) => (xs.length === 0 ? 'any' : xs.join('; '));
+    lines.push(`   principal: ${list(c.description.principal)}`);
+    lines.push(`   resource:  ${list(c.description.resource)}`);
+    lines.push(`   context:   ${list(c.description.context)}`);
+    lines.push(`   before:    ${sideText(c.before)}`);
+    lines.push(`   after:     ${sideText(c.after)}`);
+    lines.push(`   example:   ${JSON.stringify(c.example)}`);
+  });
+  if (r.notes.length > 0) {
+    lines.push('');
+    lines.push('notes:');
+    for (const n of r.notes) lines.push(`  - ${n}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+function sideText(s: DecisionSummary): string {
+  const policies = s.policies.length === 0 ? '(no policy permits)' : s.policies.join(', ');
+  const notices =
+    s.notices.length === 0 ? '' : ` — ${s.notices.map((n) => JSON.stringify(n)).join(' ')}`;
+  const errors = s.errors === undefined ? '' : ` [errors: ${s.errors.join('; ')}]`;
+  return `${s.decision} by ${policies}${notices}${errors}`;
+}

@@ -1,0 +1,201 @@
+/**
+ * The request abstraction: what a decision of cedargate's policies can depend on, and nothing
+ * more. Used as the decision cache's key and by `policy diff` to enumerate every request.
+ *
+ * The argument (docs/policies.md, "Why equality classes cover every id"): Cedar can compare
+ * entity ids (`==`, `in`, `contains`) but has no operation that reads one (no conversion to a
+ * string, no ordering, `like` takes strings only). So a bijection on ids that fixes every id a
+ * policy names literally maps every request to one that every policy decides the same way.
+ * The abstraction therefore keeps literal ids concrete and replaces every other id by its
+ * equality class: the order in which it first appears in the request.
+ */
+import { entityLiteralsOf, schemaShapesOf } from '../sidecar/authz/cedar-engine.js';
+import type { SchemaType } from '../sidecar/authz/cedar-engine.js';
+import type { ParsedSchema } from '../sidecar/authz/cedar-engine.js';
+import type { LoadedPolicySet } from '../sidecar/authz/policy-set.js';
+import type { AuthzRequest } from '../sidecar/authz/types.js';
+
+/** The ids the policies name literally, per kind of entity. */
+export interface PolicyLiterals {
+  users: ReadonlySet<string>;
+  tenants: ReadonlySet<string>;
+  roles: ReadonlySet<string>;
+}
+
+/** The literals of every policy of the given sets together (both sides of a diff, say). */
+export function collectLiterals(...sets: LoadedPolicySet[]): PolicyLiterals {
+  const users = new Set<string>();
+  const tenants = new Set<string>();
+  const roles = new Set<string>();
+  for (const set of sets) {
+    const { types } = set.schema;
+    for (const text of Object.values(set.texts)) {
+      for (const lit of entityLiteralsOf(text)) {
+        // A type spelled differently from the schema's (another namespace) is matched on its
+        // last segment too: keeping an extra id concrete never makes the key unsound.
+        const base = lit.type.split('::').pop();
+        if (lit.type === types.user || base === 'User') users.add(lit.id);
+        else if (lit.type === types.tenant || base === 'Tenant') tenants.add(lit.id);
+        else if (lit.type === types.role || base === 'Role') roles.add(lit.id);
+      }
+    }
+  }
+  return { users, tenants, roles };
+}
+
+/**
+ * Why the abstraction cannot be trusted with this schema, or null when it can. The key holds
+ * exactly the facts the sidecar builds (`tenant`, `roles`, `isOwner` of a user; no attribute of a
+ * tenant) and the whole context, with entity ids replaced by their classes. It refuses a schema:
+ * - whose `User` declares any other attribute, or whose `Tenant` declares any attribute: a
+ *   `String` or `Long` one (say `email`) would let a policy read more than equality, and an entity
+ *   one (`manager: User`) would carry an id the key does not classify;
+ * - that declares entity tags on `User` or `Tenant` (`getTag` reads values the key does not hold);
+ * - whose context of some action holds an entity other than a `Role` (a `User` or `Tenant` id in
+ *   the context would be an id outside the key's classes), anywhere inside sets and records.
+ */
+export function abstractionRefusal(schema: ParsedSchema): string | null {
+  const shapes = schemaShapesOf(schema.text);
+  const { user, tenant, role } = schema.types;
+  const userShape = shapes.entities[user];
+  const tenantShape = shapes.entities[tenant];
+  if (userShape === undefined || tenantShape === undefined)
+    return 'the schema has no User or Tenant';
+  const expected: Record<string, string> = {
+    tenant: JSON.stringify({ kind: 'Entity', name: tenant }),
+    roles: JSON.stringify({ kind: 'Set', element: { kind: 'Entity', name: role } }),
+    isOwner: JSON.stringify({ kind: 'Bool' }),
+  };
+  for (const [name, t] of Object.entries(userShape.attributes)) {
+    if (expected[name] !== JSON.stringify(t)) {
+      return `User attribute \`${name}\` (${describeType(t)}) is not one the request abstraction models`;
+    }
+  }
+  for (const [name, t] of Object.entries(tenantShape.attributes)) {
+    return `Tenant attribute \`${name}\` (${describeType(t)}) is not one the request abstraction models`;
+  }
+  if (userShape.tags || tenantShape.tags)
+    return 'the schema declares entity tags on User or Tenant';
+  for (const [action, attrs] of Object.entries(shapes.contexts)) {
+    for (const [name, t] of Object.entries(attrs)) {
+      const entity = foreignEntityIn(t, role);
+      if (entity !== null) {
+        return `the context of ${action} holds an entity id (\`${name}\`: ${entity}) the abstraction cannot classify`;
+      }
+    }
+  }
+  return null;
+}
+
+function foreignEntityIn(t: SchemaType, role: string): string | null {
+  switch (t.kind) {
+    case 'Entity':
+      return t.name === role ? null : t.name;
+    case 'Set':
+      return foreignEntityIn(t.element, role);
+    case 'Record':
+      for (const a of Object.values(t.attributes)) {
+        const found = foreignEntityIn(a, role);
+        if (found !== null) return found;
+      }
+      return null;
+    default:
+      return null;
+  }
+}
+
+/** The type as a person reads it in a schema. */
+export function describeType(t: SchemaType): string {
+  switch (t.kind) {
+    case 'Entity':
+    case 'Extension':
+      return t.name;
+    case 'Set':
+      return `Set<${describeType(t.element)}>`;
+    case 'Record':
+      return `{${Object.entries(t.attributes)
+        .map(([k, v]) => `${k}: ${describeType(v)}`)
+        .join(', ')}}`;
+    default:
+      return t.kind;
+  }
+}
+
+/** The abstraction of one policy set. */
+export interface RequestAbstraction {
+  literals: PolicyLiterals;
+  /** Why {@link RequestAbstraction.keyOf} always answers undefined, or null. */
+  refusal: string | null;
+  /**
+   * A compact key such that two requests with the same key get the same decision (allow or
+   * deny, the same determining policies and notices) from this policy set. `undefined` when the
+   * abstraction refuses the schema ({@link abstractionRefusal}): the caller must ask Cedar.
+   * The key does not hold the policy set's version: a cache keeps one abstraction per set.
+   */
+  keyOf(request: AuthzRequest): string | undefined;
+}
+
+/** Builds the abstraction of `set`; `extraLiterals` adds literals (a diff's other side). */
+export function createRequestAbstraction(
+  set: LoadedPolicySet,
+  extraLiterals?: PolicyLiterals,
+): RequestAbstraction {
+  const own = collectLiterals(set);
+  const literals =
+    extraLiterals === undefined
+      ? own
+      : {
+          users: new Set([...own.users, ...extraLiterals.users]),
+          tenants: new Set([...own.tenants, ...extraLiterals.tenants]),
+          roles: new Set([...own.roles, ...extraLiterals.roles]),
+        };
+  const refusal = abstractionRefusal(set.schema);
+  return {
+    literals,
+    refusal,
+    keyOf: (request) => (refusal === null ? abstractKeyOf(request, literals) : undefined),
+  };
+}
+
+/**
+ * The key of `request` given the literals, without checking the schema (callers that checked
+ * it once, such as the enumeration, use this directly).
+ */
+export function abstractKeyOf(request: AuthzRequest, literals: PolicyLiterals): string {
+  const users = classifier(literals.users);
+  const tenants = classifier(literals.tenants);
+  const { principal: p, resource: r } = request;
+  const principal = [users(p.id), tenants(p.tenantId), sortedSet(p.roles), p.isOwner];
+  const resource =
+    r.type === 'User'
+      ? ['U', users(r.id), tenants(r.tenantId), sortedSet(r.roles), r.isOwner]
+      : ['T', tenants(r.id)];
+  const context = Object.keys(request.context)
+    .sort()
+    .map((k) => {
+      const v = request.context[k];
+      return [k, Array.isArray(v) ? sortedSet(v as readonly string[]) : v];
+    });
+  return JSON.stringify([request.action, principal, resource, context]);
+}
+
+/**
+ * Maps ids of one entity type to their class: a literal stays itself (prefixed `=` so it can
+ * never look like a class number), any other id becomes the order of its first appearance.
+ */
+function classifier(literal: ReadonlySet<string>): (id: string) => string | number {
+  const seen = new Map<string, number>();
+  return (id) => {
+    if (literal.has(id)) return `=${id}`;
+    let n = seen.get(id);
+    if (n === undefined) {
+      n = seen.size;
+      seen.set(id, n);
+    }
+    return n;
+  };
+}
+
+function sortedSet(values: readonly string[]): string[] {
+  return [...new Set(values)].sort();
+}
