@@ -407,7 +407,7 @@ function* contextsOf(
     return;
   }
   if (a.action === 'users:update' && request.resource.type === 'User') {
-    const current = { name: 'name', roles: request.resource.roles, avatar: null };
+    const current = { name: 'name', roles: request.resource.roles, avatar_digest: null };
     for (const nameChanges of [false, true]) {
       for (const avatarChanges of [false, true]) {
         yield buildUpdateContext(current, {

@@ -204,7 +204,7 @@ const requestArb: fc.Arbitrary<AuthzRequest> = fc
     const context =
       x.action === 'users:update'
         ? buildUpdateContext(
-            { name: 'n', roles: resourceUser.roles, avatar: null },
+            { name: 'n', roles: resourceUser.roles, avatar_digest: null },
             {
               ...(x.requested === undefined ? {} : { roles: x.requested }),
               ...(x.name ? { name: 'm' } : {}),
