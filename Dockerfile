@@ -2,7 +2,7 @@
 #
 # cedargate image: `docker run -p 8080:8080 cedargate` runs `start` (backend + sidecar, embedded
 # defaults); `docker run cedargate sidecar` and `... backend` are the two containers of a
-# Kubernetes pod (k8s/). test/unit/deploy/dockerfile.test.ts replays these steps without a Docker
+# Kubernetes pod (k8s/). test/deploy/dockerfile.test.ts replays these steps without a Docker
 # engine; docs/deployment.md explains the commands.
 
 # The image runs the current Node LTS; CI runs the test suite on Node 20 (package.json engines

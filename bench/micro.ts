@@ -13,9 +13,9 @@ import { createLogger } from '../src/common/logger.js';
 import { devJwksPath, ensureDevKeys } from '../src/sidecar/authn/dev-keys.js';
 import { issueDevToken } from '../src/sidecar/authn/issue-token.js';
 import { createCredentialVerifier } from '../src/sidecar/authn/verifier.js';
-import { buildUpdateContext } from '../src/sidecar/authz/context.js';
+import { buildUpdateContext } from '../src/policy/context.js';
 import { createPolicyStore } from '../src/sidecar/authz/policy-store.js';
-import type { AuthzRequest } from '../src/sidecar/authz/types.js';
+import type { AuthzRequest } from '../src/policy/types.js';
 import { createSamples, percentileOf, round } from './stats.js';
 
 /** Per-call timings of one micro-benchmark, in microseconds. */

@@ -3,7 +3,7 @@
 // and writes the kustomization that turns them into the `cedargate-policies` ConfigMap.
 //
 // Why a copy: kustomize refuses files outside the kustomization root, symlinks included, and
-// `kubectl kustomize k8s` must work without --load-restrictor. test/unit/deploy/kustomize.test.ts
+// `kubectl kustomize k8s` must work without --load-restrictor. test/deploy/kustomize.test.ts
 // compares the rendered ConfigMap with policies/ byte for byte, so the copy cannot drift unnoticed.
 //
 // Usage: node scripts/sync-k8s-policies.mjs [--check]

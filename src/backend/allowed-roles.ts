@@ -7,7 +7,7 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../common/logger.js';
-import { readAllowedRoles, SCHEMA_FILE } from '../common/roles.js';
+import { readAllowedRoles, SCHEMA_FILE } from '../policy/schema.js';
 
 export interface AllowedRoles {
   current(): readonly string[];

@@ -3,7 +3,7 @@
  * with a graceful close (stop accepting, let in-flight requests finish, drop idle keep-alive
  * sockets, then close the store).
  */
-import { serverLimitsOf } from '../common/server-limits.js';
+import { serverLimitsOf } from '../common/http-server.js';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../config.js';

@@ -23,7 +23,7 @@ import {
   TestFileError,
 } from '../policy/test-suite.js';
 import type { TestFile, TestUser } from '../policy/test-suite.js';
-import { listPolicyFiles } from '../sidecar/authz/policy-files.js';
+import { listPolicyFiles } from '../policy/policy-files.js';
 import {
   createPolicyStore,
   formatProblem,
@@ -31,7 +31,7 @@ import {
   PolicyLoadError,
 } from '../sidecar/authz/policy-store.js';
 import type { PolicyProblem, PolicyStore } from '../sidecar/authz/policy-store.js';
-import { RESOURCE_KIND_OF } from '../sidecar/authz/types.js';
+import { RESOURCE_KIND_OF } from '../policy/types.js';
 import { parseFlags, UsageError } from './usage.js';
 
 const USAGE =

@@ -3,7 +3,7 @@ import { loadConfig } from '../config.js';
 import { createLogger } from '../common/logger.js';
 import { resolveTrustSecret } from '../common/trust.js';
 import { startSidecar, type SidecarOptions } from '../sidecar/server.js';
-import { openCluster } from '../sidecar/cluster.js';
+import { openCluster } from '../sidecar/cluster/index.js';
 import { keySourceOf, serveUntilSignal } from './serve.js';
 import { parseFlags } from './usage.js';
 

@@ -8,8 +8,8 @@
 import { isIdShaped } from '../common/ids.js';
 import { loadConfig } from '../config.js';
 import { issueDevToken } from '../sidecar/authn/issue-token.js';
-import type { Revocation } from '../cluster/revocation-mirror.js';
-import { isRevocableJti, revokeInRedis } from '../cluster/revocations.js';
+import type { Revocation } from '../sidecar/cluster/revocation-mirror.js';
+import { isRevocableJti, revokeInRedis } from '../sidecar/cluster/revocations.js';
 import { parseFlags, required, UsageError } from './usage.js';
 
 const ISSUE_USAGE = 'cedargate token --tenant TENANT_ID --sub USER_ID [--ttl SECONDS]';

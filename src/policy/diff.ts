@@ -3,11 +3,11 @@
  * the requests whose answer changes, grouped into classes a reviewer can read, each with one
  * concrete example and the determining policies before and after.
  */
-import { compilePolicySet } from '../sidecar/authz/cedar-engine.js';
-import type { CompiledPolicySet, PolicyMeta } from '../sidecar/authz/cedar-engine.js';
-import type { LoadedPolicySet } from '../sidecar/authz/policy-set.js';
-import { USERS_ACTIONS } from '../sidecar/authz/types.js';
-import type { AuthzRequest, Decision, UsersAction } from '../sidecar/authz/types.js';
+import { compilePolicySet } from './cedar-adapter.js';
+import type { CompiledPolicySet, PolicyMeta } from './cedar-adapter.js';
+import type { LoadedPolicySet } from './policy-set.js';
+import { USERS_ACTIONS } from './types.js';
+import type { AuthzRequest, Decision, UsersAction } from './types.js';
 import { enumerateRequests, orbitOf, planEnumeration, unprunedPlan } from './enumerate.js';
 import type { EnumeratedRequest, EnumerationPlan, PlanOptions, Relation } from './enumerate.js';
 import { collectLiterals } from './request-abstraction.js';

@@ -5,12 +5,12 @@
  * builders. Ids are equality classes (request-abstraction.ts) plus the ids a policy names.
  */
 import { OWNER_ROLE } from '../common/user.js';
-import { schemaShapesOf } from '../sidecar/authz/cedar-engine.js';
-import type { SchemaType } from '../sidecar/authz/cedar-engine.js';
-import { buildCreateContext, buildUpdateContext } from '../sidecar/authz/context.js';
-import type { LoadedPolicySet } from '../sidecar/authz/policy-set.js';
-import { RESOURCE_KIND_OF, USERS_ACTIONS } from '../sidecar/authz/types.js';
-import type { AuthzContext, AuthzRequest, UsersAction } from '../sidecar/authz/types.js';
+import { schemaShapesOf } from './cedar-adapter.js';
+import type { SchemaType } from './cedar-adapter.js';
+import { buildCreateContext, buildUpdateContext } from './context.js';
+import type { LoadedPolicySet } from './policy-set.js';
+import { RESOURCE_KIND_OF, USERS_ACTIONS } from './types.js';
+import type { AuthzContext, AuthzRequest, UsersAction } from './types.js';
 import { describeType } from './request-abstraction.js';
 import type { PolicyLiterals } from './request-abstraction.js';
 

@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import type { PolicySnapshot } from '../sidecar/authz/policy-store.js';
-import type { AuthzRequest, Decision } from '../sidecar/authz/types.js';
+import type { AuthzRequest, Decision } from './types.js';
 
 /** One determining policy, located. */
 export interface DeterminingPolicy {

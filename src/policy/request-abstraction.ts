@@ -9,11 +9,11 @@
  * The abstraction therefore keeps literal ids concrete and replaces every other id by its
  * equality class: the order in which it first appears in the request.
  */
-import { entityLiteralsOf, schemaShapesOf } from '../sidecar/authz/cedar-engine.js';
-import type { SchemaType } from '../sidecar/authz/cedar-engine.js';
-import type { ParsedSchema } from '../sidecar/authz/cedar-engine.js';
-import type { LoadedPolicySet } from '../sidecar/authz/policy-set.js';
-import type { AuthzRequest } from '../sidecar/authz/types.js';
+import { entityLiteralsOf, schemaShapesOf } from './cedar-adapter.js';
+import type { SchemaType } from './cedar-adapter.js';
+import type { ParsedSchema } from './cedar-adapter.js';
+import type { LoadedPolicySet } from './policy-set.js';
+import type { AuthzRequest } from './types.js';
 
 /** The ids the policies name literally, per kind of entity. */
 export interface PolicyLiterals {

@@ -22,13 +22,9 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { NewUser, UserPatch } from '../common/user.js';
-import {
-  avatarDigestOf,
-  buildCreateContext,
-  buildUpdateContext,
-} from '../sidecar/authz/context.js';
-import type { AuthzContext, AuthzRequest, Decision, UsersAction } from '../sidecar/authz/types.js';
-import { RESOURCE_KIND_OF, USERS_ACTIONS } from '../sidecar/authz/types.js';
+import { avatarDigestOf, buildCreateContext, buildUpdateContext } from './context.js';
+import type { AuthzContext, AuthzRequest, Decision, UsersAction } from './types.js';
+import { RESOURCE_KIND_OF, USERS_ACTIONS } from './types.js';
 
 /** A user a test file names: its key is its id. */
 export interface TestUser {

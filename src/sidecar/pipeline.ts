@@ -24,10 +24,10 @@ import {
   toCedargateError,
 } from '../errors.js';
 import type { CredentialVerifier, VerifiedCredential } from './authn/verifier.js';
-import { buildCreateContext, buildUpdateContext } from './authz/context.js';
+import { buildCreateContext, buildUpdateContext } from '../policy/context.js';
 import type { PolicyStore } from './authz/policy-store.js';
-import type { AuthzContext, Decision, PrincipalFacts, ResourceFacts } from './authz/types.js';
-import { readBody, type BodyBudget } from './body.js';
+import type { AuthzContext, Decision, PrincipalFacts, ResourceFacts } from '../policy/types.js';
+import { readBody, type BodyBudget } from '../common/body.js';
 import type { UserDirectory } from './directory.js';
 import type { SidecarMetrics } from './metrics.js';
 import { DECISION_HEADER, type ForwardPlan, type Forwarder } from './proxy.js';

@@ -5,7 +5,7 @@
  * slash, NUL, a fragment) is simply not a route, so it is answered 404 and never forwarded.
  * What is forwarded is the canonical path built here, never the client's spelling.
  */
-import type { UsersAction } from './authz/types.js';
+import type { UsersAction } from '../policy/types.js';
 
 export type ResourceKind = 'tenant' | 'user';
 export type BodyKind = 'none' | 'new-user' | 'user-patch';

@@ -3,7 +3,7 @@
  * the forwarder and the pipeline on a node:http server (express stays off the proxied hot path:
  * see docs/benchmarks.md), plus the admin server. Also owns the server limits and draining.
  */
-import { serverLimitsOf } from '../common/server-limits.js';
+import { serverLimitsOf } from '../common/http-server.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Config } from '../config.js';
@@ -12,7 +12,7 @@ import { InvalidInputError, NotFoundError, sendError } from '../errors.js';
 import { listen } from '../common/listen.js';
 import { answerClientError, writeRawError } from '../common/raw-answer.js';
 import { createAdminApp } from './admin-app.js';
-import { createBodyBudget } from './body.js';
+import { createBodyBudget } from '../common/body.js';
 import {
   createCredentialVerifier,
   type KeySource,

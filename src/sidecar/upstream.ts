@@ -6,7 +6,7 @@
 import { Agent, request } from 'node:http';
 import { UpstreamTimeoutError, UpstreamUnavailableError } from '../errors.js';
 import { TRUST_HEADER } from '../common/trust.js';
-import { avatarDigestOf } from './authz/context.js';
+import { avatarDigestOf } from '../policy/context.js';
 
 /**
  * What the sidecar's decisions read about a user, and nothing more: a user's avatar can be

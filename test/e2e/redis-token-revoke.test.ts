@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createClient } from 'redis';
-import { clusterKeys } from '../../src/cluster/keys.js';
+import { clusterKeys } from '../../src/sidecar/cluster/keys.js';
 import { runCli } from '../helpers/process.js';
 import { skipWithoutRedis, startRedis, type RunningRedis } from '../helpers/redis.js';
 

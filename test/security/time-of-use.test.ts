@@ -14,7 +14,7 @@ import { runCli } from '../helpers/process.js';
 import { rawRequestText } from '../helpers/raw-http.js';
 import { skipWithoutRedis, startRedis, type RunningRedis } from '../helpers/redis.js';
 import { startStack, type Stack } from '../helpers/stack.js';
-import { holdRequest } from './held-request.js';
+import { holdRequest } from '../helpers/held-request.js';
 import { adminJson, assertError } from './support.js';
 
 const BODY_LIMIT_BYTES = 16_384;

@@ -43,7 +43,7 @@ import {
   isConnectionError,
   redisClientOptions,
   watchConnection,
-} from '../../cluster/redis-connection.js';
+} from '../../common/redis-connection.js';
 import type { ListOptions, UserPage, UserStore } from './store.js';
 
 const MAX_LIMIT = 200;

@@ -4,7 +4,7 @@
  * would hand one request's answer to another.
  */
 import { LRUCache } from 'lru-cache';
-import type { AuthzRequest, Decision } from './types.js';
+import type { AuthzRequest, Decision } from '../../policy/types.js';
 
 /** A decision cache; `max` 0 turns it off. */
 export interface DecisionCache {

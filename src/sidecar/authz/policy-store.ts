@@ -6,12 +6,17 @@
  */
 import { watch, type FSWatcher } from 'node:fs';
 import type { Logger } from '../../common/logger.js';
-import { compilePolicySet, type CompiledPolicySet } from './cedar-engine.js';
+import { compilePolicySet, type CompiledPolicySet } from '../../policy/cedar-adapter.js';
 import { createDecisionCache, decisionKeyOf } from './decision-cache.js';
-import { listWatchDirs, readPolicySources } from './policy-files.js';
-import { buildPolicySet, formatProblem, loadPolicySet, PolicyLoadError } from './policy-set.js';
-import type { LoadedPolicySet, PolicyInfo, PolicyProblem } from './policy-set.js';
-import type { AuthzRequest, Decision } from './types.js';
+import { listWatchDirs, readPolicySources } from '../../policy/policy-files.js';
+import {
+  buildPolicySet,
+  formatProblem,
+  loadPolicySet,
+  PolicyLoadError,
+} from '../../policy/policy-set.js';
+import type { LoadedPolicySet, PolicyInfo, PolicyProblem } from '../../policy/policy-set.js';
+import type { AuthzRequest, Decision } from '../../policy/types.js';
 
 export { loadPolicySet, PolicyLoadError, formatProblem };
 export type { LoadedPolicySet, PolicyInfo, PolicyProblem };

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import { watchAllowedRoles } from '../../../src/backend/allowed-roles.js';
-import { readAllowedRoles, SCHEMA_FILE } from '../../../src/common/roles.js';
+import { readAllowedRoles, SCHEMA_FILE } from '../../../src/policy/schema.js';
 import { waitFor } from '../../helpers/net.js';
 import { shippedPolicies, tempDir } from '../../helpers/process.js';
 

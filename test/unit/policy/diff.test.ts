@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { diffPolicySets } from '../../../src/policy/diff.js';
 import type { ChangeClass, DiffReport } from '../../../src/policy/diff.js';
-import { compilePolicySet } from '../../../src/sidecar/authz/cedar-engine.js';
-import { loadPolicySet } from '../../../src/sidecar/authz/policy-set.js';
-import type { LoadedPolicySet } from '../../../src/sidecar/authz/policy-set.js';
+import { compilePolicySet } from '../../../src/policy/cedar-adapter.js';
+import { loadPolicySet } from '../../../src/policy/policy-set.js';
+import type { LoadedPolicySet } from '../../../src/policy/policy-set.js';
 import { shippedPolicies, tempDir } from '../../helpers/process.js';
 
 const cleanups: (() => void)[] = [];

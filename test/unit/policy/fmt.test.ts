@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { formatPolicies } from '../../../src/policy/fmt.js';
-import { listPolicyFiles } from '../../../src/sidecar/authz/policy-files.js';
+import { listPolicyFiles } from '../../../src/policy/policy-files.js';
 import { shippedPolicies } from '../../helpers/process.js';
 
 describe('formatPolicies', () => {

@@ -9,13 +9,13 @@ import {
   createRequestAbstraction,
 } from '../../../src/policy/request-abstraction.js';
 import type { RequestAbstraction } from '../../../src/policy/request-abstraction.js';
-import { compilePolicySet } from '../../../src/sidecar/authz/cedar-engine.js';
-import type { CompiledPolicySet } from '../../../src/sidecar/authz/cedar-engine.js';
-import { buildCreateContext, buildUpdateContext } from '../../../src/sidecar/authz/context.js';
-import { loadPolicySet } from '../../../src/sidecar/authz/policy-set.js';
-import type { LoadedPolicySet } from '../../../src/sidecar/authz/policy-set.js';
-import { RESOURCE_KIND_OF, USERS_ACTIONS } from '../../../src/sidecar/authz/types.js';
-import type { AuthzRequest } from '../../../src/sidecar/authz/types.js';
+import { compilePolicySet } from '../../../src/policy/cedar-adapter.js';
+import type { CompiledPolicySet } from '../../../src/policy/cedar-adapter.js';
+import { buildCreateContext, buildUpdateContext } from '../../../src/policy/context.js';
+import { loadPolicySet } from '../../../src/policy/policy-set.js';
+import type { LoadedPolicySet } from '../../../src/policy/policy-set.js';
+import { RESOURCE_KIND_OF, USERS_ACTIONS } from '../../../src/policy/types.js';
+import type { AuthzRequest } from '../../../src/policy/types.js';
 import { shippedPolicies, tempDir } from '../../helpers/process.js';
 
 const cleanups: (() => void)[] = [];

@@ -12,7 +12,7 @@ import { createLogger } from '../../../src/common/logger.js';
 import { etagOf } from '../../../src/common/user.js';
 import type { CredentialVerifier } from '../../../src/sidecar/authn/verifier.js';
 import { createPolicyStore, type PolicyStore } from '../../../src/sidecar/authz/policy-store.js';
-import { createBodyBudget } from '../../../src/sidecar/body.js';
+import { createBodyBudget } from '../../../src/common/body.js';
 import type { UserDirectory } from '../../../src/sidecar/directory.js';
 import { createSidecarMetrics } from '../../../src/sidecar/metrics.js';
 import { createPipeline } from '../../../src/sidecar/pipeline.js';

@@ -4,7 +4,7 @@ import {
   createDecisionCache,
   decisionKeyOf,
 } from '../../../../src/sidecar/authz/decision-cache.js';
-import type { AuthzRequest, Decision } from '../../../../src/sidecar/authz/types.js';
+import type { AuthzRequest, Decision } from '../../../../src/policy/types.js';
 
 const base: AuthzRequest = {
   principal: { id: 'p', tenantId: 't', roles: ['user'], isOwner: false },

@@ -12,17 +12,13 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { createLogger } from '../../../../src/common/logger.js';
-import { buildCreateContext, buildUpdateContext } from '../../../../src/sidecar/authz/context.js';
+import { buildCreateContext, buildUpdateContext } from '../../../../src/policy/context.js';
 import { createPolicyStore, PolicyLoadError } from '../../../../src/sidecar/authz/policy-store.js';
 import type {
   PolicyStore,
   PolicyStoreOptions,
 } from '../../../../src/sidecar/authz/policy-store.js';
-import type {
-  AuthzRequest,
-  PrincipalFacts,
-  ResourceFacts,
-} from '../../../../src/sidecar/authz/types.js';
+import type { AuthzRequest, PrincipalFacts, ResourceFacts } from '../../../../src/policy/types.js';
 import { waitFor } from '../../../helpers/net.js';
 import { shippedPolicies, tempDir } from '../../../helpers/process.js';
 

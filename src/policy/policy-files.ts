@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile, readlink, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { SCHEMA_FILE } from '../../common/roles.js';
+import { SCHEMA_FILE } from './schema.js';
 
 export { SCHEMA_FILE };
 /** The policy test folder, not policies. */

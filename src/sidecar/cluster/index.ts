@@ -1,11 +1,11 @@
 /**
  * The cross-replica channel. Without REDIS_URL a sidecar runs alone and needs none; with it,
- * invalidations and revocations travel through Redis (src/cluster/redis-cluster.ts).
+ * invalidations and revocations travel through Redis (./redis-cluster.ts).
  */
-import type { Config } from '../config.js';
-import type { Logger } from '../common/logger.js';
-import { createRedisCluster } from '../cluster/redis-cluster.js';
-import type { SidecarCluster } from './server.js';
+import type { Config } from '../../config.js';
+import type { Logger } from '../../common/logger.js';
+import { createRedisCluster } from './redis-cluster.js';
+import type { SidecarCluster } from '../server.js';
 
 /** The cluster channel the configuration asks for, or undefined for a lone replica. */
 export async function openCluster(

@@ -21,8 +21,8 @@ import type {
   ISecret,
   IService,
 } from 'kubernetes-models/v1';
-import { loadConfig } from '../../../src/config.js';
-import { repoRoot } from '../../helpers/process.js';
+import { loadConfig } from '../../src/config.js';
+import { repoRoot } from '../helpers/process.js';
 import {
   containerEnv,
   DOWNWARD_API_SAMPLES,

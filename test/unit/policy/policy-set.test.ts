@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { listPolicyFiles, readPolicySources } from '../../../../src/sidecar/authz/policy-files.js';
-import { loadPolicySet, PolicyLoadError } from '../../../../src/sidecar/authz/policy-set.js';
-import type { PolicyProblem } from '../../../../src/sidecar/authz/policy-set.js';
-import { shippedPolicies, tempDir } from '../../../helpers/process.js';
+import { listPolicyFiles, readPolicySources } from '../../../src/policy/policy-files.js';
+import { loadPolicySet, PolicyLoadError } from '../../../src/policy/policy-set.js';
+import type { PolicyProblem } from '../../../src/policy/policy-set.js';
+import { shippedPolicies, tempDir } from '../../helpers/process.js';
 
 const cleanups: (() => void)[] = [];
 after(() => cleanups.forEach((c) => c()));

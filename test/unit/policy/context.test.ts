@@ -4,7 +4,7 @@ import {
   avatarDigestOf,
   buildCreateContext,
   buildUpdateContext,
-} from '../../../../src/sidecar/authz/context.js';
+} from '../../../src/policy/context.js';
 
 const current = { name: 'Uma', roles: ['user', 'viewer'], avatar_digest: null };
 

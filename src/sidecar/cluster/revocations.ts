@@ -4,14 +4,14 @@
  * sidecar loads them all, and the message format. Redis replies become `Revocation`s here and
  * nowhere else.
  */
-import { isIdShaped } from '../common/ids.js';
+import { isIdShaped } from '../../common/ids.js';
 import { clusterKeys, type ClusterKeys } from './keys.js';
 import {
   closeQuietly,
   connectWithin,
   createPlainClient,
   type PlainRedisClient,
-} from './redis-connection.js';
+} from '../../common/redis-connection.js';
 import { subjectKey, type Revocation } from './revocation-mirror.js';
 
 /** What a jti may look like to be revocable by name: printable ASCII, no spaces, at most 256. */

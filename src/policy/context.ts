@@ -3,7 +3,7 @@
  * are sorted and without duplicates, so equal requests build equal contexts.
  */
 import { createHash } from 'node:crypto';
-import type { NewUser, UserPatch } from '../../common/user.js';
+import type { NewUser, UserPatch } from '../common/user.js';
 import type { AuthzContext } from './types.js';
 
 /**

@@ -20,8 +20,8 @@ import {
   symlinkSync,
 } from 'node:fs';
 import { basename, dirname, isAbsolute, join, posix } from 'node:path';
-import { freePort, waitFor } from '../../helpers/net.js';
-import { repoRoot, tempDir } from '../../helpers/process.js';
+import { freePort, waitFor } from '../helpers/net.js';
+import { repoRoot, tempDir } from '../helpers/process.js';
 import {
   createIgnoreMatcher,
   execForm,

@@ -3,8 +3,8 @@
  * strictly validated against the schema, every problem pointed at file:line:column.
  */
 import { join } from 'node:path';
-import { parsePolicyFile, parseSchema, validatePolicies } from './cedar-engine.js';
-import type { CedarProblem, ParsedSchema, PolicyMeta } from './cedar-engine.js';
+import { parsePolicyFile, parseSchema, validatePolicies } from './cedar-adapter.js';
+import type { CedarProblem, ParsedSchema, PolicyMeta } from './cedar-adapter.js';
 import { readPolicySources, SCHEMA_FILE } from './policy-files.js';
 import type { PolicySources } from './policy-files.js';
 import { positionAt } from './source-position.js';

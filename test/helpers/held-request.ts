@@ -3,8 +3,8 @@
  * time-of-use cases (security.md 28, 36) change the world between the two.
  */
 import { connect, type Socket } from 'node:net';
-import { parseResponses, type RawResponse } from '../helpers/raw-http.js';
-import { waitFor } from '../helpers/net.js';
+import { parseResponses, type RawResponse } from './raw-http.js';
+import { waitFor } from './net.js';
 
 export interface HeldRequest {
   /** Writes more of the request (e.g. the last byte of the body). */

@@ -7,9 +7,9 @@ import {
   parseSchema,
   roleNamesFromSchema,
   validatePolicies,
-} from '../../../../src/sidecar/authz/cedar-engine.js';
-import type { ParsedSchema } from '../../../../src/sidecar/authz/cedar-engine.js';
-import type { AuthzRequest } from '../../../../src/sidecar/authz/types.js';
+} from '../../../src/policy/cedar-adapter.js';
+import type { ParsedSchema } from '../../../src/policy/cedar-adapter.js';
+import type { AuthzRequest } from '../../../src/policy/types.js';
 
 const schemaText = `namespace App {
   entity Role enum ["admin", "user"];

@@ -8,7 +8,7 @@ import {
   UnavailableError,
   UnsupportedMediaTypeError,
 } from '../../../src/errors.js';
-import { createBodyBudget, readBody } from '../../../src/sidecar/body.js';
+import { createBodyBudget, readBody } from '../../../src/common/body.js';
 
 /** A request stand-in: a stream with headers, written by the test. */
 function fakeRequest(headers: Record<string, string>): PassThrough & IncomingMessage {

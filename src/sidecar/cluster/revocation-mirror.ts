@@ -7,7 +7,7 @@
  * forget one that arrived while the load was in flight. A jti entry leaves when its token would
  * have expired anyway.
  */
-import type { VerifiedCredential } from '../sidecar/authn/verifier.js';
+import type { VerifiedCredential } from '../authn/verifier.js';
 
 /** One revocation, as `token revoke` records it. Times are seconds since the epoch (JWT style). */
 export type Revocation =

@@ -1,7 +1,7 @@
 /** Roles come from one place: the `Role` enum of POLICY_DIR/schema.cedarschema. */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { roleNamesFromSchema } from '../sidecar/authz/cedar-engine.js';
+import { roleNamesFromSchema } from './cedar-adapter.js';
 
 export const SCHEMA_FILE = 'schema.cedarschema';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { leaveOutUnknownRoles } from '../../../../src/sidecar/authz/known-roles.js';
-import type { AuthzRequest } from '../../../../src/sidecar/authz/types.js';
+import { leaveOutUnknownRoles } from '../../../src/policy/known-roles.js';
+import type { AuthzRequest } from '../../../src/policy/types.js';
 
 const KNOWN = ['admin', 'user'];
 const ROLE_SETS = ['rolesRequested', 'rolesAdded', 'rolesRemoved'];

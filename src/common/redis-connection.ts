@@ -10,7 +10,7 @@ import {
   createClient,
   type RedisClientOptions,
 } from 'redis';
-import type { Logger } from '../common/logger.js';
+import type { Logger } from './logger.js';
 
 /** Key and channel names start with this unless a caller says otherwise (tests use their own). */
 export const DEFAULT_KEY_PREFIX = 'cedargate:';

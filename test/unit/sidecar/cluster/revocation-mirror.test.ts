@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createRevocationMirror } from '../../../src/cluster/revocation-mirror.js';
+import { createRevocationMirror } from '../../../../src/sidecar/cluster/revocation-mirror.js';
 
 const SUB = '2489E9AD-2EE2-8E00-8EC9-32D5F69181C0';
 const OTHER = '11111111-2222-4333-8444-555555555555';

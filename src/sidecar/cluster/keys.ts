@@ -2,7 +2,7 @@
  * The names cedargate's cluster features use in Redis, in one place (docs/scaling.md lists them).
  * The users store keeps its own keys in src/backend/store/redis.ts, under the same prefix.
  */
-import { DEFAULT_KEY_PREFIX } from './redis-connection.js';
+import { DEFAULT_KEY_PREFIX } from '../../common/redis-connection.js';
 
 export interface ClusterKeys {
   /** String `revoked:jti:<jti>` = the token's exp; expires (EXPIREAT) when the token would. */

@@ -10,9 +10,9 @@
  * (`onRecovered`). node-redis reconnects with backoff forever; nothing here ever crashes the
  * process.
  */
-import type { Logger } from '../common/logger.js';
-import { UnauthenticatedError, UnavailableError } from '../errors.js';
-import type { SidecarCluster } from '../sidecar/server.js';
+import type { Logger } from '../../common/logger.js';
+import { UnauthenticatedError, UnavailableError } from '../../errors.js';
+import type { SidecarCluster } from '../server.js';
 import { decodeUserChanged, encodeUserChanged } from './invalidation.js';
 import { clusterKeys } from './keys.js';
 import {
@@ -21,7 +21,7 @@ import {
   describeRedisUrl,
   reconnectDelayMs,
   watchConnection,
-} from './redis-connection.js';
+} from '../../common/redis-connection.js';
 import { createRevocationMirror, type RevocationMirror } from './revocation-mirror.js';
 import { decodeRevocation, loadRevocations } from './revocations.js';
 

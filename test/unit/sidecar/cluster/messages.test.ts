@@ -1,13 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodeUserChanged, encodeUserChanged } from '../../../src/cluster/invalidation.js';
-import { clusterKeys } from '../../../src/cluster/keys.js';
-import { reconnectDelayMs } from '../../../src/cluster/redis-connection.js';
+import {
+  decodeUserChanged,
+  encodeUserChanged,
+} from '../../../../src/sidecar/cluster/invalidation.js';
+import { clusterKeys } from '../../../../src/sidecar/cluster/keys.js';
+import { reconnectDelayMs } from '../../../../src/common/redis-connection.js';
 import {
   decodeRevocation,
   encodeRevocation,
   isRevocableJti,
-} from '../../../src/cluster/revocations.js';
+} from '../../../../src/sidecar/cluster/revocations.js';
 
 const U = '2489e9ad-2ee2-8e00-8ec9-32d5f69181c0';
 const T = 'aaaaaaaa-0000-4000-8000-000000000001';

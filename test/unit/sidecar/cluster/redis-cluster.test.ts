@@ -9,13 +9,16 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { createClient } from 'redis';
 import { pino } from 'pino';
-import { clusterKeys } from '../../../src/cluster/keys.js';
-import { createRedisCluster, type RedisCluster } from '../../../src/cluster/redis-cluster.js';
-import { revokeInRedis } from '../../../src/cluster/revocations.js';
-import { UnauthenticatedError, UnavailableError } from '../../../src/errors.js';
-import type { VerifiedCredential } from '../../../src/sidecar/authn/verifier.js';
-import { waitFor } from '../../helpers/net.js';
-import { skipWithoutRedis, startRedis, type RunningRedis } from '../../helpers/redis.js';
+import { clusterKeys } from '../../../../src/sidecar/cluster/keys.js';
+import {
+  createRedisCluster,
+  type RedisCluster,
+} from '../../../../src/sidecar/cluster/redis-cluster.js';
+import { revokeInRedis } from '../../../../src/sidecar/cluster/revocations.js';
+import { UnauthenticatedError, UnavailableError } from '../../../../src/errors.js';
+import type { VerifiedCredential } from '../../../../src/sidecar/authn/verifier.js';
+import { waitFor } from '../../../helpers/net.js';
+import { skipWithoutRedis, startRedis, type RunningRedis } from '../../../helpers/redis.js';
 
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 const T = 'AAAAAAAA-0000-4000-8000-000000000001';

@@ -3,7 +3,7 @@
  * what it cached about that user. Both ids are checked on the way in: a message is data from
  * the network like any other.
  */
-import { isIdShaped } from '../common/ids.js';
+import { isIdShaped } from '../../common/ids.js';
 
 /** `<TENANT>/<USER>`, canonical ids. */
 export function encodeUserChanged(tenantId: string, userId: string): string {
