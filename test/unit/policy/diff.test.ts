@@ -218,14 +218,27 @@ describe('policy diff', () => {
     );
     const set = await loadPolicySet(dir);
     const candidate = await loadPolicySet(mutated(withoutPolicy('owner-not-deleted'), {}));
-    // Different enums: a role one schema lacks is refused there (Cedar validates the request).
+    // Different enums: a role one schema lacks is left out of the request there (as the sidecar
+    // does for a retired role), so only the removed forbid changes anything.
     const across = diffPolicySets(set, candidate, { maxRequests: 1000 });
     assert.equal(across.pruned, true);
     assert.equal(across.expanded, false);
     assert.match(across.notes.join('\n'), /pruned: no policy names the roles user, viewer, r1/);
     assert.match(across.notes.join('\n'), /Role enums differ/);
+    const flipped = across.classes.filter(
+      (c) => c.before.decision === 'deny' && c.after.decision === 'allow',
+    );
+    // The removed forbid: admins may now delete the owner.
     assert.ok(
-      across.classes.some((c) => c.after.decision === 'deny' && c.before.decision === 'allow'),
+      flipped.some((c) => c.action === 'users:delete' && c.example.resource.type === 'User'),
+      JSON.stringify(flipped.map((c) => c.summary)),
+    );
+    // The enum: where `r1` is gone, taking it away is no role change any more.
+    for (const c of flipped.filter((x) => x.action === 'users:update')) {
+      assert.ok((c.example.context.rolesRemoved as string[]).includes('r1'), c.summary);
+    }
+    assert.ok(
+      !across.classes.some((c) => c.before.decision === 'allow' && c.after.decision === 'deny'),
     );
   });
 });
