@@ -1,8 +1,9 @@
 /**
  * In-process micro-benchmarks of the two per-request checks, with nothing else around them:
  * the decision (`PolicyStore.decide`: decision-cache key, entities and Cedar) uncached and
- * cached, and credential checking (`CredentialVerifier.verify`) cold (every token new: jose
- * ES256) and warm (the verified-credential cache). Each call is timed on its own, so the
+ * cached (each call on another user of one class of the request abstraction), and credential
+ * checking (`CredentialVerifier.verify`) cold (every token new: jose ES256) and warm (the
+ * verified-credential cache). Each call is timed on its own, so the
  * percentiles are per call.
  */
 import { randomUUID } from 'node:crypto';
@@ -48,17 +49,22 @@ export async function runMicroBenchmarks(options: MicroOptions): Promise<MicroRe
 }
 
 async function benchDecisions(options: MicroOptions): Promise<MicroResult[]> {
-  const store = await createPolicyStore({
-    dir: options.policyDir,
-    logger: createLogger('silent'),
-    watch: false,
-    pollMs: 0,
-  });
+  const open = (decisionCacheMax?: number) =>
+    createPolicyStore({
+      dir: options.policyDir,
+      logger: createLogger('silent'),
+      watch: false,
+      pollMs: 0,
+      ...(decisionCacheMax === undefined ? {} : { decisionCacheMax }),
+    });
+  const store = await open();
+  // Distinct target ids share one decision now (the request abstraction): the uncached run
+  // needs a store without a cache to reach Cedar on every call.
+  const uncachedStore = await open(0);
   try {
     const tenantId = randomUUID().toUpperCase();
     const owner = { id: randomUUID().toUpperCase(), tenantId, roles: ['admin'], isOwner: true };
-    // An owner changing a user's roles: the most context a decision reads. Distinct target ids
-    // make every key new, so the uncached run never hits the cache.
+    // An owner changing a user's roles: the most context a decision reads.
     const requestFor = (targetId: string): AuthzRequest => {
       const current = { name: 'Target', roles: ['user'], avatar_digest: null };
       return {
@@ -72,20 +78,20 @@ async function benchDecisions(options: MicroOptions): Promise<MicroResult[]> {
     const distinct = Array.from({ length: n + 2000 }, () => requestFor(randomUUID().toUpperCase()));
     options.log(`micro: ${n} uncached decisions`);
     const uncached = timeSync('decision, uncached (key + entities + Cedar)', distinct, 2000, (r) =>
-      store.decide(r),
+      uncachedStore.decide(r),
     );
-    const same = requestFor(randomUUID().toUpperCase());
-    store.decide(same);
+    // The role-PUT case: every target another user with the same facts, one shared decision.
     options.log(`micro: ${n} cached decisions`);
     const cached = timeSync(
-      'decision, cached (key + LRU hit)',
-      Array.from({ length: n + 2000 }, () => same),
+      'decision, cached (abstraction key + LRU hit; every target another user)',
+      distinct,
       2000,
       (r) => store.decide(r),
     );
     return [uncached, cached];
   } finally {
     store.close();
+    uncachedStore.close();
   }
 }
 

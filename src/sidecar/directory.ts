@@ -36,6 +36,17 @@ export interface UserDirectory {
 /** The default byte bound of the directory: 16 MiB, some 40 000 users of typical size. */
 export const DEFAULT_DIRECTORY_MAX_BYTES = 16 * 1024 * 1024;
 
+/** What the per-user guard holds, for tests of its bound. */
+export interface GuardedLookups {
+  /** Look-ups in flight: the guard keeps one entry per such look-up and nothing else. */
+  lookupsInFlight(): number;
+}
+
+/** Whether a look-up in flight was overtaken by a write to its user (see `inflight`). */
+interface Guard {
+  stale: boolean;
+}
+
 export function createUserDirectory(options: {
   upstream: UpstreamClient;
   ttlMs: number;
@@ -44,7 +55,7 @@ export function createUserDirectory(options: {
   maxBytes?: number;
   /** The clock TTLs are measured on (performance.now() by default); for tests. */
   perf?: { now(): number };
-}): UserDirectory {
+}): UserDirectory & GuardedLookups {
   let ttl = options.ttlMs;
   const cache = new LRUCache<string, UserRecord>({
     max: options.max ?? 50_000,
@@ -68,10 +79,23 @@ export function createUserDirectory(options: {
     sweep.unref();
   };
   scheduleSweep();
-  const inflight = new Map<string, Promise<UserRecord | null>>();
-  // Bumped on every invalidation, so a lookup that started before a write cannot put the old
-  // version back into the cache when it lands after it. One counter for all keys: always
-  // correct, and it costs only a few cache fills while writes are happening.
+  // One look-up in flight per user, shared by concurrent misses. `stale` is set when a write,
+  // an invalidation of that user or a clear() happens while it is in flight: its answer may then
+  // be older than what the backend now holds, and putting it in the cache would serve the old
+  // version for a whole TTL (to a policy decision, too). The guard is per user: a write to B says
+  // nothing about A, so the principal (the same owner on every request of a write load) is not
+  // fetched again and again while every connection waits for it. A look-up that is no longer in
+  // this map is always stale (only the three above and its own end remove it), so the guard
+  // needs no memory beyond the look-ups in flight.
+  const inflight = new Map<string, { promise: Promise<UserRecord | null>; guard: Guard }>();
+  const markStale = (key: string) => {
+    const entry = inflight.get(key);
+    if (entry === undefined) return;
+    entry.guard.stale = true;
+    inflight.delete(key);
+  };
+  // Bumped on every invalidation and write; `mark()`/`remember` measure "did another replica
+  // invalidate this user while our write was in flight" on it.
   let generation = 0;
   // The generation at which each recently invalidated user was last invalidated (bounded).
   const invalidatedAt = new LRUCache<string, number>({ max: 10_000 });
@@ -82,26 +106,26 @@ export function createUserDirectory(options: {
 
   function load(key: string, tenantId: string, userId: string): Promise<UserRecord | null> {
     const existing = inflight.get(key);
-    if (existing !== undefined) return existing;
-    const startGen = generation;
-    const p = options.upstream
+    if (existing !== undefined) return existing.promise;
+    const guard: Guard = { stale: false };
+    const promise = options.upstream
       .fetchUser(tenantId, userId)
       .then((record) => {
-        if (record !== null && ttl > 0 && generation === startGen) cache.set(key, record, { ttl });
+        if (record !== null && ttl > 0 && !guard.stale) cache.set(key, record, { ttl });
         return record;
       })
       .finally(() => {
-        if (inflight.get(key) === p) inflight.delete(key);
+        if (inflight.get(key)?.guard === guard) inflight.delete(key);
       });
-    inflight.set(key, p);
-    return p;
+    inflight.set(key, { promise, guard });
+    return promise;
   }
 
   function invalidate(tenantId: string, userId: string): void {
     const key = keyOf(tenantId, userId);
     invalidatedAt.set(key, generation);
     cache.delete(key);
-    inflight.delete(key);
+    markStale(key);
     generation++;
   }
 
@@ -137,14 +161,14 @@ export function createUserDirectory(options: {
       const known = cache.get(key);
       // Two writes' answers can arrive out of order: never replace a newer version.
       if (known !== undefined && versionOf(known.etag) >= versionOf(record.etag)) return;
-      inflight.delete(key);
+      markStale(key);
       generation++;
       if (ttl > 0) cache.set(key, record, { ttl });
     },
     invalidate,
     clear() {
       cache.clear();
-      inflight.clear();
+      for (const key of [...inflight.keys()]) markStale(key);
       generation++;
     },
     setTtl(ms) {
@@ -152,6 +176,7 @@ export function createUserDirectory(options: {
       scheduleSweep();
     },
     stats: () => ({ hits, misses, size: cache.size, bytes: cache.calculatedSize }),
+    lookupsInFlight: () => inflight.size,
     close() {
       if (sweep !== undefined) clearInterval(sweep);
       sweep = undefined;

@@ -1,9 +1,14 @@
 /**
- * A bounded LRU of decisions. The key holds EVERYTHING a decision reads (policy set version,
- * action, every principal and resource fact, the whole context): a key that left something out
- * would hand one request's answer to another.
+ * A bounded LRU of decisions, and the keys they are kept under.
+ *
+ * A decision is shared between requests that the request abstraction
+ * (src/policy/request-abstraction.ts) puts in one class: a role PUT by an admin on user 17 and
+ * one on user 4,211 with the same facts get one decision. Where the abstraction refuses (a schema
+ * it cannot model), or a decision carries errors, the key is the whole concrete request instead:
+ * it holds EVERYTHING a decision reads, so it is always sound, it only shares less.
  */
 import { LRUCache } from 'lru-cache';
+import type { RequestAbstraction } from '../../policy/request-abstraction.js';
 import type { AuthzRequest, Decision } from '../../policy/types.js';
 
 /** A decision cache; `max` 0 turns it off. */
@@ -27,6 +32,33 @@ export function createDecisionCache(max: number): DecisionCache {
     get size() {
       return lru.size;
     },
+  };
+}
+
+/** The keys of one policy set's decisions. Built once when the set is loaded. */
+export interface DecisionKeys {
+  /**
+   * The key shared by every request of the request's abstraction class, or undefined when the
+   * abstraction refuses this set's schema.
+   */
+  shared(request: AuthzRequest): string | undefined;
+  /** The key of exactly this request ({@link decisionKeyOf}). */
+  exact(request: AuthzRequest): string;
+}
+
+/** The keys of the set of `version`, whose abstraction is `abstraction`. */
+export function decisionKeysFor(version: string, abstraction: RequestAbstraction): DecisionKeys {
+  // The abstraction's key leaves the version out (one abstraction per set); the cache outlives
+  // no set today (a reload clears it), but a key without the version would make that clear the
+  // only thing standing between one set's answers and the next set's requests.
+  // `~` never starts an exact key (a JSON array), so the two kinds cannot collide.
+  const prefix = `~${version}`;
+  return {
+    shared(request) {
+      const key = abstraction.keyOf(request);
+      return key === undefined ? undefined : prefix + key;
+    },
+    exact: (request) => decisionKeyOf(version, request),
   };
 }
 

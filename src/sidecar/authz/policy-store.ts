@@ -7,7 +7,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import type { Logger } from '../../common/logger.js';
 import { compilePolicySet, type CompiledPolicySet } from '../../policy/cedar-adapter.js';
-import { createDecisionCache, decisionKeyOf } from './decision-cache.js';
+import { createDecisionCache, decisionKeysFor, type DecisionKeys } from './decision-cache.js';
 import { listWatchDirs, readPolicySources } from '../../policy/policy-files.js';
 import {
   buildPolicySet,
@@ -16,6 +16,7 @@ import {
   PolicyLoadError,
 } from '../../policy/policy-set.js';
 import type { LoadedPolicySet, PolicyInfo, PolicyProblem } from '../../policy/policy-set.js';
+import { createRequestAbstraction } from '../../policy/request-abstraction.js';
 import type { AuthzRequest, Decision } from '../../policy/types.js';
 
 export { loadPolicySet, PolicyLoadError, formatProblem };
@@ -95,6 +96,8 @@ export interface PolicyStoreOptions {
 interface Live {
   set: LoadedPolicySet;
   compiled: CompiledPolicySet;
+  /** Built with the set, not per request: the abstraction collects the set's literals. */
+  keys: DecisionKeys;
   snapshot: PolicySnapshot;
   slot: string;
 }
@@ -121,10 +124,18 @@ export async function createPolicyStore(options: PolicyStoreOptions): Promise<Po
     const meta = Object.fromEntries(
       set.policies.map((p) => [p.id, { effect: p.effect, notice: p.notice }]),
     );
+    const abstraction = createRequestAbstraction(set);
+    if (abstraction.refusal !== null) {
+      logger.warn(
+        { version: set.version, reason: abstraction.refusal },
+        `decisions are cached per concrete request only: ${abstraction.refusal}`,
+      );
+    }
     return {
       set,
       slot,
       compiled: compilePolicySet(slot, set.schema, set.texts, meta),
+      keys: decisionKeysFor(set.version, abstraction),
       snapshot: {
         version: set.version,
         loadedAt: now(),
@@ -274,12 +285,17 @@ export async function createPolicyStore(options: PolicyStoreOptions): Promise<Po
     current: () => live.snapshot,
     decide(request) {
       const serving = live; // read once: this request sees this set, whatever happens next
-      const key = decisionKeyOf(serving.snapshot.version, request);
-      const hit = cache.get(key);
-      if (hit !== undefined) return { ...copyOf(hit), cached: true };
+      const shared = serving.keys.shared(request);
+      const sharedHit = shared === undefined ? undefined : cache.get(shared);
+      if (sharedHit !== undefined) return copyOf(sharedHit, true);
+      const exact = serving.keys.exact(request);
+      const exactHit = cache.get(exact);
+      if (exactHit !== undefined) return copyOf(exactHit, true);
       const decision: Decision = { ...serving.compiled.authorize(request), cached: false };
-      cache.set(key, decision);
-      return copyOf(decision);
+      // Error messages may name the request's own ids (they go to its log line): such a decision
+      // is kept for exactly this request, never handed to another one of its class.
+      cache.set(shared !== undefined && decision.errors.length === 0 ? shared : exact, decision);
+      return copyOf(decision, false);
     },
     reload,
     status: () => ({
@@ -305,15 +321,16 @@ export async function createPolicyStore(options: PolicyStoreOptions): Promise<Po
   };
 }
 
-/** A decision the caller may change without touching the cached one. */
-function copyOf(d: Decision): Decision {
+/** A decision the caller may change without touching the cached one; built in one go (hit path). */
+function copyOf(d: Decision, cached: boolean): Decision {
   const out: Decision = {
-    ...d,
-    policies: [...d.policies],
-    notices: [...d.notices],
-    errors: [...d.errors],
+    allowed: d.allowed,
+    policies: d.policies.slice(),
+    notices: d.notices.slice(),
+    errors: d.errors.slice(),
+    cached,
   };
-  if (d.ignoredRoles !== undefined) out.ignoredRoles = [...d.ignoredRoles];
+  if (d.ignoredRoles !== undefined) out.ignoredRoles = d.ignoredRoles.slice();
   return out;
 }
 

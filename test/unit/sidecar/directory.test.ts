@@ -136,4 +136,101 @@ describe('user directory', () => {
     assert.equal(b.calls(), 1);
     d.close();
   });
+
+  describe('a look-up that overlaps a write', () => {
+    const A = userId(1);
+    const B = userId(2);
+
+    /** A backend whose answers the test releases one user at a time. */
+    function perUserUpstream() {
+      const pending = new Map<string, Array<(r: UserRecord | null) => void>>();
+      const calls = new Map<string, number>();
+      const upstream = {
+        fetchUser: (_tenant: string, id: string) => {
+          calls.set(id, (calls.get(id) ?? 0) + 1);
+          return new Promise<UserRecord | null>((resolve) =>
+            pending.set(id, [...(pending.get(id) ?? []), resolve]),
+          );
+        },
+      } as unknown as UpstreamClient;
+      return {
+        upstream,
+        calls: (id: string) => calls.get(id) ?? 0,
+        release(id: string, r: UserRecord) {
+          for (const p of pending.get(id) ?? []) p(r);
+          pending.delete(id);
+        },
+      };
+    }
+
+    /** Starts a look-up of A, runs `during` while it is in flight, and answers it. */
+    async function lookUpAround(during: (d: ReturnType<typeof createUserDirectory>) => void) {
+      const b = perUserUpstream();
+      const d = createUserDirectory({ upstream: b.upstream, ttlMs: 60_000 });
+      const first = d.get(T, A);
+      during(d);
+      b.release(A, record(1, ['admin'], A));
+      assert.equal((await first)?.user.id, A);
+      const again = d.get(T, A);
+      b.release(A, record(2, ['user'], A));
+      const answer = await again;
+      d.close();
+      return { fetches: b.calls(A), answer };
+    }
+
+    it('of another user is cached: the principal is not fetched again under writes to others', async () => {
+      const { fetches, answer } = await lookUpAround((d) => {
+        d.remember(T, B, record(3, ['viewer'], B), d.mark()); // a PUT of B through this replica
+        d.invalidate(T, B); // and its invalidation from the bus
+      });
+      assert.equal(fetches, 1, 'A was fetched again after a write to B');
+      assert.deepEqual(answer?.user.roles, ['admin']);
+    });
+
+    const overlapping: [string, (d: ReturnType<typeof createUserDirectory>) => void, string][] = [
+      ['an invalidation of the same user', (d) => d.invalidate(T, A), 'fetched'],
+      [
+        'a write to the same user',
+        (d) => d.remember(T, A, record(5, ['viewer'], A), d.mark()),
+        'the write',
+      ],
+      ['a clear()', (d) => d.clear(), 'fetched'],
+    ];
+    for (const [name, during, expected] of overlapping) {
+      it(`is not cached when it overlaps ${name}`, async () => {
+        const { fetches, answer } = await lookUpAround(during);
+        // The look-up's answer (version 1) was read before the write: never kept.
+        if (expected === 'fetched') {
+          assert.equal(fetches, 2, 'the stale look-up was cached');
+          assert.equal(answer?.user.name, 'v2');
+        } else {
+          assert.equal(fetches, 1);
+          assert.equal(answer?.user.name, 'v5', 'the stale look-up replaced the write');
+        }
+      });
+    }
+
+    it('the per-user guard holds only the look-ups in flight', async () => {
+      const b = perUserUpstream();
+      const d = createUserDirectory({ upstream: b.upstream, ttlMs: 60_000, max: 10 });
+      for (let i = 0; i < 2_000; i++) {
+        const id = userId(100 + i);
+        const p = d.get(T, id);
+        d.invalidate(T, userId(5000 + i));
+        b.release(id, record(1, ['user'], id));
+        await p;
+      }
+      assert.ok(d.stats().size <= 10);
+      assert.equal(d.lookupsInFlight(), 0);
+      // Look-ups that have not landed yet: held while in flight, dropped once overtaken.
+      const hanging = Array.from({ length: 100 }, (_, i) => d.get(T, userId(9000 + i)));
+      assert.equal(d.lookupsInFlight(), 100);
+      for (let i = 0; i < 100; i++) d.invalidate(T, userId(9000 + i));
+      assert.equal(d.lookupsInFlight(), 0);
+      for (let i = 0; i < 100; i++)
+        b.release(userId(9000 + i), record(1, ['user'], userId(9000 + i)));
+      await Promise.all(hanging);
+      d.close();
+    });
+  });
 });

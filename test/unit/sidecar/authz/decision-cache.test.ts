@@ -3,7 +3,9 @@ import { describe, it } from 'node:test';
 import {
   createDecisionCache,
   decisionKeyOf,
+  decisionKeysFor,
 } from '../../../../src/sidecar/authz/decision-cache.js';
+import type { RequestAbstraction } from '../../../../src/policy/request-abstraction.js';
 import type { AuthzRequest, Decision } from '../../../../src/policy/types.js';
 
 const base: AuthzRequest = {
@@ -48,6 +50,26 @@ describe('decisionKeyOf', () => {
       context: { nameChanges: false, rolesAdded: ['admin'] },
     };
     assert.equal(decisionKeyOf('v', a), decisionKeyOf('v', b));
+  });
+});
+
+describe('decisionKeysFor', () => {
+  const abstraction = (key: string | undefined): RequestAbstraction => ({
+    literals: { users: new Set(), tenants: new Set(), roles: new Set() },
+    refusal: key === undefined ? 'refused' : null,
+    keyOf: () => key,
+  });
+
+  it('keys a class by the policy set version too, apart from every exact key', () => {
+    const v1 = decisionKeysFor('v1', abstraction('class'));
+    const v2 = decisionKeysFor('v2', abstraction('class'));
+    assert.notEqual(v1.shared(base), v2.shared(base));
+    assert.notEqual(v1.shared(base), v1.exact(base));
+    assert.equal(v1.exact(base), decisionKeyOf('v1', base));
+  });
+
+  it('has no shared key where the abstraction refuses', () => {
+    assert.equal(decisionKeysFor('v1', abstraction(undefined)).shared(base), undefined);
   });
 });
 

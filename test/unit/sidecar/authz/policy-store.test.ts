@@ -205,6 +205,19 @@ describe('the shipped policies, decided by the store', async () => {
     assert.equal(other.allowed, false);
   });
 
+  it('shares one decision between role PUTs on two users with the same facts', () => {
+    const on = (id: string) => update(olivia, user(id, 'acme', ['user']), { roles: ['viewer'] });
+    const first = store.decide(on('user-17'));
+    const second = store.decide(on('user-4211'));
+    assert.equal(first.cached, false);
+    assert.equal(second.cached, true, 'the second target was decided by Cedar again');
+    assert.deepEqual(second, { ...first, cached: true });
+    // The same facts but the owner acting on itself: another class, decided anew.
+    const self = store.decide(update(olivia, olivia, { roles: ['viewer'] }));
+    assert.equal(self.cached, false);
+    assert.equal(self.allowed, false);
+  });
+
   it('hands out copies: a caller mutating a decision does not change the cached one', () => {
     const d = store.decide(update(alice, olivia, { roles: [] }));
     d.notices.push('tampered');
@@ -240,6 +253,54 @@ describe('evaluation errors', () => {
     assert.deepEqual(d.notices, ['boom']);
     assert.match(d.errors.join(), /overflow/);
     assert.equal(store.decide(read(uma, alice)).allowed, true); // no error, no deny
+  });
+});
+
+describe('the decision cache and literal ids', () => {
+  it('never hands the decision about a user a policy names to another user', async () => {
+    const dir = copyOfShipped();
+    writeFileSync(
+      join(dir, 'vip.cedar'),
+      '@id("vip-fixed")\n@notice("The VIP stays.")\nforbid (principal, action == Cedargate::Action::"users:delete", resource)\nwhen { resource == Cedargate::User::"vip" };\n',
+    );
+    const store = await openStore(dir);
+    const other = store.decide(remove(olivia, user('u2', 'acme', ['user'])));
+    assert.equal(other.allowed, true);
+    const vip = store.decide(remove(olivia, user('vip', 'acme', ['user'])));
+    assert.equal(vip.cached, false);
+    assert.deepEqual([vip.allowed, vip.notices], [false, ['The VIP stays.']]);
+    assert.equal(store.decide(remove(olivia, user('u3', 'acme', ['user']))).cached, true);
+  });
+
+  it('keeps a decision that erred for its own request only (its errors may name its ids)', async () => {
+    const dir = copyOfShipped();
+    writeFileSync(
+      join(dir, 'overflow.cedar'),
+      '@id("overflow-owner")\n@notice("boom")\nforbid (principal, action, resource)\nwhen { principal.isOwner && 9223372036854775807 + 1 > 0 };\n',
+    );
+    const store = await openStore(dir);
+    assert.equal(store.decide(read(olivia, uma)).cached, false);
+    assert.equal(store.decide(read(olivia, uma)).cached, true);
+    const renamed = store.decide(read({ ...olivia, id: 'o2' }, { ...uma, id: 'u2' }));
+    assert.equal(renamed.cached, false);
+    assert.deepEqual(renamed.policies, ['overflow-owner']);
+  });
+
+  it('caches per concrete request when the abstraction refuses the schema', async () => {
+    const dir = copyOfShipped();
+    const path = join(dir, 'schema.cedarschema');
+    writeFileSync(
+      path,
+      readFileSync(path, 'utf8').replace('entity Tenant;', 'entity Tenant { plan?: Long };'),
+    );
+    const lines: string[] = [];
+    const store = await openStore(dir, {
+      logger: pino({ level: 'warn' }, { write: (l: string) => void lines.push(l) }),
+    });
+    assert.match(lines.join(), /cached per concrete request only: Tenant attribute `plan`/);
+    assert.equal(store.decide(read(alice, uma)).cached, false);
+    assert.equal(store.decide(read(alice, uma)).cached, true);
+    assert.equal(store.decide(read(alice, vic)).cached, false);
   });
 });
 
