@@ -10,6 +10,12 @@ export interface RequestRecorders {
   countDecision(action: string, result: string, cached: boolean): void;
 }
 
+/** Running totals the credential and user caches keep for themselves. */
+export interface CacheTotals {
+  credential: { hits: number; misses: number };
+  user: { hits: number; misses: number };
+}
+
 export interface SidecarMetrics extends RequestRecorders {
   registry: Registry;
   requestDuration: Histogram<'action' | 'decision' | 'status'>;
@@ -17,6 +23,8 @@ export interface SidecarMetrics extends RequestRecorders {
   cacheEvents: Counter<'cache' | 'result'>;
   policyReloads: Counter<'result'>;
   upstreamErrors: Counter<'kind'>;
+  /** The caches' totals, read at each scrape and turned into counter increments. */
+  countCaches(read: () => CacheTotals): void;
 }
 
 export function createSidecarMetrics(): SidecarMetrics {
@@ -35,11 +43,23 @@ export function createSidecarMetrics(): SidecarMetrics {
     labelNames: ['action', 'result'],
     registers: [registry],
   });
-  const cacheEvents = new Counter({
+  let readCaches: (() => CacheTotals) | undefined;
+  const seen: CacheTotals = { credential: { hits: 0, misses: 0 }, user: { hits: 0, misses: 0 } };
+  const cacheEvents: Counter<'cache' | 'result'> = new Counter({
     name: 'cedargate_cache_events_total',
     help: 'Cache hits and misses by cache (credential, user, decision)',
     labelNames: ['cache', 'result'],
     registers: [registry],
+    // prom-client calls this on every scrape, before it reads the values.
+    collect() {
+      if (readCaches === undefined) return;
+      const now = readCaches();
+      for (const cache of ['credential', 'user'] as const) {
+        cacheEvents.inc({ cache, result: 'hit' }, now[cache].hits - seen[cache].hits);
+        cacheEvents.inc({ cache, result: 'miss' }, now[cache].misses - seen[cache].misses);
+        seen[cache] = { hits: now[cache].hits, misses: now[cache].misses };
+      }
+    },
   });
   const durationChildren = new Map<string, { observe(v: number): void }>();
   const decisionChildren = new Map<string, { inc(): void }>();
@@ -52,6 +72,9 @@ export function createSidecarMetrics(): SidecarMetrics {
     requestDuration,
     decisions,
     cacheEvents,
+    countCaches(read) {
+      readCaches = read;
+    },
     observeRequest(action, decision, status, seconds) {
       const key = `${action} ${decision} ${status}`;
       let child = durationChildren.get(key);
