@@ -255,7 +255,11 @@ function createAdminServer(config: Config, parts: Parts, draining: () => boolean
   return createHttpServer(config, admin);
 }
 
-async function serve(options: SidecarOptions, parts: Parts, closers: Closers) {
+async function serve(
+  options: SidecarOptions,
+  parts: Parts,
+  closers: Closers,
+): Promise<RunningSidecar> {
   const { config, logger } = options;
   let draining = false;
   const server = createDataServer(config, logger, parts);
