@@ -21,6 +21,8 @@ export interface Config {
   readonly backendHost: string;
   /** Where the sidecar forwards. */
   readonly upstreamUrl: string;
+  /** UPSTREAM_URL was set; unset, `start` forwards to the backend it started, wherever it bound. */
+  readonly upstreamUrlSet: boolean;
   readonly dataDir: string;
   readonly policyDir: string;
   readonly redisUrl: string | undefined;
@@ -96,6 +98,21 @@ function int(
   if (n < min || n > max)
     throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`, example);
   return n;
+}
+
+/** A timeout that must not outlast REQUEST_TIMEOUT_MS (node's own 408 would come first). */
+function atMostRequestTimeout(
+  name: string,
+  valueMs: number,
+  requestTimeoutMs: number,
+  exampleMs: number,
+): void {
+  if (valueMs <= requestTimeoutMs) return;
+  throw new ConfigError(
+    name,
+    `must not exceed REQUEST_TIMEOUT_MS (${requestTimeoutMs})`,
+    String(Math.min(exampleMs, requestTimeoutMs)),
+  );
 }
 
 function port(env: Env, name: string, dflt: number): number {
@@ -223,13 +240,7 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
   // node refuses (with a RangeError, at listen time) a headers timeout over the request timeout.
   const headersTimeoutMs = int(env, 'HEADERS_TIMEOUT_MS', 10_000, 100, 600_000, '10000');
   const requestTimeoutMs = int(env, 'REQUEST_TIMEOUT_MS', 30_000, 100, 600_000, '30000');
-  if (headersTimeoutMs > requestTimeoutMs) {
-    throw new ConfigError(
-      'HEADERS_TIMEOUT_MS',
-      `must not exceed REQUEST_TIMEOUT_MS (${requestTimeoutMs})`,
-      String(Math.min(10_000, requestTimeoutMs)),
-    );
-  }
+  atMostRequestTimeout('HEADERS_TIMEOUT_MS', headersTimeoutMs, requestTimeoutMs, 10_000);
   const bodyLimitBytes = int(
     env,
     'BODY_LIMIT_BYTES',
@@ -248,13 +259,7 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
     600_000,
     String(bodyTimeoutDefault),
   );
-  if (bodyTimeoutMs > requestTimeoutMs) {
-    throw new ConfigError(
-      'BODY_TIMEOUT_MS',
-      `must not exceed REQUEST_TIMEOUT_MS (${requestTimeoutMs})`,
-      String(Math.min(5_000, requestTimeoutMs)),
-    );
-  }
+  atMostRequestTimeout('BODY_TIMEOUT_MS', bodyTimeoutMs, requestTimeoutMs, 5_000);
   const bodyBudgetBytes = int(
     env,
     'BODY_BUDGET_BYTES',
@@ -299,6 +304,7 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
     backendPort,
     backendHost,
     upstreamUrl,
+    upstreamUrlSet: str(env, 'UPSTREAM_URL') !== undefined,
     dataDir: resolve(str(env, 'DATA_DIR') ?? './data'),
     policyDir: resolve(str(env, 'POLICY_DIR') ?? './policies'),
     redisUrl,

@@ -13,7 +13,8 @@ import express, {
 } from 'express';
 import type { Logger } from '../common/logger.js';
 import { parseTenantId, parseUserId } from '../common/ids.js';
-import { assertTrusted, TRUST_HEADER } from '../common/trust.js';
+import { assertTrusted } from '../common/trust.js';
+import { SUBJECT_HEADER, TENANT_HEADER, TRUST_HEADER } from '../common/headers.js';
 import { OWNER_ROLE, etagOf, publicUser, type StoredUser, type UserPatch } from '../common/user.js';
 import { checkRoles, validateNewUser, validateUserPatch } from '../common/validate.js';
 import {
@@ -27,12 +28,10 @@ import {
   sendError,
 } from '../errors.js';
 import { expectedVersionFor } from '../common/if-match.js';
-import { readJsonBody } from './read-body.js';
+import { readJsonBody } from '../common/body.js';
 import { DEFAULT_PAGE_MAX_BYTES } from './store/page-budget.js';
 import type { UserPage, UserStore } from './store/store.js';
 
-/** Header the sidecar sets to the acting user's id; logged, never trusted for decisions here. */
-export const SUBJECT_HEADER = 'x-cedargate-subject';
 export const DEFAULT_PAGE_LIMIT = 50;
 export const MAX_PAGE_LIMIT = 200;
 
@@ -85,7 +84,7 @@ export function createBackendApp(deps: BackendDeps): express.Express {
   });
 
   users.post('/v1/users', async (req, res) => {
-    const input = validateNewUser(await readJsonBody(req, deps.bodyLimitBytes));
+    const input = validateNewUser(await readJsonBody(req, { limit: deps.bodyLimitBytes }));
     checkRoles(input.roles, deps.allowedRoles());
     const user = await store.createUser(tenantOf(res), input);
     res.set('location', `/v1/users/${user.id}`);
@@ -98,7 +97,7 @@ export function createBackendApp(deps: BackendDeps): express.Express {
 
   users.put('/v1/users/:id', async (req, res) => {
     const id = userIdOf(req);
-    const patch = validateUserPatch(await readJsonBody(req, deps.bodyLimitBytes));
+    const patch = validateUserPatch(await readJsonBody(req, { limit: deps.bodyLimitBytes }));
     const current = await findUser(store, tenantOf(res), id);
     if (patch.roles !== undefined) checkRoles(patch.roles, deps.allowedRoles());
     const expected = expectedVersionFor(req.get('if-match'), current);
@@ -236,7 +235,7 @@ function requireTrust(secret: string): RequestHandler {
 
 /** X-Tenant-ID: exactly one, UUID-shaped. Node would join two into one value; we refuse. */
 const requireTenant: RequestHandler = (req, res, next) => {
-  const values = req.headersDistinct['x-tenant-id'];
+  const values = req.headersDistinct[TENANT_HEADER];
   if (values === undefined || values.length === 0) {
     throw new InvalidInputError('the X-Tenant-ID header is required', {
       details: { field: 'X-Tenant-ID' },

@@ -3,12 +3,8 @@
  * with a graceful close (stop accepting, let in-flight requests finish, drop idle keep-alive
  * sockets, then close the store).
  */
-import { serverLimitsOf } from '../common/http-server.js';
-import { createServer, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Config } from '../config.js';
-import { listen } from '../common/listen.js';
-import { answerClientError } from '../common/raw-answer.js';
+import { boundPort, closeGracefully, createHttpServer, listen } from '../common/http-server.js';
 import type { Logger } from '../common/logger.js';
 import { resolveTrustSecret } from '../common/trust.js';
 import { watchAllowedRoles } from './allowed-roles.js';
@@ -41,9 +37,8 @@ export async function startBackend(config: Config, logger: Logger): Promise<Runn
     bodyLimitBytes: config.bodyLimitBytes,
     pageMaxBytes: config.pageMaxBytes,
   });
-  const server = createServer(serverLimitsOf(config), app);
-  // Requests node's parser refuses or times out never reach express (src/common/raw-answer.ts).
-  server.on('clientError', answerClientError);
+  // Requests node's parser refuses or times out never reach express (src/common/http-server.ts).
+  const server = createHttpServer(config, app);
   try {
     await listen(server, {
       port: config.backendPort,
@@ -56,26 +51,12 @@ export async function startBackend(config: Config, logger: Logger): Promise<Runn
     await store.close();
     throw err;
   }
-  const port = (server.address() as AddressInfo).port;
+  const port = boundPort(server);
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
-      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-      // Requests arriving on open keep-alive sockets are still answered, then the socket
-      // closes; sockets that go idle after their in-flight request are swept.
-      server.prependListener('request', (_req, res: ServerResponse) =>
-        res.setHeader('connection', 'close'),
-      );
-      server.closeIdleConnections();
-      const sweep = setInterval(() => server.closeIdleConnections(), 100);
-      // In-flight requests get the grace period; then their sockets are cut.
-      const force = setTimeout(() => server.closeAllConnections(), config.shutdownGraceMs);
-      sweep.unref();
-      force.unref();
-      await stopped;
-      clearInterval(sweep);
-      clearTimeout(force);
+      await closeGracefully(server, config.shutdownGraceMs);
       roles.close();
       await store.close();
     })();

@@ -5,11 +5,9 @@
  */
 import { loadConfig } from '../config.js';
 import { createLogger } from '../common/logger.js';
-import { resolveTrustSecret } from '../common/trust.js';
 import { startBackend } from '../backend/server.js';
-import { openCluster } from '../sidecar/cluster/index.js';
-import { startSidecar, type SidecarOptions } from '../sidecar/server.js';
-import { keySourceOf, serveUntilSignal } from './serve.js';
+import { startSidecar } from '../sidecar/assemble.js';
+import { serveUntilSignal } from './serve.js';
 import { parseFlags } from './usage.js';
 
 export async function run(args: string[]): Promise<number> {
@@ -17,21 +15,14 @@ export async function run(args: string[]): Promise<number> {
   const config = loadConfig('start');
   const logger = createLogger(config.logLevel);
   const backend = await startBackend(config, logger.child({ component: 'backend' }));
-  const options: SidecarOptions = {
-    config,
-    logger,
-    trustSecret: resolveTrustSecret(config),
-    keys: keySourceOf(config, logger),
-    // UPSTREAM_URL unset: the backend we just started, wherever it bound.
-    upstreamUrl: process.env.UPSTREAM_URL?.trim()
-      ? config.upstreamUrl
-      : `http://127.0.0.1:${backend.port}`,
-  };
-  const cluster = await openCluster(config, logger);
-  if (cluster !== undefined) options.cluster = cluster;
   let sidecar;
   try {
-    sidecar = await startSidecar(options);
+    sidecar = await startSidecar({
+      config,
+      logger,
+      // UPSTREAM_URL unset: the backend we just started, wherever it bound.
+      upstreamUrl: config.upstreamUrlSet ? config.upstreamUrl : `http://127.0.0.1:${backend.port}`,
+    });
   } catch (err) {
     await backend.close();
     throw err;

@@ -10,7 +10,7 @@ import { loadConfig } from '../config.js';
 import { issueDevToken } from '../sidecar/authn/issue-token.js';
 import type { Revocation } from '../sidecar/cluster/revocation-mirror.js';
 import { isRevocableJti, revokeInRedis } from '../sidecar/cluster/revocations.js';
-import { parseFlags, required, UsageError } from './usage.js';
+import { parseFlagsOnly, required, UsageError } from './usage.js';
 
 const ISSUE_USAGE = 'cedargate token --tenant TENANT_ID --sub USER_ID [--ttl SECONDS]';
 const REVOKE_USAGE =
@@ -36,19 +36,11 @@ export async function run(args: string[]): Promise<number> {
 }
 
 async function issueToken(args: string[]): Promise<number> {
-  const { values, positionals } = parseFlags(
+  const values = parseFlagsOnly(
     args,
-    {
-      tenant: { type: 'string' },
-      sub: { type: 'string' },
-      ttl: { type: 'string' },
-    },
+    { tenant: { type: 'string' }, sub: { type: 'string' }, ttl: { type: 'string' } },
     ISSUE_USAGE,
-    true,
   );
-  if (positionals.length > 0) {
-    throw new UsageError(`unexpected argument "${positionals[0]}"\nusage: ${ISSUE_USAGE}`);
-  }
   const tenant = readId(required(values.tenant, 'tenant', ISSUE_USAGE), 'tenant');
   const sub = readId(required(values.sub, 'sub', ISSUE_USAGE), 'sub');
   const ttlSeconds = values.ttl === undefined ? DEFAULT_TTL_SECONDS : readTtl(values.ttl);
@@ -72,21 +64,15 @@ async function issueToken(args: string[]): Promise<number> {
  * A jti entry is kept until `--exp` (the token's `exp` claim; default: as long as the longest
  * token `token` issues), then Redis drops it by itself. Prints what it recorded as one JSON line.
  */
+const REVOKE_FLAGS = {
+  jti: { type: 'string' },
+  exp: { type: 'string' },
+  sub: { type: 'string' },
+  tenant: { type: 'string' },
+} as const;
+
 async function revokeToken(args: string[]): Promise<number> {
-  const { values, positionals } = parseFlags(
-    args,
-    {
-      jti: { type: 'string' },
-      exp: { type: 'string' },
-      sub: { type: 'string' },
-      tenant: { type: 'string' },
-    },
-    REVOKE_USAGE,
-    true,
-  );
-  if (positionals.length > 0) {
-    throw new UsageError(`unexpected argument "${positionals[0]}"\nusage: ${REVOKE_USAGE}`);
-  }
+  const values = parseFlagsOnly(args, REVOKE_FLAGS, REVOKE_USAGE);
   const revocation = readRevocation(values, Math.floor(Date.now() / 1000));
   const config = loadConfig('cli');
   if (config.redisUrl === undefined) {

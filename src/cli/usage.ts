@@ -27,6 +27,15 @@ export function parseFlags<T extends Options>(
   }
 }
 
+/** {@link parseFlags} for a command that takes flags only: an argument is a UsageError naming it. */
+export function parseFlagsOnly<T extends Options>(args: string[], options: T, usageLine: string) {
+  const { values, positionals } = parseFlags(args, options, usageLine, true);
+  if (positionals.length > 0) {
+    throw new UsageError(`unexpected argument "${positionals[0]}"\nusage: ${usageLine}`);
+  }
+  return values;
+}
+
 /** A required string flag, or a UsageError naming it. */
 export function required(
   value: string | boolean | undefined,

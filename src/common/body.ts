@@ -1,8 +1,9 @@
 /**
- * Reads a request body before anything is decided or forwarded: a hard per-body limit, its own
- * timeout, and an overall budget for the bytes all bodies in flight may hold. The decision
- * waits for the whole body (as Envoy's ext_authz `with_request_body` does), so these bounds are
- * what keeps held bodies from holding the process.
+ * The one request-body reader, the sidecar's and the backend's: a hard per-body limit, its own
+ * timeout, and an overall budget for the bytes all bodies in flight may hold. The sidecar's
+ * decision waits for the whole body (as Envoy's ext_authz `with_request_body` does), so these
+ * bounds are what keeps held bodies from holding the process. Both sides refuse the same
+ * Content-Encodings and charsets, so they never read one body two ways.
  */
 import type { IncomingMessage } from 'node:http';
 import {
@@ -12,6 +13,7 @@ import {
   UnavailableError,
   UnsupportedMediaTypeError,
 } from '../errors.js';
+import { assertJsonMediaType, parseJsonObject } from './json.js';
 
 const EMPTY = Buffer.alloc(0);
 const NOTHING_HELD = (): void => undefined;
@@ -47,8 +49,9 @@ export interface ReadBodyOptions {
   /** Largest body accepted; 0 means the route takes no body (any body is 400). */
   limit: number;
   /** The whole body must have arrived this long after reading starts (BODY_TIMEOUT_MS), or 408. */
-  timeoutMs: number;
-  budget: BodyBudget;
+  timeoutMs?: number;
+  /** Shared by every body in flight; none when the caller bounds them otherwise. */
+  budget?: BodyBudget;
 }
 
 /** A body read whole, and the release of its share of the budget (call once it is let go). */
@@ -82,7 +85,7 @@ export async function readBody(req: IncomingMessage, options: ReadBodyOptions): 
   // A chunked body may grow to the limit: reserve that much up front, so that a body once
   // accepted is never cut off halfway by the bodies that came after it.
   const reserved = declared === undefined ? limit : Number(declared);
-  const release = options.budget.reserve(reserved);
+  const release = options.budget === undefined ? NOTHING_HELD : options.budget.reserve(reserved);
   if (release === undefined) {
     throw new UnavailableError('too many request bodies are in flight; try again shortly', {
       retryAfterSeconds: 1,
@@ -96,19 +99,44 @@ export async function readBody(req: IncomingMessage, options: ReadBodyOptions): 
   }
 }
 
-function collect(req: IncomingMessage, limit: number, timeoutMs: number): Promise<Buffer> {
+/**
+ * The body of `req` as a JSON object: the media type (415: JSON, UTF-8 or no charset) is
+ * checked before a byte is read, then {@link readBody}'s rules, then `parseJsonObject`'s.
+ * For a caller that lets go of the body at once (it holds no budget).
+ */
+export async function readJsonBody(
+  req: IncomingMessage,
+  options: ReadBodyOptions,
+): Promise<Record<string, unknown>> {
+  const contentType = req.headers['content-type'];
+  assertJsonMediaType(contentType);
+  const { body, release } = await readBody(req, options);
+  release();
+  return parseJsonObject(body, contentType);
+}
+
+function collect(
+  req: IncomingMessage,
+  limit: number,
+  timeoutMs: number | undefined,
+): Promise<Buffer> {
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    // Past a failure the rest of the body is read and dropped, never destroyed: a reset would
+    // reach the client before the error answer. The answer closes the connection.
     const fail = (err: Error) => {
       cleanup();
-      req.pause();
+      req.resume();
       reject(err);
     };
-    const timer = setTimeout(
-      () => fail(new RequestTimeoutError(`the body did not arrive within ${timeoutMs} ms`)),
-      timeoutMs,
-    );
+    const timer =
+      timeoutMs === undefined
+        ? undefined
+        : setTimeout(
+            () => fail(new RequestTimeoutError(`the body did not arrive within ${timeoutMs} ms`)),
+            timeoutMs,
+          );
     const onData = (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
@@ -127,15 +155,18 @@ function collect(req: IncomingMessage, limit: number, timeoutMs: number): Promis
     };
     const onError = (err: Error) =>
       fail(new InvalidInputError('the request body could not be read', { cause: err }));
+    const onClose = () => fail(new InvalidInputError('the request ended before its body'));
     const cleanup = () => {
       clearTimeout(timer);
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onError);
+      req.off('close', onClose);
     };
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onError);
+    req.on('close', onClose);
   });
 }
 

@@ -108,6 +108,15 @@ function scanJson(text: string): void {
     return text.slice(start, pos);
   };
 
+  /** After a member or an element: true past the closing bracket, false past a comma. */
+  const closedBy = (close: '}' | ']'): boolean => {
+    skipWs();
+    const c = text[pos];
+    if (c !== ',' && c !== close) throw new JsonSyntaxError(`expected "," or "${close}"`, pos);
+    pos++;
+    return c === close;
+  };
+
   const scanValue = (depth: number): void => {
     if (depth > MAX_JSON_DEPTH) {
       throw new InvalidInputError(`JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
@@ -138,16 +147,7 @@ function scanJson(text: string): void {
         if (text[pos] !== ':') throw new JsonSyntaxError('expected ":"', pos);
         pos++;
         scanValue(depth + 1);
-        skipWs();
-        if (text[pos] === ',') {
-          pos++;
-          continue;
-        }
-        if (text[pos] === '}') {
-          pos++;
-          return;
-        }
-        throw new JsonSyntaxError('expected "," or "}"', pos);
+        if (closedBy('}')) return;
       }
     }
     if (c === '[') {
@@ -159,16 +159,7 @@ function scanJson(text: string): void {
       }
       for (;;) {
         scanValue(depth + 1);
-        skipWs();
-        if (text[pos] === ',') {
-          pos++;
-          continue;
-        }
-        if (text[pos] === ']') {
-          pos++;
-          return;
-        }
-        throw new JsonSyntaxError('expected "," or "]"', pos);
+        if (closedBy(']')) return;
       }
     }
     if (c === '"') {

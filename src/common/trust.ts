@@ -19,8 +19,8 @@ import { join } from 'node:path';
 import type { Config } from '../config.js';
 import { UnauthenticatedError } from '../errors.js';
 
-/** The header the sidecar sets and the backend requires. Lower case, as node reports headers. */
-export const TRUST_HEADER = 'x-cedargate-trust';
+// Re-exported where the trust check lives, for the callers that import it from here.
+export { TRUST_HEADER } from './headers.js';
 export const TRUST_SECRET_FILE = 'trust-secret';
 
 /**

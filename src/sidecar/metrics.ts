@@ -10,6 +10,12 @@ export interface RequestRecorders {
   countDecision(action: string, result: string, cached: boolean): void;
 }
 
+/** Running totals the credential and user caches keep for themselves. */
+export interface CacheTotals {
+  credential: { hits: number; misses: number };
+  user: { hits: number; misses: number };
+}
+
 export interface SidecarMetrics extends RequestRecorders {
   registry: Registry;
   requestDuration: Histogram<'action' | 'decision' | 'status'>;
@@ -17,6 +23,8 @@ export interface SidecarMetrics extends RequestRecorders {
   cacheEvents: Counter<'cache' | 'result'>;
   policyReloads: Counter<'result'>;
   upstreamErrors: Counter<'kind'>;
+  /** The caches' totals, read at each scrape and turned into counter increments. */
+  countCaches(read: () => CacheTotals): void;
 }
 
 export function createSidecarMetrics(): SidecarMetrics {
@@ -35,41 +43,25 @@ export function createSidecarMetrics(): SidecarMetrics {
     labelNames: ['action', 'result'],
     registers: [registry],
   });
-  const cacheEvents = new Counter({
-    name: 'cedargate_cache_events_total',
-    help: 'Cache hits and misses by cache (credential, user, decision)',
-    labelNames: ['cache', 'result'],
-    registers: [registry],
-  });
-  const durationChildren = new Map<string, { observe(v: number): void }>();
-  const decisionChildren = new Map<string, { inc(): void }>();
-  const decisionCache = {
-    hit: cacheEvents.labels({ cache: 'decision', result: 'hit' }),
-    miss: cacheEvents.labels({ cache: 'decision', result: 'miss' }),
-  };
+  const caches = createCacheEvents(registry);
+  const durationOf = memoize((action: string, decision: string, status: number) =>
+    requestDuration.labels({ action, decision, status: String(status) }),
+  );
+  const decisionsOf = memoize((action: string, result: string) =>
+    decisions.labels({ action, result }),
+  );
   return {
     registry,
     requestDuration,
     decisions,
-    cacheEvents,
+    cacheEvents: caches.counter,
+    countCaches: caches.countCaches,
     observeRequest(action, decision, status, seconds) {
-      const key = `${action} ${decision} ${status}`;
-      let child = durationChildren.get(key);
-      if (child === undefined) {
-        child = requestDuration.labels({ action, decision, status: String(status) });
-        durationChildren.set(key, child);
-      }
-      child.observe(seconds);
+      durationOf(action, decision, status).observe(seconds);
     },
     countDecision(action, result, cached) {
-      const key = `${action} ${result}`;
-      let child = decisionChildren.get(key);
-      if (child === undefined) {
-        child = decisions.labels({ action, result });
-        decisionChildren.set(key, child);
-      }
-      child.inc();
-      (cached ? decisionCache.hit : decisionCache.miss).inc();
+      decisionsOf(action, result).inc();
+      (cached ? caches.decisionHit : caches.decisionMiss).inc();
     },
     policyReloads: new Counter({
       name: 'cedargate_policy_reloads_total',
@@ -83,5 +75,52 @@ export function createSidecarMetrics(): SidecarMetrics {
       labelNames: ['kind'],
       registers: [registry],
     }),
+  };
+}
+
+/** `make`, called once per distinct argument list; later calls get the kept result. */
+function memoize<A extends (string | number)[], R>(make: (...args: A) => R): (...args: A) => R {
+  const kept = new Map<string, R>();
+  return (...args) => {
+    const key = args.join(' ');
+    let value = kept.get(key);
+    if (value === undefined) {
+      value = make(...args);
+      kept.set(key, value);
+    }
+    return value;
+  };
+}
+
+/**
+ * The cache counter. The decision cache counts through it per request; the credential and user
+ * caches keep their own totals, which prom-client's `collect()` turns into increments per scrape.
+ */
+function createCacheEvents(registry: Registry) {
+  let readCaches: (() => CacheTotals) | undefined;
+  const seen: CacheTotals = { credential: { hits: 0, misses: 0 }, user: { hits: 0, misses: 0 } };
+  const counter: Counter<'cache' | 'result'> = new Counter({
+    name: 'cedargate_cache_events_total',
+    help: 'Cache hits and misses by cache (credential, user, decision)',
+    labelNames: ['cache', 'result'],
+    registers: [registry],
+    // prom-client calls this on every scrape, before it reads the values.
+    collect() {
+      if (readCaches === undefined) return;
+      const now = readCaches();
+      for (const cache of ['credential', 'user'] as const) {
+        counter.inc({ cache, result: 'hit' }, now[cache].hits - seen[cache].hits);
+        counter.inc({ cache, result: 'miss' }, now[cache].misses - seen[cache].misses);
+        seen[cache] = { hits: now[cache].hits, misses: now[cache].misses };
+      }
+    },
+  });
+  return {
+    counter,
+    decisionHit: counter.labels({ cache: 'decision', result: 'hit' }),
+    decisionMiss: counter.labels({ cache: 'decision', result: 'miss' }),
+    countCaches(read: () => CacheTotals): void {
+      readCaches = read;
+    },
   };
 }

@@ -7,7 +7,7 @@
 import type { Agent, ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import { createProxyMiddleware, type Plugin } from 'http-proxy-middleware';
 import { UpstreamTimeoutError, UpstreamUnavailableError, type CedargateError } from '../errors.js';
-import { TRUST_HEADER } from '../common/trust.js';
+import { DECISION_HEADER, SUBJECT_HEADER, TRUST_HEADER } from '../common/headers.js';
 
 /** Client headers that may reach the backend; identity and hop-by-hop headers never do. */
 const FORWARDED_CLIENT_HEADERS = new Set([
@@ -28,8 +28,8 @@ const HOP_BY_HOP = new Set([
   'te',
 ]);
 
-export const SUBJECT_HEADER = 'x-cedargate-subject';
-export const DECISION_HEADER = 'x-cedargate-decision';
+// Defined in common/headers.ts; re-exported for the modules that import them from here.
+export { DECISION_HEADER, SUBJECT_HEADER };
 
 /** What the pipeline decided to send. */
 export interface ForwardPlan {

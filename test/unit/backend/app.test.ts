@@ -391,6 +391,22 @@ describe('backend app: create and read', () => {
     expectError(gz, 415, 'unsupported_media_type');
   });
 
+  it("Content-Encoding by the sidecar's rule: 415 unless every coding is identity", async () => {
+    for (const enc of ['br', 'identity, gzip', 'x-anything']) {
+      const res = await as(tenant, 'post', '/v1/users')
+        .set('content-type', 'application/json')
+        .set('content-encoding', enc)
+        .send('{}');
+      expectError(res, 415, 'unsupported_media_type');
+    }
+    const plain = await as(tenant, 'post', '/v1/users')
+      .set('content-type', 'application/json')
+      .set('content-encoding', 'identity, identity')
+      .send('{}');
+    // Read and judged as JSON: the empty body fails validation, not the encoding check.
+    expectError(plain, 400, 'invalid_input');
+  });
+
   it('413 payload_too_large for a body over the limit, declared or streamed', async () => {
     const small = makeApp({ bodyLimitBytes: 1024 });
     const big = JSON.stringify({ name: 'x'.repeat(2000), email: 'x@x.example', roles: [] });

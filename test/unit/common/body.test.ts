@@ -3,12 +3,13 @@ import type { IncomingMessage } from 'node:http';
 import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 import {
+  InvalidInputError,
   PayloadTooLargeError,
   RequestTimeoutError,
   UnavailableError,
   UnsupportedMediaTypeError,
 } from '../../../src/errors.js';
-import { createBodyBudget, readBody } from '../../../src/common/body.js';
+import { createBodyBudget, readBody, readJsonBody } from '../../../src/common/body.js';
 
 /** A request stand-in: a stream with headers, written by the test. */
 function fakeRequest(headers: Record<string, string>): PassThrough & IncomingMessage {
@@ -90,5 +91,56 @@ describe('readBody: limit, timeout, budget, encoding', () => {
     const p = readBody(req, { limit: 100, timeoutMs: 5000, budget });
     req.end('{}');
     assert.equal((await p).body.toString(), '{}');
+  });
+});
+
+describe('readJsonBody: the backend reads bodies by the same rules', () => {
+  const json = { 'content-type': 'application/json', 'content-length': '2' };
+
+  it('reads a JSON object, with or without a UTF-8 charset', async () => {
+    for (const type of ['application/json', 'application/json; charset=UTF-8']) {
+      const req = fakeRequest({ ...json, 'content-type': type });
+      const p = readJsonBody(req, { limit: 100 });
+      req.end('{}');
+      assert.deepEqual(await p, {}, type);
+    }
+  });
+
+  it('a non-JSON media type or another charset → 415 before a byte is read', async () => {
+    for (const type of ['text/plain', 'application/json; charset=utf-16']) {
+      const req = fakeRequest({ ...json, 'content-type': type });
+      await assert.rejects(readJsonBody(req, { limit: 100 }), UnsupportedMediaTypeError, type);
+      assert.equal(req.readableFlowing, null, `${type}: the body was read`);
+    }
+  });
+
+  it("a Content-Encoding other than identity → 415, by the sidecar's rule", async () => {
+    for (const enc of ['gzip', 'identity, gzip']) {
+      const req = fakeRequest({ ...json, 'content-encoding': enc });
+      await assert.rejects(readJsonBody(req, { limit: 100 }), UnsupportedMediaTypeError, enc);
+    }
+    const req = fakeRequest({ ...json, 'content-encoding': 'identity' });
+    const p = readJsonBody(req, { limit: 100 });
+    req.end('{}');
+    assert.deepEqual(await p, {});
+  });
+
+  it('over the limit → 413, declared or streamed', async () => {
+    await assert.rejects(
+      readJsonBody(fakeRequest({ ...json, 'content-length': '101' }), { limit: 100 }),
+      PayloadTooLargeError,
+    );
+    const req = fakeRequest({ 'content-type': 'application/json' });
+    const p = readJsonBody(req, { limit: 100 });
+    req.write('z'.repeat(101));
+    await assert.rejects(p, PayloadTooLargeError);
+  });
+
+  it('a request that ends before its body → 400', async () => {
+    const req = fakeRequest(json);
+    const p = readJsonBody(req, { limit: 100 });
+    req.write('{');
+    req.destroy();
+    await assert.rejects(p, InvalidInputError);
   });
 });

@@ -1,0 +1,301 @@
+/**
+ * Assembles a running sidecar, for `start` and `sidecar` alike: the policy store, the cluster
+ * channel, the credential verifier, the user directory, the forwarder and the pipeline on the
+ * data port, plus the admin server. Whatever is opened is closed again if a later step fails.
+ */
+import type { Server } from 'node:http';
+import type { Config } from '../config.js';
+import type { Logger } from '../common/logger.js';
+import { boundPort, closeGracefully, createHttpServer, listen } from '../common/http-server.js';
+import { resolveTrustSecret } from '../common/trust.js';
+import { createBodyBudget, type BodyBudget } from '../common/body.js';
+import { createAdminApp } from './admin-app.js';
+import {
+  createCredentialVerifier,
+  type CredentialVerifier,
+  type KeySource,
+} from './authn/verifier.js';
+import { createPolicyStore, type PolicyStore } from './authz/policy-store.js';
+import { openCluster } from './cluster/index.js';
+import { createUserDirectory, type UserDirectory } from './directory.js';
+import { createSidecarMetrics, type SidecarMetrics } from './metrics.js';
+import { createPipeline } from './pipeline.js';
+import { createForwarder } from './proxy.js';
+import { createReadiness } from './readiness.js';
+import { createSidecarServer, type SidecarCluster } from './server.js';
+import { createUpstreamClient, type UpstreamClient } from './upstream.js';
+
+export interface SidecarOptions {
+  config: Config;
+  logger: Logger;
+  /** Overrides config.upstreamUrl (e.g. `start` with an ephemeral backend port). */
+  upstreamUrl?: string;
+  /** Used instead of the one REDIS_URL opens (tests). */
+  cluster?: SidecarCluster;
+}
+
+export interface RunningSidecar {
+  port: number;
+  adminPort: number;
+  policies: PolicyStore;
+  directory: UserDirectory;
+  metrics: SidecarMetrics;
+  /** Turns /readyz to 503, stops accepting, lets in-flight requests finish (up to the grace period). */
+  close(): Promise<void>;
+}
+
+/** The parts the servers are built on. */
+interface Parts {
+  metrics: SidecarMetrics;
+  policies: PolicyStore;
+  cluster: SidecarCluster | undefined;
+  verifier: CredentialVerifier;
+  upstream: UpstreamClient;
+  directory: UserDirectory;
+  bodyBudget: BodyBudget;
+  trustSecret: string;
+}
+
+/** Closes what was opened, last first; one failing close does not keep the others open. */
+interface Closers {
+  add(close: () => Promise<void> | void): void;
+  closeAll(): Promise<void>;
+}
+
+function createClosers(logger: Logger): Closers {
+  const stack: (() => Promise<void> | void)[] = [];
+  return {
+    add: (close) => void stack.push(close),
+    async closeAll() {
+      for (let close = stack.pop(); close !== undefined; close = stack.pop()) {
+        try {
+          await close();
+        } catch (err) {
+          logger.warn({ err }, 'error while closing');
+        }
+      }
+    },
+  };
+}
+
+/** Starts the sidecar; on failure, closes whatever it had opened (the process can then exit). */
+export async function startSidecar(options: SidecarOptions): Promise<RunningSidecar> {
+  const closers = createClosers(options.logger);
+  try {
+    const parts = await openParts(options, closers);
+    return await serve(options, parts, closers);
+  } catch (err) {
+    // Left open, the Redis connections, the policy watcher or the upstream agent would keep
+    // the process alive after it printed its error.
+    await closers.closeAll();
+    throw err;
+  }
+}
+
+async function openParts(options: SidecarOptions, closers: Closers): Promise<Parts> {
+  const { config, logger } = options;
+  const metrics = createSidecarMetrics();
+  const policies = await createPolicyStore({
+    dir: config.policyDir,
+    logger: logger.child({ component: 'policies' }),
+    watch: true,
+    pollMs: config.policyPollMs,
+    onReload: (result) => metrics.policyReloads.inc({ result }),
+  });
+  closers.add(() => policies.close());
+  const cluster = options.cluster ?? (await openCluster(config, logger));
+  if (cluster !== undefined) closers.add(() => cluster.close());
+  const verifier = await createVerifier(config, logger, cluster);
+  const trustSecret = resolveTrustSecret(config);
+  const upstream = createUpstreamClient({
+    baseUrl: options.upstreamUrl ?? config.upstreamUrl,
+    trustSecret,
+    timeoutMs: config.upstreamTimeoutMs,
+    idleTimeoutMs: config.upstreamIdleTimeoutMs,
+  });
+  closers.add(() => upstream.close());
+  const directory = createUserDirectory({ upstream, ttlMs: config.userCacheTtlMs });
+  closers.add(() => directory.close());
+  if (cluster !== undefined) await startCluster(cluster, directory, config, logger);
+  metrics.countCaches(() => {
+    const c = verifier.stats();
+    const u = directory.stats();
+    return {
+      credential: { hits: c.cacheHits, misses: c.cacheMisses },
+      user: { hits: u.hits, misses: u.misses },
+    };
+  });
+  const bodyBudget = createBodyBudget(config.bodyBudgetBytes);
+  return { metrics, policies, cluster, verifier, upstream, directory, bodyBudget, trustSecret };
+}
+
+function createVerifier(
+  config: Config,
+  logger: Logger,
+  cluster: SidecarCluster | undefined,
+): Promise<CredentialVerifier> {
+  const options: Parameters<typeof createCredentialVerifier>[0] = {
+    keys: keySourceOf(config, logger),
+    issuer: config.jwtIssuer,
+    audience: config.jwtAudience,
+    tenantClaim: config.tenantClaim,
+    clockToleranceSeconds: config.clockToleranceSeconds,
+    logger: logger.child({ component: 'authn' }),
+  };
+  if (cluster !== undefined) options.revocation = cluster.revocation;
+  return createCredentialVerifier(options);
+}
+
+/** JWKS_URL, JWKS_FILE, or (in `start` only) the development key in DATA_DIR. */
+export function keySourceOf(config: Config, logger: Logger): KeySource {
+  if (config.jwksUrl !== undefined) {
+    return {
+      kind: 'url',
+      url: config.jwksUrl,
+      timeoutMs: config.jwksTimeoutMs,
+      cooldownMs: config.jwksCooldownMs,
+    };
+  }
+  if (config.jwksFile !== undefined) return { kind: 'file', path: config.jwksFile };
+  if (config.mode !== 'start') throw new Error('a key source is required outside `start`');
+  logger.warn(
+    { dataDir: config.dataDir },
+    'no JWKS_URL or JWKS_FILE: trusting the DEVELOPMENT signing key in DATA_DIR (fine on a laptop, never in production)',
+  );
+  return { kind: 'dev', dataDir: config.dataDir };
+}
+
+/** While invalidations cannot be trusted, cached users live at most this long. */
+const DEGRADED_USER_TTL_MS = 500;
+
+function startCluster(
+  cluster: SidecarCluster,
+  directory: UserDirectory,
+  config: Config,
+  logger: Logger,
+): Promise<void> {
+  return cluster.start({
+    onUserChanged: (t, u) => directory.invalidate(t, u),
+    onDegraded: () => {
+      directory.clear();
+      directory.setTtl(Math.min(DEGRADED_USER_TTL_MS, config.userCacheTtlMs));
+      logger.warn('cluster channel down: user cache shortened to %d ms', DEGRADED_USER_TTL_MS);
+    },
+    onRecovered: () => {
+      directory.clear();
+      directory.setTtl(config.userCacheTtlMs);
+      logger.info('cluster channel back: user cache restored');
+    },
+  });
+}
+
+/** How long an acknowledged write waits for its invalidation to reach the other replicas. */
+const PUBLISH_WAIT_MS = 250;
+
+/** Resolves when `work` settles or after `ms`, whichever is first. */
+function withinMs(ms: number, work: Promise<void> | void): Promise<void> | void {
+  if (work === undefined) return undefined;
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    const done = (): void => {
+      clearTimeout(timer);
+      resolve();
+    };
+    work.then(done, done);
+  });
+}
+
+function createDataServer(config: Config, logger: Logger, parts: Parts): Server {
+  const { verifier, policies, directory, metrics, upstream, cluster } = parts;
+  const deps: Parameters<typeof createPipeline>[0] = {
+    verifier,
+    policies,
+    directory,
+    forwarder: createForwarder({
+      target: upstream.baseUrl.origin,
+      agent: upstream.agent,
+      trustSecret: parts.trustSecret,
+      timeoutMs: config.upstreamTimeoutMs,
+    }),
+    metrics,
+    logger: logger.child({ component: 'decision' }),
+    enforce: config.enforce,
+    bodyLimitBytes: config.bodyLimitBytes,
+    bodyTimeoutMs: config.bodyTimeoutMs,
+    bodyBudget: parts.bodyBudget,
+  };
+  if (cluster !== undefined) {
+    // Wait for the channel to take the invalidation before answering the write, but never
+    // longer than a moment: with Redis down, the other replicas are on short TTLs anyway.
+    deps.onUserChanged = (t, u) => withinMs(PUBLISH_WAIT_MS, cluster.publishUserChanged(t, u));
+  }
+  return createSidecarServer(config, createPipeline(deps));
+}
+
+function createAdminServer(config: Config, parts: Parts, draining: () => boolean): Server {
+  const { policies, upstream, cluster, verifier, directory } = parts;
+  const readiness = createReadiness({
+    policyVersion: () => policies.current().version,
+    pingBackend: () => upstream.ping(),
+    cluster,
+    draining,
+  });
+  const admin = createAdminApp({
+    metrics: parts.metrics,
+    readiness,
+    status: () => ({
+      enforce: config.enforce,
+      draining: draining(),
+      policies: policies.status(),
+      caches: { credentials: verifier.stats(), users: directory.stats() },
+      bodies: parts.bodyBudget.stats(),
+      cluster: cluster?.health() ?? null,
+    }),
+  });
+  return createHttpServer(config, admin);
+}
+
+async function serve(
+  options: SidecarOptions,
+  parts: Parts,
+  closers: Closers,
+): Promise<RunningSidecar> {
+  const { config, logger } = options;
+  let draining = false;
+  const server = createDataServer(config, logger, parts);
+  const adminServer = createAdminServer(config, parts, () => draining);
+  closers.add(async () => {
+    draining = true;
+    // The admin port stays up while the data port drains, so /readyz can say 503 meanwhile.
+    await closeGracefully(server, config.shutdownGraceMs);
+    await closeGracefully(adminServer, 1000);
+  });
+  await listen(server, {
+    port: config.port,
+    host: config.host,
+    portVariable: 'PORT',
+    hostVariable: 'HOST',
+  });
+  // Its own address (loopback unless ADMIN_HOST says otherwise): /status and /metrics tell
+  // the policy set, its errors and the cache sizes to whoever can reach them.
+  await listen(adminServer, {
+    port: config.adminPort,
+    host: config.adminHost,
+    portVariable: 'ADMIN_PORT',
+    hostVariable: 'ADMIN_HOST',
+  });
+  const port = boundPort(server);
+  const adminPort = boundPort(adminServer);
+  const upstream = parts.upstream.baseUrl.origin;
+  logger.info({ port, adminPort, upstream, enforce: config.enforce }, 'sidecar listening');
+  let closing: Promise<void> | undefined;
+  const { policies, directory, metrics } = parts;
+  return {
+    port,
+    adminPort,
+    policies,
+    directory,
+    metrics,
+    close: () => (closing ??= closers.closeAll()),
+  };
+}

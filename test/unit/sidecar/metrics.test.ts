@@ -1,0 +1,39 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { createSidecarMetrics, type CacheTotals } from '../../../src/sidecar/metrics.js';
+
+function cacheLine(text: string, cache: string, result: string): string | undefined {
+  return text
+    .split('\n')
+    .find((l) => l.startsWith(`cedargate_cache_events_total{cache="${cache}",result="${result}"}`));
+}
+
+describe('sidecar metrics: cache events', () => {
+  it("the caches' own totals become counter increments at each scrape (collect, no patch)", async () => {
+    const metrics = createSidecarMetrics();
+    const originalMetrics = metrics.registry.metrics;
+    const totals: CacheTotals = {
+      credential: { hits: 3, misses: 1 },
+      user: { hits: 0, misses: 2 },
+    };
+    metrics.countCaches(() => totals);
+    assert.equal(metrics.registry.metrics, originalMetrics, 'registry.metrics was replaced');
+    let text = await metrics.registry.metrics();
+    assert.match(cacheLine(text, 'credential', 'hit') ?? '', / 3$/);
+    assert.match(cacheLine(text, 'user', 'miss') ?? '', / 2$/);
+    totals.credential = { hits: 5, misses: 1 };
+    text = await metrics.registry.metrics();
+    assert.match(cacheLine(text, 'credential', 'hit') ?? '', / 5$/);
+    assert.match(cacheLine(text, 'credential', 'miss') ?? '', / 1$/);
+  });
+
+  it('decision cache hits and misses are counted per decision', async () => {
+    const metrics = createSidecarMetrics();
+    metrics.countDecision('GetUser', 'allow', true);
+    metrics.countDecision('GetUser', 'allow', false);
+    metrics.countDecision('GetUser', 'allow', true);
+    const text = await metrics.registry.metrics();
+    assert.match(cacheLine(text, 'decision', 'hit') ?? '', / 2$/);
+    assert.match(text, /cedargate_decisions_total\{action="GetUser",result="allow"\} 3/);
+  });
+});

@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { createReadiness } from '../../../src/sidecar/readiness.js';
+import type { SidecarCluster } from '../../../src/sidecar/server.js';
+
+describe('createReadiness', () => {
+  function setup(opts: { backendUp?: boolean; cluster?: { ok: boolean; detail: string } } = {}) {
+    const state = { now: 0, pings: 0, backendUp: opts.backendUp ?? true, draining: false };
+    const cluster =
+      opts.cluster === undefined
+        ? undefined
+        : ({ health: () => opts.cluster } as unknown as SidecarCluster);
+    const readiness = createReadiness({
+      policyVersion: () => 'v1',
+      pingBackend: async () => {
+        state.pings++;
+        if (!state.backendUp) throw new Error('refused');
+      },
+      cluster,
+      draining: () => state.draining,
+      now: () => state.now,
+    });
+    return { state, readiness };
+  }
+
+  it('ready while the backend answers; the checks say what was found', async () => {
+    const { readiness } = setup();
+    assert.deepEqual(await readiness(), {
+      ready: true,
+      checks: { policies: 'loaded v1', backend: 'ok' },
+    });
+  });
+
+  it('pings the backend at most once a second, however often it is asked', async () => {
+    const { state, readiness } = setup();
+    await readiness();
+    state.now = 500;
+    await readiness();
+    assert.equal(state.pings, 1);
+    state.now = 1001;
+    await readiness();
+    assert.equal(state.pings, 2);
+  });
+
+  it('not ready when the backend is unreachable, draining, or the cluster is unhealthy', async () => {
+    const down = setup({ backendUp: false });
+    assert.deepEqual(await down.readiness(), {
+      ready: false,
+      checks: { policies: 'loaded v1', backend: 'unreachable' },
+    });
+    const draining = setup();
+    draining.state.draining = true;
+    const d = await draining.readiness();
+    assert.equal(d.ready, false);
+    assert.equal(d.checks.shutdown, 'draining');
+    const redis = setup({ cluster: { ok: false, detail: 'redis down' } });
+    const r = await redis.readiness();
+    assert.equal(r.ready, false);
+    assert.equal(r.checks.redis, 'redis down');
+  });
+});
