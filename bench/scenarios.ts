@@ -146,7 +146,7 @@ export const SCENARIOS: readonly Scenario[] = [
     name: 'put-role',
     writes: true,
     description:
-      'PUT a role change: the owner moves each user of a quarter of the tenant through the six transitions between user, viewer and user+viewer; every decision is new (Cedar decides each one)',
+      'PUT a role change: the owner moves each user of a quarter of the tenant through the six transitions between user, viewer and user+viewer; the facts repeat, so after its first pass the decision cache (keyed by facts, not ids) answers almost every one',
     generator(stack, path) {
       const targets = writableUsers(stack, path, 'put-role');
       const headers = headersFor(stack, path, stack.owner, true);
