@@ -19,10 +19,12 @@ import {
   parseRequestFields,
   parseUsers,
   readTestFile,
+  RefusedBodyError,
   requestOf,
   TestFileError,
+  unknownRoleOf,
 } from '../policy/test-suite.js';
-import type { TestFile, TestUser } from '../policy/test-suite.js';
+import type { TestCase, TestFile, TestUser } from '../policy/test-suite.js';
 import { listPolicyFiles } from '../policy/policy-files.js';
 import {
   createPolicyStore,
@@ -32,6 +34,7 @@ import {
 } from '../sidecar/authz/policy-store.js';
 import type { PolicyProblem, PolicyStore } from '../sidecar/authz/policy-store.js';
 import { RESOURCE_KIND_OF } from '../policy/types.js';
+import type { AuthzRequest } from '../policy/types.js';
 import { parseFlags, UsageError } from './usage.js';
 
 const USAGE =
@@ -142,9 +145,16 @@ async function runTest(args: string[]): Promise<number> {
     return 1;
   }
   try {
+    const roles = store.current().roles;
     for (const f of files) {
+      const unknownRole = unknownRoleOf(f.users, roles);
+      if (unknownRole !== null) {
+        out(`FAIL  ${f.file}: ${unknownRole}`);
+        failed++;
+        continue;
+      }
       for (const c of f.cases) {
-        const why = checkCase(c, store.decide(requestOf(c, f.users)));
+        const why = whyCaseFails(c, f.users, store);
         if (why === null) {
           passed++;
           out(`PASS  ${f.file}: ${c.name}`);
@@ -159,6 +169,22 @@ async function runTest(args: string[]): Promise<number> {
   }
   out(`${passed} passed, ${failed} failed`);
   return failed > 0 ? 1 : 0;
+}
+
+/** Why a case fails (null: it passes); a body the API refuses fails it before any decision. */
+function whyCaseFails(
+  c: TestCase,
+  users: ReadonlyMap<string, TestUser>,
+  store: PolicyStore,
+): string | null {
+  let request: AuthzRequest;
+  try {
+    request = requestOf(c, users, store.current().roles);
+  } catch (err) {
+    if (err instanceof RefusedBodyError) return err.message;
+    throw err;
+  }
+  return checkCase(c, store.decide(request));
 }
 
 // --- fmt -------------------------------------------------------------------------------------
@@ -267,7 +293,26 @@ async function runExplain(args: string[]): Promise<number> {
     return 1;
   }
   try {
-    const request = requestOf(fields, users);
+    const named = new Map(
+      [...users].filter(
+        ([id]) =>
+          id === fields.principal ||
+          (RESOURCE_KIND_OF[fields.action] === 'User' && id === fields.resource),
+      ),
+    );
+    const unknownRole = unknownRoleOf(named, store.current().roles);
+    if (unknownRole !== null) {
+      out(`the request: ${unknownRole}`);
+      return 1;
+    }
+    let request: AuthzRequest;
+    try {
+      request = requestOf(fields, users, store.current().roles);
+    } catch (err) {
+      if (!(err instanceof RefusedBodyError)) throw err;
+      out(`the request: ${err.message}`);
+      return 1;
+    }
     const explanation = explainDecision(dir, store.current(), request, store.decide(request));
     out(
       values.json === true ? JSON.stringify(explanation, null, 2) : renderExplanation(explanation),
