@@ -33,6 +33,7 @@ import {
   PolicyLoadError,
 } from '../sidecar/authz/policy-store.js';
 import type { PolicyProblem, PolicyStore } from '../sidecar/authz/policy-store.js';
+import { SCHEMA_FILE } from '../policy/schema.js';
 import { RESOURCE_KIND_OF } from '../policy/types.js';
 import type { AuthzRequest } from '../policy/types.js';
 import { parseFlags, UsageError } from './usage.js';
@@ -97,7 +98,7 @@ async function runValidate(args: string[]): Promise<number> {
     const set = await loadPolicySet(dir);
     for (const w of set.warnings) out(`${w.file}:${w.line}:${w.column}: warning: ${w.message}`);
     out(
-      `ok: ${set.policies.length} policies in ${set.files.length} files valid against ${join(dir, 'schema.cedarschema')} ` +
+      `ok: ${set.policies.length} policies in ${set.files.length} files valid against ${join(dir, SCHEMA_FILE)} ` +
         `(roles: ${set.schema.roles.join(', ')}; version ${set.version})`,
     );
     return 0;
