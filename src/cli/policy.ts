@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { promisify } from 'node:util';
 import { dirname, join, resolve } from 'node:path';
 import { createLogger } from '../common/logger.js';
+import { loadPolicyCliConfig } from '../config.js';
 import { diffPolicySets, renderDiff } from '../policy/diff.js';
 import { explainDecision, renderExplanation } from '../policy/explain.js';
 import { formatPolicies } from '../policy/fmt.js';
@@ -67,7 +68,7 @@ function out(text: string): void {
 
 function policyDirOf(positionals: string[], usageLine: string): string {
   if (positionals.length > 1) throw new UsageError(`expected at most one DIR\nusage: ${usageLine}`);
-  return positionals[0] ?? process.env.POLICY_DIR ?? './policies';
+  return positionals[0] ?? loadPolicyCliConfig().policyDir;
 }
 
 function printProblems(problems: PolicyProblem[]): void {
@@ -388,7 +389,7 @@ async function runDiff(args: string[]): Promise<number> {
   let cleanup = async () => undefined as void;
   if (values.git !== undefined) {
     if (positionals.length > 1) fail('with --git, expected at most one CANDIDATE');
-    candidateDir = positionals[0] ?? process.env.POLICY_DIR ?? './policies';
+    candidateDir = positionals[0] ?? loadPolicyCliConfig().policyDir;
     const committed = await committedPolicyDir(values.git, candidateDir, fail);
     baseDir = committed.dir;
     cleanup = committed.remove;
