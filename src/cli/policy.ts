@@ -78,15 +78,24 @@ function printProblems(problems: PolicyProblem[]): void {
   }
 }
 
-/** Loads the store the sidecar would load, quietly (the CLI prints its own problems). */
-async function openStore(dir: string): Promise<PolicyStore> {
-  return createPolicyStore({
-    dir,
-    logger: createLogger('silent'),
-    watch: false,
-    pollMs: 0,
-    decisionCacheMax: 0,
-  });
+/**
+ * Loads the store the sidecar would load, quietly; when the policies do not load, prints their
+ * problems (the CLI's own format) and gives null.
+ */
+async function openStore(dir: string): Promise<PolicyStore | null> {
+  try {
+    return await createPolicyStore({
+      dir,
+      logger: createLogger('silent'),
+      watch: false,
+      pollMs: 0,
+      decisionCacheMax: 0,
+    });
+  } catch (err) {
+    if (!(err instanceof PolicyLoadError)) throw err;
+    printProblems(err.problems);
+    return null;
+  }
 }
 
 // --- validate --------------------------------------------------------------------------------
@@ -135,12 +144,8 @@ async function runTest(args: string[]): Promise<number> {
       failed++;
     }
   }
-  let store: PolicyStore;
-  try {
-    store = await openStore(dir);
-  } catch (err) {
-    if (!(err instanceof PolicyLoadError)) throw err;
-    printProblems(err.problems);
+  const store = await openStore(dir);
+  if (store === null) {
     const cases = files.reduce((n, f) => n + f.cases.length, 0);
     out(`the policies do not load; no case ran`);
     out(`0 passed, ${failed + cases} failed`);
@@ -278,30 +283,21 @@ async function runExplain(args: string[]): Promise<number> {
   const fields = parseRequestFields(raw, 'the request', fail);
 
   const users = await explainUsers(dir, values.entities, raw, requestDir, fail);
+  const named = new Map<string, TestUser>();
   for (const id of [
     fields.principal,
     ...(RESOURCE_KIND_OF[fields.action] === 'User' ? [fields.resource] : []),
   ]) {
-    if (!users.has(id))
+    const user = users.get(id);
+    if (user === undefined)
       fail(`no user "${id}" in the entities (give --entities FILE or "users" in the request file)`);
+    else named.set(id, user);
   }
 
-  let store: PolicyStore;
+  const store = await openStore(dir);
+  if (store === null) return 1;
   try {
-    store = await openStore(dir);
-  } catch (err) {
-    if (!(err instanceof PolicyLoadError)) throw err;
-    printProblems(err.problems);
-    return 1;
-  }
-  try {
-    const named = new Map(
-      [...users].filter(
-        ([id]) =>
-          id === fields.principal ||
-          (RESOURCE_KIND_OF[fields.action] === 'User' && id === fields.resource),
-      ),
-    );
+    // Only the users the request names: another test file's stray user is not this request's.
     const unknownRole = unknownRoleOf(named, store.current().roles);
     if (unknownRole !== null) {
       out(`the request: ${unknownRole}`);
