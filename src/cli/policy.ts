@@ -27,13 +27,10 @@ import {
 } from '../policy/test-suite.js';
 import type { TestCase, TestFile, TestUser } from '../policy/test-suite.js';
 import { listPolicyFiles } from '../policy/policy-files.js';
-import {
-  createPolicyStore,
-  formatProblem,
-  loadPolicySet,
-  PolicyLoadError,
-} from '../sidecar/authz/policy-store.js';
-import type { PolicyProblem, PolicyStore } from '../sidecar/authz/policy-store.js';
+import { formatProblem, loadPolicySet, PolicyLoadError } from '../policy/policy-set.js';
+import type { PolicyProblem } from '../policy/policy-set.js';
+import { createPolicyStore } from '../sidecar/authz/policy-store.js';
+import type { PolicyStore } from '../sidecar/authz/policy-store.js';
 import { SCHEMA_FILE } from '../policy/schema.js';
 import { RESOURCE_KIND_OF } from '../policy/types.js';
 import type { AuthzRequest } from '../policy/types.js';
