@@ -342,3 +342,17 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
     logLevel,
   });
 }
+
+/** What the `policy` commands take from the environment. */
+export interface PolicyCliConfig {
+  /** The policy directory when the command line names none. */
+  readonly policyDir: string;
+}
+
+/**
+ * The `policy` commands' configuration: POLICY_DIR as given, not resolved (the commands print
+ * paths the way the author wrote them), `./policies` when unset or blank, as for the servers.
+ */
+export function loadPolicyCliConfig(env: Env = process.env): PolicyCliConfig {
+  return Object.freeze({ policyDir: str(env, 'POLICY_DIR') ?? './policies' });
+}

@@ -9,8 +9,11 @@ import { join } from 'node:path';
 import type { Logger } from '../common/logger.js';
 import { readAllowedRoles, SCHEMA_FILE } from '../policy/schema.js';
 
+/** The allowed role names as they stand now, for the backend's 422 checks. */
 export interface AllowedRoles {
+  /** The roles of the last schema that parsed (frozen). */
   current(): readonly string[];
+  /** Stops watching the schema file. */
   close(): void;
 }
 

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { promisify } from 'node:util';
 import { dirname, join, resolve } from 'node:path';
 import { createLogger } from '../common/logger.js';
+import { loadPolicyCliConfig } from '../config.js';
 import { diffPolicySets, renderDiff } from '../policy/diff.js';
 import { explainDecision, renderExplanation } from '../policy/explain.js';
 import { formatPolicies } from '../policy/fmt.js';
@@ -19,19 +20,20 @@ import {
   parseRequestFields,
   parseUsers,
   readTestFile,
+  RefusedBodyError,
   requestOf,
   TestFileError,
+  unknownRoleOf,
 } from '../policy/test-suite.js';
-import type { TestFile, TestUser } from '../policy/test-suite.js';
+import type { TestCase, TestFile, TestUser } from '../policy/test-suite.js';
 import { listPolicyFiles } from '../policy/policy-files.js';
-import {
-  createPolicyStore,
-  formatProblem,
-  loadPolicySet,
-  PolicyLoadError,
-} from '../sidecar/authz/policy-store.js';
-import type { PolicyProblem, PolicyStore } from '../sidecar/authz/policy-store.js';
+import { formatProblem, loadPolicySet, PolicyLoadError } from '../policy/policy-set.js';
+import type { PolicyProblem } from '../policy/policy-set.js';
+import { createPolicyStore } from '../sidecar/authz/policy-store.js';
+import type { PolicyStore } from '../sidecar/authz/policy-store.js';
+import { SCHEMA_FILE } from '../policy/schema.js';
 import { RESOURCE_KIND_OF } from '../policy/types.js';
+import type { AuthzRequest } from '../policy/types.js';
 import { parseFlags, UsageError } from './usage.js';
 
 const USAGE =
@@ -63,7 +65,7 @@ function out(text: string): void {
 
 function policyDirOf(positionals: string[], usageLine: string): string {
   if (positionals.length > 1) throw new UsageError(`expected at most one DIR\nusage: ${usageLine}`);
-  return positionals[0] ?? process.env.POLICY_DIR ?? './policies';
+  return positionals[0] ?? loadPolicyCliConfig().policyDir;
 }
 
 function printProblems(problems: PolicyProblem[]): void {
@@ -73,15 +75,24 @@ function printProblems(problems: PolicyProblem[]): void {
   }
 }
 
-/** Loads the store the sidecar would load, quietly (the CLI prints its own problems). */
-async function openStore(dir: string): Promise<PolicyStore> {
-  return createPolicyStore({
-    dir,
-    logger: createLogger('silent'),
-    watch: false,
-    pollMs: 0,
-    decisionCacheMax: 0,
-  });
+/**
+ * Loads the store the sidecar would load, quietly; when the policies do not load, prints their
+ * problems (the CLI's own format) and gives null.
+ */
+async function openStore(dir: string): Promise<PolicyStore | null> {
+  try {
+    return await createPolicyStore({
+      dir,
+      logger: createLogger('silent'),
+      watch: false,
+      pollMs: 0,
+      decisionCacheMax: 0,
+    });
+  } catch (err) {
+    if (!(err instanceof PolicyLoadError)) throw err;
+    printProblems(err.problems);
+    return null;
+  }
 }
 
 // --- validate --------------------------------------------------------------------------------
@@ -94,7 +105,7 @@ async function runValidate(args: string[]): Promise<number> {
     const set = await loadPolicySet(dir);
     for (const w of set.warnings) out(`${w.file}:${w.line}:${w.column}: warning: ${w.message}`);
     out(
-      `ok: ${set.policies.length} policies in ${set.files.length} files valid against ${join(dir, 'schema.cedarschema')} ` +
+      `ok: ${set.policies.length} policies in ${set.files.length} files valid against ${join(dir, SCHEMA_FILE)} ` +
         `(roles: ${set.schema.roles.join(', ')}; version ${set.version})`,
     );
     return 0;
@@ -130,21 +141,24 @@ async function runTest(args: string[]): Promise<number> {
       failed++;
     }
   }
-  let store: PolicyStore;
-  try {
-    store = await openStore(dir);
-  } catch (err) {
-    if (!(err instanceof PolicyLoadError)) throw err;
-    printProblems(err.problems);
+  const store = await openStore(dir);
+  if (store === null) {
     const cases = files.reduce((n, f) => n + f.cases.length, 0);
     out(`the policies do not load; no case ran`);
     out(`0 passed, ${failed + cases} failed`);
     return 1;
   }
   try {
+    const roles = store.current().roles;
     for (const f of files) {
+      const unknownRole = unknownRoleOf(f.users, roles);
+      if (unknownRole !== null) {
+        out(`FAIL  ${f.file}: ${unknownRole}`);
+        failed++;
+        continue;
+      }
       for (const c of f.cases) {
-        const why = checkCase(c, store.decide(requestOf(c, f.users)));
+        const why = whyCaseFails(c, f.users, store);
         if (why === null) {
           passed++;
           out(`PASS  ${f.file}: ${c.name}`);
@@ -159,6 +173,22 @@ async function runTest(args: string[]): Promise<number> {
   }
   out(`${passed} passed, ${failed} failed`);
   return failed > 0 ? 1 : 0;
+}
+
+/** Why a case fails (null: it passes); a body the API refuses fails it before any decision. */
+function whyCaseFails(
+  c: TestCase,
+  users: ReadonlyMap<string, TestUser>,
+  store: PolicyStore,
+): string | null {
+  let request: AuthzRequest;
+  try {
+    request = requestOf(c, users, store.current().roles);
+  } catch (err) {
+    if (err instanceof RefusedBodyError) return err.message;
+    throw err;
+  }
+  return checkCase(c, store.decide(request));
 }
 
 // --- fmt -------------------------------------------------------------------------------------
@@ -250,24 +280,34 @@ async function runExplain(args: string[]): Promise<number> {
   const fields = parseRequestFields(raw, 'the request', fail);
 
   const users = await explainUsers(dir, values.entities, raw, requestDir, fail);
+  const named = new Map<string, TestUser>();
   for (const id of [
     fields.principal,
     ...(RESOURCE_KIND_OF[fields.action] === 'User' ? [fields.resource] : []),
   ]) {
-    if (!users.has(id))
+    const user = users.get(id);
+    if (user === undefined)
       fail(`no user "${id}" in the entities (give --entities FILE or "users" in the request file)`);
+    else named.set(id, user);
   }
 
-  let store: PolicyStore;
+  const store = await openStore(dir);
+  if (store === null) return 1;
   try {
-    store = await openStore(dir);
-  } catch (err) {
-    if (!(err instanceof PolicyLoadError)) throw err;
-    printProblems(err.problems);
-    return 1;
-  }
-  try {
-    const request = requestOf(fields, users);
+    // Only the users the request names: another test file's stray user is not this request's.
+    const unknownRole = unknownRoleOf(named, store.current().roles);
+    if (unknownRole !== null) {
+      out(`the request: ${unknownRole}`);
+      return 1;
+    }
+    let request: AuthzRequest;
+    try {
+      request = requestOf(fields, users, store.current().roles);
+    } catch (err) {
+      if (!(err instanceof RefusedBodyError)) throw err;
+      out(`the request: ${err.message}`);
+      return 1;
+    }
     const explanation = explainDecision(dir, store.current(), request, store.decide(request));
     out(
       values.json === true ? JSON.stringify(explanation, null, 2) : renderExplanation(explanation),
@@ -342,7 +382,7 @@ async function runDiff(args: string[]): Promise<number> {
   let cleanup = async () => undefined as void;
   if (values.git !== undefined) {
     if (positionals.length > 1) fail('with --git, expected at most one CANDIDATE');
-    candidateDir = positionals[0] ?? process.env.POLICY_DIR ?? './policies';
+    candidateDir = positionals[0] ?? loadPolicyCliConfig().policyDir;
     const committed = await committedPolicyDir(values.git, candidateDir, fail);
     baseDir = committed.dir;
     cleanup = committed.remove;

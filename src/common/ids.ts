@@ -7,6 +7,15 @@ import { InvalidInputError } from '../errors.js';
 
 const ID_SHAPE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/**
+ * The canonical spelling of an id, shaped or not (a token's subject need not be UUID-shaped):
+ * ids compare without regard to case, so every key, comparison and stored value goes through
+ * this one function and case can never split one user into two.
+ */
+export function canonicalId(raw: string): string {
+  return raw.toUpperCase();
+}
+
 /** Whether `raw` is UUID-shaped hex, in any case. */
 export function isIdShaped(raw: string): boolean {
   return ID_SHAPE.test(raw);
@@ -18,7 +27,7 @@ function parseId(raw: string, what: string, field: string): string {
       details: { field },
     });
   }
-  return raw.toUpperCase();
+  return canonicalId(raw);
 }
 
 /** The canonical (upper-case) form of a user id; InvalidInputError (400) for anything else. */
@@ -33,10 +42,10 @@ export function parseTenantId(raw: string): string {
 
 /** A fresh random user id, canonical. */
 export function newUserId(): string {
-  return randomUUID().toUpperCase();
+  return canonicalId(randomUUID());
 }
 
 /** A fresh random tenant id, canonical. */
 export function newTenantId(): string {
-  return randomUUID().toUpperCase();
+  return canonicalId(randomUUID());
 }

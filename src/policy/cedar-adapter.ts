@@ -17,7 +17,14 @@ import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 setFlagsFromString('--no-turbo-inline-js-wasm-calls');
 import { leaveOutUnknownRoles } from './known-roles.js';
 import { charIndexOfByte } from './source-position.js';
-import type { AuthzContext, AuthzRequest, Decision } from './types.js';
+import { splitPolicies } from './text-scanners.js';
+import type {
+  AuthzContext,
+  AuthzRequest,
+  ContextAttributeKind,
+  Decision,
+  ParsedSchema,
+} from './types.js';
 
 /** A problem Cedar found, with the character index it points at in the text it was given. */
 export interface CedarProblem {
@@ -27,36 +34,15 @@ export interface CedarProblem {
   index?: number;
 }
 
-/** The names of the `Role` enum entity declared by a Cedar schema (any namespace). */
-export function roleNamesFromSchema(schemaText: string): string[] {
-  const answer = cedar.schemaToJson(schemaText);
-  if (answer.type !== 'success') {
-    const messages = answer.errors.map((e) => e.message).join('; ');
-    throw new Error(`schema does not parse: ${messages}`);
-  }
-  for (const ns of Object.values(
-    answer.json as Record<string, { entityTypes?: Record<string, { enum?: string[] }> }>,
-  )) {
-    const role = ns.entityTypes?.['Role'];
-    if (role?.enum !== undefined) return [...role.enum];
-  }
-  throw new Error('schema declares no `entity Role enum [...]`');
-}
-
 // ---------------------------------------------------------------------------------------------
 // Schema
 
-/** How a context attribute's JSON value is built from an {@link AuthzContext} value. */
-type ContextAttributeKind = { kind: 'entity'; type: string } | { kind: 'entitySet'; type: string };
-
-/** A schema that parsed, with what the engine needs to build requests for it. */
-export interface ParsedSchema {
-  text: string;
-  /** The `Role` enum, in declaration order. */
-  roles: string[];
-  /** Fully qualified entity type names, e.g. `Cedargate::User`. */
-  types: { user: string; tenant: string; role: string; action: string };
-  /** Per action, the context attributes whose values are entity references (roles, mostly). */
+/**
+ * One namespace of a schema as Cedar resolves it, in the project's terms: its entity types (with
+ * their enum members) and, per action, the context attributes that are entity references.
+ */
+export interface SchemaNamespace {
+  entityTypes: Record<string, { enum?: string[] }>;
   entityAttributes: Record<string, Record<string, ContextAttributeKind>>;
 }
 
@@ -72,51 +58,28 @@ interface SchemaTypeJson {
 }
 
 /**
- * Parses a schema in Cedar syntax. It must declare the `User`, `Tenant` and `Role` entity types
- * in one namespace (the shape the sidecar builds its entities in).
+ * The namespaces of a schema in Cedar syntax, keyed by name (`''` for none), or what is wrong
+ * with it. Which namespace is the one cedargate speaks is schema.ts's rule, not Cedar's.
  */
-export function parseSchema(
+export function resolveSchema(
   text: string,
-): { ok: true; schema: ParsedSchema } | { ok: false; problems: CedarProblem[] } {
+):
+  | { ok: true; namespaces: Record<string, SchemaNamespace> }
+  | { ok: false; problems: CedarProblem[] } {
   // checkParseSchema points at the right place for unresolved names; schemaToJson does not.
   const check = cedar.checkParseSchema(text);
   if (check.type !== 'success') return { ok: false, problems: toProblems(check.errors, text) };
   const answer = cedar.schemaToJsonWithResolvedTypes(text);
   if (answer.type !== 'success') return { ok: false, problems: toProblems(answer.errors, text) };
-  const namespaces = answer.json as Record<string, SchemaNamespaceJson>;
-  for (const [ns, def] of Object.entries(namespaces)) {
-    const entityTypes = def.entityTypes ?? {};
-    const roleEnum = entityTypes['Role']?.enum;
-    if (roleEnum === undefined || !('User' in entityTypes) || !('Tenant' in entityTypes)) continue;
-    const qualify = (name: string) => (ns === '' ? name : `${ns}::${name}`);
-    const entityAttributes: ParsedSchema['entityAttributes'] = {};
+  const namespaces: Record<string, SchemaNamespace> = {};
+  for (const [ns, def] of Object.entries(answer.json as Record<string, SchemaNamespaceJson>)) {
+    const entityAttributes: SchemaNamespace['entityAttributes'] = {};
     for (const [action, spec] of Object.entries(def.actions ?? {})) {
       entityAttributes[action] = entityAttributesOf(spec.appliesTo?.context);
     }
-    return {
-      ok: true,
-      schema: {
-        text,
-        roles: [...roleEnum],
-        types: {
-          user: qualify('User'),
-          tenant: qualify('Tenant'),
-          role: qualify('Role'),
-          action: qualify('Action'),
-        },
-        entityAttributes,
-      },
-    };
+    namespaces[ns] = { entityTypes: def.entityTypes ?? {}, entityAttributes };
   }
-  return {
-    ok: false,
-    problems: [
-      {
-        message:
-          'the schema must declare `entity Role enum [...]`, `entity Tenant` and `entity User` in one namespace',
-      },
-    ],
-  };
+  return { ok: true, namespaces };
 }
 
 function entityAttributesOf(
@@ -194,50 +157,6 @@ export function parsePolicyFile(
     });
   }
   return { ok: true, policies };
-}
-
-/**
- * Splits policy text at the `;` ending each policy. In Cedar a `;` can only end a policy or sit
- * inside a string or a comment, so a scan that skips those two is exact for text that parsed.
- */
-function splitPolicies(text: string): { text: string; start: number; firstToken: number }[] {
-  const out: { text: string; start: number; firstToken: number }[] = [];
-  let start = 0;
-  let firstToken = -1;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i];
-    if (ch === '/' && text[i + 1] === '/') {
-      while (i < text.length && text[i] !== '\n') i++;
-      continue;
-    }
-    if (ch === ' ' || ch === '\t' || ch === '\n' || ch === '\r') continue;
-    if (firstToken < 0) firstToken = i;
-    if (ch === '"') {
-      for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === '\\') i++;
-      continue;
-    }
-    if (ch === ';') {
-      out.push({ text: text.slice(start, i + 1), start, firstToken });
-      start = i + 1;
-      firstToken = -1;
-    }
-  }
-  return out;
-}
-
-/** The comments of policy text, in order (used to prove the formatter kept them all). */
-export function commentsOf(text: string): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < text.length; i++) {
-    if (text[i] === '"') {
-      for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === '\\') i++;
-    } else if (text[i] === '/' && text[i + 1] === '/') {
-      const end = text.indexOf('\n', i);
-      out.push(text.slice(i, end < 0 ? text.length : end).trim());
-      i = end < 0 ? text.length : end;
-    }
-  }
-  return out;
 }
 
 /** A policy-level validation problem: `policyId` is the key the policy was given. */

@@ -4,8 +4,17 @@
  * they live and their notices, and any evaluation errors.
  */
 import { join } from 'node:path';
-import type { PolicySnapshot } from '../sidecar/authz/policy-store.js';
+import type { PolicyInfo } from './policy-set.js';
 import type { AuthzRequest, Decision } from './types.js';
+
+/**
+ * What an explanation needs of the live set: its version and where each policy lives. The
+ * sidecar's policy snapshot is one; naming only this keeps the policy domain below the sidecar.
+ */
+export interface ExplainedSet {
+  version: string;
+  policies: readonly PolicyInfo[];
+}
 
 /** One determining policy, located. */
 export interface DeterminingPolicy {
@@ -29,7 +38,7 @@ export interface Explanation {
 /** Builds the explanation of `decision` for `request` under the live set of `dir`. */
 export function explainDecision(
   dir: string,
-  snapshot: PolicySnapshot,
+  snapshot: ExplainedSet,
   request: AuthzRequest,
   decision: Decision,
 ): Explanation {

@@ -3,7 +3,8 @@
  * formatted text must keep every comment and mean exactly the same policies (annotations
  * included), or the file is left alone and the reason reported.
  */
-import { commentsOf, formatPolicyText, policyMeaningOf } from './cedar-adapter.js';
+import { formatPolicyText, policyMeaningOf } from './cedar-adapter.js';
+import { commentsOf } from './text-scanners.js';
 import type { CedarProblem } from './cedar-adapter.js';
 
 /** What formatting one file's text gives. */

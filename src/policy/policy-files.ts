@@ -14,7 +14,6 @@ import { readdir, readFile, readlink, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SCHEMA_FILE } from './schema.js';
 
-export { SCHEMA_FILE };
 /** The policy test folder, not policies. */
 export const TESTS_DIR = 'tests';
 

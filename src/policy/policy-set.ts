@@ -3,9 +3,11 @@
  * strictly validated against the schema, every problem pointed at file:line:column.
  */
 import { join } from 'node:path';
-import { parsePolicyFile, parseSchema, validatePolicies } from './cedar-adapter.js';
-import type { CedarProblem, ParsedSchema, PolicyMeta } from './cedar-adapter.js';
-import { readPolicySources, SCHEMA_FILE } from './policy-files.js';
+import { parsePolicyFile, validatePolicies } from './cedar-adapter.js';
+import type { CedarProblem, PolicyMeta } from './cedar-adapter.js';
+import { readPolicySources } from './policy-files.js';
+import { parseSchema, SCHEMA_FILE } from './schema.js';
+import type { ParsedSchema } from './types.js';
 import type { PolicySources } from './policy-files.js';
 import { positionAt } from './source-position.js';
 

@@ -11,9 +11,8 @@
  */
 import { entityLiteralsOf, schemaShapesOf } from './cedar-adapter.js';
 import type { SchemaType } from './cedar-adapter.js';
-import type { ParsedSchema } from './cedar-adapter.js';
 import type { LoadedPolicySet } from './policy-set.js';
-import type { AuthzRequest } from './types.js';
+import type { AuthzRequest, ParsedSchema } from './types.js';
 
 /** The ids the policies name literally, per kind of entity. */
 export interface PolicyLiterals {

@@ -21,7 +21,8 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import type { NewUser, UserPatch } from '../common/user.js';
+import { checkRoles, validateNewUser, validateUserPatch } from '../common/validate.js';
+import { CedargateError } from '../errors.js';
 import { avatarDigestOf, buildCreateContext, buildUpdateContext } from './context.js';
 import type { AuthzContext, AuthzRequest, Decision, UsersAction } from './types.js';
 import { RESOURCE_KIND_OF, USERS_ACTIONS } from './types.js';
@@ -62,6 +63,40 @@ export class TestFileError extends Error {
     super(`${file}: ${message}`);
     this.name = 'TestFileError';
   }
+}
+
+/**
+ * A case's body that the API itself refuses (400, 413 or 422 before any decision): the case is
+ * wrong whatever the policies say, so it fails rather than deciding a request that never is.
+ */
+export class RefusedBodyError extends Error {
+  /** The API's own error, with its contract code and status. */
+  readonly refusal: CedargateError;
+  constructor(refusal: CedargateError) {
+    super(`the API refuses the body (${refusal.status} ${refusal.code}): ${refusal.message}`, {
+      cause: refusal,
+    });
+    this.name = 'RefusedBodyError';
+    this.refusal = refusal;
+  }
+}
+
+/**
+ * Why one of `users` holds a role the schema does not name (null when none does). Such a user
+ * could not be created through the API, and the sidecar would decide it as if it lacked the role
+ * (retired roles are left out), so a case about it tests nothing real.
+ */
+export function unknownRoleOf(
+  users: ReadonlyMap<string, TestUser>,
+  allowedRoles: readonly string[],
+): string | null {
+  for (const u of users.values()) {
+    const role = u.roles.find((r) => !allowedRoles.includes(r));
+    if (role !== undefined) {
+      return `user "${u.id}": role "${role}" is not in the schema's Role enum (${allowedRoles.join(', ')})`;
+    }
+  }
+  return null;
 }
 
 /** The YAML files under `testsDir`, sorted; [] when there is no such directory. */
@@ -215,18 +250,25 @@ export function parseRequestFields(
 
 /**
  * The request the sidecar would decide for this case: the principal and resource facts from the
- * users, and the context built from the body by the sidecar's own builders.
+ * users, and the context built from the body by the sidecar's own builders, after the body passed
+ * the API's own validators (`allowedRoles`: the schema's roles). Throws {@link RefusedBodyError}
+ * for a body the API refuses; a create or update case without `body` or `context` sends none,
+ * which the API refuses too.
  */
 export function requestOf(
   c: Pick<TestCase, 'principal' | 'action' | 'resource' | 'body' | 'context'>,
   users: ReadonlyMap<string, TestUser>,
+  allowedRoles: readonly string[],
 ): AuthzRequest {
   const p = users.get(c.principal);
   if (p === undefined) throw new Error(`no user "${c.principal}"`);
   const principal = { id: p.id, tenantId: p.tenant, roles: p.roles, isOwner: p.owner };
   if (RESOURCE_KIND_OF[c.action] === 'Tenant') {
     const context =
-      c.context ?? (c.action === 'users:create' ? buildCreateContext(newUserOf(c.body ?? {})) : {});
+      c.context ??
+      (c.action === 'users:create'
+        ? buildCreateContext(accepted(() => validateNewUser(c.body ?? {}), allowedRoles))
+        : {});
     return { principal, action: c.action, resource: { type: 'Tenant', id: c.resource }, context };
   }
   const r = users.get(c.resource);
@@ -243,26 +285,25 @@ export function requestOf(
     (c.action === 'users:update'
       ? buildUpdateContext(
           { name: r.name, roles: r.roles, avatar_digest: avatarDigestOf(r.avatar) },
-          patchOf(c.body ?? {}),
+          accepted(() => validateUserPatch(c.body ?? {}), allowedRoles),
         )
       : {});
   return { principal, action: c.action, resource, context };
 }
 
-function patchOf(body: Record<string, unknown>): UserPatch {
-  const patch: UserPatch = {};
-  if (typeof body['name'] === 'string') patch.name = body['name'];
-  if (isStringList(body['roles'])) patch.roles = body['roles'];
-  if (typeof body['avatar'] === 'string' || body['avatar'] === null) patch.avatar = body['avatar'];
-  return patch;
-}
-
-function newUserOf(body: Record<string, unknown>): NewUser {
-  return {
-    name: typeof body['name'] === 'string' ? body['name'] : 'new user',
-    email: typeof body['email'] === 'string' ? body['email'] : 'new@example.com',
-    roles: isStringList(body['roles']) ? body['roles'] : [],
-  };
+/** The body as the API accepts it (shape, then roles, in the contract's order), or a refusal. */
+function accepted<T extends { roles?: string[] }>(
+  validate: () => T,
+  allowedRoles: readonly string[],
+): T {
+  try {
+    const body = validate();
+    if (body.roles !== undefined) checkRoles(body.roles, allowedRoles);
+    return body;
+  } catch (err) {
+    if (err instanceof CedargateError) throw new RefusedBodyError(err);
+    throw err;
+  }
 }
 
 /** Why a decision does not meet a case's expectations; null when it does. */

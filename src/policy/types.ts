@@ -71,3 +71,18 @@ export interface Decision {
    */
   ignoredRoles?: string[];
 }
+
+/** How a context attribute's value becomes Cedar JSON: an entity reference, or a set of them. */
+export type ContextAttributeKind =
+  { kind: 'entity'; type: string } | { kind: 'entitySet'; type: string };
+
+/** A schema that parsed, with what the engine needs to build requests for it (schema.ts). */
+export interface ParsedSchema {
+  text: string;
+  /** The `Role` enum, in declaration order. */
+  roles: string[];
+  /** Fully qualified entity type names, e.g. `Cedargate::User`. */
+  types: { user: string; tenant: string; role: string; action: string };
+  /** Per action, the context attributes whose values are entity references (roles, mostly). */
+  entityAttributes: Record<string, Record<string, ContextAttributeKind>>;
+}

@@ -2,7 +2,7 @@
  * The list cursor both stores issue: base64url of `created_at|id` of the last user of the
  * previous page. Opaque to clients; checked strictly, since it comes back from them.
  */
-import { isIdShaped } from '../../common/ids.js';
+import { canonicalId, isIdShaped } from '../../common/ids.js';
 import { InvalidInputError } from '../../errors.js';
 
 /** Where a page ends: the sort key of its last user. */
@@ -31,5 +31,5 @@ export function decodeCursor(cursor: string): CursorPosition {
   ) {
     throw bad;
   }
-  return { createdAt, id: id.toUpperCase() };
+  return { createdAt, id: canonicalId(id) };
 }

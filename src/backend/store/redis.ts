@@ -20,7 +20,7 @@ import { decodeCursor, encodeCursor, type CursorPosition } from './cursor.js';
 import { DEFAULT_PAGE_MAX_BYTES, fitsInPage, pageBytesOf } from './page-budget.js';
 import { createClient, defineScript } from 'redis';
 import type { Logger } from '../../common/logger.js';
-import { isIdShaped, newTenantId, newUserId } from '../../common/ids.js';
+import { canonicalId, isIdShaped, newTenantId, newUserId } from '../../common/ids.js';
 import {
   OWNER_ROLE,
   type NewUser,
@@ -212,7 +212,7 @@ export async function openRedisStore(
   /** Keys of a tenant, or undefined when the id could not be one (and so names no data). */
   function tenantKeys(rawTenantId: string): TenantKeys | undefined {
     if (!isIdShaped(rawTenantId)) return undefined;
-    const base = `${prefix}{${rawTenantId.toUpperCase()}}:`;
+    const base = `${prefix}{${canonicalId(rawTenantId)}}:`;
     return {
       tenant: `${base}tenant`,
       users: `${base}users`,
@@ -388,7 +388,7 @@ export async function openRedisStore(
       guarded(async () => {
         const keys = tenantKeys(tenantId);
         if (keys === undefined || !isIdShaped(userId)) return null;
-        const h = await client.hGetAll(keys.user(userId.toUpperCase()));
+        const h = await client.hGetAll(keys.user(canonicalId(userId)));
         return h['id'] === undefined ? null : toStoredUser(h);
       }),
 
@@ -396,7 +396,7 @@ export async function openRedisStore(
       guarded(async () => {
         const keys = tenantKeys(tenantId);
         if (keys === undefined) throw new NotFoundError('no such tenant');
-        return insertUser(keys, { id: tenantId.toUpperCase() }, input, false);
+        return insertUser(keys, { id: canonicalId(tenantId) }, input, false);
       }),
 
     updateUser: (tenantId, userId, patch: UserPatch, expectedVersion) =>
@@ -410,7 +410,7 @@ export async function openRedisStore(
         if (patch.roles !== undefined) set.push('roles', JSON.stringify(patch.roles));
         if (patch.avatar === null) del.push('avatar');
         else if (patch.avatar !== undefined) set.push('avatar', patch.avatar);
-        const reply = await client.updateUser(keys.user(userId.toUpperCase()), [
+        const reply = await client.updateUser(keys.user(canonicalId(userId)), [
           expectedVersion === undefined ? '' : String(expectedVersion),
           String(set.length / 2),
           ...set,
@@ -427,7 +427,7 @@ export async function openRedisStore(
         if (keys === undefined || !isIdShaped(userId))
           throw new NotFoundError('no such user in this tenant');
         const reply = await client.deleteUser(
-          [keys.user(userId.toUpperCase()), keys.emails, keys.users],
+          [keys.user(canonicalId(userId)), keys.emails, keys.users],
           expectedVersion === undefined ? '' : String(expectedVersion),
         );
         if (reply === 'not_found') throw new NotFoundError('no such user in this tenant');

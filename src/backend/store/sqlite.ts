@@ -22,7 +22,7 @@ import {
   NotFoundError,
   PreconditionFailedError,
 } from '../../errors.js';
-import { newTenantId, newUserId } from '../../common/ids.js';
+import { canonicalId, newTenantId, newUserId } from '../../common/ids.js';
 import {
   OWNER_ROLE,
   type NewUser,
@@ -203,7 +203,7 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
 
   /** The current row, or NotFoundError / PreconditionFailedError. */
   const currentRow = (tenantId: string, userId: string, expectedVersion?: number): UserRow => {
-    const row = stmt.getUser.get(tenantId, userId.toUpperCase());
+    const row = stmt.getUser.get(tenantId, canonicalId(userId));
     if (row === undefined) throw new NotFoundError('no such user in this tenant');
     if (expectedVersion !== undefined && row.version !== expectedVersion) {
       throw new PreconditionFailedError();
@@ -258,7 +258,7 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
     },
 
     async getTenant(tenantId) {
-      return stmt.getTenant.get(tenantId.toUpperCase()) ?? null;
+      return stmt.getTenant.get(canonicalId(tenantId)) ?? null;
     },
 
     async listUsers(tenantId, options: ListOptions): Promise<UserPage> {
@@ -268,7 +268,7 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
           details: { field: 'limit' },
         });
       }
-      const tenant = tenantId.toUpperCase();
+      const tenant = canonicalId(tenantId);
       // One extra row tells whether another page exists. Rows are read one at a time and the
       // reading stops at the byte budget, so a page of large avatars is never all in memory.
       const rows =
@@ -302,20 +302,20 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
     },
 
     async getUser(tenantId, userId) {
-      const row = stmt.getUser.get(tenantId.toUpperCase(), userId.toUpperCase());
+      const row = stmt.getUser.get(canonicalId(tenantId), canonicalId(userId));
       return row === undefined ? null : toStoredUser(row);
     },
 
     async createUser(tenantId, input) {
-      return createUserTx.immediate(tenantId.toUpperCase(), input);
+      return createUserTx.immediate(canonicalId(tenantId), input);
     },
 
     async updateUser(tenantId, userId, patch, expectedVersion) {
-      return updateUserTx.immediate(tenantId.toUpperCase(), userId, patch, expectedVersion);
+      return updateUserTx.immediate(canonicalId(tenantId), userId, patch, expectedVersion);
     },
 
     async deleteUser(tenantId, userId, expectedVersion) {
-      deleteUserTx.immediate(tenantId.toUpperCase(), userId, expectedVersion);
+      deleteUserTx.immediate(canonicalId(tenantId), userId, expectedVersion);
     },
 
     async ping() {

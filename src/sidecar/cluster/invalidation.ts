@@ -3,11 +3,11 @@
  * what it cached about that user. Both ids are checked on the way in: a message is data from
  * the network like any other.
  */
-import { isIdShaped } from '../../common/ids.js';
+import { canonicalId, isIdShaped } from '../../common/ids.js';
 
 /** `<TENANT>/<USER>`, canonical ids. */
 export function encodeUserChanged(tenantId: string, userId: string): string {
-  return `${tenantId.toUpperCase()}/${userId.toUpperCase()}`;
+  return `${canonicalId(tenantId)}/${canonicalId(userId)}`;
 }
 
 /** The ids of a user-changed message, or undefined for anything malformed. */
@@ -17,5 +17,5 @@ export function decodeUserChanged(
   const [tenantId, userId, extra] = message.split('/');
   if (extra !== undefined || tenantId === undefined || userId === undefined) return undefined;
   if (!isIdShaped(tenantId) || !isIdShaped(userId)) return undefined;
-  return { tenantId: tenantId.toUpperCase(), userId: userId.toUpperCase() };
+  return { tenantId: canonicalId(tenantId), userId: canonicalId(userId) };
 }

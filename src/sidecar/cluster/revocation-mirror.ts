@@ -7,6 +7,7 @@
  * forget one that arrived while the load was in flight. A jti entry leaves when its token would
  * have expired anyway.
  */
+import { canonicalId } from '../../common/ids.js';
 import type { VerifiedCredential } from '../authn/verifier.js';
 
 /** One revocation, as `token revoke` records it. Times are seconds since the epoch (JWT style). */
@@ -48,8 +49,8 @@ export interface RevocationMirror {
 /** Key of a subject cut-off: the subject alone, or tenant/subject when scoped to one tenant. */
 export function subjectKey(subject: string, tenantId?: string): string {
   return tenantId === undefined
-    ? subject.toUpperCase()
-    : `${tenantId.toUpperCase()}/${subject.toUpperCase()}`;
+    ? canonicalId(subject)
+    : `${canonicalId(tenantId)}/${canonicalId(subject)}`;
 }
 
 /** Options of `createRevocationMirror`. */

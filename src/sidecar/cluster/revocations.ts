@@ -4,7 +4,7 @@
  * sidecar loads them all, and the message format. Redis replies become `Revocation`s here and
  * nowhere else.
  */
-import { isIdShaped } from '../../common/ids.js';
+import { canonicalId, isIdShaped } from '../../common/ids.js';
 import { clusterKeys, type ClusterKeys } from './keys.js';
 import {
   closeQuietly,
@@ -50,12 +50,12 @@ export function decodeRevocation(text: string): Revocation | undefined {
   if (o['kind'] === 'subject') {
     const { subject, tenantId, cutoff } = o;
     if (typeof subject !== 'string' || !isIdShaped(subject) || !isSeconds(cutoff)) return undefined;
-    if (tenantId === undefined) return { kind: 'subject', subject: subject.toUpperCase(), cutoff };
+    if (tenantId === undefined) return { kind: 'subject', subject: canonicalId(subject), cutoff };
     if (typeof tenantId !== 'string' || !isIdShaped(tenantId)) return undefined;
     return {
       kind: 'subject',
-      subject: subject.toUpperCase(),
-      tenantId: tenantId.toUpperCase(),
+      subject: canonicalId(subject),
+      tenantId: canonicalId(tenantId),
       cutoff,
     };
   }

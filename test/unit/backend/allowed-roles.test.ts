@@ -10,6 +10,10 @@ import { shippedPolicies, tempDir } from '../../helpers/process.js';
 
 const logger = pino({ level: 'silent' });
 
+/** A schema the sidecar could use: the Role enum beside User and Tenant (policy/schema.ts). */
+const schemaWith = (roles: string[]) =>
+  `namespace N { entity Role enum [${roles.map((r) => `"${r}"`).join(', ')}]; entity Tenant; entity User in [Tenant]; }\n`;
+
 describe('watchAllowedRoles', () => {
   it('reads the Role enum of the schema at start', () => {
     const roles = watchAllowedRoles(shippedPolicies, { pollMs: 1000, logger });
@@ -41,7 +45,7 @@ describe('watchAllowedRoles', () => {
     );
     const roles = watchAllowedRoles(dir.path, { pollMs: 20, logger: recording });
     try {
-      writeFileSync(schema, 'namespace N { entity Role enum ["admin", "user"]; }\n');
+      writeFileSync(schema, schemaWith(['admin', 'user']));
       await waitFor(async () => !roles.current().includes('viewer'), 5000, 'the new roles');
       const line = lines.find((l) => String(l['msg']).startsWith('allowed roles reloaded'));
       assert.deepEqual(line?.['retiredRoles'], ['viewer']);
@@ -63,14 +67,14 @@ describe('watchAllowedRoles', () => {
     };
     const roles = watchAllowedRoles(dir.path, { pollMs: 20, logger, read });
     try {
-      writeFileSync(schema, 'namespace N { entity Role enum ["admin", "auditor"]; }\n');
+      writeFileSync(schema, schemaWith(['admin', 'auditor']));
       await waitFor(async () => roles.current().includes('auditor'), 5000, 'the new roles');
       assert.deepEqual(roles.current(), ['admin', 'auditor']);
       const before = reads;
       writeFileSync(schema, 'namespace N { entity Role enum [ }\n');
       await waitFor(async () => reads > before, 5000, 'the broken schema to be read');
       assert.deepEqual(roles.current(), ['admin', 'auditor'], 'the last good roles stay');
-      writeFileSync(schema, 'namespace N { entity Role enum ["admin", "auditor", "x"]; }\n');
+      writeFileSync(schema, schemaWith(['admin', 'auditor', 'x']));
       await waitFor(async () => roles.current().includes('x'), 5000, 'the fixed roles');
     } finally {
       roles.close();

@@ -233,3 +233,131 @@ describe('policy explain', () => {
     assert.match(r.stderr, /no user "ghost"/);
   });
 });
+
+describe('policy test: bodies the API refuses', () => {
+  const refused = `users:
+  olivia: { tenant: acme, roles: [admin], owner: true }
+  uma: { tenant: acme, roles: [user] }
+cases:
+  - name: a misspelt field
+    principal: olivia
+    action: users:update
+    resource: uma
+    body: { nam: x }
+    expect: allow
+  - name: a role the schema does not name
+    principal: olivia
+    action: users:update
+    resource: uma
+    body: { roles: [superuser] }
+    expect: allow
+  - name: a role twice
+    principal: olivia
+    action: users:update
+    resource: uma
+    body: { roles: [user, user] }
+    expect: allow
+  - name: a create without name and email
+    principal: olivia
+    action: users:create
+    resource: acme
+    body: { roles: [user] }
+    expect: allow
+`;
+
+  it('fails each case whose body the API refuses, naming the case and the API message', async () => {
+    const dir = copyOfShipped();
+    writeFileSync(join(dir, 'tests', 'zz.yaml'), refused);
+    const r = await policy(['test', dir]);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    const failures = r.stdout.split('\n').filter((l) => l.startsWith('FAIL  '));
+    assert.equal(failures.length, 4, r.stdout);
+    assert.match(
+      r.stdout,
+      /^FAIL {2}.*zz\.yaml: a misspelt field: the API refuses the body \(400 invalid_input\): unknown field\(s\): nam$/m,
+    );
+    assert.match(
+      r.stdout,
+      /^FAIL {2}.*zz\.yaml: a role the schema does not name: the API refuses the body \(422 invalid_roles\): /m,
+    );
+    assert.match(
+      r.stdout,
+      /^FAIL {2}.*zz\.yaml: a role twice: the API refuses the body \(400 invalid_input\): roles lists "user" twice$/m,
+    );
+    assert.match(
+      r.stdout,
+      /^FAIL {2}.*zz\.yaml: a create without name and email: the API refuses the body \(400 invalid_input\): name is required$/m,
+    );
+    assert.doesNotMatch(r.stdout, /^PASS {2}.*zz\.yaml/m);
+    assert.match(lastLine(r.stdout) ?? '', /^\d+ passed, 4 failed$/);
+  });
+
+  it('fails a test file whose user holds a role the schema does not name', async () => {
+    const dir = copyOfShipped();
+    writeFileSync(
+      join(dir, 'tests', 'zz.yaml'),
+      `users:
+  sam: { tenant: acme, roles: [user, superuser] }
+cases:
+  - { name: lists, principal: sam, action: users:list, resource: acme, expect: allow }
+`,
+    );
+    const r = await policy(['test', dir]);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(
+      r.stdout,
+      /^FAIL {2}.*zz\.yaml: user "sam": role "superuser" is not in the schema's Role enum \(admin, user, viewer\)$/m,
+    );
+    assert.doesNotMatch(r.stdout, /^PASS {2}.*zz\.yaml/m);
+    assert.match(lastLine(r.stdout) ?? '', /^\d+ passed, 1 failed$/);
+  });
+});
+
+describe('policy explain: bodies the API refuses', () => {
+  const explain = (body: string) =>
+    policy([
+      'explain',
+      shippedPolicies,
+      '--principal',
+      'olivia',
+      '--action',
+      'users:update',
+      '--resource',
+      'uma',
+      '--body',
+      body,
+    ]);
+
+  for (const [body, answer] of [
+    ['{"nam":"x"}', /400 invalid_input\): unknown field\(s\): nam/],
+    ['{"roles":["superuser"]}', /422 invalid_roles\): /],
+    ['{"roles":["user","user"]}', /400 invalid_input\): roles lists "user" twice/],
+  ] as const) {
+    it(`exits 1 and decides nothing for ${body}`, async () => {
+      const r = await explain(body);
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.match(r.stdout, /^the request: the API refuses the body \(/m);
+      assert.match(r.stdout, answer);
+      assert.doesNotMatch(r.stdout, /^decision:/m);
+    });
+  }
+
+  it('exits 1 for a user whose role the schema does not name', async () => {
+    const t = tempDir();
+    cleanups.push(t.remove);
+    const file = join(t.path, 'req.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        principal: 'kim',
+        action: 'users:list',
+        resource: 'initech',
+        users: { kim: { tenant: 'initech', roles: ['superuser'] } },
+      }),
+    );
+    const r = await policy(['explain', shippedPolicies, '--request', file]);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stdout, /user "kim": role "superuser" is not in the schema's Role enum/);
+    assert.doesNotMatch(r.stdout, /^decision:/m);
+  });
+});

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  canonicalId,
   isIdShaped,
   newTenantId,
   newUserId,
@@ -16,6 +17,13 @@ describe('ids', () => {
     assert.equal(parseUserId(UPPER.toLowerCase()), UPPER);
     assert.equal(parseUserId('2489e9AD-2ee2-8E00-8ec9-32D5f69181c0'), UPPER);
     assert.equal(parseTenantId(UPPER.toLowerCase()), UPPER);
+  });
+
+  it('gives every id, shaped or not, the one canonical spelling parseUserId gives', () => {
+    assert.equal(canonicalId(UPPER.toLowerCase()), parseUserId(UPPER.toLowerCase()));
+    assert.equal(canonicalId('alice@example'), 'ALICE@EXAMPLE');
+    const fresh = newUserId();
+    assert.equal(canonicalId(fresh), fresh, 'fresh ids are born canonical');
   });
 
   it('refuses anything that is not 8-4-4-4-12 hex with 400 invalid_input', () => {

@@ -1,15 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  commentsOf,
   compilePolicySet,
   parsePolicyFile,
-  parseSchema,
-  roleNamesFromSchema,
   validatePolicies,
 } from '../../../src/policy/cedar-adapter.js';
-import type { ParsedSchema } from '../../../src/policy/cedar-adapter.js';
-import type { AuthzRequest } from '../../../src/policy/types.js';
+import { parseSchema, roleNamesOf } from '../../../src/policy/schema.js';
+import type { AuthzRequest, ParsedSchema } from '../../../src/policy/types.js';
 
 const schemaText = `namespace App {
   entity Role enum ["admin", "user"];
@@ -46,7 +43,7 @@ describe('parseSchema', () => {
     assert.deepEqual(s.entityAttributes['users:update'], {
       rolesAdded: { kind: 'entitySet', type: 'App::Role' },
     });
-    assert.deepEqual(roleNamesFromSchema(schemaText), ['admin', 'user']);
+    assert.deepEqual(roleNamesOf(schemaText), ['admin', 'user']);
   });
 
   it('points at an unresolved type', () => {
@@ -212,14 +209,5 @@ describe('compilePolicySet', () => {
       notices: ['owners are hidden'],
       errors: [],
     });
-  });
-});
-
-describe('commentsOf', () => {
-  it('finds comments, not // inside strings', () => {
-    assert.deepEqual(
-      commentsOf('// one\n@notice("a // b") permit (principal, action, resource); // two'),
-      ['// one', '// two'],
-    );
   });
 });

@@ -4,9 +4,13 @@ import {
   checkCase,
   mergeUsers,
   parseTestFile,
+  RefusedBodyError,
   requestOf,
   TestFileError,
+  unknownRoleOf,
 } from '../../../src/policy/test-suite.js';
+
+const ROLES = ['admin', 'user', 'viewer'];
 
 const users = `users:
   olivia: { tenant: acme, roles: [admin], owner: true }
@@ -103,6 +107,7 @@ describe('requestOf', () => {
         body: { roles: ['admin'], name: 'U' },
       },
       f.users,
+      ROLES,
     );
     assert.deepEqual(r.principal, {
       id: 'olivia',
@@ -128,8 +133,14 @@ describe('requestOf', () => {
 
   it('acts on the tenant for list and create', () => {
     const r = requestOf(
-      { principal: 'uma', action: 'users:create', resource: 'acme', body: { roles: ['user'] } },
+      {
+        principal: 'uma',
+        action: 'users:create',
+        resource: 'acme',
+        body: { name: 'Nu', email: 'nu@acme.test', roles: ['user'] },
+      },
       f.users,
+      ROLES,
     );
     assert.deepEqual(r.resource, { type: 'Tenant', id: 'acme' });
     assert.deepEqual(r.context, { rolesRequested: ['user'] });
@@ -139,8 +150,78 @@ describe('requestOf', () => {
     const r = requestOf(
       { principal: 'uma', action: 'users:read', resource: 'uma', context: { x: true } },
       f.users,
+      ROLES,
     );
     assert.deepEqual(r.context, { x: true });
+  });
+
+  // Each body here used to build a request (and could pass a case): the API answers it 4xx.
+  const refused: [
+    string,
+    'users:update' | 'users:create',
+    Record<string, unknown> | undefined,
+    string,
+    RegExp,
+  ][] = [
+    ['a misspelt field', 'users:update', { nam: 'x' }, 'invalid_input', /unknown field\(s\): nam/],
+    [
+      'a role the schema does not name',
+      'users:update',
+      { roles: ['superuser'] },
+      'invalid_roles',
+      /superuser/,
+    ],
+    ['a role twice', 'users:update', { roles: ['user', 'user'] }, 'invalid_input', /"user" twice/],
+    ['an empty update', 'users:update', {}, 'invalid_input', /at least one of/],
+    ['no body at all', 'users:update', undefined, 'invalid_input', /at least one of/],
+    [
+      'a create without email',
+      'users:create',
+      { name: 'N', roles: [] },
+      'invalid_input',
+      /email is required/,
+    ],
+    [
+      'a create with an unknown role',
+      'users:create',
+      { name: 'N', email: 'n@acme.test', roles: ['root'] },
+      'invalid_roles',
+      /root/,
+    ],
+  ];
+  for (const [name, action, body, code, message] of refused) {
+    it(`refuses ${name} with the API's own error`, () => {
+      const c = {
+        principal: 'olivia',
+        action,
+        resource: action === 'users:create' ? 'acme' : 'uma',
+        ...(body === undefined ? {} : { body }),
+      };
+      assert.throws(
+        () => requestOf(c, f.users, ROLES),
+        (err: unknown) => {
+          assert.ok(err instanceof RefusedBodyError);
+          assert.equal(err.refusal.code, code);
+          assert.match(err.message, /^the API refuses the body \((400|422) /);
+          assert.match(err.message, message);
+          return true;
+        },
+      );
+    });
+  }
+});
+
+describe('unknownRoleOf', () => {
+  it('names the first user holding a role the schema does not name', () => {
+    const f = parseTestFile(
+      't.yaml',
+      `users:\n  sam: { tenant: acme, roles: [user, root] }\ncases:\n  - { principal: sam, action: users:list, resource: acme, expect: allow }`,
+    );
+    assert.equal(
+      unknownRoleOf(f.users, ROLES),
+      'user "sam": role "root" is not in the schema\'s Role enum (admin, user, viewer)',
+    );
+    assert.equal(unknownRoleOf(f.users, [...ROLES, 'root']), null);
   });
 });
 
