@@ -3,13 +3,14 @@
 /* eslint-disable @typescript-eslint/no-unsafe-member-access */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { connect, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import request from 'supertest';
 import { assertError } from '../../helpers/contract.js';
+import { sendRaw } from '../../helpers/raw-http.js';
 import { createBackendApp, type BackendDeps } from '../../../src/backend/app.js';
 import { openSqliteStore } from '../../../src/backend/store/sqlite.js';
 import type { UserStore } from '../../../src/backend/store/store.js';
@@ -108,15 +109,11 @@ async function rawRequest(
   const server = app.listen(0, '127.0.0.1');
   await once(server, 'listening');
   try {
-    const socket = connect((server.address() as AddressInfo).port, '127.0.0.1');
-    socket.end(raw);
-    let text = '';
-    for await (const chunk of socket) text += (chunk as Buffer).toString('latin1');
-    const [head = '', body = ''] = text.split('\r\n\r\n');
-    return {
-      status: Number(head.split(' ')[1]),
-      body: JSON.parse(body) as Record<string, unknown>,
-    };
+    const port = (server.address() as AddressInfo).port;
+    const { responses, text } = await sendRaw(port, raw, { untilResponses: 1 });
+    const [answer] = responses;
+    assert.ok(answer?.json, `no JSON answer: ${text}`);
+    return { status: answer.status, body: answer.json };
   } finally {
     server.close();
   }
