@@ -60,7 +60,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     url: options.url,
     connections: options.connections,
     duration: options.durationSeconds,
-    requests: [{ setupRequest: () => options.next() as autocannon.Request }],
+    requests: [{ setupRequest: () => options.next() }],
   };
   if (options.overallRate !== undefined) opts.overallRate = options.overallRate;
   // Without a callback autocannon returns its instance, which is also a promise of the result.

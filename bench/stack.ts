@@ -197,10 +197,10 @@ export function readCacheCounters(metricsText: string): Record<string, number> {
   const out: Record<string, number> = {};
   const line = /^cedargate_cache_events_total\{([^}]*)\}\s+(\S+)$/gm;
   for (const m of metricsText.matchAll(line)) {
-    const labels = Object.fromEntries(
-      [...(m[1] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]]),
+    const labels = new Map(
+      [...(m[1] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]] as const),
     );
-    out[`${labels['cache']}/${labels['result']}`] = Number(m[2]);
+    out[`${labels.get('cache')}/${labels.get('result')}`] = Number(m[2]);
   }
   return out;
 }

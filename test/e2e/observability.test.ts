@@ -72,11 +72,7 @@ describe('observability (enforcing)', () => {
     });
     assert.equal(r.status, 403);
     assert.equal(r.headers.get('x-request-id'), requestId);
-    await waitFor(
-      async () => logLines(s).some((l) => l.request_id === requestId),
-      5000,
-      'decision line',
-    );
+    await waitFor(() => logLines(s).some((l) => l.request_id === requestId), 5000, 'decision line');
     const lines = logLines(s).filter((l) => l.request_id === requestId);
     assert.equal(lines.length, 1);
     const line = lines[0]!;

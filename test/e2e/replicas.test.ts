@@ -24,6 +24,7 @@ import {
   type RunningProcess,
 } from '../helpers/process.js';
 import { skipWithoutRedis, startRedis, type RunningRedis } from '../helpers/redis.js';
+import { assertError, type ReplyBody } from '../helpers/contract.js';
 import { rawRequest, type Reply } from '../helpers/stack.js';
 
 interface Replica {
@@ -31,15 +32,6 @@ interface Replica {
   port: number;
   adminPort: number;
   proc: RunningProcess;
-}
-
-function assertError(r: Reply, status: number, code: string, context = ''): void {
-  assert.equal(
-    r.status,
-    status,
-    `expected ${status} ${code}, got ${r.status} ${r.text} ${context}`,
-  );
-  assert.equal(r.body?.code, code, r.text);
 }
 
 /** The jti claim of a JWT (no verification: the test minted it). */
@@ -92,7 +84,7 @@ describe('two sidecar replicas on Redis', { skip: skipWithoutRedis() }, () => {
     } catch {
       parsed = undefined;
     }
-    return { ...res, body: parsed };
+    return { ...res, body: parsed as ReplyBody };
   };
   const token = (sub: string) =>
     issueDevToken(dataDir, {
@@ -241,7 +233,10 @@ describe('two sidecar replicas on Redis', { skip: skipWithoutRedis() }, () => {
     for (const r of replicas) assert.equal((await call(r, 'GET', '/v1/users', byJti)).status, 200);
     const revoked = await runCli(['token', 'revoke', '--jti', jtiOf(byJti)], baseEnv);
     assert.equal(revoked.code, 0, revoked.stderr);
-    assert.equal(JSON.parse(revoked.stdout).revoked.jti, jtiOf(byJti));
+    assert.equal(
+      (JSON.parse(revoked.stdout) as { revoked: { jti: string } }).revoked.jti,
+      jtiOf(byJti),
+    );
     for (const r of replicas) {
       const res = await call(r, 'GET', '/v1/users', byJti);
       assertError(res, 401, 'unauthenticated', r.name);

@@ -12,7 +12,7 @@ import type { User } from '../../src/common/user.js';
 import { waitFor } from '../helpers/net.js';
 import { shippedPolicies, tempDir } from '../helpers/process.js';
 import { startStack, type Stack } from '../helpers/stack.js';
-import { assertError } from '../security/support.js';
+import { assertError } from '../helpers/contract.js';
 
 interface Status {
   policies: {
@@ -105,7 +105,7 @@ describe('a role retired from the schema while start runs (security.md 31)', () 
     assert.deepEqual(r.body.roles, ['viewer'], 'the stored roles are shown as they are');
     // The decision line is written once the answer has gone out.
     const line = () => logLines(s, /^decision$/).find((l) => l['request_id'] === requestId);
-    await waitFor(async () => line() !== undefined, 5000, 'the decision line');
+    await waitFor(() => line() !== undefined, 5000, 'the decision line');
     assert.equal(line()?.['decision'], 'allow');
     assert.deepEqual(line()?.['ignored_roles'], ['viewer']);
   });

@@ -8,15 +8,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type { User } from '../../src/common/user.js';
-import { startStack, type Reply, type Stack } from '../helpers/stack.js';
+import { assertError } from '../helpers/contract.js';
+import { startStack, type Stack } from '../helpers/stack.js';
 
 const MISSING_ID = '00000000-0000-4000-8000-000000000000';
-
-function assertError(r: Reply, status: number, code: string): void {
-  assert.equal(r.status, status, `expected ${status} ${code}, got ${r.status} ${r.text}`);
-  assert.equal(r.body?.code, code, r.text);
-  assert.equal(typeof r.body?.message, 'string');
-}
 
 describe('PUT /v1/users/{id} through the sidecar', () => {
   let s: Stack;
@@ -83,7 +78,7 @@ describe('PUT /v1/users/{id} through the sidecar', () => {
       assertError(await put(tok.admin, viewer.id, {}), 400, 'invalid_input');
       assertError(await put(tok.admin, 'not-a-user-id', { name: 'x' }), 400, 'invalid_input');
       const noTenant = await s.call('PUT', `/v1/users/${viewer.id}`, {
-        token: tok.admin as string,
+        token: tok.admin,
         body: { name: 'x' },
       });
       assertError(noTenant, 400, 'invalid_input');
@@ -118,7 +113,10 @@ describe('PUT /v1/users/{id} through the sidecar', () => {
       const expired = await s.token(t1, admin.id, 60, () => Date.now() - 3600_000);
       assertError(await put(expired, viewer.id, { name: 'x' }), 401, 'unauthenticated');
       const [h, p, sig] = (await s.token(t1, admin.id)).split('.');
-      const claims = JSON.parse(Buffer.from(p as string, 'base64url').toString());
+      const claims = JSON.parse(Buffer.from(p as string, 'base64url').toString()) as Record<
+        string,
+        unknown
+      >;
       claims.tenant_id = t2; // a changed payload no longer matches its signature
       const forged = `${h}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.${sig}`;
       assertError(
@@ -369,7 +367,7 @@ describe('PUT /v1/users/{id} through the sidecar', () => {
       const byAdmin = await put(tok.admin, user.id, { roles: ['admin'] });
       assertError(byAdmin, 403, 'forbidden');
       assert.equal(byAdmin.body.notices.length, 1, byAdmin.text);
-      assert.match(byAdmin.body.notices[0], /owner/i);
+      assert.match(byAdmin.body.notices[0] ?? '', /owner/i);
       const createAdmin = await s.call('POST', '/v1/users', {
         token: tok.admin,
         tenant: t1,

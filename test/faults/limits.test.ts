@@ -14,7 +14,8 @@ import { freePort, waitFor } from '../helpers/net.js';
 import { sendRaw } from '../helpers/raw-http.js';
 import { runCli, shippedPolicies, tempDir } from '../helpers/process.js';
 import { startStack, type Stack } from '../helpers/stack.js';
-import { startDelayHop, startSplitStack } from './support.js';
+import { startSplitStack } from '../helpers/split-stack.js';
+import { startHop } from '../helpers/hop.js';
 
 describe('server limits and timeouts are applied', () => {
   const cleanups: (() => Promise<void>)[] = [];
@@ -24,7 +25,7 @@ describe('server limits and timeouts are applied', () => {
 
   it('keep-alive ordering: every idle sidecar→backend connection is closed by the sidecar first', async () => {
     const BACKEND_KEEP_ALIVE_MS = 3000;
-    const hop = await startDelayHop({ keepAliveTimeoutMs: BACKEND_KEEP_ALIVE_MS });
+    const hop = await startHop({ keepAliveTimeoutMs: BACKEND_KEEP_ALIVE_MS });
     cleanups.push(() => hop.close());
     const s: Stack = await startStack({
       env: { UPSTREAM_URL: hop.url, KEEP_ALIVE_TIMEOUT_MS: String(BACKEND_KEEP_ALIVE_MS) },
@@ -41,11 +42,7 @@ describe('server limits and timeouts are applied', () => {
     );
     for (const r of rs) assert.equal(r.status, 200, r.text);
     assert.ok(hop.connections().open > 0);
-    await waitFor(
-      async () => hop.connections().open === 0,
-      15_000,
-      'the idle connections to close',
-    );
+    await waitFor(() => hop.connections().open === 0, 15_000, 'the idle connections to close');
     const c = hop.connections();
     assert.equal(
       c.closedByHop,

@@ -11,7 +11,7 @@ import type { User } from '../../src/common/user.js';
 import { waitFor } from '../helpers/net.js';
 import { shippedPolicies, tempDir } from '../helpers/process.js';
 import { startStack, type Stack } from '../helpers/stack.js';
-import { adminJson, assertError } from '../security/support.js';
+import { adminJson, assertError } from '../helpers/contract.js';
 
 /** Valid against the schema (the validator does not evaluate arithmetic), errors at evaluation. */
 const ERRORING = `

@@ -12,7 +12,7 @@ import { ensureDevKeys } from '../../src/sidecar/authn/dev-keys.js';
 import { freePort, waitFor } from '../helpers/net.js';
 import { shippedPolicies, startCli, tempDir } from '../helpers/process.js';
 import { startStack, type Stack } from '../helpers/stack.js';
-import { adminJson, assertError } from '../security/support.js';
+import { adminJson, assertError } from '../helpers/contract.js';
 
 /** A deny-everything forbid, broken on line 4 (a missing comma), column 3. */
 const SYNTAX_ERROR = `@id("lockdown")
@@ -71,11 +71,12 @@ describe('policy reloads with broken files (security.md 21)', () => {
     const status = await adminJson(s.adminUrl, '/status');
     assert.equal(status.policies.live.version, before, 'the live set did not change');
     const problem = status.policies.lastReload.problems[0];
+    assert.ok(problem, JSON.stringify(status.policies.lastReload));
     assert.match(problem.file, /lockdown\.cedar$/);
     assert.equal(problem.line, 4, JSON.stringify(problem));
     assert.ok(problem.column >= 1, JSON.stringify(problem));
     await waitFor(
-      async () => /lockdown\.cedar:4:\d+/.test(s.process.output()),
+      () => /lockdown\.cedar:4:\d+/.test(s.process.output()),
       5000,
       'the log line naming lockdown.cedar:4',
     );
@@ -93,7 +94,7 @@ describe('policy reloads with broken files (security.md 21)', () => {
     );
     // The log line may reach us a moment after /status changed.
     await waitFor(
-      async () => /lockdown\.cedar:3:\d+/.test(s.process.output()),
+      () => /lockdown\.cedar:3:\d+/.test(s.process.output()),
       5000,
       'the log line naming lockdown.cedar:3',
     );

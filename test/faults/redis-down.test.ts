@@ -11,11 +11,12 @@ import type { User } from '../../src/common/user.js';
 import { waitFor } from '../helpers/net.js';
 import { skipWithoutRedis, startRedis, type RunningRedis } from '../helpers/redis.js';
 import { rawRequest } from '../helpers/stack.js';
-import { startDelayHop, startSplitStack, type DelayHop, type SplitStack } from './support.js';
+import { startSplitStack, type SplitStack } from '../helpers/split-stack.js';
+import { startHop, type Hop } from '../helpers/hop.js';
 
 async function splitWithRedis(
   redis: RunningRedis,
-  hop: DelayHop,
+  hop: Hop,
   extra: Record<string, string> = {},
 ): Promise<{ st: SplitStack; ports: number[]; admins: string[] }> {
   const st = await startSplitStack({
@@ -42,7 +43,7 @@ describe('Redis down (security.md 23)', { skip: skipWithoutRedis() }, () => {
   it('fails closed with 503 on every replica, forwards nothing, and recovers by itself', async () => {
     const redis = await startRedis();
     cleanups.push(() => redis.stop());
-    const hop = await startDelayHop();
+    const hop = await startHop();
     cleanups.push(() => hop.close());
     const { st, ports, admins } = await splitWithRedis(redis, hop);
     cleanups.push(() => st.stop());
@@ -87,7 +88,7 @@ describe('Redis down (security.md 23)', { skip: skipWithoutRedis() }, () => {
   it('with REVOCATION_FAIL_OPEN: keeps serving, and keeps user caches short while invalidations cannot travel', async () => {
     const redis = await startRedis();
     cleanups.push(() => redis.stop());
-    const hop = await startDelayHop();
+    const hop = await startHop();
     cleanups.push(() => hop.close());
     const { st, ports, admins } = await splitWithRedis(redis, hop, {
       REVOCATION_FAIL_OPEN: 'true',

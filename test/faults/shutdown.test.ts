@@ -11,7 +11,8 @@ import { after, describe, it } from 'node:test';
 import { waitFor } from '../helpers/net.js';
 import { rawRequestText, sendRaw } from '../helpers/raw-http.js';
 import { rawRequest, startStack, type Stack } from '../helpers/stack.js';
-import { startDelayHop, startSplitStack, type DelayHop, type SplitStack } from './support.js';
+import { startSplitStack, type SplitStack } from '../helpers/split-stack.js';
+import { startHop, type Hop } from '../helpers/hop.js';
 
 const DELAY_MS = 1500;
 
@@ -27,7 +28,7 @@ async function assertRefusesNewRequests(url: string): Promise<void> {
 
 /** Fires `n` reads through the sidecar, waits until all are held by the hop, SIGTERMs, checks the drain. */
 async function drainWith(opts: {
-  hop: DelayHop;
+  hop: Hop;
   url: string;
   adminUrl: string;
   signal: () => void;
@@ -39,7 +40,7 @@ async function drainWith(opts: {
   hop.delayMs = DELAY_MS;
   const before = hop.seen();
   const inFlight = Array.from({ length: opts.n }, () => opts.request());
-  await waitFor(async () => hop.seen() - before === opts.n, 10_000, 'the requests to be in flight');
+  await waitFor(() => hop.seen() - before === opts.n, 10_000, 'the requests to be in flight');
   opts.signal();
   await waitFor(
     async () => (await fetch(`${opts.adminUrl}/readyz`)).status === 503,
@@ -67,7 +68,7 @@ describe('SIGTERM with requests in flight (security.md 24)', () => {
   });
 
   it('start: /readyz 503, new connections refused, in-flight finish, exit 0', async () => {
-    const hop = await startDelayHop();
+    const hop = await startHop();
     cleanups.push(() => hop.close());
     const s: Stack = await startStack({ env: { UPSTREAM_URL: hop.url } });
     cleanups.push(() => s.stop());
@@ -90,7 +91,7 @@ describe('SIGTERM with requests in flight (security.md 24)', () => {
   });
 
   it('sidecar (its own process, slow backend behind it): the same drain, exit 0', async () => {
-    const hop = await startDelayHop();
+    const hop = await startHop();
     cleanups.push(() => hop.close());
     const st: SplitStack = await startSplitStack({
       upstream: (backendUrl) => {
@@ -149,7 +150,8 @@ describe('SIGTERM with requests in flight (security.md 24)', () => {
     assert.equal(await st.backend.exited, 0);
     // ...and the write is there after a restart.
     await st.startBackend();
-    const id = ex.responses[0]!.json.id as string;
+    const id = ex.responses[0]?.json?.id;
+    assert.ok(id, ex.text);
     const again = await rawRequest(port, 'GET', `/v1/users/${id}`, {
       'x-cedargate-trust': secret,
       'x-tenant-id': a.tenantId,

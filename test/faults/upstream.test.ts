@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type { User } from '../../src/common/user.js';
 import { startStack, type Stack } from '../helpers/stack.js';
-import { assertError } from '../security/support.js';
+import { assertError } from '../helpers/contract.js';
 
 const UPSTREAM_TIMEOUT_MS = 800;
 /** Far above the timeout: only proves that nothing hung. */

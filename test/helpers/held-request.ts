@@ -38,7 +38,7 @@ export async function holdRequest(port: number, head: string | Buffer): Promise<
     answered: () => first() !== undefined,
     async response(timeoutMs = 10_000) {
       try {
-        await waitFor(async () => first() !== undefined || closed, timeoutMs, 'a response');
+        await waitFor(() => first() !== undefined || closed, timeoutMs, 'a response');
       } catch {
         return undefined;
       }

@@ -16,7 +16,7 @@ export async function freePort(): Promise<number> {
 
 /** Polls until `check` resolves true, or throws after `timeoutMs`. */
 export async function waitFor(
-  check: () => Promise<boolean>,
+  check: () => boolean | Promise<boolean>,
   timeoutMs = 15_000,
   what = 'condition',
 ): Promise<void> {

@@ -22,7 +22,8 @@ export interface RunningProcess {
   stop(signal?: NodeJS.Signals): Promise<number | string>;
 }
 
-export function tempDir(prefix = 'cedargate-test-'): { path: string; remove(): void } {
+/** `remove` is a function property, not a method, so tests may pass it around unbound. */
+export function tempDir(prefix = 'cedargate-test-'): { path: string; remove: () => void } {
   const path = mkdtempSync(join(tmpdir(), prefix));
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }

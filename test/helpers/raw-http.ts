@@ -6,6 +6,7 @@
  * a smuggled request shows up as one response too many.
  */
 import { connect, type Socket } from 'node:net';
+import type { ReplyBody } from './contract.js';
 
 export interface RawResponse {
   status: number;
@@ -13,7 +14,7 @@ export interface RawResponse {
   headers: Record<string, string>;
   body: string;
   /** The body as JSON, or undefined when it is not JSON. */
-  json: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  json: ReplyBody | undefined;
   /** Whether the whole body (per its framing) has arrived. */
   complete: boolean;
 }
@@ -174,9 +175,12 @@ export function parseResponses(text: string): RawResponse[] {
       bodyStart += length;
       complete = bodyStart <= text.length;
     }
-    let json: unknown;
+    let json: ReplyBody | undefined;
     try {
-      json = body === '' ? undefined : JSON.parse(Buffer.from(body, 'latin1').toString('utf8'));
+      json =
+        body === ''
+          ? undefined
+          : (JSON.parse(Buffer.from(body, 'latin1').toString('utf8')) as ReplyBody);
     } catch {
       json = undefined;
     }

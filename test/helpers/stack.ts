@@ -9,12 +9,17 @@ import { issueDevToken } from '../../src/sidecar/authn/issue-token.js';
 import type { User } from '../../src/common/user.js';
 import { freePort, waitFor } from './net.js';
 import { runCli, shippedPolicies, startCli, tempDir, type RunningProcess } from './process.js';
-import { startRecorder, type Recorder } from './recorder.js';
+import { startHop, type Hop } from './hop.js';
+import type { ReplyBody } from './contract.js';
 
 export interface Reply {
   status: number;
   headers: Headers;
-  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  /**
+   * The parsed JSON answer. Typed as always present so tests read `r.body.code` plainly; it is
+   * undefined when the answer is not JSON, and the assertion that reads it then fails.
+   */
+  body: ReplyBody;
   text: string;
 }
 
@@ -33,7 +38,8 @@ export interface Stack {
   dataDir: string;
   policyDir: string;
   process: RunningProcess;
-  recorder: Recorder;
+  /** The hop between the sidecar and the backend, recording what reached the backend. */
+  recorder: Hop;
   createTenant(name: string): Promise<{ tenantId: string; owner: User }>;
   token(tenantId: string, sub: string, ttlSeconds?: number, now?: () => number): Promise<string>;
   call(method: string, path: string, options?: CallOptions): Promise<Reply>;
@@ -47,7 +53,7 @@ export async function startStack(
 ): Promise<Stack> {
   const data = tempDir();
   const [port, adminPort, backendPort] = [await freePort(), await freePort(), await freePort()];
-  const recorder = await startRecorder(() => `http://127.0.0.1:${backendPort}`);
+  const recorder = await startHop({ target: () => `http://127.0.0.1:${backendPort}` });
   const policyDir = options.policyDir ?? shippedPolicies;
   const env = {
     PORT: String(port),
@@ -96,13 +102,13 @@ export async function startStack(
       // node:http, not fetch: fetch would normalize `..` and `%2e` out of the path before sending.
       const res = await rawRequest(port, method, path, headers, body);
       const text = res.text;
-      let parsed: unknown = undefined;
+      let parsed: ReplyBody | undefined = undefined;
       try {
-        parsed = text === '' ? undefined : JSON.parse(text);
+        parsed = text === '' ? undefined : (JSON.parse(text) as ReplyBody);
       } catch {
         parsed = undefined;
       }
-      return { status: res.status, headers: res.headers, body: parsed, text };
+      return { status: res.status, headers: res.headers, body: parsed as ReplyBody, text };
     },
     async createUser(tenantId, ownerToken, name, roles) {
       const r = await stack.call('POST', '/v1/users', {
@@ -115,7 +121,7 @@ export async function startStack(
         },
       });
       if (r.status !== 201) throw new Error(`create user ${name}: ${r.status} ${r.text}`);
-      return r.body as User;
+      return r.body;
     },
     async stop() {
       await proc.stop();

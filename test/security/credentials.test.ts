@@ -12,19 +12,18 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import type { User } from '../../src/common/user.js';
 import { rawRequestText, sendRaw } from '../helpers/raw-http.js';
 import { startStack, type Reply, type Stack } from '../helpers/stack.js';
+import { assertError } from '../helpers/contract.js';
 import {
-  assertError,
   createSigner,
   devSigner,
   hmacWithPublicKey,
   jwksOf,
   liveClaims,
   signToken,
-  startKeyServer,
   unsecuredToken,
-  type KeyServer,
   type Signer,
-} from './support.js';
+} from '../helpers/tokens.js';
+import { startKeyServer, type KeyServer } from '../helpers/key-server.js';
 
 function assert401(r: Reply, what: string): void {
   assertError(r, 401, 'unauthenticated', what);

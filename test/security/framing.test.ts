@@ -10,7 +10,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import type { User } from '../../src/common/user.js';
 import { rawRequestText, sendRaw } from '../helpers/raw-http.js';
 import { startStack, type Stack } from '../helpers/stack.js';
-import { assertError } from './support.js';
+import { assertError } from '../helpers/contract.js';
 
 const HEADERS_TIMEOUT_MS = 1000;
 const REQUEST_TIMEOUT_MS = 2000;

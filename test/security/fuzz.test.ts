@@ -12,7 +12,7 @@ import type { User } from '../../src/common/user.js';
 import { validateUserPatch } from '../../src/common/validate.js';
 import { rawRequestText, sendRaw } from '../helpers/raw-http.js';
 import { startStack, type Reply, type Stack } from '../helpers/stack.js';
-import { assertContract4xx } from './support.js';
+import { assertContract4xx } from '../helpers/contract.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 0) || undefined;
 const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);

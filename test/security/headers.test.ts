@@ -10,7 +10,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import type { User } from '../../src/common/user.js';
 import { rawRequestText, sendRaw, type RawResponse } from '../helpers/raw-http.js';
 import { startStack, type Stack } from '../helpers/stack.js';
-import { assertError } from './support.js';
+import { assertError } from '../helpers/contract.js';
 
 describe('headers (security.md 11–14)', () => {
   let s: Stack;

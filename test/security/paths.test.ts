@@ -9,7 +9,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import type { User } from '../../src/common/user.js';
 import { rawRequestText, sendRaw } from '../helpers/raw-http.js';
 import { startStack, type Reply, type Stack } from '../helpers/stack.js';
-import { assertError } from './support.js';
+import { assertError } from '../helpers/contract.js';
 
 /** Every spelling of `/v1/users/{id}` we know of from proxy bypass CVEs. */
 function spellingsOf(id: string): string[] {
@@ -343,7 +343,7 @@ describe('paths and routing (security.md 9, 10, 27)', () => {
           : `/v1/users?limit=1&cursor=${encodeURIComponent(cursor)}`;
       const page = await s.call('GET', path, { token: tok.ownerA, tenant: tA });
       assert.equal(page.status, 200, page.text);
-      seen.push(...(page.body.users as User[]));
+      seen.push(...page.body.users);
       cursor = page.body.next_cursor;
     } while (cursor !== null);
     assert.ok(seen.length >= 3);

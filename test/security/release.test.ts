@@ -8,12 +8,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { trickleUntilReleased, type HeldOpenResult } from '../helpers/raw-http.js';
-import {
-  startDelayHop,
-  startSplitStack,
-  type DelayHop,
-  type SplitStack,
-} from '../faults/support.js';
+import { startSplitStack, type SplitStack } from '../helpers/split-stack.js';
+import { startHop, type Hop } from '../helpers/hop.js';
 
 const HEADERS_TIMEOUT_MS = 600;
 /** Far above the headers timeout plus the linger: the server must have let go by then. */
@@ -40,13 +36,13 @@ function assertAnswered(ex: HeldOpenResult, status: number, code: string): void 
 }
 
 describe('raw error answers release the socket (security.md 37)', () => {
-  let hop: DelayHop;
+  let hop: Hop;
   let st: SplitStack;
   let sidecarPort: number;
   let backendPort: number;
 
   before(async () => {
-    hop = await startDelayHop();
+    hop = await startHop();
     st = await startSplitStack({
       env: { HEADERS_TIMEOUT_MS: String(HEADERS_TIMEOUT_MS), REQUEST_TIMEOUT_MS: '2000' },
       upstream: (backendUrl) => {

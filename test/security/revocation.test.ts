@@ -11,19 +11,15 @@ import { waitFor } from '../helpers/net.js';
 import { runCli } from '../helpers/process.js';
 import { skipWithoutRedis, startRedis, type RunningRedis } from '../helpers/redis.js';
 import { devToken, rawRequest } from '../helpers/stack.js';
-import {
-  startDelayHop,
-  startSplitStack,
-  type DelayHop,
-  type SplitStack,
-} from '../faults/support.js';
+import { startSplitStack, type SplitStack } from '../helpers/split-stack.js';
+import { startHop, type Hop } from '../helpers/hop.js';
 
 /** The sidecars' clock tolerance: an issuer clock may run this far ahead of theirs. */
 const TOLERANCE_SECONDS = 30;
 
 describe('revoked tokens on every replica (security.md 8)', { skip: skipWithoutRedis() }, () => {
   let redis: RunningRedis;
-  let hop: DelayHop;
+  let hop: Hop;
   let st: SplitStack;
   let ports: number[];
   let tenant: string;
@@ -31,7 +27,7 @@ describe('revoked tokens on every replica (security.md 8)', { skip: skipWithoutR
 
   before(async () => {
     redis = await startRedis();
-    hop = await startDelayHop();
+    hop = await startHop();
     st = await startSplitStack({
       sidecarEnv: { REDIS_URL: redis.url, CLOCK_TOLERANCE_SECONDS: String(TOLERANCE_SECONDS) },
       upstream: (backendUrl) => {
@@ -136,7 +132,7 @@ describe('revoked tokens on every replica (security.md 8)', { skip: skipWithoutR
     assert.equal(hop.seen(), seen, 'a revoked token was forwarded');
     // Minted clearly after (beyond the tolerance): it works. Its iat may be at most the tolerance
     // ahead of the sidecars' clock, so wait for the second after the cut-off to begin.
-    await waitFor(async () => Date.now() >= (cutoff + 1) * 1000, 5000, 'the next second');
+    await waitFor(() => Date.now() >= (cutoff + 1) * 1000, 5000, 'the next second');
     const fresh = await mint(cutoff + TOLERANCE_SECONDS + 1);
     for (const port of ports) {
       const res = await getG(port, fresh);

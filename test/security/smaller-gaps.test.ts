@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type { User } from '../../src/common/user.js';
 import { startStack, type Stack } from '../helpers/stack.js';
-import { assertError } from './support.js';
+import { assertError } from '../helpers/contract.js';
 
 const DELETE_ADMIN_NOTICE =
   'Only the tenant owner may delete an admin (it revokes the admin role).';

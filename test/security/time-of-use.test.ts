@@ -15,7 +15,7 @@ import { rawRequestText } from '../helpers/raw-http.js';
 import { skipWithoutRedis, startRedis, type RunningRedis } from '../helpers/redis.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 import { holdRequest } from '../helpers/held-request.js';
-import { adminJson, assertError } from './support.js';
+import { adminJson, assertError } from '../helpers/contract.js';
 
 const BODY_LIMIT_BYTES = 16_384;
 const BODY_BUDGET_BYTES = 40_000;
@@ -150,7 +150,7 @@ describe('time of use: the decision is made on the facts at the moment of the de
     const list = await s.call('GET', '/v1/users?limit=200', { token: ownerTok, tenant: tA });
     assert.equal(list.status, 200, list.text);
     assert.ok(
-      !(list.body.users as User[]).some((u) => u.email === 'ghost@acme.test'),
+      !list.body.users.some((u) => u.email === 'ghost@acme.test'),
       'a deleted sender created a user',
     );
   });

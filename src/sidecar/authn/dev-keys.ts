@@ -84,7 +84,7 @@ function publicPartOf(jwk: JWK): JWK {
   for (const name of ['kty', 'crv', 'x', 'y', 'kid', 'alg', 'use'] as const) {
     if (jwk[name] !== undefined) pub[name] = jwk[name];
   }
-  return pub as JWK;
+  return pub;
 }
 
 /**

@@ -10,7 +10,6 @@ import {
   createRemoteJWKSet,
   customFetch,
   errors,
-  type FetchImplementation,
   type JWTVerifyGetKey,
   type RemoteJWKSetOptions,
 } from 'jose';
@@ -79,7 +78,7 @@ function createRemoteKeyResolver(
     cacheMaxAge: Number.POSITIVE_INFINITY,
   };
   if (deps.fetchImpl !== undefined) {
-    options[customFetch] = deps.fetchImpl as unknown as FetchImplementation;
+    options[customFetch] = deps.fetchImpl;
   }
   const remote = createRemoteJWKSet(new URL(source.url), options);
   /** When a key set was last known to be in hand (the first success, then every refresh). */

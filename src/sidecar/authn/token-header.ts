@@ -43,7 +43,7 @@ const PATH_TRAVERSAL = /(^|\/)\.\.(\/|$)/;
 export function checkTokenHeader(token: string): void {
   let header: Record<string, unknown>;
   try {
-    header = decodeProtectedHeader(token) as Record<string, unknown>;
+    header = decodeProtectedHeader(token);
   } catch {
     throw new UnauthenticatedError('token header is not a base64url JSON object');
   }

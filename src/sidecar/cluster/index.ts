@@ -8,6 +8,9 @@ import { createRedisCluster } from './redis-cluster.js';
 import type { SidecarCluster } from '../server.js';
 
 /** The cluster channel the configuration asks for, or undefined for a lone replica. */
+// async with nothing to await: a failure to set the channel up reaches callers as a rejection,
+// the same as a connection failure once the Redis client connects asynchronously.
+// eslint-disable-next-line @typescript-eslint/require-await
 export async function openCluster(
   config: Config,
   logger: Logger,

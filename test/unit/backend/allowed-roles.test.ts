@@ -46,7 +46,7 @@ describe('watchAllowedRoles', () => {
     const roles = watchAllowedRoles(dir.path, { pollMs: 20, logger: recording });
     try {
       writeFileSync(schema, schemaWith(['admin', 'user']));
-      await waitFor(async () => !roles.current().includes('viewer'), 5000, 'the new roles');
+      await waitFor(() => !roles.current().includes('viewer'), 5000, 'the new roles');
       const line = lines.find((l) => String(l['msg']).startsWith('allowed roles reloaded'));
       assert.deepEqual(line?.['retiredRoles'], ['viewer']);
       assert.match(String(line?.['msg']), /no longer allowed: viewer/);
@@ -68,14 +68,14 @@ describe('watchAllowedRoles', () => {
     const roles = watchAllowedRoles(dir.path, { pollMs: 20, logger, read });
     try {
       writeFileSync(schema, schemaWith(['admin', 'auditor']));
-      await waitFor(async () => roles.current().includes('auditor'), 5000, 'the new roles');
+      await waitFor(() => roles.current().includes('auditor'), 5000, 'the new roles');
       assert.deepEqual(roles.current(), ['admin', 'auditor']);
       const before = reads;
       writeFileSync(schema, 'namespace N { entity Role enum [ }\n');
-      await waitFor(async () => reads > before, 5000, 'the broken schema to be read');
+      await waitFor(() => reads > before, 5000, 'the broken schema to be read');
       assert.deepEqual(roles.current(), ['admin', 'auditor'], 'the last good roles stay');
       writeFileSync(schema, schemaWith(['admin', 'auditor', 'x']));
-      await waitFor(async () => roles.current().includes('x'), 5000, 'the fixed roles');
+      await waitFor(() => roles.current().includes('x'), 5000, 'the fixed roles');
     } finally {
       roles.close();
       dir.remove();

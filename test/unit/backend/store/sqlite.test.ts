@@ -9,21 +9,21 @@ import { PreconditionFailedError } from '../../../../src/errors.js';
 import { tempDir } from '../../../helpers/process.js';
 import { describeStoreSuite } from './store-suite.js';
 
-describeStoreSuite('sqlite', async () => {
+describeStoreSuite('sqlite', () => {
   const dir = tempDir('cedargate-sqlite-');
   const dataDir = join(dir.path, 'data');
   let store = openSqliteStore(dataDir);
-  return {
+  return Promise.resolve({
     store,
     async cleanup() {
       await store.close();
       dir.remove();
     },
-    async reopen() {
+    reopen() {
       store = openSqliteStore(dataDir);
-      return store;
+      return Promise.resolve(store);
     },
-  };
+  });
 });
 
 describe('sqlite store specifics', () => {

@@ -350,7 +350,10 @@ export function describeStoreSuite(name: string, open: () => Promise<OpenedStore
           );
           assert.notEqual(first.nextCursor, null);
           const { users, pages } = await readAllPages(store, t, 200, 20_000);
-          assert.ok(pages.length >= 5, `13 users of ~8 KiB in 20000-byte pages: ${pages}`);
+          assert.ok(
+            pages.length >= 5,
+            `13 users of ~8 KiB in 20000-byte pages: ${pages.join(', ')}`,
+          );
           assert.equal(users.length, 13);
           assert.equal(new Set(users.map((u) => u.id)).size, 13);
           assert.ok(users.every((u) => u.tenant_id === t));

@@ -6,7 +6,7 @@ import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { devJwksPath } from '../../../../src/sidecar/authn/dev-keys.js';
 import { issueDevToken } from '../../../../src/sidecar/authn/issue-token.js';
 import { tempDir } from '../../../helpers/process.js';
-import { T0, T0_MS, TENANT, USER } from './fixtures.js';
+import { T0, T0_MS, TENANT, USER } from '../../../helpers/tokens.js';
 
 const base = {
   tenant: TENANT,

@@ -24,7 +24,7 @@ import {
   TENANT_CLAIM,
   USER,
   type Signer,
-} from './fixtures.js';
+} from '../../../helpers/tokens.js';
 
 /** A JWKS server that counts what it is asked, and can be told to stall. */
 interface KeyServer {

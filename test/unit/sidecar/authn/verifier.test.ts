@@ -36,7 +36,7 @@ import {
   unsecuredToken,
   USER,
   type Signer,
-} from './fixtures.js';
+} from '../../../helpers/tokens.js';
 
 const TOLERANCE = 30;
 

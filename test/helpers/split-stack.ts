@@ -1,112 +1,14 @@
 /**
- * What the fault tests share: a hop that delays forwarded requests (a slow backend, so there are
- * requests in flight to drain), and the backend and the sidecar as two separate processes (as in
- * a pod) so one can be killed, stopped or restarted under the other.
+ * The backend and the sidecar as two separate processes (as in a pod) so one can be killed,
+ * stopped or restarted under the other. `upstream` can put a hop (./hop.ts) between them.
  */
-import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { ensureDevKeys } from '../../src/sidecar/authn/dev-keys.js';
 import type { User } from '../../src/common/user.js';
-import { createTenantWithCli, devToken } from '../helpers/stack.js';
-import { freePort, waitFor } from '../helpers/net.js';
-import { shippedPolicies, startCli, tempDir, type RunningProcess } from '../helpers/process.js';
-import { DEV_AUDIENCE, DEV_ISSUER } from '../security/support.js';
-
-export interface DelayHop {
-  url: string;
-  /** Where requests go; settable after the hop starts (the stack's recorder comes later). */
-  target: string;
-  /** Forwarded requests (those with x-cedargate-subject) wait this long before going on. */
-  delayMs: number;
-  /** Forwarded requests that arrived and have not been answered yet. */
-  inFlight(): number;
-  /** Forwarded requests seen so far. */
-  seen(): number;
-  /** Connections to the hop: open now, and closed by which side first. */
-  connections(): { open: number; closedByClient: number; closedByHop: number };
-  close(): Promise<void>;
-}
-
-/**
- * An HTTP hop that holds forwarded requests for `delayMs`, then passes them to `target`.
- * `keepAliveTimeoutMs` is the hop's own keep-alive timeout (it stands for the backend's).
- */
-export async function startDelayHop(
-  options: { keepAliveTimeoutMs?: number } = {},
-): Promise<DelayHop> {
-  let inFlight = 0;
-  let seen = 0;
-  const conns = { open: 0, closedByClient: 0, closedByHop: 0 };
-  const hop: DelayHop = {
-    url: '',
-    target: '',
-    delayMs: 0,
-    inFlight: () => inFlight,
-    seen: () => seen,
-    connections: () => ({ ...conns }),
-    close: async () => undefined,
-  };
-  const server: Server = createServer(
-    { keepAliveTimeout: options.keepAliveTimeoutMs ?? 5000 },
-    (req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const forwarded = req.headers['x-cedargate-subject'] !== undefined;
-        if (forwarded) {
-          inFlight++;
-          seen++;
-        }
-        const go = () => {
-          const t = new URL(hop.target);
-          const up = request(
-            {
-              host: t.hostname,
-              port: t.port,
-              method: req.method,
-              path: req.url,
-              headers: req.headers,
-            },
-            (upRes) => {
-              res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-              upRes.pipe(res);
-              upRes.on('end', () => {
-                if (forwarded) inFlight--;
-              });
-            },
-          );
-          up.on('error', () => {
-            if (forwarded) inFlight--;
-            res.destroy();
-          });
-          up.end(Buffer.concat(chunks));
-        };
-        if (forwarded && hop.delayMs > 0) setTimeout(go, hop.delayMs);
-        else go();
-      });
-    },
-  );
-  server.on('connection', (socket) => {
-    conns.open++;
-    // 'end' is the peer's FIN: the client let go first. A close without it is the hop's doing.
-    let peerEnded = false;
-    socket.on('end', () => (peerEnded = true));
-    socket.on('close', () => {
-      conns.open--;
-      if (peerEnded) conns.closedByClient++;
-      else conns.closedByHop++;
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  hop.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  hop.close = () =>
-    new Promise<void>((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    });
-  return hop;
-}
+import { createTenantWithCli, devToken } from './stack.js';
+import { freePort, waitFor } from './net.js';
+import { shippedPolicies, startCli, tempDir, type RunningProcess } from './process.js';
+import { DEV_AUDIENCE, DEV_ISSUER } from './tokens.js';
 
 export interface SplitStack {
   url: string;

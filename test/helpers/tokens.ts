@@ -4,16 +4,19 @@
  * 10 KB `kid` — that a well-behaved JWT library would refuse to produce.
  */
 import { createHmac, randomUUID, webcrypto } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import {
   calculateJwkThumbprint,
   exportJWK,
   exportSPKI,
   generateKeyPair,
+  importJWK,
   type CryptoKey,
   type JWK,
 } from 'jose';
 import { pino, type Logger } from 'pino';
+import { devJwksPath, ensureDevKeys } from '../../src/sidecar/authn/dev-keys.js';
 
 export const TENANT = '2489E9AD-2EE2-8E00-8EC9-32D5F69181C0';
 /** Canonical (upper-case) ids, as the store keeps them. */
@@ -61,6 +64,14 @@ export function claimsAt(overrides: Record<string, unknown> = {}): Record<string
     exp: T0 + 600,
     jti: randomUUID(),
   };
+  return withOverrides(claims, overrides);
+}
+
+/** `claims` with `overrides` applied: a value replaces, `undefined` deletes. */
+function withOverrides(
+  claims: Record<string, unknown>,
+  overrides: Record<string, unknown>,
+): Record<string, unknown> {
   for (const [k, v] of Object.entries(overrides)) {
     if (v === undefined) delete claims[k];
     else claims[k] = v;
@@ -123,3 +134,36 @@ export function captureLogger(): { logger: Logger; lines: () => string } {
 }
 
 export const silentLogger: Logger = pino({ level: 'silent' });
+
+/** The claims a `start` stack requires by default. */
+export const DEV_ISSUER = 'cedargate-dev';
+export const DEV_AUDIENCE = 'cedargate';
+
+/** The stack's development key as a fixtures `Signer`, so any header and claims can be signed. */
+export async function devSigner(dataDir: string): Promise<Signer> {
+  const { privateKey, kid } = await ensureDevKeys(dataDir);
+  const jwks = JSON.parse(await readFile(devJwksPath(dataDir), 'utf8')) as { keys: JWK[] };
+  const publicJwk = jwks.keys.find((k) => k.kid === kid) ?? jwks.keys[0];
+  if (publicJwk === undefined) throw new Error(`no key in ${devJwksPath(dataDir)}`);
+  const publicKey = (await importJWK(publicJwk, 'ES256')) as CryptoKey;
+  return { privateKey, kid, publicJwk, spkiPem: await exportSPKI(publicKey) };
+}
+
+/** Claims of a valid credential for `sub` in `tenant`, now; `overrides` applied (undefined deletes). */
+export function liveClaims(
+  tenant: string,
+  sub: string,
+  overrides: Record<string, unknown> = {},
+): Record<string, unknown> {
+  const now = Math.floor(Date.now() / 1000);
+  const claims: Record<string, unknown> = {
+    iss: DEV_ISSUER,
+    aud: DEV_AUDIENCE,
+    sub,
+    tenant_id: tenant,
+    iat: now,
+    exp: now + 600,
+    jti: randomUUID(),
+  };
+  return withOverrides(claims, overrides);
+}

@@ -1,0 +1,168 @@
+/**
+ * The import graph of src/ against docs/architecture.md, and the unit-test tree against src/.
+ * The checker itself is tested on a small fake graph first, so that a passing run on the real
+ * tree means "no forbidden arrow", not "a checker that sees nothing".
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join, relative, sep } from 'node:path';
+import { repoRoot } from '../helpers/process.js';
+import {
+  applyExceptions,
+  BACKEND_LOADS_NO_CEDAR,
+  findViolations,
+  formatViolation,
+  readImportGraph,
+  type Arrow,
+  type Exception,
+} from '../helpers/import-graph.js';
+
+/**
+ * Known forbidden arrows on the way out: each is being removed by another part of the
+ * architecture issue (#12). Remove an entry when its arrow is gone; a stale entry fails the test.
+ */
+const TEMPORARY_EXCEPTIONS: Exception[] = [
+  {
+    from: 'src/policy/explain.ts',
+    to: 'src/sidecar/authz/policy-store.ts',
+    rule: 'the policy domain does not reach into its users',
+    owner: 'policy domain (explain must take the compiled set, not the sidecar store)',
+  },
+  {
+    from: 'src/backend/allowed-roles.ts',
+    to: 'src/policy/schema.ts',
+    rule: BACKEND_LOADS_NO_CEDAR,
+    owner: 'policy domain (schema.ts must read role names without cedar-adapter.ts)',
+  },
+];
+
+describe('import-graph checker', () => {
+  const fake: Arrow[] = [
+    { from: 'src/sidecar/pipeline.ts', to: 'src/backend/store/store.ts' },
+    { from: 'src/backend/app.ts', to: 'src/policy/schema.ts' },
+    { from: 'src/backend/app.ts', to: 'src/policy/policy-set.ts' },
+    { from: 'src/backend/store/sqlite.ts', to: 'src/common/user.ts' },
+    { from: 'src/backend/store/redis.ts', to: 'src/sidecar/cluster/keys.ts' },
+    { from: 'src/common/user.ts', to: 'src/errors.ts' },
+    { from: 'src/common/ids.ts', to: 'src/policy/types.ts' },
+    { from: 'src/policy/schema.ts', to: 'src/policy/cedar-adapter.ts' },
+    { from: 'src/policy/cedar-adapter.ts', to: '@cedar-policy/cedar-wasm' },
+    { from: 'src/sidecar/authz/policy-store.ts', to: '@cedar-policy/cedar-wasm' },
+    { from: 'src/sidecar/directory.ts', to: 'redis' },
+    { from: 'src/common/redis-connection.ts', to: 'redis' },
+    { from: 'src/sidecar/routes.ts', to: 'express' },
+    { from: 'src/sidecar/app.ts', to: 'express' },
+    { from: 'src/backend/store/sqlite.ts', to: 'better-sqlite3' },
+    { from: 'src/sidecar/server.ts', to: 'src/cli/start.ts' },
+  ];
+
+  it('names every forbidden arrow of a fake graph with its rule, and no allowed one', () => {
+    const found = findViolations(fake).map((v) => `${v.from} → ${v.to}: ${v.rule.split(' (')[0]}`);
+    assert.deepEqual(found.sort(), [
+      'src/backend/app.ts → src/policy/policy-set.ts: the backend knows nothing of Cedar decisions',
+      `src/backend/app.ts → src/policy/schema.ts: ${BACKEND_LOADS_NO_CEDAR}`,
+      'src/backend/store/redis.ts → src/sidecar/cluster/keys.ts: sidecar and backend meet only over HTTP',
+      'src/backend/store/redis.ts → src/sidecar/cluster/keys.ts: storage is below everything',
+      'src/common/ids.ts → src/policy/types.ts: common depends on nothing above it',
+      'src/sidecar/authz/policy-store.ts → @cedar-policy/cedar-wasm: only src/policy/cedar-adapter.ts imports @cedar-policy/cedar-wasm',
+      'src/sidecar/directory.ts → redis: only store files and src/common/redis-connection.ts import redis',
+      'src/sidecar/pipeline.ts → src/backend/store/store.ts: sidecar and backend meet only over HTTP',
+      'src/sidecar/routes.ts → express: only app and server files import express',
+      'src/sidecar/server.ts → src/cli/start.ts: nothing imports the CLI but the CLI',
+    ]);
+  });
+
+  it('names the chain by which the backend reaches cedar-wasm', () => {
+    const leak = findViolations(fake).find((v) => v.rule.startsWith(BACKEND_LOADS_NO_CEDAR));
+    assert.match(
+      leak?.rule ?? '',
+      /src\/policy\/schema\.ts → src\/policy\/cedar-adapter\.ts → @cedar-policy\/cedar-wasm/,
+    );
+  });
+
+  it('excepts only the named arrow and reports an exception that matches nothing', () => {
+    const violations = findViolations(fake);
+    const exception: Exception = {
+      from: 'src/common/ids.ts',
+      to: 'src/policy/types.ts',
+      rule: 'common depends on nothing above it',
+      owner: 'test',
+    };
+    const gone: Exception = { ...exception, from: 'src/common/json.ts' };
+    const { forbidden, stale } = applyExceptions(violations, [exception, gone]);
+    assert.equal(forbidden.length, violations.length - 1);
+    assert.ok(!forbidden.some((v) => v.from === 'src/common/ids.ts'));
+    assert.deepEqual(stale, [gone]);
+  });
+});
+
+describe('src/ import graph', () => {
+  const arrows = readImportGraph(repoRoot);
+
+  it('reads the real tree, dynamic imports and re-exports included', () => {
+    assert.ok(arrows.length > 100, `only ${arrows.length} arrows read`);
+    assert.ok(arrows.some((a) => a.to === '@cedar-policy/cedar-wasm'));
+    for (const { to } of arrows) {
+      if (to.startsWith('src/'))
+        assert.ok(existsSync(join(repoRoot, to)), `unresolved import ${to}`);
+    }
+  });
+
+  it('has no forbidden arrow (docs/architecture.md)', () => {
+    const { forbidden, stale } = applyExceptions(findViolations(arrows), TEMPORARY_EXCEPTIONS);
+    assert.equal(
+      forbidden.length,
+      0,
+      `forbidden arrows:\n${forbidden.map(formatViolation).join('\n')}`,
+    );
+    assert.equal(
+      stale.length,
+      0,
+      `these temporary exceptions no longer match an arrow; remove them:\n${stale
+        .map((e) => `${e.from} → ${e.to} (${e.owner})`)
+        .join('\n')}`,
+    );
+  });
+});
+
+describe('test/unit mirrors src/', () => {
+  /** Test files with no one module of their own, each with the reason. */
+  const NOT_MIRRORED = new Set([
+    // checks over the whole tree
+    'architecture.test.ts',
+    // the wire formats of invalidation.ts, keys.ts and revocations.ts side by side
+    'sidecar/cluster/messages.test.ts',
+  ]);
+
+  function walk(dir: string): string[] {
+    return readdirSync(dir).flatMap((name) => {
+      const p = join(dir, name);
+      return statSync(p).isDirectory() ? walk(p) : p.endsWith('.test.ts') ? [p] : [];
+    });
+  }
+
+  // `X-aspect.test.ts` is a second file for src/X.ts (verifier-remote: the JWKS over HTTP).
+  const modulesFor = (rel: string): string[] => {
+    const base = rel.replace(/\.test\.ts$/, '');
+    const dash = base.lastIndexOf('-');
+    const slash = base.lastIndexOf('/');
+    return dash > slash ? [`${base}.ts`, `${base.slice(0, dash)}.ts`] : [`${base}.ts`];
+  };
+
+  it('every test/unit/X[-aspect].test.ts tests src/X.ts (or bench/X.ts)', () => {
+    const unitDir = join(repoRoot, 'test', 'unit');
+    const orphans = walk(unitDir)
+      .map((file) => relative(unitDir, file).split(sep).join('/'))
+      .filter((rel) => !NOT_MIRRORED.has(rel))
+      .filter(
+        (rel) =>
+          !modulesFor(rel).some(
+            (module) =>
+              existsSync(join(repoRoot, 'src', module)) ||
+              (module.startsWith('bench/') && existsSync(join(repoRoot, module))),
+          ),
+      );
+    assert.deepEqual(orphans, [], `unit tests without a src/ counterpart:\n${orphans.join('\n')}`);
+  });
+});
