@@ -138,7 +138,7 @@ export const RULES: ReadonlyArray<{ name: string; breaks: (a: Arrow) => boolean 
 ];
 
 export const BACKEND_LOADS_NO_CEDAR =
-  'the backend never loads @cedar-policy/cedar-wasm, not even indirectly';
+  'the backend reaches @cedar-policy/cedar-wasm only through schema.ts, to parse the schema';
 
 /** Every arrow that breaks a rule, once per rule it breaks. */
 export function findViolations(arrows: readonly Arrow[]): Violation[] {
@@ -171,12 +171,19 @@ function findCedarLeaks(arrows: readonly Arrow[]): Violation[] {
     }
     return undefined;
   };
-  return arrows
-    .filter(({ from, to }) => isIn(from, 'src/backend') && !isIn(to, 'src/backend'))
-    .flatMap(({ from, to }) => {
-      const chain = chainToCedar(to);
-      return chain ? [{ from, to, rule: `${BACKEND_LOADS_NO_CEDAR} (${chain.join(' → ')})` }] : [];
-    });
+  return (
+    arrows
+      // schema.ts parses the schema with Cedar's own parser, so that the backend's role list and
+      // the sidecar's can never differ (docs/architecture.md); it reaches no decision code.
+      .filter(({ from, to }) => isIn(from, 'src/backend') && !isIn(to, 'src/backend'))
+      .filter(({ to }) => to !== 'src/policy/schema.ts')
+      .flatMap(({ from, to }) => {
+        const chain = chainToCedar(to);
+        return chain
+          ? [{ from, to, rule: `${BACKEND_LOADS_NO_CEDAR} (${chain.join(' → ')})` }]
+          : [];
+      })
+  );
 }
 
 /** A known violation, allowed for now; `owner` names who removes it. */
