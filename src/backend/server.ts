@@ -31,7 +31,7 @@ export async function startBackend(config: Config, logger: Logger): Promise<Runn
   }
   const app = createBackendApp({
     store,
-    allowedRoles: roles.current,
+    allowedRoles: () => roles.current(),
     trustSecret: resolveTrustSecret(config),
     logger,
     bodyLimitBytes: config.bodyLimitBytes,

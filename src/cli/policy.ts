@@ -379,7 +379,7 @@ async function runDiff(args: string[]): Promise<number> {
   };
   let baseDir: string;
   let candidateDir: string;
-  let cleanup = async () => undefined as void;
+  let cleanup: () => Promise<void> = () => Promise.resolve();
   if (values.git !== undefined) {
     if (positionals.length > 1) fail('with --git, expected at most one CANDIDATE');
     candidateDir = positionals[0] ?? loadPolicyCliConfig().policyDir;

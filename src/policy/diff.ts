@@ -218,7 +218,7 @@ function featuresOf(er: EnumeratedRequest, plan: EnumerationPlan): Feature[] {
     if (typeof v === 'boolean') add('context', `context.${k}`, v ? `${k}` : `not ${k}`);
     else if (typeof v === 'string') add('context', `context.${k}`, `${k} = ${JSON.stringify(v)}`);
     else {
-      const set = v as readonly string[];
+      const set = v;
       add(
         'context',
         `context.${k}.empty`,

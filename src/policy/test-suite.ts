@@ -171,11 +171,11 @@ export function parseUsers(raw: unknown, fail: (message: string) => never): Map<
       fail(`${where}: \`avatar\` must be a string or null`);
     users.set(id, {
       id,
-      tenant: tenant as string,
-      roles: roles as string[],
-      owner: owner as boolean,
-      name: name as string,
-      avatar: avatar as string | null,
+      tenant: tenant,
+      roles: roles,
+      owner: owner,
+      name: name,
+      avatar: avatar,
     });
   }
   return users;
@@ -203,12 +203,12 @@ function parseCase(
   }
   const expect = c['expect'];
   if (expect !== 'allow' && expect !== 'deny') fail(`${where}: \`expect\` must be allow or deny`);
-  const testCase: TestCase = { ...out, name, expect: expect as 'allow' | 'deny' };
+  const testCase: TestCase = { ...out, name, expect: expect };
   for (const key of ['notices', 'policies'] as const) {
     const list = c[key];
     if (list === undefined) continue;
     if (!isStringList(list)) fail(`${where}: \`${key}\` must be a list of strings`);
-    testCase[key] = list as string[];
+    testCase[key] = list;
   }
   return testCase;
 }
@@ -229,9 +229,9 @@ export function parseRequestFields(
   if (typeof resource !== 'string')
     fail(`${where}: \`resource\` must name a user (or a tenant for list and create)`);
   const out: Pick<TestCase, 'principal' | 'action' | 'resource' | 'body' | 'context'> = {
-    principal: principal as string,
+    principal: principal,
     action: action as UsersAction,
-    resource: resource as string,
+    resource: resource,
   };
   if (c['body'] !== undefined && c['context'] !== undefined)
     fail(`${where}: give \`body\` or \`context\`, not both`);

@@ -55,7 +55,7 @@ export function createSidecarMetrics(): SidecarMetrics {
     requestDuration,
     decisions,
     cacheEvents: caches.counter,
-    countCaches: caches.countCaches,
+    countCaches: (read) => caches.countCaches(read),
     observeRequest(action, decision, status, seconds) {
       durationOf(action, decision, status).observe(seconds);
     },

@@ -219,7 +219,7 @@ const requestArb: fc.Arbitrary<AuthzRequest> = fc
       action: x.action,
       resource: kind === 'User' ? { type: 'User', ...resourceUser } : { type: 'Tenant', id: x.t },
       context,
-    } as AuthzRequest;
+    };
   });
 
 /** A renaming that fixes the literals and is injective on the others (per entity type). */

@@ -50,17 +50,18 @@ function fakeCluster(startFails = false): SidecarCluster & { closed: number; sta
     closed: 0,
     started: 0,
     publishUserChanged: () => undefined,
-    async start() {
+    start() {
       fake.started++;
-      if (startFails) throw new Error('channel refused');
+      return startFails ? Promise.reject(new Error('channel refused')) : Promise.resolve();
     },
     revocation: { assertNotRevoked: () => undefined },
     health: () => ({ ok: true, detail: 'fake' }),
-    async close() {
+    close() {
       fake.closed++;
+      return Promise.resolve();
     },
   };
-  return fake as unknown as SidecarCluster & { closed: number; started: number };
+  return fake;
 }
 
 describe('startSidecar: cleanup on failure', () => {

@@ -12,9 +12,9 @@ describe('createReadiness', () => {
         : ({ health: () => opts.cluster } as unknown as SidecarCluster);
     const readiness = createReadiness({
       policyVersion: () => 'v1',
-      pingBackend: async () => {
+      pingBackend: () => {
         state.pings++;
-        if (!state.backendUp) throw new Error('refused');
+        return state.backendUp ? Promise.resolve() : Promise.reject(new Error('refused'));
       },
       cluster,
       draining: () => state.draining,

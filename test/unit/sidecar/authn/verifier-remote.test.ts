@@ -158,7 +158,7 @@ describe('credential verifier (remote JWKS)', () => {
     server = await startKeyServer(jwksOf(signer));
     const fetched: string[] = [];
     const fetchImpl: typeof fetch = (input, init) => {
-      fetched.push(String(input));
+      fetched.push(input instanceof Request ? input.url : input.toString());
       return fetch(input, init);
     };
     const verifier = await createCredentialVerifier(remoteOptions(server.url, { fetchImpl }));

@@ -167,7 +167,7 @@ const requestArb: fc.Arbitrary<AuthzRequest> = fc
           ? { type: 'User', ...target }
           : { type: 'Tenant', id: x.t },
       context,
-    } as AuthzRequest;
+    };
   });
 
 /** A bijection on `ids` onto fresh uuids that fixes the literals. */
@@ -189,7 +189,7 @@ function rename(req: AuthzRequest, users: Map<string, string>, tenants: Map<stri
       r.type === 'User'
         ? { ...r, id: u(r.id), tenantId: t(r.tenantId) }
         : { type: 'Tenant' as const, id: t(r.id) },
-  } as AuthzRequest;
+  };
 }
 
 /** What a client and the decision line see of a decision. */

@@ -24,7 +24,7 @@ describe('decisionKeyOf', () => {
       { ...base, principal: { ...base.principal, roles: ['admin'] } },
       { ...base, principal: { ...base.principal, roles: [] } },
       { ...base, principal: { ...base.principal, isOwner: true } },
-      { ...base, resource: { ...base.resource, id: 's' } as AuthzRequest['resource'] },
+      { ...base, resource: { ...base.resource, id: 's' } },
       { ...base, resource: { ...base.resource, tenantId: 'u' } as AuthzRequest['resource'] },
       { ...base, resource: { ...base.resource, roles: ['admin'] } as AuthzRequest['resource'] },
       { ...base, resource: { ...base.resource, isOwner: true } as AuthzRequest['resource'] },

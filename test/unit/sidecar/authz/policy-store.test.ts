@@ -411,11 +411,7 @@ describe('reload', () => {
       join(dir, 'owner.cedar'),
       owner.replace('when { resource.isOwner };', 'when { false };'),
     );
-    await waitFor(
-      async () => store.decide(remove(alice, olivia)).allowed,
-      2000,
-      'the edit to be live',
-    );
+    await waitFor(() => store.decide(remove(alice, olivia)).allowed, 2000, 'the edit to be live');
     assert.notEqual(store.current().version, before);
     assert.equal(store.status().lastReload?.ok, true);
     assert.equal(store.status().lastReload?.reason, 'watch');
@@ -429,22 +425,14 @@ describe('reload', () => {
       join(dir, 'extra.cedar'),
       '@id("no-viewers")\n@notice("viewers only look")\nforbid (principal, action == Cedargate::Action::"users:read", resource)\nwhen { principal.roles.contains(Cedargate::Role::"viewer") };\n',
     );
-    await waitFor(
-      async () => store.current().policyIds.includes('no-viewers'),
-      5000,
-      'the new file',
-    );
+    await waitFor(() => store.current().policyIds.includes('no-viewers'), 5000, 'the new file');
     assert.deepEqual(store.decide(read(vic, uma)).notices, ['viewers only look']);
     unlinkSync(join(dir, 'extra.cedar'));
-    await waitFor(
-      async () => !store.current().policyIds.includes('no-viewers'),
-      5000,
-      'the deletion',
-    );
+    await waitFor(() => !store.current().policyIds.includes('no-viewers'), 5000, 'the deletion');
     assert.equal(store.decide(read(vic, uma)).allowed, true);
     unlinkSync(join(dir, 'owner.cedar'));
     await waitFor(
-      async () => !store.current().files.includes('owner.cedar'),
+      () => !store.current().files.includes('owner.cedar'),
       5000,
       'the second deletion',
     );
@@ -460,7 +448,7 @@ describe('reload', () => {
       owner.replace('No one may delete the tenant owner.', 'The owner stays.'),
     );
     await waitFor(
-      async () => store.decide(remove(alice, olivia)).notices[0] === 'The owner stays.',
+      () => store.decide(remove(alice, olivia)).notices[0] === 'The owner stays.',
       5000,
       'poll',
     );
@@ -515,11 +503,7 @@ describe('ConfigMap mounts', () => {
     assert.deepEqual(store.current().files, ['one.cedar', 'two.cedar']); // not the ..2024 copies
     assert.deepEqual(store.decide(remove(alice, uma)).notices, ['A1', 'A2']);
     cm.publish(generation('B'));
-    await waitFor(
-      async () => store.decide(remove(alice, uma)).notices[0] === 'B1',
-      5000,
-      'the swap',
-    );
+    await waitFor(() => store.decide(remove(alice, uma)).notices[0] === 'B1', 5000, 'the swap');
     assert.deepEqual(store.decide(remove(alice, uma)).notices, ['B1', 'B2']);
     assert.equal(store.status().reloads.success, 1);
   });
@@ -554,7 +538,7 @@ describe('ConfigMap mounts', () => {
       }
       cm.publish(generation('B'));
       await waitFor(
-        async () => store.decide(remove(alice, uma)).notices[0] === 'B1',
+        () => store.decide(remove(alice, uma)).notices[0] === 'B1',
         5000,
         'the last generation',
       );

@@ -95,15 +95,15 @@ describe('redis cluster channel', { skip: skipWithoutRedis() }, () => {
     const ca = await startCluster({ prefix }, a.handlers);
     await startCluster({ prefix }, b.handlers);
     const u = randomUUID();
-    ca.publishUserChanged(T.toLowerCase(), u);
+    await ca.publishUserChanged(T.toLowerCase(), u);
     const expected = `${T}/${u.toUpperCase()}`;
-    await waitFor(async () => b.events.changed.includes(expected), 5_000, 'replica B to hear it');
-    await waitFor(async () => a.events.changed.includes(expected), 5_000, 'replica A to hear it');
+    await waitFor(() => b.events.changed.includes(expected), 5_000, 'replica B to hear it');
+    await waitFor(() => a.events.changed.includes(expected), 5_000, 'replica A to hear it');
     // Another prefix (another deployment on the same Redis) hears nothing of it.
     const other = recorder();
     await startCluster({ prefix: `t-${randomUUID()}:` }, other.handlers);
-    ca.publishUserChanged(T, u);
-    await waitFor(async () => b.events.changed.length === 2, 5_000, 'the second message');
+    await ca.publishUserChanged(T, u);
+    await waitFor(() => b.events.changed.length === 2, 5_000, 'the second message');
     assert.deepEqual(other.events.changed, []);
   });
 
@@ -129,8 +129,8 @@ describe('redis cluster channel', { skip: skipWithoutRedis() }, () => {
       { prefix },
     );
     for (const c of [ca, cb]) {
-      await waitFor(async () => verdict(c, byJti) === 'unauthenticated', 5_000, 'jti revocation');
-      await waitFor(async () => verdict(c, bySub) === 'unauthenticated', 5_000, 'sub revocation');
+      await waitFor(() => verdict(c, byJti) === 'unauthenticated', 5_000, 'jti revocation');
+      await waitFor(() => verdict(c, bySub) === 'unauthenticated', 5_000, 'sub revocation');
       assert.equal(verdict(c, bystander), 'ok');
       // A new token of the revoked subject, issued after the cut-off, is fine.
       assert.equal(
@@ -178,7 +178,7 @@ describe('redis cluster channel', { skip: skipWithoutRedis() }, () => {
         .addCommand(['CLIENT', 'KILL', 'TYPE', 'pubsub'])
         .set(clusterKeys(prefix).revokedJti(cred.jti ?? ''), String(cred.expiresAt))
         .exec();
-      await waitFor(async () => rec.events.recovered === 1, 10_000, 'the replica to recover');
+      await waitFor(() => rec.events.recovered === 1, 10_000, 'the replica to recover');
       assert.equal(rec.events.degraded, 1);
       assert.equal(verdict(cluster, cred), 'unauthenticated');
     } finally {
@@ -199,24 +199,20 @@ describe('redis cluster channel', { skip: skipWithoutRedis() }, () => {
         { kind: 'jti', jti: revoked.jti ?? '', expiresAt: revoked.expiresAt },
         { prefix },
       );
-      await waitFor(
-        async () => verdict(cluster, revoked) === 'unauthenticated',
-        5_000,
-        'revocation',
-      );
+      await waitFor(() => verdict(cluster, revoked) === 'unauthenticated', 5_000, 'revocation');
 
       await own.kill();
-      await waitFor(async () => verdict(cluster, fine) === 'unavailable', 5_000, 'fail closed');
+      await waitFor(() => verdict(cluster, fine) === 'unavailable', 5_000, 'fail closed');
       assert.equal(rec.events.degraded, 1);
       assert.equal(cluster.health().ok, false);
       assert.match(cluster.health().detail, /failing closed/);
       // A revocation already mirrored is still a 401, not a 503.
       assert.equal(verdict(cluster, revoked), 'unauthenticated');
       // Publishing while down neither throws nor crashes.
-      cluster.publishUserChanged(T, randomUUID());
+      await cluster.publishUserChanged(T, randomUUID());
 
       await own.restart();
-      await waitFor(async () => cluster.health().ok, 15_000, 'recovery');
+      await waitFor(() => cluster.health().ok, 15_000, 'recovery');
       assert.equal(rec.events.recovered, 1);
       assert.equal(verdict(cluster, fine), 'ok');
     } finally {
@@ -235,17 +231,9 @@ describe('redis cluster channel', { skip: skipWithoutRedis() }, () => {
         { kind: 'subject', subject: revoked.subject, cutoff: revoked.issuedAt ?? 0 },
         { prefix },
       );
-      await waitFor(
-        async () => verdict(cluster, revoked) === 'unauthenticated',
-        5_000,
-        'revocation',
-      );
+      await waitFor(() => verdict(cluster, revoked) === 'unauthenticated', 5_000, 'revocation');
       await own.kill();
-      await waitFor(
-        async () => /REVOCATION_FAIL_OPEN/.test(cluster.health().detail),
-        5_000,
-        'degraded',
-      );
+      await waitFor(() => /REVOCATION_FAIL_OPEN/.test(cluster.health().detail), 5_000, 'degraded');
       assert.equal(verdict(cluster, credential()), 'ok');
       assert.equal(verdict(cluster, revoked), 'unauthenticated');
       assert.equal(cluster.health().ok, true);
@@ -266,7 +254,7 @@ describe('redis cluster channel', { skip: skipWithoutRedis() }, () => {
       assert.equal(rec.events.degraded, 1);
       assert.equal(verdict(cluster, credential()), 'unavailable');
       await own.restart();
-      await waitFor(async () => cluster.health().ok, 15_000, 'first sync');
+      await waitFor(() => cluster.health().ok, 15_000, 'first sync');
       assert.equal(rec.events.recovered, 1);
       assert.equal(verdict(cluster, credential()), 'ok');
       await cluster.close();
@@ -289,7 +277,7 @@ describe('redis cluster channel', { skip: skipWithoutRedis() }, () => {
       await raw.publish(keys.revocationsChannel, '{"kind":"jti"}');
       const u = randomUUID().toUpperCase();
       await raw.publish(keys.userChangedChannel, `${T}/${u}`);
-      await waitFor(async () => rec.events.changed.length > 0, 5_000, 'the good message');
+      await waitFor(() => rec.events.changed.length > 0, 5_000, 'the good message');
       assert.deepEqual(rec.events.changed, [`${T}/${u}`]);
       assert.deepEqual(cluster.mirror.size(), { jtis: 0, subjects: 0 });
     } finally {
