@@ -14,7 +14,6 @@ import type { NewUser, UserPatch } from '../common/user.js';
 import { checkRoles, validateNewUser, validateUserPatch } from '../common/validate.js';
 import {
   ForbiddenError,
-  InvalidInputError,
   NotFoundError,
   PreconditionFailedError,
   UnauthenticatedError,
@@ -31,7 +30,7 @@ import { readBody, type BodyBudget } from '../common/body.js';
 import type { UserDirectory } from './directory.js';
 import type { SidecarMetrics } from './metrics.js';
 import { DECISION_HEADER, type ForwardPlan, type Forwarder } from './proxy.js';
-import { canonicalPath, matchRoute, type RouteSpec } from './routes.js';
+import { canonicalPath, matchRoute, readQuery, type RouteSpec } from './routes.js';
 import { assertSameTenant, readTenantHeader } from './tenancy.js';
 import { assertHostHeader, assertSingleCredential, assertSingleHeaders } from './headers.js';
 import { parseUserRecord, type UserFacts, type UserRecord } from './upstream.js';
@@ -388,40 +387,4 @@ function recordOf(response: {
 
 function factsOf(u: UserFacts): PrincipalFacts {
   return { id: u.id, tenantId: u.tenant_id, roles: u.roles, isOwner: u.is_owner };
-}
-
-/** List takes `limit` and `cursor`, each at most once; other routes take no query at all. */
-function readQuery(route: RouteSpec, rawQuery: string): URLSearchParams | undefined {
-  if (rawQuery === '') return undefined;
-  const params = new URLSearchParams(rawQuery);
-  const out = new URLSearchParams();
-  for (const name of new Set(params.keys())) {
-    if (!route.query.includes(name))
-      throw new InvalidInputError(`unknown query parameter "${name}"`, {
-        details: { parameter: name },
-      });
-    const values = params.getAll(name);
-    if (values.length > 1)
-      throw new InvalidInputError(`query parameter "${name}" given more than once`, {
-        details: { parameter: name },
-      });
-    const value = values[0] as string;
-    if (name === 'limit' && !/^(?:[1-9]\d{0,2})$/.test(value)) {
-      throw new InvalidInputError('limit must be a whole number from 1 to 200', {
-        details: { parameter: 'limit' },
-      });
-    }
-    if (name === 'limit' && Number(value) > 200) {
-      throw new InvalidInputError('limit must be a whole number from 1 to 200', {
-        details: { parameter: 'limit' },
-      });
-    }
-    if (name === 'cursor' && !/^[A-Za-z0-9_=.-]{1,512}$/.test(value)) {
-      throw new InvalidInputError('cursor is not a cursor this API returned', {
-        details: { parameter: 'cursor' },
-      });
-    }
-    out.set(name, value);
-  }
-  return out;
 }
