@@ -29,11 +29,9 @@ import {
 } from '../errors.js';
 import { expectedVersionFor } from '../common/if-match.js';
 import { readJsonBody } from '../common/body.js';
+import { parseCursor, parseLimit } from '../common/list-query.js';
 import { DEFAULT_PAGE_MAX_BYTES } from './store/page-budget.js';
 import type { UserPage, UserStore } from './store/store.js';
-
-export const DEFAULT_PAGE_LIMIT = 50;
-export const MAX_PAGE_LIMIT = 200;
 
 export interface BackendDeps {
   store: UserStore;
@@ -155,27 +153,6 @@ async function findUser(store: UserStore, tenantId: string, id: string): Promise
   const user = await store.getUser(tenantId, id);
   if (user === null) throw new NotFoundError('no such user in this tenant');
   return user;
-}
-
-function parseLimit(raw: unknown): number {
-  if (raw === undefined) return DEFAULT_PAGE_LIMIT;
-  const n = typeof raw === 'string' && /^\d{1,4}$/.test(raw) ? Number(raw) : NaN;
-  if (!(n >= 1 && n <= MAX_PAGE_LIMIT)) {
-    throw new InvalidInputError(`limit must be a whole number from 1 to ${MAX_PAGE_LIMIT}`, {
-      details: { field: 'limit' },
-    });
-  }
-  return n;
-}
-
-function parseCursor(raw: unknown): string | undefined {
-  if (raw === undefined) return undefined;
-  if (typeof raw !== 'string' || raw === '') {
-    throw new InvalidInputError('cursor must be the next_cursor of a previous page', {
-      details: { field: 'cursor' },
-    });
-  }
-  return raw;
 }
 
 function sendJson(res: Response, status: number, body: unknown): void {

@@ -5,7 +5,7 @@
  * Subcommands are dispatched on the first positional (`token revoke ...`); add one to
  * `subcommands` below. Without a subcommand the command issues a token.
  */
-import { isIdShaped } from '../common/ids.js';
+import { canonicalId, isIdShaped } from '../common/ids.js';
 import { loadConfig } from '../config.js';
 import { issueDevToken } from '../sidecar/authn/issue-token.js';
 import type { Revocation } from '../sidecar/cluster/revocation-mirror.js';
@@ -143,7 +143,7 @@ function readId(value: string, flag: string, usage = ISSUE_USAGE): string {
       `--${flag} must be a UUID-shaped id like 2489E9AD-2EE2-8E00-8EC9-32D5F69181C0, got "${value}"\nusage: ${usage}`,
     );
   }
-  return value.toUpperCase();
+  return canonicalId(value);
 }
 
 function readTtl(value: string): number {

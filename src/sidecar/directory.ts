@@ -8,6 +8,7 @@
  * reading its users could fill the sidecar with images until its container is killed.
  */
 import { LRUCache } from 'lru-cache';
+import { canonicalId } from '../common/ids.js';
 import { versionOfEtag } from '../common/user.js';
 import type { UpstreamClient, UserRecord } from './upstream.js';
 
@@ -102,7 +103,8 @@ export function createUserDirectory(options: {
   let hits = 0;
   let misses = 0;
 
-  const keyOf = (tenantId: string, userId: string) => `${tenantId}/${userId}`.toUpperCase();
+  const keyOf = (tenantId: string, userId: string) =>
+    `${canonicalId(tenantId)}/${canonicalId(userId)}`;
 
   function load(key: string, tenantId: string, userId: string): Promise<UserRecord | null> {
     const existing = inflight.get(key);

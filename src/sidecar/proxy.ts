@@ -7,7 +7,12 @@
 import type { Agent, ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import { createProxyMiddleware, type Plugin } from 'http-proxy-middleware';
 import { UpstreamTimeoutError, UpstreamUnavailableError, type CedargateError } from '../errors.js';
-import { DECISION_HEADER, SUBJECT_HEADER, TRUST_HEADER } from '../common/headers.js';
+import {
+  REQUEST_ID_HEADER,
+  SUBJECT_HEADER,
+  TENANT_HEADER,
+  TRUST_HEADER,
+} from '../common/headers.js';
 
 /** Client headers that may reach the backend; identity and hop-by-hop headers never do. */
 const FORWARDED_CLIENT_HEADERS = new Set([
@@ -27,9 +32,6 @@ const HOP_BY_HOP = new Set([
   'trailer',
   'te',
 ]);
-
-// Defined in common/headers.ts; re-exported for the modules that import them from here.
-export { DECISION_HEADER, SUBJECT_HEADER };
 
 /** What the pipeline decided to send. */
 export interface ForwardPlan {
@@ -72,105 +74,28 @@ interface InFlight {
   timedOut: boolean;
 }
 
-export function createForwarder(options: {
+interface ForwarderOptions {
   target: string;
   agent: Agent;
   trustSecret: string;
   timeoutMs: number;
-}): Forwarder {
+}
+
+export function createForwarder(options: ForwarderOptions): Forwarder {
+  // The requests being forwarded, by the client request http-proxy hands back to its hooks.
   const inflight = new WeakMap<IncomingMessage, InFlight>();
-
-  const onProxyReq = (proxyReq: ClientRequest, req: IncomingMessage) => {
-    const state = inflight.get(req);
-    if (state === undefined) return;
-    const { plan } = state;
-    for (const name of proxyReq.getHeaderNames()) {
-      if (!FORWARDED_CLIENT_HEADERS.has(name) && name !== 'host') proxyReq.removeHeader(name);
-    }
-    proxyReq.setHeader('x-tenant-id', plan.tenantId);
-    proxyReq.setHeader(SUBJECT_HEADER, plan.subject);
-    proxyReq.setHeader('x-request-id', plan.requestId);
-    proxyReq.setHeader(TRUST_HEADER, options.trustSecret);
-    if (plan.ifMatch !== undefined) proxyReq.setHeader('if-match', plan.ifMatch);
-    if (plan.body !== undefined) {
-      proxyReq.setHeader('content-type', 'application/json');
-      proxyReq.setHeader('content-length', plan.body.length);
-      proxyReq.write(plan.body);
-    } else {
-      proxyReq.removeHeader('content-type');
-      proxyReq.setHeader('content-length', 0);
-    }
-    proxyReq.setTimeout(options.timeoutMs, () => {
-      state.timedOut = true;
-      proxyReq.destroy(new Error('upstream timeout'));
-    });
-  };
-
-  const onProxyRes = (proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse) => {
-    const state = inflight.get(req);
-    if (state === undefined) return;
-    const status = proxyRes.statusCode ?? 502;
-    if (status === 412 && state.plan.retryOn412) {
-      proxyRes.resume();
-      state.settle({ kind: 'retry' });
-      return;
-    }
-    const headers: Record<string, string | string[]> = {};
-    for (const [name, value] of Object.entries(proxyRes.headers)) {
-      if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value;
-    }
-    Object.assign(headers, state.plan.responseHeaders, { 'x-request-id': state.plan.requestId });
-    proxyRes.on('error', () => res.destroy());
-    res.on('finish', () => state.settle({ kind: 'answered', status }));
-    res.on('close', () => state.settle({ kind: 'answered', status }));
-    const { beforeRespond, bufferResponse } = state.plan;
-    const etag = typeof proxyRes.headers.etag === 'string' ? proxyRes.headers.etag : undefined;
-    if (beforeRespond === undefined) {
-      res.writeHead(status, headers);
-      proxyRes.pipe(res);
-      return;
-    }
-    if (bufferResponse !== true) {
-      const respond = () => {
-        res.writeHead(status, headers);
-        proxyRes.pipe(res);
-      };
-      const pending = beforeRespond(status, { etag, body: undefined });
-      if (pending === undefined) respond();
-      else void pending.then(respond, respond);
-      return;
-    }
-    const chunks: Buffer[] = [];
-    proxyRes.on('data', (c: Buffer) => chunks.push(c));
-    proxyRes.on('end', () => {
-      const body = Buffer.concat(chunks);
-      const respond = () => {
-        res.writeHead(status, headers);
-        res.end(body);
-      };
-      const pending = beforeRespond(status, { etag, body });
-      if (pending === undefined) respond();
-      else void pending.then(respond, respond);
-    });
-  };
-
-  const onError = (err: Error, req: IncomingMessage) => {
-    const state = inflight.get(req);
-    if (state === undefined) return;
-    state.settle({
-      kind: 'failed',
-      error: state.timedOut
-        ? new UpstreamTimeoutError(undefined, { cause: err })
-        : new UpstreamUnavailableError(undefined, { cause: err }),
-    });
-  };
-
   const wire: Plugin = (proxyServer) => {
-    proxyServer.on('proxyReq', onProxyReq);
-    proxyServer.on('proxyRes', onProxyRes);
-    proxyServer.on('error', onError);
+    // Requests this forwarder did not start (none today) are left to http-proxy.
+    const ours = (req: IncomingMessage, hook: (state: InFlight) => void) => {
+      const state = inflight.get(req);
+      if (state !== undefined) hook(state);
+    };
+    proxyServer.on('proxyReq', (proxyReq, req) =>
+      ours(req, (s) => writeRequest(s, proxyReq, options)),
+    );
+    proxyServer.on('proxyRes', (proxyRes, req, res) => ours(req, (s) => answer(s, proxyRes, res)));
+    proxyServer.on('error', (err, req) => ours(req, (s) => fail(s, err)));
   };
-
   const middleware = createProxyMiddleware<IncomingMessage, ServerResponse>({
     target: targetPartsOf(options.target),
     // The path goes out exactly as the pipeline set it (the canonical path it decided on):
@@ -183,7 +108,6 @@ export function createForwarder(options: {
     ejectPlugins: true,
     plugins: [wire],
   });
-
   return {
     forward(req, res, plan) {
       return new Promise<ForwardOutcome>((resolve) => {
@@ -214,6 +138,85 @@ export function createForwarder(options: {
       });
     },
   };
+}
+
+/** The outgoing request: allowlisted client headers, the verified identity, the decided body. */
+function writeRequest(state: InFlight, proxyReq: ClientRequest, options: ForwarderOptions): void {
+  const { plan } = state;
+  for (const name of proxyReq.getHeaderNames()) {
+    if (!FORWARDED_CLIENT_HEADERS.has(name) && name !== 'host') proxyReq.removeHeader(name);
+  }
+  proxyReq.setHeader(TENANT_HEADER, plan.tenantId);
+  proxyReq.setHeader(SUBJECT_HEADER, plan.subject);
+  proxyReq.setHeader(REQUEST_ID_HEADER, plan.requestId);
+  proxyReq.setHeader(TRUST_HEADER, options.trustSecret);
+  if (plan.ifMatch !== undefined) proxyReq.setHeader('if-match', plan.ifMatch);
+  if (plan.body !== undefined) {
+    proxyReq.setHeader('content-type', 'application/json');
+    proxyReq.setHeader('content-length', plan.body.length);
+    proxyReq.write(plan.body);
+  } else {
+    proxyReq.removeHeader('content-type');
+    proxyReq.setHeader('content-length', 0);
+  }
+  proxyReq.setTimeout(options.timeoutMs, () => {
+    state.timedOut = true;
+    proxyReq.destroy(new Error('upstream timeout'));
+  });
+}
+
+/** The backend's answer to the client, or `retry` for a 412 the pipeline decides again. */
+function answer(state: InFlight, proxyRes: IncomingMessage, res: ServerResponse): void {
+  const status = proxyRes.statusCode ?? 502;
+  if (status === 412 && state.plan.retryOn412) {
+    proxyRes.resume();
+    state.settle({ kind: 'retry' });
+    return;
+  }
+  const headers: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(proxyRes.headers)) {
+    if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value;
+  }
+  Object.assign(headers, state.plan.responseHeaders, { [REQUEST_ID_HEADER]: state.plan.requestId });
+  proxyRes.on('error', () => res.destroy());
+  res.on('finish', () => state.settle({ kind: 'answered', status }));
+  res.on('close', () => state.settle({ kind: 'answered', status }));
+  const { beforeRespond, bufferResponse } = state.plan;
+  if (beforeRespond === undefined) {
+    res.writeHead(status, headers);
+    proxyRes.pipe(res);
+    return;
+  }
+  const etag = typeof proxyRes.headers.etag === 'string' ? proxyRes.headers.etag : undefined;
+  const respondAfter = (pending: Promise<void> | void, respond: () => void) => {
+    if (pending === undefined) respond();
+    else void pending.then(respond, respond);
+  };
+  if (bufferResponse !== true) {
+    respondAfter(beforeRespond(status, { etag, body: undefined }), () => {
+      res.writeHead(status, headers);
+      proxyRes.pipe(res);
+    });
+    return;
+  }
+  const chunks: Buffer[] = [];
+  proxyRes.on('data', (c: Buffer) => chunks.push(c));
+  proxyRes.on('end', () => {
+    const body = Buffer.concat(chunks);
+    respondAfter(beforeRespond(status, { etag, body }), () => {
+      res.writeHead(status, headers);
+      res.end(body);
+    });
+  });
+}
+
+function fail(state: InFlight, err: Error): void {
+  state.settle({
+    kind: 'failed',
+    error: state.timedOut
+      ? new UpstreamTimeoutError(undefined, { cause: err })
+      : new UpstreamUnavailableError(undefined, { cause: err }),
+  });
 }
 
 /**

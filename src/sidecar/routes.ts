@@ -5,10 +5,21 @@
  * slash, NUL, a fragment) is simply not a route, so it is answered 404 and never forwarded.
  * What is forwarded is the canonical path built here, never the client's spelling.
  */
+import { parseCursor, parseLimit } from '../common/list-query.js';
+import { InvalidInputError } from '../errors.js';
 import type { UsersAction } from '../policy/types.js';
 
 export type ResourceKind = 'tenant' | 'user';
 export type BodyKind = 'none' | 'new-user' | 'user-patch';
+
+/** Checks one query value (400 when it is not one) and gives it back as it is forwarded. */
+export type QueryRule = (raw: string) => string;
+
+/** The list query: each value checked by the rules the backend and the stores apply too. */
+const LIST_QUERY: Readonly<Record<string, QueryRule>> = {
+  limit: (raw) => String(parseLimit(raw)),
+  cursor: (raw) => parseCursor(raw) as string,
+};
 
 export interface RouteSpec {
   method: string;
@@ -17,8 +28,8 @@ export interface RouteSpec {
   action: UsersAction;
   resource: ResourceKind;
   body: BodyKind;
-  /** Query parameters this route accepts; any other is 400. */
-  query: readonly string[];
+  /** The query parameters this route accepts, each with its rule; any other is 400. */
+  query: Readonly<Record<string, QueryRule>>;
 }
 
 export const ROUTES: readonly RouteSpec[] = [
@@ -28,7 +39,7 @@ export const ROUTES: readonly RouteSpec[] = [
     action: 'users:list',
     resource: 'tenant',
     body: 'none',
-    query: ['limit', 'cursor'],
+    query: LIST_QUERY,
   },
   {
     method: 'POST',
@@ -36,7 +47,7 @@ export const ROUTES: readonly RouteSpec[] = [
     action: 'users:create',
     resource: 'tenant',
     body: 'new-user',
-    query: [],
+    query: {},
   },
   {
     method: 'GET',
@@ -44,7 +55,7 @@ export const ROUTES: readonly RouteSpec[] = [
     action: 'users:read',
     resource: 'user',
     body: 'none',
-    query: [],
+    query: {},
   },
   {
     method: 'PUT',
@@ -52,7 +63,7 @@ export const ROUTES: readonly RouteSpec[] = [
     action: 'users:update',
     resource: 'user',
     body: 'user-patch',
-    query: [],
+    query: {},
   },
   {
     method: 'DELETE',
@@ -60,7 +71,7 @@ export const ROUTES: readonly RouteSpec[] = [
     action: 'users:delete',
     resource: 'user',
     body: 'none',
-    query: [],
+    query: {},
   },
 ];
 
@@ -120,4 +131,29 @@ export function canonicalPath(
   const path = '/' + route.template.map((s) => (s === '{id}' ? (id as string) : s)).join('/');
   const qs = query?.toString() ?? '';
   return qs === '' ? path : `${path}?${qs}`;
+}
+
+/**
+ * The route's query, each parameter at most once and checked by the route's rule; undefined when
+ * there is none. Unknown or repeated parameters are 400: the backend must never read a value
+ * the sidecar did not decide on.
+ */
+export function readQuery(route: RouteSpec, rawQuery: string): URLSearchParams | undefined {
+  if (rawQuery === '') return undefined;
+  const params = new URLSearchParams(rawQuery);
+  const out = new URLSearchParams();
+  for (const name of new Set(params.keys())) {
+    const rule = Object.hasOwn(route.query, name) ? route.query[name] : undefined;
+    if (rule === undefined)
+      throw new InvalidInputError(`unknown query parameter "${name}"`, {
+        details: { parameter: name },
+      });
+    const values = params.getAll(name);
+    if (values.length > 1)
+      throw new InvalidInputError(`query parameter "${name}" given more than once`, {
+        details: { parameter: name },
+      });
+    out.set(name, rule(values[0] as string));
+  }
+  return out;
 }

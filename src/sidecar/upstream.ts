@@ -5,7 +5,8 @@
  */
 import { Agent, request } from 'node:http';
 import { UpstreamTimeoutError, UpstreamUnavailableError } from '../errors.js';
-import { TRUST_HEADER } from '../common/trust.js';
+import { TENANT_HEADER, TRUST_HEADER } from '../common/headers.js';
+import { canonicalId } from '../common/ids.js';
 import { avatarDigestOf } from '../policy/context.js';
 
 /**
@@ -64,8 +65,8 @@ export function parseUserRecord(
   }
   if (
     expected !== undefined &&
-    (tenant_id.toUpperCase() !== expected.tenantId.toUpperCase() ||
-      id.toUpperCase() !== expected.userId.toUpperCase())
+    (canonicalId(tenant_id) !== canonicalId(expected.tenantId) ||
+      canonicalId(id) !== canonicalId(expected.userId))
   ) {
     throw new UpstreamUnavailableError('the users backend answered with another user or tenant');
   }
@@ -104,55 +105,14 @@ export function createUpstreamClient(options: {
     scheduling: 'lifo',
     ...(options.idleTimeoutMs === undefined ? {} : { timeout: options.idleTimeoutMs }),
   });
-
-  function get(
-    path: string,
-    headers: Record<string, string>,
-  ): Promise<{ status: number; etag: string | undefined; body: string }> {
-    return new Promise((resolve, reject) => {
-      const req = request(
-        {
-          host: base.hostname,
-          port: base.port || 80,
-          path,
-          method: 'GET',
-          agent,
-          headers: { ...headers, accept: 'application/json' },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            const etag = res.headers.etag;
-            resolve({
-              status: res.statusCode ?? 0,
-              etag,
-              body: Buffer.concat(chunks).toString('utf8'),
-            });
-          });
-          res.on('error', (err) => reject(new UpstreamUnavailableError(undefined, { cause: err })));
-        },
-      );
-      req.setTimeout(options.timeoutMs, () => {
-        req.destroy(new UpstreamTimeoutError());
-      });
-      req.on('error', (err) => {
-        reject(
-          err instanceof UpstreamTimeoutError
-            ? err
-            : new UpstreamUnavailableError(undefined, { cause: err }),
-        );
-      });
-      req.end();
-    });
-  }
+  const target: Target = { base, agent, timeoutMs: options.timeoutMs };
 
   return {
     agent,
     baseUrl: base,
     async fetchUser(tenantId, userId) {
-      const res = await get(`/v1/users/${encodeURIComponent(userId)}`, {
-        'x-tenant-id': tenantId,
+      const res = await getFrom(target, `/v1/users/${encodeURIComponent(userId)}`, {
+        [TENANT_HEADER]: tenantId,
         [TRUST_HEADER]: options.trustSecret,
       });
       if (res.status === 404) return null;
@@ -164,7 +124,7 @@ export function createUpstreamClient(options: {
       return parseUserRecord(res.body, res.etag, { tenantId, userId });
     },
     async ping() {
-      const res = await get('/healthz', {});
+      const res = await getFrom(target, '/healthz', {});
       if (res.status !== 200)
         throw new UpstreamUnavailableError(`backend health check answered ${res.status}`);
     },
@@ -172,4 +132,54 @@ export function createUpstreamClient(options: {
       agent.destroy();
     },
   };
+}
+
+interface Target {
+  base: URL;
+  agent: Agent;
+  timeoutMs: number;
+}
+
+/** One GET to the backend, read whole; failures as the contract's 502/504. */
+function getFrom(
+  { base, agent, timeoutMs }: Target,
+  path: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; etag: string | undefined; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: base.hostname,
+        port: base.port || 80,
+        path,
+        method: 'GET',
+        agent,
+        headers: { ...headers, accept: 'application/json' },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const etag = res.headers.etag;
+          resolve({
+            status: res.statusCode ?? 0,
+            etag,
+            body: Buffer.concat(chunks).toString('utf8'),
+          });
+        });
+        res.on('error', (err) => reject(new UpstreamUnavailableError(undefined, { cause: err })));
+      },
+    );
+    req.setTimeout(timeoutMs, () => {
+      req.destroy(new UpstreamTimeoutError());
+    });
+    req.on('error', (err) => {
+      reject(
+        err instanceof UpstreamTimeoutError
+          ? err
+          : new UpstreamUnavailableError(undefined, { cause: err }),
+      );
+    });
+    req.end();
+  });
 }

@@ -3,6 +3,7 @@
  * previous page. Opaque to clients; checked strictly, since it comes back from them.
  */
 import { canonicalId, isIdShaped } from '../../common/ids.js';
+import { isCursorShaped } from '../../common/list-query.js';
 import { InvalidInputError } from '../../errors.js';
 
 /** Where a page ends: the sort key of its last user. */
@@ -20,7 +21,7 @@ export function decodeCursor(cursor: string): CursorPosition {
   const bad = new InvalidInputError('cursor is not one this server issued', {
     details: { field: 'cursor' },
   });
-  if (!/^[A-Za-z0-9_-]{1,128}$/.test(cursor)) throw bad;
+  if (!isCursorShaped(cursor)) throw bad;
   const [createdAt, id, extra] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
   if (
     extra !== undefined ||

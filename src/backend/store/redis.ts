@@ -31,7 +31,6 @@ import {
 import {
   CedargateError,
   ConflictError,
-  InvalidInputError,
   NotFoundError,
   PreconditionFailedError,
   UnavailableError,
@@ -44,9 +43,9 @@ import {
   redisClientOptions,
   watchConnection,
 } from '../../common/redis-connection.js';
+import { checkPageLimit } from '../../common/list-query.js';
 import type { ListOptions, UserPage, UserStore } from './store.js';
 
-const MAX_LIMIT = 200;
 /** What a user's fields other than the avatar take in a page, at most in practice. */
 const FIELDS_ALLOWANCE_BYTES = 1024;
 const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
@@ -336,11 +335,7 @@ export async function openRedisStore(
     listUsers: (tenantId, options: ListOptions) =>
       guarded(async (): Promise<UserPage> => {
         const { limit, cursor, maxBytes = DEFAULT_PAGE_MAX_BYTES } = options;
-        if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
-          throw new InvalidInputError(`limit must be a whole number from 1 to ${MAX_LIMIT}`, {
-            details: { field: 'limit' },
-          });
-        }
+        checkPageLimit(limit);
         const after = cursor === undefined ? undefined : memberOf(decodeCursor(cursor));
         const keys = tenantKeys(tenantId);
         if (keys === undefined) return { users: [], nextCursor: null };

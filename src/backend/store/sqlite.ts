@@ -16,12 +16,7 @@ import { DEFAULT_PAGE_MAX_BYTES, fitsInPage, pageBytesOf } from './page-budget.j
 import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import {
-  ConflictError,
-  InvalidInputError,
-  NotFoundError,
-  PreconditionFailedError,
-} from '../../errors.js';
+import { ConflictError, NotFoundError, PreconditionFailedError } from '../../errors.js';
 import { canonicalId, newTenantId, newUserId } from '../../common/ids.js';
 import {
   OWNER_ROLE,
@@ -30,11 +25,11 @@ import {
   type Tenant,
   type UserPatch,
 } from '../../common/user.js';
+import { checkPageLimit } from '../../common/list-query.js';
 import type { ListOptions, UserPage, UserStore } from './store.js';
 
 export const SQLITE_FILE = 'cedargate.db';
 const BUSY_TIMEOUT_MS = 5_000;
-const MAX_LIMIT = 200;
 
 /** Schema migrations, applied in order; `PRAGMA user_version` records how many ran. */
 const MIGRATIONS: readonly string[] = [
@@ -266,11 +261,7 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
 
     async listUsers(tenantId, options: ListOptions): Promise<UserPage> {
       const { limit, cursor, maxBytes = DEFAULT_PAGE_MAX_BYTES } = options;
-      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
-        throw new InvalidInputError(`limit must be a whole number from 1 to ${MAX_LIMIT}`, {
-          details: { field: 'limit' },
-        });
-      }
+      checkPageLimit(limit);
       const tenant = canonicalId(tenantId);
       // One extra row tells whether another page exists. Rows are read one at a time and the
       // reading stops at the byte budget, so a page of large avatars is never all in memory.

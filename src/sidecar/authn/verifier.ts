@@ -7,7 +7,7 @@
  */
 import { errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { LRUCache } from 'lru-cache';
-import { isIdShaped } from '../../common/ids.js';
+import { canonicalId, isIdShaped } from '../../common/ids.js';
 import type { Logger } from '../../common/logger.js';
 import { CedargateError, UnauthenticatedError } from '../../errors.js';
 import { DEFAULT_MAX_TOKEN_BYTES, readBearerToken } from './bearer.js';
@@ -199,8 +199,8 @@ function toCredential(token: string, payload: JWTPayload, tenantClaim: string): 
   return {
     token,
     // Canonical (upper-case) ids, as the store keeps them: later checks compare strings.
-    subject: sub.toUpperCase(),
-    tenantId: tenantId.toUpperCase(),
+    subject: canonicalId(sub),
+    tenantId: canonicalId(tenantId),
     jti,
     issuedAt: iat,
     expiresAt: exp,

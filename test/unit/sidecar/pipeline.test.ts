@@ -10,67 +10,19 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { createLogger } from '../../../src/common/logger.js';
 import { etagOf } from '../../../src/common/user.js';
-import type { CredentialVerifier } from '../../../src/sidecar/authn/verifier.js';
 import { createPolicyStore, type PolicyStore } from '../../../src/sidecar/authz/policy-store.js';
 import { createBodyBudget } from '../../../src/common/body.js';
-import type { UserDirectory } from '../../../src/sidecar/directory.js';
 import { createSidecarMetrics } from '../../../src/sidecar/metrics.js';
 import { createPipeline } from '../../../src/sidecar/pipeline.js';
 import type { ForwardOutcome, ForwardPlan, Forwarder } from '../../../src/sidecar/proxy.js';
-import type { UserFacts, UserRecord } from '../../../src/sidecar/upstream.js';
 import { shippedPolicies } from '../../helpers/process.js';
-
-const T = 'AAAAAAAA-0000-4000-8000-000000000000';
-const OWNER = 'BBBBBBBB-0000-4000-8000-000000000000';
-const U1 = 'CCCCCCCC-0000-4000-8000-000000000001';
-const U2 = 'CCCCCCCC-0000-4000-8000-000000000002';
-
-function userOf(id: string, roles: string[], isOwner = false): UserFacts {
-  return { id, tenant_id: T, name: id.slice(0, 4), roles, is_owner: isOwner, avatar_digest: null };
-}
-
-/** Users whose version moves on every fresh read, as if another replica kept writing them. */
-function fakeDirectory(): UserDirectory & { versions: Map<string, number> } {
-  const versions = new Map<string, number>([
-    [OWNER, 1],
-    [U1, 1],
-    [U2, 1],
-  ]);
-  const recordOf = (id: string): UserRecord => ({
-    user: id === OWNER ? userOf(id, ['admin'], true) : userOf(id, ['user']),
-    etag: etagOf({ id, version: versions.get(id) ?? 1 }),
-  });
-  return {
-    versions,
-    async get(_t, id, opts = {}) {
-      if (!versions.has(id)) return null;
-      if (opts.fresh === true && id !== OWNER) versions.set(id, (versions.get(id) ?? 1) + 1);
-      return recordOf(id);
-    },
-    remember: () => undefined,
-    mark: () => 0,
-    invalidate: () => undefined,
-    clear: () => undefined,
-    setTtl: () => undefined,
-    stats: () => ({ hits: 0, misses: 0, size: 0, bytes: 0 }),
-    close: () => undefined,
-  };
-}
-
-const verifier: CredentialVerifier = {
-  async verify() {
-    return {
-      token: 't',
-      subject: OWNER,
-      tenantId: T,
-      jti: undefined,
-      issuedAt: undefined,
-      expiresAt: Math.floor(Date.now() / 1000) + 600,
-      claims: {},
-    };
-  },
-  stats: () => ({ cacheHits: 0, cacheMisses: 0, size: 0 }),
-};
+import {
+  T,
+  U1,
+  U2,
+  fakeDirectory,
+  ownerVerifier as verifier,
+} from '../../helpers/sidecar-fakes.js';
 
 describe('pipeline: re-decisions and per-user write order', () => {
   let policies: PolicyStore;

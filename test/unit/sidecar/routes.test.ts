@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { canonicalPath, matchRoute } from '../../../src/sidecar/routes.js';
+import { CedargateError } from '../../../src/errors.js';
+import { canonicalPath, matchRoute, readQuery } from '../../../src/sidecar/routes.js';
 
 const ID = '2489E9AD-2EE2-8E00-8EC9-32D5F69181C0';
 
@@ -55,5 +56,30 @@ describe('matchRoute', () => {
     const put = matchRoute('PUT', `/v1/users/${ID.toLowerCase()}`);
     assert.ok(put);
     assert.equal(canonicalPath(put.route, ID), `/v1/users/${ID}`);
+  });
+});
+
+describe('readQuery: the route table says which parameters a route takes', () => {
+  const list = matchRoute('GET', '/v1/users');
+  const read = matchRoute('GET', `/v1/users/${ID}`);
+  const invalid = (parameter: string) => (e: unknown) =>
+    e instanceof CedargateError &&
+    e.code === 'invalid_input' &&
+    e.details?.['parameter'] === parameter;
+
+  it('keeps the list parameters, each checked by its rule', () => {
+    assert.ok(list);
+    assert.equal(readQuery(list.route, ''), undefined);
+    assert.equal(readQuery(list.route, 'limit=2&cursor=abc')?.toString(), 'limit=2&cursor=abc');
+    assert.throws(() => readQuery(list.route, 'limit=201'), invalid('limit'));
+    assert.throws(() => readQuery(list.route, 'cursor=../x'), invalid('cursor'));
+  });
+
+  it('refuses an unknown or repeated parameter, and any query on a route that takes none', () => {
+    assert.ok(list && read);
+    assert.throws(() => readQuery(list.route, 'tenant=x'), invalid('tenant'));
+    assert.throws(() => readQuery(list.route, 'limit=1&limit=2'), invalid('limit'));
+    assert.throws(() => readQuery(list.route, 'toString=1'), invalid('toString'));
+    assert.throws(() => readQuery(read.route, 'limit=1'), invalid('limit'));
   });
 });

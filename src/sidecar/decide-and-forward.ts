@@ -1,0 +1,255 @@
+/**
+ * The decide-and-write loop: decide on the facts as they are now → check the client's If-Match →
+ * forward → after the backend's 412 (the user changed through another replica between our read
+ * and the write) decide again on the new version, a few times → then 503. Nothing denied is
+ * forwarded; every acknowledged write drops the old user here and on the other replicas before
+ * the client sees the answer.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ifMatchAccepts, type IfMatch } from '../common/if-match.js';
+import type { NewUser, UserPatch } from '../common/user.js';
+import { checkRoles } from '../common/validate.js';
+import {
+  ForbiddenError,
+  NotFoundError,
+  PreconditionFailedError,
+  UnavailableError,
+  UpstreamTimeoutError,
+  type CedargateError,
+} from '../errors.js';
+import { buildCreateContext, buildUpdateContext } from '../policy/context.js';
+import type { AuthzContext, Decision, PrincipalFacts, ResourceFacts } from '../policy/types.js';
+import type { PolicyStore } from './authz/policy-store.js';
+import type { Exchange } from './decision-log.js';
+import type { UserDirectory } from './directory.js';
+import type { SidecarMetrics } from './metrics.js';
+import { DECISION_HEADER } from '../common/headers.js';
+import type { ForwardPlan, Forwarder } from './proxy.js';
+import type { RouteSpec } from './routes.js';
+import { parseUserRecord, type UserFacts, type UserRecord } from './upstream.js';
+
+/**
+ * How many times a write that lost a race to the backend is decided again on the new version.
+ * Past that, 503 with Retry-After: a client that sent no If-Match never gets 412 (RFC 9110
+ * §13.1.1).
+ */
+export const MAX_REDECISIONS = 3;
+
+/** A request whose head, route and body have been checked: what is left is to decide it. */
+export interface CheckedRequest {
+  req: IncomingMessage;
+  res: ServerResponse;
+  ex: Exchange;
+  route: RouteSpec;
+  tenantId: string;
+  userId: string | undefined;
+  /** The canonical path (and query) decided on and forwarded. */
+  path: string;
+  /** The exact bytes forwarded: the validated input, serialized once. */
+  body: Buffer | undefined;
+  input: NewUser | UserPatch | undefined;
+  clientIfMatch: IfMatch;
+}
+
+export interface DecideAndForwardDeps {
+  policies: PolicyStore;
+  directory: UserDirectory;
+  forwarder: Forwarder;
+  metrics: SidecarMetrics;
+  enforce: boolean;
+  /** The principal as of now: the credential checked again and the user read again. */
+  authenticate: (req: IncomingMessage) => Promise<UserRecord>;
+  /** Told about every acknowledged (or possibly applied) write; the answer waits for it. */
+  onUserChanged?: (tenantId: string, userId: string) => Promise<void> | void;
+}
+
+/** Decides a checked request and forwards it when allowed; resolves to the status answered. */
+export type DecideAndForward = (r: CheckedRequest) => Promise<number>;
+
+export function createDecideAndForward(deps: DecideAndForwardDeps): DecideAndForward {
+  return (r) => decideAndForward(deps, r);
+}
+
+async function decideAndForward(deps: DecideAndForwardDeps, r: CheckedRequest): Promise<number> {
+  const { req, res, ex } = r;
+  // A request that waited (for its body, for the writes queued before it) is decided on the
+  // facts as they are now: the credential checked again (exp, nbf, revocation) and the
+  // principal read again, so a demotion, deletion or revocation that arrived meanwhile counts.
+  const waited = r.route.method !== 'GET';
+  let principal = waited ? await deps.authenticate(req) : (ex.principal as UserRecord);
+  ex.principal = principal;
+  let target = await findTarget(deps.directory, r, false);
+  if (r.input?.roles !== undefined) checkRoles(r.input.roles, deps.policies.current().roles);
+  let refreshed = false; // re-read the target once when the client's If-Match disagrees
+  for (let redecisions = 0; ;) {
+    decideOrDeny(deps, r, principal.user, target);
+    if (target !== undefined && !ifMatchAccepts(r.clientIfMatch, target.etag)) {
+      // Our copy may be stale: ask the backend once before refusing.
+      if (refreshed) throw new PreconditionFailedError();
+      refreshed = true;
+      target = await findTarget(deps.directory, r, true);
+      continue;
+    }
+    const outcome = await deps.forwarder.forward(req, res, planOf(deps, r, principal, target));
+    if (outcome.kind === 'failed') throw failed(deps, r, outcome.error);
+    if (outcome.kind === 'answered') return outcome.status;
+    if (r.userId !== undefined) deps.directory.invalidate(r.tenantId, r.userId);
+    if (++redecisions > MAX_REDECISIONS) {
+      throw new UnavailableError('the user kept changing under this write; try again', {
+        retryAfterSeconds: 1,
+      });
+    }
+    // Decide once more, on the new version and on the facts as they are now.
+    principal = await deps.authenticate(req);
+    ex.principal = principal;
+    target = await findTarget(deps.directory, r, true);
+  }
+}
+
+async function findTarget(
+  directory: UserDirectory,
+  r: CheckedRequest,
+  fresh: boolean,
+): Promise<UserRecord | undefined> {
+  if (r.route.resource !== 'user' || r.userId === undefined) return undefined;
+  const target = await directory.get(r.tenantId, r.userId, { fresh });
+  if (target === null) throw new NotFoundError('no such user in this tenant');
+  return target;
+}
+
+/** Decides, counts and records the decision; throws 403 when it denies and is enforced. */
+function decideOrDeny(
+  deps: DecideAndForwardDeps,
+  r: CheckedRequest,
+  principal: UserFacts,
+  target: UserRecord | undefined,
+): void {
+  const { route, ex } = r;
+  const decision = decide(deps.policies, r, principal, target);
+  ex.decision = decision;
+  ex.shadowDeny = !decision.allowed && !deps.enforce;
+  const result = decision.allowed ? 'allow' : deps.enforce ? 'deny' : 'shadow_deny';
+  deps.metrics.countDecision(route.action, result, decision.cached);
+  if (!decision.allowed && deps.enforce) throw deniedError(route, decision);
+}
+
+function planOf(
+  deps: DecideAndForwardDeps,
+  r: CheckedRequest,
+  principal: UserRecord,
+  target: UserRecord | undefined,
+): ForwardPlan {
+  const plan: ForwardPlan = {
+    method: r.route.method,
+    path: r.path,
+    tenantId: r.tenantId,
+    subject: principal.user.id,
+    requestId: r.ex.requestId,
+    body: r.body,
+    ifMatch: isWrite(r) ? target?.etag : undefined,
+    retryOn412: target !== undefined,
+    responseHeaders: r.ex.shadowDeny === true ? { [DECISION_HEADER]: 'deny' } : {},
+  };
+  if (r.userId !== undefined && isWrite(r)) {
+    plan.bufferResponse = r.route.method === 'PUT';
+    plan.beforeRespond = afterWrite(deps, r.tenantId, r.userId, plan.bufferResponse);
+  }
+  return plan;
+}
+
+/** What an acknowledged write tells the directory, here and (through the hook) elsewhere. */
+function afterWrite(
+  deps: DecideAndForwardDeps,
+  tenantId: string,
+  userId: string,
+  isPut: boolean,
+): NonNullable<ForwardPlan['beforeRespond']> {
+  const since = deps.directory.mark();
+  return (status, response) => {
+    if (status >= 300) return undefined;
+    // The backend's answer to a PUT is the user as it now is: keep it rather than reading it
+    // back on the next request. Anything else about this user is dropped.
+    const record = isPut ? recordOf(response) : undefined;
+    if (record !== undefined) deps.directory.remember(tenantId, userId, record, since);
+    else deps.directory.invalidate(tenantId, userId);
+    return deps.onUserChanged?.(tenantId, userId);
+  };
+}
+
+function failed(
+  deps: DecideAndForwardDeps,
+  r: CheckedRequest,
+  error: CedargateError,
+): CedargateError {
+  // A write that failed on the way back may still have been applied: forget the user here and
+  // on the other replicas rather than decide the next request on a stale copy.
+  if (r.userId !== undefined && isWrite(r)) {
+    deps.directory.invalidate(r.tenantId, r.userId);
+    void deps.onUserChanged?.(r.tenantId, r.userId);
+  }
+  const kind = error instanceof UpstreamTimeoutError ? 'timeout' : 'unavailable';
+  deps.metrics.upstreamErrors.inc({ kind });
+  return error;
+}
+
+function isWrite(r: CheckedRequest): boolean {
+  return r.route.method === 'PUT' || r.route.method === 'DELETE';
+}
+
+function decide(
+  policies: PolicyStore,
+  r: CheckedRequest,
+  principal: UserFacts,
+  target: UserRecord | undefined,
+): Decision {
+  // Acting on oneself: principal and resource are one entity, and the target record may be the
+  // fresher of the two (re-read after a 412): decide on one version of that user, never two.
+  const self = target !== undefined && target.user.id === principal.id;
+  const resource: ResourceFacts =
+    target === undefined
+      ? { type: 'Tenant', id: r.tenantId }
+      : { type: 'User', ...factsOf(target.user) };
+  let context: AuthzContext = {};
+  if (r.route.action === 'users:update' && target !== undefined && r.input !== undefined) {
+    context = buildUpdateContext(target.user, r.input);
+  } else if (r.route.action === 'users:create' && r.input !== undefined) {
+    context = buildCreateContext(r.input as NewUser);
+  }
+  return policies.decide({
+    principal: factsOf(self ? target.user : principal),
+    action: r.route.action,
+    resource,
+    context,
+  });
+}
+
+function deniedError(route: RouteSpec, decision: Decision): ForbiddenError {
+  return new ForbiddenError(`the policies deny ${route.action}`, {
+    notices: decision.notices,
+    details: {
+      policies: decision.policies,
+      action: route.action,
+      ...(decision.ignoredRoles !== undefined && { ignored_roles: decision.ignoredRoles }),
+    },
+  });
+}
+
+/**
+ * The user in a backend's 200 answer, with its ETag, through the one converter of that edge;
+ * undefined when it is not one (the caller then forgets the user rather than keep a guess).
+ */
+function recordOf(response: {
+  etag: string | undefined;
+  body: Buffer | undefined;
+}): UserRecord | undefined {
+  if (response.etag === undefined || response.body === undefined) return undefined;
+  try {
+    return parseUserRecord(response.body.toString('utf8'), response.etag);
+  } catch {
+    return undefined;
+  }
+}
+
+function factsOf(u: UserFacts): PrincipalFacts {
+  return { id: u.id, tenantId: u.tenant_id, roles: u.roles, isOwner: u.is_owner };
+}

@@ -1,0 +1,70 @@
+/**
+ * The outcome of one request: its metrics, and the decision log line (contract §8). The line is
+ * built only when the log level lets it out, so a quiet sidecar pays nothing for it.
+ */
+import type { Logger } from '../common/logger.js';
+import { UnauthenticatedError, toCedargateError } from '../errors.js';
+import type { Decision } from '../policy/types.js';
+import type { SidecarMetrics } from './metrics.js';
+import type { UserRecord } from './upstream.js';
+
+/** What one request has established so far; logged as the decision line. */
+export interface Exchange {
+  requestId: string;
+  startedAt: bigint;
+  tenantId?: string;
+  principal?: UserRecord;
+  action?: string;
+  resource?: string;
+  decision?: Decision;
+  shadowDeny?: boolean;
+  /** Gives the body's share of the budget back once the request is done with it. */
+  releaseBody?: () => void;
+}
+
+/** Records a finished request: `err` is what it failed with, when it did. */
+export type RecordOutcome = (ex: Exchange, status: number, err?: unknown) => void;
+
+export function createDecisionLog(deps: {
+  metrics: Pick<SidecarMetrics, 'observeRequest'>;
+  logger: Pick<Logger, 'isLevelEnabled' | 'info'>;
+}): RecordOutcome {
+  const { metrics, logger } = deps;
+  return (ex, status, err) => {
+    const seconds = Number(process.hrtime.bigint() - ex.startedAt) / 1e9;
+    const decision = decisionOf(ex);
+    const action = ex.action ?? 'none';
+    metrics.observeRequest(action, decision, status, seconds);
+    if (!logger.isLevelEnabled('info')) return;
+    const line: Record<string, unknown> = {
+      request_id: ex.requestId,
+      tenant: ex.tenantId,
+      principal: ex.principal?.user.id,
+      action,
+      resource: ex.resource,
+      decision,
+      policies: ex.decision?.policies,
+      ignored_roles: ex.decision?.ignoredRoles,
+      status,
+      latency_ms: Math.round(seconds * 1e6) / 1e3,
+    };
+    if (err !== undefined) Object.assign(line, errorFieldsOf(err));
+    logger.info(line, 'decision');
+  };
+}
+
+function decisionOf(ex: Exchange): 'none' | 'allow' | 'shadow_deny' | 'deny' {
+  if (ex.decision === undefined) return 'none';
+  if (ex.decision.allowed) return 'allow';
+  return ex.shadowDeny === true ? 'shadow_deny' : 'deny';
+}
+
+/** The error's code; the real reason of a 401 (never told to the client); a 5xx's whole error. */
+function errorFieldsOf(err: unknown): Record<string, unknown> {
+  const e = toCedargateError(err);
+  return {
+    error: e.code,
+    ...(e instanceof UnauthenticatedError && { reason: e.reason }),
+    ...(e.status >= 500 && { err }),
+  };
+}

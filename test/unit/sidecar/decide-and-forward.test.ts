@@ -1,0 +1,243 @@
+/**
+ * The decide-and-write loop on its own, over a fake forwarder and a fake directory (the real
+ * policy store and shipped policies): what is forwarded after an allow, that nothing denied is,
+ * the client's If-Match checked against a fresh copy before 412, re-decisions after the
+ * backend's 412 ending in 503, and what a write tells the directory.
+ */
+import assert from 'node:assert/strict';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import { parseIfMatch } from '../../../src/common/if-match.js';
+import { createLogger } from '../../../src/common/logger.js';
+import { etagOf } from '../../../src/common/user.js';
+import { CedargateError, UnavailableError, UpstreamTimeoutError } from '../../../src/errors.js';
+import { createPolicyStore, type PolicyStore } from '../../../src/sidecar/authz/policy-store.js';
+import {
+  MAX_REDECISIONS,
+  createDecideAndForward,
+  type CheckedRequest,
+} from '../../../src/sidecar/decide-and-forward.js';
+import type { Exchange } from '../../../src/sidecar/decision-log.js';
+import { createSidecarMetrics } from '../../../src/sidecar/metrics.js';
+import type { ForwardOutcome, ForwardPlan } from '../../../src/sidecar/proxy.js';
+import { matchRoute } from '../../../src/sidecar/routes.js';
+import type { UserRecord } from '../../../src/sidecar/upstream.js';
+import { shippedPolicies } from '../../helpers/process.js';
+import { OWNER, T, U1, U2, fakeDirectory, userOf } from '../../helpers/sidecar-fakes.js';
+
+const req = {} as IncomingMessage;
+const res = {} as ServerResponse;
+
+function routeOf(method: string, path: string) {
+  const m = matchRoute(method, path);
+  assert.ok(m, `${method} ${path}`);
+  return m.route;
+}
+
+function checked(method: string, userId: string | undefined, ifMatch?: string): CheckedRequest {
+  const path = userId === undefined ? '/v1/users' : `/v1/users/${userId}`;
+  const body = method === 'PUT' ? { name: 'New name' } : undefined;
+  const ex: Exchange = { requestId: 'rid-1', startedAt: process.hrtime.bigint() };
+  return {
+    req,
+    res,
+    ex,
+    route: routeOf(method, path),
+    tenantId: T,
+    userId,
+    path,
+    body: body === undefined ? undefined : Buffer.from(JSON.stringify(body)),
+    input: body,
+    clientIfMatch: parseIfMatch(ifMatch),
+  };
+}
+
+function code(expected: string) {
+  return (e: unknown) => e instanceof CedargateError && e.code === expected;
+}
+
+describe('decide and forward', () => {
+  let policies: PolicyStore;
+  before(async () => {
+    policies = await createPolicyStore({
+      dir: shippedPolicies,
+      logger: createLogger('silent'),
+      watch: false,
+      pollMs: 0,
+    });
+  });
+  after(() => policies.close());
+
+  function setup(options: { outcomes?: ForwardOutcome[]; principal?: string; enforce?: boolean }) {
+    const directory = fakeDirectory();
+    const metrics = createSidecarMetrics();
+    const plans: ForwardPlan[] = [];
+    const changed: string[] = [];
+    let authentications = 0;
+    const principalId = options.principal ?? OWNER;
+    const outcomes = [...(options.outcomes ?? [])];
+    const run = createDecideAndForward({
+      policies,
+      directory,
+      metrics,
+      enforce: options.enforce ?? true,
+      forwarder: {
+        async forward(_req, _res, plan) {
+          plans.push(plan);
+          return outcomes.shift() ?? { kind: 'answered', status: 200 };
+        },
+      },
+      async authenticate() {
+        authentications++;
+        return (await directory.get(T, principalId)) as UserRecord;
+      },
+      onUserChanged: (_t, id) => void changed.push(id),
+    });
+    return { run, directory, metrics, plans, changed, authentications: () => authentications };
+  }
+
+  it('an allowed PUT is forwarded once: canonical path, subject, decided body, the ETag it saw', async () => {
+    const s = setup({});
+    const r = checked('PUT', U1);
+    assert.equal(await s.run(r), 200);
+    assert.equal(s.plans.length, 1);
+    const plan = s.plans[0] as ForwardPlan;
+    assert.equal(plan.path, `/v1/users/${U1}`);
+    assert.equal(plan.tenantId, T);
+    assert.equal(plan.subject, OWNER);
+    assert.equal(plan.requestId, 'rid-1');
+    assert.equal(plan.body?.toString(), '{"name":"New name"}');
+    assert.equal(plan.ifMatch, etagOf({ id: U1, version: 1 }));
+    assert.equal(plan.retryOn412, true);
+    assert.deepEqual(plan.responseHeaders, {});
+    assert.equal(r.ex.decision?.allowed, true);
+    // A write that waited is decided on the principal as it is now.
+    assert.equal(s.authentications(), 1);
+  });
+
+  it('a PUT acknowledged by the backend: its answer is kept through the one converter, or the user forgotten', async () => {
+    const s = setup({});
+    await s.run(checked('PUT', U1));
+    const plan = s.plans[0] as ForwardPlan;
+    assert.equal(plan.bufferResponse, true);
+    const answer = { ...userOf(U1, ['user']), avatar: null, name: 'New name' };
+    const etag = etagOf({ id: U1, version: 2 });
+    await plan.beforeRespond?.(200, { etag, body: Buffer.from(JSON.stringify(answer)) });
+    assert.equal(s.directory.calls.remembered[0]?.record.user.name, 'New name');
+    assert.equal(s.directory.calls.remembered[0]?.record.etag, etag);
+    await plan.beforeRespond?.(200, { etag, body: Buffer.from('{"id":1}') });
+    assert.deepEqual(s.directory.calls.invalidated, [U1]);
+    assert.deepEqual(s.changed, [U1, U1]);
+    // A refused write changes nothing.
+    await plan.beforeRespond?.(409, { etag: undefined, body: Buffer.from('{}') });
+    assert.deepEqual(s.changed, [U1, U1]);
+  });
+
+  it('denied and enforced → 403 forbidden naming the action; nothing is forwarded', async () => {
+    const s = setup({ principal: U2 });
+    const r = checked('PUT', U1);
+    await assert.rejects(s.run(r), (e: unknown) => {
+      assert.ok(code('forbidden')(e));
+      assert.equal((e as CedargateError).details?.['action'], 'users:update');
+      return true;
+    });
+    assert.equal(s.plans.length, 0);
+    assert.equal(r.ex.decision?.allowed, false);
+  });
+
+  it('denied in shadow mode → forwarded, marked with the decision header', async () => {
+    const s = setup({ principal: U2, enforce: false });
+    const r = checked('PUT', U1);
+    assert.equal(await s.run(r), 200);
+    assert.deepEqual(s.plans[0]?.responseHeaders, { 'x-cedargate-decision': 'deny' });
+    assert.equal(r.ex.shadowDeny, true);
+  });
+
+  it('the client If-Match names a newer version than the cached one → one fresh read, then forwarded', async () => {
+    const s = setup({});
+    assert.equal(await s.run(checked('PUT', U1, etagOf({ id: U1, version: 2 }))), 200);
+    assert.equal(s.plans[0]?.ifMatch, etagOf({ id: U1, version: 2 }));
+    assert.deepEqual(
+      s.directory.calls.gets.filter((g) => g.id === U1),
+      [
+        { id: U1, fresh: false },
+        { id: U1, fresh: true },
+      ],
+    );
+  });
+
+  it('the client If-Match matches no version even after a fresh read → 412, nothing forwarded', async () => {
+    const s = setup({});
+    await assert.rejects(
+      s.run(checked('PUT', U1, etagOf({ id: U1, version: 9 }))),
+      code('precondition_failed'),
+    );
+    assert.equal(s.plans.length, 0);
+  });
+
+  it('the backend 412s every attempt, no If-Match → decided again on each new version, then 503 with Retry-After', async () => {
+    const retries: ForwardOutcome[] = Array.from({ length: 10 }, () => ({ kind: 'retry' }));
+    const s = setup({ outcomes: retries });
+    await assert.rejects(s.run(checked('PUT', U1)), (e: unknown) => {
+      assert.ok(e instanceof UnavailableError);
+      assert.equal(e.code, 'unavailable');
+      assert.equal(e.retryAfterSeconds, 1);
+      return true;
+    });
+    assert.equal(s.plans.length, MAX_REDECISIONS + 1);
+    assert.equal(new Set(s.plans.map((p) => p.ifMatch)).size, MAX_REDECISIONS + 1);
+    // Every re-decision reads the principal again and forgets the stale target.
+    assert.equal(s.authentications(), MAX_REDECISIONS + 1);
+    assert.equal(s.directory.calls.invalidated.length, MAX_REDECISIONS + 1);
+  });
+
+  it('one lost race, then the write goes through on the new version', async () => {
+    const s = setup({ outcomes: [{ kind: 'retry' }] });
+    assert.equal(await s.run(checked('DELETE', U1)), 200);
+    assert.deepEqual(
+      s.plans.map((p) => p.ifMatch),
+      [etagOf({ id: U1, version: 1 }), etagOf({ id: U1, version: 2 })],
+    );
+  });
+
+  it('a write that failed on the way back → its error; the user forgotten here and elsewhere; counted', async () => {
+    const error = new UpstreamTimeoutError();
+    const s = setup({ outcomes: [{ kind: 'failed', error }] });
+    await assert.rejects(s.run(checked('DELETE', U1)), (e: unknown) => e === error);
+    assert.deepEqual(s.directory.calls.invalidated, [U1]);
+    assert.deepEqual(s.changed, [U1]);
+    const counted = (await s.metrics.upstreamErrors.get()).values;
+    assert.deepEqual(
+      counted.map((v) => [v.labels['kind'], v.value]),
+      [['timeout', 1]],
+    );
+  });
+
+  it('a read is decided on the principal already established, and an unknown target is 404', async () => {
+    const s = setup({});
+    const r = checked('GET', U1);
+    r.ex.principal = {
+      user: userOf(OWNER, ['admin'], true),
+      etag: etagOf({ id: OWNER, version: 1 }),
+    };
+    assert.equal(await s.run(r), 200);
+    assert.equal(s.authentications(), 0);
+    assert.equal(s.plans[0]?.ifMatch, undefined);
+    assert.equal(s.plans[0]?.beforeRespond, undefined);
+    const missing = checked('GET', 'DDDDDDDD-0000-4000-8000-000000000000');
+    missing.ex.principal = r.ex.principal;
+    await assert.rejects(s.run(missing), code('not_found'));
+  });
+
+  it('a list is decided on the tenant: no target, no If-Match', async () => {
+    const s = setup({});
+    const r = checked('GET', undefined);
+    r.ex.principal = {
+      user: userOf(OWNER, ['admin'], true),
+      etag: etagOf({ id: OWNER, version: 1 }),
+    };
+    assert.equal(await s.run(r), 200);
+    assert.equal(s.plans[0]?.retryOn412, false);
+    assert.equal(s.plans[0]?.path, '/v1/users');
+  });
+});

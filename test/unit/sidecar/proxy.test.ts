@@ -1,0 +1,294 @@
+/**
+ * The forwarder against a tiny backend in the test: exactly what was authorized goes out — the
+ * planned path and body (re-framed: the client's framing and bytes never pass), the verified
+ * identity and trust header, an allowlist of client headers — and the backend's answer comes
+ * back without its hop-by-hop headers; a 412 becomes `retry`, a dead or silent backend `failed`.
+ */
+import assert from 'node:assert/strict';
+import {
+  Agent,
+  createServer,
+  request,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import { TRUST_HEADER } from '../../../src/common/trust.js';
+import {
+  createForwarder,
+  type ForwardOutcome,
+  type ForwardPlan,
+} from '../../../src/sidecar/proxy.js';
+import { freePort } from '../../helpers/net.js';
+
+const T = 'AAAAAAAA-0000-4000-8000-000000000000';
+const SUBJECT = 'BBBBBBBB-0000-4000-8000-000000000000';
+
+interface Seen {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+/** What the backend does with the next request. */
+type Reply = (req: IncomingMessage, res: ServerResponse) => void;
+
+const listen = (server: Server) =>
+  new Promise<number>((r) =>
+    server.listen(0, '127.0.0.1', () => r((server.address() as AddressInfo).port)),
+  );
+
+function planOf(overrides: Partial<ForwardPlan> = {}): ForwardPlan {
+  return {
+    method: 'PUT',
+    path: `/v1/users/${SUBJECT}`,
+    tenantId: T,
+    subject: SUBJECT,
+    requestId: 'rid-1',
+    body: Buffer.from('{"name":"decided"}'),
+    ifMatch: '"v1"',
+    retryOn412: false,
+    responseHeaders: {},
+    ...overrides,
+  };
+}
+
+/** A raw client request to the front server, headers exactly as given. */
+function send(
+  port: number,
+  options: { method: string; path: string; headers: Record<string, string>; body?: string },
+): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, ...options, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          body: Buffer.concat(chunks).toString(),
+        }),
+      );
+    });
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
+
+describe('proxy: what is forwarded', () => {
+  const agent = new Agent({ keepAlive: true });
+  let backend: Server;
+  let front: Server;
+  let frontPort = 0;
+  let seen: Seen[] = [];
+  let reply: Reply;
+  let plan: ForwardPlan;
+  let outcomes: ForwardOutcome[] = [];
+
+  before(async () => {
+    backend = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        seen.push({
+          method: req.method ?? '',
+          url: req.url ?? '',
+          headers: req.headers,
+          body: Buffer.concat(chunks).toString(),
+        });
+        reply(req, res);
+      });
+    });
+    const backendPort = await listen(backend);
+    const forwarder = createForwarder({
+      target: `http://127.0.0.1:${backendPort}`,
+      agent,
+      trustSecret: 'trust-secret',
+      timeoutMs: 2000,
+    });
+    // The front reads the client's body to the end first, as the pipeline does.
+    front = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        void forwarder.forward(req, res, plan).then((o) => {
+          outcomes.push(o);
+          if (o.kind !== 'answered') res.writeHead(599).end(o.kind);
+        });
+      });
+    });
+    frontPort = await listen(front);
+  });
+  beforeEach(() => {
+    seen = [];
+    outcomes = [];
+    plan = planOf();
+    reply = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', etag: '"v2"' }).end('{}');
+    };
+  });
+  after(async () => {
+    agent.destroy();
+    await Promise.all([backend, front].map((s) => new Promise((r) => s.close(r))));
+  });
+
+  it('sends the planned path and body, re-framed; the client path, framing and bytes never pass', async () => {
+    const r = await send(frontPort, {
+      method: 'PUT',
+      path: `/v1/users/${SUBJECT.toLowerCase()}/../x?tenant=other`,
+      headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
+      body: '{"name":"decided","roles":["admin"]}',
+    });
+    assert.equal(r.status, 200);
+    const got = seen[0];
+    assert.ok(got);
+    assert.equal(got.method, 'PUT');
+    assert.equal(got.url, `/v1/users/${SUBJECT}`);
+    assert.equal(got.body, '{"name":"decided"}');
+    assert.equal(got.headers['content-length'], String('{"name":"decided"}'.length));
+    assert.equal(got.headers['transfer-encoding'], undefined);
+    assert.equal(got.headers['content-type'], 'application/json');
+  });
+
+  it('sets the verified identity, the request id, the trust header and the decided If-Match', async () => {
+    await send(frontPort, {
+      method: 'PUT',
+      path: '/anything',
+      headers: {
+        'x-tenant-id': 'CCCCCCCC-0000-4000-8000-000000000000',
+        'x-cedargate-subject': 'someone-else',
+        'x-request-id': 'client-chosen',
+        [TRUST_HEADER]: 'forged',
+        'if-match': '"client"',
+      },
+      body: '{}',
+    });
+    const h = seen[0]?.headers;
+    assert.ok(h);
+    assert.equal(h['x-tenant-id'], T);
+    assert.equal(h['x-cedargate-subject'], SUBJECT);
+    assert.equal(h['x-request-id'], 'rid-1');
+    assert.equal(h[TRUST_HEADER], 'trust-secret');
+    assert.equal(h['if-match'], '"v1"');
+  });
+
+  it('passes only the allowlisted client headers (security.md 12, 13)', async () => {
+    plan = planOf({ method: 'GET', body: undefined, ifMatch: undefined });
+    await send(frontPort, {
+      method: 'GET',
+      path: '/v1/users',
+      headers: {
+        accept: 'application/json',
+        'accept-language': 'fr',
+        'user-agent': 'test-agent',
+        'content-type': 'text/plain',
+        cookie: 'session=1',
+        'x-forwarded-for': '10.0.0.1',
+        'x-forwarded-host': 'evil',
+        forwarded: 'for=10.0.0.1',
+        'x-http-method-override': 'DELETE',
+        'x-custom': '1',
+        connection: 'keep-alive, x-tenant-id',
+      },
+    });
+    const h = seen[0]?.headers;
+    assert.ok(h);
+    assert.equal(h['accept'], 'application/json');
+    assert.equal(h['accept-language'], 'fr');
+    assert.equal(h['user-agent'], 'test-agent');
+    assert.equal(h['x-tenant-id'], T);
+    for (const name of [
+      'cookie',
+      'x-forwarded-for',
+      'x-forwarded-host',
+      'forwarded',
+      'x-http-method-override',
+      'x-custom',
+      // Without a body, no content type either: the backend reads none.
+      'content-type',
+    ]) {
+      assert.equal(h[name], undefined, name);
+    }
+    assert.equal(h['content-length'], '0');
+    assert.equal(seen[0]?.body, '');
+  });
+
+  it('answers with the backend response minus hop-by-hop headers, plus the request id and plan headers', async () => {
+    plan = planOf({ responseHeaders: { 'x-cedargate-decision': 'deny' } });
+    reply = (_req, res) => {
+      res.setHeader('keep-alive', 'timeout=5');
+      res.setHeader('x-request-id', 'backend-chosen');
+      res.writeHead(201, { 'content-type': 'application/json', etag: '"v2"' }).end('{"ok":1}');
+    };
+    const r = await send(frontPort, { method: 'PUT', path: '/x', headers: {}, body: '{}' });
+    assert.equal(r.status, 201);
+    assert.equal(r.body, '{"ok":1}');
+    assert.equal(r.headers['etag'], '"v2"');
+    assert.equal(r.headers['x-request-id'], 'rid-1');
+    assert.equal(r.headers['x-cedargate-decision'], 'deny');
+    assert.equal(r.headers['keep-alive'], undefined);
+    assert.deepEqual(outcomes, [{ kind: 'answered', status: 201 }]);
+  });
+
+  it('runs beforeRespond with the buffered answer before the client sees it', async () => {
+    const order: string[] = [];
+    plan = planOf({
+      bufferResponse: true,
+      beforeRespond: async (status, response) => {
+        order.push(`before ${status} ${response.etag} ${response.body?.toString()}`);
+        await new Promise((r) => setImmediate(r));
+        order.push('done');
+      },
+    });
+    const r = await send(frontPort, { method: 'PUT', path: '/x', headers: {}, body: '{}' });
+    order.push('client');
+    assert.equal(r.body, '{}');
+    assert.deepEqual(order, ['before 200 "v2" {}', 'done', 'client']);
+  });
+
+  it('a backend 412 on a write the pipeline can decide again → retry, nothing answered', async () => {
+    plan = planOf({ retryOn412: true });
+    reply = (_req, res) => res.writeHead(412, { 'content-type': 'application/json' }).end('{}');
+    const r = await send(frontPort, { method: 'PUT', path: '/x', headers: {}, body: '{}' });
+    assert.equal(r.status, 599);
+    assert.deepEqual(outcomes, [{ kind: 'retry' }]);
+  });
+
+  it('a backend that resets the connection → failed, upstream_unavailable', async () => {
+    reply = (req) => req.socket.destroy();
+    const r = await send(frontPort, { method: 'PUT', path: '/x', headers: {}, body: '{}' });
+    assert.equal(r.status, 599);
+    const o = outcomes[0];
+    assert.equal(o?.kind, 'failed');
+    assert.equal(o.kind === 'failed' && o.error.code, 'upstream_unavailable');
+  });
+});
+
+describe('proxy: an unreachable or silent backend', () => {
+  async function forwardTo(target: string, timeoutMs: number): Promise<ForwardOutcome> {
+    const agent = new Agent({ keepAlive: false });
+    const forwarder = createForwarder({ target, agent, trustSecret: 's', timeoutMs });
+    let outcome: ForwardOutcome | undefined;
+    const front = createServer((req, res) => {
+      void forwarder.forward(req, res, planOf()).then((o) => {
+        outcome = o;
+        if (!res.headersSent) res.writeHead(599);
+        res.end();
+      });
+    });
+    const port = await listen(front);
+    await send(port, { method: 'PUT', path: '/x', headers: {}, body: '{}' });
+    await new Promise((r) => front.close(r));
+    agent.destroy();
+    assert.ok(outcome);
+    return outcome;
+  }
+
+  it('nothing listening → failed, upstream_unavailable', async () => {
+    const o = await forwardTo(`http://127.0.0.1:${await freePort()}`, 2000);
+    assert.equal(o.kind === 'failed' && o.error.code, 'upstream_unavailable');
+  });
+});
