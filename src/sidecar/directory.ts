@@ -48,6 +48,32 @@ interface Guard {
   stale: boolean;
 }
 
+/** The directory's state, shared by the module-level functions below. */
+interface DirectoryState {
+  upstream: UpstreamClient;
+  /** The TTL of new entries (see `setTtl`). */
+  ttl: number;
+  cache: LRUCache<string, UserRecord>;
+  sweepMs: number;
+  sweep: ReturnType<typeof setInterval> | undefined;
+  // One look-up in flight per user, shared by concurrent misses. `stale` is set when a write,
+  // an invalidation of that user or a clear() happens while it is in flight: its answer may then
+  // be older than what the backend now holds, and putting it in the cache would serve the old
+  // version for a whole TTL (to a policy decision, too). The guard is per user: a write to B says
+  // nothing about A, so the principal (the same owner on every request of a write load) is not
+  // fetched again and again while every connection waits for it. A look-up that is no longer in
+  // this map is always stale (only the three above and its own end remove it), so the guard
+  // needs no memory beyond the look-ups in flight.
+  inflight: Map<string, { promise: Promise<UserRecord | null>; guard: Guard }>;
+  // Bumped on every invalidation and write; `mark()`/`remember` measure "did another replica
+  // invalidate this user while our write was in flight" on it.
+  generation: number;
+  /** The generation at which each recently invalidated user was last invalidated (bounded). */
+  invalidatedAt: LRUCache<string, number>;
+  hits: number;
+  misses: number;
+}
+
 export function createUserDirectory(options: {
   upstream: UpstreamClient;
   ttlMs: number;
@@ -57,133 +83,166 @@ export function createUserDirectory(options: {
   /** The clock TTLs are measured on (performance.now() by default); for tests. */
   perf?: { now(): number };
 }): UserDirectory & GuardedLookups {
-  let ttl = options.ttlMs;
-  const cache = new LRUCache<string, UserRecord>({
+  const state: DirectoryState = {
+    upstream: options.upstream,
+    ttl: options.ttlMs,
+    cache: createCache(options),
+    sweepMs: 0,
+    sweep: undefined,
+    inflight: new Map(),
+    generation: 0,
+    invalidatedAt: new LRUCache<string, number>({ max: 10_000 }),
+    hits: 0,
+    misses: 0,
+  };
+  scheduleSweep(state);
+  return {
+    get: (tenantId, userId, opts) => get(state, tenantId, userId, opts),
+    mark: () => state.generation,
+    remember: (tenantId, userId, record, since) => remember(state, tenantId, userId, record, since),
+    invalidate: (tenantId, userId) => invalidate(state, tenantId, userId),
+    clear: () => clear(state),
+    setTtl(ms) {
+      state.ttl = ms;
+      scheduleSweep(state);
+    },
+    stats: () => ({
+      hits: state.hits,
+      misses: state.misses,
+      size: state.cache.size,
+      bytes: state.cache.calculatedSize,
+    }),
+    lookupsInFlight: () => state.inflight.size,
+    close() {
+      if (state.sweep !== undefined) clearInterval(state.sweep);
+      state.sweep = undefined;
+    },
+  };
+}
+
+function createCache(options: {
+  ttlMs: number;
+  max?: number;
+  maxBytes?: number;
+  perf?: { now(): number };
+}): LRUCache<string, UserRecord> {
+  return new LRUCache<string, UserRecord>({
     max: options.max ?? 50_000,
     maxSize: options.maxBytes ?? DEFAULT_DIRECTORY_MAX_BYTES,
     sizeCalculation: sizeOf,
-    ttl: Math.max(ttl, 1),
+    ttl: Math.max(options.ttlMs, 1),
     // Not ttlAutopurge: that arms one timer per entry (tens of thousands at a full cache, re-armed
     // on every set). One sweep per TTL does the same with a single timer; an entry outlives its
     // TTL by at most one TTL, and is never served once expired meanwhile.
     ttlAutopurge: false,
     ...(options.perf === undefined ? {} : { perf: options.perf, ttlResolution: 0 }),
   });
-  let sweepMs = 0;
-  let sweep: ReturnType<typeof setInterval> | undefined;
-  const scheduleSweep = () => {
-    const every = Math.max(ttl, 1000);
-    if (sweep !== undefined && every === sweepMs) return;
-    if (sweep !== undefined) clearInterval(sweep);
-    sweepMs = every;
-    sweep = setInterval(() => cache.purgeStale(), every);
-    sweep.unref();
-  };
-  scheduleSweep();
-  // One look-up in flight per user, shared by concurrent misses. `stale` is set when a write,
-  // an invalidation of that user or a clear() happens while it is in flight: its answer may then
-  // be older than what the backend now holds, and putting it in the cache would serve the old
-  // version for a whole TTL (to a policy decision, too). The guard is per user: a write to B says
-  // nothing about A, so the principal (the same owner on every request of a write load) is not
-  // fetched again and again while every connection waits for it. A look-up that is no longer in
-  // this map is always stale (only the three above and its own end remove it), so the guard
-  // needs no memory beyond the look-ups in flight.
-  const inflight = new Map<string, { promise: Promise<UserRecord | null>; guard: Guard }>();
-  const markStale = (key: string) => {
-    const entry = inflight.get(key);
-    if (entry === undefined) return;
-    entry.guard.stale = true;
-    inflight.delete(key);
-  };
-  // Bumped on every invalidation and write; `mark()`/`remember` measure "did another replica
-  // invalidate this user while our write was in flight" on it.
-  let generation = 0;
-  // The generation at which each recently invalidated user was last invalidated (bounded).
-  const invalidatedAt = new LRUCache<string, number>({ max: 10_000 });
-  let hits = 0;
-  let misses = 0;
+}
 
-  const keyOf = (tenantId: string, userId: string) =>
-    `${canonicalId(tenantId)}/${canonicalId(userId)}`;
+function scheduleSweep(state: DirectoryState): void {
+  const every = Math.max(state.ttl, 1000);
+  if (state.sweep !== undefined && every === state.sweepMs) return;
+  if (state.sweep !== undefined) clearInterval(state.sweep);
+  state.sweepMs = every;
+  const { cache } = state;
+  state.sweep = setInterval(() => cache.purgeStale(), every);
+  state.sweep.unref();
+}
 
-  function load(key: string, tenantId: string, userId: string): Promise<UserRecord | null> {
-    const existing = inflight.get(key);
-    if (existing !== undefined) return existing.promise;
-    const guard: Guard = { stale: false };
-    const promise = options.upstream
-      .fetchUser(tenantId, userId)
-      .then((record) => {
-        if (record !== null && ttl > 0 && !guard.stale) cache.set(key, record, { ttl });
-        return record;
-      })
-      .finally(() => {
-        if (inflight.get(key)?.guard === guard) inflight.delete(key);
-      });
-    inflight.set(key, { promise, guard });
-    return promise;
+function keyOf(tenantId: string, userId: string): string {
+  return `${canonicalId(tenantId)}/${canonicalId(userId)}`;
+}
+
+function markStale(state: DirectoryState, key: string): void {
+  const entry = state.inflight.get(key);
+  if (entry === undefined) return;
+  entry.guard.stale = true;
+  state.inflight.delete(key);
+}
+
+async function get(
+  state: DirectoryState,
+  tenantId: string,
+  userId: string,
+  opts: { fresh?: boolean } = {},
+): Promise<UserRecord | null> {
+  const key = keyOf(tenantId, userId);
+  if (opts.fresh !== true) {
+    const hit = state.cache.get(key);
+    if (hit !== undefined) {
+      state.hits++;
+      return hit;
+    }
+  } else {
+    state.cache.delete(key);
   }
+  state.misses++;
+  return load(state, key, tenantId, userId);
+}
 
-  function invalidate(tenantId: string, userId: string): void {
-    const key = keyOf(tenantId, userId);
-    invalidatedAt.set(key, generation);
-    cache.delete(key);
-    markStale(key);
-    generation++;
+function load(
+  state: DirectoryState,
+  key: string,
+  tenantId: string,
+  userId: string,
+): Promise<UserRecord | null> {
+  const existing = state.inflight.get(key);
+  if (existing !== undefined) return existing.promise;
+  const guard: Guard = { stale: false };
+  const promise = state.upstream
+    .fetchUser(tenantId, userId)
+    .then((record) => {
+      if (record !== null && state.ttl > 0 && !guard.stale) {
+        state.cache.set(key, record, { ttl: state.ttl });
+      }
+      return record;
+    })
+    .finally(() => {
+      if (state.inflight.get(key)?.guard === guard) state.inflight.delete(key);
+    });
+  state.inflight.set(key, { promise, guard });
+  return promise;
+}
+
+function remember(
+  state: DirectoryState,
+  tenantId: string,
+  userId: string,
+  record: UserRecord,
+  since: number,
+): void {
+  const key = keyOf(tenantId, userId);
+  // Whatever answered, it is kept only under its own key.
+  if (keyOf(record.user.tenant_id, record.user.id) !== key) {
+    invalidate(state, tenantId, userId);
+    return;
   }
+  // Another replica changed the user while our write was in flight: its version may be the
+  // newer one, and nothing here can tell. Forget rather than remember.
+  if ((state.invalidatedAt.get(key) ?? -1) >= since) {
+    state.cache.delete(key);
+    return;
+  }
+  const known = state.cache.get(key);
+  // Two writes' answers can arrive out of order: never replace a newer version.
+  if (known !== undefined && versionOf(known.etag) >= versionOf(record.etag)) return;
+  markStale(state, key);
+  state.generation++;
+  if (state.ttl > 0) state.cache.set(key, record, { ttl: state.ttl });
+}
 
-  return {
-    async get(tenantId, userId, opts = {}) {
-      const key = keyOf(tenantId, userId);
-      if (opts.fresh !== true) {
-        const hit = cache.get(key);
-        if (hit !== undefined) {
-          hits++;
-          return hit;
-        }
-      } else {
-        cache.delete(key);
-      }
-      misses++;
-      return load(key, tenantId, userId);
-    },
-    mark: () => generation,
-    remember(tenantId, userId, record, since) {
-      const key = keyOf(tenantId, userId);
-      // Whatever answered, it is kept only under its own key.
-      if (keyOf(record.user.tenant_id, record.user.id) !== key) {
-        invalidate(tenantId, userId);
-        return;
-      }
-      // Another replica changed the user while our write was in flight: its version may be the
-      // newer one, and nothing here can tell. Forget rather than remember.
-      if ((invalidatedAt.get(key) ?? -1) >= since) {
-        cache.delete(key);
-        return;
-      }
-      const known = cache.get(key);
-      // Two writes' answers can arrive out of order: never replace a newer version.
-      if (known !== undefined && versionOf(known.etag) >= versionOf(record.etag)) return;
-      markStale(key);
-      generation++;
-      if (ttl > 0) cache.set(key, record, { ttl });
-    },
-    invalidate,
-    clear() {
-      cache.clear();
-      for (const key of [...inflight.keys()]) markStale(key);
-      generation++;
-    },
-    setTtl(ms) {
-      ttl = ms;
-      scheduleSweep();
-    },
-    stats: () => ({ hits, misses, size: cache.size, bytes: cache.calculatedSize }),
-    lookupsInFlight: () => inflight.size,
-    close() {
-      if (sweep !== undefined) clearInterval(sweep);
-      sweep = undefined;
-    },
-  };
+function invalidate(state: DirectoryState, tenantId: string, userId: string): void {
+  const key = keyOf(tenantId, userId);
+  state.invalidatedAt.set(key, state.generation);
+  state.cache.delete(key);
+  markStale(state, key);
+  state.generation++;
+}
+
+function clear(state: DirectoryState): void {
+  state.cache.clear();
+  for (const key of [...state.inflight.keys()]) markStale(state, key);
+  state.generation++;
 }
 
 /**
