@@ -7,7 +7,12 @@
 import { watch, type FSWatcher } from 'node:fs';
 import type { Logger } from '../../common/logger.js';
 import { compilePolicySet, type CompiledPolicySet } from '../../policy/cedar-adapter.js';
-import { createDecisionCache, decisionKeysFor, type DecisionKeys } from './decision-cache.js';
+import {
+  createDecisionCache,
+  decisionKeysFor,
+  type DecisionCache,
+  type DecisionKeys,
+} from './decision-cache.js';
 import { listWatchDirs, readPolicySources } from '../../policy/policy-files.js';
 import {
   buildPolicySet,
@@ -102,6 +107,26 @@ interface Live {
   slot: string;
 }
 
+/** What one store keeps between calls: the live set, the reload outcomes and the reload chain. */
+interface StoreState {
+  dir: string;
+  logger: Logger;
+  now: () => Date;
+  cache: DecisionCache;
+  /**
+   * Cedar keeps preparsed sets by name. Two slots per store: a candidate is preparsed into the
+   * one not serving, so a failed preparse can never touch the live set.
+   */
+  slots: readonly [string, string];
+  live: Live;
+  lastReload: PolicyStatus['lastReload'];
+  lastRefusedVersion: string | null;
+  retiredRoles: Set<string>;
+  reloads: { success: number; failure: number };
+  chain: Promise<unknown>;
+  closed: boolean;
+}
+
 let storeCounter = 0;
 
 /**
@@ -111,214 +136,279 @@ let storeCounter = 0;
 export async function createPolicyStore(options: PolicyStoreOptions): Promise<PolicyStore> {
   const { dir, logger } = options;
   const now = options.now ?? (() => new Date());
-  const debounceMs = options.debounceMs ?? 200;
   const cache = createDecisionCache(options.decisionCacheMax ?? 10_000);
-  // Cedar keeps preparsed sets by name. Two slots per store: a candidate is preparsed into the
-  // one not serving, so a failed preparse can never touch the live set.
   const slots = [
     `cedargate-${process.pid}-${++storeCounter}-a`,
     `cedargate-${process.pid}-${storeCounter}-b`,
-  ];
+  ] as const;
 
-  const activate = (set: LoadedPolicySet, slot: string): Live => {
-    const meta = Object.fromEntries(
-      set.policies.map((p) => [p.id, { effect: p.effect, notice: p.notice }]),
-    );
-    const abstraction = createRequestAbstraction(set);
-    if (abstraction.refusal !== null) {
-      logger.warn(
-        { version: set.version, reason: abstraction.refusal },
-        `decisions are cached per concrete request only: ${abstraction.refusal}`,
-      );
-    }
-    return {
-      set,
-      slot,
-      compiled: compilePolicySet(slot, set.schema, set.texts, meta),
-      keys: decisionKeysFor(set.version, abstraction),
-      snapshot: {
-        version: set.version,
-        loadedAt: now(),
-        policyIds: set.policies.map((p) => p.id),
-        roles: set.schema.roles,
-        files: set.files,
-        policies: set.policies,
-      },
-    };
-  };
-
-  let live = activate(await loadPolicySet(dir), slots[0] as string);
+  const live = activate(logger, now, await loadPolicySet(dir), slots[0]);
   logWarnings(logger, live.set);
   logger.info(
     { version: live.snapshot.version, policies: live.snapshot.policyIds.length, dir },
     'policies loaded',
   );
 
-  let lastReload: PolicyStatus['lastReload'] = null;
-  let lastRefusedVersion: string | null = null;
-  const retiredRoles = new Set<string>();
-  const reloads = { success: 0, failure: 0 };
-  let chain: Promise<unknown> = Promise.resolve();
-  let closed = false;
+  const state: StoreState = {
+    dir,
+    logger,
+    now,
+    cache,
+    slots,
+    live,
+    lastReload: null,
+    lastRefusedVersion: null,
+    retiredRoles: new Set<string>(),
+    reloads: { success: 0, failure: 0 },
+    chain: Promise.resolve(),
+    closed: false,
+  };
+  const reload = (reason: string): Promise<ReloadResult> => reloadInOrder(state, options, reason);
+  const watching = await startWatching(state, options, reload);
 
-  async function reloadNow(reason: string): Promise<ReloadResult> {
-    const automatic = reason === 'watch' || reason === 'poll';
-    let candidateVersion: string | null = null;
+  return {
+    current: () => state.live.snapshot,
+    decide: (request) => decide(state, request),
+    reload,
+    status: () => statusOf(state),
+    close() {
+      state.closed = true;
+      watching.close();
+    },
+  };
+}
+
+/** Builds what serving `set` needs: the compiled set in `slot`, its decision keys, its snapshot. */
+function activate(logger: Logger, now: () => Date, set: LoadedPolicySet, slot: string): Live {
+  const meta = Object.fromEntries(
+    set.policies.map((p) => [p.id, { effect: p.effect, notice: p.notice }]),
+  );
+  const abstraction = createRequestAbstraction(set);
+  if (abstraction.refusal !== null) {
+    logger.warn(
+      { version: set.version, reason: abstraction.refusal },
+      `decisions are cached per concrete request only: ${abstraction.refusal}`,
+    );
+  }
+  return {
+    set,
+    slot,
+    compiled: compilePolicySet(slot, set.schema, set.texts, meta),
+    keys: decisionKeysFor(set.version, abstraction),
+    snapshot: {
+      version: set.version,
+      loadedAt: now(),
+      policyIds: set.policies.map((p) => p.id),
+      roles: set.schema.roles,
+      files: set.files,
+      policies: set.policies,
+    },
+  };
+}
+
+function decide(state: StoreState, request: AuthzRequest): Decision {
+  const { cache } = state;
+  const serving = state.live; // read once: this request sees this set, whatever happens next
+  const shared = serving.keys.shared(request);
+  const sharedHit = shared === undefined ? undefined : cache.get(shared);
+  if (sharedHit !== undefined) return copyOf(sharedHit, true);
+  const exact = serving.keys.exact(request);
+  const exactHit = cache.get(exact);
+  if (exactHit !== undefined) return copyOf(exactHit, true);
+  const decision: Decision = { ...serving.compiled.authorize(request), cached: false };
+  // Error messages may name the request's own ids (they go to its log line): such a decision
+  // is kept for exactly this request, never handed to another one of its class.
+  cache.set(shared !== undefined && decision.errors.length === 0 ? shared : exact, decision);
+  return copyOf(decision, false);
+}
+
+function statusOf(state: StoreState): PolicyStatus {
+  const { lastReload } = state;
+  return {
+    live: state.live.snapshot,
+    lastReload:
+      lastReload === null
+        ? null
+        : {
+            ...lastReload,
+            problems: [...lastReload.problems],
+            retiredRoles: [...lastReload.retiredRoles],
+          },
+    reloads: { ...state.reloads },
+    retiredRoles: [...state.retiredRoles].sort(),
+  };
+}
+
+// --- reloading --------------------------------------------------------------------------------
+
+function reloadInOrder(
+  state: StoreState,
+  options: PolicyStoreOptions,
+  reason: string,
+): Promise<ReloadResult> {
+  // One reload at a time, in order: a later trigger sees the files after an earlier one.
+  const run = state.chain.then(async () => {
+    const result = await reloadNow(state, reason);
     try {
-      const sources = await readPolicySources(dir);
-      candidateVersion = sources.version;
-      if (sources.version === live.snapshot.version) return 'unchanged';
-      // A broken version already refused and reported: polling it again adds nothing.
-      if (automatic && sources.version === lastRefusedVersion) return 'unchanged';
-      const set = buildPolicySet(dir, sources);
-      const slot = live.slot === slots[0] ? slots[1] : slots[0];
-      const next = activate(set, slot as string);
-      const retired = live.snapshot.roles.filter((r) => !next.snapshot.roles.includes(r)).sort();
-      live = next; // the swap: one assignment, between two synchronous decide() calls
-      cache.clear();
-      lastRefusedVersion = null;
-      reloads.success++;
-      for (const r of retired) retiredRoles.add(r);
-      for (const r of next.snapshot.roles) retiredRoles.delete(r);
-      lastReload = { at: now(), ok: true, reason, problems: [], retiredRoles: retired };
-      logWarnings(logger, set);
-      const fields = {
-        reason,
-        version: set.version,
-        policies: next.snapshot.policyIds.length,
-        roles: next.snapshot.roles,
-        retiredRoles: retired,
-      };
-      // Retiring a role is worth a warning: users who hold it lose whatever it gave them.
-      if (retired.length === 0) logger.info(fields, 'policies reloaded');
-      else
-        logger.warn(
-          fields,
-          `policies reloaded; roles no longer in the schema: ${retired.join(', ')} (their holders are decided as if they did not hold them)`,
-        );
-      return 'success';
+      options.onReload?.(result);
     } catch (err) {
-      const problems =
-        err instanceof PolicyLoadError
-          ? err.problems
-          : [
-              {
-                file: dir,
-                line: 1,
-                column: 1,
-                message: err instanceof Error ? err.message : String(err),
-              },
-            ];
-      lastRefusedVersion = candidateVersion;
-      reloads.failure++;
-      lastReload = { at: now(), ok: false, reason, problems, retiredRoles: [] };
-      logger.error(
-        { reason, problems: problems.map(formatProblem), liveVersion: live.snapshot.version },
-        `policy reload refused, still serving ${live.snapshot.version}: ${problems.map(formatProblem).join('; ')}`,
-      );
-      return 'failure';
+      state.logger.warn({ err }, 'onReload callback threw');
     }
-  }
+    return result;
+  });
+  state.chain = run.catch(() => undefined);
+  return run;
+}
 
-  function reload(reason: string): Promise<ReloadResult> {
-    // One reload at a time, in order: a later trigger sees the files after an earlier one.
-    const run = chain.then(async () => {
-      const result = await reloadNow(reason);
-      try {
-        options.onReload?.(result);
-      } catch (err) {
-        logger.warn({ err }, 'onReload callback threw');
-      }
-      return result;
-    });
-    chain = run.catch(() => undefined);
-    return run;
+async function reloadNow(state: StoreState, reason: string): Promise<ReloadResult> {
+  const automatic = reason === 'watch' || reason === 'poll';
+  let candidateVersion: string | null = null;
+  try {
+    const sources = await readPolicySources(state.dir);
+    candidateVersion = sources.version;
+    if (sources.version === state.live.snapshot.version) return 'unchanged';
+    // A broken version already refused and reported: polling it again adds nothing.
+    if (automatic && sources.version === state.lastRefusedVersion) return 'unchanged';
+    swapIn(state, buildPolicySet(state.dir, sources), reason);
+    return 'success';
+  } catch (err) {
+    refuse(state, err, candidateVersion, reason);
+    return 'failure';
   }
+}
 
-  // --- watching -------------------------------------------------------------------------------
+/** Makes `set` live (it may throw while preparsing, before the swap) and records the reload. */
+function swapIn(state: StoreState, set: LoadedPolicySet, reason: string): void {
+  const { logger, live, slots } = state;
+  const slot = live.slot === slots[0] ? slots[1] : slots[0];
+  const next = activate(logger, state.now, set, slot);
+  const retired = live.snapshot.roles.filter((r) => !next.snapshot.roles.includes(r)).sort();
+  state.live = next; // the swap: one assignment, between two synchronous decide() calls
+  state.cache.clear();
+  state.lastRefusedVersion = null;
+  state.reloads.success++;
+  for (const r of retired) state.retiredRoles.add(r);
+  for (const r of next.snapshot.roles) state.retiredRoles.delete(r);
+  state.lastReload = { at: state.now(), ok: true, reason, problems: [], retiredRoles: retired };
+  logWarnings(logger, set);
+  const fields = {
+    reason,
+    version: set.version,
+    policies: next.snapshot.policyIds.length,
+    roles: next.snapshot.roles,
+    retiredRoles: retired,
+  };
+  // Retiring a role is worth a warning: users who hold it lose whatever it gave them.
+  if (retired.length === 0) logger.info(fields, 'policies reloaded');
+  else
+    logger.warn(
+      fields,
+      `policies reloaded; roles no longer in the schema: ${retired.join(', ')} (their holders are decided as if they did not hold them)`,
+    );
+}
+
+/** Records a refused candidate; the live set stays as it was. */
+function refuse(
+  state: StoreState,
+  err: unknown,
+  candidateVersion: string | null,
+  reason: string,
+): void {
+  const problems =
+    err instanceof PolicyLoadError
+      ? err.problems
+      : [
+          {
+            file: state.dir,
+            line: 1,
+            column: 1,
+            message: err instanceof Error ? err.message : String(err),
+          },
+        ];
+  const liveVersion = state.live.snapshot.version;
+  state.lastRefusedVersion = candidateVersion;
+  state.reloads.failure++;
+  state.lastReload = { at: state.now(), ok: false, reason, problems, retiredRoles: [] };
+  state.logger.error(
+    { reason, problems: problems.map(formatProblem), liveVersion },
+    `policy reload refused, still serving ${liveVersion}: ${problems.map(formatProblem).join('; ')}`,
+  );
+}
+
+// --- watching ---------------------------------------------------------------------------------
+
+/**
+ * Starts the fs watchers (when `options.watch`) and the content-hash poll (when `pollMs` > 0);
+ * resolves once the first watchers are set. `close()` stops both; `state.closed` is set first.
+ */
+async function startWatching(
+  state: StoreState,
+  options: PolicyStoreOptions,
+  reload: (reason: string) => Promise<ReloadResult>,
+): Promise<{ close(): void }> {
+  const debounceMs = options.debounceMs ?? 200;
   const watchers = new Map<string, FSWatcher>();
   let debounce: NodeJS.Timeout | undefined;
   const onEvent = (): void => {
-    if (closed) return;
+    if (state.closed) return;
     clearTimeout(debounce);
     debounce = setTimeout(() => {
-      void reload('watch').then(syncWatchers);
+      void reload('watch').then(sync);
     }, debounceMs);
     debounce.unref();
   };
-  async function syncWatchers(): Promise<void> {
-    if (!options.watch || closed) return;
-    const wanted = new Set(await listWatchDirs(dir).catch(() => [dir]));
-    for (const [path, w] of watchers) {
-      if (!wanted.has(path)) {
-        w.close();
-        watchers.delete(path);
-      }
-    }
-    for (const path of wanted) {
-      if (watchers.has(path) || closed) continue;
-      try {
-        const w = watch(path, { persistent: false }, onEvent);
-        // A watched dir that disappears errors; drop it and let the next sync (or poll) recover.
-        w.on('error', () => {
-          w.close();
-          watchers.delete(path);
-          onEvent();
-        });
-        watchers.set(path, w);
-      } catch (err) {
-        logger.warn({ err, path }, 'cannot watch policy directory; relying on polling');
-      }
-    }
-  }
-  await syncWatchers();
+  const sync = (): Promise<void> => syncWatchers(state, options, watchers, onEvent);
+  await sync();
 
   let poll: NodeJS.Timeout | undefined;
   if (options.pollMs > 0) {
     poll = setInterval(() => {
-      void reload('poll').then(syncWatchers);
+      void reload('poll').then(sync);
     }, options.pollMs);
     poll.unref();
   }
 
   return {
-    current: () => live.snapshot,
-    decide(request) {
-      const serving = live; // read once: this request sees this set, whatever happens next
-      const shared = serving.keys.shared(request);
-      const sharedHit = shared === undefined ? undefined : cache.get(shared);
-      if (sharedHit !== undefined) return copyOf(sharedHit, true);
-      const exact = serving.keys.exact(request);
-      const exactHit = cache.get(exact);
-      if (exactHit !== undefined) return copyOf(exactHit, true);
-      const decision: Decision = { ...serving.compiled.authorize(request), cached: false };
-      // Error messages may name the request's own ids (they go to its log line): such a decision
-      // is kept for exactly this request, never handed to another one of its class.
-      cache.set(shared !== undefined && decision.errors.length === 0 ? shared : exact, decision);
-      return copyOf(decision, false);
-    },
-    reload,
-    status: () => ({
-      live: live.snapshot,
-      lastReload:
-        lastReload === null
-          ? null
-          : {
-              ...lastReload,
-              problems: [...lastReload.problems],
-              retiredRoles: [...lastReload.retiredRoles],
-            },
-      reloads: { ...reloads },
-      retiredRoles: [...retiredRoles].sort(),
-    }),
     close() {
-      closed = true;
       clearTimeout(debounce);
       clearInterval(poll);
       for (const w of watchers.values()) w.close();
       watchers.clear();
     },
   };
+}
+
+/** Watches exactly the directories that hold policy files now. */
+async function syncWatchers(
+  state: StoreState,
+  options: PolicyStoreOptions,
+  watchers: Map<string, FSWatcher>,
+  onEvent: () => void,
+): Promise<void> {
+  const { dir } = state;
+  if (!options.watch || state.closed) return;
+  const wanted = new Set(await listWatchDirs(dir).catch(() => [dir]));
+  for (const [path, w] of watchers) {
+    if (!wanted.has(path)) {
+      w.close();
+      watchers.delete(path);
+    }
+  }
+  for (const path of wanted) {
+    if (watchers.has(path) || state.closed) continue;
+    try {
+      const w = watch(path, { persistent: false }, onEvent);
+      // A watched dir that disappears errors; drop it and let the next sync (or poll) recover.
+      w.on('error', () => {
+        w.close();
+        watchers.delete(path);
+        onEvent();
+      });
+      watchers.set(path, w);
+    } catch (err) {
+      state.logger.warn({ err, path }, 'cannot watch policy directory; relying on polling');
+    }
+  }
 }
 
 /** A decision the caller may change without touching the cached one; built in one go (hit path). */
