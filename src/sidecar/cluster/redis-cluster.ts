@@ -12,6 +12,7 @@
  */
 import type { Logger } from '../../common/logger.js';
 import { UnauthenticatedError, UnavailableError } from '../../errors.js';
+import type { VerifiedCredential } from '../authn/verifier.js';
 import type { SidecarCluster } from '../server.js';
 import { decodeUserChanged, encodeUserChanged } from './invalidation.js';
 import { clusterKeys } from './keys.js';
@@ -19,6 +20,7 @@ import {
   closeQuietly,
   createPlainClient,
   describeRedisUrl,
+  type PlainRedisClient,
   reconnectDelayMs,
   watchConnection,
 } from '../../common/redis-connection.js';
@@ -52,10 +54,45 @@ type State = 'idle' | 'synced' | 'degraded' | 'closed';
 
 type Handlers = Parameters<SidecarCluster['start']>[0];
 
+/** Everything the channel's parts share: its configuration, its two connections and its state. */
+interface Channel {
+  readonly options: RedisClusterOptions;
+  readonly url: string;
+  readonly logger: Logger;
+  readonly failOpen: boolean;
+  readonly keys: ReturnType<typeof clusterKeys>;
+  readonly mirror: RevocationMirror;
+  readonly data: PlainRedisClient;
+  readonly subscriber: PlainRedisClient;
+  state: State;
+  handlers: Handlers | undefined;
+  subscribed: boolean;
+  syncing: Promise<void> | undefined;
+  retryTimer: NodeJS.Timeout | undefined;
+  retries: number;
+  /** Bumped whenever the subscriber drops: a sync that began before must not declare success. */
+  epoch: number;
+  onSynced: (() => void) | undefined;
+  failOpenWarned: boolean;
+}
+
 /** Builds the channel; nothing connects until `start`. */
 export function createRedisCluster(options: RedisClusterOptions): RedisCluster {
+  const ch = createChannel(options);
+  listenForConnectionChanges(ch);
+  return {
+    mirror: ch.mirror,
+    start: (h) => startChannel(ch, h),
+    publishUserChanged: (tenantId, userId) => publishUserChanged(ch, tenantId, userId),
+    revocation: { assertNotRevoked: (cred) => assertNotRevoked(ch, cred) },
+    health: () => health(ch),
+    close: () => closeChannel(ch),
+  };
+}
+
+/** The mirror, the two clients (watched for logging) and the initial, idle state. */
+function createChannel(options: RedisClusterOptions): Channel {
   const { url, logger, failOpen } = options;
-  const keys = clusterKeys(options.prefix);
   const mirror = createRevocationMirror({
     ...(options.now === undefined ? {} : { now: options.now }),
     ...(options.clockToleranceSeconds === undefined
@@ -66,172 +103,183 @@ export function createRedisCluster(options: RedisClusterOptions): RedisCluster {
   const subscriber = createPlainClient(url, 'cedargate-sidecar-events', { subscriber: true });
   watchConnection(data, logger, 'cluster commands');
   watchConnection(subscriber, logger, 'cluster events');
+  return {
+    options,
+    url,
+    logger,
+    failOpen,
+    keys: clusterKeys(options.prefix),
+    mirror,
+    data,
+    subscriber,
+    state: 'idle',
+    handlers: undefined,
+    subscribed: false,
+    syncing: undefined,
+    retryTimer: undefined,
+    retries: 0,
+    epoch: 0,
+    onSynced: undefined,
+    failOpenWarned: false,
+  };
+}
 
-  let state: State = 'idle';
-  let handlers: Handlers | undefined;
-  let subscribed = false;
-  let syncing: Promise<void> | undefined;
-  let retryTimer: NodeJS.Timeout | undefined;
-  let retries = 0;
-  /** Bumped whenever the subscriber drops: a sync that began before must not declare success. */
-  let epoch = 0;
-  let onSynced: (() => void) | undefined;
-  let failOpenWarned = false;
-
-  function onMessage(message: string, channel: string): void {
-    if (channel === keys.userChangedChannel) {
-      const ids = decodeUserChanged(message);
-      if (ids === undefined) return void logger.warn('ignored a malformed user-changed message');
-      handlers?.onUserChanged(ids.tenantId, ids.userId);
-    } else if (channel === keys.revocationsChannel) {
-      const r = decodeRevocation(message);
-      if (r === undefined) return void logger.warn('ignored a malformed revocation message');
-      mirror.apply(r);
-      logger.info({ kind: r.kind }, 'revocation received');
-    }
-  }
-
-  function markDown(): void {
-    epoch += 1;
-    if (state === 'closed' || state === 'degraded') return;
-    state = 'degraded';
-    logger.warn(
-      failOpen
-        ? 'revocation list unreachable: REVOCATION_FAIL_OPEN is set, tokens are accepted unchecked'
-        : 'revocation list unreachable: requests are refused with 503 until Redis is back',
-    );
-    handlers?.onDegraded();
-  }
-
-  function markSynced(): void {
-    const was = state;
-    state = 'synced';
-    retries = 0;
-    failOpenWarned = false;
-    onSynced?.();
-    if (was === 'degraded') {
-      logger.info({ revoked: mirror.size() }, 'revocation list reloaded: cluster channel back');
-      handlers?.onRecovered();
-    }
-  }
-
-  function scheduleSync(): void {
-    if (state === 'closed' || retryTimer !== undefined) return;
-    retryTimer = setTimeout(() => {
-      retryTimer = undefined;
-      sync();
-    }, reconnectDelayMs(retries++));
-    retryTimer.unref();
-  }
-
-  /** Subscribes (once; node-redis resubscribes after reconnects), then loads the whole list. */
-  function sync(): void {
-    if (state === 'closed' || state === 'synced' || syncing !== undefined) return;
-    if (!subscriber.isReady) return; // its 'ready' event calls again
-    const startedAt = epoch;
-    syncing = (async () => {
-      try {
-        if (!subscribed) {
-          await subscriber.subscribe([keys.userChangedChannel, keys.revocationsChannel], onMessage);
-          subscribed = true;
-        }
-        mirror.merge(await loadRevocations(data, keys));
-        if (epoch === startedAt && subscriber.isReady) markSynced();
-        else scheduleSync();
-      } catch (err) {
-        logger.debug({ err: (err as Error).message }, 'revocation list load failed; retrying');
-        scheduleSync();
-      } finally {
-        syncing = undefined;
-      }
-    })();
-  }
-
-  subscriber.on('ready', () => sync());
-  data.on('ready', () => sync());
+/** Either client becoming ready (re)starts a sync; the subscriber dropping marks the channel down. */
+function listenForConnectionChanges(ch: Channel): void {
+  const { data, subscriber } = ch;
+  subscriber.on('ready', () => sync(ch));
+  data.on('ready', () => sync(ch));
   for (const event of ['error', 'end', 'reconnecting'] as const) {
     subscriber.on(event, () => {
-      if (!subscriber.isReady) markDown();
+      if (!subscriber.isReady) markDown(ch);
     });
   }
+}
 
-  return {
-    mirror,
+function onMessage(ch: Channel, message: string, channel: string): void {
+  const { keys, logger } = ch;
+  if (channel === keys.userChangedChannel) {
+    const ids = decodeUserChanged(message);
+    if (ids === undefined) return void logger.warn('ignored a malformed user-changed message');
+    ch.handlers?.onUserChanged(ids.tenantId, ids.userId);
+  } else if (channel === keys.revocationsChannel) {
+    const r = decodeRevocation(message);
+    if (r === undefined) return void logger.warn('ignored a malformed revocation message');
+    ch.mirror.apply(r);
+    logger.info({ kind: r.kind }, 'revocation received');
+  }
+}
 
-    async start(h) {
-      handlers = h;
-      const firstSync = new Promise<void>((resolve) => (onSynced = resolve));
-      // connect() retries until it succeeds (or close() stops it): never awaited unbounded.
-      for (const client of [data, subscriber]) client.connect().catch(() => undefined);
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = await Promise.race([
-        firstSync.then(() => false),
-        new Promise<boolean>((resolve) => {
-          timer = setTimeout(() => resolve(true), options.startTimeoutMs ?? 3_000);
-        }),
-      ]);
-      clearTimeout(timer);
-      onSynced = undefined;
-      if (timedOut) {
-        logger.warn(
-          { redis: describeRedisUrl(url) },
-          'Redis not reachable at start; carrying on degraded',
+function markDown(ch: Channel): void {
+  ch.epoch += 1;
+  if (ch.state === 'closed' || ch.state === 'degraded') return;
+  ch.state = 'degraded';
+  ch.logger.warn(
+    ch.failOpen
+      ? 'revocation list unreachable: REVOCATION_FAIL_OPEN is set, tokens are accepted unchecked'
+      : 'revocation list unreachable: requests are refused with 503 until Redis is back',
+  );
+  ch.handlers?.onDegraded();
+}
+
+function markSynced(ch: Channel): void {
+  const was = ch.state;
+  ch.state = 'synced';
+  ch.retries = 0;
+  ch.failOpenWarned = false;
+  ch.onSynced?.();
+  if (was === 'degraded') {
+    ch.logger.info({ revoked: ch.mirror.size() }, 'revocation list reloaded: cluster channel back');
+    ch.handlers?.onRecovered();
+  }
+}
+
+function scheduleSync(ch: Channel): void {
+  if (ch.state === 'closed' || ch.retryTimer !== undefined) return;
+  ch.retryTimer = setTimeout(() => {
+    ch.retryTimer = undefined;
+    sync(ch);
+  }, reconnectDelayMs(ch.retries++));
+  ch.retryTimer.unref();
+}
+
+/** Subscribes (once; node-redis resubscribes after reconnects), then loads the whole list. */
+function sync(ch: Channel): void {
+  if (ch.state === 'closed' || ch.state === 'synced' || ch.syncing !== undefined) return;
+  if (!ch.subscriber.isReady) return; // its 'ready' event calls again
+  const startedAt = ch.epoch;
+  ch.syncing = (async () => {
+    try {
+      if (!ch.subscribed) {
+        await ch.subscriber.subscribe(
+          [ch.keys.userChangedChannel, ch.keys.revocationsChannel],
+          (message: string, channel: string) => onMessage(ch, message, channel),
         );
-        markDown();
-      } else {
-        logger.info(
-          { redis: describeRedisUrl(url), revoked: mirror.size() },
-          'cluster channel ready',
-        );
+        ch.subscribed = true;
       }
-    },
+      ch.mirror.merge(await loadRevocations(ch.data, ch.keys));
+      if (ch.epoch === startedAt && ch.subscriber.isReady) markSynced(ch);
+      else scheduleSync(ch);
+    } catch (err) {
+      ch.logger.debug({ err: (err as Error).message }, 'revocation list load failed; retrying');
+      scheduleSync(ch);
+    } finally {
+      ch.syncing = undefined;
+    }
+  })();
+}
 
-    publishUserChanged(tenantId, userId) {
-      if (state === 'closed') return Promise.resolve();
-      // Never rejects: a lost invalidation is bounded by the cache TTL, and a replica that
-      // cannot hear the channel has already shortened its TTLs. Resolves once Redis has handed
-      // the message to every subscriber, for a caller that wants to answer only after that.
-      return data.publish(keys.userChangedChannel, encodeUserChanged(tenantId, userId)).then(
-        () => undefined,
-        (err: Error) => {
-          logger.warn({ err: err.message, tenantId, userId }, 'could not publish a user change');
-        },
-      );
-    },
+async function startChannel(ch: Channel, h: Handlers): Promise<void> {
+  const { url, logger } = ch;
+  ch.handlers = h;
+  const firstSync = new Promise<void>((resolve) => (ch.onSynced = resolve));
+  // connect() retries until it succeeds (or close() stops it): never awaited unbounded.
+  for (const client of [ch.data, ch.subscriber]) client.connect().catch(() => undefined);
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = await Promise.race([
+    firstSync.then(() => false),
+    new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(true), ch.options.startTimeoutMs ?? 3_000);
+    }),
+  ]);
+  clearTimeout(timer);
+  ch.onSynced = undefined;
+  if (timedOut) {
+    logger.warn(
+      { redis: describeRedisUrl(url) },
+      'Redis not reachable at start; carrying on degraded',
+    );
+    markDown(ch);
+  } else {
+    logger.info(
+      { redis: describeRedisUrl(url), revoked: ch.mirror.size() },
+      'cluster channel ready',
+    );
+  }
+}
 
-    revocation: {
-      assertNotRevoked(cred) {
-        // A revocation the mirror knows of counts even while Redis is away.
-        const revokedBy = mirror.check(cred);
-        if (revokedBy !== null) throw new UnauthenticatedError(`token revoked (by ${revokedBy})`);
-        if (state === 'synced') return;
-        if (failOpen) {
-          if (!failOpenWarned)
-            logger.warn('accepting a token unchecked for revocation (REVOCATION_FAIL_OPEN)');
-          failOpenWarned = true;
-          return;
-        }
-        throw new UnavailableError('the revocation list is unavailable; try again shortly');
-      },
+function publishUserChanged(ch: Channel, tenantId: string, userId: string): Promise<void> {
+  if (ch.state === 'closed') return Promise.resolve();
+  // Never rejects: a lost invalidation is bounded by the cache TTL, and a replica that
+  // cannot hear the channel has already shortened its TTLs. Resolves once Redis has handed
+  // the message to every subscriber, for a caller that wants to answer only after that.
+  return ch.data.publish(ch.keys.userChangedChannel, encodeUserChanged(tenantId, userId)).then(
+    () => undefined,
+    (err: Error) => {
+      ch.logger.warn({ err: err.message, tenantId, userId }, 'could not publish a user change');
     },
+  );
+}
 
-    health() {
-      const { jtis, subjects } = mirror.size();
-      if (state === 'synced') {
-        return { ok: true, detail: `ok (${jtis} revoked tokens, ${subjects} revoked subjects)` };
-      }
-      if (state === 'idle') return { ok: false, detail: 'not started' };
-      if (state === 'closed') return { ok: false, detail: 'closed' };
-      return failOpen
-        ? { ok: true, detail: 'unreachable; REVOCATION_FAIL_OPEN: tokens accepted unchecked' }
-        : { ok: false, detail: 'unreachable; failing closed (503) until Redis is back' };
-    },
+function assertNotRevoked(ch: Channel, cred: VerifiedCredential): void {
+  // A revocation the mirror knows of counts even while Redis is away.
+  const revokedBy = ch.mirror.check(cred);
+  if (revokedBy !== null) throw new UnauthenticatedError(`token revoked (by ${revokedBy})`);
+  if (ch.state === 'synced') return;
+  if (ch.failOpen) {
+    if (!ch.failOpenWarned)
+      ch.logger.warn('accepting a token unchecked for revocation (REVOCATION_FAIL_OPEN)');
+    ch.failOpenWarned = true;
+    return;
+  }
+  throw new UnavailableError('the revocation list is unavailable; try again shortly');
+}
 
-    async close() {
-      if (state === 'closed') return;
-      state = 'closed';
-      clearTimeout(retryTimer);
-      await Promise.all([closeQuietly(subscriber), closeQuietly(data)]);
-    },
-  };
+function health(ch: Channel): { ok: boolean; detail: string } {
+  const { jtis, subjects } = ch.mirror.size();
+  if (ch.state === 'synced') {
+    return { ok: true, detail: `ok (${jtis} revoked tokens, ${subjects} revoked subjects)` };
+  }
+  if (ch.state === 'idle') return { ok: false, detail: 'not started' };
+  if (ch.state === 'closed') return { ok: false, detail: 'closed' };
+  return ch.failOpen
+    ? { ok: true, detail: 'unreachable; REVOCATION_FAIL_OPEN: tokens accepted unchecked' }
+    : { ok: false, detail: 'unreachable; failing closed (503) until Redis is back' };
+}
+
+async function closeChannel(ch: Channel): Promise<void> {
+  if (ch.state === 'closed') return;
+  ch.state = 'closed';
+  clearTimeout(ch.retryTimer);
+  await Promise.all([closeQuietly(ch.subscriber), closeQuietly(ch.data)]);
 }
