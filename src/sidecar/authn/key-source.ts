@@ -63,10 +63,44 @@ export async function createKeyResolver(
  */
 export const REMOTE_REFRESH_MS = 10 * 60_000;
 
+/** The remote resolver's state, shared by the request path and the background refresh. */
+interface RemoteState {
+  readonly source: Extract<KeySource, { kind: 'url' }>;
+  readonly deps: KeySourceDeps;
+  readonly remote: ReturnType<typeof createRemoteJWKSet>;
+  /** When a key set was last known to be in hand (the first success, then every refresh). */
+  fetchedAt: number | undefined;
+  lastAttemptAt: number;
+}
+
 function createRemoteKeyResolver(
   source: Extract<KeySource, { kind: 'url' }>,
   deps: KeySourceDeps,
 ): JWTVerifyGetKey {
+  const state: RemoteState = {
+    source,
+    deps,
+    remote: createRemoteJWKSet(new URL(source.url), remoteOptions(source, deps)),
+    fetchedAt: undefined,
+    lastAttemptAt: Number.NEGATIVE_INFINITY,
+  };
+
+  return async (header, token) => {
+    refreshWhenStale(state);
+    try {
+      const key = await state.remote(header, token);
+      state.fetchedAt ??= deps.now();
+      return key;
+    } catch (err) {
+      throw remoteFailure(err, state);
+    }
+  };
+}
+
+function remoteOptions(
+  source: Extract<KeySource, { kind: 'url' }>,
+  deps: KeySourceDeps,
+): RemoteJWKSetOptions {
   // jose does the hard parts: one in-flight fetch shared by concurrent callers, a timeout on it,
   // and a refetch on an unknown kid only once the cooldown since the last fetch has passed.
   const options: RemoteJWKSetOptions = {
@@ -80,53 +114,45 @@ function createRemoteKeyResolver(
   if (deps.fetchImpl !== undefined) {
     options[customFetch] = deps.fetchImpl;
   }
-  const remote = createRemoteJWKSet(new URL(source.url), options);
-  /** When a key set was last known to be in hand (the first success, then every refresh). */
-  let fetchedAt: number | undefined;
-  let lastAttemptAt = Number.NEGATIVE_INFINITY;
+  return options;
+}
 
-  /** Stale-while-revalidate: never awaited by a request; a failure keeps the keys in hand. */
-  function refreshWhenStale(): void {
-    const at = deps.now();
-    if (fetchedAt === undefined || at - fetchedAt < REMOTE_REFRESH_MS) return;
-    // While the key server fails, ask it again at most once a cooldown, not on every request.
-    if (at - lastAttemptAt < source.cooldownMs || remote.reloading) return;
-    lastAttemptAt = at;
-    remote.reload().then(
-      () => {
-        fetchedAt = deps.now();
-      },
-      (err: unknown) =>
-        deps.logger.warn(
-          { err, url: source.url },
-          'the key set could not be refreshed; the keys fetched before keep verifying',
-        ),
-    );
+/** Stale-while-revalidate: never awaited by a request; a failure keeps the keys in hand. */
+function refreshWhenStale(state: RemoteState): void {
+  const { source, deps, remote } = state;
+  const at = deps.now();
+  if (state.fetchedAt === undefined || at - state.fetchedAt < REMOTE_REFRESH_MS) return;
+  // While the key server fails, ask it again at most once a cooldown, not on every request.
+  if (at - state.lastAttemptAt < source.cooldownMs || remote.reloading) return;
+  state.lastAttemptAt = at;
+  remote.reload().then(
+    () => {
+      state.fetchedAt = deps.now();
+    },
+    (err: unknown) =>
+      deps.logger.warn(
+        { err, url: source.url },
+        'the key set could not be refreshed; the keys fetched before keep verifying',
+      ),
+  );
+}
+
+/** What a failed key look-up throws: the token's own fault stays as is, anything else is a 503. */
+function remoteFailure(err: unknown, state: RemoteState): unknown {
+  // Only these say something about the token: its key is not (or not uniquely) in the set,
+  // or its alg is one no key set serves. They stay a 401.
+  if (
+    err instanceof errors.JWKSNoMatchingKey ||
+    err instanceof errors.JWKSMultipleMatchingKeys ||
+    err instanceof errors.JOSENotSupported
+  ) {
+    return err;
   }
-
-  return async (header, token) => {
-    refreshWhenStale();
-    try {
-      const key = await remote(header, token);
-      fetchedAt ??= deps.now();
-      return key;
-    } catch (err) {
-      // Only these say something about the token: its key is not (or not uniquely) in the set,
-      // or its alg is one no key set serves. They stay a 401.
-      if (
-        err instanceof errors.JWKSNoMatchingKey ||
-        err instanceof errors.JWKSMultipleMatchingKeys ||
-        err instanceof errors.JOSENotSupported
-      ) {
-        throw err;
-      }
-      // Anything else is the key server down, slow, answering 5xx or nonsense: that says nothing
-      // about the credential. A dependency failing is 503 `unavailable`, not 401, so clients and
-      // alerts can tell the two apart.
-      deps.logger.warn({ err, url: source.url }, 'the key set could not be fetched');
-      throw new UnavailableError('the verification keys could not be fetched', { cause: err });
-    }
-  };
+  // Anything else is the key server down, slow, answering 5xx or nonsense: that says nothing
+  // about the credential. A dependency failing is 503 `unavailable`, not 401, so clients and
+  // alerts can tell the two apart.
+  state.deps.logger.warn({ err, url: state.source.url }, 'the key set could not be fetched');
+  return new UnavailableError('the verification keys could not be fetched', { cause: err });
 }
 
 interface FileIdentity {

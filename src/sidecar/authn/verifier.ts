@@ -93,45 +93,16 @@ export async function createCredentialVerifier(
     ...(options.fetchImpl === undefined ? {} : { fetchImpl: options.fetchImpl }),
   });
   const verifyToken = createTokenVerifier(keys, options, now);
-  const cache = new LRUCache<string, VerifiedCredential>({
-    max: options.cacheMax ?? DEFAULT_CACHE_MAX,
-    maxSize: CACHE_MAX_BYTES,
-    sizeCalculation: (_cred, token) => token.length * 2 + 512,
-    ttl: CACHE_TTL_CEILING_MS,
-    // The injected clock drives expiry, read fresh on every look-up.
-    perf: { now },
-    ttlResolution: 0,
-  });
-  let cacheHits = 0;
-  let cacheMisses = 0;
-
-  function cachedCredential(token: string): VerifiedCredential | undefined {
-    const cred = cache.get(token);
-    // lru-cache's ttl already ends at `exp`; this second look keeps that true if it ever did not.
-    if (cred !== undefined && now() < cred.expiresAt * 1000) {
-      cacheHits += 1;
-      return cred;
-    }
-    if (cred !== undefined) cache.delete(token);
-    cacheMisses += 1;
-    return undefined;
-  }
-
-  function remember(cred: VerifiedCredential): void {
-    const untilExpiry = cred.expiresAt * 1000 - now();
-    // lru-cache reads a ttl of 0 as "forever": a credential at its last millisecond is not kept.
-    if (untilExpiry < 1) return;
-    cache.set(cred.token, cred, { ttl: Math.min(untilExpiry, CACHE_TTL_CEILING_MS) });
-  }
+  const cache = createCredentialCache(options.cacheMax ?? DEFAULT_CACHE_MAX, now);
 
   async function verify(authorization: string | string[] | undefined): Promise<VerifiedCredential> {
     try {
       const token = readBearerToken(authorization, maxTokenBytes);
-      let cred = cachedCredential(token);
+      let cred = cache.lookup(token);
       if (cred === undefined) {
         checkTokenHeader(token);
         cred = await verifyToken(token);
-        remember(cred);
+        cache.remember(cred);
       }
       options.revocation?.assertNotRevoked(cred);
       return cred;
@@ -142,6 +113,48 @@ export async function createCredentialVerifier(
 
   return {
     verify,
+    stats: () => cache.stats(),
+  };
+}
+
+/** The verified-credential cache, with its hit and miss counts. */
+interface CredentialCache {
+  lookup(token: string): VerifiedCredential | undefined;
+  remember(cred: VerifiedCredential): void;
+  stats(): { cacheHits: number; cacheMisses: number; size: number };
+}
+
+function createCredentialCache(max: number, now: () => number): CredentialCache {
+  const cache = new LRUCache<string, VerifiedCredential>({
+    max,
+    maxSize: CACHE_MAX_BYTES,
+    sizeCalculation: (_cred, token) => token.length * 2 + 512,
+    ttl: CACHE_TTL_CEILING_MS,
+    // The injected clock drives expiry, read fresh on every look-up.
+    perf: { now },
+    ttlResolution: 0,
+  });
+  let cacheHits = 0;
+  let cacheMisses = 0;
+
+  return {
+    lookup(token) {
+      const cred = cache.get(token);
+      // lru-cache's ttl already ends at `exp`; this second look keeps that true if it ever did not.
+      if (cred !== undefined && now() < cred.expiresAt * 1000) {
+        cacheHits += 1;
+        return cred;
+      }
+      if (cred !== undefined) cache.delete(token);
+      cacheMisses += 1;
+      return undefined;
+    },
+    remember(cred) {
+      const untilExpiry = cred.expiresAt * 1000 - now();
+      // lru-cache reads a ttl of 0 as "forever": a credential at its last millisecond is not kept.
+      if (untilExpiry < 1) return;
+      cache.set(cred.token, cred, { ttl: Math.min(untilExpiry, CACHE_TTL_CEILING_MS) });
+    },
     stats: () => ({ cacheHits, cacheMisses, size: cache.size }),
   };
 }
