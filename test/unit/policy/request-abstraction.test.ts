@@ -3,6 +3,7 @@ import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
+import { authzRequestArb } from '../../helpers/authz-requests.js';
 import {
   abstractionRefusal,
   collectLiterals,
@@ -11,10 +12,8 @@ import {
 import type { RequestAbstraction } from '../../../src/policy/request-abstraction.js';
 import { compilePolicySet } from '../../../src/policy/cedar-adapter.js';
 import type { CompiledPolicySet } from '../../../src/policy/cedar-adapter.js';
-import { buildCreateContext, buildUpdateContext } from '../../../src/policy/context.js';
 import { loadPolicySet } from '../../../src/policy/policy-set.js';
 import type { LoadedPolicySet } from '../../../src/policy/policy-set.js';
-import { RESOURCE_KIND_OF, USERS_ACTIONS } from '../../../src/policy/types.js';
 import type { AuthzRequest } from '../../../src/policy/types.js';
 import { shippedPolicies, tempDir } from '../../helpers/process.js';
 
@@ -178,49 +177,7 @@ describe('abstractionRefusal', () => {
 const USER_IDS = ['u1', 'u2', 'u3', 'alice', 'bob'];
 const TENANT_IDS = ['t1', 't2', 'acme'];
 const ROLES = ['admin', 'user', 'viewer'];
-const roleSet = fc.subarray(ROLES);
-
-const requestArb: fc.Arbitrary<AuthzRequest> = fc
-  .record({
-    action: fc.constantFrom(...USERS_ACTIONS),
-    p: fc.constantFrom(...USER_IDS),
-    pt: fc.constantFrom(...TENANT_IDS),
-    pRoles: roleSet,
-    pOwner: fc.boolean(),
-    same: fc.boolean(),
-    r: fc.constantFrom(...USER_IDS),
-    rt: fc.constantFrom(...TENANT_IDS),
-    rRoles: roleSet,
-    rOwner: fc.boolean(),
-    t: fc.constantFrom(...TENANT_IDS),
-    requested: fc.option(roleSet, { nil: undefined }),
-    name: fc.boolean(),
-    avatar: fc.boolean(),
-  })
-  .map((x) => {
-    const principal = user(x.p, x.pt, x.pRoles, x.pOwner);
-    const resourceUser = x.same ? { ...principal } : user(x.r, x.rt, x.rRoles, x.rOwner);
-    const kind = RESOURCE_KIND_OF[x.action];
-    const context =
-      x.action === 'users:update'
-        ? buildUpdateContext(
-            { name: 'n', roles: resourceUser.roles, avatar_digest: null },
-            {
-              ...(x.requested === undefined ? {} : { roles: x.requested }),
-              ...(x.name ? { name: 'm' } : {}),
-              ...(x.avatar ? { avatar: 'data:image/png;base64,AA==' } : {}),
-            },
-          )
-        : x.action === 'users:create'
-          ? buildCreateContext({ roles: x.requested ?? [] })
-          : {};
-    return {
-      principal,
-      action: x.action,
-      resource: kind === 'User' ? { type: 'User', ...resourceUser } : { type: 'Tenant', id: x.t },
-      context,
-    };
-  });
+const requestArb = authzRequestArb({ userIds: USER_IDS, tenantIds: TENANT_IDS, roles: ROLES });
 
 /** A renaming that fixes the literals and is injective on the others (per entity type). */
 const renamingArb = (ids: string[], literal: ReadonlySet<string>) =>

@@ -14,12 +14,11 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
+import { authzRequestArb } from '../../../helpers/authz-requests.js';
 import { createLogger } from '../../../../src/common/logger.js';
 import { compilePolicySet } from '../../../../src/policy/cedar-adapter.js';
 import type { CompiledPolicySet } from '../../../../src/policy/cedar-adapter.js';
-import { buildCreateContext, buildUpdateContext } from '../../../../src/policy/context.js';
 import { loadPolicySet } from '../../../../src/policy/policy-set.js';
-import { RESOURCE_KIND_OF, USERS_ACTIONS } from '../../../../src/policy/types.js';
 import type { AuthzRequest, Decision } from '../../../../src/policy/types.js';
 import { createPolicyStore } from '../../../../src/sidecar/authz/policy-store.js';
 import type { PolicyStore } from '../../../../src/sidecar/authz/policy-store.js';
@@ -119,56 +118,21 @@ const schemaText = readFileSync(join(shippedPolicies, 'schema.cedarschema'), 'ut
 const USER_IDS = [VIP, SUPERUSER, 'u1', 'u2', 'u3'];
 const TENANT_IDS = [FROZEN_TENANT, 't1', 't2'];
 const LITERALS = new Set([VIP, SUPERUSER, FROZEN_TENANT]);
-const roleSet = fc.subarray(['admin', 'user', 'viewer', 'ghost']);
-
 const requestArb: fc.Arbitrary<AuthzRequest> = fc
-  .record({
-    action: fc.constantFrom(...USERS_ACTIONS),
-    p: fc.constantFrom(...USER_IDS),
-    pt: fc.constantFrom(...TENANT_IDS),
-    pRoles: roleSet,
-    pOwner: fc.boolean(),
-    same: fc.boolean(),
-    r: fc.constantFrom(...USER_IDS),
-    rt: fc.constantFrom(...TENANT_IDS),
-    rRoles: roleSet,
-    rOwner: fc.boolean(),
-    t: fc.constantFrom(...TENANT_IDS),
-    requested: fc.option(roleSet, { nil: undefined }),
-    name: fc.boolean(),
-    avatar: fc.boolean(),
+  .tuple(
+    authzRequestArb({
+      userIds: USER_IDS,
+      tenantIds: TENANT_IDS,
+      roles: ['admin', 'user', 'viewer', 'ghost'],
+    }),
     // A context the schema does not declare: Cedar refuses the request, which denies.
-    bogus: fc.boolean().chain((b) => (b ? fc.boolean() : fc.constant(false))),
-  })
-  .map((x) => {
-    const principal = { id: x.p, tenantId: x.pt, roles: x.pRoles, isOwner: x.pOwner };
-    const target = x.same
-      ? { ...principal }
-      : { id: x.r, tenantId: x.rt, roles: x.rRoles, isOwner: x.rOwner };
-    const context =
-      x.action === 'users:update'
-        ? buildUpdateContext(
-            { name: 'n', roles: target.roles, avatar_digest: null },
-            {
-              ...(x.requested === undefined ? {} : { roles: x.requested }),
-              ...(x.name ? { name: 'm' } : {}),
-              ...(x.avatar ? { avatar: 'data:image/png;base64,AA==' } : {}),
-            },
-          )
-        : x.action === 'users:create'
-          ? buildCreateContext({ roles: x.requested ?? [] })
-          : {};
-    if (x.bogus && x.action === 'users:update') context.bogus = true;
-    return {
-      principal,
-      action: x.action,
-      resource:
-        RESOURCE_KIND_OF[x.action] === 'User'
-          ? { type: 'User', ...target }
-          : { type: 'Tenant', id: x.t },
-      context,
-    };
-  });
+    fc.boolean().chain((b) => (b ? fc.boolean() : fc.constant(false))),
+  )
+  .map(([request, bogus]) =>
+    bogus && request.action === 'users:update'
+      ? { ...request, context: { ...request.context, bogus: true } }
+      : request,
+  );
 
 /** A bijection on `ids` onto fresh uuids that fixes the literals. */
 const renamingArb = (ids: readonly string[]) =>

@@ -1,0 +1,62 @@
+/**
+ * Random authorization requests for property tests: the shapes the sidecar builds (contexts from
+ * the sidecar's own builders), over small id pools so that equal ids are frequent.
+ */
+import fc from 'fast-check';
+import { buildCreateContext, buildUpdateContext } from '../../src/policy/context.js';
+import { RESOURCE_KIND_OF, USERS_ACTIONS, type AuthzRequest } from '../../src/policy/types.js';
+
+export function authzRequestArb(pools: {
+  userIds: readonly string[];
+  tenantIds: readonly string[];
+  roles: readonly string[];
+}): fc.Arbitrary<AuthzRequest> {
+  const roleSet = fc.subarray([...pools.roles]);
+  const userId = fc.constantFrom(...pools.userIds);
+  const tenantId = fc.constantFrom(...pools.tenantIds);
+  return fc
+    .record({
+      action: fc.constantFrom(...USERS_ACTIONS),
+      p: userId,
+      pt: tenantId,
+      pRoles: roleSet,
+      pOwner: fc.boolean(),
+      same: fc.boolean(),
+      r: userId,
+      rt: tenantId,
+      rRoles: roleSet,
+      rOwner: fc.boolean(),
+      t: tenantId,
+      requested: fc.option(roleSet, { nil: undefined }),
+      name: fc.boolean(),
+      avatar: fc.boolean(),
+    })
+    .map((x): AuthzRequest => {
+      const principal = { id: x.p, tenantId: x.pt, roles: x.pRoles, isOwner: x.pOwner };
+      const target = x.same
+        ? { ...principal }
+        : { id: x.r, tenantId: x.rt, roles: x.rRoles, isOwner: x.rOwner };
+      const context =
+        x.action === 'users:update'
+          ? buildUpdateContext(
+              { name: 'n', roles: target.roles, avatar_digest: null },
+              {
+                ...(x.requested === undefined ? {} : { roles: x.requested }),
+                ...(x.name ? { name: 'm' } : {}),
+                ...(x.avatar ? { avatar: 'data:image/png;base64,AA==' } : {}),
+              },
+            )
+          : x.action === 'users:create'
+            ? buildCreateContext({ roles: x.requested ?? [] })
+            : {};
+      return {
+        principal,
+        action: x.action,
+        resource:
+          RESOURCE_KIND_OF[x.action] === 'User'
+            ? { type: 'User', ...target }
+            : { type: 'Tenant', id: x.t },
+        context,
+      };
+    });
+}
