@@ -31,7 +31,17 @@ export function spawnCedargate(
   env: Record<string, string>,
   nodeArgs: readonly string[] = [],
 ): ServerProcess {
-  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, cliEntry, command], {
+  return spawnServer(name, process.execPath, [...nodeArgs, cliEntry, command], env);
+}
+
+/** Spawns any server program (a peer app, the Cerbos PDP) with `env` added to ours. */
+export function spawnServer(
+  name: string,
+  file: string,
+  args: readonly string[],
+  env: Record<string, string>,
+): ServerProcess {
+  const child: ChildProcess = spawn(file, args, {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

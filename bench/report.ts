@@ -6,6 +6,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { LoadResult } from './load.js';
 import type { MachineInfo } from './machine.js';
 import type { MicroResult } from './micro.js';
+import { PEER_NAMES, type PeerName, type PeerResults } from './peers.js';
 import type { ProfileSummary } from './profile.js';
 
 /** Direct and through-sidecar runs of one scenario, measured back to back. */
@@ -72,6 +73,8 @@ export interface BenchResults {
   halfRate: HalfRateResult[];
   soak: SoakResult | null;
   profiles: { scenario: string; summary: ProfileSummary }[];
+  /** With --peers: cedargate beside the other authorizers on one in-memory app (null without). */
+  peers?: PeerResults | null;
   /** Server processes that died during a step (that step's numbers are missing). */
   crashes: { step: string; process: string; ended: string; output: string }[];
   targets: TargetVerdict[];
@@ -147,6 +150,102 @@ export function judgeTargets(
 
 const fmt = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : '—');
 
+/** Decision-cache hits over decisions, from a run's cache events; undefined without decisions. */
+export function decisionHitRate(events: Record<string, number>): number | undefined {
+  const hits = events['decision/hit'] ?? 0;
+  const total = hits + (events['decision/miss'] ?? 0);
+  return total === 0 ? undefined : hits / total;
+}
+
+function hitRateText(events: Record<string, number>): string {
+  const rate = decisionHitRate(events);
+  return rate === undefined ? '—' : `${(rate * 100).toFixed(2)}%`;
+}
+
+const PEER_LABELS: Record<PeerName, string> = {
+  bare: 'bare app (no authorization)',
+  'cedar-express': 'Cedar express middleware',
+  cerbos: 'express + Cerbos PDP',
+  cedargate: 'cedargate sidecar',
+};
+
+/** Issue 13's targets this run measured (direct ratios, hit rate, peers); "—" where it did not. */
+export function renderIssue13Targets(r: BenchResults): string[] {
+  const rows: [string, string, boolean | undefined][] = [];
+  const direct = (name: string, min: number) => {
+    const s = r.scenarios.find((x) => x.name === name);
+    rows.push([
+      `${name} through the sidecar ≥ ${min}× direct`,
+      s === undefined ? '—' : `${fmt(s.ratio)}×`,
+      s === undefined ? undefined : s.ratio >= min,
+    ]);
+  };
+  direct('put-role', 0.7);
+  direct('get', 0.75);
+  const role = r.scenarios.find((x) => x.name === 'put-role');
+  const rate = role === undefined ? undefined : decisionHitRate(role.sidecarCacheEvents);
+  rows.push([
+    'role-PUT decision-cache hit rate ≥ 99% after the first pass',
+    rate === undefined ? '—' : `${(rate * 100).toFixed(2)}%`,
+    rate === undefined ? undefined : rate >= 0.99,
+  ]);
+  const versus = (scenario: string, min: number) => {
+    const x = r.peers?.ratios.find((q) => q.scenario === scenario && q.versus === 'cerbos');
+    rows.push([
+      `${scenario} ≥ ${min}× Cerbos's req/s on the same app`,
+      x === undefined ? '—' : `${fmt(x.ratio)}×`,
+      x === undefined ? undefined : x.ratio >= min,
+    ]);
+  };
+  versus('put-role', 2.5);
+  versus('get', 4);
+  const lines = ['### Targets (issue 13, measured here)', '', '| target | measured | verdict |'];
+  lines.push('| --- | --- | --- |');
+  for (const [target, measured, met] of rows)
+    lines.push(
+      `| ${target} | ${measured} | ${met === undefined ? '**not measured**' : met ? 'met' : '**not met**'} |`,
+    );
+  lines.push(
+    '',
+    'The decision micro-benchmark targets (uncached p50 ≤ 200 µs, cached ≤ 3 µs) are in the micro-benchmark table.',
+  );
+  return lines;
+}
+
+/** The `--peers` section: answers checked, then req/s and latency per stack and the ratios. */
+export function renderPeers(p: PeerResults): string[] {
+  const lines: string[] = ['### Peers on the same in-memory users app', ''];
+  const names = PEER_NAMES.filter((n) => p.checks.some((c) => c.answers[n] !== undefined));
+  lines.push(
+    'Answers to the fixed requests, checked before timing (the bare app authorizes nothing, so it is not compared):',
+    '',
+  );
+  lines.push(
+    `| request | ${names.join(' | ')} |`,
+    `| --- | ${names.map(() => '---:').join(' | ')} |`,
+  );
+  for (const c of p.checks)
+    lines.push(`| ${c.label} | ${names.map((n) => c.answers[n] ?? '—').join(' | ')} |`);
+  for (const x of p.excluded) {
+    lines.push('', `**${x.peer} was not timed: ${x.reason}.**`);
+    for (const m of x.mismatches)
+      lines.push(`- "${m.label}": cedargate ${m.expected}, ${x.peer} ${m.got ?? 'no answer'}`);
+  }
+  lines.push(
+    '',
+    '| scenario | stack | req/s | p50 ms | p99 ms | non-2xx | CPU µs/req (stack) | cedargate ÷ this | decision hit rate |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  );
+  for (const run of p.runs) {
+    const l = run.load;
+    const ratio = p.ratios.find((x) => x.scenario === run.scenario && x.versus === run.peer);
+    lines.push(
+      `| ${run.scenario} | ${PEER_LABELS[run.peer]} | ${fmt(l.rps, 0)} | ${fmt(l.latencyMs.p50, 3)} | ${fmt(l.latencyMs.p99, 3)} | ${l.non2xx + l.errors} | ${fmt(run.stackCpuMicrosPerRequest, 0)} | ${ratio === undefined ? '' : `**${fmt(ratio.ratio)}×**`} | ${run.cacheEvents === undefined ? '' : hitRateText(run.cacheEvents)} |`,
+    );
+  }
+  return lines;
+}
+
 /** The results as markdown: machine, settings, and one table per kind of measurement. */
 export function renderMarkdown(r: BenchResults): string {
   const m = r.machine;
@@ -178,13 +277,21 @@ export function renderMarkdown(r: BenchResults): string {
     }
   }
   lines.push('', 'Sidecar cache events during each measured sidecar run:', '');
-  lines.push('| scenario | credential hit/miss | user hit/miss | decision hit/miss |');
-  lines.push('| --- | ---: | ---: | ---: |');
+  lines.push(
+    '| scenario | credential hit/miss | user hit/miss | decision hit/miss | decision hit rate |',
+  );
+  lines.push('| --- | ---: | ---: | ---: | ---: |');
   for (const s of r.scenarios) {
     const c = s.sidecarCacheEvents;
     const pair = (cache: string) => `${c[`${cache}/hit`] ?? 0} / ${c[`${cache}/miss`] ?? 0}`;
-    lines.push(`| ${s.name} | ${pair('credential')} | ${pair('user')} | ${pair('decision')} |`);
+    lines.push(
+      `| ${s.name} | ${pair('credential')} | ${pair('user')} | ${pair('decision')} | ${hitRateText(c)} |`,
+    );
   }
+  lines.push(
+    '',
+    'Each measured run follows its warm-up (and the preflight requests), so for `put-role` the hit rate is the one after its first pass over the role transitions; `put-role-dozen` runs on a stack of its own whose schema has twelve roles.',
+  );
   if (r.halfRate.length > 0) {
     lines.push('', '### Added latency at half the direct saturation rate', '');
     lines.push(
@@ -223,6 +330,7 @@ export function renderMarkdown(r: BenchResults): string {
     for (const f of p.summary.topFunctions.slice(0, 15))
       lines.push(`| \`${f.name}\` | ${f.percent} |`);
   }
+  if (r.peers !== undefined && r.peers !== null) lines.push('', ...renderPeers(r.peers));
   for (const c of r.crashes) {
     lines.push('', `### CRASH: the ${c.process} died during "${c.step}" (${c.ended})`, '');
     lines.push(
@@ -238,6 +346,7 @@ export function renderMarkdown(r: BenchResults): string {
       '```',
     );
   }
+  lines.push('', ...renderIssue13Targets(r));
   lines.push('', '### Targets (issue 7)', '');
   lines.push('| target | measured | verdict |', '| --- | --- | --- |');
   for (const t of r.targets)

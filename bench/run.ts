@@ -14,14 +14,16 @@
  * Progress goes to stderr; the markdown table to stdout; the JSON to bench/results/<time>.json;
  * with --write-doc, the table into docs/benchmarks.md (between its markers).
  */
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseFlags } from '../src/cli/usage.js';
 import { loadConfig } from '../src/config.js';
 import { runLoad, type BenchRequest, type LoadResult } from './load.js';
+import { DOZEN_ROLE_SCENARIO, writeDozenRolePolicies } from './dozen-roles.js';
 import { describeMachine } from './machine.js';
 import { runMicroBenchmarks } from './micro.js';
+import { measurePeers, type PeerResults } from './peers.js';
 import { repoRoot, readRss } from './processes.js';
 import { summarizeProfile } from './profile.js';
 import {
@@ -40,7 +42,7 @@ import { round, slopeOf } from './stats.js';
 const USAGE =
   'npm run bench -- [--duration S] [--warmup S] [--connections N] [--users N] [--scenarios get,put-name,put-role,mix]' +
   ' [--half-rate get,put-role|none] [--soak S] [--micro-decisions N] [--micro-tokens N] [--no-micro] [--profile]' +
-  ' [--write-doc] [--out-dir DIR] [--from RESULTS.json]';
+  ' [--no-dozen-roles] [--peers] [--write-doc] [--out-dir DIR] [--from RESULTS.json]';
 
 interface Settings {
   duration: number;
@@ -54,6 +56,10 @@ interface Settings {
   microTokens: number;
   micro: boolean;
   profile: boolean;
+  /** Run put-role-dozen (its own stack, over a generated dozen-role policy dir). */
+  dozenRoles: boolean;
+  /** Also measure the peers (bench/peers.ts) on the same in-memory users app. */
+  peers: boolean;
   writeDoc: boolean;
   outDir: string;
   /** Render an earlier run's JSON instead of measuring. */
@@ -75,6 +81,8 @@ function readSettings(argv: string[]): Settings {
       'micro-tokens': { type: 'string' },
       'no-micro': { type: 'boolean' },
       profile: { type: 'boolean' },
+      peers: { type: 'boolean' },
+      'no-dozen-roles': { type: 'boolean' },
       'write-doc': { type: 'boolean' },
       'out-dir': { type: 'string' },
       from: { type: 'string' },
@@ -100,13 +108,15 @@ function readSettings(argv: string[]): Settings {
     connections: Math.floor(num('connections', values.connections, 16, 1)),
     // Writes go to two disjoint halves, and the name scenario needs its targets: at least 4.
     users: Math.floor(num('users', values.users, 10_000, 4)),
-    scenarios: selectScenarios(list(values.scenarios)),
+    scenarios: values.scenarios === 'none' ? [] : selectScenarios(list(values.scenarios)),
     halfRate: halfRate.includes('none') ? [] : halfRate,
     soak: num('soak', values.soak, 30, 0),
     microDecisions: Math.floor(num('micro-decisions', values['micro-decisions'], 20_000, 1)),
     microTokens: Math.floor(num('micro-tokens', values['micro-tokens'], 2_000, 1)),
     micro: values['no-micro'] !== true,
     profile: values.profile === true,
+    peers: values.peers === true,
+    dozenRoles: values['no-dozen-roles'] !== true,
     writeDoc: values['write-doc'] === true,
     outDir: values['out-dir'] ?? join(repoRoot, 'bench', 'results'),
     from: values.from,
@@ -153,6 +163,7 @@ async function main(argv: string[]): Promise<number> {
   const halfRate: HalfRateResult[] = [];
   let soak: SoakResult | null = null;
   const profiles: BenchResults['profiles'] = [];
+  let peers: PeerResults | null = null;
   const crashes: BenchResults['crashes'] = [];
   /**
    * Runs one measurement. If a server process dies meanwhile, the crash is part of the results
@@ -180,6 +191,11 @@ async function main(argv: string[]): Promise<number> {
         scenarios.push(await measureScenario(stack, scenario, settings));
       });
     }
+    if (settings.dozenRoles) {
+      await step(DOZEN_ROLE_SCENARIO.name, async () => {
+        scenarios.push(await measureDozenRoles(settings));
+      });
+    }
     for (const name of settings.halfRate) {
       const sat = scenarios.find((s) => s.name === name);
       if (sat === undefined) continue;
@@ -196,6 +212,16 @@ async function main(argv: string[]): Promise<number> {
     if (settings.profile) {
       await step('profile', async () => {
         profiles.push(...(await profileSidecar(stack, settings)));
+      });
+    }
+    if (settings.peers) {
+      peers = await measurePeers(stack, {
+        durationSeconds: settings.duration,
+        warmupSeconds: settings.warmup,
+        connections: settings.connections,
+        scenarios: ['get', 'put-role'],
+        policyDir,
+        log,
       });
     }
   } finally {
@@ -217,6 +243,7 @@ async function main(argv: string[]): Promise<number> {
     halfRate,
     soak,
     profiles,
+    peers,
     crashes,
   };
   const results: BenchResults = {
@@ -325,6 +352,28 @@ async function measureScenario(
     sidecarCacheEvents: events,
     preflight,
   };
+}
+
+/**
+ * put-role-dozen on a stack of its own: the backend must accept the twelve roles, so both
+ * processes run on the generated policy directory. At most 2,000 users: the targets only need
+ * to be distinct, and seeding is the slow part.
+ */
+async function measureDozenRoles(s: Settings): Promise<ScenarioResult> {
+  const policyDir = mkdtempSync(join(tmpdir(), 'cedargate-dozen-roles-'));
+  try {
+    writeDozenRolePolicies(policyDir);
+    const users = Math.min(s.users, 2000);
+    log(`${DOZEN_ROLE_SCENARIO.name}: seeding ${users} users, policies over a dozen roles`);
+    const stack = await startBenchStack({ users, policyDir, log });
+    try {
+      return await measureScenario(stack, DOZEN_ROLE_SCENARIO, s);
+    } finally {
+      await stack.close();
+    }
+  } finally {
+    rmSync(policyDir, { recursive: true, force: true });
+  }
 }
 
 async function measureHalfRate(

@@ -16,8 +16,8 @@ import { issueDevToken } from '../src/sidecar/authn/issue-token.js';
 import { freePort } from '../test/helpers/net.js';
 import { repoRoot, spawnCedargate, waitUntilHealthy, type ServerProcess } from './processes.js';
 
-const ISSUER = 'cedargate-dev';
-const AUDIENCE = 'cedargate';
+export const ISSUER = 'cedargate-dev';
+export const AUDIENCE = 'cedargate';
 /** Long enough for a 5-minute soak plus everything before it. */
 const TOKEN_TTL_SECONDS = 4 * 3600;
 
@@ -34,6 +34,8 @@ export interface BenchStack {
   /** The seeded users (not the owner), all with roles ["user"]. */
   users: readonly SeededUser[];
   trustSecret: string;
+  /** The development key set the tokens verify against (for the peers of `--peers`). */
+  jwksFile: string;
   backendUrl: string;
   sidecarUrl: string;
   adminUrl: string;
@@ -106,6 +108,7 @@ export async function startBenchStack(options: StackOptions): Promise<BenchStack
     const stack: BenchStack = {
       ...seeded,
       trustSecret,
+      jwksFile: devJwksPath(dataDir),
       backendUrl,
       sidecarUrl: `http://127.0.0.1:${port}`,
       adminUrl,

@@ -10,6 +10,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { PEER_CHECKS, PEER_NAMES, peersInstalled, type PeerRun } from '../../../bench/peers.js';
 import type { BenchResults } from '../../../bench/report.js';
 import { ROLE_SEQUENCE } from '../../../bench/scenarios.js';
 import { repoRoot } from '../../helpers/process.js';
@@ -67,7 +68,7 @@ describe('npm run bench (smoke)', { timeout: 180_000 }, () => {
   it('measures every scenario on both paths, all answered 2xx, with a consistent ratio', () => {
     assert.deepEqual(
       results.scenarios.map((s) => s.name),
-      ['get', 'put-name', 'put-role', 'mix'],
+      ['get', 'put-name', 'put-role', 'mix', 'put-role-dozen'],
     );
     for (const s of results.scenarios) {
       assert.deepEqual(
@@ -101,6 +102,17 @@ describe('npm run bench (smoke)', { timeout: 180_000 }, () => {
     // facts, not the ids, so Cedar decides at most one request per transition (an id-keyed
     // cache would miss on every one of the first 600).
     assert.ok(misses <= ROLE_SEQUENCE.length, events);
+  });
+
+  it('decides almost every role change over a dozen roles afresh: the cache cannot answer it', () => {
+    const dozen = results.scenarios.find((s) => s.name === 'put-role-dozen');
+    assert.ok(dozen !== undefined);
+    const events = JSON.stringify(dozen.sidecarCacheEvents);
+    const hits = dozen.sidecarCacheEvents['decision/hit'] ?? 0;
+    const misses = dozen.sidecarCacheEvents['decision/miss'] ?? 0;
+    assert.ok(hits + misses >= dozen.sidecar.requests, events);
+    assert.ok(misses >= 0.9 * (hits + misses), events);
+    assert.match(run.stdout, /\| put-role-dozen \| [^|]+ \| [^|]+ \| \d+ \/ \d+ \| \d+\.\d\d% \|/);
   });
 
   it('runs both paths at half the direct saturation rate', () => {
@@ -140,5 +152,76 @@ describe('npm run bench (smoke)', { timeout: 180_000 }, () => {
     assert.match(run.stdout, /\| get \| sidecar \| \d+ \|/);
     assert.match(run.stdout, new RegExp(`Node ${results.machine.node.replace(/\./g, '\\.')}`));
     assert.match(run.stdout, /### Targets \(issue 7\)/);
+  });
+});
+
+/**
+ * `--peers` with every peer, briefly: the answers agree, every stack is timed. The peers live in
+ * bench/peers/node_modules, installed on a bench's first use; this test does not install them
+ * (npm and a 100 MB Cerbos binary are no unit test's business), so it is skipped without them,
+ * and always under CI=true, where CI time matters more than the peers.
+ */
+const peersSkip =
+  process.env.CI === 'true'
+    ? 'CI=true: the peers are not installed in CI'
+    : peersInstalled()
+      ? false
+      : 'the peers are not installed (npm install --prefix bench/peers, or run npm run bench -- --peers once)';
+if (peersSkip !== false)
+  process.stderr.write(`\n*** SKIPPING the --peers smoke test: ${peersSkip} ***\n\n`);
+
+describe('npm run bench -- --peers (smoke)', { timeout: 240_000, skip: peersSkip }, () => {
+  const out = mkdtempSync(join(tmpdir(), 'cedargate-bench-peers-'));
+  let run: { code: number | null; stdout: string; stderr: string };
+  let results: BenchResults;
+
+  before(async () => {
+    run = await runBench([
+      ...['--peers', '--scenarios', 'none', '--no-dozen-roles', '--half-rate', 'none'],
+      ...['--soak', '0', '--no-micro', '--duration', '1', '--warmup', '0'],
+      ...['--connections', '4', '--users', '60', '--out-dir', out],
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    const files = readdirSync(out).filter((f) => f.endsWith('.json'));
+    results = JSON.parse(readFileSync(join(out, files[0] as string), 'utf8')) as BenchResults;
+  });
+  after(() => rmSync(out, { recursive: true, force: true }));
+
+  it('checks every stack’s answers, and the Cedar middleware and Cerbos agree with cedargate', () => {
+    const peers = results.peers;
+    assert.ok(peers !== undefined && peers !== null);
+    assert.deepEqual(peers.excluded, [], JSON.stringify(peers.excluded));
+    assert.equal(peers.checks.length, PEER_CHECKS.length);
+    for (const c of peers.checks)
+      assert.deepEqual(Object.keys(c.answers).sort(), [...PEER_NAMES].sort(), c.label);
+    // Both outcomes occur: a check list that only allowed (or only denied) would prove little.
+    const ours = peers.checks.map((c) => c.answers.cedargate);
+    assert.ok(ours.includes(200) && ours.includes(403) && ours.includes(401), ours.join());
+  });
+
+  it('times every stack in both scenarios, all 2xx, with cedargate’s ratio to each', () => {
+    const peers = results.peers;
+    assert.ok(peers !== undefined && peers !== null);
+    for (const scenario of ['get', 'put-role'] as const) {
+      const runs: PeerRun[] = peers.runs.filter((r) => r.scenario === scenario);
+      assert.deepEqual(runs.map((r) => r.peer).sort(), [...PEER_NAMES].sort(), scenario);
+      for (const r of runs) {
+        assert.ok(r.load.requests > 0, `${scenario}/${r.peer}`);
+        assert.equal(
+          r.load.non2xx,
+          0,
+          `${scenario}/${r.peer}: ${JSON.stringify(r.load.statusCodes)}`,
+        );
+      }
+      const ours = runs.find((r) => r.peer === 'cedargate');
+      for (const x of peers.ratios.filter((p) => p.scenario === scenario)) {
+        const theirs = runs.find((r) => r.peer === x.versus);
+        assert.ok(ours !== undefined && theirs !== undefined);
+        assert.ok(Math.abs(x.ratio - ours.load.rps / theirs.load.rps) < 0.01, x.versus);
+      }
+      assert.ok(ours?.cacheEvents !== undefined, 'cedargate’s cache counters are read');
+    }
+    assert.match(run.stdout, /### Peers on the same in-memory users app/);
+    assert.match(run.stdout, /\| put-role \| express \+ Cerbos PDP \| \d+ \|/);
   });
 });
