@@ -175,6 +175,8 @@ export interface Replay {
 }
 
 const MALFORMED_SHOWN = 5;
+/** Request ids per class in the text report. */
+const IDS_SHOWN = 20;
 
 export function createReplay(options: ReplayOptions): Replay {
   const maxIds = options.maxIdsPerClass ?? 1000;
@@ -356,11 +358,13 @@ export function renderReplay(r: ReplayReport, source: string): string {
         `in ${r.classes.length} class${r.classes.length === 1 ? '' : 'es'}:`,
     );
   r.classes.forEach((c, i) => {
-    const more = c.count - c.requestIds.length;
+    // A person reads a few ids; `--json` keeps up to maxIdsPerClass of them.
+    const shown = c.requestIds.slice(0, IDS_SHOWN);
+    const more = c.count - shown.length;
     lines.push('');
     lines.push(`${i + 1}. ${c.summary}`);
     lines.push(
-      `   ${c.count} request${c.count === 1 ? '' : 's'}: ${c.requestIds.join(', ')}${more > 0 ? ` and ${more} more` : ''}`,
+      `   ${c.count} request${c.count === 1 ? '' : 's'}: ${shown.join(', ')}${more > 0 ? ` and ${more} more` : ''}`,
     );
     lines.push(`   before:    ${answerText(c.before, [])} (as logged)`);
     lines.push(`   after:     ${answerText(c.after, c.after.notices)}`);

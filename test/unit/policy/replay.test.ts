@@ -206,6 +206,15 @@ describe('policy replay: classes of changed answers', () => {
     assert.match(renderReplay(replay.report(), '-'), /4 requests: a, b and 2 more/);
   });
 
+  it('the text names the first 20 ids of a class; --json keeps up to 1000 by default', () => {
+    const replay = createReplay({ against: 'c', candidateVersion: 'v', decide });
+    for (let i = 0; i < 1005; i++) replay.addLine(line({ request_id: `id${i}` }));
+    const r = replay.report();
+    assert.equal(r.classes[0]?.count, 1005);
+    assert.equal(r.classes[0]?.requestIds.length, 1000);
+    assert.match(renderReplay(r, '-'), /1005 requests: id0, id1, .*, id19 and 985 more$/m);
+  });
+
   it('a denial by other policies is its own kind of change; the same answer is none', () => {
     const replay = createReplay({
       against: 'c',
