@@ -4,7 +4,8 @@
  * disagreements of a known stream exactly, without changing one answer; the decision log the
  * sidecar wrote at info, replayed with `policy replay` against the same candidate, finds exactly
  * the requests the change flips, and against the shipped set none. A candidate that does not
- * load keeps the sidecar serving and shows in /status until it is fixed.
+ * load keeps the sidecar serving and shows in /status until it is fixed; in shadow mode
+ * (ENFORCE=false) the enforced set alone marks the answer.
  */
 import assert from 'node:assert/strict';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
@@ -249,5 +250,39 @@ describe('a candidate set that does not load', () => {
     const again = await s.call('GET', `/v1/users/${owner.id}`, { token, tenant: tenantId });
     assert.equal(again.status, 200);
     await waitFor(async () => (await candidateStatus(s)).decisions.agree >= 1, 20_000, 'agree');
+  });
+});
+
+describe('a candidate set beside shadow mode (ENFORCE=false)', () => {
+  const candidate = candidateDir();
+  let s: Stack;
+  before(async () => {
+    s = await startStack({ env: { ENFORCE: 'false', CANDIDATE_POLICY_DIR: candidate.path } });
+  });
+  after(async () => {
+    await s?.stop();
+    candidate.remove();
+  });
+
+  it('the enforced set alone marks the answer, where the candidate would allow', async () => {
+    const { tenantId, owner } = await s.createTenant('shadowmode');
+    const ownerToken = await s.token(tenantId, owner.id);
+    const admin = await s.createUser(tenantId, ownerToken, 'Ann Admin', ['admin']);
+    const user = await s.createUser(tenantId, ownerToken, 'Udo User', ['user']);
+    const start = await candidateStatus(s);
+    const r = await s.call('PUT', `/v1/users/${user.id}`, {
+      token: await s.token(tenantId, admin.id),
+      tenant: tenantId,
+      headers: { 'x-request-id': 'r-shadow-grant' },
+      body: { roles: ['user', 'admin'] },
+    });
+    // Shadow mode forwards the enforced set's denial, marked; the candidate's allow changes nothing.
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.headers.get('x-cedargate-decision'), 'deny');
+    await waitFor(
+      async () => (await candidateStatus(s)).decisions.disagree === start.decisions.disagree + 1,
+      20_000,
+      'the candidate to disagree',
+    );
   });
 });
