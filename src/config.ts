@@ -25,6 +25,8 @@ export interface Config {
   readonly upstreamUrlSet: boolean;
   readonly dataDir: string;
   readonly policyDir: string;
+  /** A second policy set decided in shadow beside the enforced one (CANDIDATE_POLICY_DIR). */
+  readonly candidatePolicyDir: string | undefined;
   readonly redisUrl: string | undefined;
   readonly jwksUrl: string | undefined;
   readonly jwksFile: string | undefined;
@@ -295,6 +297,8 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
       String(idleDefault),
     );
   }
+  const policyDir = resolve(str(env, 'POLICY_DIR') ?? './policies');
+  const candidatePolicyDir = candidateDir(env, policyDir);
   return Object.freeze({
     mode,
     port: port(env, 'PORT', 8080),
@@ -306,7 +310,8 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
     upstreamUrl,
     upstreamUrlSet: str(env, 'UPSTREAM_URL') !== undefined,
     dataDir: resolve(str(env, 'DATA_DIR') ?? './data'),
-    policyDir: resolve(str(env, 'POLICY_DIR') ?? './policies'),
+    policyDir,
+    candidatePolicyDir,
     redisUrl,
     jwksUrl,
     jwksFile: jwksFile === undefined ? undefined : resolve(jwksFile),
@@ -341,6 +346,21 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
     policyPollMs: int(env, 'POLICY_POLL_MS', 5_000, 100, 3_600_000, '5000'),
     logLevel,
   });
+}
+
+/** CANDIDATE_POLICY_DIR, resolved; the enforced directory itself would compare a set with itself. */
+function candidateDir(env: Env, policyDir: string): string | undefined {
+  const raw = str(env, 'CANDIDATE_POLICY_DIR');
+  if (raw === undefined) return undefined;
+  const dir = resolve(raw);
+  if (dir === policyDir) {
+    throw new ConfigError(
+      'CANDIDATE_POLICY_DIR',
+      'is POLICY_DIR itself; the candidate must be another directory',
+      '/etc/cedargate/candidate-policies',
+    );
+  }
+  return dir;
 }
 
 /** What the `policy` commands take from the environment. */

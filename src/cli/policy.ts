@@ -4,7 +4,9 @@
  * codes: 0 fine, 1 a problem found (for diff: a decision changes), 2 a wrong command line.
  */
 import { execFile } from 'node:child_process';
+import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
 import { promisify } from 'node:util';
 import { dirname, join, resolve } from 'node:path';
@@ -12,6 +14,7 @@ import { createLogger } from '../common/logger.js';
 import { loadPolicyCliConfig } from '../config.js';
 import { diffPolicySets, renderDiff } from '../policy/diff.js';
 import { explainDecision, renderExplanation } from '../policy/explain.js';
+import { createReplay, renderReplay } from '../policy/replay.js';
 import { formatPolicies } from '../policy/fmt.js';
 import {
   checkCase,
@@ -37,7 +40,8 @@ import type { AuthzRequest } from '../policy/types.js';
 import { parseFlags, UsageError } from './usage.js';
 
 const USAGE =
-  'cedargate policy validate|test|fmt [--check]|explain [DIR] | policy diff BASE CANDIDATE|--git REV [--json]';
+  'cedargate policy validate|test|fmt [--check]|explain [DIR] | policy diff BASE CANDIDATE|--git REV [--json]' +
+  ' | policy replay [LOGFILE|-] --against DIR [--json]';
 
 const subcommands: Record<string, (args: string[]) => Promise<number>> = {
   validate: runValidate,
@@ -45,6 +49,7 @@ const subcommands: Record<string, (args: string[]) => Promise<number>> = {
   fmt: runFmt,
   explain: runExplain,
   diff: runDiff,
+  replay: runReplay,
 };
 
 /** Entry point of `cedargate policy ...`. */
@@ -460,4 +465,84 @@ async function committedPolicyDir(
     throw err;
   }
   return { dir: tmp, remove: () => rm(tmp, { recursive: true, force: true }) };
+}
+
+// --- replay ----------------------------------------------------------------------------------
+
+const REPLAY_USAGE = 'cedargate policy replay [LOGFILE|-] --against DIR [--json]';
+
+/**
+ * Decides every request of a decision log again under the set in `--against`; exit 0 when no
+ * answer changes, 1 when some do, 2 on bad input (a log that cannot be read, or holds no
+ * replayable decision; a set that does not load).
+ */
+async function runReplay(args: string[]): Promise<number> {
+  const { values, positionals } = parseFlags(
+    args,
+    { against: { type: 'string' }, json: { type: 'boolean' } },
+    REPLAY_USAGE,
+    true,
+  );
+  if (positionals.length > 1)
+    throw new UsageError(`expected at most one LOGFILE\nusage: ${REPLAY_USAGE}`);
+  const dir = values.against;
+  if (dir === undefined || dir === '')
+    throw new UsageError(`missing --against DIR\nusage: ${REPLAY_USAGE}`);
+  const source = positionals[0] ?? '-';
+  const store = await openCandidate(dir);
+  if (store === null) {
+    out(`${dir}: the policies do not load`);
+    return 2;
+  }
+  try {
+    const replay = createReplay({
+      against: dir,
+      candidateVersion: store.current().version,
+      decide: (request) => store.decide(request),
+    });
+    const read = await readLines(source, (line) => replay.addLine(line));
+    if (read !== null) {
+      out(`${source}: ${read}`);
+      return 2;
+    }
+    const report = replay.report();
+    out(values.json === true ? JSON.stringify(report, null, 2) : renderReplay(report, source));
+    if (report.replayed === 0) {
+      out(`${source}: no replayable decision line (is the log written at LOG_LEVEL=info?)`);
+      return 2;
+    }
+    return report.changed > 0 ? 1 : 0;
+  } finally {
+    store.close();
+  }
+}
+
+/** The candidate as the sidecar would serve it, its decision cache on (a log repeats itself). */
+async function openCandidate(dir: string): Promise<PolicyStore | null> {
+  try {
+    return await createPolicyStore({
+      dir,
+      logger: createLogger('silent'),
+      watch: false,
+      pollMs: 0,
+    });
+  } catch (err) {
+    if (!(err instanceof PolicyLoadError)) throw err;
+    printProblems(err.problems);
+    return null;
+  }
+}
+
+/** Feeds every line of `source` (`-`: stdin) to `onLine`; resolves to why it failed, or null. */
+async function readLines(source: string, onLine: (line: string) => void): Promise<string | null> {
+  const input = source === '-' ? process.stdin : createReadStream(source);
+  const failed = new Promise<string>((resolve) =>
+    input.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message)),
+  );
+  const lines = createInterface({ input, crlfDelay: Infinity });
+  const done = (async () => {
+    for await (const line of lines) onLine(line);
+    return null;
+  })().catch((err: NodeJS.ErrnoException) => err.code ?? err.message);
+  return Promise.race([done, failed]);
 }

@@ -15,6 +15,7 @@ import {
   type CredentialVerifier,
   type KeySource,
 } from './authn/verifier.js';
+import { createCandidateShadow, type CandidateShadow } from './authz/candidate.js';
 import { createPolicyStore, type PolicyStore } from './authz/policy-store.js';
 import { openCluster } from './cluster/index.js';
 import { createUserDirectory, type UserDirectory } from './directory.js';
@@ -48,6 +49,8 @@ export interface RunningSidecar {
 interface Parts {
   metrics: SidecarMetrics;
   policies: PolicyStore;
+  /** The candidate set in shadow (CANDIDATE_POLICY_DIR), when there is one. */
+  candidate: CandidateShadow | undefined;
   cluster: SidecarCluster | undefined;
   verifier: CredentialVerifier;
   upstream: UpstreamClient;
@@ -103,6 +106,8 @@ async function openParts(options: SidecarOptions, closers: Closers): Promise<Par
     onReload: (result) => metrics.policyReloads.inc({ result }),
   });
   closers.add(() => policies.close());
+  const candidate = await openCandidate(config, logger, metrics);
+  if (candidate !== undefined) closers.add(() => candidate.close());
   const cluster = options.cluster ?? (await openCluster(config, logger));
   if (cluster !== undefined) closers.add(() => cluster.close());
   const verifier = await createVerifier(config, logger, cluster);
@@ -126,7 +131,38 @@ async function openParts(options: SidecarOptions, closers: Closers): Promise<Par
     };
   });
   const bodyBudget = createBodyBudget(config.bodyBudgetBytes);
-  return { metrics, policies, cluster, verifier, upstream, directory, bodyBudget, trustSecret };
+  return {
+    metrics,
+    policies,
+    candidate,
+    cluster,
+    verifier,
+    upstream,
+    directory,
+    bodyBudget,
+    trustSecret,
+  };
+}
+
+/** The candidate set in shadow; one that does not load is retried, and never stops the start. */
+async function openCandidate(
+  config: Config,
+  logger: Logger,
+  metrics: SidecarMetrics,
+): Promise<CandidateShadow | undefined> {
+  if (config.candidatePolicyDir === undefined) return undefined;
+  const shadow = await createCandidateShadow({
+    dir: config.candidatePolicyDir,
+    logger: logger.child({ component: 'candidate' }),
+    pollMs: config.policyPollMs,
+    onCount: (agreement) => metrics.candidateDecisions.inc({ agreement }),
+  });
+  const version = shadow.status().policies?.live.version;
+  logger.info(
+    { dir: config.candidatePolicyDir, version: version ?? null },
+    'candidate policies in shadow: decided beside the enforced set, never enforced',
+  );
+  return shadow;
 }
 
 function createVerifier(
@@ -229,6 +265,8 @@ function createDataServer(config: Config, logger: Logger, parts: Parts): Server 
     // longer than a moment: with Redis down, the other replicas are on short TTLs anyway.
     deps.onUserChanged = (t, u) => withinMs(PUBLISH_WAIT_MS, cluster.publishUserChanged(t, u));
   }
+  const { candidate } = parts;
+  if (candidate !== undefined) deps.onDecided = (decided) => candidate.observe(decided);
   return createSidecarServer(config, createPipeline(deps));
 }
 
@@ -247,6 +285,7 @@ function createAdminServer(config: Config, parts: Parts, draining: () => boolean
       enforce: config.enforce,
       draining: draining(),
       policies: policies.status(),
+      candidate: parts.candidate?.status() ?? null,
       caches: { credentials: verifier.stats(), users: directory.stats() },
       bodies: parts.bodyBudget.stats(),
       cluster: cluster?.health() ?? null,

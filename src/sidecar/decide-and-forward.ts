@@ -18,7 +18,13 @@ import {
   type CedargateError,
 } from '../errors.js';
 import { buildCreateContext, buildUpdateContext } from '../policy/context.js';
-import type { AuthzContext, Decision, PrincipalFacts, ResourceFacts } from '../policy/types.js';
+import type {
+  AuthzContext,
+  AuthzRequest,
+  Decision,
+  PrincipalFacts,
+  ResourceFacts,
+} from '../policy/types.js';
 import type { PolicyStore } from './authz/policy-store.js';
 import type { Exchange } from './decision-log.js';
 import type { UserDirectory } from './directory.js';
@@ -59,6 +65,16 @@ export interface DecideAndForwardDeps {
   enforce: boolean;
   /** The principal as of now: the credential checked again and the user read again. */
   authenticate: (req: IncomingMessage) => Promise<UserRecord>;
+  /**
+   * Told about every decision, after it is made and before it is acted on; must return at once
+   * and never throw (the candidate set in shadow queues the request here).
+   */
+  onDecided?: (decided: {
+    requestId: string;
+    request: AuthzRequest;
+    decision: Decision;
+    policyVersion: string;
+  }) => void;
   /** Told about every acknowledged (or possibly applied) write; the answer waits for it. */
   onUserChanged?: (tenantId: string, userId: string) => Promise<void> | void;
 }
@@ -125,8 +141,13 @@ function decideOrDeny(
   target: UserRecord | undefined,
 ): void {
   const { route, ex } = r;
-  const decision = decide(deps.policies, r, principal, target);
+  const request = requestOf(r, principal, target);
+  // Read in the same synchronous step as decide(): no reload can swap the set in between.
+  const policyVersion = deps.policies.current().version;
+  const decision = deps.policies.decide(request);
   ex.decision = decision;
+  ex.decided = { request, policyVersion };
+  deps.onDecided?.({ requestId: ex.requestId, request, decision, policyVersion });
   ex.shadowDeny = !decision.allowed && !deps.enforce;
   const result = decision.allowed ? 'allow' : deps.enforce ? 'deny' : 'shadow_deny';
   deps.metrics.countDecision(route.action, result, decision.cached);
@@ -196,12 +217,12 @@ function isWrite(r: CheckedRequest): boolean {
   return r.route.method === 'PUT' || r.route.method === 'DELETE';
 }
 
-function decide(
-  policies: PolicyStore,
+/** The authorization question of `r`: who asks, what for, on what, with which context. */
+function requestOf(
   r: CheckedRequest,
   principal: UserFacts,
   target: UserRecord | undefined,
-): Decision {
+): AuthzRequest {
   // Acting on oneself: principal and resource are one entity, and the target record may be the
   // fresher of the two (re-read after a 412): decide on one version of that user, never two.
   const self = target !== undefined && target.user.id === principal.id;
@@ -215,12 +236,12 @@ function decide(
   } else if (r.route.action === 'users:create' && r.input !== undefined) {
     context = buildCreateContext(r.input as NewUser);
   }
-  return policies.decide({
+  return {
     principal: factsOf(self ? target.user : principal),
     action: r.route.action,
     resource,
     context,
-  });
+  };
 }
 
 function deniedError(route: RouteSpec, decision: Decision): ForbiddenError {

@@ -4,7 +4,7 @@
  */
 import type { Logger } from '../common/logger.js';
 import { UnauthenticatedError, toCedargateError } from '../errors.js';
-import type { Decision } from '../policy/types.js';
+import type { AuthzRequest, Decision } from '../policy/types.js';
 import type { SidecarMetrics } from './metrics.js';
 import type { UserRecord } from './upstream.js';
 
@@ -17,6 +17,11 @@ export interface Exchange {
   action?: string;
   resource?: string;
   decision?: Decision;
+  /**
+   * What the decision read, exactly as the engine got it (ids, roles, the owner flag, the
+   * context), and the version of the set that decided: `policy replay` decides it again.
+   */
+  decided?: { request: AuthzRequest; policyVersion: string };
   shadowDeny?: boolean;
   /** Gives the body's share of the budget back once the request is done with it. */
   releaseBody?: () => void;
@@ -45,6 +50,9 @@ export function createDecisionLog(deps: {
       decision,
       policies: ex.decision?.policies,
       ignored_roles: ex.decision?.ignoredRoles,
+      // Facts and ids only: the sidecar never puts a name, email, avatar or credential here.
+      policy_version: ex.decided?.policyVersion,
+      request: ex.decided?.request,
       status,
       latency_ms: Math.round(seconds * 1e6) / 1e3,
     };

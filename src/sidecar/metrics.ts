@@ -23,6 +23,8 @@ export interface SidecarMetrics extends RequestRecorders {
   cacheEvents: Counter<'cache' | 'result'>;
   policyReloads: Counter<'result'>;
   upstreamErrors: Counter<'kind'>;
+  /** Requests the candidate set in shadow decided: agree, disagree, dropped, unloaded. */
+  candidateDecisions: Counter<'agreement'>;
   /** The caches' totals, read at each scrape and turned into counter increments. */
   countCaches(read: () => CacheTotals): void;
 }
@@ -67,6 +69,12 @@ export function createSidecarMetrics(): SidecarMetrics {
       name: 'cedargate_policy_reloads_total',
       help: 'Policy reloads by result (success, failure, unchanged)',
       labelNames: ['result'],
+      registers: [registry],
+    }),
+    candidateDecisions: new Counter({
+      name: 'cedargate_candidate_decisions_total',
+      help: 'Requests the candidate policy set (CANDIDATE_POLICY_DIR) decided in shadow, by agreement with the enforced set (agree, disagree), or not compared (dropped: the candidate fell behind; unloaded: it has not loaded)',
+      labelNames: ['agreement'],
       registers: [registry],
     }),
     upstreamErrors: new Counter({

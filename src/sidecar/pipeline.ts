@@ -19,6 +19,7 @@ import {
   createDecideAndForward,
   type CheckedRequest,
   type DecideAndForward,
+  type DecideAndForwardDeps,
 } from './decide-and-forward.js';
 import { createDecisionLog, type Exchange } from './decision-log.js';
 import type { UserDirectory } from './directory.js';
@@ -49,6 +50,8 @@ export interface PipelineDeps {
    * (cache invalidation across replicas); the response waits for the returned promise.
    */
   onUserChanged?: (tenantId: string, userId: string) => Promise<void> | void;
+  /** Told about every decision once made (the candidate set in shadow); returns at once. */
+  onDecided?: NonNullable<DecideAndForwardDeps['onDecided']>;
 }
 
 /** The request handler for the sidecar's data port. */

@@ -71,6 +71,21 @@ describe('loadConfig', () => {
     }
   });
 
+  it('CANDIDATE_POLICY_DIR: unset by default, resolved when set, never POLICY_DIR itself', () => {
+    assert.equal(loadConfig('start', {}).candidatePolicyDir, undefined);
+    assert.equal(
+      loadConfig('start', { CANDIDATE_POLICY_DIR: '/etc/cand' }).candidatePolicyDir,
+      '/etc/cand',
+    );
+    assert.throws(
+      () => loadConfig('start', { POLICY_DIR: '/etc/p', CANDIDATE_POLICY_DIR: '/etc/p/' }),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        e.variable === 'CANDIDATE_POLICY_DIR' &&
+        /example: CANDIDATE_POLICY_DIR=/.test(e.message),
+    );
+  });
+
   it('ADMIN_HOST: loopback by default, whatever HOST says; an address when set', () => {
     assert.equal(loadConfig('start', {}).adminHost, '127.0.0.1');
     assert.equal(loadConfig('start', { HOST: '0.0.0.0' }).adminHost, '127.0.0.1');

@@ -68,7 +68,12 @@ describe('decide and forward', () => {
   });
   after(() => policies.close());
 
-  function setup(options: { outcomes?: ForwardOutcome[]; principal?: string; enforce?: boolean }) {
+  function setup(options: {
+    outcomes?: ForwardOutcome[];
+    principal?: string;
+    enforce?: boolean;
+    onDecided?: Parameters<typeof createDecideAndForward>[0]['onDecided'];
+  }) {
     const directory = fakeDirectory();
     const metrics = createSidecarMetrics();
     const plans: ForwardPlan[] = [];
@@ -92,6 +97,7 @@ describe('decide and forward', () => {
         return (await directory.get(T, principalId)) as UserRecord;
       },
       onUserChanged: (_t, id) => void changed.push(id),
+      ...(options.onDecided === undefined ? {} : { onDecided: options.onDecided }),
     });
     return { run, directory, metrics, plans, changed, authentications: () => authentications };
   }
@@ -239,5 +245,44 @@ describe('decide and forward', () => {
     assert.equal(await s.run(r), 200);
     assert.equal(s.plans[0]?.retryOn412, false);
     assert.equal(s.plans[0]?.path, '/v1/users');
+  });
+
+  it('keeps what the decision read for the log, and tells onDecided before anything is forwarded', async () => {
+    const told: { requestId: string; action: string; allowed: boolean; version: string }[] = [];
+    let plansWhenTold = -1;
+    const s = setup({
+      principal: U2,
+      enforce: false,
+      onDecided: (d) => {
+        plansWhenTold = s.plans.length;
+        told.push({
+          requestId: d.requestId,
+          action: d.request.action,
+          allowed: d.decision.allowed,
+          version: d.policyVersion,
+        });
+      },
+    });
+    const r = checked('PUT', U1);
+    await s.run(r);
+    assert.equal(plansWhenTold, 0);
+    const version = policies.current().version;
+    assert.deepEqual(told, [
+      { requestId: 'rid-1', action: 'users:update', allowed: false, version },
+    ]);
+    assert.equal(r.ex.decided?.policyVersion, version);
+    // Facts and ids only: the target's name is read to build nameChanges, and stays there.
+    assert.deepEqual(r.ex.decided?.request, {
+      principal: { id: U2, tenantId: T, roles: ['user'], isOwner: false },
+      action: 'users:update',
+      resource: { type: 'User', id: U1, tenantId: T, roles: ['user'], isOwner: false },
+      context: {
+        rolesRequested: ['user'],
+        rolesAdded: [],
+        rolesRemoved: [],
+        nameChanges: true,
+        avatarChanges: false,
+      },
+    });
   });
 });

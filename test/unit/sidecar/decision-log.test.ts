@@ -84,4 +84,21 @@ describe('decision log', () => {
     assert.equal(lines.length, 0);
     assert.equal(observed.length, 1);
   });
+
+  it('carries what the decision read and the set version, for policy replay', () => {
+    const { record, lines } = recorder(true);
+    const request = {
+      principal: { id: OWNER, tenantId: T, roles: ['admin'], isOwner: true },
+      action: 'users:list' as const,
+      resource: { type: 'Tenant' as const, id: T },
+      context: {},
+    };
+    record({ ...exchange(), decided: { request, policyVersion: 'v123' } }, 200);
+    assert.deepEqual(lines[0]?.['request'], request);
+    assert.equal(lines[0]?.['policy_version'], 'v123');
+    // A line of a request refused before a decision has neither.
+    record({ requestId: 'r', startedAt: process.hrtime.bigint() }, 401);
+    assert.equal(lines[1]?.['request'], undefined);
+    assert.equal(lines[1]?.['policy_version'], undefined);
+  });
 });

@@ -1,0 +1,116 @@
+/**
+ * `policy replay` as a command: stdin or a file, exit 0 when nothing changes, 1 when something
+ * does, 2 on bad input (no --against, a log that cannot be read or holds no decision, a set that
+ * does not load), and malformed lines counted and said.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { cpSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { cliEntry, runCli, shippedPolicies, tempDir } from '../../helpers/process.js';
+
+const cleanups: (() => void)[] = [];
+after(() => cleanups.forEach((c) => c()));
+
+const OWNER = { id: 'o', tenantId: 't', roles: ['admin'], isOwner: true };
+const ADMIN = { id: 'a', tenantId: 't', roles: ['admin'], isOwner: false };
+const listBy = (principal: typeof OWNER, id: string, decision = 'allow') =>
+  JSON.stringify({
+    level: 30,
+    msg: 'decision',
+    request_id: id,
+    decision,
+    policies: decision === 'allow' ? ['tenant-members-list-users'] : [],
+    policy_version: 'v0',
+    request: {
+      principal,
+      action: 'users:list',
+      resource: { type: 'Tenant', id: 't' },
+      context: {},
+    },
+  });
+
+/** Runs the command with `input` on stdin. */
+function replayStdin(
+  args: string[],
+  input: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [cliEntry, 'policy', 'replay', ...args], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('exit', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+    child.stdin.end(input);
+  });
+}
+
+describe('policy replay (CLI)', () => {
+  const log = [
+    '{"level":30,"msg":"sidecar listening"}',
+    listBy(OWNER, 'r1'),
+    'garbage',
+    listBy(ADMIN, 'r2'),
+  ].join('\n');
+
+  it('reads stdin; the same set changes nothing (exit 0); malformed lines are counted', async () => {
+    const r = await replayStdin(['--against', shippedPolicies], log);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(
+      r.stdout,
+      /2 logged decisions replayed from 4 lines \(1 not decisions, 0 refused before any decision, 1 malformed\)/,
+    );
+    assert.match(r.stdout, /1 malformed line skipped \(line 3: not JSON\)/);
+    assert.match(r.stdout, /^no logged request changes its answer$/m);
+  });
+
+  it('a file, against a set that changes an answer: exit 1, the class and its request ids', async () => {
+    const dir = tempDir('cedargate-replay-cli-');
+    cleanups.push(dir.remove);
+    const policies = join(dir.path, 'policies');
+    cpSync(shippedPolicies, policies, { recursive: true });
+    // Only owners may list.
+    writeFileSync(
+      join(policies, 'zz-owners-list.cedar'),
+      '@id("only-owners-list")\n@notice("Only the owner may list users.")\nforbid (principal, action == Cedargate::Action::"users:list", resource) unless { principal.isOwner };\n',
+    );
+    const file = join(dir.path, 'day.log');
+    writeFileSync(file, log);
+    const r = await runCli(['policy', 'replay', file, '--against', policies], {});
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stdout, /^1 logged request would be answered differently, in 1 class:$/m);
+    assert.match(
+      r.stdout,
+      /^1\. users:list by a user who is not the owner and holds admin on their own tenant: allow → deny, denied by only-owners-list; was allowed by tenant-members-list-users$/m,
+    );
+    assert.match(r.stdout, /^ {3}1 request: r2$/m);
+    assert.match(r.stdout, /after: +deny by only-owners-list — "Only the owner may list users\."/);
+  });
+
+  it('bad input → exit 2 with the reason', async () => {
+    const noAgainst = await runCli(['policy', 'replay', '-'], {});
+    assert.equal(noAgainst.code, 2);
+    assert.match(noAgainst.stderr, /missing --against DIR/);
+    const missing = await runCli(
+      ['policy', 'replay', '/no/such.log', '--against', shippedPolicies],
+      {},
+    );
+    assert.equal(missing.code, 2);
+    assert.match(missing.stdout, /^\/no\/such\.log: ENOENT$/m);
+    const empty = await replayStdin(['--against', shippedPolicies], '{"msg":"other"}\n');
+    assert.equal(empty.code, 2);
+    assert.match(empty.stdout, /no replayable decision line/);
+    const dir = tempDir('cedargate-replay-bad-');
+    cleanups.push(dir.remove);
+    cpSync(shippedPolicies, dir.path, { recursive: true });
+    writeFileSync(join(dir.path, 'bad.cedar'), 'permit (');
+    const broken = await replayStdin(['--against', dir.path], log);
+    assert.equal(broken.code, 2);
+    assert.match(broken.stdout, /bad\.cedar:1:\d+: /);
+    assert.match(broken.stdout, /the policies do not load/);
+  });
+});
