@@ -5,11 +5,11 @@
  */
 import { execFile } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
 import { promisify } from 'node:util';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { createLogger } from '../common/logger.js';
 import { loadPolicyCliConfig } from '../config.js';
 import { diffPolicySets, renderDiff } from '../policy/diff.js';
@@ -17,7 +17,6 @@ import { explainDecision, renderExplanation } from '../policy/explain.js';
 import { createReplay, renderReplay } from '../policy/replay.js';
 import { formatPolicies } from '../policy/fmt.js';
 import {
-  checkCase,
   listTestFiles,
   mergeUsers,
   parseRequestFields,
@@ -25,12 +24,25 @@ import {
   readTestFile,
   RefusedBodyError,
   requestOf,
+  runSuite,
+  selectCase,
+  splitTestSpec,
   TestFileError,
   unknownRoleOf,
 } from '../policy/test-suite.js';
-import type { TestCase, TestFile, TestUser } from '../policy/test-suite.js';
-import { listPolicyFiles } from '../policy/policy-files.js';
-import { formatProblem, loadPolicySet, PolicyLoadError } from '../policy/policy-set.js';
+import type { FileResult, TestFile, TestUser } from '../policy/test-suite.js';
+import { coverageOf, coveragePercent, meetsCoverage, renderCoverage } from '../policy/coverage.js';
+import { renderJunit } from '../policy/junit.js';
+import { listPolicyFiles, TESTS_DIR } from '../policy/policy-files.js';
+import { resolvePolicyTarget, PolicyTargetError } from '../policy/policy-target.js';
+import type { PolicyTarget } from '../policy/policy-target.js';
+import { forbidsWithoutNotice, permitsThatNeverApply } from '../policy/policy-warnings.js';
+import {
+  compileLoadedSet,
+  formatProblem,
+  loadPolicySet,
+  PolicyLoadError,
+} from '../policy/policy-set.js';
 import type { PolicyProblem } from '../policy/policy-set.js';
 import { createPolicyStore } from '../sidecar/authz/policy-store.js';
 import type { PolicyStore } from '../sidecar/authz/policy-store.js';
@@ -40,7 +52,8 @@ import type { AuthzRequest } from '../policy/types.js';
 import { parseFlags, UsageError } from './usage.js';
 
 const USAGE =
-  'cedargate policy validate|test|fmt [--check]|explain [DIR] | policy diff BASE CANDIDATE|--git REV [--json]' +
+  'cedargate policy validate|fmt [--check]|explain [DIR|FILE.cedar] | policy test [DIR|TESTS.yaml[:CASE]] ' +
+  '| policy diff BASE CANDIDATE|--git REV [--json]' +
   ' | policy replay [LOGFILE|-] --against DIR [--json]';
 
 const subcommands: Record<string, (args: string[]) => Promise<number>> = {
@@ -73,6 +86,24 @@ function policyDirOf(positionals: string[], usageLine: string): string {
   return positionals[0] ?? loadPolicyCliConfig().policyDir;
 }
 
+/**
+ * The policy directory or `.cedar` file a command was given (else $POLICY_DIR, then ./policies);
+ * a path that is neither is a wrong command line, said in one line.
+ */
+async function policyTargetOf(
+  positionals: string[],
+  usageLine: string,
+  options: { needsSchema?: boolean } = {},
+): Promise<PolicyTarget> {
+  const path = policyDirOf(positionals, usageLine);
+  try {
+    return await resolvePolicyTarget(path, options);
+  } catch (err) {
+    if (err instanceof PolicyTargetError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
 function printProblems(problems: PolicyProblem[]): void {
   for (const p of problems) {
     out(formatProblem(p));
@@ -81,18 +112,13 @@ function printProblems(problems: PolicyProblem[]): void {
 }
 
 /**
- * Loads the store the sidecar would load, quietly; when the policies do not load, prints their
- * problems (the CLI's own format) and gives null.
+ * Loads and compiles the set of `target` as the sidecar's store does (the same loader, the same
+ * engine; no cache, no watcher); when it does not load, prints its problems and gives null.
  */
-async function openStore(dir: string): Promise<PolicyStore | null> {
+async function openSet(target: PolicyTarget) {
   try {
-    return await createPolicyStore({
-      dir,
-      logger: createLogger('silent'),
-      watch: false,
-      pollMs: 0,
-      decisionCacheMax: 0,
-    });
+    const set = await loadPolicySet(target.dir, target.file ?? undefined);
+    return { set, compiled: compileLoadedSet(`policy-cli-${process.pid}`, set) };
   } catch (err) {
     if (!(err instanceof PolicyLoadError)) throw err;
     printProblems(err.problems);
@@ -103,107 +129,222 @@ async function openStore(dir: string): Promise<PolicyStore | null> {
 // --- validate --------------------------------------------------------------------------------
 
 async function runValidate(args: string[]): Promise<number> {
-  const usage = 'cedargate policy validate [DIR]';
-  const { positionals } = parseFlags(args, {}, usage, true);
-  const dir = policyDirOf(positionals, usage);
+  const usage =
+    'cedargate policy validate [DIR|FILE.cedar] [--strict|--warnings-as-errors] [--quick]';
+  const { values, positionals } = parseFlags(
+    args,
+    {
+      strict: { type: 'boolean' },
+      'warnings-as-errors': { type: 'boolean' },
+      quick: { type: 'boolean' },
+    },
+    usage,
+    true,
+  );
+  const target = await policyTargetOf(positionals, usage);
+  let set;
   try {
-    const set = await loadPolicySet(dir);
-    for (const w of set.warnings) out(`${w.file}:${w.line}:${w.column}: warning: ${w.message}`);
-    out(
-      `ok: ${set.policies.length} policies in ${set.files.length} files valid against ${join(dir, SCHEMA_FILE)} ` +
-        `(roles: ${set.schema.roles.join(', ')}; version ${set.version})`,
-    );
-    return 0;
+    set = await loadPolicySet(target.dir, target.file ?? undefined);
   } catch (err) {
     if (!(err instanceof PolicyLoadError)) throw err;
     printProblems(err.problems);
-    out(`${err.problems.length} problem${err.problems.length === 1 ? '' : 's'} in ${dir}`);
+    out(`${err.problems.length} problem${err.problems.length === 1 ? '' : 's'} in ${target.path}`);
     return 1;
   }
+  const warnings = [...set.warnings, ...forbidsWithoutNotice(set)];
+  // The enumeration stops as soon as every permit has allowed a request, so a set without a dead
+  // permit pays a fraction of a full enumeration; --quick skips it for an editor's save hook.
+  const reach = values.quick === true ? null : permitsThatNeverApply(set);
+  if (reach !== null) warnings.push(...reach.warnings);
+  warnings.sort(byPosition);
+  for (const w of warnings) out(`warning: ${formatProblem(w)}`);
+  const checked =
+    reach === null
+      ? 'permits not checked for reachability (--quick)'
+      : `permits checked against ${reach.decided} enumerated requests${reach.exhaustive ? '' : ' (not exhaustive)'}`;
+  out(
+    `ok: ${set.policies.length} policies in ${set.files.length} files valid against ${join(target.dir, SCHEMA_FILE)} ` +
+      `(roles: ${set.schema.roles.join(', ')}; version ${set.version}; ${checked})`,
+  );
+  const strict = values.strict === true || values['warnings-as-errors'] === true;
+  if (strict && warnings.length > 0) {
+    out(`${warnings.length} warning${warnings.length === 1 ? '' : 's'}, failing (--strict)`);
+    return 1;
+  }
+  return 0;
+}
+
+function byPosition(a: PolicyProblem, b: PolicyProblem): number {
+  if (a.file !== b.file) return a.file < b.file ? -1 : 1;
+  return a.line - b.line || a.column - b.column;
 }
 
 // --- test ------------------------------------------------------------------------------------
 
 async function runTest(args: string[]): Promise<number> {
-  const usage = 'cedargate policy test [DIR]';
-  const { positionals } = parseFlags(args, {}, usage, true);
-  const dir = policyDirOf(positionals, usage);
-  const paths = await listTestFiles(join(dir, 'tests'));
+  const usage =
+    'cedargate policy test [DIR | TESTS.yaml[:CASE]] [--coverage] [--coverage-min N] [--junit FILE]';
+  const { values, positionals } = parseFlags(
+    args,
+    {
+      coverage: { type: 'boolean' },
+      'coverage-min': { type: 'string' },
+      junit: { type: 'string' },
+    },
+    usage,
+    true,
+  );
+  const fail = (message: string): never => {
+    throw new UsageError(`${message}\nusage: ${usage}`);
+  };
+  const coverageMin = parseCoverageMin(values['coverage-min'], fail);
+  const { dir, paths, caseName } = await testTargetOf(positionals, usage, fail);
   if (paths.length === 0) {
-    out(`no test files (*.yaml) in ${join(dir, 'tests')}`);
+    out(`no test files (*.yaml) in ${join(dir, TESTS_DIR)}`);
     out('0 passed, 0 failed');
     return 1;
   }
-  let passed = 0;
-  let failed = 0;
+  const results: FileResult[] = [];
   const files: TestFile[] = [];
   for (const path of paths) {
     try {
-      files.push(await readTestFile(path));
+      const f = await readTestFile(path);
+      files.push(caseName === null ? f : selectCase(f, caseName));
     } catch (err) {
       if (!(err instanceof TestFileError)) throw err;
-      out(`FAIL  ${err.message}`);
-      failed++;
+      // The one case asked for is not there: the command line is wrong, not the policies.
+      if (caseName !== null) return fail(err.message);
+      results.push({ file: path, problem: err.message, cases: [] });
     }
   }
-  const store = await openStore(dir);
-  if (store === null) {
-    const cases = files.reduce((n, f) => n + f.cases.length, 0);
-    out(`the policies do not load; no case ran`);
-    out(`0 passed, ${failed + cases} failed`);
-    return 1;
-  }
+  let set;
   try {
-    const roles = store.current().roles;
+    set = await loadPolicySet(dir);
+  } catch (err) {
+    if (!(err instanceof PolicyLoadError)) throw err;
+    printProblems(err.problems);
+    out(`the policies do not load; no case ran`);
     for (const f of files) {
-      const unknownRole = unknownRoleOf(f.users, roles);
-      if (unknownRole !== null) {
-        out(`FAIL  ${f.file}: ${unknownRole}`);
-        failed++;
-        continue;
-      }
-      for (const c of f.cases) {
-        const why = whyCaseFails(c, f.users, store);
-        if (why === null) {
-          passed++;
-          out(`PASS  ${f.file}: ${c.name}`);
-        } else {
-          failed++;
-          out(`FAIL  ${f.file}: ${c.name}: ${why}`);
-        }
-      }
+      results.push({
+        file: f.file,
+        problem: null,
+        cases: f.cases.map((c) => ({
+          name: c.name,
+          failure: 'the policies do not load',
+          policies: [],
+        })),
+      });
     }
-  } finally {
-    store.close();
+    return finishTest(results, values.junit, dir, null);
   }
-  out(`${passed} passed, ${failed} failed`);
-  return failed > 0 ? 1 : 0;
+  const compiled = compileLoadedSet(`policy-test-${process.pid}`, set);
+  results.push(
+    ...runSuite(files, { roles: set.schema.roles, decide: (r) => compiled.authorize(r) }),
+  );
+  results.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
+  for (const f of results) {
+    if (f.problem !== null)
+      out(`FAIL  ${f.problem.startsWith(f.file) ? f.problem : `${f.file}: ${f.problem}`}`);
+    for (const c of f.cases) {
+      out(
+        c.failure === null
+          ? `PASS  ${f.file}: ${c.name}`
+          : `FAIL  ${f.file}: ${c.name}: ${c.failure}`,
+      );
+    }
+  }
+  const wantCoverage = values.coverage === true || coverageMin !== null;
+  return finishTest(results, values.junit, dir, wantCoverage ? { set, min: coverageMin } : null);
 }
 
-/** Why a case fails (null: it passes); a body the API refuses fails it before any decision. */
-function whyCaseFails(
-  c: TestCase,
-  users: ReadonlyMap<string, TestUser>,
-  store: PolicyStore,
-): string | null {
-  let request: AuthzRequest;
-  try {
-    request = requestOf(c, users, store.current().roles);
-  } catch (err) {
-    if (err instanceof RefusedBodyError) return err.message;
-    throw err;
+/** The summary line, the JUnit file and the coverage; the exit code. */
+async function finishTest(
+  results: FileResult[],
+  junit: string | undefined,
+  dir: string,
+  coverage: { set: Awaited<ReturnType<typeof loadPolicySet>>; min: number | null } | null,
+): Promise<number> {
+  const cases = results.flatMap((f) => f.cases);
+  const failed =
+    cases.filter((c) => c.failure !== null).length +
+    results.filter((f) => f.problem !== null).length;
+  out(`${cases.length - cases.filter((c) => c.failure !== null).length} passed, ${failed} failed`);
+  if (junit !== undefined) {
+    await writeFile(junit, renderJunit(`cedargate policy test ${dir}`, results));
+    out(`JUnit XML written to ${junit}`);
   }
-  return checkCase(c, store.decide(request));
+  let low = false;
+  if (coverage !== null) {
+    const report = coverageOf(coverage.set.policies, results);
+    out(renderCoverage(report, dir));
+    if (coverage.min !== null && !meetsCoverage(report, coverage.min)) {
+      out(`coverage ${coveragePercent(report)}% is below --coverage-min ${coverage.min}%`);
+      low = true;
+    }
+  }
+  return failed > 0 || low ? 1 : 0;
+}
+
+function parseCoverageMin(
+  raw: string | undefined,
+  fail: (message: string) => never,
+): number | null {
+  if (raw === undefined) return null;
+  const n = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(n) || n < 0 || n > 100) {
+    return fail(
+      `--coverage-min must be a percentage from 0 to 100, like --coverage-min 90 (got "${raw}")`,
+    );
+  }
+  return n;
+}
+
+/**
+ * What `policy test` runs: every `DIR/tests/*.yaml`, or one test file (`FILE.yaml[:CASE]`). A
+ * test file is run against the policy directory its `tests/` folder is in; one kept elsewhere,
+ * against $POLICY_DIR (then ./policies).
+ */
+async function testTargetOf(
+  positionals: string[],
+  usage: string,
+  fail: (message: string) => never,
+): Promise<{ dir: string; paths: string[]; caseName: string | null }> {
+  const given = policyDirOf(positionals, usage);
+  const spec = splitTestSpec(given);
+  if (spec !== null) {
+    const isFile = await stat(spec.file).then(
+      (i) => i.isFile(),
+      () => false,
+    );
+    if (!isFile) return fail(`${spec.file}: no such test file`);
+    const testsDir = dirname(resolve(spec.file));
+    const dir =
+      basename(testsDir) === TESTS_DIR ? dirname(testsDir) : loadPolicyCliConfig().policyDir;
+    return { dir, paths: [spec.file], caseName: spec.caseName };
+  }
+  if (given.endsWith('.cedar')) {
+    return fail(
+      `${given}: policy test runs test files (.yaml) against a whole policy directory; give the directory or one test file`,
+    );
+  }
+  const isDir = await stat(given).then(
+    (i) => i.isDirectory(),
+    () => false,
+  );
+  if (!isDir) return fail(`${given}: no such policy directory`);
+  return { dir: given, paths: await listTestFiles(join(given, TESTS_DIR)), caseName: null };
 }
 
 // --- fmt -------------------------------------------------------------------------------------
 
 async function runFmt(args: string[]): Promise<number> {
-  const usage = 'cedargate policy fmt [--check] [DIR]';
+  const usage = 'cedargate policy fmt [--check] [DIR|FILE.cedar]';
   const { values, positionals } = parseFlags(args, { check: { type: 'boolean' } }, usage, true);
-  const dir = policyDirOf(positionals, usage);
+  // Formatting needs no schema: any .cedar file will do.
+  const target = await policyTargetOf(positionals, usage, { needsSchema: false });
+  const dir = target.dir;
   const check = values.check === true;
-  const files = await listPolicyFiles(dir);
+  const files = target.file === null ? await listPolicyFiles(dir) : [target.file];
   let changed = 0;
   let broken = 0;
   for (const rel of files) {
@@ -243,7 +384,7 @@ async function runFmt(args: string[]): Promise<number> {
 
 async function runExplain(args: string[]): Promise<number> {
   const usage =
-    'cedargate policy explain [DIR] (--request FILE.json | --principal ID --action A --resource ID ' +
+    'cedargate policy explain [DIR|FILE.cedar] (--request FILE.json | --principal ID --action A --resource ID ' +
     '[--body JSON | --context JSON]) [--entities TESTS.yaml] [--json]';
   const { values, positionals } = parseFlags(
     args,
@@ -260,7 +401,8 @@ async function runExplain(args: string[]): Promise<number> {
     usage,
     true,
   );
-  const dir = policyDirOf(positionals, usage);
+  const target = await policyTargetOf(positionals, usage);
+  const dir = target.dir;
   const fail = (message: string): never => {
     throw new UsageError(`${message}\nusage: ${usage}`);
   };
@@ -296,31 +438,27 @@ async function runExplain(args: string[]): Promise<number> {
     else named.set(id, user);
   }
 
-  const store = await openStore(dir);
-  if (store === null) return 1;
-  try {
-    // Only the users the request names: another test file's stray user is not this request's.
-    const unknownRole = unknownRoleOf(named, store.current().roles);
-    if (unknownRole !== null) {
-      out(`the request: ${unknownRole}`);
-      return 1;
-    }
-    let request: AuthzRequest;
-    try {
-      request = requestOf(fields, users, store.current().roles);
-    } catch (err) {
-      if (!(err instanceof RefusedBodyError)) throw err;
-      out(`the request: ${err.message}`);
-      return 1;
-    }
-    const explanation = explainDecision(dir, store.current(), request, store.decide(request));
-    out(
-      values.json === true ? JSON.stringify(explanation, null, 2) : renderExplanation(explanation),
-    );
-    return 0;
-  } finally {
-    store.close();
+  const opened = await openSet(target);
+  if (opened === null) return 1;
+  const { set, compiled } = opened;
+  // Only the users the request names: another test file's stray user is not this request's.
+  const unknownRole = unknownRoleOf(named, set.schema.roles);
+  if (unknownRole !== null) {
+    out(`the request: ${unknownRole}`);
+    return 1;
   }
+  let request: AuthzRequest;
+  try {
+    request = requestOf(fields, users, set.schema.roles);
+  } catch (err) {
+    if (!(err instanceof RefusedBodyError)) throw err;
+    out(`the request: ${err.message}`);
+    return 1;
+  }
+  const decision = { ...compiled.authorize(request), cached: false };
+  const explanation = explainDecision(dir, set, request, decision);
+  out(values.json === true ? JSON.stringify(explanation, null, 2) : renderExplanation(explanation));
+  return 0;
 }
 
 /**
@@ -388,6 +526,7 @@ async function runDiff(args: string[]): Promise<number> {
   if (values.git !== undefined) {
     if (positionals.length > 1) fail('with --git, expected at most one CANDIDATE');
     candidateDir = positionals[0] ?? loadPolicyCliConfig().policyDir;
+    if (candidateDir.endsWith('.cedar')) fail('--git compares whole policy directories: give one');
     const committed = await committedPolicyDir(values.git, candidateDir, fail);
     baseDir = committed.dir;
     cleanup = committed.remove;
@@ -406,7 +545,9 @@ async function runDiff(args: string[]): Promise<number> {
       onProgress: (done, planned) =>
         process.stderr.write(`policy diff: ${done} of at most ${planned} requests decided\n`),
     });
-    if (values.git !== undefined) report.base = `${values.git}:${candidateDir}`;
+    // The paths as given: a .cedar file side would otherwise be named by its directory.
+    report.base = values.git === undefined ? baseDir : `${values.git}:${candidateDir}`;
+    report.candidate = candidateDir;
     out(values.json === true ? JSON.stringify(report, null, 2) : renderDiff(report));
     return report.classes.length > 0 ? 1 : 0;
   } finally {
@@ -414,10 +555,18 @@ async function runDiff(args: string[]): Promise<number> {
   }
 }
 
-/** Loads one side of a diff; a set that does not load is bad input (null: exit 2). */
-async function loadForDiff(dir: string, name: string) {
+/** Loads one side of a diff, a directory or one `.cedar` file; bad input is null (exit 2). */
+async function loadForDiff(path: string, name: string) {
+  let target: PolicyTarget;
   try {
-    return await loadPolicySet(dir);
+    target = await resolvePolicyTarget(path);
+  } catch (err) {
+    if (!(err instanceof PolicyTargetError)) throw err;
+    out(err.message);
+    return null;
+  }
+  try {
+    return await loadPolicySet(target.dir, target.file ?? undefined);
   } catch (err) {
     if (!(err instanceof PolicyLoadError)) throw err;
     printProblems(err.problems);

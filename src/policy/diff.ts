@@ -3,8 +3,7 @@
  * the requests whose answer changes, grouped into classes a reviewer can read, each with one
  * concrete example and the determining policies before and after.
  */
-import { compilePolicySet } from './cedar-adapter.js';
-import type { CompiledPolicySet, PolicyMeta } from './cedar-adapter.js';
+import { compileLoadedSet } from './policy-set.js';
 import type { LoadedPolicySet } from './policy-set.js';
 import { USERS_ACTIONS } from './types.js';
 import type { AuthzRequest, Decision, UsersAction } from './types.js';
@@ -76,8 +75,8 @@ export function diffPolicySets(
   const started = now();
   const literals = collectLiterals(base, candidate);
   const plan = planEnumeration([base, candidate], literals, options);
-  const before = compile('policy-diff-base', base);
-  const after = compile('policy-diff-candidate', candidate);
+  const before = compileLoadedSet('policy-diff-base', base);
+  const after = compileLoadedSet('policy-diff-candidate', candidate);
 
   interface Group {
     cls: Omit<ChangeClass, 'summary' | 'description' | 'matching'>;
@@ -145,12 +144,6 @@ export function diffPolicySets(
     classes,
     ms: now() - started,
   };
-}
-
-function compile(slot: string, set: LoadedPolicySet): CompiledPolicySet {
-  const meta: Record<string, PolicyMeta> = {};
-  for (const p of set.policies) meta[p.id] = { effect: p.effect, notice: p.notice };
-  return compilePolicySet(slot, set.schema, set.texts, meta);
 }
 
 function summarize(d: Omit<Decision, 'cached'>): DecisionSummary {

@@ -85,12 +85,13 @@ export async function listWatchDirs(dir: string): Promise<string[]> {
  * was swapped while reading, reads again so the result is one version of the ConfigMap. If it
  * keeps changing, this throws rather than return a mix of two versions (or one with a file the
  * kubelet removed mid-read, which would silently drop that file's policies): the reload fails,
- * the last good set keeps serving, and the next trigger reads again.
+ * the last good set keeps serving, and the next trigger reads again. `only` (a file relative to
+ * `dir`) reads that one policy file beside the schema instead of all of them.
  */
-export async function readPolicySources(dir: string): Promise<PolicySources> {
+export async function readPolicySources(dir: string, only?: string): Promise<PolicySources> {
   for (let attempt = 0; attempt < MAX_READ_ATTEMPTS; attempt++) {
     const before = await dataLinkOf(dir);
-    const sources = await readOnce(dir);
+    const sources = await readOnce(dir, only);
     const after = await dataLinkOf(dir);
     if (before === after) return sources;
   }
@@ -105,7 +106,7 @@ async function dataLinkOf(dir: string): Promise<string | null> {
   return readlink(join(dir, '..data')).catch(() => null);
 }
 
-async function readOnce(dir: string): Promise<PolicySources> {
+async function readOnce(dir: string, only: string | undefined): Promise<PolicySources> {
   const schemaText = await readFile(join(dir, SCHEMA_FILE), 'utf8').catch(
     (err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') return null;
@@ -113,12 +114,13 @@ async function readOnce(dir: string): Promise<PolicySources> {
     },
   );
   const policies: SourceFile[] = [];
-  for (const file of await listPolicyFiles(dir)) {
+  for (const file of only === undefined ? await listPolicyFiles(dir) : [only]) {
     try {
       policies.push({ file, text: await readFile(join(dir, file), 'utf8') });
     } catch (err) {
-      // Deleted between listing and reading: it is not part of this version.
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      // Deleted between listing and reading: it is not part of this version. The one file asked
+      // for is another matter: without it there is nothing to read.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || only !== undefined) throw err;
     }
   }
   const schema = schemaText === null ? null : { file: SCHEMA_FILE, text: schemaText };

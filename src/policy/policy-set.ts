@@ -3,8 +3,8 @@
  * strictly validated against the schema, every problem pointed at file:line:column.
  */
 import { join } from 'node:path';
-import { parsePolicyFile, validatePolicies } from './cedar-adapter.js';
-import type { CedarProblem, PolicyMeta } from './cedar-adapter.js';
+import { compilePolicySet, parsePolicyFile, validatePolicies } from './cedar-adapter.js';
+import type { CedarProblem, CompiledPolicySet, PolicyMeta } from './cedar-adapter.js';
 import { readPolicySources } from './policy-files.js';
 import { parseSchema, SCHEMA_FILE } from './schema.js';
 import type { ParsedSchema } from './types.js';
@@ -62,11 +62,14 @@ export interface LoadedPolicySet {
   warnings: PolicyProblem[];
 }
 
-/** Reads `dir` and builds its policy set; throws {@link PolicyLoadError}. */
-export async function loadPolicySet(dir: string): Promise<LoadedPolicySet> {
+/**
+ * Reads `dir` and builds its policy set; throws {@link PolicyLoadError}. With `only` (a `.cedar`
+ * file relative to `dir`), the set is that file's policies alone, against `dir`'s schema.
+ */
+export async function loadPolicySet(dir: string, only?: string): Promise<LoadedPolicySet> {
   let sources: PolicySources;
   try {
-    sources = await readPolicySources(dir);
+    sources = await readPolicySources(dir, only);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     throw new PolicyLoadError([
@@ -179,6 +182,16 @@ export function buildPolicySet(dir: string, sources: PolicySources): LoadedPolic
     texts,
     warnings: validation.warnings.map(locate),
   };
+}
+
+/**
+ * Compiles a loaded set under `slot` (a name of its own per caller: compiling the same slot again
+ * replaces the earlier set), for the commands that decide without a live store.
+ */
+export function compileLoadedSet(slot: string, set: LoadedPolicySet): CompiledPolicySet {
+  const meta: Record<string, PolicyMeta> = {};
+  for (const p of set.policies) meta[p.id] = { effect: p.effect, notice: p.notice };
+  return compilePolicySet(slot, set.schema, set.texts, meta);
 }
 
 function byPosition(a: PolicyProblem, b: PolicyProblem): number {

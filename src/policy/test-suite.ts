@@ -307,7 +307,7 @@ function accepted<T extends { roles?: string[] }>(
 }
 
 /** Why a decision does not meet a case's expectations; null when it does. */
-export function checkCase(c: TestCase, d: Decision): string | null {
+export function checkCase(c: TestCase, d: Omit<Decision, 'cached'>): string | null {
   const got = d.allowed ? 'allow' : 'deny';
   const problems: string[] = [];
   if (got !== c.expect) problems.push(`expected ${c.expect}, got ${got}`);
@@ -355,4 +355,71 @@ function onlyKeys(
 
 function isStringList(v: unknown): v is string[] {
   return Array.isArray(v) && v.every((x) => typeof x === 'string');
+}
+
+/**
+ * `FILE.yaml[:CASE]`, split: case names may hold colons ("rule 4: …"), so the file part ends at
+ * the first `.yaml:` or `.yml:`. Null when `spec` names no YAML file (a policy directory).
+ */
+export function splitTestSpec(spec: string): { file: string; caseName: string | null } | null {
+  const m = /^(.*?\.ya?ml)(?::(.*))?$/s.exec(spec);
+  if (m === null) return null;
+  return { file: m[1] ?? spec, caseName: m[2] ?? null };
+}
+
+/** `f` with only the case named `name`; throws {@link TestFileError} naming the cases there are. */
+export function selectCase(f: TestFile, name: string): TestFile {
+  const cases = f.cases.filter((c) => c.name === name);
+  if (cases.length === 0) {
+    throw new TestFileError(
+      f.file,
+      `no case named "${name}" (cases: ${f.cases.map((c) => JSON.stringify(c.name)).join(', ')})`,
+    );
+  }
+  return { ...f, cases };
+}
+
+/** What decides a suite's requests: the sidecar's store, or a set compiled the same way. */
+export interface SuiteDecider {
+  /** The schema's roles: a body naming another is refused, as the API refuses it. */
+  roles: readonly string[];
+  decide(request: AuthzRequest): Omit<Decision, 'cached'>;
+}
+
+/** One case's outcome. */
+export interface CaseResult {
+  name: string;
+  /** Why it fails; null when it passes. */
+  failure: string | null;
+  /** The determining policies of its decision; [] when no decision was made (a refused body). */
+  policies: string[];
+}
+
+/** One test file's outcome: `problem` when the file as a whole fails (its cases did not run). */
+export interface FileResult {
+  file: string;
+  problem: string | null;
+  cases: CaseResult[];
+}
+
+/** Runs every case of `files` with `decider`, in order. */
+export function runSuite(files: readonly TestFile[], decider: SuiteDecider): FileResult[] {
+  return files.map((f) => {
+    const unknownRole = unknownRoleOf(f.users, decider.roles);
+    if (unknownRole !== null) return { file: f.file, problem: unknownRole, cases: [] };
+    return { file: f.file, problem: null, cases: f.cases.map((c) => runCase(c, f, decider)) };
+  });
+}
+
+function runCase(c: TestCase, f: TestFile, decider: SuiteDecider): CaseResult {
+  let request: AuthzRequest;
+  try {
+    request = requestOf(c, f.users, decider.roles);
+  } catch (err) {
+    if (err instanceof RefusedBodyError)
+      return { name: c.name, failure: err.message, policies: [] };
+    throw err;
+  }
+  const decision = decider.decide(request);
+  return { name: c.name, failure: checkCase(c, decision), policies: decision.policies };
 }

@@ -24,7 +24,7 @@ describe('policy validate', () => {
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(
       r.stdout,
-      /^ok: 13 policies in 4 files valid against .*schema\.cedarschema \(roles: admin, user, viewer; version [0-9a-f]{16}\)\n$/,
+      /^ok: 13 policies in 4 files valid against .*schema\.cedarschema \(roles: admin, user, viewer; version [0-9a-f]{16}; permits checked against \d+ enumerated requests\)\n$/,
     );
   });
 

@@ -6,6 +6,9 @@ import {
   parseTestFile,
   RefusedBodyError,
   requestOf,
+  runSuite,
+  selectCase,
+  splitTestSpec,
   TestFileError,
   unknownRoleOf,
 } from '../../../src/policy/test-suite.js';
@@ -266,5 +269,68 @@ describe('mergeUsers', () => {
     );
     assert.equal(mergeUsers([a, a]).size, 2);
     assert.throws(() => mergeUsers([a, b]), /b\.yaml: user "uma" is defined differently/);
+  });
+});
+
+describe('splitTestSpec', () => {
+  it('splits FILE.yaml[:CASE] at the first .yaml: (case names hold colons)', () => {
+    assert.deepEqual(splitTestSpec('p/tests/rules.yaml'), {
+      file: 'p/tests/rules.yaml',
+      caseName: null,
+    });
+    assert.deepEqual(splitTestSpec('p/tests/rules.yaml:rule 4: an admin'), {
+      file: 'p/tests/rules.yaml',
+      caseName: 'rule 4: an admin',
+    });
+    assert.deepEqual(splitTestSpec('a.yml:x'), { file: 'a.yml', caseName: 'x' });
+    assert.equal(splitTestSpec('policies'), null);
+    assert.equal(splitTestSpec('policies/admins.cedar'), null);
+  });
+});
+
+describe('selectCase and runSuite', () => {
+  const f = parseTestFile(
+    't.yaml',
+    `${users}cases:
+  - { name: 'one: list', principal: uma, action: users:list, resource: acme, expect: allow }
+  - { name: two, principal: uma, action: users:update, resource: uma, body: { nam: x }, expect: allow }
+`,
+  );
+
+  it('keeps the one case named, or says which cases there are', () => {
+    assert.deepEqual(
+      selectCase(f, 'two').cases.map((c) => c.name),
+      ['two'],
+    );
+    assert.throws(
+      () => selectCase(f, 'three'),
+      /t\.yaml: no case named "three" \(cases: "one: list", "two"\)/,
+    );
+  });
+
+  it('gives each case its failure and the determining policies of its decision', () => {
+    const seen: string[] = [];
+    const results = runSuite([f], {
+      roles: ROLES,
+      decide: (r) => {
+        seen.push(r.action);
+        return { allowed: true, policies: ['p1'], notices: [], errors: [] };
+      },
+    });
+    assert.deepEqual(seen, ['users:list'], 'a refused body is never decided');
+    assert.equal(results.length, 1);
+    assert.equal(results[0]?.problem, null);
+    assert.deepEqual(results[0]?.cases[0], { name: 'one: list', failure: null, policies: ['p1'] });
+    assert.equal(results[0]?.cases[1]?.policies.length, 0);
+    assert.match(results[0]?.cases[1]?.failure ?? '', /the API refuses the body/);
+  });
+
+  it('fails a file whose user holds a role the schema does not name, running none of it', () => {
+    const results = runSuite([f], {
+      roles: ['admin'],
+      decide: () => assert.fail('nothing is decided'),
+    });
+    assert.deepEqual(results[0]?.cases, []);
+    assert.match(results[0]?.problem ?? '', /role "user" is not in the schema/);
   });
 });
