@@ -15,6 +15,7 @@ import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 // (docs/benchmarks.md, "Findings"). The flag only affects code optimized after this point,
 // and this module is the first to touch Cedar.
 setFlagsFromString('--no-turbo-inline-js-wasm-calls');
+import { callShapeOf, type CallShape, type PolicyEst } from './call-shape.js';
 import { leaveOutUnknownRoles } from './known-roles.js';
 import { charIndexOfByte } from './source-position.js';
 import { splitPolicies } from './text-scanners.js';
@@ -331,6 +332,19 @@ export interface PolicyMeta {
 export interface CompiledPolicySet {
   /** Decides one request. Never throws: anything unexpected is a deny with an error. */
   authorize(request: AuthzRequest): Omit<Decision, 'cached'>;
+  /** The fitted call shape (call-shape.ts), or null when compiled in the full form. */
+  readonly callShape: CallShape | null;
+}
+
+/** Options of {@link compilePolicySet}. */
+export interface CompileOptions {
+  /**
+   * `fitted` (the default): implicit entity references, a preparsed slice of the set per action,
+   * and no tenant entities or parents where call-shape.ts finds no policy can tell. `full`: every
+   * entity, `__entity` references and the whole set on every call (the reference the fitted
+   * form is tested against).
+   */
+  form?: 'fitted' | 'full';
 }
 
 /**
@@ -343,11 +357,22 @@ export function compilePolicySet(
   schema: ParsedSchema,
   policies: Record<string, string>,
   meta: Record<string, PolicyMeta>,
+  options: CompileOptions = {},
 ): CompiledPolicySet {
   const schemaAnswer = cedar.preparseSchema(slot, schema.text);
   if (schemaAnswer.type !== 'success') throw new Error(joinMessages(schemaAnswer.errors));
-  const setAnswer = cedar.preparsePolicySet(slot, { staticPolicies: policies });
-  if (setAnswer.type !== 'success') throw new Error(joinMessages(setAnswer.errors));
+  preparse(slot, policies);
+  const callShape = options.form === 'full' ? null : fitCallShape(schema, policies);
+  // Per action, the slot of its slice; an action without one (none today) takes the whole set.
+  const sliceSlots: Record<string, string> = {};
+  for (const [action, ids] of Object.entries(callShape?.slices ?? {})) {
+    sliceSlots[action] = `${slot}#${action}`;
+    preparse(`${slot}#${action}`, Object.fromEntries(ids.map((id) => [id, policies[id] ?? ''])));
+  }
+  const shape: EntityShape = {
+    tenants: callShape?.tenantEntities ?? true,
+    implicit: callShape !== null,
+  };
 
   // Per action, the context attributes that are sets of roles: they carry stored roles too.
   const roleAttributes: Record<string, string[]> = {};
@@ -364,10 +389,10 @@ export function compilePolicySet(
         principal: { type: schema.types.user, id: request.principal.id },
         action: { type: schema.types.action, id: request.action },
         resource: resourceUid(schema, request),
-        context: contextJson(schema, request.action, request.context),
-        entities: entitiesOf(schema, request),
+        context: contextJson(schema, request.action, request.context, shape),
+        entities: entitiesOf(schema, request, shape),
         preparsedSchemaName: slot,
-        preparsedPolicySetId: slot,
+        preparsedPolicySetId: sliceSlots[request.action] ?? slot,
         validateRequest: true,
       });
     } catch (err) {
@@ -389,6 +414,7 @@ export function compilePolicySet(
   };
 
   return {
+    callShape,
     authorize(request) {
       // A role retired from the schema would make Cedar refuse the whole request (known-roles.ts).
       const known = leaveOutUnknownRoles(
@@ -402,6 +428,34 @@ export function compilePolicySet(
         : { ...decision, ignoredRoles: known.ignoredRoles };
     },
   };
+}
+
+function preparse(slot: string, policies: Record<string, string>): void {
+  const answer = cedar.preparsePolicySet(slot, { staticPolicies: policies });
+  if (answer.type !== 'success') throw new Error(joinMessages(answer.errors));
+}
+
+/** The call shape of `policies` under `schema`, from each policy's EST. */
+function fitCallShape(schema: ParsedSchema, policies: Record<string, string>): CallShape {
+  const ests: Record<string, PolicyEst> = {};
+  for (const [id, text] of Object.entries(policies)) {
+    const json = cedar.policyToJson(text);
+    if (json.type !== 'success') throw new Error(joinMessages(json.errors));
+    ests[id] = json.json;
+  }
+  const tenant = schemaShapesOf(schema.text).entities[schema.types.tenant];
+  return callShapeOf(ests, {
+    actionType: schema.types.action,
+    actions: Object.keys(schema.entityAttributes),
+    // An undeclared Tenant is not one the adapter can reason about: keep the full form.
+    tenantHasData: tenant === undefined || tenant.tags || Object.keys(tenant.attributes).length > 0,
+  });
+}
+
+/** How entities and references are written: with tenant entities, as `__entity` or implicit. */
+interface EntityShape {
+  tenants: boolean;
+  implicit: boolean;
 }
 
 function deny(
@@ -423,10 +477,17 @@ function resourceUid(schema: ParsedSchema, request: AuthzRequest): cedar.EntityU
   return { type: r.type === 'User' ? schema.types.user : schema.types.tenant, id: r.id };
 }
 
-function entitiesOf(schema: ParsedSchema, request: AuthzRequest): cedar.EntityJson[] {
+function entitiesOf(
+  schema: ParsedSchema,
+  request: AuthzRequest,
+  shape: EntityShape,
+): cedar.EntityJson[] {
   const { principal, resource } = request;
   const out: cedar.EntityJson[] = [];
   const tenants = new Set<string>([principal.tenantId]);
+  // With a schema, Cedar reads `{type, id}` where an entity is declared (the implicit form) and
+  // skips the `__entity` wrapper's escape handling.
+  const ref = refMaker(shape);
   const user = (
     id: string,
     tenantId: string,
@@ -435,11 +496,11 @@ function entitiesOf(schema: ParsedSchema, request: AuthzRequest): cedar.EntityJs
   ): cedar.EntityJson => ({
     uid: { type: schema.types.user, id },
     attrs: {
-      tenant: { __entity: { type: schema.types.tenant, id: tenantId } },
-      roles: roles.map((r) => ({ __entity: { type: schema.types.role, id: r } })),
+      tenant: ref(schema.types.tenant, tenantId),
+      roles: roles.map((r) => ref(schema.types.role, r)),
       isOwner,
     },
-    parents: [{ type: schema.types.tenant, id: tenantId }],
+    parents: shape.tenants ? [{ type: schema.types.tenant, id: tenantId }] : [],
   });
   out.push(user(principal.id, principal.tenantId, principal.roles, principal.isOwner));
   if (resource.type === 'User') {
@@ -452,20 +513,32 @@ function entitiesOf(schema: ParsedSchema, request: AuthzRequest): cedar.EntityJs
   } else {
     tenants.add(resource.id);
   }
-  for (const id of tenants)
-    out.push({ uid: { type: schema.types.tenant, id }, attrs: {}, parents: [] });
+  if (shape.tenants) {
+    for (const id of tenants)
+      out.push({ uid: { type: schema.types.tenant, id }, attrs: {}, parents: [] });
+  }
   return out;
 }
 
-function contextJson(schema: ParsedSchema, action: string, context: AuthzContext): cedar.Context {
+function refMaker(shape: EntityShape): (type: string, id: string) => cedar.CedarValueJson {
+  return shape.implicit ? (type, id) => ({ type, id }) : (type, id) => ({ __entity: { type, id } });
+}
+
+function contextJson(
+  schema: ParsedSchema,
+  action: string,
+  context: AuthzContext,
+  shape: EntityShape,
+): cedar.Context {
   const kinds = schema.entityAttributes[action] ?? {};
+  const ref = refMaker(shape);
   const out: cedar.Context = {};
   for (const [name, value] of Object.entries(context)) {
     const kind = kinds[name];
     if (kind?.kind === 'entitySet' && Array.isArray(value)) {
-      out[name] = value.map((id: string) => ({ __entity: { type: kind.type, id } }));
+      out[name] = value.map((id: string) => ref(kind.type, id));
     } else if (kind?.kind === 'entity' && typeof value === 'string') {
-      out[name] = { __entity: { type: kind.type, id: value } };
+      out[name] = ref(kind.type, value);
     } else {
       out[name] = Array.isArray(value)
         ? [...(value as readonly string[])]

@@ -154,6 +154,12 @@ function decideOrDeny(
   if (!decision.allowed && deps.enforce) throw deniedError(route, decision);
 }
 
+// Per process, not per request: the forwarder only reads them.
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+const SHADOW_DENY_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  [DECISION_HEADER]: 'deny',
+});
+
 function planOf(
   deps: DecideAndForwardDeps,
   r: CheckedRequest,
@@ -169,7 +175,7 @@ function planOf(
     body: r.body,
     ifMatch: isWrite(r) ? target?.etag : undefined,
     retryOn412: target !== undefined,
-    responseHeaders: r.ex.shadowDeny === true ? { [DECISION_HEADER]: 'deny' } : {},
+    responseHeaders: r.ex.shadowDeny === true ? SHADOW_DENY_HEADERS : NO_HEADERS,
   };
   if (r.userId !== undefined && isWrite(r)) {
     plan.bufferResponse = r.route.method === 'PUT';

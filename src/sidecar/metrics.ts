@@ -46,10 +46,10 @@ export function createSidecarMetrics(): SidecarMetrics {
     registers: [registry],
   });
   const caches = createCacheEvents(registry);
-  const durationOf = memoize((action: string, decision: string, status: number) =>
+  const durationOf = memoize3((action: string, decision: string, status: number) =>
     requestDuration.labels({ action, decision, status: String(status) }),
   );
-  const decisionsOf = memoize((action: string, result: string) =>
+  const decisionsOf = memoize2((action: string, result: string) =>
     decisions.labels({ action, result }),
   );
   return {
@@ -86,17 +86,28 @@ export function createSidecarMetrics(): SidecarMetrics {
   };
 }
 
-/** `make`, called once per distinct argument list; later calls get the kept result. */
-function memoize<A extends (string | number)[], R>(make: (...args: A) => R): (...args: A) => R {
-  const kept = new Map<string, R>();
-  return (...args) => {
-    const key = args.join(' ');
-    let value = kept.get(key);
-    if (value === undefined) {
-      value = make(...args);
-      kept.set(key, value);
-    }
+/**
+ * `make`, called once per distinct pair; later calls get the kept result. Nested maps, so that a
+ * lookup builds no key string (the per-request cost the memo is there to save).
+ */
+function memoize2<A, B, R>(make: (a: A, b: B) => R): (a: A, b: B) => R {
+  const kept = new Map<A, Map<B, R>>();
+  return (a, b) => {
+    let inner = kept.get(a);
+    if (inner === undefined) kept.set(a, (inner = new Map<B, R>()));
+    let value = inner.get(b);
+    if (value === undefined) inner.set(b, (value = make(a, b)));
     return value;
+  };
+}
+
+/** {@link memoize2} for three arguments. */
+function memoize3<A, B, C, R>(make: (a: A, b: B, c: C) => R): (a: A, b: B, c: C) => R {
+  const kept = new Map<A, (b: B, c: C) => R>();
+  return (a, b, c) => {
+    let inner = kept.get(a);
+    if (inner === undefined) kept.set(a, (inner = memoize2((b2: B, c2: C) => make(a, b2, c2))));
+    return inner(b, c);
   };
 }
 

@@ -174,10 +174,15 @@ function answer(state: InFlight, proxyRes: IncomingMessage, res: ServerResponse)
     return;
   }
   const headers: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(proxyRes.headers)) {
+  const received = proxyRes.headers;
+  // for-in over node's header object: no entries array and no temporary objects per response.
+  for (const name in received) {
+    const value = received[name];
     if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value;
   }
-  Object.assign(headers, state.plan.responseHeaders, { [REQUEST_ID_HEADER]: state.plan.requestId });
+  const extra = state.plan.responseHeaders;
+  for (const name in extra) headers[name] = extra[name] as string;
+  headers[REQUEST_ID_HEADER] = state.plan.requestId;
   proxyRes.on('error', () => res.destroy());
   res.on('finish', () => state.settle({ kind: 'answered', status }));
   res.on('close', () => state.settle({ kind: 'answered', status }));

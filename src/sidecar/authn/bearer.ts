@@ -10,6 +10,9 @@ export const DEFAULT_MAX_TOKEN_BYTES = 8 * 1024;
 // RFC 6750 §2.1: `Bearer` 1*SP b64token; the scheme is case-insensitive (RFC 7235 §2.1).
 const BEARER = /^([A-Za-z][A-Za-z0-9-]{0,31}) +([^\s]+) *$/;
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
+// Exactly what checkCompactShape accepts (three base64url parts, header and payload not empty),
+// in one pass and without splitting: every honest token takes this path.
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
 /**
  * Returns the bearer token of `authorization` (the raw header value, or values when the request
@@ -52,6 +55,7 @@ function singleHeader(authorization: string | string[] | undefined): string {
 }
 
 function checkCompactShape(token: string): void {
+  if (COMPACT_JWS.test(token)) return;
   const parts = token.split('.');
   if (parts.length === 5)
     throw new UnauthenticatedError('token is a JWE; only signed JWTs (JWS) are accepted');

@@ -190,10 +190,19 @@ function activate(logger: Logger, now: () => Date, set: LoadedPolicySet, slot: s
       `decisions are cached per concrete request only: ${abstraction.refusal}`,
     );
   }
+  const compiled = compilePolicySet(slot, set.schema, set.texts, meta);
+  logger.debug(
+    {
+      version: set.version,
+      tenantEntities: compiled.callShape?.tenantEntities,
+      reason: compiled.callShape?.tenantReason,
+    },
+    'cedar call shape',
+  );
   return {
     set,
     slot,
-    compiled: compilePolicySet(slot, set.schema, set.texts, meta),
+    compiled,
     keys: decisionKeysFor(set.version, abstraction),
     snapshot: {
       version: set.version,

@@ -211,3 +211,55 @@ describe('compilePolicySet', () => {
     });
   });
 });
+
+describe('compilePolicySet: the call shape', () => {
+  const admins = {
+    'admins-read':
+      '@id("admins-read") permit (principal, action == App::Action::"users:read", resource) when { principal.roles.contains(App::Role::"admin") };',
+  };
+  const meta = { 'admins-read': { effect: 'permit' as const, notice: null } };
+
+  it('leaves tenant entities out, and slices the set per action, when no policy can tell', () => {
+    const set = compilePolicySet('shape-test-1', schema(), admins, meta);
+    assert.equal(set.callShape?.tenantEntities, false);
+    assert.deepEqual(set.callShape?.slices, {
+      'users:read': ['admins-read'],
+      'users:update': [],
+    });
+    assert.equal(set.authorize(read(['admin'])).allowed, true);
+    // The empty slice of users:update denies as the whole set does: nothing permits.
+    assert.deepEqual(set.authorize({ ...read(['admin']), action: 'users:update' }).policies, []);
+  });
+
+  it('keeps them for a policy that says `in`, naming it', () => {
+    const set = compilePolicySet(
+      'shape-test-2',
+      schema(),
+      {
+        ...admins,
+        members:
+          '@id("members") permit (principal in App::Tenant::"t", action == App::Action::"users:read", resource);',
+      },
+      { ...meta, members: { effect: 'permit', notice: null } },
+    );
+    assert.equal(set.callShape?.tenantEntities, true);
+    assert.match(set.callShape?.tenantReason ?? '', /members/);
+    // The parent edge the policy reads is there: a user of tenant t is a member.
+    assert.deepEqual(set.authorize(read(['user'])).policies, ['members']);
+  });
+
+  it('keeps them when the schema declares an attribute on Tenant', () => {
+    const parsed = parseSchema(
+      schemaText.replace('entity Tenant;', 'entity Tenant { name: String };'),
+    );
+    assert.ok(parsed.ok);
+    const fitted = compilePolicySet('shape-test-3', parsed.schema, admins, meta);
+    const full = compilePolicySet('shape-test-4', parsed.schema, admins, meta, { form: 'full' });
+    assert.equal(fitted.callShape?.tenantEntities, true);
+    assert.match(fitted.callShape?.tenantReason ?? '', /Tenant/);
+    assert.equal(full.callShape, null);
+    // Whatever the full form answers (the sidecar sends tenants without their name), the fitted
+    // one answers the same.
+    assert.deepEqual(fitted.authorize(read(['admin'])), full.authorize(read(['admin'])));
+  });
+});

@@ -77,6 +77,18 @@ describe('headers: each at most once', () => {
   });
 });
 
+describe('headers: one check after another', () => {
+  it('a refused request leaves nothing behind for the next one (the names met are per call)', () => {
+    const twice = head(['x-tenant-id', 'a', 'authorization', 'Bearer a', 'X-Tenant-ID', 'b']);
+    assert.throws(() => assertSingleHeaders(twice), invalidHeader('x-tenant-id'));
+    // Had the first call's names stayed, this one's single x-tenant-id would look repeated.
+    const once = head(['x-tenant-id', 'a', 'authorization', 'Bearer a']);
+    assert.doesNotThrow(() => assertSingleHeaders(once));
+    assert.doesNotThrow(() => assertSingleCredential(once));
+    assert.doesNotThrow(() => assertSingleHeaders(once));
+  });
+});
+
 describe('headers: Host', () => {
   it('HTTP/1.1 without Host → 400 naming host; with it, or over HTTP/1.0, passes', () => {
     assert.throws(() => assertHostHeader(head([])), invalidHeader('host'));
