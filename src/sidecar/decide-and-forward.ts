@@ -196,9 +196,18 @@ function isWrite(r: CheckedRequest): boolean {
   return r.route.method === 'PUT' || r.route.method === 'DELETE';
 }
 
-function decide(
+/** What {@link decide} reads of a request: its action, tenant and validated body. */
+export type DecisionInput = Pick<CheckedRequest, 'tenantId' | 'input'> & {
+  route: Pick<RouteSpec, 'action'>;
+};
+
+/**
+ * The policy decision of one request, as the request path makes it: exported so that the
+ * permissions answer (permissions.ts) asks the very same question a real request would.
+ */
+export function decide(
   policies: PolicyStore,
-  r: CheckedRequest,
+  r: DecisionInput,
   principal: UserFacts,
   target: UserRecord | undefined,
 ): Decision {
@@ -223,7 +232,8 @@ function decide(
   });
 }
 
-function deniedError(route: RouteSpec, decision: Decision): ForbiddenError {
+/** The 403 a denied request answers: its notices, the policies and the action. */
+export function deniedError(route: Pick<RouteSpec, 'action'>, decision: Decision): ForbiddenError {
   return new ForbiddenError(`the policies deny ${route.action}`, {
     notices: decision.notices,
     details: {
