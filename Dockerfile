@@ -21,6 +21,8 @@ COPY package.json package-lock.json tsconfig.json ./
 COPY bin ./bin
 COPY src ./src
 COPY policies ./policies
+# The playground page's files (PLAYGROUND=true), served as they are.
+COPY static ./static
 RUN npm ci
 # The runtime needs no compiler, linter or test tools.
 RUN npm prune --omit=dev
@@ -35,6 +37,7 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/bin ./bin
 COPY --from=build /app/policies ./policies
+COPY --from=build /app/static ./static
 # DATA_DIR (SQLite store, development keys) is the only place the process writes.
 RUN mkdir -p /var/lib/cedargate && chown node:node /var/lib/cedargate
 VOLUME ["/var/lib/cedargate"]

@@ -35,6 +35,8 @@ export interface Config {
   readonly tenantClaim: string;
   /** false = shadow mode: policy denials are logged and forwarded, marked. */
   readonly enforce: boolean;
+  /** PLAYGROUND: `/playground` on the admin port (on by default in `start` only). */
+  readonly playground: boolean;
   /** Shared secret the backend requires from the sidecar; undefined = read/create in DATA_DIR. */
   readonly trustSecret: string | undefined;
   readonly upstreamTimeoutMs: number;
@@ -319,6 +321,7 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
     jwtAudience: audienceEnv ?? 'cedargate',
     tenantClaim,
     enforce: bool(env, 'ENFORCE', true),
+    playground: bool(env, 'PLAYGROUND', mode === 'start'),
     trustSecret,
     upstreamTimeoutMs: int(env, 'UPSTREAM_TIMEOUT_MS', 5000, 1, 600_000, '5000'),
     bodyLimitBytes,

@@ -2,7 +2,7 @@
  * The admin port (express): liveness, readiness, Prometheus metrics and status. Kept apart from
  * the data port so probes and scrapes never compete with, or leak into, the proxied API.
  */
-import express, { type Express } from 'express';
+import express, { type Express, type Router } from 'express';
 import { NotFoundError, UnavailableError, sendError } from '../errors.js';
 import type { SidecarMetrics } from './metrics.js';
 
@@ -10,6 +10,8 @@ export interface AdminDeps {
   metrics: SidecarMetrics;
   readiness(): Promise<{ ready: boolean; checks: Record<string, string> }>;
   status(): unknown;
+  /** `/playground` (PLAYGROUND=true): playground-app.ts. */
+  playground?: Router;
 }
 
 export function createAdminApp(deps: AdminDeps): Express {
@@ -39,6 +41,8 @@ export function createAdminApp(deps: AdminDeps): Express {
     res.set('cache-control', 'no-store');
     res.json(deps.status());
   });
+
+  if (deps.playground !== undefined) app.use('/playground', deps.playground);
 
   app.use((_req, res) => sendError(res, new NotFoundError('no such admin endpoint')));
   return app;

@@ -10,6 +10,8 @@ import { boundPort, closeGracefully, createHttpServer, listen } from '../common/
 import { resolveTrustSecret } from '../common/trust.js';
 import { createBodyBudget, type BodyBudget } from '../common/body.js';
 import { createAdminApp } from './admin-app.js';
+import { createPlayground, type Playground } from './playground.js';
+import { createPlaygroundRouter } from './playground-app.js';
 import {
   createCredentialVerifier,
   type CredentialVerifier,
@@ -270,7 +272,12 @@ function createDataServer(config: Config, logger: Logger, parts: Parts): Server 
   return createSidecarServer(config, createPipeline(deps));
 }
 
-function createAdminServer(config: Config, parts: Parts, draining: () => boolean): Server {
+function createAdminServer(
+  config: Config,
+  parts: Parts,
+  draining: () => boolean,
+  playground: Playground | undefined,
+): Server {
   const { policies, upstream, cluster, verifier, directory } = parts;
   const readiness = createReadiness({
     policyVersion: () => policies.current().version,
@@ -290,6 +297,7 @@ function createAdminServer(config: Config, parts: Parts, draining: () => boolean
       bodies: parts.bodyBudget.stats(),
       cluster: cluster?.health() ?? null,
     }),
+    ...(playground !== undefined && { playground: createPlaygroundRouter(playground) }),
   });
   return createHttpServer(config, admin);
 }
@@ -302,7 +310,18 @@ async function serve(
   const { config, logger } = options;
   let draining = false;
   const server = createDataServer(config, logger, parts);
-  const adminServer = createAdminServer(config, parts, () => draining);
+  const playground = config.playground
+    ? createPlayground({ policies: parts.policies, policyDir: config.policyDir })
+    : undefined;
+  if (playground !== undefined) closers.add(() => playground.close());
+  if (playground !== undefined && !['127.0.0.1', '::1', 'localhost'].includes(config.adminHost)) {
+    // It shows every policy and answers without a credential: it is for a laptop.
+    logger.warn(
+      { adminHost: config.adminHost },
+      'PLAYGROUND is on and the admin port is not on loopback',
+    );
+  }
+  const adminServer = createAdminServer(config, parts, () => draining, playground);
   closers.add(async () => {
     draining = true;
     // The admin port stays up while the data port drains, so /readyz can say 503 meanwhile.

@@ -223,9 +223,27 @@ function isWrite(r: CheckedRequest): boolean {
   return r.route.method === 'PUT' || r.route.method === 'DELETE';
 }
 
+/** What {@link decide} reads of a request: its action, tenant and validated body. */
+export type DecisionInput = Pick<CheckedRequest, 'tenantId' | 'input'> & {
+  route: Pick<RouteSpec, 'action'>;
+};
+
+/**
+ * The policy decision of one request, as the request path makes it: exported so that the
+ * permissions answer (permissions.ts) asks the very same question a real request would.
+ */
+export function decide(
+  policies: PolicyStore,
+  r: DecisionInput,
+  principal: UserFacts,
+  target: UserRecord | undefined,
+): Decision {
+  return policies.decide(requestOf(r, principal, target));
+}
+
 /** The authorization question of `r`: who asks, what for, on what, with which context. */
 function requestOf(
-  r: CheckedRequest,
+  r: DecisionInput,
   principal: UserFacts,
   target: UserRecord | undefined,
 ): AuthzRequest {
@@ -250,7 +268,8 @@ function requestOf(
   };
 }
 
-function deniedError(route: RouteSpec, decision: Decision): ForbiddenError {
+/** The 403 a denied request answers: its notices, the policies and the action. */
+export function deniedError(route: Pick<RouteSpec, 'action'>, decision: Decision): ForbiddenError {
   return new ForbiddenError(`the policies deny ${route.action}`, {
     notices: decision.notices,
     details: {

@@ -24,6 +24,7 @@ import {
 import { createDecisionLog, type Exchange } from './decision-log.js';
 import type { UserDirectory } from './directory.js';
 import type { SidecarMetrics } from './metrics.js';
+import { answerPermissions } from './permissions.js';
 import type { Forwarder } from './proxy.js';
 import { REQUEST_ID_HEADER, requestIdOf } from './request-id.js';
 import { canonicalPath, matchRoute, readQuery, type RouteSpec } from './routes.js';
@@ -104,6 +105,9 @@ async function handle(
   const { route, userId, path } = resolveRoute(req, ex);
   ex.resource = userId ?? tenantId;
   const { body, input } = await readInput(deps, req, route, ex);
+  if (route.answer === 'permissions') {
+    return answerPermissions(deps, { res, ex, route, tenantId, userId });
+  }
   const checked: CheckedRequest = {
     req,
     res,

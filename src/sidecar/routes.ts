@@ -30,9 +30,34 @@ export interface RouteSpec {
   body: BodyKind;
   /** The query parameters this route accepts, each with its rule; any other is 400. */
   query: Readonly<Record<string, QueryRule>>;
+  /**
+   * Answered by the sidecar itself, never forwarded: `permissions` is what the caller may do
+   * (permissions.ts). Such a route is admitted as `action` on its resource first, the way the
+   * real request would be.
+   */
+  answer?: 'permissions';
 }
 
 export const ROUTES: readonly RouteSpec[] = [
+  // Before `GET /v1/users/{id}`: "permissions" is a word of the API, never a user id.
+  {
+    method: 'GET',
+    template: ['v1', 'users', 'permissions'],
+    action: 'users:list',
+    resource: 'tenant',
+    body: 'none',
+    query: {},
+    answer: 'permissions',
+  },
+  {
+    method: 'GET',
+    template: ['v1', 'users', '{id}', 'permissions'],
+    action: 'users:read',
+    resource: 'user',
+    body: 'none',
+    query: {},
+    answer: 'permissions',
+  },
   {
     method: 'GET',
     template: ['v1', 'users'],

@@ -108,7 +108,7 @@ test('the image: Node LTS slim base, two stages, a runtime with only what runs',
   const prune = runs.findIndex((r) => /^npm prune --omit=dev\b/.test(r));
   assert.ok(ci >= 0 && prune > ci, 'the build stage runs `npm ci`, then `npm prune --omit=dev`');
 
-  // The runtime stage takes package.json, node_modules, dist, bin and policies from the build
+  // The runtime stage takes package.json, node_modules, dist, bin, policies and static from the build
   // stage, nothing from the context, and leaves them root-owned (not writable by the process).
   const copies = argsOf(runtime(), 'COPY').map(copyParts);
   assert.deepEqual(
@@ -120,7 +120,7 @@ test('the image: Node LTS slim base, two stages, a runtime with only what runs',
       .flatMap((c) => c.sources)
       .map((s) => posix.relative('/app', s))
       .sort(),
-    ['bin', 'dist', 'node_modules', 'package.json', 'policies'],
+    ['bin', 'dist', 'node_modules', 'package.json', 'policies', 'static'],
   );
 
   const env = stageEnv(runtime());
@@ -372,6 +372,7 @@ test(
       'node_modules',
       'package.json',
       'policies',
+      'static',
     ]);
 
     const entrypoint = execForm(lastArgs(runtime(), 'ENTRYPOINT')) ?? [];

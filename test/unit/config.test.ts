@@ -33,6 +33,14 @@ describe('loadConfig', () => {
     assert.equal(set.bodyBudgetBytes, 2097152);
   });
 
+  it('serves the playground by default in start only, and as PLAYGROUND says', () => {
+    assert.equal(loadConfig('start', {}).playground, true);
+    assert.equal(loadConfig('start', { PLAYGROUND: 'false' }).playground, false);
+    const sidecarEnv = { JWKS_FILE: '/x', JWT_ISSUER: 'i', JWT_AUDIENCE: 'a' };
+    assert.equal(loadConfig('sidecar', sidecarEnv).playground, false);
+    assert.equal(loadConfig('sidecar', { ...sidecarEnv, PLAYGROUND: 'true' }).playground, true);
+  });
+
   it('derives UPSTREAM_URL from BACKEND_PORT', () => {
     assert.equal(
       loadConfig('start', { BACKEND_PORT: '9000' }).upstreamUrl,
@@ -45,6 +53,7 @@ describe('loadConfig', () => {
       [{ PORT: 'eighty' }, 'PORT'],
       [{ PORT: '70000' }, 'PORT'],
       [{ ENFORCE: 'maybe' }, 'ENFORCE'],
+      [{ PLAYGROUND: 'sometimes' }, 'PLAYGROUND'],
       [{ REDIS_URL: 'http://x' }, 'REDIS_URL'],
       [{ JWKS_URL: 'not a url' }, 'JWKS_URL'],
       [{ JWKS_URL: 'https://a/jwks', JWKS_FILE: '/x' }, 'JWKS_FILE'],

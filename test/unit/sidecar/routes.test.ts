@@ -83,3 +83,20 @@ describe('readQuery: the route table says which parameters a route takes', () =>
     assert.throws(() => readQuery(read.route, 'limit=1'), invalid('limit'));
   });
 });
+
+describe('the permissions routes', () => {
+  it('are answered by the sidecar, admitted as the read and list they stand for', () => {
+    const tenant = matchRoute('GET', '/v1/users/permissions');
+    assert.equal(tenant?.route.answer, 'permissions');
+    assert.equal(tenant?.route.action, 'users:list');
+    const user = matchRoute('GET', `/v1/users/${ID}/permissions`);
+    assert.equal(user?.route.answer, 'permissions');
+    assert.equal(user?.route.action, 'users:read');
+    assert.equal(user?.rawId, ID);
+    assert.equal(matchRoute('GET', `/v1/users/${ID}`)?.route.answer, undefined);
+    for (const target of [`/v1/users/${ID}/permissions/`, `/v1/users/${ID}/Permissions`]) {
+      assert.equal(matchRoute('GET', target), undefined, target);
+    }
+    assert.equal(matchRoute('PUT', `/v1/users/${ID}/permissions`), undefined);
+  });
+});

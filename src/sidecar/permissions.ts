@@ -1,0 +1,233 @@
+/**
+ * The permissions answer (`GET /v1/users/{id}/permissions`, `GET /v1/users/permissions`): what
+ * the caller may do, asked before the user interface offers it. Each entry is the decision of
+ * one concrete request, built the way the request path builds it and decided by the same
+ * `decide` of decide-and-forward.ts on the same live policy store, so the answer cannot
+ * disagree with the request it stands for:
+ *
+ * - read, delete: `GET` / `DELETE /v1/users/{id}`;
+ * - rename: `PUT {name}` with a name other than the current one;
+ * - change_avatar: `PUT {avatar}` with an avatar other than the current one;
+ * - roles.add[X] (X not held): `PUT {roles: current ∪ {X}}`;
+ * - roles.remove[X] (X held): `PUT {roles: current \ {X}}`;
+ * - list: `GET /v1/users`; create: `POST /v1/users` with `roles: []`;
+ * - new_user_roles[X]: `POST /v1/users` with `roles: [X]`.
+ */
+import type { ServerResponse } from 'node:http';
+import type { NewUser, UserPatch } from '../common/user.js';
+import { checkRoles } from '../common/validate.js';
+import { CedargateError, NotFoundError } from '../errors.js';
+import { avatarDigestOf } from '../policy/context.js';
+import type { Decision, UsersAction } from '../policy/types.js';
+import type { PolicyStore } from './authz/policy-store.js';
+import { decide, deniedError } from './decide-and-forward.js';
+import type { Exchange } from './decision-log.js';
+import type { UserDirectory } from './directory.js';
+import { REQUEST_ID_HEADER } from './request-id.js';
+import type { RouteSpec } from './routes.js';
+import type { UserRecord } from './upstream.js';
+
+/** What answering needs of the sidecar: the live policies, the users, and ENFORCE. */
+export interface PermissionsDeps {
+  policies: PolicyStore;
+  directory: UserDirectory;
+  enforce: boolean;
+}
+
+/** A permissions route after the head's checks (credential, tenant, route, no body). */
+export interface PermissionsRequest {
+  res: ServerResponse;
+  ex: Exchange;
+  route: RouteSpec;
+  tenantId: string;
+  userId: string | undefined;
+}
+
+/**
+ * Answers a permissions route, in the contract's order after the body: the target user (404),
+ * then the route's own action (`users:read` of that user, `users:list` of the tenant) decided as
+ * the real GET is — denied and enforced, the same 403 — then the answer. Nothing is forwarded.
+ */
+export async function answerPermissions(
+  deps: PermissionsDeps,
+  r: PermissionsRequest,
+): Promise<number> {
+  const principal = r.ex.principal as UserRecord;
+  let target: UserRecord | undefined;
+  if (r.userId !== undefined) {
+    const found = await deps.directory.get(r.tenantId, r.userId);
+    if (found === null) throw new NotFoundError('no such user in this tenant');
+    target = found;
+  }
+  // The gate: whoever may not read a user (list the tenant) learns nothing more through here.
+  const gate = decide(
+    deps.policies,
+    { tenantId: r.tenantId, input: undefined, route: r.route },
+    principal.user,
+    target,
+  );
+  r.ex.decision = gate;
+  r.ex.shadowDeny = !gate.allowed && !deps.enforce;
+  if (!gate.allowed && deps.enforce) throw deniedError(r.route, gate);
+  const answer =
+    target === undefined
+      ? tenantPermissions(deps.policies, deps.enforce, r.tenantId, principal)
+      : userPermissions(deps.policies, deps.enforce, r.tenantId, principal, target);
+  return sendPermissions(r.res, answer, { [REQUEST_ID_HEADER]: r.ex.requestId });
+}
+
+/** One "may I?": yes, or no with what a 403 (or a 422) would say. */
+export interface Permission {
+  allowed: boolean;
+  /** When denied by the policies: the 403's `notices` and `details.policies`. */
+  notices?: string[];
+  policies?: string[];
+  /** When the request would fail before the policies (e.g. `invalid_roles`): its error code. */
+  code?: string;
+}
+
+/** What the caller may do to one user. */
+export interface UserPermissions {
+  tenant_id: string;
+  principal_id: string;
+  user_id: string;
+  /** The live policy set that decided (`/status`'s version). */
+  policy_version: string;
+  /** false in shadow mode: a "no" is then logged and forwarded marked, not refused. */
+  enforced: boolean;
+  actions: { read: Permission; rename: Permission; change_avatar: Permission; delete: Permission };
+  roles: { add: Record<string, Permission>; remove: Record<string, Permission> };
+}
+
+/** What the caller may do in its tenant. */
+export interface TenantPermissions {
+  tenant_id: string;
+  principal_id: string;
+  policy_version: string;
+  enforced: boolean;
+  actions: { list: Permission; create: Permission };
+  new_user_roles: Record<string, Permission>;
+}
+
+/** A tiny PNG: an avatar other than the current one, when the current one is not this. */
+const AVATAR_A =
+  'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=';
+const AVATAR_B =
+  'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==';
+const DIGEST_A = avatarDigestOf(AVATAR_A);
+
+/** The answer for one target user, as the caller `principal` asks it. */
+export function userPermissions(
+  policies: PolicyStore,
+  enforce: boolean,
+  tenantId: string,
+  principal: UserRecord,
+  target: UserRecord,
+): UserPermissions {
+  const ask = (action: UsersAction, input?: UserPatch): Permission =>
+    permissionOf(policies, tenantId, principal, target, action, input);
+  const current = target.user.roles;
+  const known = policies.current().roles;
+  const add: Record<string, Permission> = {};
+  const remove: Record<string, Permission> = {};
+  for (const role of known) {
+    if (current.includes(role))
+      remove[role] = ask('users:update', { roles: without(current, role) });
+    else add[role] = ask('users:update', { roles: [...current, role] });
+  }
+  return {
+    tenant_id: tenantId,
+    principal_id: principal.user.id,
+    user_id: target.user.id,
+    policy_version: policies.current().version,
+    enforced: enforce,
+    actions: {
+      read: ask('users:read'),
+      rename: ask('users:update', { name: `${target.user.name} (renamed)` }),
+      change_avatar: ask('users:update', { avatar: otherAvatar(target) }),
+      delete: ask('users:delete'),
+    },
+    roles: { add, remove },
+  };
+}
+
+/** The tenant-level answer: list, create, and each role a new user may be given. */
+export function tenantPermissions(
+  policies: PolicyStore,
+  enforce: boolean,
+  tenantId: string,
+  principal: UserRecord,
+): TenantPermissions {
+  const create = (roles: string[]): Permission =>
+    permissionOf(policies, tenantId, principal, undefined, 'users:create', newUser(roles));
+  const new_user_roles: Record<string, Permission> = {};
+  for (const role of policies.current().roles) new_user_roles[role] = create([role]);
+  return {
+    tenant_id: tenantId,
+    principal_id: principal.user.id,
+    policy_version: policies.current().version,
+    enforced: enforce,
+    actions: {
+      list: permissionOf(policies, tenantId, principal, undefined, 'users:list', undefined),
+      create: create([]),
+    },
+    new_user_roles,
+  };
+}
+
+/** Writes a permissions answer: 200 JSON, never cached (it changes with roles and policies). */
+export function sendPermissions(
+  res: ServerResponse,
+  answer: UserPermissions | TenantPermissions,
+  headers: Record<string, string>,
+): number {
+  const payload = JSON.stringify(answer);
+  res.writeHead(200, {
+    ...headers,
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(payload),
+    'cache-control': 'no-store',
+  });
+  res.end(payload);
+  return 200;
+}
+
+function permissionOf(
+  policies: PolicyStore,
+  tenantId: string,
+  principal: UserRecord,
+  target: UserRecord | undefined,
+  action: UsersAction,
+  input: UserPatch | NewUser | undefined,
+): Permission {
+  // The request path checks the roles (422) before the policies: so does the answer.
+  if (input?.roles !== undefined) {
+    try {
+      checkRoles(input.roles, policies.current().roles);
+    } catch (err) {
+      if (err instanceof CedargateError) return { allowed: false, code: err.code };
+      throw err;
+    }
+  }
+  const decision: Decision = decide(
+    policies,
+    { tenantId, input, route: { action } },
+    principal.user,
+    target,
+  );
+  if (decision.allowed) return { allowed: true };
+  return { allowed: false, notices: decision.notices, policies: decision.policies };
+}
+
+function without(roles: readonly string[], role: string): string[] {
+  return roles.filter((r) => r !== role);
+}
+
+function otherAvatar(target: UserRecord): string {
+  // Only whether the avatar changes reaches the policies; any other image stands for all.
+  return target.user.avatar_digest === DIGEST_A ? AVATAR_B : AVATAR_A;
+}
+
+function newUser(roles: string[]): NewUser {
+  return { name: 'new user', email: 'new@example.invalid', roles };
+}

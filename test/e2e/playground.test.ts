@@ -1,0 +1,170 @@
+/**
+ * The playground's JSON questions on the admin port of a real `start`: decide by the live set and
+ * an edited copy side by side, validation problems at their line, contract errors for bad and
+ * oversized bodies, off unless PLAYGROUND says so — and nothing the page asks changes the live set.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { DecideAnswer, LiveSources } from '../../src/sidecar/playground.js';
+import { assertError } from '../helpers/contract.js';
+import { startStack, type Stack } from '../helpers/stack.js';
+
+async function post(adminUrl: string, path: string, body: unknown, type = 'application/json') {
+  const res = await fetch(`${adminUrl}/playground/api/${path}`, {
+    method: 'POST',
+    headers: { 'content-type': type },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, text, body: JSON.parse(text) as never };
+}
+
+const GRANT = {
+  action: 'users:update',
+  principal: { roles: ['admin'], owner: false },
+  target: { roles: ['user'], owner: false, same_user: false, other_tenant: false },
+  body: { roles: ['admin', 'user'] },
+};
+
+describe('the playground API (PLAYGROUND, on in start)', () => {
+  let s: Stack;
+  let live: LiveSources;
+  before(async () => {
+    s = await startStack();
+    live = (await (await fetch(`${s.adminUrl}/playground/api/live`)).json()) as LiveSources;
+  });
+  after(async () => s?.stop());
+
+  it('serves the page and the live set, in force', async () => {
+    const page = await fetch(`${s.adminUrl}/playground`);
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get('content-type') ?? '', /text\/html/);
+    assert.match(page.headers.get('content-security-policy') ?? '', /default-src 'self'/);
+    assert.match(await page.text(), /policy playground/);
+    assert.equal(live.in_force, true);
+    assert.ok(live.files.some((f) => f.file === 'admins.cedar'));
+    assert.match(live.schema, /entity Role enum/);
+  });
+
+  it('decides one request by the live set and by the edited copy, with file:line and notices', async () => {
+    // The edited copy drops the forbid that keeps admin for the owner to grant.
+    const files = live.files.map((f) =>
+      f.file === 'admins.cedar'
+        ? { ...f, text: f.text.replace('unless { principal.isOwner };', 'unless { true };') }
+        : f,
+    );
+    const r = await post(s.adminUrl, 'decide', {
+      policies: { schema: live.schema, files },
+      request: GRANT,
+    });
+    assert.equal(r.status, 200, r.text);
+    const a = r.body as DecideAnswer;
+    assert.ok(a.live.ok && a.edited.ok);
+    assert.equal(a.live.explanation.decision, 'deny');
+    assert.deepEqual(a.live.explanation.notices, [
+      'Only the tenant owner may grant or revoke the admin role.',
+    ]);
+    assert.match(a.live.explanation.policies[0]?.location ?? '', /admins\.cedar:\d+$/);
+    assert.equal(a.edited.explanation.decision, 'allow');
+    assert.deepEqual(
+      a.edited.explanation.policies.map((p) => p.id),
+      ['admins-manage-users'],
+    );
+    assert.match(a.edited.explanation.policies[0]?.location ?? '', /^admins\.cedar:\d+$/);
+  });
+
+  it('shows the problems of an edited copy at their line, and decides the live side anyway', async () => {
+    const files = [
+      ...live.files,
+      {
+        file: 'broken.cedar',
+        text: '@id("x")\npermit (principal, action, resource)\nwhen { principal.nope };\n',
+      },
+    ];
+    const v = await post(s.adminUrl, 'validate', { policies: { schema: live.schema, files } });
+    assert.equal(v.status, 200);
+    const problems = v.body as { ok: boolean; problems: { file: string; line: number }[] };
+    assert.equal(problems.ok, false);
+    assert.deepEqual(
+      problems.problems.map((p) => [p.file, p.line]),
+      [['broken.cedar', 3]],
+    );
+    const d = await post(s.adminUrl, 'decide', {
+      policies: { schema: live.schema, files },
+      request: GRANT,
+    });
+    const a = d.body as DecideAnswer;
+    assert.equal(a.live.ok, true);
+    assert.equal(a.edited.ok, false);
+  });
+
+  it('answers bad bodies with the contract errors', async () => {
+    const ok = { policies: { schema: live.schema, files: live.files }, request: GRANT };
+    assertError(await post(s.adminUrl, 'decide', 'x', 'text/plain'), 415, 'unsupported_media_type');
+    assertError(await post(s.adminUrl, 'decide', '{"a":1,"a":2}'), 400, 'invalid_input', 'dup');
+    assertError(
+      await post(s.adminUrl, 'decide', { ...ok, request: { ...GRANT, action: 'users:fly' } }),
+      400,
+      'invalid_input',
+      'action',
+    );
+    assertError(
+      await post(s.adminUrl, 'validate', {
+        policies: { schema: live.schema, files: [{ file: '../etc/passwd', text: '' }] },
+      }),
+      400,
+      'invalid_input',
+      'file name',
+    );
+    assertError(
+      await post(s.adminUrl, 'diff', { ...ok, max_requests: 0 }),
+      400,
+      'invalid_input',
+      'max_requests',
+    );
+    const huge = { policies: { schema: 'x'.repeat(600 * 1024), files: [] } };
+    assertError(await post(s.adminUrl, 'validate', huge), 413, 'payload_too_large');
+    const missing = await fetch(`${s.adminUrl}/playground/api/nope`);
+    assert.equal(missing.status, 404);
+  });
+
+  it('never changes the live set, whatever the page sends', async () => {
+    const before = (await (await fetch(`${s.adminUrl}/status`)).json()) as {
+      policies: { live: { version: string }; reloads: unknown };
+    };
+    const files = live.files.map((f) => ({ ...f, text: '' }));
+    await post(s.adminUrl, 'decide', { policies: { schema: live.schema, files }, request: GRANT });
+    await post(s.adminUrl, 'validate', { policies: { schema: 'nonsense', files } });
+    const after = (await (await fetch(`${s.adminUrl}/status`)).json()) as typeof before;
+    assert.equal(after.policies.live.version, before.policies.live.version);
+    assert.deepEqual(after.policies.reloads, before.policies.reloads);
+    const again = (await (await fetch(`${s.adminUrl}/playground/api/live`)).json()) as LiveSources;
+    assert.deepEqual(again, live);
+    // And the sidecar still decides by the live set: an admin may not grant admin.
+    const t = await s.createTenant('pgco');
+    const ownerToken = await s.token(t.tenantId, t.owner.id);
+    const admin = await s.createUser(t.tenantId, ownerToken, 'Adm', ['admin']);
+    const user = await s.createUser(t.tenantId, ownerToken, 'Usr', ['user']);
+    const r = await s.call('PUT', `/v1/users/${user.id}`, {
+      token: await s.token(t.tenantId, admin.id),
+      tenant: t.tenantId,
+      body: { roles: ['admin', 'user'] },
+    });
+    assertError(r, 403, 'forbidden');
+  });
+});
+
+describe('the playground is off unless PLAYGROUND=true', () => {
+  it('answers 404 on the admin port with PLAYGROUND=false', async () => {
+    const s = await startStack({ env: { PLAYGROUND: 'false' } });
+    try {
+      const page = await fetch(`${s.adminUrl}/playground`);
+      assert.equal(page.status, 404);
+      const api = await fetch(`${s.adminUrl}/playground/api/live`);
+      assert.equal(api.status, 404);
+      assert.equal(((await api.json()) as { code: string }).code, 'not_found');
+    } finally {
+      await s.stop();
+    }
+  });
+});

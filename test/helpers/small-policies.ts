@@ -1,0 +1,22 @@
+/** A policy set small enough that `policy diff` over it is quick: one role, two permits. */
+export const SMALL_SCHEMA = `namespace Cedargate {
+  entity Role enum ["user"];
+  entity Tenant;
+  entity User in [Tenant] { tenant: Tenant, roles: Set<Role>, isOwner: Bool };
+  action "users:list" appliesTo { principal: User, resource: Tenant, context: {} };
+  action "users:read" appliesTo { principal: User, resource: User, context: {} };
+  action "users:create" appliesTo { principal: User, resource: Tenant, context: { rolesRequested: Set<Role> } };
+  action "users:update" appliesTo { principal: User, resource: User, context: {
+    rolesRequested: Set<Role>, rolesAdded: Set<Role>, rolesRemoved: Set<Role>,
+    nameChanges: Bool, avatarChanges: Bool } };
+  action "users:delete" appliesTo { principal: User, resource: User, context: {} };
+}
+`;
+export const LIST = `@id("list")
+permit (principal, action == Cedargate::Action::"users:list", resource is Cedargate::Tenant)
+when { principal.tenant == resource };
+`;
+export const READ = `@id("read")
+permit (principal, action == Cedargate::Action::"users:read", resource is Cedargate::User)
+when { resource.tenant == principal.tenant };
+`;
