@@ -7,7 +7,7 @@ import { loadConfig } from '../config.js';
 import { createLogger } from '../common/logger.js';
 import { startBackend } from '../backend/server.js';
 import { readAllowedRoles } from '../policy/schema.js';
-import { startSidecar } from '../sidecar/assemble.js';
+import { startSidecar, type RunningSidecar } from '../sidecar/assemble.js';
 import { serveUntilSignal } from './serve.js';
 import { parseFlags } from './usage.js';
 
@@ -20,11 +20,10 @@ export async function run(args: string[]): Promise<number> {
   // Until the sidecar is up (no trusted request can reach the backend before), the roles read
   // now, which also stops a start on a broken schema.
   const rolesAtStart = Object.freeze(readAllowedRoles(config.policyDir));
-  let liveRoles: (() => readonly string[]) | undefined;
+  let sidecar: RunningSidecar | undefined;
   const backend = await startBackend(config, logger.child({ component: 'backend' }), {
-    allowedRoles: () => liveRoles?.() ?? rolesAtStart,
+    allowedRoles: () => sidecar?.policies.current().roles ?? rolesAtStart,
   });
-  let sidecar;
   try {
     sidecar = await startSidecar({
       config,
@@ -37,7 +36,6 @@ export async function run(args: string[]): Promise<number> {
     throw err;
   }
   const running = sidecar;
-  liveRoles = () => running.policies.current().roles;
   process.stderr.write(
     banner(running.port, config.adminHost, running.adminPort, backend.port, config.dataDir),
   );
