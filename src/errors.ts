@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'tenant_mismatch'
   | 'forbidden'
   | 'not_found'
+  | 'method_not_allowed'
   | 'request_timeout'
   | 'conflict'
   | 'precondition_failed'
@@ -65,22 +66,39 @@ export class InvalidInputError extends CedargateError {
   readonly status = 400;
 }
 
+/**
+ * The error code of a 401's `WWW-Authenticate: Bearer` challenge (RFC 6750 §3.1): none when the
+ * request carried no bearer credential at all (§3.1: "SHOULD NOT include an error code"),
+ * `invalid_request` when the Authorization header is malformed, `invalid_token` when a token
+ * was sent and is malformed, expired, revoked or otherwise not accepted.
+ */
+export type BearerChallenge = 'none' | 'invalid_request' | 'invalid_token';
+
 /** 401. The message the client sees is generic; the real reason travels in `reason` for logs. */
 export class UnauthenticatedError extends CedargateError {
   readonly code = 'unauthenticated';
   readonly status = 401;
   readonly reason: string;
-  constructor(reason: string, options: ErrorOptions = {}) {
+  readonly challenge: BearerChallenge;
+  constructor(reason: string, options: ErrorOptions & { challenge?: BearerChallenge } = {}) {
     super('missing or invalid credential', options);
     this.reason = reason;
+    this.challenge = options.challenge ?? 'invalid_token';
   }
 }
 
+/** 403: the credential's tenant is not the header's; `details` names both (canonical ids). */
 export class TenantMismatchError extends CedargateError {
   readonly code = 'tenant_mismatch';
   readonly status = 403;
-  constructor(options: ErrorOptions = {}) {
-    super("the credential's tenant is not the X-Tenant-ID tenant", options);
+  constructor(
+    tenants: { headerTenant: string; credentialTenant: string },
+    options: ErrorOptions = {},
+  ) {
+    super("the credential's tenant is not the X-Tenant-ID tenant", {
+      ...options,
+      details: { header_tenant: tenants.headerTenant, credential_tenant: tenants.credentialTenant },
+    });
   }
 }
 
@@ -92,6 +110,20 @@ export class ForbiddenError extends CedargateError {
 export class NotFoundError extends CedargateError {
   readonly code = 'not_found';
   readonly status = 404;
+}
+
+/** 405: a known path, another method (RFC 9110 §15.5.6: `Allow` lists the path's methods). */
+export class MethodNotAllowedError extends CedargateError {
+  readonly code = 'method_not_allowed';
+  readonly status = 405;
+  readonly allow: readonly string[];
+  constructor(allow: readonly string[], options: ErrorOptions = {}) {
+    super(`this path answers ${allow.join(', ')} only`, {
+      ...options,
+      details: { allowed_methods: [...allow] },
+    });
+    this.allow = allow;
+  }
 }
 
 /** 408: the headers (or the body) did not arrive in time. */
@@ -187,6 +219,9 @@ export function toCedargateError(err: unknown): CedargateError {
   return new InternalError(undefined, { cause: err });
 }
 
+/** The protection space a 401 challenges for (RFC 6750 §3). */
+const REALM = 'realm="cedargate"';
+
 /** Status, headers and body for any thrown value. */
 export function errorResponse(err: unknown): {
   status: number;
@@ -196,8 +231,10 @@ export function errorResponse(err: unknown): {
   const e = toCedargateError(err);
   const headers: Record<string, string> = {};
   if (e instanceof UnauthenticatedError) {
-    headers['www-authenticate'] = 'Bearer error="invalid_token"';
+    headers['www-authenticate'] =
+      e.challenge === 'none' ? `Bearer ${REALM}` : `Bearer ${REALM}, error="${e.challenge}"`;
   }
+  if (e instanceof MethodNotAllowedError) headers['allow'] = e.allow.join(', ');
   if (e instanceof UnavailableError && e.retryAfterSeconds !== undefined) {
     headers['retry-after'] = String(e.retryAfterSeconds);
   }

@@ -19,9 +19,27 @@ export interface RunningBackend {
   close(): Promise<void>;
 }
 
+/** Options of {@link startBackend}. */
+export interface BackendOptions {
+  /**
+   * Where the allowed roles come from when another part of the process already loads the schema
+   * (`start`: the sidecar's policy store), so both change at the same reload. Without it the
+   * backend watches `POLICY_DIR/schema.cedarschema` itself.
+   */
+  allowedRoles?: () => readonly string[];
+}
+
 /** Starts the users backend on `config.backendHost:config.backendPort` (0 = any free port). */
-export async function startBackend(config: Config, logger: Logger): Promise<RunningBackend> {
-  const roles = watchAllowedRoles(config.policyDir, { pollMs: config.policyPollMs, logger });
+export async function startBackend(
+  config: Config,
+  logger: Logger,
+  options: BackendOptions = {},
+): Promise<RunningBackend> {
+  const given = options.allowedRoles;
+  const roles =
+    given === undefined
+      ? watchAllowedRoles(config.policyDir, { pollMs: config.policyPollMs, logger })
+      : { current: given, close: () => undefined };
   let store: UserStore;
   try {
     store = await openStore(config);

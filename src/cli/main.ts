@@ -2,8 +2,9 @@
  * `bin/cedargate <command>`: dispatches to one module per command. Each module exports
  * `run(args)` and resolves with the exit code; long-running commands resolve when they stop.
  */
+import { readFileSync } from 'node:fs';
 import { ConfigError } from '../config.js';
-import { UsageError } from './usage.js';
+import { HelpRequested, InputError, UsageError } from './usage.js';
 
 type Runner = (args: string[]) => Promise<number>;
 
@@ -30,31 +31,56 @@ const commands: Record<string, { summary: string; load: () => Promise<{ run: Run
 
 function usage(): string {
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(9)} ${c.summary}`);
-  return `usage: cedargate <command> [options]\n\ncommands:\n${lines.join('\n')}\n`;
+  return `usage: cedargate <command> [options]\n       cedargate --version\n\ncommands:\n${lines.join('\n')}\n\nrun "cedargate <command> --help" for a command's flags\n`;
+}
+
+/** package.json's version (dist/src/cli/main.js → the repository root). */
+function version(): string {
+  const pkg = JSON.parse(
+    readFileSync(new URL('../../../package.json', import.meta.url), 'utf8'),
+  ) as {
+    version: string;
+  };
+  return pkg.version;
 }
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === '--version' || name === '-V') {
+    process.stdout.write(`cedargate ${version()}\n`);
+    return 0;
+  }
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(usage());
     return name === undefined ? 2 : 0;
   }
   const command = commands[name];
   if (command === undefined) {
-    process.stderr.write(`cedargate: unknown command "${name}"\n\n${usage()}`);
+    const hint = name.startsWith('-') ? `unknown flag ${name}` : `unknown command "${name}"`;
+    process.stderr.write(`cedargate: ${hint}\nrun "cedargate --help" for usage\n`);
     return 2;
   }
   try {
     const mod = await command.load();
     return await mod.run(rest);
   } catch (err) {
-    if (err instanceof UsageError || err instanceof ConfigError) {
+    if (err instanceof HelpRequested) {
+      process.stdout.write(err.text);
+      return 0;
+    }
+    if (err instanceof UsageError) {
+      process.stderr.write(`cedargate ${name}: ${err.message}\nrun with --help for the flags\n`);
+      return 2;
+    }
+    if (err instanceof ConfigError || err instanceof InputError) {
       process.stderr.write(`cedargate ${name}: ${err.message}\n`);
       return 2;
     }
-    process.stderr.write(
-      `cedargate ${name}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
-    );
+    // One line for a person; the stack only when asked for (LOG_LEVEL=debug).
+    const debug = process.env.LOG_LEVEL === 'debug' || process.env.LOG_LEVEL === 'trace';
+    const text =
+      err instanceof Error ? (debug ? (err.stack ?? err.message) : err.message) : String(err);
+    process.stderr.write(`cedargate ${name}: ${debug ? text : text.split('\n')[0]}\n`);
     return 1;
   }
 }

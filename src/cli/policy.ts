@@ -49,7 +49,14 @@ import type { PolicyStore } from '../sidecar/authz/policy-store.js';
 import { SCHEMA_FILE } from '../policy/schema.js';
 import { RESOURCE_KIND_OF } from '../policy/types.js';
 import type { AuthzRequest } from '../policy/types.js';
-import { parseFlags, UsageError } from './usage.js';
+import {
+  assertDirectory,
+  HelpRequested,
+  parseFlags,
+  subcommandsHelp,
+  UsageError,
+  wantsHelp,
+} from './usage.js';
 
 const USAGE =
   'cedargate policy validate|fmt [--check]|explain [DIR|FILE.cedar] | policy test [DIR|TESTS.yaml[:CASE]] ' +
@@ -65,9 +72,22 @@ const subcommands: Record<string, (args: string[]) => Promise<number>> = {
   replay: runReplay,
 };
 
+/** One usage line per subcommand, for `cedargate policy --help`. */
+const SUBCOMMAND_USAGES = [
+  'cedargate policy validate [DIR|FILE.cedar] [--strict] [--quick]',
+  'cedargate policy test [DIR|TESTS.yaml[:CASE]] [--coverage] [--coverage-min N] [--junit FILE]',
+  'cedargate policy fmt [--check] [DIR|FILE.cedar]',
+  'cedargate policy explain [DIR|FILE.cedar] (--request FILE.json | --principal ID --action A --resource ID ...)',
+  'cedargate policy diff BASE CANDIDATE [--json] | policy diff --git REV [CANDIDATE] [--json]',
+  'cedargate policy replay [LOGFILE|-] --against DIR [--json]',
+];
+
 /** Entry point of `cedargate policy ...`. */
 export async function run(args: string[]): Promise<number> {
   const [name, ...rest] = args;
+  if (name === undefined ? false : wantsHelp([name])) {
+    throw new HelpRequested(subcommandsHelp('policy', SUBCOMMAND_USAGES));
+  }
   const sub = name === undefined ? undefined : subcommands[name];
   if (sub === undefined) {
     throw new UsageError(
@@ -83,7 +103,9 @@ function out(text: string): void {
 
 function policyDirOf(positionals: string[], usageLine: string): string {
   if (positionals.length > 1) throw new UsageError(`expected at most one DIR\nusage: ${usageLine}`);
-  return positionals[0] ?? loadPolicyCliConfig().policyDir;
+  const dir = positionals[0] ?? loadPolicyCliConfig().policyDir;
+  assertDirectory(dir, 'policy directory');
+  return dir;
 }
 
 /**
@@ -339,7 +361,12 @@ async function testTargetOf(
 
 async function runFmt(args: string[]): Promise<number> {
   const usage = 'cedargate policy fmt [--check] [DIR|FILE.cedar]';
-  const { values, positionals } = parseFlags(args, { check: { type: 'boolean' } }, usage, true);
+  const { values, positionals } = parseFlags(
+    args,
+    { check: { type: 'boolean', help: 'only report unformatted files (exit 1), change nothing' } },
+    usage,
+    true,
+  );
   // Formatting needs no schema: any .cedar file will do.
   const target = await policyTargetOf(positionals, usage, { needsSchema: false });
   const dir = target.dir;
@@ -389,14 +416,18 @@ async function runExplain(args: string[]): Promise<number> {
   const { values, positionals } = parseFlags(
     args,
     {
-      request: { type: 'string' },
-      principal: { type: 'string' },
-      action: { type: 'string' },
-      resource: { type: 'string' },
-      body: { type: 'string' },
-      context: { type: 'string' },
-      entities: { type: 'string' },
-      json: { type: 'boolean' },
+      request: { type: 'string', value: 'FILE.json', help: 'the whole request as one JSON file' },
+      principal: { type: 'string', value: 'ID', help: 'the acting user' },
+      action: { type: 'string', value: 'A', help: 'users:list|read|create|update|delete' },
+      resource: { type: 'string', value: 'ID', help: 'the target user (or tenant)' },
+      body: { type: 'string', value: 'JSON', help: 'the request body the context is built from' },
+      context: { type: 'string', value: 'JSON', help: 'the Cedar context, as is' },
+      entities: {
+        type: 'string',
+        value: 'TESTS.yaml',
+        help: 'users to decide on, from a test file',
+      },
+      json: { type: 'boolean', help: 'print the explanation as JSON' },
     },
     usage,
     true,
@@ -513,7 +544,10 @@ async function runDiff(args: string[]): Promise<number> {
     'cedargate policy diff BASE CANDIDATE [--json] | policy diff --git REV [CANDIDATE] [--json]';
   const { values, positionals } = parseFlags(
     args,
-    { json: { type: 'boolean' }, git: { type: 'string' } },
+    {
+      json: { type: 'boolean', help: 'print the differences as JSON' },
+      git: { type: 'string', value: 'REV', help: 'compare against the policies committed at REV' },
+    },
     usage,
     true,
   );
@@ -533,6 +567,8 @@ async function runDiff(args: string[]): Promise<number> {
   } else {
     if (positionals.length !== 2) fail('expected BASE and CANDIDATE policy directories');
     [baseDir, candidateDir] = positionals as [string, string];
+    assertDirectory(baseDir, 'BASE policy directory');
+    assertDirectory(candidateDir, 'CANDIDATE policy directory');
   }
   try {
     const base = await loadForDiff(

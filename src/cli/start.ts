@@ -6,7 +6,8 @@
 import { loadConfig } from '../config.js';
 import { createLogger } from '../common/logger.js';
 import { startBackend } from '../backend/server.js';
-import { startSidecar } from '../sidecar/assemble.js';
+import { readAllowedRoles } from '../policy/schema.js';
+import { startSidecar, type RunningSidecar } from '../sidecar/assemble.js';
 import { serveUntilSignal } from './serve.js';
 import { parseFlags } from './usage.js';
 
@@ -14,8 +15,15 @@ export async function run(args: string[]): Promise<number> {
   parseFlags(args, {}, 'cedargate start   (configured by environment: see README)');
   const config = loadConfig('start');
   const logger = createLogger(config.logLevel);
-  const backend = await startBackend(config, logger.child({ component: 'backend' }));
-  let sidecar;
+  // One loaded schema feeds both halves: the backend's 422 check asks the sidecar's live policy
+  // set, so a role the sidecar decides on is never refused by a backend still on the old schema.
+  // Until the sidecar is up (no trusted request can reach the backend before), the roles read
+  // now, which also stops a start on a broken schema.
+  const rolesAtStart = Object.freeze(readAllowedRoles(config.policyDir));
+  let sidecar: RunningSidecar | undefined;
+  const backend = await startBackend(config, logger.child({ component: 'backend' }), {
+    allowedRoles: () => sidecar?.policies.current().roles ?? rolesAtStart,
+  });
   try {
     sidecar = await startSidecar({
       config,

@@ -2,30 +2,43 @@
  * `cedargate tenant create --name N --owner-name N --owner-email E`: creates a tenant and its
  * owner (roles ["admin"], is_owner true) in the store of DATA_DIR, and prints
  * `{"tenant":{"id","name"},"owner":<user>}` on stdout. Safe while a server uses the same
- * DATA_DIR: the store waits for the server's write lock.
+ * DATA_DIR: the store waits for the server's write lock. `cedargate tenant list` prints every
+ * tenant as JSON lines.
  */
 import { loadConfig } from '../config.js';
 import { InvalidInputError } from '../errors.js';
 import { OWNER_ROLE, publicUser } from '../common/user.js';
 import { validateNewUser, validateTenantName } from '../common/validate.js';
 import { openStore } from '../backend/store/index.js';
-import { parseFlags, required, UsageError } from './usage.js';
+import {
+  HelpRequested,
+  parseFlags,
+  parseFlagsOnly,
+  required,
+  subcommandsHelp,
+  UsageError,
+  wantsHelp,
+} from './usage.js';
 
 const USAGE = 'cedargate tenant create --name N --owner-name N --owner-email E';
+const LIST_USAGE = 'cedargate tenant list   (one JSON line {"id","name"} per tenant, oldest first)';
 
 export async function run(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
+  if (sub !== undefined && wantsHelp([sub]))
+    throw new HelpRequested(subcommandsHelp('tenant', [USAGE, LIST_USAGE]));
+  if (sub === 'list') return listTenants(rest);
   if (sub !== 'create') {
     throw new UsageError(
-      `${sub === undefined ? 'missing subcommand' : `unknown subcommand "${sub}"`}\nusage: ${USAGE}`,
+      `${sub === undefined ? 'missing subcommand' : `unknown subcommand "${sub}"`}\nusage: ${USAGE}\n       ${LIST_USAGE}`,
     );
   }
   const { values } = parseFlags(
     rest,
     {
-      name: { type: 'string' },
-      'owner-name': { type: 'string' },
-      'owner-email': { type: 'string' },
+      name: { type: 'string', value: 'N', help: "the tenant's name" },
+      'owner-name': { type: 'string', value: 'N', help: "the owner's name" },
+      'owner-email': { type: 'string', value: 'E', help: "the owner's email" },
     },
     USAGE,
   );
@@ -46,6 +59,23 @@ export async function run(args: string[]): Promise<number> {
     process.stdout.write(
       `${JSON.stringify({ tenant: created.tenant, owner: publicUser(created.owner) })}\n`,
     );
+  } finally {
+    await store.close();
+  }
+  return 0;
+}
+
+/**
+ * `tenant list`: every tenant of the store as JSON lines (`{"id","name"}`), so that
+ * `cedargate tenant list | jq -r .id` and a line-by-line `grep` both work on any number of them.
+ */
+async function listTenants(args: string[]): Promise<number> {
+  parseFlagsOnly(args, {}, LIST_USAGE);
+  const store = await openStore(loadConfig('cli'));
+  try {
+    for (const t of await store.listTenants()) {
+      process.stdout.write(`${JSON.stringify({ id: t.id, name: t.name })}\n`);
+    }
   } finally {
     await store.close();
   }

@@ -10,7 +10,14 @@ import { loadConfig } from '../config.js';
 import { issueDevToken } from '../sidecar/authn/issue-token.js';
 import type { Revocation } from '../sidecar/cluster/revocation-mirror.js';
 import { isRevocableJti, revokeInRedis } from '../sidecar/cluster/revocations.js';
-import { parseFlagsOnly, required, UsageError } from './usage.js';
+import {
+  HelpRequested,
+  helpText,
+  parseFlagsOnly,
+  required,
+  UsageError,
+  wantsHelp,
+} from './usage.js';
 
 const ISSUE_USAGE = 'cedargate token --tenant TENANT_ID --sub USER_ID [--ttl SECONDS]';
 const REVOKE_USAGE =
@@ -32,15 +39,22 @@ export async function run(args: string[]): Promise<number> {
   const [first, ...rest] = args;
   const subcommand = first === undefined ? undefined : subcommands[first];
   if (subcommand !== undefined) return subcommand(rest);
+  if (wantsHelp(args)) {
+    throw new HelpRequested(
+      `${helpText(ISSUE_USAGE, ISSUE_FLAGS, 'Prints one development JWT on stdout.')}\nsubcommands:\n  ${REVOKE_USAGE}\n  (run "cedargate token revoke --help" for its flags)\n`,
+    );
+  }
   return issueToken(args);
 }
 
+const ISSUE_FLAGS = {
+  tenant: { type: 'string', value: 'TENANT_ID', help: "the token's tenant (tenant_id claim)" },
+  sub: { type: 'string', value: 'USER_ID', help: 'the user it names (sub claim)' },
+  ttl: { type: 'string', value: 'SECONDS', help: `lifetime, default ${DEFAULT_TTL_SECONDS}` },
+} as const;
+
 async function issueToken(args: string[]): Promise<number> {
-  const values = parseFlagsOnly(
-    args,
-    { tenant: { type: 'string' }, sub: { type: 'string' }, ttl: { type: 'string' } },
-    ISSUE_USAGE,
-  );
+  const values = parseFlagsOnly(args, ISSUE_FLAGS, ISSUE_USAGE);
   const tenant = readId(required(values.tenant, 'tenant', ISSUE_USAGE), 'tenant');
   const sub = readId(required(values.sub, 'sub', ISSUE_USAGE), 'sub');
   const ttlSeconds = values.ttl === undefined ? DEFAULT_TTL_SECONDS : readTtl(values.ttl);
@@ -65,10 +79,10 @@ async function issueToken(args: string[]): Promise<number> {
  * token `token` issues), then Redis drops it by itself. Prints what it recorded as one JSON line.
  */
 const REVOKE_FLAGS = {
-  jti: { type: 'string' },
-  exp: { type: 'string' },
-  sub: { type: 'string' },
-  tenant: { type: 'string' },
+  jti: { type: 'string', value: 'JTI', help: 'revoke the one token with this jti claim' },
+  exp: { type: 'string', value: 'SECONDS', help: "with --jti: the token's exp claim" },
+  sub: { type: 'string', value: 'USER_ID', help: 'revoke every token of this user issued so far' },
+  tenant: { type: 'string', value: 'TENANT_ID', help: 'with --sub: in this tenant only' },
 } as const;
 
 async function revokeToken(args: string[]): Promise<number> {
@@ -80,7 +94,14 @@ async function revokeToken(args: string[]): Promise<number> {
       `token revoke requires REDIS_URL (revocations are kept in Redis)\nusage: ${REVOKE_USAGE}`,
     );
   }
-  await revokeInRedis(config.redisUrl, revocation);
+  try {
+    await revokeInRedis(config.redisUrl, revocation);
+  } catch (err) {
+    // A person at a terminal needs the cause in one line (main prints it, exit 1), not a stack.
+    throw new Error(
+      `could not record the revocation: ${err instanceof Error ? err.message : String(err)}; nothing was revoked`,
+    );
+  }
   const printed =
     revocation.kind === 'jti'
       ? { kind: 'jti', jti: revocation.jti, expires_at: revocation.expiresAt }

@@ -119,6 +119,7 @@ async function openParts(options: SidecarOptions, closers: Closers): Promise<Par
     trustSecret,
     timeoutMs: config.upstreamTimeoutMs,
     idleTimeoutMs: config.upstreamIdleTimeoutMs,
+    logger: logger.child({ component: 'upstream' }),
   });
   closers.add(() => upstream.close());
   const directory = createUserDirectory({ upstream, ttlMs: config.userCacheTtlMs });

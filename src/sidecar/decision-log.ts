@@ -12,7 +12,10 @@ import type { UserRecord } from './upstream.js';
 export interface Exchange {
   requestId: string;
   startedAt: bigint;
+  /** The X-Tenant-ID tenant. */
   tenantId?: string;
+  /** The verified credential's tenant (differs from `tenantId` on a tenant_mismatch). */
+  credentialTenantId?: string;
   principal?: UserRecord;
   action?: string;
   resource?: string;
@@ -44,6 +47,7 @@ export function createDecisionLog(deps: {
     const line: Record<string, unknown> = {
       request_id: ex.requestId,
       tenant: ex.tenantId,
+      credential_tenant: ex.credentialTenantId,
       principal: ex.principal?.user.id,
       action,
       resource: ex.resource,

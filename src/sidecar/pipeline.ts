@@ -6,12 +6,18 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../common/logger.js';
-import { parseUserId } from '../common/ids.js';
+import { canonicalId, parseUserId } from '../common/ids.js';
 import { parseIfMatch } from '../common/if-match.js';
 import { parseJsonObject } from '../common/json.js';
 import type { NewUser, UserPatch } from '../common/user.js';
 import { validateNewUser, validateUserPatch } from '../common/validate.js';
-import { NotFoundError, UnauthenticatedError, sendError, toCedargateError } from '../errors.js';
+import {
+  MethodNotAllowedError,
+  NotFoundError,
+  UnauthenticatedError,
+  sendError,
+  toCedargateError,
+} from '../errors.js';
 import type { CredentialVerifier, VerifiedCredential } from './authn/verifier.js';
 import type { PolicyStore } from './authz/policy-store.js';
 import { readBody, type BodyBudget } from '../common/body.js';
@@ -27,7 +33,7 @@ import type { SidecarMetrics } from './metrics.js';
 import { answerPermissions } from './permissions.js';
 import type { Forwarder } from './proxy.js';
 import { REQUEST_ID_HEADER, requestIdOf } from './request-id.js';
-import { canonicalPath, matchRoute, readQuery, type RouteSpec } from './routes.js';
+import { allowedMethods, canonicalPath, matchRoute, readQuery, type RouteSpec } from './routes.js';
 import { assertSameTenant, readTenantHeader } from './tenancy.js';
 import { assertHostHeader, assertSingleCredential, assertSingleHeaders } from './headers.js';
 import type { UserRecord } from './upstream.js';
@@ -137,6 +143,7 @@ async function admit(deps: PipelineDeps, req: IncomingMessage, ex: Exchange): Pr
   // with its headers. The check stays at the head so that no unauthenticated body is read.
   assertSingleCredential(req);
   const { credential, principal } = await authenticate(deps, req);
+  ex.credentialTenantId = canonicalId(credential.tenantId);
   ex.principal = principal;
   assertSingleHeaders(req);
   assertHostHeader(req);
@@ -183,7 +190,11 @@ function resolveRoute(
   ex: Exchange,
 ): { route: RouteSpec; userId: string | undefined; path: string } {
   const match = matchRoute(req.method, req.url);
-  if (match === undefined) throw new NotFoundError('no such route');
+  if (match === undefined) {
+    const allow = allowedMethods(req.url);
+    if (allow.length > 0) throw new MethodNotAllowedError(allow);
+    throw new NotFoundError('no such route');
+  }
   const { route } = match;
   ex.action = route.action;
   const userId = match.rawId === undefined ? undefined : parseUserId(match.rawId);

@@ -1,8 +1,10 @@
 /**
- * /readyz: ready while the backend answers, the cluster channel (if any) is healthy, and the
- * sidecar is not draining. The backend is pinged at most once a second, however often probes come.
+ * /readyz: ready while the backend answers a trusted lookup (the same call a request makes, so
+ * a wrong TRUST_SECRET is not ready), the cluster channel (if any) is healthy, and the sidecar
+ * is not draining. The backend is pinged at most once a second, however often probes come.
  */
 import type { SidecarCluster } from './server.js';
+import { TrustRejectedError } from './upstream.js';
 
 /** What /readyz answers: ready or not, and what each check found. */
 export interface Readiness {
@@ -24,16 +26,16 @@ const PING_EVERY_MS = 1000;
 
 export function createReadiness(deps: ReadinessDeps): () => Promise<Readiness> {
   const now = deps.now ?? Date.now;
-  let backend = { at: -Infinity, ok: false };
+  let backend = { at: -Infinity, ok: false, detail: 'unreachable' };
   return async () => {
     const checks: Record<string, string> = { policies: `loaded ${deps.policyVersion()}` };
     if (now() - backend.at > PING_EVERY_MS) {
       backend = await deps.pingBackend().then(
-        () => ({ at: now(), ok: true }),
-        () => ({ at: now(), ok: false }),
+        () => ({ at: now(), ok: true, detail: 'ok' }),
+        (err: unknown) => ({ at: now(), ok: false, detail: backendProblemOf(err) }),
       );
     }
-    checks.backend = backend.ok ? 'ok' : 'unreachable';
+    checks.backend = backend.detail;
     const draining = deps.draining();
     let ready = backend.ok && !draining;
     if (deps.cluster !== undefined) {
@@ -44,4 +46,11 @@ export function createReadiness(deps: ReadinessDeps): () => Promise<Readiness> {
     if (draining) checks.shutdown = 'draining';
     return { ready, checks };
   };
+}
+
+/** What an operator should read in `checks.backend` for a failed ping. */
+function backendProblemOf(err: unknown): string {
+  if (err instanceof TrustRejectedError)
+    return 'trust secret rejected: TRUST_SECRET differs from the backend';
+  return 'unreachable';
 }

@@ -111,40 +111,63 @@ export interface RouteMatch {
 const SEGMENT = /^[A-Za-z0-9_-]+$/;
 
 /**
- * Matches a request target against the table, or returns undefined (404). The `{id}` segment
- * accepts only [A-Za-z0-9_-], so `%2F`, `%2e`, `;`, `.` and the like never reach an id.
+ * Matches a request target against the table, or returns undefined (404, or 405 when
+ * {@link allowedMethods} knows the path). The `{id}` segment accepts only [A-Za-z0-9_-], so
+ * `%2F`, `%2e`, `;`, `.` and the like never reach an id.
  */
 export function matchRoute(
   method: string | undefined,
   target: string | undefined,
 ): RouteMatch | undefined {
-  if (method === undefined || target === undefined || target[0] !== '/') return undefined;
-  if (target.includes('#')) return undefined;
-  const q = target.indexOf('?');
-  const path = q === -1 ? target : target.slice(0, q);
-  const rawQuery = q === -1 ? '' : target.slice(q + 1);
-  const segments = path.slice(1).split('/');
+  const parts = splitTarget(target);
+  if (method === undefined || parts === undefined) return undefined;
   for (const route of ROUTES) {
-    if (route.method !== method || route.template.length !== segments.length) continue;
-    let rawId: string | undefined;
-    let ok = true;
-    for (let i = 0; i < segments.length; i++) {
-      const want = route.template[i];
-      const got = segments[i] as string;
-      if (want === '{id}') {
-        if (!SEGMENT.test(got)) {
-          ok = false;
-          break;
-        }
-        rawId = got;
-      } else if (want !== got) {
-        ok = false;
-        break;
-      }
-    }
-    if (ok) return { route, rawId, rawQuery };
+    if (route.method !== method) continue;
+    const id = matchTemplate(route.template, parts.segments);
+    if (id !== false) return { route, rawId: id, rawQuery: parts.rawQuery };
   }
   return undefined;
+}
+
+/**
+ * The methods the table has for exactly this path (the strict spelling matchRoute accepts), in
+ * table order; [] for a path it does not know. A known path asked with another method is 405
+ * with these in `Allow`, not 404.
+ */
+export function allowedMethods(target: string | undefined): string[] {
+  const parts = splitTarget(target);
+  if (parts === undefined) return [];
+  return ROUTES.filter((r) => matchTemplate(r.template, parts.segments) !== false).map(
+    (r) => r.method,
+  );
+}
+
+/** The path's segments and the raw query, or undefined for a target that is no origin-form path. */
+function splitTarget(
+  target: string | undefined,
+): { segments: string[]; rawQuery: string } | undefined {
+  if (target === undefined || target[0] !== '/' || target.includes('#')) return undefined;
+  const q = target.indexOf('?');
+  const path = q === -1 ? target : target.slice(0, q);
+  return { segments: path.slice(1).split('/'), rawQuery: q === -1 ? '' : target.slice(q + 1) };
+}
+
+/** The raw `{id}` (undefined when the template has none) when the segments fit; false otherwise. */
+function matchTemplate(
+  template: readonly string[],
+  segments: string[],
+): string | undefined | false {
+  if (template.length !== segments.length) return false;
+  let rawId: string | undefined;
+  for (let i = 0; i < segments.length; i++) {
+    const want = template[i];
+    const got = segments[i] as string;
+    if (want === '{id}') {
+      if (!SEGMENT.test(got)) return false;
+      rawId = got;
+    } else if (want !== got) return false;
+  }
+  return rawId;
 }
 
 /** The path the sidecar decides on and forwards: built from the template, never the raw target. */

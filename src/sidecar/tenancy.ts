@@ -22,5 +22,10 @@ export function readTenantHeader(req: IncomingMessage): string {
 
 /** 403 tenant_mismatch unless the credential's tenant is the header's tenant. */
 export function assertSameTenant(credentialTenant: string, headerTenant: string): void {
-  if (canonicalId(credentialTenant) !== canonicalId(headerTenant)) throw new TenantMismatchError();
+  if (canonicalId(credentialTenant) !== canonicalId(headerTenant)) {
+    throw new TenantMismatchError({
+      headerTenant: canonicalId(headerTenant),
+      credentialTenant: canonicalId(credentialTenant),
+    });
+  }
 }

@@ -7,7 +7,28 @@ import { Agent, request } from 'node:http';
 import { UpstreamTimeoutError, UpstreamUnavailableError } from '../errors.js';
 import { TENANT_HEADER, TRUST_HEADER } from '../common/headers.js';
 import { canonicalId } from '../common/ids.js';
+import type { Logger } from '../common/logger.js';
 import { avatarDigestOf } from '../policy/context.js';
+
+/**
+ * The backend refused the sidecar's trust secret (401): the two were given different
+ * `TRUST_SECRET`s, and every request through this sidecar will fail until they agree.
+ */
+export class TrustRejectedError extends UpstreamUnavailableError {
+  constructor() {
+    super('the users backend refused the trust secret');
+  }
+}
+
+/**
+ * The id readiness looks up, as tenant and as user: UUID-shaped, so it passes every check a
+ * real lookup passes, and never made by `newUserId`/`newTenantId` (random v4 ids), so the
+ * backend answers 404 once it has trusted the call and asked its store.
+ */
+const READINESS_PROBE_ID = '00000000-0000-0000-0000-000000000000';
+
+/** How often a trust rejection is logged again while it lasts (it fails every request). */
+const TRUST_LOG_EVERY_MS = 10_000;
 
 /**
  * What the sidecar's decisions read about a user, and nothing more: a user's avatar can be
@@ -79,7 +100,11 @@ export function parseUserRecord(
 export interface UpstreamClient {
   /** The user, or null when the backend says 404 in that tenant. */
   fetchUser(tenantId: string, userId: string): Promise<UserRecord | null>;
-  /** Resolves when the backend answers its health check. */
+  /**
+   * Resolves when the backend answers a trusted user lookup as a request's would be answered:
+   * the same headers and secret, through the trust check and the store. Rejects with
+   * {@link TrustRejectedError} when the backend refuses the secret.
+   */
   ping(): Promise<void>;
   readonly agent: Agent;
   readonly baseUrl: URL;
@@ -97,6 +122,10 @@ export function createUpstreamClient(options: {
    * keep-alive timeout, or a request can be written onto a socket the backend is closing.
    */
   idleTimeoutMs?: number;
+  /** Where a trust rejection is logged (error level, naming TRUST_SECRET). */
+  logger?: Logger;
+  /** Clock for the log throttle, for tests. */
+  now?: () => number;
 }): UpstreamClient {
   const base = new URL(options.baseUrl);
   const agent = new Agent({
@@ -106,15 +135,34 @@ export function createUpstreamClient(options: {
     ...(options.idleTimeoutMs === undefined ? {} : { timeout: options.idleTimeoutMs }),
   });
   const target: Target = { base, agent, timeoutMs: options.timeoutMs };
+  const now = options.now ?? Date.now;
+  let trustLoggedAt = -Infinity;
+
+  /** A trusted GET of one user, as every lookup and the readiness probe make it. */
+  const lookUp = async (tenantId: string, userId: string) => {
+    const res = await getFrom(target, `/v1/users/${encodeURIComponent(userId)}`, {
+      [TENANT_HEADER]: tenantId,
+      [TRUST_HEADER]: options.trustSecret,
+    });
+    if (res.status === 401) {
+      // Logged here, where the cause is known: the client only ever sees a 502.
+      if (now() - trustLoggedAt >= TRUST_LOG_EVERY_MS) {
+        trustLoggedAt = now();
+        options.logger?.error(
+          { upstream: base.origin, status: 401 },
+          'the users backend refused the trust secret: TRUST_SECRET differs between the sidecar and the backend (or DATA_DIR/trust-secret, when TRUST_SECRET is unset); every request fails with 502 until they agree',
+        );
+      }
+      throw new TrustRejectedError();
+    }
+    return res;
+  };
 
   return {
     agent,
     baseUrl: base,
     async fetchUser(tenantId, userId) {
-      const res = await getFrom(target, `/v1/users/${encodeURIComponent(userId)}`, {
-        [TENANT_HEADER]: tenantId,
-        [TRUST_HEADER]: options.trustSecret,
-      });
+      const res = await lookUp(tenantId, userId);
       if (res.status === 404) return null;
       if (res.status !== 200 || res.etag === undefined) {
         throw new UpstreamUnavailableError(
@@ -124,9 +172,9 @@ export function createUpstreamClient(options: {
       return parseUserRecord(res.body, res.etag, { tenantId, userId });
     },
     async ping() {
-      const res = await getFrom(target, '/healthz', {});
-      if (res.status !== 200)
-        throw new UpstreamUnavailableError(`backend health check answered ${res.status}`);
+      const res = await lookUp(READINESS_PROBE_ID, READINESS_PROBE_ID);
+      if (res.status !== 404 && res.status !== 200)
+        throw new UpstreamUnavailableError(`the readiness lookup answered ${res.status}`);
     },
     close() {
       agent.destroy();

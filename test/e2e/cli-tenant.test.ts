@@ -84,7 +84,7 @@ describe('cedargate tenant create', () => {
           'a@b.co',
           '--bogus',
         ],
-        /Unknown option '--bogus'/,
+        /unknown flag --bogus/,
       ],
     ];
     for (const [args, message] of cases) {

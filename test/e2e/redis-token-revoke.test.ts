@@ -78,7 +78,7 @@ describe('token revoke', { skip: skipWithoutRedis() }, () => {
       [['--sub', SUB, '--exp', '9999999999'], /--exp goes with --jti/],
       [['--sub', SUB, '--tenant', '../x'], /--tenant must be a UUID-shaped id/],
       [['--jti', 'a', 'extra'], /unexpected argument/],
-      [['--what'], /Unknown option/],
+      [['--what'], /unknown flag --what/],
     ];
     const keysBefore = await raw.dbSize();
     for (const [args, message] of cases) {

@@ -156,7 +156,7 @@ describe('PUT /v1/users/{id} through the sidecar', () => {
       assert.equal(r.body.details.action, 'users:update');
     });
 
-    it('404 not_found: unknown user in this tenant, another tenant’s user, unknown routes', async () => {
+    it('404 not_found: unknown user in this tenant, another tenant’s user, unknown routes (405 for another method)', async () => {
       assertError(await put(tok.admin, MISSING_ID, { name: 'x' }), 404, 'not_found');
       assertError(await put(tok.admin, other.id, { name: 'x' }), 404, 'not_found');
       assertError(
@@ -177,14 +177,15 @@ describe('PUT /v1/users/{id} through the sidecar', () => {
         404,
         'not_found',
       );
+      // A known path with another method is 405, not 404 (contract §4).
       assertError(
         await s.call('PATCH', `/v1/users/${viewer.id}`, {
           token: tok.admin,
           tenant: t1,
           body: { name: 'x' },
         }),
-        404,
-        'not_found',
+        405,
+        'method_not_allowed',
       );
       assert.equal(s.recorder.forwarded().length, 0);
     });

@@ -215,7 +215,7 @@ describe('paths and routing (security.md 9, 10, 27)', () => {
     assert.equal(s.recorder.forwarded().length, 0);
   });
 
-  it('10. paths and methods the route table does not know → 404 from the sidecar, never forwarded', async () => {
+  it('10. paths the route table does not know → 404, known paths with another method → 405 with Allow; never forwarded', async () => {
     const unknown: [string, string][] = [
       ['GET', '/'],
       ['GET', '/healthz'],
@@ -237,11 +237,22 @@ describe('paths and routing (security.md 9, 10, 27)', () => {
       ['HEAD', '/v1/users'],
       ['PROPFIND', '/v1/users'],
     ];
+    // A path the table knows, asked with another method, is 405 with Allow (contract §4);
+    // every other one 404. Neither is ever forwarded.
+    const knownPath = (path: string): string | undefined =>
+      path === '/v1/users'
+        ? 'GET, POST'
+        : path === `/v1/users/${victim.id}`
+          ? 'GET, PUT, DELETE'
+          : undefined;
     for (const [method, path] of unknown) {
       s.recorder.clear();
       const r = await s.call(method, path, { token: tok.ownerA, tenant: tA });
-      assert.equal(r.status, 404, `${method} ${path}: ${r.status} ${r.text}`);
-      if (method !== 'HEAD') assertError(r, 404, 'not_found', `${method} ${path}`);
+      const allow = knownPath(path);
+      const [status, code] = allow === undefined ? [404, 'not_found'] : [405, 'method_not_allowed'];
+      assert.equal(r.status, status, `${method} ${path}: ${r.status} ${r.text}`);
+      if (method !== 'HEAD') assertError(r, status, code, `${method} ${path}`);
+      if (allow !== undefined) assert.equal(r.headers.get('allow'), allow, `${method} ${path}`);
       assert.equal(s.recorder.forwarded().length, 0, `${method} ${path} was forwarded`);
     }
     // CONNECT is not a route either, and never tunnels anywhere.

@@ -7,6 +7,7 @@ import {
   InternalError,
   InvalidInputError,
   InvalidRolesError,
+  MethodNotAllowedError,
   NotFoundError,
   PayloadTooLargeError,
   PreconditionFailedError,
@@ -24,7 +25,7 @@ describe('errorResponse: one place maps every contract error to HTTP', () => {
   const table: Array<[unknown, number, string]> = [
     [new InvalidInputError('bad'), 400, 'invalid_input'],
     [new UnauthenticatedError('expired'), 401, 'unauthenticated'],
-    [new TenantMismatchError(), 403, 'tenant_mismatch'],
+    [new TenantMismatchError({ headerTenant: 'B', credentialTenant: 'A' }), 403, 'tenant_mismatch'],
     [
       new ForbiddenError('no', {
         notices: ['n'],
@@ -34,6 +35,7 @@ describe('errorResponse: one place maps every contract error to HTTP', () => {
       'forbidden',
     ],
     [new NotFoundError('none'), 404, 'not_found'],
+    [new MethodNotAllowedError(['GET', 'POST']), 405, 'method_not_allowed'],
     [new RequestTimeoutError('slow body'), 408, 'request_timeout'],
     [new ConflictError('taken'), 409, 'conflict'],
     [new PreconditionFailedError(), 412, 'precondition_failed'],
@@ -60,8 +62,29 @@ describe('errorResponse: one place maps every contract error to HTTP', () => {
 
   it('401 carries WWW-Authenticate and hides the real reason', () => {
     const r = errorResponse(new UnauthenticatedError('signature verification failed for kid abc'));
-    assert.equal(r.headers['www-authenticate'], 'Bearer error="invalid_token"');
+    assert.equal(r.headers['www-authenticate'], 'Bearer realm="cedargate", error="invalid_token"');
     assert.doesNotMatch(r.body.message, /signature|kid/);
+  });
+
+  it('401 challenges per RFC 6750 §3.1: no error code without a credential, invalid_request', () => {
+    const none = errorResponse(new UnauthenticatedError('no header', { challenge: 'none' }));
+    assert.equal(none.headers['www-authenticate'], 'Bearer realm="cedargate"');
+    const bad = errorResponse(new UnauthenticatedError('x', { challenge: 'invalid_request' }));
+    assert.equal(
+      bad.headers['www-authenticate'],
+      'Bearer realm="cedargate", error="invalid_request"',
+    );
+  });
+
+  it('405 carries Allow and lists the methods in details', () => {
+    const r = errorResponse(new MethodNotAllowedError(['GET', 'PUT', 'DELETE']));
+    assert.equal(r.headers['allow'], 'GET, PUT, DELETE');
+    assert.deepEqual(r.body.details, { allowed_methods: ['GET', 'PUT', 'DELETE'] });
+  });
+
+  it('tenant_mismatch names both tenants in details', () => {
+    const r = errorResponse(new TenantMismatchError({ headerTenant: 'B', credentialTenant: 'A' }));
+    assert.deepEqual(r.body.details, { header_tenant: 'B', credential_tenant: 'A' });
   });
 
   it('503 carries Retry-After when the condition is known to be brief, and only then', () => {

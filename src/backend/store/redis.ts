@@ -332,6 +332,26 @@ export async function openRedisStore(
           : { id: h['id'], name: h['name'] };
       }),
 
+    listTenants: () =>
+      guarded(async () => {
+        // SCAN, not KEYS: never blocks the server however many tenants there are.
+        const found: { id: string; name: string; createdAt: string }[] = [];
+        for await (const batch of client.scanIterator({
+          MATCH: `${prefix}{*}:tenant`,
+          COUNT: 500,
+        })) {
+          for (const key of ([] as string[]).concat(batch)) {
+            const h = await client.hGetAll(key);
+            if (h['id'] !== undefined && h['name'] !== undefined)
+              found.push({ id: h['id'], name: h['name'], createdAt: h['created_at'] ?? '' });
+          }
+        }
+        found.sort((a, b) =>
+          a.createdAt === b.createdAt ? (a.id < b.id ? -1 : 1) : a.createdAt < b.createdAt ? -1 : 1,
+        );
+        return found.map(({ id, name }) => ({ id, name }));
+      }),
+
     listUsers: (tenantId, options: ListOptions) =>
       guarded(async (): Promise<UserPage> => {
         const { limit, cursor, maxBytes = DEFAULT_PAGE_MAX_BYTES } = options;

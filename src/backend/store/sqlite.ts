@@ -125,6 +125,7 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
 
   const stmt = {
     getTenant: db.prepare<[string], Tenant>('SELECT id, name FROM tenants WHERE id = ?'),
+    listTenants: db.prepare<[], Tenant>('SELECT id, name FROM tenants ORDER BY created_at, id'),
     insertTenant: db.prepare<[string, string, string]>(
       'INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?)',
     ),
@@ -253,6 +254,10 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
   return {
     async createTenant(name, owner) {
       return createTenantTx.immediate(name, owner);
+    },
+
+    async listTenants() {
+      return stmt.listTenants.all();
     },
 
     async getTenant(tenantId) {

@@ -28,6 +28,8 @@ export interface UserStore {
   /** Creates a tenant and its owner (roles ["admin"], is_owner true) in one transaction. */
   createTenant(name: string, owner: NewUser): Promise<{ tenant: Tenant; owner: StoredUser }>;
   getTenant(tenantId: string): Promise<Tenant | null>;
+  /** Every tenant, oldest first (`tenant list`): an operator's listing, not a request path. */
+  listTenants(): Promise<Tenant[]>;
   /**
    * Users of one tenant in a stable order, at most `limit` of them and at most `maxBytes` of
    * them; throws InvalidInputError on a bad cursor.

@@ -29,10 +29,15 @@ export function readBearerToken(
   }
   const match = BEARER.exec(value);
   if (match === null)
-    throw new UnauthenticatedError('Authorization header is not "<scheme> <token>"');
+    throw new UnauthenticatedError('Authorization header is not "<scheme> <token>"', {
+      challenge: 'invalid_request',
+    });
   const [, scheme = '', token = ''] = match;
   if (scheme.toLowerCase() !== 'bearer') {
-    throw new UnauthenticatedError(`Authorization scheme "${scheme}" is not Bearer`);
+    // No bearer credential at all, as far as RFC 6750 is concerned: a challenge without error.
+    throw new UnauthenticatedError(`Authorization scheme "${scheme}" is not Bearer`, {
+      challenge: 'none',
+    });
   }
   if (Buffer.byteLength(token) > maxTokenBytes) {
     throw new UnauthenticatedError(`token over ${maxTokenBytes} bytes`);
@@ -42,15 +47,19 @@ export function readBearerToken(
 }
 
 function singleHeader(authorization: string | string[] | undefined): string {
-  if (authorization === undefined) throw new UnauthenticatedError('no Authorization header');
+  if (authorization === undefined)
+    throw new UnauthenticatedError('no Authorization header', { challenge: 'none' });
   if (Array.isArray(authorization)) {
     // Two credentials in one request: which one would the backend believe? Neither.
     if (authorization.length !== 1) {
-      throw new UnauthenticatedError(`${authorization.length} Authorization headers`);
+      throw new UnauthenticatedError(`${authorization.length} Authorization headers`, {
+        challenge: 'invalid_request',
+      });
     }
     return singleHeader(authorization[0]);
   }
-  if (authorization.trim() === '') throw new UnauthenticatedError('empty Authorization header');
+  if (authorization.trim() === '')
+    throw new UnauthenticatedError('empty Authorization header', { challenge: 'none' });
   return authorization;
 }
 

@@ -46,7 +46,8 @@ export interface PolicySnapshot {
 export interface PolicyStatus {
   live: PolicySnapshot;
   /**
-   * The last reload that found new content (`null` until one did): when, whether it went live,
+   * The last reload that found new content (`null` until one did), or that found the files back
+   * at the live set after a refusal (then `ok`, with no problems): when, whether it went live,
    * what triggered it (`reason`: 'watch', 'poll', 'SIGHUP', ...), why it was refused, and the
    * roles it retired (named by the schema before it, not after; [] when refused).
    */
@@ -275,7 +276,12 @@ async function reloadNow(state: StoreState, reason: string): Promise<ReloadResul
   try {
     const sources = await readPolicySources(state.dir);
     candidateVersion = sources.version;
-    if (sources.version === state.live.snapshot.version) return 'unchanged';
+    if (sources.version === state.live.snapshot.version) {
+      // The files are the live set again (a broken edit was reverted): a refusal recorded
+      // before must not be reported forever, and an operator watching the log is told.
+      if (state.lastReload?.ok === false) recover(state, reason);
+      return 'unchanged';
+    }
     // A broken version already refused and reported: polling it again adds nothing.
     if (automatic && sources.version === state.lastRefusedVersion) return 'unchanged';
     swapIn(state, buildPolicySet(state.dir, sources), reason);
@@ -314,6 +320,17 @@ function swapIn(state: StoreState, set: LoadedPolicySet, reason: string): void {
       fields,
       `policies reloaded; roles no longer in the schema: ${retired.join(', ')} (their holders are decided as if they did not hold them)`,
     );
+}
+
+/** The files on disk are the live set again after a refusal: /status and the log say so. */
+function recover(state: StoreState, reason: string): void {
+  const { version } = state.live.snapshot;
+  state.lastRefusedVersion = null;
+  state.lastReload = { at: state.now(), ok: true, reason, problems: [], retiredRoles: [] };
+  state.logger.info(
+    { reason, version },
+    `policy files are good again: they match the live set ${version}, which kept serving`,
+  );
 }
 
 /** Records a refused candidate; the live set stays as it was. */

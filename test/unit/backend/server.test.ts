@@ -134,3 +134,37 @@ describe('graceful close', () => {
     await local.close(); // idempotent
   });
 });
+
+describe('startBackend with the allowed roles given (start: one loaded schema feeds both)', () => {
+  it('checks roles against what the given source says now, not the schema file', async () => {
+    const d = tempDir('cedargate-server-roles-');
+    let roles: readonly string[] = ['admin', 'user'];
+    const b = await startBackend(
+      loadConfig('backend', {
+        DATA_DIR: join(d.path, 'data'),
+        POLICY_DIR: shippedPolicies,
+        BACKEND_PORT: '0',
+        TRUST_SECRET: SECRET,
+      }),
+      createLogger('silent'),
+      { allowedRoles: () => roles },
+    );
+    try {
+      const t = (
+        await b.store.createTenant('Acme', { name: 'O', email: 'o@a.example', roles: ['admin'] })
+      ).tenant.id;
+      const create = (email: string) =>
+        fetch(`http://127.0.0.1:${b.port}/v1/users`, {
+          method: 'POST',
+          headers: { [TRUST_HEADER]: SECRET, 'x-tenant-id': t, 'content-type': 'application/json' },
+          body: JSON.stringify({ name: 'x', email, roles: ['auditor'] }),
+        });
+      assert.equal((await create('x@a.example')).status, 422);
+      roles = ['admin', 'user', 'auditor'];
+      assert.equal((await create('y@a.example')).status, 201);
+    } finally {
+      await b.close();
+      d.remove();
+    }
+  });
+});

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createReadiness } from '../../../src/sidecar/readiness.js';
 import type { SidecarCluster } from '../../../src/sidecar/server.js';
+import { TrustRejectedError } from '../../../src/sidecar/upstream.js';
 
 describe('createReadiness', () => {
   function setup(opts: { backendUp?: boolean; cluster?: { ok: boolean; detail: string } } = {}) {
@@ -57,5 +58,16 @@ describe('createReadiness', () => {
     const r = await redis.readiness();
     assert.equal(r.ready, false);
     assert.equal(r.checks.redis, 'redis down');
+  });
+
+  it('a backend that refuses the trust secret is not ready, and the check says so', async () => {
+    const readiness = createReadiness({
+      policyVersion: () => 'v1',
+      pingBackend: () => Promise.reject(new TrustRejectedError()),
+      draining: () => false,
+    });
+    const r = await readiness();
+    assert.equal(r.ready, false);
+    assert.match(r.checks.backend ?? '', /TRUST_SECRET/);
   });
 });

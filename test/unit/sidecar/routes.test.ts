@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { CedargateError } from '../../../src/errors.js';
-import { canonicalPath, matchRoute, readQuery } from '../../../src/sidecar/routes.js';
+import {
+  allowedMethods,
+  canonicalPath,
+  matchRoute,
+  readQuery,
+} from '../../../src/sidecar/routes.js';
 
 const ID = '2489E9AD-2EE2-8E00-8EC9-32D5F69181C0';
 
@@ -98,5 +103,25 @@ describe('the permissions routes', () => {
       assert.equal(matchRoute('GET', target), undefined, target);
     }
     assert.equal(matchRoute('PUT', `/v1/users/${ID}/permissions`), undefined);
+  });
+});
+
+describe('allowedMethods (405 and Allow for a known path)', () => {
+  it('lists the table methods of exactly this path, in table order', () => {
+    assert.deepEqual(allowedMethods('/v1/users'), ['GET', 'POST']);
+    assert.deepEqual(allowedMethods('/v1/users?limit=2'), ['GET', 'POST']);
+    assert.deepEqual(allowedMethods(`/v1/users/${ID}`), ['GET', 'PUT', 'DELETE']);
+  });
+  it('knows no spelling the route table refuses', () => {
+    for (const t of [
+      '/v1/users/',
+      '/v1//users',
+      `/v1/users/${ID}/roles`,
+      '/v1/users/a%2Fb',
+      '*',
+      '/',
+      '/v1/Users',
+    ])
+      assert.deepEqual(allowedMethods(t), [], t);
   });
 });

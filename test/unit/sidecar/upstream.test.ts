@@ -5,7 +5,12 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { etagOf } from '../../../src/common/user.js';
 import { UpstreamUnavailableError } from '../../../src/errors.js';
-import { createUpstreamClient, type UpstreamClient } from '../../../src/sidecar/upstream.js';
+import {
+  TrustRejectedError,
+  createUpstreamClient,
+  type UpstreamClient,
+} from '../../../src/sidecar/upstream.js';
+import { captureLogger, silentLogger } from '../../helpers/tokens.js';
 
 const T = 'AAAAAAAA-0000-4000-8000-000000000000';
 const OTHER_T = 'CCCCCCCC-0000-4000-8000-000000000000';
@@ -103,4 +108,77 @@ describe('upstream client: the backend user becomes checked facts', () => {
       });
     });
   }
+});
+
+describe('upstream client: the readiness ping is a trusted lookup', () => {
+  let server: Server;
+  const seen: { path: string; trust: string | undefined; tenant: string | undefined }[] = [];
+  let status = 404;
+
+  before(async () => {
+    server = createServer((req, res) => {
+      seen.push({
+        path: req.url ?? '',
+        trust: req.headers['x-cedargate-trust'] as string | undefined,
+        tenant: req.headers['x-tenant-id'] as string | undefined,
+      });
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end('{"code":"x","message":"x"}');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  });
+  after(async () => new Promise((r) => server.close(r)));
+
+  function client(logger = silentLogger, now = () => 0): UpstreamClient {
+    const { port } = server.address() as AddressInfo;
+    return createUpstreamClient({
+      baseUrl: `http://127.0.0.1:${port}`,
+      trustSecret: 'the-secret',
+      timeoutMs: 2000,
+      logger,
+      now,
+    });
+  }
+
+  it('sends the trust header and a tenant, like a request lookup; a 404 is ready', async () => {
+    status = 404;
+    seen.length = 0;
+    const c = client();
+    await c.ping();
+    c.close();
+    assert.equal(seen.length, 1);
+    assert.equal(seen[0]?.trust, 'the-secret');
+    assert.match(seen[0]?.path ?? '', /^\/v1\/users\/[0-9A-F-]{36}$/i);
+    assert.match(seen[0]?.tenant ?? '', /^[0-9A-F-]{36}$/i);
+  });
+
+  it('a 401 is a TrustRejectedError, logged at error level naming TRUST_SECRET, throttled', async () => {
+    status = 401;
+    const cap = captureLogger();
+    let t = 0;
+    const c = client(cap.logger, () => t);
+    await assert.rejects(c.ping(), (err: unknown) => err instanceof TrustRejectedError);
+    await assert.rejects(c.fetchUser(T, U), (err: unknown) => err instanceof TrustRejectedError);
+    const errorLines = () =>
+      cap
+        .lines()
+        .split('\n')
+        .filter((l) => l.includes('"level":50') && l.includes('TRUST_SECRET'));
+    assert.equal(errorLines().length, 1, cap.lines());
+    t = 10_000;
+    await assert.rejects(c.ping());
+    assert.equal(errorLines().length, 2, 'logged again once the throttle has passed');
+    c.close();
+  });
+
+  it('any other answer is unavailable, not a trust problem', async () => {
+    status = 503;
+    const c = client();
+    await assert.rejects(
+      c.ping(),
+      (err: unknown) =>
+        err instanceof UpstreamUnavailableError && !(err instanceof TrustRejectedError),
+    );
+    c.close();
+  });
 });

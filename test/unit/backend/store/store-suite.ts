@@ -106,6 +106,29 @@ export function describeStoreSuite(name: string, open: () => Promise<OpenedStore
           assert.equal(await store.getTenant(MISSING_ID), null);
         }));
 
+      it('lists every tenant, once, with id and name only', () =>
+        withStore(open, async ({ store }) => {
+          const made = [];
+          for (const name of ['Acme', 'Globex', 'Initech']) {
+            made.push(
+              (
+                await store.createTenant(name, {
+                  name: 'O',
+                  email: `o@${name.toLowerCase()}.example`,
+                  roles: ['admin'],
+                })
+              ).tenant,
+            );
+          }
+          const listed = await store.listTenants();
+          for (const t of made)
+            assert.deepEqual(
+              listed.filter((l) => l.id === t.id),
+              [t],
+            );
+          for (const l of listed) assert.deepEqual(Object.keys(l), ['id', 'name']);
+        }));
+
       it('makes one owner per tenant; other users are not owners', () =>
         withStore(open, async ({ store }) => {
           const t = await newTenant(store);

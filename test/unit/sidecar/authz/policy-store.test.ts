@@ -20,6 +20,7 @@ import type {
 } from '../../../../src/sidecar/authz/policy-store.js';
 import type { AuthzRequest, PrincipalFacts, ResourceFacts } from '../../../../src/policy/types.js';
 import { waitFor } from '../../../helpers/net.js';
+import { captureLogger } from '../../../helpers/tokens.js';
 import { shippedPolicies, tempDir } from '../../../helpers/process.js';
 
 const logger = createLogger('silent');
@@ -453,6 +454,43 @@ describe('reload', () => {
       'poll',
     );
     assert.equal(store.status().lastReload?.reason, 'poll');
+  });
+
+  it('a broken edit reverted to the live content: lastReload turns ok again, and the log says so', async () => {
+    const dir = copyOfShipped();
+    const cap = captureLogger();
+    const store = await openStore(dir, { logger: cap.logger });
+    const version = store.current().version;
+    const file = join(dir, 'owner.cedar');
+    const good = readFileSync(file, 'utf8');
+    writeFileSync(file, '@id("x")\npermit (principal, action, resource) when { 1 + };\n');
+    assert.equal(await store.reload('poll'), 'failure');
+    assert.equal(store.status().lastReload?.ok, false);
+    writeFileSync(file, good);
+    assert.equal(await store.reload('poll'), 'unchanged');
+    const status = store.status();
+    assert.equal(status.lastReload?.ok, true);
+    assert.deepEqual(status.lastReload?.problems, []);
+    assert.equal(status.live.version, version);
+    assert.deepEqual(status.reloads, { success: 0, failure: 1 });
+    const lines = cap
+      .lines()
+      .split('\n')
+      .filter((l) => l.includes('good again'));
+    assert.equal(lines.length, 1, cap.lines());
+    assert.match(lines[0] ?? '', new RegExp(`"version":"${version}"`));
+    // Polled again, nothing new: no second line.
+    assert.equal(await store.reload('poll'), 'unchanged');
+    assert.equal(
+      cap
+        .lines()
+        .split('\n')
+        .filter((l) => l.includes('good again')).length,
+      1,
+    );
+    // The same broken content once more is refused again, not skipped as already reported.
+    writeFileSync(file, '@id("x")\npermit (principal, action, resource) when { 1 + };\n');
+    assert.equal(await store.reload('poll'), 'failure');
   });
 
   it('reports unchanged when nothing changed', async () => {
