@@ -80,7 +80,7 @@ async function revokeToken(args: string[]): Promise<number> {
       `token revoke requires REDIS_URL (revocations are kept in Redis)\nusage: ${REVOKE_USAGE}`,
     );
   }
-  await revokeInRedis(config.redisUrl, revocation);
+  await revokeInRedis(config.redisUrl, revocation, { maxLen: config.eventStreamMaxLen });
   const printed =
     revocation.kind === 'jti'
       ? { kind: 'jti', jti: revocation.jti, expires_at: revocation.expiresAt }

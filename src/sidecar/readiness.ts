@@ -1,6 +1,6 @@
 /**
- * /readyz: ready while the backend answers, the cluster channel (if any) is healthy, and the
- * sidecar is not draining. The backend is pinged at most once a second, however often probes come.
+ * /readyz: ready while the backend answers, the cluster channel (if any) is healthy — each of
+ * its Redis connections is listed — and the sidecar is not draining. The backend is pinged at most once a second, however often probes come.
  */
 import type { SidecarCluster } from './server.js';
 
@@ -39,6 +39,7 @@ export function createReadiness(deps: ReadinessDeps): () => Promise<Readiness> {
     if (deps.cluster !== undefined) {
       const h = deps.cluster.health();
       checks.redis = h.detail;
+      Object.assign(checks, h.checks);
       ready = ready && h.ok;
     }
     if (draining) checks.shutdown = 'draining';
