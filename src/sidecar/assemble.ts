@@ -116,7 +116,13 @@ async function openParts(options: SidecarOptions, closers: Closers): Promise<Par
   closers.add(() => upstream.close());
   const directory = createUserDirectory({ upstream, ttlMs: config.userCacheTtlMs });
   closers.add(() => directory.close());
-  if (cluster !== undefined) await startCluster(cluster, { directory, policies }, config, logger);
+  if (cluster !== undefined) {
+    await startCluster(cluster, { directory, policies }, config, logger);
+    metrics.watchEvents(() => {
+      const s = cluster.status();
+      return { lagSeconds: s.lag_seconds, cachesDropped: s.caches_dropped_for_lost_events };
+    });
+  }
   metrics.countCaches(() => {
     const c = verifier.stats();
     const u = directory.stats();
