@@ -16,7 +16,7 @@ export function eventStreamKey(prefix: string = DEFAULT_KEY_PREFIX): string {
   return `${prefix}events`;
 }
 
-/** EVENT_STREAM_MAXLEN's default: what docs/scaling.md sizes (about 20 MB of stream). */
+/** EVENT_STREAM_MAXLEN's default: 10–20 MB of stream, sized in docs/scaling.md. */
 export const DEFAULT_EVENT_STREAM_MAXLEN = 100_000;
 
 /** One entry of the stream, as the sidecar applies it. */
