@@ -62,6 +62,16 @@ export interface Config {
   readonly userCacheTtlMs: number;
   /** When Redis is down: refuse (503, default) or accept tokens unchecked for revocation. */
   readonly revocationFailOpen: boolean;
+  /** EVENT_STREAM_MAXLEN: the change-event stream is trimmed to about this many entries. */
+  readonly eventStreamMaxLen: number;
+  /** EVENT_MAX_LAG_MS: a replica further behind the stream than this serves from short TTLs. */
+  readonly eventMaxLagMs: number;
+  /**
+   * EVENT_CHECK_EACH_REQUEST: before deciding, ask Redis for the stream's newest id and wait
+   * (up to EVENT_MAX_LAG_MS) until this replica has applied it, so a change acknowledged anywhere
+   * is enforced by the very next request here. Off: events apply as they arrive (milliseconds).
+   */
+  readonly eventCheckEachRequest: boolean;
   readonly shutdownGraceMs: number;
   readonly policyPollMs: number;
   readonly logLevel: string;
@@ -345,6 +355,9 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
     jwksCooldownMs: int(env, 'JWKS_COOLDOWN_MS', 30_000, 0, 3_600_000, '30000'),
     userCacheTtlMs: int(env, 'USER_CACHE_TTL_MS', 5_000, 0, 3_600_000, '5000'),
     revocationFailOpen: bool(env, 'REVOCATION_FAIL_OPEN', false),
+    eventStreamMaxLen: int(env, 'EVENT_STREAM_MAXLEN', 100_000, 1_000, 100_000_000, '100000'),
+    eventMaxLagMs: int(env, 'EVENT_MAX_LAG_MS', 2_000, 10, 600_000, '2000'),
+    eventCheckEachRequest: bool(env, 'EVENT_CHECK_EACH_REQUEST', true),
     shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 10_000, 0, 600_000, '10000'),
     policyPollMs: int(env, 'POLICY_POLL_MS', 5_000, 100, 3_600_000, '5000'),
     logLevel,

@@ -95,7 +95,7 @@ async function revokeToken(args: string[]): Promise<number> {
     );
   }
   try {
-    await revokeInRedis(config.redisUrl, revocation);
+    await revokeInRedis(config.redisUrl, revocation, { maxLen: config.eventStreamMaxLen });
   } catch (err) {
     // A person at a terminal needs the cause in one line (main prints it, exit 1), not a stack.
     throw new Error(

@@ -124,7 +124,13 @@ async function openParts(options: SidecarOptions, closers: Closers): Promise<Par
   closers.add(() => upstream.close());
   const directory = createUserDirectory({ upstream, ttlMs: config.userCacheTtlMs });
   closers.add(() => directory.close());
-  if (cluster !== undefined) await startCluster(cluster, directory, config, logger);
+  if (cluster !== undefined) {
+    await startCluster(cluster, { directory, policies }, config, logger);
+    metrics.watchEvents(() => {
+      const s = cluster.status();
+      return { lagSeconds: s.lag_seconds, cachesDropped: s.caches_dropped_for_lost_events };
+    });
+  }
   metrics.countCaches(() => {
     const c = verifier.stats();
     const u = directory.stats();
@@ -209,12 +215,16 @@ const DEGRADED_USER_TTL_MS = 500;
 
 function startCluster(
   cluster: SidecarCluster,
-  directory: UserDirectory,
+  { directory, policies }: { directory: UserDirectory; policies: PolicyStore },
   config: Config,
   logger: Logger,
 ): Promise<void> {
   return cluster.start({
     onUserChanged: (t, u) => directory.invalidate(t, u),
+    onEventsLost: () => {
+      directory.clear();
+      policies.dropDecisions();
+    },
     onDegraded: () => {
       directory.clear();
       directory.setTtl(Math.min(DEGRADED_USER_TTL_MS, config.userCacheTtlMs));
@@ -225,22 +235,6 @@ function startCluster(
       directory.setTtl(config.userCacheTtlMs);
       logger.info('cluster channel back: user cache restored');
     },
-  });
-}
-
-/** How long an acknowledged write waits for its invalidation to reach the other replicas. */
-const PUBLISH_WAIT_MS = 250;
-
-/** Resolves when `work` settles or after `ms`, whichever is first. */
-function withinMs(ms: number, work: Promise<void> | void): Promise<void> | void {
-  if (work === undefined) return undefined;
-  return new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    const done = (): void => {
-      clearTimeout(timer);
-      resolve();
-    };
-    work.then(done, done);
   });
 }
 
@@ -263,11 +257,9 @@ function createDataServer(config: Config, logger: Logger, parts: Parts): Server 
     bodyTimeoutMs: config.bodyTimeoutMs,
     bodyBudget: parts.bodyBudget,
   };
-  if (cluster !== undefined) {
-    // Wait for the channel to take the invalidation before answering the write, but never
-    // longer than a moment: with Redis down, the other replicas are on short TTLs anyway.
-    deps.onUserChanged = (t, u) => withinMs(PUBLISH_WAIT_MS, cluster.publishUserChanged(t, u));
-  }
+  // The other replicas learn of a write from the store's own change event (no publish from
+  // here: docs/scaling.md); before deciding, this one applies whatever the stream holds.
+  if (cluster !== undefined) deps.catchUp = () => cluster.catchUp();
   const { candidate } = parts;
   if (candidate !== undefined) deps.onDecided = (decided) => candidate.observe(decided);
   return createSidecarServer(config, createPipeline(deps));
@@ -296,7 +288,7 @@ function createAdminServer(
       candidate: parts.candidate?.status() ?? null,
       caches: { credentials: verifier.stats(), users: directory.stats() },
       bodies: parts.bodyBudget.stats(),
-      cluster: cluster?.health() ?? null,
+      cluster: cluster?.status() ?? null,
     }),
     ...(playground !== undefined && { playground: createPlaygroundRouter(playground) }),
   });

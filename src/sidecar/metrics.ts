@@ -1,5 +1,5 @@
 /** Prometheus metrics of the sidecar (prom-client), on a registry of its own. */
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
  * The per-request hot path records through these: a labelled child is looked up once per label
@@ -27,6 +27,8 @@ export interface SidecarMetrics extends RequestRecorders {
   candidateDecisions: Counter<'agreement'>;
   /** The caches' totals, read at each scrape and turned into counter increments. */
   countCaches(read: () => CacheTotals): void;
+  /** The change stream's lag and the caches dropped for lost events, read at each scrape. */
+  watchEvents(read: () => { lagSeconds: number; cachesDropped: number }): void;
 }
 
 export function createSidecarMetrics(): SidecarMetrics {
@@ -64,6 +66,27 @@ export function createSidecarMetrics(): SidecarMetrics {
     countDecision(action, result, cached) {
       decisionsOf(action, result).inc();
       (cached ? caches.decisionHit : caches.decisionMiss).inc();
+    },
+    watchEvents(read) {
+      let counted = 0;
+      new Gauge({
+        name: 'cedargate_event_lag_seconds',
+        help: 'How far behind the change-event stream this replica is (while unreadable: for how long)',
+        registers: [registry],
+        collect() {
+          this.set(read().lagSeconds);
+        },
+      });
+      new Counter({
+        name: 'cedargate_event_caches_dropped_total',
+        help: 'Times the user and decision caches were dropped because change events were lost',
+        registers: [registry],
+        collect() {
+          const now = read().cachesDropped;
+          if (now > counted) this.inc(now - counted);
+          counted = now;
+        },
+      });
     },
     policyReloads: new Counter({
       name: 'cedargate_policy_reloads_total',

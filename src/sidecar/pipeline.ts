@@ -59,6 +59,11 @@ export interface PipelineDeps {
   onUserChanged?: (tenantId: string, userId: string) => Promise<void> | void;
   /** Told about every decision once made (the candidate set in shadow); returns at once. */
   onDecided?: NonNullable<DecideAndForwardDeps['onDecided']>;
+  /**
+   * Before each authentication (at the head and again before the decision): resolves once every
+   * change acknowledged anywhere has reached this replica's caches (the cluster's `catchUp`).
+   */
+  catchUp?: () => Promise<void>;
 }
 
 /** The request handler for the sidecar's data port. */
@@ -155,9 +160,11 @@ async function admit(deps: PipelineDeps, req: IncomingMessage, ex: Exchange): Pr
 
 /** The verified credential and the user it names, who must still be a user of its tenant. */
 async function authenticate(
-  { verifier, directory }: PipelineDeps,
+  { verifier, directory, catchUp }: PipelineDeps,
   req: IncomingMessage,
 ): Promise<{ credential: VerifiedCredential; principal: UserRecord }> {
+  // First, so the revocation check and both user look-ups see every change made before now.
+  if (catchUp !== undefined) await catchUp();
   const credential = await verifier.verify(req.headers.authorization);
   const principal = await directory.get(credential.tenantId, credential.subject);
   if (principal === null) throw new UnauthenticatedError('the subject is not a user of its tenant');

@@ -1,7 +1,8 @@
 /**
  * /readyz: ready while the backend answers a trusted lookup (the same call a request makes, so
- * a wrong TRUST_SECRET is not ready), the cluster channel (if any) is healthy, and the sidecar
- * is not draining. The backend is pinged at most once a second, however often probes come.
+ * a wrong TRUST_SECRET is not ready), the cluster channel (if any) is healthy — each of its Redis
+ * connections is listed — and the sidecar is not draining. The backend is pinged at most once a
+ * second, however often probes come.
  */
 import type { SidecarCluster } from './server.js';
 import { TrustRejectedError } from './upstream.js';
@@ -41,6 +42,7 @@ export function createReadiness(deps: ReadinessDeps): () => Promise<Readiness> {
     if (deps.cluster !== undefined) {
       const h = deps.cluster.health();
       checks.redis = h.detail;
+      Object.assign(checks, h.checks);
       ready = ready && h.ok;
     }
     if (draining) checks.shutdown = 'draining';

@@ -10,24 +10,48 @@ import { InvalidInputError, NotFoundError, sendError } from '../errors.js';
 import type { RevocationCheck } from './authn/verifier.js';
 
 /**
- * What several replicas share (implemented on Redis): cross-replica invalidation and token
- * revocation. A single replica runs without one.
+ * What several replicas share (implemented on Redis): the change-event stream (invalidation)
+ * and token revocation. A single replica runs without one.
  */
 export interface SidecarCluster {
-  /** Tells every replica that a user changed; resolves once the channel has it (never rejects). */
-  publishUserChanged(tenantId: string, userId: string): Promise<void> | void;
-  /** Starts listening; the handlers run for changes made through any replica. */
+  /** Starts following; the handlers run for changes made through any replica. */
   start(handlers: {
     onUserChanged(tenantId: string, userId: string): void;
-    /** The channel is down: nothing guarantees invalidations; keep caches short. */
+    /** The stream cannot be trusted now (unread, lagging, or no way to check): keep caches short. */
     onDegraded(): void;
-    /** The channel is back: caches may be trusted again. */
+    /** Trusted again: caches may be kept for their full TTL. */
     onRecovered(): void;
+    /** Events were lost (trimmed before they were read): drop every cache. */
+    onEventsLost(): void;
   }): Promise<void>;
+  /**
+   * Resolves once everything the stream held when called has been applied here (or at once when
+   * that cannot be known, the channel then being degraded). Never rejects.
+   */
+  catchUp(): Promise<void>;
   revocation: RevocationCheck;
-  /** For /readyz and /status. */
-  health(): { ok: boolean; detail: string };
+  /** For /readyz: overall, and one line per Redis connection. */
+  health(): { ok: boolean; detail: string; checks: Record<string, string> };
+  /** For /status. */
+  status(): ClusterStatus;
   close(): Promise<void>;
+}
+
+/** What /status says about the cluster channel. */
+export interface ClusterStatus {
+  ok: boolean;
+  detail: string;
+  checks: Record<string, string>;
+  reader: string;
+  applied_id: string | null;
+  newest_id: string;
+  lag_seconds: number;
+  max_lag_ms: number;
+  degraded: boolean;
+  check_each_request: boolean;
+  caches_dropped_for_lost_events: number;
+  last_loss: { at: string; reason: string } | null;
+  revoked: { jtis: number; subjects: number };
 }
 
 /** The data port's server: every request goes to `pipeline`. */

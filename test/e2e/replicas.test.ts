@@ -23,7 +23,13 @@ import {
   tempDir,
   type RunningProcess,
 } from '../helpers/process.js';
-import { skipWithoutRedis, startRedis, type RunningRedis } from '../helpers/redis.js';
+import {
+  skipWithoutRedis,
+  startRedis,
+  startRedisCutter,
+  type RedisCutter,
+  type RunningRedis,
+} from '../helpers/redis.js';
 import { assertError, type ReplyBody } from '../helpers/contract.js';
 import { rawRequest, type Reply } from '../helpers/stack.js';
 
@@ -50,6 +56,8 @@ describe('two sidecar replicas on Redis', { skip: skipWithoutRedis() }, () => {
   const redisDir = join(dir.path, 'redis');
   const trustSecret = randomBytes(24).toString('hex');
   let redis: RunningRedis;
+  /** Replica A reaches Redis through it, so a test can cut one of A's connections. */
+  let cutter: RedisCutter;
   let backend: RunningProcess;
   const replicas: Replica[] = [];
   let baseEnv: Record<string, string>;
@@ -122,6 +130,7 @@ describe('two sidecar replicas on Redis', { skip: skipWithoutRedis() }, () => {
     const { mkdirSync } = await import('node:fs');
     mkdirSync(redisDir);
     redis = await startRedis({ persistDir: redisDir });
+    cutter = await startRedisCutter(redis.port);
     const { jwksPath } = await ensureDevKeys(dataDir);
     const backendPort = await freePort();
     baseEnv = {
@@ -140,6 +149,7 @@ describe('two sidecar replicas on Redis', { skip: skipWithoutRedis() }, () => {
       const [port, adminPort] = [await freePort(), await freePort()];
       const proc = startCli(['sidecar'], {
         ...baseEnv,
+        ...(name === 'A' ? { REDIS_URL: cutter.url } : {}),
         UPSTREAM_URL: `http://127.0.0.1:${backendPort}`,
         JWKS_FILE: jwksPath,
         JWT_ISSUER: 'cedargate-dev',
@@ -191,6 +201,7 @@ describe('two sidecar replicas on Redis', { skip: skipWithoutRedis() }, () => {
   after(async () => {
     await Promise.all(replicas.map((r) => r.proc.stop()));
     await backend?.stop();
+    await cutter?.close();
     await redis?.stop();
     dir.remove();
   });
@@ -224,6 +235,37 @@ describe('two sidecar replicas on Redis', { skip: skipWithoutRedis() }, () => {
     r = await call(b, 'PUT', `/v1/users/${adam.id}`, tok.owner, { roles: ['admin'] });
     assert.equal(r.status, 200, r.text);
     r = await call(a, 'PUT', `/v1/users/${vera.id}`, tok.adam, { name: 'Vera 3' });
+    assert.equal(r.status, 200, r.text);
+  });
+
+  it("with A's command connection cut, a demotion through A is enforced by B on its next request", async () => {
+    const [a, b] = replicas as [Replica, Replica];
+    // B caches Adam as an admin (for ten minutes).
+    let r = await call(b, 'PUT', `/v1/users/${vera.id}`, tok.adam, { name: 'Vera cut 1' });
+    assert.equal(r.status, 200, r.text);
+    await assertWarm(b);
+    // A loses its command connection; whatever else it holds (its event reader) stays up.
+    cutter.cut('cedargate-sidecar');
+    await waitFor(() => (cutter.open()['cedargate-sidecar'] ?? 0) === 0, 10_000, "A's cut");
+    r = await call(a, 'PUT', `/v1/users/${adam.id}`, tok.owner, { roles: ['user'] });
+    assert.equal(r.status, 200, r.text);
+    // The change must come from the store itself: B's very next request is decided on it.
+    assertError(
+      await call(b, 'PUT', `/v1/users/${vera.id}`, tok.adam, { name: 'Vera cut 2' }),
+      403,
+      'forbidden',
+      'B decided on the old roles',
+    );
+    // A tells the truth about the connection it lost.
+    const readyz = await fetch(`http://127.0.0.1:${a.adminPort}/readyz`);
+    const body = (await readyz.json()) as { details: { checks: Record<string, string> } };
+    assert.equal(readyz.status, 503, JSON.stringify(body));
+    assert.equal(body.details.checks['redis_commands'], 'unreachable', JSON.stringify(body));
+    cutter.restore('cedargate-sidecar');
+    await waitFor(() => ready(a), 20_000, `replica A ready again\n${a.proc.output()}`);
+    r = await call(a, 'PUT', `/v1/users/${adam.id}`, tok.owner, { roles: ['admin'] });
+    assert.equal(r.status, 200, r.text);
+    r = await call(b, 'PUT', `/v1/users/${vera.id}`, tok.adam, { name: 'Vera cut 3' });
     assert.equal(r.status, 200, r.text);
   });
 

@@ -135,3 +135,75 @@ function answersPing(port: number): Promise<boolean> {
     });
   });
 }
+
+/**
+ * A TCP hop in front of a Redis that can cut the connections of one client by the name it gives
+ * itself (`CLIENT SETNAME`, sent in node-redis's handshake) and keep refusing that name until
+ * `restore` — so a test can take one of a process's Redis connections away while the others stay.
+ */
+export interface RedisCutter {
+  url: string;
+  /** Destroys every connection named `name` now, and each new one as soon as it names itself. */
+  cut(name: string): void;
+  restore(name: string): void;
+  /** Connections open now, by the name they gave (unnamed ones under ''). */
+  open(): Record<string, number>;
+  close(): Promise<void>;
+}
+
+export async function startRedisCutter(redisPort: number): Promise<RedisCutter> {
+  const { createServer } = await import('node:net');
+  const cutNames = new Set<string>();
+  const conns = new Set<{ name: string; destroy(): void }>();
+  const server = createServer((client) => {
+    const upstream = connect({ host: '127.0.0.1', port: redisPort });
+    const conn = {
+      name: '',
+      destroy: () => {
+        client.destroy();
+        upstream.destroy();
+      },
+    };
+    conns.add(conn);
+    let head = '';
+    client.on('data', (d: Buffer) => {
+      if (conn.name === '' && head.length < 4096) {
+        head += d.toString('latin1');
+        // RESP: ... $7\r\nSETNAME\r\n$<n>\r\n<name>\r\n (HELLO ... SETNAME <name> alike)
+        const m = /SETNAME\r\n\$\d+\r\n([^\r]*)\r\n/i.exec(head);
+        if (m?.[1] !== undefined) conn.name = m[1];
+      }
+      if (cutNames.has(conn.name)) return conn.destroy();
+      upstream.write(d);
+    });
+    upstream.on('data', (d: Buffer) => client.write(d));
+    const end = (): void => {
+      conns.delete(conn);
+      conn.destroy();
+    };
+    client.on('close', end);
+    upstream.on('close', end);
+    client.on('error', end);
+    upstream.on('error', end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return {
+    url: `redis://127.0.0.1:${address.port}`,
+    cut(name) {
+      cutNames.add(name);
+      for (const c of conns) if (c.name === name) c.destroy();
+    },
+    restore: (name) => void cutNames.delete(name),
+    open() {
+      const out: Record<string, number> = {};
+      for (const c of conns) out[c.name] = (out[c.name] ?? 0) + 1;
+      return out;
+    },
+    async close() {
+      for (const c of conns) c.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

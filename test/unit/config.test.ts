@@ -41,6 +41,22 @@ describe('loadConfig', () => {
     assert.equal(loadConfig('sidecar', { ...sidecarEnv, PLAYGROUND: 'true' }).playground, true);
   });
 
+  it('change events: defaults, and each can be set', () => {
+    const d = loadConfig('start', {});
+    assert.equal(d.eventStreamMaxLen, 100_000);
+    assert.equal(d.eventMaxLagMs, 2_000);
+    assert.equal(d.eventCheckEachRequest, true);
+    const c = loadConfig('start', {
+      EVENT_STREAM_MAXLEN: '5000',
+      EVENT_MAX_LAG_MS: '250',
+      EVENT_CHECK_EACH_REQUEST: 'false',
+    });
+    assert.deepEqual(
+      [c.eventStreamMaxLen, c.eventMaxLagMs, c.eventCheckEachRequest],
+      [5000, 250, false],
+    );
+  });
+
   it('derives UPSTREAM_URL from BACKEND_PORT', () => {
     assert.equal(
       loadConfig('start', { BACKEND_PORT: '9000' }).upstreamUrl,
@@ -66,6 +82,10 @@ describe('loadConfig', () => {
       [{ BODY_BUDGET_BYTES: '2048', BODY_LIMIT_BYTES: '4096' }, 'BODY_BUDGET_BYTES'],
       [{ PAGE_MAX_BYTES: '4MB' }, 'PAGE_MAX_BYTES'],
       [{ PAGE_MAX_BYTES: '1024' }, 'PAGE_MAX_BYTES'],
+      [{ EVENT_STREAM_MAXLEN: '10' }, 'EVENT_STREAM_MAXLEN'],
+      [{ EVENT_STREAM_MAXLEN: 'many' }, 'EVENT_STREAM_MAXLEN'],
+      [{ EVENT_MAX_LAG_MS: '2s' }, 'EVENT_MAX_LAG_MS'],
+      [{ EVENT_CHECK_EACH_REQUEST: 'always' }, 'EVENT_CHECK_EACH_REQUEST'],
     ];
     for (const [env, name] of cases) {
       assert.throws(

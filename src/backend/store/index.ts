@@ -11,11 +11,16 @@ import type { UserStore } from './store.js';
 
 /** Opens the store the configuration asks for. */
 export async function openStore(
-  config: Pick<Config, 'dataDir' | 'redisUrl'>,
+  config: Pick<Config, 'dataDir' | 'redisUrl'> & Partial<Pick<Config, 'eventStreamMaxLen'>>,
   logger?: Logger,
 ): Promise<UserStore> {
   if (config.redisUrl !== undefined) {
-    return openRedisStore(config.redisUrl, logger === undefined ? {} : { logger });
+    return openRedisStore(config.redisUrl, {
+      ...(logger === undefined ? {} : { logger }),
+      ...(config.eventStreamMaxLen === undefined
+        ? {}
+        : { eventStreamMaxLen: config.eventStreamMaxLen }),
+    });
   }
   return openSqliteStore(config.dataDir);
 }

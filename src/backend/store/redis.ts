@@ -13,8 +13,12 @@
  *
  * Every write is one Lua script (EVALSHA through node-redis `defineScript`), so it is atomic:
  * the email check and the insert, the version check and the update (optimistic concurrency, 412
- * when `expectedVersion` is stale), the delete and its index entries. Only UUID-shaped ids ever
- * become part of a key. While Redis is unreachable every call fails with UnavailableError (503).
+ * when `expectedVersion` is stale), the delete and its index entries — and, in the same script,
+ * the change event XADDed to `<prefix>events` (src/common/change-events.ts), so no acknowledged
+ * write can exist without the event every sidecar follows. That one stream key is outside the
+ * tenant's hash tag: the scripts are single-node (Redis Cluster is out of scope, docs/scaling.md).
+ * Only UUID-shaped ids ever become part of a key. While Redis is unreachable every call fails
+ * with UnavailableError (503).
  */
 import { decodeCursor, encodeCursor, type CursorPosition } from './cursor.js';
 import { DEFAULT_PAGE_MAX_BYTES, fitsInPage, pageBytesOf } from './page-budget.js';
@@ -44,6 +48,7 @@ import {
   watchConnection,
 } from '../../common/redis-connection.js';
 import { checkPageLimit } from '../../common/list-query.js';
+import { DEFAULT_EVENT_STREAM_MAXLEN, eventStreamKey } from '../../common/change-events.js';
 import type { ListOptions, UserPage, UserStore } from './store.js';
 
 /** What a user's fields other than the avatar take in a page, at most in practice. */
@@ -59,15 +64,18 @@ export interface RedisStoreOptions {
   /** How long opening waits for Redis before failing (default 5000 ms). */
   connectTimeoutMs?: number;
   logger?: Logger;
+  /** EVENT_STREAM_MAXLEN: the change stream is trimmed to about this many entries. */
+  eventStreamMaxLen?: number;
 }
 
 /**
  * Inserts a user (and, for `tenant create`, its tenant) if the email is free in the tenant.
- * KEYS: tenant, emails, users index, user. ARGV: email key, user id, index member, create-tenant
- * flag, tenant id, tenant name, tenant created_at, then the user hash's field/value pairs.
+ * KEYS: tenant, emails, users index, user, event stream. ARGV: email key, user id, index member,
+ * create-tenant flag, tenant id, tenant name, tenant created_at, stream MAXLEN, then the user
+ * hash's field/value pairs.
  */
 const INSERT_USER = defineScript({
-  NUMBER_OF_KEYS: 4,
+  NUMBER_OF_KEYS: 5,
   SCRIPT: `
     if ARGV[4] == '1' then
       if redis.call('EXISTS', KEYS[1]) == 1 then return 'tenant_exists' end
@@ -76,12 +84,14 @@ const INSERT_USER = defineScript({
       return 'no_tenant'
     end
     if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2]) == 0 then return 'email_taken' end
-    redis.call('HSET', KEYS[4], unpack(ARGV, 8))
+    redis.call('HSET', KEYS[4], unpack(ARGV, 9))
     redis.call('ZADD', KEYS[3], 0, ARGV[3])
+    redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[8], '*',
+      'kind', 'user', 'tenant', ARGV[5], 'user', ARGV[2], 'version', '1')
     return 'ok'`,
   parseCommand(
     parser,
-    keys: readonly [string, string, string, string],
+    keys: readonly [string, string, string, string, string],
     args: readonly string[],
   ): void {
     for (const k of keys) parser.pushKey(k);
@@ -92,22 +102,25 @@ const INSERT_USER = defineScript({
 
 /**
  * Applies a patch if the user exists (and is at the expected version, when one is given).
- * KEYS: user. ARGV: expected version or '', number of pairs to set, the pairs, then the fields
- * to delete. Returns 'not_found', 'stale', or the whole hash after the update.
+ * KEYS: user, event stream. ARGV: expected version or '', stream MAXLEN, number of pairs to set,
+ * the pairs, then the fields to delete. Returns 'not_found', 'stale', or the whole hash after
+ * the update.
  */
 const UPDATE_USER = defineScript({
-  NUMBER_OF_KEYS: 1,
+  NUMBER_OF_KEYS: 2,
   SCRIPT: `
-    local v = redis.call('HGET', KEYS[1], 'version')
-    if not v then return 'not_found' end
-    if ARGV[1] ~= '' and ARGV[1] ~= v then return 'stale' end
-    local n = tonumber(ARGV[2])
-    redis.call('HSET', KEYS[1], unpack(ARGV, 3, 2 + 2 * n))
-    for i = 3 + 2 * n, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end
-    redis.call('HINCRBY', KEYS[1], 'version', 1)
+    local u = redis.call('HMGET', KEYS[1], 'version', 'tenant_id', 'id')
+    if not u[1] then return 'not_found' end
+    if ARGV[1] ~= '' and ARGV[1] ~= u[1] then return 'stale' end
+    local n = tonumber(ARGV[3])
+    redis.call('HSET', KEYS[1], unpack(ARGV, 4, 3 + 2 * n))
+    for i = 4 + 2 * n, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end
+    local v = redis.call('HINCRBY', KEYS[1], 'version', 1)
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*',
+      'kind', 'user', 'tenant', u[2], 'user', u[3], 'version', tostring(v))
     return redis.call('HGETALL', KEYS[1])`,
-  parseCommand(parser, key: string, args: readonly string[]): void {
-    parser.pushKey(key);
+  parseCommand(parser, keys: readonly [string, string], args: readonly string[]): void {
+    for (const k of keys) parser.pushKey(k);
     parser.push(...args);
   },
   transformReply: (reply: unknown): unknown => reply,
@@ -115,21 +128,27 @@ const UPDATE_USER = defineScript({
 
 /**
  * Deletes a user and its index entries if it exists (at the expected version, when given).
- * KEYS: user, emails, users index. ARGV: expected version or ''.
+ * KEYS: user, emails, users index, event stream. ARGV: expected version or '', stream MAXLEN.
  */
 const DELETE_USER = defineScript({
-  NUMBER_OF_KEYS: 3,
+  NUMBER_OF_KEYS: 4,
   SCRIPT: `
-    local u = redis.call('HMGET', KEYS[1], 'version', 'email_key', 'created_at', 'id')
+    local u = redis.call('HMGET', KEYS[1], 'version', 'email_key', 'created_at', 'id', 'tenant_id')
     if not u[1] then return 'not_found' end
     if ARGV[1] ~= '' and ARGV[1] ~= u[1] then return 'stale' end
     redis.call('DEL', KEYS[1])
     if redis.call('HGET', KEYS[2], u[2]) == u[4] then redis.call('HDEL', KEYS[2], u[2]) end
     redis.call('ZREM', KEYS[3], u[3] .. '|' .. u[4])
+    redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[2], '*',
+      'kind', 'user', 'tenant', u[5], 'user', u[4], 'version', '0')
     return 'ok'`,
-  parseCommand(parser, keys: readonly [string, string, string], expected: string): void {
+  parseCommand(
+    parser,
+    keys: readonly [string, string, string, string],
+    args: readonly [string, string],
+  ): void {
     for (const k of keys) parser.pushKey(k);
-    parser.push(expected);
+    parser.push(...args);
   },
   transformReply: (reply: unknown): unknown => reply,
 });
@@ -202,6 +221,8 @@ export async function openRedisStore(
   options: RedisStoreOptions = {},
 ): Promise<UserStore> {
   const prefix = options.prefix ?? DEFAULT_KEY_PREFIX;
+  const events = eventStreamKey(prefix);
+  const maxLen = String(options.eventStreamMaxLen ?? DEFAULT_EVENT_STREAM_MAXLEN);
   const now = options.now ?? (() => new Date());
   const client = createStoreClient(url);
   if (options.logger !== undefined) watchConnection(client, options.logger, 'users store');
@@ -262,7 +283,7 @@ export async function openRedisStore(
       ...(user.avatar === null ? [] : ['avatar', user.avatar]),
     ];
     const reply = await client.insertUser(
-      [keys.tenant, keys.emails, keys.users, keys.user(user.id)],
+      [keys.tenant, keys.emails, keys.users, keys.user(user.id), events],
       [
         emailKey,
         user.id,
@@ -271,6 +292,7 @@ export async function openRedisStore(
         tenant.id,
         tenant.create?.name ?? '',
         tenant.create?.createdAt ?? '',
+        maxLen,
         ...fields,
       ],
     );
@@ -425,12 +447,16 @@ export async function openRedisStore(
         if (patch.roles !== undefined) set.push('roles', JSON.stringify(patch.roles));
         if (patch.avatar === null) del.push('avatar');
         else if (patch.avatar !== undefined) set.push('avatar', patch.avatar);
-        const reply = await client.updateUser(keys.user(canonicalId(userId)), [
-          expectedVersion === undefined ? '' : String(expectedVersion),
-          String(set.length / 2),
-          ...set,
-          ...del,
-        ]);
+        const reply = await client.updateUser(
+          [keys.user(canonicalId(userId)), events],
+          [
+            expectedVersion === undefined ? '' : String(expectedVersion),
+            maxLen,
+            String(set.length / 2),
+            ...set,
+            ...del,
+          ],
+        );
         if (reply === 'not_found') throw new NotFoundError('no such user in this tenant');
         if (reply === 'stale') throw new PreconditionFailedError();
         return toStoredUser(pairsToHash(reply));
@@ -442,8 +468,8 @@ export async function openRedisStore(
         if (keys === undefined || !isIdShaped(userId))
           throw new NotFoundError('no such user in this tenant');
         const reply = await client.deleteUser(
-          [keys.user(canonicalId(userId)), keys.emails, keys.users],
-          expectedVersion === undefined ? '' : String(expectedVersion),
+          [keys.user(canonicalId(userId)), keys.emails, keys.users, events],
+          [expectedVersion === undefined ? '' : String(expectedVersion), maxLen],
         );
         if (reply === 'not_found') throw new NotFoundError('no such user in this tenant');
         if (reply === 'stale') throw new PreconditionFailedError();

@@ -78,6 +78,11 @@ export interface PolicyStore {
   /** Re-reads the directory; `reason` is logged (e.g. 'SIGHUP', 'watch', 'poll'). Never throws. */
   reload(reason: string): Promise<ReloadResult>;
   status(): PolicyStatus;
+  /**
+   * Forgets every cached decision. Decisions are keyed by the facts they read, so a changed user
+   * never meets a stale one; this is for a replica that lost change events and trusts nothing.
+   */
+  dropDecisions(): void;
   /** Stops watchers and timers. */
   close(): void;
 }
@@ -172,6 +177,7 @@ export async function createPolicyStore(options: PolicyStoreOptions): Promise<Po
     decide: (request) => decide(state, request),
     reload,
     status: () => statusOf(state),
+    dropDecisions: () => state.cache.clear(),
     close() {
       state.closed = true;
       watching.close();

@@ -1,6 +1,6 @@
 /**
  * The cross-replica channel. Without REDIS_URL a sidecar runs alone and needs none; with it,
- * invalidations and revocations travel through Redis (./redis-cluster.ts).
+ * change events and revocations travel through Redis (./redis-cluster.ts).
  */
 import type { Config } from '../../config.js';
 import type { Logger } from '../../common/logger.js';
@@ -21,5 +21,7 @@ export async function openCluster(
     logger: logger.child({ component: 'cluster' }),
     failOpen: config.revocationFailOpen,
     clockToleranceSeconds: config.clockToleranceSeconds,
+    maxLagMs: config.eventMaxLagMs,
+    checkEachRequest: config.eventCheckEachRequest,
   });
 }

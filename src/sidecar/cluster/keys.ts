@@ -3,6 +3,7 @@
  * The users store keeps its own keys in src/backend/store/redis.ts, under the same prefix.
  */
 import { DEFAULT_KEY_PREFIX } from '../../common/redis-connection.js';
+import { eventStreamKey } from '../../common/change-events.js';
 
 export interface ClusterKeys {
   /** String `revoked:jti:<jti>` = the token's exp; expires (EXPIREAT) when the token would. */
@@ -13,10 +14,8 @@ export interface ClusterKeys {
   revokedJtiPrefixLength: number;
   /** Hash `revoked:subjects`: subject (or tenant/subject) → cut-off; kept until removed. */
   revokedSubjects: string;
-  /** Channel: one message per revocation, JSON (see revocations.ts). */
-  revocationsChannel: string;
-  /** Channel: `<tenant id>/<user id>` of every user written through a sidecar. */
-  userChangedChannel: string;
+  /** Stream: every user write and every revocation (src/common/change-events.ts). */
+  events: string;
 }
 
 /** The cluster's key and channel names under `prefix`. */
@@ -27,8 +26,7 @@ export function clusterKeys(prefix: string = DEFAULT_KEY_PREFIX): ClusterKeys {
     revokedJtiPattern: `${escapeGlob(jtiPrefix)}*`,
     revokedJtiPrefixLength: jtiPrefix.length,
     revokedSubjects: `${prefix}revoked:subjects`,
-    revocationsChannel: `${prefix}revocations`,
-    userChangedChannel: `${prefix}user-changed`,
+    events: eventStreamKey(prefix),
   };
 }
 

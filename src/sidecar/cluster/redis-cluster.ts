@@ -1,20 +1,25 @@
 /**
- * The sidecar's cluster channel on Redis: cross-replica cache invalidation and token revocation.
+ * The sidecar's cluster channel on Redis: it follows the change-event stream (every user write,
+ * appended by the store's own scripts, and every revocation) and keeps the revocation mirror.
  *
- * Two connections: one for commands (publish, loading the revocation list) and one subscribed to
- * the two channels. The revocation check on the hot path is a look-up in a local mirror; the
- * mirror is trusted only while the subscriber is connected and has been (re)loaded since it last
- * connected ("synced"). Otherwise the check fails closed with 503 `unavailable`, unless
- * REVOCATION_FAIL_OPEN chose availability. Losing the channel also tells the sidecar to keep its
- * caches short (`onDegraded`); getting it back reloads the mirror and restores them
- * (`onRecovered`). node-redis reconnects with backoff forever; nothing here ever crashes the
- * process.
+ * Two connections. The reader (`cedargate-sidecar-events`) does nothing but XINFO, the
+ * revocation load and blocking XREADs from the last id it applied: after any disconnect it
+ * resumes from that id, so nothing acknowledged is missed; if the stream was trimmed past it (or
+ * came back shorter) it drops the user and decision caches, reloads the revocations and says so.
+ * The command connection (`cedargate-sidecar`) asks for the stream's newest id: once a second
+ * for the lag, and — with EVENT_CHECK_EACH_REQUEST — before each decision (`catchUp`), so that a
+ * change acknowledged through any replica is enforced by this one on its very next request.
+ *
+ * The revocation mirror is trusted only while the reader follows the stream; otherwise the check
+ * fails closed with 503 `unavailable`, unless REVOCATION_FAIL_OPEN chose availability. The reader
+ * down, the command connection down, or a lag past EVENT_MAX_LAG_MS tells the sidecar to keep its
+ * caches short (`onDegraded`) until all three are well again (`onRecovered`). node-redis
+ * reconnects with backoff forever; nothing here ever crashes the process.
  */
 import type { Logger } from '../../common/logger.js';
 import { UnauthenticatedError, UnavailableError } from '../../errors.js';
 import type { VerifiedCredential } from '../authn/verifier.js';
-import type { SidecarCluster } from '../server.js';
-import { decodeUserChanged, encodeUserChanged } from './invalidation.js';
+import type { ClusterStatus, SidecarCluster } from '../server.js';
 import { clusterKeys } from './keys.js';
 import {
   closeQuietly,
@@ -24,6 +29,7 @@ import {
   reconnectDelayMs,
   watchConnection,
 } from '../../common/redis-connection.js';
+import { compareStreamIds, decodeChangeEvent, isStreamId } from '../../common/change-events.js';
 import { createRevocationMirror, type RevocationMirror } from './revocation-mirror.js';
 import { decodeRevocation, loadRevocations } from './revocations.js';
 
@@ -33,46 +39,66 @@ export interface RedisClusterOptions {
   logger: Logger;
   /** REVOCATION_FAIL_OPEN: while Redis is unreachable, accept tokens the mirror does not list. */
   failOpen: boolean;
-  /** Key and channel prefix (default `cedargate:`). */
+  /** Key prefix (default `cedargate:`). */
   prefix?: string;
-  /** Clock in ms since the epoch (the mirror drops expired jti entries by it). */
+  /** Clock in ms since the epoch (the mirror drops expired jti entries by it; lag). */
   now?: () => number;
   /** CLOCK_TOLERANCE_SECONDS: subject cut-offs cover tokens stamped this far ahead. */
   clockToleranceSeconds?: number;
   /** How long `start` waits for the first sync before going on degraded (default 3000 ms). */
   startTimeoutMs?: number;
+  /** EVENT_MAX_LAG_MS (default 2000). */
+  maxLagMs?: number;
+  /** EVENT_CHECK_EACH_REQUEST (default true). */
+  checkEachRequest?: boolean;
+  /** Connections to use instead of ones made from `url` (Sentinel: src/cli builds them). */
+  clients?: { commands: PlainRedisClient; events: PlainRedisClient };
 }
 
-/** The Redis cluster channel plus what tests and /status may want to look at. */
+/** The Redis cluster channel plus what tests may want to look at. */
 export interface RedisCluster extends SidecarCluster {
-  /** Resolves (never rejects) once Redis has accepted the message, or at once when it cannot. */
-  publishUserChanged(tenantId: string, userId: string): Promise<void>;
   readonly mirror: Pick<RevocationMirror, 'size' | 'check'>;
 }
 
-type State = 'idle' | 'synced' | 'degraded' | 'closed';
+type ReaderState = 'idle' | 'connecting' | 'following' | 'down' | 'closed';
 
 type Handlers = Parameters<SidecarCluster['start']>[0];
 
-/** Everything the channel's parts share: its configuration, its two connections and its state. */
+/** Entries one XREAD returns at most; a full batch means we are behind, so check for a trim. */
+const READ_BATCH = 500;
+/** How long one XREAD blocks: the loop notices `close` and a silent server this often. */
+const BLOCK_MS = 2_000;
+const PROBE_EVERY_MS = 1_000;
+
+/** Everything the channel's parts share. */
 interface Channel {
   readonly options: RedisClusterOptions;
-  readonly url: string;
   readonly logger: Logger;
-  readonly failOpen: boolean;
+  readonly now: () => number;
+  readonly maxLagMs: number;
   readonly keys: ReturnType<typeof clusterKeys>;
   readonly mirror: RevocationMirror;
-  readonly data: PlainRedisClient;
-  readonly subscriber: PlainRedisClient;
-  state: State;
+  readonly commands: PlainRedisClient;
+  readonly events: PlainRedisClient;
+  reader: ReaderState;
+  /** Since when the reader has not been following (for the lag while it is down). */
+  downSince: number;
   handlers: Handlers | undefined;
-  subscribed: boolean;
-  syncing: Promise<void> | undefined;
-  retryTimer: NodeJS.Timeout | undefined;
-  retries: number;
-  /** Bumped whenever the subscriber drops: a sync that began before must not declare success. */
-  epoch: number;
-  onSynced: (() => void) | undefined;
+  /** The last stream id applied; undefined until the first sync. */
+  lastId: string | undefined;
+  /** The newest id a probe saw. */
+  newestId: string;
+  /** When a probe first saw an id newer than `lastId` (cleared once caught up). */
+  behindSince: number | undefined;
+  degraded: boolean;
+  cachesDropped: number;
+  lastLoss: { at: string; reason: string } | undefined;
+  waiters: { id: string; resolve: () => void }[];
+  probing: Promise<string> | undefined;
+  queuedProbe: Promise<string> | undefined;
+  probeTimer: NodeJS.Timeout | undefined;
+  loop: Promise<void> | undefined;
+  onFollowing: (() => void) | undefined;
   failOpenWarned: boolean;
 }
 
@@ -83,180 +109,413 @@ export function createRedisCluster(options: RedisClusterOptions): RedisCluster {
   return {
     mirror: ch.mirror,
     start: (h) => startChannel(ch, h),
-    publishUserChanged: (tenantId, userId) => publishUserChanged(ch, tenantId, userId),
+    catchUp: () => catchUp(ch),
     revocation: { assertNotRevoked: (cred) => assertNotRevoked(ch, cred) },
     health: () => health(ch),
+    status: () => status(ch),
     close: () => closeChannel(ch),
   };
 }
 
-/** The mirror, the two clients (watched for logging) and the initial, idle state. */
 function createChannel(options: RedisClusterOptions): Channel {
-  const { url, logger, failOpen } = options;
+  const { url, logger } = options;
+  const now = options.now ?? Date.now;
   const mirror = createRevocationMirror({
-    ...(options.now === undefined ? {} : { now: options.now }),
+    now,
     ...(options.clockToleranceSeconds === undefined
       ? {}
       : { clockToleranceSeconds: options.clockToleranceSeconds }),
   });
-  const data = createPlainClient(url, 'cedargate-sidecar');
-  const subscriber = createPlainClient(url, 'cedargate-sidecar-events', { subscriber: true });
-  watchConnection(data, logger, 'cluster commands');
-  watchConnection(subscriber, logger, 'cluster events');
+  // The reader gets no PING probe: its PING would queue behind a blocking XREAD.
+  const commands = options.clients?.commands ?? createPlainClient(url, 'cedargate-sidecar');
+  const events =
+    options.clients?.events ??
+    createPlainClient(url, 'cedargate-sidecar-events', { subscriber: true });
+  watchConnection(commands, logger, 'cluster commands');
+  watchConnection(events, logger, 'cluster events');
   return {
     options,
-    url,
     logger,
-    failOpen,
+    now,
+    maxLagMs: options.maxLagMs ?? 2_000,
     keys: clusterKeys(options.prefix),
     mirror,
-    data,
-    subscriber,
-    state: 'idle',
+    commands,
+    events,
+    reader: 'idle',
+    downSince: now(),
     handlers: undefined,
-    subscribed: false,
-    syncing: undefined,
-    retryTimer: undefined,
-    retries: 0,
-    epoch: 0,
-    onSynced: undefined,
+    lastId: undefined,
+    newestId: '0-0',
+    behindSince: undefined,
+    degraded: false,
+    cachesDropped: 0,
+    lastLoss: undefined,
+    waiters: [],
+    probing: undefined,
+    queuedProbe: undefined,
+    probeTimer: undefined,
+    loop: undefined,
+    onFollowing: undefined,
     failOpenWarned: false,
   };
 }
 
-/** Either client becoming ready (re)starts a sync; the subscriber dropping marks the channel down. */
+/** A connection dropping is noticed at once, not when the next command fails. */
 function listenForConnectionChanges(ch: Channel): void {
-  const { data, subscriber } = ch;
-  subscriber.on('ready', () => sync(ch));
-  data.on('ready', () => sync(ch));
   for (const event of ['error', 'end', 'reconnecting'] as const) {
-    subscriber.on(event, () => {
-      if (!subscriber.isReady) markDown(ch);
+    ch.events.on(event, () => {
+      if (!ch.events.isReady && ch.reader === 'following') setReader(ch, 'down');
     });
+    ch.commands.on(event, () => evaluate(ch));
+  }
+  ch.commands.on('ready', () => evaluate(ch));
+}
+
+function setReader(ch: Channel, state: ReaderState): void {
+  if (ch.reader === 'closed' || ch.reader === state) return;
+  const was = ch.reader;
+  ch.reader = state;
+  if (state === 'following') {
+    ch.failOpenWarned = false;
+    ch.onFollowing?.();
+    if (was === 'down') {
+      ch.logger.info(
+        { lastId: ch.lastId, revoked: ch.mirror.size() },
+        'change stream followed again from the last applied event',
+      );
+    }
+  } else if (was === 'following' || was === 'connecting') {
+    ch.downSince = ch.now();
+    if (state === 'down') {
+      ch.logger.warn(
+        ch.options.failOpen
+          ? 'change stream unreadable: REVOCATION_FAIL_OPEN is set, tokens are accepted unchecked'
+          : 'change stream unreadable: requests are refused with 503 until Redis is back',
+      );
+    }
+  }
+  evaluate(ch);
+}
+
+function lagMs(ch: Channel): number {
+  if (ch.reader !== 'following') return Math.max(0, ch.now() - ch.downSince);
+  return ch.behindSince === undefined ? 0 : Math.max(0, ch.now() - ch.behindSince);
+}
+
+/** Why the caches cannot be trusted now, or undefined when they can. */
+function degradedReason(ch: Channel): string | undefined {
+  if (ch.reader !== 'following') return 'the change stream is not being read';
+  if (!ch.commands.isReady) return 'the Redis command connection is down';
+  if (lagMs(ch) > ch.maxLagMs) return `the change stream is ${lagMs(ch)} ms behind`;
+  return undefined;
+}
+
+/** Tells the sidecar when its caches stop (or start again) being trustworthy. */
+function evaluate(ch: Channel): void {
+  // Until the first sync (or the start's timeout) there is nothing to degrade from.
+  if (ch.handlers === undefined || ['closed', 'idle', 'connecting'].includes(ch.reader)) return;
+  const reason = degradedReason(ch);
+  if (reason !== undefined && !ch.degraded) {
+    ch.degraded = true;
+    ch.logger.warn({ reason }, 'cluster degraded: caches shortened');
+    ch.handlers.onDegraded();
+  } else if (reason === undefined && ch.degraded) {
+    ch.degraded = false;
+    ch.logger.info('cluster well again: caches restored');
+    ch.handlers.onRecovered();
   }
 }
 
-function onMessage(ch: Channel, message: string, channel: string): void {
-  const { keys, logger } = ch;
-  if (channel === keys.userChangedChannel) {
-    const ids = decodeUserChanged(message);
-    if (ids === undefined) return void logger.warn('ignored a malformed user-changed message');
-    ch.handlers?.onUserChanged(ids.tenantId, ids.userId);
-  } else if (channel === keys.revocationsChannel) {
-    const r = decodeRevocation(message);
-    if (r === undefined) return void logger.warn('ignored a malformed revocation message');
-    ch.mirror.apply(r);
-    logger.info({ kind: r.kind }, 'revocation received');
-  }
+/** The stream's state as XINFO STREAM tells it (a missing stream is an empty one). */
+interface StreamInfo {
+  lastGenerated: string;
+  /** Entries ever added, and entries there now: more added than there are means some went. */
+  entriesAdded: number;
+  length: number;
+  /** The oldest entry still there; undefined when the stream is empty. */
+  firstEntry: string | undefined;
 }
 
-function markDown(ch: Channel): void {
-  ch.epoch += 1;
-  if (ch.state === 'closed' || ch.state === 'degraded') return;
-  ch.state = 'degraded';
+async function readStreamInfo(client: PlainRedisClient, key: string): Promise<StreamInfo> {
+  let reply: unknown;
+  try {
+    reply = await client.sendCommand(['XINFO', 'STREAM', key]);
+  } catch (err) {
+    if (/no such key/i.test((err as Error).message)) {
+      return { lastGenerated: '0-0', entriesAdded: 0, length: 0, firstEntry: undefined };
+    }
+    throw err;
+  }
+  const pairs = Array.isArray(reply) ? (reply as unknown[]) : [];
+  const field = (name: string): unknown => pairs[pairs.indexOf(name) + 1];
+  const first = field('first-entry');
+  const idOf = (v: unknown): string | undefined =>
+    typeof v === 'string' && isStreamId(v) ? v : undefined;
+  return {
+    lastGenerated: idOf(field('last-generated-id')) ?? '0-0',
+    entriesAdded: pairs.includes('entries-added') ? Number(field('entries-added')) : Infinity,
+    length: Number(field('length') ?? 0),
+    firstEntry: Array.isArray(first) ? idOf(first[0]) : undefined,
+  };
+}
+
+/**
+ * Whether events after `lastId` may be gone: the stream came back older than us, or it holds
+ * newer events than ours and none of its surviving entries is as old as ours. (Trimming does not
+ * move XINFO's max-deleted-entry-id, so this is the test; it errs towards dropping the caches
+ * once too often — when the trim stopped exactly at our last id — never towards missing a loss.)
+ */
+function eventsLost(info: StreamInfo, lastId: string): string | undefined {
+  if (compareStreamIds(info.lastGenerated, lastId) < 0) return 'the stream is older than us';
+  if (compareStreamIds(info.lastGenerated, lastId) === 0) return undefined;
+  // Nothing trimmed at all (Redis 7 counts entries added); also what a replica that started on
+  // an empty stream, at 0-0, relies on.
+  if (info.entriesAdded <= info.length) return undefined;
+  if (info.firstEntry === undefined || compareStreamIds(info.firstEntry, lastId) > 0) {
+    return 'trimmed past us';
+  }
+  return undefined;
+}
+
+/** Where to read from after a (re)connect: from the last applied id, or fresh after a loss. */
+async function resync(ch: Channel): Promise<void> {
+  const info = await readStreamInfo(ch.events, ch.keys.events);
+  if (ch.lastId === undefined) {
+    // First sync: begin at the stream's end. Anything older is already in Redis's records (the
+    // revocation load below) or in no cache of ours; later events are replayed by XREAD.
+    ch.mirror.merge(await loadRevocations(ch.events, ch.keys));
+    ch.lastId = info.lastGenerated;
+    return;
+  }
+  const lost = eventsLost(info, ch.lastId);
+  if (lost === undefined) return;
+  ch.mirror.merge(await loadRevocations(ch.events, ch.keys));
+  if (compareStreamIds(info.lastGenerated, ch.lastId) < 0) ch.lastId = '0-0';
+  dropCaches(ch, lost);
+}
+
+function dropCaches(ch: Channel, reason: string): void {
+  ch.cachesDropped += 1;
+  ch.lastLoss = { at: new Date(ch.now()).toISOString(), reason };
   ch.logger.warn(
-    ch.failOpen
-      ? 'revocation list unreachable: REVOCATION_FAIL_OPEN is set, tokens are accepted unchecked'
-      : 'revocation list unreachable: requests are refused with 503 until Redis is back',
+    { reason, lastId: ch.lastId },
+    'change events were lost: dropped the user and decision caches and reloaded revocations',
   );
+  ch.handlers?.onEventsLost();
+}
+
+/** XREAD's reply as [id, fields] pairs. */
+function entriesOf(reply: unknown): [string, string[]][] {
+  if (!Array.isArray(reply)) return [];
+  const out: [string, string[]][] = [];
+  for (const stream of reply as unknown[]) {
+    const entries = Array.isArray(stream) ? (stream as unknown[])[1] : undefined;
+    if (!Array.isArray(entries)) continue;
+    for (const e of entries as unknown[]) {
+      if (!Array.isArray(e) || typeof e[0] !== 'string') continue;
+      const fields = Array.isArray(e[1]) ? (e[1] as unknown[]).map(String) : [];
+      out.push([e[0], fields]);
+    }
+  }
+  return out;
+}
+
+function applyEntry(ch: Channel, id: string, fields: string[]): void {
+  ch.lastId = id;
+  const event = decodeChangeEvent(fields);
+  if (event === undefined) return void ch.logger.warn({ id }, 'ignored a malformed change event');
+  if (event.kind === 'user') {
+    ch.handlers?.onUserChanged(event.tenantId, event.userId);
+    return;
+  }
+  const r = decodeRevocation(event.revocation);
+  if (r === undefined) return void ch.logger.warn({ id }, 'ignored a malformed revocation event');
+  ch.mirror.apply(r);
+  ch.logger.info({ kind: r.kind }, 'revocation received');
+}
+
+/** After applying: wake whoever waits for an id now applied, and update the lag. */
+function afterApply(ch: Channel): void {
+  const last = ch.lastId ?? '0-0';
+  if (compareStreamIds(last, ch.newestId) >= 0) ch.behindSince = undefined;
+  const still: Channel['waiters'] = [];
+  for (const w of ch.waiters) {
+    if (compareStreamIds(last, w.id) >= 0) w.resolve();
+    else still.push(w);
+  }
+  ch.waiters = still;
+  evaluate(ch);
+}
+
+function pause(ch: Channel, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    timer.unref();
+    // A connection back ends the pause early.
+    ch.events.once('ready', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+/** The reader: resync after each (re)connect, then blocking XREADs, until closed. */
+async function runReader(ch: Channel): Promise<void> {
+  let failures = 0;
+  while (ch.reader !== 'closed') {
+    try {
+      if (!ch.events.isReady) throw new Error('not connected');
+      if (ch.reader !== 'following') {
+        await resync(ch);
+        setReader(ch, 'following');
+      }
+      const reply = await ch.events.sendCommand([
+        ...['XREAD', 'COUNT', String(READ_BATCH), 'BLOCK', String(BLOCK_MS)],
+        ...['STREAMS', ch.keys.events, ch.lastId ?? '$'],
+      ]);
+      const entries = entriesOf(reply);
+      for (const [id, fields] of entries) applyEntry(ch, id, fields);
+      if (entries.length === READ_BATCH && ch.lastId !== undefined) {
+        const lost = eventsLost(await readStreamInfo(ch.events, ch.keys.events), ch.lastId);
+        if (lost !== undefined) dropCaches(ch, lost);
+      }
+      afterApply(ch);
+      failures = 0;
+    } catch (err) {
+      if ((ch.reader as ReaderState) === 'closed') return;
+      if (ch.reader === 'following') setReader(ch, 'down');
+      else if (ch.reader === 'connecting' && failures > 0) setReader(ch, 'down');
+      ch.logger.debug({ err: (err as Error).message }, 'change stream read failed; retrying');
+      await pause(ch, reconnectDelayMs(failures++));
+    }
+  }
+}
+
+/** The stream's newest id, from a probe that began after the call (shared by concurrent callers). */
+function probeNewest(ch: Channel): Promise<string> {
+  if (ch.probing === undefined) {
+    const run = (async () => {
+      const reply = await ch.commands.sendCommand([
+        'XREVRANGE',
+        ch.keys.events,
+        '+',
+        '-',
+        'COUNT',
+        '1',
+      ]);
+      const newest = entriesOf([[ch.keys.events, reply]])[0]?.[0] ?? '0-0';
+      if (compareStreamIds(newest, ch.newestId) > 0) ch.newestId = newest;
+      if (compareStreamIds(ch.lastId ?? '0-0', newest) < 0) ch.behindSince ??= ch.now();
+      else ch.behindSince = undefined;
+      return newest;
+    })();
+    ch.probing = run;
+    void run.then(
+      () => (ch.probing = undefined),
+      () => (ch.probing = undefined),
+    );
+    return run;
+  }
+  // One in flight began before this caller: it may predate the write the caller must see.
+  ch.queuedProbe ??= ch.probing
+    .then(
+      () => undefined,
+      () => undefined,
+    )
+    .then(() => {
+      ch.queuedProbe = undefined;
+      return probeNewest(ch);
+    });
+  return ch.queuedProbe;
+}
+
+/** Waits until `id` is applied, or `ms` passed; resolves to whether it was. */
+function waitApplied(ch: Channel, id: string, ms: number): Promise<boolean> {
+  if (compareStreamIds(ch.lastId ?? '0-0', id) >= 0) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      ch.waiters = ch.waiters.filter((w) => w !== waiter);
+      resolve(false);
+    }, ms);
+    const waiter = {
+      id,
+      resolve: () => {
+        clearTimeout(timer);
+        resolve(true);
+      },
+    };
+    ch.waiters.push(waiter);
+  });
+}
+
+/**
+ * Before a decision: everything Redis held when this was called is applied here first. Never
+ * rejects: when it cannot know (a connection down) or the reader is too slow, the channel is
+ * degraded and the caches are short; the request goes on.
+ */
+async function catchUp(ch: Channel): Promise<void> {
+  if (ch.options.checkEachRequest === false) return;
+  if (ch.reader !== 'following' || !ch.commands.isReady) return;
+  let newest: string;
+  try {
+    newest = await probeNewest(ch);
+  } catch {
+    evaluate(ch);
+    return;
+  }
+  if (await waitApplied(ch, newest, ch.maxLagMs)) return;
+  // Too far behind to wait for: decide on fresh reads instead of on caches that may be stale.
+  evaluate(ch);
   ch.handlers?.onDegraded();
 }
 
-function markSynced(ch: Channel): void {
-  const was = ch.state;
-  ch.state = 'synced';
-  ch.retries = 0;
-  ch.failOpenWarned = false;
-  ch.onSynced?.();
-  if (was === 'degraded') {
-    ch.logger.info({ revoked: ch.mirror.size() }, 'revocation list reloaded: cluster channel back');
-    ch.handlers?.onRecovered();
-  }
-}
-
-function scheduleSync(ch: Channel): void {
-  if (ch.state === 'closed' || ch.retryTimer !== undefined) return;
-  ch.retryTimer = setTimeout(() => {
-    ch.retryTimer = undefined;
-    sync(ch);
-  }, reconnectDelayMs(ch.retries++));
-  ch.retryTimer.unref();
-}
-
-/** Subscribes (once; node-redis resubscribes after reconnects), then loads the whole list. */
-function sync(ch: Channel): void {
-  if (ch.state === 'closed' || ch.state === 'synced' || ch.syncing !== undefined) return;
-  if (!ch.subscriber.isReady) return; // its 'ready' event calls again
-  const startedAt = ch.epoch;
-  ch.syncing = (async () => {
-    try {
-      if (!ch.subscribed) {
-        await ch.subscriber.subscribe(
-          [ch.keys.userChangedChannel, ch.keys.revocationsChannel],
-          (message: string, channel: string) => onMessage(ch, message, channel),
-        );
-        ch.subscribed = true;
-      }
-      ch.mirror.merge(await loadRevocations(ch.data, ch.keys));
-      if (ch.epoch === startedAt && ch.subscriber.isReady) markSynced(ch);
-      else scheduleSync(ch);
-    } catch (err) {
-      ch.logger.debug({ err: (err as Error).message }, 'revocation list load failed; retrying');
-      scheduleSync(ch);
-    } finally {
-      ch.syncing = undefined;
-    }
-  })();
-}
-
 async function startChannel(ch: Channel, h: Handlers): Promise<void> {
-  const { url, logger } = ch;
+  const { logger, options } = ch;
   ch.handlers = h;
-  const firstSync = new Promise<void>((resolve) => (ch.onSynced = resolve));
+  ch.reader = 'connecting';
+  const following = new Promise<void>((resolve) => (ch.onFollowing = resolve));
   // connect() retries until it succeeds (or close() stops it): never awaited unbounded.
-  for (const client of [ch.data, ch.subscriber]) client.connect().catch(() => undefined);
+  for (const client of [ch.commands, ch.events]) client.connect().catch(() => undefined);
+  ch.loop = runReader(ch);
+  ch.probeTimer = setInterval(() => {
+    if (!ch.commands.isReady) return evaluate(ch);
+    probeNewest(ch).then(
+      () => evaluate(ch),
+      () => evaluate(ch),
+    );
+  }, PROBE_EVERY_MS);
+  ch.probeTimer.unref();
   let timer: NodeJS.Timeout | undefined;
   const timedOut = await Promise.race([
-    firstSync.then(() => false),
+    following.then(() => false),
     new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(true), ch.options.startTimeoutMs ?? 3_000);
+      timer = setTimeout(() => resolve(true), options.startTimeoutMs ?? 3_000);
     }),
   ]);
   clearTimeout(timer);
-  ch.onSynced = undefined;
+  ch.onFollowing = undefined;
   if (timedOut) {
     logger.warn(
-      { redis: describeRedisUrl(url) },
+      { redis: describeRedisUrl(options.url) },
       'Redis not reachable at start; carrying on degraded',
     );
-    markDown(ch);
+    setReader(ch, 'down');
+    evaluate(ch);
   } else {
     logger.info(
-      { redis: describeRedisUrl(url), revoked: ch.mirror.size() },
-      'cluster channel ready',
+      { redis: describeRedisUrl(options.url), lastId: ch.lastId, revoked: ch.mirror.size() },
+      'cluster channel ready: following the change stream',
     );
   }
-}
-
-function publishUserChanged(ch: Channel, tenantId: string, userId: string): Promise<void> {
-  if (ch.state === 'closed') return Promise.resolve();
-  // Never rejects: a lost invalidation is bounded by the cache TTL, and a replica that
-  // cannot hear the channel has already shortened its TTLs. Resolves once Redis has handed
-  // the message to every subscriber, for a caller that wants to answer only after that.
-  return ch.data.publish(ch.keys.userChangedChannel, encodeUserChanged(tenantId, userId)).then(
-    () => undefined,
-    (err: Error) => {
-      ch.logger.warn({ err: err.message, tenantId, userId }, 'could not publish a user change');
-    },
-  );
 }
 
 function assertNotRevoked(ch: Channel, cred: VerifiedCredential): void {
   // A revocation the mirror knows of counts even while Redis is away.
   const revokedBy = ch.mirror.check(cred);
   if (revokedBy !== null) throw new UnauthenticatedError(`token revoked (by ${revokedBy})`);
-  if (ch.state === 'synced') return;
-  if (ch.failOpen) {
+  if (ch.reader === 'following') return;
+  if (ch.options.failOpen) {
     if (!ch.failOpenWarned)
       ch.logger.warn('accepting a token unchecked for revocation (REVOCATION_FAIL_OPEN)');
     ch.failOpenWarned = true;
@@ -265,21 +524,63 @@ function assertNotRevoked(ch: Channel, cred: VerifiedCredential): void {
   throw new UnavailableError('the revocation list is unavailable; try again shortly');
 }
 
-function health(ch: Channel): { ok: boolean; detail: string } {
+function connectionChecks(ch: Channel): Record<string, string> {
+  const lag = (lagMs(ch) / 1000).toFixed(3);
+  return {
+    redis_events:
+      ch.reader === 'following'
+        ? `following (applied ${ch.lastId ?? '-'}, lag ${lag} s)`
+        : ch.reader === 'down'
+          ? `unreadable for ${lag} s`
+          : ch.reader,
+    redis_commands: ch.commands.isReady ? 'ok' : 'unreachable',
+  };
+}
+
+function health(ch: Channel): ReturnType<SidecarCluster['health']> {
   const { jtis, subjects } = ch.mirror.size();
-  if (ch.state === 'synced') {
-    return { ok: true, detail: `ok (${jtis} revoked tokens, ${subjects} revoked subjects)` };
+  const checks = connectionChecks(ch);
+  if (ch.reader === 'idle') return { ok: false, detail: 'not started', checks };
+  if (ch.reader === 'closed') return { ok: false, detail: 'closed', checks };
+  const reason = degradedReason(ch);
+  if (reason === undefined) {
+    return {
+      ok: true,
+      detail: `ok (${jtis} revoked tokens, ${subjects} revoked subjects)`,
+      checks,
+    };
   }
-  if (ch.state === 'idle') return { ok: false, detail: 'not started' };
-  if (ch.state === 'closed') return { ok: false, detail: 'closed' };
-  return ch.failOpen
-    ? { ok: true, detail: 'unreachable; REVOCATION_FAIL_OPEN: tokens accepted unchecked' }
-    : { ok: false, detail: 'unreachable; failing closed (503) until Redis is back' };
+  if (ch.reader !== 'following') {
+    return ch.options.failOpen
+      ? { ok: true, detail: 'unreachable; REVOCATION_FAIL_OPEN: tokens accepted unchecked', checks }
+      : { ok: false, detail: 'unreachable; failing closed (503) until Redis is back', checks };
+  }
+  return { ok: false, detail: `degraded: ${reason}; serving from short TTLs`, checks };
+}
+
+function status(ch: Channel): ClusterStatus {
+  const h = health(ch);
+  return {
+    ...h,
+    reader: ch.reader,
+    applied_id: ch.lastId ?? null,
+    newest_id: ch.newestId,
+    lag_seconds: lagMs(ch) / 1000,
+    max_lag_ms: ch.maxLagMs,
+    degraded: ch.degraded,
+    check_each_request: ch.options.checkEachRequest !== false,
+    caches_dropped_for_lost_events: ch.cachesDropped,
+    last_loss: ch.lastLoss ?? null,
+    revoked: ch.mirror.size(),
+  };
 }
 
 async function closeChannel(ch: Channel): Promise<void> {
-  if (ch.state === 'closed') return;
-  ch.state = 'closed';
-  clearTimeout(ch.retryTimer);
-  await Promise.all([closeQuietly(ch.subscriber), closeQuietly(ch.data)]);
+  if (ch.reader === 'closed') return;
+  ch.reader = 'closed';
+  clearInterval(ch.probeTimer);
+  for (const w of ch.waiters) w.resolve();
+  ch.waiters = [];
+  await Promise.all([closeQuietly(ch.events), closeQuietly(ch.commands)]);
+  await ch.loop?.catch(() => undefined);
 }

@@ -1,7 +1,7 @@
 /**
- * Revocations in Redis: how `token revoke` records one (a key or a hash field, and a message on
- * the revocations channel, in one MULTI so no replica can see one without the other), how a
- * sidecar loads them all, and the message format. Redis replies become `Revocation`s here and
+ * Revocations in Redis: how `token revoke` records one (a key or a hash field, and an entry on
+ * the change-event stream, in one MULTI so no replica can see one without the other), how a
+ * sidecar loads them all, and the entry's revocation format. Redis replies become `Revocation`s here and
  * nowhere else.
  */
 import { canonicalId, isIdShaped } from '../../common/ids.js';
@@ -13,6 +13,7 @@ import {
   type PlainRedisClient,
 } from '../../common/redis-connection.js';
 import { subjectKey, type Revocation } from './revocation-mirror.js';
+import { DEFAULT_EVENT_STREAM_MAXLEN } from '../../common/change-events.js';
 
 /** What a jti may look like to be revocable by name: printable ASCII, no spaces, at most 256. */
 const JTI_SHAPE = /^[\x21-\x7e]{1,256}$/;
@@ -78,6 +79,7 @@ export async function recordRevocation(
   client: PlainRedisClient,
   keys: ClusterKeys,
   r: Revocation,
+  maxLen: number = DEFAULT_EVENT_STREAM_MAXLEN,
 ): Promise<void> {
   const multi = client.multi();
   if (r.kind === 'jti') {
@@ -88,7 +90,12 @@ export async function recordRevocation(
   } else {
     multi.hSet(keys.revokedSubjects, subjectKey(r.subject, r.tenantId), String(r.cutoff));
   }
-  multi.publish(keys.revocationsChannel, encodeRevocation(r));
+  multi.xAdd(
+    keys.events,
+    '*',
+    { kind: 'revoke', revocation: encodeRevocation(r) },
+    { TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: maxLen } },
+  );
   await multi.exec();
 }
 
@@ -126,14 +133,14 @@ export async function loadRevocations(
 export async function revokeInRedis(
   url: string,
   r: Revocation,
-  options: { prefix?: string; timeoutMs?: number } = {},
+  options: { prefix?: string; timeoutMs?: number; maxLen?: number } = {},
 ): Promise<void> {
   const client = createPlainClient(url, 'cedargate-cli');
   // Errors surface through the command's rejection; the event must still have a listener.
   client.on('error', () => undefined);
   await connectWithin(client, url, options.timeoutMs ?? 5_000);
   try {
-    await recordRevocation(client, clusterKeys(options.prefix), r);
+    await recordRevocation(client, clusterKeys(options.prefix), r, options.maxLen);
   } finally {
     await closeQuietly(client);
   }

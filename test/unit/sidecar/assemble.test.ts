@@ -49,13 +49,16 @@ function fakeCluster(startFails = false): SidecarCluster & { closed: number; sta
   const fake = {
     closed: 0,
     started: 0,
-    publishUserChanged: () => undefined,
+    catchUp: () => Promise.resolve(),
+    status: () => {
+      throw new Error('unused');
+    },
     start() {
       fake.started++;
       return startFails ? Promise.reject(new Error('channel refused')) : Promise.resolve();
     },
     revocation: { assertNotRevoked: () => undefined },
-    health: () => ({ ok: true, detail: 'fake' }),
+    health: () => ({ ok: true, detail: 'fake', checks: {} }),
     close() {
       fake.closed++;
       return Promise.resolve();

@@ -38,3 +38,27 @@ describe('sidecar metrics: cache events', () => {
     assert.match(text, /cedargate_decisions_total\{action="GetUser",result="allow"\} 3/);
   });
 });
+
+describe('sidecar metrics: change events', () => {
+  it('the lag is a gauge read at each scrape; dropped caches a counter that only grows', async () => {
+    const metrics = createSidecarMetrics();
+    const state = { lagSeconds: 0.25, cachesDropped: 0 };
+    metrics.watchEvents(() => state);
+    const line = (text: string, name: string) =>
+      text.split('\n').find((l) => l.startsWith(`${name} `));
+    let text = await metrics.registry.metrics();
+    assert.equal(line(text, 'cedargate_event_lag_seconds'), 'cedargate_event_lag_seconds 0.25');
+    assert.equal(
+      line(text, 'cedargate_event_caches_dropped_total'),
+      'cedargate_event_caches_dropped_total 0',
+    );
+    state.lagSeconds = 3;
+    state.cachesDropped = 2;
+    text = await metrics.registry.metrics();
+    assert.equal(line(text, 'cedargate_event_lag_seconds'), 'cedargate_event_lag_seconds 3');
+    assert.equal(
+      line(text, 'cedargate_event_caches_dropped_total'),
+      'cedargate_event_caches_dropped_total 2',
+    );
+  });
+});

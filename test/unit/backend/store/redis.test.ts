@@ -99,12 +99,63 @@ describe('redis store', { skip: skipWithoutRedis() }, () => {
         assert.equal(await store.getUser('{evil}', o.id), null);
         assert.deepEqual(await store.listUsers('*', { limit: 5 }), { users: [], nextCursor: null });
         const keys = (await raw.keys(`${prefix}*`)).sort();
+        // The change-event stream is the one key outside the tenant's tag (docs/scaling.md).
         assert.deepEqual(keys, [
+          `${prefix}events`,
           `${prefix}{${tenant.id}}:emails`,
           `${prefix}{${tenant.id}}:tenant`,
           `${prefix}{${tenant.id}}:user:${o.id}`,
           `${prefix}{${tenant.id}}:users`,
         ]);
+      } finally {
+        await raw.close();
+        await store.close();
+      }
+    });
+
+    it('every write appends its change event in the same script; a refused write appends none', async () => {
+      const prefix = `test-${randomUUID()}:`;
+      const store = await openRedisStore(redis.url, { prefix, eventStreamMaxLen: 1000 });
+      const raw = createClient({ url: redis.url });
+      await raw.connect();
+      const events = async () =>
+        (await raw.xRange(`${prefix}events`, '-', '+')).map((e) => ({ ...e.message }));
+      try {
+        const { tenant, owner: o } = await store.createTenant('Acme', owner);
+        const u = await store.createUser(tenant.id, { name: 'U', email: 'u@x.test', roles: [] });
+        await store.updateUser(tenant.id, u.id, { roles: ['admin'] }, 1);
+        await assert.rejects(store.updateUser(tenant.id, u.id, { name: 'stale' }, 1));
+        await assert.rejects(store.createUser(tenant.id, { ...owner, roles: [] }));
+        await store.deleteUser(tenant.id, u.id);
+        const ev = (user: string, version: string) => ({
+          kind: 'user',
+          tenant: tenant.id,
+          user,
+          version,
+        });
+        assert.deepEqual(await events(), [
+          ev(o.id, '1'),
+          ev(u.id, '1'),
+          ev(u.id, '2'),
+          ev(u.id, '0'),
+        ]);
+      } finally {
+        await raw.close();
+        await store.close();
+      }
+    });
+
+    it('trims the event stream to about EVENT_STREAM_MAXLEN entries', async () => {
+      const prefix = `test-${randomUUID()}:`;
+      const store = await openRedisStore(redis.url, { prefix, eventStreamMaxLen: 100 });
+      const raw = createClient({ url: redis.url });
+      await raw.connect();
+      try {
+        const { tenant, owner: o } = await store.createTenant('Acme', owner);
+        for (let i = 0; i < 400; i++) await store.updateUser(tenant.id, o.id, { name: `n${i}` });
+        const len = await raw.xLen(`${prefix}events`);
+        // MAXLEN ~ trims whole radix-tree nodes (100 entries by default): never far past the cap.
+        assert.ok(len >= 100 && len <= 300, `stream length ${len}`);
       } finally {
         await raw.close();
         await store.close();

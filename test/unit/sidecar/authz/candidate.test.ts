@@ -48,6 +48,7 @@ function fakeStore(answers: Record<string, Decision>, calls: string[]): PolicySt
     },
     reload: () => Promise.resolve('unchanged'),
     status: () => ({ live: { version: 'cand-v1' } }) as ReturnType<PolicyStore['status']>,
+    dropDecisions: () => undefined,
     close: () => undefined,
   };
 }

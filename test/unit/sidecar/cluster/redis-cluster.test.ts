@@ -1,8 +1,8 @@
 /**
- * The sidecar's Redis cluster channel against a real redis-server: invalidations reach every
- * replica, revocations are refused everywhere (from pub/sub, from the load at start, and from the
- * reload after a reconnect), and a Redis outage fails closed (or open, when configured) and
- * recovers by itself.
+ * The sidecar's Redis cluster channel against a real redis-server: change events on the stream
+ * reach every replica, revocations are refused everywhere (from the stream, from the load at
+ * start), a reader cut off resumes from its last id, a stream trimmed past it drops the caches,
+ * and a Redis outage fails closed (or open, when configured) and recovers by itself.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -39,13 +39,14 @@ function credential(over: Partial<VerifiedCredential> = {}): VerifiedCredential 
 
 /** Records what the cluster told the sidecar. */
 function recorder() {
-  const events = { changed: [] as string[], degraded: 0, recovered: 0 };
+  const events = { changed: [] as string[], degraded: 0, recovered: 0, lost: 0 };
   return {
     events,
     handlers: {
       onUserChanged: (t: string, u: string) => void events.changed.push(`${t}/${u}`),
       onDegraded: () => void (events.degraded += 1),
       onRecovered: () => void (events.recovered += 1),
+      onEventsLost: () => void (events.lost += 1),
     },
   };
 }
@@ -61,6 +62,22 @@ function verdict(cluster: RedisCluster, cred: VerifiedCredential): string {
   }
 }
 
+/** Appends a user event as the store's scripts do. */
+async function addUserEvent(url: string, prefix: string, tenantId: string, userId: string) {
+  const raw = createClient({ url });
+  await raw.connect();
+  try {
+    return await raw.xAdd(clusterKeys(prefix).events, '*', {
+      kind: 'user',
+      tenant: tenantId,
+      user: userId,
+      version: '2',
+    });
+  } finally {
+    await raw.close();
+  }
+}
+
 describe('redis cluster channel', { skip: skipWithoutRedis() }, () => {
   let redis: RunningRedis;
   const open: RedisCluster[] = [];
@@ -73,7 +90,13 @@ describe('redis cluster channel', { skip: skipWithoutRedis() }, () => {
   });
 
   async function startCluster(
-    extra: { failOpen?: boolean; url?: string; prefix: string; startTimeoutMs?: number },
+    extra: {
+      failOpen?: boolean;
+      url?: string;
+      prefix: string;
+      startTimeoutMs?: number;
+      maxLagMs?: number;
+    },
     handlers = recorder().handlers,
   ): Promise<RedisCluster> {
     const cluster = createRedisCluster({
@@ -82,28 +105,36 @@ describe('redis cluster channel', { skip: skipWithoutRedis() }, () => {
       failOpen: extra.failOpen ?? false,
       prefix: extra.prefix,
       ...(extra.startTimeoutMs === undefined ? {} : { startTimeoutMs: extra.startTimeoutMs }),
+      ...(extra.maxLagMs === undefined ? {} : { maxLagMs: extra.maxLagMs }),
     });
     open.push(cluster);
     await cluster.start(handlers);
     return cluster;
   }
 
-  it('a user change published by one replica reaches every replica', async () => {
+  it('a user event on the stream reaches every replica; catchUp waits until it is applied', async () => {
     const prefix = `t-${randomUUID()}:`;
     const a = recorder();
     const b = recorder();
     const ca = await startCluster({ prefix }, a.handlers);
-    await startCluster({ prefix }, b.handlers);
+    const cb = await startCluster({ prefix }, b.handlers);
     const u = randomUUID();
-    await ca.publishUserChanged(T.toLowerCase(), u);
+    const id = await addUserEvent(redis.url, prefix, T.toLowerCase(), u);
     const expected = `${T}/${u.toUpperCase()}`;
-    await waitFor(() => b.events.changed.includes(expected), 5_000, 'replica B to hear it');
-    await waitFor(() => a.events.changed.includes(expected), 5_000, 'replica A to hear it');
+    // No polling: once catchUp resolves, the event written before it is applied.
+    await cb.catchUp();
+    assert.deepEqual(b.events.changed, [expected]);
+    await ca.catchUp();
+    assert.deepEqual(a.events.changed, [expected]);
+    assert.equal(cb.status().applied_id, id);
+    assert.equal(cb.status().reader, 'following');
     // Another prefix (another deployment on the same Redis) hears nothing of it.
     const other = recorder();
-    await startCluster({ prefix: `t-${randomUUID()}:` }, other.handlers);
-    await ca.publishUserChanged(T, u);
-    await waitFor(() => b.events.changed.length === 2, 5_000, 'the second message');
+    const co = await startCluster({ prefix: `t-${randomUUID()}:` }, other.handlers);
+    await addUserEvent(redis.url, prefix, T, u);
+    await cb.catchUp();
+    await co.catchUp();
+    assert.equal(b.events.changed.length, 2);
     assert.deepEqual(other.events.changed, []);
   });
 
@@ -163,24 +194,75 @@ describe('redis cluster channel', { skip: skipWithoutRedis() }, () => {
     }
   });
 
-  it('reloads the list after a reconnect, catching a revocation whose message it missed', async () => {
+  it('after its reader is cut, resumes from the last applied id: nothing written meanwhile is missed', async () => {
     const prefix = `t-${randomUUID()}:`;
     const rec = recorder();
     const cluster = await startCluster({ prefix }, rec.handlers);
     const cred = credential();
+    const u = randomUUID().toUpperCase();
     const raw = createClient({ url: redis.url });
     await raw.connect();
     try {
-      // Atomically: drop the subscriber, and record a revocation without publishing it. The
-      // only way the replica can learn of it is the reload after it reconnects.
+      // Atomically: drop the reader, then append a user event and a revocation event with no
+      // record behind it — only a replay of the stream from the last id can deliver both.
       await raw
         .multi()
-        .addCommand(['CLIENT', 'KILL', 'TYPE', 'pubsub'])
-        .set(clusterKeys(prefix).revokedJti(cred.jti ?? ''), String(cred.expiresAt))
+        .addCommand(['CLIENT', 'KILL', 'ID', String(await readerId(raw))])
+        .xAdd(clusterKeys(prefix).events, '*', { kind: 'user', tenant: T, user: u, version: '3' })
+        .xAdd(clusterKeys(prefix).events, '*', {
+          kind: 'revoke',
+          revocation: JSON.stringify({ kind: 'jti', jti: cred.jti, expiresAt: cred.expiresAt }),
+        })
         .exec();
-      await waitFor(() => rec.events.recovered === 1, 10_000, 'the replica to recover');
-      assert.equal(rec.events.degraded, 1);
+      await waitFor(() => rec.events.changed.includes(`${T}/${u}`), 10_000, 'the replayed event');
       assert.equal(verdict(cluster, cred), 'unauthenticated');
+      assert.equal(rec.events.lost, 0, 'nothing was lost, so no cache was dropped');
+      await waitFor(() => cluster.health().ok, 10_000, 'recovery');
+    } finally {
+      await raw.close();
+    }
+  });
+
+  it('a stream trimmed past its last id: drops the caches once, reloads revocations, says so', async () => {
+    const prefix = `t-${randomUUID()}:`;
+    const rec = recorder();
+    const cluster = await startCluster({ prefix }, rec.handlers);
+    const cred = credential();
+    const keys = clusterKeys(prefix);
+    const raw = createClient({ url: redis.url });
+    await raw.connect();
+    try {
+      await raw
+        .multi()
+        .addCommand(['CLIENT', 'KILL', 'ID', String(await readerId(raw))])
+        .xAdd(keys.events, '*', { kind: 'user', tenant: T, user: randomUUID(), version: '2' })
+        .set(keys.revokedJti(cred.jti ?? ''), String(cred.expiresAt))
+        .xTrim(keys.events, 'MAXLEN', 0)
+        .exec();
+      await waitFor(() => rec.events.lost === 1, 10_000, 'the caches to be dropped');
+      assert.deepEqual(rec.events.changed, [], 'the trimmed event cannot be replayed');
+      assert.equal(verdict(cluster, cred), 'unauthenticated', 'the reload found the revocation');
+      const s = cluster.status();
+      assert.equal(s.caches_dropped_for_lost_events, 1);
+      assert.match(s.last_loss?.reason ?? '', /trimmed/);
+    } finally {
+      await raw.close();
+    }
+  });
+
+  it('its command connection cut: not ready, degraded, says which; the reader keeps following', async () => {
+    const prefix = `t-${randomUUID()}:`;
+    const rec = recorder();
+    const cluster = await startCluster({ prefix }, rec.handlers);
+    const raw = createClient({ url: redis.url });
+    await raw.connect();
+    try {
+      await raw.sendCommand(['CLIENT', 'KILL', 'ID', String(await commandsId(raw))]);
+      await waitFor(() => rec.events.degraded === 1, 10_000, 'degraded');
+      assert.equal(cluster.status().reader, 'following');
+      await waitFor(() => cluster.health().ok, 10_000, 'recovery');
+      assert.equal(rec.events.recovered, 1);
+      assert.equal(cluster.health().checks['redis_commands'], 'ok');
     } finally {
       await raw.close();
     }
@@ -208,8 +290,9 @@ describe('redis cluster channel', { skip: skipWithoutRedis() }, () => {
       assert.match(cluster.health().detail, /failing closed/);
       // A revocation already mirrored is still a 401, not a 503.
       assert.equal(verdict(cluster, revoked), 'unauthenticated');
-      // Publishing while down neither throws nor crashes.
-      await cluster.publishUserChanged(T, randomUUID());
+      // catchUp while down neither throws nor waits.
+      await cluster.catchUp();
+      assert.match(cluster.health().checks['redis_events'] ?? '', /unreadable/);
 
       await own.restart();
       await waitFor(() => cluster.health().ok, 15_000, 'recovery');
@@ -265,7 +348,7 @@ describe('redis cluster channel', { skip: skipWithoutRedis() }, () => {
     }
   });
 
-  it('ignores malformed messages on its channels', async () => {
+  it('ignores malformed entries on the stream', async () => {
     const prefix = `t-${randomUUID()}:`;
     const rec = recorder();
     const cluster = await startCluster({ prefix }, rec.handlers);
@@ -273,11 +356,13 @@ describe('redis cluster channel', { skip: skipWithoutRedis() }, () => {
     const raw = createClient({ url: redis.url });
     await raw.connect();
     try {
-      await raw.publish(keys.userChangedChannel, '../../etc/passwd');
-      await raw.publish(keys.revocationsChannel, '{"kind":"jti"}');
+      const bad = { kind: 'user', tenant: '../../etc', user: randomUUID(), version: '1' };
+      await raw.xAdd(keys.events, '*', bad);
+      await raw.xAdd(keys.events, '*', { kind: 'revoke', revocation: '{"kind":"jti"}' });
+      await raw.xAdd(keys.events, '*', { kind: 'other' });
       const u = randomUUID().toUpperCase();
-      await raw.publish(keys.userChangedChannel, `${T}/${u}`);
-      await waitFor(() => rec.events.changed.length > 0, 5_000, 'the good message');
+      await addUserEvent(redis.url, prefix, T, u);
+      await cluster.catchUp();
       assert.deepEqual(rec.events.changed, [`${T}/${u}`]);
       assert.deepEqual(cluster.mirror.size(), { jtis: 0, subjects: 0 });
     } finally {
@@ -285,3 +370,17 @@ describe('redis cluster channel', { skip: skipWithoutRedis() }, () => {
     }
   });
 });
+
+/** The reader of the channel started last (the newest connection of that name). */
+async function readerId(raw: ReturnType<typeof createClient>): Promise<number> {
+  return lastIdByName(raw, 'cedargate-sidecar-events');
+}
+/** The command connection of the channel started last. */
+async function commandsId(raw: ReturnType<typeof createClient>): Promise<number> {
+  return lastIdByName(raw, 'cedargate-sidecar');
+}
+async function lastIdByName(raw: ReturnType<typeof createClient>, name: string): Promise<number> {
+  const ids = (await raw.clientList()).filter((c) => c.name === name).map((c) => Number(c.id));
+  if (ids.length === 0) throw new Error(`no connection named ${name}`);
+  return Math.max(...ids);
+}
