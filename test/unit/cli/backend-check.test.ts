@@ -4,10 +4,13 @@
  * it breaks first.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { checkBackend, UnreachableError, type RuleResult } from '../../../src/cli/backend-check.js';
 import { startFakeBackend, type BackendFlaw } from '../../helpers/fake-backend.js';
 import { freePort } from '../../helpers/net.js';
+import { repoRoot } from '../../helpers/process.js';
 
 async function check(flaw: BackendFlaw): Promise<RuleResult[]> {
   const b = await startFakeBackend(flaw);
@@ -86,6 +89,16 @@ describe('backend-check rules', () => {
         trustSecret: 'x'.repeat(16),
       }),
       UnreachableError,
+    );
+  });
+
+  it('docs/backend-contract.md lists exactly the rules it runs, in order', async () => {
+    const doc = readFileSync(join(repoRoot, 'docs', 'backend-contract.md'), 'utf8');
+    const section = doc.slice(doc.indexOf('## backend-check'));
+    const documented = [...section.matchAll(/^\| `([a-z0-9-]+)` +\|/gm)].map((m) => m[1]);
+    assert.deepEqual(
+      documented,
+      (await check('none')).map((r) => r.rule),
     );
   });
 });
