@@ -15,6 +15,10 @@ const commands: Record<string, { summary: string; load: () => Promise<{ run: Run
   },
   sidecar: { summary: 'the sidecar alone', load: () => import('./sidecar.js') },
   backend: { summary: 'the users backend alone', load: () => import('./backend.js') },
+  'backend-check': {
+    summary: 'backend-check URL --tenant T --user U: a users backend against the contract',
+    load: () => import('./backend-check.js'),
+  },
   tenant: {
     summary: 'tenant create --name N --owner-name N --owner-email E',
     load: () => import('./tenant.js'),
@@ -30,7 +34,7 @@ const commands: Record<string, { summary: string; load: () => Promise<{ run: Run
 };
 
 function usage(): string {
-  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(9)} ${c.summary}`);
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(13)} ${c.summary}`);
   return `usage: cedargate <command> [options]\n       cedargate --version\n\ncommands:\n${lines.join('\n')}\n\nrun "cedargate <command> --help" for a command's flags\n`;
 }
 

@@ -6,6 +6,15 @@ import { InvalidInputError, PreconditionFailedError } from '../errors.js';
 import { etagOf, type StoredUser } from './user.js';
 
 const ENTITY_TAG = /^(?:W\/)?"[\x21\x23-\x7e]*"$/;
+const STRONG_ENTITY_TAG = /^"[\x21\x23-\x7e]*"$/;
+
+/**
+ * Whether `tag` is a strong entity tag (RFC 9110 §8.8.3): quoted, no `W/`. Its inner form is
+ * the backend's own; cedargate only compares whole tags for equality.
+ */
+export function isStrongEntityTag(tag: string): boolean {
+  return STRONG_ENTITY_TAG.test(tag);
+}
 
 /** `undefined` (no header), `'*'`, or the listed tags; 400 for anything else. */
 export type IfMatch = undefined | '*' | readonly string[];

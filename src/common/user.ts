@@ -48,13 +48,10 @@ export function publicUser(u: StoredUser): User {
   return rest;
 }
 
-/** The version a strong ETag made by `etagOf` names, or undefined. */
-export function versionOfEtag(etag: string): number | undefined {
-  const m = /^"[^".]+\.(\d+)"$/.exec(etag);
-  return m === null ? undefined : Number(m[1]);
-}
-
-/** Strong ETag for a version of a user. */
+/**
+ * Strong ETag for a version of a user. Its form is this backend's own: the sidecar compares
+ * ETags only for equality (docs/backend-contract.md).
+ */
 export function etagOf(u: Pick<StoredUser, 'id' | 'version'>): string {
   return `"${u.id.toLowerCase()}.${u.version}"`;
 }

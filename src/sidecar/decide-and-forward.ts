@@ -179,7 +179,7 @@ function planOf(
   };
   if (r.userId !== undefined && isWrite(r)) {
     plan.bufferResponse = r.route.method === 'PUT';
-    plan.beforeRespond = afterWrite(deps, r.tenantId, r.userId, plan.bufferResponse);
+    plan.beforeRespond = afterWrite(deps, r.tenantId, r.userId, plan.bufferResponse, plan.ifMatch);
   }
   return plan;
 }
@@ -190,6 +190,7 @@ function afterWrite(
   tenantId: string,
   userId: string,
   isPut: boolean,
+  replaced: string | undefined,
 ): NonNullable<ForwardPlan['beforeRespond']> {
   const since = deps.directory.mark();
   return (status, response) => {
@@ -197,7 +198,7 @@ function afterWrite(
     // The backend's answer to a PUT is the user as it now is: keep it rather than reading it
     // back on the next request. Anything else about this user is dropped.
     const record = isPut ? recordOf(response) : undefined;
-    if (record !== undefined) deps.directory.remember(tenantId, userId, record, since);
+    if (record !== undefined) deps.directory.remember(tenantId, userId, record, since, replaced);
     else deps.directory.invalidate(tenantId, userId);
     return deps.onUserChanged?.(tenantId, userId);
   };

@@ -9,7 +9,6 @@
  */
 import { LRUCache } from 'lru-cache';
 import { canonicalId } from '../common/ids.js';
-import { versionOfEtag } from '../common/user.js';
 import type { UpstreamClient, UserRecord } from './upstream.js';
 
 export interface UserDirectory {
@@ -17,9 +16,17 @@ export interface UserDirectory {
   get(tenantId: string, userId: string, options?: { fresh?: boolean }): Promise<UserRecord | null>;
   /**
    * Keeps what the backend answered to a write through this replica (the user as it now is),
-   * unless a newer version is already known.
+   * when the user cached is the version the write replaced (`replaced`: the ETag it was
+   * conditioned on) or none is; otherwise forgets the user. ETags are opaque (any strong tag
+   * a backend chooses), so two versions can never be ordered by their tags.
    */
-  remember(tenantId: string, userId: string, record: UserRecord, since: number): void;
+  remember(
+    tenantId: string,
+    userId: string,
+    record: UserRecord,
+    since: number,
+    replaced?: string,
+  ): void;
   /** A mark to pass to `remember`: invalidations of the user after it make `remember` forget instead. */
   mark(): number;
   /** Forgets one user (after a write, or an invalidation from another replica). */
@@ -99,7 +106,8 @@ export function createUserDirectory(options: {
   return {
     get: (tenantId, userId, opts) => get(state, tenantId, userId, opts),
     mark: () => state.generation,
-    remember: (tenantId, userId, record, since) => remember(state, tenantId, userId, record, since),
+    remember: (tenantId, userId, record, since, replaced) =>
+      remember(state, tenantId, userId, record, since, replaced),
     invalidate: (tenantId, userId) => invalidate(state, tenantId, userId),
     clear: () => clear(state),
     setTtl(ms) {
@@ -210,6 +218,7 @@ function remember(
   userId: string,
   record: UserRecord,
   since: number,
+  replaced: string | undefined,
 ): void {
   const key = keyOf(tenantId, userId);
   // Whatever answered, it is kept only under its own key.
@@ -224,8 +233,13 @@ function remember(
     return;
   }
   const known = state.cache.get(key);
-  // Two writes' answers can arrive out of order: never replace a newer version.
-  if (known !== undefined && versionOf(known.etag) >= versionOf(record.etag)) return;
+  if (known?.etag === record.etag) return;
+  // What is cached is neither the version this write replaced nor its result: a newer one, or
+  // an older one, and opaque ETags cannot say which. Forget rather than guess.
+  if (known !== undefined && known.etag !== replaced) {
+    invalidate(state, tenantId, userId);
+    return;
+  }
   markStale(state, key);
   state.generation++;
   if (state.ttl > 0) state.cache.set(key, record, { ttl: state.ttl });
@@ -255,9 +269,4 @@ function sizeOf(record: UserRecord, key: string): number {
   chars += u.avatar_digest?.length ?? 0;
   for (const r of u.roles) chars += r.length + 8;
   return 2 * chars + 256;
-}
-
-/** The version an ETag names (see `etagOf`); -1 when it names none, so it never wins. */
-function versionOf(etag: string): number {
-  return versionOfEtag(etag) ?? -1;
 }

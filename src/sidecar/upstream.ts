@@ -7,6 +7,7 @@ import { Agent, request } from 'node:http';
 import { UpstreamTimeoutError, UpstreamUnavailableError } from '../errors.js';
 import { TENANT_HEADER, TRUST_HEADER } from '../common/headers.js';
 import { canonicalId } from '../common/ids.js';
+import { isStrongEntityTag } from '../common/if-match.js';
 import type { Logger } from '../common/logger.js';
 import { avatarDigestOf } from '../policy/context.js';
 
@@ -53,7 +54,8 @@ export interface UserRecord {
 }
 
 /**
- * The backend's JSON for one user as checked facts: the one place its answer is converted.
+ * The backend's JSON for one user, and its ETag, as checked facts: the one place its answer is
+ * converted (docs/backend-contract.md).
  * With `expected`, the user must be that user of that tenant — a backend that answered for
  * another tenant must never be decided on. Throws UpstreamUnavailableError (502) otherwise.
  */
@@ -62,6 +64,13 @@ export function parseUserRecord(
   etag: string,
   expected?: { tenantId: string; userId: string },
 ): UserRecord {
+  // The sidecar sends this tag back as If-Match, which compares strongly (RFC 9110 §13.1.1): a
+  // weak one would turn every write into 412s and then a 503. Its inner form is the backend's.
+  if (!isStrongEntityTag(etag)) {
+    throw new UpstreamUnavailableError(
+      'the users backend sent a user whose ETag is not a strong ETag',
+    );
+  }
   let raw: unknown;
   try {
     raw = JSON.parse(body);

@@ -74,9 +74,52 @@ describe('user directory', () => {
     const d = createUserDirectory({ upstream: b.upstream, ttlMs: 60_000 });
     d.remember(T, U, record(5, ['admin']), d.mark());
     assert.deepEqual((await d.get(T, U))?.user.roles, ['admin']);
-    d.remember(T, U, record(4, ['viewer']), d.mark()); // an older answer arriving late
-    assert.deepEqual((await d.get(T, U))?.user.roles, ['admin']);
-    assert.equal(b.calls(), 0);
+    // An older answer arriving late (its write replaced v3): never served over v5.
+    d.remember(T, U, record(4, ['viewer']), d.mark(), record(3).etag);
+    b.setNext(record(5, ['admin']));
+    const after = d.get(T, U);
+    b.release();
+    assert.deepEqual((await after)?.user.roles, ['admin']);
+    assert.equal(b.calls(), 1, 'forgotten, then read again from the backend');
+  });
+
+  // A backend that is not ours may name versions with any strong ETag (docs/backend-contract.md):
+  // the directory must not read an order into them.
+  it('after a write to a backend with opaque ETags, never keeps serving the version it replaced', async () => {
+    const b = fakeUpstream();
+    const d = createUserDirectory({ upstream: b.upstream, ttlMs: 60_000 });
+    const before = { ...record(1, ['admin']), etag: '"k7Qz"' };
+    const after = { ...record(2, ['viewer']), etag: '"a01"' };
+    b.setNext(before);
+    const first = d.get(T, U);
+    b.release();
+    await first;
+    d.remember(T, U, after, d.mark()); // the backend's answer to a PUT
+    b.setNext(after);
+    const now = d.get(T, U);
+    b.release();
+    assert.deepEqual((await now)?.user.roles, ['viewer'], 'the roles the write set');
+  });
+
+  it('keeps the answer of a write conditioned on the cached version, whatever its ETags look like', async () => {
+    const b = fakeUpstream();
+    const d = createUserDirectory({ upstream: b.upstream, ttlMs: 60_000 });
+    const before = { ...record(1, ['admin']), etag: '"zz"' };
+    const after = { ...record(2, ['viewer']), etag: '"aa"' };
+    b.setNext(before);
+    const first = d.get(T, U);
+    b.release();
+    await first;
+    d.remember(T, U, after, d.mark(), before.etag);
+    assert.deepEqual((await d.get(T, U))?.user.roles, ['viewer']);
+    assert.equal(b.calls(), 1, 'answered from what the write returned');
+    // An answer to a write conditioned on some other version cannot be ordered: forgotten.
+    d.remember(T, U, { ...record(3, ['user']), etag: '"mm"' }, d.mark(), '"old"');
+    b.setNext(record(9, ['admin']));
+    const fresh = d.get(T, U);
+    b.release();
+    assert.deepEqual((await fresh)?.user.roles, ['admin'], 'read from the backend');
+    assert.equal(b.calls(), 2);
   });
 
   it('forgets instead of remembering when another replica changed the user during the write', async () => {

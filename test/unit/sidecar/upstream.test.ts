@@ -31,7 +31,10 @@ const goodUser = {
 };
 
 /** What the fake backend answers to the next user lookup. */
-let answer: { status: number; body: string } = { status: 200, body: JSON.stringify(goodUser) };
+let answer: { status: number; body: string; etag?: string } = {
+  status: 200,
+  body: JSON.stringify(goodUser),
+};
 
 describe('upstream client: the backend user becomes checked facts', () => {
   let server: Server;
@@ -41,7 +44,7 @@ describe('upstream client: the backend user becomes checked facts', () => {
     server = createServer((_req, res) => {
       res.writeHead(answer.status, {
         'content-type': 'application/json',
-        etag: etagOf({ id: U, version: 3 }),
+        etag: answer.etag ?? etagOf({ id: U, version: 3 }),
       });
       res.end(answer.body);
     });
@@ -104,6 +107,24 @@ describe('upstream client: the backend user becomes checked facts', () => {
         assert.ok(err instanceof UpstreamUnavailableError, String(err));
         assert.equal(err.code, 'upstream_unavailable');
         assert.equal(err.status, 502);
+        return true;
+      });
+    });
+  }
+
+  it("takes any strong ETag as it is: its inner form is the backend's own", async () => {
+    answer = { status: 200, body: JSON.stringify(goodUser), etag: '"k7Qz-9"' };
+    assert.equal((await upstream.fetchUser(T, U))?.etag, '"k7Qz-9"');
+  });
+
+  // A weak tag never matches If-Match (RFC 9110 §13.1.1): every write would end in 412s and a
+  // 503; refusing the look-up says what is wrong at once, and in the log.
+  for (const etag of ['W/"k7Qz"', 'k7Qz']) {
+    it(`refuses a user whose ETag is not strong (${etag}) with upstream_unavailable`, async () => {
+      answer = { status: 200, body: JSON.stringify(goodUser), etag };
+      await assert.rejects(upstream.fetchUser(T, U), (err: unknown) => {
+        assert.ok(err instanceof UpstreamUnavailableError, String(err));
+        assert.match(err.message, /not a strong ETag/);
         return true;
       });
     });
