@@ -12,6 +12,7 @@ import { SUBJECT_HEADER, TENANT_HEADER, TRUST_HEADER } from '../common/headers.j
 import { canonicalId } from '../common/ids.js';
 import { isStrongEntityTag } from '../common/if-match.js';
 import { loadConfig } from '../config.js';
+import { READINESS_PROBE_ID } from '../sidecar/upstream.js';
 import { parseFlags, required, UsageError } from './usage.js';
 
 const USAGE =
@@ -81,7 +82,11 @@ export async function checkBackend(options: BackendCheckOptions): Promise<RuleRe
   // The first call tells an unreachable backend (exit 2) from a failing one.
   let health: Answer;
   try {
-    health = await call('GET', '/healthz', {});
+    // The very call the sidecar's /readyz makes: a trusted look-up of an id never issued.
+    health = await call('GET', userPath(READINESS_PROBE_ID), {
+      [TRUST_HEADER]: options.trustSecret,
+      [TENANT_HEADER]: READINESS_PROBE_ID,
+    });
   } catch (err) {
     throw new UnreachableError(
       `cannot reach ${options.baseUrl}: ${err instanceof Error ? err.message : String(err)}`,
@@ -93,8 +98,12 @@ export async function checkBackend(options: BackendCheckOptions): Promise<RuleRe
     [
       'health',
       () => {
-        expectStatus(health, 200, 'GET /healthz (no trust header)');
-        return 'GET /healthz answers 200 without the trust header';
+        expectStatus(
+          health,
+          404,
+          `trusted GET ${userPath(READINESS_PROBE_ID)} (the readiness call)`,
+        );
+        return `the readiness call (a trusted look-up of ${READINESS_PROBE_ID}) answers 404`;
       },
     ],
     [

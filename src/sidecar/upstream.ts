@@ -26,7 +26,7 @@ export class TrustRejectedError extends UpstreamUnavailableError {
  * real lookup passes, and never made by `newUserId`/`newTenantId` (random v4 ids), so the
  * backend answers 404 once it has trusted the call and asked its store.
  */
-const READINESS_PROBE_ID = '00000000-0000-0000-0000-000000000000';
+export const READINESS_PROBE_ID = '00000000-0000-0000-0000-000000000000';
 
 /** How often a trust rejection is logged again while it lasts (it fails every request). */
 const TRUST_LOG_EVERY_MS = 10_000;
