@@ -26,7 +26,7 @@ function validate(dir: string): Promise<{ code: number | null; output: string }>
   return new Promise((resolve) => {
     const child = spawn(
       process.execPath,
-      [join(repoRoot, 'bin', 'cedargate'), 'policy', 'validate', dir],
+      [join(repoRoot, 'bin', 'cedargate'), 'policy', 'validate', '--quick', dir],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let output = '';

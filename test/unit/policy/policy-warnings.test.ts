@@ -48,6 +48,25 @@ describe('forbidsWithoutNotice', () => {
 });
 
 describe('permitsThatNeverApply', () => {
+  it('stops at its budget and warns of nothing it has not shown, naming what is unconfirmed', async () => {
+    const dir = shippedWith(`@id("owner-without-admin")
+permit (principal, action == Cedargate::Action::"users:list", resource)
+when { principal.isOwner && !principal.roles.contains(Cedargate::Role::"admin") };
+`);
+    const set = await loadPolicySet(dir);
+    const r = permitsThatNeverApply(set, { budget: 10 });
+    assert.equal(r.decided, 10);
+    assert.deepEqual(r.warnings, []);
+    assert.ok(r.unconfirmed?.includes('owner-without-admin'), String(r.unconfirmed));
+    assert.ok(r.planned > 10);
+    const full = permitsThatNeverApply(set, { budget: Infinity });
+    assert.equal(full.unconfirmed, undefined);
+    assert.deepEqual(
+      full.warnings.map((w) => w.message.split(' ')[1]),
+      ['"owner-without-admin"'],
+    );
+  });
+
   it('finds a permit whose condition no request the sidecar builds meets', async () => {
     // The store's invariant: the owner holds admin. So no owner lacks it.
     const dir = shippedWith(`@id("owner-without-admin")
