@@ -24,7 +24,7 @@ export async function startBackend(config: Config, logger: Logger): Promise<Runn
   const roles = watchAllowedRoles(config.policyDir, { pollMs: config.policyPollMs, logger });
   let store: UserStore;
   try {
-    store = await openStore(config);
+    store = await openStore(config, logger);
   } catch (err) {
     roles.close();
     throw err;
