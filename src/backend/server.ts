@@ -3,6 +3,7 @@
  * with a graceful close (stop accepting, let in-flight requests finish, drop idle keep-alive
  * sockets, then close the store).
  */
+import { mkdirSync } from 'node:fs';
 import type { Config } from '../config.js';
 import { boundPort, closeGracefully, createHttpServer, listen } from '../common/http-server.js';
 import type { Logger } from '../common/logger.js';
@@ -10,6 +11,7 @@ import { resolveTrustSecret } from '../common/trust.js';
 import { watchAllowedRoles } from './allowed-roles.js';
 import { createBackendApp } from './app.js';
 import { openStore } from './store/index.js';
+import { lockDataDir } from './store/sqlite-lock.js';
 import type { UserStore } from './store/store.js';
 
 export interface RunningBackend {
@@ -41,9 +43,13 @@ export async function startBackend(
       ? watchAllowedRoles(config.policyDir, { pollMs: config.policyPollMs, logger })
       : { current: given, close: () => undefined };
   let store: UserStore;
+  let unlock = (): void => undefined;
   try {
-    store = await openStore(config);
+    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+    if (config.redisUrl === undefined) unlock = lockDataDir(config.dataDir);
+    store = await openStore(config, logger);
   } catch (err) {
+    unlock();
     roles.close();
     throw err;
   }
@@ -67,6 +73,7 @@ export async function startBackend(
   } catch (err) {
     roles.close();
     await store.close();
+    unlock();
     throw err;
   }
   const port = boundPort(server);
@@ -77,6 +84,7 @@ export async function startBackend(
       await closeGracefully(server, config.shutdownGraceMs);
       roles.close();
       await store.close();
+      unlock();
     })();
     return closing;
   };

@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { IDeployment } from 'kubernetes-models/apps/v1';
+import type { IDeployment, IStatefulSet } from 'kubernetes-models/apps/v1';
 import type { IHorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
 import type { INetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import type { IPodDisruptionBudget } from 'kubernetes-models/policy/v1';
@@ -56,13 +56,21 @@ function objects(): K8sObject[] {
   return rendered.objects;
 }
 
-/** Every (deployment, pod spec, container) triple of the render. */
+/** The pod-running objects: Deployments and (k8s/redis) StatefulSets, both with a pod template. */
+function workloads(): (IDeployment & K8sObject)[] {
+  return [
+    ...ofKind<IDeployment>(objects(), 'Deployment'),
+    ...(ofKind<IStatefulSet>(objects(), 'StatefulSet') as unknown as (IDeployment & K8sObject)[]),
+  ];
+}
+
+/** Every (workload, pod spec, container) triple of the render. */
 function allContainers(): {
   deployment: IDeployment & K8sObject;
   pod: IPodSpec;
   container: IContainer;
 }[] {
-  return ofKind<IDeployment>(objects(), 'Deployment').flatMap((deployment) => {
+  return workloads().flatMap((deployment) => {
     const pod = podSpecOf(deployment);
     return pod.containers.map((container) => ({ deployment, pod, container }));
   });
@@ -116,7 +124,7 @@ test(
     for (const kind of ['HorizontalPodAutoscaler', 'NetworkPolicy']) {
       assert.ok(ids.includes(`${kind}/cedargate`), `no ${kind}/cedargate rendered`);
     }
-    assert.ok(ids.includes('Deployment/cedargate-redis'), 'k8s/redis is not included');
+    assert.ok(ids.includes('StatefulSet/cedargate-redis'), 'k8s/redis is not included');
   },
 );
 
@@ -131,7 +139,7 @@ test('an unknown kind fails validation instead of passing unchecked', { skip }, 
 });
 
 test('Services target only declared container ports, and never the backend', { skip }, () => {
-  const deployments = ofKind<IDeployment>(objects(), 'Deployment');
+  const deployments = workloads();
   const backendPort = Number(envOf(cedargateContainer('backend')).BACKEND_PORT ?? '8081');
   for (const svc of ofKind<IService>(objects(), 'Service')) {
     const pods = deployments.filter((d) =>
@@ -481,5 +489,46 @@ test(
     for (const rule of np.spec?.egress ?? []) {
       assert.ok((rule.ports ?? []).length > 0, 'an egress rule without ports opens every port');
     }
+  },
+);
+
+test(
+  'k8s/redis runs as docs/scaling.md says: a volume claim, fsync always, noeviction',
+  { skip },
+  () => {
+    const all = objects();
+    assert.ok(
+      !all.some((o) => o.kind === 'Deployment' && o.metadata.name === 'cedargate-redis'),
+      'Redis must not be a Deployment on an emptyDir (its data would go with the pod)',
+    );
+    const redis = named<IStatefulSet>(all, 'StatefulSet', 'cedargate-redis');
+    assert.equal(redis.spec?.replicas, 1, 'one writer: never two Redis pods with separate data');
+    named<IService>(all, 'Service', redis.spec?.serviceName ?? '(no serviceName)');
+    const claim = (redis.spec?.volumeClaimTemplates ?? []).find((c) => c.metadata?.name === 'data');
+    assert.ok(claim, 'no volumeClaimTemplate "data"');
+    assert.ok(claim.spec?.resources?.requests?.['storage'], 'the claim requests no storage');
+    const pod = podSpecOf(redis as unknown as IDeployment);
+    assert.ok(
+      !(pod.volumes ?? []).some((v) => v.name === 'data'),
+      'a pod volume "data" would shadow the claim',
+    );
+    const container = pod.containers.find((c) => c.name === 'redis');
+    assert.ok(container, 'no redis container');
+    assert.ok(
+      (container.volumeMounts ?? []).some((m) => m.name === 'data' && m.mountPath === '/data'),
+      'the claim is not mounted at /data',
+    );
+    const args = [...(container.command ?? []), ...(container.args ?? [])].join(' ');
+    for (const setting of [
+      '--dir /data',
+      '--appendonly yes',
+      '--appendfsync always',
+      '--maxmemory-policy noeviction',
+    ]) {
+      assert.ok(args.includes(setting), `redis-server runs without ${setting}: ${args}`);
+    }
+    const docs = readFileSync(join(repoRoot, 'docs', 'scaling.md'), 'utf8');
+    assert.match(docs, /appendfsync always/);
+    assert.match(docs, /maxmemory-policy noeviction/);
   },
 );

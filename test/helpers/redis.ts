@@ -28,6 +28,8 @@ export interface StartRedisOptions {
    * Default: nothing kept (`--save '' --appendonly no`).
    */
   persistDir?: string;
+  /** More redis-server arguments, e.g. `['--maxmemory-policy', 'allkeys-lru']`. */
+  args?: string[];
 }
 
 /** Whether a redis-server binary is on the PATH. */
@@ -68,6 +70,7 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Runni
   ];
   if (options.persistDir === undefined) args.push('--appendonly', 'no');
   else args.push('--dir', options.persistDir, '--appendonly', 'yes', '--appendfsync', 'always');
+  args.push(...(options.args ?? []));
 
   let child: ChildProcess | undefined;
   let output = '';

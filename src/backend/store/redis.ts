@@ -49,6 +49,12 @@ import {
 } from '../../common/redis-connection.js';
 import { checkPageLimit } from '../../common/list-query.js';
 import { DEFAULT_EVENT_STREAM_MAXLEN, eventStreamKey } from '../../common/change-events.js';
+import {
+  checkEvictionPolicy,
+  evictionRefusal,
+  isOutOfMemoryError,
+  SAFE_EVICTION_POLICY,
+} from './redis-health.js';
 import type { ListOptions, UserPage, UserStore } from './store.js';
 
 /** What a user's fields other than the avatar take in a page, at most in practice. */
@@ -224,10 +230,46 @@ export async function openRedisStore(
   const events = eventStreamKey(prefix);
   const maxLen = String(options.eventStreamMaxLen ?? DEFAULT_EVENT_STREAM_MAXLEN);
   const now = options.now ?? (() => new Date());
+  const logger = options.logger;
   const client = createStoreClient(url);
-  if (options.logger !== undefined) watchConnection(client, options.logger, 'users store');
+  if (logger !== undefined) watchConnection(client, logger, 'users store');
   else client.on('error', () => undefined); // surfaced through each command's rejection
+
+  /** Why the store refuses to serve (an evicting Redis), re-read on every (re)connect. */
+  let refusal: string | undefined;
+  let checking: Promise<void> = Promise.resolve();
+  let warnedUnknown = false;
+  async function checkHealth(): Promise<void> {
+    const found = await checkEvictionPolicy(client);
+    if (found.kind === 'evicting') {
+      const message = evictionRefusal(found.policy);
+      if (refusal !== message) {
+        logger?.error({ setting: 'maxmemory-policy', value: found.policy }, message);
+      }
+      refusal = message;
+      return;
+    }
+    if (refusal !== undefined) {
+      logger?.info(`users store: Redis maxmemory-policy is ${SAFE_EVICTION_POLICY}; serving again`);
+    }
+    refusal = undefined;
+    if (found.kind === 'unknown' && !warnedUnknown) {
+      warnedUnknown = true;
+      logger?.warn(
+        { setting: 'maxmemory-policy', reason: found.reason },
+        `users store: cannot read maxmemory-policy from Redis; serving, but make sure it is ` +
+          `${SAFE_EVICTION_POLICY} (an evicting policy loses users and revocations)`,
+      );
+    }
+  }
+  /** Commands wait for the check of the current connection, so none runs on an unchecked one. */
+  function recheck(): Promise<void> {
+    checking = checkHealth().catch(() => undefined); // offline: the command itself says so
+    return checking;
+  }
+  client.on('ready', () => void recheck());
   await connectWithin(client, url, options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
+  await checking;
 
   /** Keys of a tenant, or undefined when the id could not be one (and so names no data). */
   function tenantKeys(rawTenantId: string): TenantKeys | undefined {
@@ -243,10 +285,17 @@ export async function openRedisStore(
 
   /** Runs one store operation; a lost connection becomes 503, contract errors pass through. */
   async function guarded<T>(op: () => Promise<T>): Promise<T> {
+    await checking;
+    if (refusal !== undefined) throw new UnavailableError(refusal);
     try {
       return await op();
     } catch (err) {
       if (err instanceof CedargateError) throw err;
+      if (isOutOfMemoryError(err)) {
+        throw new UnavailableError('the users store (Redis) is out of memory (maxmemory)', {
+          cause: err,
+        });
+      }
       if (isConnectionError(err, client)) {
         throw new UnavailableError('the users store (Redis) is unreachable', { cause: err });
       }
@@ -475,10 +524,14 @@ export async function openRedisStore(
         if (reply === 'stale') throw new PreconditionFailedError();
       }),
 
-    ping: () =>
-      guarded(async () => {
+    // /readyz asks often enough to notice a policy changed without a reconnect, and to serve
+    // again as soon as it is fixed.
+    ping: async () => {
+      await recheck();
+      await guarded(async () => {
         await client.ping();
-      }),
+      });
+    },
 
     async close() {
       if (closed) return;

@@ -3,7 +3,10 @@
  *
  * - WAL with `synchronous=FULL`: a write is on disk when its call returns, so a `kill -9`
  *   (or a power cut) loses nothing that was acknowledged.
- * - `busy_timeout`: `tenant create` can write while a server holds the same file.
+ * - `busy_timeout`: 5 s while opening and migrating (another process may be mid-write), then
+ *   250 ms: better-sqlite3 waits on the event loop, so a write lock held by another process must
+ *   not freeze every request; a write that cannot get it is 503 `unavailable` with Retry-After.
+ *   WAL readers never wait for a writer, so reads and /healthz go on meanwhile.
  * - Every statement names the tenant; ids are stored in canonical upper case.
  * - Each write runs in an IMMEDIATE transaction (the write lock is taken up front, so two
  *   processes serialize instead of failing on upgrade), and updates are conditional on the
@@ -16,7 +19,12 @@ import { DEFAULT_PAGE_MAX_BYTES, fitsInPage, pageBytesOf } from './page-budget.j
 import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { ConflictError, NotFoundError, PreconditionFailedError } from '../../errors.js';
+import {
+  ConflictError,
+  NotFoundError,
+  PreconditionFailedError,
+  UnavailableError,
+} from '../../errors.js';
 import { canonicalId, newTenantId, newUserId } from '../../common/ids.js';
 import {
   OWNER_ROLE,
@@ -29,7 +37,25 @@ import { checkPageLimit } from '../../common/list-query.js';
 import type { ListOptions, UserPage, UserStore } from './store.js';
 
 export const SQLITE_FILE = 'cedargate.db';
-const BUSY_TIMEOUT_MS = 5_000;
+const OPEN_BUSY_TIMEOUT_MS = 5_000;
+/** Long enough for another process's ordinary write (a `tenant create`) to finish. */
+const BUSY_TIMEOUT_MS = 250;
+const BUSY_RETRY_AFTER_SECONDS = 1;
+
+/** Runs a write; a write lock held elsewhere past the busy timeout becomes a quick 503. */
+function lockedOut<T>(write: () => T): T {
+  try {
+    return write();
+  } catch (err) {
+    if (err instanceof Database.SqliteError && err.code.startsWith('SQLITE_BUSY')) {
+      throw new UnavailableError('the users store (SQLite) is locked by another process', {
+        cause: err,
+        retryAfterSeconds: BUSY_RETRY_AFTER_SECONDS,
+      });
+    }
+    throw err;
+  }
+}
 
 /** Schema migrations, applied in order; `PRAGMA user_version` records how many ran. */
 const MIGRATIONS: readonly string[] = [
@@ -113,11 +139,12 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
     // Owner-only, whatever the umask: SQLite gives the -wal and -shm files the same mode.
     chmodSync(file, 0o600);
     // busy_timeout first: switching to WAL and migrating take locks another process may hold.
-    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    db.pragma(`busy_timeout = ${OPEN_BUSY_TIMEOUT_MS}`);
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
     migrate(db);
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
   } catch (err) {
     db.close();
     throw err;
@@ -253,7 +280,7 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
   /* eslint-disable @typescript-eslint/require-await */
   return {
     async createTenant(name, owner) {
-      return createTenantTx.immediate(name, owner);
+      return lockedOut(() => createTenantTx.immediate(name, owner));
     },
 
     async listTenants() {
@@ -306,15 +333,17 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
     },
 
     async createUser(tenantId, input) {
-      return createUserTx.immediate(canonicalId(tenantId), input);
+      return lockedOut(() => createUserTx.immediate(canonicalId(tenantId), input));
     },
 
     async updateUser(tenantId, userId, patch, expectedVersion) {
-      return updateUserTx.immediate(canonicalId(tenantId), userId, patch, expectedVersion);
+      return lockedOut(() =>
+        updateUserTx.immediate(canonicalId(tenantId), userId, patch, expectedVersion),
+      );
     },
 
     async deleteUser(tenantId, userId, expectedVersion) {
-      deleteUserTx.immediate(canonicalId(tenantId), userId, expectedVersion);
+      lockedOut(() => deleteUserTx.immediate(canonicalId(tenantId), userId, expectedVersion));
     },
 
     async ping() {

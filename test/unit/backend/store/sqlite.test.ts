@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { openStore } from '../../../../src/backend/store/index.js';
 import { SQLITE_FILE, openSqliteStore } from '../../../../src/backend/store/sqlite.js';
-import { PreconditionFailedError } from '../../../../src/errors.js';
+import { PreconditionFailedError, UnavailableError } from '../../../../src/errors.js';
 import { tempDir } from '../../../helpers/process.js';
 import { describeStoreSuite } from './store-suite.js';
 
@@ -130,6 +130,42 @@ describe('sqlite store specifics', () => {
       await store.close();
       assert.ok(statSync(join(dir.path, SQLITE_FILE)).isFile());
     } finally {
+      dir.remove();
+    }
+  });
+
+  it('another process holding the write lock: reads and ping go on, a write is 503 unavailable with Retry-After', async () => {
+    const dir = tempDir('cedargate-sqlite-');
+    const store = openSqliteStore(dir.path);
+    const other = new Database(join(dir.path, SQLITE_FILE));
+    try {
+      const { tenant } = await store.createTenant('Acme', {
+        name: 'O',
+        email: 'o@acme.example',
+        roles: ['admin'],
+      });
+      for (const begin of ['BEGIN IMMEDIATE', 'BEGIN EXCLUSIVE']) {
+        other.exec(begin);
+        try {
+          assert.equal((await store.getTenant(tenant.id))?.id, tenant.id);
+          await store.ping();
+          await assert.rejects(
+            store.createUser(tenant.id, { name: 'B', email: 'b@acme.example', roles: ['user'] }),
+            (err: unknown) =>
+              err instanceof UnavailableError &&
+              err.code === 'unavailable' &&
+              err.retryAfterSeconds !== undefined &&
+              err.retryAfterSeconds > 0,
+          );
+        } finally {
+          other.exec('ROLLBACK');
+        }
+      }
+      // The lock released, the same write goes through.
+      await store.createUser(tenant.id, { name: 'B', email: 'b@acme.example', roles: ['user'] });
+    } finally {
+      other.close();
+      await store.close();
       dir.remove();
     }
   });
