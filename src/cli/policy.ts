@@ -4,7 +4,7 @@
  * codes: 0 fine, 1 a problem found (for diff: a decision changes), 2 a wrong command line.
  */
 import { execFile } from 'node:child_process';
-import { createReadStream } from 'node:fs';
+import { createReadStream, statSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
@@ -101,11 +101,26 @@ function out(text: string): void {
   process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 }
 
-function policyDirOf(positionals: string[], usageLine: string): string {
+/**
+ * The one path a policy command was given (else $POLICY_DIR, then ./policies): a directory, a
+ * `.cedar` file, or a test file spec (`FILE.yaml[:CASE]`, which `policy test` checks itself).
+ * Anything else — a path that is not there, some other file — is one line, exit 2.
+ */
+function policyPathOf(positionals: string[], usageLine: string): string {
   if (positionals.length > 1) throw new UsageError(`expected at most one DIR\nusage: ${usageLine}`);
-  const dir = positionals[0] ?? loadPolicyCliConfig().policyDir;
-  assertDirectory(dir, 'policy directory');
-  return dir;
+  const path = positionals[0] ?? loadPolicyCliConfig().policyDir;
+  if (splitTestSpec(path) !== null || isCedarFile(path)) return path;
+  assertDirectory(path, 'policy directory');
+  return path;
+}
+
+function isCedarFile(path: string): boolean {
+  if (!path.endsWith('.cedar')) return false;
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -117,7 +132,7 @@ async function policyTargetOf(
   usageLine: string,
   options: { needsSchema?: boolean } = {},
 ): Promise<PolicyTarget> {
-  const path = policyDirOf(positionals, usageLine);
+  const path = policyPathOf(positionals, usageLine);
   try {
     return await resolvePolicyTarget(path, options);
   } catch (err) {
@@ -342,7 +357,7 @@ async function testTargetOf(
   usage: string,
   fail: (message: string) => never,
 ): Promise<{ dir: string; paths: string[]; caseName: string | null }> {
-  const given = policyDirOf(positionals, usage);
+  const given = policyPathOf(positionals, usage);
   const spec = splitTestSpec(given);
   if (spec !== null) {
     const isFile = await stat(spec.file).then(
@@ -578,8 +593,10 @@ async function runDiff(args: string[]): Promise<number> {
   } else {
     if (positionals.length !== 2) fail('expected BASE and CANDIDATE policy directories');
     [baseDir, candidateDir] = positionals as [string, string];
-    assertDirectory(baseDir, 'BASE policy directory');
-    assertDirectory(candidateDir, 'CANDIDATE policy directory');
+    // A .cedar file is read with the schema next to it (loadForDiff); anything else must be a
+    // directory, said in one line.
+    if (!isCedarFile(baseDir)) assertDirectory(baseDir, 'BASE policy directory');
+    if (!isCedarFile(candidateDir)) assertDirectory(candidateDir, 'CANDIDATE policy directory');
   }
   try {
     const base = await loadForDiff(
