@@ -11,7 +11,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createClient } from 'redis';
 import type { User } from '../../src/common/user.js';
-import { waitFor } from '../helpers/net.js';
+import { freePort, waitFor } from '../helpers/net.js';
+import { runCli } from '../helpers/process.js';
 import {
   skipWithoutSentinel,
   startRedis,
@@ -176,5 +177,21 @@ describe('Redis Sentinel failover', { skip: skipWithoutSentinel() }, () => {
       body: { name: 'Vera 2' },
     });
     assert.equal(r.status, 403, `Adam is no longer an admin: ${r.text}`);
+  });
+});
+
+describe('Redis Sentinel unreachable', () => {
+  it('token revoke names the Sentinel master it could not reach, and exits 1', async () => {
+    const port = await freePort(); // nothing listens there
+    const r = await runCli(['token', 'revoke', '--jti', 'tok-unreachable'], {
+      REDIS_SENTINELS: `127.0.0.1:${port}`,
+      REDIS_SENTINEL_NAME: 'nowhere',
+    });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(
+      r.stderr,
+      new RegExp(`Redis at Sentinel master "nowhere" via 127\\.0\\.0\\.1:${port} did not answer`),
+    );
+    assert.match(r.stderr, /nothing was revoked/);
   });
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../../src/config.js';
-import { parseSentinelTargetUrl } from '../../src/common/redis-connection.js';
+import { describeRedisUrl, parseSentinelTargetUrl } from '../../src/common/redis-connection.js';
 
 describe('loadConfig', () => {
   it('has the contract defaults in start mode', () => {
@@ -71,6 +71,10 @@ describe('loadConfig', () => {
         { host: '::1', port: 26381 },
       ],
     });
+    assert.equal(
+      describeRedisUrl(c.redisUrl ?? ''),
+      'Sentinel master "mymaster" via 127.0.0.1:26379,sentinel-2:26380,::1:26381',
+    );
   });
 
   it('derives UPSTREAM_URL from BACKEND_PORT', () => {
