@@ -5,6 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
+import { sentinelTargetUrl } from './common/redis-connection.js';
 
 export type Mode = 'start' | 'sidecar' | 'backend' | 'cli';
 
@@ -27,6 +28,7 @@ export interface Config {
   readonly policyDir: string;
   /** A second policy set decided in shadow beside the enforced one (CANDIDATE_POLICY_DIR). */
   readonly candidatePolicyDir: string | undefined;
+  /** REDIS_URL, or REDIS_SENTINELS + REDIS_SENTINEL_NAME as a `redis-sentinel://` target. */
   readonly redisUrl: string | undefined;
   readonly jwksUrl: string | undefined;
   readonly jwksFile: string | undefined;
@@ -142,6 +144,53 @@ function bool(env: Env, name: string, dflt: boolean): boolean {
   throw new ConfigError(name, `must be true or false, got "${raw}"`, String(dflt));
 }
 
+const SENTINELS_EXAMPLE = '10.0.0.1:26379,10.0.0.2:26379,10.0.0.3:26379';
+
+/** REDIS_URL, or Sentinel: both REDIS_SENTINELS and REDIS_SENTINEL_NAME, never with REDIS_URL. */
+function redisTarget(env: Env): string | undefined {
+  const direct = url(env, 'REDIS_URL', ['redis:', 'rediss:'], 'redis://127.0.0.1:6379');
+  const sentinels = str(env, 'REDIS_SENTINELS');
+  const name = str(env, 'REDIS_SENTINEL_NAME');
+  if (sentinels === undefined && name === undefined) return direct;
+  if (direct !== undefined) {
+    throw new ConfigError(
+      'REDIS_SENTINELS',
+      'set REDIS_URL or REDIS_SENTINELS and REDIS_SENTINEL_NAME, not both',
+      SENTINELS_EXAMPLE,
+    );
+  }
+  if (sentinels === undefined) {
+    throw new ConfigError(
+      'REDIS_SENTINELS',
+      'REDIS_SENTINEL_NAME needs the Sentinel addresses too',
+      SENTINELS_EXAMPLE,
+    );
+  }
+  if (name === undefined) {
+    throw new ConfigError(
+      'REDIS_SENTINEL_NAME',
+      'REDIS_SENTINELS needs the name of the monitored master too',
+      'mymaster',
+    );
+  }
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(name)) {
+    throw new ConfigError('REDIS_SENTINEL_NAME', `is not a master name: "${name}"`, 'mymaster');
+  }
+  const nodes = sentinels.split(',').map((item) => {
+    const m = /^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\]):(\d{1,5})$/.exec(item.trim());
+    const port = m === null ? NaN : Number(m[2]);
+    if (m === null || port < 1 || port > 65535) {
+      throw new ConfigError(
+        'REDIS_SENTINELS',
+        `"${item.trim()}" is not host:port (a comma-separated list)`,
+        SENTINELS_EXAMPLE,
+      );
+    }
+    return { host: (m[1] as string).replace(/^\[|\]$/g, ''), port };
+  });
+  return sentinelTargetUrl({ name, nodes });
+}
+
 function url(
   env: Env,
   name: string,
@@ -230,7 +279,7 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
     if (audienceEnv === undefined)
       throw new ConfigError('JWT_AUDIENCE', 'the sidecar needs the required audience', 'users-api');
   }
-  const redisUrl = url(env, 'REDIS_URL', ['redis:', 'rediss:'], 'redis://127.0.0.1:6379');
+  const redisUrl = redisTarget(env);
   const tenantClaim = str(env, 'TENANT_CLAIM') ?? 'tenant_id';
   if (!/^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$/.test(tenantClaim)) {
     throw new ConfigError('TENANT_CLAIM', `is not a claim name: "${tenantClaim}"`, 'tenant_id');

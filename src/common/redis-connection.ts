@@ -8,7 +8,9 @@ import {
   ClientClosedError,
   ClientOfflineError,
   createClient,
+  createSentinel,
   type RedisClientOptions,
+  type RedisScripts,
 } from 'redis';
 import type { Logger } from './logger.js';
 
@@ -57,13 +59,157 @@ export function redisClientOptions(
   return options;
 }
 
+/**
+ * REDIS_SENTINELS + REDIS_SENTINEL_NAME, as the one string every Redis user is handed in place
+ * of REDIS_URL (`redis-sentinel://host:port,host:port/name`), so that whether a deployment uses
+ * Sentinel is decided in config.ts and in `createRedisClient` only.
+ */
+export const SENTINEL_SCHEME = 'redis-sentinel:';
+
+export interface SentinelTarget {
+  readonly name: string;
+  readonly nodes: readonly { readonly host: string; readonly port: number }[];
+}
+
+export function sentinelTargetUrl(target: SentinelTarget): string {
+  const nodes = target.nodes.map((n) => `${n.host}:${n.port}`).join(',');
+  return `${SENTINEL_SCHEME}//${nodes}/${target.name}`;
+}
+
+/** The target a `sentinelTargetUrl` string names; undefined for an ordinary redis:// URL. */
+export function parseSentinelTargetUrl(url: string): SentinelTarget | undefined {
+  const prefix = `${SENTINEL_SCHEME}//`;
+  if (!url.startsWith(prefix)) return undefined;
+  const rest = url.slice(prefix.length);
+  const slash = rest.lastIndexOf('/');
+  const nodes = rest
+    .slice(0, slash)
+    .split(',')
+    .map((hp) => {
+      const colon = hp.lastIndexOf(':');
+      return { host: hp.slice(0, colon), port: Number(hp.slice(colon + 1)) };
+    });
+  return { name: rest.slice(slash + 1), nodes };
+}
+
+/**
+ * The one way cedargate makes a Redis client: `createClient` for REDIS_URL, or, for a Sentinel
+ * target, a node-redis RedisSentinel (one master connection of its own, so a blocking XREAD on
+ * one client never holds up another's commands) that follows the master through failovers.
+ * `scripts`: the store's Lua scripts, loaded on whichever server is master.
+ */
+export function createRedisClient<S extends RedisScripts>(
+  url: string,
+  name: string,
+  options: { subscriber?: boolean; scripts: S },
+) {
+  const { scripts, ...connection } = options;
+  const clientOptions = { ...redisClientOptions(url, name, connection), scripts };
+  const target = parseSentinelTargetUrl(url);
+  if (target === undefined) return createClient(clientOptions);
+  // The adapter has every member of the client that cedargate calls (not the whole client).
+  return sentinelClient(target, clientOptions, scripts, REPLICA_ACK_TIMEOUT_MS) as ReturnType<
+    typeof scriptedClient<S>
+  >;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-unused-vars -- never called: names the type only
+function scriptedClient<S extends RedisScripts>(options: RedisClientOptions & { scripts: S }) {
+  return createClient(options);
+}
+
+/**
+ * A RedisSentinel made to look like the part of a node-redis client that cedargate uses: the
+ * client's `sendCommand(args)` (the sentinel's takes a read-only flag first), `scanIterator`
+ * (which the sentinel lacks), a void `destroy`, and a 'ready' event when connected and after
+ * each master change (callers use it to resync sooner than their backoff would).
+ */
+function sentinelClient(
+  target: SentinelTarget,
+  clientOptions: RedisClientOptions,
+  scripts: RedisScripts | undefined,
+  replicaAckMs: number | undefined,
+): unknown {
+  const { url: _url, ...nodeClientOptions } = clientOptions;
+  const sentinel = createSentinel({
+    name: target.name,
+    sentinelRootNodes: target.nodes.map((n) => ({ host: n.host, port: n.port })),
+    nodeClientOptions,
+    sentinelClientOptions: { socket: nodeClientOptions.socket ?? {} },
+    masterPoolSize: 1,
+    ...(scripts === undefined ? {} : { scripts }),
+  });
+  sentinel.on('topology-change', (event: { type?: string }) => {
+    if (event.type === 'MASTER_CHANGE') sentinel.emit('ready');
+  });
+  const sendCommand = (args: string[], opts?: object) => sentinel.sendCommand(false, args, opts);
+  async function* scanIterator(o: { MATCH?: string; COUNT?: number } = {}) {
+    let cursor = '0';
+    do {
+      const args = ['SCAN', cursor];
+      if (o.MATCH !== undefined) args.push('MATCH', o.MATCH);
+      if (o.COUNT !== undefined) args.push('COUNT', String(o.COUNT));
+      const [next, keys] = (await sendCommand(args)) as unknown as [string, string[]];
+      cursor = next;
+      if (keys.length > 0) yield keys;
+    } while (cursor !== '0');
+  }
+  // The scripts are the store's writes: each is acknowledged only after a replica has it too
+  // (or after `replicaAckMs` without one), so a promoted replica holds every acknowledged write.
+  // WAIT runs on the same connection as the write (the pool has one).
+  const writes = new Set(Object.keys(scripts ?? {}));
+  return new Proxy(sentinel, {
+    get(obj, prop, receiver) {
+      if (typeof prop === 'string' && writes.has(prop) && replicaAckMs !== undefined) {
+        const write = Reflect.get(obj, prop, obj) as (...a: unknown[]) => Promise<unknown>;
+        return async (...args: unknown[]) => {
+          const reply = await write.apply(obj, args);
+          await sendCommand(['WAIT', '1', String(replicaAckMs)]);
+          return reply;
+        };
+      }
+      if (prop === 'sendCommand') return sendCommand;
+      if (prop === 'scanIterator') return scanIterator;
+      if (prop === 'destroy') return () => void obj.destroy().catch(() => undefined);
+      if (prop === 'connect') {
+        return async () => {
+          await obj.connect();
+          obj.emit('ready');
+          return receiver as unknown;
+        };
+      }
+      const value: unknown = Reflect.get(obj, prop, obj);
+      return typeof value === 'function'
+        ? (value as (...a: unknown[]) => unknown).bind(obj)
+        : value;
+    },
+  });
+}
+
+/**
+ * How long a write made through Sentinel waits for one replica to confirm it (WAIT 1 <ms>).
+ * With no replica answering, each write costs this much and is then acknowledged anyway: it is
+ * on the master, and refusing it would say it failed when it did not.
+ */
+const REPLICA_ACK_TIMEOUT_MS = 500;
+
 /** A plain client (no scripts): the cluster channel and the CLI. */
 export function createPlainClient(
   url: string,
   name: string,
   options: { subscriber?: boolean } = {},
 ) {
-  return createClient(redisClientOptions(url, name, options));
+  const clientOptions = redisClientOptions(url, name, options);
+  const target = parseSentinelTargetUrl(url);
+  if (target === undefined) return createClient(clientOptions);
+  return sentinelClient(target, clientOptions, undefined, undefined) as ReturnType<
+    typeof plainClient
+  >;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-unused-vars -- never called: names the type only
+function plainClient(options: RedisClientOptions) {
+  return createClient(options);
 }
 
 /** What `createPlainClient` returns. */
@@ -128,6 +274,10 @@ export async function connectWithin(
 
 /** The URL without credentials, for logs and messages. */
 export function describeRedisUrl(url: string): string {
+  const target = parseSentinelTargetUrl(url);
+  if (target !== undefined) {
+    return `Sentinel master "${target.name}" via ${target.nodes.map((n) => `${n.host}:${n.port}`).join(',')}`;
+  }
   try {
     const u = new URL(url);
     return `${u.protocol}//${u.host}${u.pathname === '/' ? '' : u.pathname}`;

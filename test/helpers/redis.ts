@@ -5,7 +5,11 @@
  * never skip the Redis tests.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createClient } from 'redis';
 import { freePort, waitFor } from './net.js';
 
 export const REDIS_INSTALL_COMMAND = 'sudo apt-get install -y redis-server';
@@ -30,6 +34,8 @@ export interface StartRedisOptions {
   persistDir?: string;
   /** More redis-server arguments, e.g. `['--maxmemory-policy', 'allkeys-lru']`. */
   args?: string[];
+  /** Start as a replica of the redis-server on this loopback port (`--replicaof`). */
+  replicaOf?: number;
 }
 
 /** Whether a redis-server binary is on the PATH. */
@@ -71,6 +77,11 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Runni
   if (options.persistDir === undefined) args.push('--appendonly', 'no');
   else args.push('--dir', options.persistDir, '--appendonly', 'yes', '--appendfsync', 'always');
   args.push(...(options.args ?? []));
+  // The replica loads the master's snapshot from the socket, not through a dump.rdb in the cwd.
+  if (options.replicaOf !== undefined) {
+    args.push('--replicaof', '127.0.0.1', String(options.replicaOf));
+    args.push('--repl-diskless-load', 'on-empty-db');
+  }
 
   let child: ChildProcess | undefined;
   let output = '';
@@ -207,6 +218,137 @@ export async function startRedisCutter(redisPort: number): Promise<RedisCutter> 
     async close() {
       for (const c of conns) c.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+export const SENTINEL_INSTALL_COMMAND = 'sudo apt-get install -y redis-sentinel';
+
+/** Whether redis-server and redis-sentinel are both on the PATH. */
+export function sentinelAvailable(): boolean {
+  return (
+    redisAvailable() && spawnSync('redis-sentinel', ['--version'], { stdio: 'ignore' }).status === 0
+  );
+}
+
+/** As `skipWithoutRedis`, for tests that also need redis-sentinel (fails under CI=true). */
+export function skipWithoutSentinel(): false | string {
+  const noRedis = skipWithoutRedis();
+  if (noRedis !== false) return noRedis;
+  if (sentinelAvailable()) return false;
+  const message = `redis-sentinel not found: Sentinel tests SKIPPED. Install it with: ${SENTINEL_INSTALL_COMMAND}`;
+  if (process.env.CI === 'true') {
+    throw new Error(
+      `CI=true and ${message.replace('SKIPPED', 'cannot run')}; CI must not skip them`,
+    );
+  }
+  process.stderr.write(
+    `\n${'*'.repeat(message.length + 8)}\n*** ${message} ***\n${'*'.repeat(message.length + 8)}\n\n`,
+  );
+  return message;
+}
+
+export interface RunningSentinels {
+  /** `host:port,…`, for REDIS_SENTINELS. */
+  addresses: string;
+  ports: number[];
+  /** The port of the master the sentinels currently name. */
+  masterPort(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+/**
+ * `count` redis-sentinel processes on free loopback ports monitoring the master on `masterPort`
+ * as `name` (quorum: a majority), with a 1 s down-after and a 5 s failover timeout. Resolves
+ * once every sentinel has found the others and at least one replica: before that a failover
+ * could not be agreed.
+ */
+export async function startSentinels(
+  masterPort: number,
+  name: string,
+  count = 3,
+): Promise<RunningSentinels> {
+  const dir = mkdtempSync(join(tmpdir(), 'cedargate-sentinel-'));
+  const quorum = Math.floor(count / 2) + 1;
+  const children: ChildProcess[] = [];
+  const killOnExit = (): void => {
+    for (const c of children) c.kill('SIGKILL');
+  };
+  process.once('exit', killOnExit);
+  const ports: number[] = [];
+  let output = '';
+  for (let i = 0; i < count; i++) {
+    const port = await freePort();
+    ports.push(port);
+    const file = join(dir, `sentinel-${i}.conf`);
+    // The sentinel rewrites its own config file (what it learns): each gets a writable one.
+    writeFileSync(
+      file,
+      [
+        `port ${port}`,
+        'bind 127.0.0.1',
+        `dir ${dir}`,
+        'loglevel warning',
+        `sentinel monitor ${name} 127.0.0.1 ${masterPort} ${quorum}`,
+        `sentinel down-after-milliseconds ${name} 1000`,
+        `sentinel failover-timeout ${name} 5000`,
+        `sentinel parallel-syncs ${name} 1`,
+        '',
+      ].join('\n'),
+    );
+    const proc = spawn('redis-sentinel', [file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    proc.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+    proc.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+    children.push(proc);
+  }
+  const ask = async <T>(port: number, args: string[]): Promise<T> => {
+    const c = createClient({ socket: { host: '127.0.0.1', port, reconnectStrategy: false } });
+    c.on('error', () => undefined);
+    await c.connect();
+    try {
+      return await c.sendCommand<T>(args);
+    } finally {
+      c.destroy();
+    }
+  };
+  await waitFor(
+    async () => {
+      for (const port of ports) {
+        try {
+          const others = await ask<unknown[]>(port, ['SENTINEL', 'SENTINELS', name]);
+          const replicas = await ask<unknown[]>(port, ['SENTINEL', 'REPLICAS', name]);
+          if (others.length < count - 1 || replicas.length < 1) return false;
+        } catch {
+          return false;
+        }
+      }
+      return true;
+    },
+    30_000,
+    `redis-sentinel x${count} discovering each other\n${output}`,
+  );
+  return {
+    addresses: ports.map((p) => `127.0.0.1:${p}`).join(','),
+    ports,
+    async masterPort() {
+      const [, port] = await ask<[string, string]>(ports[0] as number, [
+        'SENTINEL',
+        'GET-MASTER-ADDR-BY-NAME',
+        name,
+      ]);
+      return Number(port);
+    },
+    async stop() {
+      await Promise.all(
+        children.map(async (proc) => {
+          if (proc.exitCode !== null || proc.signalCode !== null) return;
+          const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+          proc.kill('SIGTERM');
+          await exited;
+        }),
+      );
+      process.off('exit', killOnExit);
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }

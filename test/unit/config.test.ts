@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../../src/config.js';
+import { describeRedisUrl, parseSentinelTargetUrl } from '../../src/common/redis-connection.js';
 
 describe('loadConfig', () => {
   it('has the contract defaults in start mode', () => {
@@ -57,6 +58,25 @@ describe('loadConfig', () => {
     );
   });
 
+  it('turns REDIS_SENTINELS and REDIS_SENTINEL_NAME into a Sentinel target', () => {
+    const c = loadConfig('start', {
+      REDIS_SENTINELS: '127.0.0.1:26379, sentinel-2:26380,[::1]:26381',
+      REDIS_SENTINEL_NAME: 'mymaster',
+    });
+    assert.deepEqual(parseSentinelTargetUrl(c.redisUrl ?? ''), {
+      name: 'mymaster',
+      nodes: [
+        { host: '127.0.0.1', port: 26379 },
+        { host: 'sentinel-2', port: 26380 },
+        { host: '::1', port: 26381 },
+      ],
+    });
+    assert.equal(
+      describeRedisUrl(c.redisUrl ?? ''),
+      'Sentinel master "mymaster" via 127.0.0.1:26379,sentinel-2:26380,::1:26381',
+    );
+  });
+
   it('derives UPSTREAM_URL from BACKEND_PORT', () => {
     assert.equal(
       loadConfig('start', { BACKEND_PORT: '9000' }).upstreamUrl,
@@ -71,6 +91,19 @@ describe('loadConfig', () => {
       [{ ENFORCE: 'maybe' }, 'ENFORCE'],
       [{ PLAYGROUND: 'sometimes' }, 'PLAYGROUND'],
       [{ REDIS_URL: 'http://x' }, 'REDIS_URL'],
+      [{ REDIS_SENTINELS: '127.0.0.1:26379' }, 'REDIS_SENTINEL_NAME'],
+      [{ REDIS_SENTINEL_NAME: 'mymaster' }, 'REDIS_SENTINELS'],
+      [
+        {
+          REDIS_URL: 'redis://127.0.0.1:6379',
+          REDIS_SENTINELS: '127.0.0.1:26379',
+          REDIS_SENTINEL_NAME: 'm',
+        },
+        'REDIS_SENTINELS',
+      ],
+      [{ REDIS_SENTINELS: '127.0.0.1', REDIS_SENTINEL_NAME: 'm' }, 'REDIS_SENTINELS'],
+      [{ REDIS_SENTINELS: 'a:1,b:99999', REDIS_SENTINEL_NAME: 'm' }, 'REDIS_SENTINELS'],
+      [{ REDIS_SENTINELS: 'a:1', REDIS_SENTINEL_NAME: 'my master' }, 'REDIS_SENTINEL_NAME'],
       [{ JWKS_URL: 'not a url' }, 'JWKS_URL'],
       [{ JWKS_URL: 'https://a/jwks', JWKS_FILE: '/x' }, 'JWKS_FILE'],
       [{ TRUST_SECRET: 'short' }, 'TRUST_SECRET'],

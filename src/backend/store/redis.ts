@@ -22,7 +22,7 @@
  */
 import { decodeCursor, encodeCursor, type CursorPosition } from './cursor.js';
 import { DEFAULT_PAGE_MAX_BYTES, fitsInPage, pageBytesOf } from './page-budget.js';
-import { createClient, defineScript } from 'redis';
+import { defineScript } from 'redis';
 import type { Logger } from '../../common/logger.js';
 import { canonicalId, isIdShaped, newTenantId, newUserId } from '../../common/ids.js';
 import {
@@ -44,7 +44,7 @@ import {
   closeQuietly,
   connectWithin,
   isConnectionError,
-  redisClientOptions,
+  createRedisClient,
   watchConnection,
 } from '../../common/redis-connection.js';
 import { checkPageLimit } from '../../common/list-query.js';
@@ -160,8 +160,7 @@ const DELETE_USER = defineScript({
 });
 
 function createStoreClient(url: string) {
-  return createClient({
-    ...redisClientOptions(url, 'cedargate-store'),
+  return createRedisClient(url, 'cedargate-store', {
     scripts: { insertUser: INSERT_USER, updateUser: UPDATE_USER, deleteUser: DELETE_USER },
   });
 }
