@@ -16,7 +16,6 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { User } from '../../src/common/user.js';
 import { ensureDevKeys } from '../../src/sidecar/authn/dev-keys.js';
-import { issueDevToken } from '../../src/sidecar/authn/issue-token.js';
 import { freePort, waitFor } from '../helpers/net.js';
 import {
   runCli,
@@ -33,7 +32,7 @@ import {
   type RunningRedis,
 } from '../helpers/redis.js';
 import { assertError } from '../helpers/contract.js';
-import { rawRequest } from '../helpers/stack.js';
+import { callPort, devToken } from '../helpers/stack.js';
 
 interface Replica {
   name: string;
@@ -61,36 +60,9 @@ describe('eight sidecar replicas on one Redis', { skip: skipWithoutRedis() }, ()
   let adam: User;
   let vera: User;
 
-  const call = async (r: Replica, method: string, path: string, token: string, body?: unknown) => {
-    const headers: Record<string, string> = {
-      authorization: `Bearer ${token}`,
-      'x-tenant-id': tenant,
-    };
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    const res = await rawRequest(
-      r.port,
-      method,
-      path,
-      headers,
-      body === undefined ? undefined : JSON.stringify(body),
-    );
-    let parsed: unknown;
-    try {
-      parsed = res.text === '' ? undefined : JSON.parse(res.text);
-    } catch {
-      parsed = undefined;
-    }
-    return { ...res, body: parsed as never };
-  };
-  const token = (sub: string) =>
-    issueDevToken(dataDir, {
-      tenant,
-      sub,
-      ttlSeconds: 3600,
-      issuer: 'cedargate-dev',
-      audience: 'cedargate',
-      tenantClaim: 'tenant_id',
-    });
+  const call = (r: Replica, method: string, path: string, token: string, body?: unknown) =>
+    callPort(r.port, method, path, { token, tenant, body });
+  const token = (sub: string) => devToken(dataDir, tenant, sub);
   const ready = async (r: Replica) =>
     (await fetch(`http://127.0.0.1:${r.adminPort}/readyz`)).status === 200;
   const status = async (r: Replica) =>

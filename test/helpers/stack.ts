@@ -89,27 +89,7 @@ export async function startStack(
     recorder,
     createTenant: (name) => createTenantWithCli(env, name),
     token: (tenantId, sub, ttlSeconds, now) => devToken(data.path, tenantId, sub, ttlSeconds, now),
-    async call(method, path, o = {}) {
-      const headers: Record<string, string> = { ...o.headers };
-      if (o.token !== undefined) headers.authorization = `Bearer ${o.token}`;
-      if (o.tenant !== undefined) headers['x-tenant-id'] = o.tenant;
-      let body: string | undefined;
-      if (o.rawBody !== undefined) body = o.rawBody;
-      else if (o.body !== undefined) {
-        body = JSON.stringify(o.body);
-        headers['content-type'] ??= 'application/json';
-      }
-      // node:http, not fetch: fetch would normalize `..` and `%2e` out of the path before sending.
-      const res = await rawRequest(port, method, path, headers, body);
-      const text = res.text;
-      let parsed: ReplyBody | undefined = undefined;
-      try {
-        parsed = text === '' ? undefined : (JSON.parse(text) as ReplyBody);
-      } catch {
-        parsed = undefined;
-      }
-      return { status: res.status, headers: res.headers, body: parsed as ReplyBody, text };
-    },
+    call: (method, path, o = {}) => callPort(port, method, path, o),
     async createUser(tenantId, ownerToken, name, roles) {
       const r = await stack.call('POST', '/v1/users', {
         token: ownerToken,
@@ -161,6 +141,34 @@ export function devToken(
     tenantClaim: 'tenant_id',
     ...(now === undefined ? {} : { now }),
   });
+}
+
+/** One request to the sidecar (or backend) on `port`, its JSON answer parsed. */
+export async function callPort(
+  port: number,
+  method: string,
+  path: string,
+  o: CallOptions = {},
+): Promise<Reply> {
+  const headers: Record<string, string> = { ...o.headers };
+  if (o.token !== undefined) headers.authorization = `Bearer ${o.token}`;
+  if (o.tenant !== undefined) headers['x-tenant-id'] = o.tenant;
+  let body: string | undefined;
+  if (o.rawBody !== undefined) body = o.rawBody;
+  else if (o.body !== undefined) {
+    body = JSON.stringify(o.body);
+    headers['content-type'] ??= 'application/json';
+  }
+  // node:http, not fetch: fetch would normalize `..` and `%2e` out of the path before sending.
+  const res = await rawRequest(port, method, path, headers, body);
+  const text = res.text;
+  let parsed: ReplyBody | undefined = undefined;
+  try {
+    parsed = text === '' ? undefined : (JSON.parse(text) as ReplyBody);
+  } catch {
+    parsed = undefined;
+  }
+  return { status: res.status, headers: res.headers, body: parsed as ReplyBody, text };
 }
 
 /** One HTTP request with the path sent exactly as given. */
