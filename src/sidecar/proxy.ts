@@ -95,6 +95,9 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     );
     proxyServer.on('proxyRes', (proxyRes, req, res) => ours(req, (s) => answer(s, proxyRes, res)));
     proxyServer.on('error', (err, req) => ours(req, (s) => fail(s, err)));
+    // A reset while the client is already gone is reported apart from 'error' (http-proxy's
+    // web-incoming pass); unheard, the forward would never settle and its write lane would stall.
+    proxyServer.on('econnreset', (err, req) => ours(req, (s) => fail(s, err)));
   };
   const middleware = createProxyMiddleware<IncomingMessage, ServerResponse>({
     target: targetPartsOf(options.target),
@@ -184,34 +187,49 @@ function answer(state: InFlight, proxyRes: IncomingMessage, res: ServerResponse)
   for (const name in extra) headers[name] = extra[name] as string;
   headers[REQUEST_ID_HEADER] = state.plan.requestId;
   proxyRes.on('error', () => res.destroy());
-  res.on('finish', () => state.settle({ kind: 'answered', status }));
-  res.on('close', () => state.settle({ kind: 'answered', status }));
   const { beforeRespond, bufferResponse } = state.plan;
-  if (beforeRespond === undefined) {
-    res.writeHead(status, headers);
-    proxyRes.pipe(res);
-    return;
-  }
-  const etag = typeof proxyRes.headers.etag === 'string' ? proxyRes.headers.etag : undefined;
-  const respondAfter = (pending: Promise<void> | void, respond: () => void) => {
-    if (pending === undefined) respond();
-    else void pending.then(respond, respond);
+  // Settles once the answer is written, or at once when the client is already gone: its
+  // 'close' has then passed, and a write lane waiting on this forward must not wait for good.
+  const respond = (send: () => void) => {
+    const answered: ForwardOutcome = { kind: 'answered', status };
+    if (res.destroyed) {
+      proxyRes.resume();
+      state.settle(answered);
+      return;
+    }
+    res.on('finish', () => state.settle(answered));
+    res.on('close', () => state.settle(answered));
+    send();
   };
-  if (bufferResponse !== true) {
-    respondAfter(beforeRespond(status, { etag, body: undefined }), () => {
+  const stream = () =>
+    respond(() => {
       res.writeHead(status, headers);
       proxyRes.pipe(res);
     });
+  if (beforeRespond === undefined) {
+    stream();
+    return;
+  }
+  const etag = typeof proxyRes.headers.etag === 'string' ? proxyRes.headers.etag : undefined;
+  // What the backend acknowledged is told to beforeRespond even when no client waits for it.
+  const after = (pending: Promise<void> | void, then: () => void) => {
+    if (pending === undefined) then();
+    else void pending.then(then, then);
+  };
+  if (bufferResponse !== true) {
+    after(beforeRespond(status, { etag, body: undefined }), stream);
     return;
   }
   const chunks: Buffer[] = [];
   proxyRes.on('data', (c: Buffer) => chunks.push(c));
   proxyRes.on('end', () => {
     const body = Buffer.concat(chunks);
-    respondAfter(beforeRespond(status, { etag, body }), () => {
-      res.writeHead(status, headers);
-      res.end(body);
-    });
+    after(beforeRespond(status, { etag, body }), () =>
+      respond(() => {
+        res.writeHead(status, headers);
+        res.end(body);
+      }),
+    );
   });
 }
 

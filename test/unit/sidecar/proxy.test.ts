@@ -292,3 +292,93 @@ describe('proxy: an unreachable or silent backend', () => {
     assert.equal(o.kind === 'failed' && o.error.code, 'upstream_unavailable');
   });
 });
+
+/**
+ * A client that goes away while its write is at the backend (a load generator's deadline, a
+ * phone losing signal). The write queue runs the next write to that user only once this forward
+ * settles, so a forward that never settles stalls that user's writes for good. It must settle
+ * once the backend's answer is in, and the answer must still reach `beforeRespond`: the write
+ * was applied, and the directory must learn it even though no one is listening.
+ */
+describe('proxy: a client that leaves before the backend answers', () => {
+  const ok: Reply = (_req, res) =>
+    res.writeHead(200, { 'content-type': 'application/json', etag: '"v2"' }).end('{}');
+
+  for (const buffered of [false, true]) {
+    it(`settles once the answer is in, and still runs beforeRespond (${buffered ? 'buffered' : 'streamed'})`, async () => {
+      const { outcome, told } = await leaveEarly(ok, buffered);
+      assert.deepEqual(outcome, { kind: 'answered', status: 200 });
+      assert.deepEqual(told, [200]);
+    });
+  }
+
+  it('settles as failed, upstream_unavailable, when the backend then resets', async () => {
+    // http-proxy reports this reset as 'econnreset', not 'error', since the client is gone.
+    const { outcome, told } = await leaveEarly((req) => req.socket.destroy(), true);
+    assert.equal(outcome.kind, 'failed');
+    assert.equal(outcome.kind === 'failed' && outcome.error.code, 'upstream_unavailable');
+    assert.deepEqual(told, []);
+  });
+});
+
+/**
+ * Forwards a PUT whose client disconnects once the forward has begun; the backend runs `answer`
+ * only after the client is gone. Resolves to the forward's outcome, failing if it never settles.
+ */
+async function leaveEarly(
+  answer: Reply,
+  buffered: boolean,
+): Promise<{ outcome: ForwardOutcome; told: number[] }> {
+  const agent = new Agent({ keepAlive: true });
+  let clientGone!: () => void;
+  const gone = new Promise<void>((r) => (clientGone = r));
+  const backend = createServer((req, res) => {
+    req.resume();
+    void gone.then(() => answer(req, res));
+  });
+  const backendPort = await listen(backend);
+  const forwarder = createForwarder({
+    target: `http://127.0.0.1:${backendPort}`,
+    agent,
+    trustSecret: 's',
+    timeoutMs: 10_000,
+  });
+  const told: number[] = [];
+  let settled: Promise<ForwardOutcome> | undefined;
+  const front = createServer((req, res) => {
+    res.on('close', () => setImmediate(clientGone));
+    req.resume();
+    req.on('end', () => {
+      settled = forwarder.forward(
+        req,
+        res,
+        planOf({ bufferResponse: buffered, beforeRespond: (status) => void told.push(status) }),
+      );
+    });
+  });
+  const frontPort = await listen(front);
+  try {
+    const client = request({
+      host: '127.0.0.1',
+      port: frontPort,
+      method: 'PUT',
+      path: '/x',
+      agent: false,
+    });
+    client.on('error', () => undefined);
+    client.end('{}');
+    for (let i = 0; i < 500 && settled === undefined; i++)
+      await new Promise((r) => setTimeout(r, 10));
+    assert.ok(settled, 'the front never forwarded');
+    client.destroy();
+    const outcome = await Promise.race([
+      settled,
+      new Promise<'stuck'>((r) => setTimeout(() => r('stuck'), 5000).unref()),
+    ]);
+    assert.ok(outcome !== 'stuck', 'the forward never settled after its client left');
+    return { outcome, told };
+  } finally {
+    agent.destroy();
+    await Promise.all([backend, front].map((s) => new Promise((r) => s.close(r))));
+  }
+}
