@@ -161,40 +161,64 @@ export function createRequestAbstraction(
  * it once, such as the enumeration, use this directly).
  */
 export function abstractKeyOf(request: AuthzRequest, literals: PolicyLiterals): string {
-  const users = classifier(literals.users);
-  const tenants = classifier(literals.tenants);
+  // Built by concatenation, not JSON of nested arrays: this runs on every request (a cached
+  // decision's whole cost is this key and one LRU look-up). Injective all the same: a class is
+  // a digit, a literal a JSON string (it starts with a quote), and every part is delimited.
   const { principal: p, resource: r } = request;
-  const principal = [users(p.id), tenants(p.tenantId), sortedSet(p.roles), p.isOwner];
-  const resource =
-    r.type === 'User'
-      ? ['U', users(r.id), tenants(r.tenantId), sortedSet(r.roles), r.isOwner]
-      : ['T', tenants(r.id)];
-  const context = Object.keys(request.context)
-    .sort()
-    .map((k) => {
-      const v = request.context[k];
-      return [k, Array.isArray(v) ? sortedSet(v as readonly string[]) : v];
-    });
-  return JSON.stringify([request.action, principal, resource, context]);
+  const { users, tenants } = literals;
+  const pUser = users.has(p.id) ? JSON.stringify(p.id) : '0';
+  const pTenant = tenants.has(p.tenantId) ? JSON.stringify(p.tenantId) : '0';
+  // Classes in order of first appearance: the principal's ids are class 0 when not literal.
+  const nextUser = pUser === '0' ? '1' : '0';
+  const tenantClass = (id: string) =>
+    tenants.has(id) ? JSON.stringify(id) : id === p.tenantId ? '0' : pTenant === '0' ? '1' : '0';
+  let key = `${request.action}|${pUser}|${pTenant}|${setKey(p.roles)}|${p.isOwner ? 1 : 0}|`;
+  if (r.type === 'User') {
+    const rUser = users.has(r.id) ? JSON.stringify(r.id) : r.id === p.id ? '0' : nextUser;
+    key += `U|${rUser}|${tenantClass(r.tenantId)}|${setKey(r.roles)}|${r.isOwner ? 1 : 0}`;
+  } else {
+    key += `T|${tenantClass(r.id)}`;
+  }
+  const { context } = request;
+  const names = Object.keys(context);
+  // The builders write the context in one order; sort only what comes otherwise.
+  if (!isSorted(names)) names.sort();
+  for (const k of names) {
+    const v = context[k];
+    key += `|${quoted(k)}:${Array.isArray(v) ? setKey(v as readonly string[]) : JSON.stringify(v)}`;
+  }
+  return key;
 }
 
-/**
- * Maps ids of one entity type to their class: a literal stays itself (prefixed `=` so it can
- * never look like a class number), any other id becomes the order of its first appearance.
- */
-function classifier(literal: ReadonlySet<string>): (id: string) => string | number {
-  const seen = new Map<string, number>();
-  return (id) => {
-    if (literal.has(id)) return `=${id}`;
-    let n = seen.get(id);
-    if (n === undefined) {
-      n = seen.size;
-      seen.set(id, n);
-    }
-    return n;
-  };
+/** A role set as JSON, in one order whatever order it came in, each member once. */
+function setKey(values: readonly string[]): string {
+  const n = values.length;
+  if (n === 0) return '[]';
+  if (n === 1) return JSON.stringify(values);
+  if (n === 2) {
+    const [a, b] = values as [string, string];
+    if (a === b) return JSON.stringify([a]);
+    return JSON.stringify(a < b ? values : [b, a]);
+  }
+  const sorted = values.slice().sort();
+  return JSON.stringify(sorted.filter((v, i) => i === 0 || v !== sorted[i - 1]));
 }
 
-function sortedSet(values: readonly string[]): string[] {
-  return [...new Set(values)].sort();
+function isSorted(names: readonly string[]): boolean {
+  for (let i = 1; i < names.length; i++) {
+    if ((names[i - 1] as string) > (names[i] as string)) return false;
+  }
+  return true;
+}
+
+/** Context attribute names, quoted once: a schema declares a handful. */
+const QUOTED = new Map<string, string>();
+function quoted(name: string): string {
+  let q = QUOTED.get(name);
+  if (q === undefined) {
+    q = JSON.stringify(name);
+    // Bounded: the names come from the schema, but a context is whatever record a caller built.
+    if (QUOTED.size < 1024) QUOTED.set(name, q);
+  }
+  return q;
 }

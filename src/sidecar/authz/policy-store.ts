@@ -226,16 +226,21 @@ function decide(state: StoreState, request: AuthzRequest): Decision {
   const { cache } = state;
   const serving = state.live; // read once: this request sees this set, whatever happens next
   const shared = serving.keys.shared(request);
+  // A hit is handed out as it is kept: frozen, so no caller can change it for the next one,
+  // and with nothing copied on the path that answers almost every request.
   const sharedHit = shared === undefined ? undefined : cache.get(shared);
-  if (sharedHit !== undefined) return copyOf(sharedHit, true);
+  if (sharedHit !== undefined) return sharedHit;
   const exact = serving.keys.exact(request);
   const exactHit = cache.get(exact);
-  if (exactHit !== undefined) return copyOf(exactHit, true);
+  if (exactHit !== undefined) return exactHit;
   const decision: Decision = { ...serving.compiled.authorize(request), cached: false };
   // Error messages may name the request's own ids (they go to its log line): such a decision
   // is kept for exactly this request, never handed to another one of its class.
-  cache.set(shared !== undefined && decision.errors.length === 0 ? shared : exact, decision);
-  return copyOf(decision, false);
+  cache.set(
+    shared !== undefined && decision.errors.length === 0 ? shared : exact,
+    frozenCopyOf(decision),
+  );
+  return decision;
 }
 
 function statusOf(state: StoreState): PolicyStatus {
@@ -444,16 +449,18 @@ async function syncWatchers(
 }
 
 /** A decision the caller may change without touching the cached one; built in one go (hit path). */
-function copyOf(d: Decision, cached: boolean): Decision {
+/** The decision as the cache hands it out: `cached`, and frozen throughout. */
+function frozenCopyOf(d: Decision): Decision {
   const out: Decision = {
     allowed: d.allowed,
-    policies: d.policies.slice(),
-    notices: d.notices.slice(),
-    errors: d.errors.slice(),
-    cached,
+    policies: Object.freeze(d.policies.slice()) as string[],
+    notices: Object.freeze(d.notices.slice()) as string[],
+    errors: Object.freeze(d.errors.slice()) as string[],
+    cached: true,
   };
-  if (d.ignoredRoles !== undefined) out.ignoredRoles = d.ignoredRoles.slice();
-  return out;
+  if (d.ignoredRoles !== undefined)
+    out.ignoredRoles = Object.freeze(d.ignoredRoles.slice()) as string[];
+  return Object.freeze(out);
 }
 
 function logWarnings(logger: Logger, set: LoadedPolicySet): void {

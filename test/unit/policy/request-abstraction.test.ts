@@ -124,6 +124,42 @@ describe('keyOf', () => {
     assert.equal(engine.authorize(del('u2')).allowed, true);
   });
 
+  it('keys a role set whatever its order and repeats, and tells different sets apart', () => {
+    const upd = (pRoles: string[], rRoles: string[], requested: string[]): AuthzRequest => ({
+      principal: user('u1', 't1', pRoles),
+      action: 'users:update',
+      resource: { type: 'User', ...user('u2', 't1', rRoles) },
+      context: { rolesRequested: requested, nameChanges: false },
+    });
+    const k = (...a: Parameters<typeof upd>) => abstraction.keyOf(upd(...a));
+    assert.equal(
+      k(['user', 'admin'], ['viewer'], []),
+      k(['admin', 'user', 'admin'], ['viewer'], []),
+    );
+    assert.equal(
+      k([], [], ['viewer', 'user', 'admin']),
+      k([], [], ['admin', 'user', 'viewer', 'user']),
+    );
+    assert.notEqual(k(['admin'], ['user'], []), k(['user'], ['admin'], []), 'whose roles');
+    assert.notEqual(k(['admin'], [], ['user']), k(['admin', 'user'], [], []), 'which slot');
+    assert.notEqual(k([], [], ['user']), k([], [], ['user', 'viewer']));
+    // The context in another key order is the same context.
+    const reordered = upd([], [], ['user']);
+    reordered.context = { nameChanges: false, rolesRequested: ['user'] };
+    assert.equal(abstraction.keyOf(reordered), k([], [], ['user']));
+  });
+
+  it("cannot be fooled by a literal id holding the key's own delimiters", () => {
+    const odd = createRequestAbstraction(set, {
+      users: new Set(['a|0|0']),
+      tenants: new Set(),
+      roles: new Set(),
+    });
+    const k = (p: string) => odd.keyOf(readRequest(p, 't1', 'u2', 't1'));
+    assert.notEqual(k('a|0|0'), k('u1'));
+    assert.notEqual(k('a|0|0'), k('alice'));
+  });
+
   it('is a compact string', () => {
     const key = abstraction.keyOf(readRequest('u1', 't1', 'u2', 't1')) ?? '';
     assert.ok(key.length < 120, key);
