@@ -75,8 +75,6 @@ export interface DecideAndForwardDeps {
     decision: Decision;
     policyVersion: string;
   }) => void;
-  /** Told about every acknowledged (or possibly applied) write; the answer waits for it. */
-  onUserChanged?: (tenantId: string, userId: string) => Promise<void> | void;
 }
 
 /** Decides a checked request and forwards it when allowed; resolves to the status answered. */
@@ -198,9 +196,10 @@ function afterWrite(
     // The backend's answer to a PUT is the user as it now is: keep it rather than reading it
     // back on the next request. Anything else about this user is dropped.
     const record = isPut ? recordOf(response) : undefined;
+    // Other replicas learn of it from the store's own change event (docs/scaling.md).
     if (record !== undefined) deps.directory.remember(tenantId, userId, record, since, replaced);
     else deps.directory.invalidate(tenantId, userId);
-    return deps.onUserChanged?.(tenantId, userId);
+    return undefined;
   };
 }
 
@@ -209,12 +208,9 @@ function failed(
   r: CheckedRequest,
   error: CedargateError,
 ): CedargateError {
-  // A write that failed on the way back may still have been applied: forget the user here and
-  // on the other replicas rather than decide the next request on a stale copy.
-  if (r.userId !== undefined && isWrite(r)) {
-    deps.directory.invalidate(r.tenantId, r.userId);
-    void deps.onUserChanged?.(r.tenantId, r.userId);
-  }
+  // A write that failed on the way back may still have been applied: forget the user here
+  // rather than decide the next request on a stale copy (the store's event tells the others).
+  if (r.userId !== undefined && isWrite(r)) deps.directory.invalidate(r.tenantId, r.userId);
   const kind = error instanceof UpstreamTimeoutError ? 'timeout' : 'unavailable';
   deps.metrics.upstreamErrors.inc({ kind });
   return error;

@@ -52,11 +52,6 @@ export interface PipelineDeps {
   bodyTimeoutMs: number;
   /** The bytes all bodies in flight may hold together (BODY_BUDGET_BYTES); past it, 503. */
   bodyBudget: BodyBudget;
-  /**
-   * Told about every write that the backend acknowledged, before the client's response is sent
-   * (cache invalidation across replicas); the response waits for the returned promise.
-   */
-  onUserChanged?: (tenantId: string, userId: string) => Promise<void> | void;
   /** Told about every decision once made (the candidate set in shadow); returns at once. */
   onDecided?: NonNullable<DecideAndForwardDeps['onDecided']>;
   /**
