@@ -2,12 +2,16 @@
  * The playground on the admin port (PLAYGROUND=true): one static page and the JSON questions
  * behind it (playground.ts). Bodies are bounded and parsed by the API's own JSON reader, so a
  * bad one gets the contract's error; a form post from another site (not `application/json`) is
- * 415. Nothing here writes: the page can read the live set, never change it.
+ * 415. Nothing here writes: the page can read the live set, never change it. A Host that is
+ * neither a loopback name nor an IP address is 403: a page on another site whose name was made
+ * to resolve to this machine (DNS rebinding) would otherwise read the live policies.
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { parseJsonObject } from '../common/json.js';
 import {
+  ForbiddenError,
   InvalidInputError,
   NotFoundError,
   PayloadTooLargeError,
@@ -32,6 +36,16 @@ const ASSETS: Record<string, { type: string; file: string }> = {
 /** The router mounted at `/playground`. */
 export function createPlaygroundRouter(playground: Playground): Router {
   const router = express.Router({ strict: true });
+  router.use((req, _res, next) => {
+    const host = req.headers.host ?? '';
+    if (!isDirectHost(host)) {
+      throw new ForbiddenError(
+        'the playground answers only on localhost or an IP address (a guard against DNS rebinding)',
+        { details: { host } },
+      );
+    }
+    next();
+  });
   for (const [path, asset] of Object.entries(ASSETS)) {
     const body = readFileSync(new URL(asset.file, STATIC));
     router.get(path, (_req, res) => {
@@ -89,4 +103,16 @@ function maxRequestsOf(value: unknown): number {
     });
   }
   return value as number;
+}
+
+/**
+ * Whether a Host names this machine directly: a loopback name or an IP literal. A rebinding
+ * attack needs a DNS name of the attacker's; a browser sends that name as the Host.
+ */
+export function isDirectHost(host: string): boolean {
+  const name = (host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.split(':')[0])
+    ?.toLowerCase()
+    .replace(/\.$/, '');
+  if (name === undefined || name === '') return false;
+  return name === 'localhost' || name.endsWith('.localhost') || isIP(name) !== 0;
 }

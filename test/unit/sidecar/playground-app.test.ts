@@ -97,4 +97,32 @@ describe('playground app', () => {
     assert.equal((none.body as Body).code, 'not_found');
     assert.deepEqual(calls, []);
   });
+
+  it('answers only a Host that names this machine directly: 403 to any other name (DNS rebinding)', async () => {
+    const { app, calls } = appWith();
+    for (const host of ['evil.example', 'attacker.test:9901', 'localhost.evil.example']) {
+      const page = await request(app).get('/playground/').set('host', host);
+      assert.equal(page.status, 403, host);
+      const live = await request(app).get('/playground/api/live').set('host', host);
+      assert.equal(live.status, 403, host);
+      assert.equal((live.body as Body).code, 'forbidden');
+      const d = await request(app)
+        .post('/playground/api/decide')
+        .set('host', host)
+        .send({ policies: POLICIES });
+      assert.equal(d.status, 403, host);
+    }
+    assert.deepEqual(calls, [], 'nothing was asked of the playground');
+    for (const host of [
+      'localhost:9901',
+      'LOCALHOST',
+      'app.localhost',
+      '127.0.0.1:9901',
+      '[::1]:9901',
+      '10.1.2.3',
+    ]) {
+      const r = await request(app).get('/playground/api/live').set('host', host);
+      assert.equal(r.status, 200, host);
+    }
+  });
 });
