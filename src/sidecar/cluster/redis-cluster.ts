@@ -30,8 +30,17 @@ import {
   watchConnection,
 } from '../../common/redis-connection.js';
 import { compareStreamIds, decodeChangeEvent, isStreamId } from '../../common/change-events.js';
-import { createRevocationMirror, type RevocationMirror } from './revocation-mirror.js';
-import { decodeRevocation, loadRevocations } from './revocations.js';
+import {
+  createRevocationMirror,
+  revocationsMissingFrom,
+  type RevocationMirror,
+} from './revocation-mirror.js';
+import { decodeRevocation, loadRevocations, recordRevocation } from './revocations.js';
+import {
+  ensureGeneration,
+  logGenerationChange,
+  rotateGeneration,
+} from '../../common/store-generation.js';
 
 /** Options of `createRedisCluster`. */
 export interface RedisClusterOptions {
@@ -100,6 +109,17 @@ interface Channel {
   loop: Promise<void> | undefined;
   onFollowing: (() => void) | undefined;
   failOpenWarned: boolean;
+  /** The store generation this replica read at start (src/common/store-generation.ts). */
+  generation: string | undefined;
+  generationChanges: number;
+  lastGenerationChange: { at: string; old: string; new: string; reason: string } | undefined;
+  /** The revocations still have to be re-asserted after a change (a failed attempt retries). */
+  restorePending: boolean;
+  /**
+   * Moves when a check starts acting on a change and when it is done: a check whose reads began
+   * at another epoch compares against a cursor that was moved on purpose, and stands down.
+   */
+  generationEpoch: number;
 }
 
 /** Builds the channel; nothing connects until `start`. */
@@ -158,6 +178,11 @@ function createChannel(options: RedisClusterOptions): Channel {
     loop: undefined,
     onFollowing: undefined,
     failOpenWarned: false,
+    generation: undefined,
+    generationChanges: 0,
+    lastGenerationChange: undefined,
+    restorePending: false,
+    generationEpoch: 0,
   };
 }
 
@@ -284,15 +309,112 @@ async function resync(ch: Channel): Promise<void> {
   if (ch.lastId === undefined) {
     // First sync: begin at the stream's end. Anything older is already in Redis's records (the
     // revocation load below) or in no cache of ours; later events are replayed by XREAD.
+    ch.generation = await ensureGeneration(ch.events, ch.options.prefix);
     ch.mirror.merge(await loadRevocations(ch.events, ch.keys));
     ch.lastId = info.lastGenerated;
     return;
   }
+  const found = await ensureGeneration(ch.events, ch.options.prefix);
+  await checkGeneration(ch, ch.events, {
+    epoch: ch.generationEpoch,
+    known: ch.generation,
+    found,
+    newest: info.lastGenerated,
+    applied: ch.lastId,
+  });
   const lost = eventsLost(info, ch.lastId);
   if (lost === undefined) return;
   ch.mirror.merge(await loadRevocations(ch.events, ch.keys));
   if (compareStreamIds(info.lastGenerated, ch.lastId) < 0) ch.lastId = '0-0';
   dropCaches(ch, lost);
+}
+
+/**
+ * Whether the store still holds the data this replica has seen: its generation is the one read
+ * at start, and its change stream is not older than the last event applied here (an older
+ * snapshot keeps its generation; then this replica writes a new one, so every other process
+ * learns of the rollback too). `found`: the generation (`ensureGeneration`) and `newest`: the
+ * stream's newest id, both read on `client` after `applied` was applied here and while the
+ * generation known here was `known` (an id applied since may be newer than `newest` without any
+ * rollback; a change handled since has moved the cursor back on purpose).
+ */
+async function checkGeneration(
+  ch: Channel,
+  client: PlainRedisClient,
+  read: {
+    epoch: number;
+    known: string | undefined;
+    found: string;
+    newest: string;
+    applied: string | undefined;
+  },
+): Promise<void> {
+  const { known, newest, applied } = read;
+  if (known === undefined || read.epoch !== ch.generationEpoch || ch.generation !== known) return;
+  const wentBack = applied !== undefined && compareStreamIds(newest, applied) < 0;
+  if (read.found === known && !wentBack) {
+    if (ch.restorePending) await restoreRevocations(ch);
+    return;
+  }
+  ch.generationEpoch += 1;
+  try {
+    if (read.found !== known) {
+      await onGenerationChanged(ch, known, read.found, 'the store generation is not the one read');
+    } else {
+      const fresh = await rotateGeneration(client, known, ch.options.prefix);
+      const reason = `the change stream went back (newest ${newest}, applied here ${applied})`;
+      await onGenerationChanged(ch, known, fresh, reason);
+    }
+  } finally {
+    ch.generationEpoch += 1;
+  }
+}
+
+/**
+ * The store came back with less than it had: drop every cache, restart the stream cursor at
+ * the new data's end, and re-read the revocations — writing back those it lost.
+ */
+async function onGenerationChanged(
+  ch: Channel,
+  old: string,
+  next: string,
+  reason: string,
+): Promise<void> {
+  ch.generation = next;
+  ch.generationChanges += 1;
+  ch.lastGenerationChange = { at: new Date(ch.now()).toISOString(), old, new: next, reason };
+  logGenerationChange(ch.logger, { old, new: next, reason, component: 'cluster' });
+  ch.handlers?.onEventsLost();
+  // Nothing before the rollback is worth replaying (the caches are gone); what comes after it
+  // is read from here. XREAD replays from an older id, never skips a newer one.
+  const info = await readStreamInfo(ch.commands, ch.keys.events);
+  if (ch.lastId !== undefined && compareStreamIds(info.lastGenerated, ch.lastId) < 0) {
+    ch.lastId = info.lastGenerated;
+  }
+  ch.newestId = info.lastGenerated;
+  ch.behindSince = undefined;
+  ch.restorePending = true;
+  await restoreRevocations(ch);
+}
+
+/** Writes back what the mirror holds and the store lost, then takes the store's list in. */
+async function restoreRevocations(ch: Channel): Promise<void> {
+  try {
+    const stored = await loadRevocations(ch.commands, ch.keys);
+    const missing = revocationsMissingFrom(ch.mirror.entries(), stored);
+    for (const r of missing) await recordRevocation(ch.commands, ch.keys, r);
+    ch.mirror.merge(stored);
+    ch.restorePending = false;
+    ch.logger.warn(
+      { rewritten: missing.length, revoked: ch.mirror.size() },
+      'revocations the store had lost were written back',
+    );
+  } catch (err) {
+    ch.logger.warn(
+      { err: (err as Error).message },
+      'could not write the lost revocations back yet; retrying at the next check',
+    );
+  }
 }
 
 function dropCaches(ch: Channel, reason: string): void {
@@ -396,15 +518,18 @@ async function runReader(ch: Channel): Promise<void> {
 function probeNewest(ch: Channel): Promise<string> {
   if (ch.probing === undefined) {
     const run = (async () => {
-      const reply = await ch.commands.sendCommand([
-        'XREVRANGE',
-        ch.keys.events,
-        '+',
-        '-',
-        'COUNT',
-        '1',
+      const applied = ch.lastId;
+      const known = ch.generation;
+      const epoch = ch.generationEpoch;
+      // Sent together (node-redis pipelines them): the generation costs no extra round trip,
+      // and a rollback is noticed within a probe (1 s, or before the next decision with
+      // EVENT_CHECK_EACH_REQUEST).
+      const [reply, found] = await Promise.all([
+        ch.commands.sendCommand(['XREVRANGE', ch.keys.events, '+', '-', 'COUNT', '1']),
+        ensureGeneration(ch.commands, ch.options.prefix),
       ]);
       const newest = entriesOf([[ch.keys.events, reply]])[0]?.[0] ?? '0-0';
+      await checkGeneration(ch, ch.commands, { epoch, known, found, newest, applied });
       if (compareStreamIds(newest, ch.newestId) > 0) ch.newestId = newest;
       if (compareStreamIds(ch.lastId ?? '0-0', newest) < 0) ch.behindSince ??= ch.now();
       else ch.behindSince = undefined;
@@ -571,6 +696,9 @@ function status(ch: Channel): ClusterStatus {
     check_each_request: ch.options.checkEachRequest !== false,
     caches_dropped_for_lost_events: ch.cachesDropped,
     last_loss: ch.lastLoss ?? null,
+    store_generation: ch.generation ?? null,
+    store_generation_changes: ch.generationChanges,
+    last_generation_change: ch.lastGenerationChange ?? null,
     revoked: ch.mirror.size(),
   };
 }
