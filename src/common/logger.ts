@@ -1,4 +1,5 @@
 /** JSON lines on stdout (pino). Credentials never reach a log line: see `redact`. */
+import { format } from 'node:util';
 import { pino, type Logger } from 'pino';
 
 export type { Logger };
@@ -20,4 +21,32 @@ export function createLogger(level: string, name = 'cedargate'): Logger {
     },
     timestamp: pino.stdTimeFunctions.isoTime,
   });
+}
+
+/**
+ * Sends what libraries print with `console.*` to `logger` instead of stdout, where a bare line
+ * breaks the JSON log stream: node-redis's Sentinel client `console.log`s every failed
+ * rediscovery (an Error, stack and all, once a second while no sentinel answers). One line per
+ * call (component `console`) at warn, or at debug when it repeats the previous one word for word.
+ * For the serving commands, whose stdout is the log; cedargate itself never writes to console.
+ */
+export function routeConsoleTo(logger: Logger): void {
+  const log = logger.child({ component: 'console' });
+  let last: string | undefined;
+  const route =
+    (level: 'warn' | 'debug') =>
+    (...args: unknown[]): void => {
+      // An Error's name and message: its stack says nothing about a refused connection.
+      const text = args
+        .map((a) => (a instanceof Error ? `${a.name}: ${a.message}` : format('%s', a)))
+        .join(' ');
+      log[text === last ? 'debug' : level]({ printed: text }, 'a library wrote to the console');
+      last = text;
+    };
+  console.log = route('warn');
+  console.info = route('warn');
+  console.warn = route('warn');
+  console.error = route('warn');
+  console.debug = route('debug');
+  console.trace = route('debug');
 }
