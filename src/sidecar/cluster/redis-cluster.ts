@@ -28,6 +28,7 @@ import {
   type PlainRedisClient,
   reconnectDelayMs,
   watchConnection,
+  writesWaitForReplica,
 } from '../../common/redis-connection.js';
 import { compareStreamIds, decodeChangeEvent, isStreamId } from '../../common/change-events.js';
 import {
@@ -78,6 +79,12 @@ const READ_BATCH = 500;
 /** How long one XREAD blocks: the loop notices `close` and a silent server this often. */
 const BLOCK_MS = 2_000;
 const PROBE_EVERY_MS = 1_000;
+/**
+ * A probe (it writes: the generation's SET NX) unanswered this long means the store cannot
+ * write now — a dead master that Sentinel has not replaced yet holds commands rather than
+ * failing them — and /readyz says so until one answers.
+ */
+const WRITE_ANSWER_MS = 1_000;
 
 /** Everything the channel's parts share. */
 interface Channel {
@@ -120,6 +127,10 @@ interface Channel {
    * at another epoch compares against a cursor that was moved on purpose, and stands down.
    */
   generationEpoch: number;
+  /** When the probe in flight was sent (undefined: none in flight). */
+  probeSentAt: number | undefined;
+  /** The last probe failed: since when probes fail, and how. */
+  writeFailure: { since: number; error: string } | undefined;
 }
 
 /** Builds the channel; nothing connects until `start`. */
@@ -183,6 +194,8 @@ function createChannel(options: RedisClusterOptions): Channel {
     lastGenerationChange: undefined,
     restorePending: false,
     generationEpoch: 0,
+    probeSentAt: undefined,
+    writeFailure: undefined,
   };
 }
 
@@ -353,17 +366,18 @@ async function checkGeneration(
   if (known === undefined || read.epoch !== ch.generationEpoch || ch.generation !== known) return;
   const wentBack = applied !== undefined && compareStreamIds(newest, applied) < 0;
   if (read.found === known && !wentBack) {
-    if (ch.restorePending) await restoreRevocations(ch);
+    if (ch.restorePending) await restoreRevocations(ch, client);
     return;
   }
   ch.generationEpoch += 1;
   try {
     if (read.found !== known) {
-      await onGenerationChanged(ch, known, read.found, 'the store generation is not the one read');
+      const reason = 'the store generation is not the one read';
+      await onGenerationChanged(ch, client, { old: known, next: read.found, reason, newest });
     } else {
       const fresh = await rotateGeneration(client, known, ch.options.prefix);
       const reason = `the change stream went back (newest ${newest}, applied here ${applied})`;
-      await onGenerationChanged(ch, known, fresh, reason);
+      await onGenerationChanged(ch, client, { old: known, next: fresh, reason, newest });
     }
   } finally {
     ch.generationEpoch += 1;
@@ -372,14 +386,17 @@ async function checkGeneration(
 
 /**
  * The store came back with less than it had: drop every cache, restart the stream cursor at
- * the new data's end, and re-read the revocations — writing back those it lost.
+ * the new data's end (`newest`, as the check read it), and re-read the revocations — writing
+ * back those it lost — on `client`, the connection that noticed (the other may not be back yet).
+ * Nothing here needs the network before the cursor is moved, so a connection lost meanwhile
+ * cannot leave the cursor ahead of the stream (which would look like a second rollback).
  */
 async function onGenerationChanged(
   ch: Channel,
-  old: string,
-  next: string,
-  reason: string,
+  client: PlainRedisClient,
+  change: { old: string; next: string; reason: string; newest: string },
 ): Promise<void> {
+  const { old, next, reason, newest } = change;
   ch.generation = next;
   ch.generationChanges += 1;
   ch.lastGenerationChange = { at: new Date(ch.now()).toISOString(), old, new: next, reason };
@@ -387,22 +404,23 @@ async function onGenerationChanged(
   ch.handlers?.onEventsLost();
   // Nothing before the rollback is worth replaying (the caches are gone); what comes after it
   // is read from here. XREAD replays from an older id, never skips a newer one.
-  const info = await readStreamInfo(ch.commands, ch.keys.events);
-  if (ch.lastId !== undefined && compareStreamIds(info.lastGenerated, ch.lastId) < 0) {
-    ch.lastId = info.lastGenerated;
-  }
-  ch.newestId = info.lastGenerated;
+  if (ch.lastId !== undefined && compareStreamIds(newest, ch.lastId) < 0) ch.lastId = newest;
+  ch.newestId = newest;
   ch.behindSince = undefined;
   ch.restorePending = true;
-  await restoreRevocations(ch);
+  await restoreRevocations(ch, client);
 }
 
 /** Writes back what the mirror holds and the store lost, then takes the store's list in. */
-async function restoreRevocations(ch: Channel): Promise<void> {
+async function restoreRevocations(
+  ch: Channel,
+  client: PlainRedisClient = ch.commands,
+): Promise<void> {
   try {
-    const stored = await loadRevocations(ch.commands, ch.keys);
+    const stored = await loadRevocations(client, ch.keys);
     const missing = revocationsMissingFrom(ch.mirror.entries(), stored);
-    for (const r of missing) await recordRevocation(ch.commands, ch.keys, r);
+    const replicaAck = writesWaitForReplica(ch.options.url);
+    for (const r of missing) await recordRevocation(client, ch.keys, r, { replicaAck });
     ch.mirror.merge(stored);
     ch.restorePending = false;
     ch.logger.warn(
@@ -517,6 +535,8 @@ async function runReader(ch: Channel): Promise<void> {
 /** The stream's newest id, from a probe that began after the call (shared by concurrent callers). */
 function probeNewest(ch: Channel): Promise<string> {
   if (ch.probing === undefined) {
+    const sentAt = ch.now();
+    ch.probeSentAt = sentAt;
     const run = (async () => {
       const applied = ch.lastId;
       const known = ch.generation;
@@ -537,8 +557,16 @@ function probeNewest(ch: Channel): Promise<string> {
     })();
     ch.probing = run;
     void run.then(
-      () => (ch.probing = undefined),
-      () => (ch.probing = undefined),
+      () => {
+        ch.probing = undefined;
+        ch.probeSentAt = undefined;
+        ch.writeFailure = undefined;
+      },
+      (err: unknown) => {
+        ch.probing = undefined;
+        ch.probeSentAt = undefined;
+        ch.writeFailure = { since: ch.writeFailure?.since ?? sentAt, error: errorText(err) };
+      },
     );
     return run;
   }
@@ -553,6 +581,22 @@ function probeNewest(ch: Channel): Promise<string> {
       return probeNewest(ch);
     });
   return ch.queuedProbe;
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+}
+
+/** Why the store cannot write now, as the probes found; undefined while they are answered. */
+function writeProblem(ch: Channel): string | undefined {
+  if (ch.writeFailure !== undefined) {
+    const s = ((ch.now() - ch.writeFailure.since) / 1000).toFixed(1);
+    return `failing for ${s} s (${ch.writeFailure.error})`;
+  }
+  if (ch.probeSentAt !== undefined && ch.now() - ch.probeSentAt > WRITE_ANSWER_MS) {
+    return `no answer for ${((ch.now() - ch.probeSentAt) / 1000).toFixed(1)} s`;
+  }
+  return undefined;
 }
 
 /** Waits until `id` is applied, or `ms` passed; resolves to whether it was. */
@@ -652,6 +696,7 @@ function assertNotRevoked(ch: Channel, cred: VerifiedCredential): void {
 function connectionChecks(ch: Channel): Record<string, string> {
   const lag = (lagMs(ch) / 1000).toFixed(3);
   return {
+    redis_writes: writeProblem(ch) ?? 'ok',
     redis_events:
       ch.reader === 'following'
         ? `following (applied ${ch.lastId ?? '-'}, lag ${lag} s)`
@@ -668,6 +713,10 @@ function health(ch: Channel): ReturnType<SidecarCluster['health']> {
   if (ch.reader === 'idle') return { ok: false, detail: 'not started', checks };
   if (ch.reader === 'closed') return { ok: false, detail: 'closed', checks };
   const reason = degradedReason(ch);
+  const writes = writeProblem(ch);
+  if (reason === undefined && writes !== undefined) {
+    return { ok: false, detail: `the store cannot write: ${writes}`, checks };
+  }
   if (reason === undefined) {
     return {
       ok: true,
