@@ -50,3 +50,18 @@ export function routeConsoleTo(logger: Logger): void {
   console.debug = route('debug');
   console.trace = route('debug');
 }
+
+/**
+ * For the one-shot commands, whose stdout is their answer (`token revoke` prints one JSON line):
+ * what libraries print with `console.*` goes to stderr when `show` (LOG_LEVEL=debug), and
+ * nowhere otherwise — the command reports its own failure in one line (node-redis's Sentinel
+ * client would print a stack a second while it cannot reach a sentinel).
+ */
+export function keepConsoleOffStdout(show: boolean): void {
+  const write = (...args: unknown[]): void => {
+    if (show) process.stderr.write(`${format(...args)}\n`);
+  };
+  for (const method of ['log', 'info', 'warn', 'error', 'debug', 'trace'] as const) {
+    console[method] = write;
+  }
+}

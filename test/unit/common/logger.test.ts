@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { routeConsoleTo } from '../../../src/common/logger.js';
+import { keepConsoleOffStdout, routeConsoleTo } from '../../../src/common/logger.js';
 import { captureLogger } from '../../helpers/tokens.js';
 
 describe('routeConsoleTo', () => {
@@ -31,5 +31,29 @@ describe('routeConsoleTo', () => {
         [40, 'console', 'plain 42'],
       ],
     );
+  });
+});
+
+describe('keepConsoleOffStdout', () => {
+  it('one-shot commands: console output never reaches stdout; stderr only when asked', () => {
+    const saved = { ...console };
+    const out: string[] = [];
+    const err: string[] = [];
+    const realOut = process.stdout.write.bind(process.stdout);
+    const realErr = process.stderr.write.bind(process.stderr);
+    process.stdout.write = (chunk: string) => out.push(chunk) > 0;
+    process.stderr.write = (chunk: string) => err.push(chunk) > 0;
+    try {
+      keepConsoleOffStdout(false);
+      console.log(new Error('None of the sentinels are available'));
+      keepConsoleOffStdout(true);
+      console.log('shown', 1);
+    } finally {
+      process.stdout.write = realOut;
+      process.stderr.write = realErr;
+      Object.assign(console, saved);
+    }
+    assert.deepEqual(out, []);
+    assert.deepEqual(err, ['shown 1\n']);
   });
 });
