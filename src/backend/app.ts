@@ -100,7 +100,12 @@ export function createBackendApp(deps: BackendDeps): express.Express {
     if (patch.roles !== undefined) checkRoles(patch.roles, deps.allowedRoles());
     const expected = expectedVersionFor(req.get('if-match'), current);
     assertOwnerKeepsAdmin(current, patch);
-    sendUser(res, 200, await store.updateUser(tenantOf(res), id, patch, expected));
+    // The generation the matched tag was read in: the write is refused if the store left it.
+    sendUser(
+      res,
+      200,
+      await store.updateUser(tenantOf(res), id, patch, expected, current.generation),
+    );
   });
 
   users.delete('/v1/users/:id', async (req, res) => {
@@ -112,7 +117,7 @@ export function createBackendApp(deps: BackendDeps): express.Express {
         details: { invariant: 'one_owner' },
       });
     }
-    await store.deleteUser(tenantOf(res), id, expected);
+    await store.deleteUser(tenantOf(res), id, expected, current.generation);
     res.set('cache-control', 'no-store').status(204).end();
   });
 

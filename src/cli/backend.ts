@@ -3,7 +3,7 @@
  * SIGTERM or SIGINT, then closes gracefully and exits 0.
  */
 import { loadConfig } from '../config.js';
-import { createLogger } from '../common/logger.js';
+import { createLogger, routeConsoleTo } from '../common/logger.js';
 import { startBackend } from '../backend/server.js';
 import { parseFlags } from './usage.js';
 
@@ -13,6 +13,7 @@ export async function run(args: string[]): Promise<number> {
   parseFlags(args, {}, USAGE);
   const config = loadConfig('backend');
   const logger = createLogger(config.logLevel, 'cedargate-backend');
+  routeConsoleTo(logger);
   const backend = await startBackend(config, logger);
   logger.info(
     { host: config.backendHost, port: backend.port, dataDir: config.dataDir },

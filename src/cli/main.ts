@@ -4,9 +4,17 @@
  */
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../config.js';
+import { keepConsoleOffStdout } from '../common/logger.js';
 import { HelpRequested, InputError, UsageError } from './usage.js';
 
 type Runner = (args: string[]) => Promise<number>;
+
+/** The commands that run until stopped, whose stdout is a JSON log. */
+const SERVING = new Set(['start', 'sidecar', 'backend']);
+
+function debugLogging(): boolean {
+  return process.env.LOG_LEVEL === 'debug' || process.env.LOG_LEVEL === 'trace';
+}
 
 const commands: Record<string, { summary: string; load: () => Promise<{ run: Runner }> }> = {
   start: {
@@ -64,6 +72,8 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`cedargate: ${hint}\nrun "cedargate --help" for usage\n`);
     return 2;
   }
+  // Long-running commands route console output into their JSON log (see routeConsoleTo).
+  if (!SERVING.has(name)) keepConsoleOffStdout(debugLogging());
   try {
     const mod = await command.load();
     return await mod.run(rest);
@@ -81,7 +91,7 @@ async function main(argv: string[]): Promise<number> {
       return 2;
     }
     // One line for a person; the stack only when asked for (LOG_LEVEL=debug).
-    const debug = process.env.LOG_LEVEL === 'debug' || process.env.LOG_LEVEL === 'trace';
+    const debug = debugLogging();
     const text =
       err instanceof Error ? (debug ? (err.stack ?? err.message) : err.message) : String(err);
     process.stderr.write(`cedargate ${name}: ${debug ? text : text.split('\n')[0]}\n`);

@@ -4,7 +4,7 @@
  * `docker run`.
  */
 import { loadConfig } from '../config.js';
-import { createLogger } from '../common/logger.js';
+import { createLogger, routeConsoleTo } from '../common/logger.js';
 import { startBackend } from '../backend/server.js';
 import { readAllowedRoles } from '../policy/schema.js';
 import { startSidecar, type RunningSidecar } from '../sidecar/assemble.js';
@@ -15,6 +15,7 @@ export async function run(args: string[]): Promise<number> {
   parseFlags(args, {}, 'cedargate start   (configured by environment: see README)');
   const config = loadConfig('start');
   const logger = createLogger(config.logLevel);
+  routeConsoleTo(logger);
   // One loaded schema feeds both halves: the backend's 422 check asks the sidecar's live policy
   // set, so a role the sidecar decides on is never refused by a backend still on the old schema.
   // Until the sidecar is up (no trusted request can reach the backend before), the roles read

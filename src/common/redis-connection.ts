@@ -164,7 +164,7 @@ function sentinelClient(
         const write = Reflect.get(obj, prop, obj) as (...a: unknown[]) => Promise<unknown>;
         return async (...args: unknown[]) => {
           const reply = await write.apply(obj, args);
-          await sendCommand(['WAIT', '1', String(replicaAckMs)]);
+          await waitForReplica({ sendCommand }, replicaAckMs);
           return reply;
         };
       }
@@ -192,6 +192,23 @@ function sentinelClient(
  * on the master, and refusing it would say it failed when it did not.
  */
 const REPLICA_ACK_TIMEOUT_MS = 500;
+
+/** Whether writes through `url` must wait for a replica (`waitForReplica`): Sentinel targets. */
+export function writesWaitForReplica(url: string): boolean {
+  return parseSentinelTargetUrl(url) !== undefined;
+}
+
+/**
+ * Waits until one replica holds what this connection wrote (`WAIT 1 <ms>`), or `ms` passed: a
+ * write acknowledged after it survives a failover. Call it on the connection that wrote (a
+ * Sentinel client's pool has one), only under Sentinel (`writesWaitForReplica`).
+ */
+export async function waitForReplica(
+  client: { sendCommand(args: string[]): Promise<unknown> },
+  ms: number = REPLICA_ACK_TIMEOUT_MS,
+): Promise<void> {
+  await client.sendCommand(['WAIT', '1', String(ms)]);
+}
 
 /** A plain client (no scripts): the cluster channel and the CLI. */
 export function createPlainClient(

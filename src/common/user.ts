@@ -21,6 +21,11 @@ export interface User {
 /** A user as stored: the contract's fields plus the version that drives ETag and If-Match. */
 export interface StoredUser extends User {
   version: number;
+  /**
+   * The store generation the user was read in (src/common/store-generation.ts), on stores that
+   * have one (Redis): a version counter names one version only within one generation.
+   */
+  generation?: string;
 }
 
 /** The role the tenant owner is made with and always keeps (contract §3: "The owner holds admin"). */
@@ -44,7 +49,7 @@ export interface UserPatch {
 
 /** The public view of a stored user: the version is carried by the ETag, not the body. */
 export function publicUser(u: StoredUser): User {
-  const { version: _version, ...rest } = u;
+  const { version: _version, generation: _generation, ...rest } = u;
   return rest;
 }
 
@@ -52,6 +57,9 @@ export function publicUser(u: StoredUser): User {
  * Strong ETag for a version of a user. Its form is this backend's own: the sidecar compares
  * ETags only for equality (docs/backend-contract.md).
  */
-export function etagOf(u: Pick<StoredUser, 'id' | 'version'>): string {
-  return `"${u.id.toLowerCase()}.${u.version}"`;
+export function etagOf(u: Pick<StoredUser, 'id' | 'version' | 'generation'>): string {
+  // The generation keeps a tag from before a Redis rollback from naming the user re-made since
+  // with the same counter (a strong ETag names one representation, RFC 9110 §8.8.1).
+  const generation = u.generation === undefined ? '' : `.${u.generation}`;
+  return `"${u.id.toLowerCase()}.${u.version}${generation}"`;
 }

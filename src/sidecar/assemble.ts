@@ -128,7 +128,11 @@ async function openParts(options: SidecarOptions, closers: Closers): Promise<Par
     await startCluster(cluster, { directory, policies }, config, logger);
     metrics.watchEvents(() => {
       const s = cluster.status();
-      return { lagSeconds: s.lag_seconds, cachesDropped: s.caches_dropped_for_lost_events };
+      return {
+        lagSeconds: s.lag_seconds,
+        cachesDropped: s.caches_dropped_for_lost_events,
+        generationChanges: s.store_generation_changes,
+      };
     });
   }
   metrics.countCaches(() => {

@@ -28,7 +28,9 @@ export interface SidecarMetrics extends RequestRecorders {
   /** The caches' totals, read at each scrape and turned into counter increments. */
   countCaches(read: () => CacheTotals): void;
   /** The change stream's lag and the caches dropped for lost events, read at each scrape. */
-  watchEvents(read: () => { lagSeconds: number; cachesDropped: number }): void;
+  watchEvents(
+    read: () => { lagSeconds: number; cachesDropped: number; generationChanges: number },
+  ): void;
 }
 
 export function createSidecarMetrics(): SidecarMetrics {
@@ -85,6 +87,17 @@ export function createSidecarMetrics(): SidecarMetrics {
           const now = read().cachesDropped;
           if (now > counted) this.inc(now - counted);
           counted = now;
+        },
+      });
+      let changes = 0;
+      new Counter({
+        name: 'cedargate_store_generation_changes_total',
+        help: 'Times the store came back with less data than this replica had seen (a new generation)',
+        registers: [registry],
+        collect() {
+          const now = read().generationChanges;
+          if (now > changes) this.inc(now - changes);
+          changes = now;
         },
       });
     },

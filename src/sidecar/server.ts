@@ -51,6 +51,10 @@ export interface ClusterStatus {
   check_each_request: boolean;
   caches_dropped_for_lost_events: number;
   last_loss: { at: string; reason: string } | null;
+  /** The store generation this replica knows, and how often it changed under it. */
+  store_generation: string | null;
+  store_generation_changes: number;
+  last_generation_change: { at: string; old: string; new: string; reason: string } | null;
   revoked: { jtis: number; subjects: number };
 }
 

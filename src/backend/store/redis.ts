@@ -50,6 +50,11 @@ import {
 import { checkPageLimit } from '../../common/list-query.js';
 import { DEFAULT_EVENT_STREAM_MAXLEN, eventStreamKey } from '../../common/change-events.js';
 import {
+  ensureGeneration,
+  generationKey,
+  logGenerationChange,
+} from '../../common/store-generation.js';
+import {
   checkEvictionPolicy,
   evictionRefusal,
   isOutOfMemoryError,
@@ -60,6 +65,12 @@ import type { ListOptions, UserPage, UserStore } from './store.js';
 /** What a user's fields other than the avatar take in a page, at most in practice. */
 const FIELDS_ALLOWANCE_BYTES = 1024;
 const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+/**
+ * How often the store re-reads the generation besides each reconnect and each /readyz: the
+ * bound on how long it goes on stamping ETags of a generation that is gone (a conditional write
+ * is checked against the generation in its own script, so none is ever accepted meanwhile).
+ */
+export const GENERATION_CHECK_MS = 1_000;
 
 /** Options of `openRedisStore`. */
 export interface RedisStoreOptions {
@@ -72,6 +83,8 @@ export interface RedisStoreOptions {
   logger?: Logger;
   /** EVENT_STREAM_MAXLEN: the change stream is trimmed to about this many entries. */
   eventStreamMaxLen?: number;
+  /** How often the generation is re-read (default `GENERATION_CHECK_MS`). */
+  generationCheckMs?: number;
 }
 
 /**
@@ -107,25 +120,27 @@ const INSERT_USER = defineScript({
 });
 
 /**
- * Applies a patch if the user exists (and is at the expected version, when one is given).
- * KEYS: user, event stream. ARGV: expected version or '', stream MAXLEN, number of pairs to set,
- * the pairs, then the fields to delete. Returns 'not_found', 'stale', or the whole hash after
- * the update.
+ * Applies a patch if the user exists (and is at the expected version, when one is given, in the
+ * expected store generation: the same counter in another generation is another version).
+ * KEYS: user, event stream, generation. ARGV: expected version or '', stream MAXLEN, expected
+ * generation or '', number of pairs to set, the pairs, then the fields to delete. Returns
+ * 'not_found', 'stale', or the whole hash after the update.
  */
 const UPDATE_USER = defineScript({
-  NUMBER_OF_KEYS: 2,
+  NUMBER_OF_KEYS: 3,
   SCRIPT: `
     local u = redis.call('HMGET', KEYS[1], 'version', 'tenant_id', 'id')
     if not u[1] then return 'not_found' end
     if ARGV[1] ~= '' and ARGV[1] ~= u[1] then return 'stale' end
-    local n = tonumber(ARGV[3])
-    redis.call('HSET', KEYS[1], unpack(ARGV, 4, 3 + 2 * n))
-    for i = 4 + 2 * n, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end
+    if ARGV[3] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[3] then return 'stale' end
+    local n = tonumber(ARGV[4])
+    redis.call('HSET', KEYS[1], unpack(ARGV, 5, 4 + 2 * n))
+    for i = 5 + 2 * n, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end
     local v = redis.call('HINCRBY', KEYS[1], 'version', 1)
     redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*',
       'kind', 'user', 'tenant', u[2], 'user', u[3], 'version', tostring(v))
     return redis.call('HGETALL', KEYS[1])`,
-  parseCommand(parser, keys: readonly [string, string], args: readonly string[]): void {
+  parseCommand(parser, keys: readonly [string, string, string], args: readonly string[]): void {
     for (const k of keys) parser.pushKey(k);
     parser.push(...args);
   },
@@ -133,15 +148,17 @@ const UPDATE_USER = defineScript({
 });
 
 /**
- * Deletes a user and its index entries if it exists (at the expected version, when given).
- * KEYS: user, emails, users index, event stream. ARGV: expected version or '', stream MAXLEN.
+ * Deletes a user and its index entries if it exists (at the expected version and generation,
+ * when given). KEYS: user, emails, users index, event stream, generation. ARGV: expected
+ * version or '', stream MAXLEN, expected generation or ''.
  */
 const DELETE_USER = defineScript({
-  NUMBER_OF_KEYS: 4,
+  NUMBER_OF_KEYS: 5,
   SCRIPT: `
     local u = redis.call('HMGET', KEYS[1], 'version', 'email_key', 'created_at', 'id', 'tenant_id')
     if not u[1] then return 'not_found' end
     if ARGV[1] ~= '' and ARGV[1] ~= u[1] then return 'stale' end
+    if ARGV[3] ~= '' and redis.call('GET', KEYS[5]) ~= ARGV[3] then return 'stale' end
     redis.call('DEL', KEYS[1])
     if redis.call('HGET', KEYS[2], u[2]) == u[4] then redis.call('HDEL', KEYS[2], u[2]) end
     redis.call('ZREM', KEYS[3], u[3] .. '|' .. u[4])
@@ -150,8 +167,8 @@ const DELETE_USER = defineScript({
     return 'ok'`,
   parseCommand(
     parser,
-    keys: readonly [string, string, string, string],
-    args: readonly [string, string],
+    keys: readonly [string, string, string, string, string],
+    args: readonly [string, string, string],
   ): void {
     for (const k of keys) parser.pushKey(k);
     parser.push(...args);
@@ -176,8 +193,11 @@ interface TenantKeys {
 /** A user's hash fields, as Redis returns them. */
 type UserHash = Record<string, string>;
 
-/** Redis hash → the project's type: the one place the stored shape is converted. */
-function toStoredUser(h: UserHash): StoredUser {
+/**
+ * Redis hash → the project's type: the one place the stored shape is converted. `generation`:
+ * the store generation it was read in.
+ */
+function toStoredUser(h: UserHash, generation: string): StoredUser {
   const field = (name: string): string => {
     const v = h[name];
     if (v === undefined) throw new Error(`stored user is missing the field "${name}"`);
@@ -195,6 +215,7 @@ function toStoredUser(h: UserHash): StoredUser {
     created_at: field('created_at'),
     updated_at: field('updated_at'),
     version: Number(field('version')),
+    generation,
   };
 }
 
@@ -261,14 +282,37 @@ export async function openRedisStore(
       );
     }
   }
+  /** The generation this store remembers; its users' ETags carry it. */
+  let generation = '';
+  const genKey = generationKey(prefix);
+  async function checkGeneration(): Promise<void> {
+    const found = await ensureGeneration(client, prefix);
+    if (generation !== '' && found !== generation) {
+      logGenerationChange(logger, {
+        old: generation,
+        new: found,
+        reason: 'the store generation is not the one this process read',
+        component: 'users store',
+      });
+    }
+    generation = found;
+  }
   /** Commands wait for the check of the current connection, so none runs on an unchecked one. */
   function recheck(): Promise<void> {
-    checking = checkHealth().catch(() => undefined); // offline: the command itself says so
+    // offline: the command itself says so
+    checking = Promise.all([checkHealth(), checkGeneration()]).then(
+      () => undefined,
+      () => undefined,
+    );
     return checking;
   }
   client.on('ready', () => void recheck());
   await connectWithin(client, url, options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
   await checking;
+  const generationTimer = setInterval(() => {
+    if (client.isReady) checkGeneration().catch(() => undefined);
+  }, options.generationCheckMs ?? GENERATION_CHECK_MS);
+  generationTimer.unref();
 
   /** Keys of a tenant, or undefined when the id could not be one (and so names no data). */
   function tenantKeys(rawTenantId: string): TenantKeys | undefined {
@@ -321,6 +365,7 @@ export async function openRedisStore(
       created_at: at,
       updated_at: at,
       version: 1,
+      generation,
     };
     const emailKey = input.email.toLowerCase();
     const fields = [
@@ -373,6 +418,15 @@ export async function openRedisStore(
     }
     // One more than the estimate admits: if the allowance was too generous it may still fit.
     return members.slice(0, Math.min(members.length, n + 1));
+  }
+
+  /**
+   * A refused conditional write may have been refused for the generation: learn the current one
+   * now, so the client's next read carries an ETag it can use.
+   */
+  async function staleAfterCheck(): Promise<PreconditionFailedError> {
+    await checkGeneration().catch(() => undefined);
+    return new PreconditionFailedError();
   }
 
   let closed = false;
@@ -451,7 +505,7 @@ export async function openRedisStore(
         for (const h of hashes) {
           // A user deleted between the two reads is simply not on this page.
           if (h['id'] !== undefined) {
-            const user = toStoredUser(h);
+            const user = toStoredUser(h, generation);
             const bytes = pageBytesOf(user);
             if (!fitsInPage(users.length, used, bytes, maxBytes)) break;
             users.push(user);
@@ -474,7 +528,7 @@ export async function openRedisStore(
         const keys = tenantKeys(tenantId);
         if (keys === undefined || !isIdShaped(userId)) return null;
         const h = await client.hGetAll(keys.user(canonicalId(userId)));
-        return h['id'] === undefined ? null : toStoredUser(h);
+        return h['id'] === undefined ? null : toStoredUser(h, generation);
       }),
 
     createUser: (tenantId, input) =>
@@ -484,7 +538,7 @@ export async function openRedisStore(
         return insertUser(keys, { id: canonicalId(tenantId) }, input, false);
       }),
 
-    updateUser: (tenantId, userId, patch: UserPatch, expectedVersion) =>
+    updateUser: (tenantId, userId, patch: UserPatch, expectedVersion, expectedGeneration) =>
       guarded(async () => {
         const keys = tenantKeys(tenantId);
         if (keys === undefined || !isIdShaped(userId))
@@ -496,31 +550,36 @@ export async function openRedisStore(
         if (patch.avatar === null) del.push('avatar');
         else if (patch.avatar !== undefined) set.push('avatar', patch.avatar);
         const reply = await client.updateUser(
-          [keys.user(canonicalId(userId)), events],
+          [keys.user(canonicalId(userId)), events, genKey],
           [
             expectedVersion === undefined ? '' : String(expectedVersion),
             maxLen,
+            expectedVersion === undefined ? '' : (expectedGeneration ?? generation),
             String(set.length / 2),
             ...set,
             ...del,
           ],
         );
         if (reply === 'not_found') throw new NotFoundError('no such user in this tenant');
-        if (reply === 'stale') throw new PreconditionFailedError();
-        return toStoredUser(pairsToHash(reply));
+        if (reply === 'stale') throw await staleAfterCheck();
+        return toStoredUser(pairsToHash(reply), generation);
       }),
 
-    deleteUser: (tenantId, userId, expectedVersion) =>
+    deleteUser: (tenantId, userId, expectedVersion, expectedGeneration) =>
       guarded(async () => {
         const keys = tenantKeys(tenantId);
         if (keys === undefined || !isIdShaped(userId))
           throw new NotFoundError('no such user in this tenant');
         const reply = await client.deleteUser(
-          [keys.user(canonicalId(userId)), keys.emails, keys.users, events],
-          [expectedVersion === undefined ? '' : String(expectedVersion), maxLen],
+          [keys.user(canonicalId(userId)), keys.emails, keys.users, events, genKey],
+          [
+            expectedVersion === undefined ? '' : String(expectedVersion),
+            maxLen,
+            expectedVersion === undefined ? '' : (expectedGeneration ?? generation),
+          ],
         );
         if (reply === 'not_found') throw new NotFoundError('no such user in this tenant');
-        if (reply === 'stale') throw new PreconditionFailedError();
+        if (reply === 'stale') throw await staleAfterCheck();
       }),
 
     // /readyz asks often enough to notice a policy changed without a reconnect, and to serve
@@ -535,6 +594,7 @@ export async function openRedisStore(
     async close() {
       if (closed) return;
       closed = true;
+      clearInterval(generationTimer);
       await closeQuietly(client);
     },
   };

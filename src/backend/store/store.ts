@@ -40,16 +40,24 @@ export interface UserStore {
   createUser(tenantId: string, input: NewUser): Promise<StoredUser>;
   /**
    * Applies a patch atomically. With `expectedVersion`, throws PreconditionFailedError when the
-   * stored version differs. Throws NotFoundError when the user is not in this tenant.
+   * stored version differs — or, on a store with generations, when the store is no longer in
+   * `expectedGeneration` (the one the version was read in; default the store's current one).
+   * Throws NotFoundError when the user is not in this tenant.
    */
   updateUser(
     tenantId: string,
     userId: string,
     patch: UserPatch,
     expectedVersion?: number,
+    expectedGeneration?: string,
   ): Promise<StoredUser>;
   /** Same rules as updateUser. */
-  deleteUser(tenantId: string, userId: string, expectedVersion?: number): Promise<void>;
+  deleteUser(
+    tenantId: string,
+    userId: string,
+    expectedVersion?: number,
+    expectedGeneration?: string,
+  ): Promise<void>;
   /** Cheap liveness check for /readyz. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -28,10 +28,20 @@ import {
   type PlainRedisClient,
   reconnectDelayMs,
   watchConnection,
+  writesWaitForReplica,
 } from '../../common/redis-connection.js';
 import { compareStreamIds, decodeChangeEvent, isStreamId } from '../../common/change-events.js';
-import { createRevocationMirror, type RevocationMirror } from './revocation-mirror.js';
-import { decodeRevocation, loadRevocations } from './revocations.js';
+import {
+  createRevocationMirror,
+  revocationsMissingFrom,
+  type RevocationMirror,
+} from './revocation-mirror.js';
+import { decodeRevocation, loadRevocations, recordRevocation } from './revocations.js';
+import {
+  ensureGeneration,
+  logGenerationChange,
+  rotateGeneration,
+} from '../../common/store-generation.js';
 
 /** Options of `createRedisCluster`. */
 export interface RedisClusterOptions {
@@ -69,6 +79,12 @@ const READ_BATCH = 500;
 /** How long one XREAD blocks: the loop notices `close` and a silent server this often. */
 const BLOCK_MS = 2_000;
 const PROBE_EVERY_MS = 1_000;
+/**
+ * A probe (it writes: the generation's SET NX) unanswered this long means the store cannot
+ * write now — a dead master that Sentinel has not replaced yet holds commands rather than
+ * failing them — and /readyz says so until one answers.
+ */
+const WRITE_ANSWER_MS = 1_000;
 
 /** Everything the channel's parts share. */
 interface Channel {
@@ -100,6 +116,21 @@ interface Channel {
   loop: Promise<void> | undefined;
   onFollowing: (() => void) | undefined;
   failOpenWarned: boolean;
+  /** The store generation this replica read at start (src/common/store-generation.ts). */
+  generation: string | undefined;
+  generationChanges: number;
+  lastGenerationChange: { at: string; old: string; new: string; reason: string } | undefined;
+  /** The revocations still have to be re-asserted after a change (a failed attempt retries). */
+  restorePending: boolean;
+  /**
+   * Moves when a check starts acting on a change and when it is done: a check whose reads began
+   * at another epoch compares against a cursor that was moved on purpose, and stands down.
+   */
+  generationEpoch: number;
+  /** When the probe in flight was sent (undefined: none in flight). */
+  probeSentAt: number | undefined;
+  /** The last probe failed: since when probes fail, and how. */
+  writeFailure: { since: number; error: string } | undefined;
 }
 
 /** Builds the channel; nothing connects until `start`. */
@@ -158,6 +189,13 @@ function createChannel(options: RedisClusterOptions): Channel {
     loop: undefined,
     onFollowing: undefined,
     failOpenWarned: false,
+    generation: undefined,
+    generationChanges: 0,
+    lastGenerationChange: undefined,
+    restorePending: false,
+    generationEpoch: 0,
+    probeSentAt: undefined,
+    writeFailure: undefined,
   };
 }
 
@@ -284,15 +322,117 @@ async function resync(ch: Channel): Promise<void> {
   if (ch.lastId === undefined) {
     // First sync: begin at the stream's end. Anything older is already in Redis's records (the
     // revocation load below) or in no cache of ours; later events are replayed by XREAD.
+    ch.generation = await ensureGeneration(ch.events, ch.options.prefix);
     ch.mirror.merge(await loadRevocations(ch.events, ch.keys));
     ch.lastId = info.lastGenerated;
     return;
   }
+  const found = await ensureGeneration(ch.events, ch.options.prefix);
+  await checkGeneration(ch, ch.events, {
+    epoch: ch.generationEpoch,
+    known: ch.generation,
+    found,
+    newest: info.lastGenerated,
+    applied: ch.lastId,
+  });
   const lost = eventsLost(info, ch.lastId);
   if (lost === undefined) return;
   ch.mirror.merge(await loadRevocations(ch.events, ch.keys));
   if (compareStreamIds(info.lastGenerated, ch.lastId) < 0) ch.lastId = '0-0';
   dropCaches(ch, lost);
+}
+
+/**
+ * Whether the store still holds the data this replica has seen: its generation is the one read
+ * at start, and its change stream is not older than the last event applied here (an older
+ * snapshot keeps its generation; then this replica writes a new one, so every other process
+ * learns of the rollback too). `found`: the generation (`ensureGeneration`) and `newest`: the
+ * stream's newest id, both read on `client` after `applied` was applied here and while the
+ * generation known here was `known` (an id applied since may be newer than `newest` without any
+ * rollback; a change handled since has moved the cursor back on purpose).
+ */
+async function checkGeneration(
+  ch: Channel,
+  client: PlainRedisClient,
+  read: {
+    epoch: number;
+    known: string | undefined;
+    found: string;
+    newest: string;
+    applied: string | undefined;
+  },
+): Promise<void> {
+  const { known, newest, applied } = read;
+  if (known === undefined || read.epoch !== ch.generationEpoch || ch.generation !== known) return;
+  const wentBack = applied !== undefined && compareStreamIds(newest, applied) < 0;
+  if (read.found === known && !wentBack) {
+    if (ch.restorePending) await restoreRevocations(ch, client);
+    return;
+  }
+  ch.generationEpoch += 1;
+  try {
+    if (read.found !== known) {
+      const reason = 'the store generation is not the one read';
+      await onGenerationChanged(ch, client, { old: known, next: read.found, reason, newest });
+    } else {
+      const fresh = await rotateGeneration(client, known, ch.options.prefix);
+      const reason = `the change stream went back (newest ${newest}, applied here ${applied})`;
+      await onGenerationChanged(ch, client, { old: known, next: fresh, reason, newest });
+    }
+  } finally {
+    ch.generationEpoch += 1;
+  }
+}
+
+/**
+ * The store came back with less than it had: drop every cache, restart the stream cursor at
+ * the new data's end (`newest`, as the check read it), and re-read the revocations — writing
+ * back those it lost — on `client`, the connection that noticed (the other may not be back yet).
+ * Nothing here needs the network before the cursor is moved, so a connection lost meanwhile
+ * cannot leave the cursor ahead of the stream (which would look like a second rollback).
+ */
+async function onGenerationChanged(
+  ch: Channel,
+  client: PlainRedisClient,
+  change: { old: string; next: string; reason: string; newest: string },
+): Promise<void> {
+  const { old, next, reason, newest } = change;
+  ch.generation = next;
+  ch.generationChanges += 1;
+  ch.lastGenerationChange = { at: new Date(ch.now()).toISOString(), old, new: next, reason };
+  logGenerationChange(ch.logger, { old, new: next, reason, component: 'cluster' });
+  ch.handlers?.onEventsLost();
+  // Nothing before the rollback is worth replaying (the caches are gone); what comes after it
+  // is read from here. XREAD replays from an older id, never skips a newer one.
+  if (ch.lastId !== undefined && compareStreamIds(newest, ch.lastId) < 0) ch.lastId = newest;
+  ch.newestId = newest;
+  ch.behindSince = undefined;
+  ch.restorePending = true;
+  await restoreRevocations(ch, client);
+}
+
+/** Writes back what the mirror holds and the store lost, then takes the store's list in. */
+async function restoreRevocations(
+  ch: Channel,
+  client: PlainRedisClient = ch.commands,
+): Promise<void> {
+  try {
+    const stored = await loadRevocations(client, ch.keys);
+    const missing = revocationsMissingFrom(ch.mirror.entries(), stored);
+    const replicaAck = writesWaitForReplica(ch.options.url);
+    for (const r of missing) await recordRevocation(client, ch.keys, r, { replicaAck });
+    ch.mirror.merge(stored);
+    ch.restorePending = false;
+    ch.logger.warn(
+      { rewritten: missing.length, revoked: ch.mirror.size() },
+      'revocations the store had lost were written back',
+    );
+  } catch (err) {
+    ch.logger.warn(
+      { err: (err as Error).message },
+      'could not write the lost revocations back yet; retrying at the next check',
+    );
+  }
 }
 
 function dropCaches(ch: Channel, reason: string): void {
@@ -395,16 +535,21 @@ async function runReader(ch: Channel): Promise<void> {
 /** The stream's newest id, from a probe that began after the call (shared by concurrent callers). */
 function probeNewest(ch: Channel): Promise<string> {
   if (ch.probing === undefined) {
+    const sentAt = ch.now();
+    ch.probeSentAt = sentAt;
     const run = (async () => {
-      const reply = await ch.commands.sendCommand([
-        'XREVRANGE',
-        ch.keys.events,
-        '+',
-        '-',
-        'COUNT',
-        '1',
+      const applied = ch.lastId;
+      const known = ch.generation;
+      const epoch = ch.generationEpoch;
+      // Sent together (node-redis pipelines them): the generation costs no extra round trip,
+      // and a rollback is noticed within a probe (1 s, or before the next decision with
+      // EVENT_CHECK_EACH_REQUEST).
+      const [reply, found] = await Promise.all([
+        ch.commands.sendCommand(['XREVRANGE', ch.keys.events, '+', '-', 'COUNT', '1']),
+        ensureGeneration(ch.commands, ch.options.prefix),
       ]);
       const newest = entriesOf([[ch.keys.events, reply]])[0]?.[0] ?? '0-0';
+      await checkGeneration(ch, ch.commands, { epoch, known, found, newest, applied });
       if (compareStreamIds(newest, ch.newestId) > 0) ch.newestId = newest;
       if (compareStreamIds(ch.lastId ?? '0-0', newest) < 0) ch.behindSince ??= ch.now();
       else ch.behindSince = undefined;
@@ -412,8 +557,16 @@ function probeNewest(ch: Channel): Promise<string> {
     })();
     ch.probing = run;
     void run.then(
-      () => (ch.probing = undefined),
-      () => (ch.probing = undefined),
+      () => {
+        ch.probing = undefined;
+        ch.probeSentAt = undefined;
+        ch.writeFailure = undefined;
+      },
+      (err: unknown) => {
+        ch.probing = undefined;
+        ch.probeSentAt = undefined;
+        ch.writeFailure = { since: ch.writeFailure?.since ?? sentAt, error: errorText(err) };
+      },
     );
     return run;
   }
@@ -428,6 +581,22 @@ function probeNewest(ch: Channel): Promise<string> {
       return probeNewest(ch);
     });
   return ch.queuedProbe;
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+}
+
+/** Why the store cannot write now, as the probes found; undefined while they are answered. */
+function writeProblem(ch: Channel): string | undefined {
+  if (ch.writeFailure !== undefined) {
+    const s = ((ch.now() - ch.writeFailure.since) / 1000).toFixed(1);
+    return `failing for ${s} s (${ch.writeFailure.error})`;
+  }
+  if (ch.probeSentAt !== undefined && ch.now() - ch.probeSentAt > WRITE_ANSWER_MS) {
+    return `no answer for ${((ch.now() - ch.probeSentAt) / 1000).toFixed(1)} s`;
+  }
+  return undefined;
 }
 
 /** Waits until `id` is applied, or `ms` passed; resolves to whether it was. */
@@ -527,6 +696,7 @@ function assertNotRevoked(ch: Channel, cred: VerifiedCredential): void {
 function connectionChecks(ch: Channel): Record<string, string> {
   const lag = (lagMs(ch) / 1000).toFixed(3);
   return {
+    redis_writes: writeProblem(ch) ?? 'ok',
     redis_events:
       ch.reader === 'following'
         ? `following (applied ${ch.lastId ?? '-'}, lag ${lag} s)`
@@ -543,6 +713,10 @@ function health(ch: Channel): ReturnType<SidecarCluster['health']> {
   if (ch.reader === 'idle') return { ok: false, detail: 'not started', checks };
   if (ch.reader === 'closed') return { ok: false, detail: 'closed', checks };
   const reason = degradedReason(ch);
+  const writes = writeProblem(ch);
+  if (reason === undefined && writes !== undefined) {
+    return { ok: false, detail: `the store cannot write: ${writes}`, checks };
+  }
   if (reason === undefined) {
     return {
       ok: true,
@@ -571,6 +745,9 @@ function status(ch: Channel): ClusterStatus {
     check_each_request: ch.options.checkEachRequest !== false,
     caches_dropped_for_lost_events: ch.cachesDropped,
     last_loss: ch.lastLoss ?? null,
+    store_generation: ch.generation ?? null,
+    store_generation_changes: ch.generationChanges,
+    last_generation_change: ch.lastGenerationChange ?? null,
     revoked: ch.mirror.size(),
   };
 }

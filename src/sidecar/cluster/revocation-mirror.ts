@@ -44,6 +44,33 @@ export interface RevocationMirror {
     cred: Pick<VerifiedCredential, 'subject' | 'tenantId' | 'jti' | 'issuedAt'>,
   ): RevokedBy | null;
   size(): { jtis: number; subjects: number };
+  /** Every revocation held, unexpired (to re-assert them in a store that lost them). */
+  entries(): Revocation[];
+}
+
+/**
+ * Those of `mine` that `stored` lacks or holds weaker (an earlier jti expiry, an earlier subject
+ * cut-off): what a store that came back with less data must be told again. Re-asserting a
+ * revocation only ever refuses more, so writing these back is always safe.
+ */
+export function revocationsMissingFrom(
+  mine: readonly Revocation[],
+  stored: readonly Revocation[],
+): Revocation[] {
+  const jtis = new Map<string, number>();
+  const cutoffs = new Map<string, number>();
+  for (const r of stored) {
+    if (r.kind === 'jti') jtis.set(r.jti, Math.max(jtis.get(r.jti) ?? 0, r.expiresAt));
+    else {
+      const key = subjectKey(r.subject, r.tenantId);
+      cutoffs.set(key, Math.max(cutoffs.get(key) ?? 0, r.cutoff));
+    }
+  }
+  return mine.filter((r) =>
+    r.kind === 'jti'
+      ? (jtis.get(r.jti) ?? -1) < r.expiresAt
+      : (cutoffs.get(subjectKey(r.subject, r.tenantId)) ?? -1) < r.cutoff,
+  );
 }
 
 /** Key of a subject cut-off: the subject alone, or tenant/subject when scoped to one tenant. */
@@ -114,5 +141,19 @@ export function createRevocationMirror(options: RevocationMirrorOptions = {}): R
       return null;
     },
     size: () => ({ jtis: jtis.size, subjects: cutoffs.size }),
+    entries() {
+      dropExpired();
+      const out: Revocation[] = [];
+      for (const [jti, expiresAt] of jtis) out.push({ kind: 'jti', jti, expiresAt });
+      for (const [key, cutoff] of cutoffs) {
+        const [a = '', b] = key.split('/');
+        out.push(
+          b === undefined
+            ? { kind: 'subject', subject: a, cutoff }
+            : { kind: 'subject', subject: b, tenantId: a, cutoff },
+        );
+      }
+      return out;
+    },
   };
 }

@@ -11,6 +11,8 @@ import {
   connectWithin,
   createPlainClient,
   type PlainRedisClient,
+  waitForReplica,
+  writesWaitForReplica,
 } from '../../common/redis-connection.js';
 import { subjectKey, type Revocation } from './revocation-mirror.js';
 import { DEFAULT_EVENT_STREAM_MAXLEN } from '../../common/change-events.js';
@@ -74,13 +76,18 @@ function decodeSubjectField(field: string, value: string): Revocation | undefine
   return { kind: 'subject', subject: b, tenantId: a, cutoff };
 }
 
-/** Stores a revocation and tells every sidecar about it, atomically. */
+/**
+ * Stores a revocation and tells every sidecar about it, atomically. `replicaAck` (Sentinel):
+ * resolves only once a replica holds it too, like every store write, so a failover right after
+ * cannot lose a revocation that was reported recorded.
+ */
 export async function recordRevocation(
   client: PlainRedisClient,
   keys: ClusterKeys,
   r: Revocation,
-  maxLen: number = DEFAULT_EVENT_STREAM_MAXLEN,
+  options: { maxLen?: number; replicaAck?: boolean } = {},
 ): Promise<void> {
+  const maxLen = options.maxLen ?? DEFAULT_EVENT_STREAM_MAXLEN;
   const multi = client.multi();
   if (r.kind === 'jti') {
     if (!isRevocableJti(r.jti)) throw new Error('a jti must be 1 to 256 printable characters');
@@ -97,6 +104,7 @@ export async function recordRevocation(
     { TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: maxLen } },
   );
   await multi.exec();
+  if (options.replicaAck === true) await waitForReplica(client);
 }
 
 /** Every revocation Redis holds now (jti entries that already expired are gone by themselves). */
@@ -140,7 +148,10 @@ export async function revokeInRedis(
   client.on('error', () => undefined);
   await connectWithin(client, url, options.timeoutMs ?? 5_000);
   try {
-    await recordRevocation(client, clusterKeys(options.prefix), r, options.maxLen);
+    await recordRevocation(client, clusterKeys(options.prefix), r, {
+      ...(options.maxLen === undefined ? {} : { maxLen: options.maxLen }),
+      replicaAck: writesWaitForReplica(url),
+    });
   } finally {
     await closeQuietly(client);
   }

@@ -42,7 +42,7 @@ describe('sidecar metrics: cache events', () => {
 describe('sidecar metrics: change events', () => {
   it('the lag is a gauge read at each scrape; dropped caches a counter that only grows', async () => {
     const metrics = createSidecarMetrics();
-    const state = { lagSeconds: 0.25, cachesDropped: 0 };
+    const state = { lagSeconds: 0.25, cachesDropped: 0, generationChanges: 0 };
     metrics.watchEvents(() => state);
     const line = (text: string, name: string) =>
       text.split('\n').find((l) => l.startsWith(`${name} `));
@@ -59,6 +59,27 @@ describe('sidecar metrics: change events', () => {
     assert.equal(
       line(text, 'cedargate_event_caches_dropped_total'),
       'cedargate_event_caches_dropped_total 2',
+    );
+  });
+
+  it('store generation changes: a counter of what the cluster channel counted', async () => {
+    const metrics = createSidecarMetrics();
+    const state = { lagSeconds: 0, cachesDropped: 0, generationChanges: 0 };
+    metrics.watchEvents(() => state);
+    const line = (text: string) =>
+      text.split('\n').find((l) => l.startsWith('cedargate_store_generation_changes_total '));
+    assert.equal(
+      line(await metrics.registry.metrics()),
+      'cedargate_store_generation_changes_total 0',
+    );
+    state.generationChanges = 1;
+    assert.equal(
+      line(await metrics.registry.metrics()),
+      'cedargate_store_generation_changes_total 1',
+    );
+    assert.equal(
+      line(await metrics.registry.metrics()),
+      'cedargate_store_generation_changes_total 1',
     );
   });
 });

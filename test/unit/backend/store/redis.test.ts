@@ -99,9 +99,11 @@ describe('redis store', { skip: skipWithoutRedis() }, () => {
         assert.equal(await store.getUser('{evil}', o.id), null);
         assert.deepEqual(await store.listUsers('*', { limit: 5 }), { users: [], nextCursor: null });
         const keys = (await raw.keys(`${prefix}*`)).sort();
-        // The change-event stream is the one key outside the tenant's tag (docs/scaling.md).
+        // The change-event stream and the store generation are the keys outside the tenant's
+        // tag (docs/scaling.md).
         assert.deepEqual(keys, [
           `${prefix}events`,
+          `${prefix}generation`,
           `${prefix}{${tenant.id}}:emails`,
           `${prefix}{${tenant.id}}:tenant`,
           `${prefix}{${tenant.id}}:user:${o.id}`,

@@ -268,6 +268,27 @@ describe('redis cluster channel', { skip: skipWithoutRedis() }, () => {
     }
   });
 
+  it('writes held (a dead master not yet replaced): not ready, redis_writes says so; ready once answered', async () => {
+    const prefix = `t-${randomUUID()}:`;
+    const cluster = await startCluster({ prefix });
+    const raw = createClient({ url: redis.url });
+    await raw.connect();
+    try {
+      await waitFor(() => cluster.health().ok, 10_000, 'ready');
+      // Write commands wait (as on a master that is gone): the probe's SET NX gets no answer.
+      await raw.sendCommand(['CLIENT', 'PAUSE', '20000', 'WRITE']);
+      await waitFor(() => !cluster.health().ok, 10_000, 'not ready while writes hang');
+      assert.match(cluster.health().checks['redis_writes'] ?? '', /^no answer for/);
+      assert.match(cluster.health().detail, /the store cannot write/);
+      await raw.sendCommand(['CLIENT', 'UNPAUSE']);
+      await waitFor(() => cluster.health().ok, 10_000, 'ready again');
+      assert.equal(cluster.health().checks['redis_writes'], 'ok');
+    } finally {
+      await raw.sendCommand(['CLIENT', 'UNPAUSE']).catch(() => undefined);
+      await raw.close();
+    }
+  });
+
   it('Redis down: fails closed (503), shortens caches, keeps what it knew, recovers by itself', async () => {
     const own = await startRedis();
     try {

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createRevocationMirror } from '../../../../src/sidecar/cluster/revocation-mirror.js';
+import {
+  createRevocationMirror,
+  revocationsMissingFrom,
+} from '../../../../src/sidecar/cluster/revocation-mirror.js';
 
 const SUB = '2489E9AD-2EE2-8E00-8EC9-32D5F69181C0';
 const OTHER = '11111111-2222-4333-8444-555555555555';
@@ -95,5 +98,47 @@ describe('revocation mirror', () => {
     m.apply({ kind: 'jti', jti: 'new', expiresAt: 9_000 });
     assert.deepEqual(m.size(), { jtis: 1, subjects: 0 });
     assert.equal(m.check(cred({ jti: 'old' })), null);
+  });
+});
+
+describe('revocation mirror: re-asserting what a store lost', () => {
+  it('lists what it holds, expired jti entries left out', () => {
+    const m = createRevocationMirror({ now: () => 2_000_000 });
+    m.merge([
+      { kind: 'jti', jti: 'live', expiresAt: 5_000 },
+      { kind: 'jti', jti: 'gone', expiresAt: 1_000 },
+      { kind: 'subject', subject: SUB, cutoff: 10 },
+      { kind: 'subject', subject: SUB, tenantId: T1, cutoff: 20 },
+    ]);
+    assert.deepEqual(
+      m.entries().sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
+      [
+        { kind: 'jti', jti: 'live', expiresAt: 5_000 },
+        { kind: 'subject', subject: SUB, cutoff: 10 },
+        { kind: 'subject', subject: SUB, tenantId: T1, cutoff: 20 },
+      ],
+    );
+  });
+
+  it('what the store lacks, or holds weaker, is missing; what it holds as strong is not', () => {
+    const mine = [
+      { kind: 'jti', jti: 'a', expiresAt: 100 },
+      { kind: 'jti', jti: 'b', expiresAt: 100 },
+      { kind: 'jti', jti: 'c', expiresAt: 100 },
+      { kind: 'subject', subject: SUB, cutoff: 50 },
+      { kind: 'subject', subject: SUB, tenantId: T2, cutoff: 50 },
+    ] as const;
+    const stored = [
+      { kind: 'jti', jti: 'a', expiresAt: 100 },
+      { kind: 'jti', jti: 'b', expiresAt: 90 },
+      { kind: 'subject', subject: SUB, cutoff: 60 },
+      { kind: 'subject', subject: SUB, tenantId: T1, cutoff: 50 },
+    ] as const;
+    assert.deepEqual(revocationsMissingFrom(mine, stored), [
+      { kind: 'jti', jti: 'b', expiresAt: 100 },
+      { kind: 'jti', jti: 'c', expiresAt: 100 },
+      { kind: 'subject', subject: SUB, tenantId: T2, cutoff: 50 },
+    ]);
+    assert.deepEqual(revocationsMissingFrom([], stored), []);
   });
 });
