@@ -3,6 +3,10 @@
  * the requests whose answer changes, grouped into classes a reviewer can read, each with one
  * concrete example and the determining policies before and after.
  */
+import { compileSigner } from './atoms.js';
+import type { Signer } from './atoms.js';
+import { policyEstsOf } from './cedar-adapter.js';
+import type { CompiledPolicySet } from './cedar-adapter.js';
 import { compileLoadedSet } from './policy-set.js';
 import type { LoadedPolicySet } from './policy-set.js';
 import { USERS_ACTIONS } from './types.js';
@@ -43,8 +47,10 @@ export interface DiffReport {
   candidate: string;
   /** Requests covered (each representative counts for its permutations when expanded). */
   requests: number;
-  /** Requests each set decided with Cedar. */
+  /** Representatives enumerated (each decided by both sets). */
   decided: number;
+  /** Calls to Cedar, both sets together (one per distinct atom signature, see atoms.ts). */
+  cedarCalls: number;
   /** Requests whose answer changed. */
   changed: number;
   exhaustive: boolean;
@@ -61,6 +67,13 @@ export interface DiffOptions extends PlanOptions {
   onProgress?: (done: number, planned: number) => void;
   /** Injectable clock for the run time. */
   now?: () => number;
+  /**
+   * Ask Cedar once per distinct atom signature of each set (atoms.ts) and spread its answer over
+   * every request with that signature; default true. False decides every request with Cedar.
+   */
+  signatures?: boolean;
+  /** How a side is compiled (a test counts the calls); default compileLoadedSet. */
+  compile?: (slot: string, set: LoadedPolicySet) => CompiledPolicySet;
 }
 
 const PROGRESS_EVERY = 1 << 15;
@@ -75,8 +88,27 @@ export function diffPolicySets(
   const started = now();
   const literals = collectLiterals(base, candidate);
   const plan = planEnumeration([base, candidate], literals, options);
-  const before = compileLoadedSet('policy-diff-base', base);
-  const after = compileLoadedSet('policy-diff-candidate', candidate);
+  const compile = options.compile ?? compileLoadedSet;
+  const notes = [...plan.notes];
+  const sides = [
+    { name: 'base', set: base, slot: 'policy-diff-base' },
+    { name: 'candidate', set: candidate, slot: 'policy-diff-candidate' },
+  ].map(({ name, set, slot }) => {
+    if (options.signatures === false) return { name, signer: null, atoms: 0, set, slot };
+    const answer = compileSigner(policyEstsOf(set.texts), set.schema);
+    if (!answer.ok) {
+      notes.push(
+        `${name}: ${answer.reason}, so every request was decided by Cedar one by one (no signature pruning)`,
+      );
+      return { name, signer: null, atoms: 0, set, slot };
+    }
+    return { name, signer: answer.signer, atoms: answer.atoms, set, slot };
+  });
+  let cedarCalls = 0;
+  const [before, after] = sides.map((side) => {
+    const compiled = compile(side.slot, side.set);
+    return memoizedDecider(compiled, side.signer, () => cedarCalls++);
+  }) as [Decider, Decider];
 
   interface Group {
     cls: Omit<ChangeClass, 'summary' | 'description' | 'matching'>;
@@ -92,8 +124,8 @@ export function diffPolicySets(
     const er = representative;
     const members = plan.expanded ? orbitOf(er, plan) : [er];
     requests += members.length;
-    const b = summarize(before.authorize(er.request));
-    const a = summarize(after.authorize(er.request));
+    const b = before(er.request);
+    const a = after(er.request);
     const kind =
       b.decision !== a.decision
         ? 'decision'
@@ -131,18 +163,54 @@ export function diffPolicySets(
   }
 
   const classes = describeGroups(plan, [...groups.values()]);
+  const signed = sides.filter((s) => s.signer !== null);
+  if (signed.length > 0)
+    notes.push(
+      `decided once per atom signature (${signed.map((s) => `${s.name}: ${s.atoms} atoms`).join(', ')}): ` +
+        `${cedarCalls} Cedar calls for ${2 * decided} decisions, each answer applied to every request with the same action and atom values`,
+    );
   return {
     base: base.dir,
     candidate: candidate.dir,
     requests,
     decided,
+    cedarCalls,
     changed,
     exhaustive: plan.exhaustive,
     pruned: plan.pruned,
     expanded: plan.expanded,
-    notes: plan.notes,
+    notes,
     classes,
     ms: now() - started,
+  };
+}
+
+type Decider = (request: AuthzRequest) => DecisionSummary;
+
+/**
+ * Decides with `compiled`, asking Cedar once per signature. An answer with errors is not
+ * spread: Cedar decides each request of that signature itself. Memory holds one answer per
+ * distinct signature, however many requests share it.
+ */
+function memoizedDecider(
+  compiled: CompiledPolicySet,
+  signer: Signer | null,
+  counted: () => void,
+): Decider {
+  const answers = new Map<string, DecisionSummary>();
+  const ask = (request: AuthzRequest) => {
+    counted();
+    return summarize(compiled.authorize(request));
+  };
+  if (signer === null) return ask;
+  return (request) => {
+    const sig = signer(request);
+    if (sig === null) return ask(request);
+    const known = answers.get(sig);
+    if (known !== undefined) return known;
+    const d = ask(request);
+    if (d.errors === undefined) answers.set(sig, d);
+    return d;
   };
 }
 
