@@ -61,8 +61,10 @@ class Opaque extends Error {}
 const CONNECTIVES = new Set(['&&', '||', '!', 'if-then-else']);
 
 /**
- * Compiles the atoms of `ests` (keyed by policy id) under `schema` into a signer. Roles the
- * schema does not declare are read as not held, as the adapter leaves them out (known-roles.ts).
+ * Compiles `ests` (keyed by policy id) under `schema` into a signer: per action, whether each
+ * policy that may apply to it is satisfied, not, or errs, evaluated from its atoms with Cedar's
+ * order and short-circuits. Roles the schema does not declare are read as not held, as the
+ * adapter leaves them out (known-roles.ts).
  */
 export function compileSigner(
   ests: Readonly<Record<string, PolicyEst>>,
@@ -71,60 +73,61 @@ export function compileSigner(
   const c = new AtomCompiler(schema);
   const actions = Object.keys(schema.entityAttributes);
   const byAction = new Map<string, Compiled[]>(actions.map((a) => [a, []]));
-  const seen = new Map<string, Set<string>>(actions.map((a) => [a, new Set()]));
-  let count = 0;
+  const atoms = new Set<string>();
   for (const [id, est] of Object.entries(ests)) {
-    const leaves: unknown[] = [];
+    const parts: unknown[] = [];
     for (const [slot, scope] of [
       ['principal', est.principal],
       ['resource', est.resource],
     ] as const) {
       const atom = scopeAtom(slot, scope);
-      if (atom !== null) leaves.push(atom);
+      if (atom !== null) parts.push(atom);
     }
     for (const condition of est.conditions ?? []) {
-      collectLeaves((condition as { body?: unknown }).body, leaves);
+      const { kind, body } = condition as { kind?: unknown; body?: unknown };
+      parts.push(kind === 'unless' ? { '!': { arg: body } } : body);
     }
-    // Cedar stops at a false action scope before anything can err, so a policy counts only for
-    // the actions it may apply to (call-shape.ts keeps it for any scope it cannot place).
-    const mine = actions.filter((a) =>
-      actionScopeMayMatch(est.action, a, { actionType: schema.types.action, actions }),
-    );
-    for (const leaf of leaves) {
-      // An atom that reads nothing but the action (or nothing) is fixed by the action, which
-      // every signature holds.
-      if (!readsRequestData(leaf, schema.types.action)) continue;
-      const key = JSON.stringify(leaf);
-      let atom: Compiled;
-      try {
-        atom = c.compile(leaf);
-      } catch (err) {
-        if (err instanceof Unsupported) return { ok: false, reason: `policy ${id} ${err.message}` };
-        throw err;
+    let policy: Compiled;
+    try {
+      const compiled = parts.map((x) => c.compile(x));
+      // Cedar evaluates scope, then `when`/`unless` in order, and stops at the first false.
+      policy = (env) => compiled.every((f) => boolOf(f(env)));
+      for (const part of parts) {
+        const leaves: unknown[] = [];
+        collectLeaves(part, leaves);
+        for (const leaf of leaves)
+          if (readsRequestData(leaf, schema.types.action)) atoms.add(JSON.stringify(leaf));
       }
-      for (const a of mine) {
-        const keys = seen.get(a) as Set<string>;
-        if (keys.has(key)) continue;
-        keys.add(key);
-        (byAction.get(a) as Compiled[]).push(atom);
-        count++;
-      }
+    } catch (err) {
+      if (err instanceof Unsupported) return { ok: false, reason: `policy ${id} ${err.message}` };
+      throw err;
+    }
+    for (const a of actions) {
+      // A false action scope stops Cedar before anything can err: the policy does not count.
+      if (!actionScopeMayMatch(est.action, a, { actionType: schema.types.action, actions }))
+        continue;
+      const exact = isPlainActionScope(est.action, schema.types.action, actions);
+      (byAction.get(a) as Compiled[]).push(
+        exact
+          ? policy
+          : () => {
+              throw new Opaque();
+            },
+      );
     }
   }
   const known = new Set(schema.roles);
   const signer: Signer = (request) => {
-    const atoms = byAction.get(request.action);
-    if (atoms === undefined) return null;
+    const policies = byAction.get(request.action);
+    if (policies === undefined) return null;
     const env = envOf(request, schema, known);
     let out = request.action;
     out += ':';
-    for (const atom of atoms) {
+    for (const policy of policies) {
       try {
-        const v = atom(env);
-        if (typeof v !== 'boolean') return null;
-        out += v ? '1' : '0';
+        out += policy(env) === true ? '1' : '0';
       } catch (err) {
-        // Cedar errs on this atom too, if it evaluates it at all (docs/policies.md).
+        // Cedar errs on this policy too: the answer will carry the error (docs/policies.md).
         if (err instanceof CedarErrs) out += 'E';
         else if (err instanceof Opaque) return null;
         else throw err;
@@ -132,7 +135,25 @@ export function compileSigner(
     }
     return out;
   };
-  return { ok: true, signer, atoms: count };
+  return { ok: true, signer, atoms: atoms.size };
+}
+
+/** An action scope that names plain actions only (no group), so it matches exactly by name. */
+function isPlainActionScope(
+  scope: unknown,
+  actionType: string,
+  actions: readonly string[],
+): boolean {
+  const s = scope as { op?: unknown; entity?: unknown; entities?: unknown } | null;
+  if (s?.op === 'All') return true;
+  const list = Array.isArray(s?.entities) ? (s.entities as unknown[]) : [s?.entity];
+  return (
+    (s?.op === '==' || s?.op === 'in') &&
+    list.every((e) => {
+      const ref = e as { type?: unknown; id?: unknown } | null;
+      return ref?.type === actionType && typeof ref.id === 'string' && actions.includes(ref.id);
+    })
+  );
 }
 
 /** A principal or resource scope as an expression, or null when it constrains nothing. */
@@ -407,4 +428,118 @@ function equal(a: Value, b: Value): boolean {
   // `context == ...` compares records, which the evaluator does not: Cedar decides.
   if (a instanceof Rec || b instanceof Rec) throw new Opaque();
   return false;
+}
+
+/**
+ * For each role, the role sets (`principal`, `resource`, or a context attribute's name) whose
+ * membership of that role some atom can tell; and the sets every role's membership counts for
+ * (`isEmpty()`, set equality, `containsAll` of a request set, a `contains` of a non-literal).
+ */
+export interface RoleRelevance {
+  perRole: Record<string, string[]>;
+  allRoles: string[];
+}
+
+/**
+ * Where the atoms of `ests` read role sets, or why that cannot be said exactly: any read of a
+ * role set other than a direct operand of `contains`, `containsAny`, `containsAll`, `isEmpty`,
+ * `==` or `!=` (an `if` choosing a set, a literal user's roles) refuses.
+ */
+export function roleRelevanceOf(
+  ests: Readonly<Record<string, PolicyEst>>,
+  schema: ParsedSchema,
+): { ok: true; relevance: RoleRelevance } | { ok: false; reason: string } {
+  const roleSets = new Set<string>();
+  for (const attrs of Object.values(schema.entityAttributes))
+    for (const [name, kind] of Object.entries(attrs))
+      if (kind.kind === 'entitySet' && kind.type === schema.types.role) roleSets.add(name);
+  const perRole = new Map<string, Set<string>>();
+  const allRoles = new Set<string>();
+  const pathOf = (node: unknown): string | null => {
+    const dot = (node as { '.'?: { left?: { Var?: unknown }; attr?: unknown } } | null)?.['.'];
+    if (dot === undefined) return null;
+    const v = dot.left?.Var;
+    if ((v === 'principal' || v === 'resource') && dot.attr === 'roles') return v;
+    if (v === 'context' && typeof dot.attr === 'string' && roleSets.has(dot.attr)) return dot.attr;
+    return null;
+  };
+  const literalRoles = (node: unknown): string[] | null => {
+    const o = node as Record<string, unknown> | null;
+    if (o === null || typeof o !== 'object') return null;
+    const one = (x: unknown): string | null => {
+      const value = (x as { Value?: { __entity?: { type?: unknown; id?: unknown } } } | null)
+        ?.Value;
+      const ref = value?.__entity ?? null;
+      return ref !== null && ref.type === schema.types.role && typeof ref.id === 'string'
+        ? ref.id
+        : null;
+    };
+    const single = one(o);
+    if (single !== null) return [single];
+    if (Array.isArray(o['Set'])) {
+      const ids = (o['Set'] as unknown[]).map(one);
+      return ids.every((x) => x !== null) ? ids : null;
+    }
+    return null;
+  };
+  const relevant = (role: string, path: string) => {
+    let s = perRole.get(role);
+    if (s === undefined) perRole.set(role, (s = new Set()));
+    s.add(path);
+  };
+  let refusal: string | null = null;
+  const scan = (node: unknown): void => {
+    if (refusal !== null || typeof node !== 'object' || node === null) return;
+    if (Array.isArray(node)) {
+      node.forEach(scan);
+      return;
+    }
+    const [op, arg] = Object.entries(node as Record<string, unknown>)[0] ?? [];
+    const a = (arg ?? {}) as Record<string, unknown>;
+    if (pathOf(node) !== null) {
+      refusal = `reads a role set where the role quotient cannot follow it`;
+      return;
+    }
+    if (op === 'contains' || op === 'containsAny' || op === 'containsAll') {
+      const left = pathOf(a['left']);
+      const right = pathOf(a['right']);
+      const lits = literalRoles(a['right']);
+      if (left !== null && right === null && lits !== null) {
+        // contains/containsAny/containsAll of literals: only those roles' membership counts.
+        for (const r of lits) relevant(r, left);
+        return;
+      }
+      for (const p of [left, right]) if (p !== null) allRoles.add(p);
+      if (left === null) scan(a['left']);
+      if (right === null) scan(a['right']);
+      return;
+    }
+    if (op === 'isEmpty') {
+      const p = pathOf(a['arg']);
+      if (p !== null) {
+        allRoles.add(p);
+        return;
+      }
+    }
+    if (op === '==' || op === '!=') {
+      const left = pathOf(a['left']);
+      const right = pathOf(a['right']);
+      for (const p of [left, right]) if (p !== null) allRoles.add(p);
+      if (left === null) scan(a['left']);
+      if (right === null) scan(a['right']);
+      return;
+    }
+    for (const v of Object.values(node as Record<string, unknown>)) scan(v);
+  };
+  for (const [id, est] of Object.entries(ests)) {
+    for (const c of est.conditions ?? []) scan((c as { body?: unknown }).body);
+    if (refusal !== null) return { ok: false, reason: `policy ${id} ${refusal as string}` };
+  }
+  return {
+    ok: true,
+    relevance: {
+      perRole: Object.fromEntries([...perRole].map(([r, s]) => [r, [...s].sort()])),
+      allRoles: [...allRoles].sort(),
+    },
+  };
 }

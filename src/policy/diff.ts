@@ -3,15 +3,21 @@
  * the requests whose answer changes, grouped into classes a reviewer can read, each with one
  * concrete example and the determining policies before and after.
  */
-import { compileSigner } from './atoms.js';
-import type { Signer } from './atoms.js';
+import { compileSigner, roleRelevanceOf } from './atoms.js';
+import type { RoleRelevance, Signer } from './atoms.js';
 import { policyEstsOf } from './cedar-adapter.js';
 import type { CompiledPolicySet } from './cedar-adapter.js';
 import { compileLoadedSet } from './policy-set.js';
 import type { LoadedPolicySet } from './policy-set.js';
 import { USERS_ACTIONS } from './types.js';
 import type { AuthzRequest, Decision, UsersAction } from './types.js';
-import { enumerateRequests, orbitOf, planEnumeration, unprunedPlan } from './enumerate.js';
+import {
+  enumerateRequests,
+  isRelevant,
+  orbitOf,
+  planEnumeration,
+  unprunedPlan,
+} from './enumerate.js';
 import type { EnumeratedRequest, EnumerationPlan, PlanOptions, Relation } from './enumerate.js';
 import { collectLiterals } from './request-abstraction.js';
 
@@ -87,23 +93,36 @@ export function diffPolicySets(
   const now = options.now ?? Date.now;
   const started = now();
   const literals = collectLiterals(base, candidate);
-  const plan = planEnumeration([base, candidate], literals, options);
   const compile = options.compile ?? compileLoadedSet;
-  const notes = [...plan.notes];
+  const sideNotes: string[] = [];
   const sides = [
     { name: 'base', set: base, slot: 'policy-diff-base' },
     { name: 'candidate', set: candidate, slot: 'policy-diff-candidate' },
   ].map(({ name, set, slot }) => {
-    if (options.signatures === false) return { name, signer: null, atoms: 0, set, slot };
-    const answer = compileSigner(policyEstsOf(set.texts), set.schema);
+    const none = { name, signer: null, atoms: 0, relevance: null, set, slot };
+    if (options.signatures === false) return none;
+    const ests = policyEstsOf(set.texts);
+    const answer = compileSigner(ests, set.schema);
     if (!answer.ok) {
-      notes.push(
+      sideNotes.push(
         `${name}: ${answer.reason}, so every request was decided by Cedar one by one (no signature pruning)`,
       );
-      return { name, signer: null, atoms: 0, set, slot };
+      return none;
     }
-    return { name, signer: answer.signer, atoms: answer.atoms, set, slot };
+    const rel = roleRelevanceOf(ests, set.schema);
+    if (!rel.ok) sideNotes.push(`${name}: ${rel.reason}, so roles are not enumerated up to it`);
+    return {
+      ...none,
+      signer: answer.signer,
+      atoms: answer.atoms,
+      relevance: rel.ok ? rel.relevance : null,
+    };
   });
+  const plan = planEnumeration([base, candidate], literals, {
+    ...options,
+    relevance: unionRelevance(sides.map((s) => s.relevance)),
+  });
+  const notes = [...plan.notes, ...sideNotes];
   let cedarCalls = 0;
   const [before, after] = sides.map((side) => {
     const compiled = compile(side.slot, side.set);
@@ -123,7 +142,8 @@ export function diffPolicySets(
     if (decided % PROGRESS_EVERY === 0) options.onProgress?.(decided, plan.size);
     const er = representative;
     const members = plan.expanded ? orbitOf(er, plan) : [er];
-    requests += members.length;
+    const weight = (er.weight ?? 1) * members.length;
+    requests += weight;
     const b = before(er.request);
     const a = after(er.request);
     const kind =
@@ -133,7 +153,7 @@ export function diffPolicySets(
           ? 'notices'
           : null;
     if (kind === null) continue;
-    changed += members.length;
+    changed += weight;
     const key = JSON.stringify([
       er.request.action,
       er.relation,
@@ -158,7 +178,7 @@ export function diffPolicySets(
       };
       groups.set(key, g);
     }
-    g.cls.count += members.length;
+    g.cls.count += weight;
     g.members.push(...members);
   }
 
@@ -166,8 +186,9 @@ export function diffPolicySets(
   const signed = sides.filter((s) => s.signer !== null);
   if (signed.length > 0)
     notes.push(
-      `decided once per atom signature (${signed.map((s) => `${s.name}: ${s.atoms} atoms`).join(', ')}): ` +
-        `${cedarCalls} Cedar calls for ${2 * decided} decisions, each answer applied to every request with the same action and atom values`,
+      `decided once per signature (which policies a request satisfies, evaluated from their atoms: ` +
+        `${signed.map((s) => `${s.name} ${s.atoms}`).join(', ')}): ` +
+        `${cedarCalls} Cedar calls for ${2 * decided} decisions, each answer applied to every request of the action with the same signature`,
     );
   return {
     base: base.dir,
@@ -186,6 +207,19 @@ export function diffPolicySets(
 }
 
 type Decider = (request: AuthzRequest) => DecisionSummary;
+
+/** Both sides' relevance together, or null when either side's is unknown. */
+function unionRelevance(sides: (RoleRelevance | null)[]): RoleRelevance | null {
+  if (sides.some((s) => s === null)) return null;
+  const perRole: Record<string, string[]> = {};
+  const allRoles = new Set<string>();
+  for (const s of sides as RoleRelevance[]) {
+    for (const p of s.allRoles) allRoles.add(p);
+    for (const [r, ps] of Object.entries(s.perRole))
+      perRole[r] = [...new Set([...(perRole[r] ?? []), ...ps])].sort();
+  }
+  return { perRole, allRoles: [...allRoles].sort() };
+}
 
 /**
  * Decides with `compiled`, asking Cedar once per signature. An answer with errors is not
@@ -248,8 +282,13 @@ function featuresOf(er: EnumeratedRequest, plan: EnumerationPlan): Feature[] {
   const roles = plan.expanded ? plan.roles : plan.namedRoles;
   const out: Feature[] = [];
   const add = (part: Part, key: string, text: string) => out.push({ part, key, text });
+  // Under the role quotient a representative's membership of a set that does not count for the
+  // role is arbitrary: only the facts that count are described, and those every request of the
+  // representative's class shares.
+  const q = plan.quotient;
+  const counts = (role: string, set: string) => q === null || isRelevant(q, role, set);
   const facts = (part: Part, f: { roles: readonly string[]; isOwner: boolean }) => {
-    for (const role of roles)
+    for (const role of roles.filter((r) => counts(r, part)))
       add(
         part,
         `${part}.role.${role}`,
@@ -280,12 +319,13 @@ function featuresOf(er: EnumeratedRequest, plan: EnumerationPlan): Feature[] {
     else if (typeof v === 'string') add('context', `context.${k}`, `${k} = ${JSON.stringify(v)}`);
     else {
       const set = v;
-      add(
-        'context',
-        `context.${k}.empty`,
-        set.length === 0 ? `${k} is empty` : `${k} is not empty`,
-      );
-      for (const role of roles)
+      if (q === null || q.allRoles.includes(k))
+        add(
+          'context',
+          `context.${k}.empty`,
+          set.length === 0 ? `${k} is empty` : `${k} is not empty`,
+        );
+      for (const role of roles.filter((r) => counts(r, k)))
         add(
           'context',
           `context.${k}.${role}`,
@@ -300,38 +340,45 @@ function featuresOf(er: EnumeratedRequest, plan: EnumerationPlan): Feature[] {
 interface ActionIndex {
   size: number;
   bits: Map<string, Uint32Array>;
+  /** Requests each indexed one stands for (the role quotient); null: one each. */
+  weights: Float64Array | null;
 }
 
 function indexAction(plan: EnumerationPlan, action: UsersAction): ActionIndex {
-  const all: Feature[][] = [];
   // The classes hold every permutation when expanded, so the index must too.
-  const full = plan.expanded ? unprunedPlan(plan) : plan;
-  for (const er of enumerateRequests({
-    ...full,
-    actions: plan.actions.filter((a) => a.action === action),
-  }))
-    all.push(featuresOf(er, plan));
-  const words = Math.ceil(all.length / 32);
+  const full = plan.expanded && plan.quotient === null ? unprunedPlan(plan) : plan;
+  const only = { ...full, actions: plan.actions.filter((a) => a.action === action) };
+  // Two passes, so that no request is held: the first counts, the second sets the bits.
+  let size = 0;
+  for (const _ of enumerateRequests(only)) size++;
+  const words = Math.ceil(size / 32);
   const bits = new Map<string, Uint32Array>();
-  all.forEach((features, i) => {
-    for (const f of features) {
+  const weights = plan.quotient === null ? null : new Float64Array(size);
+  let i = 0;
+  for (const er of enumerateRequests(only)) {
+    if (weights !== null) weights[i] = er.weight ?? 1;
+    for (const f of featuresOf(er, plan)) {
       const id = `${f.key}\t${f.text}`;
       let b = bits.get(id);
       if (b === undefined) bits.set(id, (b = new Uint32Array(words)));
       b[i >>> 5] = (b[i >>> 5] as number) | (1 << (i & 31));
     }
-  });
-  return { size: all.length, bits };
+    i++;
+  }
+  return { size, bits, weights };
 }
 
 function countMatching(index: ActionIndex, features: readonly Feature[]): number {
   const words = Math.ceil(index.size / 32);
   const sets = features.map((f) => index.bits.get(`${f.key}\t${f.text}`));
+  const { weights } = index;
   let n = 0;
   for (let w = 0; w < words; w++) {
     let x = w === words - 1 && index.size % 32 !== 0 ? (1 << (index.size % 32)) - 1 : 0xffffffff;
     for (const s of sets) x &= s === undefined ? 0 : (s[w] as number);
-    n += popcount(x >>> 0);
+    if (weights === null) n += popcount(x >>> 0);
+    else
+      for (let b = 0; x !== 0; b++, x >>>= 1) if ((x & 1) !== 0) n += weights[w * 32 + b] as number;
   }
   return n;
 }
