@@ -267,6 +267,8 @@ interface Feature {
   part: Part;
   key: string;
   text: string;
+  /** `key` and `text` together: the index's name for this answer. */
+  id: string;
 }
 
 const RELATION_TEXT: Record<Relation, string> = {
@@ -281,7 +283,8 @@ function featuresOf(er: EnumeratedRequest, plan: EnumerationPlan): Feature[] {
   const { literals } = plan;
   const roles = plan.expanded ? plan.roles : plan.namedRoles;
   const out: Feature[] = [];
-  const add = (part: Part, key: string, text: string) => out.push({ part, key, text });
+  const add = (part: Part, key: string, text: string) =>
+    out.push({ part, key, text, id: `${key}\t${text}` });
   // Under the role quotient a representative's membership of a set that does not count for the
   // role is arbitrary: only the facts that count are described, and those every request of the
   // representative's class shares.
@@ -348,34 +351,49 @@ function indexAction(plan: EnumerationPlan, action: UsersAction): ActionIndex {
   // The classes hold every permutation when expanded, so the index must too.
   const full = plan.expanded && plan.quotient === null ? unprunedPlan(plan) : plan;
   const only = { ...full, actions: plan.actions.filter((a) => a.action === action) };
-  // Two passes, so that no request is held: the first counts, the second sets the bits.
-  let size = 0;
-  for (const _ of enumerateRequests(only)) size++;
-  const words = Math.ceil(size / 32);
+  // One pass, holding no request: each answer's bitset (and the weights) grow as needed.
+  let words = 1024;
   const bits = new Map<string, Uint32Array>();
-  const weights = plan.quotient === null ? null : new Float64Array(size);
-  let i = 0;
+  let weights = plan.quotient === null ? null : new Float64Array(words * 32);
+  let size = 0;
   for (const er of enumerateRequests(only)) {
+    const i = size++;
+    if (i >>> 5 >= words) {
+      words *= 2;
+      for (const [id, b] of bits) {
+        const grown = new Uint32Array(words);
+        grown.set(b);
+        bits.set(id, grown);
+      }
+      if (weights !== null) {
+        const grown = new Float64Array(words * 32);
+        grown.set(weights);
+        weights = grown;
+      }
+    }
     if (weights !== null) weights[i] = er.weight ?? 1;
     for (const f of featuresOf(er, plan)) {
-      const id = `${f.key}\t${f.text}`;
+      const { id } = f;
       let b = bits.get(id);
       if (b === undefined) bits.set(id, (b = new Uint32Array(words)));
       b[i >>> 5] = (b[i >>> 5] as number) | (1 << (i & 31));
     }
-    i++;
   }
   return { size, bits, weights };
 }
 
 function countMatching(index: ActionIndex, features: readonly Feature[]): number {
   const words = Math.ceil(index.size / 32);
-  const sets = features.map((f) => index.bits.get(`${f.key}\t${f.text}`));
+  const sets = features.map((f) => index.bits.get(f.id));
   const { weights } = index;
   let n = 0;
   for (let w = 0; w < words; w++) {
     let x = w === words - 1 && index.size % 32 !== 0 ? (1 << (index.size % 32)) - 1 : 0xffffffff;
-    for (const s of sets) x &= s === undefined ? 0 : (s[w] as number);
+    for (const s of sets) {
+      x &= s === undefined ? 0 : (s[w] as number);
+      if (x === 0) break;
+    }
+    if (x === 0) continue;
     if (weights === null) n += popcount(x >>> 0);
     else
       for (let b = 0; x !== 0; b++, x >>>= 1) if ((x & 1) !== 0) n += weights[w * 32 + b] as number;
@@ -408,8 +426,8 @@ function describeGroups(
     const [first, ...rest] = g.members.map((m) => featuresOf(m, plan));
     let shared = first ?? [];
     for (const fs of rest) {
-      const texts = new Set(fs.map((f) => `${f.key}\t${f.text}`));
-      shared = shared.filter((f) => texts.has(`${f.key}\t${f.text}`));
+      const ids = new Set(fs.map((f) => f.id));
+      shared = shared.filter((f) => ids.has(f.id));
     }
     const matching = countMatching(index, shared);
     // "does not hold", "lacks", "not" first: the positive facts read better when both would do.
