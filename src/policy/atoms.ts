@@ -4,15 +4,18 @@
  * ...) that its scopes and conditions combine with `&&`, `||`, `!` and `if-then-else`. Read from
  * Cedar's JSON form (EST) of each policy; evaluated here in plain JS.
  *
- * Why (docs/policies.md, "Deciding once per atom signature"): whether a policy is satisfied is a
- * function of its atoms' values, so two requests of one action with the same values of every
- * atom of a set get the same decision, the same determining policies and the same notices from
- * that set. `policy diff` then asks Cedar once per distinct signature instead of once per
- * request. Anything this module cannot evaluate exactly (`has`, `like`, arithmetic, ordering,
- * extension functions, records, tags) refuses the whole set, naming the policy and the
- * construct, and the diff decides every request with Cedar as before. An atom that fails to
- * evaluate on some request (an attribute of an entity the request does not carry) gives that
- * request no signature: Cedar decides it alone.
+ * Why (docs/policies.md, "Deciding once per signature"): whether a policy is satisfied is a
+ * function of its atoms' values, and Cedar's answer a function of which policies are satisfied,
+ * so two requests of one action that satisfy the same policies of a set get the same decision,
+ * determining policies and notices from that set. `policy diff` then asks Cedar once per
+ * distinct signature instead of once per request. Anything this module cannot evaluate exactly
+ * (`has`, `like`, arithmetic, ordering, extension functions, records, tags) refuses the whole
+ * set, naming the policy and the construct, and the diff decides every request with Cedar as
+ * before. A request on which a policy errs, or that reads what is not modelled (an attribute of
+ * an entity the request does not carry), gets no signature: Cedar decides it alone.
+ *
+ * roleRelevanceOf says, for the role quotient (enumerate.ts), which role sets' membership of a
+ * role any atom can tell.
  */
 import { actionScopeMayMatch } from './call-shape.js';
 import type { PolicyEst } from './call-shape.js';
@@ -52,7 +55,7 @@ type Compiled = (env: Env) => Value;
 class Unsupported extends Error {}
 /**
  * Thrown at evaluation where Cedar errs as well (an attribute a `Tenant` or a missing context
- * attribute does not have, a type mismatch): the signature marks the atom `E`.
+ * attribute does not have, a type mismatch): no signature, Cedar decides (and names the error).
  */
 class CedarErrs extends Error {}
 /** Thrown where Cedar answers from what the evaluator does not model: Cedar decides alone. */
@@ -62,9 +65,9 @@ const CONNECTIVES = new Set(['&&', '||', '!', 'if-then-else']);
 
 /**
  * Compiles `ests` (keyed by policy id) under `schema` into a signer: per action, whether each
- * policy that may apply to it is satisfied, not, or errs, evaluated from its atoms with Cedar's
- * order and short-circuits. Roles the schema does not declare are read as not held, as the
- * adapter leaves them out (known-roles.ts).
+ * policy that may apply to it is satisfied or not (a request on which one errs has none),
+ * evaluated from its atoms with Cedar's order and short-circuits. Roles the schema does not
+ * declare are read as not held, as the adapter leaves them out (known-roles.ts).
  */
 export function compileSigner(
   ests: Readonly<Record<string, PolicyEst>>,
@@ -127,10 +130,10 @@ export function compileSigner(
       try {
         out += policy(env) === true ? '1' : '0';
       } catch (err) {
-        // Cedar errs on this policy too: the answer will carry the error (docs/policies.md).
-        if (err instanceof CedarErrs) out += 'E';
-        else if (err instanceof Opaque) return null;
-        else throw err;
+        // Cedar errs on this policy too, or decides from what is not modelled: an answer with
+        // an error is never spread, so Cedar decides this request alone.
+        if (err instanceof CedarErrs || err instanceof Opaque) return null;
+        throw err;
       }
     }
     return out;
