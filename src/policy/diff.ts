@@ -131,7 +131,8 @@ export function diffPolicySets(
 
   interface Group {
     cls: Omit<ChangeClass, 'summary' | 'description' | 'matching'>;
-    members: EnumeratedRequest[];
+    /** The facts every member so far shares: kept as they come, so no member is held. */
+    shared: Feature[] | null;
   }
   const groups = new Map<string, Group>();
   let decided = 0;
@@ -174,12 +175,19 @@ export function diffPolicySets(
           count: 0,
           example: er.request,
         },
-        members: [],
+        shared: null,
       };
       groups.set(key, g);
     }
     g.cls.count += weight;
-    g.members.push(...members);
+    for (const m of members) {
+      const fs = featuresOf(m, plan);
+      if (g.shared === null) g.shared = fs;
+      else {
+        const ids = new Set(fs.map((f) => f.id));
+        g.shared = g.shared.filter((f) => ids.has(f.id));
+      }
+    }
   }
 
   const classes = describeGroups(plan, [...groups.values()]);
@@ -415,7 +423,7 @@ function describeGroups(
   plan: EnumerationPlan,
   groups: {
     cls: Omit<ChangeClass, 'summary' | 'description' | 'matching'>;
-    members: EnumeratedRequest[];
+    shared: Feature[] | null;
   }[],
 ): ChangeClass[] {
   const indexes = new Map<UsersAction, ActionIndex>();
@@ -423,12 +431,7 @@ function describeGroups(
   for (const g of groups) {
     let index = indexes.get(g.cls.action);
     if (index === undefined) indexes.set(g.cls.action, (index = indexAction(plan, g.cls.action)));
-    const [first, ...rest] = g.members.map((m) => featuresOf(m, plan));
-    let shared = first ?? [];
-    for (const fs of rest) {
-      const ids = new Set(fs.map((f) => f.id));
-      shared = shared.filter((f) => ids.has(f.id));
-    }
+    const shared = g.shared ?? [];
     const matching = countMatching(index, shared);
     // "does not hold", "lacks", "not" first: the positive facts read better when both would do.
     const order = [...shared].sort((a, b) => weight(a) - weight(b));
