@@ -11,13 +11,7 @@ import { compileLoadedSet } from './policy-set.js';
 import type { LoadedPolicySet } from './policy-set.js';
 import { USERS_ACTIONS } from './types.js';
 import type { AuthzRequest, Decision, UsersAction } from './types.js';
-import {
-  enumerateRequests,
-  isRelevant,
-  orbitOf,
-  planEnumeration,
-  unprunedPlan,
-} from './enumerate.js';
+import { enumerateRequests, isRelevant, orbitOf, planEnumeration } from './enumerate.js';
 import type { EnumeratedRequest, EnumerationPlan, PlanOptions, Relation } from './enumerate.js';
 import { collectLiterals } from './request-abstraction.js';
 
@@ -135,6 +129,7 @@ export function diffPolicySets(
     shared: Feature[] | null;
   }
   const groups = new Map<string, Group>();
+  const builders = new Map<UsersAction, ReturnType<typeof createIndexBuilder>>();
   let decided = 0;
   let requests = 0;
   let changed = 0;
@@ -145,6 +140,12 @@ export function diffPolicySets(
     const members = plan.expanded ? orbitOf(er, plan) : [er];
     const weight = (er.weight ?? 1) * members.length;
     requests += weight;
+    let builder = builders.get(er.request.action);
+    if (builder === undefined)
+      builders.set(er.request.action, (builder = createIndexBuilder(plan.quotient !== null)));
+    // The classes hold every permutation when expanded, so the index does too.
+    const facts = members.map((m) => featuresOf(m, plan));
+    for (const fs of facts) builder.add(fs, er.weight ?? 1);
     const b = before(er.request);
     const a = after(er.request);
     const kind =
@@ -180,8 +181,7 @@ export function diffPolicySets(
       groups.set(key, g);
     }
     g.cls.count += weight;
-    for (const m of members) {
-      const fs = featuresOf(m, plan);
+    for (const fs of facts) {
       if (g.shared === null) g.shared = fs;
       else {
         const ids = new Set(fs.map((f) => f.id));
@@ -190,7 +190,8 @@ export function diffPolicySets(
     }
   }
 
-  const classes = describeGroups(plan, [...groups.values()]);
+  const indexes = new Map([...builders].map(([action, b]) => [action, b.index()]));
+  const classes = describeGroups(indexes, [...groups.values()]);
   const signed = sides.filter((s) => s.signer !== null);
   if (signed.length > 0)
     notes.push(
@@ -355,39 +356,40 @@ interface ActionIndex {
   weights: Float64Array | null;
 }
 
-function indexAction(plan: EnumerationPlan, action: UsersAction): ActionIndex {
-  // The classes hold every permutation when expanded, so the index must too.
-  const full = plan.expanded && plan.quotient === null ? unprunedPlan(plan) : plan;
-  const only = { ...full, actions: plan.actions.filter((a) => a.action === action) };
-  // One pass, holding no request: each answer's bitset (and the weights) grow as needed.
+/**
+ * Builds one action's index as its requests come (the diff's own pass: each request's facts are
+ * read once, and no request is held); bitsets and weights grow as needed.
+ */
+function createIndexBuilder(weighted: boolean) {
   let words = 1024;
   const bits = new Map<string, Uint32Array>();
-  let weights = plan.quotient === null ? null : new Float64Array(words * 32);
+  let weights = weighted ? new Float64Array(words * 32) : null;
   let size = 0;
-  for (const er of enumerateRequests(only)) {
-    const i = size++;
-    if (i >>> 5 >= words) {
-      words *= 2;
-      for (const [id, b] of bits) {
-        const grown = new Uint32Array(words);
-        grown.set(b);
-        bits.set(id, grown);
+  return {
+    add(features: readonly Feature[], weight: number): void {
+      const i = size++;
+      if (i >>> 5 >= words) {
+        words *= 2;
+        for (const [id, b] of bits) {
+          const grown = new Uint32Array(words);
+          grown.set(b);
+          bits.set(id, grown);
+        }
+        if (weights !== null) {
+          const grown = new Float64Array(words * 32);
+          grown.set(weights);
+          weights = grown;
+        }
       }
-      if (weights !== null) {
-        const grown = new Float64Array(words * 32);
-        grown.set(weights);
-        weights = grown;
+      if (weights !== null) weights[i] = weight;
+      for (const { id } of features) {
+        let b = bits.get(id);
+        if (b === undefined) bits.set(id, (b = new Uint32Array(words)));
+        b[i >>> 5] = (b[i >>> 5] as number) | (1 << (i & 31));
       }
-    }
-    if (weights !== null) weights[i] = er.weight ?? 1;
-    for (const f of featuresOf(er, plan)) {
-      const { id } = f;
-      let b = bits.get(id);
-      if (b === undefined) bits.set(id, (b = new Uint32Array(words)));
-      b[i >>> 5] = (b[i >>> 5] as number) | (1 << (i & 31));
-    }
-  }
-  return { size, bits, weights };
+    },
+    index: (): ActionIndex => ({ size, bits, weights }),
+  };
 }
 
 function countMatching(index: ActionIndex, features: readonly Feature[]): number {
@@ -420,17 +422,15 @@ function popcount(x: number): number {
  * the others alone still pick out exactly the class (or no more requests than before).
  */
 function describeGroups(
-  plan: EnumerationPlan,
+  indexes: ReadonlyMap<UsersAction, ActionIndex>,
   groups: {
     cls: Omit<ChangeClass, 'summary' | 'description' | 'matching'>;
     shared: Feature[] | null;
   }[],
 ): ChangeClass[] {
-  const indexes = new Map<UsersAction, ActionIndex>();
   const out: ChangeClass[] = [];
   for (const g of groups) {
-    let index = indexes.get(g.cls.action);
-    if (index === undefined) indexes.set(g.cls.action, (index = indexAction(plan, g.cls.action)));
+    const index = indexes.get(g.cls.action) as ActionIndex;
     const shared = g.shared ?? [];
     const matching = countMatching(index, shared);
     // "does not hold", "lacks", "not" first: the positive facts read better when both would do.
