@@ -437,12 +437,7 @@ function preparse(slot: string, policies: Record<string, string>): void {
 
 /** The call shape of `policies` under `schema`, from each policy's EST. */
 function fitCallShape(schema: ParsedSchema, policies: Record<string, string>): CallShape {
-  const ests: Record<string, PolicyEst> = {};
-  for (const [id, text] of Object.entries(policies)) {
-    const json = cedar.policyToJson(text);
-    if (json.type !== 'success') throw new Error(joinMessages(json.errors));
-    ests[id] = json.json;
-  }
+  const ests = policyEstsOf(policies);
   const tenant = schemaShapesOf(schema.text).entities[schema.types.tenant];
   return callShapeOf(ests, {
     actionType: schema.types.action,
@@ -450,6 +445,19 @@ function fitCallShape(schema: ParsedSchema, policies: Record<string, string>): C
     // An undeclared Tenant is not one the adapter can reason about: keep the full form.
     tenantHasData: tenant === undefined || tenant.tags || Object.keys(tenant.attributes).length > 0,
   });
+}
+
+/** Cedar's JSON form (EST) of each policy, keyed as given. Throws if one does not parse. */
+export function policyEstsOf(
+  policies: Readonly<Record<string, string>>,
+): Record<string, PolicyEst> {
+  const ests: Record<string, PolicyEst> = {};
+  for (const [id, text] of Object.entries(policies)) {
+    const json = cedar.policyToJson(text);
+    if (json.type !== 'success') throw new Error(joinMessages(json.errors));
+    ests[id] = json.json;
+  }
+  return ests;
 }
 
 /** How entities and references are written: with tenant entities, as `__entity` or implicit. */

@@ -3,11 +3,15 @@
  * the requests whose answer changes, grouped into classes a reviewer can read, each with one
  * concrete example and the determining policies before and after.
  */
+import { compileSigner, roleRelevanceOf } from './atoms.js';
+import type { RoleRelevance, Signer } from './atoms.js';
+import { policyEstsOf } from './cedar-adapter.js';
+import type { CompiledPolicySet } from './cedar-adapter.js';
 import { compileLoadedSet } from './policy-set.js';
 import type { LoadedPolicySet } from './policy-set.js';
 import { USERS_ACTIONS } from './types.js';
 import type { AuthzRequest, Decision, UsersAction } from './types.js';
-import { enumerateRequests, orbitOf, planEnumeration, unprunedPlan } from './enumerate.js';
+import { enumerateRequests, isRelevant, orbitOf, planEnumeration } from './enumerate.js';
 import type { EnumeratedRequest, EnumerationPlan, PlanOptions, Relation } from './enumerate.js';
 import { collectLiterals } from './request-abstraction.js';
 
@@ -43,8 +47,10 @@ export interface DiffReport {
   candidate: string;
   /** Requests covered (each representative counts for its permutations when expanded). */
   requests: number;
-  /** Requests each set decided with Cedar. */
+  /** Representatives enumerated (each decided by both sets). */
   decided: number;
+  /** Calls to Cedar, both sets together (one per distinct atom signature, see atoms.ts). */
+  cedarCalls: number;
   /** Requests whose answer changed. */
   changed: number;
   exhaustive: boolean;
@@ -61,6 +67,13 @@ export interface DiffOptions extends PlanOptions {
   onProgress?: (done: number, planned: number) => void;
   /** Injectable clock for the run time. */
   now?: () => number;
+  /**
+   * Ask Cedar once per distinct atom signature of each set (atoms.ts) and spread its answer over
+   * every request with that signature; default true. False decides every request with Cedar.
+   */
+  signatures?: boolean;
+  /** How a side is compiled (a test counts the calls); default compileLoadedSet. */
+  compile?: (slot: string, set: LoadedPolicySet) => CompiledPolicySet;
 }
 
 const PROGRESS_EVERY = 1 << 15;
@@ -74,15 +87,49 @@ export function diffPolicySets(
   const now = options.now ?? Date.now;
   const started = now();
   const literals = collectLiterals(base, candidate);
-  const plan = planEnumeration([base, candidate], literals, options);
-  const before = compileLoadedSet('policy-diff-base', base);
-  const after = compileLoadedSet('policy-diff-candidate', candidate);
+  const compile = options.compile ?? compileLoadedSet;
+  const sideNotes: string[] = [];
+  const sides = [
+    { name: 'base', set: base, slot: 'policy-diff-base' },
+    { name: 'candidate', set: candidate, slot: 'policy-diff-candidate' },
+  ].map(({ name, set, slot }) => {
+    const none = { name, signer: null, atoms: 0, relevance: null, set, slot };
+    if (options.signatures === false) return none;
+    const ests = policyEstsOf(set.texts);
+    const answer = compileSigner(ests, set.schema);
+    if (!answer.ok) {
+      sideNotes.push(
+        `${name}: ${answer.reason}, so every request was decided by Cedar one by one (no signature pruning)`,
+      );
+      return none;
+    }
+    const rel = roleRelevanceOf(ests, set.schema);
+    if (!rel.ok) sideNotes.push(`${name}: ${rel.reason}, so roles are not enumerated up to it`);
+    return {
+      ...none,
+      signer: answer.signer,
+      atoms: answer.atoms,
+      relevance: rel.ok ? rel.relevance : null,
+    };
+  });
+  const plan = planEnumeration([base, candidate], literals, {
+    ...options,
+    relevance: unionRelevance(sides.map((s) => s.relevance)),
+  });
+  const notes = [...plan.notes, ...sideNotes];
+  let cedarCalls = 0;
+  const [before, after] = sides.map((side) => {
+    const compiled = compile(side.slot, side.set);
+    return memoizedDecider(compiled, side.signer, () => cedarCalls++);
+  }) as [Decider, Decider];
 
   interface Group {
     cls: Omit<ChangeClass, 'summary' | 'description' | 'matching'>;
-    members: EnumeratedRequest[];
+    /** The facts every member so far shares: kept as they come, so no member is held. */
+    shared: Feature[] | null;
   }
   const groups = new Map<string, Group>();
+  const builders = new Map<UsersAction, ReturnType<typeof createIndexBuilder>>();
   let decided = 0;
   let requests = 0;
   let changed = 0;
@@ -91,9 +138,16 @@ export function diffPolicySets(
     if (decided % PROGRESS_EVERY === 0) options.onProgress?.(decided, plan.size);
     const er = representative;
     const members = plan.expanded ? orbitOf(er, plan) : [er];
-    requests += members.length;
-    const b = summarize(before.authorize(er.request));
-    const a = summarize(after.authorize(er.request));
+    const weight = (er.weight ?? 1) * members.length;
+    requests += weight;
+    let builder = builders.get(er.request.action);
+    if (builder === undefined)
+      builders.set(er.request.action, (builder = createIndexBuilder(plan.quotient !== null)));
+    // The classes hold every permutation when expanded, so the index does too.
+    const facts = members.map((m) => featuresOf(m, plan));
+    for (const fs of facts) builder.add(fs, er.weight ?? 1);
+    const b = before(er.request);
+    const a = after(er.request);
     const kind =
       b.decision !== a.decision
         ? 'decision'
@@ -101,7 +155,7 @@ export function diffPolicySets(
           ? 'notices'
           : null;
     if (kind === null) continue;
-    changed += members.length;
+    changed += weight;
     const key = JSON.stringify([
       er.request.action,
       er.relation,
@@ -122,27 +176,84 @@ export function diffPolicySets(
           count: 0,
           example: er.request,
         },
-        members: [],
+        shared: null,
       };
       groups.set(key, g);
     }
-    g.cls.count += members.length;
-    g.members.push(...members);
+    g.cls.count += weight;
+    for (const fs of facts) {
+      if (g.shared === null) g.shared = fs;
+      else {
+        const ids = new Set(fs.map((f) => f.id));
+        g.shared = g.shared.filter((f) => ids.has(f.id));
+      }
+    }
   }
 
-  const classes = describeGroups(plan, [...groups.values()]);
+  const indexes = new Map([...builders].map(([action, b]) => [action, b.index()]));
+  const classes = describeGroups(indexes, [...groups.values()]);
+  const signed = sides.filter((s) => s.signer !== null);
+  if (signed.length > 0)
+    notes.push(
+      `decided once per signature (which policies a request satisfies, evaluated from their atoms: ` +
+        `${signed.map((s) => `${s.name} ${s.atoms}`).join(', ')}): ` +
+        `${cedarCalls} Cedar calls for ${2 * decided} decisions, each answer applied to every request of the action with the same signature`,
+    );
   return {
     base: base.dir,
     candidate: candidate.dir,
     requests,
     decided,
+    cedarCalls,
     changed,
     exhaustive: plan.exhaustive,
     pruned: plan.pruned,
     expanded: plan.expanded,
-    notes: plan.notes,
+    notes,
     classes,
     ms: now() - started,
+  };
+}
+
+type Decider = (request: AuthzRequest) => DecisionSummary;
+
+/** Both sides' relevance together, or null when either side's is unknown. */
+function unionRelevance(sides: (RoleRelevance | null)[]): RoleRelevance | null {
+  if (sides.some((s) => s === null)) return null;
+  const perRole: Record<string, string[]> = {};
+  const allRoles = new Set<string>();
+  for (const s of sides as RoleRelevance[]) {
+    for (const p of s.allRoles) allRoles.add(p);
+    for (const [r, ps] of Object.entries(s.perRole))
+      perRole[r] = [...new Set([...(perRole[r] ?? []), ...ps])].sort();
+  }
+  return { perRole, allRoles: [...allRoles].sort() };
+}
+
+/**
+ * Decides with `compiled`, asking Cedar once per signature. An answer with errors is not
+ * spread: Cedar decides each request of that signature itself. Memory holds one answer per
+ * distinct signature, however many requests share it.
+ */
+function memoizedDecider(
+  compiled: CompiledPolicySet,
+  signer: Signer | null,
+  counted: () => void,
+): Decider {
+  const answers = new Map<string, DecisionSummary>();
+  const ask = (request: AuthzRequest) => {
+    counted();
+    return summarize(compiled.authorize(request));
+  };
+  if (signer === null) return ask;
+  return (request) => {
+    const sig = signer(request);
+    if (sig === null) return ask(request);
+    const known = answers.get(sig);
+    if (known !== undefined) return known;
+    const d = ask(request);
+    if (d.errors === undefined) answers.set(sig, d);
+    return d;
   };
 }
 
@@ -165,6 +276,8 @@ interface Feature {
   part: Part;
   key: string;
   text: string;
+  /** `key` and `text` together: the index's name for this answer. */
+  id: string;
 }
 
 const RELATION_TEXT: Record<Relation, string> = {
@@ -179,9 +292,15 @@ function featuresOf(er: EnumeratedRequest, plan: EnumerationPlan): Feature[] {
   const { literals } = plan;
   const roles = plan.expanded ? plan.roles : plan.namedRoles;
   const out: Feature[] = [];
-  const add = (part: Part, key: string, text: string) => out.push({ part, key, text });
+  const add = (part: Part, key: string, text: string) =>
+    out.push({ part, key, text, id: `${key}\t${text}` });
+  // Under the role quotient a representative's membership of a set that does not count for the
+  // role is arbitrary: only the facts that count are described, and those every request of the
+  // representative's class shares.
+  const q = plan.quotient;
+  const counts = (role: string, set: string) => q === null || isRelevant(q, role, set);
   const facts = (part: Part, f: { roles: readonly string[]; isOwner: boolean }) => {
-    for (const role of roles)
+    for (const role of roles.filter((r) => counts(r, part)))
       add(
         part,
         `${part}.role.${role}`,
@@ -212,12 +331,13 @@ function featuresOf(er: EnumeratedRequest, plan: EnumerationPlan): Feature[] {
     else if (typeof v === 'string') add('context', `context.${k}`, `${k} = ${JSON.stringify(v)}`);
     else {
       const set = v;
-      add(
-        'context',
-        `context.${k}.empty`,
-        set.length === 0 ? `${k} is empty` : `${k} is not empty`,
-      );
-      for (const role of roles)
+      if (q === null || q.allRoles.includes(k))
+        add(
+          'context',
+          `context.${k}.empty`,
+          set.length === 0 ? `${k} is empty` : `${k} is not empty`,
+        );
+      for (const role of roles.filter((r) => counts(r, k)))
         add(
           'context',
           `context.${k}.${role}`,
@@ -232,38 +352,61 @@ function featuresOf(er: EnumeratedRequest, plan: EnumerationPlan): Feature[] {
 interface ActionIndex {
   size: number;
   bits: Map<string, Uint32Array>;
+  /** Requests each indexed one stands for (the role quotient); null: one each. */
+  weights: Float64Array | null;
 }
 
-function indexAction(plan: EnumerationPlan, action: UsersAction): ActionIndex {
-  const all: Feature[][] = [];
-  // The classes hold every permutation when expanded, so the index must too.
-  const full = plan.expanded ? unprunedPlan(plan) : plan;
-  for (const er of enumerateRequests({
-    ...full,
-    actions: plan.actions.filter((a) => a.action === action),
-  }))
-    all.push(featuresOf(er, plan));
-  const words = Math.ceil(all.length / 32);
+/**
+ * Builds one action's index as its requests come (the diff's own pass: each request's facts are
+ * read once, and no request is held); bitsets and weights grow as needed.
+ */
+function createIndexBuilder(weighted: boolean) {
+  let words = 1024;
   const bits = new Map<string, Uint32Array>();
-  all.forEach((features, i) => {
-    for (const f of features) {
-      const id = `${f.key}\t${f.text}`;
-      let b = bits.get(id);
-      if (b === undefined) bits.set(id, (b = new Uint32Array(words)));
-      b[i >>> 5] = (b[i >>> 5] as number) | (1 << (i & 31));
-    }
-  });
-  return { size: all.length, bits };
+  let weights = weighted ? new Float64Array(words * 32) : null;
+  let size = 0;
+  return {
+    add(features: readonly Feature[], weight: number): void {
+      const i = size++;
+      if (i >>> 5 >= words) {
+        words *= 2;
+        for (const [id, b] of bits) {
+          const grown = new Uint32Array(words);
+          grown.set(b);
+          bits.set(id, grown);
+        }
+        if (weights !== null) {
+          const grown = new Float64Array(words * 32);
+          grown.set(weights);
+          weights = grown;
+        }
+      }
+      if (weights !== null) weights[i] = weight;
+      for (const { id } of features) {
+        let b = bits.get(id);
+        if (b === undefined) bits.set(id, (b = new Uint32Array(words)));
+        b[i >>> 5] = (b[i >>> 5] as number) | (1 << (i & 31));
+      }
+    },
+    index: (): ActionIndex => ({ size, bits, weights }),
+  };
 }
 
 function countMatching(index: ActionIndex, features: readonly Feature[]): number {
   const words = Math.ceil(index.size / 32);
-  const sets = features.map((f) => index.bits.get(`${f.key}\t${f.text}`));
+  const sets = features.map((f) => index.bits.get(f.id));
+  const { weights } = index;
   let n = 0;
   for (let w = 0; w < words; w++) {
     let x = w === words - 1 && index.size % 32 !== 0 ? (1 << (index.size % 32)) - 1 : 0xffffffff;
-    for (const s of sets) x &= s === undefined ? 0 : (s[w] as number);
-    n += popcount(x >>> 0);
+    for (const s of sets) {
+      x &= s === undefined ? 0 : (s[w] as number);
+      if (x === 0) break;
+    }
+    if (x === 0) continue;
+    if (weights === null) n += popcount(x >>> 0);
+    else
+      for (let b = 0; x !== 0; b++, x >>>= 1) if ((x & 1) !== 0) n += weights[w * 32 + b] as number;
   }
   return n;
 }
@@ -279,23 +422,16 @@ function popcount(x: number): number {
  * the others alone still pick out exactly the class (or no more requests than before).
  */
 function describeGroups(
-  plan: EnumerationPlan,
+  indexes: ReadonlyMap<UsersAction, ActionIndex>,
   groups: {
     cls: Omit<ChangeClass, 'summary' | 'description' | 'matching'>;
-    members: EnumeratedRequest[];
+    shared: Feature[] | null;
   }[],
 ): ChangeClass[] {
-  const indexes = new Map<UsersAction, ActionIndex>();
   const out: ChangeClass[] = [];
   for (const g of groups) {
-    let index = indexes.get(g.cls.action);
-    if (index === undefined) indexes.set(g.cls.action, (index = indexAction(plan, g.cls.action)));
-    const [first, ...rest] = g.members.map((m) => featuresOf(m, plan));
-    let shared = first ?? [];
-    for (const fs of rest) {
-      const texts = new Set(fs.map((f) => `${f.key}\t${f.text}`));
-      shared = shared.filter((f) => texts.has(`${f.key}\t${f.text}`));
-    }
+    const index = indexes.get(g.cls.action) as ActionIndex;
+    const shared = g.shared ?? [];
     const matching = countMatching(index, shared);
     // "does not hold", "lacks", "not" first: the positive facts read better when both would do.
     const order = [...shared].sort((a, b) => weight(a) - weight(b));

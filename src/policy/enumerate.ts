@@ -7,6 +7,7 @@
 import { OWNER_ROLE } from '../common/user.js';
 import { schemaShapesOf } from './cedar-adapter.js';
 import type { SchemaType } from './cedar-adapter.js';
+import type { RoleRelevance } from './atoms.js';
 import { buildCreateContext, buildUpdateContext } from './context.js';
 import type { LoadedPolicySet } from './policy-set.js';
 import { RESOURCE_KIND_OF, USERS_ACTIONS } from './types.js';
@@ -21,6 +22,8 @@ export type Relation = 'self' | 'same-tenant' | 'other-tenant' | 'own-tenant';
 export interface EnumeratedRequest {
   request: AuthzRequest;
   relation: Relation;
+  /** Requests this one stands for, itself included (the role quotient); absent: 1. */
+  weight?: number;
 }
 
 /** A context attribute the sidecar's builders do not produce, enumerated by its type. */
@@ -49,6 +52,12 @@ export interface EnumerationPlan {
   pruned: boolean;
   /** Whether each representative's decision is spread over its permutations (see orbitOf). */
   expanded: boolean;
+  /**
+   * Set when each role is enumerated up to what the atoms can tell of it (one kind of
+   * membership per class, weighted by the class's size): the role sets whose membership of a
+   * role counts, per role and for all (the owner role's principal and resource included).
+   */
+  quotient: RoleRelevance | null;
   /** An upper bound of the requests the enumeration yields (the store's invariants drop some). */
   size: number;
   /** False where boundary values stood in for a type that cannot be enumerated. */
@@ -63,6 +72,13 @@ export interface PlanOptions {
   /** Above this many requests, pruned classes stay representatives; default 2,000,000. */
   maxRequests?: number;
   prune?: 'auto' | 'always' | 'never';
+  /**
+   * Where each role's memberships matter to the atoms of both sets (atoms.ts), when known.
+   * With it, a space whose symmetry-pruned enumeration still exceeds `quotientAbove`
+   * (default 2,000,000) requests is enumerated up to those memberships instead.
+   */
+  relevance?: RoleRelevance | null;
+  quotientAbove?: number;
 }
 
 const BUILT_CONTEXT: Partial<Record<UsersAction, readonly string[]>> = {
@@ -138,7 +154,32 @@ export function planEnumeration(
   // Symmetry is sound whatever the size (docs/policies.md), so it always prunes Cedar calls;
   // the decisions are then spread over each representative's permutations, unless those are
   // too many to hold.
-  const pruned = unnamedRoles.length >= 2 && options.prune !== 'never';
+  const symmetric = unnamedRoles.length >= 2 && options.prune !== 'never';
+  const relevance = options.relevance ?? null;
+  if (
+    relevance !== null &&
+    options.prune !== 'never' &&
+    fullSize > max &&
+    sizeOf(symmetric) > (options.quotientAbove ?? 2_000_000)
+  ) {
+    const quotient = withOwner(relevance, roles);
+    const base = { actions, roles, namedRoles, unnamedRoles, literals, quotient };
+    const size = actions.reduce((n, a) => n + quotientActionSize(base, a), 0);
+    notes.push(
+      `role quotient: the space holds ${fullSize} requests (${sizeOf(symmetric)} after role symmetry), so ` +
+        `each role is enumerated up to what the policies can tell of it (${describeRelevance(quotient, roles)}), ` +
+        `one representative per class of its memberships, standing for every request of the class (at most ${size} representatives; counts are of all requests)`,
+    );
+    return {
+      ...base,
+      pruned: true,
+      expanded: true,
+      size,
+      exhaustive,
+      notes,
+    };
+  }
+  const pruned = symmetric;
   const expanded = !pruned || (options.prune !== 'always' && fullSize <= max);
   if (pruned) {
     notes.push(
@@ -157,6 +198,7 @@ export function planEnumeration(
     unnamedRoles,
     pruned,
     expanded,
+    quotient: null,
     size: sizeOf(pruned),
     exhaustive,
     notes,
@@ -164,9 +206,32 @@ export function planEnumeration(
   };
 }
 
+/** The owner invariant reads the owner role's membership of principal and resource. */
+function withOwner(relevance: RoleRelevance, roles: readonly string[]): RoleRelevance {
+  const perRole: Record<string, string[]> = {};
+  for (const r of roles) {
+    const own = new Set(relevance.perRole[r] ?? []);
+    if (r === OWNER_ROLE) for (const p of ['principal', 'resource']) own.add(p);
+    perRole[r] = [...own].sort();
+  }
+  return { perRole, allRoles: [...relevance.allRoles] };
+}
+
+function describeRelevance(q: RoleRelevance, roles: readonly string[]): string {
+  const all = q.allRoles.length === 0 ? '' : `every role: ${q.allRoles.join(', ')}; `;
+  return (
+    all + roles.map((r) => `${r}: ${(q.perRole[r] ?? []).join(', ') || 'nothing more'}`).join('; ')
+  );
+}
+
+/** Whether `role`'s membership of `set` (principal, resource, a context attribute) counts. */
+export function isRelevant(q: RoleRelevance, role: string, set: string): boolean {
+  return q.allRoles.includes(set) || (q.perRole[role] ?? []).includes(set);
+}
+
 /** The same plan without pruning: every request, one by one. */
 export function unprunedPlan(plan: EnumerationPlan): EnumerationPlan {
-  return { ...plan, pruned: false, expanded: true, size: Number.NaN };
+  return { ...plan, pruned: false, expanded: true, quotient: null, size: Number.NaN };
 }
 
 /**
@@ -174,7 +239,7 @@ export function unprunedPlan(plan: EnumerationPlan): EnumerationPlan {
  * each once: the requests the unpruned enumeration holds in place of this representative.
  */
 export function orbitOf(er: EnumeratedRequest, plan: EnumerationPlan): EnumeratedRequest[] {
-  if (!plan.pruned) return [er];
+  if (!plan.pruned || plan.quotient !== null) return [er];
   const out = new Map<string, EnumeratedRequest>();
   for (const perm of permutations(plan.unnamedRoles)) {
     const map = new Map(plan.unnamedRoles.map((r, i) => [r, perm[i] as string]));
@@ -306,6 +371,112 @@ function* roleAssignments(
   yield* go(0);
 }
 
+function* weighted(vectors: Iterable<number[]>): Generator<{ vector: number[]; weight: number }> {
+  for (const vector of vectors) yield { vector, weight: 1 };
+}
+
+interface Layout {
+  /** The resource is another user, with a role slot of its own. */
+  resourceSlot: boolean;
+  /** The resource is a tenant (no resource roles). */
+  tenant: boolean;
+}
+
+/**
+ * Per role, its kinds of membership (bit j: in slot j, as roleAssignments) grouped by what the
+ * atoms can tell of them: the role's membership of every set that counts for it, read from
+ * the request the sidecar's own builders make. One kind (the smallest) per group, and its size.
+ */
+function quotientClasses(
+  plan: Pick<EnumerationPlan, 'roles' | 'quotient'>,
+  a: ActionPlan,
+  layout: Layout,
+): { kind: number; size: number }[][] {
+  const q = plan.quotient as RoleRelevance;
+  const roleExtras = a.extras.filter((e) => e.kind === 'roles');
+  const built = BUILT_CONTEXT[a.action] !== undefined;
+  const m = 1 + (layout.resourceSlot ? 1 : 0) + (built ? 1 : 0) + roleExtras.length;
+  return plan.roles.map((role) => {
+    const groups = new Map<string, { kind: number; size: number }>();
+    for (let kind = 0; kind < 2 ** m; kind++) {
+      let j = 0;
+      const bit = () => ((kind >> j++) & 1) === 1;
+      const inP = bit();
+      const inR = layout.resourceSlot ? bit() : inP;
+      const inQ = built ? bit() : false;
+      const sets: Record<string, boolean> = { principal: inP };
+      if (!layout.tenant) sets['resource'] = inR;
+      const mine = (x: boolean) => (x ? [role] : []);
+      const context =
+        a.action === 'users:create'
+          ? buildCreateContext({ roles: mine(inQ) })
+          : a.action === 'users:update'
+            ? buildUpdateContext(
+                { name: 'name', roles: mine(inR), avatar_digest: null },
+                { roles: mine(inQ) },
+              )
+            : {};
+      for (const [k, v] of Object.entries(context))
+        if (Array.isArray(v)) sets[k] = (v as readonly string[]).includes(role);
+      for (const e of roleExtras) sets[e.name] = bit();
+      const key = Object.keys(sets)
+        .filter((k) => isRelevant(q, role, k))
+        .sort()
+        .map((k) => `${k}=${sets[k] === true ? 1 : 0}`)
+        .join();
+      const g = groups.get(key);
+      if (g === undefined) groups.set(key, { kind, size: 1 });
+      else g.size++;
+    }
+    return [...groups.values()];
+  });
+}
+
+function* quotientAssignments(
+  plan: EnumerationPlan,
+  a: ActionPlan,
+  layout: Layout,
+): Generator<{ vector: number[]; weight: number }> {
+  const classes = quotientClasses(plan, a, layout);
+  const vector = new Array<number>(classes.length).fill(0);
+  function* go(i: number, weight: number): Generator<{ vector: number[]; weight: number }> {
+    if (i === classes.length) {
+      yield { vector, weight };
+      return;
+    }
+    for (const c of classes[i] as { kind: number; size: number }[]) {
+      vector[i] = c.kind;
+      yield* go(i + 1, weight * c.size);
+    }
+  }
+  yield* go(0, 1);
+}
+
+/** Representatives of one action under the quotient (an upper bound, as actionSize). */
+function quotientActionSize(
+  plan: Pick<EnumerationPlan, 'roles' | 'quotient' | 'literals'>,
+  a: ActionPlan,
+): number {
+  const count = (layout: Layout) =>
+    quotientClasses(plan, a, layout).reduce((n, c) => n * c.length, 1);
+  const users = 1 + plan.literals.users.size;
+  const tenants = 1 + plan.literals.tenants.size;
+  const bools = a.action === 'users:update' ? 4 : 1;
+  const values = a.extras.reduce(
+    (n, e) => n * (e.kind === 'values' ? Math.max(e.values.length, 1) : 1),
+    1,
+  );
+  let n = 0;
+  if (RESOURCE_KIND_OF[a.action] === 'User') {
+    const others = users * (users + 1) * tenants * (tenants + 1);
+    n += users * tenants * count({ resourceSlot: false, tenant: false }) * 2;
+    n += others * count({ resourceSlot: true, tenant: false }) * 4;
+  } else {
+    n += users * tenants * (tenants + 1) * count({ resourceSlot: false, tenant: true }) * 2;
+  }
+  return n * bools * values;
+}
+
 function slot(roles: readonly string[], vector: readonly number[], j: number): string[] {
   return roles.filter((_, i) => (((vector[i] as number) >> j) & 1) === 1);
 }
@@ -353,7 +524,11 @@ function* enumerateAction(plan: EnumerationPlan, a: ActionPlan): Generator<Enume
       for (const { rid, rtid, relation } of targets) {
         const resourceSlot = rtid !== null && relation !== 'self';
         const m = 1 + (resourceSlot ? 1 : 0) + (built ? 1 : 0) + roleExtras.length;
-        for (const vector of roleAssignments(m, roles, named, plan.pruned)) {
+        const assignments =
+          plan.quotient === null
+            ? weighted(roleAssignments(m, roles, named, plan.pruned))
+            : quotientAssignments(plan, a, { resourceSlot, tenant: rtid === null });
+        for (const { vector, weight } of assignments) {
           let j = 0;
           const pRoles = slot(roles, vector, j++);
           const rRoles = resourceSlot ? slot(roles, vector, j++) : pRoles;
@@ -382,10 +557,12 @@ function* enumerateAction(plan: EnumerationPlan, a: ActionPlan): Generator<Enume
                 const extra: AuthzContext = {};
                 roleExtras.forEach((e, i) => (extra[e.name] = extraRoles[i] ?? []));
                 for (const values of valueCombinations(valueExtras)) {
-                  yield {
+                  const out: EnumeratedRequest = {
                     request: { ...request, context: { ...context, ...extra, ...values } },
                     relation,
                   };
+                  if (weight !== 1) out.weight = weight;
+                  yield out;
                 }
               }
             }

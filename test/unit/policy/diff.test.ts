@@ -3,9 +3,9 @@ import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { diffPolicySets } from '../../../src/policy/diff.js';
-import type { ChangeClass, DiffReport } from '../../../src/policy/diff.js';
+import type { ChangeClass, DiffOptions, DiffReport } from '../../../src/policy/diff.js';
 import { compilePolicySet } from '../../../src/policy/cedar-adapter.js';
-import { loadPolicySet } from '../../../src/policy/policy-set.js';
+import { compileLoadedSet, loadPolicySet } from '../../../src/policy/policy-set.js';
 import type { LoadedPolicySet } from '../../../src/policy/policy-set.js';
 import { shippedPolicies, tempDir } from '../../helpers/process.js';
 
@@ -62,9 +62,13 @@ async function decideAfresh(dir: string, request: ChangeClass['example']) {
 }
 
 /** Runs the diff and re-decides every class's example with both sets. */
-async function diffAndCheck(candidateDir: string, baseDir = shippedPolicies): Promise<DiffReport> {
+async function diffAndCheck(
+  candidateDir: string,
+  baseDir = shippedPolicies,
+  options: DiffOptions = {},
+): Promise<DiffReport> {
   const base = baseDir === shippedPolicies ? shipped : await loadPolicySet(baseDir);
-  const report = diffPolicySets(base, await loadPolicySet(candidateDir));
+  const report = diffPolicySets(base, await loadPolicySet(candidateDir), options);
   for (const c of report.classes) {
     const b = await decideAfresh(baseDir, c.example);
     const a = await decideAfresh(candidateDir, c.example);
@@ -240,5 +244,61 @@ describe('policy diff', () => {
     assert.ok(
       !across.classes.some((c) => c.before.decision === 'allow' && c.after.decision === 'deny'),
     );
+  });
+
+  it('decides an 8-role schema with a bounded number of Cedar calls, every request counted', async () => {
+    const eight = replaceIn(
+      'schema.cedarschema',
+      '["admin", "user", "viewer"]',
+      '["admin", "user", "viewer", "auditor", "billing", "support", "developer", "operator"]',
+    );
+    const auditor = {
+      'auditor.cedar': `@id("privileged-auditor")
+@notice("Only the tenant owner may grant or revoke the auditor role.")
+forbid (principal, action == Cedargate::Action::"users:update", resource is Cedargate::User)
+when { context.rolesAdded.contains(Cedargate::Role::"auditor") || context.rolesRemoved.contains(Cedargate::Role::"auditor") }
+unless { principal.isOwner };
+`,
+    };
+    const baseDir = mutated(eight, auditor);
+    // The "role added to a contains" mutation: viewer joins admin among the owner's roles.
+    const widen = replaceIn(
+      'admins.cedar',
+      'context.rolesAdded.contains(Cedargate::Role::"admin") ||\n  context.rolesRemoved.contains(Cedargate::Role::"admin")',
+      'context.rolesAdded.containsAny([Cedargate::Role::"admin", Cedargate::Role::"viewer"]) ||\n  context.rolesRemoved.containsAny([Cedargate::Role::"admin", Cedargate::Role::"viewer"])',
+    );
+    const candidateDir = mutated((f, t) => widen(f, eight(f, t)), auditor);
+    let calls = 0;
+    const r = await diffAndCheck(candidateDir, baseDir, {
+      compile: (slot, set) => {
+        const compiled = compileLoadedSet(slot, set);
+        return {
+          callShape: compiled.callShape,
+          authorize: (request) => {
+            calls++;
+            return compiled.authorize(request);
+          },
+        };
+      },
+    });
+    assert.equal(calls, r.cedarCalls);
+    // Each set decides ~2e8 requests; Cedar is asked once per signature.
+    assert.ok(r.requests > 100_000_000, `${r.requests} requests`);
+    assert.ok(calls <= 2_000, `${calls} Cedar calls for ${r.decided} representatives`);
+    assert.match(
+      r.notes.join('\n'),
+      /each role is enumerated up to what the policies can tell of it/,
+    );
+    const decisions = r.classes.filter((c) => c.kind === 'decision');
+    assert.equal(decisions.length, 1, shapes(r).join('\n'));
+    const [c] = decisions as [ChangeClass];
+    assert.deepEqual(
+      [c.action, c.before.decision, c.after.decision],
+      ['users:update', 'allow', 'deny'],
+    );
+    assert.deepEqual(c.after.policies, ['only-owner-grants-admin']);
+    assert.deepEqual(c.description.principal, ['holds admin', 'is not the owner']);
+    const ctx = c.example.context as { rolesAdded: string[]; rolesRemoved: string[] };
+    assert.ok([...ctx.rolesAdded, ...ctx.rolesRemoved].includes('viewer'));
   });
 });
