@@ -10,7 +10,6 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createClient } from 'redis';
 import { clusterKeys } from '../../src/sidecar/cluster/keys.js';
 import { waitFor } from '../helpers/net.js';
 import { runCli } from '../helpers/process.js';
@@ -20,21 +19,11 @@ import {
   startSentinels,
   type RunningRedis,
   type RunningSentinels,
+  withRedisClient as withClient,
 } from '../helpers/redis.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 
 const MASTER = 'cedargate-ops';
-
-async function withClient<T>(port: number, fn: (c: ReturnType<typeof createClient>) => Promise<T>) {
-  const c = createClient({ socket: { host: '127.0.0.1', port, reconnectStrategy: false } });
-  c.on('error', () => undefined);
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    c.destroy();
-  }
-}
 
 async function waitCalls(port: number): Promise<number> {
   const stats = await withClient(port, (c) => c.info('commandstats'));

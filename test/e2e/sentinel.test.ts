@@ -19,21 +19,11 @@ import {
   startSentinels,
   type RunningRedis,
   type RunningSentinels,
+  withRedisClient as withClient,
 } from '../helpers/redis.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 
 const MASTER = 'cedargate-test';
-
-async function withClient<T>(port: number, fn: (c: ReturnType<typeof createClient>) => Promise<T>) {
-  const c = createClient({ socket: { host: '127.0.0.1', port, reconnectStrategy: false } });
-  c.on('error', () => undefined);
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    c.destroy();
-  }
-}
 
 async function replicationLinkUp(port: number): Promise<boolean> {
   const c = createClient({ socket: { host: '127.0.0.1', port, reconnectStrategy: false } });

@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { createClient } from 'redis';
 import { freePort, waitFor } from './net.js';
 
@@ -351,4 +352,42 @@ export async function startSentinels(
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A plain client of the Redis on `port` for one question; closed whatever `fn` does. */
+export async function withRedisClient<T>(
+  port: number,
+  fn: (c: ReturnType<typeof createClient>) => Promise<T>,
+): Promise<T> {
+  const c = createClient({ socket: { host: '127.0.0.1', port, reconnectStrategy: false } });
+  c.on('error', () => undefined);
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    c.destroy();
+  }
+}
+
+/**
+ * A Redis for the enclosing suite, with one connected client of its own: started in `before`,
+ * stopped in `after` (register it inside the `describe`).
+ */
+export function suiteRedis(): { redis(): RunningRedis; raw(): ReturnType<typeof createClient> } {
+  let redis: RunningRedis | undefined;
+  let raw: ReturnType<typeof createClient> | undefined;
+  before(async () => {
+    redis = await startRedis();
+    raw = createClient({ url: redis.url });
+    await raw.connect();
+  });
+  after(async () => {
+    await raw?.close();
+    await redis?.stop();
+  });
+  const must = <V>(v: V | undefined): V => {
+    if (v === undefined) throw new Error('the suite Redis is used before its before() ran');
+    return v;
+  };
+  return { redis: () => must(redis), raw: () => must(raw) };
 }

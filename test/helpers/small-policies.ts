@@ -1,6 +1,6 @@
-/** A policy set small enough that `policy diff` over it is quick: one role, two permits. */
-export const SMALL_SCHEMA = `namespace Cedargate {
-  entity Role enum ["user"];
+/** The shipped schema's shape with the `Role` enum given: for policy sets built in tests. */
+export const schemaWithRoles = (roles: readonly string[]): string => `namespace Cedargate {
+  entity Role enum [${roles.map((r) => JSON.stringify(r)).join(', ')}];
   entity Tenant;
   entity User in [Tenant] { tenant: Tenant, roles: Set<Role>, isOwner: Bool };
   action "users:list" appliesTo { principal: User, resource: Tenant, context: {} };
@@ -12,6 +12,9 @@ export const SMALL_SCHEMA = `namespace Cedargate {
   action "users:delete" appliesTo { principal: User, resource: User, context: {} };
 }
 `;
+
+/** A policy set small enough that `policy diff` over it is quick: one role, two permits. */
+export const SMALL_SCHEMA = schemaWithRoles(['user']);
 export const LIST = `@id("list")
 permit (principal, action == Cedargate::Action::"users:list", resource is Cedargate::Tenant)
 when { principal.tenant == resource };

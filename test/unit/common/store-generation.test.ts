@@ -4,8 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
-import { createClient } from 'redis';
+import { describe, it } from 'node:test';
 import {
   ensureGeneration,
   generationKey,
@@ -13,7 +12,7 @@ import {
   newGenerationId,
   rotateGeneration,
 } from '../../../src/common/store-generation.js';
-import { skipWithoutRedis, startRedis, type RunningRedis } from '../../helpers/redis.js';
+import { skipWithoutRedis, suiteRedis } from '../../helpers/redis.js';
 import { captureLogger } from '../../helpers/tokens.js';
 
 describe('store generation', () => {
@@ -45,36 +44,26 @@ describe('store generation', () => {
 });
 
 describe('store generation in Redis', { skip: skipWithoutRedis() }, () => {
-  let redis: RunningRedis;
-  let raw: ReturnType<typeof createClient>;
-  before(async () => {
-    redis = await startRedis();
-    raw = createClient({ url: redis.url });
-    await raw.connect();
-  });
-  after(async () => {
-    await raw?.close();
-    await redis?.stop();
-  });
+  const r = suiteRedis();
 
   it('ensureGeneration writes one id and then reads it; a new one once it is gone', async () => {
     const prefix = `test-${randomUUID()}:`;
-    const first = await ensureGeneration(raw, prefix);
-    assert.equal(await ensureGeneration(raw, prefix), first);
-    assert.equal(await raw.get(generationKey(prefix)), first);
-    await raw.del(generationKey(prefix));
-    const second = await ensureGeneration(raw, prefix);
+    const first = await ensureGeneration(r.raw(), prefix);
+    assert.equal(await ensureGeneration(r.raw(), prefix), first);
+    assert.equal(await r.raw().get(generationKey(prefix)), first);
+    await r.raw().del(generationKey(prefix));
+    const second = await ensureGeneration(r.raw(), prefix);
     assert.notEqual(second, first);
-    assert.equal(await raw.get(generationKey(prefix)), second);
+    assert.equal(await r.raw().get(generationKey(prefix)), second);
   });
 
   it('rotateGeneration replaces the stale id once: a second rotation of it gets the first result', async () => {
     const prefix = `test-${randomUUID()}:`;
-    const stale = await ensureGeneration(raw, prefix);
-    const one = await rotateGeneration(raw, stale, prefix);
-    const two = await rotateGeneration(raw, stale, prefix);
+    const stale = await ensureGeneration(r.raw(), prefix);
+    const one = await rotateGeneration(r.raw(), stale, prefix);
+    const two = await rotateGeneration(r.raw(), stale, prefix);
     assert.notEqual(one, stale);
     assert.equal(two, one);
-    assert.equal(await raw.get(generationKey(prefix)), one);
+    assert.equal(await r.raw().get(generationKey(prefix)), one);
   });
 });

@@ -14,25 +14,12 @@ import fc from 'fast-check';
 import { diffPolicySets } from '../../../src/policy/diff.js';
 import { buildPolicySet, compileLoadedSet } from '../../../src/policy/policy-set.js';
 import type { LoadedPolicySet } from '../../../src/policy/policy-set.js';
+import { schemaWithRoles } from '../../helpers/small-policies.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 0) || 6;
 const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);
 
 const ROLES = ['admin', 'user', 'viewer'] as const;
-
-const schemaOf = (roles: readonly string[]) => `namespace Cedargate {
-  entity Role enum [${roles.map((r) => JSON.stringify(r)).join(', ')}];
-  entity Tenant;
-  entity User in [Tenant] { tenant: Tenant, roles: Set<Role>, isOwner: Bool };
-  action "users:list" appliesTo { principal: User, resource: Tenant, context: {} };
-  action "users:read" appliesTo { principal: User, resource: User, context: {} };
-  action "users:create" appliesTo { principal: User, resource: Tenant, context: { rolesRequested: Set<Role> } };
-  action "users:update" appliesTo { principal: User, resource: User, context: {
-    rolesRequested: Set<Role>, rolesAdded: Set<Role>, rolesRemoved: Set<Role>,
-    nameChanges: Bool, avatarChanges: Bool } };
-  action "users:delete" appliesTo { principal: User, resource: User, context: {} };
-}
-`;
 
 const A = (id: string) => `Cedargate::Action::"${id}"`;
 const R = (id: string) => `Cedargate::Role::"${id}"`;
@@ -91,7 +78,7 @@ function setOf(name: string, roles: readonly string[], drawn: readonly Drawn[]):
     return `@id("${id}")\n${notice}${body}\n`;
   });
   return buildPolicySet(name, {
-    schema: { file: 'schema.cedarschema', text: schemaOf(roles) },
+    schema: { file: 'schema.cedarschema', text: schemaWithRoles(roles) },
     policies: [{ file: 'policies.cedar', text: policies.join('\n') }],
     version: name,
   });

@@ -5,37 +5,26 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
-import { createClient } from 'redis';
+import { describe, it } from 'node:test';
 import { openRedisStore } from '../../../../src/backend/store/redis.js';
 import { generationKey } from '../../../../src/common/store-generation.js';
 import { etagOf } from '../../../../src/common/user.js';
 import { PreconditionFailedError } from '../../../../src/errors.js';
 import { waitFor } from '../../../helpers/net.js';
-import { skipWithoutRedis, startRedis, type RunningRedis } from '../../../helpers/redis.js';
+import { skipWithoutRedis, suiteRedis } from '../../../helpers/redis.js';
 import { captureLogger } from '../../../helpers/tokens.js';
 
 const owner = { name: 'Owner', email: 'owner@acme.example', roles: ['admin'] };
 
 describe('redis store generation', { skip: skipWithoutRedis() }, () => {
-  let redis: RunningRedis;
-  let raw: ReturnType<typeof createClient>;
-  before(async () => {
-    redis = await startRedis();
-    raw = createClient({ url: redis.url });
-    await raw.connect();
-  });
-  after(async () => {
-    await raw?.close();
-    await redis?.stop();
-  });
+  const r = suiteRedis();
 
   it('is written once and shared; users carry it and their ETags name it', async () => {
     const prefix = `test-${randomUUID()}:`;
-    const a = await openRedisStore(redis.url, { prefix });
-    const b = await openRedisStore(redis.url, { prefix });
+    const a = await openRedisStore(r.redis().url, { prefix });
+    const b = await openRedisStore(r.redis().url, { prefix });
     try {
-      const generation = await raw.get(generationKey(prefix));
+      const generation = await r.raw().get(generationKey(prefix));
       assert.match(generation ?? '', /^[0-9a-f]{16}$/);
       const { tenant, owner: o } = await a.createTenant('Acme', owner);
       assert.equal(o.generation, generation);
@@ -52,7 +41,7 @@ describe('redis store generation', { skip: skipWithoutRedis() }, () => {
 
   it('a conditional write read in another generation is refused (412), the counter alone is not enough', async () => {
     const prefix = `test-${randomUUID()}:`;
-    const store = await openRedisStore(redis.url, { prefix });
+    const store = await openRedisStore(r.redis().url, { prefix });
     try {
       const { tenant, owner: o } = await store.createTenant('Acme', owner);
       const u = await store.createUser(tenant.id, {
@@ -69,7 +58,7 @@ describe('redis store generation', { skip: skipWithoutRedis() }, () => {
         PreconditionFailedError,
       );
       // The generation itself gone (a flush that spared this user): refused too.
-      await raw.del(generationKey(prefix));
+      await r.raw().del(generationKey(prefix));
       await assert.rejects(
         store.updateUser(tenant.id, o.id, { name: 'x' }, 1, o.generation),
         PreconditionFailedError,
@@ -85,11 +74,11 @@ describe('redis store generation', { skip: skipWithoutRedis() }, () => {
   it('a generation changed under the store is noticed by the periodic check and logged once', async () => {
     const prefix = `test-${randomUUID()}:`;
     const { logger, lines } = captureLogger();
-    const store = await openRedisStore(redis.url, { prefix, logger, generationCheckMs: 50 });
+    const store = await openRedisStore(r.redis().url, { prefix, logger, generationCheckMs: 50 });
     try {
       const { tenant, owner: o } = await store.createTenant('Acme', owner);
       const old = o.generation ?? '';
-      await raw.del(generationKey(prefix));
+      await r.raw().del(generationKey(prefix));
       let now = old;
       await waitFor(
         async () => {
@@ -99,7 +88,7 @@ describe('redis store generation', { skip: skipWithoutRedis() }, () => {
         10_000,
         'the store to notice the new generation',
       );
-      assert.equal(now, await raw.get(generationKey(prefix)));
+      assert.equal(now, await r.raw().get(generationKey(prefix)));
       const logged = lines()
         .split('\n')
         .filter((l) => l.includes('store_generation_changed'))
