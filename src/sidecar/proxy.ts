@@ -71,6 +71,8 @@ export interface Forwarder {
 interface InFlight {
   plan: ForwardPlan;
   settle: (o: ForwardOutcome) => void;
+  /** Whether the forward has its outcome already (a failure may come before the answer). */
+  settled: () => boolean;
   timedOut: boolean;
 }
 
@@ -118,6 +120,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
         const state: InFlight = {
           plan,
           timedOut: false,
+          settled: () => settled,
           settle: (o) => {
             if (settled) return;
             settled = true;
@@ -186,12 +189,20 @@ function answer(state: InFlight, proxyRes: IncomingMessage, res: ServerResponse)
   const extra = state.plan.responseHeaders;
   for (const name in extra) headers[name] = extra[name] as string;
   headers[REQUEST_ID_HEADER] = state.plan.requestId;
-  proxyRes.on('error', () => res.destroy());
+  // The backend gone halfway through its answer: before anything went to the client the forward
+  // failed (502, and a write is then forgotten, for it may have been applied); after, the client's
+  // connection is cut, which settles the forward through its 'close'.
+  proxyRes.on('error', (err) => {
+    if (res.headersSent) res.destroy();
+    else fail(state, err);
+  });
   const { beforeRespond, bufferResponse } = state.plan;
   // Settles once the answer is written, or at once when the client is already gone: its
   // 'close' has then passed, and a write lane waiting on this forward must not wait for good.
   const respond = (send: () => void) => {
     const answered: ForwardOutcome = { kind: 'answered', status };
+    // Failed while beforeRespond ran: the pipeline has answered the client already.
+    if (state.settled()) return;
     if (res.destroyed) {
       proxyRes.resume();
       state.settle(answered);

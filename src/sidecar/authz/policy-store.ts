@@ -448,7 +448,6 @@ async function syncWatchers(
   }
 }
 
-/** A decision the caller may change without touching the cached one; built in one go (hit path). */
 /** The decision as the cache hands it out: `cached`, and frozen throughout. */
 function frozenCopyOf(d: Decision): Decision {
   const out: Decision = {

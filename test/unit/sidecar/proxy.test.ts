@@ -257,6 +257,64 @@ describe('proxy: what is forwarded', () => {
     assert.deepEqual(outcomes, [{ kind: 'retry' }]);
   });
 
+  it('a backend that dies halfway through a buffered answer → failed, upstream_unavailable; the client gets the error, not half a body', async () => {
+    const told: number[] = [];
+    plan = planOf({ bufferResponse: true, beforeRespond: (status) => void told.push(status) });
+    reply = (req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });
+      res.write('{"partial":');
+      setTimeout(() => req.socket.destroy(), 20);
+    };
+    const r = await Promise.race([
+      send(frontPort, { method: 'PUT', path: '/x', headers: {}, body: '{}' }),
+      new Promise<'stuck'>((res) => setTimeout(() => res('stuck'), 5000).unref()),
+    ]);
+    assert.ok(r !== 'stuck', 'the forward never settled after the backend died mid-answer');
+    assert.equal(r.status, 599);
+    const o = outcomes[0];
+    assert.equal(o?.kind, 'failed');
+    assert.equal(o.kind === 'failed' && o.error.code, 'upstream_unavailable');
+    assert.deepEqual(told, [], 'an answer never read whole is not told as acknowledged');
+  });
+
+  it('a backend that dies while beforeRespond still runs → failed once; nothing is written after the error answer', async () => {
+    plan = planOf({
+      beforeRespond: () => new Promise<void>((r) => setTimeout(r, 150)),
+    });
+    reply = (req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });
+      res.write('{"partial":');
+      setTimeout(() => req.socket.destroy(), 20);
+    };
+    // A keep-alive client: its connection (and so the response object) outlives the answer.
+    const keepAlive = new Agent({ keepAlive: true });
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => void unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = request(
+          { host: '127.0.0.1', port: frontPort, method: 'PUT', path: '/x', agent: keepAlive },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          },
+        );
+        req.on('error', reject);
+        req.end('{}');
+      });
+      assert.equal(status, 599);
+      // Past beforeRespond: the late respond must find the forward settled and write nothing.
+      await new Promise((res) => setTimeout(res, 300));
+      assert.deepEqual(unhandled, []);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      keepAlive.destroy();
+    }
+    assert.equal(outcomes.length, 1);
+    assert.equal(outcomes[0]?.kind, 'failed');
+  });
+
   it('a backend that resets the connection → failed, upstream_unavailable', async () => {
     reply = (req) => req.socket.destroy();
     const r = await send(frontPort, { method: 'PUT', path: '/x', headers: {}, body: '{}' });
