@@ -16,22 +16,10 @@ import {
   tempDir,
   type RunningProcess,
 } from '../helpers/process.js';
+import { BACKEND_CHECK_RULES } from '../helpers/backend-check-rules.js';
 import { createTenantWithCli } from '../helpers/stack.js';
 
-const RULES = [
-  'health',
-  'trust-required',
-  'user-shape',
-  'strong-etag',
-  'unknown-user-404',
-  'tenant-scoped',
-  'list-shape',
-  'create',
-  'update',
-  'etag-stable',
-  'if-match-412',
-  'delete-if-match',
-];
+const RULES = BACKEND_CHECK_RULES;
 
 describe('cedargate backend-check', () => {
   const data = tempDir('cedargate-e2e-backend-check-');

@@ -32,7 +32,7 @@ import {
   type RunningRedis,
 } from '../helpers/redis.js';
 import { assertError } from '../helpers/contract.js';
-import { callPort, devToken } from '../helpers/stack.js';
+import { callPort, createTenantWithCli, createUserOnPort, devToken } from '../helpers/stack.js';
 
 interface Replica {
   name: string;
@@ -122,24 +122,11 @@ describe('eight sidecar replicas on one Redis', { skip: skipWithoutRedis() }, ()
     for (const r of replicas)
       await waitFor(() => ready(r), 60_000, `replica ${r.name}\n${r.proc.output()}`);
 
-    const created = await runCli(
-      ['tenant', 'create', '--name', 'acme', '--owner-name', 'O', '--owner-email', 'o@acme.test'],
-      baseEnv,
-    );
-    assert.equal(created.code, 0, created.stderr);
-    const out = JSON.parse(created.stdout) as { tenant: { id: string }; owner: User };
-    tenant = out.tenant.id;
-    tok.owner = await token(out.owner.id);
-    const first = replicas[0] as Replica;
-    const mk = async (name: string, roles: string[]) => {
-      const r = await call(first, 'POST', '/v1/users', tok.owner, {
-        name,
-        email: `${name.toLowerCase()}@acme.test`,
-        roles,
-      });
-      assert.equal(r.status, 201, r.text);
-      return r.body as User;
-    };
+    const created = await createTenantWithCli(baseEnv, 'acme');
+    tenant = created.tenantId;
+    tok.owner = await token(created.owner.id);
+    const mk = (name: string, roles: string[]) =>
+      createUserOnPort((replicas[0] as Replica).port, tenant, tok.owner, name, roles);
     adam = await mk('Adam', ['admin']);
     vera = await mk('Vera', ['viewer']);
     tok.adam = await token(adam.id);

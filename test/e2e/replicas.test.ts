@@ -30,7 +30,7 @@ import {
   type RunningRedis,
 } from '../helpers/redis.js';
 import { assertError } from '../helpers/contract.js';
-import { callPort, devToken } from '../helpers/stack.js';
+import { callPort, createTenantWithCli, createUserOnPort, devToken } from '../helpers/stack.js';
 
 interface Replica {
   name: string;
@@ -130,34 +130,12 @@ describe('two sidecar replicas on Redis', { skip: skipWithoutRedis() }, () => {
     for (const r of replicas)
       await waitFor(() => ready(r), 20_000, `replica ${r.name}\n${r.proc.output()}`);
 
-    const created = await runCli(
-      [
-        'tenant',
-        'create',
-        '--name',
-        'acme',
-        '--owner-name',
-        'Olive',
-        '--owner-email',
-        'olive@acme.test',
-      ],
-      baseEnv,
-    );
-    assert.equal(created.code, 0, created.stderr);
-    const out = JSON.parse(created.stdout) as { tenant: { id: string }; owner: User };
-    tenant = out.tenant.id;
-    owner = out.owner;
+    const created = await createTenantWithCli(baseEnv, 'acme');
+    tenant = created.tenantId;
+    owner = created.owner;
     tok.owner = await token(owner.id);
-    const [a] = replicas as [Replica, Replica];
-    const mk = async (name: string, roles: string[]) => {
-      const r = await call(a, 'POST', '/v1/users', tok.owner, {
-        name,
-        email: `${name.toLowerCase()}@acme.test`,
-        roles,
-      });
-      assert.equal(r.status, 201, r.text);
-      return r.body as User;
-    };
+    const mk = (name: string, roles: string[]) =>
+      createUserOnPort((replicas[0] as Replica).port, tenant, tok.owner, name, roles);
     adam = await mk('Adam', ['admin']);
     vera = await mk('Vera', ['viewer']);
     tok.adam = await token(adam.id);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type { User } from '../../src/common/user.js';
 import { waitFor } from '../helpers/net.js';
-import { shippedPolicies, tempDir } from '../helpers/process.js';
+import { jsonLogLines, shippedPolicies, tempDir } from '../helpers/process.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 import { assertError } from '../helpers/contract.js';
 
@@ -28,18 +28,9 @@ async function status(s: Stack): Promise<Status> {
 
 /** The process's JSON log lines whose `msg` matches. */
 function logLines(s: Stack, msg: RegExp): Record<string, unknown>[] {
-  return s.process
-    .output()
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => {
-      try {
-        return JSON.parse(l) as Record<string, unknown>;
-      } catch {
-        return {};
-      }
-    })
-    .filter((l) => typeof l['msg'] === 'string' && msg.test(l['msg']));
+  return jsonLogLines(s.process.output()).filter(
+    (l) => typeof l['msg'] === 'string' && msg.test(l['msg']),
+  );
 }
 
 describe('a role retired from the schema while start runs (security.md 31)', () => {

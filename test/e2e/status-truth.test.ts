@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { User } from '../../src/common/user.js';
 import { waitFor } from '../helpers/net.js';
-import { shippedPolicies, tempDir } from '../helpers/process.js';
+import { jsonLogLines, shippedPolicies, tempDir } from '../helpers/process.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 
 interface Status {
@@ -25,17 +25,7 @@ async function status(s: Stack): Promise<Status> {
 }
 
 function logLines(s: Stack): Record<string, unknown>[] {
-  return s.process
-    .output()
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => {
-      try {
-        return JSON.parse(l) as Record<string, unknown>;
-      } catch {
-        return {};
-      }
-    });
+  return jsonLogLines(s.process.output());
 }
 
 describe('/status after a broken edit is reverted (issue 16 item 4)', () => {

@@ -79,3 +79,17 @@ export async function runCli(
     child.on('exit', (code) => resolve({ code: code ?? 1, stdout, stderr }));
   });
 }
+
+/** The JSON log lines in a process's output (a line that does not parse counts as `{}`). */
+export function jsonLogLines(output: string): Record<string, unknown>[] {
+  return output
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => {
+      try {
+        return JSON.parse(l) as Record<string, unknown>;
+      } catch {
+        return {};
+      }
+    });
+}

@@ -1,3 +1,7 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tempDir } from './process.js';
+
 /** The shipped schema's shape with the `Role` enum given: for policy sets built in tests. */
 export const schemaWithRoles = (roles: readonly string[]): string => `namespace Cedargate {
   entity Role enum [${roles.map((r) => JSON.stringify(r)).join(', ')}];
@@ -23,3 +27,19 @@ export const READ = `@id("read")
 permit (principal, action == Cedargate::Action::"users:read", resource is Cedargate::User)
 when { resource.tenant == principal.tenant };
 `;
+
+/**
+ * A policy directory in a fresh temporary folder: `schema` and the named `.cedar` files, each
+ * with its text from `texts`. The caller removes it.
+ */
+export function writePolicyDir(
+  prefix: string,
+  schema: string,
+  files: readonly string[],
+  texts: Readonly<Record<string, string>>,
+): { path: string; remove: () => void } {
+  const t = tempDir(prefix);
+  writeFileSync(join(t.path, 'schema.cedarschema'), schema);
+  for (const f of files) writeFileSync(join(t.path, f), texts[f] as string);
+  return t;
+}

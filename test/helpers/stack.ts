@@ -90,19 +90,8 @@ export async function startStack(
     createTenant: (name) => createTenantWithCli(env, name),
     token: (tenantId, sub, ttlSeconds, now) => devToken(data.path, tenantId, sub, ttlSeconds, now),
     call: (method, path, o = {}) => callPort(port, method, path, o),
-    async createUser(tenantId, ownerToken, name, roles) {
-      const r = await stack.call('POST', '/v1/users', {
-        token: ownerToken,
-        tenant: tenantId,
-        body: {
-          name,
-          email: `${name.toLowerCase().replace(/\W/g, '')}@${tenantId.slice(0, 8).toLowerCase()}.test`,
-          roles,
-        },
-      });
-      if (r.status !== 201) throw new Error(`create user ${name}: ${r.status} ${r.text}`);
-      return r.body;
-    },
+    createUser: (tenantId, ownerToken, name, roles) =>
+      createUserOnPort(port, tenantId, ownerToken, name, roles),
     async stop() {
       await proc.stop();
       await recorder.close();
@@ -122,6 +111,27 @@ export async function createTenantWithCli(
   if (r.code !== 0) throw new Error(`tenant create failed: ${r.stderr}`);
   const out = JSON.parse(r.stdout) as { tenant: { id: string }; owner: User };
   return { tenantId: out.tenant.id, owner: out.owner };
+}
+
+/** A user created through the API on `port` (a sidecar) by `ownerToken`; throws unless 201. */
+export async function createUserOnPort(
+  port: number,
+  tenantId: string,
+  ownerToken: string,
+  name: string,
+  roles: string[],
+): Promise<User> {
+  const r = await callPort(port, 'POST', '/v1/users', {
+    token: ownerToken,
+    tenant: tenantId,
+    body: {
+      name,
+      email: `${name.toLowerCase().replace(/\W/g, '')}@${tenantId.slice(0, 8).toLowerCase()}.test`,
+      roles,
+    },
+  });
+  if (r.status !== 201) throw new Error(`create user ${name}: ${r.status} ${r.text}`);
+  return r.body;
 }
 
 /** A development token (the `start` defaults: issuer, audience, tenant claim) signed in `dataDir`. */

@@ -11,6 +11,7 @@ import { checkBackend, UnreachableError, type RuleResult } from '../../../src/cl
 import { startFakeBackend, type BackendFlaw } from '../../helpers/fake-backend.js';
 import { freePort } from '../../helpers/net.js';
 import { repoRoot } from '../../helpers/process.js';
+import { BACKEND_CHECK_RULES } from '../../helpers/backend-check-rules.js';
 
 async function check(flaw: BackendFlaw): Promise<RuleResult[]> {
   const b = await startFakeBackend(flaw);
@@ -34,20 +35,7 @@ describe('backend-check rules', () => {
     assert.deepEqual(failedRules(results), [], JSON.stringify(results, null, 1));
     assert.deepEqual(
       results.map((r) => r.rule),
-      [
-        'health',
-        'trust-required',
-        'user-shape',
-        'strong-etag',
-        'unknown-user-404',
-        'tenant-scoped',
-        'list-shape',
-        'create',
-        'update',
-        'etag-stable',
-        'if-match-412',
-        'delete-if-match',
-      ],
+      BACKEND_CHECK_RULES,
     );
   });
 

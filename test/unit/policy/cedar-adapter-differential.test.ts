@@ -11,16 +11,17 @@
  * FUZZ_RUNS=<n> raises the runs (default 2,000), FUZZ_SEED=<n> replays one.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { authzRequestArb } from '../../helpers/authz-requests.js';
-import { shippedPolicies, tempDir } from '../../helpers/process.js';
+import { shippedPolicies } from '../../helpers/process.js';
 import { compilePolicySet } from '../../../src/policy/cedar-adapter.js';
 import type { CompiledPolicySet } from '../../../src/policy/cedar-adapter.js';
 import { loadPolicySet } from '../../../src/policy/policy-set.js';
 import type { AuthzRequest, Decision } from '../../../src/policy/types.js';
+import { writePolicyDir } from '../../helpers/small-policies.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 0) || 2000;
 const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);
@@ -101,10 +102,8 @@ function pairOf(files: readonly string[]): Promise<Pair> {
   let p = pairs.get(name);
   if (p === undefined) {
     p = (async () => {
-      const t = tempDir('cedargate-call-shape-');
+      const t = writePolicyDir('cedargate-call-shape-', schemaText, files, TEMPLATES);
       cleanups.push(t.remove);
-      writeFileSync(join(t.path, 'schema.cedarschema'), schemaText);
-      for (const f of files) writeFileSync(join(t.path, f), TEMPLATES[f] as string);
       const set = await loadPolicySet(t.path);
       const meta = Object.fromEntries(
         set.policies.map((x) => [x.id, { effect: x.effect, notice: x.notice }]),

@@ -10,7 +10,7 @@
  * FUZZ_RUNS=<n> raises the runs (default 2,000), FUZZ_SEED=<n> replays one.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
@@ -22,7 +22,8 @@ import { loadPolicySet } from '../../../../src/policy/policy-set.js';
 import type { AuthzRequest, Decision } from '../../../../src/policy/types.js';
 import { createPolicyStore } from '../../../../src/sidecar/authz/policy-store.js';
 import type { PolicyStore } from '../../../../src/sidecar/authz/policy-store.js';
-import { shippedPolicies, tempDir } from '../../../helpers/process.js';
+import { shippedPolicies } from '../../../helpers/process.js';
+import { writePolicyDir } from '../../../helpers/small-policies.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 0) || 2000;
 const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);
@@ -94,10 +95,8 @@ function subjectOf(files: readonly string[]): Promise<Subject> {
   let s = subjects.get(name);
   if (s === undefined) {
     s = (async () => {
-      const t = tempDir('cedargate-differential-');
+      const t = writePolicyDir('cedargate-differential-', schemaText, files, TEMPLATES);
       cleanups.push(t.remove);
-      writeFileSync(join(t.path, 'schema.cedarschema'), schemaText);
-      for (const f of files) writeFileSync(join(t.path, f), TEMPLATES[f] as string);
       const store = await createPolicyStore({ dir: t.path, logger, watch: false, pollMs: 0 });
       cleanups.push(() => store.close());
       const set = await loadPolicySet(t.path);
