@@ -103,8 +103,13 @@ describe('policy reloads with broken files (security.md 21)', () => {
 
   it('control: once the file is fixed it loads, and its forbid applies', async () => {
     writeFileSync(join(dir.path, 'lockdown.cedar'), GOOD);
+    // The live set must hold the lockdown policy: a watch event on the write's truncation can
+    // reload an empty file first, which is also a good reload (lastReload.ok) without it.
     await waitFor(
-      async () => (await lastReload(s.adminUrl))?.ok === true,
+      async () => {
+        const { policies } = await adminJson(s.adminUrl, '/status');
+        return policies.lastReload?.ok === true && policies.live.policyIds.includes('lockdown');
+      },
       10_000,
       'the good reload',
     );
