@@ -53,7 +53,7 @@ export async function run(args: string[]): Promise<number> {
     }),
   );
 
-  const store = await openStore(loadConfig('cli'));
+  const store = await openStore(loadConfig('cli'), undefined, { waitForLocks: true });
   try {
     const created = await store.createTenant(name, owner);
     process.stdout.write(
@@ -71,7 +71,7 @@ export async function run(args: string[]): Promise<number> {
  */
 async function listTenants(args: string[]): Promise<number> {
   parseFlagsOnly(args, {}, LIST_USAGE);
-  const store = await openStore(loadConfig('cli'));
+  const store = await openStore(loadConfig('cli'), undefined, { waitForLocks: true });
   try {
     for (const t of await store.listTenants()) {
       process.stdout.write(`${JSON.stringify({ id: t.id, name: t.name })}\n`);

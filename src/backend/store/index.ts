@@ -13,6 +13,8 @@ import type { UserStore } from './store.js';
 export async function openStore(
   config: Pick<Config, 'dataDir' | 'redisUrl'> & Partial<Pick<Config, 'eventStreamMaxLen'>>,
   logger?: Logger,
+  /** `waitForLocks`: a one-shot command's SQLite writes wait for another process (sqlite.ts). */
+  options: { waitForLocks?: boolean } = {},
 ): Promise<UserStore> {
   if (config.redisUrl !== undefined) {
     return openRedisStore(config.redisUrl, {
@@ -22,5 +24,5 @@ export async function openStore(
         : { eventStreamMaxLen: config.eventStreamMaxLen }),
     });
   }
-  return openSqliteStore(config.dataDir);
+  return openSqliteStore(config.dataDir, { waitForLocks: options.waitForLocks === true });
 }

@@ -100,6 +100,11 @@ interface UserRow {
 export interface SqliteStoreOptions {
   /** The clock for created_at/updated_at; injectable for tests. */
   now?: () => Date;
+  /**
+   * Keep the opening's long busy timeout for writes too: for one-shot commands (`tenant create`),
+   * which have no requests to keep answering and should wait out another process's write.
+   */
+  waitForLocks?: boolean;
 }
 
 /** Turns a row into the project's type: the one place SQLite's shapes are converted. */
@@ -144,7 +149,7 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
     migrate(db);
-    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    if (options.waitForLocks !== true) db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
   } catch (err) {
     db.close();
     throw err;

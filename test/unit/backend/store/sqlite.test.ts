@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
 import assert from 'node:assert/strict';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,6 +27,8 @@ describeStoreSuite('sqlite', () => {
     },
   });
 });
+
+const require = createRequire(import.meta.url);
 
 describe('sqlite store specifics', () => {
   it('uses WAL, synchronous=FULL, and an owner-only file', async () => {
@@ -165,6 +169,42 @@ describe('sqlite store specifics', () => {
       await store.createUser(tenant.id, { name: 'B', email: 'b@acme.example', roles: ['user'] });
     } finally {
       other.close();
+      await store.close();
+      dir.remove();
+    }
+  });
+
+  it('waitForLocks (one-shot commands): a write waits out another process holding the lock', async () => {
+    const dir = tempDir('cedargate-sqlite-');
+    const store = openSqliteStore(dir.path, { waitForLocks: true });
+    try {
+      const { tenant } = await store.createTenant('Acme', {
+        name: 'O',
+        email: 'o@acme.example',
+        roles: ['admin'],
+      });
+      // Another process takes the write lock and keeps it for 800 ms (past the 250 ms that
+      // the serving backend waits, test above).
+      const holder = spawn(
+        process.execPath,
+        [
+          '-e',
+          `const D = require(${JSON.stringify(require.resolve('better-sqlite3'))});
+           const db = new D(${JSON.stringify(join(dir.path, SQLITE_FILE))});
+           db.exec('BEGIN IMMEDIATE'); console.log('held');
+           setTimeout(() => { db.exec('ROLLBACK'); db.close(); }, 800);`,
+        ],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      await new Promise<void>((resolve) => holder.stdout.once('data', () => resolve()));
+      const created = await store.createUser(tenant.id, {
+        name: 'B',
+        email: 'b@acme.example',
+        roles: ['user'],
+      });
+      assert.equal(created.name, 'B');
+      await new Promise((r) => holder.once('exit', r));
+    } finally {
       await store.close();
       dir.remove();
     }
