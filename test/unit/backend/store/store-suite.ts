@@ -164,6 +164,27 @@ export function describeStoreSuite(name: string, open: () => Promise<OpenedStore
           assert.equal((await store.listTenants()).filter((t) => t.id === tenant.id).length, 1);
         }));
 
+      it('creates a tenant id asked for by several callers at once exactly once', () =>
+        withStore(open, async ({ store }) => {
+          const id = '5F0C2A4E-9B1D-4C3E-8A7F-6D5E4C3B2A19';
+          const results = await Promise.allSettled(
+            Array.from({ length: 5 }, (_, i) =>
+              store.createTenant(
+                `T${i}`,
+                { name: `O${i}`, email: `o${i}@t.example`, roles: ['admin'] },
+                { id },
+              ),
+            ),
+          );
+          const won = results.filter((r) => r.status === 'fulfilled');
+          const lost = results.filter((r) => r.status === 'rejected');
+          assert.equal(won.length, 1, 'exactly one caller creates it');
+          for (const r of lost) assert.ok(r.reason instanceof ConflictError, String(r.reason));
+          const page = await store.listUsers(id, { limit: 200 });
+          assert.equal(page.users.length, 1, 'one owner, the winner');
+          assert.equal(page.users[0]?.tenant_id, id);
+        }));
+
       it('refuses a malformed or all-zero tenant id and writes nothing', () =>
         withStore(open, async ({ store }) => {
           for (const id of ['acme', '', '2489E9AD-2EE2-8E00-8EC9-32D5F69181C', MISSING_ID + 'x']) {
