@@ -28,7 +28,7 @@ const commands: Record<string, { summary: string; load: () => Promise<{ run: Run
     load: () => import('./backend-check.js'),
   },
   tenant: {
-    summary: 'tenant create --name N --owner-name N --owner-email E',
+    summary: 'tenant create --name N --owner-name N --owner-email E [--id UUID] | tenant list',
     load: () => import('./tenant.js'),
   },
   token: {

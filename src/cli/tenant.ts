@@ -1,17 +1,21 @@
 /**
- * `cedargate tenant create --name N --owner-name N --owner-email E`: creates a tenant and its
- * owner (roles ["admin"], is_owner true) in the store of DATA_DIR, and prints
- * `{"tenant":{"id","name"},"owner":<user>}` on stdout. Safe while a server uses the same
+ * `cedargate tenant create --name N --owner-name N --owner-email E [--id UUID]`: creates a tenant
+ * and its owner (roles ["admin"], is_owner true) in the store of DATA_DIR, and prints
+ * `{"tenant":{"id","name"},"owner":<user>}` on stdout. `--id` gives the tenant an id it already
+ * has elsewhere (an identity provider's tenant GUID); a taken id is one line on stderr, exit 1,
+ * and writes nothing; a malformed one is one line, exit 2. Safe while a server uses the same
  * DATA_DIR: the store waits for the server's write lock. `cedargate tenant list` prints every
  * tenant as JSON lines.
  */
 import { loadConfig } from '../config.js';
-import { InvalidInputError } from '../errors.js';
+import { ConflictError, InvalidInputError } from '../errors.js';
 import { OWNER_ROLE, publicUser } from '../common/user.js';
 import { validateNewUser, validateTenantName } from '../common/validate.js';
 import { openStore } from '../backend/store/index.js';
+import { newTenantIdFor } from '../backend/store/store.js';
 import {
   HelpRequested,
+  InputError,
   parseFlags,
   parseFlagsOnly,
   required,
@@ -20,7 +24,7 @@ import {
   wantsHelp,
 } from './usage.js';
 
-const USAGE = 'cedargate tenant create --name N --owner-name N --owner-email E';
+const USAGE = 'cedargate tenant create --name N --owner-name N --owner-email E [--id UUID]';
 const LIST_USAGE = 'cedargate tenant list   (one JSON line {"id","name"} per tenant, oldest first)';
 
 export async function run(args: string[]): Promise<number> {
@@ -39,6 +43,11 @@ export async function run(args: string[]): Promise<number> {
       name: { type: 'string', value: 'N', help: "the tenant's name" },
       'owner-name': { type: 'string', value: 'N', help: "the owner's name" },
       'owner-email': { type: 'string', value: 'E', help: "the owner's email" },
+      id: {
+        type: 'string',
+        value: 'UUID',
+        help: "the tenant's id, e.g. an Entra tid (default: a new random one); taken: exit 1",
+      },
     },
     USAGE,
   );
@@ -52,10 +61,15 @@ export async function run(args: string[]): Promise<number> {
       roles: [OWNER_ROLE],
     }),
   );
+  const id = values.id === undefined ? undefined : checkedId(values.id);
 
   const store = await openStore(loadConfig('cli'), undefined, { waitForLocks: true });
   try {
-    const created = await store.createTenant(name, owner);
+    const created = await store.createTenant(name, owner, { id }).catch((err: unknown) => {
+      // 409's words, on one line (exit 1): the id is taken, nothing was written.
+      if (err instanceof ConflictError) throw new Error(`${err.code}: ${err.message}`);
+      throw err;
+    });
     process.stdout.write(
       `${JSON.stringify({ tenant: created.tenant, owner: publicUser(created.owner) })}\n`,
     );
@@ -80,6 +94,16 @@ async function listTenants(args: string[]): Promise<number> {
     await store.close();
   }
   return 0;
+}
+
+/** `--id`, canonical; a malformed or reserved one is one line naming the flag (exit 2). */
+function checkedId(raw: string): string {
+  try {
+    return newTenantIdFor({ id: raw });
+  } catch (err) {
+    if (!(err instanceof InvalidInputError)) throw err;
+    throw new InputError(`--id: ${err.message}, e.g. 2489E9AD-2EE2-8E00-8EC9-32D5F69181C0`);
+  }
 }
 
 /** A bad flag value is a usage error (exit 2), named by its flag. */

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { after, beforeEach, describe, it } from 'node:test';
 import { runCli, shippedPolicies, tempDir } from '../helpers/process.js';
+import { skipWithoutRedis, suiteRedis } from '../helpers/redis.js';
 
 const dirs: { remove(): void }[] = [];
 after(() => dirs.forEach((d) => d.remove()));
@@ -122,4 +123,91 @@ describe('cedargate tenant create', () => {
     const ids = results.map((r) => (JSON.parse(r.stdout) as { tenant: { id: string } }).tenant.id);
     assert.equal(new Set(ids).size, 4);
   });
+});
+
+/** `tenant create --id`: the same answers from the embedded SQLite store and from Redis. */
+function describeCreateWithId(store: string, env: () => Record<string, string>): void {
+  const create = (id: string, name: string, e: Record<string, string>) =>
+    runCli(
+      [
+        'tenant',
+        'create',
+        '--name',
+        name,
+        '--owner-name',
+        'O',
+        '--owner-email',
+        'o@t.example',
+      ].concat(['--id', id]),
+      e,
+    );
+
+  it(`${store}: creates the tenant with the id asked for, and a second time exits 1 with one line`, async () => {
+    const e = env();
+    const asked = 'a1b2c3d4-0000-4000-8000-00000000beef';
+    const first = await create(asked, 'Acme', e);
+    assert.equal(first.code, 0, first.stderr);
+    const out = JSON.parse(first.stdout) as {
+      tenant: { id: string };
+      owner: { tenant_id: string };
+    };
+    assert.deepEqual(out.tenant, { id: asked.toUpperCase(), name: 'Acme' });
+    assert.equal(out.owner.tenant_id, asked.toUpperCase());
+
+    const again = await create(asked.toUpperCase(), 'Other', e);
+    assert.equal(again.code, 1, again.stderr);
+    assert.equal(again.stdout, '');
+    assert.equal(
+      again.stderr,
+      `cedargate tenant: conflict: tenant ${asked.toUpperCase()} already exists\n`,
+    );
+
+    const list = await runCli(['tenant', 'list'], e);
+    assert.equal(list.code, 0, list.stderr);
+    const tenants = list.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { id: string; name: string });
+    assert.deepEqual(
+      tenants.filter((t) => t.id === asked.toUpperCase()),
+      [{ id: asked.toUpperCase(), name: 'Acme' }],
+    );
+  });
+
+  it(`${store}: a malformed or reserved --id exits 2 with one line and creates nothing`, async () => {
+    const e = env();
+    const cases: [string, RegExp][] = [
+      [
+        'org_acme',
+        /^cedargate tenant: --id: tenant id must be UUID-shaped hex \(8-4-4-4-12\), e\.g\. 2489E9AD-/,
+      ],
+      ['', /^cedargate tenant: --id: tenant id must be UUID-shaped/],
+      ['a1b2c3d4-0000-4000-8000-00000000beef0', /--id: tenant id must be UUID-shaped/],
+      [
+        '00000000-0000-0000-0000-000000000000',
+        /^cedargate tenant: --id: the all-zero tenant id is reserved/,
+      ],
+    ];
+    for (const [id, message] of cases) {
+      const res = await create(id, 'T', e);
+      assert.equal(res.code, 2, `${JSON.stringify(id)}: ${res.stderr}`);
+      assert.match(res.stderr, message);
+      assert.equal(res.stderr.split('\n').filter(Boolean).length, 1, res.stderr);
+      assert.equal(res.stdout, '');
+    }
+    const list = await runCli(['tenant', 'list'], e);
+    assert.equal(list.code, 0, list.stderr);
+    assert.equal(list.stdout, '');
+  });
+}
+
+describe('cedargate tenant create --id', () => {
+  describeCreateWithId('SQLite', freshEnv);
+});
+
+describe('cedargate tenant create --id on Redis', { skip: skipWithoutRedis() }, () => {
+  const r = suiteRedis();
+  // One Redis for the suite: each test starts from an empty one.
+  beforeEach(() => r.raw().flushAll());
+  describeCreateWithId('Redis', () => ({ ...freshEnv(), REDIS_URL: r.redis().url }));
 });

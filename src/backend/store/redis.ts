@@ -24,7 +24,7 @@ import { decodeCursor, encodeCursor, type CursorPosition } from './cursor.js';
 import { DEFAULT_PAGE_MAX_BYTES, fitsInPage, pageBytesOf } from './page-budget.js';
 import { defineScript } from 'redis';
 import type { Logger } from '../../common/logger.js';
-import { canonicalId, isIdShaped, newTenantId, newUserId } from '../../common/ids.js';
+import { canonicalId, isIdShaped, newUserId } from '../../common/ids.js';
 import {
   OWNER_ROLE,
   type NewUser,
@@ -60,7 +60,13 @@ import {
   isOutOfMemoryError,
   SAFE_EVICTION_POLICY,
 } from './redis-health.js';
-import type { ListOptions, UserPage, UserStore } from './store.js';
+import {
+  newTenantIdFor,
+  tenantExists,
+  type ListOptions,
+  type UserPage,
+  type UserStore,
+} from './store.js';
 
 /** What a user's fields other than the avatar take in a page, at most in practice. */
 const FIELDS_ALLOWANCE_BYTES = 1024;
@@ -390,6 +396,7 @@ export async function openRedisStore(
       ],
     );
     if (reply === 'no_tenant') throw new NotFoundError('no such tenant');
+    if (reply === 'tenant_exists') throw tenantExists(tenant.id);
     if (reply === 'email_taken') throw emailTaken(input.email);
     if (reply !== 'ok') throw new Error(`insert script answered ${String(reply)}`);
     return user;
@@ -432,11 +439,11 @@ export async function openRedisStore(
   let closed = false;
 
   return {
-    createTenant: (name, owner) =>
+    createTenant: (name, owner, options) =>
       guarded(async () => {
-        const tenant: Tenant = { id: newTenantId(), name };
+        const tenant: Tenant = { id: newTenantIdFor(options), name };
         const keys = tenantKeys(tenant.id);
-        if (keys === undefined) throw new Error('generated tenant id is not UUID-shaped');
+        if (keys === undefined) throw new Error('checked tenant id is not UUID-shaped');
         const created = await insertUser(
           keys,
           { id: tenant.id, create: { name, createdAt: now().toISOString() } },

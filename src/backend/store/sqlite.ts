@@ -25,7 +25,7 @@ import {
   PreconditionFailedError,
   UnavailableError,
 } from '../../errors.js';
-import { canonicalId, newTenantId, newUserId } from '../../common/ids.js';
+import { canonicalId, newUserId } from '../../common/ids.js';
 import {
   OWNER_ROLE,
   type NewUser,
@@ -34,7 +34,14 @@ import {
   type UserPatch,
 } from '../../common/user.js';
 import { checkPageLimit } from '../../common/list-query.js';
-import type { ListOptions, UserPage, UserStore } from './store.js';
+import {
+  newTenantIdFor,
+  tenantExists,
+  type ListOptions,
+  type NewTenantOptions,
+  type UserPage,
+  type UserStore,
+} from './store.js';
 
 export const SQLITE_FILE = 'cedargate.db';
 const OPEN_BUSY_TIMEOUT_MS = 5_000;
@@ -126,6 +133,10 @@ function toStoredUser(row: UserRow): StoredUser {
 
 function isUniqueViolation(err: unknown): boolean {
   return err instanceof Database.SqliteError && err.code === 'SQLITE_CONSTRAINT_UNIQUE';
+}
+
+function isKeyViolation(err: unknown): boolean {
+  return err instanceof Database.SqliteError && err.code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
 }
 
 function emailTaken(email: string): ConflictError {
@@ -239,9 +250,16 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
     return row;
   };
 
-  const createTenantTx = db.transaction((name: string, owner: NewUser) => {
-    const tenant: Tenant = { id: newTenantId(), name };
-    stmt.insertTenant.run(tenant.id, tenant.name, now().toISOString());
+  const createTenantTx = db.transaction((tenant: Tenant, owner: NewUser) => {
+    // An immediate transaction holds the write lock: no other writer comes between the check
+    // and the insert; the primary key is the backstop.
+    if (stmt.getTenant.get(tenant.id) !== undefined) throw tenantExists(tenant.id);
+    try {
+      stmt.insertTenant.run(tenant.id, tenant.name, now().toISOString());
+    } catch (err) {
+      if (isKeyViolation(err)) throw tenantExists(tenant.id);
+      throw err;
+    }
     return { tenant, owner: insertUser(tenant.id, owner, true) };
   });
 
@@ -284,8 +302,9 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
   // The methods stay `async` so that a thrown error reaches callers as a rejection, as Redis's do.
   /* eslint-disable @typescript-eslint/require-await */
   return {
-    async createTenant(name, owner) {
-      return lockedOut(() => createTenantTx.immediate(name, owner));
+    async createTenant(name, owner, options?: NewTenantOptions) {
+      const tenant: Tenant = { id: newTenantIdFor(options), name };
+      return lockedOut(() => createTenantTx.immediate(tenant, owner));
     },
 
     async listTenants() {

@@ -4,7 +4,9 @@
  * optimistic concurrency. The same test suite (test/unit/backend/store/store-suite.ts) runs
  * against every implementation.
  */
+import { newTenantId, parseTenantId } from '../../common/ids.js';
 import type { NewUser, StoredUser, Tenant, UserPatch } from '../../common/user.js';
+import { ConflictError, InvalidInputError } from '../../errors.js';
 
 export interface ListOptions {
   /** 1..200 */
@@ -24,9 +26,25 @@ export interface UserPage {
   nextCursor: string | null;
 }
 
+export interface NewTenantOptions {
+  /**
+   * The tenant's id (`tenant create --id`), any case, stored canonical; a fresh random one when
+   * absent. For a tenant an identity provider already names (an Entra `tid`).
+   */
+  id?: string | undefined;
+}
+
 export interface UserStore {
-  /** Creates a tenant and its owner (roles ["admin"], is_owner true) in one transaction. */
-  createTenant(name: string, owner: NewUser): Promise<{ tenant: Tenant; owner: StoredUser }>;
+  /**
+   * Creates a tenant and its owner (roles ["admin"], is_owner true) in one transaction. Throws
+   * InvalidInputError when `options.id` is not UUID-shaped and ConflictError (nothing written)
+   * when a tenant with that id exists.
+   */
+  createTenant(
+    name: string,
+    owner: NewUser,
+    options?: NewTenantOptions,
+  ): Promise<{ tenant: Tenant; owner: StoredUser }>;
   getTenant(tenantId: string): Promise<Tenant | null>;
   /** Every tenant, oldest first (`tenant list`): an operator's listing, not a request path. */
   listTenants(): Promise<Tenant[]>;
@@ -61,4 +79,27 @@ export interface UserStore {
   /** Cheap liveness check for /readyz. */
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * The id a new tenant gets: the one asked for, canonical, or a fresh one. InvalidInputError for
+ * a malformed id and for the all-zero one, which the sidecar's readiness probe looks up because
+ * no tenant has it.
+ */
+export function newTenantIdFor(options: NewTenantOptions | undefined): string {
+  if (options?.id === undefined) return newTenantId();
+  const id = parseTenantId(options.id);
+  if (/^[0-]+$/.test(id)) {
+    throw new InvalidInputError('the all-zero tenant id is reserved', {
+      details: { field: 'tenant_id' },
+    });
+  }
+  return id;
+}
+
+/** The answer to creating a tenant whose id is taken: the same words from every store. */
+export function tenantExists(tenantId: string): ConflictError {
+  return new ConflictError(`tenant ${tenantId} already exists`, {
+    details: { field: 'id', tenant_id: tenantId },
+  });
 }

@@ -129,6 +129,82 @@ export function describeStoreSuite(name: string, open: () => Promise<OpenedStore
           for (const l of listed) assert.deepEqual(Object.keys(l), ['id', 'name']);
         }));
 
+      it('creates a tenant with the id asked for, canonical, and refuses it a second time', () =>
+        withStore(open, async ({ store }) => {
+          const asked = '2489e9ad-2ee2-8e00-8ec9-32d5f69181c0';
+          const { tenant, owner } = await store.createTenant(
+            'Acme',
+            { name: 'Ada', email: 'ada@acme.example', roles: ['admin'] },
+            { id: asked },
+          );
+          assert.equal(tenant.id, asked.toUpperCase());
+          assert.equal(owner.tenant_id, tenant.id);
+          assert.deepEqual(await store.getTenant(asked), { id: tenant.id, name: 'Acme' });
+
+          // Taken in any case: ConflictError, and nothing of the second call is written.
+          for (const again of [asked, asked.toUpperCase()]) {
+            await assert.rejects(
+              store.createTenant(
+                'Other',
+                { name: 'Eve', email: 'eve@other.example', roles: ['admin'] },
+                { id: again },
+              ),
+              (err: unknown) =>
+                err instanceof ConflictError &&
+                err.code === 'conflict' &&
+                err.message === `tenant ${tenant.id} already exists`,
+            );
+          }
+          assert.deepEqual(await store.getTenant(tenant.id), { id: tenant.id, name: 'Acme' });
+          const page = await store.listUsers(tenant.id, { limit: 200 });
+          assert.deepEqual(
+            page.users.map((u) => u.email),
+            ['ada@acme.example'],
+          );
+          assert.equal((await store.listTenants()).filter((t) => t.id === tenant.id).length, 1);
+        }));
+
+      it('creates a tenant id asked for by several callers at once exactly once', () =>
+        withStore(open, async ({ store }) => {
+          const id = '5F0C2A4E-9B1D-4C3E-8A7F-6D5E4C3B2A19';
+          const results = await Promise.allSettled(
+            Array.from({ length: 5 }, (_, i) =>
+              store.createTenant(
+                `T${i}`,
+                { name: `O${i}`, email: `o${i}@t.example`, roles: ['admin'] },
+                { id },
+              ),
+            ),
+          );
+          const won = results.filter((r) => r.status === 'fulfilled');
+          const lost = results.filter((r) => r.status === 'rejected');
+          assert.equal(won.length, 1, 'exactly one caller creates it');
+          for (const r of lost) assert.ok(r.reason instanceof ConflictError, String(r.reason));
+          const page = await store.listUsers(id, { limit: 200 });
+          assert.equal(page.users.length, 1, 'one owner, the winner');
+          assert.equal(page.users[0]?.tenant_id, id);
+        }));
+
+      it('refuses a malformed or all-zero tenant id and writes nothing', () =>
+        withStore(open, async ({ store }) => {
+          for (const id of ['acme', '', '2489E9AD-2EE2-8E00-8EC9-32D5F69181C', MISSING_ID + 'x']) {
+            await assert.rejects(
+              store.createTenant('T', { name: 'O', email: 'o@t.example', roles: [] }, { id }),
+              (err: unknown) => err instanceof InvalidInputError && err.code === 'invalid_input',
+              JSON.stringify(id),
+            );
+          }
+          await assert.rejects(
+            store.createTenant(
+              'T',
+              { name: 'O', email: 'o@t.example', roles: [] },
+              { id: '00000000-0000-0000-0000-000000000000' },
+            ),
+            (err: unknown) => err instanceof InvalidInputError && /reserved/.test(err.message),
+          );
+          assert.deepEqual(await store.listTenants(), []);
+        }));
+
       it('makes one owner per tenant; other users are not owners', () =>
         withStore(open, async ({ store }) => {
           const t = await newTenant(store);
