@@ -391,3 +391,28 @@ export function suiteRedis(): { redis(): RunningRedis; raw(): ReturnType<typeof 
   };
   return { redis: () => must(redis), raw: () => must(raw) };
 }
+
+/** Whether the replica on `port` has its link to the master up (`master_link_status:up`). */
+export async function replicationLinkUp(port: number): Promise<boolean> {
+  try {
+    return await withRedisClient(port, async (c) =>
+      /master_link_status:up/.test(await c.info('replication')),
+    );
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Cuts the replication link of the master on `masterPort` and keeps it cut, while both processes
+ * keep answering everyone else (the sentinels, cedargate): the master's replicas are
+ * disconnected (`CLIENT KILL TYPE replica`) and cannot sync again, for the master refuses
+ * `PSYNC`/`SYNC` to them (an ACL). Its writes then reach no replica: `WAIT` answers 0. The cut
+ * lasts as long as that master process (a restart forgets the ACL).
+ */
+export async function cutReplication(masterPort: number): Promise<void> {
+  await withRedisClient(masterPort, async (c) => {
+    await c.sendCommand(['ACL', 'SETUSER', 'default', '-psync', '-sync']);
+    await c.sendCommand(['CLIENT', 'KILL', 'TYPE', 'replica']);
+  });
+}
