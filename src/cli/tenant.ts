@@ -6,7 +6,7 @@
  * tenant as JSON lines.
  */
 import { loadConfig } from '../config.js';
-import { InvalidInputError } from '../errors.js';
+import { InvalidInputError, UnavailableError } from '../errors.js';
 import { OWNER_ROLE, publicUser } from '../common/user.js';
 import { validateNewUser, validateTenantName } from '../common/validate.js';
 import { openStore } from '../backend/store/index.js';
@@ -55,7 +55,15 @@ export async function run(args: string[]): Promise<number> {
 
   const store = await openStore(loadConfig('cli'), undefined, { waitForLocks: true });
   try {
-    const created = await store.createTenant(name, owner);
+    const created = await store.createTenant(name, owner).catch((err: unknown) => {
+      // Not the same request again blindly: each run makes a new tenant.
+      if (err instanceof UnavailableError && err.details?.['may_have_been_applied'] === true) {
+        throw new Error(
+          `${err.message}; run "cedargate tenant list" to see whether it was created before running this again`,
+        );
+      }
+      throw err;
+    });
     process.stdout.write(
       `${JSON.stringify({ tenant: created.tenant, owner: publicUser(created.owner) })}\n`,
     );

@@ -78,11 +78,11 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Runni
   if (options.persistDir === undefined) args.push('--appendonly', 'no');
   else args.push('--dir', options.persistDir, '--appendonly', 'yes', '--appendfsync', 'always');
   args.push(...(options.args ?? []));
-  // The replica loads the master's snapshot from the socket, not through a dump.rdb in the cwd.
-  if (options.replicaOf !== undefined) {
+  // A replica loads the master's snapshot from the socket, not through a dump.rdb in the cwd —
+  // also one that the sentinels turn into a replica after a restart.
+  args.push('--repl-diskless-load', 'on-empty-db');
+  if (options.replicaOf !== undefined)
     args.push('--replicaof', '127.0.0.1', String(options.replicaOf));
-    args.push('--repl-diskless-load', 'on-empty-db');
-  }
 
   let child: ChildProcess | undefined;
   let output = '';
