@@ -8,7 +8,7 @@
  * tenant as JSON lines.
  */
 import { loadConfig } from '../config.js';
-import { ConflictError, InvalidInputError } from '../errors.js';
+import { ConflictError, InvalidInputError, UnavailableError } from '../errors.js';
 import { OWNER_ROLE, publicUser } from '../common/user.js';
 import { validateNewUser, validateTenantName } from '../common/validate.js';
 import { openStore } from '../backend/store/index.js';
@@ -68,6 +68,13 @@ export async function run(args: string[]): Promise<number> {
     const created = await store.createTenant(name, owner, { id }).catch((err: unknown) => {
       // 409's words, on one line (exit 1): the id is taken, nothing was written.
       if (err instanceof ConflictError) throw new Error(`${err.code}: ${err.message}`);
+      // Not the same request again blindly: without --id each run makes a new tenant (with --id a
+      // second run answers the conflict above if the first one held).
+      if (err instanceof UnavailableError && err.details?.['may_have_been_applied'] === true) {
+        throw new Error(
+          `${err.message}; run "cedargate tenant list" to see whether it was created before running this again`,
+        );
+      }
       throw err;
     });
     process.stdout.write(

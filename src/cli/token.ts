@@ -10,6 +10,7 @@ import { loadConfig } from '../config.js';
 import { issueDevToken } from '../sidecar/authn/issue-token.js';
 import type { Revocation } from '../sidecar/cluster/revocation-mirror.js';
 import { isRevocableJti, revokeInRedis } from '../sidecar/cluster/revocations.js';
+import { ReplicaUnconfirmedError } from '../common/redis-connection.js';
 import {
   HelpRequested,
   helpText,
@@ -98,6 +99,13 @@ async function revokeToken(args: string[]): Promise<number> {
     await revokeInRedis(config.redisUrl, revocation, { maxLen: config.eventStreamMaxLen });
   } catch (err) {
     // A person at a terminal needs the cause in one line (main prints it, exit 1), not a stack.
+    if (err instanceof ReplicaUnconfirmedError) {
+      throw new Error(
+        `the revocation is recorded on the Redis primary and in effect, but no replica confirmed it ` +
+          `within ${err.waitedMs} ms: a failover now could undo it; run the same command again ` +
+          `(recording a revocation twice is harmless)`,
+      );
+    }
     throw new Error(
       `could not record the revocation: ${err instanceof Error ? err.message : String(err)}; nothing was revoked`,
     );

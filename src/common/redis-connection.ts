@@ -108,9 +108,7 @@ export function createRedisClient<S extends RedisScripts>(
   const target = parseSentinelTargetUrl(url);
   if (target === undefined) return createClient(clientOptions);
   // The adapter has every member of the client that cedargate calls (not the whole client).
-  return sentinelClient(target, clientOptions, scripts, REPLICA_ACK_TIMEOUT_MS) as ReturnType<
-    typeof scriptedClient<S>
-  >;
+  return sentinelClient(target, clientOptions, scripts) as ReturnType<typeof scriptedClient<S>>;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-unused-vars -- never called: names the type only
@@ -128,7 +126,6 @@ function sentinelClient(
   target: SentinelTarget,
   clientOptions: RedisClientOptions,
   scripts: RedisScripts | undefined,
-  replicaAckMs: number | undefined,
 ): unknown {
   const { url: _url, ...nodeClientOptions } = clientOptions;
   const sentinel = createSentinel({
@@ -154,20 +151,10 @@ function sentinelClient(
       if (keys.length > 0) yield keys;
     } while (cursor !== '0');
   }
-  // The scripts are the store's writes: each is acknowledged only after a replica has it too
-  // (or after `replicaAckMs` without one), so a promoted replica holds every acknowledged write.
-  // WAIT runs on the same connection as the write (the pool has one).
-  const writes = new Set(Object.keys(scripts ?? {}));
+  // The store's writes wait for a replica themselves (`waitForReplica`), on this one connection
+  // (the pool has one), and only after a script that wrote.
   return new Proxy(sentinel, {
     get(obj, prop, receiver) {
-      if (typeof prop === 'string' && writes.has(prop) && replicaAckMs !== undefined) {
-        const write = Reflect.get(obj, prop, obj) as (...a: unknown[]) => Promise<unknown>;
-        return async (...args: unknown[]) => {
-          const reply = await write.apply(obj, args);
-          await waitForReplica({ sendCommand }, replicaAckMs);
-          return reply;
-        };
-      }
       if (prop === 'sendCommand') return sendCommand;
       if (prop === 'scanIterator') return scanIterator;
       if (prop === 'destroy') return () => void obj.destroy().catch(() => undefined);
@@ -188,10 +175,10 @@ function sentinelClient(
 
 /**
  * How long a write made through Sentinel waits for one replica to confirm it (WAIT 1 <ms>).
- * With no replica answering, each write costs this much and is then acknowledged anyway: it is
- * on the master, and refusing it would say it failed when it did not.
+ * With none confirming, the write is on the master only, and a failover may undo it: it is then
+ * not acknowledged (`ReplicaUnconfirmedError`).
  */
-const REPLICA_ACK_TIMEOUT_MS = 500;
+export const REPLICA_ACK_TIMEOUT_MS = 500;
 
 /** Whether writes through `url` must wait for a replica (`waitForReplica`): Sentinel targets. */
 export function writesWaitForReplica(url: string): boolean {
@@ -199,15 +186,37 @@ export function writesWaitForReplica(url: string): boolean {
 }
 
 /**
- * Waits until one replica holds what this connection wrote (`WAIT 1 <ms>`), or `ms` passed: a
- * write acknowledged after it survives a failover. Call it on the connection that wrote (a
- * Sentinel client's pool has one), only under Sentinel (`writesWaitForReplica`).
+ * No replica confirmed a write within its wait: it is on the master (it may have been applied)
+ * and would not survive a failover now. Retry it: every write cedargate waits for is one that
+ * converges when sent again.
+ */
+export class ReplicaUnconfirmedError extends Error {
+  constructor(
+    readonly waitedMs: number,
+    options?: { cause?: unknown },
+  ) {
+    super(`no replica confirmed the write within ${waitedMs} ms`, options);
+    this.name = 'ReplicaUnconfirmedError';
+  }
+}
+
+/**
+ * Waits until one replica holds what this connection wrote (`WAIT 1 <ms>`): a write
+ * acknowledged after it survives a failover. Throws `ReplicaUnconfirmedError` when `ms` passed
+ * with none (WAIT answered 0) or the WAIT itself failed. Call it on the connection that wrote
+ * (a Sentinel client's pool has one), only under Sentinel (`writesWaitForReplica`).
  */
 export async function waitForReplica(
   client: { sendCommand(args: string[]): Promise<unknown> },
   ms: number = REPLICA_ACK_TIMEOUT_MS,
 ): Promise<void> {
-  await client.sendCommand(['WAIT', '1', String(ms)]);
+  let confirmed: unknown;
+  try {
+    confirmed = await client.sendCommand(['WAIT', '1', String(ms)]);
+  } catch (err) {
+    throw new ReplicaUnconfirmedError(ms, { cause: err });
+  }
+  if (!(Number(confirmed) >= 1)) throw new ReplicaUnconfirmedError(ms);
 }
 
 /** A plain client (no scripts): the cluster channel and the CLI. */
@@ -219,9 +228,7 @@ export function createPlainClient(
   const clientOptions = redisClientOptions(url, name, options);
   const target = parseSentinelTargetUrl(url);
   if (target === undefined) return createClient(clientOptions);
-  return sentinelClient(target, clientOptions, undefined, undefined) as ReturnType<
-    typeof plainClient
-  >;
+  return sentinelClient(target, clientOptions, undefined) as ReturnType<typeof plainClient>;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-unused-vars -- never called: names the type only

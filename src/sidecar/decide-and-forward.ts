@@ -192,6 +192,10 @@ function afterWrite(
 ): NonNullable<ForwardPlan['beforeRespond']> {
   const since = deps.directory.mark();
   return (status, response) => {
+    // A 5xx may come after the store applied the write (a 503 `may_have_been_applied`: no
+    // replica confirmed it): forget the user rather than decide on the copy from before it. The
+    // answer goes to the client as it is; the write is never sent again from here.
+    if (status >= 500) deps.directory.invalidate(tenantId, userId);
     if (status >= 300) return undefined;
     // The backend's answer to a PUT is the user as it now is: keep it rather than reading it
     // back on the next request. Anything else about this user is dropped.

@@ -14,6 +14,7 @@ import { clusterKeys } from '../../src/sidecar/cluster/keys.js';
 import { waitFor } from '../helpers/net.js';
 import { runCli } from '../helpers/process.js';
 import {
+  replicationLinkUp,
   skipWithoutSentinel,
   startRedis,
   startSentinels,
@@ -28,16 +29,6 @@ const MASTER = 'cedargate-ops';
 async function waitCalls(port: number): Promise<number> {
   const stats = await withClient(port, (c) => c.info('commandstats'));
   return Number(/cmdstat_wait:calls=(\d+)/.exec(stats)?.[1] ?? 0);
-}
-
-async function replicationLinkUp(port: number): Promise<boolean> {
-  try {
-    return await withClient(port, async (c) =>
-      /master_link_status:up/.test(await c.info('replication')),
-    );
-  } catch {
-    return false;
-  }
 }
 
 describe('Redis Sentinel as operated', { skip: skipWithoutSentinel() }, () => {

@@ -78,11 +78,11 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Runni
   if (options.persistDir === undefined) args.push('--appendonly', 'no');
   else args.push('--dir', options.persistDir, '--appendonly', 'yes', '--appendfsync', 'always');
   args.push(...(options.args ?? []));
-  // The replica loads the master's snapshot from the socket, not through a dump.rdb in the cwd.
-  if (options.replicaOf !== undefined) {
+  // A replica loads the master's snapshot from the socket, not through a dump.rdb in the cwd —
+  // also one that the sentinels turn into a replica after a restart.
+  args.push('--repl-diskless-load', 'on-empty-db');
+  if (options.replicaOf !== undefined)
     args.push('--replicaof', '127.0.0.1', String(options.replicaOf));
-    args.push('--repl-diskless-load', 'on-empty-db');
-  }
 
   let child: ChildProcess | undefined;
   let output = '';
@@ -390,4 +390,29 @@ export function suiteRedis(): { redis(): RunningRedis; raw(): ReturnType<typeof 
     return v;
   };
   return { redis: () => must(redis), raw: () => must(raw) };
+}
+
+/** Whether the replica on `port` has its link to the master up (`master_link_status:up`). */
+export async function replicationLinkUp(port: number): Promise<boolean> {
+  try {
+    return await withRedisClient(port, async (c) =>
+      /master_link_status:up/.test(await c.info('replication')),
+    );
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Cuts the replication link of the master on `masterPort` and keeps it cut, while both processes
+ * keep answering everyone else (the sentinels, cedargate): the master's replicas are
+ * disconnected (`CLIENT KILL TYPE replica`) and cannot sync again, for the master refuses
+ * `PSYNC`/`SYNC` to them (an ACL). Its writes then reach no replica: `WAIT` answers 0. The cut
+ * lasts as long as that master process (a restart forgets the ACL).
+ */
+export async function cutReplication(masterPort: number): Promise<void> {
+  await withRedisClient(masterPort, async (c) => {
+    await c.sendCommand(['ACL', 'SETUSER', 'default', '-psync', '-sync']);
+    await c.sendCommand(['CLIENT', 'KILL', 'TYPE', 'replica']);
+  });
 }

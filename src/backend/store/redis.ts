@@ -18,7 +18,9 @@
  * write can exist without the event every sidecar follows. That one stream key is outside the
  * tenant's hash tag: the scripts are single-node (Redis Cluster is out of scope, docs/scaling.md).
  * Only UUID-shaped ids ever become part of a key. While Redis is unreachable every call fails
- * with UnavailableError (503).
+ * with UnavailableError (503). Through Sentinel a write that changed something is acknowledged
+ * only once a replica holds it (`WAIT`): otherwise 503 with `may_have_been_applied`
+ * (`unconfirmedWrite`), for a failover could undo it (docs/scaling.md, Failover).
  */
 import { decodeCursor, encodeCursor, type CursorPosition } from './cursor.js';
 import { DEFAULT_PAGE_MAX_BYTES, fitsInPage, pageBytesOf } from './page-budget.js';
@@ -45,7 +47,11 @@ import {
   connectWithin,
   isConnectionError,
   createRedisClient,
+  REPLICA_ACK_TIMEOUT_MS,
+  ReplicaUnconfirmedError,
+  waitForReplica,
   watchConnection,
+  writesWaitForReplica,
 } from '../../common/redis-connection.js';
 import { checkPageLimit } from '../../common/list-query.js';
 import { DEFAULT_EVENT_STREAM_MAXLEN, eventStreamKey } from '../../common/change-events.js';
@@ -91,6 +97,12 @@ export interface RedisStoreOptions {
   eventStreamMaxLen?: number;
   /** How often the generation is re-read (default `GENERATION_CHECK_MS`). */
   generationCheckMs?: number;
+  /**
+   * A write is acknowledged only once a replica holds it (`WAIT 1 <ms>`), waiting at most this
+   * long; otherwise it answers 503 (`unconfirmedWrite`). Default: `REPLICA_ACK_TIMEOUT_MS`
+   * through Sentinel, no wait on a plain REDIS_URL (nothing would be promoted in its place).
+   */
+  replicaAckTimeoutMs?: number;
 }
 
 /**
@@ -244,6 +256,32 @@ function emailTaken(email: string): ConflictError {
   });
 }
 
+/** What a client told `unconfirmedWrite` should do (`details.retry`). */
+export const RETRY_UNCONFIRMED =
+  'send the same request again after Retry-After: a PUT converges on the same user, ' +
+  'a DELETE whose first attempt held answers 404, a POST whose first attempt held answers 409';
+
+/**
+ * The answer to a write no replica confirmed: the master applied it, but a failover now would
+ * undo it, so it is not acknowledged — and not refused either, since it may well hold. Every
+ * users API write converges when sent again (`RETRY_UNCONFIRMED`), so the client is told to.
+ */
+export function unconfirmedWrite(err: ReplicaUnconfirmedError): UnavailableError {
+  return new UnavailableError(
+    `the write reached the store's primary, but no replica confirmed it within ${err.waitedMs} ms: ` +
+      'it may have been applied, and a failover now could undo it',
+    {
+      cause: err,
+      retryAfterSeconds: 1,
+      details: {
+        may_have_been_applied: true,
+        reason: 'no_replica_confirmed',
+        retry: RETRY_UNCONFIRMED,
+      },
+    },
+  );
+}
+
 /**
  * Opens the Redis store: connects (failing after `connectTimeoutMs` rather than hanging), then
  * reconnects with backoff by itself whenever the connection drops.
@@ -312,7 +350,14 @@ export async function openRedisStore(
     );
     return checking;
   }
-  client.on('ready', () => void recheck());
+  /** Counts (re)connections, master changes included: a write and its WAIT must share one. */
+  let connection = 0;
+  client.on('ready', () => {
+    connection += 1;
+    void recheck();
+  });
+  const replicaAckMs =
+    options.replicaAckTimeoutMs ?? (writesWaitForReplica(url) ? REPLICA_ACK_TIMEOUT_MS : undefined);
   await connectWithin(client, url, options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
   await checking;
   const generationTimer = setInterval(() => {
@@ -330,6 +375,26 @@ export async function openRedisStore(
       emails: `${base}emails`,
       user: (userId) => `${base}user:${userId}`,
     };
+  }
+
+  /**
+   * Runs a write script and, when writes wait for a replica and the script did write (`wrote`),
+   * returns only once a replica holds it: otherwise 503 (`unconfirmedWrite`). A WAIT on another
+   * connection than the write's (a reconnect, a new master in between) would confirm nothing
+   * about the write, so it counts as unconfirmed too.
+   */
+  async function replicated<R>(write: () => Promise<R>, wrote: (reply: R) => boolean): Promise<R> {
+    const on = connection;
+    const reply = await write();
+    if (replicaAckMs === undefined || !wrote(reply)) return reply;
+    try {
+      await waitForReplica(client, replicaAckMs);
+      if (connection !== on) throw new ReplicaUnconfirmedError(replicaAckMs);
+    } catch (err) {
+      if (err instanceof ReplicaUnconfirmedError) throw unconfirmedWrite(err);
+      throw err;
+    }
+    return reply;
   }
 
   /** Runs one store operation; a lost connection becomes 503, contract errors pass through. */
@@ -381,19 +446,23 @@ export async function openRedisStore(
       ...['version', '1', 'email_key', emailKey],
       ...(user.avatar === null ? [] : ['avatar', user.avatar]),
     ];
-    const reply = await client.insertUser(
-      [keys.tenant, keys.emails, keys.users, keys.user(user.id), events],
-      [
-        emailKey,
-        user.id,
-        indexMember(user),
-        tenant.create === undefined ? '0' : '1',
-        tenant.id,
-        tenant.create?.name ?? '',
-        tenant.create?.createdAt ?? '',
-        maxLen,
-        ...fields,
-      ],
+    const reply = await replicated(
+      () =>
+        client.insertUser(
+          [keys.tenant, keys.emails, keys.users, keys.user(user.id), events],
+          [
+            emailKey,
+            user.id,
+            indexMember(user),
+            tenant.create === undefined ? '0' : '1',
+            tenant.id,
+            tenant.create?.name ?? '',
+            tenant.create?.createdAt ?? '',
+            maxLen,
+            ...fields,
+          ],
+        ),
+      (r) => r === 'ok',
     );
     if (reply === 'no_tenant') throw new NotFoundError('no such tenant');
     if (reply === 'tenant_exists') throw tenantExists(tenant.id);
@@ -556,16 +625,20 @@ export async function openRedisStore(
         if (patch.roles !== undefined) set.push('roles', JSON.stringify(patch.roles));
         if (patch.avatar === null) del.push('avatar');
         else if (patch.avatar !== undefined) set.push('avatar', patch.avatar);
-        const reply = await client.updateUser(
-          [keys.user(canonicalId(userId)), events, genKey],
-          [
-            expectedVersion === undefined ? '' : String(expectedVersion),
-            maxLen,
-            expectedVersion === undefined ? '' : (expectedGeneration ?? generation),
-            String(set.length / 2),
-            ...set,
-            ...del,
-          ],
+        const reply = await replicated(
+          () =>
+            client.updateUser(
+              [keys.user(canonicalId(userId)), events, genKey],
+              [
+                expectedVersion === undefined ? '' : String(expectedVersion),
+                maxLen,
+                expectedVersion === undefined ? '' : (expectedGeneration ?? generation),
+                String(set.length / 2),
+                ...set,
+                ...del,
+              ],
+            ),
+          (r) => r !== 'not_found' && r !== 'stale',
         );
         if (reply === 'not_found') throw new NotFoundError('no such user in this tenant');
         if (reply === 'stale') throw await staleAfterCheck();
@@ -577,13 +650,17 @@ export async function openRedisStore(
         const keys = tenantKeys(tenantId);
         if (keys === undefined || !isIdShaped(userId))
           throw new NotFoundError('no such user in this tenant');
-        const reply = await client.deleteUser(
-          [keys.user(canonicalId(userId)), keys.emails, keys.users, events, genKey],
-          [
-            expectedVersion === undefined ? '' : String(expectedVersion),
-            maxLen,
-            expectedVersion === undefined ? '' : (expectedGeneration ?? generation),
-          ],
+        const reply = await replicated(
+          () =>
+            client.deleteUser(
+              [keys.user(canonicalId(userId)), keys.emails, keys.users, events, genKey],
+              [
+                expectedVersion === undefined ? '' : String(expectedVersion),
+                maxLen,
+                expectedVersion === undefined ? '' : (expectedGeneration ?? generation),
+              ],
+            ),
+          (r) => r === 'ok',
         );
         if (reply === 'not_found') throw new NotFoundError('no such user in this tenant');
         if (reply === 'stale') throw await staleAfterCheck();

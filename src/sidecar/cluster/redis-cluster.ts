@@ -29,6 +29,7 @@ import {
   reconnectDelayMs,
   watchConnection,
   writesWaitForReplica,
+  ReplicaUnconfirmedError,
 } from '../../common/redis-connection.js';
 import { compareStreamIds, decodeChangeEvent, isStreamId } from '../../common/change-events.js';
 import {
@@ -420,7 +421,14 @@ async function restoreRevocations(
     const stored = await loadRevocations(client, ch.keys);
     const missing = revocationsMissingFrom(ch.mirror.entries(), stored);
     const replicaAck = writesWaitForReplica(ch.options.url);
-    for (const r of missing) await recordRevocation(client, ch.keys, r, { replicaAck });
+    for (const r of missing) {
+      // Best effort past the wait: a write-back no replica confirmed is on the primary, and this
+      // replica still remembers it; retrying it each check would hold the command connection
+      // (and the probes behind it) in WAIT for as long as no replica is attached.
+      await recordRevocation(client, ch.keys, r, { replicaAck }).catch((err: unknown) => {
+        if (!(err instanceof ReplicaUnconfirmedError)) throw err;
+      });
+    }
     ch.mirror.merge(stored);
     ch.restorePending = false;
     ch.logger.warn(

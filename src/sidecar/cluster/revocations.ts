@@ -79,7 +79,8 @@ function decodeSubjectField(field: string, value: string): Revocation | undefine
 /**
  * Stores a revocation and tells every sidecar about it, atomically. `replicaAck` (Sentinel):
  * resolves only once a replica holds it too, like every store write, so a failover right after
- * cannot lose a revocation that was reported recorded.
+ * cannot lose a revocation that was reported recorded; throws `ReplicaUnconfirmedError` when no
+ * replica confirmed it (it is on the primary, and in effect, but not yet safe).
  */
 export async function recordRevocation(
   client: PlainRedisClient,

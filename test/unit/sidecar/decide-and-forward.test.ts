@@ -137,6 +137,18 @@ describe('decide and forward', () => {
     assert.equal(s.directory.calls.remembered.length, 1);
   });
 
+  for (const method of ['PUT', 'DELETE']) {
+    it(`a ${method} the backend answered 503 (it may have been applied) → that answer, sent once; the user forgotten`, async () => {
+      const s = setup({ outcomes: [{ kind: 'answered', status: 503 }] });
+      assert.equal(await s.run(checked(method, U1)), 503);
+      // Never sent again by the sidecar: the client decides, told it may have been applied.
+      assert.equal(s.plans.length, 1);
+      await s.plans[0]?.beforeRespond?.(503, { etag: undefined, body: Buffer.from('{}') });
+      assert.deepEqual(s.directory.calls.invalidated, [U1]);
+      assert.equal(s.directory.calls.remembered.length, 0);
+    });
+  }
+
   it('denied and enforced → 403 forbidden naming the action; nothing is forwarded', async () => {
     const s = setup({ principal: U2 });
     const r = checked('PUT', U1);
