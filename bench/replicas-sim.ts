@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { eventStreamKey, DEFAULT_EVENT_STREAM_MAXLEN } from '../src/common/change-events.js';
 import { createPlainClient } from '../src/common/redis-connection.js';
 import { generationKey } from '../src/common/store-generation.js';
-import { parseFlags } from '../src/cli/usage.js';
+import { parseFlags, UsageError } from '../src/cli/usage.js';
 import { startRedis } from '../test/helpers/redis.js';
 import { describeMachine, type MachineInfo } from './machine.js';
 import { repoRoot } from './processes.js';
@@ -80,7 +80,7 @@ export function readSimSettings(argv: string[]): SimSettings {
   const num = (name: string, raw: string | undefined, dflt: number, min: number, max: number) => {
     const n = raw === undefined ? dflt : Number(raw);
     if (!Number.isFinite(n) || n < min || n > max)
-      throw new Error(
+      throw new UsageError(
         `--${name} must be a number in ${min}..${max}, got "${raw}"\nusage: ${USAGE}`,
       );
     return n;
@@ -91,7 +91,9 @@ export function readSimSettings(argv: string[]): SimSettings {
   const modes = (values.consistency ?? 'next-request,bounded').split(',').map((m) => {
     const mode = m.trim();
     if (mode !== 'next-request' && mode !== 'bounded')
-      throw new Error(`--consistency takes next-request, bounded; got "${mode}"\nusage: ${USAGE}`);
+      throw new UsageError(
+        `--consistency takes next-request, bounded; got "${mode}"\nusage: ${USAGE}`,
+      );
     return mode;
   });
   return {

@@ -21,7 +21,7 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseFlags } from '../src/cli/usage.js';
+import { HelpRequested, parseFlags, UsageError } from '../src/cli/usage.js';
 import { loadConfig } from '../src/config.js';
 import { runLoad, type BenchRequest, type LoadResult } from './load.js';
 import { DOZEN_ROLE_SCENARIO, writeDozenRolePolicies } from './dozen-roles.js';
@@ -139,16 +139,16 @@ function readSettings(argv: string[]): Settings {
   const halfRate = list(values['half-rate']) ?? ['get', 'put-role'];
   const store = values.store ?? 'sqlite';
   if (store !== 'sqlite' && store !== 'redis')
-    throw new Error(`--store must be sqlite or redis, got "${store}"\nusage: ${USAGE}`);
+    throw new UsageError(`--store must be sqlite or redis, got "${store}"\nusage: ${USAGE}`);
   const consistency = list(values.consistency)?.map((m) => {
     if (!(CONSISTENCY_MODES as readonly string[]).includes(m))
-      throw new Error(
+      throw new UsageError(
         `--consistency takes ${CONSISTENCY_MODES.join(', ')}, got "${m}"\nusage: ${USAGE}`,
       );
     return m as ConsistencyMode;
   });
   if (store !== 'redis' && (values.replicas !== undefined || consistency !== undefined))
-    throw new Error(`--replicas and --consistency need --store redis\nusage: ${USAGE}`);
+    throw new UsageError(`--replicas and --consistency need --store redis\nusage: ${USAGE}`);
   return {
     duration: num('duration', values.duration, 10, 1),
     warmup: num('warmup', values.warmup, 2, 0),
@@ -670,6 +670,15 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
+    if (err instanceof HelpRequested) {
+      process.stdout.write(err.text);
+      return;
+    }
+    if (err instanceof UsageError) {
+      process.stderr.write(`bench: ${err.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
     process.stderr.write(
       `bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
     );
