@@ -341,6 +341,11 @@ async function measureRedisStore(settings: Settings): Promise<number> {
     measure: (stack, scenario, redis) => measureScenario(stack, scenario, settings, redis),
     onRunning: (stop) => (stopRunning = stop),
   });
+  if (results.modes.every((m) => m.skipped !== undefined)) {
+    log(`--store redis measured nothing:`);
+    for (const m of results.modes) log(`  ${m.mode}: ${m.skipped}`);
+    return 1;
+  }
   const runSettings = {
     durationSeconds: settings.duration,
     warmupSeconds: settings.warmup,

@@ -50,6 +50,38 @@ describe('consistencySupport', () => {
   });
 });
 
+/** Runs the compiled bench with `args`; resolves with its exit code and output. */
+function runBench(
+  args: string[],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(repoRoot, 'dist', 'bench', 'run.js'), ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('npm run bench -- --store redis --consistency bounded, on a build without it', () => {
+  it(
+    'exits 1 saying why, without starting anything',
+    { skip: consistencySupport('bounded').supported && 'this build has the bounded mode' },
+    async () => {
+      const run = await runBench(['--store', 'redis', '--consistency', 'bounded']);
+      assert.equal(run.code, 1, run.stderr);
+      assert.match(
+        run.stderr,
+        /--store redis measured nothing:\n.*bounded: this build (ignores|refuses)/,
+      );
+      assert.doesNotMatch(run.stderr, /seeding|    at /);
+    },
+  );
+});
+
 describe(
   'npm run bench -- --store redis (smoke)',
   { timeout: 180_000, skip: skipWithoutRedis() },
@@ -63,12 +95,7 @@ describe(
     before(async () => {
       const args = ['--store', 'redis', '--replicas', '2', '--users', '40', '--scenarios', 'get'];
       args.push('--duration', '1', '--warmup', '0', '--connections', '4', '--out-dir', out);
-      const child = spawn(process.execPath, [join(repoRoot, 'dist', 'bench', 'run.js'), ...args], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      code = await new Promise((resolve) => child.on('exit', resolve));
+      ({ code, stdout, stderr } = await runBench(args));
       const files = readdirSync(out).filter((f) => f.endsWith('-redis.json'));
       assert.equal(code, 0, stderr);
       assert.equal(files.length, 1, files.join(', '));
