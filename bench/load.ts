@@ -39,6 +39,13 @@ export interface LoadResult {
 /** Options of {@link runLoad}. */
 export interface LoadOptions {
   url: string;
+  /**
+   * Several servers of one kind (replicas): one autocannon each, at the same time, sharing the
+   * connections and the rate evenly; `url` is then ignored.
+   */
+  urls?: readonly string[];
+  /** Called as soon as the run ends, before the drain (e.g. to read the servers' counters). */
+  afterRun?: () => Promise<void>;
   connections: number;
   durationSeconds: number;
   /** Requests per second over all connections; omitted = as fast as the server answers. */
@@ -56,27 +63,34 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const samples = createSamples();
   const statusCodes: Record<string, number> = {};
   let non2xx = 0;
-  const opts: autocannon.Options = {
-    url: options.url,
-    connections: options.connections,
-    duration: options.durationSeconds,
-    requests: [{ setupRequest: () => options.next() }],
-  };
-  if (options.overallRate !== undefined) opts.overallRate = options.overallRate;
+  const urls = options.urls ?? [options.url];
+  const share = (total: number, i: number): number =>
+    Math.max(1, Math.floor(total / urls.length) + (i < total % urls.length ? 1 : 0));
   // Without a callback autocannon returns its instance, which is also a promise of the result.
   const watched = options.watch ?? [];
   const cpuBefore = watched.map((p) => readCpuMicros(p.pid));
   const selfBefore = process.cpuUsage();
-  const instance = autocannon(opts) as unknown as autocannon.Instance &
-    PromiseLike<autocannon.Result>;
-  instance.on('response', ((_client: unknown, status: number, _bytes: number, ms: number) => {
-    statusCodes[status] = (statusCodes[status] ?? 0) + 1;
-    if (status >= 200 && status < 300) samples.push(ms);
-    else non2xx++;
-  }) as never);
-  const result = await instance;
+  const instances = urls.map((url, i) => {
+    const opts: autocannon.Options = {
+      url,
+      connections: share(options.connections, i),
+      duration: options.durationSeconds,
+      requests: [{ setupRequest: () => options.next() }],
+    };
+    if (options.overallRate !== undefined) opts.overallRate = share(options.overallRate, i);
+    const instance = autocannon(opts) as unknown as autocannon.Instance &
+      PromiseLike<autocannon.Result>;
+    instance.on('response', ((_client: unknown, status: number, _bytes: number, ms: number) => {
+      statusCodes[status] = (statusCodes[status] ?? 0) + 1;
+      if (status >= 200 && status < 300) samples.push(ms);
+      else non2xx++;
+    }) as never);
+    return instance;
+  });
+  const results = await Promise.all(instances);
   const self = process.cpuUsage(selfBefore);
   const cpuAfter = watched.map((p) => readCpuMicros(p.pid));
+  await options.afterRun?.();
   // autocannon cuts its connections at the deadline; the requests it abandoned still run in the
   // servers. Let them finish, so they neither load the next run nor race its first requests.
   await new Promise((r) => setTimeout(r, options.drainMs ?? DEFAULT_DRAIN_MS));
@@ -98,8 +112,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     latencyMs: roundAll(percentilesOf(samples.sorted())),
     non2xx,
     statusCodes,
-    errors: result.errors,
-    timeouts: result.timeouts,
+    errors: results.reduce((n, r) => n + r.errors, 0),
+    timeouts: results.reduce((n, r) => n + r.timeouts, 0),
     cpuMicrosPerRequest,
   };
 }

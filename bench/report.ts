@@ -8,6 +8,7 @@ import type { MachineInfo } from './machine.js';
 import type { MicroResult } from './micro.js';
 import { PEER_NAMES, type PeerName, type PeerResults } from './peers.js';
 import type { ProfileSummary } from './profile.js';
+import type { RedisCost } from './redis-stats.js';
 
 /** Direct and through-sidecar runs of one scenario, measured back to back. */
 export interface ScenarioResult {
@@ -21,6 +22,8 @@ export interface ScenarioResult {
   sidecarCacheEvents: Record<string, number>;
   /** Status codes of a few requests sent before the runs, per path. */
   preflight: { direct: number[]; sidecar: number[] };
+  /** With `--store redis`: what Redis counted during each measured run, per request. */
+  redis?: { direct: RedisCost; sidecar: RedisCost };
 }
 
 /** Both paths at one fixed rate: half the direct saturation rate. */
@@ -360,22 +363,26 @@ export const DOC_BEGIN = '<!-- bench:results:begin (written by `npm run bench --
 export const DOC_END = '<!-- bench:results:end -->';
 
 /**
- * Puts `markdown` between the markers of `docPath`, keeping everything else (the hand-written
+ * Puts `markdown` between the markers (by default the results section's) of `docPath`, keeping everything else (the hand-written
  * method and analysis); creates the file with the markers when it does not exist. The page is
  * formatted with the repository's prettier settings, so `npm run lint` stays green.
  */
-export async function writeDocSection(docPath: string, markdown: string): Promise<void> {
-  const section = `${DOC_BEGIN}\n\n${markdown}\n${DOC_END}`;
+export async function writeDocSection(
+  docPath: string,
+  markdown: string,
+  markers: { begin: string; end: string } = { begin: DOC_BEGIN, end: DOC_END },
+): Promise<void> {
+  const section = `${markers.begin}\n\n${markdown}\n${markers.end}`;
   let next: string;
   if (!existsSync(docPath)) {
     next = `# Benchmarks\n\n${section}\n`;
   } else {
     const text = readFileSync(docPath, 'utf8');
-    const begin = text.indexOf(DOC_BEGIN);
-    const end = text.indexOf(DOC_END);
+    const begin = text.indexOf(markers.begin);
+    const end = text.indexOf(markers.end);
     next =
       begin !== -1 && end > begin
-        ? `${text.slice(0, begin)}${section}${text.slice(end + DOC_END.length)}`
+        ? `${text.slice(0, begin)}${section}${text.slice(end + markers.end.length)}`
         : `${text.trimEnd()}\n\n${section}\n`;
   }
   const prettier = await import('prettier');

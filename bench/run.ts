@@ -11,19 +11,37 @@
  *   5. a memory soak (the mix through the sidecar, RSS sampled from /proc);
  *   6. with --profile, the sidecar again under `node --cpu-prof` for the GET and role-PUT loads.
  *
+ * `--store redis` instead runs the scenarios with the users in a redis-server and `--replicas N`
+ * sidecars on it, per EVENT_CONSISTENCY mode, with Redis's own counters (bench/redis-store.ts);
+ * `--simulate-replicas N` runs the Redis traffic of N replicas alone (bench/replicas-sim.ts).
+ *
  * Progress goes to stderr; the markdown table to stdout; the JSON to bench/results/<time>.json;
  * with --write-doc, the table into docs/benchmarks.md (between its markers).
  */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseFlags } from '../src/cli/usage.js';
+import { HelpRequested, parseFlags, UsageError } from '../src/cli/usage.js';
 import { loadConfig } from '../src/config.js';
 import { runLoad, type BenchRequest, type LoadResult } from './load.js';
 import { DOZEN_ROLE_SCENARIO, writeDozenRolePolicies } from './dozen-roles.js';
 import { describeMachine } from './machine.js';
 import { runMicroBenchmarks } from './micro.js';
 import { measurePeers, type PeerResults } from './peers.js';
+import { renderRedisMarkdown } from './redis-report.js';
+import {
+  costPerRequest,
+  diffSnapshots,
+  type RedisCost,
+  type RedisSnapshot,
+} from './redis-stats.js';
+import {
+  CONSISTENCY_MODES,
+  runRedisStore,
+  type ConsistencyMode,
+  type RedisSampler,
+} from './redis-store.js';
+import { simulateReplicasMain } from './replicas-sim.js';
 import { repoRoot, readRss } from './processes.js';
 import { summarizeProfile } from './profile.js';
 import {
@@ -42,7 +60,15 @@ import { round, slopeOf } from './stats.js';
 const USAGE =
   'npm run bench -- [--duration S] [--warmup S] [--connections N] [--users N] [--scenarios get,put-name,put-role,mix]' +
   ' [--half-rate get,put-role|none] [--soak S] [--micro-decisions N] [--micro-tokens N] [--no-micro] [--profile]' +
-  ' [--no-dozen-roles] [--peers] [--write-doc] [--out-dir DIR] [--from RESULTS.json]';
+  ' [--no-dozen-roles] [--peers] [--write-doc] [--out-dir DIR] [--from RESULTS.json]' +
+  ' [--store sqlite|redis] [--replicas N] [--consistency next-request,bounded]' +
+  '\n       npm run bench -- --simulate-replicas N [--rate 100,1000] [--consistency …] (see bench/replicas-sim.ts)';
+
+/** Seconds of the idle window `--store redis` measures before each mode's scenarios. */
+const REDIS_IDLE_SECONDS = 3;
+const REDIS_DOC_BEGIN =
+  '<!-- bench:redis:begin (written by `npm run bench -- --store redis --write-doc`) -->';
+const REDIS_DOC_END = '<!-- bench:redis:end -->';
 
 interface Settings {
   duration: number;
@@ -64,6 +90,12 @@ interface Settings {
   outDir: string;
   /** Render an earlier run's JSON instead of measuring. */
   from: string | undefined;
+  /** Where the users live: SQLite (the default run) or a redis-server of the bench's own. */
+  store: 'sqlite' | 'redis';
+  /** Sidecars with `--store redis`. */
+  replicas: number;
+  /** EVENT_CONSISTENCY modes with `--store redis`; undefined = all this build has. */
+  consistency: ConsistencyMode[] | undefined;
 }
 
 function readSettings(argv: string[]): Settings {
@@ -86,6 +118,9 @@ function readSettings(argv: string[]): Settings {
       'write-doc': { type: 'boolean' },
       'out-dir': { type: 'string' },
       from: { type: 'string' },
+      store: { type: 'string' },
+      replicas: { type: 'string' },
+      consistency: { type: 'string' },
     },
     USAGE,
   );
@@ -102,6 +137,18 @@ function readSettings(argv: string[]): Settings {
       .map((s) => s.trim())
       .filter((s) => s !== '');
   const halfRate = list(values['half-rate']) ?? ['get', 'put-role'];
+  const store = values.store ?? 'sqlite';
+  if (store !== 'sqlite' && store !== 'redis')
+    throw new UsageError(`--store must be sqlite or redis, got "${store}"\nusage: ${USAGE}`);
+  const consistency = list(values.consistency)?.map((m) => {
+    if (!(CONSISTENCY_MODES as readonly string[]).includes(m))
+      throw new UsageError(
+        `--consistency takes ${CONSISTENCY_MODES.join(', ')}, got "${m}"\nusage: ${USAGE}`,
+      );
+    return m as ConsistencyMode;
+  });
+  if (store !== 'redis' && (values.replicas !== undefined || consistency !== undefined))
+    throw new UsageError(`--replicas and --consistency need --store redis\nusage: ${USAGE}`);
   return {
     duration: num('duration', values.duration, 10, 1),
     warmup: num('warmup', values.warmup, 2, 0),
@@ -120,6 +167,9 @@ function readSettings(argv: string[]): Settings {
     writeDoc: values['write-doc'] === true,
     outDir: values['out-dir'] ?? join(repoRoot, 'bench', 'results'),
     from: values.from,
+    store,
+    replicas: Math.floor(num('replicas', values.replicas, 2, 1)),
+    consistency,
   };
 }
 
@@ -127,7 +177,10 @@ const log = (line: string): void =>
   void process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 
 async function main(argv: string[]): Promise<number> {
+  if (argv.some((a) => a === '--simulate-replicas' || a.startsWith('--simulate-replicas=')))
+    return simulateReplicasMain(argv, log);
   const settings = readSettings(argv);
+  if (settings.store === 'redis') return measureRedisStore(settings);
   if (settings.from !== undefined) {
     await publish(
       JSON.parse(readFileSync(settings.from, 'utf8')) as BenchResults,
@@ -261,6 +314,67 @@ async function main(argv: string[]): Promise<number> {
 }
 
 /**
+ * `--store redis`: the scenarios (not the half-rate runs, the soak, the profile or the peers)
+ * on Redis with `--replicas` sidecars, per EVENT_CONSISTENCY mode; JSON to
+ * `<out-dir>/<time>-redis.json`, the tables to stdout and, with --write-doc, into
+ * docs/benchmarks.md between the `bench:redis` markers.
+ */
+async function measureRedisStore(settings: Settings): Promise<number> {
+  const startedAt = new Date().toISOString();
+  const machine = describeMachine();
+  log(`${machine.cpuModel}, ${machine.cores} cores, Node ${machine.node}; --store redis`);
+  let stopRunning: (() => Promise<void>) | undefined;
+  const interrupt = (signal: NodeJS.Signals) => {
+    log(`${signal}: stopping the servers`);
+    void (stopRunning?.() ?? Promise.resolve()).finally(() => process.exit(130));
+  };
+  process.once('SIGINT', interrupt);
+  process.once('SIGTERM', interrupt);
+  const results = await runRedisStore({
+    users: settings.users,
+    replicas: settings.replicas,
+    consistency: settings.consistency,
+    scenarios: settings.scenarios,
+    policyDir: join(repoRoot, 'policies'),
+    idleSeconds: REDIS_IDLE_SECONDS,
+    log,
+    measure: (stack, scenario, redis) => measureScenario(stack, scenario, settings, redis),
+    onRunning: (stop) => (stopRunning = stop),
+  });
+  if (results.modes.every((m) => m.skipped !== undefined)) {
+    log(`--store redis measured nothing:`);
+    for (const m of results.modes) log(`  ${m.mode}: ${m.skipped}`);
+    return 1;
+  }
+  const runSettings = {
+    durationSeconds: settings.duration,
+    warmupSeconds: settings.warmup,
+    connections: settings.connections,
+    users: settings.users,
+  };
+  mkdirSync(settings.outDir, { recursive: true });
+  const jsonPath = join(settings.outDir, `${startedAt.replace(/[:.]/g, '-')}-redis.json`);
+  const json = {
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    machine,
+    loadAverageAtEnd: Math.round((loadavg()[0] ?? 0) * 100) / 100,
+    settings: runSettings,
+    ...results,
+  };
+  writeFileSync(jsonPath, `${JSON.stringify(json, null, 2)}\n`);
+  log(`results: ${jsonPath}`);
+  const markdown = renderRedisMarkdown(results, machine, runSettings);
+  process.stdout.write(markdown);
+  if (settings.writeDoc) {
+    const doc = join(repoRoot, 'docs', 'benchmarks.md');
+    await writeDocSection(doc, markdown, { begin: REDIS_DOC_BEGIN, end: REDIS_DOC_END });
+    log(`wrote ${doc}`);
+  }
+  return 0;
+}
+
+/**
  * After a sidecar run that wrote, wait out the sidecar's user cache (USER_CACHE_TTL_MS, 5 s by
  * default). A write abandoned by autocannon at the deadline can land in the backend while the
  * sidecar sees the client gone and keeps its old copy of the user; the next run's first request
@@ -276,7 +390,15 @@ function drainAfter(scenario: Scenario, path: PathKind): number {
 /** The servers a request of `path` runs through. */
 function watchOf(stack: BenchStack, path: PathKind): { name: string; pid: number }[] {
   const backend = { name: 'backend', pid: stack.backend.pid };
-  return path === 'direct' ? [backend] : [backend, { name: 'sidecar', pid: stack.sidecar.pid }];
+  if (path === 'direct') return [backend];
+  return [backend, ...stack.sidecars.map((p) => ({ name: p.name, pid: p.pid }))];
+}
+
+/** Where a run of `path` sends its requests: the backend, or every sidecar replica. */
+function targetOf(stack: BenchStack, path: PathKind): { url: string; urls?: readonly string[] } {
+  return path === 'direct'
+    ? { url: stack.backendUrl }
+    : { url: stack.sidecarUrl, urls: stack.sidecarUrls };
 }
 
 /** Prints the tables, and writes them into docs/benchmarks.md when asked. */
@@ -298,6 +420,7 @@ async function measureScenario(
   stack: BenchStack,
   scenario: Scenario,
   s: Settings,
+  redis?: RedisSampler,
 ): Promise<ScenarioResult> {
   const preflight = {
     direct: await preflightStatuses(stack, scenario, 'direct'),
@@ -311,12 +434,12 @@ async function measureScenario(
   // Warm-up, then the measured run; the sidecar's cache counters are read around the latter.
   const runPath = async (
     path: PathKind,
-  ): Promise<{ load: LoadResult; events: Record<string, number> }> => {
+  ): Promise<{ load: LoadResult; events: Record<string, number>; redis?: RedisCost }> => {
     const next = scenario.generator(stack, path);
     if (s.warmup > 0) {
       log(`${scenario.name}: ${path} warm-up ${s.warmup} s`);
       await runLoad({
-        url: urlOf(stack, path),
+        ...targetOf(stack, path),
         watch: watchOf(stack, path),
         connections: s.connections,
         durationSeconds: s.warmup,
@@ -326,23 +449,35 @@ async function measureScenario(
     }
     const before = await stack.cacheCounters();
     log(`${scenario.name}: ${path} ${s.duration} s`);
+    // Redis is read right as the load ends: the drain after it is not part of the requests.
+    const redisBefore = await redis?.snapshot();
+    let redisAfter: RedisSnapshot | undefined;
     const load = await runLoad({
-      url: urlOf(stack, path),
+      ...targetOf(stack, path),
       watch: watchOf(stack, path),
       connections: s.connections,
       durationSeconds: s.duration,
       drainMs: drainAfter(scenario, path),
       next,
+      ...(redis === undefined
+        ? {}
+        : { afterRun: async () => void (redisAfter = await redis.snapshot()) }),
     });
     stack.assertRunning();
     const events = diffCounters(before, await stack.cacheCounters());
     log(
       `${scenario.name}: ${path} ${load.rps} req/s, p50 ${load.latencyMs.p50} ms, p99 ${load.latencyMs.p99} ms, non-2xx ${load.non2xx} ${JSON.stringify(load.statusCodes)}`,
     );
-    return { load, events };
+    if (redisBefore === undefined || redisAfter === undefined) return { load, events };
+    const cost = costPerRequest(diffSnapshots(redisBefore, redisAfter), load.requests);
+    log(
+      `${scenario.name}: ${path} Redis ${cost.commandsPerRequest.total} commands/request (sidecar's own ${cost.commandsPerRequest.sidecar}), ${cost.cpuMsPer1000Requests} ms CPU / 1,000 requests`,
+    );
+    return { load, events, redis: cost };
   };
-  const direct = (await runPath('direct')).load;
-  const { load: sidecar, events } = await runPath('sidecar');
+  const directRun = await runPath('direct');
+  const direct = directRun.load;
+  const { load: sidecar, events, redis: sidecarRedis } = await runPath('sidecar');
   return {
     name: scenario.name,
     description: scenario.description,
@@ -351,6 +486,9 @@ async function measureScenario(
     ratio: round(direct.rps === 0 ? 0 : sidecar.rps / direct.rps, 3),
     sidecarCacheEvents: events,
     preflight,
+    ...(directRun.redis === undefined || sidecarRedis === undefined
+      ? {}
+      : { redis: { direct: directRun.redis, sidecar: sidecarRedis } }),
   };
 }
 
@@ -386,7 +524,7 @@ async function measureHalfRate(
   const at = async (path: PathKind) => {
     log(`${scenario.name} at ${rate} req/s: ${path} ${s.duration} s`);
     const r = await runLoad({
-      url: urlOf(stack, path),
+      ...targetOf(stack, path),
       watch: watchOf(stack, path),
       connections: s.connections,
       durationSeconds: s.duration,
@@ -537,6 +675,15 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
+    if (err instanceof HelpRequested) {
+      process.stdout.write(err.text);
+      return;
+    }
+    if (err instanceof UsageError) {
+      process.stderr.write(`bench: ${err.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
     process.stderr.write(
       `bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
     );

@@ -2,7 +2,8 @@
  * The system under test: a temporary DATA_DIR seeded with one tenant of N users (through the
  * store, in-process, before any server opens it: 10,000 CLI or HTTP calls would take minutes),
  * a development token for every user, then `cedargate backend` and `cedargate sidecar` as
- * separate processes on free ports, both at LOG_LEVEL=warn.
+ * separate processes on free ports, both at LOG_LEVEL=warn. With a Redis URL the users live in
+ * that Redis, every process gets REDIS_URL, and there may be several sidecars (replicas).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -37,15 +38,21 @@ export interface BenchStack {
   /** The development key set the tokens verify against (for the peers of `--peers`). */
   jwksFile: string;
   backendUrl: string;
+  /** The first sidecar's URL (the only one unless `replicas` > 1). */
   sidecarUrl: string;
+  /** Every sidecar's URL, in order. */
+  sidecarUrls: readonly string[];
   adminUrl: string;
   backend: ServerProcess;
+  /** The first sidecar. */
   sidecar: ServerProcess;
-  /** Stops the sidecar and starts a new one on the same ports (e.g. with `--cpu-prof`). */
+  /** Every sidecar, in order (the first is `sidecar`). */
+  sidecars: readonly ServerProcess[];
+  /** Stops the first sidecar and starts a new one on the same ports (e.g. with `--cpu-prof`). */
   restartSidecar(nodeArgs?: readonly string[]): Promise<void>;
-  /** Throws, with the process's output, when the backend or the sidecar is no longer running. */
+  /** Throws, with the process's output, when the backend or a sidecar is no longer running. */
   assertRunning(): void;
-  /** The sidecar's Prometheus cache counters, as `cache/result` → count. */
+  /** The sidecars' Prometheus cache counters, summed, as `cache/result` → count. */
   cacheCounters(): Promise<Record<string, number>>;
   close(): Promise<void>;
 }
@@ -54,6 +61,12 @@ export interface BenchStack {
 export interface StackOptions {
   users: number;
   policyDir?: string;
+  /** Keep the users in this Redis (REDIS_URL of every process) instead of SQLite. */
+  redisUrl?: string;
+  /** How many sidecars (default 1). */
+  replicas?: number;
+  /** More environment for every sidecar (e.g. EVENT_CONSISTENCY). */
+  sidecarEnv?: Record<string, string>;
   /** Progress lines (stderr). */
   log: (line: string) => void;
 }
@@ -65,13 +78,18 @@ export async function startBenchStack(options: StackOptions): Promise<BenchStack
   const policyDir = options.policyDir ?? join(repoRoot, 'policies');
   const trustSecret = randomBytes(24).toString('hex');
   try {
-    const seeded = await seed(dataDir, options.users, log);
-    const [backendPort, port, adminPort] = [await freePort(), await freePort(), await freePort()];
-    const common = {
+    const seeded = await seed(dataDir, options.users, options.redisUrl, log);
+    const replicas = Math.max(1, options.replicas ?? 1);
+    const backendPort = await freePort();
+    const ports: { port: number; adminPort: number }[] = [];
+    for (let i = 0; i < replicas; i++)
+      ports.push({ port: await freePort(), adminPort: await freePort() });
+    const common: Record<string, string> = {
       DATA_DIR: dataDir,
       POLICY_DIR: policyDir,
       TRUST_SECRET: trustSecret,
       LOG_LEVEL: 'warn',
+      ...(options.redisUrl === undefined ? {} : { REDIS_URL: options.redisUrl }),
     };
     const backendUrl = `http://127.0.0.1:${backendPort}`;
     const backend = spawnCedargate('backend', 'backend', {
@@ -80,58 +98,78 @@ export async function startBenchStack(options: StackOptions): Promise<BenchStack
       BACKEND_HOST: '127.0.0.1',
     });
     await waitUntilHealthy(backend, `${backendUrl}/healthz`);
-    const sidecarEnv = {
-      ...common,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      ADMIN_PORT: String(adminPort),
-      UPSTREAM_URL: backendUrl,
-      JWKS_FILE: devJwksPath(dataDir),
-      JWT_ISSUER: ISSUER,
-      JWT_AUDIENCE: AUDIENCE,
-    };
-    const adminUrl = `http://127.0.0.1:${adminPort}`;
-    const startSidecar = async (nodeArgs: readonly string[] = []) => {
-      const proc = spawnCedargate('sidecar', 'sidecar', sidecarEnv, nodeArgs);
-      await waitUntilHealthy(proc, `${adminUrl}/readyz`);
+    const adminUrls = ports.map((p) => `http://127.0.0.1:${p.adminPort}`);
+    const startSidecar = async (i: number, nodeArgs: readonly string[] = []) => {
+      const { port, adminPort } = ports[i] as { port: number; adminPort: number };
+      const proc = spawnCedargate(
+        replicas === 1 ? 'sidecar' : `sidecar ${i + 1}`,
+        'sidecar',
+        {
+          ...common,
+          PORT: String(port),
+          HOST: '127.0.0.1',
+          ADMIN_PORT: String(adminPort),
+          UPSTREAM_URL: backendUrl,
+          JWKS_FILE: devJwksPath(dataDir),
+          JWT_ISSUER: ISSUER,
+          JWT_AUDIENCE: AUDIENCE,
+          ...options.sidecarEnv,
+        },
+        nodeArgs,
+      );
+      try {
+        await waitUntilHealthy(proc, `${adminUrls[i]}/readyz`);
+      } catch (err) {
+        await proc.stop();
+        throw err;
+      }
       return proc;
     };
-    let sidecar: ServerProcess;
+    const sidecars: ServerProcess[] = [];
     try {
-      sidecar = await startSidecar();
+      for (let i = 0; i < replicas; i++) sidecars.push(await startSidecar(i));
     } catch (err) {
-      await backend.stop();
+      await Promise.all([...sidecars.map((p) => p.stop()), backend.stop()]);
       throw err;
     }
-    log(`backend pid ${backend.pid} on ${backendUrl}; sidecar pid ${sidecar.pid} on :${port}`);
+    log(
+      `backend pid ${backend.pid} on ${backendUrl}; sidecar pid ${sidecars.map((p) => p.pid).join(', ')} on :${ports.map((p) => p.port).join(', :')}`,
+    );
 
     const stack: BenchStack = {
       ...seeded,
       trustSecret,
       jwksFile: devJwksPath(dataDir),
       backendUrl,
-      sidecarUrl: `http://127.0.0.1:${port}`,
-      adminUrl,
+      sidecarUrl: `http://127.0.0.1:${ports[0]?.port}`,
+      sidecarUrls: ports.map((p) => `http://127.0.0.1:${p.port}`),
+      adminUrl: adminUrls[0] as string,
       backend,
-      sidecar,
+      sidecar: sidecars[0] as ServerProcess,
+      sidecars,
       async restartSidecar(nodeArgs = []) {
         await stack.sidecar.stop();
-        sidecar = await startSidecar(nodeArgs);
-        stack.sidecar = sidecar;
+        const fresh = await startSidecar(0, nodeArgs);
+        sidecars[0] = fresh;
+        stack.sidecar = fresh;
       },
       assertRunning() {
-        for (const proc of [backend, stack.sidecar]) {
+        for (const proc of [backend, ...sidecars]) {
           const ended = proc.ended();
           if (ended !== undefined)
             throw new Error(`the ${proc.name} died (${ended}):\n${proc.output()}`);
         }
       },
       async cacheCounters() {
-        const text = await (await fetch(`${adminUrl}/metrics`)).text();
-        return readCacheCounters(text);
+        const sum: Record<string, number> = {};
+        for (const url of adminUrls) {
+          const text = await (await fetch(`${url}/metrics`)).text();
+          for (const [k, v] of Object.entries(readCacheCounters(text))) sum[k] = (sum[k] ?? 0) + v;
+        }
+        return sum;
       },
       async close() {
-        await Promise.all([stack.sidecar.stop(), backend.stop()]);
+        await Promise.all([...sidecars.map((p) => p.stop()), backend.stop()]);
         rmSync(dataDir, { recursive: true, force: true });
       },
     };
@@ -145,10 +183,11 @@ export async function startBenchStack(options: StackOptions): Promise<BenchStack
 async function seed(
   dataDir: string,
   count: number,
+  redisUrl: string | undefined,
   log: (line: string) => void,
 ): Promise<{ tenantId: string; owner: SeededUser; users: SeededUser[] }> {
   const started = Date.now();
-  const store = await openStore({ dataDir, redisUrl: undefined });
+  const store = await openStore({ dataDir, redisUrl });
   let tenantId: string;
   let owner: User;
   const created: User[] = [];
