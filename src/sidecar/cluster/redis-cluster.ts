@@ -74,7 +74,7 @@ type ReaderState = 'idle' | 'connecting' | 'following' | 'down' | 'closed';
 
 type Handlers = Parameters<SidecarCluster['start']>[0];
 
-/** Entries one XREAD returns at most; a full batch means we are behind, so check for a trim. */
+/** Entries one XREAD returns at most. */
 const READ_BATCH = 500;
 /** How long one XREAD blocks: the loop notices `close` and a silent server this often. */
 const BLOCK_MS = 2_000;
@@ -316,6 +316,23 @@ function eventsLost(info: StreamInfo, lastId: string): string | undefined {
   return undefined;
 }
 
+/**
+ * Before anything a read returned is applied: were events after our last id removed before the
+ * read saw the stream? Asked after the read (XINFO's first entry only moves on, so one no newer
+ * than our id now was no newer then) and from the id we had before it, never from one the batch
+ * moved us to. An empty read needs no check: it found nothing after our id, so nothing was lost.
+ * A gap drops the caches and reloads the revocations before the batch is applied and `lastId`
+ * moves, so no request waiting for that batch is decided before the loss is handled.
+ */
+async function checkForGap(ch: Channel): Promise<void> {
+  const before = ch.lastId;
+  if (before === undefined) return;
+  const lost = eventsLost(await readStreamInfo(ch.events, ch.keys.events), before);
+  if (lost === undefined) return;
+  ch.mirror.merge(await loadRevocations(ch.events, ch.keys));
+  dropCaches(ch, lost);
+}
+
 /** Where to read from after a (re)connect: from the last applied id, or fresh after a loss. */
 async function resync(ch: Channel): Promise<void> {
   const info = await readStreamInfo(ch.events, ch.keys.events);
@@ -515,11 +532,8 @@ async function runReader(ch: Channel): Promise<void> {
         ...['STREAMS', ch.keys.events, ch.lastId ?? '$'],
       ]);
       const entries = entriesOf(reply);
+      if (entries.length > 0) await checkForGap(ch);
       for (const [id, fields] of entries) applyEntry(ch, id, fields);
-      if (entries.length === READ_BATCH && ch.lastId !== undefined) {
-        const lost = eventsLost(await readStreamInfo(ch.events, ch.keys.events), ch.lastId);
-        if (lost !== undefined) dropCaches(ch, lost);
-      }
       afterApply(ch);
       failures = 0;
     } catch (err) {
