@@ -206,11 +206,16 @@ function pause(ch: Channel, ms: number): Promise<void> {
   });
 }
 
-/** One XREAD, checked and applied; in `bounded`, the moment it was sent counts as caught up. */
+/**
+ * One XREAD, checked and applied; in `bounded`, the moment it was sent counts as caught up. While
+ * requests wait for the reader it does not block: an XREAD that blocks `b` ms on an idle stream
+ * would hold them that long for nothing, one that answers at once frees them after a round trip.
+ */
 async function readOnce(ch: Channel): Promise<void> {
   const sentAt = ch.monotonic();
+  const block = ch.freshWaiters.length > 0 ? [] : ['BLOCK', String(blockMsFor(ch))];
   const reply = await ch.events.sendCommand([
-    ...['XREAD', 'COUNT', String(READ_BATCH), 'BLOCK', String(blockMsFor(ch))],
+    ...['XREAD', 'COUNT', String(READ_BATCH), ...block],
     ...['STREAMS', ch.keys.events, ch.lastId ?? '$'],
   ]);
   const entries = entriesOf(reply);
