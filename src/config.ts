@@ -74,10 +74,22 @@ export interface Config {
    * is enforced by the very next request here. Off: events apply as they arrive (milliseconds).
    */
   readonly eventCheckEachRequest: boolean;
+  /**
+   * EVENT_CONSISTENCY: `next-request` (the per-request probe above, default) or `bounded` (no
+   * Redis command on the request path: a request is decided at once while the reader has been
+   * caught up within EVENT_MAX_STALENESS_MS, and waits for it otherwise; docs/scaling.md).
+   */
+  readonly eventConsistency: EventConsistency;
+  /** EVENT_MAX_STALENESS_MS: `bounded`'s bound (default 100). */
+  readonly eventMaxStalenessMs: number;
   readonly shutdownGraceMs: number;
   readonly policyPollMs: number;
   readonly logLevel: string;
 }
+
+/** EVENT_CONSISTENCY's values (docs/scaling.md, "Consistency modes"). */
+export const EVENT_CONSISTENCIES = ['next-request', 'bounded'] as const;
+export type EventConsistency = (typeof EVENT_CONSISTENCIES)[number];
 
 /** A misconfiguration: names the variable and shows an example. */
 export class ConfigError extends Error {
@@ -406,11 +418,53 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
     revocationFailOpen: bool(env, 'REVOCATION_FAIL_OPEN', false),
     eventStreamMaxLen: int(env, 'EVENT_STREAM_MAXLEN', 100_000, 1_000, 100_000_000, '100000'),
     eventMaxLagMs: int(env, 'EVENT_MAX_LAG_MS', 2_000, 10, 600_000, '2000'),
-    eventCheckEachRequest: bool(env, 'EVENT_CHECK_EACH_REQUEST', true),
+    ...eventConsistency(env),
     shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 10_000, 0, 600_000, '10000'),
     policyPollMs: int(env, 'POLICY_POLL_MS', 5_000, 100, 3_600_000, '5000'),
     logLevel,
   });
+}
+
+/**
+ * EVENT_CONSISTENCY with its bound and EVENT_CHECK_EACH_REQUEST (which only `next-request` reads:
+ * set beside `bounded` it would promise a check that never runs). The bound may not exceed
+ * EVENT_MAX_LAG_MS, the longest a request waits for the reader.
+ */
+function eventConsistency(env: Env): {
+  eventConsistency: EventConsistency;
+  eventMaxStalenessMs: number;
+  eventCheckEachRequest: boolean;
+} {
+  const raw = str(env, 'EVENT_CONSISTENCY') ?? 'next-request';
+  const mode = EVENT_CONSISTENCIES.find((m) => m === raw);
+  if (mode === undefined) {
+    throw new ConfigError(
+      'EVENT_CONSISTENCY',
+      `must be one of ${EVENT_CONSISTENCIES.join(', ')}; got "${raw}"`,
+      'bounded',
+    );
+  }
+  const maxLagMs = int(env, 'EVENT_MAX_LAG_MS', 2_000, 10, 600_000, '2000');
+  const bound = int(env, 'EVENT_MAX_STALENESS_MS', 100, 10, 60_000, '100');
+  if (bound > maxLagMs) {
+    throw new ConfigError(
+      'EVENT_MAX_STALENESS_MS',
+      `must not exceed EVENT_MAX_LAG_MS (${maxLagMs}), got ${bound}`,
+      String(Math.min(100, maxLagMs)),
+    );
+  }
+  if (mode === 'bounded' && str(env, 'EVENT_CHECK_EACH_REQUEST') !== undefined) {
+    throw new ConfigError(
+      'EVENT_CHECK_EACH_REQUEST',
+      'applies only to EVENT_CONSISTENCY=next-request; unset it with EVENT_CONSISTENCY=bounded',
+      'true',
+    );
+  }
+  return {
+    eventConsistency: mode,
+    eventMaxStalenessMs: bound,
+    eventCheckEachRequest: bool(env, 'EVENT_CHECK_EACH_REQUEST', true),
+  };
 }
 
 /** CANDIDATE_POLICY_DIR, resolved; the enforced directory itself would compare a set with itself. */

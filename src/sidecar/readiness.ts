@@ -40,6 +40,7 @@ export function createReadiness(deps: ReadinessDeps): () => Promise<Readiness> {
     const draining = deps.draining();
     let ready = backend.ok && !draining;
     if (deps.cluster !== undefined) {
+      await deps.cluster.settle?.();
       const h = deps.cluster.health();
       checks.redis = h.detail;
       Object.assign(checks, h.checks);

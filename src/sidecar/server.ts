@@ -25,10 +25,15 @@ export interface SidecarCluster {
     onEventsLost(): void;
   }): Promise<void>;
   /**
-   * Resolves once everything the stream held when called has been applied here (or at once when
-   * that cannot be known, the channel then being degraded). Never rejects.
+   * Resolves once every change this replica must enforce on a request arriving now has been
+   * applied here (EVENT_CONSISTENCY: everything the stream held when called, or everything
+   * acknowledged more than EVENT_MAX_STALENESS_MS ago), or at once when that cannot be known
+   * (the channel then being degraded). A replica too far behind decides on facts read now;
+   * rejects (UnavailableError) only when it cannot read them either.
    */
   catchUp(): Promise<void>;
+  /** Before /readyz looks at `health`: lets a reader that is only a moment late catch up. */
+  settle?(): Promise<void>;
   revocation: RevocationCheck;
   /** For /readyz: overall, and one line per Redis connection. */
   health(): { ok: boolean; detail: string; checks: Record<string, string> };
@@ -49,6 +54,10 @@ export interface ClusterStatus {
   max_lag_ms: number;
   degraded: boolean;
   check_each_request: boolean;
+  /** EVENT_CONSISTENCY, its bound (`bounded` only) and how long ago the reader was caught up. */
+  consistency: string;
+  max_staleness_ms: number | null;
+  caught_up_ms_ago: number | null;
   caches_dropped_for_lost_events: number;
   last_loss: { at: string; reason: string } | null;
   /** The store generation this replica knows, and how often it changed under it. */

@@ -161,6 +161,14 @@ export interface RedisCutter {
   /** Destroys every connection named `name` now, and each new one as soon as it names itself. */
   cut(name: string): void;
   restore(name: string): void;
+  /**
+   * Holds every byte to and from the connections named `name` (now and later ones) until
+   * `resume`: the connection stays open and silent, as behind a stalled network path.
+   */
+  stall(name: string): void;
+  resume(name: string): void;
+  /** `ip:port` as Redis sees the connections named `name` (for `CLIENT KILL ADDR`). */
+  addressesOf(name: string): string[];
   /** Connections open now, by the name they gave (unnamed ones under ''). */
   open(): Record<string, number>;
   close(): Promise<void>;
@@ -169,18 +177,36 @@ export interface RedisCutter {
 export async function startRedisCutter(redisPort: number): Promise<RedisCutter> {
   const { createServer } = await import('node:net');
   const cutNames = new Set<string>();
-  const conns = new Set<{ name: string; destroy(): void }>();
+  const stalledNames = new Set<string>();
+  interface Conn {
+    name: string;
+    destroy(): void;
+    /** Bytes held while stalled, in order, with where each goes. */
+    held: { to: 'upstream' | 'client'; data: Buffer }[];
+    flush(): void;
+    upstreamAddress(): string;
+  }
+  const conns = new Set<Conn>();
   const server = createServer((client) => {
     const upstream = connect({ host: '127.0.0.1', port: redisPort });
-    const conn = {
+    const conn: Conn = {
       name: '',
       destroy: () => {
         client.destroy();
         upstream.destroy();
       },
+      held: [],
+      flush() {
+        for (const h of conn.held.splice(0)) (h.to === 'client' ? client : upstream).write(h.data);
+      },
+      upstreamAddress: () => `${upstream.localAddress ?? ''}:${upstream.localPort ?? ''}`,
     };
     conns.add(conn);
     let head = '';
+    const pass = (to: 'upstream' | 'client', data: Buffer): void => {
+      if (stalledNames.has(conn.name)) conn.held.push({ to, data });
+      else (to === 'client' ? client : upstream).write(data);
+    };
     client.on('data', (d: Buffer) => {
       if (conn.name === '' && head.length < 4096) {
         head += d.toString('latin1');
@@ -189,9 +215,9 @@ export async function startRedisCutter(redisPort: number): Promise<RedisCutter> 
         if (m?.[1] !== undefined) conn.name = m[1];
       }
       if (cutNames.has(conn.name)) return conn.destroy();
-      upstream.write(d);
+      pass('upstream', d);
     });
-    upstream.on('data', (d: Buffer) => client.write(d));
+    upstream.on('data', (d: Buffer) => pass('client', d));
     const end = (): void => {
       conns.delete(conn);
       conn.destroy();
@@ -211,6 +237,13 @@ export async function startRedisCutter(redisPort: number): Promise<RedisCutter> 
       for (const c of conns) if (c.name === name) c.destroy();
     },
     restore: (name) => void cutNames.delete(name),
+    stall: (name) => void stalledNames.add(name),
+    resume(name) {
+      stalledNames.delete(name);
+      for (const c of conns) if (c.name === name) c.flush();
+    },
+    addressesOf: (name) =>
+      [...conns].filter((c) => c.name === name).map((c) => c.upstreamAddress()),
     open() {
       const out: Record<string, number> = {};
       for (const c of conns) out[c.name] = (out[c.name] ?? 0) + 1;

@@ -30,6 +30,8 @@ export interface CallOptions {
   /** Raw body text (sent as is) */
   rawBody?: string;
   headers?: Record<string, string>;
+  /** On a connection of its own (no keep-alive socket from an earlier request is reused). */
+  ownConnection?: boolean;
 }
 
 export interface Stack {
@@ -170,7 +172,7 @@ export async function callPort(
     headers['content-type'] ??= 'application/json';
   }
   // node:http, not fetch: fetch would normalize `..` and `%2e` out of the path before sending.
-  const res = await rawRequest(port, method, path, headers, body);
+  const res = await rawRequest(port, method, path, headers, body, o.ownConnection === true);
   const text = res.text;
   let parsed: ReplyBody | undefined = undefined;
   try {
@@ -188,9 +190,11 @@ export function rawRequest(
   path: string,
   headers: Record<string, string>,
   body?: string,
+  ownConnection = false,
 ): Promise<{ status: number; headers: Headers; text: string }> {
+  const agent = ownConnection ? { agent: false as const } : {};
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method, path, headers }, (res) => {
+    const req = request({ host: '127.0.0.1', port, method, path, headers, ...agent }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {

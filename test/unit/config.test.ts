@@ -58,6 +58,13 @@ describe('loadConfig', () => {
     );
   });
 
+  it('event consistency: next-request by default, bounded with its bound', () => {
+    const d = loadConfig('start', {});
+    assert.deepEqual([d.eventConsistency, d.eventMaxStalenessMs], ['next-request', 100]);
+    const b = loadConfig('start', { EVENT_CONSISTENCY: 'bounded', EVENT_MAX_STALENESS_MS: '40' });
+    assert.deepEqual([b.eventConsistency, b.eventMaxStalenessMs], ['bounded', 40]);
+  });
+
   it('turns REDIS_SENTINELS and REDIS_SENTINEL_NAME into a Sentinel target', () => {
     const c = loadConfig('start', {
       REDIS_SENTINELS: '127.0.0.1:26379, sentinel-2:26380,[::1]:26381',
@@ -119,6 +126,16 @@ describe('loadConfig', () => {
       [{ EVENT_STREAM_MAXLEN: 'many' }, 'EVENT_STREAM_MAXLEN'],
       [{ EVENT_MAX_LAG_MS: '2s' }, 'EVENT_MAX_LAG_MS'],
       [{ EVENT_CHECK_EACH_REQUEST: 'always' }, 'EVENT_CHECK_EACH_REQUEST'],
+      [{ EVENT_CONSISTENCY: 'eventual' }, 'EVENT_CONSISTENCY'],
+      [{ EVENT_CONSISTENCY: 'Bounded' }, 'EVENT_CONSISTENCY'],
+      [{ EVENT_MAX_STALENESS_MS: '100ms' }, 'EVENT_MAX_STALENESS_MS'],
+      [{ EVENT_MAX_STALENESS_MS: '5' }, 'EVENT_MAX_STALENESS_MS'],
+      [{ EVENT_MAX_STALENESS_MS: '3000' }, 'EVENT_MAX_STALENESS_MS'],
+      [{ EVENT_MAX_STALENESS_MS: '300', EVENT_MAX_LAG_MS: '200' }, 'EVENT_MAX_STALENESS_MS'],
+      [
+        { EVENT_CONSISTENCY: 'bounded', EVENT_CHECK_EACH_REQUEST: 'false' },
+        'EVENT_CHECK_EACH_REQUEST',
+      ],
     ];
     for (const [env, name] of cases) {
       assert.throws(

@@ -23,5 +23,7 @@ export async function openCluster(
     clockToleranceSeconds: config.clockToleranceSeconds,
     maxLagMs: config.eventMaxLagMs,
     checkEachRequest: config.eventCheckEachRequest,
+    consistency: config.eventConsistency,
+    maxStalenessMs: config.eventMaxStalenessMs,
   });
 }

@@ -15,69 +15,11 @@ import {
   type RedisCluster,
 } from '../../../../src/sidecar/cluster/redis-cluster.js';
 import { revokeInRedis } from '../../../../src/sidecar/cluster/revocations.js';
-import { UnauthenticatedError, UnavailableError } from '../../../../src/errors.js';
-import type { VerifiedCredential } from '../../../../src/sidecar/authn/verifier.js';
+import { addUserEvent, credential, recorder, T, verdict } from '../../../helpers/cluster.js';
 import { waitFor } from '../../../helpers/net.js';
 import { skipWithoutRedis, startRedis, type RunningRedis } from '../../../helpers/redis.js';
 
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-const T = 'AAAAAAAA-0000-4000-8000-000000000001';
-
-function credential(over: Partial<VerifiedCredential> = {}): VerifiedCredential {
-  const nowS = Math.floor(Date.now() / 1000);
-  return {
-    token: 'x',
-    subject: randomUUID().toUpperCase(),
-    tenantId: T,
-    jti: randomUUID(),
-    issuedAt: nowS - 10,
-    expiresAt: nowS + 3600,
-    claims: {},
-    ...over,
-  };
-}
-
-/** Records what the cluster told the sidecar. */
-function recorder() {
-  const events = { changed: [] as string[], degraded: 0, recovered: 0, lost: 0 };
-  return {
-    events,
-    handlers: {
-      onUserChanged: (t: string, u: string) => void events.changed.push(`${t}/${u}`),
-      onDegraded: () => void (events.degraded += 1),
-      onRecovered: () => void (events.recovered += 1),
-      onEventsLost: () => void (events.lost += 1),
-    },
-  };
-}
-
-/** What assertNotRevoked does with `cred`: 'ok', or the error code. */
-function verdict(cluster: RedisCluster, cred: VerifiedCredential): string {
-  try {
-    cluster.revocation.assertNotRevoked(cred);
-    return 'ok';
-  } catch (err) {
-    if (err instanceof UnauthenticatedError || err instanceof UnavailableError) return err.code;
-    throw err;
-  }
-}
-
-/** Appends a user event as the store's scripts do. */
-async function addUserEvent(url: string, prefix: string, tenantId: string, userId: string) {
-  const raw = createClient({ url });
-  await raw.connect();
-  try {
-    return await raw.xAdd(clusterKeys(prefix).events, '*', {
-      kind: 'user',
-      tenant: tenantId,
-      user: userId,
-      version: '2',
-    });
-  } finally {
-    await raw.close();
-  }
-}
-
 describe('redis cluster channel', { skip: skipWithoutRedis() }, () => {
   let redis: RunningRedis;
   const open: RedisCluster[] = [];
