@@ -7,7 +7,7 @@
  * the verifier, the directory and the forwarder.
  */
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { createBodyBudget } from '../../../src/common/body.js';
@@ -16,6 +16,11 @@ import { etagOf } from '../../../src/common/user.js';
 import { createPolicyStore, type PolicyStore } from '../../../src/sidecar/authz/policy-store.js';
 import { createSidecarMetrics, type SidecarMetrics } from '../../../src/sidecar/metrics.js';
 import { createPipeline } from '../../../src/sidecar/pipeline.js';
+import { CedargateError } from '../../../src/errors.js';
+import type { Exchange } from '../../../src/sidecar/decision-log.js';
+import type { FairGate } from '../../../src/sidecar/fair-gate.js';
+import { answerPermissions } from '../../../src/sidecar/permissions.js';
+import { matchRoute, type RouteSpec } from '../../../src/sidecar/routes.js';
 import type { Forwarder } from '../../../src/sidecar/proxy.js';
 import type { UserRecord } from '../../../src/sidecar/upstream.js';
 import { OWNER, T, directoryOf, ownerVerifier, userOf } from '../../helpers/sidecar-fakes.js';
@@ -147,5 +152,90 @@ describe('permissions: every decision counted, and bounded in what it costs the 
       2,
       `after ${TARGETS} permissions answers (${TARGETS * (ROLES + 5)} decisions) the list is still cached`,
     );
+  });
+});
+
+describe('permissions through the fair gate', () => {
+  const logger = createLogger('silent');
+  const dir = writeWideRolePolicies(ROLES);
+  let policies: PolicyStore;
+  const owner = record(OWNER, ['admin'], true);
+  const viewer = record(targetId(900), ['viewer']);
+  const target = record(targetId(901), ['user', 'role4']);
+
+  before(async () => {
+    policies = await createPolicyStore({ dir: dir.path, logger, watch: false, pollMs: 0 });
+  });
+  after(() => {
+    policies.close();
+    dir.remove();
+  });
+
+  /** A gate that runs each step at once and records its tenant and cost. */
+  function recordingGate(): Pick<FairGate, 'run'> & {
+    steps: Array<{ tenant: string; cost: number }>;
+  } {
+    const steps: Array<{ tenant: string; cost: number }> = [];
+    return {
+      steps,
+      async run(tenant, cost, work) {
+        steps.push({ tenant, cost });
+        return work();
+      },
+    };
+  }
+
+  const request = (principal: UserRecord, userId: string) => ({
+    res: { writeHead: () => undefined, end: () => undefined } as unknown as ServerResponse,
+    ex: { requestId: 'r', startedAt: 0n, principal } as Exchange,
+    route: (matchRoute('GET', `/v1/users/${userId}/permissions`) as { route: RouteSpec }).route,
+    tenantId: T,
+    userId,
+  });
+
+  it('makes each uncached decision its own one-unit step in the tenant’s turn, none when cached', async () => {
+    policies.dropDecisions();
+    const fair = recordingGate();
+    const metrics = createSidecarMetrics();
+    const deps = {
+      policies,
+      directory: directoryOf([owner, target]),
+      enforce: true,
+      metrics,
+      fair,
+    };
+    assert.equal(await answerPermissions(deps, request(owner, target.user.id)), 200);
+    // One step per decision not yet cached (questions of one class share a decision).
+    const steps = fair.steps.length;
+    assert.ok(steps > ROLES / 2 && steps <= ROLES + 5, `${steps} steps`);
+    assert.ok(fair.steps.every((s) => s.tenant === T && s.cost === 1));
+    assert.equal(await decisionsWith(metrics, 'source="permissions"'), ROLES + 5);
+    // Asked again: every decision is in the permissions cache; nothing waits.
+    assert.equal(await answerPermissions(deps, request(owner, target.user.id)), 200);
+    assert.equal(fair.steps.length, steps);
+    assert.equal(await decisionsWith(metrics, 'source="permissions"'), 2 * (ROLES + 5));
+  });
+
+  it('costs one decision, not twenty-five, to a caller the gate refuses', async () => {
+    policies.dropDecisions();
+    const fair = recordingGate();
+    const deps = {
+      policies,
+      directory: directoryOf([owner, viewer, target]),
+      enforce: true,
+      fair,
+    };
+    // A viewer may read others, so the gate opens for a read; refuse with a user outside T.
+    const outsider = record(targetId(902), []);
+    outsider.user.tenant_id = 'EEEEEEEE-0000-4000-8000-000000000000';
+    await assert.rejects(
+      answerPermissions(deps, request(outsider, target.user.id)),
+      (e: unknown) => {
+        assert.ok(e instanceof CedargateError);
+        assert.equal(e.code, 'forbidden');
+        return true;
+      },
+    );
+    assert.equal(fair.steps.length, 1);
   });
 });
