@@ -10,6 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { Agent, request } from 'node:http';
+import { availableParallelism, loadavg } from 'node:os';
 import { after, before, describe, it } from 'node:test';
 import { startFlood, type FloodCall } from '../helpers/flood.js';
 import { freePort } from '../helpers/net.js';
@@ -20,6 +21,19 @@ import { writeWideRolePolicies } from '../helpers/wide-roles.js';
 const ROLES = 20;
 /** The bound this test allows (the bench reports the 3× target). */
 const MAX_RATIO = 6;
+/**
+ * Past this many runnable processes per core (the 1-minute load average), a latency ratio says
+ * more about the machine than about the sidecar: at 10 per core the victim alone took 8 ms, not
+ * 1 ms, and each phase saw a different share of the CPU. The ratio test then says so and skips.
+ */
+const MAX_LOAD_PER_CORE = 4;
+
+function overloaded(): string | false {
+  const perCore = (loadavg()[0] ?? 0) / availableParallelism();
+  return perCore > MAX_LOAD_PER_CORE
+    ? `load average ${perCore.toFixed(1)} per core (> ${MAX_LOAD_PER_CORE}): a latency ratio measured now would say nothing`
+    : false;
+}
 const FLOOD_LOOPS = 8;
 /** Victim requests per measurement (sequential). */
 const SAMPLES = 150;
@@ -174,6 +188,11 @@ describe('a noisy neighbour', { concurrency: false }, () => {
   }
 
   it('keeps the victim within 6× of its p50 alone under each flood', async (t) => {
+    const busy = overloaded();
+    if (busy !== false) {
+      t.skip(busy);
+      return;
+    }
     const tokens = await coldTokens();
     const floods: Record<string, Call[]> = {
       'cold tokens': tokens.map((token) => ({
