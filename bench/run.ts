@@ -22,6 +22,12 @@ import { loadConfig } from '../src/config.js';
 import { runLoad, type BenchRequest, type LoadResult } from './load.js';
 import { DOZEN_ROLE_SCENARIO, writeDozenRolePolicies } from './dozen-roles.js';
 import { describeMachine } from './machine.js';
+import {
+  measureNoisyNeighbour,
+  NOISY_NEIGHBOUR,
+  renderNoisyNeighbour,
+  type NoisyNeighbourResult,
+} from './noisy-neighbour.js';
 import { runMicroBenchmarks } from './micro.js';
 import { measurePeers, type PeerResults } from './peers.js';
 import { repoRoot, readRss } from './processes.js';
@@ -40,7 +46,7 @@ import { startBenchStack, type BenchStack } from './stack.js';
 import { round, slopeOf } from './stats.js';
 
 const USAGE =
-  'npm run bench -- [--duration S] [--warmup S] [--connections N] [--users N] [--scenarios get,put-name,put-role,mix]' +
+  'npm run bench -- [--duration S] [--warmup S] [--connections N] [--users N] [--scenarios get,put-name,put-role,mix,noisy-neighbour]' +
   ' [--half-rate get,put-role|none] [--soak S] [--micro-decisions N] [--micro-tokens N] [--no-micro] [--profile]' +
   ' [--no-dozen-roles] [--peers] [--write-doc] [--out-dir DIR] [--from RESULTS.json]';
 
@@ -56,6 +62,8 @@ interface Settings {
   microTokens: number;
   micro: boolean;
   profile: boolean;
+  /** Run noisy-neighbour (its own stack, two tenants over a 20-role schema). */
+  noisyNeighbour: boolean;
   /** Run put-role-dozen (its own stack, over a generated dozen-role policy dir). */
   dozenRoles: boolean;
   /** Also measure the peers (bench/peers.ts) on the same in-memory users app. */
@@ -102,13 +110,15 @@ function readSettings(argv: string[]): Settings {
       .map((s) => s.trim())
       .filter((s) => s !== '');
   const halfRate = list(values['half-rate']) ?? ['get', 'put-role'];
+  const names = values.scenarios === 'none' ? [] : list(values.scenarios);
   return {
     duration: num('duration', values.duration, 10, 1),
     warmup: num('warmup', values.warmup, 2, 0),
     connections: Math.floor(num('connections', values.connections, 16, 1)),
     // Writes go to two disjoint halves, and the name scenario needs its targets: at least 4.
     users: Math.floor(num('users', values.users, 10_000, 4)),
-    scenarios: values.scenarios === 'none' ? [] : selectScenarios(list(values.scenarios)),
+    scenarios: selectScenarios(names?.filter((n) => n !== NOISY_NEIGHBOUR)),
+    noisyNeighbour: names === undefined || names.includes(NOISY_NEIGHBOUR),
     halfRate: halfRate.includes('none') ? [] : halfRate,
     soak: num('soak', values.soak, 30, 0),
     microDecisions: Math.floor(num('micro-decisions', values['micro-decisions'], 20_000, 1)),
@@ -164,6 +174,7 @@ async function main(argv: string[]): Promise<number> {
   let soak: SoakResult | null = null;
   const profiles: BenchResults['profiles'] = [];
   let peers: PeerResults | null = null;
+  let noisyNeighbour: NoisyNeighbourResult | null = null;
   const crashes: BenchResults['crashes'] = [];
   /**
    * Runs one measurement. If a server process dies meanwhile, the crash is part of the results
@@ -194,6 +205,11 @@ async function main(argv: string[]): Promise<number> {
     if (settings.dozenRoles) {
       await step(DOZEN_ROLE_SCENARIO.name, async () => {
         scenarios.push(await measureDozenRoles(settings));
+      });
+    }
+    if (settings.noisyNeighbour) {
+      await step(NOISY_NEIGHBOUR, async () => {
+        noisyNeighbour = await measureNoisyNeighbour({ durationSeconds: settings.duration, log });
       });
     }
     for (const name of settings.halfRate) {
@@ -244,6 +260,7 @@ async function main(argv: string[]): Promise<number> {
     soak,
     profiles,
     peers,
+    noisyNeighbour,
     crashes,
   };
   const results: BenchResults = {
@@ -281,7 +298,9 @@ function watchOf(stack: BenchStack, path: PathKind): { name: string; pid: number
 
 /** Prints the tables, and writes them into docs/benchmarks.md when asked. */
 async function publish(results: BenchResults, writeDoc: boolean): Promise<void> {
-  const markdown = renderMarkdown(results);
+  const markdown =
+    renderMarkdown(results) +
+    (results.noisyNeighbour == null ? '' : `\n${renderNoisyNeighbour(results.noisyNeighbour)}`);
   process.stdout.write(markdown);
   if (writeDoc) {
     const doc = join(repoRoot, 'docs', 'benchmarks.md');

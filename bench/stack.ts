@@ -31,8 +31,12 @@ export interface SeededUser {
 export interface BenchStack {
   tenantId: string;
   owner: SeededUser;
-  /** The seeded users (not the owner), all with roles ["user"]. */
+  /** The seeded users (not the owner), with roles ["user"] unless `roles` said otherwise. */
   users: readonly SeededUser[];
+  /** A second tenant and its owner, when asked for (`otherTenant`). */
+  other: { tenantId: string; owner: SeededUser } | undefined;
+  /** A fresh token for `sub` of the bench tenant (each one a credential never seen before). */
+  sign(sub: string): Promise<string>;
   trustSecret: string;
   /** The development key set the tokens verify against (for the peers of `--peers`). */
   jwksFile: string;
@@ -54,6 +58,10 @@ export interface BenchStack {
 export interface StackOptions {
   users: number;
   policyDir?: string;
+  /** The roles of seeded user `i` (default ["user"]). */
+  roles?: (i: number) => string[];
+  /** Also seed a second tenant with only its owner (the noisy-neighbour scenario's victim). */
+  otherTenant?: boolean;
   /** Progress lines (stderr). */
   log: (line: string) => void;
 }
@@ -65,7 +73,7 @@ export async function startBenchStack(options: StackOptions): Promise<BenchStack
   const policyDir = options.policyDir ?? join(repoRoot, 'policies');
   const trustSecret = randomBytes(24).toString('hex');
   try {
-    const seeded = await seed(dataDir, options.users, log);
+    const seeded = await seed(dataDir, options, log);
     const [backendPort, port, adminPort] = [await freePort(), await freePort(), await freePort()];
     const common = {
       DATA_DIR: dataDir,
@@ -144,13 +152,15 @@ export async function startBenchStack(options: StackOptions): Promise<BenchStack
 
 async function seed(
   dataDir: string,
-  count: number,
+  options: StackOptions,
   log: (line: string) => void,
-): Promise<{ tenantId: string; owner: SeededUser; users: SeededUser[] }> {
+): Promise<Pick<BenchStack, 'tenantId' | 'owner' | 'users' | 'other' | 'sign'>> {
+  const count = options.users;
   const started = Date.now();
   const store = await openStore({ dataDir, redisUrl: undefined });
   let tenantId: string;
   let owner: User;
+  let other: { tenantId: string; owner: User } | undefined;
   const created: User[] = [];
   try {
     const t = await store.createTenant('bench', {
@@ -164,24 +174,33 @@ async function seed(
       const u = await store.createUser(tenantId, {
         name: `User ${i}`,
         email: `user${i}@bench.test`,
-        roles: ['user'],
+        roles: options.roles?.(i) ?? ['user'],
       });
       created.push(publicUser(u));
       if ((i + 1) % 2500 === 0) log(`seeded ${i + 1}/${count} users`);
+    }
+    if (options.otherTenant === true) {
+      const t = await store.createTenant('other', {
+        name: 'Other Owner',
+        email: 'owner@other.test',
+        roles: ['admin'],
+      });
+      other = { tenantId: t.tenant.id, owner: publicUser(t.owner) };
     }
   } finally {
     await store.close();
   }
   await ensureDevKeys(dataDir);
-  const sign = (sub: string) =>
+  const signFor = (tenant: string, sub: string) =>
     issueDevToken(dataDir, {
-      tenant: tenantId,
+      tenant,
       sub,
       ttlSeconds: TOKEN_TTL_SECONDS,
       issuer: ISSUER,
       audience: AUDIENCE,
       tenantClaim: 'tenant_id',
     });
+  const sign = (sub: string) => signFor(tenantId, sub);
   const tokens: string[] = [];
   // Signing is async (WebCrypto) and reads the key file each time: batches overlap the waits.
   for (let i = 0; i < created.length; i += 200) {
@@ -192,6 +211,14 @@ async function seed(
     tenantId,
     owner: { user: owner, token: await sign(owner.id) },
     users: created.map((user, i) => ({ user, token: tokens[i] as string })),
+    other:
+      other === undefined
+        ? undefined
+        : {
+            tenantId: other.tenantId,
+            owner: { user: other.owner, token: await signFor(other.tenantId, other.owner.id) },
+          },
+    sign,
   };
 }
 
