@@ -6,6 +6,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { LoadResult } from './load.js';
 import type { MachineInfo } from './machine.js';
 import type { MicroResult } from './micro.js';
+import type { NoisyNeighbourResult } from './noisy-neighbour.js';
 import { PEER_NAMES, type PeerName, type PeerResults } from './peers.js';
 import type { ProfileSummary } from './profile.js';
 import type { RedisCost } from './redis-stats.js';
@@ -78,6 +79,8 @@ export interface BenchResults {
   profiles: { scenario: string; summary: ProfileSummary }[];
   /** With --peers: cedargate beside the other authorizers on one in-memory app (null without). */
   peers?: PeerResults | null;
+  /** The noisy-neighbour scenario (bench/noisy-neighbour.ts); null when not run. */
+  noisyNeighbour?: NoisyNeighbourResult | null;
   /** Server processes that died during a step (that step's numbers are missing). */
   crashes: { step: string; process: string; ended: string; output: string }[];
   targets: TargetVerdict[];

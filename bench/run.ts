@@ -26,6 +26,12 @@ import { loadConfig } from '../src/config.js';
 import { runLoad, type BenchRequest, type LoadResult } from './load.js';
 import { DOZEN_ROLE_SCENARIO, writeDozenRolePolicies } from './dozen-roles.js';
 import { describeMachine } from './machine.js';
+import {
+  measureNoisyNeighbour,
+  NOISY_NEIGHBOUR,
+  renderNoisyNeighbour,
+  type NoisyNeighbourResult,
+} from './noisy-neighbour.js';
 import { runMicroBenchmarks } from './micro.js';
 import { measurePeers, type PeerResults } from './peers.js';
 import { renderRedisMarkdown } from './redis-report.js';
@@ -58,7 +64,7 @@ import { startBenchStack, type BenchStack } from './stack.js';
 import { round, slopeOf } from './stats.js';
 
 const USAGE =
-  'npm run bench -- [--duration S] [--warmup S] [--connections N] [--users N] [--scenarios get,put-name,put-role,mix]' +
+  'npm run bench -- [--duration S] [--warmup S] [--connections N] [--users N] [--scenarios get,put-name,put-role,mix,noisy-neighbour]' +
   ' [--half-rate get,put-role|none] [--soak S] [--micro-decisions N] [--micro-tokens N] [--no-micro] [--profile]' +
   ' [--no-dozen-roles] [--peers] [--write-doc] [--out-dir DIR] [--from RESULTS.json]' +
   ' [--store sqlite|redis] [--replicas N] [--consistency next-request,bounded]' +
@@ -82,6 +88,8 @@ interface Settings {
   microTokens: number;
   micro: boolean;
   profile: boolean;
+  /** Run noisy-neighbour (its own stack, two tenants over a 20-role schema). */
+  noisyNeighbour: boolean;
   /** Run put-role-dozen (its own stack, over a generated dozen-role policy dir). */
   dozenRoles: boolean;
   /** Also measure the peers (bench/peers.ts) on the same in-memory users app. */
@@ -149,13 +157,15 @@ function readSettings(argv: string[]): Settings {
   });
   if (store !== 'redis' && (values.replicas !== undefined || consistency !== undefined))
     throw new UsageError(`--replicas and --consistency need --store redis\nusage: ${USAGE}`);
+  const names = values.scenarios === 'none' ? [] : list(values.scenarios);
   return {
     duration: num('duration', values.duration, 10, 1),
     warmup: num('warmup', values.warmup, 2, 0),
     connections: Math.floor(num('connections', values.connections, 16, 1)),
     // Writes go to two disjoint halves, and the name scenario needs its targets: at least 4.
     users: Math.floor(num('users', values.users, 10_000, 4)),
-    scenarios: values.scenarios === 'none' ? [] : selectScenarios(list(values.scenarios)),
+    scenarios: selectScenarios(names?.filter((n) => n !== NOISY_NEIGHBOUR)),
+    noisyNeighbour: names === undefined || names.includes(NOISY_NEIGHBOUR),
     halfRate: halfRate.includes('none') ? [] : halfRate,
     soak: num('soak', values.soak, 30, 0),
     microDecisions: Math.floor(num('micro-decisions', values['micro-decisions'], 20_000, 1)),
@@ -217,6 +227,7 @@ async function main(argv: string[]): Promise<number> {
   let soak: SoakResult | null = null;
   const profiles: BenchResults['profiles'] = [];
   let peers: PeerResults | null = null;
+  let noisyNeighbour: NoisyNeighbourResult | null = null;
   const crashes: BenchResults['crashes'] = [];
   /**
    * Runs one measurement. If a server process dies meanwhile, the crash is part of the results
@@ -247,6 +258,11 @@ async function main(argv: string[]): Promise<number> {
     if (settings.dozenRoles) {
       await step(DOZEN_ROLE_SCENARIO.name, async () => {
         scenarios.push(await measureDozenRoles(settings));
+      });
+    }
+    if (settings.noisyNeighbour) {
+      await step(NOISY_NEIGHBOUR, async () => {
+        noisyNeighbour = await measureNoisyNeighbour({ durationSeconds: settings.duration, log });
       });
     }
     for (const name of settings.halfRate) {
@@ -297,6 +313,7 @@ async function main(argv: string[]): Promise<number> {
     soak,
     profiles,
     peers,
+    noisyNeighbour,
     crashes,
   };
   const results: BenchResults = {
@@ -403,7 +420,9 @@ function targetOf(stack: BenchStack, path: PathKind): { url: string; urls?: read
 
 /** Prints the tables, and writes them into docs/benchmarks.md when asked. */
 async function publish(results: BenchResults, writeDoc: boolean): Promise<void> {
-  const markdown = renderMarkdown(results);
+  const markdown =
+    renderMarkdown(results) +
+    (results.noisyNeighbour == null ? '' : `\n${renderNoisyNeighbour(results.noisyNeighbour)}`);
   process.stdout.write(markdown);
   if (writeDoc) {
     const doc = join(repoRoot, 'docs', 'benchmarks.md');

@@ -32,8 +32,12 @@ export interface SeededUser {
 export interface BenchStack {
   tenantId: string;
   owner: SeededUser;
-  /** The seeded users (not the owner), all with roles ["user"]. */
+  /** The seeded users (not the owner), with roles ["user"] unless `roles` said otherwise. */
   users: readonly SeededUser[];
+  /** A second tenant and its owner, when asked for (`otherTenant`). */
+  other: { tenantId: string; owner: SeededUser } | undefined;
+  /** A fresh token for `sub` of the bench tenant (each one a credential never seen before). */
+  sign(sub: string): Promise<string>;
   trustSecret: string;
   /** The development key set the tokens verify against (for the peers of `--peers`). */
   jwksFile: string;
@@ -67,6 +71,10 @@ export interface StackOptions {
   replicas?: number;
   /** More environment for every sidecar (e.g. EVENT_CONSISTENCY). */
   sidecarEnv?: Record<string, string>;
+  /** The roles of seeded user `i` (default ["user"]). */
+  roles?: (i: number) => string[];
+  /** Also seed a second tenant with only its owner (the noisy-neighbour scenario's victim). */
+  otherTenant?: boolean;
   /** Progress lines (stderr). */
   log: (line: string) => void;
 }
@@ -78,7 +86,7 @@ export async function startBenchStack(options: StackOptions): Promise<BenchStack
   const policyDir = options.policyDir ?? join(repoRoot, 'policies');
   const trustSecret = randomBytes(24).toString('hex');
   try {
-    const seeded = await seed(dataDir, options.users, options.redisUrl, log);
+    const seeded = await seed(dataDir, options, log);
     const replicas = Math.max(1, options.replicas ?? 1);
     const backendPort = await freePort();
     const ports: { port: number; adminPort: number }[] = [];
@@ -182,14 +190,15 @@ export async function startBenchStack(options: StackOptions): Promise<BenchStack
 
 async function seed(
   dataDir: string,
-  count: number,
-  redisUrl: string | undefined,
+  options: StackOptions,
   log: (line: string) => void,
-): Promise<{ tenantId: string; owner: SeededUser; users: SeededUser[] }> {
+): Promise<Pick<BenchStack, 'tenantId' | 'owner' | 'users' | 'other' | 'sign'>> {
+  const count = options.users;
   const started = Date.now();
-  const store = await openStore({ dataDir, redisUrl });
+  const store = await openStore({ dataDir, redisUrl: options.redisUrl });
   let tenantId: string;
   let owner: User;
+  let other: { tenantId: string; owner: User } | undefined;
   const created: User[] = [];
   try {
     const t = await store.createTenant('bench', {
@@ -203,24 +212,33 @@ async function seed(
       const u = await store.createUser(tenantId, {
         name: `User ${i}`,
         email: `user${i}@bench.test`,
-        roles: ['user'],
+        roles: options.roles?.(i) ?? ['user'],
       });
       created.push(publicUser(u));
       if ((i + 1) % 2500 === 0) log(`seeded ${i + 1}/${count} users`);
+    }
+    if (options.otherTenant === true) {
+      const t = await store.createTenant('other', {
+        name: 'Other Owner',
+        email: 'owner@other.test',
+        roles: ['admin'],
+      });
+      other = { tenantId: t.tenant.id, owner: publicUser(t.owner) };
     }
   } finally {
     await store.close();
   }
   await ensureDevKeys(dataDir);
-  const sign = (sub: string) =>
+  const signFor = (tenant: string, sub: string) =>
     issueDevToken(dataDir, {
-      tenant: tenantId,
+      tenant,
       sub,
       ttlSeconds: TOKEN_TTL_SECONDS,
       issuer: ISSUER,
       audience: AUDIENCE,
       tenantClaim: 'tenant_id',
     });
+  const sign = (sub: string) => signFor(tenantId, sub);
   const tokens: string[] = [];
   // Signing is async (WebCrypto) and reads the key file each time: batches overlap the waits.
   for (let i = 0; i < created.length; i += 200) {
@@ -231,6 +249,14 @@ async function seed(
     tenantId,
     owner: { user: owner, token: await sign(owner.id) },
     users: created.map((user, i) => ({ user, token: tokens[i] as string })),
+    other:
+      other === undefined
+        ? undefined
+        : {
+            tenantId: other.tenantId,
+            owner: { user: other.owner, token: await signFor(other.tenantId, other.owner.id) },
+          },
+    sign,
   };
 }
 

@@ -47,6 +47,14 @@ export interface Config {
   readonly bodyTimeoutMs: number;
   /** The bytes all request bodies in flight may hold together; past it new bodies get 503. */
   readonly bodyBudgetBytes: number;
+  /**
+   * Expensive, uncached steps (a cold credential, an uncached decision, a permissions answer, a
+   * user look-up that misses) run at most this many at once, taken from the tenants' queues in
+   * turn (FAIR_CONCURRENCY; src/sidecar/fair-scheduler.ts).
+   */
+  readonly fairConcurrency: number;
+  /** Such steps one tenant may have waiting (FAIR_QUEUE_MAX); past it that tenant gets 503. */
+  readonly fairQueueMax: number;
   /** A list page's byte budget (contract §3: a page is bounded in bytes as well as in count). */
   readonly pageMaxBytes: number;
   readonly maxHeaderBytes: number;
@@ -398,6 +406,8 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
     bodyLimitBytes,
     bodyTimeoutMs,
     bodyBudgetBytes,
+    fairConcurrency: int(env, 'FAIR_CONCURRENCY', 4, 1, 1024, '4'),
+    fairQueueMax: int(env, 'FAIR_QUEUE_MAX', 64, 1, 100_000, '64'),
     pageMaxBytes: int(
       env,
       'PAGE_MAX_BYTES',

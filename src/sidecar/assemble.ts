@@ -21,6 +21,8 @@ import { createCandidateShadow, type CandidateShadow } from './authz/candidate.j
 import { createPolicyStore, type PolicyStore } from './authz/policy-store.js';
 import { openCluster } from './cluster/index.js';
 import { createUserDirectory, type UserDirectory } from './directory.js';
+import { createFairGate, type FairGate } from './fair-gate.js';
+import { createFairScheduler } from './fair-scheduler.js';
 import { createSidecarMetrics, type SidecarMetrics } from './metrics.js';
 import { createPipeline } from './pipeline.js';
 import { createForwarder } from './proxy.js';
@@ -59,6 +61,8 @@ interface Parts {
   directory: UserDirectory;
   bodyBudget: BodyBudget;
   trustSecret: string;
+  /** Where uncached work waits for its tenant's turn (FAIR_CONCURRENCY, FAIR_QUEUE_MAX). */
+  fair: FairGate;
 }
 
 /** Closes what was opened, last first; one failing close does not keep the others open. */
@@ -122,7 +126,18 @@ async function openParts(options: SidecarOptions, closers: Closers): Promise<Par
     logger: logger.child({ component: 'upstream' }),
   });
   closers.add(() => upstream.close());
-  const directory = createUserDirectory({ upstream, ttlMs: config.userCacheTtlMs });
+  const fair = createFairGate({
+    scheduler: createFairScheduler({
+      concurrency: config.fairConcurrency,
+      queueMax: config.fairQueueMax,
+    }),
+  });
+  metrics.watchFairness(() => fair.stats());
+  const directory = createUserDirectory({
+    upstream,
+    ttlMs: config.userCacheTtlMs,
+    schedule: (tenantId, work) => fair.run(tenantId, 1, work),
+  });
   closers.add(() => directory.close());
   if (cluster !== undefined) {
     await startCluster(cluster, { directory, policies }, config, logger);
@@ -154,6 +169,7 @@ async function openParts(options: SidecarOptions, closers: Closers): Promise<Par
     directory,
     bodyBudget,
     trustSecret,
+    fair,
   };
 }
 
@@ -169,6 +185,8 @@ async function openCandidate(
     logger: logger.child({ component: 'candidate' }),
     pollMs: config.policyPollMs,
     onCount: (agreement) => metrics.candidateDecisions.inc({ agreement }),
+    onDecision: (action, d) =>
+      metrics.countDecision(action, d.allowed ? 'allow' : 'deny', d.cached, 'candidate'),
   });
   const version = shadow.status().policies?.live.version;
   logger.info(
@@ -260,6 +278,7 @@ function createDataServer(config: Config, logger: Logger, parts: Parts): Server 
     bodyLimitBytes: config.bodyLimitBytes,
     bodyTimeoutMs: config.bodyTimeoutMs,
     bodyBudget: parts.bodyBudget,
+    fair: parts.fair,
   };
   // The other replicas learn of a write from the store's own change event (no publish from
   // here: docs/scaling.md); before deciding, this one applies whatever the stream holds.
@@ -292,6 +311,7 @@ function createAdminServer(
       candidate: parts.candidate?.status() ?? null,
       caches: { credentials: verifier.stats(), users: directory.stats() },
       bodies: parts.bodyBudget.stats(),
+      fair: parts.fair.stats(),
       cluster: cluster?.status() ?? null,
     }),
     ...(playground !== undefined && { playground: createPlaygroundRouter(playground) }),

@@ -25,9 +25,11 @@ import type {
   PrincipalFacts,
   ResourceFacts,
 } from '../policy/types.js';
+import type { DecisionSource } from './authz/decision-cache.js';
 import type { PolicyStore } from './authz/policy-store.js';
 import type { Exchange } from './decision-log.js';
 import type { UserDirectory } from './directory.js';
+import type { FairGate } from './fair-gate.js';
 import type { SidecarMetrics } from './metrics.js';
 import { DECISION_HEADER } from '../common/headers.js';
 import type { ForwardPlan, Forwarder } from './proxy.js';
@@ -63,6 +65,8 @@ export interface DecideAndForwardDeps {
   forwarder: Forwarder;
   metrics: SidecarMetrics;
   enforce: boolean;
+  /** An uncached decision waits here for its tenant's turn (fair-gate.ts). */
+  fair?: Pick<FairGate, 'run'>;
   /** The principal as of now: the credential checked again and the user read again. */
   authenticate: (req: IncomingMessage) => Promise<UserRecord>;
   /**
@@ -96,7 +100,7 @@ async function decideAndForward(deps: DecideAndForwardDeps, r: CheckedRequest): 
   if (r.input?.roles !== undefined) checkRoles(r.input.roles, deps.policies.current().roles);
   let refreshed = false; // re-read the target once when the client's If-Match disagrees
   for (let redecisions = 0; ;) {
-    decideOrDeny(deps, r, principal.user, target);
+    await decideOrDeny(deps, r, principal.user, target);
     if (target !== undefined && !ifMatchAccepts(r.clientIfMatch, target.etag)) {
       // Our copy may be stale: ask the backend once before refusing.
       if (refreshed) throw new PreconditionFailedError();
@@ -132,24 +136,40 @@ async function findTarget(
 }
 
 /** Decides, counts and records the decision; throws 403 when it denies and is enforced. */
-function decideOrDeny(
+async function decideOrDeny(
   deps: DecideAndForwardDeps,
   r: CheckedRequest,
   principal: UserFacts,
   target: UserRecord | undefined,
-): void {
+): Promise<void> {
   const { route, ex } = r;
   const request = requestOf(r, principal, target);
-  // Read in the same synchronous step as decide(): no reload can swap the set in between.
-  const policyVersion = deps.policies.current().version;
-  const decision = deps.policies.decide(request);
+  const { policyVersion, decision } = await decideFairly(deps, r.tenantId, request);
   ex.decision = decision;
   ex.decided = { request, policyVersion };
   deps.onDecided?.({ requestId: ex.requestId, request, decision, policyVersion });
   ex.shadowDeny = !decision.allowed && !deps.enforce;
   const result = decision.allowed ? 'allow' : deps.enforce ? 'deny' : 'shadow_deny';
-  deps.metrics.countDecision(route.action, result, decision.cached);
+  deps.metrics.countDecision(route.action, result, decision.cached, 'request');
   if (!decision.allowed && deps.enforce) throw deniedError(route, decision);
+}
+
+/** A cached decision at once; an uncached one in its tenant's turn (when there is a gate). */
+async function decideFairly(
+  { policies, fair }: DecideAndForwardDeps,
+  tenantId: string,
+  request: AuthzRequest,
+): Promise<{ policyVersion: string; decision: Decision }> {
+  const decide = () => {
+    // Read in the same synchronous step as decide(): no reload can swap the set in between.
+    const policyVersion = policies.current().version;
+    return { policyVersion, decision: policies.decide(request) };
+  };
+  if (fair === undefined) return decide();
+  const policyVersion = policies.current().version;
+  const hit = policies.cached(request);
+  if (hit !== undefined) return { policyVersion, decision: hit };
+  return fair.run(tenantId, 1, decide);
 }
 
 // Per process, not per request: the forwarder only reads them.
@@ -238,8 +258,9 @@ export function decide(
   r: DecisionInput,
   principal: UserFacts,
   target: UserRecord | undefined,
+  source: DecisionSource = 'request',
 ): Decision {
-  return policies.decide(requestOf(r, principal, target));
+  return policies.decide(requestOf(r, principal, target), source);
 }
 
 /** The authorization question of `r`: who asks, what for, on what, with which context. */

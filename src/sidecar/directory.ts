@@ -58,6 +58,8 @@ interface Guard {
 /** The directory's state, shared by the module-level functions below. */
 interface DirectoryState {
   upstream: UpstreamClient;
+  /** A look-up that misses waits here for its tenant's turn (fair-gate.ts); or runs at once. */
+  schedule: <T>(tenantId: string, work: () => Promise<T>) => Promise<T>;
   /** The TTL of new entries (see `setTtl`). */
   ttl: number;
   cache: LRUCache<string, UserRecord>;
@@ -89,9 +91,12 @@ export function createUserDirectory(options: {
   maxBytes?: number;
   /** The clock TTLs are measured on (performance.now() by default); for tests. */
   perf?: { now(): number };
+  /** Runs each look-up that goes to the backend, e.g. in its tenant's turn (fair-gate.ts). */
+  schedule?: <T>(tenantId: string, work: () => Promise<T>) => Promise<T>;
 }): UserDirectory & GuardedLookups {
   const state: DirectoryState = {
     upstream: options.upstream,
+    schedule: options.schedule ?? ((_tenantId, work) => work()),
     ttl: options.ttlMs,
     cache: createCache(options),
     sweepMs: 0,
@@ -197,8 +202,8 @@ function load(
   const existing = state.inflight.get(key);
   if (existing !== undefined) return existing.promise;
   const guard: Guard = { stale: false };
-  const promise = state.upstream
-    .fetchUser(tenantId, userId)
+  const promise = state
+    .schedule(tenantId, () => state.upstream.fetchUser(tenantId, userId))
     .then((record) => {
       if (record !== null && state.ttl > 0 && !guard.stale) {
         state.cache.set(key, record, { ttl: state.ttl });

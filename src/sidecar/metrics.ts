@@ -1,5 +1,7 @@
 /** Prometheus metrics of the sidecar (prom-client), on a registry of its own. */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { DecisionSource } from './authz/decision-cache.js';
+import type { FairSchedulerStats } from './fair-scheduler.js';
 
 /**
  * The per-request hot path records through these: a labelled child is looked up once per label
@@ -7,7 +9,11 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
  */
 export interface RequestRecorders {
   observeRequest(action: string, decision: string, status: number, seconds: number): void;
-  countDecision(action: string, result: string, cached: boolean): void;
+  /**
+   * One decision, by who asked for it (`source`: request, permissions, candidate); the decision
+   * cache's hit or miss is counted for the request path's own cache only.
+   */
+  countDecision(action: string, result: string, cached: boolean, source: DecisionSource): void;
 }
 
 /** Running totals the credential and user caches keep for themselves. */
@@ -19,12 +25,14 @@ export interface CacheTotals {
 export interface SidecarMetrics extends RequestRecorders {
   registry: Registry;
   requestDuration: Histogram<'action' | 'decision' | 'status'>;
-  decisions: Counter<'action' | 'result'>;
+  decisions: Counter<'action' | 'result' | 'source'>;
   cacheEvents: Counter<'cache' | 'result'>;
   policyReloads: Counter<'result'>;
   upstreamErrors: Counter<'kind'>;
   /** Requests the candidate set in shadow decided: agree, disagree, dropped, unloaded. */
   candidateDecisions: Counter<'agreement'>;
+  /** The fair scheduler's queue depth, running steps and refusals, read at each scrape. */
+  watchFairness(read: () => FairSchedulerStats): void;
   /** The caches' totals, read at each scrape and turned into counter increments. */
   countCaches(read: () => CacheTotals): void;
   /** The change stream's lag and the caches dropped for lost events, read at each scrape. */
@@ -45,16 +53,16 @@ export function createSidecarMetrics(): SidecarMetrics {
   });
   const decisions = new Counter({
     name: 'cedargate_decisions_total',
-    help: 'Policy decisions by action and result (allow, deny, shadow_deny)',
-    labelNames: ['action', 'result'],
+    help: 'Policy decisions by action, result (allow, deny, shadow_deny) and who asked for them (source: request, permissions, candidate)',
+    labelNames: ['action', 'result', 'source'],
     registers: [registry],
   });
   const caches = createCacheEvents(registry);
   const durationOf = memoize3((action: string, decision: string, status: number) =>
     requestDuration.labels({ action, decision, status: String(status) }),
   );
-  const decisionsOf = memoize2((action: string, result: string) =>
-    decisions.labels({ action, result }),
+  const decisionsOf = memoize3((action: string, result: string, source: DecisionSource) =>
+    decisions.labels({ action, result, source }),
   );
   return {
     registry,
@@ -65,9 +73,12 @@ export function createSidecarMetrics(): SidecarMetrics {
     observeRequest(action, decision, status, seconds) {
       durationOf(action, decision, status).observe(seconds);
     },
-    countDecision(action, result, cached) {
-      decisionsOf(action, result).inc();
-      (cached ? caches.decisionHit : caches.decisionMiss).inc();
+    countDecision(action, result, cached, source) {
+      decisionsOf(action, result, source).inc();
+      if (source === 'request') (cached ? caches.decisionHit : caches.decisionMiss).inc();
+    },
+    watchFairness(read) {
+      watchFairness(registry, read);
     },
     watchEvents(read) {
       let counted = 0;
@@ -120,6 +131,40 @@ export function createSidecarMetrics(): SidecarMetrics {
       registers: [registry],
     }),
   };
+}
+
+/**
+ * The fair scheduler's gauges and refusal counter. No tenant label: tenants are unbounded, and
+ * /status names nobody either; the log line of each 503 carries its tenant.
+ */
+function watchFairness(registry: Registry, read: () => FairSchedulerStats): void {
+  new Gauge({
+    name: 'cedargate_fair_queued',
+    help: "Uncached steps (cold credentials, uncached decisions, permissions answers, user look-ups that miss) waiting for their tenant's turn",
+    registers: [registry],
+    collect() {
+      this.set(read().queued);
+    },
+  });
+  new Gauge({
+    name: 'cedargate_fair_tenants_waiting',
+    help: 'Tenants with uncached steps waiting for their turn',
+    registers: [registry],
+    collect() {
+      this.set(read().tenantsWaiting);
+    },
+  });
+  let counted = 0;
+  new Counter({
+    name: 'cedargate_fair_rejections_total',
+    help: 'Uncached steps refused with 503 because their tenant already had FAIR_QUEUE_MAX waiting',
+    registers: [registry],
+    collect() {
+      const now = read().rejected;
+      if (now > counted) this.inc(now - counted);
+      counted = now;
+    },
+  });
 }
 
 /**

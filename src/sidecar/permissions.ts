@@ -12,17 +12,26 @@
  * - roles.remove[X] (X held): `PUT {roles: current \ {X}}`;
  * - list: `GET /v1/users`; create: `POST /v1/users` with `roles: []`;
  * - new_user_roles[X]: `POST /v1/users` with `roles: [X]`.
+ *
+ * What one answer costs is bounded: R + 5 decisions for a user (R roles in the schema), R + 3 for
+ * the tenant, each counted in `cedargate_decisions_total{source="permissions"}`; they are kept
+ * in a decision cache of their own (policy-store.ts), so however many role sets an answer walks,
+ * it evicts none of the request path's decisions; and the answer runs as one step of that cost
+ * in its tenant's turn (fair-gate.ts), so a tenant asking many gets its share of the sidecar's
+ * time, not everyone's.
  */
 import type { ServerResponse } from 'node:http';
 import type { NewUser, UserPatch } from '../common/user.js';
 import { checkRoles } from '../common/validate.js';
 import { CedargateError, NotFoundError } from '../errors.js';
 import { avatarDigestOf } from '../policy/context.js';
-import type { Decision, UsersAction } from '../policy/types.js';
+import type { AuthzRequest, Decision, UsersAction } from '../policy/types.js';
 import type { PolicyStore } from './authz/policy-store.js';
 import { decide, deniedError } from './decide-and-forward.js';
 import type { Exchange } from './decision-log.js';
 import type { UserDirectory } from './directory.js';
+import type { FairGate } from './fair-gate.js';
+import type { RequestRecorders } from './metrics.js';
 import { REQUEST_ID_HEADER } from './request-id.js';
 import type { RouteSpec } from './routes.js';
 import type { UserRecord } from './upstream.js';
@@ -32,6 +41,18 @@ export interface PermissionsDeps {
   policies: PolicyStore;
   directory: UserDirectory;
   enforce: boolean;
+  /** Each decision is counted here, with `source` 'permissions'. */
+  metrics?: Pick<RequestRecorders, 'countDecision'>;
+  /** The answer waits here for its tenant's turn; without it, it runs at once. */
+  fair?: Pick<FairGate, 'run'>;
+}
+
+/** Told of each decision an answer makes (metrics). */
+export type OnDecision = (action: UsersAction, decision: Decision) => void;
+
+/** The decisions one answer makes: the gate, the actions, one per role. */
+export function permissionsCost(roles: number, kind: 'user' | 'tenant'): number {
+  return kind === 'user' ? roles + 5 : roles + 3;
 }
 
 /** A permissions route after the head's checks (credential, tenant, route, no body). */
@@ -59,21 +80,95 @@ export async function answerPermissions(
     if (found === null) throw new NotFoundError('no such user in this tenant');
     target = found;
   }
+  const answer =
+    deps.fair === undefined
+      ? answerNow(deps, r, principal, target)
+      : await answerInTurns(deps, deps.fair, r, principal, target);
+  return sendPermissions(r.res, answer, { [REQUEST_ID_HEADER]: r.ex.requestId });
+}
+
+/**
+ * The answer, its uncached decisions made one per turn of the tenant: first each question the
+ * answer will ask is decided into the permissions cache, one step at a time (so 25 decisions
+ * never hold the event loop at once, and another tenant's work runs between them), then the
+ * answer is made at once, from that cache, by one policy set. A decision evicted meanwhile is
+ * simply made again there.
+ */
+async function answerInTurns(
+  deps: PermissionsDeps,
+  fair: Pick<FairGate, 'run'>,
+  r: PermissionsRequest,
+  principal: UserRecord,
+  target: UserRecord | undefined,
+): Promise<UserPermissions | TenantPermissions> {
+  const { policies } = deps;
+  const decideInTurn = async (request: AuthzRequest): Promise<Decision> =>
+    policies.cached(request, 'permissions') ??
+    (await fair.run(r.tenantId, 1, () => policies.decide(request, 'permissions')));
+  const [gate, ...rest] = questionsOf(deps, r, principal, target);
+  // Whoever the gate refuses costs one decision, not the answer's twenty-five.
+  const open = gate === undefined || (await decideInTurn(gate)).allowed || !deps.enforce;
+  if (open) for (const request of rest) await decideInTurn(request);
+  return answerNow(deps, r, principal, target);
+}
+
+/** The questions the answer asks, gate first: the answer itself, run on a store that records. */
+function questionsOf(
+  deps: PermissionsDeps,
+  r: PermissionsRequest,
+  principal: UserRecord,
+  target: UserRecord | undefined,
+): AuthzRequest[] {
+  const asked: AuthzRequest[] = [];
+  const recording: PolicyStore = {
+    ...deps.policies,
+    decide(request) {
+      asked.push(request);
+      return RECORDED;
+    },
+  };
+  answerNow({ ...deps, policies: recording, enforce: false }, r, principal, target, true);
+  return asked;
+}
+
+/** What the recording store answers: allow, so the gate lets the rest be asked. */
+const RECORDED: Decision = Object.freeze({
+  allowed: true,
+  policies: [],
+  notices: [],
+  errors: [],
+  cached: false,
+});
+
+/** The gate on the route's own action, then the answer; synchronous, so one set decides all. */
+function answerNow(
+  deps: PermissionsDeps,
+  r: PermissionsRequest,
+  principal: UserRecord,
+  target: UserRecord | undefined,
+  dryRun = false,
+): UserPermissions | TenantPermissions {
+  const count: OnDecision = (action, d) => {
+    if (!dryRun)
+      deps.metrics?.countDecision(action, d.allowed ? 'allow' : 'deny', d.cached, 'permissions');
+  };
   // The gate: whoever may not read a user (list the tenant) learns nothing more through here.
   const gate = decide(
     deps.policies,
     { tenantId: r.tenantId, input: undefined, route: r.route },
     principal.user,
     target,
+    'permissions',
   );
-  r.ex.decision = gate;
-  r.ex.shadowDeny = !gate.allowed && !deps.enforce;
+  count(r.route.action, gate);
+  if (!dryRun) {
+    r.ex.decision = gate;
+    r.ex.shadowDeny = !gate.allowed && !deps.enforce;
+  }
   if (!gate.allowed && deps.enforce) throw deniedError(r.route, gate);
-  const answer =
-    target === undefined
-      ? tenantPermissions(deps.policies, deps.enforce, r.tenantId, principal)
-      : userPermissions(deps.policies, deps.enforce, r.tenantId, principal, target);
-  return sendPermissions(r.res, answer, { [REQUEST_ID_HEADER]: r.ex.requestId });
+  return target === undefined
+    ? tenantPermissions(deps.policies, deps.enforce, r.tenantId, principal, count)
+    : userPermissions(deps.policies, deps.enforce, r.tenantId, principal, target, count);
 }
 
 /** One "may I?": yes, or no with what a 403 (or a 422) would say. */
@@ -123,9 +218,10 @@ export function userPermissions(
   tenantId: string,
   principal: UserRecord,
   target: UserRecord,
+  onDecision?: OnDecision,
 ): UserPermissions {
   const ask = (action: UsersAction, input?: UserPatch): Permission =>
-    permissionOf(policies, tenantId, principal, target, action, input);
+    permissionOf(policies, tenantId, principal, target, action, input, onDecision);
   const current = target.user.roles;
   const known = policies.current().roles;
   const add: Record<string, Permission> = {};
@@ -157,9 +253,11 @@ export function tenantPermissions(
   enforce: boolean,
   tenantId: string,
   principal: UserRecord,
+  onDecision?: OnDecision,
 ): TenantPermissions {
-  const create = (roles: string[]): Permission =>
-    permissionOf(policies, tenantId, principal, undefined, 'users:create', newUser(roles));
+  const ask = (action: UsersAction, input: NewUser | undefined): Permission =>
+    permissionOf(policies, tenantId, principal, undefined, action, input, onDecision);
+  const create = (roles: string[]): Permission => ask('users:create', newUser(roles));
   const new_user_roles: Record<string, Permission> = {};
   for (const role of policies.current().roles) new_user_roles[role] = create([role]);
   return {
@@ -168,7 +266,7 @@ export function tenantPermissions(
     policy_version: policies.current().version,
     enforced: enforce,
     actions: {
-      list: permissionOf(policies, tenantId, principal, undefined, 'users:list', undefined),
+      list: ask('users:list', undefined),
       create: create([]),
     },
     new_user_roles,
@@ -199,6 +297,7 @@ function permissionOf(
   target: UserRecord | undefined,
   action: UsersAction,
   input: UserPatch | NewUser | undefined,
+  onDecision: OnDecision | undefined,
 ): Permission {
   // The request path checks the roles (422) before the policies: so does the answer.
   if (input?.roles !== undefined) {
@@ -214,7 +313,9 @@ function permissionOf(
     { tenantId, input, route: { action } },
     principal.user,
     target,
+    'permissions',
   );
+  onDecision?.(action, decision);
   if (decision.allowed) return { allowed: true };
   return { allowed: false, notices: decision.notices, policies: decision.policies };
 }

@@ -29,6 +29,7 @@ import {
 } from './decide-and-forward.js';
 import { createDecisionLog, type Exchange } from './decision-log.js';
 import type { UserDirectory } from './directory.js';
+import type { FairGate } from './fair-gate.js';
 import type { SidecarMetrics } from './metrics.js';
 import { answerPermissions } from './permissions.js';
 import type { Forwarder } from './proxy.js';
@@ -59,6 +60,11 @@ export interface PipelineDeps {
    * change acknowledged anywhere has reached this replica's caches (the cluster's `catchUp`).
    */
   catchUp?: () => Promise<void>;
+  /**
+   * Uncached work (a cold credential, an uncached decision, a permissions answer) waits here
+   * for its tenant's turn (fair-gate.ts); without it, it runs at once.
+   */
+  fair?: FairGate;
 }
 
 /** The request handler for the sidecar's data port. */
@@ -155,12 +161,14 @@ async function admit(deps: PipelineDeps, req: IncomingMessage, ex: Exchange): Pr
 
 /** The verified credential and the user it names, who must still be a user of its tenant. */
 async function authenticate(
-  { verifier, directory, catchUp }: PipelineDeps,
+  { verifier, directory, catchUp, fair }: PipelineDeps,
   req: IncomingMessage,
 ): Promise<{ credential: VerifiedCredential; principal: UserRecord }> {
   // First, so the revocation check and both user look-ups see every change made before now.
   if (catchUp !== undefined) await catchUp();
-  const credential = await verifier.verify(req.headers.authorization);
+  const credential = await (fair === undefined
+    ? verifier.verify(req.headers.authorization)
+    : fair.verify(verifier, req));
   const principal = await directory.get(credential.tenantId, credential.subject);
   if (principal === null) throw new UnauthenticatedError('the subject is not a user of its tenant');
   return { credential, principal };

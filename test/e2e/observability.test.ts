@@ -117,7 +117,10 @@ describe('observability (enforcing)', () => {
       text,
       /cedargate_request_duration_seconds_bucket\{[^}]*action="users:read"[^}]*decision="allow"[^}]*status="200"/,
     );
-    assert.match(text, /cedargate_decisions_total\{action="users:update",result="deny"\} [1-9]/);
+    assert.match(
+      text,
+      /cedargate_decisions_total\{action="users:update",result="deny",source="request"\} [1-9]/,
+    );
     assert.match(text, /cedargate_cache_events_total\{cache="decision",result="hit"\} [1-9]/);
     assert.match(text, /cedargate_cache_events_total\{cache="credential",result="hit"\} [1-9]/);
     assert.match(text, /cedargate_cache_events_total\{cache="user",result="hit"\} [1-9]/);
@@ -159,7 +162,7 @@ describe('shadow mode (ENFORCE=false)', () => {
     const metrics = await (await fetch(`${s.adminUrl}/metrics`)).text();
     assert.match(
       metrics,
-      /cedargate_decisions_total\{action="users:update",result="shadow_deny"\} 1/,
+      /cedargate_decisions_total\{action="users:update",result="shadow_deny",source="request"\} 1/,
     );
   });
 

@@ -58,6 +58,21 @@ export function fakeDirectory(): UserDirectory & {
   };
 }
 
+/** A directory that answers exactly `records` (by user id, any tenant) and nothing else. */
+export function directoryOf(records: readonly UserRecord[]): UserDirectory {
+  const byId = new Map(records.map((r) => [r.user.id, r]));
+  return {
+    get: async (_t, id) => byId.get(id) ?? null,
+    remember: () => undefined,
+    mark: () => 0,
+    invalidate: () => undefined,
+    clear: () => undefined,
+    setTtl: () => undefined,
+    stats: () => ({ hits: 0, misses: 0, size: byId.size, bytes: 0 }),
+    close: () => undefined,
+  };
+}
+
 /** Accepts every credential as OWNER of T. */
 export const ownerVerifier: CredentialVerifier = {
   async verify() {

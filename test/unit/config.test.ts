@@ -34,6 +34,15 @@ describe('loadConfig', () => {
     assert.equal(set.bodyBudgetBytes, 2097152);
   });
 
+  it('schedules uncached work fairly across tenants: 4 at once, 64 waiting per tenant, as FAIR_* say', () => {
+    const c = loadConfig('start', {});
+    assert.equal(c.fairConcurrency, 4);
+    assert.equal(c.fairQueueMax, 64);
+    const set = loadConfig('start', { FAIR_CONCURRENCY: '8', FAIR_QUEUE_MAX: '16' });
+    assert.equal(set.fairConcurrency, 8);
+    assert.equal(set.fairQueueMax, 16);
+  });
+
   it('serves the playground by default in start only, and as PLAYGROUND says', () => {
     assert.equal(loadConfig('start', {}).playground, true);
     assert.equal(loadConfig('start', { PLAYGROUND: 'false' }).playground, false);
@@ -120,6 +129,10 @@ describe('loadConfig', () => {
       [{ BODY_TIMEOUT_MS: '40000', REQUEST_TIMEOUT_MS: '30000' }, 'BODY_TIMEOUT_MS'],
       [{ BODY_BUDGET_BYTES: 'lots' }, 'BODY_BUDGET_BYTES'],
       [{ BODY_BUDGET_BYTES: '2048', BODY_LIMIT_BYTES: '4096' }, 'BODY_BUDGET_BYTES'],
+      [{ FAIR_CONCURRENCY: '0' }, 'FAIR_CONCURRENCY'],
+      [{ FAIR_CONCURRENCY: 'two' }, 'FAIR_CONCURRENCY'],
+      [{ FAIR_QUEUE_MAX: '0' }, 'FAIR_QUEUE_MAX'],
+      [{ FAIR_QUEUE_MAX: '64 steps' }, 'FAIR_QUEUE_MAX'],
       [{ PAGE_MAX_BYTES: '4MB' }, 'PAGE_MAX_BYTES'],
       [{ PAGE_MAX_BYTES: '1024' }, 'PAGE_MAX_BYTES'],
       [{ EVENT_STREAM_MAXLEN: '10' }, 'EVENT_STREAM_MAXLEN'],

@@ -60,6 +60,8 @@ export interface CandidateOptions {
   /** Requests decided per turn of the event loop (default 64). */
   batch?: number;
   onCount?: (agreement: Agreement) => void;
+  /** Told of each decision the candidate made (counted with `source="candidate"`). */
+  onDecision?: (action: string, decision: Decision) => void;
   /** Opens the store (tests); default {@link createPolicyStore}. */
   openStore?: (options: PolicyStoreOptions) => Promise<PolicyStore>;
 }
@@ -144,6 +146,7 @@ export async function createCandidateShadow(options: CandidateOptions): Promise<
       count('unloaded');
       return;
     }
+    options.onDecision?.(d.request.action, answer);
     const kind = disagreementOf(d.decision, answer);
     if (kind === null) {
       count('agree');

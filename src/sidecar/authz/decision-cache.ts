@@ -11,6 +11,13 @@ import { LRUCache } from 'lru-cache';
 import type { RequestAbstraction } from '../../policy/request-abstraction.js';
 import type { AuthzRequest, Decision } from '../../policy/types.js';
 
+/**
+ * Who asked for a decision: a request on the request path, a permissions answer, or the
+ * candidate set in shadow. Counted per source in `cedargate_decisions_total{source}`; the
+ * permissions answers keep their decisions in a cache of their own (policy-store.ts).
+ */
+export type DecisionSource = 'request' | 'permissions' | 'candidate';
+
 /** A decision cache; `max` 0 turns it off. */
 export interface DecisionCache {
   get(key: string): Decision | undefined;

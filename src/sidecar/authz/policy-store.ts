@@ -12,6 +12,7 @@ import {
   decisionKeysFor,
   type DecisionCache,
   type DecisionKeys,
+  type DecisionSource,
 } from './decision-cache.js';
 import { listWatchDirs, readPolicySources } from '../../policy/policy-files.js';
 import {
@@ -73,8 +74,17 @@ export type ReloadResult = 'success' | 'failure' | 'unchanged';
 /** The live policy set of one directory. */
 export interface PolicyStore {
   current(): PolicySnapshot;
-  /** Synchronous; one request sees one whole set. Never throws: anything odd denies. */
-  decide(request: AuthzRequest): Decision;
+  /**
+   * Synchronous; one request sees one whole set. Never throws: anything odd denies. A
+   * permissions answer's decisions (`source` 'permissions') are kept in a cache of their own,
+   * so that however many it asks, they never evict the request path's.
+   */
+  decide(request: AuthzRequest, source?: DecisionSource): Decision;
+  /**
+   * The decision `decide(request, source)` would answer from the cache now, or undefined: the
+   * caller then waits for its tenant's turn before paying for the decision (fair-scheduler.ts).
+   */
+  cached(request: AuthzRequest, source?: DecisionSource): Decision | undefined;
   /** Re-reads the directory; `reason` is logged (e.g. 'SIGHUP', 'watch', 'poll'). Never throws. */
   reload(reason: string): Promise<ReloadResult>;
   status(): PolicyStatus;
@@ -99,6 +109,8 @@ export interface PolicyStoreOptions {
   debounceMs?: number;
   /** Decision cache entries (default 10 000; 0 turns the cache off). */
   decisionCacheMax?: number;
+  /** The permissions answers' decision cache entries (default 2 000; 0 turns it off). */
+  permissionsCacheMax?: number;
   onReload?: (result: ReloadResult) => void;
   /** Clock, for tests. */
   now?: () => Date;
@@ -119,6 +131,8 @@ interface StoreState {
   logger: Logger;
   now: () => Date;
   cache: DecisionCache;
+  /** The permissions answers' decisions: bounded apart, so they cannot evict `cache`'s. */
+  permissionsCache: DecisionCache;
   /**
    * Cedar keeps preparsed sets by name. Two slots per store: a candidate is preparsed into the
    * one not serving, so a failed preparse can never touch the live set.
@@ -143,6 +157,7 @@ export async function createPolicyStore(options: PolicyStoreOptions): Promise<Po
   const { dir, logger } = options;
   const now = options.now ?? (() => new Date());
   const cache = createDecisionCache(options.decisionCacheMax ?? 10_000);
+  const permissionsCache = createDecisionCache(options.permissionsCacheMax ?? 2_000);
   const slots = [
     `cedargate-${process.pid}-${++storeCounter}-a`,
     `cedargate-${process.pid}-${storeCounter}-b`,
@@ -160,6 +175,7 @@ export async function createPolicyStore(options: PolicyStoreOptions): Promise<Po
     logger,
     now,
     cache,
+    permissionsCache,
     slots,
     live,
     lastReload: null,
@@ -174,10 +190,14 @@ export async function createPolicyStore(options: PolicyStoreOptions): Promise<Po
 
   return {
     current: () => state.live.snapshot,
-    decide: (request) => decide(state, request),
+    decide: (request, source) => decide(state, request, cacheOf(state, source)),
+    cached: (request, source) => cachedDecision(state.live, request, cacheOf(state, source)),
     reload,
     status: () => statusOf(state),
-    dropDecisions: () => state.cache.clear(),
+    dropDecisions: () => {
+      state.cache.clear();
+      state.permissionsCache.clear();
+    },
     close() {
       state.closed = true;
       watching.close();
@@ -222,17 +242,30 @@ function activate(logger: Logger, now: () => Date, set: LoadedPolicySet, slot: s
   };
 }
 
-function decide(state: StoreState, request: AuthzRequest): Decision {
-  const { cache } = state;
-  const serving = state.live; // read once: this request sees this set, whatever happens next
+function cacheOf(state: StoreState, source: DecisionSource | undefined): DecisionCache {
+  return source === 'permissions' ? state.permissionsCache : state.cache;
+}
+
+/** The cached decision of `request` under `serving`, or undefined. */
+function cachedDecision(
+  serving: Live,
+  request: AuthzRequest,
+  cache: DecisionCache,
+): Decision | undefined {
   const shared = serving.keys.shared(request);
   // A hit is handed out as it is kept: frozen, so no caller can change it for the next one,
   // and with nothing copied on the path that answers almost every request.
   const sharedHit = shared === undefined ? undefined : cache.get(shared);
   if (sharedHit !== undefined) return sharedHit;
+  return cache.get(serving.keys.exact(request));
+}
+
+function decide(state: StoreState, request: AuthzRequest, cache: DecisionCache): Decision {
+  const serving = state.live; // read once: this request sees this set, whatever happens next
+  const hit = cachedDecision(serving, request, cache);
+  if (hit !== undefined) return hit;
+  const shared = serving.keys.shared(request);
   const exact = serving.keys.exact(request);
-  const exactHit = cache.get(exact);
-  if (exactHit !== undefined) return exactHit;
   const decision: Decision = { ...serving.compiled.authorize(request), cached: false };
   // Error messages may name the request's own ids (they go to its log line): such a decision
   // is kept for exactly this request, never handed to another one of its class.
@@ -311,6 +344,7 @@ function swapIn(state: StoreState, set: LoadedPolicySet, reason: string): void {
   const retired = live.snapshot.roles.filter((r) => !next.snapshot.roles.includes(r)).sort();
   state.live = next; // the swap: one assignment, between two synchronous decide() calls
   state.cache.clear();
+  state.permissionsCache.clear();
   state.lastRefusedVersion = null;
   state.reloads.success++;
   for (const r of retired) state.retiredRoles.add(r);

@@ -30,12 +30,32 @@ describe('sidecar metrics: cache events', () => {
 
   it('decision cache hits and misses are counted per decision', async () => {
     const metrics = createSidecarMetrics();
-    metrics.countDecision('GetUser', 'allow', true);
-    metrics.countDecision('GetUser', 'allow', false);
-    metrics.countDecision('GetUser', 'allow', true);
+    metrics.countDecision('GetUser', 'allow', true, 'request');
+    metrics.countDecision('GetUser', 'allow', false, 'request');
+    metrics.countDecision('GetUser', 'allow', true, 'request');
     const text = await metrics.registry.metrics();
     assert.match(cacheLine(text, 'decision', 'hit') ?? '', / 2$/);
-    assert.match(text, /cedargate_decisions_total\{action="GetUser",result="allow"\} 3/);
+    assert.match(
+      text,
+      /cedargate_decisions_total\{action="GetUser",result="allow",source="request"\} 3/,
+    );
+  });
+
+  it('counts decisions by who asked for them; only the request path moves the decision cache counts', async () => {
+    const metrics = createSidecarMetrics();
+    metrics.countDecision('users:update', 'deny', false, 'permissions');
+    metrics.countDecision('users:update', 'deny', true, 'permissions');
+    metrics.countDecision('users:read', 'allow', false, 'candidate');
+    const text = await metrics.registry.metrics();
+    assert.match(
+      text,
+      /cedargate_decisions_total\{action="users:update",result="deny",source="permissions"\} 2/,
+    );
+    assert.match(
+      text,
+      /cedargate_decisions_total\{action="users:read",result="allow",source="candidate"\} 1/,
+    );
+    assert.equal(cacheLine(text, 'decision', 'hit'), undefined);
   });
 });
 

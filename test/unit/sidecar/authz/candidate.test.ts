@@ -46,6 +46,7 @@ function fakeStore(answers: Record<string, Decision>, calls: string[]): PolicySt
       calls.push(r.principal.id);
       return answers[r.principal.id] ?? allow('p');
     },
+    cached: () => undefined,
     reload: () => Promise.resolve('unchanged'),
     status: () => ({ live: { version: 'cand-v1' } }) as ReturnType<PolicyStore['status']>,
     dropDecisions: () => undefined,

@@ -1,0 +1,84 @@
+/**
+ * Where the request path meets the fair scheduler (fair-scheduler.ts): which tenant's queue a
+ * step waits in, and which steps wait at all. Cached work never waits.
+ *
+ * A credential is verified before the tenant is known for sure (contract §4: the credential
+ * comes first), so the queue of a cold verification is the `X-Tenant-ID` tenant's — but only
+ * when that tenant has had a credential verified here before. Otherwise anyone could name a new
+ * tenant per request and get a queue, and a turn, for each: verifications for tenants not yet
+ * seen share one queue of their own. The verified tenant must still match the header after
+ * (tenancy.ts), exactly as before.
+ */
+import type { IncomingMessage } from 'node:http';
+import { LRUCache } from 'lru-cache';
+import { TENANT_HEADER } from '../common/headers.js';
+import { canonicalId, isIdShaped } from '../common/ids.js';
+import type { CredentialVerifier, VerifiedCredential } from './authn/verifier.js';
+import type { FairScheduler, FairSchedulerStats } from './fair-scheduler.js';
+
+/** The one queue of verifications whose header names a tenant not verified here before. */
+export const UNSEEN_TENANTS = '(unseen tenants)';
+
+/** Options of {@link createFairGate}. */
+export interface FairGateOptions {
+  scheduler: FairScheduler;
+  /** Credentials remembered as verified, so their next use skips the queue (default 10 000). */
+  seenMax?: number;
+  /** Tenants remembered as verified here (default 10 000). */
+  tenantsMax?: number;
+}
+
+export interface FairGate {
+  /**
+   * Verifies the request's credential with `verifier`; a credential not verified here lately
+   * first waits for its tenant's turn. Errors are the verifier's, or 503 from a full queue.
+   */
+  verify(verifier: CredentialVerifier, req: IncomingMessage): Promise<VerifiedCredential>;
+  /** Runs uncached `work` of `cost` in the verified `tenant`'s turn. */
+  run<T>(tenant: string, cost: number, work: () => T | Promise<T>): Promise<T>;
+  stats(): FairSchedulerStats;
+}
+
+/**
+ * The verifier keeps its own cache; this one only says "verified here lately", so that a warm
+ * credential goes straight to it. Bounded in count, in bytes and in age (the verifier's cache
+ * re-verifies within a minute anyway): a credential forgotten here costs a wait, never a check.
+ */
+const SEEN_TTL_MS = 60_000;
+const SEEN_MAX_BYTES = 16 * 1024 * 1024;
+
+/** Builds the gate over `options.scheduler`. */
+export function createFairGate(options: FairGateOptions): FairGate {
+  const { scheduler } = options;
+  const seen = new LRUCache<string, true>({
+    max: options.seenMax ?? 10_000,
+    maxSize: SEEN_MAX_BYTES,
+    sizeCalculation: (_v, key) => Math.max(1, key.length),
+    ttl: SEEN_TTL_MS,
+  });
+  const tenants = new LRUCache<string, true>({ max: options.tenantsMax ?? 10_000 });
+
+  return {
+    async verify(verifier, req) {
+      const authorization = req.headers.authorization;
+      if (typeof authorization === 'string' && seen.has(authorization))
+        return verifier.verify(authorization);
+      const claimed = headerTenantOf(req);
+      const queue = claimed !== undefined && tenants.has(claimed) ? claimed : UNSEEN_TENANTS;
+      const credential = await scheduler.run(queue, 1, () => verifier.verify(authorization));
+      if (typeof authorization === 'string') seen.set(authorization, true);
+      // Only a tenant a valid credential speaks for gets a queue of its own.
+      if (claimed !== undefined && canonicalId(credential.tenantId) === claimed)
+        tenants.set(claimed, true);
+      return credential;
+    },
+    run: (tenant, cost, work) => scheduler.run(canonicalId(tenant), cost, work),
+    stats: () => scheduler.stats(),
+  };
+}
+
+/** The canonical tenant of a single well-formed `X-Tenant-ID`, or undefined (checked later). */
+function headerTenantOf(req: IncomingMessage): string | undefined {
+  const raw = req.headers[TENANT_HEADER];
+  return typeof raw === 'string' && isIdShaped(raw) ? canonicalId(raw) : undefined;
+}

@@ -1,0 +1,241 @@
+/**
+ * What a permissions answer costs, and that it shows (issue 22, item 3): over a 20-role schema
+ * one `GET /v1/users/{id}/permissions` makes 25 decisions. Each is counted in
+ * `cedargate_decisions_total` with `source="permissions"` (the request path's with
+ * `source="request"`), and a flood of such answers over distinct role sets does not evict the
+ * decisions the request path keeps in its cache. The real pipeline and policy store; fakes for
+ * the verifier, the directory and the forwarder.
+ */
+import assert from 'node:assert/strict';
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { createBodyBudget } from '../../../src/common/body.js';
+import { createLogger } from '../../../src/common/logger.js';
+import { etagOf } from '../../../src/common/user.js';
+import { createPolicyStore, type PolicyStore } from '../../../src/sidecar/authz/policy-store.js';
+import { createSidecarMetrics, type SidecarMetrics } from '../../../src/sidecar/metrics.js';
+import { createPipeline } from '../../../src/sidecar/pipeline.js';
+import { CedargateError } from '../../../src/errors.js';
+import type { Exchange } from '../../../src/sidecar/decision-log.js';
+import type { FairGate } from '../../../src/sidecar/fair-gate.js';
+import { answerPermissions } from '../../../src/sidecar/permissions.js';
+import { matchRoute, type RouteSpec } from '../../../src/sidecar/routes.js';
+import type { Forwarder } from '../../../src/sidecar/proxy.js';
+import type { UserRecord } from '../../../src/sidecar/upstream.js';
+import { OWNER, T, directoryOf, ownerVerifier, userOf } from '../../helpers/sidecar-fakes.js';
+import { writeWideRolePolicies } from '../../helpers/wide-roles.js';
+
+const ROLES = 20;
+/** Users whose role sets all differ: each permissions answer on one asks 25 new questions. */
+const TARGETS = 40;
+
+const record = (id: string, roles: string[], isOwner = false): UserRecord => ({
+  user: userOf(id, roles, isOwner),
+  etag: etagOf({ id, version: 1 }),
+});
+const targetId = (i: number): string => `DDDDDDDD-0000-4000-8000-${String(i).padStart(12, '0')}`;
+
+/** Answers every forwarded request 200 without a backend. */
+const okForwarder: Forwarder = {
+  async forward(_req, res) {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end('{}');
+    return { kind: 'answered', status: 200 };
+  },
+};
+
+/** The sum of the `cedargate_decisions_total` series whose labels include `labels`. */
+async function decisionsWith(metrics: SidecarMetrics, labels: string): Promise<number> {
+  const text = await metrics.registry.metrics();
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('cedargate_decisions_total{') && l.includes(labels))
+    .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+}
+
+async function decisionCacheHits(metrics: SidecarMetrics): Promise<number> {
+  const text = await metrics.registry.metrics();
+  const line = text
+    .split('\n')
+    .find((l) => l.startsWith('cedargate_cache_events_total{cache="decision",result="hit"}'));
+  return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
+}
+
+describe('permissions: every decision counted, and bounded in what it costs the others', () => {
+  const logger = createLogger('silent');
+  const dir = writeWideRolePolicies(ROLES);
+  const servers: Server[] = [];
+  let policies: PolicyStore;
+  const users: UserRecord[] = [record(OWNER, ['admin'], true)];
+  for (let i = 0; i < TARGETS; i++) {
+    // Distinct role sets of the non-admin roles: bit j of (i + 1) holds role j.
+    const roles = dir.roles.slice(1).filter((_, j) => ((i + 1) >> j) & 1);
+    users.push(record(targetId(i), roles));
+  }
+
+  before(async () => {
+    // A small cache, so that a few dozen answers over distinct role sets would fill it.
+    policies = await createPolicyStore({
+      dir: dir.path,
+      logger,
+      watch: false,
+      pollMs: 0,
+      decisionCacheMax: 200,
+    });
+  });
+  after(async () => {
+    policies.close();
+    await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+    dir.remove();
+  });
+
+  async function serve(metrics: SidecarMetrics): Promise<string> {
+    const pipeline = createPipeline({
+      verifier: ownerVerifier,
+      policies,
+      directory: directoryOf(users),
+      forwarder: okForwarder,
+      metrics,
+      logger,
+      enforce: true,
+      bodyLimitBytes: 4096,
+      bodyTimeoutMs: 2000,
+      bodyBudget: createBodyBudget(1024 * 1024),
+    });
+    const server = createServer(pipeline);
+    servers.push(server);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
+
+  const get = (base: string, path: string) =>
+    fetch(`${base}${path}`, { headers: { authorization: 'Bearer t', 'x-tenant-id': T } });
+
+  it('counts each of the 25 decisions of one answer with source="permissions"', async () => {
+    const metrics = createSidecarMetrics();
+    const base = await serve(metrics);
+    const res = await get(base, `/v1/users/${targetId(0)}/permissions`);
+    assert.equal(res.status, 200);
+    const answer = (await res.json()) as { roles: { add: object; remove: object } };
+    const roleEntries =
+      Object.keys(answer.roles.add).length + Object.keys(answer.roles.remove).length;
+    assert.equal(roleEntries, ROLES);
+    // The gate (users:read), read, rename, change_avatar, delete, and one per role.
+    assert.equal(await decisionsWith(metrics, 'source="permissions"'), ROLES + 5);
+    assert.equal(await decisionsWith(metrics, 'source="request"'), 0);
+
+    const tenantRes = await get(base, '/v1/users/permissions');
+    assert.equal(tenantRes.status, 200);
+    // The gate (users:list), list, create, and one per role.
+    assert.equal(await decisionsWith(metrics, 'source="permissions"'), ROLES + 5 + ROLES + 3);
+
+    assert.equal((await get(base, `/v1/users/${targetId(1)}`)).status, 200);
+    assert.equal(await decisionsWith(metrics, 'source="request"'), 1);
+  });
+
+  it("a flood of permissions answers does not evict the request path's cached decisions", async () => {
+    policies.dropDecisions();
+    const metrics = createSidecarMetrics();
+    const base = await serve(metrics);
+    // users:list of the tenant: a question no user-level permissions answer asks.
+    assert.equal((await get(base, '/v1/users')).status, 200);
+    assert.equal((await get(base, '/v1/users')).status, 200);
+    assert.equal(await decisionCacheHits(metrics), 1, 'the second list is answered from cache');
+    for (let i = 0; i < TARGETS; i++) {
+      const r = await get(base, `/v1/users/${targetId(i)}/permissions`);
+      assert.equal(r.status, 200);
+    }
+    assert.equal((await get(base, '/v1/users')).status, 200);
+    assert.equal(
+      await decisionCacheHits(metrics),
+      2,
+      `after ${TARGETS} permissions answers (${TARGETS * (ROLES + 5)} decisions) the list is still cached`,
+    );
+  });
+});
+
+describe('permissions through the fair gate', () => {
+  const logger = createLogger('silent');
+  const dir = writeWideRolePolicies(ROLES);
+  let policies: PolicyStore;
+  const owner = record(OWNER, ['admin'], true);
+  const viewer = record(targetId(900), ['viewer']);
+  const target = record(targetId(901), ['user', 'role4']);
+
+  before(async () => {
+    policies = await createPolicyStore({ dir: dir.path, logger, watch: false, pollMs: 0 });
+  });
+  after(() => {
+    policies.close();
+    dir.remove();
+  });
+
+  /** A gate that runs each step at once and records its tenant and cost. */
+  function recordingGate(): Pick<FairGate, 'run'> & {
+    steps: Array<{ tenant: string; cost: number }>;
+  } {
+    const steps: Array<{ tenant: string; cost: number }> = [];
+    return {
+      steps,
+      async run(tenant, cost, work) {
+        steps.push({ tenant, cost });
+        return work();
+      },
+    };
+  }
+
+  const request = (principal: UserRecord, userId: string) => ({
+    res: { writeHead: () => undefined, end: () => undefined } as unknown as ServerResponse,
+    ex: { requestId: 'r', startedAt: 0n, principal } as Exchange,
+    route: (matchRoute('GET', `/v1/users/${userId}/permissions`) as { route: RouteSpec }).route,
+    tenantId: T,
+    userId,
+  });
+
+  it('makes each uncached decision its own one-unit step in the tenant’s turn, none when cached', async () => {
+    policies.dropDecisions();
+    const fair = recordingGate();
+    const metrics = createSidecarMetrics();
+    const deps = {
+      policies,
+      directory: directoryOf([owner, target]),
+      enforce: true,
+      metrics,
+      fair,
+    };
+    assert.equal(await answerPermissions(deps, request(owner, target.user.id)), 200);
+    // One step per decision not yet cached (questions of one class share a decision).
+    const steps = fair.steps.length;
+    assert.ok(steps > ROLES / 2 && steps <= ROLES + 5, `${steps} steps`);
+    assert.ok(fair.steps.every((s) => s.tenant === T && s.cost === 1));
+    assert.equal(await decisionsWith(metrics, 'source="permissions"'), ROLES + 5);
+    // Asked again: every decision is in the permissions cache; nothing waits.
+    assert.equal(await answerPermissions(deps, request(owner, target.user.id)), 200);
+    assert.equal(fair.steps.length, steps);
+    assert.equal(await decisionsWith(metrics, 'source="permissions"'), 2 * (ROLES + 5));
+  });
+
+  it('costs one decision, not twenty-five, to a caller the gate refuses', async () => {
+    policies.dropDecisions();
+    const fair = recordingGate();
+    const deps = {
+      policies,
+      directory: directoryOf([owner, viewer, target]),
+      enforce: true,
+      fair,
+    };
+    // A viewer may read others, so the gate opens for a read; refuse with a user outside T.
+    const outsider = record(targetId(902), []);
+    outsider.user.tenant_id = 'EEEEEEEE-0000-4000-8000-000000000000';
+    await assert.rejects(
+      answerPermissions(deps, request(outsider, target.user.id)),
+      (e: unknown) => {
+        assert.ok(e instanceof CedargateError);
+        assert.equal(e.code, 'forbidden');
+        return true;
+      },
+    );
+    assert.equal(fair.steps.length, 1);
+  });
+});
