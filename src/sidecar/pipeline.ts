@@ -34,7 +34,7 @@ import type { UserDirectory } from './directory.js';
 import type { SidecarMetrics } from './metrics.js';
 import { answerPermissions } from './permissions.js';
 import type { Forwarder } from './proxy.js';
-import { REQUEST_ID_HEADER, requestIdOf } from './request-id.js';
+import { REQUEST_ID_HEADER, requestIdsOf } from './request-id.js';
 import { allowedMethods, canonicalPath, matchRoute, readQuery, type RouteSpec } from './routes.js';
 import { assertSameTenant, readTenantHeader } from './tenancy.js';
 import { assertHostHeader, assertSingleCredential, assertSingleHeaders } from './headers.js';
@@ -79,7 +79,7 @@ export function createPipeline(
     decideAndForward: createDecideAndForward(decideDeps),
   };
   return (req, res) => {
-    const ex: Exchange = { requestId: requestIdOf(req), startedAt: process.hrtime.bigint() };
+    const ex: Exchange = { ...requestIdsOf(req), startedAt: process.hrtime.bigint() };
     handle(steps, req, res, ex).then(
       (status) => {
         ex.releaseBody?.();
