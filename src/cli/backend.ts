@@ -1,10 +1,12 @@
 /**
  * `cedargate backend`: the users backend alone (its own container in a pod). Runs until
- * SIGTERM or SIGINT, then closes gracefully and exits 0.
+ * SIGTERM or SIGINT, then closes gracefully and exits 0 — within SHUTDOWN_GRACE_MS plus a margin
+ * whatever the store does (serve.ts).
  */
 import { loadConfig } from '../config.js';
 import { createLogger, routeConsoleTo } from '../common/logger.js';
 import { startBackend } from '../backend/server.js';
+import { serveUntilSignal } from './serve.js';
 import { parseFlags } from './usage.js';
 
 const USAGE = 'cedargate backend   (configured by the environment: BACKEND_PORT, DATA_DIR, ...)';
@@ -19,12 +21,5 @@ export async function run(args: string[]): Promise<number> {
     { host: config.backendHost, port: backend.port, dataDir: config.dataDir },
     `backend listening on http://${config.backendHost}:${backend.port}`,
   );
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', resolve);
-    process.once('SIGINT', resolve);
-  });
-  logger.info({ signal }, 'shutting down: finishing in-flight requests');
-  await backend.close();
-  logger.info('backend stopped');
-  return 0;
+  return serveUntilSignal(logger, () => backend.close(), { graceMs: config.shutdownGraceMs });
 }

@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { basename, dirname, join, resolve } from 'node:path';
 import { createLogger } from '../common/logger.js';
 import { loadPolicyCliConfig } from '../config.js';
-import { diffPolicySets, renderDiff } from '../policy/diff.js';
+import { DiffTooLargeError, diffPolicySets, renderDiff, type DiffReport } from '../policy/diff.js';
 import { explainDecision, renderExplanation } from '../policy/explain.js';
 import { createReplay, renderReplay } from '../policy/replay.js';
 import { formatPolicies } from '../policy/fmt.js';
@@ -605,10 +605,17 @@ async function runDiff(args: string[]): Promise<number> {
     );
     const candidate = await loadForDiff(candidateDir, candidateDir);
     if (base === null || candidate === null) return 2;
-    const report = diffPolicySets(base, candidate, {
-      onProgress: (done, planned) =>
-        process.stderr.write(`policy diff: ${done} of at most ${planned} requests decided\n`),
-    });
+    let report: DiffReport;
+    try {
+      report = diffPolicySets(base, candidate, {
+        onProgress: (done, planned) =>
+          process.stderr.write(`policy diff: ${done} of at most ${planned} requests decided\n`),
+      });
+    } catch (err) {
+      if (!(err instanceof DiffTooLargeError)) throw err;
+      process.stderr.write(`policy diff: ${err.message}\n`);
+      return 2;
+    }
     // The paths as given: a .cedar file side would otherwise be named by its directory.
     report.base = values.git === undefined ? baseDir : `${values.git}:${candidateDir}`;
     report.candidate = candidateDir;

@@ -11,9 +11,8 @@ export async function run(args: string[]): Promise<number> {
   const logger = createLogger(config.logLevel);
   routeConsoleTo(logger);
   const sidecar = await startSidecar({ config, logger });
-  return serveUntilSignal(
-    logger,
-    () => sidecar.close(),
-    () => void sidecar.policies.reload('SIGHUP'),
-  );
+  return serveUntilSignal(logger, () => sidecar.close(), {
+    graceMs: config.shutdownGraceMs,
+    onHangup: () => void sidecar.policies.reload('SIGHUP'),
+  });
 }

@@ -46,7 +46,7 @@ export async function run(args: string[]): Promise<number> {
       await running.close();
       await backend.close();
     },
-    () => void running.policies.reload('SIGHUP'),
+    { graceMs: config.shutdownGraceMs, onHangup: () => void running.policies.reload('SIGHUP') },
   );
 }
 

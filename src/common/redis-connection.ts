@@ -315,19 +315,50 @@ export function isConnectionError(err: unknown, client: { readonly isReady: bool
   return err instanceof ClientOfflineError || err instanceof ClientClosedError || !client.isReady;
 }
 
-/** Closes a client whatever its state; never throws (shutdown paths call it). */
-export async function closeQuietly(client: {
-  readonly isOpen: boolean;
-  readonly isReady: boolean;
-  close(): Promise<void>;
-  destroy(): void;
-}): Promise<void> {
+/**
+ * How long a graceful close may wait for the replies still pending (an XREAD that blocks, a
+ * WAIT) before they are dropped: a server that went away mid-close never answers them, and
+ * node-redis's close() would then wait for ever.
+ */
+export const CLOSE_TIMEOUT_MS = 1_000;
+
+/**
+ * Closes a client whatever its state, within `timeoutMs`; never throws (shutdown paths call it).
+ * Past the bound, the commands still pending are rejected, so whoever awaits them ends too.
+ */
+export async function closeQuietly(
+  client: {
+    readonly isOpen: boolean;
+    readonly isReady: boolean;
+    close(): Promise<void>;
+    destroy(): void;
+  },
+  timeoutMs = CLOSE_TIMEOUT_MS,
+): Promise<void> {
   if (!client.isOpen) return;
   try {
     // close() waits for pending replies; on a dead connection there is nothing to wait for.
-    if (client.isReady) await client.close();
-    else client.destroy();
+    if (!client.isReady) return client.destroy();
+    let timer: NodeJS.Timeout | undefined;
+    const closed = await Promise.race([
+      client.close().then(
+        () => true,
+        () => true,
+      ),
+      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
+    ]);
+    clearTimeout(timer);
+    if (!closed) dropPending(client);
   } catch {
     // Already closed by a concurrent caller.
+  }
+}
+
+/** Rejects a closing client's pending commands (node-redis then refuses its marked-closed socket). */
+function dropPending(client: { destroy(): void }): void {
+  try {
+    client.destroy();
+  } catch {
+    // The socket was already marked closed by close(): the queue was flushed before it threw.
   }
 }

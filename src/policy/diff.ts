@@ -78,6 +78,28 @@ export interface DiffOptions extends PlanOptions {
 
 const PROGRESS_EVERY = 1 << 15;
 
+/**
+ * The most requests one diff decides. Past it the sets are refused before any is decided: a
+ * schema of many roles that policies all name spans far more requests than any run could decide
+ * (40 roles: about 10^38), and a diff must end in bounded time with a clear answer (issue 22).
+ */
+export const MAX_DIFF_REQUESTS = 10_000_000;
+
+/** The sets span more requests than {@link MAX_DIFF_REQUESTS}: nothing was decided. */
+export class DiffTooLargeError extends Error {
+  constructor(
+    readonly planned: number,
+    readonly roles: number,
+  ) {
+    super(
+      `too many requests to compare: the sets span ${planned.toPrecision(3)} requests ` +
+        `(${roles} roles in the schema, enumerated up to what the policies tell apart), more than ` +
+        `the ${MAX_DIFF_REQUESTS} a diff decides; compare smaller sets or a schema with fewer roles`,
+    );
+    this.name = 'DiffTooLargeError';
+  }
+}
+
 /** Decides every enumerated request with both sets and groups the changes. */
 export function diffPolicySets(
   base: LoadedPolicySet,
@@ -116,6 +138,7 @@ export function diffPolicySets(
     ...options,
     relevance: unionRelevance(sides.map((s) => s.relevance)),
   });
+  if (plan.size > MAX_DIFF_REQUESTS) throw new DiffTooLargeError(plan.size, plan.roles.length);
   const notes = [...plan.notes, ...sideNotes];
   let cedarCalls = 0;
   const [before, after] = sides.map((side) => {

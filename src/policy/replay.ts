@@ -11,6 +11,7 @@ import type { AuthzContext, AuthzRequest, Decision, UsersAction } from './types.
 
 /** One logged decision that can be replayed. */
 export interface LoggedDecision {
+  /** The line's `request_uid` (unique per request), or its `request_id` for older logs. */
   requestId: string;
   request: AuthzRequest;
   decision: 'allow' | 'deny';
@@ -40,7 +41,9 @@ export function parseDecisionLine(text: string): ParsedLine {
   if (decision === 'none') return { kind: 'skipped', why: 'undecided' };
   if (decision !== 'allow' && decision !== 'deny' && decision !== 'shadow_deny')
     return { kind: 'malformed', reason: `decision is ${JSON.stringify(decision)}` };
-  const requestId = value['request_id'];
+  // A client may reuse its X-Request-ID: the server's own unique id tells requests apart.
+  const uid = value['request_uid'];
+  const requestId = typeof uid === 'string' && uid !== '' ? uid : value['request_id'];
   if (typeof requestId !== 'string' || requestId === '')
     return { kind: 'malformed', reason: 'no request_id' };
   const policies = value['policies'];

@@ -88,6 +88,28 @@ export function createDecideAndForward(deps: DecideAndForwardDeps): DecideAndFor
   return (r) => decideAndForward(deps, r);
 }
 
+/**
+ * Refuses a write that the policies deny on the facts at hand — the principal as authenticated
+ * at the head, the target as this replica knows it — before it takes a place in the user's write
+ * queue: a writer with no right to a user must not hold up that user's writes (issue 22 item 2).
+ * What it lets through is decided again, on the facts as they are then, at the queue's head.
+ */
+export type ScreenWrite = (r: CheckedRequest) => Promise<void>;
+
+export function createScreenWrite(deps: DecideAndForwardDeps): ScreenWrite {
+  return async (r) => {
+    // In shadow mode a denial is forwarded anyway: it waits its turn like any write.
+    if (!deps.enforce) return;
+    const principal = (r.ex.principal as UserRecord).user;
+    const target = await findTarget(deps.directory, r, false);
+    if (r.input?.roles !== undefined) checkRoles(r.input.roles, deps.policies.current().roles);
+    // Only a denial is recorded here (as the request's decision); an allow is decided again.
+    if (!decide(deps.policies, r, principal, target).allowed) {
+      decideOrDeny(deps, r, principal, target);
+    }
+  };
+}
+
 async function decideAndForward(deps: DecideAndForwardDeps, r: CheckedRequest): Promise<number> {
   const { req, res, ex } = r;
   // A request that waited (for its body, for the writes queued before it) is decided on the

@@ -10,7 +10,10 @@ import type { UserRecord } from './upstream.js';
 
 /** What one request has established so far; logged as the decision line. */
 export interface Exchange {
+  /** The client's X-Request-ID (or, without a usable one, `requestUid`). */
   requestId: string;
+  /** The server's own id of this request: unique even when clients reuse their ids. */
+  requestUid?: string;
   startedAt: bigint;
   /** The X-Tenant-ID tenant. */
   tenantId?: string;
@@ -46,6 +49,7 @@ export function createDecisionLog(deps: {
     if (!logger.isLevelEnabled('info')) return;
     const line: Record<string, unknown> = {
       request_id: ex.requestId,
+      request_uid: ex.requestUid,
       tenant: ex.tenantId,
       credential_tenant: ex.credentialTenantId,
       principal: ex.principal?.user.id,

@@ -9,7 +9,7 @@
  * - rename: `PUT {name}` with a name other than the current one;
  * - change_avatar: `PUT {avatar}` with an avatar other than the current one;
  * - roles.add[X] (X not held): `PUT {roles: current ∪ {X}}`;
- * - roles.remove[X] (X held): `PUT {roles: current \ {X}}`;
+ * - roles.remove[X] (X held, in the schema or retired from it): `PUT {roles: current \ {X}}`;
  * - list: `GET /v1/users`; create: `POST /v1/users` with `roles: []`;
  * - new_user_roles[X]: `POST /v1/users` with `roles: [X]`.
  *
@@ -230,6 +230,12 @@ export function userPermissions(
     if (current.includes(role))
       remove[role] = ask('users:update', { roles: without(current, role) });
     else add[role] = ask('users:update', { roles: [...current, role] });
+  }
+  // A role retired from the schema that the user still holds: dropping it is a PUT too, and
+  // the answer says what that PUT does (it confers nothing, so the policies do not see it go).
+  for (const role of current) {
+    if (!known.includes(role))
+      remove[role] = ask('users:update', { roles: without(current, role) });
   }
   return {
     tenant_id: tenantId,

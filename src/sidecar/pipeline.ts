@@ -23,9 +23,11 @@ import type { PolicyStore } from './authz/policy-store.js';
 import { readBody, type BodyBudget } from '../common/body.js';
 import {
   createDecideAndForward,
+  createScreenWrite,
   type CheckedRequest,
   type DecideAndForward,
   type DecideAndForwardDeps,
+  type ScreenWrite,
 } from './decide-and-forward.js';
 import { createDecisionLog, type Exchange } from './decision-log.js';
 import type { UserDirectory } from './directory.js';
@@ -33,7 +35,7 @@ import type { FairGate } from './fair-gate.js';
 import type { SidecarMetrics } from './metrics.js';
 import { answerPermissions } from './permissions.js';
 import type { Forwarder } from './proxy.js';
-import { REQUEST_ID_HEADER, requestIdOf } from './request-id.js';
+import { REQUEST_ID_HEADER, requestIdsOf } from './request-id.js';
 import { allowedMethods, canonicalPath, matchRoute, readQuery, type RouteSpec } from './routes.js';
 import { assertSameTenant, readTenantHeader } from './tenancy.js';
 import { assertHostHeader, assertSingleCredential, assertSingleHeaders } from './headers.js';
@@ -72,16 +74,18 @@ export function createPipeline(
   deps: PipelineDeps,
 ): (req: IncomingMessage, res: ServerResponse) => void {
   const record = createDecisionLog(deps);
+  const decideDeps: DecideAndForwardDeps = {
+    ...deps,
+    authenticate: async (req) => (await authenticate(deps, req)).principal,
+  };
   const steps: Steps = {
     deps,
     writes: createWriteQueue(),
-    decideAndForward: createDecideAndForward({
-      ...deps,
-      authenticate: async (req) => (await authenticate(deps, req)).principal,
-    }),
+    screenWrite: createScreenWrite(decideDeps),
+    decideAndForward: createDecideAndForward(decideDeps),
   };
   return (req, res) => {
-    const ex: Exchange = { requestId: requestIdOf(req), startedAt: process.hrtime.bigint() };
+    const ex: Exchange = { ...requestIdsOf(req), startedAt: process.hrtime.bigint() };
     handle(steps, req, res, ex).then(
       (status) => {
         ex.releaseBody?.();
@@ -103,12 +107,13 @@ export function createPipeline(
 interface Steps {
   deps: PipelineDeps;
   writes: WriteQueue;
+  screenWrite: ScreenWrite;
   decideAndForward: DecideAndForward;
 }
 
 /** One request, step by step in the contract's order; resolves to the status answered. */
 async function handle(
-  { deps, writes, decideAndForward }: Steps,
+  { deps, writes, screenWrite, decideAndForward }: Steps,
   req: IncomingMessage,
   res: ServerResponse,
   ex: Exchange,
@@ -133,9 +138,12 @@ async function handle(
     clientIfMatch: parseIfMatch(req.headers['if-match']),
   };
   // Writes to one user through this replica are decided and applied one after another, each
-  // on the version it changes; the body is read before the queue, so a slow one holds no one.
+  // on the version it changes; the body is read before the queue, so a slow one holds no one,
+  // and a write denied on the facts at hand is refused before it takes a place (issue 22, 2).
   if (userId !== undefined && (route.method === 'PUT' || route.method === 'DELETE')) {
-    return writes.run(`${tenantId}/${userId}`, () => decideAndForward(checked));
+    await screenWrite(checked);
+    const holder = (ex.principal as UserRecord).user.id;
+    return writes.run(`${tenantId}/${userId}`, holder, () => decideAndForward(checked));
   }
   return decideAndForward(checked);
 }

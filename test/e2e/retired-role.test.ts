@@ -42,6 +42,10 @@ describe('a role retired from the schema while start runs (security.md 31)', () 
   let vic: User; // viewer only
   let val: User; // viewer and user
   let uma: User; // user
+  let wes: User; // viewer and user, acting on himself
+  let wesToken: string;
+  /** Wes's `PUT {roles:["user"]}` on himself while viewer was still in the schema. */
+  let wesDropBefore: number;
 
   before(async () => {
     cpSync(shippedPolicies, dir.path, { recursive: true });
@@ -52,6 +56,15 @@ describe('a role retired from the schema while start runs (security.md 31)', () 
     vic = await s.createUser(tenant, ownerToken, 'Vic', ['viewer']);
     val = await s.createUser(tenant, ownerToken, 'Val', ['viewer', 'user']);
     uma = await s.createUser(tenant, ownerToken, 'Uma', ['user']);
+    wes = await s.createUser(tenant, ownerToken, 'Wes', ['viewer', 'user']);
+    wesToken = await s.token(tenant, wes.id);
+    wesDropBefore = (
+      await s.call('PUT', `/v1/users/${wes.id}`, {
+        token: wesToken,
+        tenant,
+        body: { roles: ['user'] },
+      })
+    ).status;
 
     const schemaPath = join(dir.path, 'schema.cedarschema');
     const schema = readFileSync(schemaPath, 'utf8');
@@ -118,6 +131,28 @@ describe('a role retired from the schema while start runs (security.md 31)', () 
     assertError(r, 422, 'invalid_roles');
     assert.deepEqual(r.body.details.invalid, ['viewer']);
     assert.deepEqual(s.recorder.forwarded(), []);
+  });
+
+  it('a holder may drop the retired role from himself (documented), and the permissions answer says so first', async () => {
+    assert.equal(wesDropBefore, 403, 'before the retirement it was a change of his own roles');
+    const perms = await s.call('GET', `/v1/users/${wes.id}/permissions`, {
+      token: wesToken,
+      tenant,
+    });
+    assert.equal(perms.status, 200, perms.text);
+    const remove = (
+      perms.body as unknown as { roles: { remove: Record<string, { allowed: boolean }> } }
+    ).roles.remove;
+    assert.deepEqual(Object.keys(remove).sort(), ['user', 'viewer'], perms.text);
+    assert.equal(remove.user?.allowed, false, 'a live role of his own: still refused');
+    assert.equal(remove.viewer?.allowed, true, perms.text);
+    const r = await s.call('PUT', `/v1/users/${wes.id}`, {
+      token: wesToken,
+      tenant,
+      body: { roles: ['user'] },
+    });
+    assert.equal(r.status, 200, 'the PUT does what the answer said');
+    assert.deepEqual(r.body.roles, ['user']);
   });
 
   it('the owner fixes a holder (PUT roles) and deletes another', async () => {

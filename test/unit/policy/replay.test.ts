@@ -206,6 +206,17 @@ describe('policy replay: classes of changed answers', () => {
     assert.match(renderReplay(replay.report(), '-'), /4 requests: a, b and 2 more/);
   });
 
+  it('two lines with one client request_id are two requests: keyed on request_uid (issue 22)', () => {
+    const replay = createReplay({ against: 'c', candidateVersion: 'v', decide });
+    replay.addLine(line({ request_id: 'dup', request_uid: 'uid-1' }));
+    replay.addLine(line({ request_id: 'dup', request_uid: 'uid-2' }));
+    // A line logged before request_uid existed is still read, by its request_id.
+    replay.addLine(line({ request_id: 'older' }));
+    const c = replay.report().classes[0];
+    assert.equal(c?.count, 3);
+    assert.deepEqual(c?.requestIds, ['uid-1', 'uid-2', 'older']);
+  });
+
   it('the text names the first 20 ids of a class; --json keeps up to 1000 by default', () => {
     const replay = createReplay({ against: 'c', candidateVersion: 'v', decide });
     for (let i = 0; i < 1005; i++) replay.addLine(line({ request_id: `id${i}` }));

@@ -104,7 +104,9 @@ describe('permissions', () => {
     const retired = record(U2, ['viewer', 'auditor']);
     const p = userPermissions(policies, true, T, owner, retired);
     assert.deepEqual(p.roles.add['user'], { allowed: false, code: 'invalid_roles' });
-    assert.deepEqual(Object.keys(p.roles.remove), ['viewer']);
+    // The retired role is listed too, with what dropping it does (issue 22, Also a).
+    assert.deepEqual(Object.keys(p.roles.remove), ['viewer', 'auditor']);
+    assert.deepEqual(p.roles.remove['auditor'], { allowed: true });
   });
 
   it('looks the target up (404), gates on the route action and writes 200 JSON', async () => {
