@@ -14,6 +14,9 @@ export async function run(args: string[]): Promise<number> {
   return serveUntilSignal(
     logger,
     () => sidecar.close(),
-    () => void sidecar.policies.reload('SIGHUP'),
+    () => {
+      void sidecar.policies.reload('SIGHUP');
+      void sidecar.identity.reload('SIGHUP');
+    },
   );
 }

@@ -46,7 +46,10 @@ export async function run(args: string[]): Promise<number> {
       await running.close();
       await backend.close();
     },
-    () => void running.policies.reload('SIGHUP'),
+    () => {
+      void running.policies.reload('SIGHUP');
+      void running.identity.reload('SIGHUP');
+    },
   );
 }
 

@@ -34,7 +34,7 @@ import { answerPermissions } from './permissions.js';
 import type { Forwarder } from './proxy.js';
 import { REQUEST_ID_HEADER, requestIdOf } from './request-id.js';
 import { allowedMethods, canonicalPath, matchRoute, readQuery, type RouteSpec } from './routes.js';
-import { assertSameTenant, readTenantHeader } from './tenancy.js';
+import { assertIssuerMaySpeakFor, assertSameTenant, readTenantHeader } from './tenancy.js';
 import { assertHostHeader, assertSingleCredential, assertSingleHeaders } from './headers.js';
 import type { UserRecord } from './upstream.js';
 import { createWriteQueue, type WriteQueue } from './write-queue.js';
@@ -161,8 +161,14 @@ async function authenticate(
   // First, so the revocation check and both user look-ups see every change made before now.
   if (catchUp !== undefined) await catchUp();
   const credential = await verifier.verify(req.headers.authorization);
+  // Before any look-up in the tenant: an issuer that may not speak for it is answered 403.
+  assertIssuerMaySpeakFor(credential, req);
   const principal = await directory.get(credential.tenantId, credential.subject);
-  if (principal === null) throw new UnauthenticatedError('the subject is not a user of its tenant');
+  if (principal === null) {
+    throw new UnauthenticatedError('the subject is not a user of its tenant', {
+      category: 'unknown user',
+    });
+  }
   return { credential, principal };
 }
 

@@ -107,6 +107,8 @@ describe('claim paths (security.md 46)', () => {
   let signer: Signer;
   let tenant: string;
   let owner: string;
+  let other: string;
+  let otherOwner: string;
 
   before(async () => {
     signer = await createSigner();
@@ -122,6 +124,8 @@ describe('claim paths (security.md 46)', () => {
     });
     const t = await s.createTenant('acme');
     [tenant, owner] = [t.tenantId, t.owner.id];
+    const o = await s.createTenant('globex');
+    [other, otherOwner] = [o.tenantId, o.owner.id];
   });
   after(async () => {
     await s?.stop();
@@ -144,12 +148,19 @@ describe('claim paths (security.md 46)', () => {
   });
 
   it('decoys: the escaped member, never its unescaped neighbours, names the tenant', async () => {
-    const other = '11111111-2222-4333-8444-555555555555';
-    const r = await list({
-      ext: { uid: owner },
-      'https://example.com/claims': { tenant: other },
-      https: { '': { 'example.com': { claims: { tenant } } } },
-      'https:~1~1example.com~1claims': { tenant },
+    const decoys = (right: string, wrong: string) => ({
+      'https://example.com/claims': { tenant: right },
+      https: { '': { 'example.com': { claims: { tenant: wrong } } } },
+      'https:~1~1example.com~1claims': { tenant: wrong },
+      'https:~01~01example.com~01claims': { tenant: wrong },
+    });
+    // The right member names this tenant: accepted, whatever the neighbours say.
+    const ok = await list({ ext: { uid: owner }, ...decoys(tenant, other) });
+    assert.equal(ok.status, 200, ok.text);
+    // The right member names the other tenant: the other tenant is the credential's.
+    const r = await s.call('GET', '/v1/users', {
+      token: await token({ ext: { uid: otherOwner }, ...decoys(other, tenant) }),
+      tenant,
     });
     assertError(r, 403, 'tenant_mismatch', r.text);
     assert.equal(r.body.details?.credential_tenant, other);

@@ -194,6 +194,11 @@ describe('loadConfig', () => {
   it('sidecar refuses to start without a key source, issuer and audience', () => {
     assert.throws(
       () => loadConfig('sidecar', {}),
+      (e: unknown) => e instanceof ConfigError && e.variable === 'JWT_ISSUER',
+    );
+    // An issuer that is not a URL has no discovery document: a key source is needed.
+    assert.throws(
+      () => loadConfig('sidecar', { JWT_ISSUER: 'i', JWT_AUDIENCE: 'a' }),
       (e: unknown) => e instanceof ConfigError && e.variable === 'JWKS_URL',
     );
     assert.throws(

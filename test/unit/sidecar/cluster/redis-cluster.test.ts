@@ -27,8 +27,10 @@ function credential(over: Partial<VerifiedCredential> = {}): VerifiedCredential 
   const nowS = Math.floor(Date.now() / 1000);
   return {
     token: 'x',
+    issuer: 'https://issuer.test/',
     subject: randomUUID().toUpperCase(),
     tenantId: T,
+    tenantRefusal: undefined,
     jti: randomUUID(),
     issuedAt: nowS - 10,
     expiresAt: nowS + 3600,
