@@ -76,7 +76,8 @@ export function parseIssuersFile(
     const at = `issuers[${i}]`;
     try {
       const settings = readIssuer(entry, defaults);
-      if (seen.has(settings.issuer)) throw new Error(`issuer "${settings.issuer}" is listed twice`);
+      if (seen.has(settings.issuer))
+        throw new Error(`: issuer "${settings.issuer}" is listed twice`);
       seen.add(settings.issuer);
       return settings;
     } catch (err) {
