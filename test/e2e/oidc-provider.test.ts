@@ -164,6 +164,14 @@ describe('real identity providers (oidc-provider): issue 23', () => {
     assert.equal(typeof sa?.last_fetch, 'string');
     assert.equal(sb?.issuer, b.issuer);
     note('/status identity', JSON.stringify(status.identity, null, 2));
+    // The fetches that failed while the providers were not up yet, counted per issuer.
+    const metrics = await (await fetch(`${s.adminUrl}/metrics`)).text();
+    const failures = new RegExp(
+      `^cedargate_jwks_fetch_failures_total\\{issuer="${a.issuer.replaceAll('.', '\\.')}"\\} ([0-9]+)$`,
+      'm',
+    ).exec(metrics);
+    assert.ok(failures !== null && Number(failures[1]) >= 1, metrics.slice(0, 400));
+    assert.equal(Number(failures[1]), sa?.fetch_failures);
   });
 
   it('an authorization-code login scripted end to end: its access token is the user', async () => {
