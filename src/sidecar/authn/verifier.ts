@@ -135,23 +135,29 @@ export async function createCredentialVerifier(
 }
 
 /** The trust of one issuer given by options (its key set is not started: fetched on first use). */
-function singleIssuerTrust(options: SingleIssuerOptions, now: () => number): Promise<IssuerTrust> {
-  const o = options as SingleIssuerOptions & { logger: Logger; fetchImpl?: typeof fetch };
+function singleIssuerTrust(
+  options: SingleIssuerOptions & { logger: Logger; fetchImpl?: typeof fetch },
+  now: () => number,
+): Promise<IssuerTrust> {
   return createIssuerTrust(
     [
       {
-        issuer: o.issuer,
-        audiences: [o.audience],
-        keys: o.keys,
-        typ: o.typ,
+        issuer: options.issuer,
+        audiences: [options.audience],
+        keys: options.keys,
+        typ: options.typ,
         algorithms: ACCEPTED_ALGORITHMS,
-        tenantClaim: parseClaimPath(o.tenantClaim),
-        userClaim: parseClaimPath(o.userClaim ?? 'sub'),
+        tenantClaim: parseClaimPath(options.tenantClaim),
+        userClaim: parseClaimPath(options.userClaim ?? 'sub'),
         tenants: '*',
         tenantMap: undefined,
       },
     ],
-    { now, logger: o.logger, ...(o.fetchImpl !== undefined && { fetchImpl: o.fetchImpl }) },
+    {
+      now,
+      logger: options.logger,
+      ...(options.fetchImpl !== undefined && { fetchImpl: options.fetchImpl }),
+    },
   );
 }
 
