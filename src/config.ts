@@ -5,6 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
+import { parseClaimPath } from './common/claim-path.js';
 import { sentinelTargetUrl } from './common/redis-connection.js';
 
 export type Mode = 'start' | 'sidecar' | 'backend' | 'cli';
@@ -33,8 +34,17 @@ export interface Config {
   readonly jwksUrl: string | undefined;
   readonly jwksFile: string | undefined;
   readonly jwtIssuer: string;
+  /** JWT_ISSUER was set (in `start`, an http(s) issuer without a key source means discovery). */
+  readonly jwtIssuerSet: boolean;
   readonly jwtAudience: string;
+  /** JWT_TYP: the header `typ` a token must carry; unset: `JWT`, `at+jwt` or none. */
+  readonly jwtTyp: string | undefined;
+  /** TENANT_CLAIM: a top-level claim name or a JSON Pointer (common/claim-path.ts). */
   readonly tenantClaim: string;
+  /** USER_CLAIM: where the user id is, as TENANT_CLAIM (default `sub`). */
+  readonly userClaim: string;
+  /** ISSUERS_FILE: several issuers (YAML); exclusive with the single-issuer variables. */
+  readonly issuersFile: string | undefined;
   /** false = shadow mode: policy denials are logged and forwarded, marked. */
   readonly enforce: boolean;
   /** PLAYGROUND: `/playground` on the admin port (on by default in `start` only). */
@@ -282,28 +292,30 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
   }
   const issuerEnv = str(env, 'JWT_ISSUER');
   const audienceEnv = str(env, 'JWT_AUDIENCE');
-  if (mode === 'sidecar') {
-    if (jwksUrl === undefined && jwksFile === undefined) {
-      throw new ConfigError(
-        'JWKS_URL',
-        'the sidecar needs JWKS_URL or JWKS_FILE to verify credentials',
-        'https://issuer.example.com/.well-known/jwks.json',
-      );
-    }
+  const jwtTyp = typ(env, 'JWT_TYP');
+  const issuersFile = str(env, 'ISSUERS_FILE');
+  if (issuersFile !== undefined) {
+    exclusiveWithIssuersFile(env);
+  } else if (mode === 'sidecar') {
     if (issuerEnv === undefined)
       throw new ConfigError(
         'JWT_ISSUER',
-        'the sidecar needs the required issuer',
+        'the sidecar needs the required issuer (or ISSUERS_FILE)',
         'https://issuer.example.com/',
       );
     if (audienceEnv === undefined)
       throw new ConfigError('JWT_AUDIENCE', 'the sidecar needs the required audience', 'users-api');
+    if (jwksUrl === undefined && jwksFile === undefined && !isHttpUrl(issuerEnv)) {
+      throw new ConfigError(
+        'JWKS_URL',
+        `the sidecar needs JWKS_URL or JWKS_FILE, or a JWT_ISSUER URL to discover them from (got "${issuerEnv}")`,
+        'https://issuer.example.com/.well-known/jwks.json',
+      );
+    }
   }
   const redisUrl = redisTarget(env);
-  const tenantClaim = str(env, 'TENANT_CLAIM') ?? 'tenant_id';
-  if (!/^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$/.test(tenantClaim)) {
-    throw new ConfigError('TENANT_CLAIM', `is not a claim name: "${tenantClaim}"`, 'tenant_id');
-  }
+  const tenantClaim = claimPath(env, 'TENANT_CLAIM', 'tenant_id', '/org/id');
+  const userClaim = claimPath(env, 'USER_CLAIM', 'sub', '/ext/uid');
   const trustSecret = str(env, 'TRUST_SECRET');
   if (trustSecret !== undefined && trustSecret.length < 16) {
     throw new ConfigError(
@@ -397,8 +409,12 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
     jwksUrl,
     jwksFile: jwksFile === undefined ? undefined : resolve(jwksFile),
     jwtIssuer: issuerEnv ?? 'cedargate-dev',
+    jwtIssuerSet: issuerEnv !== undefined,
     jwtAudience: audienceEnv ?? 'cedargate',
+    jwtTyp,
     tenantClaim,
+    userClaim,
+    issuersFile: issuersFile === undefined ? undefined : resolve(issuersFile),
     enforce: bool(env, 'ENFORCE', true),
     playground: bool(env, 'PLAYGROUND', mode === 'start'),
     trustSecret,
@@ -475,6 +491,53 @@ function eventConsistency(env: Env): {
     eventMaxStalenessMs: bound,
     eventCheckEachRequest: bool(env, 'EVENT_CHECK_EACH_REQUEST', true),
   };
+}
+
+/** An http(s) URL: an issuer whose discovery document can be read. */
+export function isHttpUrl(value: string): boolean {
+  try {
+    const u = new URL(value);
+    return u.protocol === 'https:' || u.protocol === 'http:';
+  } catch {
+    return false;
+  }
+}
+
+/** The single-issuer variables ISSUERS_FILE replaces: naming both is a start error. */
+const SINGLE_ISSUER_VARIABLES = ['JWT_ISSUER', 'JWT_AUDIENCE', 'JWKS_URL', 'JWKS_FILE', 'JWT_TYP'];
+
+function exclusiveWithIssuersFile(env: Env): void {
+  const both = SINGLE_ISSUER_VARIABLES.filter((name) => str(env, name) !== undefined);
+  if (both.length === 0) return;
+  throw new ConfigError(
+    'ISSUERS_FILE',
+    `is set and so is ${both.join(', ')}; set ISSUERS_FILE or the single-issuer variables, not both (each issuer's settings go in the file)`,
+    '/etc/cedargate/issuers.yaml',
+  );
+}
+
+/** A claim name or an RFC 6901 JSON Pointer (common/claim-path.ts). */
+function claimPath(env: Env, name: string, dflt: string, example: string): string {
+  const raw = str(env, name) ?? dflt;
+  try {
+    return parseClaimPath(raw).spec;
+  } catch (err) {
+    throw new ConfigError(
+      name,
+      `is not a claim name or a JSON Pointer: ${(err as Error).message}`,
+      example,
+    );
+  }
+}
+
+/** JWT_TYP: a media type as `typ` carries it (`at+jwt`, `application/at+jwt`). */
+function typ(env: Env, name: string): string | undefined {
+  const raw = str(env, name);
+  if (raw === undefined) return undefined;
+  if (!/^[A-Za-z0-9][A-Za-z0-9.+/-]{0,63}$/.test(raw)) {
+    throw new ConfigError(name, `is not a token type: "${raw}"`, 'at+jwt');
+  }
+  return raw;
 }
 
 /** CANDIDATE_POLICY_DIR, resolved; the enforced directory itself would compare a set with itself. */

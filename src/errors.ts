@@ -74,16 +74,55 @@ export class InvalidInputError extends CedargateError {
  */
 export type BearerChallenge = 'none' | 'invalid_request' | 'invalid_token';
 
-/** 401. The message the client sees is generic; the real reason travels in `reason` for logs. */
+/**
+ * Why a credential was refused, as the client may be told: a short, fixed category (never the
+ * token, never a detail an attacker chose). It is the 401's `error_description`, its body's
+ * `details.reason` and the log's `category`; the precise reason stays in the log only.
+ */
+export type CredentialProblem =
+  | 'no credential'
+  | 'malformed request'
+  | 'malformed token'
+  | 'bad header'
+  | 'wrong type'
+  | 'unknown issuer'
+  | 'unknown key'
+  | 'bad signature'
+  | 'expired'
+  | 'not yet valid'
+  | 'wrong audience'
+  | 'missing claim'
+  | 'missing or bad user claim'
+  | 'missing or bad tenant claim'
+  | 'unknown user'
+  | 'revoked';
+
+const DEFAULT_PROBLEM: Record<BearerChallenge, CredentialProblem> = {
+  none: 'no credential',
+  invalid_request: 'malformed request',
+  invalid_token: 'malformed token',
+};
+
+/**
+ * 401. The message the client sees is generic, `details.reason` the fixed category; the real
+ * reason travels in `reason` for logs.
+ */
 export class UnauthenticatedError extends CedargateError {
   readonly code = 'unauthenticated';
   readonly status = 401;
   readonly reason: string;
   readonly challenge: BearerChallenge;
-  constructor(reason: string, options: ErrorOptions & { challenge?: BearerChallenge } = {}) {
-    super('missing or invalid credential', options);
+  readonly category: CredentialProblem;
+  constructor(
+    reason: string,
+    options: ErrorOptions & { challenge?: BearerChallenge; category?: CredentialProblem } = {},
+  ) {
+    const challenge = options.challenge ?? 'invalid_token';
+    const category = options.category ?? DEFAULT_PROBLEM[challenge];
+    super('missing or invalid credential', { ...options, details: { reason: category } });
     this.reason = reason;
-    this.challenge = options.challenge ?? 'invalid_token';
+    this.challenge = challenge;
+    this.category = category;
   }
 }
 
@@ -91,13 +130,18 @@ export class UnauthenticatedError extends CedargateError {
 export class TenantMismatchError extends CedargateError {
   readonly code = 'tenant_mismatch';
   readonly status = 403;
+  /** `credentialTenant` null: the credential names no tenant its issuer may use (tenant_map). */
   constructor(
-    tenants: { headerTenant: string; credentialTenant: string },
+    tenants: { headerTenant: string; credentialTenant: string | null },
     options: ErrorOptions = {},
   ) {
     super("the credential's tenant is not the X-Tenant-ID tenant", {
       ...options,
-      details: { header_tenant: tenants.headerTenant, credential_tenant: tenants.credentialTenant },
+      details: {
+        header_tenant: tenants.headerTenant,
+        credential_tenant: tenants.credentialTenant,
+        ...options.details,
+      },
     });
   }
 }
@@ -231,8 +275,11 @@ export function errorResponse(err: unknown): {
   const e = toCedargateError(err);
   const headers: Record<string, string> = {};
   if (e instanceof UnauthenticatedError) {
+    // RFC 6750 §3: no error code (so no description) when the request carried no credential.
     headers['www-authenticate'] =
-      e.challenge === 'none' ? `Bearer ${REALM}` : `Bearer ${REALM}, error="${e.challenge}"`;
+      e.challenge === 'none'
+        ? `Bearer ${REALM}`
+        : `Bearer ${REALM}, error="${e.challenge}", error_description="${e.category}"`;
   }
   if (e instanceof MethodNotAllowedError) headers['allow'] = e.allow.join(', ');
   if (e instanceof UnavailableError && e.retryAfterSeconds !== undefined) {

@@ -13,6 +13,9 @@ export async function run(args: string[]): Promise<number> {
   const sidecar = await startSidecar({ config, logger });
   return serveUntilSignal(logger, () => sidecar.close(), {
     graceMs: config.shutdownGraceMs,
-    onHangup: () => void sidecar.policies.reload('SIGHUP'),
+    onHangup: () => {
+      void sidecar.policies.reload('SIGHUP');
+      void sidecar.identity.reload('SIGHUP');
+    },
   });
 }

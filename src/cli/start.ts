@@ -46,7 +46,13 @@ export async function run(args: string[]): Promise<number> {
       await running.close();
       await backend.close();
     },
-    { graceMs: config.shutdownGraceMs, onHangup: () => void running.policies.reload('SIGHUP') },
+    {
+      graceMs: config.shutdownGraceMs,
+      onHangup: () => {
+        void running.policies.reload('SIGHUP');
+        void running.identity.reload('SIGHUP');
+      },
+    },
   );
 }
 

@@ -67,6 +67,7 @@ async function issueToken(args: string[]): Promise<number> {
     issuer: config.jwtIssuer,
     audience: config.jwtAudience,
     tenantClaim: config.tenantClaim,
+    userClaim: config.userClaim,
   });
   process.stdout.write(`${token}\n`);
   return 0;

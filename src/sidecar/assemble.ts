@@ -4,7 +4,7 @@
  * data port, plus the admin server. Whatever is opened is closed again if a later step fails.
  */
 import type { Server } from 'node:http';
-import type { Config } from '../config.js';
+import { isHttpUrl, type Config } from '../config.js';
 import type { Logger } from '../common/logger.js';
 import { boundPort, closeGracefully, createHttpServer, listen } from '../common/http-server.js';
 import { resolveTrustSecret } from '../common/trust.js';
@@ -17,6 +17,7 @@ import {
   type CredentialVerifier,
   type KeySource,
 } from './authn/verifier.js';
+import { openIdentity, type Identity } from './authn/identity.js';
 import { createCandidateShadow, type CandidateShadow } from './authz/candidate.js';
 import { createPolicyStore, type PolicyStore } from './authz/policy-store.js';
 import { openCluster } from './cluster/index.js';
@@ -43,6 +44,8 @@ export interface RunningSidecar {
   port: number;
   adminPort: number;
   policies: PolicyStore;
+  /** The issuers and their keys: `reload('SIGHUP')` re-reads ISSUERS_FILE and refetches keys. */
+  identity: Identity;
   directory: UserDirectory;
   metrics: SidecarMetrics;
   /** Turns /readyz to 503, stops accepting, lets in-flight requests finish (up to the grace period). */
@@ -56,6 +59,7 @@ interface Parts {
   /** The candidate set in shadow (CANDIDATE_POLICY_DIR), when there is one. */
   candidate: CandidateShadow | undefined;
   cluster: SidecarCluster | undefined;
+  identity: Identity;
   verifier: CredentialVerifier;
   upstream: UpstreamClient;
   directory: UserDirectory;
@@ -116,7 +120,13 @@ async function openParts(options: SidecarOptions, closers: Closers): Promise<Par
   if (candidate !== undefined) closers.add(() => candidate.close());
   const cluster = options.cluster ?? (await openCluster(config, logger));
   if (cluster !== undefined) closers.add(() => cluster.close());
-  const verifier = await createVerifier(config, logger, cluster);
+  const identity = await openIdentity(config, {
+    keySource: () => keySourceOf(config, logger),
+    logger: logger.child({ component: 'authn' }),
+    onFetchFailure: (issuer) => metrics.keyFetchFailures.inc({ issuer }),
+  });
+  closers.add(() => identity.close());
+  const verifier = await createVerifier(config, logger, identity, cluster);
   const trustSecret = resolveTrustSecret(config);
   const upstream = createUpstreamClient({
     baseUrl: options.upstreamUrl ?? config.upstreamUrl,
@@ -164,6 +174,7 @@ async function openParts(options: SidecarOptions, closers: Closers): Promise<Par
     policies,
     candidate,
     cluster,
+    identity,
     verifier,
     upstream,
     directory,
@@ -199,13 +210,11 @@ async function openCandidate(
 function createVerifier(
   config: Config,
   logger: Logger,
+  identity: Identity,
   cluster: SidecarCluster | undefined,
 ): Promise<CredentialVerifier> {
   const options: Parameters<typeof createCredentialVerifier>[0] = {
-    keys: keySourceOf(config, logger),
-    issuer: config.jwtIssuer,
-    audience: config.jwtAudience,
-    tenantClaim: config.tenantClaim,
+    trust: identity.trust,
     clockToleranceSeconds: config.clockToleranceSeconds,
     logger: logger.child({ component: 'authn' }),
   };
@@ -213,17 +222,20 @@ function createVerifier(
   return createCredentialVerifier(options);
 }
 
-/** JWKS_URL, JWKS_FILE, or (in `start` only) the development key in DATA_DIR. */
+/**
+ * JWKS_URL, JWKS_FILE, the issuer's discovery document (JWT_ISSUER an http(s) URL: always in
+ * `sidecar`, in `start` when JWT_ISSUER was set), or (in `start` only) the development key.
+ */
 export function keySourceOf(config: Config, logger: Logger): KeySource {
+  const remote = { timeoutMs: config.jwksTimeoutMs, cooldownMs: config.jwksCooldownMs };
   if (config.jwksUrl !== undefined) {
-    return {
-      kind: 'url',
-      url: config.jwksUrl,
-      timeoutMs: config.jwksTimeoutMs,
-      cooldownMs: config.jwksCooldownMs,
-    };
+    return { kind: 'url', url: config.jwksUrl, issuer: config.jwtIssuer, ...remote };
   }
   if (config.jwksFile !== undefined) return { kind: 'file', path: config.jwksFile };
+  const discover = config.mode !== 'start' || config.jwtIssuerSet;
+  if (discover && isHttpUrl(config.jwtIssuer)) {
+    return { kind: 'discovery', issuer: config.jwtIssuer, ...remote };
+  }
   if (config.mode !== 'start') throw new Error('a key source is required outside `start`');
   logger.warn(
     { dataDir: config.dataDir },
@@ -297,6 +309,7 @@ function createAdminServer(
   const { policies, upstream, cluster, verifier, directory } = parts;
   const readiness = createReadiness({
     policyVersion: () => policies.current().version,
+    keys: () => parts.identity.trust.keysReady(),
     pingBackend: () => upstream.ping(),
     cluster,
     draining,
@@ -310,6 +323,7 @@ function createAdminServer(
       policies: policies.status(),
       candidate: parts.candidate?.status() ?? null,
       caches: { credentials: verifier.stats(), users: directory.stats() },
+      identity: parts.identity.status(),
       bodies: parts.bodyBudget.stats(),
       fair: parts.fair.stats(),
       cluster: cluster?.status() ?? null,
@@ -364,11 +378,12 @@ async function serve(
   const upstream = parts.upstream.baseUrl.origin;
   logger.info({ port, adminPort, upstream, enforce: config.enforce }, 'sidecar listening');
   let closing: Promise<void> | undefined;
-  const { policies, directory, metrics } = parts;
+  const { policies, directory, metrics, identity } = parts;
   return {
     port,
     adminPort,
     policies,
+    identity,
     directory,
     metrics,
     close: () => (closing ??= closers.closeAll()),

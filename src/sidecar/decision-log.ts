@@ -80,7 +80,7 @@ function errorFieldsOf(err: unknown): Record<string, unknown> {
   const e = toCedargateError(err);
   return {
     error: e.code,
-    ...(e instanceof UnauthenticatedError && { reason: e.reason }),
+    ...(e instanceof UnauthenticatedError && { reason: e.reason, category: e.category }),
     ...(e.status >= 500 && { err }),
   };
 }

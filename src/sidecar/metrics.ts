@@ -29,6 +29,8 @@ export interface SidecarMetrics extends RequestRecorders {
   cacheEvents: Counter<'cache' | 'result'>;
   policyReloads: Counter<'result'>;
   upstreamErrors: Counter<'kind'>;
+  /** Failed fetches (or re-reads) of an issuer's key set, by issuer. */
+  keyFetchFailures: Counter<'issuer'>;
   /** Requests the candidate set in shadow decided: agree, disagree, dropped, unloaded. */
   candidateDecisions: Counter<'agreement'>;
   /** The fair scheduler's queue depth, running steps and refusals, read at each scrape. */
@@ -122,6 +124,12 @@ export function createSidecarMetrics(): SidecarMetrics {
       name: 'cedargate_candidate_decisions_total',
       help: 'Requests the candidate policy set (CANDIDATE_POLICY_DIR) decided in shadow, by agreement with the enforced set (agree, disagree), or not compared (dropped: the candidate fell behind; unloaded: it has not loaded)',
       labelNames: ['agreement'],
+      registers: [registry],
+    }),
+    keyFetchFailures: new Counter({
+      name: 'cedargate_jwks_fetch_failures_total',
+      help: "Failed fetches of an issuer's key set (or its discovery document, or a re-read of its file), by issuer",
+      labelNames: ['issuer'],
       registers: [registry],
     }),
     upstreamErrors: new Counter({

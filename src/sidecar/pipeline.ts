@@ -37,7 +37,7 @@ import { answerPermissions } from './permissions.js';
 import type { Forwarder } from './proxy.js';
 import { REQUEST_ID_HEADER, requestIdsOf } from './request-id.js';
 import { allowedMethods, canonicalPath, matchRoute, readQuery, type RouteSpec } from './routes.js';
-import { assertSameTenant, readTenantHeader } from './tenancy.js';
+import { assertIssuerMaySpeakFor, assertSameTenant, readTenantHeader } from './tenancy.js';
 import { assertHostHeader, assertSingleCredential, assertSingleHeaders } from './headers.js';
 import type { UserRecord } from './upstream.js';
 import { createWriteQueue, type WriteQueue } from './write-queue.js';
@@ -177,8 +177,14 @@ async function authenticate(
   const credential = await (fair === undefined
     ? verifier.verify(req.headers.authorization)
     : fair.verify(verifier, req));
+  // Before any look-up in the tenant: an issuer that may not speak for it is answered 403.
+  assertIssuerMaySpeakFor(credential, req);
   const principal = await directory.get(credential.tenantId, credential.subject);
-  if (principal === null) throw new UnauthenticatedError('the subject is not a user of its tenant');
+  if (principal === null) {
+    throw new UnauthenticatedError('the subject is not a user of its tenant', {
+      category: 'unknown user',
+    });
+  }
   return { credential, principal };
 }
 

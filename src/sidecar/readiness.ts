@@ -1,6 +1,6 @@
 /**
  * /readyz: ready while the backend answers a trusted lookup (the same call a request makes, so
- * a wrong TRUST_SECRET is not ready), the cluster channel (if any) is healthy — each of its Redis
+ * a wrong TRUST_SECRET is not ready), every issuer's keys were fetched at least once, the cluster channel (if any) is healthy — each of its Redis
  * connections is listed — and the sidecar is not draining. The backend is pinged at most once a
  * second, however often probes come.
  */
@@ -15,6 +15,8 @@ export interface Readiness {
 
 export interface ReadinessDeps {
   policyVersion(): string;
+  /** Every issuer's keys fetched at least once (until then, not ready). */
+  keys?: () => { ok: boolean; detail: string };
   pingBackend(): Promise<void>;
   cluster?: SidecarCluster | undefined;
   draining(): boolean;
@@ -39,6 +41,11 @@ export function createReadiness(deps: ReadinessDeps): () => Promise<Readiness> {
     checks.backend = backend.detail;
     const draining = deps.draining();
     let ready = backend.ok && !draining;
+    if (deps.keys !== undefined) {
+      const keys = deps.keys();
+      checks.keys = keys.detail;
+      ready = ready && keys.ok;
+    }
     if (deps.cluster !== undefined) {
       await deps.cluster.settle?.();
       const h = deps.cluster.health();

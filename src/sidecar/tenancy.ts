@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import { canonicalId, parseTenantId } from '../common/ids.js';
 import { TENANT_HEADER } from '../common/headers.js';
 import { InvalidInputError, TenantMismatchError } from '../errors.js';
+import type { VerifiedCredential } from './authn/verifier.js';
 
 /** The canonical tenant id from `X-Tenant-ID` (400 when missing or malformed). */
 export function readTenantHeader(req: IncomingMessage): string {
@@ -18,6 +19,27 @@ export function readTenantHeader(req: IncomingMessage): string {
     });
   }
   return parseTenantId(raw);
+}
+
+/**
+ * 403 tenant_mismatch when the credential's issuer may not speak for the tenant it names (not one
+ * of the issuer's `tenants`, or a claim value its `tenant_map` does not list), whatever tenant
+ * the header names. Runs before anything is looked up in that tenant; a missing or malformed
+ * header is still 400 first, as the contract's order says.
+ */
+export function assertIssuerMaySpeakFor(
+  credential: VerifiedCredential,
+  req: IncomingMessage,
+): void {
+  if (credential.tenantRefusal === undefined) return;
+  const headerTenant = readTenantHeader(req);
+  throw new TenantMismatchError(
+    {
+      headerTenant,
+      credentialTenant: credential.tenantId === '' ? null : credential.tenantId,
+    },
+    { details: { issuer: credential.issuer, reason: credential.tenantRefusal } },
+  );
 }
 
 /** 403 tenant_mismatch unless the credential's tenant is the header's tenant. */

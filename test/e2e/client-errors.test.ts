@@ -49,9 +49,10 @@ describe('errors a client can act on (issue 16 item 5)', () => {
         assertError(r, 401, 'unauthenticated', authorization);
         assert.equal(
           r.headers.get('www-authenticate'),
-          'Bearer realm="cedargate", error="invalid_request"',
+          'Bearer realm="cedargate", error="invalid_request", error_description="malformed request"',
           authorization,
         );
+        assert.equal(r.body.details?.reason, 'malformed request', authorization);
       }
     });
 
@@ -60,19 +61,22 @@ describe('errors a client can act on (issue 16 item 5)', () => {
       const unknown = await s.token(tA, '00000000-0000-4000-8000-00000000dead');
       const [h, p] = tokA.split('.');
       const forged = `${h}.${p}.${'A'.repeat(86)}`;
-      for (const [what, token] of [
-        ['malformed', 'abc.def'],
-        ['expired', expired],
-        ['forged', forged],
-        ['unknown subject', unknown],
+      for (const [what, token, reason] of [
+        ['malformed', 'abc.def', 'malformed token'],
+        ['expired', expired, 'expired'],
+        ['forged', forged, 'bad signature'],
+        ['unknown subject', unknown, 'unknown user'],
       ] as const) {
         const r = await s.call('GET', '/v1/users', { tenant: tA, token });
         assertError(r, 401, 'unauthenticated', what);
+        // The fixed category, in the challenge and the body alike; never the token.
         assert.equal(
           r.headers.get('www-authenticate'),
-          'Bearer realm="cedargate", error="invalid_token"',
+          `Bearer realm="cedargate", error="invalid_token", error_description="${reason}"`,
           what,
         );
+        assert.equal(r.body.details?.reason, reason, what);
+        assert.ok(!r.text.includes(token.split('.')[1] ?? '-'), `${what}: the token leaked`);
       }
     });
   });

@@ -15,8 +15,10 @@ export function credential(over: Partial<VerifiedCredential> = {}): VerifiedCred
   const nowS = Math.floor(Date.now() / 1000);
   return {
     token: 'x',
+    issuer: 'https://issuer.test/',
     subject: randomUUID().toUpperCase(),
     tenantId: T,
+    tenantRefusal: undefined,
     jti: randomUUID(),
     issuedAt: nowS - 10,
     expiresAt: nowS + 3600,

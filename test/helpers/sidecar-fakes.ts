@@ -78,8 +78,10 @@ export const ownerVerifier: CredentialVerifier = {
   async verify() {
     return {
       token: 't',
+      issuer: 'https://issuer.test/',
       subject: OWNER,
       tenantId: T,
+      tenantRefusal: undefined,
       jti: undefined,
       issuedAt: undefined,
       expiresAt: Math.floor(Date.now() / 1000) + 600,

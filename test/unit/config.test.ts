@@ -224,6 +224,11 @@ describe('loadConfig', () => {
   it('sidecar refuses to start without a key source, issuer and audience', () => {
     assert.throws(
       () => loadConfig('sidecar', {}),
+      (e: unknown) => e instanceof ConfigError && e.variable === 'JWT_ISSUER',
+    );
+    // An issuer that is not a URL has no discovery document: a key source is needed.
+    assert.throws(
+      () => loadConfig('sidecar', { JWT_ISSUER: 'i', JWT_AUDIENCE: 'a' }),
       (e: unknown) => e instanceof ConfigError && e.variable === 'JWKS_URL',
     );
     assert.throws(
@@ -241,5 +246,56 @@ describe('loadConfig', () => {
       ENFORCE: 'false',
     });
     assert.equal(ok.enforce, false);
+  });
+  it('identity (issue 23): claim paths, USER_CLAIM, JWT_TYP, ISSUERS_FILE exclusive, discovery', () => {
+    const d = loadConfig('start', {});
+    assert.equal(d.userClaim, 'sub');
+    assert.equal(d.jwtTyp, undefined);
+    assert.equal(d.issuersFile, undefined);
+    for (const spec of [
+      'https://example.com/tenant_id',
+      '/org/id',
+      '/https:~1~1e.com~1c/tenant',
+      'tid',
+    ]) {
+      assert.equal(loadConfig('start', { TENANT_CLAIM: spec }).tenantClaim, spec);
+    }
+    assert.equal(loadConfig('start', { USER_CLAIM: '/ext/uid' }).userClaim, '/ext/uid');
+    for (const [name, value] of [
+      ['TENANT_CLAIM', '/a~2'],
+      ['TENANT_CLAIM', 'tenant id'],
+      ['USER_CLAIM', '/a//b'],
+      ['JWT_TYP', 'at jwt'],
+    ] as const) {
+      assert.throws(
+        () => loadConfig('start', { [name]: value }),
+        (e: unknown) =>
+          e instanceof ConfigError && e.variable === name && /example: /.test(e.message),
+        `${name}=${value}`,
+      );
+    }
+    assert.equal(
+      loadConfig('start', { JWT_TYP: 'application/at+jwt' }).jwtTyp,
+      'application/at+jwt',
+    );
+    // ISSUERS_FILE and any single-issuer variable: a start error naming both.
+    for (const other of ['JWT_ISSUER', 'JWT_AUDIENCE', 'JWKS_URL', 'JWKS_FILE', 'JWT_TYP']) {
+      const value = other === 'JWKS_URL' ? 'https://x.example/jwks' : 'at+jwt';
+      assert.throws(
+        () => loadConfig('sidecar', { ISSUERS_FILE: '/etc/issuers.yaml', [other]: value }),
+        (e: unknown) =>
+          e instanceof ConfigError && e.variable === 'ISSUERS_FILE' && e.message.includes(other),
+        other,
+      );
+    }
+    const file = loadConfig('sidecar', { ISSUERS_FILE: 'issuers.yaml' });
+    assert.ok(file.issuersFile?.endsWith('/issuers.yaml'));
+    // A URL issuer needs no key source: its discovery document names the keys.
+    const discovered = loadConfig('sidecar', {
+      JWT_ISSUER: 'https://id.example/',
+      JWT_AUDIENCE: 'a',
+    });
+    assert.equal(discovered.jwksUrl, undefined);
+    assert.equal(discovered.jwtIssuerSet, true);
   });
 });

@@ -62,8 +62,12 @@ describe('errorResponse: one place maps every contract error to HTTP', () => {
 
   it('401 carries WWW-Authenticate and hides the real reason', () => {
     const r = errorResponse(new UnauthenticatedError('signature verification failed for kid abc'));
-    assert.equal(r.headers['www-authenticate'], 'Bearer realm="cedargate", error="invalid_token"');
+    assert.equal(
+      r.headers['www-authenticate'],
+      'Bearer realm="cedargate", error="invalid_token", error_description="malformed token"',
+    );
     assert.doesNotMatch(r.body.message, /signature|kid/);
+    assert.doesNotMatch(JSON.stringify(r.body), /signature|kid/);
   });
 
   it('401 challenges per RFC 6750 §3.1: no error code without a credential, invalid_request', () => {
@@ -72,8 +76,39 @@ describe('errorResponse: one place maps every contract error to HTTP', () => {
     const bad = errorResponse(new UnauthenticatedError('x', { challenge: 'invalid_request' }));
     assert.equal(
       bad.headers['www-authenticate'],
-      'Bearer realm="cedargate", error="invalid_request"',
+      'Bearer realm="cedargate", error="invalid_request", error_description="malformed request"',
     );
+    assert.deepEqual(none.body.details, { reason: 'no credential' });
+  });
+
+  it('401 carries its fixed category: error_description, details.reason, never the reason', () => {
+    const r = errorResponse(
+      new UnauthenticatedError('"exp" claim timestamp check failed for eyJhbGciOi', {
+        category: 'expired',
+      }),
+    );
+    assert.equal(
+      r.headers['www-authenticate'],
+      'Bearer realm="cedargate", error="invalid_token", error_description="expired"',
+    );
+    assert.deepEqual(r.body.details, { reason: 'expired' });
+    assert.doesNotMatch(JSON.stringify(r), /eyJ|timestamp/);
+  });
+
+  it('403 tenant_mismatch without a credential tenant (an unmapped tenant_map value)', () => {
+    const r = errorResponse(
+      new TenantMismatchError(
+        { headerTenant: 'B', credentialTenant: null },
+        { details: { issuer: 'https://a.test/', reason: 'not in tenant_map' } },
+      ),
+    );
+    assert.equal(r.body.code, 'tenant_mismatch');
+    assert.deepEqual(r.body.details, {
+      header_tenant: 'B',
+      credential_tenant: null,
+      issuer: 'https://a.test/',
+      reason: 'not in tenant_map',
+    });
   });
 
   it('405 carries Allow and lists the methods in details', () => {

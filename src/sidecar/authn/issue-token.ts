@@ -1,6 +1,7 @@
 /** Mints development credentials with the key from `ensureDevKeys`. */
 import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
+import { parseClaimPath, setClaim } from '../../common/claim-path.js';
 import { ensureDevKeys } from './dev-keys.js';
 
 /** What a development token says. */
@@ -10,8 +11,10 @@ export interface DevTokenOptions {
   ttlSeconds: number;
   issuer: string;
   audience: string;
-  /** The claim that names the tenant (TENANT_CLAIM). */
+  /** The claim that names the tenant (TENANT_CLAIM): a name or a JSON Pointer. */
   tenantClaim: string;
+  /** The claim that names the user (USER_CLAIM) besides `sub`, when it is another. */
+  userClaim?: string;
   /** Clock in ms since the epoch; for tests. */
   now?: () => number;
 }
@@ -24,7 +27,8 @@ const REGISTERED_CLAIMS = new Set(['iss', 'sub', 'aud', 'exp', 'nbf', 'iat', 'jt
  * `sub`, the tenant claim, `iat`, `exp`, a random `jti`, and the key's `kid` in the header.
  */
 export async function issueDevToken(dataDir: string, options: DevTokenOptions): Promise<string> {
-  if (REGISTERED_CLAIMS.has(options.tenantClaim)) {
+  const tenantPath = parseClaimPath(options.tenantClaim);
+  if (REGISTERED_CLAIMS.has(tenantPath.members[0] ?? '')) {
     throw new Error(`the tenant claim cannot be the registered claim "${options.tenantClaim}"`);
   }
   if (!Number.isSafeInteger(options.ttlSeconds) || options.ttlSeconds <= 0) {
@@ -32,7 +36,11 @@ export async function issueDevToken(dataDir: string, options: DevTokenOptions): 
   }
   const { privateKey, kid } = await ensureDevKeys(dataDir);
   const issuedAt = Math.floor((options.now ?? Date.now)() / 1000);
-  return new SignJWT({ [options.tenantClaim]: options.tenant })
+  const claims = setClaim({}, tenantPath, options.tenant);
+  if (options.userClaim !== undefined && options.userClaim !== 'sub') {
+    setClaim(claims, parseClaimPath(options.userClaim), options.sub);
+  }
+  return new SignJWT(claims)
     .setProtectedHeader({ alg: 'ES256', typ: 'JWT', kid })
     .setIssuer(options.issuer)
     .setAudience(options.audience)

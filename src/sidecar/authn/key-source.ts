@@ -1,34 +1,69 @@
 /**
- * Where verification keys come from: a remote JWKS (JWKS_URL), a JWKS file (JWKS_FILE), or the
- * development key set in DATA_DIR. Each becomes a jose key resolver; the verifier does not care
- * which. The only thing a token's header can select is a key already in the set: no header value
- * ever becomes a URL, a path or a cache key here.
+ * Where verification keys come from: a remote JWKS (JWKS_URL, an issuer's `jwks_url`), the
+ * `jwks_uri` of the issuer's discovery document, a JWKS file (JWKS_FILE), or the development key
+ * set in DATA_DIR. Each becomes a KeySet; the verifier does not care which. The only thing a
+ * token's header can select is a key already in the set: no header value ever becomes a URL, a
+ * path or a cache key here.
  */
 import { readFile, stat } from 'node:fs/promises';
-import {
-  createLocalJWKSet,
-  createRemoteJWKSet,
-  customFetch,
-  errors,
-  type JWTVerifyGetKey,
-  type RemoteJWKSetOptions,
-} from 'jose';
+import { createLocalJWKSet, errors, type JWTVerifyGetKey } from 'jose';
 import type { Logger } from '../../common/logger.js';
-import { UnavailableError } from '../../errors.js';
 import { ensureDevKeys } from './dev-keys.js';
+import { checkPublicJwks, summarizeJwks } from './jwks.js';
+import { createRemoteKeySet } from './remote-keys.js';
 
-/** The three places keys can come from. */
+export { REMOTE_REFRESH_MS } from './remote-keys.js';
+
+/** A key set fetched over HTTP: at a known URL, or where the issuer's discovery says. */
+export type RemoteKeySource =
+  | { kind: 'url'; url: string; issuer?: string; timeoutMs: number; cooldownMs: number }
+  | { kind: 'discovery'; issuer: string; timeoutMs: number; cooldownMs: number };
+
+/** The places keys can come from. */
 export type KeySource =
-  | { kind: 'url'; url: string; timeoutMs: number; cooldownMs: number }
-  | { kind: 'file'; path: string }
-  | { kind: 'dev'; dataDir: string };
+  RemoteKeySource | { kind: 'file'; path: string } | { kind: 'dev'; dataDir: string };
 
-/** What a key resolver needs from its surroundings. */
+/** What a key set needs from its surroundings. */
 export interface KeySourceDeps {
-  /** Clock in ms since the epoch (file re-read pacing). */
+  /** Clock in ms since the epoch (re-read and refresh pacing). */
   now: () => number;
   logger: Logger;
   fetchImpl?: typeof fetch;
+  /** Called on every failed fetch or re-read (the per-issuer failure metric). */
+  onFetchFailure?: () => void;
+}
+
+/** What /status shows of one key set. */
+export interface KeySetStatus {
+  source: 'jwks_url' | 'discovery' | 'file' | 'dev';
+  /** The JWKS URL (once discovered) or the file. */
+  location: string | null;
+  kids: string[];
+  algorithms: string[];
+  /** Fetched (or read) at least once: until then the process is not ready. */
+  fetched: boolean;
+  last_fetch: string | null;
+  last_error: string | null;
+  fetch_failures: number;
+}
+
+/** One issuer's verification keys. */
+export interface KeySet {
+  readonly getKey: JWTVerifyGetKey;
+  /** Fetched or read at least once. */
+  ready(): boolean;
+  /** Changes whenever the set of published keys does: credentials verified before are re-checked. */
+  generation(): number;
+  /** Fetches or re-reads now (SIGHUP); resolves when done, never rejects. */
+  refresh(): Promise<void>;
+  /**
+   * The first fetch and the background schedule. Resolves after the first attempt, whatever
+   * its outcome, except a discovery document of another issuer (IssuerMismatchError).
+   */
+  start(): Promise<void>;
+  status(): KeySetStatus;
+  /** Stops the schedule. */
+  close(): void;
 }
 
 /**
@@ -38,121 +73,21 @@ export interface KeySourceDeps {
 export const FILE_RECHECK_MS = 1000;
 
 /**
- * Builds the key resolver for `source`. File and dev sources are read now, so a missing or
- * malformed key set stops the process at start; a remote set is fetched on first use.
+ * Builds the key set of `source`. File and dev sources are read now, so a missing or malformed
+ * key set stops the process at start; a remote set is fetched by `start()` or on first use.
  */
-export async function createKeyResolver(
-  source: KeySource,
-  deps: KeySourceDeps,
-): Promise<JWTVerifyGetKey> {
+export async function createKeySet(source: KeySource, deps: KeySourceDeps): Promise<KeySet> {
   switch (source.kind) {
     case 'url':
-      return createRemoteKeyResolver(source, deps);
+    case 'discovery':
+      return createRemoteKeySet(source, deps);
     case 'file':
-      return createFileKeyResolver(source.path, deps);
+      return createFileKeySet(source.path, 'file', deps);
     case 'dev': {
       const { jwksPath } = await ensureDevKeys(source.dataDir);
-      return createFileKeyResolver(jwksPath, deps);
+      return createFileKeySet(jwksPath, 'dev', deps);
     }
   }
-}
-
-/**
- * A fetched key set older than this is refreshed in the background (jose's own default cache
- * age); it is never dropped for age alone.
- */
-export const REMOTE_REFRESH_MS = 10 * 60_000;
-
-/** The remote resolver's state, shared by the request path and the background refresh. */
-interface RemoteState {
-  readonly source: Extract<KeySource, { kind: 'url' }>;
-  readonly deps: KeySourceDeps;
-  readonly remote: ReturnType<typeof createRemoteJWKSet>;
-  /** When a key set was last known to be in hand (the first success, then every refresh). */
-  fetchedAt: number | undefined;
-  lastAttemptAt: number;
-}
-
-function createRemoteKeyResolver(
-  source: Extract<KeySource, { kind: 'url' }>,
-  deps: KeySourceDeps,
-): JWTVerifyGetKey {
-  const state: RemoteState = {
-    source,
-    deps,
-    remote: createRemoteJWKSet(new URL(source.url), remoteOptions(source, deps)),
-    fetchedAt: undefined,
-    lastAttemptAt: Number.NEGATIVE_INFINITY,
-  };
-
-  return async (header, token) => {
-    refreshWhenStale(state);
-    try {
-      const key = await state.remote(header, token);
-      state.fetchedAt ??= deps.now();
-      return key;
-    } catch (err) {
-      throw remoteFailure(err, state);
-    }
-  };
-}
-
-function remoteOptions(
-  source: Extract<KeySource, { kind: 'url' }>,
-  deps: KeySourceDeps,
-): RemoteJWKSetOptions {
-  // jose does the hard parts: one in-flight fetch shared by concurrent callers, a timeout on it,
-  // and a refetch on an unknown kid only once the cooldown since the last fetch has passed.
-  const options: RemoteJWKSetOptions = {
-    timeoutDuration: source.timeoutMs,
-    cooldownDuration: source.cooldownMs,
-    // jose's cache age makes a set past it unusable until a fetch succeeds: during a key-server
-    // outage longer than that, every token would be refused. security.md 7 wants cached keys to
-    // keep verifying, so the set never ages out here; `refreshWhenStale` renews it instead.
-    cacheMaxAge: Number.POSITIVE_INFINITY,
-  };
-  if (deps.fetchImpl !== undefined) {
-    options[customFetch] = deps.fetchImpl;
-  }
-  return options;
-}
-
-/** Stale-while-revalidate: never awaited by a request; a failure keeps the keys in hand. */
-function refreshWhenStale(state: RemoteState): void {
-  const { source, deps, remote } = state;
-  const at = deps.now();
-  if (state.fetchedAt === undefined || at - state.fetchedAt < REMOTE_REFRESH_MS) return;
-  // While the key server fails, ask it again at most once a cooldown, not on every request.
-  if (at - state.lastAttemptAt < source.cooldownMs || remote.reloading) return;
-  state.lastAttemptAt = at;
-  remote.reload().then(
-    () => {
-      state.fetchedAt = deps.now();
-    },
-    (err: unknown) =>
-      deps.logger.warn(
-        { err, url: source.url },
-        'the key set could not be refreshed; the keys fetched before keep verifying',
-      ),
-  );
-}
-
-/** What a failed key look-up throws: the token's own fault stays as is, anything else is a 503. */
-function remoteFailure(err: unknown, state: RemoteState): unknown {
-  // Only these say something about the token: its key is not (or not uniquely) in the set,
-  // or its alg is one no key set serves. They stay a 401.
-  if (
-    err instanceof errors.JWKSNoMatchingKey ||
-    err instanceof errors.JWKSMultipleMatchingKeys ||
-    err instanceof errors.JOSENotSupported
-  ) {
-    return err;
-  }
-  // Anything else is the key server down, slow, answering 5xx or nonsense: that says nothing
-  // about the credential. A dependency failing is 503 `unavailable`, not 401, so clients and
-  // alerts can tell the two apart.
-  state.deps.logger.warn({ err, url: state.source.url }, 'the key set could not be fetched');
-  return new UnavailableError('the verification keys could not be fetched', { cause: err });
 }
 
 interface FileIdentity {
@@ -161,9 +96,17 @@ interface FileIdentity {
   ino: number;
 }
 
-async function createFileKeyResolver(path: string, deps: KeySourceDeps): Promise<JWTVerifyGetKey> {
+async function createFileKeySet(
+  path: string,
+  source: 'file' | 'dev',
+  deps: KeySourceDeps,
+): Promise<KeySet> {
   let identity = await identify(path);
-  let keys = createLocalJWKSet(parseJwks(await readFile(path, 'utf8'), path));
+  let loaded = readJwksFile(await readFile(path, 'utf8'), path);
+  let generation = 1;
+  let readAt = deps.now();
+  let lastError: string | null = null;
+  let failures = 0;
   let lastCheckAt = deps.now();
   let lastForcedAt = Number.NEGATIVE_INFINITY;
   // Reads run one after another, so a forced re-read never rides on a lighter check in flight.
@@ -184,27 +127,75 @@ async function createFileKeyResolver(path: string, deps: KeySourceDeps): Promise
     try {
       const current = await identify(path);
       if (!force && sameIdentity(current, identity)) return;
-      const next = createLocalJWKSet(parseJwks(await readFile(path, 'utf8'), path));
-      keys = next;
+      const next = readJwksFile(await readFile(path, 'utf8'), path);
+      if (next.fingerprint !== loaded.fingerprint) generation += 1;
+      loaded = next;
       identity = current;
+      readAt = deps.now();
+      lastError = null;
       deps.logger.info({ path }, 'JWKS file re-read');
     } catch (err) {
+      failures += 1;
+      lastError = err instanceof Error ? err.message : String(err);
+      deps.onFetchFailure?.();
       deps.logger.warn(
-        { path, err: err instanceof Error ? err.message : String(err) },
+        { path, err: lastError },
         'JWKS file unreadable; keeping the last good key set',
       );
     }
   }
 
-  return async (header, token) => {
-    await refresh(false);
-    try {
-      return await keys(header, token);
-    } catch (err) {
-      if (!(err instanceof errors.JWKSNoMatchingKey)) throw err;
-      await refresh(true);
-      return keys(header, token);
-    }
+  return {
+    async getKey(header, token) {
+      await refresh(false);
+      try {
+        return await loaded.keys(header, token);
+      } catch (err) {
+        if (!(err instanceof errors.JWKSNoMatchingKey)) throw err;
+        await refresh(true);
+        return loaded.keys(header, token);
+      }
+    },
+    ready: () => true,
+    generation: () => generation,
+    refresh: () => {
+      // SIGHUP: read now, whatever the pacing.
+      lastForcedAt = Number.NEGATIVE_INFINITY;
+      return refresh(true);
+    },
+    start: () => Promise.resolve(),
+    status: () => ({
+      source,
+      location: path,
+      kids: loaded.summary.kids,
+      algorithms: loaded.summary.algorithms,
+      fetched: true,
+      last_fetch: new Date(readAt).toISOString(),
+      last_error: lastError,
+      fetch_failures: failures,
+    }),
+    close: () => undefined,
+  };
+}
+
+interface LoadedJwks {
+  keys: JWTVerifyGetKey;
+  fingerprint: string;
+  summary: { kids: string[]; algorithms: string[] };
+}
+
+function readJwksFile(text: string, path: string): LoadedJwks {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (cause) {
+    throw new Error(`${path} is not valid JSON`, { cause });
+  }
+  const jwks = checkPublicJwks(value, path);
+  return {
+    keys: createLocalJWKSet(jwks),
+    fingerprint: JSON.stringify(jwks.keys),
+    summary: summarizeJwks(jwks.keys),
   };
 }
 
@@ -215,24 +206,4 @@ async function identify(path: string): Promise<FileIdentity> {
 
 function sameIdentity(a: FileIdentity, b: FileIdentity): boolean {
   return a.mtimeMs === b.mtimeMs && a.size === b.size && a.ino === b.ino;
-}
-
-function parseJwks(text: string, path: string): Parameters<typeof createLocalJWKSet>[0] {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (cause) {
-    throw new Error(`${path} is not valid JSON`, { cause });
-  }
-  const keys = (value as { keys?: unknown } | null)?.keys;
-  if (!Array.isArray(keys) || keys.length === 0) {
-    throw new Error(`${path} is not a JWKS: expected {"keys": [ ...at least one JWK ]}`);
-  }
-  for (const key of keys) {
-    if (typeof key === 'object' && key !== null && 'd' in key) {
-      // A private key in a file we read as public is a leak waiting to happen; refuse it.
-      throw new Error(`${path} contains a private key; publish only public keys`);
-    }
-  }
-  return value as Parameters<typeof createLocalJWKSet>[0];
 }

@@ -1,10 +1,10 @@
 /**
  * The JOSE header of a token, checked before any key is looked up: the algorithm is pinned to
- * asymmetric signatures, the type must say JWT, and nothing in the header may point at a key
+ * asymmetric signatures, the type must be the issuer's (checkTokenType), and nothing in the header may point at a key
  * (`jku`, `x5u`, `jwk`, `x5c`) or demand an extension (`crit`) we do not implement.
  */
 import { decodeProtectedHeader, type JWSAlgorithm } from 'jose';
-import { UnauthenticatedError } from '../../errors.js';
+import { UnauthenticatedError, type CredentialProblem } from '../../errors.js';
 
 /**
  * Signature algorithms a credential may use. Asymmetric only: an HMAC algorithm would let anyone
@@ -39,8 +39,17 @@ export const MAX_KID_LENGTH = 256;
 const KID_CHARACTERS = /^[A-Za-z0-9._~:+/=@-]+$/;
 const PATH_TRAVERSAL = /(^|\/)\.\.(\/|$)/;
 
-/** Throws UnauthenticatedError when the protected header of `token` is not acceptable. */
-export function checkTokenHeader(token: string): void {
+/** The header fields later steps read, checked. */
+export interface TokenHeader {
+  alg: string;
+  typ: string | undefined;
+}
+
+/**
+ * Throws UnauthenticatedError when the protected header of `token` is not acceptable, whoever
+ * issued it; returns what the issuer's own checks (typ, algorithms) read.
+ */
+export function checkTokenHeader(token: string): TokenHeader {
   let header: Record<string, unknown>;
   try {
     header = decodeProtectedHeader(token);
@@ -49,33 +58,55 @@ export function checkTokenHeader(token: string): void {
   }
   const { alg, typ, kid, crit } = header;
   if (typeof alg !== 'string' || !ACCEPTED_ALGORITHM_SET.has(alg)) {
-    throw new UnauthenticatedError(`alg ${describe(alg)} is not accepted`);
+    throw refused(`alg ${describe(alg)} is not accepted`);
   }
-  if (typ !== undefined && (typeof typ !== 'string' || !ACCEPTED_TYPES.has(typ.toLowerCase()))) {
-    throw new UnauthenticatedError(`typ ${describe(typ)} is not JWT`);
+  if (typ !== undefined && typeof typ !== 'string') {
+    throw refused(`typ ${describe(typ)} is not a string`, 'wrong type');
   }
   if (crit !== undefined) {
-    throw new UnauthenticatedError(
-      `crit ${describe(crit)} names extensions this verifier does not implement`,
-    );
+    throw refused(`crit ${describe(crit)} names extensions this verifier does not implement`);
   }
   for (const name of KEY_CARRYING_PARAMETERS) {
-    if (Object.hasOwn(header, name))
-      throw new UnauthenticatedError(`header parameter "${name}" is not accepted`);
+    if (Object.hasOwn(header, name)) throw refused(`header parameter "${name}" is not accepted`);
   }
   if (kid !== undefined) checkKid(kid);
+  return { alg, typ };
+}
+
+/**
+ * The token type its issuer requires (JWT_TYP, an issuer's `typ`): compared without case and
+ * with an optional `application/` prefix on either side (RFC 9068 §2.1, RFC 8725 §3.11). Unset:
+ * `JWT`, `at+jwt` or none, as before issuers could ask for more.
+ */
+export function checkTokenType(typ: string | undefined, required: string | undefined): void {
+  if (required === undefined) {
+    if (typ !== undefined && !ACCEPTED_TYPES.has(typ.toLowerCase())) {
+      throw refused(`typ ${describe(typ)} is not JWT`, 'wrong type');
+    }
+    return;
+  }
+  if (typ === undefined || mediaType(typ) !== mediaType(required)) {
+    throw refused(`typ ${describe(typ)} is not the required ${describe(required)}`, 'wrong type');
+  }
+}
+
+function mediaType(typ: string): string {
+  const lower = typ.toLowerCase();
+  return lower.startsWith('application/') ? lower.slice('application/'.length) : lower;
 }
 
 function checkKid(kid: unknown): void {
-  if (typeof kid !== 'string') throw new UnauthenticatedError('kid is not a string');
+  if (typeof kid !== 'string') throw refused('kid is not a string');
   if (kid.length === 0 || kid.length > MAX_KID_LENGTH) {
-    throw new UnauthenticatedError(
-      `kid of ${kid.length} characters (1..${MAX_KID_LENGTH} accepted)`,
-    );
+    throw refused(`kid of ${kid.length} characters (1..${MAX_KID_LENGTH} accepted)`);
   }
   if (!KID_CHARACTERS.test(kid) || PATH_TRAVERSAL.test(kid)) {
-    throw new UnauthenticatedError('kid has characters a key id does not use');
+    throw refused('kid has characters a key id does not use');
   }
+}
+
+function refused(reason: string, category: CredentialProblem = 'bad header'): UnauthenticatedError {
+  return new UnauthenticatedError(reason, { category });
 }
 
 /** A header value for a log line: short, and never the whole of an attacker's input. */

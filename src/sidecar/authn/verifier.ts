@@ -1,28 +1,38 @@
 /**
  * Credential → verified identity. The pipeline reads as its steps: one Bearer header, the
- * shape and header checks that need no crypto, the verified-credential cache, then jose with
- * pinned algorithms and required claims, then the revocation check (on every call, cached or
- * not). Every failure is an UnauthenticatedError whose `reason` goes to the log, never to the
- * client; the token itself is never logged.
+ * shape and header checks that need no crypto, the verified-credential cache, the issuer the
+ * token's `iss` names and its token type, then jose with that issuer's keys, pinned algorithms
+ * and required claims, then the user and tenant by the issuer's claim paths, then the revocation
+ * check (on every call, cached or not). Every failure is an UnauthenticatedError with a fixed
+ * category for the client and a `reason` for the log; the token itself is never logged.
  */
-import { errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { decodeJwt, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import { LRUCache } from 'lru-cache';
-import { canonicalId, isIdShaped } from '../../common/ids.js';
+import { parseClaimPath } from '../../common/claim-path.js';
 import type { Logger } from '../../common/logger.js';
-import { CedargateError, UnauthenticatedError } from '../../errors.js';
+import { CedargateError, UnauthenticatedError, type CredentialProblem } from '../../errors.js';
 import { DEFAULT_MAX_TOKEN_BYTES, readBearerToken } from './bearer.js';
-import { createKeyResolver, type KeySource } from './key-source.js';
-import { ACCEPTED_ALGORITHMS, checkTokenHeader } from './token-header.js';
+import { identityOf } from './claims.js';
+import { createIssuerTrust, type IssuerTrust, type TrustedIssuer } from './issuers.js';
+import type { KeySource } from './key-source.js';
+import { ACCEPTED_ALGORITHMS, checkTokenHeader, checkTokenType } from './token-header.js';
 
 export type { KeySource } from './key-source.js';
 
 /** A credential whose signature and claims checked out. */
 export interface VerifiedCredential {
   token: string;
-  /** The `sub` claim, canonical (upper-case) user id. */
+  /** The issuer (`iss`) it was verified under. */
+  issuer: string;
+  /** The user claim (USER_CLAIM, default `sub`), canonical (upper-case) user id. */
   subject: string;
-  /** The tenant claim, canonical (upper-case) tenant id. */
+  /** The tenant claim (mapped by the issuer's tenant_map), canonical (upper-case) tenant id. */
   tenantId: string;
+  /**
+   * Why the issuer may not speak for that tenant (not one of its `tenants`, or a value its
+   * `tenant_map` does not list); the tenant check answers 403 `tenant_mismatch`.
+   */
+  tenantRefusal: string | undefined;
   jti: string | undefined;
   /** Seconds since the epoch. */
   issuedAt: number | undefined;
@@ -46,13 +56,21 @@ export interface CredentialVerifier {
   stats(): { cacheHits: number; cacheMisses: number; size: number };
 }
 
-/** Options of `createCredentialVerifier`. */
-export interface CredentialVerifierOptions {
+/** One issuer given directly (JWT_ISSUER and its neighbours, and the tests). */
+export interface SingleIssuerOptions {
   keys: KeySource;
   issuer: string;
   audience: string;
-  /** The claim naming the credential's tenant (TENANT_CLAIM). */
+  /** The claim naming the credential's tenant (TENANT_CLAIM): a name or a JSON Pointer. */
   tenantClaim: string;
+  /** The claim naming the user (USER_CLAIM, default `sub`). */
+  userClaim?: string;
+  /** JWT_TYP: the header `typ` required. */
+  typ?: string;
+}
+
+/** Options of `createCredentialVerifier`: one issuer, or an IssuerTrust (ISSUERS_FILE). */
+export type CredentialVerifierOptions = (SingleIssuerOptions | { trust: IssuerTrust }) & {
   clockToleranceSeconds: number;
   revocation?: RevocationCheck;
   /** Clock in ms since the epoch; expiry checks and the cache use it. */
@@ -63,7 +81,7 @@ export interface CredentialVerifierOptions {
   maxTokenBytes?: number;
   logger: Logger;
   fetchImpl?: typeof fetch;
-}
+};
 
 const DEFAULT_CACHE_MAX = 10_000;
 /** Bounds the cache's memory whatever the token sizes. */
@@ -78,7 +96,7 @@ const MAX_CLOCK_TOLERANCE_SECONDS = 300;
 
 /**
  * Builds the verifier. Reads a file or dev key set now (so a broken one stops the process at
- * start); a remote set is fetched on first use.
+ * start); a remote set is fetched on first use (or by the trust's `start()`).
  */
 export async function createCredentialVerifier(
   options: CredentialVerifierOptions,
@@ -87,22 +105,21 @@ export async function createCredentialVerifier(
   const now = options.now ?? Date.now;
   const maxTokenBytes = options.maxTokenBytes ?? DEFAULT_MAX_TOKEN_BYTES;
   const logger = options.logger;
-  const keys = await createKeyResolver(options.keys, {
-    now,
-    logger,
-    ...(options.fetchImpl === undefined ? {} : { fetchImpl: options.fetchImpl }),
-  });
-  const verifyToken = createTokenVerifier(keys, options, now);
-  const cache = createCredentialCache(options.cacheMax ?? DEFAULT_CACHE_MAX, now);
+  const trust = 'trust' in options ? options.trust : await singleIssuerTrust(options, now);
+  const verifyToken = createTokenVerifier(options.clockToleranceSeconds, now);
+  const cache = createCredentialCache(options.cacheMax ?? DEFAULT_CACHE_MAX, now, trust);
 
   async function verify(authorization: string | string[] | undefined): Promise<VerifiedCredential> {
     try {
       const token = readBearerToken(authorization, maxTokenBytes);
       let cred = cache.lookup(token);
       if (cred === undefined) {
-        checkTokenHeader(token);
-        cred = await verifyToken(token);
-        cache.remember(cred);
+        const header = checkTokenHeader(token);
+        const issuer = findIssuer(trust, token);
+        checkTokenType(header.typ, issuer.typ);
+        const generation = issuer.keySet.generation();
+        cred = await verifyToken(token, issuer);
+        cache.remember(cred, issuer, generation);
       }
       options.revocation?.assertNotRevoked(cred);
       return cred;
@@ -117,15 +134,81 @@ export async function createCredentialVerifier(
   };
 }
 
+/** The trust of one issuer given by options (its key set is not started: fetched on first use). */
+function singleIssuerTrust(
+  options: SingleIssuerOptions & { logger: Logger; fetchImpl?: typeof fetch },
+  now: () => number,
+): Promise<IssuerTrust> {
+  return createIssuerTrust(
+    [
+      {
+        issuer: options.issuer,
+        audiences: [options.audience],
+        keys: options.keys,
+        typ: options.typ,
+        algorithms: ACCEPTED_ALGORITHMS,
+        tenantClaim: parseClaimPath(options.tenantClaim),
+        userClaim: parseClaimPath(options.userClaim ?? 'sub'),
+        tenants: '*',
+        tenantMap: undefined,
+      },
+    ],
+    {
+      now,
+      logger: options.logger,
+      ...(options.fetchImpl !== undefined && { fetchImpl: options.fetchImpl }),
+    },
+  );
+}
+
+/**
+ * The issuer the token's `iss` names, read before any crypto: only that issuer's keys may
+ * verify it, and only for its audience. The signature check that follows pins `iss` again.
+ */
+function findIssuer(trust: IssuerTrust, token: string): TrustedIssuer {
+  let iss: unknown;
+  try {
+    iss = decodeJwt(token).iss;
+  } catch {
+    throw new UnauthenticatedError('token payload is not a base64url JSON object');
+  }
+  if (iss === undefined) {
+    throw new UnauthenticatedError('"iss" claim is missing', { category: 'unknown issuer' });
+  }
+  const issuer = typeof iss === 'string' ? trust.find(iss) : undefined;
+  if (issuer === undefined) {
+    throw new UnauthenticatedError('"iss" claim names no trusted issuer', {
+      category: 'unknown issuer',
+    });
+  }
+  return issuer;
+}
+
 /** The verified-credential cache, with its hit and miss counts. */
 interface CredentialCache {
   lookup(token: string): VerifiedCredential | undefined;
-  remember(cred: VerifiedCredential): void;
+  remember(cred: VerifiedCredential, issuer: TrustedIssuer, keyGeneration: number): void;
   stats(): { cacheHits: number; cacheMisses: number; size: number };
 }
 
-function createCredentialCache(max: number, now: () => number): CredentialCache {
-  const cache = new LRUCache<string, VerifiedCredential>({
+/**
+ * A cached credential, with what it was verified under: the issuer object in force then and the
+ * generation of its key set. Either changing (a reloaded ISSUERS_FILE, a key set that dropped or
+ * added a key) makes the entry worthless, so nothing verified under one issuer's settings or keys
+ * is ever served under another's.
+ */
+interface CacheEntry {
+  cred: VerifiedCredential;
+  issuer: TrustedIssuer;
+  keyGeneration: number;
+}
+
+function createCredentialCache(
+  max: number,
+  now: () => number,
+  trust: IssuerTrust,
+): CredentialCache {
+  const cache = new LRUCache<string, CacheEntry>({
     max,
     maxSize: CACHE_MAX_BYTES,
     sizeCalculation: (_cred, token) => token.length * 2 + 512,
@@ -139,29 +222,39 @@ function createCredentialCache(max: number, now: () => number): CredentialCache 
 
   return {
     lookup(token) {
-      const cred = cache.get(token);
+      const entry = cache.get(token);
       // lru-cache's ttl already ends at `exp`; this second look keeps that true if it ever did not.
-      if (cred !== undefined && now() < cred.expiresAt * 1000) {
+      if (entry !== undefined && now() < entry.cred.expiresAt * 1000 && stillTrusted(entry)) {
         cacheHits += 1;
-        return cred;
+        return entry.cred;
       }
-      if (cred !== undefined) cache.delete(token);
+      if (entry !== undefined) cache.delete(token);
       cacheMisses += 1;
       return undefined;
     },
-    remember(cred) {
+    remember(cred, issuer, keyGeneration) {
       const untilExpiry = cred.expiresAt * 1000 - now();
       // lru-cache reads a ttl of 0 as "forever": a credential at its last millisecond is not kept.
       if (untilExpiry < 1) return;
-      cache.set(cred.token, cred, { ttl: Math.min(untilExpiry, CACHE_TTL_CEILING_MS) });
+      const ttl = Math.min(untilExpiry, CACHE_TTL_CEILING_MS);
+      cache.set(cred.token, { cred, issuer, keyGeneration }, { ttl });
     },
     stats: () => ({ cacheHits, cacheMisses, size: cache.size }),
   };
+
+  function stillTrusted(entry: CacheEntry): boolean {
+    return (
+      trust.find(entry.issuer.issuer) === entry.issuer &&
+      entry.issuer.keySet.generation() === entry.keyGeneration
+    );
+  }
 }
 
 function checkOptions(options: CredentialVerifierOptions): void {
-  if (options.issuer === '') throw new Error('credential verifier: issuer must not be empty');
-  if (options.audience === '') throw new Error('credential verifier: audience must not be empty');
+  if ('issuer' in options && options.issuer === '')
+    throw new Error('credential verifier: issuer must not be empty');
+  if ('audience' in options && options.audience === '')
+    throw new Error('credential verifier: audience must not be empty');
   const tolerance = options.clockToleranceSeconds;
   if (!Number.isInteger(tolerance) || tolerance < 0 || tolerance > MAX_CLOCK_TOLERANCE_SECONDS) {
     throw new Error(
@@ -170,50 +263,49 @@ function checkOptions(options: CredentialVerifierOptions): void {
   }
 }
 
-/** jose with every check switched on, then the claims cedargate needs, as project types. */
+/** jose with every check switched on, with the issuer's keys, then the claims, as project types. */
 function createTokenVerifier(
-  keys: JWTVerifyGetKey,
-  options: CredentialVerifierOptions,
+  clockToleranceSeconds: number,
   now: () => number,
-): (token: string) => Promise<VerifiedCredential> {
-  const { issuer, audience, tenantClaim, clockToleranceSeconds } = options;
-  return async (token) => {
-    const { payload } = await jwtVerify(token, keys, {
-      algorithms: [...ACCEPTED_ALGORITHMS],
-      issuer,
-      audience,
+): (token: string, issuer: TrustedIssuer) => Promise<VerifiedCredential> {
+  return async (token, issuer) => {
+    const { payload } = await jwtVerify(token, issuer.keySet.getKey, {
+      algorithms: [...issuer.algorithms],
+      issuer: issuer.issuer,
+      audience: [...issuer.audiences],
       // jose checks exp, iss and aud only when told to: make every one of them mandatory.
-      requiredClaims: ['iss', 'aud', 'exp', 'sub', tenantClaim],
+      requiredClaims: ['iss', 'aud', 'exp'],
       clockTolerance: clockToleranceSeconds,
       currentDate: new Date(now()),
     });
     // jose accepts an `iat` in the future; a credential issued later than now (beyond the skew
     // tolerance) comes from a broken or forged issuer clock, so it is refused like a future `nbf`.
     if (typeof payload.iat === 'number' && payload.iat > now() / 1000 + clockToleranceSeconds) {
-      throw new UnauthenticatedError('iat is in the future');
+      throw new UnauthenticatedError('iat is in the future', { category: 'not yet valid' });
     }
-    return toCredential(token, payload, tenantClaim);
+    return toCredential(token, payload, issuer);
   };
 }
 
-function toCredential(token: string, payload: JWTPayload, tenantClaim: string): VerifiedCredential {
-  const { sub, exp, iat, jti } = payload;
-  const tenantId = payload[tenantClaim];
-  if (typeof sub !== 'string' || !isIdShaped(sub)) {
-    throw new UnauthenticatedError('sub is not a UUID-shaped user id');
+function toCredential(
+  token: string,
+  payload: JWTPayload,
+  issuer: TrustedIssuer,
+): VerifiedCredential {
+  const { exp, iat, jti } = payload;
+  const { subject, tenantId, tenantRefusal } = identityOf(payload, issuer);
+  if (typeof exp !== 'number') {
+    throw new UnauthenticatedError('exp is missing', { category: 'missing claim' });
   }
-  if (typeof tenantId !== 'string' || !isIdShaped(tenantId)) {
-    throw new UnauthenticatedError(`${tenantClaim} is not a UUID-shaped tenant id`);
-  }
-  if (typeof exp !== 'number') throw new UnauthenticatedError('exp is missing');
   if (jti !== undefined && typeof jti !== 'string') {
-    throw new UnauthenticatedError('jti is not a string');
+    throw new UnauthenticatedError('jti is not a string', { category: 'missing claim' });
   }
   return {
     token,
-    // Canonical (upper-case) ids, as the store keeps them: later checks compare strings.
-    subject: canonicalId(sub),
-    tenantId: canonicalId(tenantId),
+    issuer: issuer.issuer,
+    subject,
+    tenantId,
+    tenantRefusal,
     jti,
     issuedAt: iat,
     expiresAt: exp,
@@ -230,8 +322,11 @@ function rejection(err: unknown, logger: Logger): CedargateError {
   const unauthenticated =
     err instanceof UnauthenticatedError
       ? err
-      : new UnauthenticatedError(reasonOf(err), { cause: err });
-  logger.info({ reason: unauthenticated.reason }, 'credential rejected');
+      : new UnauthenticatedError(reasonOf(err), { cause: err, category: categoryOf(err) });
+  logger.info(
+    { reason: unauthenticated.reason, category: unauthenticated.category },
+    'credential rejected',
+  );
   return unauthenticated;
 }
 
@@ -242,4 +337,21 @@ function reasonOf(err: unknown): string {
   if (err instanceof joseErrors.JOSEError) return `${err.code}: ${err.message}`;
   if (err instanceof Error) return `key set or verification failure: ${err.name}: ${err.message}`;
   return 'verification failure';
+}
+
+/** The client's category of a jose failure. */
+function categoryOf(err: unknown): CredentialProblem {
+  if (err instanceof joseErrors.JWTExpired) return 'expired';
+  if (err instanceof joseErrors.JWTClaimValidationFailed) {
+    if (err.claim === 'nbf' || err.claim === 'iat') return 'not yet valid';
+    if (err.claim === 'aud') return 'wrong audience';
+    if (err.claim === 'iss') return 'unknown issuer';
+    return 'missing claim';
+  }
+  if (err instanceof joseErrors.JWKSNoMatchingKey) return 'unknown key';
+  if (err instanceof joseErrors.JWKSMultipleMatchingKeys) return 'unknown key';
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'bad signature';
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'bad header';
+  if (err instanceof joseErrors.JOSENotSupported) return 'bad header';
+  return 'malformed token';
 }

@@ -127,7 +127,9 @@ async function startChannel(ch: Channel, h: Handlers): Promise<void> {
 function assertNotRevoked(ch: Channel, cred: VerifiedCredential): void {
   // A revocation the mirror knows of counts even while Redis is away.
   const revokedBy = ch.mirror.check(cred);
-  if (revokedBy !== null) throw new UnauthenticatedError(`token revoked (by ${revokedBy})`);
+  if (revokedBy !== null) {
+    throw new UnauthenticatedError(`token revoked (by ${revokedBy})`, { category: 'revoked' });
+  }
   if (ch.reader === 'following') return;
   if (ch.options.failOpen) {
     if (!ch.failOpenWarned)

@@ -67,6 +67,8 @@ describe('decision log', () => {
     assert.equal(lines[0]?.['action'], 'none');
     assert.equal(lines[0]?.['error'], 'unauthenticated');
     assert.equal(lines[0]?.['reason'], 'token expired');
+    // The client's fixed category, the same as its details.reason and error_description.
+    assert.equal(typeof lines[0]?.['category'], 'string');
     assert.equal(lines[0]?.['err'], undefined);
     const upstream = new UpstreamUnavailableError();
     record({ requestId: 'r', startedAt: process.hrtime.bigint() }, 502, upstream);

@@ -41,8 +41,10 @@ const verifier: CredentialVerifier = {
     if (!token.startsWith('good:')) throw new UnauthenticatedError('bad signature');
     return {
       token,
+      issuer: 'https://issuer.test/',
       subject: 'S',
       tenantId: token.slice('good:'.length).split('#')[0] as string,
+      tenantRefusal: undefined,
       jti: undefined,
       issuedAt: undefined,
       expiresAt: 0,

@@ -70,4 +70,24 @@ describe('createReadiness', () => {
     assert.equal(r.ready, false);
     assert.match(r.checks.backend ?? '', /TRUST_SECRET/);
   });
+  it('not ready until every issuer’s keys were fetched once; checks.keys says which', async () => {
+    let keys = { ok: false, detail: 'not fetched yet: https://id.example/' };
+    const readiness = createReadiness({
+      policyVersion: () => 'v1',
+      keys: () => keys,
+      pingBackend: () => Promise.resolve(),
+      draining: () => false,
+      now: () => 0,
+    });
+    assert.deepEqual(await readiness(), {
+      ready: false,
+      checks: {
+        policies: 'loaded v1',
+        backend: 'ok',
+        keys: 'not fetched yet: https://id.example/',
+      },
+    });
+    keys = { ok: true, detail: 'fetched for 1 issuer(s)' };
+    assert.equal((await readiness()).ready, true);
+  });
 });

@@ -12,7 +12,7 @@ import {
   createCredentialVerifier,
   type CredentialVerifierOptions,
 } from '../../../../src/sidecar/authn/verifier.js';
-import { freePort } from '../../../helpers/net.js';
+import { freePort, waitFor } from '../../../helpers/net.js';
 import {
   AUDIENCE,
   claimsAt,
@@ -198,6 +198,8 @@ describe('credential verifier (remote JWKS)', () => {
     server.stall();
     const verifier = await createCredentialVerifier(remoteOptions(server.url, { timeoutMs: 200 }));
     await assertKeysUnavailable(verifier.verify(`Bearer ${await signToken(signer, liveClaims())}`));
+    // The timeout may end the fetch before the server has even seen it on a loaded machine.
+    await waitFor(() => server.requests.length > 0, 5_000, 'the key server to see the fetch');
     assert.equal(server.requests.length, 1);
   });
 
