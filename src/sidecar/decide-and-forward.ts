@@ -104,9 +104,9 @@ export function createScreenWrite(deps: DecideAndForwardDeps): ScreenWrite {
     const target = await findTarget(deps.directory, r, false);
     if (r.input?.roles !== undefined) checkRoles(r.input.roles, deps.policies.current().roles);
     // Only a denial is recorded here (as the request's decision); an allow is decided again.
-    if (!decide(deps.policies, r, principal, target).allowed) {
-      decideOrDeny(deps, r, principal, target);
-    }
+    // Uncached, the screen waits its tenant's turn like any decision (the fair scheduler).
+    const { decision } = await decideFairly(deps, r.tenantId, requestOf(r, principal, target));
+    if (!decision.allowed) await decideOrDeny(deps, r, principal, target);
   };
 }
 
