@@ -416,8 +416,11 @@ export interface CompileOptions {
    * form is tested against).
    */
   form?: 'fitted' | 'full';
-  /** Each policy's EST when the caller has them (a worker read them): saves a Cedar call each. */
-  ests?: Readonly<Record<string, PolicyEst>>;
+  /**
+   * The fitted call shape when the caller has it ({@link callShapeFor}, in a worker): finding it
+   * reads every policy's EST, a Cedar call each, which a large set should not cost the event loop.
+   */
+  callShape?: CallShape;
   /**
    * Policies preparsed per Cedar slot (default {@link PREPARSE_CHUNK}). A slice larger than
    * this is split, and decided by one call per chunk, the answers combined as Cedar combines
@@ -427,7 +430,7 @@ export interface CompileOptions {
 }
 
 /** The default of {@link CompileOptions.chunkSize}: ~0.1–0.3 s of preparsing at most. */
-export const PREPARSE_CHUNK = 500;
+export const PREPARSE_CHUNK = 250;
 
 /** What compiling a set prepares in Cedar: each step one preparse, in order. */
 interface CompilePlan {
@@ -485,7 +488,7 @@ function planCompile(
 ): CompilePlan {
   const chunkSize = Math.max(1, options.chunkSize ?? PREPARSE_CHUNK);
   const callShape =
-    options.form === 'full' ? null : fitCallShape(schema, policies, options.ests ?? null);
+    options.form === 'full' ? null : (options.callShape ?? callShapeFor(schema, policies));
   const steps: (() => void)[] = [
     () => {
       const answer = cedar.preparseSchema(slot, schema.text);
@@ -619,13 +622,9 @@ function preparse(slot: string, policies: Record<string, string>): void {
   if (answer.type !== 'success') throw new Error(joinMessages(answer.errors));
 }
 
-/** The call shape of `policies` under `schema`, from each policy's EST. */
-function fitCallShape(
-  schema: ParsedSchema,
-  policies: Record<string, string>,
-  known: Readonly<Record<string, PolicyEst>> | null,
-): CallShape {
-  const ests = known ?? policyEstsOf(policies);
+/** The fitted call shape of `policies` under `schema`, from each policy's EST. */
+export function callShapeFor(schema: ParsedSchema, policies: Record<string, string>): CallShape {
+  const ests = policyEstsOf(policies);
   const tenant = schemaShapesOf(schema.text).entities[schema.types.tenant];
   return callShapeOf(ests, {
     actionType: schema.types.action,

@@ -210,6 +210,18 @@ export function compileLoadedSet(slot: string, set: LoadedPolicySet): CompiledPo
 }
 
 /**
+ * The problems of `sources` against {@link POLICY_LIMITS} at file:line:column, found without
+ * Cedar (cheap: one scan of the text). {@link buildPolicySet} refuses them first too.
+ */
+export function policyLimitProblems(dir: string, sources: PolicySources): PolicyProblem[] {
+  return limitProblems(sources).map((l) => ({
+    file: join(dir, l.file.file),
+    ...positionsIn(l.file.text)(l.index),
+    message: l.message,
+  }));
+}
+
+/**
  * What goes over {@link POLICY_LIMITS}, found without Cedar: the set's bytes and policy count,
  * and each file's nesting (a file nested too deep is never handed to Cedar: it would trap).
  */
