@@ -77,10 +77,12 @@ export interface EngineWorker {
  * An isolated engine that stays up between jobs, for the operator's own policy directories (the
  * live store, the candidate): a reload then costs no worker start nor wasm compile. A job that
  * runs past the time limit, or a worker that dies, takes the worker with it; the next job starts
- * a fresh one. Idle, the worker keeps no process alive.
+ * a fresh one. Idle, the worker keeps no process alive, and after `idleMs` it is ended (its
+ * Cedar instance holds the memory of the last set it parsed).
  */
-export function createEngineWorker(limits: IsolationLimits): EngineWorker {
+export function createEngineWorker(limits: IsolationLimits, idleMs = 60_000): EngineWorker {
   let worker: Worker | undefined;
+  let idle: NodeJS.Timeout | undefined;
   let nextId = 0;
   let chain: Promise<unknown> = Promise.resolve();
   const start = (): Worker => {
@@ -95,6 +97,7 @@ export function createEngineWorker(limits: IsolationLimits): EngineWorker {
     return w;
   };
   const runOne = (job: EngineJob): Promise<EngineResult> => {
+    clearTimeout(idle);
     const w = (worker ??= start());
     const id = ++nextId;
     w.ref(); // a job in flight keeps the process up; an idle worker does not
@@ -124,6 +127,11 @@ export function createEngineWorker(limits: IsolationLimits): EngineWorker {
         w.off('error', onError);
         w.off('exit', onExit);
         w.unref();
+        idle = setTimeout(() => {
+          if (worker === w) worker = undefined;
+          void w.terminate();
+        }, idleMs);
+        idle.unref();
       };
       w.on('message', onMessage);
       w.once('error', onError);
@@ -138,6 +146,7 @@ export function createEngineWorker(limits: IsolationLimits): EngineWorker {
       return run;
     },
     async close() {
+      clearTimeout(idle);
       const w = worker;
       worker = undefined;
       await w?.terminate();
