@@ -5,8 +5,9 @@
  * Cedar reports source positions as UTF-8 byte offsets into the text it was given; every answer
  * leaving this module carries character indices into that same text instead.
  */
+import { createRequire } from 'node:module';
 import { setFlagsFromString } from 'node:v8';
-import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
+import type * as Cedar from '@cedar-policy/cedar-wasm/nodejs';
 
 // V8 (Node 20 and 22 alike) can crash the whole process — "Fatal error ... unreachable code" in
 // Deoptimizer::DoComputeBuiltinContinuation, SIGTRAP — when TurboFan has inlined a JS→Wasm call
@@ -15,6 +16,76 @@ import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 // (docs/benchmarks.md, "Findings"). The flag only affects code optimized after this point,
 // and this module is the first to touch Cedar.
 setFlagsFromString('--no-turbo-inline-js-wasm-calls');
+
+// ---------------------------------------------------------------------------------------------
+// The engine instance
+
+/**
+ * Cedar's wasm instance. Deeply nested text overflows its stack (`memory access out of bounds`,
+ * `Maximum call stack size exceeded`), after which every call into that instance fails the same
+ * way: a trapped instance is dead. policy-limits.ts keeps such text away; should a trap happen
+ * anyway, the instance is thrown away and a fresh one loaded (the package's Node build is a
+ * CommonJS file that instantiates the module when it runs, so running it again gives a new
+ * instance: ~15–50 ms), and compiled sets preparse themselves again in it on their next call.
+ */
+type CedarModule = typeof Cedar;
+const requireCedar = createRequire(import.meta.url);
+const CEDAR_PATH = requireCedar.resolve('@cedar-policy/cedar-wasm/nodejs');
+let instance = { module: loadCedar(), generation: 0 };
+const replacedListeners = new Set<(reason: string) => void>();
+
+function loadCedar(): CedarModule {
+  delete requireCedar.cache[CEDAR_PATH];
+  return requireCedar(CEDAR_PATH) as CedarModule;
+}
+
+/** A call into Cedar trapped; the instance was replaced (the call's work is lost). */
+export class EngineTrapError extends Error {
+  constructor(call: string, cause: unknown) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    super(`the policy engine failed in ${call} (${reason}); its instance was replaced`, { cause });
+    this.name = 'EngineTrapError';
+  }
+}
+
+function isTrap(err: unknown): boolean {
+  return (
+    err instanceof RangeError ||
+    (err instanceof Error && err.constructor.name === 'RuntimeError') ||
+    (err instanceof Error && /unreachable|memory access out of bounds/.test(err.message))
+  );
+}
+
+/** Every call into Cedar goes through here: a trap replaces the instance, then throws. */
+const cedar = new Proxy({} as CedarModule, {
+  get(_target, name: string) {
+    return (...args: unknown[]): unknown => {
+      const used = instance;
+      try {
+        return (used.module[name as keyof CedarModule] as (...a: unknown[]) => unknown)(...args);
+      } catch (err) {
+        if (!isTrap(err)) throw err;
+        const trap = new EngineTrapError(name, err);
+        if (instance === used) {
+          instance = { module: loadCedar(), generation: used.generation + 1 };
+          for (const listener of replacedListeners) listener(trap.message);
+        }
+        throw trap;
+      }
+    };
+  },
+});
+
+/** Increments each time the instance is replaced after a trap. */
+export function engineGeneration(): number {
+  return instance.generation;
+}
+
+/** Calls `listener(reason)` after each replacement of the instance; returns the unsubscriber. */
+export function onEngineReplaced(listener: (reason: string) => void): () => void {
+  replacedListeners.add(listener);
+  return () => replacedListeners.delete(listener);
+}
 import { callShapeOf, type CallShape, type PolicyEst } from './call-shape.js';
 import { leaveOutUnknownRoles } from './known-roles.js';
 import { charIndexOfByte } from './source-position.js';
@@ -187,7 +258,7 @@ export function validatePolicies(
   }
   const convert = (e: {
     policyId: string;
-    error: cedar.DetailedError;
+    error: Cedar.DetailedError;
   }): PolicyValidationProblem => ({
     policyId: e.policyId,
     ...toProblem(e.error, policies[e.policyId] ?? ''),
@@ -345,6 +416,30 @@ export interface CompileOptions {
    * form is tested against).
    */
   form?: 'fitted' | 'full';
+  /**
+   * The fitted call shape when the caller has it ({@link callShapeFor}, in a worker): finding it
+   * reads every policy's EST, a Cedar call each, which a large set should not cost the event loop.
+   */
+  callShape?: CallShape;
+  /**
+   * Policies preparsed per Cedar slot (default {@link PREPARSE_CHUNK}). A slice larger than
+   * this is split, and decided by one call per chunk, the answers combined as Cedar combines
+   * them: so no one preparse holds the event loop for long.
+   */
+  chunkSize?: number;
+}
+
+/** The default of {@link CompileOptions.chunkSize}: ~0.1–0.3 s of preparsing at most. */
+export const PREPARSE_CHUNK = 250;
+
+/** What compiling a set prepares in Cedar: each step one preparse, in order. */
+interface CompilePlan {
+  /** The schema's slot. */
+  slot: string;
+  steps: (() => void)[];
+  callShape: CallShape | null;
+  /** Per action, the slots of its slice's chunks (at least one, maybe empty). */
+  sliceSlots: Record<string, string[]>;
 }
 
 /**
@@ -359,16 +454,84 @@ export function compilePolicySet(
   meta: Record<string, PolicyMeta>,
   options: CompileOptions = {},
 ): CompiledPolicySet {
-  const schemaAnswer = cedar.preparseSchema(slot, schema.text);
-  if (schemaAnswer.type !== 'success') throw new Error(joinMessages(schemaAnswer.errors));
-  preparse(slot, policies);
-  const callShape = options.form === 'full' ? null : fitCallShape(schema, policies);
-  // Per action, the slot of its slice; an action without one (none today) takes the whole set.
-  const sliceSlots: Record<string, string> = {};
-  for (const [action, ids] of Object.entries(callShape?.slices ?? {})) {
-    sliceSlots[action] = `${slot}#${action}`;
-    preparse(`${slot}#${action}`, Object.fromEntries(ids.map((id) => [id, policies[id] ?? ''])));
+  const plan = planCompile(slot, schema, policies, options);
+  for (const step of plan.steps) step();
+  return compiledFrom(plan, schema, meta);
+}
+
+/**
+ * {@link compilePolicySet} one preparse per turn of the event loop: a large set (thousands of
+ * policies take seconds to preparse) never holds requests for longer than one chunk.
+ */
+export async function compilePolicySetInTurns(
+  slot: string,
+  schema: ParsedSchema,
+  policies: Record<string, string>,
+  meta: Record<string, PolicyMeta>,
+  options: CompileOptions = {},
+): Promise<CompiledPolicySet> {
+  const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+  await turn();
+  const plan = planCompile(slot, schema, policies, options);
+  for (const step of plan.steps) {
+    await turn();
+    step();
   }
+  return compiledFrom(plan, schema, meta);
+}
+
+function planCompile(
+  slot: string,
+  schema: ParsedSchema,
+  policies: Record<string, string>,
+  options: CompileOptions,
+): CompilePlan {
+  const chunkSize = Math.max(1, options.chunkSize ?? PREPARSE_CHUNK);
+  const callShape =
+    options.form === 'full' ? null : (options.callShape ?? callShapeFor(schema, policies));
+  const steps: (() => void)[] = [
+    () => {
+      const answer = cedar.preparseSchema(slot, schema.text);
+      if (answer.type !== 'success') throw new Error(joinMessages(answer.errors));
+    },
+  ];
+  const slotsOf = (name: string, ids: readonly string[]): string[] => {
+    const out: string[] = [];
+    for (let k = 0; k === 0 || k * chunkSize < ids.length; k++) {
+      const chunkSlot = `${slot}#${name}#${k}`;
+      const chunk = ids.slice(k * chunkSize, (k + 1) * chunkSize);
+      steps.push(() =>
+        preparse(chunkSlot, Object.fromEntries(chunk.map((id) => [id, policies[id] ?? '']))),
+      );
+      out.push(chunkSlot);
+    }
+    return out;
+  };
+  const sliceSlots: Record<string, string[]> = {};
+  if (callShape === null) {
+    const all = slotsOf('all', Object.keys(policies));
+    for (const action of Object.keys(schema.entityAttributes)) sliceSlots[action] = all;
+  } else {
+    for (const [action, ids] of Object.entries(callShape.slices)) {
+      sliceSlots[action] = slotsOf(action, ids);
+    }
+  }
+  return { slot, steps, callShape, sliceSlots };
+}
+
+function compiledFrom(
+  plan: CompilePlan,
+  schema: ParsedSchema,
+  meta: Record<string, PolicyMeta>,
+): CompiledPolicySet {
+  const { callShape, sliceSlots } = plan;
+  // The instance the plan's slots live in: after a trap they are preparsed again in the new one.
+  let generation = instance.generation;
+  const ensurePrepared = (): void => {
+    if (generation === instance.generation) return;
+    generation = instance.generation;
+    for (const step of plan.steps) step();
+  };
   const shape: EntityShape = {
     tenants: callShape?.tenantEntities ?? true,
     implicit: callShape !== null,
@@ -383,34 +546,28 @@ export function compilePolicySet(
   }
 
   const decide = (request: AuthzRequest): Omit<Decision, 'cached'> => {
-    let answer: cedar.AuthorizationAnswer;
+    const slots = sliceSlots[request.action];
+    if (slots === undefined)
+      return deny([], [`action "${request.action}" is not in the schema`], meta);
+    const call = {
+      principal: { type: schema.types.user, id: request.principal.id },
+      action: { type: schema.types.action, id: request.action },
+      resource: resourceUid(schema, request),
+      context: contextJson(schema, request.action, request.context, shape),
+      entities: entitiesOf(schema, request, shape),
+      preparsedSchemaName: plan.slot,
+      validateRequest: true,
+    };
+    const answers: Cedar.AuthorizationAnswer[] = [];
     try {
-      answer = cedar.statefulIsAuthorized({
-        principal: { type: schema.types.user, id: request.principal.id },
-        action: { type: schema.types.action, id: request.action },
-        resource: resourceUid(schema, request),
-        context: contextJson(schema, request.action, request.context, shape),
-        entities: entitiesOf(schema, request, shape),
-        preparsedSchemaName: slot,
-        preparsedPolicySetId: sliceSlots[request.action] ?? slot,
-        validateRequest: true,
-      });
+      ensurePrepared();
+      for (const chunkSlot of slots) {
+        answers.push(cedar.statefulIsAuthorized({ ...call, preparsedPolicySetId: chunkSlot }));
+      }
     } catch (err) {
       return deny([], [`cedar threw: ${err instanceof Error ? err.message : String(err)}`], meta);
     }
-    // A failure (an undeclared role, a context the schema does not declare, ...) never allows.
-    if (answer.type !== 'success') return deny([], answer.errors.map(formatError), meta);
-    const { decision, diagnostics } = answer.response;
-    const errors = diagnostics.errors.map((e) => `policy ${e.policyId}: ${formatError(e.error)}`);
-    // Cedar skips a policy that errors, even a forbid; we deny and name it.
-    if (diagnostics.errors.length > 0) {
-      const forbids = decision === 'deny' ? diagnostics.reason : [];
-      return deny([...forbids, ...diagnostics.errors.map((e) => e.policyId)], errors, meta);
-    }
-    if (decision === 'allow') {
-      return { allowed: true, policies: [...diagnostics.reason].sort(), notices: [], errors };
-    }
-    return deny(diagnostics.reason, errors, meta);
+    return combine(answers, meta);
   };
 
   return {
@@ -422,7 +579,9 @@ export function compilePolicySet(
         schema.roles,
         roleAttributes[request.action] ?? [],
       );
-      const decision = decide(known.request);
+      let decision = decide(known.request);
+      // A trap replaced the instance mid-call: decide once more, in the fresh one.
+      if (generation !== instance.generation) decision = decide(known.request);
       return known.ignoredRoles.length === 0
         ? decision
         : { ...decision, ignoredRoles: known.ignoredRoles };
@@ -430,13 +589,41 @@ export function compilePolicySet(
   };
 }
 
+/**
+ * One decision from the answers of a slice's chunks, as one Cedar call over the whole slice
+ * answers: any satisfied forbid denies (naming every satisfied forbid), else any satisfied permit
+ * allows (naming every one), else deny; a failure never allows; a policy that errs denies.
+ */
+function combine(
+  answers: readonly Cedar.AuthorizationAnswer[],
+  meta: Record<string, PolicyMeta>,
+): Omit<Decision, 'cached'> {
+  const forbids: string[] = [];
+  const permits: string[] = [];
+  const erred: { policyId: string; error: Cedar.DetailedError }[] = [];
+  for (const answer of answers) {
+    // A failure (an undeclared role, a context the schema does not declare, ...) never allows.
+    if (answer.type !== 'success') return deny([], answer.errors.map(formatError), meta);
+    const { decision, diagnostics } = answer.response;
+    (decision === 'allow' ? permits : forbids).push(...diagnostics.reason);
+    erred.push(...diagnostics.errors);
+  }
+  const errors = erred.map((e) => `policy ${e.policyId}: ${formatError(e.error)}`);
+  // Cedar skips a policy that errors, even a forbid; we deny and name it.
+  if (erred.length > 0) return deny([...forbids, ...erred.map((e) => e.policyId)], errors, meta);
+  if (forbids.length === 0 && permits.length > 0) {
+    return { allowed: true, policies: [...permits].sort(), notices: [], errors };
+  }
+  return deny(forbids, errors, meta);
+}
+
 function preparse(slot: string, policies: Record<string, string>): void {
   const answer = cedar.preparsePolicySet(slot, { staticPolicies: policies });
   if (answer.type !== 'success') throw new Error(joinMessages(answer.errors));
 }
 
-/** The call shape of `policies` under `schema`, from each policy's EST. */
-function fitCallShape(schema: ParsedSchema, policies: Record<string, string>): CallShape {
+/** The fitted call shape of `policies` under `schema`, from each policy's EST. */
+export function callShapeFor(schema: ParsedSchema, policies: Record<string, string>): CallShape {
   const ests = policyEstsOf(policies);
   const tenant = schemaShapesOf(schema.text).entities[schema.types.tenant];
   return callShapeOf(ests, {
@@ -480,7 +667,7 @@ function deny(
   return { allowed: false, policies, notices, errors };
 }
 
-function resourceUid(schema: ParsedSchema, request: AuthzRequest): cedar.EntityUid {
+function resourceUid(schema: ParsedSchema, request: AuthzRequest): Cedar.EntityUid {
   const r = request.resource;
   return { type: r.type === 'User' ? schema.types.user : schema.types.tenant, id: r.id };
 }
@@ -489,9 +676,9 @@ function entitiesOf(
   schema: ParsedSchema,
   request: AuthzRequest,
   shape: EntityShape,
-): cedar.EntityJson[] {
+): Cedar.EntityJson[] {
   const { principal, resource } = request;
-  const out: cedar.EntityJson[] = [];
+  const out: Cedar.EntityJson[] = [];
   const tenants = new Set<string>([principal.tenantId]);
   // With a schema, Cedar reads `{type, id}` where an entity is declared (the implicit form) and
   // skips the `__entity` wrapper's escape handling.
@@ -501,7 +688,7 @@ function entitiesOf(
     tenantId: string,
     roles: readonly string[],
     isOwner: boolean,
-  ): cedar.EntityJson => ({
+  ): Cedar.EntityJson => ({
     uid: { type: schema.types.user, id },
     attrs: {
       tenant: ref(schema.types.tenant, tenantId),
@@ -528,7 +715,7 @@ function entitiesOf(
   return out;
 }
 
-function refMaker(shape: EntityShape): (type: string, id: string) => cedar.CedarValueJson {
+function refMaker(shape: EntityShape): (type: string, id: string) => Cedar.CedarValueJson {
   return shape.implicit ? (type, id) => ({ type, id }) : (type, id) => ({ __entity: { type, id } });
 }
 
@@ -537,10 +724,10 @@ function contextJson(
   action: string,
   context: AuthzContext,
   shape: EntityShape,
-): cedar.Context {
+): Cedar.Context {
   const kinds = schema.entityAttributes[action] ?? {};
   const ref = refMaker(shape);
-  const out: cedar.Context = {};
+  const out: Cedar.Context = {};
   for (const [name, value] of Object.entries(context)) {
     const kind = kinds[name];
     if (kind?.kind === 'entitySet' && Array.isArray(value)) {
@@ -559,11 +746,11 @@ function contextJson(
 // ---------------------------------------------------------------------------------------------
 // Errors
 
-function toProblems(errors: cedar.DetailedError[], text: string): CedarProblem[] {
+function toProblems(errors: Cedar.DetailedError[], text: string): CedarProblem[] {
   return errors.map((e) => toProblem(e, text));
 }
 
-function toProblem(e: cedar.DetailedError, text: string): CedarProblem {
+function toProblem(e: Cedar.DetailedError, text: string): CedarProblem {
   const location = e.sourceLocations?.[0];
   const label = location?.label;
   const message =
@@ -578,10 +765,10 @@ function shiftProblem(p: CedarProblem, by: number): CedarProblem {
   return p.index === undefined ? p : { ...p, index: p.index + by };
 }
 
-function formatError(e: cedar.DetailedError): string {
+function formatError(e: Cedar.DetailedError): string {
   return e.help !== null && e.help !== '' ? `${e.message} (${e.help})` : e.message;
 }
 
-function joinMessages(errors: cedar.DetailedError[]): string {
+function joinMessages(errors: Cedar.DetailedError[]): string {
   return errors.map(formatError).join('; ');
 }

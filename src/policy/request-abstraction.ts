@@ -138,8 +138,10 @@ export interface RequestAbstraction {
 export function createRequestAbstraction(
   set: LoadedPolicySet,
   extraLiterals?: PolicyLiterals,
+  /** The set's own literals when already collected (a worker did: it costs a Cedar call each). */
+  ownLiterals?: PolicyLiterals,
 ): RequestAbstraction {
-  const own = collectLiterals(set);
+  const own = ownLiterals ?? collectLiterals(set);
   const literals =
     extraLiterals === undefined
       ? own

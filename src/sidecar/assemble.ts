@@ -313,6 +313,7 @@ function createAdminServer(
     pingBackend: () => upstream.ping(),
     cluster,
     draining,
+    engine: policies.engineHealth,
   });
   const admin = createAdminApp({
     metrics: parts.metrics,

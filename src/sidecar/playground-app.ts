@@ -68,14 +68,14 @@ export function createPlaygroundRouter(playground: Playground): Router {
   router.get('/api/live', async (_req, res) => {
     res.set('cache-control', 'no-store').json(await playground.live());
   });
-  router.post('/api/decide', json, (req, res) => {
+  router.post('/api/decide', json, async (req, res) => {
     const body = bodyOf(req);
     const sources = parsePlaygroundSources(body['policies']);
     const request = parsePlaygroundRequest(body['request']);
-    res.json(playground.decide(sources, request));
+    res.json(await playground.decide(sources, request));
   });
-  router.post('/api/validate', json, (req, res) => {
-    res.json(playground.validate(parsePlaygroundSources(bodyOf(req)['policies'])));
+  router.post('/api/validate', json, async (req, res) => {
+    res.json(await playground.validate(parsePlaygroundSources(bodyOf(req)['policies'])));
   });
   router.post('/api/diff', json, async (req, res) => {
     const body = bodyOf(req);

@@ -3,28 +3,26 @@
  * texts, one request decided by the live set and by an edited copy side by side, the edited
  * copy's validation problems at their line, and `policy diff` of the copy against the live set.
  *
- * Nothing here can change the live set: the copy is built from the texts the page sends, in
- * memory, and compiled into a Cedar slot of its own; the live side is decided by the store.
+ * Nothing here can change the live set, nor reach the Cedar instance that decides live requests:
+ * the copy is built from the texts the page sends in an isolated engine (a worker with its own
+ * Cedar, limits on memory and time: authz/isolated-engine.ts), after a scan that refuses text
+ * nested too deep or too large (400, at file:line:column) before any Cedar sees it. The live side
+ * is decided by the store.
  * The diff may decide millions of requests: it runs in a worker thread (its own Cedar), one at
  * a time, with a request limit and a time limit, so the proxy's event loop never waits on it.
  */
 import { Worker } from 'node:worker_threads';
 import type { NewUser, UserPatch } from '../common/user.js';
 import { InvalidInputError, UnavailableError } from '../errors.js';
-import { compilePolicySet } from '../policy/cedar-adapter.js';
 import { buildCreateContext, buildUpdateContext } from '../policy/context.js';
 import type { DiffReport } from '../policy/diff.js';
 import { explainDecision, type Explanation } from '../policy/explain.js';
 import { readPolicySources, type PolicySources, type SourceFile } from '../policy/policy-files.js';
-import {
-  buildPolicySet,
-  PolicyLoadError,
-  type LoadedPolicySet,
-  type PolicyProblem,
-} from '../policy/policy-set.js';
+import { formatProblem, policyLimitProblems, type PolicyProblem } from '../policy/policy-set.js';
 import { SCHEMA_FILE } from '../policy/schema.js';
 import type { AuthzContext, AuthzRequest, ResourceFacts, UsersAction } from '../policy/types.js';
 import { USERS_ACTIONS, RESOURCE_KIND_OF } from '../policy/types.js';
+import { IsolatedEngineError, runIsolated, type IsolationLimits } from './authz/isolated-engine.js';
 import type { PolicyStore } from './authz/policy-store.js';
 
 /** The policy texts a page shows or sends: the schema and each `.cedar` file. */
@@ -61,8 +59,8 @@ export interface DecideAnswer {
 
 export interface Playground {
   live(): Promise<LiveSources>;
-  decide(edited: PlaygroundSources, request: PlaygroundRequest): DecideAnswer;
-  validate(edited: PlaygroundSources): { ok: boolean; problems: PolicyProblem[] };
+  decide(edited: PlaygroundSources, request: PlaygroundRequest): Promise<DecideAnswer>;
+  validate(edited: PlaygroundSources): Promise<{ ok: boolean; problems: PolicyProblem[] }>;
   diff(edited: PlaygroundSources, maxRequests: number): Promise<DiffAnswer>;
   close(): Promise<void>;
 }
@@ -88,7 +86,8 @@ export type DiffResult =
 
 /** Where a page's texts are said to live: problems and locations name files as the page does. */
 const EDITED_DIR = '';
-const SLOT = `cedargate-playground-${process.pid}`;
+/** The isolated engine's limits for one edited copy (docs/contract.md, "Policy limits"). */
+export const PLAYGROUND_LIMITS: IsolationLimits = { timeoutMs: 10_000, maxMemoryMb: 256 };
 const FACT_IDS = {
   principal: 'PRINCIPAL',
   target: 'TARGET',
@@ -114,35 +113,28 @@ export function createPlayground(options: PlaygroundOptions): Playground {
 
   return {
     live,
-    decide(edited, request) {
+    async decide(edited, request) {
       const authz = authzRequestOf(request);
+      const sources = checkedSources(edited);
       const liveSet = policies.current();
       const liveAnswer: SideAnswer = {
         ok: true,
         explanation: explainDecision(policyDir, liveSet, authz, policies.decide(authz)),
       };
-      const built = build(edited);
-      if (!built.ok) return { live: liveAnswer, edited: built };
-      const set = built.set;
-      const meta = Object.fromEntries(
-        set.policies.map((p) => [p.id, { effect: p.effect, notice: p.notice }]),
-      );
-      const compiled = compilePolicySet(SLOT, set.schema, set.texts, meta);
-      const decision = { ...compiled.authorize(authz), cached: false };
-      return {
-        live: liveAnswer,
-        edited: { ok: true, explanation: explainDecision(EDITED_DIR, set, authz, decision) },
-      };
+      const result = await isolated({ kind: 'decide', dir: EDITED_DIR, sources, request: authz });
+      if (!result.ok) return { live: liveAnswer, edited: result };
+      if (result.kind !== 'decide') throw new Error(`isolated engine answered ${result.kind}`);
+      return { live: liveAnswer, edited: { ok: true, explanation: result.explanation } };
     },
-    validate(edited) {
-      const built = build(edited);
-      return built.ok
-        ? { ok: true, problems: built.set.warnings }
-        : { ok: false, problems: built.problems };
+    async validate(edited) {
+      const sources = checkedSources(edited);
+      const result = await isolated({ kind: 'validate', dir: EDITED_DIR, sources });
+      if (!result.ok) return { ok: false, problems: result.problems };
+      if (result.kind !== 'validate') throw new Error(`isolated engine answered ${result.kind}`);
+      return { ok: true, problems: result.warnings };
     },
     async diff(edited, maxRequests) {
-      const built = build(edited);
-      if (!built.ok) return built;
+      const checked = checkedSources(edited);
       if (busy) {
         throw new UnavailableError('a policy diff is already running; try again', {
           retryAfterSeconds: 2,
@@ -150,6 +142,8 @@ export function createPlayground(options: PlaygroundOptions): Playground {
       }
       busy = true; // before the first await: a second click must not start a second worker
       try {
+        const built = await isolated({ kind: 'validate', dir: EDITED_DIR, sources: checked });
+        if (!built.ok) return built;
         const base = await readPolicySources(policyDir);
         const job: DiffJob = { base, candidate: sourcesOf(edited), maxRequests };
         const worker = new Worker(new URL('./playground-diff-worker.js', import.meta.url), {
@@ -172,14 +166,31 @@ export function createPlayground(options: PlaygroundOptions): Playground {
   };
 }
 
-/** The edited texts as a policy set, or the problems that refuse it (file:line:column). */
-function build(
-  edited: PlaygroundSources,
-): { ok: true; set: LoadedPolicySet } | { ok: false; problems: PolicyProblem[] } {
+/**
+ * The edited texts as sources, refused with a 400 (file:line:column) when they go over the
+ * policy limits: text nested deep enough to overflow Cedar's stack never reaches any Cedar.
+ */
+function checkedSources(edited: PlaygroundSources): PolicySources {
+  const sources = sourcesOf(edited);
+  const problems = policyLimitProblems(EDITED_DIR, sources);
+  if (problems.length > 0) {
+    throw new InvalidInputError(problems.map(formatProblem).join('; '), {
+      details: { field: 'policies', problems },
+    });
+  }
+  return sources;
+}
+
+/** Runs a job in an isolated engine; an engine that fails or runs long is a 503, never a 500. */
+async function isolated(job: Parameters<typeof runIsolated>[0]) {
   try {
-    return { ok: true, set: buildPolicySet(EDITED_DIR, sourcesOf(edited)) };
+    return await runIsolated(job, PLAYGROUND_LIMITS);
   } catch (err) {
-    if (err instanceof PolicyLoadError) return { ok: false, problems: err.problems };
+    if (err instanceof IsolatedEngineError) {
+      throw new UnavailableError(`${err.message}; the live set is untouched`, {
+        retryAfterSeconds: 1,
+      });
+    }
     throw err;
   }
 }

@@ -1,6 +1,8 @@
 /**
  * /readyz: ready while the backend answers a trusted lookup (the same call a request makes, so
- * a wrong TRUST_SECRET is not ready), every issuer's keys were fetched at least once, the cluster channel (if any) is healthy — each of its Redis
+ * a wrong TRUST_SECRET is not ready), every issuer's keys were fetched at least once, the policy
+ * engine decides the live set's canaries as the set says (`checks.engine`), the cluster channel (if
+ * any) is healthy — each of its Redis
  * connections is listed — and the sidecar is not draining. The backend is pinged at most once a
  * second, however often probes come.
  */
@@ -20,6 +22,8 @@ export interface ReadinessDeps {
   pingBackend(): Promise<void>;
   cluster?: SidecarCluster | undefined;
   draining(): boolean;
+  /** Whether the live engine decides its canaries (policy-store.ts); absent: not checked. */
+  engine?: (() => { ok: boolean; detail: string }) | undefined;
   /** Clock, for tests. */
   now?: () => number;
 }
@@ -45,6 +49,11 @@ export function createReadiness(deps: ReadinessDeps): () => Promise<Readiness> {
       const keys = deps.keys();
       checks.keys = keys.detail;
       ready = ready && keys.ok;
+    }
+    if (deps.engine !== undefined) {
+      const engine = deps.engine();
+      checks.engine = engine.detail;
+      ready = ready && engine.ok;
     }
     if (deps.cluster !== undefined) {
       await deps.cluster.settle?.();

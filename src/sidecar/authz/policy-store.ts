@@ -3,10 +3,20 @@
  * atomically when the files change (fs.watch, debounced; a content-hash poll as a fallback;
  * `reload()` for SIGHUP). A candidate that does not parse or validate never replaces the live
  * set: the last good one keeps serving and the problems are logged and kept for `status()`.
+ *
+ * Parsing and validating a set happen in an isolated engine (a worker: isolated-engine.ts), and
+ * preparsing it in the live instance one chunk per turn of the event loop, so a set of thousands
+ * of policies never holds the requests being decided meanwhile (issue 22 item 6). Whether the
+ * live engine still decides is checked by canaries (a request the set allows and one it denies,
+ * found at load): at start, after each reload, after any engine trap and periodically.
  */
 import { watch, type FSWatcher } from 'node:fs';
 import type { Logger } from '../../common/logger.js';
-import { compilePolicySet, type CompiledPolicySet } from '../../policy/cedar-adapter.js';
+import {
+  compilePolicySetInTurns,
+  onEngineReplaced,
+  type CompiledPolicySet,
+} from '../../policy/cedar-adapter.js';
 import {
   createDecisionCache,
   decisionKeysFor,
@@ -15,15 +25,17 @@ import {
   type DecisionSource,
 } from './decision-cache.js';
 import { listWatchDirs, readPolicySources } from '../../policy/policy-files.js';
-import {
-  buildPolicySet,
-  formatProblem,
-  loadPolicySet,
-  PolicyLoadError,
-} from '../../policy/policy-set.js';
+import { formatProblem, loadPolicySet, PolicyLoadError } from '../../policy/policy-set.js';
+import type { PolicySources } from '../../policy/policy-files.js';
 import type { LoadedPolicySet, PolicyInfo, PolicyProblem } from '../../policy/policy-set.js';
 import { createRequestAbstraction } from '../../policy/request-abstraction.js';
 import type { AuthzRequest, Decision } from '../../policy/types.js';
+import {
+  createEngineWorker,
+  LOAD_LIMITS,
+  type Canary,
+  type LoadedForStore,
+} from './isolated-engine.js';
 
 export { loadPolicySet, PolicyLoadError, formatProblem };
 export type { LoadedPolicySet, PolicyInfo, PolicyProblem };
@@ -93,8 +105,16 @@ export interface PolicyStore {
    * never meets a stale one; this is for a replica that lost change events and trusts nothing.
    */
   dropDecisions(): void;
+  /** Whether the live engine decides its canaries as the set says (/readyz). */
+  engineHealth?: () => EngineHealth;
   /** Stops watchers and timers. */
   close(): void;
+}
+
+/** The canary check's last outcome. */
+export interface EngineHealth {
+  ok: boolean;
+  detail: string;
 }
 
 /** Options of {@link createPolicyStore}. */
@@ -114,6 +134,38 @@ export interface PolicyStoreOptions {
   onReload?: (result: ReloadResult) => void;
   /** Clock, for tests. */
   now?: () => Date;
+  /** Parses and validates a set (default: in an isolated engine, {@link createIsolatedLoader}). */
+  load?: (dir: string, sources: PolicySources) => Promise<LoadedForStore>;
+  /** Compiles a set into the live instance (default: one chunk per turn; tests wrap it). */
+  compile?: typeof compilePolicySetInTurns;
+  /** How often the canaries are decided again, in ms (default 30 000; 0: only on events). */
+  canaryEveryMs?: number;
+}
+
+/**
+ * Parses and validates sets in an isolated engine that stays up between reloads; each call
+ * throws {@link PolicyLoadError} for a set that does not load.
+ */
+export function createIsolatedLoader(): {
+  load: (dir: string, sources: PolicySources) => Promise<LoadedForStore>;
+  close: () => Promise<void>;
+} {
+  const engine = createEngineWorker(LOAD_LIMITS);
+  return {
+    async load(dir, sources) {
+      let result;
+      try {
+        result = await engine.run({ kind: 'load', dir, sources });
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        throw new PolicyLoadError([{ file: dir, line: 1, column: 1, message }]);
+      }
+      if (!result.ok) throw new PolicyLoadError(result.problems);
+      if (result.kind !== 'load') throw new Error(`the isolated engine answered ${result.kind}`);
+      return result.loaded;
+    },
+    close: () => engine.close(),
+  };
 }
 
 interface Live {
@@ -123,6 +175,7 @@ interface Live {
   keys: DecisionKeys;
   snapshot: PolicySnapshot;
   slot: string;
+  canaries: Canary[];
 }
 
 /** What one store keeps between calls: the live set, the reload outcomes and the reload chain. */
@@ -145,6 +198,9 @@ interface StoreState {
   reloads: { success: number; failure: number };
   chain: Promise<unknown>;
   closed: boolean;
+  load: (dir: string, sources: PolicySources) => Promise<LoadedForStore>;
+  compile: typeof compilePolicySetInTurns;
+  health: EngineHealth;
 }
 
 let storeCounter = 0;
@@ -163,7 +219,21 @@ export async function createPolicyStore(options: PolicyStoreOptions): Promise<Po
     `cedargate-${process.pid}-${storeCounter}-b`,
   ] as const;
 
-  const live = activate(logger, now, await loadPolicySet(dir), slots[0]);
+  const loader = options.load === undefined ? createIsolatedLoader() : null;
+  const load = options.load ?? (loader as NonNullable<typeof loader>).load;
+  const compile = options.compile ?? compilePolicySetInTurns;
+  const sources = await readPolicySources(dir).catch((err: unknown) => {
+    const message = err instanceof Error ? err.message : String(err);
+    throw new PolicyLoadError([
+      { file: dir, line: 1, column: 1, message: `cannot read: ${message}` },
+    ]);
+  });
+  const live = await activate(logger, now, await load(dir, sources), slots[0], compile).catch(
+    async (err: unknown) => {
+      await loader?.close();
+      throw err;
+    },
+  );
   logWarnings(logger, live.set);
   logger.info(
     { version: live.snapshot.version, policies: live.snapshot.policyIds.length, dir },
@@ -184,9 +254,23 @@ export async function createPolicyStore(options: PolicyStoreOptions): Promise<Po
     reloads: { success: 0, failure: 0 },
     chain: Promise.resolve(),
     closed: false,
+    load,
+    compile,
+    health: { ok: true, detail: 'ok' },
   };
   const reload = (reason: string): Promise<ReloadResult> => reloadInOrder(state, options, reason);
   const watching = await startWatching(state, options, reload);
+  checkCanaries(state, 'start');
+  const stopListening = onEngineReplaced((why) => {
+    logger.error({ reason: why }, `policy engine instance replaced: ${why}`);
+    checkCanaries(state, 'engine error');
+  });
+  const canaryEveryMs = options.canaryEveryMs ?? 30_000;
+  const periodic =
+    canaryEveryMs > 0
+      ? setInterval(() => checkCanaries(state, 'periodic'), canaryEveryMs)
+      : undefined;
+  periodic?.unref();
 
   return {
     current: () => state.live.snapshot,
@@ -198,26 +282,39 @@ export async function createPolicyStore(options: PolicyStoreOptions): Promise<Po
       state.cache.clear();
       state.permissionsCache.clear();
     },
+    engineHealth: () => ({ ...state.health }),
     close() {
       state.closed = true;
       watching.close();
+      stopListening();
+      clearInterval(periodic);
+      void loader?.close();
     },
   };
 }
 
 /** Builds what serving `set` needs: the compiled set in `slot`, its decision keys, its snapshot. */
-function activate(logger: Logger, now: () => Date, set: LoadedPolicySet, slot: string): Live {
+async function activate(
+  logger: Logger,
+  now: () => Date,
+  loaded: LoadedForStore,
+  slot: string,
+  compile: typeof compilePolicySetInTurns,
+): Promise<Live> {
+  const { set } = loaded;
   const meta = Object.fromEntries(
     set.policies.map((p) => [p.id, { effect: p.effect, notice: p.notice }]),
   );
-  const abstraction = createRequestAbstraction(set);
+  const abstraction = createRequestAbstraction(set, undefined, loaded.literals);
   if (abstraction.refusal !== null) {
     logger.warn(
       { version: set.version, reason: abstraction.refusal },
       `decisions are cached per concrete request only: ${abstraction.refusal}`,
     );
   }
-  const compiled = compilePolicySet(slot, set.schema, set.texts, meta);
+  const compiled = await compile(slot, set.schema, set.texts, meta, {
+    callShape: loaded.callShape,
+  });
   logger.debug(
     {
       version: set.version,
@@ -229,6 +326,7 @@ function activate(logger: Logger, now: () => Date, set: LoadedPolicySet, slot: s
   return {
     set,
     slot,
+    canaries: loaded.canaries,
     compiled,
     keys: decisionKeysFor(set.version, abstraction),
     snapshot: {
@@ -328,7 +426,9 @@ async function reloadNow(state: StoreState, reason: string): Promise<ReloadResul
     }
     // A broken version already refused and reported: polling it again adds nothing.
     if (automatic && sources.version === state.lastRefusedVersion) return 'unchanged';
-    swapIn(state, buildPolicySet(state.dir, sources), reason);
+    const loaded = await state.load(state.dir, sources);
+    await swapIn(state, loaded, reason);
+    checkCanaries(state, `reload (${reason})`);
     return 'success';
   } catch (err) {
     refuse(state, err, candidateVersion, reason);
@@ -337,10 +437,12 @@ async function reloadNow(state: StoreState, reason: string): Promise<ReloadResul
 }
 
 /** Makes `set` live (it may throw while preparsing, before the swap) and records the reload. */
-function swapIn(state: StoreState, set: LoadedPolicySet, reason: string): void {
-  const { logger, live, slots } = state;
-  const slot = live.slot === slots[0] ? slots[1] : slots[0];
-  const next = activate(logger, state.now, set, slot);
+async function swapIn(state: StoreState, loaded: LoadedForStore, reason: string): Promise<void> {
+  const { logger, slots } = state;
+  const { set } = loaded;
+  const slot = state.live.slot === slots[0] ? slots[1] : slots[0];
+  const next = await activate(logger, state.now, loaded, slot, state.compile);
+  const live = state.live;
   const retired = live.snapshot.roles.filter((r) => !next.snapshot.roles.includes(r)).sort();
   state.live = next; // the swap: one assignment, between two synchronous decide() calls
   state.cache.clear();
@@ -480,6 +582,39 @@ async function syncWatchers(
       state.logger.warn({ err, path }, 'cannot watch policy directory; relying on polling');
     }
   }
+}
+
+/**
+ * Decides the live set's canaries straight in the engine (never from the cache): the engine
+ * decides iff each gets the answer it got when the set loaded. A change of outcome is logged
+ * once, an error line saying why when it fails; /readyz reads {@link StoreState.health}.
+ */
+function checkCanaries(state: StoreState, when: string): void {
+  const { live } = state;
+  let failure: string | null = null;
+  for (const canary of live.canaries) {
+    const d = live.compiled.authorize(canary.request);
+    const policies = [...d.policies].sort().join(',');
+    if (d.allowed !== canary.allowed || policies !== [...canary.policies].sort().join(',')) {
+      const expected = `${canary.allowed ? 'allow' : 'deny'} by [${canary.policies.join(', ')}]`;
+      const got = `${d.allowed ? 'allow' : 'deny'} by [${d.policies.join(', ')}]${d.errors.length > 0 ? ` (${d.errors.join('; ')})` : ''}`;
+      failure = `canary ${canary.request.action} expected ${expected}, the engine answered ${got}`;
+      break;
+    }
+  }
+  const health =
+    failure === null
+      ? { ok: true, detail: `ok (${live.canaries.length} canaries, ${when})` }
+      : { ok: false, detail: `not deciding: ${failure}` };
+  if (!health.ok && state.health.ok) {
+    state.logger.error(
+      { when, version: live.snapshot.version },
+      `the policy engine does not decide the live set correctly (${when}): ${failure}`,
+    );
+  } else if (health.ok && !state.health.ok) {
+    state.logger.info({ when }, 'the policy engine decides the live set correctly again');
+  }
+  state.health = health;
 }
 
 /** The decision as the cache hands it out: `cached`, and frozen throughout. */

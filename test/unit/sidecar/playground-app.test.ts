@@ -17,11 +17,11 @@ function appWith(): { app: express.Express; calls: unknown[] } {
   const calls: unknown[] = [];
   const fake: Playground = {
     live: async () => ({ schema: 's', files: [], version: 'v', in_force: true }),
-    decide: (edited, req) => {
+    decide: async (edited, req) => {
       calls.push(['decide', edited, req]);
       return { live: { ok: false, problems: [] }, edited: { ok: false, problems: [] } };
     },
-    validate: (edited) => {
+    validate: async (edited) => {
       calls.push(['validate', edited]);
       return { ok: true, problems: [] };
     },

@@ -59,10 +59,10 @@ describe('playground', () => {
     assert.equal(live.version, policies.current().version);
   });
 
-  it('decides by the live set and by the edited copy, and the live set stays', () => {
+  it('decides by the live set and by the edited copy, and the live set stays', async () => {
     const before = policies.current().version;
     const edited = { schema: SMALL_SCHEMA, files: [{ file: 'a.cedar', text: LIST + READ }] };
-    const a = playground.decide(edited, READ_REQUEST);
+    const a = await playground.decide(edited, READ_REQUEST);
     assert.ok(a.live.ok && a.edited.ok);
     assert.equal(a.live.explanation.decision, 'deny');
     assert.equal(a.edited.explanation.decision, 'allow');
@@ -74,17 +74,17 @@ describe('playground', () => {
     assert.equal(policies.decide(authzRequestOf(READ_REQUEST)).allowed, false);
   });
 
-  it('validates the copy: problems at file:line', () => {
+  it('validates the copy: problems at file:line', async () => {
     const broken = {
       schema: SMALL_SCHEMA,
       files: [{ file: 'a.cedar', text: 'permit (principal, action, resource);' }],
     };
-    const v = playground.validate(broken);
+    const v = await playground.validate(broken);
     assert.equal(v.ok, false);
     assert.equal(v.problems[0]?.file, 'a.cedar');
     assert.equal(v.problems[0]?.line, 1);
     assert.deepEqual(
-      playground.validate({ schema: SMALL_SCHEMA, files: [{ file: 'a.cedar', text: LIST }] }),
+      await playground.validate({ schema: SMALL_SCHEMA, files: [{ file: 'a.cedar', text: LIST }] }),
       { ok: true, problems: [] },
     );
   });

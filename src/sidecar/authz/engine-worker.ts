@@ -1,0 +1,131 @@
+/**
+ * An isolated policy engine: a worker thread with its own Cedar wasm instance (isolated-engine.ts
+ * starts it, with limits on memory and time, and throws it away after one job). Whatever the
+ * text does to Cedar here — trap, overflow, run long — the instance that decides live requests
+ * never sees it, and the event loop that serves them never waits on it.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { callShapeFor, compilePolicySet } from '../../policy/cedar-adapter.js';
+import type { CallShape } from '../../policy/call-shape.js';
+import { enumerateRequests, planEnumeration } from '../../policy/enumerate.js';
+import { explainDecision, type Explanation } from '../../policy/explain.js';
+import type { PolicySources } from '../../policy/policy-files.js';
+import {
+  buildPolicySet,
+  PolicyLoadError,
+  type LoadedPolicySet,
+  type PolicyProblem,
+} from '../../policy/policy-set.js';
+import { collectLiterals, type PolicyLiterals } from '../../policy/request-abstraction.js';
+import type { AuthzRequest } from '../../policy/types.js';
+
+/** A request with the answer the set must give it: the engine decides iff it gives that answer. */
+export interface Canary {
+  request: AuthzRequest;
+  allowed: boolean;
+  policies: string[];
+}
+
+/** What an isolated engine is asked. `dir` names files in problems and locations. */
+export type EngineJob =
+  | { kind: 'load'; dir: string; sources: PolicySources }
+  | { kind: 'validate'; dir: string; sources: PolicySources }
+  | { kind: 'decide'; dir: string; sources: PolicySources; request: AuthzRequest };
+
+/** A set built for the live store: everything the main thread would otherwise ask Cedar. */
+export interface LoadedForStore {
+  set: LoadedPolicySet;
+  callShape: CallShape;
+  literals: PolicyLiterals;
+  /** One allowed and one denied request of the set, where the enumeration finds them. */
+  canaries: Canary[];
+}
+
+export type EngineResult =
+  | { ok: false; problems: PolicyProblem[] }
+  | { ok: true; kind: 'load'; loaded: LoadedForStore }
+  | { ok: true; kind: 'validate'; warnings: PolicyProblem[] }
+  | { ok: true; kind: 'decide'; explanation: Explanation };
+
+/** Decisions the canary search may spend (the shipped set finds both in its first few). */
+const CANARY_BUDGET = 300;
+
+/** Runs one job in this thread's Cedar. */
+export function runEngineJob(job: EngineJob): EngineResult {
+  let set: LoadedPolicySet;
+  try {
+    set = buildPolicySet(job.dir, job.sources);
+  } catch (err) {
+    if (err instanceof PolicyLoadError) return { ok: false, problems: err.problems };
+    throw err;
+  }
+  switch (job.kind) {
+    case 'validate':
+      return { ok: true, kind: 'validate', warnings: set.warnings };
+    case 'decide': {
+      const decision = { ...compiledOf(set).authorize(job.request), cached: false };
+      const explanation = explainDecision(job.dir, set, job.request, decision);
+      return { ok: true, kind: 'decide', explanation };
+    }
+    case 'load': {
+      const literals = collectLiterals(set);
+      const callShape = callShapeFor(set.schema, set.texts);
+      const canaries = canariesOf(set, literals, callShape);
+      return { ok: true, kind: 'load', loaded: { set, callShape, literals, canaries } };
+    }
+  }
+}
+
+function compiledOf(set: LoadedPolicySet, callShape?: CallShape) {
+  const meta = Object.fromEntries(
+    set.policies.map((p) => [p.id, { effect: p.effect, notice: p.notice }]),
+  );
+  const options = callShape === undefined ? {} : { callShape };
+  return compilePolicySet('isolated', set.schema, set.texts, meta, options);
+}
+
+/** The first allowed and the first denied request of the enumeration, with their answers. */
+function canariesOf(
+  set: LoadedPolicySet,
+  literals: PolicyLiterals,
+  callShape: CallShape,
+): Canary[] {
+  const compiled = compiledOf(set, callShape);
+  let allow: Canary | undefined;
+  let deny: Canary | undefined;
+  let spent = 0;
+  for (const { request } of enumerateRequests(planEnumeration([set], literals))) {
+    if (++spent > CANARY_BUDGET || (allow !== undefined && deny !== undefined)) break;
+    const d = compiled.authorize(request);
+    if (d.errors.length > 0) continue;
+    const canary = { request, allowed: d.allowed, policies: [...d.policies] };
+    if (d.allowed) allow ??= canary;
+    else deny ??= canary;
+  }
+  return [allow, deny].filter((c): c is Canary => c !== undefined);
+}
+
+/** A job sent to a long-lived engine (`workerData` is {@link PERSISTENT}), and its answer. */
+export interface EngineMessage {
+  id: number;
+  job: EngineJob;
+}
+export type EngineReply = { id: number; result: EngineResult } | { id: number; error: string };
+
+/** The `workerData` of an engine that takes job after job by message. */
+export const PERSISTENT = 'persistent';
+
+const port = parentPort;
+if (port !== null && workerData === PERSISTENT) {
+  port.on('message', ({ id, job }: EngineMessage) => {
+    let reply: EngineReply;
+    try {
+      reply = { id, result: runEngineJob(job) };
+    } catch (err) {
+      reply = { id, error: err instanceof Error ? err.message : String(err) };
+    }
+    port.postMessage(reply);
+  });
+} else if (port !== null && workerData !== null && workerData !== undefined) {
+  port.postMessage(runEngineJob(workerData as EngineJob));
+}

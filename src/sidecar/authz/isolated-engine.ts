@@ -1,0 +1,155 @@
+/**
+ * Runs one policy job in an isolated engine (engine-worker.ts): a worker thread with its own
+ * Cedar instance, a memory limit and a time limit, thrown away after the job. Used for every
+ * policy text the live instance must not meet while it serves: sets loading for the live store
+ * and the candidate (so 4,000 policies validate off the event loop), and the playground's edits.
+ */
+import { Worker } from 'node:worker_threads';
+import {
+  PERSISTENT,
+  type EngineJob,
+  type EngineMessage,
+  type EngineReply,
+  type EngineResult,
+} from './engine-worker.js';
+
+export type { Canary, EngineJob, EngineResult, LoadedForStore } from './engine-worker.js';
+
+/** The limits of one isolated job. */
+export interface IsolationLimits {
+  /** Past this the worker is terminated and the job fails. */
+  timeoutMs: number;
+  /** The worker's heap (old generation) in MiB. */
+  maxMemoryMb: number;
+}
+
+/** What a set loaded for the live store or the candidate may take (documented in the contract). */
+export const LOAD_LIMITS: IsolationLimits = { timeoutMs: 120_000, maxMemoryMb: 1024 };
+
+/** Why an isolated job gave no answer: it ran out of time, memory, or the engine failed. */
+export class IsolatedEngineError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'IsolatedEngineError';
+  }
+}
+
+/** Runs `job` in a fresh worker; rejects with {@link IsolatedEngineError} past the limits. */
+export function runIsolated(job: EngineJob, limits: IsolationLimits): Promise<EngineResult> {
+  const worker = new Worker(new URL('./engine-worker.js', import.meta.url), {
+    workerData: job,
+    resourceLimits: { maxOldGenerationSizeMb: limits.maxMemoryMb },
+  });
+  return new Promise<EngineResult>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      reject(
+        new IsolatedEngineError(
+          `the policy engine took longer than ${limits.timeoutMs} ms on this policy text`,
+        ),
+      );
+    }, limits.timeoutMs);
+    worker.once('message', (result: EngineResult) => {
+      clearTimeout(timer);
+      resolve(result);
+    });
+    worker.once('error', (err) => {
+      clearTimeout(timer);
+      reject(
+        new IsolatedEngineError(`the policy engine failed on this policy text: ${err.message}`, {
+          cause: err,
+        }),
+      );
+    });
+    worker.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new IsolatedEngineError(`the policy engine stopped (exit ${code})`));
+    });
+  }).finally(() => void worker.terminate());
+}
+
+/** A long-lived isolated engine: one worker, one job at a time, replaced after a failure. */
+export interface EngineWorker {
+  run(job: EngineJob): Promise<EngineResult>;
+  close(): Promise<void>;
+}
+
+/**
+ * An isolated engine that stays up between jobs, for the operator's own policy directories (the
+ * live store, the candidate): a reload then costs no worker start nor wasm compile. A job that
+ * runs past the time limit, or a worker that dies, takes the worker with it; the next job starts
+ * a fresh one. Idle, the worker keeps no process alive, and after `idleMs` it is ended (its
+ * Cedar instance holds the memory of the last set it parsed).
+ */
+export function createEngineWorker(limits: IsolationLimits, idleMs = 60_000): EngineWorker {
+  let worker: Worker | undefined;
+  let idle: NodeJS.Timeout | undefined;
+  let nextId = 0;
+  let chain: Promise<unknown> = Promise.resolve();
+  const start = (): Worker => {
+    const w = new Worker(new URL('./engine-worker.js', import.meta.url), {
+      workerData: PERSISTENT,
+      resourceLimits: { maxOldGenerationSizeMb: limits.maxMemoryMb },
+    });
+    w.unref();
+    w.once('exit', () => {
+      if (worker === w) worker = undefined;
+    });
+    return w;
+  };
+  const runOne = (job: EngineJob): Promise<EngineResult> => {
+    clearTimeout(idle);
+    const w = (worker ??= start());
+    const id = ++nextId;
+    w.ref(); // a job in flight keeps the process up; an idle worker does not
+    return new Promise<EngineResult>((resolve, reject) => {
+      const fail = (message: string, cause?: unknown): void => {
+        cleanup();
+        if (worker === w) worker = undefined;
+        void w.terminate();
+        reject(new IsolatedEngineError(message, { cause }));
+      };
+      const timer = setTimeout(
+        () => fail(`the policy engine took longer than ${limits.timeoutMs} ms on this policy set`),
+        limits.timeoutMs,
+      );
+      const onMessage = (reply: EngineReply): void => {
+        if (reply.id !== id) return;
+        cleanup();
+        if ('error' in reply)
+          reject(new IsolatedEngineError(`the policy engine failed: ${reply.error}`));
+        else resolve(reply.result);
+      };
+      const onError = (err: Error): void => fail(`the policy engine failed: ${err.message}`, err);
+      const onExit = (code: number): void => fail(`the policy engine stopped (exit ${code})`);
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        w.off('message', onMessage);
+        w.off('error', onError);
+        w.off('exit', onExit);
+        w.unref();
+        idle = setTimeout(() => {
+          if (worker === w) worker = undefined;
+          void w.terminate();
+        }, idleMs);
+        idle.unref();
+      };
+      w.on('message', onMessage);
+      w.once('error', onError);
+      w.once('exit', onExit);
+      w.postMessage({ id, job } satisfies EngineMessage);
+    });
+  };
+  return {
+    run(job) {
+      const run = chain.then(() => runOne(job));
+      chain = run.catch(() => undefined);
+      return run;
+    },
+    async close() {
+      clearTimeout(idle);
+      const w = worker;
+      worker = undefined;
+      await w?.terminate();
+    },
+  };
+}
