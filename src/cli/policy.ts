@@ -613,7 +613,7 @@ async function runDiff(args: string[]): Promise<number> {
     report.base = values.git === undefined ? baseDir : `${values.git}:${candidateDir}`;
     report.candidate = candidateDir;
     out(values.json === true ? JSON.stringify(report, null, 2) : renderDiff(report));
-    return report.classes.length > 0 ? 1 : 0;
+    return report.classes.length > 0 || report.oneSided > 0 ? 1 : 0;
   } finally {
     await cleanup();
   }
@@ -712,6 +712,7 @@ async function runReplay(args: string[]): Promise<number> {
       against: dir,
       candidateVersion: store.current().version,
       decide: (request) => store.decide(request),
+      knownRoles: store.current().roles,
     });
     const read = await readLines(source, (line) => replay.addLine(line));
     if (read !== null) {
@@ -724,7 +725,7 @@ async function runReplay(args: string[]): Promise<number> {
       out(`${source}: no replayable decision line (is the log written at LOG_LEVEL=info?)`);
       return 2;
     }
-    return report.changed > 0 ? 1 : 0;
+    return report.changed > 0 || report.refused.count > 0 ? 1 : 0;
   } finally {
     store.close();
   }
