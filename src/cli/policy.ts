@@ -583,11 +583,16 @@ async function runDiff(args: string[]): Promise<number> {
   let baseDir: string;
   let candidateDir: string;
   let cleanup: () => Promise<void> = () => Promise.resolve();
+  let gitBase = '';
   if (values.git !== undefined) {
     if (positionals.length > 1) fail('with --git, expected at most one CANDIDATE');
-    candidateDir = positionals[0] ?? loadPolicyCliConfig().policyDir;
+    // The base is POLICY_DIR as committed at REV: REV is resolved in its repository, whatever
+    // directory (a copy outside any repository, say) the candidate is.
+    const policyDir = loadPolicyCliConfig().policyDir;
+    candidateDir = positionals[0] ?? policyDir;
     if (candidateDir.endsWith('.cedar')) fail('--git compares whole policy directories: give one');
-    const committed = await committedPolicyDir(values.git, candidateDir, fail);
+    gitBase = policyDir;
+    const committed = await committedPolicyDir(values.git, policyDir, fail);
     baseDir = committed.dir;
     cleanup = committed.remove;
   } else {
@@ -601,7 +606,7 @@ async function runDiff(args: string[]): Promise<number> {
   try {
     const base = await loadForDiff(
       baseDir,
-      values.git === undefined ? baseDir : `${values.git}:${candidateDir}`,
+      values.git === undefined ? baseDir : `${values.git}:${gitBase}`,
     );
     const candidate = await loadForDiff(candidateDir, candidateDir);
     if (base === null || candidate === null) return 2;
@@ -617,10 +622,10 @@ async function runDiff(args: string[]): Promise<number> {
       return 2;
     }
     // The paths as given: a .cedar file side would otherwise be named by its directory.
-    report.base = values.git === undefined ? baseDir : `${values.git}:${candidateDir}`;
+    report.base = values.git === undefined ? baseDir : `${values.git}:${gitBase}`;
     report.candidate = candidateDir;
     out(values.json === true ? JSON.stringify(report, null, 2) : renderDiff(report));
-    return report.classes.length > 0 ? 1 : 0;
+    return report.classes.length > 0 || report.oneSided > 0 ? 1 : 0;
   } finally {
     await cleanup();
   }
@@ -719,6 +724,7 @@ async function runReplay(args: string[]): Promise<number> {
       against: dir,
       candidateVersion: store.current().version,
       decide: (request) => store.decide(request),
+      knownRoles: store.current().roles,
     });
     const read = await readLines(source, (line) => replay.addLine(line));
     if (read !== null) {
@@ -731,7 +737,7 @@ async function runReplay(args: string[]): Promise<number> {
       out(`${source}: no replayable decision line (is the log written at LOG_LEVEL=info?)`);
       return 2;
     }
-    return report.changed > 0 ? 1 : 0;
+    return report.changed > 0 || report.refused.count > 0 ? 1 : 0;
   } finally {
     store.close();
   }

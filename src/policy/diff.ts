@@ -5,7 +5,7 @@
  */
 import { compileSigner, roleRelevanceOf } from './atoms.js';
 import type { RoleRelevance, Signer } from './atoms.js';
-import { policyEstsOf } from './cedar-adapter.js';
+import { policyEstsOf, schemaShapesOf } from './cedar-adapter.js';
 import type { CompiledPolicySet } from './cedar-adapter.js';
 import { compileLoadedSet } from './policy-set.js';
 import type { LoadedPolicySet } from './policy-set.js';
@@ -14,6 +14,14 @@ import type { AuthzRequest, Decision, UsersAction } from './types.js';
 import { enumerateRequests, isRelevant, orbitOf, planEnumeration } from './enumerate.js';
 import type { EnumeratedRequest, EnumerationPlan, PlanOptions, Relation } from './enumerate.js';
 import { collectLiterals } from './request-abstraction.js';
+import {
+  countEffect,
+  oneSidedBy,
+  oneSidedRoles,
+  schemaDifferencesOf,
+  withoutRole,
+} from './schema-diff.js';
+import type { SchemaDifference } from './schema-diff.js';
 
 /** One side's answer, as a 403 or a forwarded request would show it. */
 export interface DecisionSummary {
@@ -51,8 +59,15 @@ export interface DiffReport {
   decided: number;
   /** Calls to Cedar, both sets together (one per distinct atom signature, see atoms.ts). */
   cedarCalls: number;
-  /** Requests whose answer changed. */
+  /** Requests whose answer changed (among those both APIs accept). */
   changed: number;
+  /**
+   * What differs between the two schemas, stated first; a role difference counts the requests
+   * only one side's API accepts, which are kept out of the classes.
+   */
+  schema: SchemaDifference[];
+  /** Requests only one side's API accepts (the sum over `schema`). */
+  oneSided: number;
   exhaustive: boolean;
   pruned: boolean;
   expanded: boolean;
@@ -77,6 +92,8 @@ export interface DiffOptions extends PlanOptions {
 }
 
 const PROGRESS_EVERY = 1 << 15;
+/** Effects of a one-sided role shown in the text report. */
+const EFFECTS_SHOWN = 8;
 
 /**
  * The most requests one diff decides. Past it the sets are refused before any is decided: a
@@ -108,7 +125,12 @@ export function diffPolicySets(
 ): DiffReport {
   const now = options.now ?? Date.now;
   const started = now();
-  const literals = collectLiterals(base, candidate);
+  const schema = schemaDifferencesOf(base.schema, candidate.schema);
+  // A role one side lacks is never interchangeable with the others: every request carrying it
+  // must be seen as such (counted apart), so it is enumerated by name.
+  const oneSided = oneSidedRoles(schema);
+  const found = collectLiterals(base, candidate);
+  const literals = { ...found, roles: new Set([...found.roles, ...oneSided]) };
   const compile = options.compile ?? compileLoadedSet;
   const sideNotes: string[] = [];
   const sides = [
@@ -136,7 +158,10 @@ export function diffPolicySets(
   });
   const plan = planEnumeration([base, candidate], literals, {
     ...options,
-    relevance: unionRelevance(sides.map((s) => s.relevance)),
+    relevance: everywhere(unionRelevance(sides.map((s) => s.relevance)), oneSided, [
+      base,
+      candidate,
+    ]),
   });
   if (plan.size > MAX_DIFF_REQUESTS) throw new DiffTooLargeError(plan.size, plan.roles.length);
   const notes = [...plan.notes, ...sideNotes];
@@ -156,6 +181,8 @@ export function diffPolicySets(
   let decided = 0;
   let requests = 0;
   let changed = 0;
+  let outside = 0;
+  let compared = 0;
   for (const representative of enumerateRequests(plan)) {
     decided++;
     if (decided % PROGRESS_EVERY === 0) options.onProgress?.(decided, plan.size);
@@ -163,6 +190,19 @@ export function diffPolicySets(
     const members = plan.expanded ? orbitOf(er, plan) : [er];
     const weight = (er.weight ?? 1) * members.length;
     requests += weight;
+    // Its one-sided roles are named, so every member of the orbit is one-sided alike.
+    const by = oneSided.length === 0 ? null : oneSidedBy(er.request, schema);
+    if (by !== null) {
+      by.requests += weight;
+      by.example ??= er.request;
+      outside += weight;
+      // Only the side that accepts it decides it, with and without the role: what it gives.
+      const side = by.kind === 'role-added' ? after : before;
+      const without = withoutRole(er.request, by.role as string);
+      countEffect(by, er.request, side(er.request), side(without), weight);
+      continue;
+    }
+    compared++;
     let builder = builders.get(er.request.action);
     if (builder === undefined)
       builders.set(er.request.action, (builder = createIndexBuilder(plan.quotient !== null)));
@@ -220,7 +260,7 @@ export function diffPolicySets(
     notes.push(
       `decided once per signature (which policies a request satisfies, evaluated from their atoms: ` +
         `${signed.map((s) => `${s.name} ${s.atoms}`).join(', ')}): ` +
-        `${cedarCalls} Cedar calls for ${2 * decided} decisions, each answer applied to every request of the action with the same signature`,
+        `${cedarCalls} Cedar calls for ${2 * compared} decisions, each answer applied to every request of the action with the same signature`,
     );
   return {
     base: base.dir,
@@ -229,6 +269,8 @@ export function diffPolicySets(
     decided,
     cedarCalls,
     changed,
+    schema,
+    oneSided: outside,
     exhaustive: plan.exhaustive,
     pruned: plan.pruned,
     expanded: plan.expanded,
@@ -239,6 +281,26 @@ export function diffPolicySets(
 }
 
 type Decider = (request: AuthzRequest) => DecisionSummary;
+
+/**
+ * `relevance` with each of `roles` counting in every role set (principal, resource, every
+ * context attribute of both schemas): under the quotient a one-sided role's membership must
+ * stay exact, since it decides whether a request is accepted at all.
+ */
+function everywhere(
+  relevance: RoleRelevance | null,
+  roles: readonly string[],
+  sets: readonly LoadedPolicySet[],
+): RoleRelevance | null {
+  if (relevance === null || roles.length === 0) return relevance;
+  const names = new Set(['principal', 'resource']);
+  for (const set of sets)
+    for (const ctx of Object.values(schemaShapesOf(set.schema.text).contexts))
+      for (const k of Object.keys(ctx)) names.add(k);
+  const perRole = { ...relevance.perRole };
+  for (const r of roles) perRole[r] = [...names].sort();
+  return { ...relevance, perRole };
+}
 
 /** Both sides' relevance together, or null when either side's is unknown. */
 function unionRelevance(sides: (RoleRelevance | null)[]): RoleRelevance | null {
@@ -525,10 +587,44 @@ export function renderDiff(r: DiffReport): string {
           ? ' (exhaustive)'
           : ' (exhaustive up to role symmetry)'),
   );
-  if (r.classes.length === 0) lines.push('no request changes its decision');
+  if (r.schema.length > 0) {
+    lines.push('');
+    lines.push('the schemas differ:');
+    for (const d of r.schema) {
+      lines.push(`  - ${d.text}`);
+      if (d.role === undefined) continue;
+      const side = d.kind === 'role-added' ? 'candidate' : 'base';
+      lines.push(
+        `    ${d.requests} request${d.requests === 1 ? '' : 's'} only the ${side}'s API accepts, kept out of the classes` +
+          (d.example === null ? '' : `; e.g. ${JSON.stringify(d.example)}`),
+      );
+      const changes = d.effects.reduce((n, g) => n + g.count, 0);
+      const role = `\`${d.role}\``;
+      if (changes === 0) {
+        lines.push(`    carrying ${role} changes none of the ${side}'s answers`);
+        continue;
+      }
+      lines.push(
+        `    carrying ${role} changes the ${side}'s answer for ${changes} of them (against the same request without it):`,
+      );
+      const effects = [...d.effects].sort((x, y) => y.count - x.count);
+      for (const g of effects.slice(0, EFFECTS_SHOWN)) {
+        const by = (a: (typeof g)['with']) =>
+          `${a.decision} by ${a.policies.length === 0 ? '(no policy permits)' : a.policies.join(', ')}`;
+        lines.push(
+          `      ${g.action}: ${by(g.with)}, without it ${by(g.without)}: ${g.count}; e.g. ${JSON.stringify(g.example)}`,
+        );
+      }
+      if (effects.length > EFFECTS_SHOWN)
+        lines.push(`      and ${effects.length - EFFECTS_SHOWN} more (--json lists them)`);
+    }
+    lines.push('');
+  }
+  const both = r.oneSided === 0 ? '' : ` of the ${r.requests - r.oneSided} both APIs accept`;
+  if (r.classes.length === 0) lines.push(`no request${both} changes its decision`);
   else
     lines.push(
-      `${r.changed} request${r.changed === 1 ? '' : 's'} change, in ${r.classes.length} class${r.classes.length === 1 ? '' : 'es'}:`,
+      `${r.changed} request${r.changed === 1 ? '' : 's'}${both} change, in ${r.classes.length} class${r.classes.length === 1 ? '' : 'es'}:`,
     );
   r.classes.forEach((c, i) => {
     lines.push('');

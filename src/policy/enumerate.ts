@@ -98,7 +98,8 @@ export function planEnumeration(
   for (const set of sets) for (const r of set.schema.roles) if (!roles.includes(r)) roles.push(r);
   if (sets.length > 1 && sets.some((s) => s.schema.roles.join() !== sets[0]?.schema.roles.join()))
     notes.push(
-      `the schemas' Role enums differ; requests use the union (${roles.join(', ')}), a role a set's schema lacks is denied there`,
+      `the schemas' Role enums differ; requests use the union (${roles.join(', ')}); a request whose body asks for a role a side lacks is refused (422) by that side's API, ` +
+        `a stored role a side lacks is decided there as if not held (a retired role)`,
     );
   const named = new Set<string>([...literals.roles].filter((r) => roles.includes(r)));
   if (roles.includes(OWNER_ROLE)) named.add(OWNER_ROLE);

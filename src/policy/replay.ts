@@ -6,6 +6,7 @@
  * exactly the question the live set was asked.
  */
 import type { Relation } from './enumerate.js';
+import { BODY_ROLE_ATTRIBUTES } from './schema-diff.js';
 import { RESOURCE_KIND_OF, USERS_ACTIONS } from './types.js';
 import type { AuthzContext, AuthzRequest, Decision, UsersAction } from './types.js';
 
@@ -158,6 +159,12 @@ export interface ReplayReport {
   malformed: { count: number; first: { line: number; reason: string }[] };
   /** The policy set versions the log was written under, with their decision counts. */
   loggedVersions: Record<string, number>;
+  /**
+   * Logged requests whose body asks for a role the candidate's schema lacks: its API answers
+   * them 422 (`invalid_roles`) before any policy, so they are counted here, not replayed as
+   * decisions. Per role, the count and the first request id.
+   */
+  refused: { count: number; roles: Record<string, { count: number; firstRequestId: string }> };
   classes: ReplayClass[];
 }
 
@@ -169,6 +176,8 @@ export interface ReplayOptions {
   decide: (request: AuthzRequest) => Omit<Decision, 'cached'>;
   /** Request ids kept per class; the count stays exact beyond it (default 1000). */
   maxIdsPerClass?: number;
+  /** The candidate schema's roles: a body asking for another one is refused (422) there. */
+  knownRoles?: readonly string[];
 }
 
 /** Feeds log lines one by one (a log can be large: nothing but the classes is kept). */
@@ -192,6 +201,7 @@ export function createReplay(options: ReplayOptions): Replay {
     skipped: { notDecision: 0, undecided: 0 },
     malformed: { count: 0, first: [] },
     loggedVersions: {},
+    refused: { count: 0, roles: {} },
     classes: [],
   };
   interface Group {
@@ -219,6 +229,15 @@ export function createReplay(options: ReplayOptions): Replay {
       report.replayed++;
       const v = logged.policyVersion ?? 'unknown';
       report.loggedVersions[v] = (report.loggedVersions[v] ?? 0) + 1;
+      const unknown = unknownAskedFor(logged.request, options.knownRoles);
+      if (unknown.length > 0) {
+        report.refused.count++;
+        for (const role of unknown) {
+          const r = (report.refused.roles[role] ??= { count: 0, firstRequestId: logged.requestId });
+          r.count++;
+        }
+        return;
+      }
       const d = options.decide(logged.request);
       const after = { decision: d.allowed ? 'allow' : 'deny', policies: d.policies } as const;
       const kind =
@@ -264,6 +283,18 @@ export function createReplay(options: ReplayOptions): Replay {
       return { ...report, classes };
     },
   };
+}
+
+/** The roles the request's body asks for that `known` lacks (none when `known` is unset). */
+function unknownAskedFor(request: AuthzRequest, known: readonly string[] | undefined): string[] {
+  if (known === undefined) return [];
+  const out = new Set<string>();
+  for (const k of BODY_ROLE_ATTRIBUTES) {
+    const v = request.context[k];
+    if (Array.isArray(v))
+      for (const r of v as readonly string[]) if (!known.includes(r)) out.add(r);
+  }
+  return [...out].sort();
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
@@ -354,6 +385,11 @@ export function renderReplay(r: ReplayReport, source: string): string {
       `${r.malformed.count} malformed line${r.malformed.count === 1 ? '' : 's'} skipped (${first})`,
     );
   }
+  for (const [role, x] of Object.entries(r.refused.roles))
+    lines.push(
+      `role \`${role}\` is not in the candidate's schema: ${x.count} logged request${x.count === 1 ? '' : 's'} ` +
+        `asking for it would be refused (422, invalid_roles) by its API, not decided (e.g. ${x.firstRequestId})`,
+    );
   if (r.classes.length === 0) lines.push('no logged request changes its answer');
   else
     lines.push(

@@ -61,6 +61,16 @@ describe('policy diff (CLI)', () => {
     assert.match(r.stdout, /^policy diff HEAD:.*policies → /);
   });
 
+  it("--git REV CANDIDATE resolves REV in the base (POLICY_DIR) repository, not the candidate's", async () => {
+    // The candidate is a copy outside any repository (issue 27 item 5).
+    const r = await runCli(['policy', 'diff', '--git', 'HEAD', copyOfShipped()], {
+      POLICY_DIR: join(repoRoot, 'policies'),
+    });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /^policy diff HEAD:.*policies → /);
+    assert.match(r.stdout, /^no request changes its decision$/m);
+  });
+
   it('exits 2 on bad input: missing directories, a set that does not load, a bad revision', async () => {
     const missing = await diff([shippedPolicies]);
     assert.equal(missing.code, 2);
