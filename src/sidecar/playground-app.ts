@@ -65,8 +65,10 @@ export function createPlaygroundRouter(playground: Playground): Router {
       req.headers['content-type'],
     );
 
-  router.get('/api/live', async (_req, res) => {
-    res.set('cache-control', 'no-store').json(await playground.live());
+  router.get('/api/live', async (req, res) => {
+    // Where this page is served, so the page can say so (and warn when it is not loopback).
+    const listening = listeningOf(req.socket.localAddress, req.socket.localPort);
+    res.set('cache-control', 'no-store').json({ ...(await playground.live()), listening });
   });
   router.post('/api/decide', json, async (req, res) => {
     const body = bodyOf(req);
@@ -115,4 +117,14 @@ export function isDirectHost(host: string): boolean {
     .replace(/\.$/, '');
   if (name === undefined || name === '') return false;
   return name === 'localhost' || name.endsWith('.localhost') || isIP(name) !== 0;
+}
+
+/** The admin port's own address as a request reached it: what the page shows as "served on". */
+export function listeningOf(
+  address: string | undefined,
+  port: number | undefined,
+): { address: string; port: number; loopback: boolean } {
+  const a = (address ?? '').replace(/^::ffff:/, '');
+  const loopback = a === '::1' || a.startsWith('127.');
+  return { address: a, port: port ?? 0, loopback };
 }

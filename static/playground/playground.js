@@ -201,6 +201,14 @@ async function runDiff() {
 async function start() {
   state.live = await api('live');
   state.edited = structuredClone({ schema: state.live.schema, files: state.live.files });
+  const at = state.live.listening;
+  $('listening').textContent =
+    at === undefined
+      ? ''
+      : `Served by the admin port on ${at.address.includes(':') ? `[${at.address}]` : at.address}:${at.port}` +
+        (at.loopback
+          ? ' (loopback: only this machine reaches it).'
+          : ' — not loopback: anyone who reaches this address reads every policy. Turn PLAYGROUND off here.');
   $('live-status').textContent =
     `live set ${state.live.version}` +
     (state.live.in_force

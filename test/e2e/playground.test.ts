@@ -42,6 +42,13 @@ describe('the playground API (PLAYGROUND, on in start)', () => {
     assert.match(page.headers.get('content-security-policy') ?? '', /default-src 'self'/);
     assert.match(await page.text(), /policy playground/);
     assert.equal(live.in_force, true);
+    // The page says where it is served: the admin port itself, on loopback.
+    const listening = (live as LiveSources & { listening?: unknown }).listening;
+    assert.deepEqual(listening, {
+      address: '127.0.0.1',
+      port: Number(new URL(s.adminUrl).port),
+      loopback: true,
+    });
     assert.ok(live.files.some((f) => f.file === 'admins.cedar'));
     assert.match(live.schema, /entity Role enum/);
   });

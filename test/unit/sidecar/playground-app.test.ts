@@ -10,6 +10,7 @@ import request from 'supertest';
 import {
   PLAYGROUND_BODY_LIMIT,
   createPlaygroundRouter,
+  listeningOf,
 } from '../../../src/sidecar/playground-app.js';
 import type { Playground } from '../../../src/sidecar/playground.js';
 
@@ -124,5 +125,31 @@ describe('playground app', () => {
       const r = await request(app).get('/playground/api/live').set('host', host);
       assert.equal(r.status, 200, host);
     }
+  });
+});
+
+describe('where the playground says it is served', () => {
+  it('names loopback addresses as loopback, IPv4-mapped ones unwrapped', () => {
+    assert.deepEqual(listeningOf('127.0.0.1', 9901), {
+      address: '127.0.0.1',
+      port: 9901,
+      loopback: true,
+    });
+    assert.deepEqual(listeningOf('::ffff:127.0.0.1', 9901), {
+      address: '127.0.0.1',
+      port: 9901,
+      loopback: true,
+    });
+    assert.equal(listeningOf('::1', 1).loopback, true);
+  });
+
+  it('says when the address is not loopback, so the page can warn', () => {
+    assert.deepEqual(listeningOf('10.1.2.3', 9901), {
+      address: '10.1.2.3',
+      port: 9901,
+      loopback: false,
+    });
+    assert.equal(listeningOf('::ffff:192.168.1.4', 9901).loopback, false);
+    assert.equal(listeningOf(undefined, undefined).loopback, false);
   });
 });
