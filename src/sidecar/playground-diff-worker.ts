@@ -4,7 +4,7 @@
  * own Cedar instance, so its preparsed sets never touch the live store's slots.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { diffPolicySets } from '../policy/diff.js';
+import { DiffTooLargeError, diffPolicySets } from '../policy/diff.js';
 import { buildPolicySet, PolicyLoadError } from '../policy/policy-set.js';
 import type { DiffJob, DiffResult } from './playground.js';
 
@@ -16,6 +16,10 @@ export function runDiffJob(job: DiffJob): DiffResult {
     return { ok: true, report: diffPolicySets(base, candidate, { maxRequests: job.maxRequests }) };
   } catch (err) {
     if (err instanceof PolicyLoadError) return { ok: false, problems: err.problems };
+    // Sets too large to compare: the page says so, as `policy diff` does (nothing was decided).
+    if (err instanceof DiffTooLargeError) {
+      return { ok: false, problems: [{ file: '', line: 0, column: 0, message: err.message }] };
+    }
     throw err;
   }
 }

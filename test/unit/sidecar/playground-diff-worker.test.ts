@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { runDiffJob } from '../../../src/sidecar/playground-diff-worker.js';
 import { sourcesOf } from '../../../src/sidecar/playground.js';
-import { LIST, READ, SMALL_SCHEMA } from '../../helpers/small-policies.js';
+import { LIST, READ, SMALL_SCHEMA, schemaWithRoles } from '../../helpers/small-policies.js';
 
 describe('runDiffJob', () => {
   it('reports the requests the edited copy decides otherwise', () => {
@@ -42,5 +42,25 @@ describe('runDiffJob', () => {
     const r = runDiffJob({ base, candidate, maxRequests: 100_000 });
     assert.equal(r.ok, false);
     assert.ok(!r.ok && r.problems.some((p) => p.file.endsWith('a.cedar') && p.line === 7));
+  });
+
+  it('answers, as a problem, a pair of sets too large to compare (issue 22, Also)', () => {
+    // 40 roles, each told apart by a policy: far more requests than a diff decides.
+    const roles = Array.from({ length: 40 }, (_, i) => `r${i}`);
+    const text = roles
+      .map(
+        (r, i) =>
+          `@id("p${i}")\npermit (principal, action == Cedargate::Action::"users:read", resource is Cedargate::User)\n` +
+          `when { principal.roles.contains(Cedargate::Role::"${r}") };\n`,
+      )
+      .join('\n');
+    const base = sourcesOf({ schema: schemaWithRoles(roles), files: [{ file: 'a.cedar', text }] });
+    const candidate = sourcesOf({
+      schema: schemaWithRoles(roles),
+      files: [{ file: 'a.cedar', text: `${text}\n${LIST}` }],
+    });
+    const r = runDiffJob({ base, candidate, maxRequests: 100_000 });
+    assert.equal(r.ok, false);
+    assert.match(r.ok ? '' : (r.problems[0]?.message ?? ''), /too many requests to compare/);
   });
 });
