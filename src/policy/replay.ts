@@ -12,8 +12,10 @@ import type { AuthzContext, AuthzRequest, Decision, UsersAction } from './types.
 
 /** One logged decision that can be replayed. */
 export interface LoggedDecision {
-  /** The line's `request_uid` (unique per request), or its `request_id` for older logs. */
+  /** The client's `request_id` (its X-Request-ID, or the server's id when it sent none). */
   requestId: string;
+  /** The line's `request_uid` (unique per request), or its `request_id` for older logs. */
+  requestUid: string;
   request: AuthzRequest;
   decision: 'allow' | 'deny';
   policies: string[];
@@ -43,10 +45,11 @@ export function parseDecisionLine(text: string): ParsedLine {
   if (decision !== 'allow' && decision !== 'deny' && decision !== 'shadow_deny')
     return { kind: 'malformed', reason: `decision is ${JSON.stringify(decision)}` };
   // A client may reuse its X-Request-ID: the server's own unique id tells requests apart.
-  const uid = value['request_uid'];
-  const requestId = typeof uid === 'string' && uid !== '' ? uid : value['request_id'];
+  const requestId = value['request_id'];
   if (typeof requestId !== 'string' || requestId === '')
     return { kind: 'malformed', reason: 'no request_id' };
+  const uid = value['request_uid'];
+  const requestUid = typeof uid === 'string' && uid !== '' ? uid : requestId;
   const policies = value['policies'];
   if (!isStringArray(policies)) return { kind: 'malformed', reason: 'policies is not a list' };
   if (value['request'] === undefined)
@@ -58,6 +61,7 @@ export function parseDecisionLine(text: string): ParsedLine {
     kind: 'decision',
     logged: {
       requestId,
+      requestUid,
       request,
       // Shadow mode forwarded it, but the policies denied it: the answer replayed is deny.
       decision: decision === 'allow' ? 'allow' : 'deny',
@@ -141,8 +145,13 @@ export interface ReplayClass {
   /** The facts every request of the class shares. */
   description: { principal: string[]; resource: string[]; context: string[] };
   count: number;
-  /** The first {@link ReplayOptions.maxIdsPerClass} request ids, in log order. */
+  /** The first {@link ReplayOptions.maxIdsPerClass} client request ids, in log order. */
   requestIds: string[];
+  /**
+   * The same requests' `request_uid`s, index for index: unique even where a client sent one
+   * X-Request-ID twice (older logs without it: their `request_id`).
+   */
+  requestUids: string[];
 }
 
 /** The outcome of a replay (what `--json` prints). */
@@ -262,13 +271,17 @@ export function createReplay(options: ReplayOptions): Replay {
             after: { ...after, policies: [...after.policies], notices: [...d.notices] },
             count: 0,
             requestIds: [],
+            requestUids: [],
           },
           shared: null,
         };
         groups.set(key, g);
       }
       g.cls.count++;
-      if (g.cls.requestIds.length < maxIds) g.cls.requestIds.push(logged.requestId);
+      if (g.cls.requestIds.length < maxIds) {
+        g.cls.requestIds.push(logged.requestId);
+        g.cls.requestUids.push(logged.requestUid);
+      }
       const features = featuresOf(logged.request);
       g.shared =
         g.shared === null ? new Set(features) : new Set(features.filter((f) => g.shared?.has(f)));
@@ -398,7 +411,11 @@ export function renderReplay(r: ReplayReport, source: string): string {
     );
   r.classes.forEach((c, i) => {
     // A person reads a few ids; `--json` keeps up to maxIdsPerClass of them.
-    const shown = c.requestIds.slice(0, IDS_SHOWN);
+    // A client id shown twice in one class is told apart by the server's own id.
+    const ids = c.requestIds.slice(0, IDS_SHOWN);
+    const shown = ids.map((id, k) =>
+      ids.indexOf(id) !== ids.lastIndexOf(id) ? `${id} (${c.requestUids[k]})` : id,
+    );
     const more = c.count - shown.length;
     lines.push('');
     lines.push(`${i + 1}. ${c.summary}`);

@@ -65,9 +65,16 @@ describe('one client X-Request-ID on two requests (issue 22, Also)', () => {
     );
     const r = await runCli(['policy', 'replay', log, '--against', dir.path, '--json'], {});
     assert.equal(r.code, 1, r.stderr);
-    const report = JSON.parse(r.stdout) as { classes: { count: number; requestIds: string[] }[] };
+    const report = JSON.parse(r.stdout) as {
+      classes: { count: number; requestIds: string[]; requestUids: string[] }[];
+    };
     assert.equal(report.classes.length, 1, r.stdout);
     assert.equal(report.classes[0]?.count, 2);
-    assert.deepEqual(report.classes[0]?.requestIds, uids, 'replay keys on the unique id');
+    assert.deepEqual(
+      report.classes[0]?.requestUids,
+      uids,
+      'replay tells them apart by the unique id',
+    );
+    assert.deepEqual(report.classes[0]?.requestIds, ['client-chose-this', 'client-chose-this']);
   });
 });

@@ -56,6 +56,8 @@ describe('policy replay: reading a log line', () => {
     if (p.kind !== 'decision') return;
     assert.deepEqual(p.logged, {
       requestId: 'rid-1',
+      // A line without request_uid (logged before there was one) is told apart by its request_id.
+      requestUid: 'rid-1',
       request,
       decision: 'deny',
       policies: ['only-owner-grants-admin'],
@@ -206,7 +208,7 @@ describe('policy replay: classes of changed answers', () => {
     assert.match(renderReplay(replay.report(), '-'), /4 requests: a, b and 2 more/);
   });
 
-  it('two lines with one client request_id are two requests: keyed on request_uid (issue 22)', () => {
+  it('two lines with one client request_id are two requests, told apart by request_uid (issue 22)', () => {
     const replay = createReplay({ against: 'c', candidateVersion: 'v', decide });
     replay.addLine(line({ request_id: 'dup', request_uid: 'uid-1' }));
     replay.addLine(line({ request_id: 'dup', request_uid: 'uid-2' }));
@@ -214,7 +216,12 @@ describe('policy replay: classes of changed answers', () => {
     replay.addLine(line({ request_id: 'older' }));
     const c = replay.report().classes[0];
     assert.equal(c?.count, 3);
-    assert.deepEqual(c?.requestIds, ['uid-1', 'uid-2', 'older']);
+    assert.deepEqual(c?.requestIds, ['dup', 'dup', 'older']);
+    assert.deepEqual(c?.requestUids, ['uid-1', 'uid-2', 'older']);
+    assert.match(
+      renderReplay(replay.report(), '-'),
+      /3 requests: dup \(uid-1\), dup \(uid-2\), older/,
+    );
   });
 
   it('the text names the first 20 ids of a class; --json keeps up to 1000 by default', () => {
