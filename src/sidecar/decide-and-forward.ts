@@ -25,7 +25,7 @@ import type {
   PrincipalFacts,
   ResourceFacts,
 } from '../policy/types.js';
-import type { DecisionSource } from './authz/decision-cache.js';
+import { decisionKeyOf, type DecisionSource } from './authz/decision-cache.js';
 import type { PolicyStore } from './authz/policy-store.js';
 import type { Exchange } from './decision-log.js';
 import type { UserDirectory } from './directory.js';
@@ -191,8 +191,27 @@ async function decideFairly(
   const policyVersion = policies.current().version;
   const hit = policies.cached(request);
   if (hit !== undefined) return { policyVersion, decision: hit };
-  return fair.run(tenantId, 1, decide);
+  // Concurrent requests that ask the same question share one turn: a burst of identical writes
+  // (a client's retries, a flood of the same denied PUT) costs one decision and one queue place,
+  // not one each, and never fills its tenant's queue with copies.
+  let pending = inFlightDecisions.get(policies);
+  if (pending === undefined) {
+    pending = new Map<string, Promise<{ policyVersion: string; decision: Decision }>>();
+    inFlightDecisions.set(policies, pending);
+  }
+  const key = decisionKeyOf(policyVersion, request);
+  const shared = pending.get(key);
+  if (shared !== undefined) return shared;
+  const turn = fair.run(tenantId, 1, decide).finally(() => pending.delete(key));
+  pending.set(key, turn);
+  return turn;
 }
+
+/** Uncached decisions waiting for their turn, per policy store, by exact decision key. */
+const inFlightDecisions = new WeakMap<
+  PolicyStore,
+  Map<string, Promise<{ policyVersion: string; decision: Decision }>>
+>();
 
 // Per process, not per request: the forwarder only reads them.
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});

@@ -57,6 +57,9 @@ export function createFairGate(options: FairGateOptions): FairGate {
     ttl: SEEN_TTL_MS,
   });
   const tenants = new LRUCache<string, true>({ max: options.tenantsMax ?? 10_000 });
+  // One queued verification per credential: a burst of requests with one cold token waits for
+  // one turn, not one each (its copies would fill the tenant's queue with the same work).
+  const verifying = new Map<string, Promise<VerifiedCredential>>();
 
   return {
     async verify(verifier, req) {
@@ -65,7 +68,17 @@ export function createFairGate(options: FairGateOptions): FairGate {
         return verifier.verify(authorization);
       const claimed = headerTenantOf(req);
       const queue = claimed !== undefined && tenants.has(claimed) ? claimed : UNSEEN_TENANTS;
-      const credential = await scheduler.run(queue, 1, () => verifier.verify(authorization));
+      const shareKey = typeof authorization === 'string' ? `${queue} ${authorization}` : undefined;
+      let turn = shareKey === undefined ? undefined : verifying.get(shareKey);
+      if (turn === undefined) {
+        turn = scheduler.run(queue, 1, () => verifier.verify(authorization));
+        if (shareKey !== undefined) {
+          verifying.set(shareKey, turn);
+          const forget = () => verifying.delete(shareKey);
+          turn.then(forget, forget);
+        }
+      }
+      const credential = await turn;
       if (typeof authorization === 'string') seen.set(authorization, true);
       // Only a tenant a valid credential speaks for gets a queue of its own.
       if (claimed !== undefined && canonicalId(credential.tenantId) === claimed)

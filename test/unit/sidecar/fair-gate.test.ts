@@ -76,6 +76,19 @@ describe('fair gate', () => {
     assert.equal(scheduler.queues.length, 2);
   });
 
+  it('one cold credential sent many times at once waits for one turn, not one each', async () => {
+    const scheduler = recordingScheduler();
+    const gate = createFairGate({ scheduler });
+    const answers = await Promise.all(
+      Array.from({ length: 50 }, () => gate.verify(verifier, req(`good:${TB}#burst`, TB))),
+    );
+    assert.equal(scheduler.queues.length, 1, 'one scheduled verification for the burst');
+    assert.ok(answers.every((c) => c.tenantId === TB));
+    // Once it settled, a new credential is scheduled again.
+    await gate.verify(verifier, req(`good:${TB}#other`, TB));
+    assert.equal(scheduler.queues.length, 2);
+  });
+
   it('keeps unseen, mismatched and malformed tenant headers in the one shared queue', async () => {
     const scheduler = recordingScheduler();
     const gate = createFairGate({ scheduler });
