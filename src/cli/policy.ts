@@ -12,10 +12,15 @@ import { promisify } from 'node:util';
 import { basename, dirname, join, resolve } from 'node:path';
 import { createLogger } from '../common/logger.js';
 import { loadPolicyCliConfig } from '../config.js';
-import { DiffTooLargeError, diffPolicySets, renderDiff, type DiffReport } from '../policy/diff.js';
-import { explainDecision, renderExplanation } from '../policy/explain.js';
-import { createReplay, renderReplay } from '../policy/replay.js';
-import { formatPolicies } from '../policy/fmt.js';
+import {
+  DiffTooLargeError,
+  diffPolicySets,
+  renderDiff,
+  type DiffReport,
+} from '../policy/authoring/diff.js';
+import { explainDecision, renderExplanation } from '../policy/authoring/explain.js';
+import { createReplay, renderReplay } from '../policy/authoring/replay.js';
+import { formatPolicies } from '../policy/authoring/fmt.js';
 import {
   listTestFiles,
   mergeUsers,
@@ -29,14 +34,22 @@ import {
   splitTestSpec,
   TestFileError,
   unknownRoleOf,
-} from '../policy/test-suite.js';
-import type { FileResult, TestFile, TestUser } from '../policy/test-suite.js';
-import { coverageOf, coveragePercent, meetsCoverage, renderCoverage } from '../policy/coverage.js';
-import { renderJunit } from '../policy/junit.js';
+} from '../policy/authoring/test-suite.js';
+import type { FileResult, TestFile, TestUser } from '../policy/authoring/test-suite.js';
+import {
+  coverageOf,
+  coveragePercent,
+  meetsCoverage,
+  renderCoverage,
+} from '../policy/authoring/coverage.js';
+import { renderJunit } from '../policy/authoring/junit.js';
 import { listPolicyFiles, TESTS_DIR } from '../policy/policy-files.js';
 import { resolvePolicyTarget, PolicyTargetError } from '../policy/policy-target.js';
 import type { PolicyTarget } from '../policy/policy-target.js';
-import { forbidsWithoutNotice, permitsThatNeverApply } from '../policy/policy-warnings.js';
+import {
+  forbidsWithoutNotice,
+  permitsThatNeverApply,
+} from '../policy/authoring/policy-warnings.js';
 import {
   compileLoadedSet,
   formatProblem,

@@ -9,9 +9,9 @@ import type { Logger } from '../common/logger.js';
 import { boundPort, closeGracefully, createHttpServer, listen } from '../common/http-server.js';
 import { resolveTrustSecret } from '../common/trust.js';
 import { createBodyBudget, type BodyBudget } from '../common/body.js';
-import { createAdminApp } from './admin-app.js';
-import { createPlayground, type Playground } from './playground.js';
-import { createPlaygroundRouter } from './playground-app.js';
+import { createAdminApp } from './admin/admin-app.js';
+import { createPlayground, type Playground } from './admin/playground.js';
+import { createPlaygroundRouter } from './admin/playground-app.js';
 import {
   createCredentialVerifier,
   type CredentialVerifier,
@@ -27,8 +27,9 @@ import { createFairScheduler } from './fair-scheduler.js';
 import { createSidecarMetrics, type SidecarMetrics } from './metrics.js';
 import { createPipeline } from './pipeline.js';
 import { createForwarder } from './proxy.js';
-import { createReadiness } from './readiness.js';
-import { createSidecarServer, type SidecarCluster } from './server.js';
+import { createReadiness } from './admin/readiness.js';
+import { createSidecarServer } from './server.js';
+import type { SidecarCluster } from './cluster/cluster.js';
 import { createUpstreamClient, type UpstreamClient } from './upstream.js';
 
 export interface SidecarOptions {

@@ -34,7 +34,8 @@ import type { SidecarMetrics } from './metrics.js';
 import { DECISION_HEADER } from '../common/headers.js';
 import type { ForwardPlan, Forwarder } from './proxy.js';
 import type { RouteSpec } from './routes.js';
-import { parseUserRecord, type UserFacts, type UserRecord } from './upstream.js';
+import { parseUserRecord } from './upstream.js';
+import type { UserFacts, UserRecord } from './user-facts.js';
 
 /**
  * How many times a write that lost a race to the backend is decided again on the new version.

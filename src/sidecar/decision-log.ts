@@ -6,7 +6,7 @@ import type { Logger } from '../common/logger.js';
 import { UnauthenticatedError, toCedargateError } from '../errors.js';
 import type { AuthzRequest, Decision } from '../policy/types.js';
 import type { SidecarMetrics } from './metrics.js';
-import type { UserRecord } from './upstream.js';
+import type { UserRecord } from './user-facts.js';
 
 /** What one request has established so far; logged as the decision line. */
 export interface Exchange {

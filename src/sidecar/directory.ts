@@ -9,7 +9,8 @@
  */
 import { LRUCache } from 'lru-cache';
 import { canonicalId } from '../common/ids.js';
-import type { UpstreamClient, UserRecord } from './upstream.js';
+import type { UpstreamClient } from './upstream.js';
+import type { UserRecord } from './user-facts.js';
 
 export interface UserDirectory {
   /** The user as the backend knows it (cached for at most the TTL), or null. */

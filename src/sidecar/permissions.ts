@@ -34,7 +34,7 @@ import type { FairGate } from './fair-gate.js';
 import type { RequestRecorders } from './metrics.js';
 import { REQUEST_ID_HEADER } from './request-id.js';
 import type { RouteSpec } from './routes.js';
-import type { UserRecord } from './upstream.js';
+import type { UserRecord } from './user-facts.js';
 
 /** What answering needs of the sidecar: the live policies, the users, and ENFORCE. */
 export interface PermissionsDeps {

@@ -39,7 +39,7 @@ import { REQUEST_ID_HEADER, requestIdsOf } from './request-id.js';
 import { allowedMethods, canonicalPath, matchRoute, readQuery, type RouteSpec } from './routes.js';
 import { assertIssuerMaySpeakFor, assertSameTenant, readTenantHeader } from './tenancy.js';
 import { assertHostHeader, assertSingleCredential, assertSingleHeaders } from './headers.js';
-import type { UserRecord } from './upstream.js';
+import type { UserRecord } from './user-facts.js';
 import { createWriteQueue, type WriteQueue } from './write-queue.js';
 
 export interface PipelineDeps {

@@ -10,6 +10,7 @@ import { canonicalId } from '../common/ids.js';
 import { isStrongEntityTag } from '../common/if-match.js';
 import type { Logger } from '../common/logger.js';
 import { avatarDigestOf } from '../policy/context.js';
+import type { UserRecord } from './user-facts.js';
 
 /**
  * The backend refused the sidecar's trust secret (401): the two were given different
@@ -30,28 +31,6 @@ export const READINESS_PROBE_ID = '00000000-0000-0000-0000-000000000000';
 
 /** How often a trust rejection is logged again while it lasts (it fails every request). */
 const TRUST_LOG_EVERY_MS = 10_000;
-
-/**
- * What the sidecar's decisions read about a user, and nothing more: a user's avatar can be
- * 256 KiB, and the directory holds thousands of users. The avatar is kept as its digest, which
- * is all `avatarChanges` needs.
- */
-export interface UserFacts {
-  id: string;
-  tenant_id: string;
-  /** The update context compares names (`nameChanges`). */
-  name: string;
-  roles: string[];
-  is_owner: boolean;
-  /** SHA-256 of the avatar (base64url), or null when the user has none. */
-  avatar_digest: string | null;
-}
-
-/** A user as the backend knows it now, with the ETag that names this version. */
-export interface UserRecord {
-  user: UserFacts;
-  etag: string;
-}
 
 /**
  * The backend's JSON for one user, and its ETag, as checked facts: the one place its answer is

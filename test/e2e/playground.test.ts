@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { DecideAnswer, LiveSources } from '../../src/sidecar/playground.js';
+import type { DecideAnswer, LiveSources } from '../../src/sidecar/admin/playground.js';
 import { assertError } from '../helpers/contract.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 

@@ -112,6 +112,28 @@ export const RULES: ReadonlyArray<{ name: string; breaks: (a: Arrow) => boolean 
       !isBase(to),
   },
   {
+    name: 'the policy runtime never imports the authoring tools (src/policy/authoring)',
+    breaks: ({ from, to }) =>
+      isIn(from, 'src/policy') &&
+      !isIn(from, 'src/policy/authoring') &&
+      isIn(to, 'src/policy/authoring'),
+  },
+  {
+    name: 'the request path never imports the authoring tools (only src/sidecar/admin and the isolated engine do)',
+    breaks: ({ from, to }) =>
+      isIn(from, 'src/sidecar') &&
+      !isIn(from, 'src/sidecar/admin') &&
+      from !== 'src/sidecar/authz/engine-worker.ts' &&
+      isIn(to, 'src/policy/authoring'),
+  },
+  {
+    name: 'the admin port is its own room (only src/sidecar/assemble.ts reaches into src/sidecar/admin)',
+    breaks: ({ from, to }) =>
+      isIn(to, 'src/sidecar/admin') &&
+      !isIn(from, 'src/sidecar/admin') &&
+      from !== 'src/sidecar/assemble.ts',
+  },
+  {
     name: 'nothing imports the CLI but the CLI',
     breaks: ({ from, to }) => isIn(to, 'src/cli') && !isIn(from, 'src/cli'),
   },

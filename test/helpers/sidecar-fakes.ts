@@ -6,7 +6,7 @@
 import { etagOf } from '../../src/common/user.js';
 import type { CredentialVerifier } from '../../src/sidecar/authn/verifier.js';
 import type { UserDirectory } from '../../src/sidecar/directory.js';
-import type { UserFacts, UserRecord } from '../../src/sidecar/upstream.js';
+import type { UserFacts, UserRecord } from '../../src/sidecar/user-facts.js';
 
 export const T = 'AAAAAAAA-0000-4000-8000-000000000000';
 export const OWNER = 'BBBBBBBB-0000-4000-8000-000000000000';

@@ -45,6 +45,12 @@ describe('import-graph checker', () => {
     { from: 'src/sidecar/app.ts', to: 'express' },
     { from: 'src/backend/store/sqlite.ts', to: 'better-sqlite3' },
     { from: 'src/sidecar/server.ts', to: 'src/cli/start.ts' },
+    { from: 'src/policy/policy-set.ts', to: 'src/policy/authoring/diff.ts' },
+    { from: 'src/policy/authoring/diff.ts', to: 'src/policy/policy-set.ts' },
+    { from: 'src/sidecar/decide-and-forward.ts', to: 'src/policy/authoring/explain.ts' },
+    { from: 'src/sidecar/admin/playground.ts', to: 'src/policy/authoring/explain.ts' },
+    { from: 'src/sidecar/pipeline.ts', to: 'src/sidecar/admin/readiness.ts' },
+    { from: 'src/sidecar/assemble.ts', to: 'src/sidecar/admin/admin-app.ts' },
   ];
 
   it('names every forbidden arrow of a fake graph with its rule, and no allowed one', () => {
@@ -60,6 +66,9 @@ describe('import-graph checker', () => {
       'src/sidecar/directory.ts → redis: only store files and src/common/redis-connection.ts import redis',
       'src/sidecar/pipeline.ts → src/backend/store/store.ts: sidecar and backend meet only over HTTP',
       'src/sidecar/routes.ts → express: only app and server files import express',
+      'src/policy/policy-set.ts → src/policy/authoring/diff.ts: the policy runtime never imports the authoring tools',
+      'src/sidecar/decide-and-forward.ts → src/policy/authoring/explain.ts: the request path never imports the authoring tools',
+      'src/sidecar/pipeline.ts → src/sidecar/admin/readiness.ts: the admin port is its own room',
       'src/sidecar/server.ts → src/cli/start.ts: nothing imports the CLI but the CLI',
     ]);
   });

@@ -7,8 +7,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { callShapeFor, compilePolicySet } from '../../policy/cedar-adapter.js';
 import type { CallShape } from '../../policy/call-shape.js';
-import { enumerateRequests, planEnumeration } from '../../policy/enumerate.js';
-import { explainDecision, type Explanation } from '../../policy/explain.js';
+import { enumerateRequests, planEnumeration } from '../../policy/authoring/enumerate.js';
+import { explainDecision, type Explanation } from '../../policy/authoring/explain.js';
 import type { PolicySources } from '../../policy/policy-files.js';
 import {
   buildPolicySet,

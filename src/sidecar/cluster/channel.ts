@@ -10,7 +10,7 @@ import {
   type PlainRedisClient,
   watchConnection,
 } from '../../common/redis-connection.js';
-import type { SidecarCluster } from '../server.js';
+import type { SidecarCluster } from './cluster.js';
 import { clusterKeys } from './keys.js';
 import { createRevocationMirror, type RevocationMirror } from './revocation-mirror.js';
 

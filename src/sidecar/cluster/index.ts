@@ -5,7 +5,7 @@
 import type { Config } from '../../config.js';
 import type { Logger } from '../../common/logger.js';
 import { createRedisCluster } from './redis-cluster.js';
-import type { SidecarCluster } from '../server.js';
+import type { SidecarCluster } from './cluster.js';
 
 /** The cluster channel the configuration asks for, or undefined for a lone replica. */
 // async with nothing to await: a failure to set the channel up reaches callers as a rejection,

@@ -18,7 +18,7 @@
  */
 import { UnauthenticatedError, UnavailableError } from '../../errors.js';
 import type { VerifiedCredential } from '../authn/verifier.js';
-import type { ClusterStatus, SidecarCluster } from '../server.js';
+import type { ClusterStatus, SidecarCluster } from './cluster.js';
 import { closeQuietly, describeRedisUrl } from '../../common/redis-connection.js';
 import {
   type Channel,

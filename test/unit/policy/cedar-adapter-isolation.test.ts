@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { compilePolicySet, parsePolicyFile } from '../../../src/policy/cedar-adapter.js';
-import { enumerateRequests, planEnumeration } from '../../../src/policy/enumerate.js';
+import { enumerateRequests, planEnumeration } from '../../../src/policy/authoring/enumerate.js';
 import {
   buildPolicySet,
   compileLoadedSet,

@@ -11,7 +11,7 @@ import { createClient } from 'redis';
 import { createLogger } from '../../../src/common/logger.js';
 import { ConfigError, loadConfig } from '../../../src/config.js';
 import { startSidecar } from '../../../src/sidecar/assemble.js';
-import type { SidecarCluster } from '../../../src/sidecar/server.js';
+import type { SidecarCluster } from '../../../src/sidecar/cluster/cluster.js';
 import { freePort, waitFor } from '../../helpers/net.js';
 import { shippedPolicies, tempDir } from '../../helpers/process.js';
 import { skipWithoutRedis, startRedis, type RunningRedis } from '../../helpers/redis.js';

@@ -21,7 +21,7 @@ import type { Exchange } from '../../../src/sidecar/decision-log.js';
 import { createSidecarMetrics } from '../../../src/sidecar/metrics.js';
 import type { ForwardOutcome, ForwardPlan } from '../../../src/sidecar/proxy.js';
 import { matchRoute } from '../../../src/sidecar/routes.js';
-import type { UserRecord } from '../../../src/sidecar/upstream.js';
+import type { UserRecord } from '../../../src/sidecar/user-facts.js';
 import { shippedPolicies } from '../../helpers/process.js';
 import { OWNER, T, U1, U2, fakeDirectory, userOf } from '../../helpers/sidecar-fakes.js';
 

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it, mock } from 'node:test';
 import { etagOf } from '../../../src/common/user.js';
 import { createUserDirectory } from '../../../src/sidecar/directory.js';
-import type { UpstreamClient, UserFacts, UserRecord } from '../../../src/sidecar/upstream.js';
+import type { UpstreamClient } from '../../../src/sidecar/upstream.js';
+import type { UserFacts, UserRecord } from '../../../src/sidecar/user-facts.js';
 
 const T = 'AAAAAAAA-0000-4000-8000-000000000000';
 const U = 'BBBBBBBB-0000-4000-8000-000000000000';

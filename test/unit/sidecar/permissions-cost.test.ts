@@ -22,7 +22,7 @@ import type { FairGate } from '../../../src/sidecar/fair-gate.js';
 import { answerPermissions } from '../../../src/sidecar/permissions.js';
 import { matchRoute, type RouteSpec } from '../../../src/sidecar/routes.js';
 import type { Forwarder } from '../../../src/sidecar/proxy.js';
-import type { UserRecord } from '../../../src/sidecar/upstream.js';
+import type { UserRecord } from '../../../src/sidecar/user-facts.js';
 import { OWNER, T, directoryOf, ownerVerifier, userOf } from '../../helpers/sidecar-fakes.js';
 import { writeWideRolePolicies } from '../../helpers/wide-roles.js';
 

@@ -17,7 +17,7 @@ import {
   userPermissions,
 } from '../../../src/sidecar/permissions.js';
 import { matchRoute } from '../../../src/sidecar/routes.js';
-import type { UserRecord } from '../../../src/sidecar/upstream.js';
+import type { UserRecord } from '../../../src/sidecar/user-facts.js';
 import { shippedPolicies } from '../../helpers/process.js';
 import { OWNER, T, U1, U2, fakeDirectory, userOf } from '../../helpers/sidecar-fakes.js';
 

@@ -12,7 +12,7 @@ import {
   type CompiledPolicySet,
 } from '../../../../src/policy/cedar-adapter.js';
 import { createPolicyStore } from '../../../../src/sidecar/authz/policy-store.js';
-import { createReadiness } from '../../../../src/sidecar/readiness.js';
+import { createReadiness } from '../../../../src/sidecar/admin/readiness.js';
 import { waitFor } from '../../../helpers/net.js';
 import { shippedPolicies } from '../../../helpers/process.js';
 import { captureLogger } from '../../../helpers/tokens.js';

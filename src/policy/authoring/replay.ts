@@ -1,0 +1,435 @@
+/**
+ * `policy replay`: the decision lines a sidecar logged (pino JSON, one per request), each decided
+ * again by a candidate policy set; the requests whose answer would change, grouped into classes
+ * (like `policy diff`'s) with their counts and request ids. The logged request is what the
+ * sidecar's engine read — facts and ids, the context its builders made — so the candidate decides
+ * exactly the question the live set was asked.
+ */
+import type { Relation } from './enumerate.js';
+import { BODY_ROLE_ATTRIBUTES } from './schema-diff.js';
+import { RESOURCE_KIND_OF, USERS_ACTIONS } from '../types.js';
+import type { AuthzContext, AuthzRequest, Decision, UsersAction } from '../types.js';
+
+/** One logged decision that can be replayed. */
+export interface LoggedDecision {
+  /** The client's `request_id` (its X-Request-ID, or the server's id when it sent none). */
+  requestId: string;
+  /** The line's `request_uid` (unique per request), or its `request_id` for older logs. */
+  requestUid: string;
+  request: AuthzRequest;
+  decision: 'allow' | 'deny';
+  policies: string[];
+  policyVersion: string | null;
+}
+
+/** What one log line is to a replay. */
+export type ParsedLine =
+  | { kind: 'decision'; logged: LoggedDecision }
+  /** A line of another message, or a decision line of a request refused before any decision. */
+  | { kind: 'skipped'; why: 'not a decision' | 'undecided' }
+  | { kind: 'malformed'; reason: string };
+
+/** Parses one log line; never throws. */
+export function parseDecisionLine(text: string): ParsedLine {
+  if (text.trim() === '') return { kind: 'skipped', why: 'not a decision' };
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { kind: 'malformed', reason: 'not JSON' };
+  }
+  if (!isObject(value)) return { kind: 'malformed', reason: 'not a JSON object' };
+  if (value['msg'] !== 'decision') return { kind: 'skipped', why: 'not a decision' };
+  const decision = value['decision'];
+  if (decision === 'none') return { kind: 'skipped', why: 'undecided' };
+  if (decision !== 'allow' && decision !== 'deny' && decision !== 'shadow_deny')
+    return { kind: 'malformed', reason: `decision is ${JSON.stringify(decision)}` };
+  // A client may reuse its X-Request-ID: the server's own unique id tells requests apart.
+  const requestId = value['request_id'];
+  if (typeof requestId !== 'string' || requestId === '')
+    return { kind: 'malformed', reason: 'no request_id' };
+  const uid = value['request_uid'];
+  const requestUid = typeof uid === 'string' && uid !== '' ? uid : requestId;
+  const policies = value['policies'];
+  if (!isStringArray(policies)) return { kind: 'malformed', reason: 'policies is not a list' };
+  if (value['request'] === undefined)
+    return { kind: 'malformed', reason: 'no request (logged by a cedargate before replay)' };
+  const request = parseRequest(value['request']);
+  if (typeof request === 'string') return { kind: 'malformed', reason: `request: ${request}` };
+  const version = value['policy_version'];
+  return {
+    kind: 'decision',
+    logged: {
+      requestId,
+      requestUid,
+      request,
+      // Shadow mode forwarded it, but the policies denied it: the answer replayed is deny.
+      decision: decision === 'allow' ? 'allow' : 'deny',
+      policies,
+      policyVersion: typeof version === 'string' ? version : null,
+    },
+  };
+}
+
+/** The logged request, checked field by field; a string says what is wrong. */
+function parseRequest(v: unknown): AuthzRequest | string {
+  if (!isObject(v)) return 'not an object';
+  const action = v['action'];
+  if (typeof action !== 'string' || !(USERS_ACTIONS as readonly string[]).includes(action))
+    return `unknown action ${JSON.stringify(action)}`;
+  const principal = parseUser(v['principal']);
+  if (typeof principal === 'string') return `principal ${principal}`;
+  const r = v['resource'];
+  if (!isObject(r)) return 'resource is not an object';
+  const kind = RESOURCE_KIND_OF[action as UsersAction];
+  let resource: AuthzRequest['resource'];
+  if (r['type'] !== kind) return `resource type of ${action} must be ${kind}`;
+  if (kind === 'Tenant') {
+    if (typeof r['id'] !== 'string') return 'resource id is not a string';
+    resource = { type: 'Tenant', id: r['id'] };
+  } else {
+    const user = parseUser(r);
+    if (typeof user === 'string') return `resource ${user}`;
+    resource = { type: 'User', ...user };
+  }
+  const c = v['context'];
+  if (!isObject(c)) return 'context is not an object';
+  const context: AuthzContext = {};
+  for (const [k, x] of Object.entries(c)) {
+    if (typeof x !== 'string' && typeof x !== 'boolean' && !isStringArray(x))
+      return `context.${k} is not a string, boolean or list of strings`;
+    context[k] = x;
+  }
+  return { principal, action: action as UsersAction, resource, context };
+}
+
+function parseUser(
+  v: unknown,
+): { id: string; tenantId: string; roles: string[]; isOwner: boolean } | string {
+  if (!isObject(v)) return 'is not an object';
+  const { id, tenantId, roles, isOwner } = v;
+  if (typeof id !== 'string') return 'id is not a string';
+  if (typeof tenantId !== 'string') return 'tenantId is not a string';
+  if (!isStringArray(roles)) return 'roles is not a list of strings';
+  if (typeof isOwner !== 'boolean') return 'isOwner is not a boolean';
+  return { id, tenantId, roles, isOwner };
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function isStringArray(v: unknown): v is string[] {
+  return Array.isArray(v) && v.every((x) => typeof x === 'string');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Replaying
+
+/** One side's answer. */
+export interface ReplayAnswer {
+  decision: 'allow' | 'deny';
+  policies: string[];
+}
+
+/** Logged requests of one action and relation whose answer changed the same way. */
+export interface ReplayClass {
+  action: UsersAction;
+  relation: Relation;
+  /** `decision`: allow ↔ deny; `policies`: denied both times, by other policies (other notices). */
+  kind: 'decision' | 'policies';
+  before: ReplayAnswer;
+  after: ReplayAnswer & { notices: string[] };
+  /** One line: what changes for whom. */
+  summary: string;
+  /** The facts every request of the class shares. */
+  description: { principal: string[]; resource: string[]; context: string[] };
+  count: number;
+  /** The first {@link ReplayOptions.maxIdsPerClass} client request ids, in log order. */
+  requestIds: string[];
+  /**
+   * The same requests' `request_uid`s, index for index: unique even where a client sent one
+   * X-Request-ID twice (older logs without it: their `request_id`).
+   */
+  requestUids: string[];
+}
+
+/** The outcome of a replay (what `--json` prints). */
+export interface ReplayReport {
+  against: string;
+  candidateVersion: string;
+  lines: number;
+  /** Decisions replayed. */
+  replayed: number;
+  changed: number;
+  /** Lines of other messages, and decision lines of requests refused before any decision. */
+  skipped: { notDecision: number; undecided: number };
+  /** Lines that could not be read, with the first few (line number, why). */
+  malformed: { count: number; first: { line: number; reason: string }[] };
+  /** The policy set versions the log was written under, with their decision counts. */
+  loggedVersions: Record<string, number>;
+  /**
+   * Logged requests whose body asks for a role the candidate's schema lacks: its API answers
+   * them 422 (`invalid_roles`) before any policy, so they are counted here, not replayed as
+   * decisions. Per role, the count and the first request id.
+   */
+  refused: { count: number; roles: Record<string, { count: number; firstRequestId: string }> };
+  classes: ReplayClass[];
+}
+
+export interface ReplayOptions {
+  /** The candidate set's directory and version, for the report. */
+  against: string;
+  candidateVersion: string;
+  /** Decides a request under the candidate set (the sidecar's own store, or its engine). */
+  decide: (request: AuthzRequest) => Omit<Decision, 'cached'>;
+  /** Request ids kept per class; the count stays exact beyond it (default 1000). */
+  maxIdsPerClass?: number;
+  /** The candidate schema's roles: a body asking for another one is refused (422) there. */
+  knownRoles?: readonly string[];
+}
+
+/** Feeds log lines one by one (a log can be large: nothing but the classes is kept). */
+export interface Replay {
+  addLine(text: string): void;
+  report(): ReplayReport;
+}
+
+const MALFORMED_SHOWN = 5;
+/** Request ids per class in the text report. */
+const IDS_SHOWN = 20;
+
+export function createReplay(options: ReplayOptions): Replay {
+  const maxIds = options.maxIdsPerClass ?? 1000;
+  const report: ReplayReport = {
+    against: options.against,
+    candidateVersion: options.candidateVersion,
+    lines: 0,
+    replayed: 0,
+    changed: 0,
+    skipped: { notDecision: 0, undecided: 0 },
+    malformed: { count: 0, first: [] },
+    loggedVersions: {},
+    refused: { count: 0, roles: {} },
+    classes: [],
+  };
+  interface Group {
+    cls: Omit<ReplayClass, 'summary' | 'description'>;
+    /** The features every member has, as `part\ttext`. */
+    shared: Set<string> | null;
+  }
+  const groups = new Map<string, Group>();
+  return {
+    addLine(text) {
+      report.lines++;
+      const parsed = parseDecisionLine(text);
+      if (parsed.kind === 'skipped') {
+        if (parsed.why === 'undecided') report.skipped.undecided++;
+        else report.skipped.notDecision++;
+        return;
+      }
+      if (parsed.kind === 'malformed') {
+        report.malformed.count++;
+        if (report.malformed.first.length < MALFORMED_SHOWN)
+          report.malformed.first.push({ line: report.lines, reason: parsed.reason });
+        return;
+      }
+      const { logged } = parsed;
+      report.replayed++;
+      const v = logged.policyVersion ?? 'unknown';
+      report.loggedVersions[v] = (report.loggedVersions[v] ?? 0) + 1;
+      const unknown = unknownAskedFor(logged.request, options.knownRoles);
+      if (unknown.length > 0) {
+        report.refused.count++;
+        for (const role of unknown) {
+          const r = (report.refused.roles[role] ??= { count: 0, firstRequestId: logged.requestId });
+          r.count++;
+        }
+        return;
+      }
+      const d = options.decide(logged.request);
+      const after = { decision: d.allowed ? 'allow' : 'deny', policies: d.policies } as const;
+      const kind =
+        after.decision !== logged.decision
+          ? 'decision'
+          : after.decision === 'deny' && !sameList(after.policies, logged.policies)
+            ? 'policies'
+            : null;
+      if (kind === null) return;
+      report.changed++;
+      const relation = relationOf(logged.request);
+      const before = { decision: logged.decision, policies: [...logged.policies].sort() };
+      const key = JSON.stringify([logged.request.action, relation, kind, before, after]);
+      let g = groups.get(key);
+      if (g === undefined) {
+        g = {
+          cls: {
+            action: logged.request.action,
+            relation,
+            kind,
+            before,
+            after: { ...after, policies: [...after.policies], notices: [...d.notices] },
+            count: 0,
+            requestIds: [],
+            requestUids: [],
+          },
+          shared: null,
+        };
+        groups.set(key, g);
+      }
+      g.cls.count++;
+      if (g.cls.requestIds.length < maxIds) {
+        g.cls.requestIds.push(logged.requestId);
+        g.cls.requestUids.push(logged.requestUid);
+      }
+      const features = featuresOf(logged.request);
+      g.shared =
+        g.shared === null ? new Set(features) : new Set(features.filter((f) => g.shared?.has(f)));
+    },
+    report() {
+      const order = (a: UsersAction) => USERS_ACTIONS.indexOf(a);
+      const classes = [...groups.values()].map(({ cls, shared }) => {
+        const description = describe(shared ?? new Set());
+        return { ...cls, summary: summaryOf(cls, description), description };
+      });
+      classes.sort((a, b) => order(a.action) - order(b.action) || b.count - a.count);
+      return { ...report, classes };
+    },
+  };
+}
+
+/** The roles the request's body asks for that `known` lacks (none when `known` is unset). */
+function unknownAskedFor(request: AuthzRequest, known: readonly string[] | undefined): string[] {
+  if (known === undefined) return [];
+  const out = new Set<string>();
+  for (const k of BODY_ROLE_ATTRIBUTES) {
+    const v = request.context[k];
+    if (Array.isArray(v))
+      for (const r of v as readonly string[]) if (!known.includes(r)) out.add(r);
+  }
+  return [...out].sort();
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return JSON.stringify([...a].sort()) === JSON.stringify([...b].sort());
+}
+
+/** How the principal and the resource relate, as `policy diff` names it. */
+export function relationOf(r: AuthzRequest): Relation {
+  if (r.resource.type === 'Tenant')
+    return r.resource.id === r.principal.tenantId ? 'own-tenant' : 'other-tenant';
+  if (r.resource.id === r.principal.id) return 'self';
+  return r.resource.tenantId === r.principal.tenantId ? 'same-tenant' : 'other-tenant';
+}
+
+const RELATION_TEXT: Record<Relation, string> = {
+  self: 'themselves',
+  'same-tenant': 'another user of the same tenant',
+  'other-tenant': 'a user of another tenant',
+  'own-tenant': 'their own tenant',
+};
+
+/** The facts of a request a reader can tell a class by, as `part\ttext`. */
+function featuresOf(r: AuthzRequest): string[] {
+  const out: string[] = [];
+  const user = (part: string, u: { roles: readonly string[]; isOwner: boolean }) => {
+    out.push(`${part}\t${u.isOwner ? 'is the owner' : 'is not the owner'}`);
+    for (const role of u.roles) out.push(`${part}\tholds ${role}`);
+    if (u.roles.length === 0) out.push(`${part}\tholds no role`);
+  };
+  user('principal', r.principal);
+  if (r.resource.type === 'User' && relationOf(r) !== 'self') user('resource', r.resource);
+  for (const [k, v] of Object.entries(r.context)) {
+    if (typeof v === 'boolean') out.push(`context\t${v ? k : `not ${k}`}`);
+    else if (typeof v === 'string') out.push(`context\t${k} = ${JSON.stringify(v)}`);
+    else if (v.length === 0) out.push(`context\t${k} is empty`);
+    else for (const x of v) out.push(`context\t${k} has ${x}`);
+  }
+  return out;
+}
+
+function describe(shared: ReadonlySet<string>): ReplayClass['description'] {
+  const d: ReplayClass['description'] = { principal: [], resource: [], context: [] };
+  for (const f of shared) {
+    const [part, text] = f.split('\t') as [keyof ReplayClass['description'], string];
+    d[part].push(text);
+  }
+  return d;
+}
+
+function summaryOf(
+  cls: Omit<ReplayClass, 'summary' | 'description'>,
+  d: ReplayClass['description'],
+): string {
+  const who = d.principal.length === 0 ? 'anyone' : `a user who ${d.principal.join(' and ')}`;
+  const facts = d.resource.length === 0 ? '' : ` who ${d.resource.join(' and ')}`;
+  const when = d.context.length === 0 ? '' : ` with ${d.context.join(', ')}`;
+  const ids = (s: ReplayAnswer) => (s.policies.length === 0 ? 'no policy' : s.policies.join(', '));
+  const side = (s: ReplayAnswer) =>
+    s.decision === 'allow'
+      ? `allowed by ${ids(s)}`
+      : s.policies.length === 0
+        ? 'denied, no policy permits'
+        : `denied by ${ids(s)}`;
+  const change = `${cls.before.decision} → ${cls.after.decision}`;
+  const head = `${cls.action} by ${who} on ${RELATION_TEXT[cls.relation]}${facts}${when}`;
+  return `${head}: ${change}, ${side(cls.after)}; was ${side(cls.before)}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering
+
+/** The report as text for a person. */
+export function renderReplay(r: ReplayReport, source: string): string {
+  const lines: string[] = [];
+  lines.push(
+    `policy replay ${source} against ${r.against} (version ${r.candidateVersion}): ` +
+      `${r.replayed} logged decision${r.replayed === 1 ? '' : 's'} replayed from ${r.lines} lines ` +
+      `(${r.skipped.notDecision} not decisions, ${r.skipped.undecided} refused before any decision, ` +
+      `${r.malformed.count} malformed)`,
+  );
+  const versions = Object.entries(r.loggedVersions)
+    .map(([v, n]) => `${v} (${n})`)
+    .join(', ');
+  if (versions !== '') lines.push(`logged under policy versions: ${versions}`);
+  if (r.malformed.count > 0) {
+    const first = r.malformed.first.map((m) => `line ${m.line}: ${m.reason}`).join('; ');
+    lines.push(
+      `${r.malformed.count} malformed line${r.malformed.count === 1 ? '' : 's'} skipped (${first})`,
+    );
+  }
+  for (const [role, x] of Object.entries(r.refused.roles))
+    lines.push(
+      `role \`${role}\` is not in the candidate's schema: ${x.count} logged request${x.count === 1 ? '' : 's'} ` +
+        `asking for it would be refused (422, invalid_roles) by its API, not decided (e.g. ${x.firstRequestId})`,
+    );
+  if (r.classes.length === 0) lines.push('no logged request changes its answer');
+  else
+    lines.push(
+      `${r.changed} logged request${r.changed === 1 ? '' : 's'} would be answered differently, ` +
+        `in ${r.classes.length} class${r.classes.length === 1 ? '' : 'es'}:`,
+    );
+  r.classes.forEach((c, i) => {
+    // A person reads a few ids; `--json` keeps up to maxIdsPerClass of them.
+    // A client id shown twice in one class is told apart by the server's own id.
+    const ids = c.requestIds.slice(0, IDS_SHOWN);
+    const shown = ids.map((id, k) =>
+      ids.indexOf(id) !== ids.lastIndexOf(id) ? `${id} (${c.requestUids[k]})` : id,
+    );
+    const more = c.count - shown.length;
+    lines.push('');
+    lines.push(`${i + 1}. ${c.summary}`);
+    lines.push(
+      `   ${c.count} request${c.count === 1 ? '' : 's'}: ${shown.join(', ')}${more > 0 ? ` and ${more} more` : ''}`,
+    );
+    lines.push(`   before:    ${answerText(c.before, [])} (as logged)`);
+    lines.push(`   after:     ${answerText(c.after, c.after.notices)}`);
+  });
+  return lines.join('\n') + '\n';
+}
+
+function answerText(a: ReplayAnswer, notices: string[]): string {
+  const policies = a.policies.length === 0 ? '(no policy permits)' : a.policies.join(', ');
+  const text = notices.length === 0 ? '' : ` — ${notices.map((n) => JSON.stringify(n)).join(' ')}`;
+  return `${a.decision} by ${policies}${text}`;
+}

@@ -1,0 +1,156 @@
+/**
+ * The playground's questions on a real policy store over a small set in a temporary directory:
+ * both sides decided, the copy's problems, the diff in its worker thread (one at a time), the
+ * request built as the request path builds it, and the checks of what a page sends.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { createLogger } from '../../../../src/common/logger.js';
+import { CedargateError } from '../../../../src/errors.js';
+import { createPolicyStore, type PolicyStore } from '../../../../src/sidecar/authz/policy-store.js';
+import {
+  authzRequestOf,
+  createPlayground,
+  parsePlaygroundRequest,
+  parsePlaygroundSources,
+  type Playground,
+  type PlaygroundRequest,
+} from '../../../../src/sidecar/admin/playground.js';
+import { LIST, READ, SMALL_SCHEMA } from '../../../helpers/small-policies.js';
+
+const READ_REQUEST: PlaygroundRequest = {
+  action: 'users:read',
+  principal: { roles: ['user'], owner: false },
+  target: { roles: [], owner: false, same_user: false, other_tenant: false },
+  body: {},
+};
+const code = (c: string) => (e: unknown) => e instanceof CedargateError && e.code === c;
+
+describe('playground', () => {
+  let dir: string;
+  let policies: PolicyStore;
+  let playground: Playground;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'cedargate-playground-'));
+    writeFileSync(join(dir, 'schema.cedarschema'), SMALL_SCHEMA);
+    writeFileSync(join(dir, 'a.cedar'), LIST);
+    policies = await createPolicyStore({
+      dir,
+      logger: createLogger('silent'),
+      watch: false,
+      pollMs: 0,
+    });
+    playground = createPlayground({ policies, policyDir: dir });
+  });
+  after(async () => {
+    await playground.close();
+    policies.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('reads the live texts, in force', async () => {
+    const live = await playground.live();
+    assert.equal(live.schema, SMALL_SCHEMA);
+    assert.deepEqual(live.files, [{ file: 'a.cedar', text: LIST }]);
+    assert.equal(live.in_force, true);
+    assert.equal(live.version, policies.current().version);
+  });
+
+  it('decides by the live set and by the edited copy, and the live set stays', async () => {
+    const before = policies.current().version;
+    const edited = { schema: SMALL_SCHEMA, files: [{ file: 'a.cedar', text: LIST + READ }] };
+    const a = await playground.decide(edited, READ_REQUEST);
+    assert.ok(a.live.ok && a.edited.ok);
+    assert.equal(a.live.explanation.decision, 'deny');
+    assert.equal(a.edited.explanation.decision, 'allow');
+    assert.deepEqual(
+      a.edited.explanation.policies.map((p) => [p.id, p.location]),
+      [['read', 'a.cedar:4']],
+    );
+    assert.equal(policies.current().version, before);
+    assert.equal(policies.decide(authzRequestOf(READ_REQUEST)).allowed, false);
+  });
+
+  it('validates the copy: problems at file:line', async () => {
+    const broken = {
+      schema: SMALL_SCHEMA,
+      files: [{ file: 'a.cedar', text: 'permit (principal, action, resource);' }],
+    };
+    const v = await playground.validate(broken);
+    assert.equal(v.ok, false);
+    assert.equal(v.problems[0]?.file, 'a.cedar');
+    assert.equal(v.problems[0]?.line, 1);
+    assert.deepEqual(
+      await playground.validate({ schema: SMALL_SCHEMA, files: [{ file: 'a.cedar', text: LIST }] }),
+      { ok: true, problems: [] },
+    );
+  });
+
+  it('diffs in a worker thread, one at a time', async () => {
+    const edited = { schema: SMALL_SCHEMA, files: [{ file: 'a.cedar', text: LIST + READ }] };
+    const first = playground.diff(edited, 100_000);
+    await assert.rejects(playground.diff(edited, 100_000), code('unavailable'));
+    const r = await first;
+    assert.ok(r.ok);
+    assert.ok(
+      r.report.classes.length > 0 && r.report.classes.every((c) => c.action === 'users:read'),
+    );
+  });
+
+  it('builds the request as the request path does: oneself is one entity, the update context', () => {
+    const self = authzRequestOf({
+      action: 'users:update',
+      principal: { roles: ['user'], owner: false },
+      target: { roles: ['viewer'], owner: true, same_user: true, other_tenant: false },
+      body: { roles: ['admin', 'user'], name_changes: true },
+    });
+    assert.equal(self.resource.type, 'User');
+    assert.ok(self.resource.type === 'User' && self.resource.id === self.principal.id);
+    assert.deepEqual(self.context, {
+      rolesRequested: ['admin', 'user'],
+      rolesAdded: ['admin'],
+      rolesRemoved: [],
+      nameChanges: true,
+      avatarChanges: false,
+    });
+    const other = authzRequestOf({
+      ...READ_REQUEST,
+      action: 'users:list',
+      target: { ...READ_REQUEST.target, other_tenant: true },
+    });
+    assert.ok(other.resource.type === 'Tenant' && other.resource.id !== other.principal.tenantId);
+  });
+
+  it('refuses what a page must not send, naming the field', () => {
+    assert.throws(() => parsePlaygroundRequest({ action: 'users:fly' }), code('invalid_input'));
+    assert.throws(
+      () => parsePlaygroundRequest({ action: 'users:read', principal: { roles: 'admin' } }),
+      code('invalid_input'),
+    );
+    assert.throws(() => parsePlaygroundSources({ schema: 1, files: [] }), code('invalid_input'));
+    assert.throws(
+      () => parsePlaygroundSources({ schema: '', files: [{ file: '../x.cedar', text: '' }] }),
+      code('invalid_input'),
+    );
+    assert.throws(
+      () =>
+        parsePlaygroundSources({
+          schema: '',
+          files: [
+            { file: 'a.cedar', text: '' },
+            { file: 'a.cedar', text: '' },
+          ],
+        }),
+      code('invalid_input'),
+    );
+    assert.deepEqual(parsePlaygroundRequest({ action: 'users:read' }), {
+      action: 'users:read',
+      principal: { roles: [], owner: false },
+      target: { roles: [], owner: false, same_user: false, other_tenant: false },
+      body: {},
+    });
+  });
+});
