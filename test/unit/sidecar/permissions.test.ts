@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { createLogger } from '../../../src/common/logger.js';
 import { etagOf } from '../../../src/common/user.js';
 import { CedargateError } from '../../../src/errors.js';
+import { createSidecarMetrics } from '../../../src/sidecar/metrics.js';
 import { createPolicyStore, type PolicyStore } from '../../../src/sidecar/authz/policy-store.js';
 import type { Exchange } from '../../../src/sidecar/decision-log.js';
 import {
@@ -167,5 +168,38 @@ describe('permissions', () => {
     assert.equal(body.enforced, false);
     assert.equal(body.actions.read.allowed, false);
     assert.equal(ex.shadowDeny, true);
+  });
+  it("decides its gate by the request path's own step: counted, told to the candidate, kept for replay", async () => {
+    // The principal travels in the request: the exchange holds none, as the log writes it.
+    const stranger: UserRecord = {
+      user: { ...userOf('EEEEEEEE-0000-4000-8000-000000000000', ['admin']), tenant_id: 'other' },
+      etag: '"x"',
+    };
+    const metrics = createSidecarMetrics();
+    const told: string[] = [];
+    const deps = {
+      policies,
+      directory: fakeDirectory(),
+      enforce: false,
+      metrics,
+      onDecided: (d: { requestId: string; request: { action: string } }) => {
+        told.push(`${d.requestId} ${d.request.action}`);
+      },
+    };
+    const ex: Exchange = { requestId: 'rid-gate', startedAt: 0n };
+    const m = matchRoute('GET', `/v1/users/${U1}/permissions`);
+    assert.ok(m);
+    const request = { res: capture(), ex, route: m.route, tenantId: T, userId: U1 };
+    assert.equal(await answerPermissions(deps, { ...request, principal: stranger }), 200);
+    assert.deepEqual(told, ['rid-gate users:read']);
+    assert.equal(ex.decided?.request.principal.id, stranger.user.id);
+    assert.equal(ex.decided?.request.action, 'users:read');
+    assert.equal(ex.decided?.policyVersion, policies.current().version);
+    // Denied in shadow mode, the gate counts as the real GET would: shadow_deny.
+    const text = await metrics.registry.metrics();
+    assert.match(
+      text,
+      /cedargate_decisions_total\{[^}]*action="users:read"[^}]*result="shadow_deny"[^}]*source="permissions"[^}]*\} 1/,
+    );
   });
 });
