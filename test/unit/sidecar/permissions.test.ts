@@ -118,8 +118,8 @@ describe('permissions', () => {
     assert.equal(m.route.answer, 'permissions');
     const res = capture();
     const status = await answerPermissions(
-      { policies, directory, enforce: true },
-      { res, ex, route: m.route, tenantId: T, userId: U1 },
+      { policies, directory, enforce: true, metrics: createSidecarMetrics() },
+      { res, ex, route: m.route, tenantId: T, userId: U1, principal: owner },
     );
     assert.equal(status, 200);
     assert.equal(res.status, 200);
@@ -129,8 +129,8 @@ describe('permissions', () => {
     const missing = 'DDDDDDDD-0000-4000-8000-000000000000';
     await assert.rejects(
       answerPermissions(
-        { policies, directory, enforce: true },
-        { res: capture(), ex, route: m.route, tenantId: T, userId: missing },
+        { policies, directory, enforce: true, metrics: createSidecarMetrics() },
+        { res: capture(), ex, route: m.route, tenantId: T, userId: missing, principal: owner },
       ),
       (e: unknown) => e instanceof CedargateError && e.code === 'not_found',
     );
@@ -148,8 +148,8 @@ describe('permissions', () => {
     assert.ok(m);
     await assert.rejects(
       answerPermissions(
-        { policies, directory, enforce: true },
-        { res: capture(), ex, route: m.route, tenantId: T, userId: U1 },
+        { policies, directory, enforce: true, metrics: createSidecarMetrics() },
+        { res: capture(), ex, route: m.route, tenantId: T, userId: U1, principal: stranger },
       ),
       (e: unknown) =>
         e instanceof CedargateError &&
@@ -158,8 +158,8 @@ describe('permissions', () => {
     );
     const res = capture();
     await answerPermissions(
-      { policies, directory, enforce: false },
-      { res, ex, route: m.route, tenantId: T, userId: U1 },
+      { policies, directory, enforce: false, metrics: createSidecarMetrics() },
+      { res, ex, route: m.route, tenantId: T, userId: U1, principal: stranger },
     );
     const body = JSON.parse(res.text ?? '') as {
       enforced: boolean;
@@ -169,6 +169,7 @@ describe('permissions', () => {
     assert.equal(body.actions.read.allowed, false);
     assert.equal(ex.shadowDeny, true);
   });
+
   it("decides its gate by the request path's own step: counted, told to the candidate, kept for replay", async () => {
     // The principal travels in the request: the exchange holds none, as the log writes it.
     const stranger: UserRecord = {
