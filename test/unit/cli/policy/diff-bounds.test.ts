@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { shippedPolicies, startCli, tempDir } from '../../helpers/process.js';
+import { shippedPolicies, startCli, tempDir } from '../../../helpers/process.js';
 
 const ROLES = ['admin', 'user', 'viewer', ...Array.from({ length: 37 }, (_, i) => `r${i}`)];
 
