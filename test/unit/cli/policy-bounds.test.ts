@@ -1,13 +1,16 @@
 /**
- * Issue 22, Also: `policy diff` on pathological input — a schema of 40 roles, each named by a
- * policy, and a few thousand policies — ends in bounded time with one clear line and exit 2,
- * never a stack trace (before: "0 of at most 8.5e37 requests decided", running for ever).
+ * Issue 22, Also: `policy diff` and `policy replay` on pathological input — a schema of 40 roles,
+ * each named by a policy; policy text nested past the limit; more policies than a set may hold;
+ * a log line of megabytes — end in bounded time with a clear line and exit 2, never a stack
+ * trace (before: diff "0 of at most 8.5e37 requests decided", running for ever; replay held the
+ * whole line and went on).
  */
 import assert from 'node:assert/strict';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { shippedPolicies, startCli, tempDir } from '../../helpers/process.js';
+import { runCli, shippedPolicies, startCli, tempDir } from '../../helpers/process.js';
+import { REPLAY_LIMITS } from '../../../src/policy/authoring/replay-input.js';
 
 const ROLES = ['admin', 'user', 'viewer', ...Array.from({ length: 37 }, (_, i) => `r${i}`)];
 
@@ -53,5 +56,92 @@ describe('policy diff on pathological input (issue 22, Also)', () => {
     assert.equal(lines.length, 1, p.stderr());
     assert.match(lines[0] ?? '', /^policy diff: .*too many requests to compare/);
     assert.doesNotMatch(p.output(), /\n\s+at /, 'no stack trace');
+  });
+});
+
+describe('policy diff on policy text past the limits (issue 22, Also)', () => {
+  const base = tempDir('cedargate-limits-base-');
+  const candidate = tempDir('cedargate-limits-cand-');
+  after(() => {
+    base.remove();
+    candidate.remove();
+  });
+  const diffAgainst = async (file: string, text: string) => {
+    cpSync(shippedPolicies, base.path, { recursive: true });
+    cpSync(shippedPolicies, candidate.path, { recursive: true });
+    writeFileSync(join(candidate.path, file), text);
+    return runCli(['policy', 'diff', base.path, candidate.path], {});
+  };
+
+  it('a condition nested 200 deep: exit 2 at file:line:column, before Cedar sees it', async () => {
+    const deep = `${'('.repeat(200)}true${')'.repeat(200)}`;
+    const r = await diffAgainst(
+      'deep.cedar',
+      `@id("deep")\npermit (principal, action, resource)\nwhen { ${deep} };\n`,
+    );
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.match(r.stdout + r.stderr, /deep\.cedar:3:\d+: .*nested more than 50 deep/);
+    assert.doesNotMatch(r.stdout + r.stderr, /\n\s+at |out of bounds|call stack/);
+  });
+
+  it('more policies than a set may hold: exit 2 naming the limit', async () => {
+    const many = Array.from(
+      { length: 10_001 },
+      (_, i) =>
+        `@id("m${i}")\npermit (principal, action == Cedargate::Action::"users:list", resource);`,
+    ).join('\n');
+    const r = await diffAgainst('many.cedar', many);
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.match(r.stdout + r.stderr, /more than 10000 policies, the limit/);
+    assert.doesNotMatch(r.stdout + r.stderr, /\n\s+at /);
+  });
+});
+
+describe('policy replay on pathological input (issue 22, Also)', () => {
+  const dir = tempDir('cedargate-replay-bounds-');
+  after(dir.remove);
+  const decision = JSON.stringify({
+    msg: 'decision',
+    request_id: 'r1',
+    decision: 'allow',
+    policies: ['tenant-members-list-users'],
+    policy_version: 'v0',
+    request: {
+      principal: { id: 'o', tenantId: 't', roles: ['admin'], isOwner: true },
+      action: 'users:list',
+      resource: { type: 'Tenant', id: 't' },
+      context: {},
+    },
+  });
+
+  it('a line of 2 MiB: exit 2 naming the line and the limit, no stack trace', async () => {
+    const log = join(dir.path, 'huge.log');
+    writeFileSync(
+      log,
+      `${decision}\n{"msg":"decision","x":"${'a'.repeat(2 << 20)}"}\n${decision}\n`,
+    );
+    const r = await runCli(['policy', 'replay', log, '--against', shippedPolicies], {});
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.match(
+      r.stdout,
+      new RegExp(`^${log}: line 2 is longer than ${REPLAY_LIMITS.lineBytes} bytes`, 'm'),
+    );
+    assert.doesNotMatch(r.stdout + r.stderr, /\n\s+at /);
+  });
+
+  it('more distinct policy versions than a replay counts: exit 2 naming the line', async () => {
+    const log = join(dir.path, 'versions.log');
+    const n = REPLAY_LIMITS.versions;
+    const lines = Array.from({ length: n + 1 }, (_, i) =>
+      decision.replace('"policy_version":"v0"', `"policy_version":"v${i}"`),
+    );
+    writeFileSync(log, lines.join('\n'));
+    const r = await runCli(['policy', 'replay', log, '--against', shippedPolicies], {});
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.match(
+      r.stdout,
+      new RegExp(`^${log}: line ${n + 1}: more than ${n} distinct policy_version`, 'm'),
+    );
+    assert.doesNotMatch(r.stdout + r.stderr, /\n\s+at /);
   });
 });
