@@ -6,7 +6,6 @@
 import { execFile } from 'node:child_process';
 import { createReadStream, statSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
 import { promisify } from 'node:util';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -20,6 +19,7 @@ import {
 } from '../policy/authoring/diff.js';
 import { explainDecision, renderExplanation } from '../policy/authoring/explain.js';
 import { createReplay, renderReplay } from '../policy/authoring/replay.js';
+import { readLogLines } from '../policy/authoring/replay-input.js';
 import { formatPolicies } from '../policy/authoring/fmt.js';
 import {
   listTestFiles,
@@ -778,10 +778,10 @@ async function readLines(source: string, onLine: (line: string) => void): Promis
   const failed = new Promise<string>((resolve) =>
     input.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message)),
   );
-  const lines = createInterface({ input, crlfDelay: Infinity });
-  const done = (async () => {
-    for await (const line of lines) onLine(line);
-    return null;
-  })().catch((err: NodeJS.ErrnoException) => err.code ?? err.message);
+  // Bounded line by line (replay-input.ts): a log is whatever file a person points us at.
+  const done = readLogLines(input, onLine).then(
+    () => null,
+    (err: NodeJS.ErrnoException) => err.code ?? err.message,
+  );
   return Promise.race([done, failed]);
 }
