@@ -111,28 +111,20 @@ import {
   shapesOf,
   toSchemaJson,
   type SchemaJson,
+  type SchemaNamespace,
   type SchemaShapes,
 } from './schema-json.js';
 import { splitPolicies } from './text-scanners.js';
-import type { ContextAttributeKind, ParsedSchema } from './types.js';
+import type { ParsedSchema } from './types.js';
 
 export type { CedarProblem } from './cedar-problems.js';
 export type { CompiledPolicySet, CompileOptions } from './cedar-policy-set.js';
 export { PREPARSE_CHUNK } from './cedar-policy-set.js';
 export type { PolicyMeta } from './decision-combine.js';
-export type { SchemaShapes, SchemaType } from './schema-json.js';
+export type { SchemaNamespace, SchemaShapes, SchemaType } from './schema-json.js';
 
 // ---------------------------------------------------------------------------------------------
 // Schema
-
-/**
- * One namespace of a schema as Cedar resolves it, in the project's terms: its entity types (with
- * their enum members) and, per action, the context attributes that are entity references.
- */
-export interface SchemaNamespace {
-  entityTypes: Record<string, { enum?: string[] }>;
-  entityAttributes: Record<string, Record<string, ContextAttributeKind>>;
-}
 
 /**
  * The namespaces of a schema in Cedar syntax, keyed by name (`''` for none), or what is wrong
@@ -409,10 +401,15 @@ export async function compilePolicySetInTurns(
 /** The fitted call shape of `policies` under `schema`, from each policy's EST. */
 export function callShapeFor(schema: ParsedSchema, policies: Record<string, string>): CallShape {
   const ests = policyEstsOf(policies);
-  const tenant = schemaShapesOf(schema.text).entities[schema.types.tenant];
+  const json = schemaJsonOf(schema.text);
+  const tenant = shapesOf(json).entities[schema.types.tenant];
+  const groups = Object.values(json).flatMap((ns) =>
+    Object.values(ns.actions).flatMap((a) => a.memberOf.map((m) => m.id)),
+  );
   return callShapeOf(ests, {
     actionType: schema.types.action,
     actions: Object.keys(schema.entityAttributes),
+    groups,
     // An undeclared Tenant is not one the adapter can reason about: keep the full form.
     tenantHasData: tenant === undefined || tenant.tags || Object.keys(tenant.attributes).length > 0,
   });

@@ -52,6 +52,15 @@ export interface SchemaNamespaceJson {
 /** A schema: its namespaces by name (`''` for none). */
 export type SchemaJson = Record<string, SchemaNamespaceJson>;
 
+/**
+ * One namespace of a schema as Cedar resolves it, in the project's terms: its entity types (with
+ * their enum members) and, per action, the context attributes that are entity references.
+ */
+export interface SchemaNamespace {
+  entityTypes: Record<string, { enum?: string[] }>;
+  entityAttributes: Record<string, Record<string, ContextAttributeKind>>;
+}
+
 /** The schema JSON holds a construct this reader does not know. */
 export class SchemaJsonError extends Error {
   constructor(path: string, what: string) {
