@@ -4,9 +4,9 @@
  * input (a log that cannot be read or holds no replayable decision, a set that does not load).
  */
 import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { createLogger } from '../../common/logger.js';
 import { createReplay, renderReplay } from '../../policy/authoring/replay.js';
+import { readLogLines } from '../../policy/authoring/replay-input.js';
 import { PolicyLoadError } from '../../policy/policy-set.js';
 import { createPolicyStore } from '../../sidecar/authz/policy-store.js';
 import type { PolicyStore } from '../../sidecar/authz/policy-store.js';
@@ -85,10 +85,10 @@ async function readLines(source: string, onLine: (line: string) => void): Promis
   const failed = new Promise<string>((resolve) =>
     input.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message)),
   );
-  const lines = createInterface({ input, crlfDelay: Infinity });
-  const done = (async () => {
-    for await (const line of lines) onLine(line);
-    return null;
-  })().catch((err: NodeJS.ErrnoException) => err.code ?? err.message);
+  // Bounded line by line (replay-input.ts): a log is whatever file a person points us at.
+  const done = readLogLines(input, onLine).then(
+    () => null,
+    (err: NodeJS.ErrnoException) => err.code ?? err.message,
+  );
   return Promise.race([done, failed]);
 }
