@@ -17,14 +17,8 @@ import {
   UpstreamTimeoutError,
   type CedargateError,
 } from '../errors.js';
-import { buildCreateContext, buildUpdateContext } from '../policy/context.js';
-import type {
-  AuthzContext,
-  AuthzRequest,
-  Decision,
-  PrincipalFacts,
-  ResourceFacts,
-} from '../policy/types.js';
+import { decideQuestion, requestOfQuestion, type Question } from '../policy/question.js';
+import type { AuthzRequest, Decision } from '../policy/types.js';
 import { decisionKeyOf, type DecisionSource } from './authz/decision-cache.js';
 import type { PolicyStore } from './authz/policy-store.js';
 import type { Exchange } from './decision-log.js';
@@ -111,7 +105,8 @@ export function createScreenWrite(deps: DecideAndForwardDeps): ScreenWrite {
     if (r.input?.roles !== undefined) checkRoles(r.input.roles, deps.policies.current().roles);
     // Only a denial is recorded here (as the request's decision); an allow is decided again.
     // Uncached, the screen waits its tenant's turn like any decision (the fair scheduler).
-    const { decision } = await decideFairly(deps, r.tenantId, requestOf(r, principal, target));
+    const request = requestOfQuestion(questionOf(r, principal, target));
+    const { decision } = await decideFairly(deps, r.tenantId, request);
     r.screenMissed = !decision.cached;
     if (!decision.allowed) await decideOrDeny(deps, r, principal, target);
   };
@@ -172,7 +167,7 @@ async function decideOrDeny(
   target: UserRecord | undefined,
 ): Promise<void> {
   const { route, ex } = r;
-  const request = requestOf(r, principal, target);
+  const request = requestOfQuestion(questionOf(r, principal, target));
   const { policyVersion, decision } = await decideFairly(deps, r.tenantId, request);
   ex.decision = decision;
   ex.decided = { request, policyVersion };
@@ -310,33 +305,22 @@ export function decide(
   target: UserRecord | undefined,
   source: DecisionSource = 'request',
 ): Decision {
-  return policies.decide(requestOf(r, principal, target), source);
+  return decideQuestion(questionOf(r, principal, target), (q) => policies.decide(q, source))
+    .decision;
 }
 
-/** The authorization question of `r`: who asks, what for, on what, with which context. */
-function requestOf(
+/** The authorization question of `r`: who asks, what for, on what, with which input. */
+function questionOf(
   r: DecisionInput,
   principal: UserFacts,
   target: UserRecord | undefined,
-): AuthzRequest {
-  // Acting on oneself: principal and resource are one entity, and the target record may be the
-  // fresher of the two (re-read after a 412): decide on one version of that user, never two.
-  const self = target !== undefined && target.user.id === principal.id;
-  const resource: ResourceFacts =
-    target === undefined
-      ? { type: 'Tenant', id: r.tenantId }
-      : { type: 'User', ...factsOf(target.user) };
-  let context: AuthzContext = {};
-  if (r.route.action === 'users:update' && target !== undefined && r.input !== undefined) {
-    context = buildUpdateContext(target.user, r.input);
-  } else if (r.route.action === 'users:create' && r.input !== undefined) {
-    context = buildCreateContext(r.input as NewUser);
-  }
+): Question {
   return {
-    principal: factsOf(self ? target.user : principal),
     action: r.route.action,
-    resource,
-    context,
+    tenantId: r.tenantId,
+    principal,
+    target: target?.user,
+    input: r.input,
   };
 }
 
@@ -366,8 +350,4 @@ function recordOf(response: {
   } catch {
     return undefined;
   }
-}
-
-function factsOf(u: UserFacts): PrincipalFacts {
-  return { id: u.id, tenantId: u.tenant_id, roles: u.roles, isOwner: u.is_owner };
 }
