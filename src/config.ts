@@ -102,6 +102,11 @@ export interface Config {
   readonly eventMaxStalenessMs: number;
   readonly shutdownGraceMs: number;
   readonly policyPollMs: number;
+  /**
+   * DECISION_CROSSCHECK_RATE: the share (0..1, default 0.001) of the compiled decider's answers
+   * that cedar-wasm decides again off the request path; 0 turns it off, 1 checks every one.
+   */
+  readonly decisionCrosscheckRate: number;
   readonly logLevel: string;
 }
 
@@ -144,6 +149,15 @@ function int(
   if (n < min || n > max)
     throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`, example);
   return n;
+}
+
+/** A share between 0 and 1 (a decimal such as 0.001). */
+function fraction(env: Env, name: string, dflt: number, example: string): number {
+  const raw = str(env, name);
+  if (raw === undefined) return dflt;
+  if (!/^(0|1|0?\.\d+|1\.0*)$/.test(raw))
+    throw new ConfigError(name, `must be a number from 0 to 1, got "${raw}"`, example);
+  return Number(raw);
 }
 
 /** A timeout that must not outlast REQUEST_TIMEOUT_MS (node's own 408 would come first). */
@@ -447,6 +461,7 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
     ...eventConsistency(env),
     shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 10_000, 0, 600_000, '10000'),
     policyPollMs: int(env, 'POLICY_POLL_MS', 5_000, 100, 3_600_000, '5000'),
+    decisionCrosscheckRate: fraction(env, 'DECISION_CROSSCHECK_RATE', 0.001, '0.001'),
     logLevel,
   });
 }

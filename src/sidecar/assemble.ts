@@ -115,7 +115,9 @@ async function openParts(options: SidecarOptions, closers: Closers): Promise<Par
     watch: true,
     pollMs: config.policyPollMs,
     onReload: (result) => metrics.policyReloads.inc({ result }),
+    crosscheckRate: config.decisionCrosscheckRate,
   });
+  metrics.watchCrosschecks(() => policies.crosschecks?.() ?? { checked: 0, disagreements: 0 });
   closers.add(() => policies.close());
   const candidate = await openCandidate(config, logger, metrics);
   if (candidate !== undefined) closers.add(() => candidate.close());

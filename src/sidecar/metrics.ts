@@ -37,6 +37,8 @@ export interface SidecarMetrics extends RequestRecorders {
   watchFairness(read: () => FairSchedulerStats): void;
   /** The caches' totals, read at each scrape and turned into counter increments. */
   countCaches(read: () => CacheTotals): void;
+  /** The compiled decider's cross-checks by cedar-wasm (checked, disagreeing), read at each scrape. */
+  watchCrosschecks(read: () => { checked: number; disagreements: number }): void;
   /** The change stream's lag and the caches dropped for lost events, read at each scrape. */
   watchEvents(
     read: () => { lagSeconds: number; cachesDropped: number; generationChanges: number },
@@ -81,6 +83,9 @@ export function createSidecarMetrics(): SidecarMetrics {
     },
     watchFairness(read) {
       watchFairness(registry, read);
+    },
+    watchCrosschecks(read) {
+      watchCrosschecks(registry, read);
     },
     watchEvents(read) {
       let counted = 0;
@@ -231,4 +236,34 @@ function createCacheEvents(registry: Registry) {
       readCaches = read;
     },
   };
+}
+
+/** Counters that follow totals kept elsewhere (the policy store's cross-check counts). */
+function watchCrosschecks(
+  registry: Registry,
+  read: () => { checked: number; disagreements: number },
+): void {
+  const follow = (name: string, help: string, pick: (c: ReturnType<typeof read>) => number) => {
+    let counted = 0;
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const now = pick(read());
+        if (now > counted) this.inc(now - counted);
+        counted = now;
+      },
+    });
+  };
+  follow(
+    'cedargate_decision_crosschecks_total',
+    'Compiled decisions decided again by cedar-wasm (DECISION_CROSSCHECK_RATE)',
+    (c) => c.checked,
+  );
+  follow(
+    'cedargate_decision_crosscheck_disagreements_total',
+    'Cross-checked decisions where cedar-wasm answered otherwise than the compiled decider (each turns the compiled path off for that policy set)',
+    (c) => c.disagreements,
+  );
 }

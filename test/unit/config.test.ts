@@ -94,6 +94,16 @@ describe('loadConfig', () => {
     );
   });
 
+  it('DECISION_CROSSCHECK_RATE: 1 in 1,000 by default, 0 turns it off, 1 checks every decision', () => {
+    assert.equal(loadConfig('start', {}).decisionCrosscheckRate, 0.001);
+    assert.equal(loadConfig('start', { DECISION_CROSSCHECK_RATE: '0' }).decisionCrosscheckRate, 0);
+    assert.equal(loadConfig('start', { DECISION_CROSSCHECK_RATE: '1' }).decisionCrosscheckRate, 1);
+    assert.equal(
+      loadConfig('start', { DECISION_CROSSCHECK_RATE: '0.05' }).decisionCrosscheckRate,
+      0.05,
+    );
+  });
+
   it('derives UPSTREAM_URL from BACKEND_PORT', () => {
     assert.equal(
       loadConfig('start', { BACKEND_PORT: '9000' }).upstreamUrl,
@@ -135,6 +145,9 @@ describe('loadConfig', () => {
       [{ FAIR_QUEUE_MAX: '0' }, 'FAIR_QUEUE_MAX'],
       [{ FAIR_QUEUE_MAX: '64 steps' }, 'FAIR_QUEUE_MAX'],
       [{ PAGE_MAX_BYTES: '4MB' }, 'PAGE_MAX_BYTES'],
+      [{ DECISION_CROSSCHECK_RATE: '1.5' }, 'DECISION_CROSSCHECK_RATE'],
+      [{ DECISION_CROSSCHECK_RATE: '1/1000' }, 'DECISION_CROSSCHECK_RATE'],
+      [{ DECISION_CROSSCHECK_RATE: '-0.1' }, 'DECISION_CROSSCHECK_RATE'],
       [{ PAGE_MAX_BYTES: '1024' }, 'PAGE_MAX_BYTES'],
       [{ EVENT_STREAM_MAXLEN: '10' }, 'EVENT_STREAM_MAXLEN'],
       [{ EVENT_STREAM_MAXLEN: 'many' }, 'EVENT_STREAM_MAXLEN'],

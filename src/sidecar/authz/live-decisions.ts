@@ -26,7 +26,7 @@ export function decideOn(serving: Live, request: AuthzRequest, cache: DecisionCa
   if (hit !== undefined) return hit;
   const shared = serving.keys.shared(request);
   const exact = serving.keys.exact(request);
-  const decision: Decision = { ...serving.compiled.authorize(request), cached: false };
+  const decision: Decision = { ...serving.decider.authorize(request), cached: false };
   // Error messages may name the request's own ids (they go to its log line): such a decision
   // is kept for exactly this request, never handed to another one of its class.
   cache.set(

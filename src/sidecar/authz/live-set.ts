@@ -9,6 +9,12 @@ import { formatProblem } from '../../policy/policy-set.js';
 import type { LoadedPolicySet, PolicyInfo } from '../../policy/policy-set.js';
 import { createRequestAbstraction } from '../../policy/request-abstraction.js';
 import { decisionKeysFor, type DecisionKeys } from './decision-cache.js';
+import {
+  createLiveDecider,
+  type CompileDecider,
+  type CrosscheckCounts,
+  type LiveDecider,
+} from './decider.js';
 import type { Canary, LoadedForStore } from './isolated-engine.js';
 
 /** What is live now. */
@@ -29,7 +35,10 @@ export interface PolicySnapshot {
 /** One set made ready to serve. */
 export interface Live {
   set: LoadedPolicySet;
+  /** The set preparsed in cedar-wasm: the canaries' engine, and the decider's judge. */
   compiled: CompiledPolicySet;
+  /** Who decides the set's requests (decider.ts): compiled, or cedar-wasm. */
+  decider: LiveDecider;
   /** Built with the set, not per request: the abstraction collects the set's literals. */
   keys: DecisionKeys;
   snapshot: PolicySnapshot;
@@ -37,14 +46,28 @@ export interface Live {
   canaries: Canary[];
 }
 
+/** What activating a set needs from its store, the same for every set it serves. */
+export interface Activation {
+  logger: Logger;
+  now: () => Date;
+  /** Preparses a set into a slot of the live cedar-wasm instance. */
+  compile: typeof compilePolicySetInTurns;
+  /** Compiles a set to plain JavaScript (undefined: cedar-wasm decides). */
+  compileDecider: CompileDecider | undefined;
+  crosscheckRate: number;
+  counts: CrosscheckCounts;
+  /** A set's compiled path was turned off: the decisions it cached must go. */
+  onFallback: () => void;
+  random?: () => number;
+}
+
 /** Builds what serving `set` needs: the compiled set in `slot`, its decision keys, its snapshot. */
 export async function activate(
-  logger: Logger,
-  now: () => Date,
+  activation: Activation,
   loaded: LoadedForStore,
   slot: string,
-  compile: typeof compilePolicySetInTurns,
 ): Promise<Live> {
+  const { logger, now, compile } = activation;
   const { set } = loaded;
   const meta = Object.fromEntries(
     set.policies.map((p) => [p.id, { effect: p.effect, notice: p.notice }]),
@@ -72,6 +95,16 @@ export async function activate(
     slot,
     canaries: loaded.canaries,
     compiled,
+    decider: createLiveDecider({
+      set,
+      wasm: compiled,
+      compile: activation.compileDecider,
+      rate: activation.crosscheckRate,
+      logger,
+      counts: activation.counts,
+      onFallback: activation.onFallback,
+      ...(activation.random !== undefined && { random: activation.random }),
+    }),
     keys: decisionKeysFor(set.version, abstraction),
     snapshot: {
       version: set.version,

@@ -60,7 +60,7 @@ async function swapIn(state: StoreState, loaded: LoadedForStore, reason: string)
   const { logger, slots } = state;
   const { set } = loaded;
   const slot = state.live.slot === slots[0] ? slots[1] : slots[0];
-  const next = await activate(logger, state.now, loaded, slot, state.compile);
+  const next = await activate(state.activation, loaded, slot);
   const live = state.live;
   const retired = live.snapshot.roles.filter((r) => !next.snapshot.roles.includes(r)).sort();
   state.live = next; // the swap: one assignment, between two synchronous decide() calls

@@ -25,7 +25,8 @@ import { checkCanaries } from './canaries.js';
 import { createDecisionCache, type DecisionCache, type DecisionSource } from './decision-cache.js';
 import { createIsolatedLoader, type LoadedForStore } from './isolated-engine.js';
 import { cachedDecision, decideOn } from './live-decisions.js';
-import { activate, logWarnings, type PolicySnapshot } from './live-set.js';
+import type { CompileDecider, CrosscheckCounts } from './decider.js';
+import { activate, logWarnings, type Activation, type PolicySnapshot } from './live-set.js';
 import { reloadInOrder } from './policy-reload.js';
 import { startWatching, type WatchOptions } from './policy-watch.js';
 import {
@@ -40,6 +41,7 @@ export { loadPolicySet, PolicyLoadError, formatProblem, createIsolatedLoader };
 export type { LoadedPolicySet, PolicyInfo, PolicyProblem };
 export type { PolicySnapshot } from './live-set.js';
 export type { EngineHealth, PolicyStatus, ReloadResult } from './store-state.js';
+export type { CompileDecider, CompiledDecider, DeciderStatus } from './decider.js';
 
 /** The live policy set of one directory. */
 export interface PolicyStore {
@@ -65,6 +67,8 @@ export interface PolicyStore {
   dropDecisions(): void;
   /** Whether the live engine decides its canaries as the set says (/readyz). */
   engineHealth?: () => EngineHealth;
+  /** The compiled decider's cross-checks over every set this store served (the metrics). */
+  crosschecks?: () => CrosscheckCounts;
   /** Stops watchers and timers. */
   close(): void;
 }
@@ -86,7 +90,19 @@ export interface PolicyStoreOptions extends WatchOptions {
   compile?: typeof compilePolicySetInTurns;
   /** How often the canaries are decided again, in ms (default 30 000; 0: only on events). */
   canaryEveryMs?: number;
+  /**
+   * Compiles a set to plain JavaScript (decider.ts); a set it refuses, or any set when this is
+   * undefined, is decided by cedar-wasm.
+   */
+  compileDecider?: CompileDecider;
+  /** DECISION_CROSSCHECK_RATE: the share of compiled decisions judged again (default 0.001). */
+  crosscheckRate?: number;
+  /** Draws the cross-check sample (default Math.random; tests pin it). */
+  random?: () => number;
 }
+
+/** DECISION_CROSSCHECK_RATE's default: 1 compiled decision in 1,000 is decided again. */
+export const DEFAULT_CROSSCHECK_RATE = 0.001;
 
 let storeCounter = 0;
 
@@ -129,6 +145,7 @@ export async function createPolicyStore(options: PolicyStoreOptions): Promise<Po
       state.permissionsCache.clear();
     },
     engineHealth: () => ({ ...state.health }),
+    crosschecks: () => ({ ...state.activation.counts }),
     close() {
       state.closed = true;
       watching.close();
@@ -146,7 +163,6 @@ async function openState(
 ): Promise<StoreState> {
   const { dir, logger } = options;
   const now = options.now ?? (() => new Date());
-  const compile = options.compile ?? compilePolicySetInTurns;
   const slots = [
     `cedargate-${process.pid}-${++storeCounter}-a`,
     `cedargate-${process.pid}-${storeCounter}-b`,
@@ -157,7 +173,22 @@ async function openState(
       { file: dir, line: 1, column: 1, message: `cannot read: ${message}` },
     ]);
   });
-  const live = await activate(logger, now, await load(dir, sources), slots[0], compile);
+  const cache = createDecisionCache(options.decisionCacheMax ?? 10_000);
+  const permissionsCache = createDecisionCache(options.permissionsCacheMax ?? 2_000);
+  const activation: Activation = {
+    logger,
+    now,
+    compile: options.compile ?? compilePolicySetInTurns,
+    compileDecider: options.compileDecider,
+    crosscheckRate: options.crosscheckRate ?? DEFAULT_CROSSCHECK_RATE,
+    counts: { checked: 0, disagreements: 0 },
+    onFallback: () => {
+      cache.clear();
+      permissionsCache.clear();
+    },
+    ...(options.random !== undefined && { random: options.random }),
+  };
+  const live = await activate(activation, await load(dir, sources), slots[0]);
   logWarnings(logger, live.set);
   logger.info(
     { version: live.snapshot.version, policies: live.snapshot.policyIds.length, dir },
@@ -167,8 +198,8 @@ async function openState(
     dir,
     logger,
     now,
-    cache: createDecisionCache(options.decisionCacheMax ?? 10_000),
-    permissionsCache: createDecisionCache(options.permissionsCacheMax ?? 2_000),
+    cache,
+    permissionsCache,
     slots,
     live,
     lastReload: null,
@@ -178,7 +209,7 @@ async function openState(
     chain: Promise.resolve(),
     closed: false,
     load,
-    compile,
+    activation,
     health: { ok: true, detail: 'ok' },
   };
 }

@@ -4,12 +4,12 @@
  * watch, canaries, decisions) each work on this one state.
  */
 import type { Logger } from '../../common/logger.js';
-import type { compilePolicySetInTurns } from '../../policy/cedar-adapter.js';
 import type { PolicySources } from '../../policy/policy-files.js';
 import type { PolicyProblem } from '../../policy/policy-set.js';
 import type { DecisionCache } from './decision-cache.js';
 import type { LoadedForStore } from './isolated-engine.js';
-import type { Live, PolicySnapshot } from './live-set.js';
+import type { DeciderStatus } from './decider.js';
+import type { Activation, Live, PolicySnapshot } from './live-set.js';
 
 /** The live set and the outcome of the last reload that tried a new set. */
 export interface PolicyStatus {
@@ -34,6 +34,8 @@ export interface PolicyStatus {
    * each such decision lists them in `ignoredRoles`. A role the schema names again leaves the list.
    */
   retiredRoles: string[];
+  /** Who decides the live set: the compiled decider or cedar-wasm, why, and its cross-checks. */
+  decider: DeciderStatus;
 }
 
 /** The outcome of one reload. */
@@ -66,7 +68,8 @@ export interface StoreState {
   chain: Promise<unknown>;
   closed: boolean;
   load: (dir: string, sources: PolicySources) => Promise<LoadedForStore>;
-  compile: typeof compilePolicySetInTurns;
+  /** What activating a set needs (live-set.ts), including the cross-check counts. */
+  activation: Activation;
   health: EngineHealth;
 }
 
@@ -85,5 +88,6 @@ export function statusOf(state: StoreState): PolicyStatus {
           },
     reloads: { ...state.reloads },
     retiredRoles: [...state.retiredRoles].sort(),
+    decider: state.live.decider.status(),
   };
 }
