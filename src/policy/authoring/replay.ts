@@ -16,6 +16,7 @@ import {
   summaryOf,
 } from './change-classes.js';
 import type { Feature, Relation } from './change-classes.js';
+import { assertRoomFor, tooLongId } from './replay-input.js';
 import { BODY_ROLE_ATTRIBUTES } from './schema-diff.js';
 import { RESOURCE_KIND_OF, USERS_ACTIONS } from '../types.js';
 import type { AuthzContext, AuthzRequest, Decision, UsersAction } from '../types.js';
@@ -60,6 +61,8 @@ export function parseDecisionLine(text: string): ParsedLine {
     return { kind: 'malformed', reason: 'no request_id' };
   const uid = value['request_uid'];
   const requestUid = typeof uid === 'string' && uid !== '' ? uid : requestId;
+  const longId = tooLongId({ request_id: requestId, request_uid: requestUid });
+  if (longId !== null) return { kind: 'malformed', reason: longId };
   const policies = value['policies'];
   if (!isStringArray(policies)) return { kind: 'malformed', reason: 'policies is not a list' };
   if (value['request'] === undefined)
@@ -247,11 +250,15 @@ export function createReplay(options: ReplayOptions): Replay {
       const { logged } = parsed;
       report.replayed++;
       const v = logged.policyVersion ?? 'unknown';
+      if (!Object.hasOwn(report.loggedVersions, v))
+        assertRoomFor('versions', Object.keys(report.loggedVersions).length, report.lines);
       report.loggedVersions[v] = (report.loggedVersions[v] ?? 0) + 1;
       const unknown = unknownAskedFor(logged.request, options.knownRoles);
       if (unknown.length > 0) {
         report.refused.count++;
         for (const role of unknown) {
+          if (!Object.hasOwn(report.refused.roles, role))
+            assertRoomFor('refusedRoles', Object.keys(report.refused.roles).length, report.lines);
           const r = (report.refused.roles[role] ??= { count: 0, firstRequestId: logged.requestId });
           r.count++;
         }
@@ -272,6 +279,7 @@ export function createReplay(options: ReplayOptions): Replay {
       const key = classKey(logged.request.action, relation, kind, before, after);
       let g = groups.get(key);
       if (g === undefined) {
+        assertRoomFor('classes', groups.size, report.lines);
         g = {
           cls: {
             action: logged.request.action,

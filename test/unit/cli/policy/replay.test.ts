@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { cpSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { cliEntry, runCli, shippedPolicies, tempDir } from '../../helpers/process.js';
+import { cliEntry, runCli, shippedPolicies, tempDir } from '../../../helpers/process.js';
 
 const cleanups: (() => void)[] = [];
 after(() => cleanups.forEach((c) => c()));
