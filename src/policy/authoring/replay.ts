@@ -5,7 +5,6 @@
  * sidecar's engine read — facts and ids, the context its builders made — so the candidate decides
  * exactly the question the live set was asked.
  */
-import { assertRoomFor, tooLongId } from './replay-input.js';
 import {
   AS_SEEN,
   classKey,
@@ -17,6 +16,7 @@ import {
   summaryOf,
 } from './change-classes.js';
 import type { Feature, Relation } from './change-classes.js';
+import { assertRoomFor, tooLongId } from './replay-input.js';
 import { BODY_ROLE_ATTRIBUTES } from './schema-diff.js';
 import { RESOURCE_KIND_OF, USERS_ACTIONS } from '../types.js';
 import type { AuthzContext, AuthzRequest, Decision, UsersAction } from '../types.js';
