@@ -364,6 +364,29 @@ function caller(options: BackendCheckOptions) {
 
 /** Entry point called by `src/cli/main.ts`. */
 export async function run(args: string[]): Promise<number> {
+  let results: RuleResult[];
+  try {
+    results = await checkBackend(optionsOf(args));
+  } catch (err) {
+    if (!(err instanceof UnreachableError)) throw err;
+    process.stderr.write(`cedargate backend-check: ${err.message}\n`);
+    return 2;
+  }
+  const width = Math.max(...results.map((r) => r.rule.length));
+  for (const r of results) {
+    process.stdout.write(`${r.ok ? 'PASS' : 'FAIL'}  ${r.rule.padEnd(width)}  ${r.reason}\n`);
+  }
+  const failed = results.filter((r) => !r.ok);
+  process.stdout.write(`${results.length - failed.length} passed, ${failed.length} failed\n`);
+  if (failed.length === 0) return 0;
+  process.stderr.write(
+    `cedargate backend-check: rules failed: ${failed.map((r) => r.rule).join(', ')}\n`,
+  );
+  return 1;
+}
+
+/** The command line as options; a wrong one is a UsageError. */
+function optionsOf(args: string[]): BackendCheckOptions {
   const { values, positionals } = parseFlags(
     args,
     {
@@ -382,6 +405,26 @@ export async function run(args: string[]): Promise<number> {
     );
   }
   const baseUrl = positionals[0] as string;
+  checkBaseUrl(baseUrl);
+  const trustSecret = values['trust-secret'] ?? loadConfig('cli').trustSecret;
+  if (trustSecret === undefined || trustSecret === '') {
+    throw new UsageError(`missing --trust-secret (or TRUST_SECRET)\nusage: ${USAGE}`);
+  }
+  const timeoutMs = values['timeout-ms'] === undefined ? 5000 : Number(values['timeout-ms']);
+  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
+    throw new UsageError(`--timeout-ms: a positive integer of milliseconds (e.g. 5000)`);
+  }
+  return {
+    baseUrl,
+    tenantId: required(values.tenant, 'tenant', USAGE),
+    userId: required(values.user, 'user', USAGE),
+    trustSecret,
+    ...(values.role === undefined ? {} : { role: values.role }),
+    timeoutMs,
+  };
+}
+
+function checkBaseUrl(baseUrl: string): void {
   let url: URL;
   try {
     url = new URL(baseUrl);
@@ -391,38 +434,4 @@ export async function run(args: string[]): Promise<number> {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new UsageError(`URL: "${baseUrl}" must be http: or https: (e.g. http://127.0.0.1:8081)`);
   }
-  const trustSecret = values['trust-secret'] ?? loadConfig('cli').trustSecret;
-  if (trustSecret === undefined || trustSecret === '') {
-    throw new UsageError(`missing --trust-secret (or TRUST_SECRET)\nusage: ${USAGE}`);
-  }
-  const timeoutMs = values['timeout-ms'] === undefined ? 5000 : Number(values['timeout-ms']);
-  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
-    throw new UsageError(`--timeout-ms: a positive integer of milliseconds (e.g. 5000)`);
-  }
-  let results: RuleResult[];
-  try {
-    results = await checkBackend({
-      baseUrl,
-      tenantId: required(values.tenant, 'tenant', USAGE),
-      userId: required(values.user, 'user', USAGE),
-      trustSecret,
-      ...(values.role === undefined ? {} : { role: values.role }),
-      timeoutMs,
-    });
-  } catch (err) {
-    if (!(err instanceof UnreachableError)) throw err;
-    process.stderr.write(`cedargate backend-check: ${err.message}\n`);
-    return 2;
-  }
-  const width = Math.max(...results.map((r) => r.rule.length));
-  for (const r of results) {
-    process.stdout.write(`${r.ok ? 'PASS' : 'FAIL'}  ${r.rule.padEnd(width)}  ${r.reason}\n`);
-  }
-  const failed = results.filter((r) => !r.ok);
-  process.stdout.write(`${results.length - failed.length} passed, ${failed.length} failed\n`);
-  if (failed.length === 0) return 0;
-  process.stderr.write(
-    `cedargate backend-check: rules failed: ${failed.map((r) => r.rule).join(', ')}\n`,
-  );
-  return 1;
 }
