@@ -41,6 +41,7 @@ import { assertIssuerMaySpeakFor, assertSameTenant, readTenantHeader } from './t
 import { assertHostHeader, assertSingleCredential, assertSingleHeaders } from './headers.js';
 import type { UserRecord } from './user-facts.js';
 import { createWriteQueue, type WriteQueue } from './write-queue.js';
+import type { RequestGate } from './request-gate.js';
 
 export interface PipelineDeps {
   verifier: CredentialVerifier;
@@ -67,6 +68,8 @@ export interface PipelineDeps {
    * for its tenant's turn (fair-gate.ts); without it, it runs at once.
    */
   fair?: FairGate;
+  /** Whole requests wait here for their tenant's share while the loop is busy; else none wait. */
+  gate?: RequestGate;
 }
 
 /** The request handler for the sidecar's data port. */
@@ -113,12 +116,30 @@ interface Steps {
 
 /** One request, step by step in the contract's order; resolves to the status answered. */
 async function handle(
-  { deps, writes, screenWrite, decideAndForward }: Steps,
+  steps: Steps,
   req: IncomingMessage,
   res: ServerResponse,
   ex: Exchange,
 ): Promise<number> {
+  const { deps } = steps;
   const { tenantId, principal } = await admit(deps, req, ex);
+  // Past the credential and the tenant match, so that no one can take another tenant's places.
+  const leave = deps.gate === undefined ? undefined : await deps.gate.enter(tenantId);
+  try {
+    return await decideOrAnswer(steps, req, res, ex, { tenantId, principal });
+  } finally {
+    leave?.();
+  }
+}
+
+/** Everything after the head's checks: route, body, then the answer or the decision. */
+async function decideOrAnswer(
+  { deps, writes, screenWrite, decideAndForward }: Steps,
+  req: IncomingMessage,
+  res: ServerResponse,
+  ex: Exchange,
+  { tenantId, principal }: { tenantId: string; principal: UserRecord },
+): Promise<number> {
   const { route, userId, path } = resolveRoute(req, ex);
   ex.resource = userId ?? tenantId;
   const { body, input } = await readInput(deps, req, route, ex);
