@@ -10,6 +10,7 @@
  */
 import { HelpRequested, subcommandError, subcommandsHelp, wantsHelp } from '../usage.js';
 import type { SubcommandModule } from '../usage.js';
+import * as check from './check.js';
 import * as diff from './diff.js';
 import * as explain from './explain.js';
 import * as fmt from './fmt.js';
@@ -25,6 +26,7 @@ export const SUBCOMMANDS: Readonly<Record<string, SubcommandModule>> = {
   explain,
   diff,
   replay,
+  check,
 };
 
 /** Each subcommand's usage line, in table order. */

@@ -1,8 +1,9 @@
 /**
- * The question each step of the explored tenant asks, built as the sidecar builds it (context.ts's
- * builders, the request shape of types.ts), and the decisions, asked once per request key.
+ * The question each step of the explored tenant asks, built as the sidecar builds it (question.ts),
+ * and the decisions, asked once per request key.
  */
-import { buildCreateContext, buildUpdateContext } from '../../context.js';
+import { requestOfQuestion } from '../../question.js';
+import type { QuestionUser } from '../../question.js';
 import type { AuthzRequest } from '../../types.js';
 import { roleNames } from './tenant-model.js';
 import type { Step, TenantModel, TenantState, TenantUser } from './tenant-model.js';
@@ -65,7 +66,7 @@ function stepKey(model: TenantModel, state: TenantState, step: Step): number {
   return key * 4 + 2;
 }
 
-/** The authorization request of `step` made in `state`, in the sidecar's request shape. */
+/** The authorization request of `step` made in `state`, asked as every tool asks (question.ts). */
 export function requestOfStep(
   model: TenantModel,
   tenantId: string,
@@ -73,46 +74,33 @@ export function requestOfStep(
   step: Step,
 ): AuthzRequest {
   const names = (mask: number) => roleNames(model.roles, mask);
-  const by = state[step.by] as TenantUser;
-  const principal = { id: by.id, tenantId, roles: names(by.roles), isOwner: by.owner };
+  const user = (u: TenantUser): QuestionUser => ({
+    id: u.id,
+    tenant_id: tenantId,
+    roles: names(u.roles),
+    is_owner: u.owner,
+    name: 'name',
+    avatar_digest: null,
+  });
+  const principal = user(state[step.by] as TenantUser);
   if (step.action === 'users:create') {
-    return {
-      principal,
-      action: step.action,
-      resource: { type: 'Tenant', id: tenantId },
-      context: buildCreateContext({ roles: names(step.roles) }),
-    };
+    const input = { name: 'new', email: 'new@example.com', roles: names(step.roles) };
+    return requestOfQuestion({ action: step.action, tenantId, principal, input });
   }
-  const on = state[step.on] as TenantUser;
-  const resource = {
-    type: 'User' as const,
-    id: on.id,
-    tenantId,
-    roles: names(on.roles),
-    isOwner: on.owner,
-  };
+  const target = user(state[step.on] as TenantUser);
   if (step.action === 'users:delete') {
-    return { principal, action: step.action, resource, context: {} };
+    return requestOfQuestion({ action: step.action, tenantId, principal, target });
   }
-  return {
-    principal,
-    action: step.action,
-    resource,
-    context: updateContext(model, on, step.roles, step.renames),
-  };
-}
-
-function updateContext(model: TenantModel, on: TenantUser, roles: number, renames: number) {
+  // The stored user's name is "name" and it has no avatar: a rename names it otherwise, an
+  // avatar change sets one.
   const flag = (name: string) => {
     const i = model.renameFlags.indexOf(name);
-    return i >= 0 && (renames & (1 << i)) !== 0;
+    return i >= 0 && (step.renames & (1 << i)) !== 0;
   };
-  // The builder compares the patch with the stored user: a name or avatar that differs from the
-  // current one is a change; one equal to it is not.
-  const current = { name: 'name', roles: roleNames(model.roles, on.roles), avatar_digest: null };
-  return buildUpdateContext(current, {
-    roles: roleNames(model.roles, roles),
+  const input = {
+    roles: names(step.roles),
     ...(flag('nameChanges') ? { name: 'renamed' } : {}),
     ...(flag('avatarChanges') ? { avatar: 'avatar' } : {}),
-  });
+  };
+  return requestOfQuestion({ action: step.action, tenantId, principal, target, input });
 }

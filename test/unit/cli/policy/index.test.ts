@@ -20,8 +20,8 @@ async function thrown(args: string[]): Promise<unknown> {
 describe('cedargate policy: the subcommand table', () => {
   const names = Object.keys(SUBCOMMANDS);
 
-  it('holds the six subcommands, each usage line naming its own', () => {
-    assert.deepEqual(names, ['validate', 'test', 'fmt', 'explain', 'diff', 'replay']);
+  it('holds the seven subcommands, each usage line naming its own', () => {
+    assert.deepEqual(names, ['validate', 'test', 'fmt', 'explain', 'diff', 'replay', 'check']);
     for (const [name, sub] of Object.entries(SUBCOMMANDS)) {
       assert.ok(sub.usage.line.startsWith(`cedargate policy ${name} `), sub.usage.line);
     }
