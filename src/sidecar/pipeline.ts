@@ -122,11 +122,11 @@ async function handle(
   ex: Exchange,
 ): Promise<number> {
   const { deps } = steps;
-  const tenantId = await admit(deps, req, ex);
+  const admitted = await admit(deps, req, ex);
   // Past the credential and the tenant match, so that no one can take another tenant's places.
-  const leave = deps.gate === undefined ? undefined : await deps.gate.enter(tenantId);
+  const leave = deps.gate === undefined ? undefined : await deps.gate.enter(admitted.tenantId);
   try {
-    return await decideOrAnswer(steps, req, res, ex, tenantId);
+    return await decideOrAnswer(steps, req, res, ex, admitted);
   } finally {
     leave?.();
   }
@@ -138,13 +138,13 @@ async function decideOrAnswer(
   req: IncomingMessage,
   res: ServerResponse,
   ex: Exchange,
-  tenantId: string,
+  { tenantId, principal }: { tenantId: string; principal: UserRecord },
 ): Promise<number> {
   const { route, userId, path } = resolveRoute(req, ex);
   ex.resource = userId ?? tenantId;
   const { body, input } = await readInput(deps, req, route, ex);
   if (route.answer === 'permissions') {
-    return answerPermissions(deps, { res, ex, route, tenantId, userId });
+    return answerPermissions(deps, { res, ex, route, tenantId, userId, principal });
   }
   const checked: CheckedRequest = {
     req,
@@ -153,6 +153,7 @@ async function decideOrAnswer(
     route,
     tenantId,
     userId,
+    principal,
     path,
     body,
     input,
@@ -163,7 +164,7 @@ async function decideOrAnswer(
   // and a write denied on the facts at hand is refused before it takes a place (issue 22, 2).
   if (userId !== undefined && (route.method === 'PUT' || route.method === 'DELETE')) {
     await screenWrite(checked);
-    const holder = (ex.principal as UserRecord).user.id;
+    const holder = checked.principal.user.id;
     return writes.run(`${tenantId}/${userId}`, holder, () => decideAndForward(checked));
   }
   return decideAndForward(checked);
@@ -171,9 +172,13 @@ async function decideOrAnswer(
 
 /**
  * The head's checks, in the contract's order: the credential, single headers, Host, the
- * tenant header and the tenant match. Resolves to the request's tenant.
+ * tenant header and the tenant match. Resolves to the request's tenant and its principal.
  */
-async function admit(deps: PipelineDeps, req: IncomingMessage, ex: Exchange): Promise<string> {
+async function admit(
+  deps: PipelineDeps,
+  req: IncomingMessage,
+  ex: Exchange,
+): Promise<{ tenantId: string; principal: UserRecord }> {
   // The credential first (contract §4): a request without one is 401 whatever else is wrong
   // with its headers. The check stays at the head so that no unauthenticated body is read.
   assertSingleCredential(req);
@@ -185,7 +190,7 @@ async function admit(deps: PipelineDeps, req: IncomingMessage, ex: Exchange): Pr
   const tenantId = readTenantHeader(req);
   ex.tenantId = tenantId;
   assertSameTenant(credential.tenantId, tenantId);
-  return tenantId;
+  return { tenantId, principal };
 }
 
 /** The verified credential and the user it names, who must still be a user of its tenant. */
