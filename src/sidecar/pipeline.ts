@@ -122,11 +122,11 @@ async function handle(
   ex: Exchange,
 ): Promise<number> {
   const { deps } = steps;
-  const { tenantId, principal } = await admit(deps, req, ex);
+  const admitted = await admit(deps, req, ex);
   // Past the credential and the tenant match, so that no one can take another tenant's places.
-  const leave = deps.gate === undefined ? undefined : await deps.gate.enter(tenantId);
+  const leave = deps.gate === undefined ? undefined : await deps.gate.enter(admitted.tenantId);
   try {
-    return await decideOrAnswer(steps, req, res, ex, { tenantId, principal });
+    return await decideOrAnswer(steps, req, res, ex, admitted);
   } finally {
     leave?.();
   }
