@@ -18,6 +18,7 @@ import {
   renderDiff,
   type DiffReport,
 } from '../policy/authoring/diff.js';
+import { clauseTracerOf } from '../policy/authoring/clauses.js';
 import { explainDecision, renderExplanation } from '../policy/authoring/explain.js';
 import { createReplay, renderReplay } from '../policy/authoring/replay.js';
 import { formatPolicies } from '../policy/authoring/fmt.js';
@@ -37,9 +38,12 @@ import {
 } from '../policy/authoring/test-suite.js';
 import type { FileResult, TestFile, TestUser } from '../policy/authoring/test-suite.js';
 import {
+  conditionCoverageOf,
+  conditionPercent,
   coverageOf,
   coveragePercent,
   meetsCoverage,
+  renderConditionCoverage,
   renderCoverage,
 } from '../policy/authoring/coverage.js';
 import { renderJunit } from '../policy/authoring/junit.js';
@@ -88,7 +92,7 @@ const subcommands: Record<string, (args: string[]) => Promise<number>> = {
 /** One usage line per subcommand, for `cedargate policy --help`. */
 const SUBCOMMAND_USAGES = [
   'cedargate policy validate [DIR|FILE.cedar] [--strict] [--quick|--thorough]',
-  'cedargate policy test [DIR|TESTS.yaml[:CASE]] [--coverage] [--coverage-min N] [--junit FILE]',
+  'cedargate policy test [DIR|TESTS.yaml[:CASE]] [--coverage] [--coverage-min N] [--coverage-conditions-min N] [--junit FILE]',
   'cedargate policy fmt [--check] [DIR|FILE.cedar]',
   'cedargate policy explain [DIR|FILE.cedar] (--request FILE.json | --principal ID --action A --resource ID ...)',
   'cedargate policy diff BASE CANDIDATE [--json] | policy diff --git REV [CANDIDATE] [--json]',
@@ -244,12 +248,13 @@ function byPosition(a: PolicyProblem, b: PolicyProblem): number {
 
 async function runTest(args: string[]): Promise<number> {
   const usage =
-    'cedargate policy test [DIR | TESTS.yaml[:CASE]] [--coverage] [--coverage-min N] [--junit FILE]';
+    'cedargate policy test [DIR | TESTS.yaml[:CASE]] [--coverage] [--coverage-min N] [--coverage-conditions-min N] [--junit FILE]';
   const { values, positionals } = parseFlags(
     args,
     {
       coverage: { type: 'boolean' },
       'coverage-min': { type: 'string' },
+      'coverage-conditions-min': { type: 'string' },
       junit: { type: 'string' },
     },
     usage,
@@ -258,7 +263,12 @@ async function runTest(args: string[]): Promise<number> {
   const fail = (message: string): never => {
     throw new UsageError(`${message}\nusage: ${usage}`);
   };
-  const coverageMin = parseCoverageMin(values['coverage-min'], fail);
+  const coverageMin = parseCoverageMin(values['coverage-min'], '--coverage-min', fail);
+  const conditionsMin = parseCoverageMin(
+    values['coverage-conditions-min'],
+    '--coverage-conditions-min',
+    fail,
+  );
   const { dir, paths, caseName } = await testTargetOf(positionals, usage, fail);
   if (paths.length === 0) {
     out(`no test files (*.yaml) in ${join(dir, TESTS_DIR)}`);
@@ -314,8 +324,13 @@ async function runTest(args: string[]): Promise<number> {
       );
     }
   }
-  const wantCoverage = values.coverage === true || coverageMin !== null;
-  return finishTest(results, values.junit, dir, wantCoverage ? { set, min: coverageMin } : null);
+  const wantCoverage = values.coverage === true || coverageMin !== null || conditionsMin !== null;
+  return finishTest(
+    results,
+    values.junit,
+    dir,
+    wantCoverage ? { set, min: coverageMin, conditionsMin } : null,
+  );
 }
 
 /** The summary line, the JUnit file and the coverage; the exit code. */
@@ -323,7 +338,11 @@ async function finishTest(
   results: FileResult[],
   junit: string | undefined,
   dir: string,
-  coverage: { set: Awaited<ReturnType<typeof loadPolicySet>>; min: number | null } | null,
+  coverage: {
+    set: Awaited<ReturnType<typeof loadPolicySet>>;
+    min: number | null;
+    conditionsMin: number | null;
+  } | null,
 ): Promise<number> {
   const cases = results.flatMap((f) => f.cases);
   const failed =
@@ -342,20 +361,28 @@ async function finishTest(
       out(`coverage ${coveragePercent(report)}% is below --coverage-min ${coverage.min}%`);
       low = true;
     }
+    const conditions = conditionCoverageOf(clauseTracerOf(dir, coverage.set), results);
+    out(renderConditionCoverage(conditions));
+    const { conditionsMin } = coverage;
+    if (conditionsMin !== null && Number(conditionPercent(conditions)) < conditionsMin) {
+      out(
+        `conditions coverage ${conditionPercent(conditions)}% is below --coverage-conditions-min ${conditionsMin}%`,
+      );
+      low = true;
+    }
   }
   return failed > 0 || low ? 1 : 0;
 }
 
 function parseCoverageMin(
   raw: string | undefined,
+  flag: string,
   fail: (message: string) => never,
 ): number | null {
   if (raw === undefined) return null;
   const n = Number(raw);
   if (raw.trim() === '' || !Number.isFinite(n) || n < 0 || n > 100) {
-    return fail(
-      `--coverage-min must be a percentage from 0 to 100, like --coverage-min 90 (got "${raw}")`,
-    );
+    return fail(`${flag} must be a percentage from 0 to 100, like ${flag} 90 (got "${raw}")`);
   }
   return n;
 }

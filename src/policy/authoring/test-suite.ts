@@ -393,6 +393,8 @@ export interface CaseResult {
   failure: string | null;
   /** The determining policies of its decision; [] when no decision was made (a refused body). */
   policies: string[];
+  /** The request decided; absent when none was (a refused body, policies that do not load). */
+  request?: AuthzRequest;
 }
 
 /** One test file's outcome: `problem` when the file as a whole fails (its cases did not run). */
@@ -421,5 +423,10 @@ function runCase(c: TestCase, f: TestFile, decider: SuiteDecider): CaseResult {
     throw err;
   }
   const decision = decider.decide(request);
-  return { name: c.name, failure: checkCase(c, decision), policies: decision.policies };
+  return {
+    name: c.name,
+    failure: checkCase(c, decision),
+    policies: decision.policies,
+    request,
+  };
 }

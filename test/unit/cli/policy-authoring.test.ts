@@ -159,7 +159,7 @@ describe('policy test --coverage: conditions (issue 27)', () => {
     ]);
     assert.equal(r.code, 1, r.stdout + r.stderr);
     const lines = r.stdout.split('\n');
-    const at = lines.findIndex((l) => l.includes('permit support-renames-users:'));
+    const at = lines.findIndex((l) => l.includes('permit support-renames-users: scope'));
     assert.ok(at >= 0, r.stdout);
     assert.match(
       lines[at] ?? '',

@@ -320,8 +320,11 @@ describe('selectCase and runSuite', () => {
     assert.deepEqual(seen, ['users:list'], 'a refused body is never decided');
     assert.equal(results.length, 1);
     assert.equal(results[0]?.problem, null);
-    assert.deepEqual(results[0]?.cases[0], { name: 'one: list', failure: null, policies: ['p1'] });
+    const { request, ...first } = results[0]?.cases[0] ?? {};
+    assert.deepEqual(first, { name: 'one: list', failure: null, policies: ['p1'] });
+    assert.equal(request?.action, 'users:list', 'the request decided, for coverage');
     assert.equal(results[0]?.cases[1]?.policies.length, 0);
+    assert.equal(results[0]?.cases[1]?.request, undefined, 'a refused body decides nothing');
     assert.match(results[0]?.cases[1]?.failure ?? '', /the API refuses the body/);
   });
 
