@@ -47,7 +47,7 @@ export interface Config {
   readonly issuersFile: string | undefined;
   /** false = shadow mode: policy denials are logged and forwarded, marked. */
   readonly enforce: boolean;
-  /** PLAYGROUND: `/playground` on the admin port (on by default in `start` only). */
+  /** PLAYGROUND: `/playground` on the admin port; off unless `true` (it answers without a credential). */
   readonly playground: boolean;
   /** Shared secret the backend requires from the sidecar; undefined = read/create in DATA_DIR. */
   readonly trustSecret: string | undefined;
@@ -416,7 +416,7 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
     userClaim,
     issuersFile: issuersFile === undefined ? undefined : resolve(issuersFile),
     enforce: bool(env, 'ENFORCE', true),
-    playground: bool(env, 'PLAYGROUND', mode === 'start'),
+    playground: bool(env, 'PLAYGROUND', false),
     trustSecret,
     upstreamTimeoutMs: int(env, 'UPSTREAM_TIMEOUT_MS', 5000, 1, 600_000, '5000'),
     bodyLimitBytes,

@@ -9,9 +9,10 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { SUBJECT_HEADER, TENANT_HEADER, TRUST_HEADER } from '../common/headers.js';
-import { canonicalId } from '../common/ids.js';
 import { isStrongEntityTag } from '../common/if-match.js';
 import { loadConfig } from '../config.js';
+import { BackendUserError, readBackendUser } from '../sidecar/backend-user.js';
+import type { BackendUser } from '../sidecar/backend-user.js';
 import { READINESS_PROBE_ID } from '../sidecar/upstream.js';
 import { parseFlags, required, UsageError } from './usage.js';
 
@@ -315,34 +316,17 @@ function expectErrorBody(a: Answer, what: string): void {
   }
 }
 
-/** The user fields the sidecar reads (src/sidecar/upstream.ts parseUserRecord), checked alike. */
-function expectUser(
-  raw: unknown,
-  expected: { tenantId: string; userId?: string },
-): { id: string; name: string; roles: string[] } {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail('not a JSON object');
-  const u = raw as Record<string, unknown>;
-  const wrong = (field: string, want: string) =>
-    fail(`field ${field} is ${JSON.stringify(u[field]) ?? 'missing'}, want ${want}`);
-  if (typeof u['id'] !== 'string') wrong('id', 'a string');
-  if (typeof u['tenant_id'] !== 'string') wrong('tenant_id', 'a string');
-  if (typeof u['name'] !== 'string') wrong('name', 'a string');
-  const roles = u['roles'];
-  if (!Array.isArray(roles) || !roles.every((r) => typeof r === 'string')) {
-    wrong('roles', 'an array of strings');
+/**
+ * A user in a backend's answer, read by the sidecar's own reader of a user's JSON: a rule fails
+ * exactly when the sidecar would refuse the user, naming the field, its value and what it wants.
+ */
+function expectUser(raw: unknown, expected: { tenantId: string; userId?: string }): BackendUser {
+  try {
+    return readBackendUser(raw, expected);
+  } catch (err) {
+    if (err instanceof BackendUserError) fail(err.message);
+    throw err;
   }
-  if (typeof u['is_owner'] !== 'boolean') wrong('is_owner', 'true or false');
-  if (u['avatar'] !== null && typeof u['avatar'] !== 'string') wrong('avatar', 'a string or null');
-  if (canonicalId(u['tenant_id'] as string) !== canonicalId(expected.tenantId)) {
-    wrong('tenant_id', `the tenant asked for (${expected.tenantId})`);
-  }
-  if (
-    expected.userId !== undefined &&
-    canonicalId(u['id'] as string) !== canonicalId(expected.userId)
-  ) {
-    wrong('id', `the user asked for (${expected.userId})`);
-  }
-  return { id: u['id'] as string, name: u['name'] as string, roles: roles as string[] };
 }
 
 function caller(options: BackendCheckOptions) {

@@ -118,12 +118,12 @@ async function handle(
   res: ServerResponse,
   ex: Exchange,
 ): Promise<number> {
-  const tenantId = await admit(deps, req, ex);
+  const { tenantId, principal } = await admit(deps, req, ex);
   const { route, userId, path } = resolveRoute(req, ex);
   ex.resource = userId ?? tenantId;
   const { body, input } = await readInput(deps, req, route, ex);
   if (route.answer === 'permissions') {
-    return answerPermissions(deps, { res, ex, route, tenantId, userId });
+    return answerPermissions(deps, { res, ex, route, tenantId, userId, principal });
   }
   const checked: CheckedRequest = {
     req,
@@ -132,6 +132,7 @@ async function handle(
     route,
     tenantId,
     userId,
+    principal,
     path,
     body,
     input,
@@ -142,7 +143,7 @@ async function handle(
   // and a write denied on the facts at hand is refused before it takes a place (issue 22, 2).
   if (userId !== undefined && (route.method === 'PUT' || route.method === 'DELETE')) {
     await screenWrite(checked);
-    const holder = (ex.principal as UserRecord).user.id;
+    const holder = checked.principal.user.id;
     return writes.run(`${tenantId}/${userId}`, holder, () => decideAndForward(checked));
   }
   return decideAndForward(checked);
@@ -150,9 +151,13 @@ async function handle(
 
 /**
  * The head's checks, in the contract's order: the credential, single headers, Host, the
- * tenant header and the tenant match. Resolves to the request's tenant.
+ * tenant header and the tenant match. Resolves to the request's tenant and its principal.
  */
-async function admit(deps: PipelineDeps, req: IncomingMessage, ex: Exchange): Promise<string> {
+async function admit(
+  deps: PipelineDeps,
+  req: IncomingMessage,
+  ex: Exchange,
+): Promise<{ tenantId: string; principal: UserRecord }> {
   // The credential first (contract §4): a request without one is 401 whatever else is wrong
   // with its headers. The check stays at the head so that no unauthenticated body is read.
   assertSingleCredential(req);
@@ -164,7 +169,7 @@ async function admit(deps: PipelineDeps, req: IncomingMessage, ex: Exchange): Pr
   const tenantId = readTenantHeader(req);
   ex.tenantId = tenantId;
   assertSameTenant(credential.tenantId, tenantId);
-  return tenantId;
+  return { tenantId, principal };
 }
 
 /** The verified credential and the user it names, who must still be a user of its tenant. */

@@ -88,5 +88,5 @@ export const ownerVerifier: CredentialVerifier = {
       claims: {},
     };
   },
-  stats: () => ({ cacheHits: 0, cacheMisses: 0, size: 0 }),
+  stats: () => ({ cacheHits: 0, cacheMisses: 0, size: 0, verifications: 0 }),
 };

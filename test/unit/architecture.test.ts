@@ -62,13 +62,13 @@ describe('import-graph checker', () => {
       'src/backend/store/redis.ts → src/sidecar/cluster/keys.ts: storage is below everything',
       'src/common/ids.ts → src/policy/types.ts: common depends on nothing above it',
       'src/common/json.ts → src/policy/cedar-adapter.ts: common depends on nothing above it',
+      'src/policy/policy-set.ts → src/policy/authoring/diff.ts: the policy runtime never imports the authoring tools',
       'src/sidecar/authz/policy-store.ts → @cedar-policy/cedar-wasm: only src/policy/cedar-adapter.ts imports @cedar-policy/cedar-wasm',
+      'src/sidecar/decide-and-forward.ts → src/policy/authoring/explain.ts: the request path never imports the authoring tools',
       'src/sidecar/directory.ts → redis: only store files and src/common/redis-connection.ts import redis',
       'src/sidecar/pipeline.ts → src/backend/store/store.ts: sidecar and backend meet only over HTTP',
-      'src/sidecar/routes.ts → express: only app and server files import express',
-      'src/policy/policy-set.ts → src/policy/authoring/diff.ts: the policy runtime never imports the authoring tools',
-      'src/sidecar/decide-and-forward.ts → src/policy/authoring/explain.ts: the request path never imports the authoring tools',
       'src/sidecar/pipeline.ts → src/sidecar/admin/readiness.ts: the admin port is its own room',
+      'src/sidecar/routes.ts → express: only app and server files import express',
       'src/sidecar/server.ts → src/cli/start.ts: nothing imports the CLI but the CLI',
     ]);
   });

@@ -8,6 +8,7 @@ import { OWNER_ROLE } from '../../common/user.js';
 import { schemaShapesOf } from '../cedar-adapter.js';
 import type { SchemaType } from '../cedar-adapter.js';
 import type { RoleRelevance } from './atoms.js';
+import type { Relation } from './change-classes.js';
 import { buildCreateContext, buildUpdateContext } from '../context.js';
 import type { LoadedPolicySet } from '../policy-set.js';
 import { RESOURCE_KIND_OF, USERS_ACTIONS } from '../types.js';
@@ -15,8 +16,7 @@ import type { AuthzContext, AuthzRequest, UsersAction } from '../types.js';
 import { describeType } from '../request-abstraction.js';
 import type { PolicyLiterals } from '../request-abstraction.js';
 
-/** How the principal and the resource relate. */
-export type Relation = 'self' | 'same-tenant' | 'other-tenant' | 'own-tenant';
+export type { Relation } from './change-classes.js';
 
 /** One enumerated request and how it was built. */
 export interface EnumeratedRequest {

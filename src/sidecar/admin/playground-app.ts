@@ -26,7 +26,7 @@ export const PLAYGROUND_BODY_LIMIT = 512 * 1024;
 export const DIFF_DEFAULT_REQUESTS = 200_000;
 export const DIFF_MAX_REQUESTS = 2_000_000;
 
-const STATIC = new URL('../../../../static/playground', import.meta.url);
+const STATIC = new URL('../../../../static/playground/', import.meta.url);
 const ASSETS: Record<string, { type: string; file: string }> = {
   '/': { type: 'text/html; charset=utf-8', file: 'index.html' },
   '/playground.js': { type: 'text/javascript; charset=utf-8', file: 'playground.js' },

@@ -1,7 +1,8 @@
 /**
  * Credential → verified identity. The pipeline reads as its steps: one Bearer header, the
  * shape and header checks that need no crypto, the verified-credential cache, the issuer the
- * token's `iss` names and its token type, then jose with that issuer's keys, pinned algorithms
+ * token's `iss` names and its token type, the claims that would refuse it (before any crypto:
+ * early-claims.ts), then jose (one verification in flight per token) with that issuer's keys, pinned algorithms
  * and required claims, then the user and tenant by the issuer's claim paths, then the revocation
  * check (on every call, cached or not). Every failure is an UnauthenticatedError with a fixed
  * category for the client and a `reason` for the log; the token itself is never logged.
@@ -13,6 +14,7 @@ import type { Logger } from '../../common/logger.js';
 import { CedargateError, UnauthenticatedError, type CredentialProblem } from '../../errors.js';
 import { DEFAULT_MAX_TOKEN_BYTES, readBearerToken } from './bearer.js';
 import { identityOf } from './claims.js';
+import { checkClaimsEarly } from './early-claims.js';
 import { createIssuerTrust, type IssuerTrust, type TrustedIssuer } from './issuers.js';
 import type { KeySource } from './key-source.js';
 import { ACCEPTED_ALGORITHMS, checkTokenHeader, checkTokenType } from './token-header.js';
@@ -53,7 +55,16 @@ export interface CredentialVerifier {
   /** `authorization` = the raw Authorization header value(s). Resolves or throws UnauthenticatedError(reason)
    *  (or UnavailableError from the revocation check). */
   verify(authorization: string | string[] | undefined): Promise<VerifiedCredential>;
-  stats(): { cacheHits: number; cacheMisses: number; size: number };
+  stats(): VerifierStats;
+}
+
+/** The verified-credential cache's counts, and the signature verifications paid. */
+export interface VerifierStats {
+  cacheHits: number;
+  cacheMisses: number;
+  size: number;
+  /** Tokens handed to jose: concurrent copies of one token count once. */
+  verifications: number;
 }
 
 /** One issuer given directly (JWT_ISSUER and its neighbours, and the tests). */
@@ -109,18 +120,36 @@ export async function createCredentialVerifier(
   const verifyToken = createTokenVerifier(options.clockToleranceSeconds, now);
   const cache = createCredentialCache(options.cacheMax ?? DEFAULT_CACHE_MAX, now, trust);
 
+  // One verification in flight per token: concurrent copies of a cold token (a client's burst,
+  // or the same token behind two X-Tenant-ID headers) wait for the first one's answer.
+  const inflight = new Map<string, Promise<VerifiedCredential>>();
+  let verifications = 0;
+
+  /** The cache missed: the cheap checks, then jose, shared by concurrent copies of `token`. */
+  function verifyCold(token: string): Promise<VerifiedCredential> {
+    const pending = inflight.get(token);
+    if (pending !== undefined) return pending;
+    const started = checkThenVerify(token).finally(() => inflight.delete(token));
+    inflight.set(token, started);
+    return started;
+  }
+
+  async function checkThenVerify(token: string): Promise<VerifiedCredential> {
+    const header = checkTokenHeader(token);
+    const { issuer, payload } = findIssuer(trust, token);
+    checkTokenType(header.typ, issuer.typ);
+    checkClaimsEarly(payload, issuer, options.clockToleranceSeconds, now());
+    const generation = issuer.keySet.generation();
+    verifications += 1;
+    const cred = await verifyToken(token, issuer);
+    cache.remember(cred, issuer, generation);
+    return cred;
+  }
+
   async function verify(authorization: string | string[] | undefined): Promise<VerifiedCredential> {
     try {
       const token = readBearerToken(authorization, maxTokenBytes);
-      let cred = cache.lookup(token);
-      if (cred === undefined) {
-        const header = checkTokenHeader(token);
-        const issuer = findIssuer(trust, token);
-        checkTokenType(header.typ, issuer.typ);
-        const generation = issuer.keySet.generation();
-        cred = await verifyToken(token, issuer);
-        cache.remember(cred, issuer, generation);
-      }
+      const cred = cache.lookup(token) ?? (await verifyCold(token));
       options.revocation?.assertNotRevoked(cred);
       return cred;
     } catch (err) {
@@ -130,7 +159,7 @@ export async function createCredentialVerifier(
 
   return {
     verify,
-    stats: () => cache.stats(),
+    stats: () => ({ ...cache.stats(), verifications }),
   };
 }
 
@@ -165,13 +194,17 @@ function singleIssuerTrust(
  * The issuer the token's `iss` names, read before any crypto: only that issuer's keys may
  * verify it, and only for its audience. The signature check that follows pins `iss` again.
  */
-function findIssuer(trust: IssuerTrust, token: string): TrustedIssuer {
-  let iss: unknown;
+function findIssuer(
+  trust: IssuerTrust,
+  token: string,
+): { issuer: TrustedIssuer; payload: JWTPayload } {
+  let payload: JWTPayload;
   try {
-    iss = decodeJwt(token).iss;
+    payload = decodeJwt(token);
   } catch {
     throw new UnauthenticatedError('token payload is not a base64url JSON object');
   }
+  const { iss } = payload;
   if (iss === undefined) {
     throw new UnauthenticatedError('"iss" claim is missing', { category: 'unknown issuer' });
   }
@@ -181,7 +214,7 @@ function findIssuer(trust: IssuerTrust, token: string): TrustedIssuer {
       category: 'unknown issuer',
     });
   }
-  return issuer;
+  return { issuer, payload };
 }
 
 /** The verified-credential cache, with its hit and miss counts. */

@@ -5,12 +5,15 @@
  * and the candidate (so 4,000 policies validate off the event loop), and the playground's edits.
  */
 import { Worker } from 'node:worker_threads';
+import type { PolicySources } from '../../policy/policy-files.js';
+import { PolicyLoadError } from '../../policy/policy-set.js';
 import {
   PERSISTENT,
   type EngineJob,
   type EngineMessage,
   type EngineReply,
   type EngineResult,
+  type LoadedForStore,
 } from './engine-worker.js';
 
 export type { Canary, EngineJob, EngineResult, LoadedForStore } from './engine-worker.js';
@@ -151,5 +154,31 @@ export function createEngineWorker(limits: IsolationLimits, idleMs = 60_000): En
       worker = undefined;
       await w?.terminate();
     },
+  };
+}
+
+/**
+ * Parses and validates sets in an isolated engine that stays up between reloads; each call
+ * throws {@link PolicyLoadError} for a set that does not load.
+ */
+export function createIsolatedLoader(): {
+  load: (dir: string, sources: PolicySources) => Promise<LoadedForStore>;
+  close: () => Promise<void>;
+} {
+  const engine = createEngineWorker(LOAD_LIMITS);
+  return {
+    async load(dir, sources) {
+      let result;
+      try {
+        result = await engine.run({ kind: 'load', dir, sources });
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        throw new PolicyLoadError([{ file: dir, line: 1, column: 1, message }]);
+      }
+      if (!result.ok) throw new PolicyLoadError(result.problems);
+      if (result.kind !== 'load') throw new Error(`the isolated engine answered ${result.kind}`);
+      return result.loaded;
+    },
+    close: () => engine.close(),
   };
 }

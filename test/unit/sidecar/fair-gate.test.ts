@@ -51,7 +51,7 @@ const verifier: CredentialVerifier = {
       claims: {},
     };
   },
-  stats: () => ({ cacheHits: 0, cacheMisses: 0, size: 0 }),
+  stats: () => ({ cacheHits: 0, cacheMisses: 0, size: 0, verifications: 0 }),
 };
 
 const req = (token: string, tenant: string | string[] | undefined): IncomingMessage =>

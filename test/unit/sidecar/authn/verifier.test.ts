@@ -369,7 +369,7 @@ describe('verified-credential cache', () => {
     const first = await verifier.verify(`Bearer ${token}`);
     const second = await verifier.verify(`Bearer ${token}`);
     assert.deepEqual(second, first);
-    assert.deepEqual(verifier.stats(), { cacheHits: 1, cacheMisses: 1, size: 1 });
+    assert.deepEqual(verifier.stats(), { cacheHits: 1, cacheMisses: 1, size: 1, verifications: 1 });
   });
 
   it('keys the cache by the whole token: a different token is verified on its own', async () => {
@@ -394,7 +394,7 @@ describe('verified-credential cache', () => {
     // Past exp but within the tolerance: jose still accepts it, but only after a fresh check.
     clock.advance(2_000);
     await verifier.verify(`Bearer ${token}`);
-    assert.deepEqual(verifier.stats(), { cacheHits: 1, cacheMisses: 2, size: 0 });
+    assert.deepEqual(verifier.stats(), { cacheHits: 1, cacheMisses: 2, size: 0, verifications: 2 });
     clock.advance(TOLERANCE * 1000);
     await assertRejected(verifier.verify(`Bearer ${token}`), /"exp" claim timestamp check failed/);
     assert.equal(verifier.stats().cacheHits, 1);
@@ -407,7 +407,7 @@ describe('verified-credential cache', () => {
     await verifier.verify(`Bearer ${token}`);
     clock.advance(60_001);
     await verifier.verify(`Bearer ${token}`);
-    assert.deepEqual(verifier.stats(), { cacheHits: 0, cacheMisses: 2, size: 1 });
+    assert.deepEqual(verifier.stats(), { cacheHits: 0, cacheMisses: 2, size: 1, verifications: 2 });
   });
 
   it('stays within cacheMax entries', async () => {

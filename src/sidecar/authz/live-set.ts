@@ -1,0 +1,91 @@
+/**
+ * What serving one policy set needs, built once when it goes live: the set compiled into a slot
+ * of the live Cedar instance, the keys its decisions are cached under, its canaries and the
+ * snapshot /status shows.
+ */
+import type { Logger } from '../../common/logger.js';
+import type { CompiledPolicySet, compilePolicySetInTurns } from '../../policy/cedar-adapter.js';
+import { formatProblem } from '../../policy/policy-set.js';
+import type { LoadedPolicySet, PolicyInfo } from '../../policy/policy-set.js';
+import { createRequestAbstraction } from '../../policy/request-abstraction.js';
+import { decisionKeysFor, type DecisionKeys } from './decision-cache.js';
+import type { Canary, LoadedForStore } from './isolated-engine.js';
+
+/** What is live now. */
+export interface PolicySnapshot {
+  /** Content hash of the schema and the policy files. */
+  version: string;
+  loadedAt: Date;
+  /** Sorted. */
+  policyIds: string[];
+  /** The schema's Role enum. */
+  roles: readonly string[];
+  /** Policy files, relative to the policy directory. */
+  files: string[];
+  /** Where each policy lives and its notice (for explain and /status). */
+  policies: readonly PolicyInfo[];
+}
+
+/** One set made ready to serve. */
+export interface Live {
+  set: LoadedPolicySet;
+  compiled: CompiledPolicySet;
+  /** Built with the set, not per request: the abstraction collects the set's literals. */
+  keys: DecisionKeys;
+  snapshot: PolicySnapshot;
+  slot: string;
+  canaries: Canary[];
+}
+
+/** Builds what serving `set` needs: the compiled set in `slot`, its decision keys, its snapshot. */
+export async function activate(
+  logger: Logger,
+  now: () => Date,
+  loaded: LoadedForStore,
+  slot: string,
+  compile: typeof compilePolicySetInTurns,
+): Promise<Live> {
+  const { set } = loaded;
+  const meta = Object.fromEntries(
+    set.policies.map((p) => [p.id, { effect: p.effect, notice: p.notice }]),
+  );
+  const abstraction = createRequestAbstraction(set, undefined, loaded.literals);
+  if (abstraction.refusal !== null) {
+    logger.warn(
+      { version: set.version, reason: abstraction.refusal },
+      `decisions are cached per concrete request only: ${abstraction.refusal}`,
+    );
+  }
+  const compiled = await compile(slot, set.schema, set.texts, meta, {
+    callShape: loaded.callShape,
+  });
+  logger.debug(
+    {
+      version: set.version,
+      tenantEntities: compiled.callShape?.tenantEntities,
+      reason: compiled.callShape?.tenantReason,
+    },
+    'cedar call shape',
+  );
+  return {
+    set,
+    slot,
+    canaries: loaded.canaries,
+    compiled,
+    keys: decisionKeysFor(set.version, abstraction),
+    snapshot: {
+      version: set.version,
+      loadedAt: now(),
+      policyIds: set.policies.map((p) => p.id),
+      roles: set.schema.roles,
+      files: set.files,
+      policies: set.policies,
+    },
+  };
+}
+
+/** Logs the set's validation warnings, one line each. */
+export function logWarnings(logger: Logger, set: LoadedPolicySet): void {
+  for (const w of set.warnings)
+    logger.warn({ warning: formatProblem(w) }, 'policy validation warning');
+}
