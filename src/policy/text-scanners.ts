@@ -70,3 +70,41 @@ export function commentsOf(text: string): string[] {
   }
   return out;
 }
+
+const WORD = /[A-Za-z_][A-Za-z0-9_]*/y;
+
+/**
+ * How many lines after the policy's first token each `when` and `unless` keyword of one policy's
+ * text stands, in order: the conditions Cedar's JSON form lists, which carries no positions. A
+ * condition keyword stands outside brackets; one inside a string, a comment or an annotation is
+ * skipped.
+ */
+export function conditionLinesOf(text: string): number[] {
+  const lines: number[] = [];
+  let first = -1;
+  let depth = 0;
+  let line = 0;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i] as string;
+    if (ch === '\n') line++;
+    if (ch === '\n' || ch === ' ' || ch === '\t' || ch === '\r') continue;
+    if (isComment(text, i)) {
+      i = endOfLine(text, i) - 1;
+      continue;
+    }
+    if (first < 0) first = line;
+    if (ch === '"') {
+      const end = endOfString(text, i);
+      line += text.slice(i, end).split('\n').length - 1;
+      i = end;
+    } else if (ch === '(' || ch === '{' || ch === '[') depth++;
+    else if (ch === ')' || ch === '}' || ch === ']') depth--;
+    else if (depth === 0 && /[A-Za-z_]/.test(ch) && !/[A-Za-z0-9_@:]/.test(text[i - 1] ?? ' ')) {
+      WORD.lastIndex = i;
+      const word = WORD.exec(text)?.[0] ?? ch;
+      if (word === 'when' || word === 'unless') lines.push(line);
+      i += word.length - 1;
+    }
+  }
+  return lines.map((l) => l - first);
+}

@@ -57,6 +57,7 @@ export async function run(args: string[]): Promise<number> {
   const { raw, requestDir } = await rawRequestOf(values, fail);
   const fields = parseRequestFields(raw, 'the request', fail);
   const users = await explainUsers(dir, values.entities, raw, requestDir, fail);
+  if (users === null) return 1;
   const named = new Map<string, TestUser>();
   for (const id of [
     fields.principal,
@@ -126,19 +127,26 @@ async function explainUsers(
   raw: Record<string, unknown>,
   requestDir: string,
   fail: Fail,
-): Promise<Map<string, TestUser>> {
+): Promise<Map<string, TestUser> | null> {
   try {
     if (entitiesFlag !== undefined) return (await readTestFile(entitiesFlag)).users;
     if (raw['users'] !== undefined) return parseUsers(raw['users'], fail);
     if (typeof raw['entities'] === 'string')
       return (await readTestFile(resolve(requestDir, raw['entities']))).users;
+  } catch (err) {
+    if (err instanceof TestFileError) return fail(err.message);
+    throw err;
+  }
+  try {
     const files = await Promise.all(
       (await listTestFiles(join(dir, 'tests'))).map((p) => readTestFile(p)),
     );
     return mergeUsers(files);
   } catch (err) {
-    if (err instanceof TestFileError) return fail(err.message);
-    throw err;
+    // The command line is right: the policy directory's own test files are what is wrong.
+    if (!(err instanceof TestFileError)) throw err;
+    out(`the entities: ${err.message} (give --entities FILE to use one test file's users)`);
+    return null;
   }
 }
 

@@ -1,15 +1,19 @@
 /**
  * `cedargate policy test`: the YAML cases of DIR/tests (or one test file, or one case of it)
  * against the set, with coverage and a JUnit report. Exit 0 every case passes (and coverage meets
- * --coverage-min), 1 otherwise, 2 a wrong command line.
+ * --coverage-min and --coverage-conditions-min), 1 otherwise, 2 a wrong command line.
  */
 import { stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { loadPolicyCliConfig } from '../../config.js';
+import { clauseTracerOf } from '../../policy/authoring/clauses.js';
 import {
+  conditionCoverageOf,
+  conditionPercent,
   coverageOf,
   coveragePercent,
   meetsCoverage,
+  renderConditionCoverage,
   renderCoverage,
 } from '../../policy/authoring/coverage.js';
 import { renderJunit } from '../../policy/authoring/junit.js';
@@ -30,13 +34,21 @@ import { out, printProblems } from './output.js';
 import { policyPathOf } from './target.js';
 
 export const usage = {
-  line: 'cedargate policy test [DIR|TESTS.yaml[:CASE]] [--coverage] [--coverage-min N] [--junit FILE]',
+  line: 'cedargate policy test [DIR|TESTS.yaml[:CASE]] [--coverage] [--coverage-min N] [--coverage-conditions-min N] [--junit FILE]',
   flags: {
-    coverage: { type: 'boolean', help: 'print which policies the cases exercised' },
+    coverage: {
+      type: 'boolean',
+      help: 'print which policies the cases exercised, and which conditions they saw true and false',
+    },
     'coverage-min': {
       type: 'string',
       value: 'N',
       help: 'exit 1 when under N percent of the policies are exercised (implies --coverage)',
+    },
+    'coverage-conditions-min': {
+      type: 'string',
+      value: 'N',
+      help: 'exit 1 when under N percent of the when/unless atoms were seen both true and false (implies --coverage)',
     },
     junit: { type: 'string', value: 'FILE', help: 'also write the results as JUnit XML to FILE' },
   },
@@ -49,7 +61,12 @@ export async function run(args: string[]): Promise<number> {
   const fail: Fail = (message) => {
     throw new UsageError(`${message}\nusage: ${usage.line}`);
   };
-  const coverageMin = parseCoverageMin(values['coverage-min'], fail);
+  const coverageMin = parseCoverageMin(values['coverage-min'], '--coverage-min', fail);
+  const conditionsMin = parseCoverageMin(
+    values['coverage-conditions-min'],
+    '--coverage-conditions-min',
+    fail,
+  );
   const { dir, paths, caseName } = await testTargetOf(positionals, fail);
   if (paths.length === 0) {
     out(`no test files (*.yaml) in ${join(dir, TESTS_DIR)}`);
@@ -73,8 +90,13 @@ export async function run(args: string[]): Promise<number> {
   );
   results.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
   printResults(results);
-  const wantCoverage = values.coverage === true || coverageMin !== null;
-  return finishTest(results, values.junit, dir, wantCoverage ? { set, min: coverageMin } : null);
+  const wantCoverage = values.coverage === true || coverageMin !== null || conditionsMin !== null;
+  return finishTest(
+    results,
+    values.junit,
+    dir,
+    wantCoverage ? { set, min: coverageMin, conditionsMin } : null,
+  );
 }
 
 /** The test files (cut to the one case asked for); a file that does not read is a result. */
@@ -131,7 +153,7 @@ async function finishTest(
   results: FileResult[],
   junit: string | undefined,
   dir: string,
-  coverage: { set: LoadedPolicySet; min: number | null } | null,
+  coverage: { set: LoadedPolicySet; min: number | null; conditionsMin: number | null } | null,
 ): Promise<number> {
   const cases = results.flatMap((f) => f.cases);
   const failed =
@@ -150,17 +172,24 @@ async function finishTest(
       out(`coverage ${coveragePercent(report)}% is below --coverage-min ${coverage.min}%`);
       low = true;
     }
+    const conditions = conditionCoverageOf(clauseTracerOf(dir, coverage.set), results);
+    out(renderConditionCoverage(conditions));
+    const { conditionsMin } = coverage;
+    if (conditionsMin !== null && Number(conditionPercent(conditions)) < conditionsMin) {
+      out(
+        `conditions coverage ${conditionPercent(conditions)}% is below --coverage-conditions-min ${conditionsMin}%`,
+      );
+      low = true;
+    }
   }
   return failed > 0 || low ? 1 : 0;
 }
 
-function parseCoverageMin(raw: string | undefined, fail: Fail): number | null {
+function parseCoverageMin(raw: string | undefined, flag: string, fail: Fail): number | null {
   if (raw === undefined) return null;
   const n = Number(raw);
   if (raw.trim() === '' || !Number.isFinite(n) || n < 0 || n > 100) {
-    return fail(
-      `--coverage-min must be a percentage from 0 to 100, like --coverage-min 90 (got "${raw}")`,
-    );
+    return fail(`${flag} must be a percentage from 0 to 100, like ${flag} 90 (got "${raw}")`);
   }
   return n;
 }

@@ -141,6 +141,120 @@ export function compileSigner(
   return { ok: true, signer, atoms: atoms.size };
 }
 
+/** A policy's parts on one request, each evaluated apart; null where Cedar errs or this cannot tell. */
+export interface ClauseValues {
+  /** Principal, action and resource scope together. */
+  scope: boolean | null;
+  /**
+   * Each `when`/`unless` body as written (an `unless` body's own value, not negated), and the
+   * value of each of its atoms as Cedar's short-circuits reach them (undefined: not reached).
+   */
+  conditions: { value: boolean | null; atoms: (boolean | null | undefined)[] }[];
+}
+
+/** Per policy id, its evaluator and each condition's atoms (EST nodes), or why there is none. */
+export type ClauseEvaluators = Record<
+  string,
+  | { ok: true; atoms: unknown[][]; evaluate: (request: AuthzRequest) => ClauseValues }
+  | { ok: false; reason: string }
+>;
+
+/**
+ * Compiles each policy of `ests` into its parts (scope, then each condition body and its atoms),
+ * for what a reader wants of one policy on one request (which clause was false: explain; which
+ * atoms were seen true and false: coverage) rather than the set's signature. A policy this
+ * module cannot read is refused alone.
+ */
+export function compileClauses(
+  ests: Readonly<Record<string, PolicyEst>>,
+  schema: ParsedSchema,
+): ClauseEvaluators {
+  const c = new AtomCompiler(schema);
+  const actions = Object.keys(schema.entityAttributes);
+  const shape = { actionType: schema.types.action, actions };
+  const known = new Set(schema.roles);
+  const out: ClauseEvaluators = {};
+  for (const [id, est] of Object.entries(ests)) {
+    let scope: Compiled[];
+    const atoms: unknown[][] = [];
+    let conditions: Observed[];
+    try {
+      scope = (['principal', 'resource'] as const)
+        .map((slot) => scopeAtom(slot, est[slot]))
+        .filter((atom) => atom !== null)
+        .map((atom) => c.compile(atom));
+      conditions = (est.conditions ?? []).map((x) => {
+        const own: unknown[] = [];
+        atoms.push(own);
+        return compileObserved(c, (x as { body?: unknown }).body, own);
+      });
+    } catch (err) {
+      if (!(err instanceof Unsupported)) throw err;
+      out[id] = { ok: false, reason: err.message };
+      continue;
+    }
+    const plain = isPlainActionScope(est.action, schema.types.action, actions);
+    const evaluate = (request: AuthzRequest): ClauseValues => {
+      const env = envOf(request, schema, known);
+      const valueOf = (f: (env: Env) => Value): boolean | null => {
+        try {
+          return boolOf(f(env));
+        } catch (err) {
+          if (err instanceof CedarErrs || err instanceof Opaque) return null;
+          throw err;
+        }
+      };
+      const parts = actionScopeMayMatch(est.action, request.action, shape)
+        ? [plain ? true : null, ...scope.map(valueOf)]
+        : [false];
+      const scopeValue = parts.includes(false) ? false : parts.includes(null) ? null : true;
+      return {
+        scope: scopeValue,
+        conditions: conditions.map((f) => {
+          const seen: (boolean | null | undefined)[] = [];
+          return { value: valueOf((e) => f(e, seen)), atoms: seen };
+        }),
+      };
+    };
+    out[id] = { ok: true, atoms, evaluate };
+  }
+  return out;
+}
+
+/** A condition that writes the value of each atom it evaluates into `seen`, by atom index. */
+type Observed = (env: Env, seen: (boolean | null | undefined)[]) => Value;
+
+/** Compiles `node`, its atoms (the leaves under the connectives) pushed to `atoms` in order. */
+function compileObserved(c: AtomCompiler, node: unknown, atoms: unknown[]): Observed {
+  const [op, arg] =
+    typeof node === 'object' && node !== null ? (Object.entries(node)[0] ?? []) : [];
+  const a = arg as Record<string, unknown>;
+  const sub = (k: string) => compileObserved(c, a[k], atoms);
+  if (op === '!') {
+    const f = sub('arg');
+    return (env, seen) => !boolOf(f(env, seen));
+  }
+  if (op === '&&' || op === '||') {
+    const l = sub('left');
+    const r = sub('right');
+    return op === '&&'
+      ? (env, seen) => boolOf(l(env, seen)) && boolOf(r(env, seen))
+      : (env, seen) => boolOf(l(env, seen)) || boolOf(r(env, seen));
+  }
+  if (op === 'if-then-else') {
+    const [i, t, e] = [sub('if'), sub('then'), sub('else')];
+    return (env, seen) => (boolOf(i(env, seen)) ? t(env, seen) : e(env, seen));
+  }
+  const f = c.compile(node);
+  const index = atoms.push(node) - 1;
+  return (env, seen) => {
+    seen[index] = null;
+    const v = f(env);
+    seen[index] = typeof v === 'boolean' ? v : null;
+    return v;
+  };
+}
+
 /** An action scope that names plain actions only (no group), so it matches exactly by name. */
 function isPlainActionScope(
   scope: unknown,

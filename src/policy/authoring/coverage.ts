@@ -6,6 +6,7 @@
  */
 import { join } from 'node:path';
 import type { PolicyInfo } from '../policy-set.js';
+import type { ClauseTracer, PolicyTrace } from './clauses.js';
 import type { FileResult } from './test-suite.js';
 
 /** One policy and the cases whose decision it determined. */
@@ -89,6 +90,143 @@ export function renderCoverage(r: CoverageReport, dir: string): string {
         ? `${p.cases} case${p.cases === 1 ? '' : 's'}`
         : 'NOT EXERCISED: no case has this policy determine its decision';
     lines.push(`  ${where}: ${p.effect} ${p.id}: ${what}`);
+  }
+  return lines.join('\n');
+}
+
+/** One atom of a condition: how many cases saw it true and false (where Cedar reached it). */
+export interface AtomCoverage {
+  text: string;
+  seenTrue: number;
+  seenFalse: number;
+}
+
+/** One `when`/`unless` clause: how many cases it held in and stopped the policy in. */
+export interface ClauseCoverage {
+  kind: 'when' | 'unless';
+  location: string;
+  held: number;
+  failed: number;
+  atoms: AtomCoverage[];
+}
+
+/** One policy's conditions over a run. */
+export interface PolicyConditionCoverage {
+  id: string;
+  effect: 'permit' | 'forbid';
+  location: string;
+  /** Cases whose request matched its scope. */
+  scopeMatched: number;
+  /** Of those, the cases where a condition stopped it: it did not apply. */
+  notApplied: number;
+  clauses: ClauseCoverage[];
+}
+
+/** The coverage of conditions of one run: atoms seen both true and false. */
+export interface ConditionCoverageReport {
+  /** In file, then line order. */
+  policies: PolicyConditionCoverage[];
+  /** Why a policy's conditions could not be followed (`policy P uses ...`). */
+  unanalysed: string[];
+  covered: number;
+  total: number;
+}
+
+/**
+ * Per policy, per clause and per atom, what the cases of `results` exercised: a case counts
+ * for a clause when Cedar reaches it (the scope matched and every earlier clause held), and for
+ * an atom when the clause's `&&`/`||` reach it. An atom is covered when some case saw it true and
+ * some case saw it false: a permit's condition no case ever saw false is one whose refusals no
+ * test shows.
+ */
+export function conditionCoverageOf(
+  tracer: ClauseTracer,
+  results: readonly FileResult[],
+): ConditionCoverageReport {
+  const byId = new Map<string, PolicyConditionCoverage>(
+    tracer.shapes.map((p) => [
+      p.id,
+      {
+        id: p.id,
+        effect: p.effect,
+        location: p.location,
+        scopeMatched: 0,
+        notApplied: 0,
+        clauses: p.clauses.map((c) => ({
+          kind: c.kind,
+          location: c.location,
+          held: 0,
+          failed: 0,
+          atoms: c.atoms.map((text) => ({ text, seenTrue: 0, seenFalse: 0 })),
+        })),
+      },
+    ]),
+  );
+  for (const f of results) {
+    for (const c of f.cases) {
+      if (c.request !== undefined) for (const t of tracer.trace(c.request)) count(byId, t);
+    }
+  }
+  const policies = [...byId.values()];
+  const atoms = policies.flatMap((p) => p.clauses.flatMap((c) => c.atoms));
+  return {
+    policies,
+    unanalysed: [...tracer.unanalysed.values()],
+    covered: atoms.filter((a) => a.seenTrue > 0 && a.seenFalse > 0).length,
+    total: atoms.length,
+  };
+}
+
+function count(byId: Map<string, PolicyConditionCoverage>, t: PolicyTrace): void {
+  const p = byId.get(t.id);
+  if (p === undefined || t.scope !== true) return;
+  p.scopeMatched++;
+  if (t.clauses.some((c) => c.outcome === 'failed')) p.notApplied++;
+  t.clauses.forEach((c, i) => {
+    const into = p.clauses[i];
+    if (into === undefined) return;
+    if (c.outcome === 'held') into.held++;
+    if (c.outcome === 'failed') into.failed++;
+    c.atoms.forEach((a, j) => {
+      const atom = into.atoms[j];
+      if (atom !== undefined && a.value === true) atom.seenTrue++;
+      if (atom !== undefined && a.value === false) atom.seenFalse++;
+    });
+  });
+}
+
+/** The conditions' covered share in percent, one decimal (100 when there is no atom). */
+export function conditionPercent(r: ConditionCoverageReport): string {
+  return r.total === 0 ? '100.0' : ((r.covered * 100) / r.total).toFixed(1);
+}
+
+/**
+ * The coverage of conditions as lines: a summary, then per policy whether a case saw its scope
+ * match and a condition stop it, per clause how often it held and stopped the policy, and per
+ * atom how often it was true and false, what no case showed marked in capitals.
+ */
+export function renderConditionCoverage(r: ConditionCoverageReport): string {
+  const lines = [
+    `conditions: ${r.covered} of ${r.total} atoms of when/unless clauses seen both true and false (${conditionPercent(r)}%)`,
+  ];
+  for (const reason of r.unanalysed) lines.push(`  not followed: ${reason}`);
+  for (const p of r.policies) {
+    if (p.clauses.length === 0) continue;
+    const applied =
+      p.scopeMatched === 0
+        ? 'NO CASE MATCHED ITS SCOPE'
+        : p.notApplied === 0
+          ? `scope matched in ${p.scopeMatched}, NEVER STOPPED BY A CONDITION`
+          : `scope matched in ${p.scopeMatched}, stopped by a condition in ${p.notApplied}`;
+    lines.push(`  ${p.location}: ${p.effect} ${p.id}: ${applied}`);
+    for (const c of p.clauses) {
+      lines.push(`    ${c.location}: ${c.kind}: held ${c.held}, stopped ${c.failed}`);
+      for (const a of c.atoms) {
+        const t = a.seenTrue > 0 ? `true ${a.seenTrue}` : 'NEVER TRUE';
+        const f = a.seenFalse > 0 ? `false ${a.seenFalse}` : 'NEVER FALSE';
+        lines.push(`      ${a.text}: ${t}, ${f}`);
+      }
+    }
   }
   return lines.join('\n');
 }

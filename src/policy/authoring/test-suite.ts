@@ -137,20 +137,35 @@ export function parseTestFile(file: string, text: string): TestFile {
   return { file, users, cases };
 }
 
-/** The users of several files together; the same id defined twice differently is an error. */
+/**
+ * The users of several files together, merged by id where the files agree; the same id defined
+ * differently is an error that names both files and the first field that differs.
+ */
 export function mergeUsers(files: readonly TestFile[]): Map<string, TestUser> {
   const out = new Map<string, TestUser>();
+  const fileOf = new Map<string, string>();
   for (const f of files) {
     for (const [id, u] of f.users) {
       const known = out.get(id);
-      if (known !== undefined && JSON.stringify(known) !== JSON.stringify(u)) {
-        throw new TestFileError(f.file, `user "${id}" is defined differently in another test file`);
+      const first = fileOf.get(id);
+      if (known === undefined || first === undefined) {
+        out.set(id, u);
+        fileOf.set(id, f.file);
+        continue;
       }
-      out.set(id, u);
+      const field = USER_FIELDS.find((k) => JSON.stringify(known[k]) !== JSON.stringify(u[k]));
+      if (field === undefined) continue;
+      const [was, is] = [known[field], u[field]].map((v) => JSON.stringify(v));
+      throw new TestFileError(
+        f.file,
+        `user "${id}" is defined differently in ${first} and ${f.file}: ${field} ${was} in ${first}, ${is} in ${f.file}`,
+      );
     }
   }
   return out;
 }
+
+const USER_FIELDS = ['tenant', 'roles', 'owner', 'name', 'avatar'] as const;
 
 /** Parses a `users:` mapping (also used by `policy explain --request` files). */
 export function parseUsers(raw: unknown, fail: (message: string) => never): Map<string, TestUser> {
@@ -396,6 +411,8 @@ export interface CaseResult {
   failure: string | null;
   /** The determining policies of its decision; [] when no decision was made (a refused body). */
   policies: string[];
+  /** The request decided; absent when none was (a refused body, policies that do not load). */
+  request?: AuthzRequest;
 }
 
 /** One test file's outcome: `problem` when the file as a whole fails (its cases did not run). */
@@ -424,5 +441,10 @@ function runCase(c: TestCase, f: TestFile, decider: SuiteDecider): CaseResult {
     throw err;
   }
   const decision = decider.decide(request);
-  return { name: c.name, failure: checkCase(c, decision), policies: decision.policies };
+  return {
+    name: c.name,
+    failure: checkCase(c, decision),
+    policies: decision.policies,
+    request,
+  };
 }

@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import { policyCli, policyDirs } from '../../../helpers/policy-cli.js';
 import { shippedPolicies } from '../../../helpers/process.js';
 
-const { temp } = policyDirs('cedargate-cli-explain-');
+const { temp, copyOfShipped } = policyDirs('cedargate-cli-explain-');
 
 describe('policy explain', () => {
   it('explains a denial from flags: decision, policies with file:line, notices', async () => {
@@ -76,6 +76,33 @@ describe('policy explain', () => {
     ]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /no policy permits this request \(default deny\)/);
+  });
+
+  it('with test files that disagree on a user: names both files and the field, exit 1 without the usage; --entities picks one file (issue 27)', async () => {
+    const dir = copyOfShipped();
+    writeFileSync(
+      join(dir, 'tests', 'support.yaml'),
+      `users:
+  uma: { tenant: acme, roles: [viewer] }
+cases:
+  - { name: a viewer lists, principal: uma, action: users:list, resource: acme, expect: allow }
+`,
+    );
+    const args = ['--principal', 'uma', '--action', 'users:list', '--resource', 'acme'];
+    const merged = await policyCli(['explain', dir, ...args]);
+    assert.equal(merged.code, 1, merged.stdout + merged.stderr);
+    assert.doesNotMatch(merged.stdout + merged.stderr, /usage:/);
+    const [edges, rules, support] = ['edges', 'rules', 'support'].map((f) =>
+      join(dir, 'tests', `${f}.yaml`),
+    );
+    assert.equal(
+      merged.stdout,
+      `the entities: ${support}: user "uma" is defined differently in ${edges} and ${support}: roles ["user"] in ${edges}, ["viewer"] in ${support} (give --entities FILE to use one test file's users)\n`,
+    );
+    void rules;
+    const picked = await policyCli(['explain', dir, ...args, '--entities', support ?? '']);
+    assert.equal(picked.code, 0, picked.stdout + picked.stderr);
+    assert.match(picked.stdout, /\(tenant acme, roles \[viewer\]\)/);
   });
 
   it('exits 2 for a user no entities define', async () => {

@@ -268,7 +268,35 @@ describe('mergeUsers', () => {
       `users:\n  uma: { tenant: other }\ncases:\n  - { principal: uma, action: users:list, resource: acme, expect: allow }`,
     );
     assert.equal(mergeUsers([a, a]).size, 2);
-    assert.throws(() => mergeUsers([a, b]), /b\.yaml: user "uma" is defined differently/);
+    assert.throws(() => mergeUsers([a, b]), {
+      name: 'TestFileError',
+      message:
+        'b.yaml: user "uma" is defined differently in a.yaml and b.yaml: tenant "acme" in a.yaml, "other" in b.yaml',
+    });
+  });
+
+  it('merges the users of several files by id when they agree, and names the first field that differs', () => {
+    const one = (file: string, line: string, who = 'sam') =>
+      parseTestFile(
+        file,
+        `users:\n${line}\ncases:\n  - { principal: ${who}, action: users:list, resource: acme, expect: allow }`,
+      );
+    const sam = '  sam: { tenant: acme, roles: [support], name: Sam }';
+    const other = one('other.yaml', '  ola: { tenant: acme }', 'ola');
+    const merged = mergeUsers([one('a.yaml', sam), other, one('b.yaml', sam)]);
+    assert.deepEqual([...merged.keys()], ['sam', 'ola']);
+    assert.throws(
+      () =>
+        mergeUsers([
+          one('a.yaml', sam),
+          other,
+          one('c.yaml', '  sam: { tenant: acme, roles: [user], name: Sam }'),
+        ]),
+      {
+        message:
+          'c.yaml: user "sam" is defined differently in a.yaml and c.yaml: roles ["support"] in a.yaml, ["user"] in c.yaml',
+      },
+    );
   });
 });
 
@@ -320,8 +348,11 @@ describe('selectCase and runSuite', () => {
     assert.deepEqual(seen, ['users:list'], 'a refused body is never decided');
     assert.equal(results.length, 1);
     assert.equal(results[0]?.problem, null);
-    assert.deepEqual(results[0]?.cases[0], { name: 'one: list', failure: null, policies: ['p1'] });
+    const { request, ...first } = results[0]?.cases[0] ?? {};
+    assert.deepEqual(first, { name: 'one: list', failure: null, policies: ['p1'] });
+    assert.equal(request?.action, 'users:list', 'the request decided, for coverage');
     assert.equal(results[0]?.cases[1]?.policies.length, 0);
+    assert.equal(results[0]?.cases[1]?.request, undefined, 'a refused body decides nothing');
     assert.match(results[0]?.cases[1]?.failure ?? '', /the API refuses the body/);
   });
 
