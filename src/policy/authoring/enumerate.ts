@@ -6,13 +6,14 @@
  */
 import { OWNER_ROLE } from '../../common/user.js';
 import type { Relation } from './change-classes.js';
-import { buildCreateContext, buildUpdateContext } from '../context.js';
+import { requestOfQuestion } from '../question.js';
 import type { EnumerationPlan } from './enumeration-plan.js';
 import { RESOURCE_KIND_OF } from '../types.js';
 import type { AuthzContext, AuthzRequest, UsersAction } from '../types.js';
 import type { PolicyLiterals } from '../request-abstraction.js';
 import {
   BUILT_CONTEXT,
+  inputsOf,
   quotientAssignments,
   roleAssignments,
   slot,
@@ -169,26 +170,34 @@ function* requestsOf(
   const requested = BUILT_CONTEXT[a.action] !== undefined ? slot(roles, vector, j++) : [];
   const extra: AuthzContext = {};
   for (const e of roleExtras) extra[e.name] = slot(roles, vector, j++);
-  for (const [pOwner, rOwner] of ownerFlags(t, roles.includes(OWNER_ROLE), pRoles, rRoles)) {
-    const request: AuthzRequest = {
-      principal: { id: t.pid, tenantId: t.ptid, roles: pRoles, isOwner: pOwner },
-      action: a.action,
-      resource:
-        t.rtid === null
-          ? { type: 'Tenant', id: t.rid }
-          : { type: 'User', id: t.rid, tenantId: t.rtid, roles: rRoles, isOwner: rOwner },
-      context: {},
-    };
-    for (const context of contextsOf(a, request, requested))
+  for (const [pOwner, rOwner] of ownerFlags(t, roles.includes(OWNER_ROLE), pRoles, rRoles))
+    for (const input of inputsOf(a.action, requested)) {
+      const request = requestOfQuestion({
+        action: a.action,
+        tenantId: t.rtid === null ? t.rid : t.ptid,
+        principal: { id: t.pid, tenant_id: t.ptid, roles: pRoles, is_owner: pOwner },
+        target:
+          t.rtid === null
+            ? undefined
+            : {
+                id: t.rid,
+                tenant_id: t.rtid,
+                roles: rRoles,
+                is_owner: rOwner,
+                name: 'name',
+                avatar_digest: null,
+              },
+        input,
+      });
       for (const values of valueCombinations(valueExtras)) {
         const out: EnumeratedRequest = {
-          request: { ...request, context: { ...context, ...extra, ...values } },
+          request: { ...request, context: { ...request.context, ...extra, ...values } },
           relation: t.relation,
         };
         if (weight !== 1) out.weight = weight;
         yield out;
       }
-  }
+    }
 }
 
 /**
@@ -210,32 +219,6 @@ function* ownerFlags(
       yield [pOwner, rOwner];
     }
   }
-}
-
-/** The contexts the sidecar builds for this action (context.ts), over the body's choices. */
-function* contextsOf(
-  a: ActionPlan,
-  request: AuthzRequest,
-  requested: readonly string[],
-): Generator<AuthzContext> {
-  if (a.action === 'users:create') {
-    yield buildCreateContext({ roles: [...requested] });
-    return;
-  }
-  if (a.action === 'users:update' && request.resource.type === 'User') {
-    const current = { name: 'name', roles: request.resource.roles, avatar_digest: null };
-    for (const nameChanges of [false, true]) {
-      for (const avatarChanges of [false, true]) {
-        yield buildUpdateContext(current, {
-          roles: [...requested],
-          name: nameChanges ? 'another name' : 'name',
-          avatar: avatarChanges ? 'data:image/png;base64,AA==' : null,
-        });
-      }
-    }
-    return;
-  }
-  yield {};
 }
 
 function* valueCombinations(extras: readonly ExtraAttribute[]): Generator<AuthzContext> {

@@ -5,8 +5,9 @@
  * role quotient), with the class's size as its weight.
  */
 import type { RoleRelevance } from './atoms.js';
-import { buildCreateContext, buildUpdateContext } from '../context.js';
-import type { UsersAction } from '../types.js';
+import type { NewUser, UserPatch } from '../../common/user.js';
+import { requestOfQuestion } from '../question.js';
+import type { AuthzContext, UsersAction } from '../types.js';
 
 /** A context attribute the sidecar's builders do not produce, enumerated by its type. */
 export interface ExtraAttribute {
@@ -134,15 +135,7 @@ function quotientClasses(
       const sets: Record<string, boolean> = { principal: inP };
       if (!layout.tenant) sets['resource'] = inR;
       const mine = (x: boolean) => (x ? [role] : []);
-      const context =
-        a.action === 'users:create'
-          ? buildCreateContext({ roles: mine(inQ) })
-          : a.action === 'users:update'
-            ? buildUpdateContext(
-                { name: 'name', roles: mine(inR), avatar_digest: null },
-                { roles: mine(inQ) },
-              )
-            : {};
+      const context = contextOf(a.action, mine(inR), inputsOf(a.action, mine(inQ))[0]);
       for (const [k, v] of Object.entries(context))
         if (Array.isArray(v)) sets[k] = (v as readonly string[]).includes(role);
       for (const e of roleExtras) sets[e.name] = bit();
@@ -187,4 +180,42 @@ export function quotientCount(plan: RolesOfPlan, a: ActionPlan, layout: Layout):
 /** The roles whose vector has bit `j`: the roles of slot `j`. */
 export function slot(roles: readonly string[], vector: readonly number[], j: number): string[] {
   return roles.filter((_, i) => (((vector[i] as number) >> j) & 1) === 1);
+}
+
+/**
+ * The body's choices the sidecar builds a context from: a create's roles; an update's roles, with
+ * and without a name change and an avatar change. None for the other actions.
+ */
+export function inputsOf(
+  action: UsersAction,
+  requested: readonly string[],
+): (NewUser | UserPatch | undefined)[] {
+  if (action === 'users:create')
+    return [{ name: 'name', email: 'user@example.com', roles: [...requested] }];
+  if (action !== 'users:update') return [undefined];
+  const out: UserPatch[] = [];
+  for (const nameChanges of [false, true])
+    for (const avatarChanges of [false, true])
+      out.push({
+        roles: [...requested],
+        name: nameChanges ? 'another name' : 'name',
+        avatar: avatarChanges ? 'data:image/png;base64,AA==' : null,
+      });
+  return out;
+}
+
+/** The context the question module builds for a target holding `targetRoles` and `input`. */
+function contextOf(
+  action: UsersAction,
+  targetRoles: readonly string[],
+  input: NewUser | UserPatch | undefined,
+): AuthzContext {
+  const user = { id: 'u', tenant_id: 't', roles: targetRoles, is_owner: false };
+  return requestOfQuestion({
+    action,
+    tenantId: 't',
+    principal: { ...user, id: 'p' },
+    target: { ...user, name: 'name', avatar_digest: null },
+    input,
+  }).context;
 }
