@@ -66,7 +66,9 @@ export function createRequestGate(options: RequestGateOptions): RequestGate {
   const share = (): number => Math.max(1, Math.floor(concurrency / Math.max(1, tenants.size)));
   const mayPass = (t: Tenant): boolean => tenants.size <= 1 || t.inside < share() || !busy();
 
-  const leaveOf = (name: string, t: Tenant): Leave => {
+  const pass = (t: Tenant): Leave => {
+    t.inside++;
+    inside++;
     let done = false;
     return () => {
       if (done) return;
@@ -78,46 +80,20 @@ export function createRequestGate(options: RequestGateOptions): RequestGate {
     };
   };
 
-  const pass = (name: string, t: Tenant): Leave => {
-    t.inside++;
-    inside++;
-    return leaveOf(name, t);
-  };
-
-  /** One round robin pass after another, while some waiting tenant may go on. */
-  const drain = (): void => {
-    for (let blocked = 0; ring.length > 0 && blocked < ring.length;) {
-      const name = ring.shift() as string;
-      const t = tenants.get(name) as Tenant;
-      if (!mayPass(t)) {
-        ring.push(name);
-        blocked++;
-        continue;
-      }
-      blocked = 0;
+  const drain = (): void =>
+    drainRing(ring, tenants, mayPass, (name, t) => {
       const grant = t.waiting.shift() as (leave: Leave) => void;
       waiting--;
       if (t.waiting.length > 0) ring.push(name);
-      grant(pass(name, t));
-    }
-  };
+      grant(pass(t));
+    });
 
   return {
     enter(name) {
-      let t = tenants.get(name);
-      if (t === undefined) {
-        t = { inside: 0, waiting: [], leftAt: 0 };
-        tenants.set(name, t);
-      }
-      if (t.waiting.length === 0 && mayPass(t)) return Promise.resolve(pass(name, t));
-      if (t.waiting.length >= queueMax) {
-        options.onRejected?.(name);
-        return Promise.reject(
-          new UnavailableError('too many requests from this tenant are waiting; try again', {
-            retryAfterSeconds: options.retryAfterSeconds ?? 1,
-          }),
-        );
-      }
+      const t = tenants.get(name) ?? { inside: 0, waiting: [], leftAt: 0 };
+      tenants.set(name, t);
+      if (t.waiting.length === 0 && mayPass(t)) return Promise.resolve(pass(t));
+      if (t.waiting.length >= queueMax) return Promise.reject(refusal(options, name));
       const queue = t.waiting;
       if (queue.length === 0) ring.push(name);
       waiting++;
@@ -131,6 +107,34 @@ export function createRequestGate(options: RequestGateOptions): RequestGate {
     },
     stats: () => ({ inside, waiting }),
   };
+}
+
+/** One round robin pass after another over `ring`, while some waiting tenant may go on. */
+function drainRing(
+  ring: string[],
+  tenants: ReadonlyMap<string, Tenant>,
+  mayPass: (t: Tenant) => boolean,
+  grantTo: (name: string, t: Tenant) => void,
+): void {
+  for (let blocked = 0; ring.length > 0 && blocked < ring.length;) {
+    const name = ring.shift() as string;
+    const t = tenants.get(name) as Tenant;
+    if (!mayPass(t)) {
+      ring.push(name);
+      blocked++;
+      continue;
+    }
+    blocked = 0;
+    grantTo(name, t);
+  }
+}
+
+/** The 503 a tenant gets past its own queue (counted by `onRejected`). */
+function refusal(options: RequestGateOptions, name: string): UnavailableError {
+  options.onRejected?.(name);
+  return new UnavailableError('too many requests from this tenant are waiting; try again', {
+    retryAfterSeconds: options.retryAfterSeconds ?? 1,
+  });
 }
 
 /**

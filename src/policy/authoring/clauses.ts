@@ -11,7 +11,7 @@ import { policyEstsOf } from '../cedar-adapter.js';
 import type { PolicyInfo } from '../policy-set.js';
 import { conditionLinesOf } from '../text-scanners.js';
 import type { AuthzRequest, ParsedSchema } from '../types.js';
-import { compileClauses } from './atoms.js';
+import { compileClauses, type ClauseValues } from './atoms.js';
 
 /** What tracing needs of a loaded set. */
 export interface TracedSet {
@@ -104,42 +104,56 @@ export function clauseTracerOf(dir: string, set: TracedSet): ClauseTracer {
   return {
     unanalysed,
     shapes: analysed.map((a) => a.shape),
-    trace: (request) =>
-      analysed.map(({ p, evaluate, at, atoms, lines }) => {
-        const values = evaluate(request);
-        const kinds = kindsOf.get(p.id) ?? [];
-        const clauses: ClauseTrace[] = [];
-        // Set once a clause stops the policy, or once one cannot be told (Cedar errs and skips
-        // the policy, or the analysis cannot say): what follows is unreached, or unknown too.
-        let after: 'unreached' | 'unknown' | null = null;
-        if (values.scope === true) {
-          values.conditions.forEach(({ value, atoms: seen }, i) => {
-            const kind = kinds[i] ?? 'when';
-            const location = lines[i] ?? at(p.line);
-            const base = { kind, location };
-            const texts = atoms[i] ?? [];
-            if (after !== null) {
-              const none = texts.map((text) => ({ text, value: undefined }));
-              return clauses.push({ ...base, outcome: after, atoms: none });
-            }
-            const read = texts.map((text, j) => ({ text, value: seen[j] }));
-            if (value === null) {
-              after = 'unknown';
-              return clauses.push({ ...base, outcome: 'unknown', atoms: read });
-            }
-            const held = kind === 'when' ? value : !value;
-            if (!held) after = 'unreached';
-            return clauses.push({ ...base, outcome: held ? 'held' : 'failed', atoms: read });
-          });
-        }
-        return {
-          id: p.id,
-          effect: p.effect,
-          location: at(p.line),
-          scope: values.scope,
-          clauses,
-        };
-      }),
+    trace: (request) => analysed.map((a) => tracePolicy(a, kindsOf.get(a.p.id) ?? [], request)),
+  };
+}
+
+/** A policy of the tracer, with what its trace needs. */
+interface Analysed {
+  p: PolicyInfo;
+  evaluate: (request: AuthzRequest) => ClauseValues;
+  at: (line: number) => string;
+  atoms: string[][];
+  lines: string[];
+}
+
+/** One policy on `request`: its scope, then each clause in Cedar's order until one stops it. */
+function tracePolicy(
+  { p, evaluate, at, atoms, lines }: Analysed,
+  kinds: readonly ('when' | 'unless')[],
+  request: AuthzRequest,
+): PolicyTrace {
+  const values = evaluate(request);
+  const clauses: ClauseTrace[] = [];
+  // Set once a clause stops the policy, or once one cannot be told (Cedar errs and skips
+  // the policy, or the analysis cannot say): what follows is unreached, or unknown too.
+  let after: 'unreached' | 'unknown' | null = null;
+  if (values.scope === true) {
+    values.conditions.forEach(({ value, atoms: seen }, i) => {
+      const kind = kinds[i] ?? 'when';
+      const location = lines[i] ?? at(p.line);
+      const base = { kind, location };
+      const texts = atoms[i] ?? [];
+      if (after !== null) {
+        const none = texts.map((text) => ({ text, value: undefined }));
+        return clauses.push({ ...base, outcome: after, atoms: none });
+      }
+      const read = texts.map((text, j) => ({ text, value: seen[j] }));
+      if (value === null) {
+        after = 'unknown';
+        return clauses.push({ ...base, outcome: 'unknown', atoms: read });
+      }
+      const held = kind === 'when' ? value : !value;
+      if (!held) after = 'unreached';
+      return clauses.push({ ...base, outcome: held ? 'held' : 'failed', atoms: read });
+    });
+  }
+  return {
+    id: p.id,
+    effect: p.effect,
+    location: at(p.line),
+    scope: values.scope,
+    clauses,
   };
 }
 
