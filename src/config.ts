@@ -3,10 +3,26 @@
  * start with one line naming the variable and an example (contract §2); it is never a bad
  * request.
  */
-import { isIP } from 'node:net';
 import { resolve } from 'node:path';
-import { parseClaimPath } from './common/claim-path.js';
-import { sentinelTargetUrl } from './common/redis-connection.js';
+import {
+  atMostRequestTimeout,
+  bool,
+  ConfigError,
+  fraction,
+  int,
+  isHttpUrl,
+  listenHost,
+  port,
+  str,
+  url,
+  type Env,
+} from './config/env.js';
+import { eventConsistency, type EventConsistency } from './config/events.js';
+import { claimPath, exclusiveWithIssuersFile, typ } from './config/identity.js';
+import { redisTarget } from './config/redis.js';
+
+export { ConfigError, isHttpUrl } from './config/env.js';
+export { EVENT_CONSISTENCIES, type EventConsistency } from './config/events.js';
 
 export type Mode = 'start' | 'sidecar' | 'backend' | 'cli';
 
@@ -47,7 +63,7 @@ export interface Config {
   readonly issuersFile: string | undefined;
   /** false = shadow mode: policy denials are logged and forwarded, marked. */
   readonly enforce: boolean;
-  /** PLAYGROUND: `/playground` on the admin port (on by default in `start` only). */
+  /** PLAYGROUND: `/playground` on the admin port; off unless `true` (it answers without a credential). */
   readonly playground: boolean;
   /** Shared secret the backend requires from the sidecar; undefined = read/create in DATA_DIR. */
   readonly trustSecret: string | undefined;
@@ -108,168 +124,6 @@ export interface Config {
    */
   readonly decisionCrosscheckRate: number;
   readonly logLevel: string;
-}
-
-/** EVENT_CONSISTENCY's values (docs/scaling.md, "Consistency modes"). */
-export const EVENT_CONSISTENCIES = ['next-request', 'bounded'] as const;
-export type EventConsistency = (typeof EVENT_CONSISTENCIES)[number];
-
-/** A misconfiguration: names the variable and shows an example. */
-export class ConfigError extends Error {
-  constructor(
-    readonly variable: string,
-    problem: string,
-    example: string,
-  ) {
-    super(`${variable}: ${problem} (example: ${variable}=${example})`);
-    this.name = 'ConfigError';
-  }
-}
-
-type Env = Readonly<Record<string, string | undefined>>;
-
-function str(env: Env, name: string): string | undefined {
-  const v = env[name];
-  return v === undefined || v.trim() === '' ? undefined : v.trim();
-}
-
-function int(
-  env: Env,
-  name: string,
-  dflt: number,
-  min: number,
-  max: number,
-  example: string,
-): number {
-  const raw = str(env, name);
-  if (raw === undefined) return dflt;
-  if (!/^\d+$/.test(raw))
-    throw new ConfigError(name, `must be a whole number, got "${raw}"`, example);
-  const n = Number(raw);
-  if (n < min || n > max)
-    throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`, example);
-  return n;
-}
-
-/** A share between 0 and 1 (a decimal such as 0.001). */
-function fraction(env: Env, name: string, dflt: number, example: string): number {
-  const raw = str(env, name);
-  if (raw === undefined) return dflt;
-  if (!/^(0|1|0?\.\d+|1\.0*)$/.test(raw))
-    throw new ConfigError(name, `must be a number from 0 to 1, got "${raw}"`, example);
-  return Number(raw);
-}
-
-/** A timeout that must not outlast REQUEST_TIMEOUT_MS (node's own 408 would come first). */
-function atMostRequestTimeout(
-  name: string,
-  valueMs: number,
-  requestTimeoutMs: number,
-  exampleMs: number,
-): void {
-  if (valueMs <= requestTimeoutMs) return;
-  throw new ConfigError(
-    name,
-    `must not exceed REQUEST_TIMEOUT_MS (${requestTimeoutMs})`,
-    String(Math.min(exampleMs, requestTimeoutMs)),
-  );
-}
-
-function port(env: Env, name: string, dflt: number): number {
-  return int(env, name, dflt, 0, 65535, String(dflt || 8080));
-}
-
-function bool(env: Env, name: string, dflt: boolean): boolean {
-  const raw = str(env, name);
-  if (raw === undefined) return dflt;
-  const v = raw.toLowerCase();
-  if (['true', '1', 'yes', 'on'].includes(v)) return true;
-  if (['false', '0', 'no', 'off'].includes(v)) return false;
-  throw new ConfigError(name, `must be true or false, got "${raw}"`, String(dflt));
-}
-
-const SENTINELS_EXAMPLE = '10.0.0.1:26379,10.0.0.2:26379,10.0.0.3:26379';
-
-/** REDIS_URL, or Sentinel: both REDIS_SENTINELS and REDIS_SENTINEL_NAME, never with REDIS_URL. */
-function redisTarget(env: Env): string | undefined {
-  const direct = url(env, 'REDIS_URL', ['redis:', 'rediss:'], 'redis://127.0.0.1:6379');
-  const sentinels = str(env, 'REDIS_SENTINELS');
-  const name = str(env, 'REDIS_SENTINEL_NAME');
-  if (sentinels === undefined && name === undefined) return direct;
-  if (direct !== undefined) {
-    throw new ConfigError(
-      'REDIS_SENTINELS',
-      'set REDIS_URL or REDIS_SENTINELS and REDIS_SENTINEL_NAME, not both',
-      SENTINELS_EXAMPLE,
-    );
-  }
-  if (sentinels === undefined) {
-    throw new ConfigError(
-      'REDIS_SENTINELS',
-      'REDIS_SENTINEL_NAME needs the Sentinel addresses too',
-      SENTINELS_EXAMPLE,
-    );
-  }
-  if (name === undefined) {
-    throw new ConfigError(
-      'REDIS_SENTINEL_NAME',
-      'REDIS_SENTINELS needs the name of the monitored master too',
-      'mymaster',
-    );
-  }
-  if (!/^[A-Za-z0-9._-]{1,64}$/.test(name)) {
-    throw new ConfigError('REDIS_SENTINEL_NAME', `is not a master name: "${name}"`, 'mymaster');
-  }
-  const nodes = sentinels.split(',').map((item) => {
-    const m = /^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\]):(\d{1,5})$/.exec(item.trim());
-    const port = m === null ? NaN : Number(m[2]);
-    if (m === null || port < 1 || port > 65535) {
-      throw new ConfigError(
-        'REDIS_SENTINELS',
-        `"${item.trim()}" is not host:port (a comma-separated list)`,
-        SENTINELS_EXAMPLE,
-      );
-    }
-    return { host: (m[1] as string).replace(/^\[|\]$/g, ''), port };
-  });
-  return sentinelTargetUrl({ name, nodes });
-}
-
-function url(
-  env: Env,
-  name: string,
-  protocols: string[],
-  example: string,
-  why?: string,
-): string | undefined {
-  const raw = str(env, name);
-  if (raw === undefined) return undefined;
-  let parsed: URL;
-  try {
-    parsed = new URL(raw);
-  } catch {
-    throw new ConfigError(name, `is not a URL: "${raw}"`, example);
-  }
-  if (!protocols.includes(parsed.protocol)) {
-    throw new ConfigError(
-      name,
-      `must use ${protocols.join(' or ')}, got "${parsed.protocol}"${why === undefined ? '' : `: ${why}`}`,
-      example,
-    );
-  }
-  return raw;
-}
-
-const HOSTNAME = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}))*$/;
-
-/** An address to listen on: an IP literal or a host name, without a scheme or a port. */
-function listenHost(env: Env, name: string, dflt: string): string {
-  const raw = str(env, name);
-  if (raw === undefined) return dflt;
-  if (isIP(raw) === 0 && !HOSTNAME.test(raw)) {
-    throw new ConfigError(name, `must be an IP address or a host name, got "${raw}"`, dflt);
-  }
-  return raw;
 }
 
 /**
@@ -430,7 +284,7 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
     userClaim,
     issuersFile: issuersFile === undefined ? undefined : resolve(issuersFile),
     enforce: bool(env, 'ENFORCE', true),
-    playground: bool(env, 'PLAYGROUND', mode === 'start'),
+    playground: bool(env, 'PLAYGROUND', false),
     trustSecret,
     upstreamTimeoutMs: int(env, 'UPSTREAM_TIMEOUT_MS', 5000, 1, 600_000, '5000'),
     bodyLimitBytes,
@@ -464,95 +318,6 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
     decisionCrosscheckRate: fraction(env, 'DECISION_CROSSCHECK_RATE', 0.001, '0.001'),
     logLevel,
   });
-}
-
-/**
- * EVENT_CONSISTENCY with its bound and EVENT_CHECK_EACH_REQUEST (which only `next-request` reads:
- * set beside `bounded` it would promise a check that never runs). The bound may not exceed
- * EVENT_MAX_LAG_MS, the longest a request waits for the reader.
- */
-function eventConsistency(env: Env): {
-  eventConsistency: EventConsistency;
-  eventMaxStalenessMs: number;
-  eventCheckEachRequest: boolean;
-} {
-  const raw = str(env, 'EVENT_CONSISTENCY') ?? 'next-request';
-  const mode = EVENT_CONSISTENCIES.find((m) => m === raw);
-  if (mode === undefined) {
-    throw new ConfigError(
-      'EVENT_CONSISTENCY',
-      `must be one of ${EVENT_CONSISTENCIES.join(', ')}; got "${raw}"`,
-      'bounded',
-    );
-  }
-  const maxLagMs = int(env, 'EVENT_MAX_LAG_MS', 2_000, 10, 600_000, '2000');
-  const bound = int(env, 'EVENT_MAX_STALENESS_MS', 100, 10, 60_000, '100');
-  if (bound > maxLagMs) {
-    throw new ConfigError(
-      'EVENT_MAX_STALENESS_MS',
-      `must not exceed EVENT_MAX_LAG_MS (${maxLagMs}), got ${bound}`,
-      String(Math.min(100, maxLagMs)),
-    );
-  }
-  if (mode === 'bounded' && str(env, 'EVENT_CHECK_EACH_REQUEST') !== undefined) {
-    throw new ConfigError(
-      'EVENT_CHECK_EACH_REQUEST',
-      'applies only to EVENT_CONSISTENCY=next-request; unset it with EVENT_CONSISTENCY=bounded',
-      'true',
-    );
-  }
-  return {
-    eventConsistency: mode,
-    eventMaxStalenessMs: bound,
-    eventCheckEachRequest: bool(env, 'EVENT_CHECK_EACH_REQUEST', true),
-  };
-}
-
-/** An http(s) URL: an issuer whose discovery document can be read. */
-export function isHttpUrl(value: string): boolean {
-  try {
-    const u = new URL(value);
-    return u.protocol === 'https:' || u.protocol === 'http:';
-  } catch {
-    return false;
-  }
-}
-
-/** The single-issuer variables ISSUERS_FILE replaces: naming both is a start error. */
-const SINGLE_ISSUER_VARIABLES = ['JWT_ISSUER', 'JWT_AUDIENCE', 'JWKS_URL', 'JWKS_FILE', 'JWT_TYP'];
-
-function exclusiveWithIssuersFile(env: Env): void {
-  const both = SINGLE_ISSUER_VARIABLES.filter((name) => str(env, name) !== undefined);
-  if (both.length === 0) return;
-  throw new ConfigError(
-    'ISSUERS_FILE',
-    `is set and so is ${both.join(', ')}; set ISSUERS_FILE or the single-issuer variables, not both (each issuer's settings go in the file)`,
-    '/etc/cedargate/issuers.yaml',
-  );
-}
-
-/** A claim name or an RFC 6901 JSON Pointer (common/claim-path.ts). */
-function claimPath(env: Env, name: string, dflt: string, example: string): string {
-  const raw = str(env, name) ?? dflt;
-  try {
-    return parseClaimPath(raw).spec;
-  } catch (err) {
-    throw new ConfigError(
-      name,
-      `is not a claim name or a JSON Pointer: ${(err as Error).message}`,
-      example,
-    );
-  }
-}
-
-/** JWT_TYP: a media type as `typ` carries it (`at+jwt`, `application/at+jwt`). */
-function typ(env: Env, name: string): string | undefined {
-  const raw = str(env, name);
-  if (raw === undefined) return undefined;
-  if (!/^[A-Za-z0-9][A-Za-z0-9.+/-]{0,63}$/.test(raw)) {
-    throw new ConfigError(name, `is not a token type: "${raw}"`, 'at+jwt');
-  }
-  return raw;
 }
 
 /** CANDIDATE_POLICY_DIR, resolved; the enforced directory itself would compare a set with itself. */

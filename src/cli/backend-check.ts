@@ -9,9 +9,10 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { SUBJECT_HEADER, TENANT_HEADER, TRUST_HEADER } from '../common/headers.js';
-import { canonicalId } from '../common/ids.js';
 import { isStrongEntityTag } from '../common/if-match.js';
 import { loadConfig } from '../config.js';
+import { BackendUserError, readBackendUser } from '../sidecar/backend-user.js';
+import type { BackendUser } from '../sidecar/backend-user.js';
 import { READINESS_PROBE_ID } from '../sidecar/upstream.js';
 import { parseFlags, required, UsageError } from './usage.js';
 
@@ -315,34 +316,17 @@ function expectErrorBody(a: Answer, what: string): void {
   }
 }
 
-/** The user fields the sidecar reads (src/sidecar/upstream.ts parseUserRecord), checked alike. */
-function expectUser(
-  raw: unknown,
-  expected: { tenantId: string; userId?: string },
-): { id: string; name: string; roles: string[] } {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail('not a JSON object');
-  const u = raw as Record<string, unknown>;
-  const wrong = (field: string, want: string) =>
-    fail(`field ${field} is ${JSON.stringify(u[field]) ?? 'missing'}, want ${want}`);
-  if (typeof u['id'] !== 'string') wrong('id', 'a string');
-  if (typeof u['tenant_id'] !== 'string') wrong('tenant_id', 'a string');
-  if (typeof u['name'] !== 'string') wrong('name', 'a string');
-  const roles = u['roles'];
-  if (!Array.isArray(roles) || !roles.every((r) => typeof r === 'string')) {
-    wrong('roles', 'an array of strings');
+/**
+ * A user in a backend's answer, read by the sidecar's own reader of a user's JSON: a rule fails
+ * exactly when the sidecar would refuse the user, naming the field, its value and what it wants.
+ */
+function expectUser(raw: unknown, expected: { tenantId: string; userId?: string }): BackendUser {
+  try {
+    return readBackendUser(raw, expected);
+  } catch (err) {
+    if (err instanceof BackendUserError) fail(err.message);
+    throw err;
   }
-  if (typeof u['is_owner'] !== 'boolean') wrong('is_owner', 'true or false');
-  if (u['avatar'] !== null && typeof u['avatar'] !== 'string') wrong('avatar', 'a string or null');
-  if (canonicalId(u['tenant_id'] as string) !== canonicalId(expected.tenantId)) {
-    wrong('tenant_id', `the tenant asked for (${expected.tenantId})`);
-  }
-  if (
-    expected.userId !== undefined &&
-    canonicalId(u['id'] as string) !== canonicalId(expected.userId)
-  ) {
-    wrong('id', `the user asked for (${expected.userId})`);
-  }
-  return { id: u['id'] as string, name: u['name'] as string, roles: roles as string[] };
 }
 
 function caller(options: BackendCheckOptions) {
@@ -380,6 +364,29 @@ function caller(options: BackendCheckOptions) {
 
 /** Entry point called by `src/cli/main.ts`. */
 export async function run(args: string[]): Promise<number> {
+  let results: RuleResult[];
+  try {
+    results = await checkBackend(optionsOf(args));
+  } catch (err) {
+    if (!(err instanceof UnreachableError)) throw err;
+    process.stderr.write(`cedargate backend-check: ${err.message}\n`);
+    return 2;
+  }
+  const width = Math.max(...results.map((r) => r.rule.length));
+  for (const r of results) {
+    process.stdout.write(`${r.ok ? 'PASS' : 'FAIL'}  ${r.rule.padEnd(width)}  ${r.reason}\n`);
+  }
+  const failed = results.filter((r) => !r.ok);
+  process.stdout.write(`${results.length - failed.length} passed, ${failed.length} failed\n`);
+  if (failed.length === 0) return 0;
+  process.stderr.write(
+    `cedargate backend-check: rules failed: ${failed.map((r) => r.rule).join(', ')}\n`,
+  );
+  return 1;
+}
+
+/** The command line as options; a wrong one is a UsageError. */
+function optionsOf(args: string[]): BackendCheckOptions {
   const { values, positionals } = parseFlags(
     args,
     {
@@ -398,6 +405,26 @@ export async function run(args: string[]): Promise<number> {
     );
   }
   const baseUrl = positionals[0] as string;
+  checkBaseUrl(baseUrl);
+  const trustSecret = values['trust-secret'] ?? loadConfig('cli').trustSecret;
+  if (trustSecret === undefined || trustSecret === '') {
+    throw new UsageError(`missing --trust-secret (or TRUST_SECRET)\nusage: ${USAGE}`);
+  }
+  const timeoutMs = values['timeout-ms'] === undefined ? 5000 : Number(values['timeout-ms']);
+  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
+    throw new UsageError(`--timeout-ms: a positive integer of milliseconds (e.g. 5000)`);
+  }
+  return {
+    baseUrl,
+    tenantId: required(values.tenant, 'tenant', USAGE),
+    userId: required(values.user, 'user', USAGE),
+    trustSecret,
+    ...(values.role === undefined ? {} : { role: values.role }),
+    timeoutMs,
+  };
+}
+
+function checkBaseUrl(baseUrl: string): void {
   let url: URL;
   try {
     url = new URL(baseUrl);
@@ -407,38 +434,4 @@ export async function run(args: string[]): Promise<number> {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new UsageError(`URL: "${baseUrl}" must be http: or https: (e.g. http://127.0.0.1:8081)`);
   }
-  const trustSecret = values['trust-secret'] ?? loadConfig('cli').trustSecret;
-  if (trustSecret === undefined || trustSecret === '') {
-    throw new UsageError(`missing --trust-secret (or TRUST_SECRET)\nusage: ${USAGE}`);
-  }
-  const timeoutMs = values['timeout-ms'] === undefined ? 5000 : Number(values['timeout-ms']);
-  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
-    throw new UsageError(`--timeout-ms: a positive integer of milliseconds (e.g. 5000)`);
-  }
-  let results: RuleResult[];
-  try {
-    results = await checkBackend({
-      baseUrl,
-      tenantId: required(values.tenant, 'tenant', USAGE),
-      userId: required(values.user, 'user', USAGE),
-      trustSecret,
-      ...(values.role === undefined ? {} : { role: values.role }),
-      timeoutMs,
-    });
-  } catch (err) {
-    if (!(err instanceof UnreachableError)) throw err;
-    process.stderr.write(`cedargate backend-check: ${err.message}\n`);
-    return 2;
-  }
-  const width = Math.max(...results.map((r) => r.rule.length));
-  for (const r of results) {
-    process.stdout.write(`${r.ok ? 'PASS' : 'FAIL'}  ${r.rule.padEnd(width)}  ${r.reason}\n`);
-  }
-  const failed = results.filter((r) => !r.ok);
-  process.stdout.write(`${results.length - failed.length} passed, ${failed.length} failed\n`);
-  if (failed.length === 0) return 0;
-  process.stderr.write(
-    `cedargate backend-check: rules failed: ${failed.map((r) => r.rule).join(', ')}\n`,
-  );
-  return 1;
 }

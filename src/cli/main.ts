@@ -16,7 +16,13 @@ function debugLogging(): boolean {
   return process.env.LOG_LEVEL === 'debug' || process.env.LOG_LEVEL === 'trace';
 }
 
-const commands: Record<string, { summary: string; load: () => Promise<{ run: Runner }> }> = {
+/**
+ * Each command's line in `cedargate --help`: a text, or read from the command's own table (the
+ * policy command's subcommands), loaded only when the help is printed.
+ */
+type Summary = string | (() => Promise<string>);
+
+const commands: Record<string, { summary: Summary; load: () => Promise<{ run: Runner }> }> = {
   start: {
     summary: 'backend and sidecar together, embedded defaults',
     load: () => import('./start.js'),
@@ -36,13 +42,18 @@ const commands: Record<string, { summary: string; load: () => Promise<{ run: Run
     load: () => import('./token.js'),
   },
   policy: {
-    summary: 'policy validate|test|fmt|explain [DIR] | policy diff BASE CANDIDATE',
-    load: () => import('./policy.js'),
+    summary: async () => (await import('./policy/index.js')).summary(),
+    load: () => import('./policy/index.js'),
   },
 };
 
-function usage(): string {
-  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(13)} ${c.summary}`);
+async function usage(): Promise<string> {
+  const lines = await Promise.all(
+    Object.entries(commands).map(
+      async ([name, c]) =>
+        `  ${name.padEnd(13)} ${typeof c.summary === 'string' ? c.summary : await c.summary()}`,
+    ),
+  );
   return `usage: cedargate <command> [options]\n       cedargate --version\n\ncommands:\n${lines.join('\n')}\n\nrun "cedargate <command> --help" for a command's flags\n`;
 }
 
@@ -63,7 +74,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(usage());
+    process.stdout.write(await usage());
     return name === undefined ? 2 : 0;
   }
   const command = commands[name];

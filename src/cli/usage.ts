@@ -80,8 +80,9 @@ export function parseFlags<T extends Options>(
   options: T,
   usageLine: string,
   allowPositionals = false,
+  description?: string,
 ) {
-  if (wantsHelp(args)) throw new HelpRequested(helpText(usageLine, options));
+  if (wantsHelp(args)) throw new HelpRequested(helpText(usageLine, options, description));
   // parseArgs checks its option objects: hand it only its own fields.
   const parsed = Object.fromEntries(
     Object.entries(options).map(([name, spec]) => {
@@ -123,6 +124,38 @@ export function required(
  */
 export function subcommandsHelp(command: string, usages: readonly string[]): string {
   return `usage:\n${usages.map((u) => `  ${u}`).join('\n')}\n\nrun "cedargate ${command} <subcommand> --help" for a subcommand's flags\n`;
+}
+
+/**
+ * What a subcommand declares about itself, the one source of its `--help`, of its usage line in
+ * a wrong command line's error, and of its line in the parent command's help.
+ */
+export interface CommandUsage {
+  /** The whole usage line, `cedargate <command> <subcommand> ...`. */
+  readonly line: string;
+  readonly flags: Options;
+  /** One sentence under the usage line in `--help`. */
+  readonly description?: string;
+}
+
+/** A subcommand module: its {@link CommandUsage} and its run, which resolves with the exit code. */
+export interface SubcommandModule {
+  readonly usage: CommandUsage;
+  run(args: string[]): Promise<number>;
+}
+
+/**
+ * The UsageError of a command line that names no subcommand of `command`, or one it does not
+ * have: what it got, then every subcommand's usage line.
+ */
+export function subcommandError(name: string | undefined, usages: readonly string[]): UsageError {
+  const what = name === undefined ? 'missing subcommand' : `unknown subcommand "${name}"`;
+  return new UsageError(`${what}\nusage: ${usages.join('\n       ')}`);
+}
+
+/** {@link parseFlags} for a subcommand: its flags and usage line from its {@link CommandUsage}. */
+export function parseCommandLine<T extends CommandUsage>(args: string[], usage: T) {
+  return parseFlags(args, usage.flags as T['flags'], usage.line, true, usage.description);
 }
 
 /** `dir` as a directory, or an InputError that says what it is instead. */

@@ -42,6 +42,11 @@ export interface CallShapeSchema {
   actionType: string;
   /** Every action the schema declares. */
   actions: readonly string[];
+  /**
+   * The actions other actions are `in` (groups are declared actions too): a scope naming one
+   * may match any action. Absent: none.
+   */
+  groups?: readonly string[];
   /** The schema declares attributes or tags on `Tenant`. */
   tenantHasData: boolean;
 }
@@ -88,13 +93,13 @@ function hasInKey(node: unknown): boolean {
 
 /**
  * Whether an action scope (EST) can match `action`: `All`, `==` it, or `in` a list holding it.
- * An `in` of an entity that is not one of the schema's actions by name (a group) may match
- * anything, and so does any form this module does not know.
+ * An `in` of an entity that is not one of the schema's plain actions (a group, declared or not)
+ * may match anything, and so does any form this module does not know.
  */
 export function actionScopeMayMatch(
   scope: unknown,
   action: string,
-  schema: Pick<CallShapeSchema, 'actionType' | 'actions'>,
+  schema: Pick<CallShapeSchema, 'actionType' | 'actions' | 'groups'>,
 ): boolean {
   if (typeof scope !== 'object' || scope === null) return true;
   const s = scope as { op?: unknown; entity?: unknown; entities?: unknown };
@@ -102,7 +107,9 @@ export function actionScopeMayMatch(
     const ref = e as { type?: unknown; id?: unknown } | null;
     return ref?.type === schema.actionType && ref.id === id;
   };
-  const isPlainAction = (e: unknown) => schema.actions.some((a) => isAction(e, a));
+  const groups = schema.groups ?? [];
+  const isPlainAction = (e: unknown) =>
+    schema.actions.some((a) => isAction(e, a)) && !groups.some((g) => isAction(e, g));
   if (s.op === 'All') return true;
   if (s.op === '==') return isAction(s.entity, action) || !isPlainAction(s.entity);
   if (s.op === 'in') {

@@ -86,48 +86,45 @@ export function onEngineReplaced(listener: (reason: string) => void): () => void
   replacedListeners.add(listener);
   return () => replacedListeners.delete(listener);
 }
-import { callShapeOf, type CallShape, type PolicyEst } from './call-shape.js';
-import { leaveOutUnknownRoles } from './known-roles.js';
-import { charIndexOfByte } from './source-position.js';
+import { callShapeOf, type CallShape, type PolicyEst as RawPolicyEst } from './call-shape.js';
+import {
+  compiledFrom,
+  planCompile,
+  PREPARSE_CHUNK,
+  type CedarEngine,
+  type CompiledPolicySet,
+  type CompileOptions,
+  type CompilePlan,
+} from './cedar-policy-set.js';
+import {
+  joinMessages,
+  shiftProblem,
+  toProblem,
+  toProblems,
+  type CedarError,
+  type CedarProblem,
+} from './cedar-problems.js';
+import type { PolicyMeta } from './decision-combine.js';
+import { toPolicyEst, type PolicyEst } from './est.js';
+import {
+  entityAttributesOf,
+  shapesOf,
+  toSchemaJson,
+  type SchemaJson,
+  type SchemaNamespace,
+  type SchemaShapes,
+} from './schema-json.js';
 import { splitPolicies } from './text-scanners.js';
-import type {
-  AuthzContext,
-  AuthzRequest,
-  ContextAttributeKind,
-  Decision,
-  ParsedSchema,
-} from './types.js';
+import type { ParsedSchema } from './types.js';
 
-/** A problem Cedar found, with the character index it points at in the text it was given. */
-export interface CedarProblem {
-  message: string;
-  help?: string;
-  /** Character index into the text that was checked; absent when Cedar gave no location. */
-  index?: number;
-}
+export type { CedarProblem } from './cedar-problems.js';
+export type { CompiledPolicySet, CompileOptions } from './cedar-policy-set.js';
+export { PREPARSE_CHUNK } from './cedar-policy-set.js';
+export type { PolicyMeta } from './decision-combine.js';
+export type { SchemaNamespace, SchemaShapes, SchemaType } from './schema-json.js';
 
 // ---------------------------------------------------------------------------------------------
 // Schema
-
-/**
- * One namespace of a schema as Cedar resolves it, in the project's terms: its entity types (with
- * their enum members) and, per action, the context attributes that are entity references.
- */
-export interface SchemaNamespace {
-  entityTypes: Record<string, { enum?: string[] }>;
-  entityAttributes: Record<string, Record<string, ContextAttributeKind>>;
-}
-
-interface SchemaNamespaceJson {
-  entityTypes?: Record<string, { enum?: string[] }>;
-  actions?: Record<string, { appliesTo?: { context?: SchemaTypeJson } }>;
-}
-interface SchemaTypeJson {
-  type: string;
-  name?: string;
-  element?: SchemaTypeJson;
-  attributes?: Record<string, SchemaTypeJson>;
-}
 
 /**
  * The namespaces of a schema in Cedar syntax, keyed by name (`''` for none), or what is wrong
@@ -136,36 +133,39 @@ interface SchemaTypeJson {
 export function resolveSchema(
   text: string,
 ):
-  | { ok: true; namespaces: Record<string, SchemaNamespace> }
+  | { ok: true; namespaces: Record<string, SchemaNamespace>; json: SchemaJson }
   | { ok: false; problems: CedarProblem[] } {
   // checkParseSchema points at the right place for unresolved names; schemaToJson does not.
   const check = cedar.checkParseSchema(text);
   if (check.type !== 'success') return { ok: false, problems: toProblems(check.errors, text) };
   const answer = cedar.schemaToJsonWithResolvedTypes(text);
   if (answer.type !== 'success') return { ok: false, problems: toProblems(answer.errors, text) };
+  const json = toSchemaJson(answer.json);
   const namespaces: Record<string, SchemaNamespace> = {};
-  for (const [ns, def] of Object.entries(answer.json as Record<string, SchemaNamespaceJson>)) {
-    const entityAttributes: SchemaNamespace['entityAttributes'] = {};
-    for (const [action, spec] of Object.entries(def.actions ?? {})) {
-      entityAttributes[action] = entityAttributesOf(spec.appliesTo?.context);
+  for (const [ns, def] of Object.entries(json)) {
+    const entityTypes: SchemaNamespace['entityTypes'] = {};
+    for (const [name, e] of Object.entries(def.entityTypes)) {
+      entityTypes[name] = e.kind === 'enum' ? { enum: e.members } : {};
     }
-    namespaces[ns] = { entityTypes: def.entityTypes ?? {}, entityAttributes };
+    const entityAttributes: SchemaNamespace['entityAttributes'] = {};
+    for (const [action, spec] of Object.entries(def.actions)) {
+      entityAttributes[action] = entityAttributesOf(spec.appliesTo?.context ?? {});
+    }
+    namespaces[ns] = { entityTypes, entityAttributes };
   }
-  return { ok: true, namespaces };
+  return { ok: true, namespaces, json };
 }
 
-function entityAttributesOf(
-  context: SchemaTypeJson | undefined,
-): Record<string, ContextAttributeKind> {
-  const out: Record<string, ContextAttributeKind> = {};
-  if (context?.type !== 'Record') return out;
-  for (const [name, t] of Object.entries(context.attributes ?? {})) {
-    if (t.type === 'Entity' && t.name !== undefined) out[name] = { kind: 'entity', type: t.name };
-    else if (t.type === 'Set' && t.element?.type === 'Entity' && t.element.name !== undefined) {
-      out[name] = { kind: 'entitySet', type: t.element.name };
-    }
-  }
-  return out;
+/** Cedar's resolved JSON form of schema text, typed. Throws if the schema does not parse. */
+export function schemaJsonOf(schemaText: string): SchemaJson {
+  const answer = cedar.schemaToJsonWithResolvedTypes(schemaText);
+  if (answer.type !== 'success') throw new Error(joinMessages(answer.errors));
+  return toSchemaJson(answer.json);
+}
+
+/** The shapes a schema declares, names fully qualified. Throws if the schema does not parse. */
+export function schemaShapesOf(schemaText: string): SchemaShapes {
+  return shapesOf(schemaJsonOf(schemaText));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -256,10 +256,7 @@ export function validatePolicies(
   if (answer.type !== 'success') {
     return { errors: [], warnings: [], schemaProblems: toProblems(answer.errors, schemaText) };
   }
-  const convert = (e: {
-    policyId: string;
-    error: Cedar.DetailedError;
-  }): PolicyValidationProblem => ({
+  const convert = (e: { policyId: string; error: CedarError }): PolicyValidationProblem => ({
     policyId: e.policyId,
     ...toProblem(e.error, policies[e.policyId] ?? ''),
   });
@@ -324,122 +321,43 @@ export function entityLiteralsOf(policyText: string): EntityLiteral[] {
   return out;
 }
 
-/** A schema type, as far as the request abstraction needs it. */
-export type SchemaType =
-  | { kind: 'Bool' | 'Long' | 'String' }
-  | { kind: 'Entity'; name: string }
-  | { kind: 'Set'; element: SchemaType }
-  | { kind: 'Record'; attributes: Record<string, SchemaType> }
-  | { kind: 'Extension'; name: string };
-
-/** The attributes (and whether tags are declared) of each entity type, and each action's context. */
-export interface SchemaShapes {
-  entities: Record<string, { attributes: Record<string, SchemaType>; tags: boolean }>;
-  contexts: Record<string, Record<string, SchemaType>>;
-}
-
-/** The shapes a schema declares, names fully qualified. Throws if the schema does not parse. */
-export function schemaShapesOf(schemaText: string): SchemaShapes {
-  const answer = cedar.schemaToJsonWithResolvedTypes(schemaText);
-  if (answer.type !== 'success') throw new Error(joinMessages(answer.errors));
-  const out: SchemaShapes = { entities: {}, contexts: {} };
-  type Ns = {
-    entityTypes?: Record<string, { shape?: SchemaTypeJson; tags?: unknown }>;
-    actions?: Record<string, { appliesTo?: { context?: SchemaTypeJson } }>;
-  };
-  for (const [ns, def] of Object.entries(answer.json as Record<string, Ns>)) {
-    const qualify = (name: string) => (ns === '' ? name : `${ns}::${name}`);
-    for (const [name, e] of Object.entries(def.entityTypes ?? {})) {
-      const shape = e.shape === undefined ? undefined : toSchemaType(e.shape);
-      out.entities[qualify(name)] = {
-        attributes: shape?.kind === 'Record' ? shape.attributes : {},
-        tags: e.tags !== undefined,
-      };
-    }
-    for (const [name, a] of Object.entries(def.actions ?? {})) {
-      const ctx =
-        a.appliesTo?.context === undefined ? undefined : toSchemaType(a.appliesTo.context);
-      out.contexts[name] = ctx?.kind === 'Record' ? ctx.attributes : {};
-    }
-  }
-  return out;
-}
-
-function toSchemaType(t: SchemaTypeJson): SchemaType {
-  switch (t.type) {
-    case 'Bool':
-    case 'Boolean':
-      return { kind: 'Bool' };
-    case 'Long':
-      return { kind: 'Long' };
-    case 'String':
-      return { kind: 'String' };
-    case 'Entity':
-      return { kind: 'Entity', name: t.name ?? '' };
-    case 'Set':
-      return t.element === undefined
-        ? { kind: 'Extension', name: 'Set' }
-        : { kind: 'Set', element: toSchemaType(t.element) };
-    case 'Record': {
-      const attributes: Record<string, SchemaType> = {};
-      for (const [k, v] of Object.entries(t.attributes ?? {})) attributes[k] = toSchemaType(v);
-      return { kind: 'Record', attributes };
-    }
-    default:
-      return { kind: 'Extension', name: t.type };
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Deciding
 
-/** What the engine knows of each policy to explain a decision. */
-export interface PolicyMeta {
-  effect: 'permit' | 'forbid';
-  notice: string | null;
-}
+/** The calls a compiled set makes, through the instance above. */
+const engine: CedarEngine = {
+  preparseSchema(slot, schemaText) {
+    const answer = cedar.preparseSchema(slot, schemaText);
+    if (answer.type !== 'success') throw new Error(joinMessages(answer.errors));
+  },
+  preparsePolicySet(slot, policies) {
+    const answer = cedar.preparsePolicySet(slot, { staticPolicies: policies });
+    if (answer.type !== 'success') throw new Error(joinMessages(answer.errors));
+  },
+  isAuthorized({ schemaSlot, setSlot, ...call }) {
+    return cedar.statefulIsAuthorized({
+      ...call,
+      // Our JSON is Cedar's (cedar-request.ts): its context and entity types are narrower.
+      context: call.context as Cedar.Context,
+      entities: call.entities as Cedar.EntityJson[],
+      preparsedSchemaName: schemaSlot,
+      preparsedPolicySetId: setSlot,
+      validateRequest: true,
+    });
+  },
+  generation: () => instance.generation,
+};
 
-/** A validated policy set, preparsed inside Cedar and ready to answer requests. */
-export interface CompiledPolicySet {
-  /** Decides one request. Never throws: anything unexpected is a deny with an error. */
-  authorize(request: AuthzRequest): Omit<Decision, 'cached'>;
-  /** The fitted call shape (call-shape.ts), or null when compiled in the full form. */
-  readonly callShape: CallShape | null;
-}
-
-/** Options of {@link compilePolicySet}. */
-export interface CompileOptions {
-  /**
-   * `fitted` (the default): implicit entity references, a preparsed slice of the set per action,
-   * and no tenant entities or parents where call-shape.ts finds no policy can tell. `full`: every
-   * entity, `__entity` references and the whole set on every call (the reference the fitted
-   * form is tested against).
-   */
-  form?: 'fitted' | 'full';
-  /**
-   * The fitted call shape when the caller has it ({@link callShapeFor}, in a worker): finding it
-   * reads every policy's EST, a Cedar call each, which a large set should not cost the event loop.
-   */
-  callShape?: CallShape;
-  /**
-   * Policies preparsed per Cedar slot (default {@link PREPARSE_CHUNK}). A slice larger than
-   * this is split, and decided by one call per chunk, the answers combined as Cedar combines
-   * them: so no one preparse holds the event loop for long.
-   */
-  chunkSize?: number;
-}
-
-/** The default of {@link CompileOptions.chunkSize}: ~0.1–0.3 s of preparsing at most. */
-export const PREPARSE_CHUNK = 250;
-
-/** What compiling a set prepares in Cedar: each step one preparse, in order. */
-interface CompilePlan {
-  /** The schema's slot. */
-  slot: string;
-  steps: (() => void)[];
-  callShape: CallShape | null;
-  /** Per action, the slots of its slice's chunks (at least one, maybe empty). */
-  sliceSlots: Record<string, string[]>;
+function plan(
+  slot: string,
+  schema: ParsedSchema,
+  policies: Record<string, string>,
+  options: CompileOptions,
+): CompilePlan {
+  const callShape =
+    options.form === 'full' ? null : (options.callShape ?? callShapeFor(schema, policies));
+  const chunkSize = Math.max(1, options.chunkSize ?? PREPARSE_CHUNK);
+  return planCompile(engine, slot, schema, policies, callShape, chunkSize);
 }
 
 /**
@@ -454,9 +372,9 @@ export function compilePolicySet(
   meta: Record<string, PolicyMeta>,
   options: CompileOptions = {},
 ): CompiledPolicySet {
-  const plan = planCompile(slot, schema, policies, options);
-  for (const step of plan.steps) step();
-  return compiledFrom(plan, schema, meta);
+  const p = plan(slot, schema, policies, options);
+  for (const step of p.steps) step();
+  return compiledFrom(engine, p, schema, meta);
 }
 
 /**
@@ -472,173 +390,40 @@ export async function compilePolicySetInTurns(
 ): Promise<CompiledPolicySet> {
   const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
   await turn();
-  const plan = planCompile(slot, schema, policies, options);
-  for (const step of plan.steps) {
+  const p = plan(slot, schema, policies, options);
+  for (const step of p.steps) {
     await turn();
     step();
   }
-  return compiledFrom(plan, schema, meta);
-}
-
-function planCompile(
-  slot: string,
-  schema: ParsedSchema,
-  policies: Record<string, string>,
-  options: CompileOptions,
-): CompilePlan {
-  const chunkSize = Math.max(1, options.chunkSize ?? PREPARSE_CHUNK);
-  const callShape =
-    options.form === 'full' ? null : (options.callShape ?? callShapeFor(schema, policies));
-  const steps: (() => void)[] = [
-    () => {
-      const answer = cedar.preparseSchema(slot, schema.text);
-      if (answer.type !== 'success') throw new Error(joinMessages(answer.errors));
-    },
-  ];
-  const slotsOf = (name: string, ids: readonly string[]): string[] => {
-    const out: string[] = [];
-    for (let k = 0; k === 0 || k * chunkSize < ids.length; k++) {
-      const chunkSlot = `${slot}#${name}#${k}`;
-      const chunk = ids.slice(k * chunkSize, (k + 1) * chunkSize);
-      steps.push(() =>
-        preparse(chunkSlot, Object.fromEntries(chunk.map((id) => [id, policies[id] ?? '']))),
-      );
-      out.push(chunkSlot);
-    }
-    return out;
-  };
-  const sliceSlots: Record<string, string[]> = {};
-  if (callShape === null) {
-    const all = slotsOf('all', Object.keys(policies));
-    for (const action of Object.keys(schema.entityAttributes)) sliceSlots[action] = all;
-  } else {
-    for (const [action, ids] of Object.entries(callShape.slices)) {
-      sliceSlots[action] = slotsOf(action, ids);
-    }
-  }
-  return { slot, steps, callShape, sliceSlots };
-}
-
-function compiledFrom(
-  plan: CompilePlan,
-  schema: ParsedSchema,
-  meta: Record<string, PolicyMeta>,
-): CompiledPolicySet {
-  const { callShape, sliceSlots } = plan;
-  // The instance the plan's slots live in: after a trap they are preparsed again in the new one.
-  let generation = instance.generation;
-  const ensurePrepared = (): void => {
-    if (generation === instance.generation) return;
-    generation = instance.generation;
-    for (const step of plan.steps) step();
-  };
-  const shape: EntityShape = {
-    tenants: callShape?.tenantEntities ?? true,
-    implicit: callShape !== null,
-  };
-
-  // Per action, the context attributes that are sets of roles: they carry stored roles too.
-  const roleAttributes: Record<string, string[]> = {};
-  for (const [action, attributes] of Object.entries(schema.entityAttributes)) {
-    roleAttributes[action] = Object.entries(attributes)
-      .filter(([, kind]) => kind.kind === 'entitySet' && kind.type === schema.types.role)
-      .map(([name]) => name);
-  }
-
-  const decide = (request: AuthzRequest): Omit<Decision, 'cached'> => {
-    const slots = sliceSlots[request.action];
-    if (slots === undefined)
-      return deny([], [`action "${request.action}" is not in the schema`], meta);
-    const call = {
-      principal: { type: schema.types.user, id: request.principal.id },
-      action: { type: schema.types.action, id: request.action },
-      resource: resourceUid(schema, request),
-      context: contextJson(schema, request.action, request.context, shape),
-      entities: entitiesOf(schema, request, shape),
-      preparsedSchemaName: plan.slot,
-      validateRequest: true,
-    };
-    const answers: Cedar.AuthorizationAnswer[] = [];
-    try {
-      ensurePrepared();
-      for (const chunkSlot of slots) {
-        answers.push(cedar.statefulIsAuthorized({ ...call, preparsedPolicySetId: chunkSlot }));
-      }
-    } catch (err) {
-      return deny([], [`cedar threw: ${err instanceof Error ? err.message : String(err)}`], meta);
-    }
-    return combine(answers, meta);
-  };
-
-  return {
-    callShape,
-    authorize(request) {
-      // A role retired from the schema would make Cedar refuse the whole request (known-roles.ts).
-      const known = leaveOutUnknownRoles(
-        request,
-        schema.roles,
-        roleAttributes[request.action] ?? [],
-      );
-      let decision = decide(known.request);
-      // A trap replaced the instance mid-call: decide once more, in the fresh one.
-      if (generation !== instance.generation) decision = decide(known.request);
-      return known.ignoredRoles.length === 0
-        ? decision
-        : { ...decision, ignoredRoles: known.ignoredRoles };
-    },
-  };
-}
-
-/**
- * One decision from the answers of a slice's chunks, as one Cedar call over the whole slice
- * answers: any satisfied forbid denies (naming every satisfied forbid), else any satisfied permit
- * allows (naming every one), else deny; a failure never allows; a policy that errs denies.
- */
-function combine(
-  answers: readonly Cedar.AuthorizationAnswer[],
-  meta: Record<string, PolicyMeta>,
-): Omit<Decision, 'cached'> {
-  const forbids: string[] = [];
-  const permits: string[] = [];
-  const erred: { policyId: string; error: Cedar.DetailedError }[] = [];
-  for (const answer of answers) {
-    // A failure (an undeclared role, a context the schema does not declare, ...) never allows.
-    if (answer.type !== 'success') return deny([], answer.errors.map(formatError), meta);
-    const { decision, diagnostics } = answer.response;
-    (decision === 'allow' ? permits : forbids).push(...diagnostics.reason);
-    erred.push(...diagnostics.errors);
-  }
-  const errors = erred.map((e) => `policy ${e.policyId}: ${formatError(e.error)}`);
-  // Cedar skips a policy that errors, even a forbid; we deny and name it.
-  if (erred.length > 0) return deny([...forbids, ...erred.map((e) => e.policyId)], errors, meta);
-  if (forbids.length === 0 && permits.length > 0) {
-    return { allowed: true, policies: [...permits].sort(), notices: [], errors };
-  }
-  return deny(forbids, errors, meta);
-}
-
-function preparse(slot: string, policies: Record<string, string>): void {
-  const answer = cedar.preparsePolicySet(slot, { staticPolicies: policies });
-  if (answer.type !== 'success') throw new Error(joinMessages(answer.errors));
+  return compiledFrom(engine, p, schema, meta);
 }
 
 /** The fitted call shape of `policies` under `schema`, from each policy's EST. */
 export function callShapeFor(schema: ParsedSchema, policies: Record<string, string>): CallShape {
   const ests = policyEstsOf(policies);
-  const tenant = schemaShapesOf(schema.text).entities[schema.types.tenant];
+  const json = schemaJsonOf(schema.text);
+  const tenant = shapesOf(json).entities[schema.types.tenant];
+  const groups = Object.values(json).flatMap((ns) =>
+    Object.values(ns.actions).flatMap((a) => a.memberOf.map((m) => m.id)),
+  );
   return callShapeOf(ests, {
     actionType: schema.types.action,
     actions: Object.keys(schema.entityAttributes),
+    groups,
     // An undeclared Tenant is not one the adapter can reason about: keep the full form.
     tenantHasData: tenant === undefined || tenant.tags || Object.keys(tenant.attributes).length > 0,
   });
 }
 
-/** Cedar's JSON form (EST) of each policy, keyed as given. Throws if one does not parse. */
+/**
+ * Cedar's JSON form (EST) of each policy as Cedar gives it, keyed as given (what call-shape.ts
+ * and authoring/atoms.ts still walk; {@link policyTreesOf} is the typed form). Throws if one
+ * does not parse.
+ */
 export function policyEstsOf(
   policies: Readonly<Record<string, string>>,
-): Record<string, PolicyEst> {
-  const ests: Record<string, PolicyEst> = {};
+): Record<string, RawPolicyEst> {
+  const ests: Record<string, RawPolicyEst> = {};
   for (const [id, text] of Object.entries(policies)) {
     const json = cedar.policyToJson(text);
     if (json.type !== 'success') throw new Error(joinMessages(json.errors));
@@ -647,128 +432,15 @@ export function policyEstsOf(
   return ests;
 }
 
-/** How entities and references are written: with tenant entities, as `__entity` or implicit. */
-interface EntityShape {
-  tenants: boolean;
-  implicit: boolean;
-}
-
-function deny(
-  ids: readonly string[],
-  errors: string[],
-  meta: Record<string, PolicyMeta>,
-): Omit<Decision, 'cached'> {
-  const policies = [...new Set(ids)].sort();
-  const notices: string[] = [];
-  for (const id of policies) {
-    const notice = meta[id]?.notice;
-    if (notice !== null && notice !== undefined && !notices.includes(notice)) notices.push(notice);
-  }
-  return { allowed: false, policies, notices, errors };
-}
-
-function resourceUid(schema: ParsedSchema, request: AuthzRequest): Cedar.EntityUid {
-  const r = request.resource;
-  return { type: r.type === 'User' ? schema.types.user : schema.types.tenant, id: r.id };
-}
-
-function entitiesOf(
-  schema: ParsedSchema,
-  request: AuthzRequest,
-  shape: EntityShape,
-): Cedar.EntityJson[] {
-  const { principal, resource } = request;
-  const out: Cedar.EntityJson[] = [];
-  const tenants = new Set<string>([principal.tenantId]);
-  // With a schema, Cedar reads `{type, id}` where an entity is declared (the implicit form) and
-  // skips the `__entity` wrapper's escape handling.
-  const ref = refMaker(shape);
-  const user = (
-    id: string,
-    tenantId: string,
-    roles: readonly string[],
-    isOwner: boolean,
-  ): Cedar.EntityJson => ({
-    uid: { type: schema.types.user, id },
-    attrs: {
-      tenant: ref(schema.types.tenant, tenantId),
-      roles: roles.map((r) => ref(schema.types.role, r)),
-      isOwner,
-    },
-    parents: shape.tenants ? [{ type: schema.types.tenant, id: tenantId }] : [],
-  });
-  out.push(user(principal.id, principal.tenantId, principal.roles, principal.isOwner));
-  if (resource.type === 'User') {
-    const entity = user(resource.id, resource.tenantId, resource.roles, resource.isOwner);
-    // The same user as principal and resource is one entity; if the two disagree Cedar refuses
-    // the duplicate, which denies.
-    if (resource.id !== principal.id || JSON.stringify(entity) !== JSON.stringify(out[0]))
-      out.push(entity);
-    tenants.add(resource.tenantId);
-  } else {
-    tenants.add(resource.id);
-  }
-  if (shape.tenants) {
-    for (const id of tenants)
-      out.push({ uid: { type: schema.types.tenant, id }, attrs: {}, parents: [] });
+/** Each policy's EST as the typed tree of est.ts, keyed as given. Throws if one does not parse. */
+export function policyTreesOf(
+  policies: Readonly<Record<string, string>>,
+): Record<string, PolicyEst> {
+  const out: Record<string, PolicyEst> = {};
+  for (const [id, text] of Object.entries(policies)) {
+    const json = cedar.policyToJson(text);
+    if (json.type !== 'success') throw new Error(joinMessages(json.errors));
+    out[id] = toPolicyEst(json.json);
   }
   return out;
-}
-
-function refMaker(shape: EntityShape): (type: string, id: string) => Cedar.CedarValueJson {
-  return shape.implicit ? (type, id) => ({ type, id }) : (type, id) => ({ __entity: { type, id } });
-}
-
-function contextJson(
-  schema: ParsedSchema,
-  action: string,
-  context: AuthzContext,
-  shape: EntityShape,
-): Cedar.Context {
-  const kinds = schema.entityAttributes[action] ?? {};
-  const ref = refMaker(shape);
-  const out: Cedar.Context = {};
-  for (const [name, value] of Object.entries(context)) {
-    const kind = kinds[name];
-    if (kind?.kind === 'entitySet' && Array.isArray(value)) {
-      out[name] = value.map((id: string) => ref(kind.type, id));
-    } else if (kind?.kind === 'entity' && typeof value === 'string') {
-      out[name] = ref(kind.type, value);
-    } else {
-      out[name] = Array.isArray(value)
-        ? [...(value as readonly string[])]
-        : (value as string | boolean);
-    }
-  }
-  return out;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Errors
-
-function toProblems(errors: Cedar.DetailedError[], text: string): CedarProblem[] {
-  return errors.map((e) => toProblem(e, text));
-}
-
-function toProblem(e: Cedar.DetailedError, text: string): CedarProblem {
-  const location = e.sourceLocations?.[0];
-  const label = location?.label;
-  const message =
-    label !== null && label !== undefined && label !== '' ? `${e.message}: ${label}` : e.message;
-  const problem: CedarProblem = { message };
-  if (e.help !== null && e.help !== '') problem.help = e.help;
-  if (location !== undefined) problem.index = charIndexOfByte(text, location.start);
-  return problem;
-}
-
-function shiftProblem(p: CedarProblem, by: number): CedarProblem {
-  return p.index === undefined ? p : { ...p, index: p.index + by };
-}
-
-function formatError(e: Cedar.DetailedError): string {
-  return e.help !== null && e.help !== '' ? `${e.message} (${e.help})` : e.message;
-}
-
-function joinMessages(errors: Cedar.DetailedError[]): string {
-  return errors.map(formatError).join('; ');
 }

@@ -24,6 +24,7 @@ import { openCluster } from './cluster/index.js';
 import { createUserDirectory, type UserDirectory } from './directory.js';
 import { createFairGate, type FairGate } from './fair-gate.js';
 import { createFairScheduler } from './fair-scheduler.js';
+import { createLoopBusy, createRequestGate, type RequestGate } from './request-gate.js';
 import { createSidecarMetrics, type SidecarMetrics } from './metrics.js';
 import { createPipeline } from './pipeline.js';
 import { createForwarder } from './proxy.js';
@@ -68,6 +69,8 @@ interface Parts {
   trustSecret: string;
   /** Where uncached work waits for its tenant's turn (FAIR_CONCURRENCY, FAIR_QUEUE_MAX). */
   fair: FairGate;
+  /** Where whole requests wait for their tenant's share while the loop is busy (request-gate.ts). */
+  gate: RequestGate;
 }
 
 /** Closes what was opened, last first; one failing close does not keep the others open. */
@@ -146,6 +149,7 @@ async function openParts(options: SidecarOptions, closers: Closers): Promise<Par
     }),
   });
   metrics.watchFairness(() => fair.stats());
+  const gate = createGate(config, closers);
   const directory = createUserDirectory({
     upstream,
     ttlMs: config.userCacheTtlMs,
@@ -184,7 +188,22 @@ async function openParts(options: SidecarOptions, closers: Closers): Promise<Par
     bodyBudget,
     trustSecret,
     fair,
+    gate,
   };
+}
+
+/** Whole requests share the loop by tenant while it is busy (issue 22, item 4). */
+function createGate(config: Config, closers: Closers): RequestGate {
+  let tick = (): void => undefined;
+  const loop = createLoopBusy({ onSample: () => tick() });
+  closers.add(() => loop.close());
+  const gate = createRequestGate({
+    concurrency: config.fairConcurrency,
+    queueMax: config.fairQueueMax,
+    busy: loop.busy,
+  });
+  tick = () => gate.tick();
+  return gate;
 }
 
 /** The candidate set in shadow; one that does not load is retried, and never stops the start. */
@@ -294,6 +313,7 @@ function createDataServer(config: Config, logger: Logger, parts: Parts): Server 
     bodyTimeoutMs: config.bodyTimeoutMs,
     bodyBudget: parts.bodyBudget,
     fair: parts.fair,
+    gate: parts.gate,
   };
   // The other replicas learn of a write from the store's own change event (no publish from
   // here: docs/scaling.md); before deciding, this one applies whatever the stream holds.

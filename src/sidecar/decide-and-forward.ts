@@ -10,32 +10,28 @@ import { ifMatchAccepts, type IfMatch } from '../common/if-match.js';
 import type { NewUser, UserPatch } from '../common/user.js';
 import { checkRoles } from '../common/validate.js';
 import {
-  ForbiddenError,
   NotFoundError,
   PreconditionFailedError,
   UnavailableError,
   UpstreamTimeoutError,
   type CedargateError,
 } from '../errors.js';
-import { buildCreateContext, buildUpdateContext } from '../policy/context.js';
-import type {
-  AuthzContext,
-  AuthzRequest,
-  Decision,
-  PrincipalFacts,
-  ResourceFacts,
-} from '../policy/types.js';
-import { decisionKeyOf, type DecisionSource } from './authz/decision-cache.js';
-import type { PolicyStore } from './authz/policy-store.js';
 import type { Exchange } from './decision-log.js';
+import {
+  decideFairly,
+  decideOrDeny,
+  requestOfAsk,
+  type Ask,
+  type DecideDeps,
+  type Outcome,
+} from './decide-or-deny.js';
 import type { UserDirectory } from './directory.js';
-import type { FairGate } from './fair-gate.js';
 import type { SidecarMetrics } from './metrics.js';
 import { DECISION_HEADER } from '../common/headers.js';
 import type { ForwardPlan, Forwarder } from './proxy.js';
 import type { RouteSpec } from './routes.js';
 import { parseUserRecord } from './upstream.js';
-import type { UserFacts, UserRecord } from './user-facts.js';
+import type { UserRecord } from './user-facts.js';
 
 /**
  * How many times a write that lost a race to the backend is decided again on the new version.
@@ -52,6 +48,11 @@ export interface CheckedRequest {
   route: RouteSpec;
   tenantId: string;
   userId: string | undefined;
+  /**
+   * Who asks: the principal as authenticated at the head, replaced by the one authenticated
+   * again before each decision of a write (the decision log's copy is only written).
+   */
+  principal: UserRecord;
   /** The canonical path (and query) decided on and forwarded. */
   path: string;
   /** The exact bytes forwarded: the validated input, serialized once. */
@@ -65,26 +66,12 @@ export interface CheckedRequest {
   screenMissed?: boolean;
 }
 
-export interface DecideAndForwardDeps {
-  policies: PolicyStore;
+export interface DecideAndForwardDeps extends DecideDeps {
   directory: UserDirectory;
   forwarder: Forwarder;
   metrics: SidecarMetrics;
-  enforce: boolean;
-  /** An uncached decision waits here for its tenant's turn (fair-gate.ts). */
-  fair?: Pick<FairGate, 'run'>;
   /** The principal as of now: the credential checked again and the user read again. */
   authenticate: (req: IncomingMessage) => Promise<UserRecord>;
-  /**
-   * Told about every decision, after it is made and before it is acted on; must return at once
-   * and never throw (the candidate set in shadow queues the request here).
-   */
-  onDecided?: (decided: {
-    requestId: string;
-    request: AuthzRequest;
-    decision: Decision;
-    policyVersion: string;
-  }) => void;
 }
 
 /** Decides a checked request and forwards it when allowed; resolves to the status answered. */
@@ -106,30 +93,28 @@ export function createScreenWrite(deps: DecideAndForwardDeps): ScreenWrite {
   return async (r) => {
     // In shadow mode a denial is forwarded anyway: it waits its turn like any write.
     if (!deps.enforce) return;
-    const principal = (r.ex.principal as UserRecord).user;
     const target = await findTarget(deps.directory, r, false);
     if (r.input?.roles !== undefined) checkRoles(r.input.roles, deps.policies.current().roles);
     // Only a denial is recorded here (as the request's decision); an allow is decided again.
     // Uncached, the screen waits its tenant's turn like any decision (the fair scheduler).
-    const { decision } = await decideFairly(deps, r.tenantId, requestOf(r, principal, target));
+    const ask = askOf(r, target);
+    const { decision } = await decideFairly(deps, r.tenantId, requestOfAsk(ask), ask.source);
     r.screenMissed = !decision.cached;
-    if (!decision.allowed) await decideOrDeny(deps, r, principal, target);
+    if (!decision.allowed) await decide(deps, r, target);
   };
 }
 
 async function decideAndForward(deps: DecideAndForwardDeps, r: CheckedRequest): Promise<number> {
-  const { req, res, ex } = r;
+  const { req, res } = r;
   // A request that waited (for its body, for the writes queued before it) is decided on the
   // facts as they are now: the credential checked again (exp, nbf, revocation) and the
   // principal read again, so a demotion, deletion or revocation that arrived meanwhile counts.
-  const waited = r.route.method !== 'GET';
-  let principal = waited ? await deps.authenticate(req) : (ex.principal as UserRecord);
-  ex.principal = principal;
+  if (r.route.method !== 'GET') await authenticateAgain(deps, r);
   let target = await findTarget(deps.directory, r, false);
   if (r.input?.roles !== undefined) checkRoles(r.input.roles, deps.policies.current().roles);
   let refreshed = false; // re-read the target once when the client's If-Match disagrees
   for (let redecisions = 0; ;) {
-    await decideOrDeny(deps, r, principal.user, target);
+    const { shadowDeny } = await decide(deps, r, target);
     if (target !== undefined && !ifMatchAccepts(r.clientIfMatch, target.etag)) {
       // Our copy may be stale: ask the backend once before refusing.
       if (refreshed) throw new PreconditionFailedError();
@@ -137,7 +122,7 @@ async function decideAndForward(deps: DecideAndForwardDeps, r: CheckedRequest): 
       target = await findTarget(deps.directory, r, true);
       continue;
     }
-    const outcome = await deps.forwarder.forward(req, res, planOf(deps, r, principal, target));
+    const outcome = await deps.forwarder.forward(req, res, planOf(deps, r, target, shadowDeny));
     if (outcome.kind === 'failed') throw failed(deps, r, outcome.error);
     if (outcome.kind === 'answered') return outcome.status;
     if (r.userId !== undefined) deps.directory.invalidate(r.tenantId, r.userId);
@@ -147,8 +132,7 @@ async function decideAndForward(deps: DecideAndForwardDeps, r: CheckedRequest): 
       });
     }
     // Decide once more, on the new version and on the facts as they are now.
-    principal = await deps.authenticate(req);
-    ex.principal = principal;
+    await authenticateAgain(deps, r);
     target = await findTarget(deps.directory, r, true);
   }
 }
@@ -164,63 +148,34 @@ async function findTarget(
   return target;
 }
 
-/** Decides, counts and records the decision; throws 403 when it denies and is enforced. */
-async function decideOrDeny(
+/** The principal as of now, carried by the request; the decision log is told of it. */
+async function authenticateAgain(deps: DecideAndForwardDeps, r: CheckedRequest): Promise<void> {
+  r.principal = await deps.authenticate(r.req);
+  r.ex.principal = r.principal;
+}
+
+/** The one decide-or-deny step (decide-or-deny.ts), for this request on `target`. */
+async function decide(
   deps: DecideAndForwardDeps,
   r: CheckedRequest,
-  principal: UserFacts,
   target: UserRecord | undefined,
-): Promise<void> {
-  const { route, ex } = r;
-  const request = requestOf(r, principal, target);
-  const { policyVersion, decision } = await decideFairly(deps, r.tenantId, request);
-  ex.decision = decision;
-  ex.decided = { request, policyVersion };
-  deps.onDecided?.({ requestId: ex.requestId, request, decision, policyVersion });
-  ex.shadowDeny = !decision.allowed && !deps.enforce;
-  const result = decision.allowed ? 'allow' : deps.enforce ? 'deny' : 'shadow_deny';
-  const cached = decision.cached && r.screenMissed !== true;
+): Promise<Outcome> {
+  const ask = { ...askOf(r, target), screenMissed: r.screenMissed === true };
   r.screenMissed = false; // a re-decision after a 412 counts by its own answer
-  deps.metrics.countDecision(route.action, result, cached, 'request');
-  if (!decision.allowed && deps.enforce) throw deniedError(route, decision);
+  return decideOrDeny(deps, ask);
 }
 
-/** A cached decision at once; an uncached one in its tenant's turn (when there is a gate). */
-async function decideFairly(
-  { policies, fair }: DecideAndForwardDeps,
-  tenantId: string,
-  request: AuthzRequest,
-): Promise<{ policyVersion: string; decision: Decision }> {
-  const decide = () => {
-    // Read in the same synchronous step as decide(): no reload can swap the set in between.
-    const policyVersion = policies.current().version;
-    return { policyVersion, decision: policies.decide(request) };
+function askOf(r: CheckedRequest, target: UserRecord | undefined): Ask {
+  return {
+    ex: r.ex,
+    action: r.route.action,
+    tenantId: r.tenantId,
+    principal: r.principal.user,
+    target,
+    input: r.input,
+    source: 'request',
   };
-  if (fair === undefined) return decide();
-  const policyVersion = policies.current().version;
-  const hit = policies.cached(request);
-  if (hit !== undefined) return { policyVersion, decision: hit };
-  // Concurrent requests that ask the same question share one turn: a burst of identical writes
-  // (a client's retries, a flood of the same denied PUT) costs one decision and one queue place,
-  // not one each, and never fills its tenant's queue with copies.
-  let pending = inFlightDecisions.get(policies);
-  if (pending === undefined) {
-    pending = new Map<string, Promise<{ policyVersion: string; decision: Decision }>>();
-    inFlightDecisions.set(policies, pending);
-  }
-  const key = decisionKeyOf(policyVersion, request);
-  const shared = pending.get(key);
-  if (shared !== undefined) return shared;
-  const turn = fair.run(tenantId, 1, decide).finally(() => pending.delete(key));
-  pending.set(key, turn);
-  return turn;
 }
-
-/** Uncached decisions waiting for their turn, per policy store, by exact decision key. */
-const inFlightDecisions = new WeakMap<
-  PolicyStore,
-  Map<string, Promise<{ policyVersion: string; decision: Decision }>>
->();
 
 // Per process, not per request: the forwarder only reads them.
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
@@ -231,19 +186,19 @@ const SHADOW_DENY_HEADERS: Readonly<Record<string, string>> = Object.freeze({
 function planOf(
   deps: DecideAndForwardDeps,
   r: CheckedRequest,
-  principal: UserRecord,
   target: UserRecord | undefined,
+  shadowDeny: boolean,
 ): ForwardPlan {
   const plan: ForwardPlan = {
     method: r.route.method,
     path: r.path,
     tenantId: r.tenantId,
-    subject: principal.user.id,
+    subject: r.principal.user.id,
     requestId: r.ex.requestId,
     body: r.body,
     ifMatch: isWrite(r) ? target?.etag : undefined,
     retryOn412: target !== undefined,
-    responseHeaders: r.ex.shadowDeny === true ? SHADOW_DENY_HEADERS : NO_HEADERS,
+    responseHeaders: shadowDeny ? SHADOW_DENY_HEADERS : NO_HEADERS,
   };
   if (r.userId !== undefined && isWrite(r)) {
     plan.bufferResponse = r.route.method === 'PUT';
@@ -294,64 +249,6 @@ function isWrite(r: CheckedRequest): boolean {
   return r.route.method === 'PUT' || r.route.method === 'DELETE';
 }
 
-/** What {@link decide} reads of a request: its action, tenant and validated body. */
-export type DecisionInput = Pick<CheckedRequest, 'tenantId' | 'input'> & {
-  route: Pick<RouteSpec, 'action'>;
-};
-
-/**
- * The policy decision of one request, as the request path makes it: exported so that the
- * permissions answer (permissions.ts) asks the very same question a real request would.
- */
-export function decide(
-  policies: PolicyStore,
-  r: DecisionInput,
-  principal: UserFacts,
-  target: UserRecord | undefined,
-  source: DecisionSource = 'request',
-): Decision {
-  return policies.decide(requestOf(r, principal, target), source);
-}
-
-/** The authorization question of `r`: who asks, what for, on what, with which context. */
-function requestOf(
-  r: DecisionInput,
-  principal: UserFacts,
-  target: UserRecord | undefined,
-): AuthzRequest {
-  // Acting on oneself: principal and resource are one entity, and the target record may be the
-  // fresher of the two (re-read after a 412): decide on one version of that user, never two.
-  const self = target !== undefined && target.user.id === principal.id;
-  const resource: ResourceFacts =
-    target === undefined
-      ? { type: 'Tenant', id: r.tenantId }
-      : { type: 'User', ...factsOf(target.user) };
-  let context: AuthzContext = {};
-  if (r.route.action === 'users:update' && target !== undefined && r.input !== undefined) {
-    context = buildUpdateContext(target.user, r.input);
-  } else if (r.route.action === 'users:create' && r.input !== undefined) {
-    context = buildCreateContext(r.input as NewUser);
-  }
-  return {
-    principal: factsOf(self ? target.user : principal),
-    action: r.route.action,
-    resource,
-    context,
-  };
-}
-
-/** The 403 a denied request answers: its notices, the policies and the action. */
-export function deniedError(route: Pick<RouteSpec, 'action'>, decision: Decision): ForbiddenError {
-  return new ForbiddenError(`the policies deny ${route.action}`, {
-    notices: decision.notices,
-    details: {
-      policies: decision.policies,
-      action: route.action,
-      ...(decision.ignoredRoles !== undefined && { ignored_roles: decision.ignoredRoles }),
-    },
-  });
-}
-
 /**
  * The user in a backend's 200 answer, with its ETag, through the one converter of that edge;
  * undefined when it is not one (the caller then forgets the user rather than keep a guess).
@@ -366,8 +263,4 @@ function recordOf(response: {
   } catch {
     return undefined;
   }
-}
-
-function factsOf(u: UserFacts): PrincipalFacts {
-  return { id: u.id, tenantId: u.tenant_id, roles: u.roles, isOwner: u.is_owner };
 }

@@ -1,9 +1,8 @@
 /**
  * The permissions answer (`GET /v1/users/{id}/permissions`, `GET /v1/users/permissions`): what
  * the caller may do, asked before the user interface offers it. Each entry is the decision of
- * one concrete request, built the way the request path builds it and decided by the same
- * `decide` of decide-and-forward.ts on the same live policy store, so the answer cannot
- * disagree with the request it stands for:
+ * one concrete request, asked by the one question module (policy/question.ts) and decided by
+ * the same live policy store, so the answer cannot disagree with the request it stands for:
  *
  * - read, delete: `GET` / `DELETE /v1/users/{id}`;
  * - rename: `PUT {name}` with a name other than the current one;
@@ -18,7 +17,8 @@
  * in a decision cache of their own (policy-store.ts), so however many role sets an answer walks,
  * it evicts none of the request path's decisions; and the answer runs as one step of that cost
  * in its tenant's turn (fair-gate.ts), so a tenant asking many gets its share of the sidecar's
- * time, not everyone's.
+ * time, not everyone's. The route's own action (the gate) is decided by the request path's own
+ * step (decide-or-deny.ts): counted, seen by the candidate set, recorded for `policy replay`.
  */
 import type { ServerResponse } from 'node:http';
 import type { NewUser, UserPatch } from '../common/user.js';
@@ -26,25 +26,24 @@ import { checkRoles } from '../common/validate.js';
 import { CedargateError, NotFoundError } from '../errors.js';
 import { avatarDigestOf } from '../policy/context.js';
 import type { AuthzRequest, Decision, UsersAction } from '../policy/types.js';
+import type { DecisionSource } from './authz/decision-cache.js';
 import type { PolicyStore } from './authz/policy-store.js';
-import { decide, deniedError } from './decide-and-forward.js';
+import {
+  decideFairly,
+  decideOrDeny,
+  denialOf,
+  requestOfAsk,
+  type DecideDeps,
+} from './decide-or-deny.js';
 import type { Exchange } from './decision-log.js';
 import type { UserDirectory } from './directory.js';
-import type { FairGate } from './fair-gate.js';
-import type { RequestRecorders } from './metrics.js';
 import { REQUEST_ID_HEADER } from './request-id.js';
 import type { RouteSpec } from './routes.js';
 import type { UserRecord } from './user-facts.js';
 
-/** What answering needs of the sidecar: the live policies, the users, and ENFORCE. */
-export interface PermissionsDeps {
-  policies: PolicyStore;
+/** What answering needs of the sidecar: the live policies, the users, ENFORCE, the metrics. */
+export interface PermissionsDeps extends DecideDeps {
   directory: UserDirectory;
-  enforce: boolean;
-  /** Each decision is counted here, with `source` 'permissions'. */
-  metrics?: Pick<RequestRecorders, 'countDecision'>;
-  /** The answer waits here for its tenant's turn; without it, it runs at once. */
-  fair?: Pick<FairGate, 'run'>;
 }
 
 /** Told of each decision an answer makes (metrics). */
@@ -62,7 +61,12 @@ export interface PermissionsRequest {
   route: RouteSpec;
   tenantId: string;
   userId: string | undefined;
+  /** Who asks, as authenticated at the head. */
+  principal: UserRecord;
 }
+
+/** Where a permissions answer's own decisions are kept and counted. */
+const SOURCE: DecisionSource = 'permissions';
 
 /**
  * Answers a permissions route, in the contract's order after the body: the target user (404),
@@ -73,65 +77,50 @@ export async function answerPermissions(
   deps: PermissionsDeps,
   r: PermissionsRequest,
 ): Promise<number> {
-  const principal = r.ex.principal as UserRecord;
+  const { principal, tenantId } = r;
   let target: UserRecord | undefined;
   if (r.userId !== undefined) {
-    const found = await deps.directory.get(r.tenantId, r.userId);
+    const found = await deps.directory.get(tenantId, r.userId);
     if (found === null) throw new NotFoundError('no such user in this tenant');
     target = found;
   }
+  // The gate: whoever may not read a user (list the tenant) learns nothing more through here,
+  // and costs one decision, not the answer's twenty-five.
+  const gate = { action: r.route.action, tenantId, principal: principal.user, target };
+  await decideOrDeny(deps, { ...gate, ex: r.ex, input: undefined, source: SOURCE });
+  if (deps.fair !== undefined) await decideInTurns(deps, r, target);
+  const count: OnDecision = (action, d) => {
+    deps.metrics.countDecision(action, d.allowed ? 'allow' : 'deny', d.cached, SOURCE);
+  };
   const answer =
-    deps.fair === undefined
-      ? answerNow(deps, r, principal, target)
-      : await answerInTurns(deps, deps.fair, r, principal, target);
+    target === undefined
+      ? tenantPermissions(deps.policies, deps.enforce, tenantId, principal, count)
+      : userPermissions(deps.policies, deps.enforce, tenantId, principal, target, count);
   return sendPermissions(r.res, answer, { [REQUEST_ID_HEADER]: r.ex.requestId });
 }
 
 /**
- * The answer, its uncached decisions made one per turn of the tenant: first each question the
- * answer will ask is decided into the permissions cache, one step at a time (so 25 decisions
- * never hold the event loop at once, and another tenant's work runs between them), then the
- * answer is made at once, from that cache, by one policy set. A decision evicted meanwhile is
- * simply made again there.
+ * The answer's uncached decisions made one per turn of the tenant, into the permissions cache
+ * (so 25 decisions never hold the event loop at once, and another tenant's work runs between
+ * them); the answer is then made at once, from that cache, by one policy set. A decision evicted
+ * meanwhile is simply made again there.
  */
-async function answerInTurns(
-  deps: PermissionsDeps,
-  fair: Pick<FairGate, 'run'>,
-  r: PermissionsRequest,
-  principal: UserRecord,
-  target: UserRecord | undefined,
-): Promise<UserPermissions | TenantPermissions> {
-  const { policies } = deps;
-  const decideInTurn = async (request: AuthzRequest): Promise<Decision> =>
-    policies.cached(request, 'permissions') ??
-    (await fair.run(r.tenantId, 1, () => policies.decide(request, 'permissions')));
-  const [gate, ...rest] = questionsOf(deps, r, principal, target);
-  // Whoever the gate refuses costs one decision, not the answer's twenty-five.
-  const open = gate === undefined || (await decideInTurn(gate)).allowed || !deps.enforce;
-  if (open) for (const request of rest) await decideInTurn(request);
-  return answerNow(deps, r, principal, target);
-}
-
-/** The questions the answer asks, gate first: the answer itself, run on a store that records. */
-function questionsOf(
+async function decideInTurns(
   deps: PermissionsDeps,
   r: PermissionsRequest,
-  principal: UserRecord,
   target: UserRecord | undefined,
-): AuthzRequest[] {
+): Promise<void> {
   const asked: AuthzRequest[] = [];
-  const recording: PolicyStore = {
-    ...deps.policies,
-    decide(request) {
-      asked.push(request);
-      return RECORDED;
-    },
-  };
-  answerNow({ ...deps, policies: recording, enforce: false }, r, principal, target, true);
-  return asked;
+  const ask = askerOf(deps.policies.current().roles, r.tenantId, r.principal, target, (q) => {
+    asked.push(q);
+    return RECORDED;
+  });
+  if (target === undefined) tenantEntries(ask, deps.policies.current().roles);
+  else userEntries(ask, deps.policies.current().roles, target);
+  for (const request of asked) await decideFairly(deps, r.tenantId, request, SOURCE);
 }
 
-/** What the recording store answers: allow, so the gate lets the rest be asked. */
+/** What a question is answered while its request is only being listed. */
 const RECORDED: Decision = Object.freeze({
   allowed: true,
   policies: [],
@@ -139,37 +128,6 @@ const RECORDED: Decision = Object.freeze({
   errors: [],
   cached: false,
 });
-
-/** The gate on the route's own action, then the answer; synchronous, so one set decides all. */
-function answerNow(
-  deps: PermissionsDeps,
-  r: PermissionsRequest,
-  principal: UserRecord,
-  target: UserRecord | undefined,
-  dryRun = false,
-): UserPermissions | TenantPermissions {
-  const count: OnDecision = (action, d) => {
-    if (!dryRun)
-      deps.metrics?.countDecision(action, d.allowed ? 'allow' : 'deny', d.cached, 'permissions');
-  };
-  // The gate: whoever may not read a user (list the tenant) learns nothing more through here.
-  const gate = decide(
-    deps.policies,
-    { tenantId: r.tenantId, input: undefined, route: r.route },
-    principal.user,
-    target,
-    'permissions',
-  );
-  count(r.route.action, gate);
-  if (!dryRun) {
-    r.ex.decision = gate;
-    r.ex.shadowDeny = !gate.allowed && !deps.enforce;
-  }
-  if (!gate.allowed && deps.enforce) throw deniedError(r.route, gate);
-  return target === undefined
-    ? tenantPermissions(deps.policies, deps.enforce, r.tenantId, principal, count)
-    : userPermissions(deps.policies, deps.enforce, r.tenantId, principal, target, count);
-}
 
 /** One "may I?": yes, or no with what a 403 (or a 422) would say. */
 export interface Permission {
@@ -220,10 +178,55 @@ export function userPermissions(
   target: UserRecord,
   onDecision?: OnDecision,
 ): UserPermissions {
-  const ask = (action: UsersAction, input?: UserPatch): Permission =>
-    permissionOf(policies, tenantId, principal, target, action, input, onDecision);
-  const current = target.user.roles;
   const known = policies.current().roles;
+  const ask = askerOf(known, tenantId, principal, target, (request) => {
+    const decision = policies.decide(request, SOURCE);
+    onDecision?.(request.action, decision);
+    return decision;
+  });
+  return {
+    tenant_id: tenantId,
+    principal_id: principal.user.id,
+    user_id: target.user.id,
+    policy_version: policies.current().version,
+    enforced: enforce,
+    ...userEntries(ask, known, target),
+  };
+}
+
+/** The tenant-level answer: list, create, and each role a new user may be given. */
+export function tenantPermissions(
+  policies: PolicyStore,
+  enforce: boolean,
+  tenantId: string,
+  principal: UserRecord,
+  onDecision?: OnDecision,
+): TenantPermissions {
+  const known = policies.current().roles;
+  const ask = askerOf(known, tenantId, principal, undefined, (request) => {
+    const decision = policies.decide(request, SOURCE);
+    onDecision?.(request.action, decision);
+    return decision;
+  });
+  return {
+    tenant_id: tenantId,
+    principal_id: principal.user.id,
+    policy_version: policies.current().version,
+    enforced: enforce,
+    ...tenantEntries(ask, known),
+  };
+}
+
+/** One entry's question: the concrete request it stands for, answered as a {@link Permission}. */
+type Asker = (action: UsersAction, input?: UserPatch | NewUser) => Permission;
+
+/** The entries of a user's answer, each the request it stands for. */
+function userEntries(
+  ask: Asker,
+  known: readonly string[],
+  target: UserRecord,
+): Pick<UserPermissions, 'actions' | 'roles'> {
+  const current = target.user.roles;
   const add: Record<string, Permission> = {};
   const remove: Record<string, Permission> = {};
   for (const role of known) {
@@ -238,11 +241,6 @@ export function userPermissions(
       remove[role] = ask('users:update', { roles: without(current, role) });
   }
   return {
-    tenant_id: tenantId,
-    principal_id: principal.user.id,
-    user_id: target.user.id,
-    policy_version: policies.current().version,
-    enforced: enforce,
     actions: {
       read: ask('users:read'),
       rename: ask('users:update', { name: `${target.user.name} (renamed)` }),
@@ -253,29 +251,41 @@ export function userPermissions(
   };
 }
 
-/** The tenant-level answer: list, create, and each role a new user may be given. */
-export function tenantPermissions(
-  policies: PolicyStore,
-  enforce: boolean,
-  tenantId: string,
-  principal: UserRecord,
-  onDecision?: OnDecision,
-): TenantPermissions {
-  const ask = (action: UsersAction, input: NewUser | undefined): Permission =>
-    permissionOf(policies, tenantId, principal, undefined, action, input, onDecision);
+/** The entries of a tenant's answer. */
+function tenantEntries(
+  ask: Asker,
+  known: readonly string[],
+): Pick<TenantPermissions, 'actions' | 'new_user_roles'> {
   const create = (roles: string[]): Permission => ask('users:create', newUser(roles));
   const new_user_roles: Record<string, Permission> = {};
-  for (const role of policies.current().roles) new_user_roles[role] = create([role]);
-  return {
-    tenant_id: tenantId,
-    principal_id: principal.user.id,
-    policy_version: policies.current().version,
-    enforced: enforce,
-    actions: {
-      list: ask('users:list', undefined),
-      create: create([]),
-    },
-    new_user_roles,
+  for (const role of known) new_user_roles[role] = create([role]);
+  return { actions: { list: ask('users:list'), create: create([]) }, new_user_roles };
+}
+
+/**
+ * Asks each entry as the request path would: the roles checked first (a 422 is not a policy's
+ * answer), then the question decided by `decide`.
+ */
+function askerOf(
+  known: readonly string[],
+  tenantId: string,
+  principal: UserRecord,
+  target: UserRecord | undefined,
+  decide: (request: AuthzRequest) => Decision,
+): Asker {
+  return (action, input) => {
+    if (input?.roles !== undefined) {
+      try {
+        checkRoles(input.roles, known);
+      } catch (err) {
+        if (err instanceof CedargateError) return { allowed: false, code: err.code };
+        throw err;
+      }
+    }
+    const request = requestOfAsk({ action, tenantId, principal: principal.user, target, input });
+    const decision = decide(request);
+    if (decision.allowed) return { allowed: true };
+    return { allowed: false, ...denialOf(decision) };
   };
 }
 
@@ -294,36 +304,6 @@ export function sendPermissions(
   });
   res.end(payload);
   return 200;
-}
-
-function permissionOf(
-  policies: PolicyStore,
-  tenantId: string,
-  principal: UserRecord,
-  target: UserRecord | undefined,
-  action: UsersAction,
-  input: UserPatch | NewUser | undefined,
-  onDecision: OnDecision | undefined,
-): Permission {
-  // The request path checks the roles (422) before the policies: so does the answer.
-  if (input?.roles !== undefined) {
-    try {
-      checkRoles(input.roles, policies.current().roles);
-    } catch (err) {
-      if (err instanceof CedargateError) return { allowed: false, code: err.code };
-      throw err;
-    }
-  }
-  const decision: Decision = decide(
-    policies,
-    { tenantId, input, route: { action } },
-    principal.user,
-    target,
-    'permissions',
-  );
-  onDecision?.(action, decision);
-  if (decision.allowed) return { allowed: true };
-  return { allowed: false, notices: decision.notices, policies: decision.policies };
 }
 
 function without(roles: readonly string[], role: string): string[] {

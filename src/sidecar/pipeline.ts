@@ -41,6 +41,7 @@ import { assertIssuerMaySpeakFor, assertSameTenant, readTenantHeader } from './t
 import { assertHostHeader, assertSingleCredential, assertSingleHeaders } from './headers.js';
 import type { UserRecord } from './user-facts.js';
 import { createWriteQueue, type WriteQueue } from './write-queue.js';
+import type { RequestGate } from './request-gate.js';
 
 export interface PipelineDeps {
   verifier: CredentialVerifier;
@@ -67,6 +68,8 @@ export interface PipelineDeps {
    * for its tenant's turn (fair-gate.ts); without it, it runs at once.
    */
   fair?: FairGate;
+  /** Whole requests wait here for their tenant's share while the loop is busy; else none wait. */
+  gate?: RequestGate;
 }
 
 /** The request handler for the sidecar's data port. */
@@ -113,17 +116,35 @@ interface Steps {
 
 /** One request, step by step in the contract's order; resolves to the status answered. */
 async function handle(
-  { deps, writes, screenWrite, decideAndForward }: Steps,
+  steps: Steps,
   req: IncomingMessage,
   res: ServerResponse,
   ex: Exchange,
 ): Promise<number> {
-  const tenantId = await admit(deps, req, ex);
+  const { deps } = steps;
+  const admitted = await admit(deps, req, ex);
+  // Past the credential and the tenant match, so that no one can take another tenant's places.
+  const leave = deps.gate === undefined ? undefined : await deps.gate.enter(admitted.tenantId);
+  try {
+    return await decideOrAnswer(steps, req, res, ex, admitted);
+  } finally {
+    leave?.();
+  }
+}
+
+/** Everything after the head's checks: route, body, then the answer or the decision. */
+async function decideOrAnswer(
+  { deps, writes, screenWrite, decideAndForward }: Steps,
+  req: IncomingMessage,
+  res: ServerResponse,
+  ex: Exchange,
+  { tenantId, principal }: { tenantId: string; principal: UserRecord },
+): Promise<number> {
   const { route, userId, path } = resolveRoute(req, ex);
   ex.resource = userId ?? tenantId;
   const { body, input } = await readInput(deps, req, route, ex);
   if (route.answer === 'permissions') {
-    return answerPermissions(deps, { res, ex, route, tenantId, userId });
+    return answerPermissions(deps, { res, ex, route, tenantId, userId, principal });
   }
   const checked: CheckedRequest = {
     req,
@@ -132,6 +153,7 @@ async function handle(
     route,
     tenantId,
     userId,
+    principal,
     path,
     body,
     input,
@@ -142,7 +164,7 @@ async function handle(
   // and a write denied on the facts at hand is refused before it takes a place (issue 22, 2).
   if (userId !== undefined && (route.method === 'PUT' || route.method === 'DELETE')) {
     await screenWrite(checked);
-    const holder = (ex.principal as UserRecord).user.id;
+    const holder = checked.principal.user.id;
     return writes.run(`${tenantId}/${userId}`, holder, () => decideAndForward(checked));
   }
   return decideAndForward(checked);
@@ -150,9 +172,13 @@ async function handle(
 
 /**
  * The head's checks, in the contract's order: the credential, single headers, Host, the
- * tenant header and the tenant match. Resolves to the request's tenant.
+ * tenant header and the tenant match. Resolves to the request's tenant and its principal.
  */
-async function admit(deps: PipelineDeps, req: IncomingMessage, ex: Exchange): Promise<string> {
+async function admit(
+  deps: PipelineDeps,
+  req: IncomingMessage,
+  ex: Exchange,
+): Promise<{ tenantId: string; principal: UserRecord }> {
   // The credential first (contract §4): a request without one is 401 whatever else is wrong
   // with its headers. The check stays at the head so that no unauthenticated body is read.
   assertSingleCredential(req);
@@ -164,7 +190,7 @@ async function admit(deps: PipelineDeps, req: IncomingMessage, ex: Exchange): Pr
   const tenantId = readTenantHeader(req);
   ex.tenantId = tenantId;
   assertSameTenant(credential.tenantId, tenantId);
-  return tenantId;
+  return { tenantId, principal };
 }
 
 /** The verified credential and the user it names, who must still be a user of its tenant. */

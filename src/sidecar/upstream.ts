@@ -6,10 +6,10 @@
 import { Agent, request } from 'node:http';
 import { UpstreamTimeoutError, UpstreamUnavailableError } from '../errors.js';
 import { TENANT_HEADER, TRUST_HEADER } from '../common/headers.js';
-import { canonicalId } from '../common/ids.js';
 import { isStrongEntityTag } from '../common/if-match.js';
 import type { Logger } from '../common/logger.js';
 import { avatarDigestOf } from '../policy/context.js';
+import { BackendUserError, readBackendUser } from './backend-user.js';
 import type { UserRecord } from './user-facts.js';
 
 /**
@@ -56,29 +56,20 @@ export function parseUserRecord(
   } catch (err) {
     throw new UpstreamUnavailableError('the users backend sent a malformed user', { cause: err });
   }
-  const u = (typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? raw : {}) as Record<
-    string,
-    unknown
-  >;
-  const { id, tenant_id, name, roles, is_owner, avatar } = u;
-  if (
-    typeof id !== 'string' ||
-    typeof tenant_id !== 'string' ||
-    typeof name !== 'string' ||
-    !Array.isArray(roles) ||
-    !roles.every((r): r is string => typeof r === 'string') ||
-    typeof is_owner !== 'boolean' ||
-    (avatar !== null && typeof avatar !== 'string')
-  ) {
-    throw new UpstreamUnavailableError('the users backend sent a user of the wrong shape');
+  let user;
+  try {
+    user = readBackendUser(raw, expected);
+  } catch (err) {
+    if (!(err instanceof BackendUserError)) throw err;
+    // The client hears which way the backend failed; the field and its value stay in the cause.
+    throw new UpstreamUnavailableError(
+      err.kind === 'identity'
+        ? 'the users backend answered with another user or tenant'
+        : 'the users backend sent a user of the wrong shape',
+      { cause: err },
+    );
   }
-  if (
-    expected !== undefined &&
-    (canonicalId(tenant_id) !== canonicalId(expected.tenantId) ||
-      canonicalId(id) !== canonicalId(expected.userId))
-  ) {
-    throw new UpstreamUnavailableError('the users backend answered with another user or tenant');
-  }
+  const { id, tenant_id, name, roles, is_owner, avatar } = user;
   return {
     user: { id, tenant_id, name, roles, is_owner, avatar_digest: avatarDigestOf(avatar) },
     etag,

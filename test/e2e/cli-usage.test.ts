@@ -54,7 +54,8 @@ describe('cedargate --version and --help (issue 16 item 6)', () => {
   });
 
   const commands: [string[], string[]][] = [
-    [[], []],
+    // The policy command's line comes from its subcommand table: every subcommand is named.
+    [[], ['policy validate|test|fmt|explain|diff|replay']],
     [['start'], []],
     [['sidecar'], []],
     [['backend'], []],
@@ -69,9 +70,25 @@ describe('cedargate --version and --help (issue 16 item 6)', () => {
       ['token', 'revoke'],
       ['--jti', '--exp', '--sub', '--tenant'],
     ],
-    [['policy'], ['policy validate', 'policy test', 'policy fmt', 'policy explain', 'policy diff']],
-    [['policy', 'validate'], []],
-    [['policy', 'test'], []],
+    [
+      ['policy'],
+      [
+        'policy validate',
+        'policy test',
+        'policy fmt',
+        'policy explain',
+        'policy diff',
+        'policy replay',
+      ],
+    ],
+    [
+      ['policy', 'validate'],
+      ['--strict', '--warnings-as-errors', '--quick', '--thorough'],
+    ],
+    [
+      ['policy', 'test'],
+      ['--coverage', '--coverage-min N', '--junit FILE'],
+    ],
     [['policy', 'fmt'], ['--check']],
     [
       ['policy', 'explain'],
@@ -80,6 +97,10 @@ describe('cedargate --version and --help (issue 16 item 6)', () => {
     [
       ['policy', 'diff'],
       ['--json', '--git'],
+    ],
+    [
+      ['policy', 'replay'],
+      ['--against DIR', '--json'],
     ],
   ];
   for (const [args, mentions] of commands) {
@@ -110,6 +131,7 @@ describe('cedargate unknown flags (issue 16 item 6)', () => {
     ['token', 'revoke', '--bogus'],
     ['policy', 'validate', '--bogus'],
     ['policy', 'diff', '--bogus'],
+    ['policy', 'replay', '--bogus'],
   ]) {
     it(`cedargate ${args.join(' ')}: one-line error naming the flag, a usage hint, exit 2`, async () => {
       const r = await runBin(args, freshEnv());

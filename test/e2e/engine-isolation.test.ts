@@ -27,7 +27,7 @@ async function post(adminUrl: string, path: string, body: unknown) {
 describe('policy text from the playground nested to trap Cedar', () => {
   let s: Stack;
   before(async () => {
-    s = await startStack();
+    s = await startStack({ env: { PLAYGROUND: 'true' } });
   });
   after(async () => s?.stop());
 

@@ -28,7 +28,7 @@ describe('the playground page in Chromium', { skip: !present && 'no Chromium' },
   let browser: Browser;
   let page: Page;
   before(async () => {
-    s = await startStack();
+    s = await startStack({ env: { PLAYGROUND: 'true' } });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: [

@@ -26,11 +26,11 @@ const GRANT = {
   body: { roles: ['admin', 'user'] },
 };
 
-describe('the playground API (PLAYGROUND, on in start)', () => {
+describe('the playground API (PLAYGROUND=true)', () => {
   let s: Stack;
   let live: LiveSources;
   before(async () => {
-    s = await startStack();
+    s = await startStack({ env: { PLAYGROUND: 'true' } });
     live = (await (await fetch(`${s.adminUrl}/playground/api/live`)).json()) as LiveSources;
   });
   after(async () => s?.stop());
@@ -162,16 +162,21 @@ describe('the playground API (PLAYGROUND, on in start)', () => {
 });
 
 describe('the playground is off unless PLAYGROUND=true', () => {
-  it('answers 404 on the admin port with PLAYGROUND=false', async () => {
-    const s = await startStack({ env: { PLAYGROUND: 'false' } });
-    try {
-      const page = await fetch(`${s.adminUrl}/playground`);
-      assert.equal(page.status, 404);
-      const api = await fetch(`${s.adminUrl}/playground/api/live`);
-      assert.equal(api.status, 404);
-      assert.equal(((await api.json()) as { code: string }).code, 'not_found');
-    } finally {
-      await s.stop();
-    }
-  });
+  for (const [label, env] of [
+    ['start with PLAYGROUND unset (issue 22, Also)', {}],
+    ['PLAYGROUND=false', { PLAYGROUND: 'false' }],
+  ] as const) {
+    it(`answers 404 on the admin port: ${label}`, async () => {
+      const s = await startStack({ env });
+      try {
+        const page = await fetch(`${s.adminUrl}/playground`);
+        assert.equal(page.status, 404);
+        const api = await fetch(`${s.adminUrl}/playground/api/live`);
+        assert.equal(api.status, 404);
+        assert.equal(((await api.json()) as { code: string }).code, 'not_found');
+      } finally {
+        await s.stop();
+      }
+    });
+  }
 });

@@ -60,3 +60,49 @@ export function authzRequestArb(pools: {
       };
     });
 }
+
+/**
+ * A bijection on `ids` that fixes `literals` (ids a policy names) and sends the others onto
+ * distinct ids: fresh uuids, or with `images` a shuffle of that pool (which may hold the ids
+ * themselves, so that renamings swap ids too): the renamings under which a decision must not
+ * change.
+ */
+export function idRenamingArb(
+  ids: readonly string[],
+  literals: ReadonlySet<string>,
+  images?: readonly string[],
+): fc.Arbitrary<Map<string, string>> {
+  const pool = images?.filter((i) => !literals.has(i));
+  const drawn =
+    pool === undefined
+      ? fc.uniqueArray(fc.uuid(), { minLength: ids.length, maxLength: ids.length })
+      : fc.shuffledSubarray([...pool], { minLength: ids.length, maxLength: ids.length });
+  return drawn.map((picked) => {
+    const map = new Map<string, string>();
+    ids.forEach((id, i) => map.set(id, literals.has(id) ? id : (picked[i] as string)));
+    return map;
+  });
+}
+
+/** `request` with its user and tenant ids renamed (ids missing from a map stay as they are). */
+export function renameIds(
+  request: AuthzRequest,
+  users: ReadonlyMap<string, string>,
+  tenants: ReadonlyMap<string, string>,
+): AuthzRequest {
+  const u = (id: string) => users.get(id) ?? id;
+  const t = (id: string) => tenants.get(id) ?? id;
+  const r = request.resource;
+  return {
+    ...request,
+    principal: {
+      ...request.principal,
+      id: u(request.principal.id),
+      tenantId: t(request.principal.tenantId),
+    },
+    resource:
+      r.type === 'User'
+        ? { ...r, id: u(r.id), tenantId: t(r.tenantId) }
+        : { type: 'Tenant' as const, id: t(r.id) },
+  };
+}

@@ -64,7 +64,9 @@ function resolveSpecifier(repoRoot: string, file: string, spec: string): string 
 }
 
 const isIn = (path: string, folder: string): boolean => path.startsWith(`${folder}/`);
-const isBase = (path: string): boolean => path === 'src/errors.ts' || path === 'src/config.ts';
+/** errors.ts and the configuration (config.ts, with its parts in src/config/). */
+const isBase = (path: string): boolean =>
+  path === 'src/errors.ts' || path === 'src/config.ts' || isIn(path, 'src/config');
 const isLocal = (path: string): boolean => path.startsWith('src/');
 const basename = (path: string): string => path.slice(path.lastIndexOf('/') + 1);
 

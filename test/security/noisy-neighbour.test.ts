@@ -22,6 +22,12 @@ const ROLES = 20;
 /** The bound this test allows (the bench reports the 3× target). */
 const MAX_RATIO = 6;
 /**
+ * A flood of plain cached GETs, let in by the request gate (request-gate.ts) at its share while
+ * the loop is busy: a more generous bound, since most of such a request's cost (HTTP parsing,
+ * the proxy's socket work) is spent before the gate or outside the sidecar's process.
+ */
+const MAX_PLAIN_RATIO = 10;
+/**
  * Past this many runnable processes per core (the 1-minute load average), a latency ratio says
  * more about the machine than about the sidecar: at 10 per core the victim alone took 8 ms, not
  * 1 ms, and each phase saw a different share of the CPU. The ratio test then says so and skips.
@@ -187,7 +193,7 @@ describe('a noisy neighbour', { concurrency: false }, () => {
     return tokens;
   }
 
-  it('keeps the victim within 6× of its p50 alone under each flood', async (t) => {
+  it('keeps the victim within 6× of its p50 alone under each uncached flood, 10× under plain GETs', async (t) => {
     const busy = overloaded();
     if (busy !== false) {
       t.skip(busy);
@@ -222,14 +228,12 @@ describe('a noisy neighbour', { concurrency: false }, () => {
       );
     }
     t.diagnostic(report.join('\n'));
-    // The bound holds the uncached work the scheduler orders. A flood of plain cached GETs is
-    // first come, first served in the event loop (no scheduler step to order): its ratio follows
-    // the machine's load, so it is reported here and measured by `npm run bench`, not bounded.
-    for (const [name, ratio] of Object.entries(ratios).filter(([n]) => n !== 'plain GETs'))
-      assert.ok(
-        ratio <= MAX_RATIO,
-        `${name}: ${ratio.toFixed(1)}× > ${MAX_RATIO}×\n${report.join('\n')}`,
-      );
+    // The uncached work the scheduler orders, and the plain cached GETs the request gate holds
+    // to their tenant's share while the loop is busy (before it: first come, first served).
+    for (const [name, ratio] of Object.entries(ratios)) {
+      const max = name === 'plain GETs' ? MAX_PLAIN_RATIO : MAX_RATIO;
+      assert.ok(ratio <= max, `${name}: ${ratio.toFixed(1)}× > ${max}×\n${report.join('\n')}`);
+    }
   });
 
   it('answers the flooding tenant 503 unavailable with Retry-After past its own queue, never the victim', async () => {

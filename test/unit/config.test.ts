@@ -43,8 +43,9 @@ describe('loadConfig', () => {
     assert.equal(set.fairQueueMax, 16);
   });
 
-  it('serves the playground by default in start only, and as PLAYGROUND says', () => {
-    assert.equal(loadConfig('start', {}).playground, true);
+  it('serves the playground only when PLAYGROUND=true asks for it, in start too', () => {
+    assert.equal(loadConfig('start', {}).playground, false);
+    assert.equal(loadConfig('start', { PLAYGROUND: 'true' }).playground, true);
     assert.equal(loadConfig('start', { PLAYGROUND: 'false' }).playground, false);
     const sidecarEnv = { JWKS_FILE: '/x', JWT_ISSUER: 'i', JWT_AUDIENCE: 'a' };
     assert.equal(loadConfig('sidecar', sidecarEnv).playground, false);

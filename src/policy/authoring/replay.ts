@@ -5,7 +5,18 @@
  * sidecar's engine read — facts and ids, the context its builders made — so the candidate decides
  * exactly the question the live set was asked.
  */
-import type { Relation } from './enumerate.js';
+import {
+  AS_SEEN,
+  classKey,
+  describe,
+  featuresOf,
+  intersect,
+  relationOf,
+  sortClasses,
+  summaryOf,
+} from './change-classes.js';
+import type { Feature, Relation } from './change-classes.js';
+import { assertRoomFor, tooLongId } from './replay-input.js';
 import { BODY_ROLE_ATTRIBUTES } from './schema-diff.js';
 import { RESOURCE_KIND_OF, USERS_ACTIONS } from '../types.js';
 import type { AuthzContext, AuthzRequest, Decision, UsersAction } from '../types.js';
@@ -50,6 +61,8 @@ export function parseDecisionLine(text: string): ParsedLine {
     return { kind: 'malformed', reason: 'no request_id' };
   const uid = value['request_uid'];
   const requestUid = typeof uid === 'string' && uid !== '' ? uid : requestId;
+  const longId = tooLongId({ request_id: requestId, request_uid: requestUid });
+  if (longId !== null) return { kind: 'malformed', reason: longId };
   const policies = value['policies'];
   if (!isStringArray(policies)) return { kind: 'malformed', reason: 'policies is not a list' };
   if (value['request'] === undefined)
@@ -215,8 +228,8 @@ export function createReplay(options: ReplayOptions): Replay {
   };
   interface Group {
     cls: Omit<ReplayClass, 'summary' | 'description'>;
-    /** The features every member has, as `part\ttext`. */
-    shared: Set<string> | null;
+    /** The facts every member has. */
+    shared: Feature[] | null;
   }
   const groups = new Map<string, Group>();
   return {
@@ -237,11 +250,15 @@ export function createReplay(options: ReplayOptions): Replay {
       const { logged } = parsed;
       report.replayed++;
       const v = logged.policyVersion ?? 'unknown';
+      if (!Object.hasOwn(report.loggedVersions, v))
+        assertRoomFor('versions', Object.keys(report.loggedVersions).length, report.lines);
       report.loggedVersions[v] = (report.loggedVersions[v] ?? 0) + 1;
       const unknown = unknownAskedFor(logged.request, options.knownRoles);
       if (unknown.length > 0) {
         report.refused.count++;
         for (const role of unknown) {
+          if (!Object.hasOwn(report.refused.roles, role))
+            assertRoomFor('refusedRoles', Object.keys(report.refused.roles).length, report.lines);
           const r = (report.refused.roles[role] ??= { count: 0, firstRequestId: logged.requestId });
           r.count++;
         }
@@ -259,9 +276,10 @@ export function createReplay(options: ReplayOptions): Replay {
       report.changed++;
       const relation = relationOf(logged.request);
       const before = { decision: logged.decision, policies: [...logged.policies].sort() };
-      const key = JSON.stringify([logged.request.action, relation, kind, before, after]);
+      const key = classKey(logged.request.action, relation, kind, before, after);
       let g = groups.get(key);
       if (g === undefined) {
+        assertRoomFor('classes', groups.size, report.lines);
         g = {
           cls: {
             action: logged.request.action,
@@ -282,18 +300,15 @@ export function createReplay(options: ReplayOptions): Replay {
         g.cls.requestIds.push(logged.requestId);
         g.cls.requestUids.push(logged.requestUid);
       }
-      const features = featuresOf(logged.request);
-      g.shared =
-        g.shared === null ? new Set(features) : new Set(features.filter((f) => g.shared?.has(f)));
+      g.shared = intersect(g.shared, featuresOf(logged.request, relation, AS_SEEN));
     },
     report() {
-      const order = (a: UsersAction) => USERS_ACTIONS.indexOf(a);
-      const classes = [...groups.values()].map(({ cls, shared }) => {
-        const description = describe(shared ?? new Set());
-        return { ...cls, summary: summaryOf(cls, description), description };
-      });
-      classes.sort((a, b) => order(a.action) - order(b.action) || b.count - a.count);
-      return { ...report, classes };
+      const classes = [...groups.values()].map(({ cls, shared }) => ({
+        ...cls,
+        summary: summaryOf(cls, shared ?? []),
+        description: describe(shared ?? []),
+      }));
+      return { ...report, classes: sortClasses(classes) };
     },
   };
 }
@@ -312,68 +327,6 @@ function unknownAskedFor(request: AuthzRequest, known: readonly string[] | undef
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
   return JSON.stringify([...a].sort()) === JSON.stringify([...b].sort());
-}
-
-/** How the principal and the resource relate, as `policy diff` names it. */
-export function relationOf(r: AuthzRequest): Relation {
-  if (r.resource.type === 'Tenant')
-    return r.resource.id === r.principal.tenantId ? 'own-tenant' : 'other-tenant';
-  if (r.resource.id === r.principal.id) return 'self';
-  return r.resource.tenantId === r.principal.tenantId ? 'same-tenant' : 'other-tenant';
-}
-
-const RELATION_TEXT: Record<Relation, string> = {
-  self: 'themselves',
-  'same-tenant': 'another user of the same tenant',
-  'other-tenant': 'a user of another tenant',
-  'own-tenant': 'their own tenant',
-};
-
-/** The facts of a request a reader can tell a class by, as `part\ttext`. */
-function featuresOf(r: AuthzRequest): string[] {
-  const out: string[] = [];
-  const user = (part: string, u: { roles: readonly string[]; isOwner: boolean }) => {
-    out.push(`${part}\t${u.isOwner ? 'is the owner' : 'is not the owner'}`);
-    for (const role of u.roles) out.push(`${part}\tholds ${role}`);
-    if (u.roles.length === 0) out.push(`${part}\tholds no role`);
-  };
-  user('principal', r.principal);
-  if (r.resource.type === 'User' && relationOf(r) !== 'self') user('resource', r.resource);
-  for (const [k, v] of Object.entries(r.context)) {
-    if (typeof v === 'boolean') out.push(`context\t${v ? k : `not ${k}`}`);
-    else if (typeof v === 'string') out.push(`context\t${k} = ${JSON.stringify(v)}`);
-    else if (v.length === 0) out.push(`context\t${k} is empty`);
-    else for (const x of v) out.push(`context\t${k} has ${x}`);
-  }
-  return out;
-}
-
-function describe(shared: ReadonlySet<string>): ReplayClass['description'] {
-  const d: ReplayClass['description'] = { principal: [], resource: [], context: [] };
-  for (const f of shared) {
-    const [part, text] = f.split('\t') as [keyof ReplayClass['description'], string];
-    d[part].push(text);
-  }
-  return d;
-}
-
-function summaryOf(
-  cls: Omit<ReplayClass, 'summary' | 'description'>,
-  d: ReplayClass['description'],
-): string {
-  const who = d.principal.length === 0 ? 'anyone' : `a user who ${d.principal.join(' and ')}`;
-  const facts = d.resource.length === 0 ? '' : ` who ${d.resource.join(' and ')}`;
-  const when = d.context.length === 0 ? '' : ` with ${d.context.join(', ')}`;
-  const ids = (s: ReplayAnswer) => (s.policies.length === 0 ? 'no policy' : s.policies.join(', '));
-  const side = (s: ReplayAnswer) =>
-    s.decision === 'allow'
-      ? `allowed by ${ids(s)}`
-      : s.policies.length === 0
-        ? 'denied, no policy permits'
-        : `denied by ${ids(s)}`;
-  const change = `${cls.before.decision} → ${cls.after.decision}`;
-  const head = `${cls.action} by ${who} on ${RELATION_TEXT[cls.relation]}${facts}${when}`;
-  return `${head}: ${change}, ${side(cls.after)}; was ${side(cls.before)}`;
 }
 
 // ---------------------------------------------------------------------------------------------

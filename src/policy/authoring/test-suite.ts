@@ -1,7 +1,7 @@
 /**
  * Policy test files (`POLICY_DIR/tests/*.yaml`): the users a file talks about and the cases,
  * each a request with the decision and notices it must get. Requests are built exactly as the
- * sidecar builds them (buildUpdateContext / buildCreateContext) and decided by the same store.
+ * sidecar builds them (policy/question.ts) and decided by the same store.
  *
  * ```yaml
  * users:
@@ -23,7 +23,8 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { checkRoles, validateNewUser, validateUserPatch } from '../../common/validate.js';
 import { CedargateError } from '../../errors.js';
-import { avatarDigestOf, buildCreateContext, buildUpdateContext } from '../context.js';
+import { avatarDigestOf } from '../context.js';
+import { requestOfQuestion, type Question, type QuestionUser } from '../question.js';
 import type { AuthzContext, AuthzRequest, Decision, UsersAction } from '../types.js';
 import { RESOURCE_KIND_OF, USERS_ACTIONS } from '../types.js';
 
@@ -260,35 +261,37 @@ export function requestOf(
   users: ReadonlyMap<string, TestUser>,
   allowedRoles: readonly string[],
 ): AuthzRequest {
-  const p = users.get(c.principal);
-  if (p === undefined) throw new Error(`no user "${c.principal}"`);
-  const principal = { id: p.id, tenantId: p.tenant, roles: p.roles, isOwner: p.owner };
-  if (RESOURCE_KIND_OF[c.action] === 'Tenant') {
-    const context =
-      c.context ??
-      (c.action === 'users:create'
-        ? buildCreateContext(accepted(() => validateNewUser(c.body ?? {}), allowedRoles))
-        : {});
-    return { principal, action: c.action, resource: { type: 'Tenant', id: c.resource }, context };
-  }
-  const r = users.get(c.resource);
-  if (r === undefined) throw new Error(`no user "${c.resource}"`);
-  const resource = {
-    type: 'User' as const,
-    id: r.id,
-    tenantId: r.tenant,
-    roles: r.roles,
-    isOwner: r.owner,
+  const question: Question = {
+    action: c.action,
+    tenantId: c.resource,
+    principal: questionUserOf(userNamed(users, c.principal)),
+    context: c.context,
   };
-  const context =
-    c.context ??
-    (c.action === 'users:update'
-      ? buildUpdateContext(
-          { name: r.name, roles: r.roles, avatar_digest: avatarDigestOf(r.avatar) },
-          accepted(() => validateUserPatch(c.body ?? {}), allowedRoles),
-        )
-      : {});
-  return { principal, action: c.action, resource, context };
+  if (RESOURCE_KIND_OF[c.action] === 'User')
+    question.target = questionUserOf(userNamed(users, c.resource));
+  // Only a body the policies would read is validated: a read's stray body is never sent.
+  if (c.context === undefined && c.action === 'users:create')
+    question.input = accepted(() => validateNewUser(c.body ?? {}), allowedRoles);
+  if (c.context === undefined && c.action === 'users:update')
+    question.input = accepted(() => validateUserPatch(c.body ?? {}), allowedRoles);
+  return requestOfQuestion(question);
+}
+
+function userNamed(users: ReadonlyMap<string, TestUser>, id: string): TestUser {
+  const user = users.get(id);
+  if (user === undefined) throw new Error(`no user "${id}"`);
+  return user;
+}
+
+function questionUserOf(u: TestUser): QuestionUser {
+  return {
+    id: u.id,
+    tenant_id: u.tenant,
+    roles: u.roles,
+    is_owner: u.owner,
+    name: u.name,
+    avatar_digest: avatarDigestOf(u.avatar),
+  };
 }
 
 /** The body as the API accepts it (shape, then roles, in the contract's order), or a refusal. */

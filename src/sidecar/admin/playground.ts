@@ -14,7 +14,6 @@
 import { Worker } from 'node:worker_threads';
 import type { NewUser, UserPatch } from '../../common/user.js';
 import { InvalidInputError, UnavailableError } from '../../errors.js';
-import { buildCreateContext, buildUpdateContext } from '../../policy/context.js';
 import type { DiffReport } from '../../policy/authoring/diff.js';
 import { explainDecision, type Explanation } from '../../policy/authoring/explain.js';
 import {
@@ -24,7 +23,8 @@ import {
 } from '../../policy/policy-files.js';
 import { formatProblem, policyLimitProblems, type PolicyProblem } from '../../policy/policy-set.js';
 import { SCHEMA_FILE } from '../../policy/schema.js';
-import type { AuthzContext, AuthzRequest, ResourceFacts, UsersAction } from '../../policy/types.js';
+import { requestOfQuestion, type Question, type QuestionUser } from '../../policy/question.js';
+import type { AuthzRequest, UsersAction } from '../../policy/types.js';
 import { USERS_ACTIONS, RESOURCE_KIND_OF } from '../../policy/types.js';
 import {
   IsolatedEngineError,
@@ -234,43 +234,51 @@ function resultOf(worker: Worker, timeoutMs: number): Promise<DiffAnswer> {
 }
 
 /**
- * The request the page describes, built as the request path builds one: the update's context by
- * the same `buildUpdateContext`, acting on oneself as one entity.
+ * The request the page describes, asked as the request path asks it (policy/question.ts): the
+ * form's facts become users and a body, and the question module makes the request.
  */
 export function authzRequestOf(r: PlaygroundRequest): AuthzRequest {
-  const tenant = FACT_IDS.tenant;
-  const principal = {
+  return requestOfQuestion(questionOf(r));
+}
+
+/** The form's facts as a question: made-up ids, and a body that changes what the form says. */
+function questionOf(r: PlaygroundRequest): Question {
+  const tenantId = r.target.other_tenant ? FACT_IDS.other : FACT_IDS.tenant;
+  const principal: QuestionUser = {
     id: FACT_IDS.principal,
-    tenantId: tenant,
+    tenant_id: FACT_IDS.tenant,
     roles: r.principal.roles,
-    isOwner: r.principal.owner,
+    is_owner: r.principal.owner,
+    name: FORM_NAME,
+    avatar_digest: null,
   };
-  const self = r.target.same_user;
-  const resource: ResourceFacts =
-    RESOURCE_KIND_OF[r.action] === 'Tenant'
-      ? { type: 'Tenant', id: r.target.other_tenant ? FACT_IDS.other : tenant }
-      : self
-        ? { type: 'User', ...principal }
-        : {
-            type: 'User',
-            id: FACT_IDS.target,
-            tenantId: r.target.other_tenant ? FACT_IDS.other : tenant,
-            roles: r.target.roles,
-            isOwner: r.target.owner,
-          };
-  let context: AuthzContext = {};
-  if (r.action === 'users:update') {
-    const current = self ? r.principal.roles : r.target.roles;
-    const patch: UserPatch = {};
-    if (r.body.roles !== undefined) patch.roles = r.body.roles;
-    if (r.body.name_changes === true) patch.name = 'a new name';
-    if (r.body.avatar_changes === true) patch.avatar = 'data:image/png;base64,AA==';
-    context = buildUpdateContext({ name: 'the name', roles: current, avatar_digest: null }, patch);
-  } else if (r.action === 'users:create') {
-    const input: Pick<NewUser, 'roles'> = { roles: r.body.roles ?? [] };
-    context = buildCreateContext(input);
-  }
-  return { principal, action: r.action, resource, context };
+  const target: QuestionUser = r.target.same_user
+    ? principal
+    : {
+        id: FACT_IDS.target,
+        tenant_id: tenantId,
+        roles: r.target.roles,
+        is_owner: r.target.owner,
+        name: FORM_NAME,
+        avatar_digest: null,
+      };
+  const question: Question = { action: r.action, tenantId, principal };
+  if (RESOURCE_KIND_OF[r.action] === 'User') question.target = target;
+  if (r.action === 'users:create') question.input = { ...NEW_USER, roles: r.body.roles ?? [] };
+  if (r.action === 'users:update') question.input = patchOf(r.body);
+  return question;
+}
+
+/** The name every form user has, and the body of a create: only its roles reach the policies. */
+const FORM_NAME = 'the name';
+const NEW_USER: NewUser = { name: 'a new user', email: 'new@example.invalid', roles: [] };
+
+function patchOf(body: PlaygroundRequest['body']): UserPatch {
+  const patch: UserPatch = {};
+  if (body.roles !== undefined) patch.roles = body.roles;
+  if (body.name_changes === true) patch.name = 'a new name';
+  if (body.avatar_changes === true) patch.avatar = 'data:image/png;base64,AA==';
+  return patch;
 }
 
 /** Checks the page's request (400 naming the field); only the facts the form can give. */

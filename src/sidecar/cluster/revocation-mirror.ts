@@ -128,32 +128,48 @@ export function createRevocationMirror(options: RevocationMirrorOptions = {}): R
     },
     check(cred) {
       if (cred.jti !== undefined && jtis.has(cred.jti)) return 'jti';
-      for (const key of [subjectKey(cred.subject), subjectKey(cred.subject, cred.tenantId)]) {
-        const cutoff = cutoffs.get(key);
-        // A token without iat cannot prove it was issued after the cut-off: revoked.
-        if (
-          cutoff !== undefined &&
-          (cred.issuedAt === undefined || cred.issuedAt <= cutoff + tolerance)
-        ) {
-          return 'subject';
-        }
-      }
-      return null;
+      return cutOff(cutoffs, cred, tolerance) ? 'subject' : null;
     },
     size: () => ({ jtis: jtis.size, subjects: cutoffs.size }),
     entries() {
       dropExpired();
-      const out: Revocation[] = [];
-      for (const [jti, expiresAt] of jtis) out.push({ kind: 'jti', jti, expiresAt });
-      for (const [key, cutoff] of cutoffs) {
-        const [a = '', b] = key.split('/');
-        out.push(
-          b === undefined
-            ? { kind: 'subject', subject: a, cutoff }
-            : { kind: 'subject', subject: b, tenantId: a, cutoff },
-        );
-      }
-      return out;
+      return entriesOf(jtis, cutoffs);
     },
   };
+}
+
+/** Whether a subject cut-off (of any tenant, or of the credential's) covers the credential. */
+function cutOff(
+  cutoffs: ReadonlyMap<string, number>,
+  cred: Parameters<RevocationMirror['check']>[0],
+  tolerance: number,
+): boolean {
+  for (const key of [subjectKey(cred.subject), subjectKey(cred.subject, cred.tenantId)]) {
+    const cutoff = cutoffs.get(key);
+    // A token without iat cannot prove it was issued after the cut-off: revoked.
+    if (
+      cutoff !== undefined &&
+      (cred.issuedAt === undefined || cred.issuedAt <= cutoff + tolerance)
+    )
+      return true;
+  }
+  return false;
+}
+
+/** The mirror's revocations, as the messages that would rebuild it. */
+function entriesOf(
+  jtis: ReadonlyMap<string, number>,
+  cutoffs: ReadonlyMap<string, number>,
+): Revocation[] {
+  const out: Revocation[] = [];
+  for (const [jti, expiresAt] of jtis) out.push({ kind: 'jti', jti, expiresAt });
+  for (const [key, cutoff] of cutoffs) {
+    const [a = '', b] = key.split('/');
+    out.push(
+      b === undefined
+        ? { kind: 'subject', subject: a, cutoff }
+        : { kind: 'subject', subject: b, tenantId: a, cutoff },
+    );
+  }
+  return out;
 }

@@ -263,3 +263,28 @@ describe('compilePolicySet: the call shape', () => {
     assert.deepEqual(fitted.authorize(read(['admin'])), full.authorize(read(['admin'])));
   });
 });
+
+describe('compilePolicySet: action groups', () => {
+  it('keeps a policy scoped to a group in the slices of the group members', () => {
+    // Every group is itself a declared action: the slicer once took "writes" for a plain action
+    // that users:update is not, left the policy out of users:update's slice, and the fitted
+    // form denied what the full form allowed.
+    const parsed = parseSchema(
+      schemaText
+        .replace('action "users:update"', 'action "writes";\n  action "users:update" in ["writes"]')
+        .replace(/rolesAdded: Set<Role>, nameChanges: Bool/, ''),
+    );
+    assert.ok(parsed.ok, JSON.stringify(parsed));
+    const writers = {
+      writers:
+        '@id("writers") permit (principal, action in App::Action::"writes", resource) when { principal.roles.contains(App::Role::"admin") };',
+    };
+    const meta = { writers: { effect: 'permit' as const, notice: null } };
+    const fitted = compilePolicySet('group-test-1', parsed.schema, writers, meta);
+    const full = compilePolicySet('group-test-2', parsed.schema, writers, meta, { form: 'full' });
+    const update: AuthzRequest = { ...read(['admin']), action: 'users:update' };
+    assert.deepEqual(full.authorize(update).policies, ['writers']);
+    assert.deepEqual(fitted.authorize(update), full.authorize(update));
+    assert.deepEqual(fitted.callShape?.slices['users:update'], ['writers']);
+  });
+});

@@ -45,6 +45,7 @@ function checked(method: string, userId: string | undefined, ifMatch?: string): 
     route: routeOf(method, path),
     tenantId: T,
     userId,
+    principal: { user: userOf(OWNER, ['admin'], true), etag: etagOf({ id: OWNER, version: 1 }) },
     path,
     body: body === undefined ? undefined : Buffer.from(JSON.stringify(body)),
     input: body,
@@ -231,26 +232,21 @@ describe('decide and forward', () => {
   it('a read is decided on the principal already established, and an unknown target is 404', async () => {
     const s = setup({});
     const r = checked('GET', U1);
-    r.ex.principal = {
-      user: userOf(OWNER, ['admin'], true),
-      etag: etagOf({ id: OWNER, version: 1 }),
-    };
+    // The request carries its principal; the decision log's copy is written, never read back.
+    r.ex.principal = { user: userOf(U2, [], false), etag: etagOf({ id: U2, version: 1 }) };
     assert.equal(await s.run(r), 200);
+    assert.equal(r.ex.decided?.request.principal.id, OWNER);
     assert.equal(s.authentications(), 0);
     assert.equal(s.plans[0]?.ifMatch, undefined);
     assert.equal(s.plans[0]?.beforeRespond, undefined);
     const missing = checked('GET', 'DDDDDDDD-0000-4000-8000-000000000000');
-    missing.ex.principal = r.ex.principal;
+    missing.principal = r.principal;
     await assert.rejects(s.run(missing), code('not_found'));
   });
 
   it('a list is decided on the tenant: no target, no If-Match', async () => {
     const s = setup({});
     const r = checked('GET', undefined);
-    r.ex.principal = {
-      user: userOf(OWNER, ['admin'], true),
-      etag: etagOf({ id: OWNER, version: 1 }),
-    };
     assert.equal(await s.run(r), 200);
     assert.equal(s.plans[0]?.retryOn412, false);
     assert.equal(s.plans[0]?.path, '/v1/users');

@@ -191,6 +191,7 @@ describe('permissions through the fair gate', () => {
     route: (matchRoute('GET', `/v1/users/${userId}/permissions`) as { route: RouteSpec }).route,
     tenantId: T,
     userId,
+    principal,
   });
 
   it('makes each uncached decision its own one-unit step in the tenant’s turn, none when cached', async () => {
@@ -223,6 +224,7 @@ describe('permissions through the fair gate', () => {
       policies,
       directory: directoryOf([owner, viewer, target]),
       enforce: true,
+      metrics: createSidecarMetrics(),
       fair,
     };
     // A viewer may read others, so the gate opens for a read; refuse with a user outside T.

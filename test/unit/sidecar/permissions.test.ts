@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { createLogger } from '../../../src/common/logger.js';
 import { etagOf } from '../../../src/common/user.js';
 import { CedargateError } from '../../../src/errors.js';
+import { createSidecarMetrics } from '../../../src/sidecar/metrics.js';
 import { createPolicyStore, type PolicyStore } from '../../../src/sidecar/authz/policy-store.js';
 import type { Exchange } from '../../../src/sidecar/decision-log.js';
 import {
@@ -117,8 +118,8 @@ describe('permissions', () => {
     assert.equal(m.route.answer, 'permissions');
     const res = capture();
     const status = await answerPermissions(
-      { policies, directory, enforce: true },
-      { res, ex, route: m.route, tenantId: T, userId: U1 },
+      { policies, directory, enforce: true, metrics: createSidecarMetrics() },
+      { res, ex, route: m.route, tenantId: T, userId: U1, principal: owner },
     );
     assert.equal(status, 200);
     assert.equal(res.status, 200);
@@ -128,8 +129,8 @@ describe('permissions', () => {
     const missing = 'DDDDDDDD-0000-4000-8000-000000000000';
     await assert.rejects(
       answerPermissions(
-        { policies, directory, enforce: true },
-        { res: capture(), ex, route: m.route, tenantId: T, userId: missing },
+        { policies, directory, enforce: true, metrics: createSidecarMetrics() },
+        { res: capture(), ex, route: m.route, tenantId: T, userId: missing, principal: owner },
       ),
       (e: unknown) => e instanceof CedargateError && e.code === 'not_found',
     );
@@ -147,8 +148,8 @@ describe('permissions', () => {
     assert.ok(m);
     await assert.rejects(
       answerPermissions(
-        { policies, directory, enforce: true },
-        { res: capture(), ex, route: m.route, tenantId: T, userId: U1 },
+        { policies, directory, enforce: true, metrics: createSidecarMetrics() },
+        { res: capture(), ex, route: m.route, tenantId: T, userId: U1, principal: stranger },
       ),
       (e: unknown) =>
         e instanceof CedargateError &&
@@ -157,8 +158,8 @@ describe('permissions', () => {
     );
     const res = capture();
     await answerPermissions(
-      { policies, directory, enforce: false },
-      { res, ex, route: m.route, tenantId: T, userId: U1 },
+      { policies, directory, enforce: false, metrics: createSidecarMetrics() },
+      { res, ex, route: m.route, tenantId: T, userId: U1, principal: stranger },
     );
     const body = JSON.parse(res.text ?? '') as {
       enforced: boolean;
@@ -167,5 +168,39 @@ describe('permissions', () => {
     assert.equal(body.enforced, false);
     assert.equal(body.actions.read.allowed, false);
     assert.equal(ex.shadowDeny, true);
+  });
+
+  it("decides its gate by the request path's own step: counted, told to the candidate, kept for replay", async () => {
+    // The principal travels in the request: the exchange holds none, as the log writes it.
+    const stranger: UserRecord = {
+      user: { ...userOf('EEEEEEEE-0000-4000-8000-000000000000', ['admin']), tenant_id: 'other' },
+      etag: '"x"',
+    };
+    const metrics = createSidecarMetrics();
+    const told: string[] = [];
+    const deps = {
+      policies,
+      directory: fakeDirectory(),
+      enforce: false,
+      metrics,
+      onDecided: (d: { requestId: string; request: { action: string } }) => {
+        told.push(`${d.requestId} ${d.request.action}`);
+      },
+    };
+    const ex: Exchange = { requestId: 'rid-gate', startedAt: 0n };
+    const m = matchRoute('GET', `/v1/users/${U1}/permissions`);
+    assert.ok(m);
+    const request = { res: capture(), ex, route: m.route, tenantId: T, userId: U1 };
+    assert.equal(await answerPermissions(deps, { ...request, principal: stranger }), 200);
+    assert.deepEqual(told, ['rid-gate users:read']);
+    assert.equal(ex.decided?.request.principal.id, stranger.user.id);
+    assert.equal(ex.decided?.request.action, 'users:read');
+    assert.equal(ex.decided?.policyVersion, policies.current().version);
+    // Denied in shadow mode, the gate counts as the real GET would: shadow_deny.
+    const text = await metrics.registry.metrics();
+    assert.match(
+      text,
+      /cedargate_decisions_total\{[^}]*action="users:read"[^}]*result="shadow_deny"[^}]*source="permissions"[^}]*\} 1/,
+    );
   });
 });

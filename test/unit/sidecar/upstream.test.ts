@@ -91,22 +91,51 @@ describe('upstream client: the backend user becomes checked facts', () => {
     assert.equal(await upstream.fetchUser(T, U), null);
   });
 
-  for (const [what, body] of [
-    ['a user of another tenant', JSON.stringify({ ...goodUser, tenant_id: OTHER_T })],
-    ['another user', JSON.stringify({ ...goodUser, id: T })],
-    ['roles that are not strings', JSON.stringify({ ...goodUser, roles: ['user', 1] })],
-    ['is_owner that is not a boolean', JSON.stringify({ ...goodUser, is_owner: 'false' })],
-    ['no name', JSON.stringify({ ...goodUser, name: undefined })],
-    ['an avatar that is not a string', JSON.stringify({ ...goodUser, avatar: 7 })],
-    ['an array', JSON.stringify([goodUser])],
-    ['not JSON', '{"id":'],
+  const otherUser = /answered with another user or tenant$/;
+  const wrongShape = /sent a user of the wrong shape$/;
+  for (const [what, body, message, cause] of [
+    [
+      'a user of another tenant',
+      JSON.stringify({ ...goodUser, tenant_id: OTHER_T }),
+      otherUser,
+      /^field tenant_id is /,
+    ],
+    ['another user', JSON.stringify({ ...goodUser, id: T }), otherUser, /^field id is /],
+    [
+      'roles that are not strings',
+      JSON.stringify({ ...goodUser, roles: ['user', 1] }),
+      wrongShape,
+      /^field roles is \["user",1\], want an array of strings$/,
+    ],
+    [
+      'is_owner that is not a boolean',
+      JSON.stringify({ ...goodUser, is_owner: 'false' }),
+      wrongShape,
+      /^field is_owner is "false"/,
+    ],
+    [
+      'no name',
+      JSON.stringify({ ...goodUser, name: undefined }),
+      wrongShape,
+      /^field name is missing/,
+    ],
+    [
+      'an avatar that is not a string',
+      JSON.stringify({ ...goodUser, avatar: 7 }),
+      wrongShape,
+      /^field avatar is 7/,
+    ],
+    ['an array', JSON.stringify([goodUser]), wrongShape, /^not a JSON object$/],
+    ['not JSON', '{"id":', /sent a malformed user$/, /JSON/],
   ] as const) {
-    it(`refuses ${what} with upstream_unavailable (502)`, async () => {
+    it(`refuses ${what} with upstream_unavailable (502), the field in the cause`, async () => {
       answer = { status: 200, body };
       await assert.rejects(upstream.fetchUser(T, U), (err: unknown) => {
         assert.ok(err instanceof UpstreamUnavailableError, String(err));
         assert.equal(err.code, 'upstream_unavailable');
         assert.equal(err.status, 502);
+        assert.match(err.message, message);
+        assert.match(String((err.cause as Error | undefined)?.message), cause);
         return true;
       });
     });

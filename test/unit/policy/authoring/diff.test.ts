@@ -117,7 +117,7 @@ describe('policy diff', () => {
     const r = await diffAndCheck(mutated(withoutPolicy('tenant-members-read-users')));
     assert.deepEqual(shapes(r), [
       'users:read | allow tenant-members-read-users → deny  |  / another user of the same tenant / ',
-      'users:read | allow tenant-members-read-users → deny  |  / the same user (themselves) / ',
+      'users:read | allow tenant-members-read-users → deny  |  / themselves / ',
     ]);
     assert.ok(
       r.classes.every((c) => c.count === c.matching),
@@ -130,7 +130,7 @@ describe('policy diff', () => {
     assert.deepEqual(shapes(r), [
       'users:delete | deny no-cross-tenant-users,owner-not-deleted → deny no-cross-tenant-users |  / a user of another tenant, is the owner / ',
       'users:delete | deny owner-not-deleted → allow admins-manage-users | holds admin / another user of the same tenant, is the owner / ',
-      'users:delete | deny owner-not-deleted → allow admins-manage-users | is the owner / the same user (themselves) / ',
+      'users:delete | deny owner-not-deleted → allow admins-manage-users | is the owner / themselves / ',
       'users:delete | deny owner-not-deleted → deny  | does not hold admin / another user of the same tenant, is the owner / ',
     ]);
     const kinds = r.classes.map((c) => c.kind).sort();

@@ -63,4 +63,25 @@ describe('runDiffJob', () => {
     assert.equal(r.ok, false);
     assert.match(r.ok ? '' : (r.problems[0]?.message ?? ''), /too many requests to compare/);
   });
+
+  it('answers, as a problem at its line, an edited copy nested past the limit (issue 22, Also)', () => {
+    const base = sourcesOf({ schema: SMALL_SCHEMA, files: [{ file: 'a.cedar', text: LIST }] });
+    const deep = `${'('.repeat(200)}true${')'.repeat(200)}`;
+    const candidate = sourcesOf({
+      schema: SMALL_SCHEMA,
+      files: [
+        { file: 'a.cedar', text: LIST },
+        {
+          file: 'deep.cedar',
+          text: `@id("d")\npermit (principal, action, resource)\nwhen { ${deep} };\n`,
+        },
+      ],
+    });
+    const r = runDiffJob({ base, candidate, maxRequests: 100_000 });
+    assert.equal(r.ok, false);
+    const p = r.ok ? undefined : r.problems[0];
+    assert.equal(p?.file.endsWith('deep.cedar'), true, JSON.stringify(p));
+    assert.equal(p?.line, 3);
+    assert.match(p?.message ?? '', /nested more than 50 deep/);
+  });
 });

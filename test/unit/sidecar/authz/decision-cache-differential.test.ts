@@ -14,7 +14,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { authzRequestArb } from '../../../helpers/authz-requests.js';
+import { authzRequestArb, idRenamingArb, renameIds } from '../../../helpers/authz-requests.js';
 import { createLogger } from '../../../../src/common/logger.js';
 import { compilePolicySet } from '../../../../src/policy/cedar-adapter.js';
 import type { CompiledPolicySet } from '../../../../src/policy/cedar-adapter.js';
@@ -133,28 +133,6 @@ const requestArb: fc.Arbitrary<AuthzRequest> = fc
       : request,
   );
 
-/** A bijection on `ids` onto fresh uuids that fixes the literals. */
-const renamingArb = (ids: readonly string[]) =>
-  fc.uniqueArray(fc.uuid(), { minLength: ids.length, maxLength: ids.length }).map((images) => {
-    const map = new Map<string, string>();
-    ids.forEach((id, i) => map.set(id, LITERALS.has(id) ? id : (images[i] as string)));
-    return map;
-  });
-
-function rename(req: AuthzRequest, users: Map<string, string>, tenants: Map<string, string>) {
-  const u = (id: string) => users.get(id) ?? id;
-  const t = (id: string) => tenants.get(id) ?? id;
-  const r = req.resource;
-  return {
-    ...req,
-    principal: { ...req.principal, id: u(req.principal.id), tenantId: t(req.principal.tenantId) },
-    resource:
-      r.type === 'User'
-        ? { ...r, id: u(r.id), tenantId: t(r.tenantId) }
-        : { type: 'Tenant' as const, id: t(r.id) },
-  };
-}
-
 /** What a client and the decision line see of a decision. */
 const seen = (d: Omit<Decision, 'cached'>) => ({
   allowed: d.allowed,
@@ -180,11 +158,11 @@ describe('the decision cache against a fresh Cedar call (property)', () => {
       fc.asyncProperty(
         fc.constantFrom(...POOL),
         requestArb,
-        renamingArb(USER_IDS),
-        renamingArb(TENANT_IDS),
+        idRenamingArb(USER_IDS, LITERALS),
+        idRenamingArb(TENANT_IDS, LITERALS),
         async (files, request, users, tenants) => {
           const { store, fresh } = await subjectOf(files);
-          const renamed = rename(request, users, tenants);
+          const renamed = renameIds(request, users, tenants);
           const why = (r: AuthzRequest) => JSON.stringify({ poolSeed: POOL_SEED, files, r });
           const first = store.decide(request);
           assert.deepEqual(seen(first), seen(fresh.authorize(request)), why(request));

@@ -17,7 +17,12 @@ import {
 import { revokeInRedis } from '../../../../src/sidecar/cluster/revocations.js';
 import { addUserEvent, credential, recorder, T, verdict } from '../../../helpers/cluster.js';
 import { waitFor } from '../../../helpers/net.js';
-import { skipWithoutRedis, startRedis, type RunningRedis } from '../../../helpers/redis.js';
+import {
+  skipWithoutRedis,
+  startRedis,
+  withRedisClient,
+  type RunningRedis,
+} from '../../../helpers/redis.js';
 
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 describe('redis cluster channel', { skip: skipWithoutRedis() }, () => {
@@ -126,14 +131,10 @@ describe('redis cluster channel', { skip: skipWithoutRedis() }, () => {
     assert.equal(late.health().ok, true);
     assert.match(late.health().detail, /1 revoked tokens/);
     // The record expires with the token.
-    const raw = createClient({ url: redis.url });
-    await raw.connect();
-    try {
+    await withRedisClient(redis.port, async (raw) => {
       const ttl = await raw.ttl(clusterKeys(prefix).revokedJti(cred.jti ?? ''));
       assert.ok(ttl > 3500 && ttl <= 3600, `ttl ${ttl}`);
-    } finally {
-      await raw.close();
-    }
+    });
   });
 
   it('after its reader is cut, resumes from the last applied id: nothing written meanwhile is missed', async () => {
@@ -142,9 +143,7 @@ describe('redis cluster channel', { skip: skipWithoutRedis() }, () => {
     const cluster = await startCluster({ prefix }, rec.handlers);
     const cred = credential();
     const u = randomUUID().toUpperCase();
-    const raw = createClient({ url: redis.url });
-    await raw.connect();
-    try {
+    await withRedisClient(redis.port, async (raw) => {
       // Atomically: drop the reader, then append a user event and a revocation event with no
       // record behind it — only a replay of the stream from the last id can deliver both.
       await raw
@@ -160,9 +159,7 @@ describe('redis cluster channel', { skip: skipWithoutRedis() }, () => {
       assert.equal(verdict(cluster, cred), 'unauthenticated');
       assert.equal(rec.events.lost, 0, 'nothing was lost, so no cache was dropped');
       await waitFor(() => cluster.health().ok, 10_000, 'recovery');
-    } finally {
-      await raw.close();
-    }
+    });
   });
 
   it('a stream trimmed past its last id: drops the caches once, reloads revocations, says so', async () => {
@@ -171,9 +168,7 @@ describe('redis cluster channel', { skip: skipWithoutRedis() }, () => {
     const cluster = await startCluster({ prefix }, rec.handlers);
     const cred = credential();
     const keys = clusterKeys(prefix);
-    const raw = createClient({ url: redis.url });
-    await raw.connect();
-    try {
+    await withRedisClient(redis.port, async (raw) => {
       await raw
         .multi()
         .addCommand(['CLIENT', 'KILL', 'ID', String(await readerId(raw))])
@@ -187,27 +182,21 @@ describe('redis cluster channel', { skip: skipWithoutRedis() }, () => {
       const s = cluster.status();
       assert.equal(s.caches_dropped_for_lost_events, 1);
       assert.match(s.last_loss?.reason ?? '', /trimmed/);
-    } finally {
-      await raw.close();
-    }
+    });
   });
 
   it('its command connection cut: not ready, degraded, says which; the reader keeps following', async () => {
     const prefix = `t-${randomUUID()}:`;
     const rec = recorder();
     const cluster = await startCluster({ prefix }, rec.handlers);
-    const raw = createClient({ url: redis.url });
-    await raw.connect();
-    try {
+    await withRedisClient(redis.port, async (raw) => {
       await raw.sendCommand(['CLIENT', 'KILL', 'ID', String(await commandsId(raw))]);
       await waitFor(() => rec.events.degraded === 1, 10_000, 'degraded');
       assert.equal(cluster.status().reader, 'following');
       await waitFor(() => cluster.health().ok, 10_000, 'recovery');
       assert.equal(rec.events.recovered, 1);
       assert.equal(cluster.health().checks['redis_commands'], 'ok');
-    } finally {
-      await raw.close();
-    }
+    });
   });
 
   it('writes held (a dead master not yet replaced): not ready, redis_writes says so; ready once answered', async () => {
@@ -316,9 +305,7 @@ describe('redis cluster channel', { skip: skipWithoutRedis() }, () => {
     const rec = recorder();
     const cluster = await startCluster({ prefix }, rec.handlers);
     const keys = clusterKeys(prefix);
-    const raw = createClient({ url: redis.url });
-    await raw.connect();
-    try {
+    await withRedisClient(redis.port, async (raw) => {
       const bad = { kind: 'user', tenant: '../../etc', user: randomUUID(), version: '1' };
       await raw.xAdd(keys.events, '*', bad);
       await raw.xAdd(keys.events, '*', { kind: 'revoke', revocation: '{"kind":"jti"}' });
@@ -328,9 +315,7 @@ describe('redis cluster channel', { skip: skipWithoutRedis() }, () => {
       await cluster.catchUp();
       assert.deepEqual(rec.events.changed, [`${T}/${u}`]);
       assert.deepEqual(cluster.mirror.size(), { jtis: 0, subjects: 0 });
-    } finally {
-      await raw.close();
-    }
+    });
   });
 });
 

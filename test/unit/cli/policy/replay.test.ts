@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { cpSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { cliEntry, runCli, shippedPolicies, tempDir } from '../../helpers/process.js';
+import { cliEntry, runCli, shippedPolicies, tempDir } from '../../../helpers/process.js';
 
 const cleanups: (() => void)[] = [];
 after(() => cleanups.forEach((c) => c()));
@@ -85,7 +85,7 @@ describe('policy replay (CLI)', () => {
     assert.match(r.stdout, /^1 logged request would be answered differently, in 1 class:$/m);
     assert.match(
       r.stdout,
-      /^1\. users:list by a user who is not the owner and holds admin on their own tenant: allow → deny, denied by only-owners-list; was allowed by tenant-members-list-users$/m,
+      /^1\. users:list by a user who holds admin and is not the owner on their own tenant: allow → deny, denied by only-owners-list; was allowed by tenant-members-list-users$/m,
     );
     assert.match(r.stdout, /^ {3}1 request: r2$/m);
     assert.match(r.stdout, /after: +deny by only-owners-list — "Only the owner may list users\."/);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { repoRoot, runCli, shippedPolicies, tempDir } from '../../helpers/process.js';
+import { repoRoot, runCli, shippedPolicies, tempDir } from '../../../helpers/process.js';
 
 const cleanups: (() => void)[] = [];
 after(() => cleanups.forEach((c) => c()));

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { loadPolicyCliConfig } from '../../../src/config.js';
+import { loadPolicyCliConfig } from '../../src/config.js';
 
 describe('loadPolicyCliConfig', () => {
   it('takes POLICY_DIR as written, and ./policies when it is unset or blank', () => {

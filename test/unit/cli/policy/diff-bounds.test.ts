@@ -1,13 +1,14 @@
 /**
  * Issue 22, Also: `policy diff` on pathological input — a schema of 40 roles, each named by a
- * policy, and a few thousand policies — ends in bounded time with one clear line and exit 2,
- * never a stack trace (before: "0 of at most 8.5e37 requests decided", running for ever).
+ * policy; policy text nested past the limit; more policies than a set may hold — ends in bounded
+ * time with a clear line and exit 2, never a stack trace (before: "0 of at most 8.5e37 requests
+ * decided", running for ever). Replay's bounds: replay-bounds.test.ts.
  */
 import assert from 'node:assert/strict';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { shippedPolicies, startCli, tempDir } from '../../helpers/process.js';
+import { runCli, shippedPolicies, startCli, tempDir } from '../../../helpers/process.js';
 
 const ROLES = ['admin', 'user', 'viewer', ...Array.from({ length: 37 }, (_, i) => `r${i}`)];
 
@@ -53,5 +54,43 @@ describe('policy diff on pathological input (issue 22, Also)', () => {
     assert.equal(lines.length, 1, p.stderr());
     assert.match(lines[0] ?? '', /^policy diff: .*too many requests to compare/);
     assert.doesNotMatch(p.output(), /\n\s+at /, 'no stack trace');
+  });
+});
+
+describe('policy diff on policy text past the limits (issue 22, Also)', () => {
+  const base = tempDir('cedargate-limits-base-');
+  const candidate = tempDir('cedargate-limits-cand-');
+  after(() => {
+    base.remove();
+    candidate.remove();
+  });
+  const diffAgainst = async (file: string, text: string) => {
+    cpSync(shippedPolicies, base.path, { recursive: true });
+    cpSync(shippedPolicies, candidate.path, { recursive: true });
+    writeFileSync(join(candidate.path, file), text);
+    return runCli(['policy', 'diff', base.path, candidate.path], {});
+  };
+
+  it('a condition nested 200 deep: exit 2 at file:line:column, before Cedar sees it', async () => {
+    const deep = `${'('.repeat(200)}true${')'.repeat(200)}`;
+    const r = await diffAgainst(
+      'deep.cedar',
+      `@id("deep")\npermit (principal, action, resource)\nwhen { ${deep} };\n`,
+    );
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.match(r.stdout + r.stderr, /deep\.cedar:3:\d+: .*nested more than 50 deep/);
+    assert.doesNotMatch(r.stdout + r.stderr, /\n\s+at |out of bounds|call stack/);
+  });
+
+  it('more policies than a set may hold: exit 2 naming the limit', async () => {
+    const many = Array.from(
+      { length: 10_001 },
+      (_, i) =>
+        `@id("m${i}")\npermit (principal, action == Cedargate::Action::"users:list", resource);`,
+    ).join('\n');
+    const r = await diffAgainst('many.cedar', many);
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.match(r.stdout + r.stderr, /more than 10000 policies, the limit/);
+    assert.doesNotMatch(r.stdout + r.stderr, /\n\s+at /);
   });
 });

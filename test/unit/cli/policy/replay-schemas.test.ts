@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { runCli, shippedPolicies, tempDir } from '../../helpers/process.js';
+import { runCli, shippedPolicies, tempDir } from '../../../helpers/process.js';
 
 const cleanups: (() => void)[] = [];
 after(() => cleanups.forEach((c) => c()));

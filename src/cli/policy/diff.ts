@@ -1,0 +1,168 @@
+/**
+ * `cedargate policy diff`: every request whose decision differs between two sets, in classes.
+ * Exit 0 no decision changes, 1 some do, 2 bad input (a wrong command line, a side that does not
+ * load, a comparison too large to decide).
+ */
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import { loadPolicyCliConfig } from '../../config.js';
+import {
+  DiffTooLargeError,
+  diffPolicySets,
+  renderDiff,
+  type DiffReport,
+} from '../../policy/authoring/diff.js';
+import { loadPolicySet, PolicyLoadError } from '../../policy/policy-set.js';
+import type { LoadedPolicySet } from '../../policy/policy-set.js';
+import { resolvePolicyTarget, PolicyTargetError } from '../../policy/policy-target.js';
+import type { PolicyTarget } from '../../policy/policy-target.js';
+import { assertDirectory, parseCommandLine, UsageError, type CommandUsage } from '../usage.js';
+import { out, printProblems } from './output.js';
+import { isCedarFile } from './target.js';
+
+export const usage = {
+  line: 'cedargate policy diff BASE CANDIDATE [--json] | policy diff --git REV [CANDIDATE] [--json]',
+  flags: {
+    json: { type: 'boolean', help: 'print the differences as JSON' },
+    git: { type: 'string', value: 'REV', help: 'compare against the policies committed at REV' },
+  },
+} satisfies CommandUsage;
+
+type Fail = (message: string) => never;
+
+/** The two sides of a diff: where each is read, how the base is named, what to clean up. */
+interface Sides {
+  baseDir: string;
+  baseName: string;
+  candidateDir: string;
+  cleanup: () => Promise<void>;
+}
+
+export async function run(args: string[]): Promise<number> {
+  const { values, positionals } = parseCommandLine(args, usage);
+  const fail: Fail = (message) => {
+    throw new UsageError(`${message}\nusage: ${usage.line}`);
+  };
+  const sides = await sidesOf(positionals, values.git, fail);
+  try {
+    const base = await loadForDiff(sides.baseDir, sides.baseName);
+    const candidate = await loadForDiff(sides.candidateDir, sides.candidateDir);
+    if (base === null || candidate === null) return 2;
+    const report = diffOrNull(base, candidate);
+    if (report === null) return 2;
+    // The paths as given: a .cedar file side would otherwise be named by its directory.
+    report.base = sides.baseName;
+    report.candidate = sides.candidateDir;
+    out(values.json === true ? JSON.stringify(report, null, 2) : renderDiff(report));
+    return report.classes.length > 0 || report.oneSided > 0 ? 1 : 0;
+  } finally {
+    await sides.cleanup();
+  }
+}
+
+/** The two sides: BASE and CANDIDATE as given, or POLICY_DIR as committed at `--git REV`. */
+async function sidesOf(positionals: string[], rev: string | undefined, fail: Fail): Promise<Sides> {
+  if (rev === undefined) {
+    if (positionals.length !== 2) fail('expected BASE and CANDIDATE policy directories');
+    const [baseDir, candidateDir] = positionals as [string, string];
+    // A .cedar file is read with the schema next to it (loadForDiff); anything else must be a
+    // directory, said in one line.
+    if (!isCedarFile(baseDir)) assertDirectory(baseDir, 'BASE policy directory');
+    if (!isCedarFile(candidateDir)) assertDirectory(candidateDir, 'CANDIDATE policy directory');
+    return { baseDir, baseName: baseDir, candidateDir, cleanup: () => Promise.resolve() };
+  }
+  if (positionals.length > 1) fail('with --git, expected at most one CANDIDATE');
+  // The base is POLICY_DIR as committed at REV: REV is resolved in its repository, whatever
+  // directory (a copy outside any repository, say) the candidate is.
+  const policyDir = loadPolicyCliConfig().policyDir;
+  const candidateDir = positionals[0] ?? policyDir;
+  if (candidateDir.endsWith('.cedar')) fail('--git compares whole policy directories: give one');
+  const committed = await committedPolicyDir(rev, policyDir, fail);
+  return {
+    baseDir: committed.dir,
+    baseName: `${rev}:${policyDir}`,
+    candidateDir,
+    cleanup: committed.remove,
+  };
+}
+
+/** The diff, or null (exit 2) when it would decide more requests than a diff may. */
+function diffOrNull(base: LoadedPolicySet, candidate: LoadedPolicySet): DiffReport | null {
+  try {
+    return diffPolicySets(base, candidate, {
+      onProgress: (done, planned) =>
+        process.stderr.write(`policy diff: ${done} of at most ${planned} requests decided\n`),
+    });
+  } catch (err) {
+    if (!(err instanceof DiffTooLargeError)) throw err;
+    process.stderr.write(`policy diff: ${err.message}\n`);
+    return null;
+  }
+}
+
+/** Loads one side of a diff, a directory or one `.cedar` file; bad input is null (exit 2). */
+async function loadForDiff(path: string, name: string): Promise<LoadedPolicySet | null> {
+  let target: PolicyTarget;
+  try {
+    target = await resolvePolicyTarget(path);
+  } catch (err) {
+    if (!(err instanceof PolicyTargetError)) throw err;
+    out(err.message);
+    return null;
+  }
+  try {
+    return await loadPolicySet(target.dir, target.file ?? undefined);
+  } catch (err) {
+    if (!(err instanceof PolicyLoadError)) throw err;
+    printProblems(err.problems);
+    out(`${name}: the policies do not load`);
+    return null;
+  }
+}
+
+const execFileAsync = promisify(execFile);
+
+/**
+ * The committed version of policy directory `dir` at `rev`, written into a temp dir through
+ * `git ls-tree` and `git show` (the working tree is not touched).
+ */
+async function committedPolicyDir(
+  rev: string,
+  dir: string,
+  fail: Fail,
+): Promise<{ dir: string; remove: () => Promise<void> }> {
+  const git = async (...args: string[]) =>
+    (await execFileAsync('git', ['-C', dir, ...args], { maxBuffer: 64 << 20 })).stdout;
+  let prefix: string;
+  let files: string[];
+  try {
+    prefix = (await git('rev-parse', '--show-prefix')).trim();
+    files = (
+      await git('ls-tree', '-r', '-z', '--full-name', '--name-only', `${rev}^{tree}`, '--', '.')
+    )
+      .split('\0')
+      .filter((f) => f !== '');
+  } catch (err) {
+    const stderr = (err as { stderr?: string }).stderr ?? String(err);
+    return fail(`--git ${rev}: ${stderr.trim().split('\n')[0] ?? 'git failed'}`);
+  }
+  if (files.length === 0) fail(`--git ${rev}: ${dir} holds no committed files at ${rev}`);
+  const tmp = await mkdtemp(join(tmpdir(), 'cedargate-diff-'));
+  const remove = () => rm(tmp, { recursive: true, force: true });
+  try {
+    for (const file of files) {
+      // ls-tree names files from the repository root, `prefix` (the dir) included.
+      const rel = file.startsWith(prefix) ? file.slice(prefix.length) : file;
+      const text = await git('show', `${rev}:${file}`);
+      await mkdir(dirname(join(tmp, rel)), { recursive: true });
+      await writeFile(join(tmp, rel), text);
+    }
+  } catch (err) {
+    await remove();
+    throw err;
+  }
+  return { dir: tmp, remove };
+}

@@ -1,0 +1,35 @@
+/**
+ * The compiled decider of a loaded policy set ({@link LoadedPolicySet}): each policy's typed
+ * EST and the schema's typed JSON read through the Cedar adapter, places from the set.
+ */
+import { policyTreesOf, schemaJsonOf } from '../cedar-adapter.js';
+import type { LoadedPolicySet } from '../policy-set.js';
+import type { AuthzRequest, Decision } from '../types.js';
+import { compileDecider, type DeciderAnswer, type DeciderPolicy } from './decider.js';
+
+/**
+ * Compiles `set` into plain closures, or says which construct keeps it on Cedar. `fallback`
+ * decides the requests the compiled path hands back (the set's wasm-backed `authorize`).
+ */
+export function compileLoadedDecider(
+  set: LoadedPolicySet,
+  fallback: (request: AuthzRequest) => Omit<Decision, 'cached'>,
+): DeciderAnswer {
+  const trees = policyTreesOf(set.texts);
+  const policies: Record<string, DeciderPolicy> = {};
+  for (const p of set.policies) {
+    const est = trees[p.id];
+    if (est === undefined) continue;
+    policies[p.id] = {
+      est,
+      meta: { effect: p.effect, notice: p.notice },
+      where: `${p.file}:${p.line}`,
+    };
+  }
+  return compileDecider({
+    schema: set.schema,
+    schemaJson: schemaJsonOf(set.schema.text),
+    policies,
+    fallback,
+  });
+}

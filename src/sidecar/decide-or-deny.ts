@@ -1,0 +1,155 @@
+/**
+ * The one decide-or-deny step of the data port: a request (decide-and-forward.ts) and a
+ * permissions answer's own gate (permissions.ts) are decided here, the same way — the question
+ * asked by policy/question.ts, an uncached decision in its tenant's turn, counted in
+ * `cedargate_decisions_total`, told to the candidate set in shadow, recorded for the decision
+ * log (and so for `policy replay`), and refused with the same 403 when denied and enforced.
+ *
+ * The exchange (decision-log.ts) is only written here, never read back: what the caller acts on
+ * is the returned {@link Outcome}.
+ */
+import type { NewUser, UserPatch } from '../common/user.js';
+import { ForbiddenError } from '../errors.js';
+import { requestOfQuestion } from '../policy/question.js';
+import type { AuthzRequest, Decision, UsersAction } from '../policy/types.js';
+import { decisionKeyOf, type DecisionSource } from './authz/decision-cache.js';
+import type { PolicyStore } from './authz/policy-store.js';
+import type { Exchange } from './decision-log.js';
+import type { FairGate } from './fair-gate.js';
+import type { RequestRecorders } from './metrics.js';
+import type { UserFacts, UserRecord } from './user-facts.js';
+
+/** What the step needs of the sidecar. */
+export interface DecideDeps {
+  policies: PolicyStore;
+  metrics: Pick<RequestRecorders, 'countDecision'>;
+  enforce: boolean;
+  /** An uncached decision waits here for its tenant's turn (fair-gate.ts). */
+  fair?: Pick<FairGate, 'run'> | undefined;
+  /**
+   * Told about every decision, after it is made and before it is acted on; must return at once
+   * and never throw (the candidate set in shadow queues the request here).
+   */
+  onDecided?: ((decided: Decided) => void) | undefined;
+}
+
+/** One decision as the candidate set in shadow gets it. */
+export interface Decided {
+  requestId: string;
+  request: AuthzRequest;
+  decision: Decision;
+  policyVersion: string;
+}
+
+/** One request's question, with where its outcome is recorded. */
+export interface Ask {
+  ex: Exchange;
+  action: UsersAction;
+  tenantId: string;
+  principal: UserFacts;
+  target: UserRecord | undefined;
+  input: NewUser | UserPatch | undefined;
+  /** Which decision cache answers it and how it is counted: `request` or `permissions`. */
+  source: DecisionSource;
+  /**
+   * The write screen asked Cedar for this very question: the answer now found in the cache is
+   * still counted as the miss it cost.
+   */
+  screenMissed?: boolean;
+}
+
+/** What the caller acts on: the decision, and whether it is a denial let through (shadow). */
+export interface Outcome {
+  decision: Decision;
+  shadowDeny: boolean;
+}
+
+/** Decides, counts and records `ask`; throws the 403 when it denies and is enforced. */
+export async function decideOrDeny(deps: DecideDeps, ask: Ask): Promise<Outcome> {
+  const { ex } = ask;
+  const request = requestOfAsk(ask);
+  const { policyVersion, decision } = await decideFairly(deps, ask.tenantId, request, ask.source);
+  ex.decision = decision;
+  ex.decided = { request, policyVersion };
+  deps.onDecided?.({ requestId: ex.requestId, request, decision, policyVersion });
+  const shadowDeny = !decision.allowed && !deps.enforce;
+  ex.shadowDeny = shadowDeny;
+  const result = decision.allowed ? 'allow' : deps.enforce ? 'deny' : 'shadow_deny';
+  const cached = decision.cached && ask.screenMissed !== true;
+  deps.metrics.countDecision(ask.action, result, cached, ask.source);
+  if (!decision.allowed && deps.enforce) throw deniedError(ask.action, decision);
+  return { decision, shadowDeny };
+}
+
+/** The Cedar request of `ask`, asked by the one question module. */
+export function requestOfAsk(
+  ask: Pick<Ask, 'action' | 'tenantId' | 'principal' | 'target' | 'input'>,
+): AuthzRequest {
+  return requestOfQuestion({
+    action: ask.action,
+    tenantId: ask.tenantId,
+    principal: ask.principal,
+    target: ask.target?.user,
+    input: ask.input,
+  });
+}
+
+/** A cached decision at once; an uncached one in its tenant's turn (when there is a gate). */
+export async function decideFairly(
+  { policies, fair }: Pick<DecideDeps, 'policies' | 'fair'>,
+  tenantId: string,
+  request: AuthzRequest,
+  source: DecisionSource,
+): Promise<{ policyVersion: string; decision: Decision }> {
+  const decide = () => {
+    // Read in the same synchronous step as decide(): no reload can swap the set in between.
+    const policyVersion = policies.current().version;
+    return { policyVersion, decision: policies.decide(request, source) };
+  };
+  if (fair === undefined) return decide();
+  const policyVersion = policies.current().version;
+  const hit = policies.cached(request, source);
+  if (hit !== undefined) return { policyVersion, decision: hit };
+  // Concurrent requests that ask the same question share one turn: a burst of identical writes
+  // (a client's retries, a flood of the same denied PUT) costs one decision and one queue place,
+  // not one each, and never fills its tenant's queue with copies.
+  let pending = inFlightDecisions.get(policies);
+  if (pending === undefined) {
+    pending = new Map<string, Promise<{ policyVersion: string; decision: Decision }>>();
+    inFlightDecisions.set(policies, pending);
+  }
+  // Each source has its own cache: a turn fills one of them, so it is shared within one.
+  const key = `${source}\n${decisionKeyOf(policyVersion, request)}`;
+  const shared = pending.get(key);
+  if (shared !== undefined) return shared;
+  const turn = fair.run(tenantId, 1, decide).finally(() => pending.delete(key));
+  pending.set(key, turn);
+  return turn;
+}
+
+/** Uncached decisions waiting for their turn, per policy store, by source and decision key. */
+const inFlightDecisions = new WeakMap<
+  PolicyStore,
+  Map<string, Promise<{ policyVersion: string; decision: Decision }>>
+>();
+
+/**
+ * What a denial tells its sender, in a 403 and in a permissions answer alike: the determining
+ * policies' notices and the policies. One place, so both say the same.
+ */
+export function denialOf(decision: Decision): { notices: string[]; policies: string[] } {
+  return { notices: decision.notices, policies: decision.policies };
+}
+
+/** The 403 a denied request answers: its notices, the policies and the action. */
+export function deniedError(action: UsersAction, decision: Decision): ForbiddenError {
+  const { notices, policies } = denialOf(decision);
+  return new ForbiddenError(`the policies deny ${action}`, {
+    notices,
+    details: {
+      policies,
+      action,
+      ...(decision.ignoredRoles !== undefined && { ignored_roles: decision.ignoredRoles }),
+    },
+  });
+}

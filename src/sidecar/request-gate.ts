@@ -1,0 +1,154 @@
+/**
+ * Fair admission of whole requests (issue 22, item 4). The fair scheduler (fair-scheduler.ts)
+ * orders the expensive uncached steps; but a flood of cached requests is cheap one by one and
+ * costly together: each is parsed, looked up, decided from the cache and proxied on the one
+ * event loop, in arrival order, so a tenant with eight requests in flight gets eight turns of
+ * the loop for every one of a tenant with one.
+ *
+ * So, while the event loop is busy (its utilization over the last sample past a threshold) and
+ * more than one tenant is present (a request in the pipeline, or one done within `lingerMs`: a
+ * client of one connection is away between its answer and its next request, and must not lose
+ * its place to a flood meanwhile), each tenant may have at most its share of `concurrency` (at
+ * least one) past this gate; the rest wait in their tenant's own bounded queue, let in round
+ * robin as places free. When the loop is not busy, or one tenant is alone, every request passes
+ * at once: the gate costs a counter, and a slow backend never throttles anyone.
+ * Past its queue's bound a tenant is refused 503 `unavailable` with Retry-After.
+ */
+import { performance } from 'node:perf_hooks';
+import { UnavailableError } from '../errors.js';
+
+/** Options of {@link createRequestGate}. */
+export interface RequestGateOptions {
+  /** The places shared among the tenants with requests in flight, while busy (FAIR_CONCURRENCY). */
+  concurrency: number;
+  /** Requests one tenant may have waiting here (FAIR_QUEUE_MAX); past it, 503. */
+  queueMax: number;
+  /** Whether the event loop is busy now; default {@link createLoopBusy}. */
+  busy: () => boolean;
+  retryAfterSeconds?: number;
+  /** How long a tenant stays present after its last request (default 1000 ms). */
+  lingerMs?: number;
+  now?: () => number;
+  /** Told when a tenant is refused (metrics). */
+  onRejected?: (tenant: string) => void;
+}
+
+/** Leaves the gate (once; later calls do nothing). */
+export type Leave = () => void;
+
+export interface RequestGate {
+  /** Resolves once `tenant` may go on; throws 503 at once when its queue is full. */
+  enter(tenant: string): Promise<Leave>;
+  /** Forgets tenants gone for `lingerMs`, then lets in whoever may go on now (the sampler's). */
+  tick(): void;
+  /** Requests past the gate and waiting at it, over all tenants. */
+  stats(): { inside: number; waiting: number };
+}
+
+interface Tenant {
+  inside: number;
+  waiting: ((leave: Leave) => void)[];
+  /** When its last request left. */
+  leftAt: number;
+}
+
+/** Builds a gate; see the module comment. */
+export function createRequestGate(options: RequestGateOptions): RequestGate {
+  const { concurrency, queueMax, busy } = options;
+  const lingerMs = options.lingerMs ?? 1000;
+  const now = options.now ?? Date.now;
+  const tenants = new Map<string, Tenant>();
+  /** Tenants with requests waiting, in the order they are served. */
+  const ring: string[] = [];
+  let inside = 0;
+  let waiting = 0;
+
+  const share = (): number => Math.max(1, Math.floor(concurrency / Math.max(1, tenants.size)));
+  const mayPass = (t: Tenant): boolean => tenants.size <= 1 || t.inside < share() || !busy();
+
+  const leaveOf = (name: string, t: Tenant): Leave => {
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      t.inside--;
+      inside--;
+      t.leftAt = now();
+      drain();
+    };
+  };
+
+  const pass = (name: string, t: Tenant): Leave => {
+    t.inside++;
+    inside++;
+    return leaveOf(name, t);
+  };
+
+  /** One round robin pass after another, while some waiting tenant may go on. */
+  const drain = (): void => {
+    for (let blocked = 0; ring.length > 0 && blocked < ring.length;) {
+      const name = ring.shift() as string;
+      const t = tenants.get(name) as Tenant;
+      if (!mayPass(t)) {
+        ring.push(name);
+        blocked++;
+        continue;
+      }
+      blocked = 0;
+      const grant = t.waiting.shift() as (leave: Leave) => void;
+      waiting--;
+      if (t.waiting.length > 0) ring.push(name);
+      grant(pass(name, t));
+    }
+  };
+
+  return {
+    enter(name) {
+      let t = tenants.get(name);
+      if (t === undefined) {
+        t = { inside: 0, waiting: [], leftAt: 0 };
+        tenants.set(name, t);
+      }
+      if (t.waiting.length === 0 && mayPass(t)) return Promise.resolve(pass(name, t));
+      if (t.waiting.length >= queueMax) {
+        options.onRejected?.(name);
+        return Promise.reject(
+          new UnavailableError('too many requests from this tenant are waiting; try again', {
+            retryAfterSeconds: options.retryAfterSeconds ?? 1,
+          }),
+        );
+      }
+      const queue = t.waiting;
+      if (queue.length === 0) ring.push(name);
+      waiting++;
+      return new Promise<Leave>((grant) => queue.push(grant));
+    },
+    tick() {
+      const gone = now() - lingerMs;
+      for (const [name, t] of tenants)
+        if (t.inside === 0 && t.waiting.length === 0 && t.leftAt <= gone) tenants.delete(name);
+      drain();
+    },
+    stats: () => ({ inside, waiting }),
+  };
+}
+
+/**
+ * Whether the event loop was busy: its utilization over the last `sampleMs` (sampled by an
+ * unref'd timer) at least `threshold`. `onSample` runs after each sample (the gate's drain).
+ */
+export function createLoopBusy(
+  options: { sampleMs?: number; threshold?: number; onSample?: () => void } = {},
+): { busy: () => boolean; close: () => void } {
+  const threshold = options.threshold ?? 0.8;
+  let last = performance.eventLoopUtilization();
+  let busy = false;
+  const timer = setInterval(() => {
+    const now = performance.eventLoopUtilization();
+    busy = performance.eventLoopUtilization(now, last).utilization >= threshold;
+    last = now;
+    options.onSample?.();
+  }, options.sampleMs ?? 100);
+  timer.unref();
+  return { busy: () => busy, close: () => clearInterval(timer) };
+}
