@@ -13,9 +13,11 @@ describe('decisions by role count', () => {
     let compiledCalls = 0;
     // A stand-in compiler (C1's lives in src/policy/compiled/): the rows must name who decided.
     const compileDecider: CompileDecider = () => ({
-      decide: () => {
-        compiledCalls++;
-        return { allowed: true, policies: ['x'], notices: [], errors: [] };
+      decider: {
+        decide: () => {
+          compiledCalls++;
+          return { allowed: true, policies: ['x'], notices: [], errors: [] };
+        },
       },
     });
     const rows = await benchDecisionsByRoles({ decisions: 20, compileDecider, log: () => {} });
