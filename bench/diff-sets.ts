@@ -8,6 +8,7 @@
  */
 import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { repoRoot } from './processes.js';
 
 const ROLES = ['admin', 'user', 'viewer', 'auditor', 'billing', 'support', 'developer', 'operator'];
@@ -61,18 +62,28 @@ function write(out: string, name: string, roles: string[], named: string[], edit
   }
 }
 
-const out = process.argv[2] ?? join(repoRoot, '.tmp', 'diff-sets');
-rmSync(out, { recursive: true, force: true });
-const keep: Edit = (_f, t) => t;
-write(out, 'shipped', ROLES.slice(0, 3), [], keep);
-write(out, 'shipped-widen', ROLES.slice(0, 3), [], widen);
-for (const n of [4, 8, 9, 10, 12]) {
-  const roles = [...ROLES, ...MORE].slice(0, n);
-  // Every role but admin named by a forbid; the mutation drops the last one and narrows list.
-  write(out, `named${n}`, roles, roles.slice(1), keep);
-  write(out, `named${n}-mut`, roles, roles.slice(1, -1), narrow);
-  // admin, viewer and auditor named; the rest interchangeable.
-  write(out, `r${n}n3`, roles, ['viewer', 'auditor'], keep);
-  write(out, `r${n}n3-mut`, roles, ['viewer', 'auditor'], widen);
+/** The named-role counts written (and timed by diff-timings.ts). */
+export const NAMED_COUNTS = [4, 8, 9, 10, 12] as const;
+
+/** Writes every pair of directories under `out` (emptied first). */
+export function writeDiffSets(out: string): void {
+  rmSync(out, { recursive: true, force: true });
+  const keep: Edit = (_f, t) => t;
+  write(out, 'shipped', ROLES.slice(0, 3), [], keep);
+  write(out, 'shipped-widen', ROLES.slice(0, 3), [], widen);
+  for (const n of NAMED_COUNTS) {
+    const roles = [...ROLES, ...MORE].slice(0, n);
+    // Every role but admin named by a forbid; the mutation drops the last one and narrows list.
+    write(out, `named${n}`, roles, roles.slice(1), keep);
+    write(out, `named${n}-mut`, roles, roles.slice(1, -1), narrow);
+    // admin, viewer and auditor named; the rest interchangeable.
+    write(out, `r${n}n3`, roles, ['viewer', 'auditor'], keep);
+    write(out, `r${n}n3-mut`, roles, ['viewer', 'auditor'], widen);
+  }
 }
-process.stdout.write(`policy directories written under ${out}\n`);
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const out = process.argv[2] ?? join(repoRoot, '.tmp', 'diff-sets');
+  writeDiffSets(out);
+  process.stdout.write(`policy directories written under ${out}\n`);
+}

@@ -18,6 +18,8 @@ import { buildUpdateContext } from '../src/policy/context.js';
 import { createPolicyStore } from '../src/sidecar/authz/policy-store.js';
 import type { AuthzRequest } from '../src/policy/types.js';
 import { createSamples, percentileOf, round } from './stats.js';
+import { benchDecisionsByRoles } from './micro-roles.js';
+import type { CompileDecider } from '../src/sidecar/authz/policy-store.js';
 
 /** Per-call timings of one micro-benchmark, in microseconds. */
 export interface MicroResult {
@@ -38,12 +40,24 @@ export interface MicroOptions {
   /** Distinct tokens for the cold verifier (default 2,000); the warm one makes 10× as many calls. */
   tokens: number;
   log: (line: string) => void;
+  /**
+   * The compiled decider (src/policy/compiled/), measured beside cedar-wasm at 3, 12 and 20
+   * roles (micro-roles.ts); undefined: those rows measure cedar-wasm only.
+   */
+  compileDecider?: CompileDecider;
 }
 
 /** Runs every micro-benchmark and returns their results in table order. */
 export async function runMicroBenchmarks(options: MicroOptions): Promise<MicroResult[]> {
   const out: MicroResult[] = [];
   out.push(...(await benchDecisions(options)));
+  out.push(
+    ...(await benchDecisionsByRoles({
+      decisions: options.decisions,
+      compileDecider: options.compileDecider,
+      log: options.log,
+    })),
+  );
   out.push(...(await benchCredentials(options)));
   return out;
 }

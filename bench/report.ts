@@ -7,6 +7,7 @@ import type { LoadResult } from './load.js';
 import type { MachineInfo } from './machine.js';
 import type { MicroResult } from './micro.js';
 import type { NoisyNeighbourResult } from './noisy-neighbour.js';
+import type { DiffTiming } from './diff-timings.js';
 import { PEER_NAMES, type PeerName, type PeerResults } from './peers.js';
 import type { ProfileSummary } from './profile.js';
 import type { RedisCost } from './redis-stats.js';
@@ -81,6 +82,8 @@ export interface BenchResults {
   peers?: PeerResults | null;
   /** The noisy-neighbour scenario (bench/noisy-neighbour.ts); null when not run. */
   noisyNeighbour?: NoisyNeighbourResult | null;
+  /** `policy diff` at 8, 10 and 12 named roles (bench/diff-timings.ts); absent when not run. */
+  diffTimings?: DiffTiming[] | null;
   /** Server processes that died during a step (that step's numbers are missing). */
   crashes: { step: string; process: string; ended: string; output: string }[];
   targets: TargetVerdict[];

@@ -25,6 +25,7 @@ import { HelpRequested, parseFlags, UsageError } from '../src/cli/usage.js';
 import { loadConfig } from '../src/config.js';
 import { runLoad, type BenchRequest, type LoadResult } from './load.js';
 import { DOZEN_ROLE_SCENARIO, writeDozenRolePolicies } from './dozen-roles.js';
+import { measureDiffTimings, renderDiffTimings, type DiffTiming } from './diff-timings.js';
 import { describeMachine } from './machine.js';
 import {
   measureNoisyNeighbour,
@@ -66,7 +67,7 @@ import { round, slopeOf } from './stats.js';
 const USAGE =
   'npm run bench -- [--duration S] [--warmup S] [--connections N] [--users N] [--scenarios get,put-name,put-role,mix,noisy-neighbour]' +
   ' [--half-rate get,put-role|none] [--soak S] [--micro-decisions N] [--micro-tokens N] [--no-micro] [--profile]' +
-  ' [--no-dozen-roles] [--peers] [--write-doc] [--out-dir DIR] [--from RESULTS.json]' +
+  ' [--no-dozen-roles] [--no-diff-timings] [--diff-timeout S] [--peers] [--write-doc] [--out-dir DIR] [--from RESULTS.json]' +
   ' [--store sqlite|redis] [--replicas N] [--consistency next-request,bounded]' +
   '\n       npm run bench -- --simulate-replicas N [--rate 100,1000] [--consistency …] (see bench/replicas-sim.ts)';
 
@@ -92,6 +93,8 @@ interface Settings {
   noisyNeighbour: boolean;
   /** Run put-role-dozen (its own stack, over a generated dozen-role policy dir). */
   dozenRoles: boolean;
+  /** Time `policy diff` at 8, 10 and 12 named roles (diff-timings.ts), each stopped at this many s; 0: not run. */
+  diffTimeout: number;
   /** Also measure the peers (bench/peers.ts) on the same in-memory users app. */
   peers: boolean;
   writeDoc: boolean;
@@ -123,6 +126,8 @@ function readSettings(argv: string[]): Settings {
       profile: { type: 'boolean' },
       peers: { type: 'boolean' },
       'no-dozen-roles': { type: 'boolean' },
+      'no-diff-timings': { type: 'boolean' },
+      'diff-timeout': { type: 'string' },
       'write-doc': { type: 'boolean' },
       'out-dir': { type: 'string' },
       from: { type: 'string' },
@@ -174,6 +179,8 @@ function readSettings(argv: string[]): Settings {
     profile: values.profile === true,
     peers: values.peers === true,
     dozenRoles: values['no-dozen-roles'] !== true,
+    diffTimeout:
+      values['no-diff-timings'] === true ? 0 : num('diff-timeout', values['diff-timeout'], 180, 1),
     writeDoc: values['write-doc'] === true,
     outDir: values['out-dir'] ?? join(repoRoot, 'bench', 'results'),
     from: values.from,
@@ -212,6 +219,10 @@ async function main(argv: string[]): Promise<number> {
       })
     : [];
   for (const m of micro) log(`micro: ${m.name}: p50 ${m.p50Us} µs, p99 ${m.p99Us} µs`);
+  const diffTimings: DiffTiming[] =
+    settings.diffTimeout > 0
+      ? await measureDiffTimings({ roles: [8, 10, 12], timeoutSeconds: settings.diffTimeout, log })
+      : [];
 
   log(`seeding ${settings.users} users and starting backend + sidecar`);
   const stack = await startBenchStack({ users: settings.users, policyDir, log });
@@ -314,6 +325,7 @@ async function main(argv: string[]): Promise<number> {
     profiles,
     peers,
     noisyNeighbour,
+    diffTimings,
     crashes,
   };
   const results: BenchResults = {
@@ -422,7 +434,10 @@ function targetOf(stack: BenchStack, path: PathKind): { url: string; urls?: read
 async function publish(results: BenchResults, writeDoc: boolean): Promise<void> {
   const markdown =
     renderMarkdown(results) +
-    (results.noisyNeighbour == null ? '' : `\n${renderNoisyNeighbour(results.noisyNeighbour)}`);
+    (results.noisyNeighbour == null ? '' : `\n${renderNoisyNeighbour(results.noisyNeighbour)}`) +
+    (results.diffTimings == null || results.diffTimings.length === 0
+      ? ''
+      : `\n### \`policy diff\` by named roles\n\n${renderDiffTimings(results.diffTimings)}\n`);
   process.stdout.write(markdown);
   if (writeDoc) {
     const doc = join(repoRoot, 'docs', 'benchmarks.md');

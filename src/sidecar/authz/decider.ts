@@ -20,8 +20,14 @@ export interface CompiledDecider {
   decide(request: AuthzRequest): EngineDecision;
 }
 
-/** Compiles a loaded set, or says which construct it does not support. */
-export type CompileDecider = (set: LoadedPolicySet) => CompiledDecider | { unsupported: string };
+/**
+ * Compiles a loaded set (src/policy/compiled/loaded.ts), or says which construct it does not
+ * support; `fallback` decides what the compiled path hands back (cedar-wasm).
+ */
+export type CompileDecider = (
+  set: LoadedPolicySet,
+  fallback: (request: AuthzRequest) => EngineDecision,
+) => { decider: CompiledDecider } | { unsupported: string };
 
 /** The store's cross-check counts, over every set it served (the metrics read them). */
 export interface CrosscheckCounts {
@@ -84,9 +90,9 @@ function compileOrExplain(
 ): { decider: CompiledDecider; reason: null } | { decider: null; reason: string } {
   if (options.compile === undefined) return { decider: null, reason: 'no compiled decider' };
   try {
-    const out = options.compile(options.set);
+    const out = options.compile(options.set, (request) => options.wasm.authorize(request));
     if ('unsupported' in out) return { decider: null, reason: out.unsupported };
-    return { decider: out, reason: null };
+    return { decider: out.decider, reason: null };
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     return { decider: null, reason: `the compiler failed: ${message}` };

@@ -55,6 +55,8 @@ describe('npm run bench (smoke)', { timeout: 180_000 }, () => {
       '200',
       '--micro-tokens',
       '20',
+      '--diff-timeout',
+      '1',
       '--out-dir',
       out,
     ]);
@@ -129,7 +131,18 @@ describe('npm run bench (smoke)', { timeout: 180_000 }, () => {
   it('reports micro-benchmarks that really decided and verified', () => {
     assert.deepEqual(
       results.micro.map((m) => m.name.split(' (')[0]),
-      ['decision, uncached', 'decision, cached', 'credential, cold', 'credential, warm'],
+      [
+        'decision, uncached',
+        'decision, cached',
+        ...[3, 12, 20].map((n) => `decision, uncached, wasm, ${n} roles`),
+        'credential, cold',
+        'credential, warm',
+      ],
+    );
+    // policy diff at 8, 10 and 12 named roles, each stopped at --diff-timeout if not done.
+    assert.deepEqual(
+      results.diffTimings?.map((t) => t.namedRoles),
+      [8, 10, 12],
     );
     for (const m of results.micro)
       assert.ok(m.iterations > 0 && m.p50Us > 0 && m.p50Us <= m.p99Us, m.name);

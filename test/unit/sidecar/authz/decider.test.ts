@@ -51,18 +51,20 @@ const crossTenant: AuthzRequest = {
 
 /** A compiled decider that allows everything: wrong on purpose. */
 const allowEverything: CompileDecider = () => ({
-  decide: () => ({ allowed: true, policies: ['not-a-policy'], notices: [], errors: [] }),
+  decider: {
+    decide: () => ({ allowed: true, policies: ['not-a-policy'], notices: [], errors: [] }),
+  },
 });
 
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 describe('the decider of the live set', () => {
-  it('without a compiler, cedar-wasm decides and /status says so', async () => {
+  it('the shipped set is decided by the compiled decider by default, and /status says so', async () => {
     const store = await openStore({});
     assert.equal(store.decide(crossTenant).allowed, false);
     const { decider } = store.status();
-    assert.equal(decider.engine, 'wasm');
-    assert.equal(decider.reason, 'no compiled decider');
+    assert.equal(decider.engine, 'compiled');
+    assert.equal(decider.reason, null);
     assert.deepEqual(decider.crosscheck, { rate: 0.001, checked: 0, disagreements: 0 });
   });
 
@@ -88,10 +90,12 @@ describe('the decider of the live set', () => {
     let calls = 0;
     const store = await openStore({
       compileDecider: () => ({
-        decide: () => {
-          calls++;
-          const { cached: _cached, ...answer } = truth;
-          return { ...answer, policies: [...answer.policies], errors: [...answer.errors] };
+        decider: {
+          decide: () => {
+            calls++;
+            const { cached: _cached, ...answer } = truth;
+            return { ...answer, policies: [...answer.policies], errors: [...answer.errors] };
+          },
         },
       }),
       crosscheckRate: 1,
