@@ -41,8 +41,11 @@ export async function benchDecisionsByRoles(options: RolesMicroOptions): Promise
     const dir = policyDirWith(count);
     try {
       const requests = roleUpdates(dir.roles, options.decisions + warmupOf(options.decisions));
-      const engines: [string, CompileDecider | undefined][] = [['wasm', undefined]];
-      if (options.compileDecider !== undefined) engines.push(['compiled', options.compileDecider]);
+      // The store compiles by default: the wasm row must refuse the compiler to measure Cedar.
+      const engines: [string, CompileDecider | undefined][] = [
+        ['wasm', () => ({ unsupported: 'the benchmark asked for cedar-wasm' })],
+        ['compiled', options.compileDecider],
+      ];
       for (const [engine, compileDecider] of engines) {
         const store = await openUncached(dir.path, compileDecider);
         try {
