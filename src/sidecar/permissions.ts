@@ -179,11 +179,7 @@ export function userPermissions(
   onDecision?: OnDecision,
 ): UserPermissions {
   const known = policies.current().roles;
-  const ask = askerOf(known, tenantId, principal, target, (request) => {
-    const decision = policies.decide(request, SOURCE);
-    onDecision?.(request.action, decision);
-    return decision;
-  });
+  const ask = askerOf(known, tenantId, principal, target, entryDecider(policies, onDecision));
   return {
     tenant_id: tenantId,
     principal_id: principal.user.id,
@@ -203,17 +199,25 @@ export function tenantPermissions(
   onDecision?: OnDecision,
 ): TenantPermissions {
   const known = policies.current().roles;
-  const ask = askerOf(known, tenantId, principal, undefined, (request) => {
-    const decision = policies.decide(request, SOURCE);
-    onDecision?.(request.action, decision);
-    return decision;
-  });
+  const ask = askerOf(known, tenantId, principal, undefined, entryDecider(policies, onDecision));
   return {
     tenant_id: tenantId,
     principal_id: principal.user.id,
     policy_version: policies.current().version,
     enforced: enforce,
     ...tenantEntries(ask, known),
+  };
+}
+
+/** How an entry is decided: by the live store, counted as `permissions`, told to `onDecision`. */
+function entryDecider(
+  policies: PolicyStore,
+  onDecision: OnDecision | undefined,
+): (request: AuthzRequest) => Decision {
+  return (request) => {
+    const decision = policies.decide(request, SOURCE);
+    onDecision?.(request.action, decision);
+    return decision;
   };
 }
 
