@@ -3,6 +3,7 @@
  * EST and the schema's typed JSON read through the Cedar adapter, places from the set.
  */
 import { policyTreesOf, schemaJsonOf } from '../cedar-adapter.js';
+import type { PolicyEst } from '../est.js';
 import type { LoadedPolicySet } from '../policy-set.js';
 import type { AuthzRequest, Decision } from '../types.js';
 import { compileDecider, type DeciderAnswer, type DeciderPolicy } from './decider.js';
@@ -14,8 +15,8 @@ import { compileDecider, type DeciderAnswer, type DeciderPolicy } from './decide
 export function compileLoadedDecider(
   set: LoadedPolicySet,
   fallback: (request: AuthzRequest) => Omit<Decision, 'cached'>,
+  trees: Readonly<Record<string, PolicyEst>> = policyTreesOf(set.texts),
 ): DeciderAnswer {
-  const trees = policyTreesOf(set.texts);
   const policies: Record<string, DeciderPolicy> = {};
   for (const p of set.policies) {
     const est = trees[p.id];

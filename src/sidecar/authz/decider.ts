@@ -9,6 +9,7 @@
  */
 import type { Logger } from '../../common/logger.js';
 import type { CompiledPolicySet } from '../../policy/cedar-adapter.js';
+import type { PolicyEst } from '../../policy/est.js';
 import type { LoadedPolicySet } from '../../policy/policy-set.js';
 import type { AuthzRequest, Decision } from '../../policy/types.js';
 
@@ -27,6 +28,7 @@ export interface CompiledDecider {
 export type CompileDecider = (
   set: LoadedPolicySet,
   fallback: (request: AuthzRequest) => EngineDecision,
+  trees?: Readonly<Record<string, PolicyEst>>,
 ) => { decider: CompiledDecider } | { unsupported: string };
 
 /** The store's cross-check counts, over every set it served (the metrics read them). */
@@ -57,6 +59,8 @@ export interface DeciderOptions {
   wasm: CompiledPolicySet;
   /** undefined: no compiler (cedar-wasm decides). */
   compile: CompileDecider | undefined;
+  /** The set's typed ESTs when read off the event loop (the isolated loader); else compiled here. */
+  trees?: Readonly<Record<string, PolicyEst>>;
   /** 0..1: the share of compiled decisions cedar-wasm decides again. */
   rate: number;
   logger: Logger;
@@ -90,7 +94,11 @@ function compileOrExplain(
 ): { decider: CompiledDecider; reason: null } | { decider: null; reason: string } {
   if (options.compile === undefined) return { decider: null, reason: 'no compiled decider' };
   try {
-    const out = options.compile(options.set, (request) => options.wasm.authorize(request));
+    const out = options.compile(
+      options.set,
+      (request) => options.wasm.authorize(request),
+      options.trees,
+    );
     if ('unsupported' in out) return { decider: null, reason: out.unsupported };
     return { decider: out.decider, reason: null };
   } catch (err) {

@@ -5,8 +5,9 @@
  * never sees it, and the event loop that serves them never waits on it.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { callShapeFor, compilePolicySet } from '../../policy/cedar-adapter.js';
+import { callShapeFor, compilePolicySet, policyTreesOf } from '../../policy/cedar-adapter.js';
 import type { CallShape } from '../../policy/call-shape.js';
+import type { PolicyEst } from '../../policy/est.js';
 import { enumerateRequests, planEnumeration } from '../../policy/authoring/enumerate.js';
 import { explainDecision, type Explanation } from '../../policy/authoring/explain.js';
 import type { PolicySources } from '../../policy/policy-files.js';
@@ -39,6 +40,11 @@ export interface LoadedForStore {
   literals: PolicyLiterals;
   /** One allowed and one denied request of the set, where the enumeration finds them. */
   canaries: Canary[];
+  /**
+   * Each policy's typed EST, read here so that the compiled decider's parse (one Cedar call a
+   * policy) is off the event loop too; absent when Cedar cannot give one (the compiler says why).
+   */
+  trees?: Record<string, PolicyEst>;
 }
 
 export type EngineResult =
@@ -71,7 +77,13 @@ export function runEngineJob(job: EngineJob): EngineResult {
       const literals = collectLiterals(set);
       const callShape = callShapeFor(set.schema, set.texts);
       const canaries = canariesOf(set, literals, callShape);
-      return { ok: true, kind: 'load', loaded: { set, callShape, literals, canaries } };
+      const loaded: LoadedForStore = { set, callShape, literals, canaries };
+      try {
+        loaded.trees = policyTreesOf(set.texts);
+      } catch {
+        // The compiler, run without them, reads the trees itself and says what it refuses.
+      }
+      return { ok: true, kind: 'load', loaded };
     }
   }
 }

@@ -99,6 +99,7 @@ export async function activate(
       set,
       wasm: compiled,
       compile: activation.compileDecider,
+      ...(loaded.trees !== undefined && { trees: loaded.trees }),
       rate: activation.crosscheckRate,
       logger,
       counts: activation.counts,
