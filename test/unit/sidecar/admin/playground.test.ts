@@ -87,6 +87,13 @@ describe('playground', () => {
       [['read', 'a.cedar:4', 'a.cedar:6']],
     );
     assert.equal(a.edited.explanation.unmet?.[0]?.condition?.outcome, 'failed');
+    // The live set (its texts on disk are the set in force): the list permit, on another tenant.
+    const list = await playground.decide(edited, { ...READ_REQUEST, action: 'users:list', target });
+    assert.ok(list.live.ok);
+    assert.deepEqual(
+      list.live.explanation.unmet?.map((p) => [p.id, p.location, p.condition?.location]),
+      [['list', `${join(dir, 'a.cedar')}:1`, `${join(dir, 'a.cedar')}:3`]],
+    );
   });
 
   it('validates the copy: problems at file:line', async () => {
