@@ -11,6 +11,7 @@ import {
   fraction,
   int,
   isHttpUrl,
+  line,
   listenHost,
   port,
   str,
@@ -23,6 +24,9 @@ import { redisTarget } from './config/redis.js';
 
 export { ConfigError, isHttpUrl } from './config/env.js';
 export { EVENT_CONSISTENCIES, type EventConsistency } from './config/events.js';
+
+/** DEFAULT_DENY_NOTICE's default: says no rule allows it, and nothing of any policy. */
+export const DEFAULT_DENY_NOTICE = 'No policy allows this action for your roles.';
 
 export type Mode = 'start' | 'sidecar' | 'backend' | 'cli';
 
@@ -65,6 +69,11 @@ export interface Config {
   readonly enforce: boolean;
   /** PLAYGROUND: `/playground` on the admin port; off unless `true` (it answers without a credential). */
   readonly playground: boolean;
+  /**
+   * DEFAULT_DENY_NOTICE: the one notice of a deny no policy decided (no permit matched, no forbid
+   * did): generic, never a policy's text. At most 500 characters, one line.
+   */
+  readonly defaultDenyNotice: string;
   /** Shared secret the backend requires from the sidecar; undefined = read/create in DATA_DIR. */
   readonly trustSecret: string | undefined;
   readonly upstreamTimeoutMs: number;
@@ -285,6 +294,13 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
     issuersFile: issuersFile === undefined ? undefined : resolve(issuersFile),
     enforce: bool(env, 'ENFORCE', true),
     playground: bool(env, 'PLAYGROUND', false),
+    defaultDenyNotice: line(
+      env,
+      'DEFAULT_DENY_NOTICE',
+      DEFAULT_DENY_NOTICE,
+      500,
+      '"Ask your tenant admin for a role that allows this."',
+    ),
     trustSecret,
     upstreamTimeoutMs: int(env, 'UPSTREAM_TIMEOUT_MS', 5000, 1, 600_000, '5000'),
     bodyLimitBytes,

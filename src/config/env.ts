@@ -41,6 +41,18 @@ export function int(
   return n;
 }
 
+/** One line of text shown to clients: at most `max` characters, no control characters. */
+export function line(env: Env, name: string, dflt: string, max: number, example: string): string {
+  const raw = str(env, name);
+  if (raw === undefined) return dflt;
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(raw))
+    throw new ConfigError(name, 'must be one line of text, without control characters', example);
+  if (raw.length > max)
+    throw new ConfigError(name, `must be at most ${max} characters, got ${raw.length}`, example);
+  return raw;
+}
+
 /** A share between 0 and 1 (a decimal such as 0.001). */
 export function fraction(env: Env, name: string, dflt: number, example: string): number {
   const raw = str(env, name);

@@ -309,6 +309,7 @@ function createDataServer(config: Config, logger: Logger, parts: Parts): Server 
     metrics,
     logger: logger.child({ component: 'decision' }),
     enforce: config.enforce,
+    defaultDenyNotice: config.defaultDenyNotice,
     bodyLimitBytes: config.bodyLimitBytes,
     bodyTimeoutMs: config.bodyTimeoutMs,
     bodyBudget: parts.bodyBudget,

@@ -9,6 +9,7 @@
  * is the returned {@link Outcome}.
  */
 import type { NewUser, UserPatch } from '../common/user.js';
+import { DEFAULT_DENY_NOTICE } from '../config.js';
 import { ForbiddenError } from '../errors.js';
 import { requestOfQuestion } from '../policy/question.js';
 import type { AuthzRequest, Decision, UsersAction } from '../policy/types.js';
@@ -24,6 +25,8 @@ export interface DecideDeps {
   policies: PolicyStore;
   metrics: Pick<RequestRecorders, 'countDecision'>;
   enforce: boolean;
+  /** The notice of a deny no policy decided (DEFAULT_DENY_NOTICE); its default when unset. */
+  defaultDenyNotice?: string | undefined;
   /** An uncached decision waits here for its tenant's turn (fair-gate.ts). */
   fair?: Pick<FairGate, 'run'> | undefined;
   /**
@@ -77,7 +80,8 @@ export async function decideOrDeny(deps: DecideDeps, ask: Ask): Promise<Outcome>
   const result = decision.allowed ? 'allow' : deps.enforce ? 'deny' : 'shadow_deny';
   const cached = decision.cached && ask.screenMissed !== true;
   deps.metrics.countDecision(ask.action, result, cached, ask.source);
-  if (!decision.allowed && deps.enforce) throw deniedError(ask.action, decision);
+  if (!decision.allowed && deps.enforce)
+    throw deniedError(ask.action, decision, deps.defaultDenyNotice);
   return { decision, shadowDeny };
 }
 
@@ -135,15 +139,25 @@ const inFlightDecisions = new WeakMap<
 
 /**
  * What a denial tells its sender, in a 403 and in a permissions answer alike: the determining
- * policies' notices and the policies. One place, so both say the same.
+ * policies' notices and the policies. One place, so both say the same. A deny no policy decided
+ * (no permit matched) says so in `defaultNotice`'s generic words: an empty list told the caller
+ * nothing, and naming the permits that did not match would tell it the policy's text.
  */
-export function denialOf(decision: Decision): { notices: string[]; policies: string[] } {
-  return { notices: decision.notices, policies: decision.policies };
+export function denialOf(
+  decision: Decision,
+  defaultNotice = DEFAULT_DENY_NOTICE,
+): { notices: string[]; policies: string[] } {
+  const notices = decision.policies.length === 0 ? [defaultNotice] : decision.notices;
+  return { notices, policies: decision.policies };
 }
 
 /** The 403 a denied request answers: its notices, the policies and the action. */
-export function deniedError(action: UsersAction, decision: Decision): ForbiddenError {
-  const { notices, policies } = denialOf(decision);
+export function deniedError(
+  action: UsersAction,
+  decision: Decision,
+  defaultNotice?: string,
+): ForbiddenError {
+  const { notices, policies } = denialOf(decision, defaultNotice);
   return new ForbiddenError(`the policies deny ${action}`, {
     notices,
     details: {

@@ -49,6 +49,13 @@ export interface PermissionsDeps extends DecideDeps {
 /** Told of each decision an answer makes (metrics). */
 export type OnDecision = (action: UsersAction, decision: Decision) => void;
 
+/** What an answer is told besides the question: who counts, and a default deny's notice. */
+export interface AnswerHooks {
+  onDecision?: OnDecision | undefined;
+  /** The notice of a deny no policy decided (DEFAULT_DENY_NOTICE), as the 403 says it. */
+  defaultDenyNotice?: string | undefined;
+}
+
 /** The decisions one answer makes: the gate, the actions, one per role. */
 export function permissionsCost(roles: number, kind: 'user' | 'tenant'): number {
   return kind === 'user' ? roles + 5 : roles + 3;
@@ -89,13 +96,16 @@ export async function answerPermissions(
   const gate = { action: r.route.action, tenantId, principal: principal.user, target };
   await decideOrDeny(deps, { ...gate, ex: r.ex, input: undefined, source: SOURCE });
   if (deps.fair !== undefined) await decideInTurns(deps, r, target);
-  const count: OnDecision = (action, d) => {
-    deps.metrics.countDecision(action, d.allowed ? 'allow' : 'deny', d.cached, SOURCE);
+  const hooks: AnswerHooks = {
+    onDecision: (action, d) => {
+      deps.metrics.countDecision(action, d.allowed ? 'allow' : 'deny', d.cached, SOURCE);
+    },
+    defaultDenyNotice: deps.defaultDenyNotice,
   };
   const answer =
     target === undefined
-      ? tenantPermissions(deps.policies, deps.enforce, tenantId, principal, count)
-      : userPermissions(deps.policies, deps.enforce, tenantId, principal, target, count);
+      ? tenantPermissions(deps.policies, deps.enforce, tenantId, principal, hooks)
+      : userPermissions(deps.policies, deps.enforce, tenantId, principal, target, hooks);
   return sendPermissions(r.res, answer, { [REQUEST_ID_HEADER]: r.ex.requestId });
 }
 
@@ -111,7 +121,8 @@ async function decideInTurns(
   target: UserRecord | undefined,
 ): Promise<void> {
   const asked: AuthzRequest[] = [];
-  const ask = askerOf(deps.policies.current().roles, r.tenantId, r.principal, target, (q) => {
+  const roles = deps.policies.current().roles;
+  const ask = askerOf(roles, r.tenantId, r.principal, target, undefined, (q) => {
     asked.push(q);
     return RECORDED;
   });
@@ -176,10 +187,17 @@ export function userPermissions(
   tenantId: string,
   principal: UserRecord,
   target: UserRecord,
-  onDecision?: OnDecision,
+  hooks: AnswerHooks = {},
 ): UserPermissions {
   const known = policies.current().roles;
-  const ask = askerOf(known, tenantId, principal, target, entryDecider(policies, onDecision));
+  const ask = askerOf(
+    known,
+    tenantId,
+    principal,
+    target,
+    hooks.defaultDenyNotice,
+    entryDecider(policies, hooks.onDecision),
+  );
   return {
     tenant_id: tenantId,
     principal_id: principal.user.id,
@@ -196,10 +214,17 @@ export function tenantPermissions(
   enforce: boolean,
   tenantId: string,
   principal: UserRecord,
-  onDecision?: OnDecision,
+  hooks: AnswerHooks = {},
 ): TenantPermissions {
   const known = policies.current().roles;
-  const ask = askerOf(known, tenantId, principal, undefined, entryDecider(policies, onDecision));
+  const ask = askerOf(
+    known,
+    tenantId,
+    principal,
+    undefined,
+    hooks.defaultDenyNotice,
+    entryDecider(policies, hooks.onDecision),
+  );
   return {
     tenant_id: tenantId,
     principal_id: principal.user.id,
@@ -275,6 +300,7 @@ function askerOf(
   tenantId: string,
   principal: UserRecord,
   target: UserRecord | undefined,
+  defaultDenyNotice: string | undefined,
   decide: (request: AuthzRequest) => Decision,
 ): Asker {
   return (action, input) => {
@@ -289,7 +315,7 @@ function askerOf(
     const request = requestOfAsk({ action, tenantId, principal: principal.user, target, input });
     const decision = decide(request);
     if (decision.allowed) return { allowed: true };
-    return { allowed: false, ...denialOf(decision) };
+    return { allowed: false, ...denialOf(decision, defaultDenyNotice) };
   };
 }
 

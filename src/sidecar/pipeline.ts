@@ -51,6 +51,8 @@ export interface PipelineDeps {
   metrics: SidecarMetrics;
   logger: Logger;
   enforce: boolean;
+  /** The notice of a deny no policy decided (DEFAULT_DENY_NOTICE), in the 403 and the answer. */
+  defaultDenyNotice?: string;
   bodyLimitBytes: number;
   /** A body must have arrived this long after the head was checked (BODY_TIMEOUT_MS), or 408. */
   bodyTimeoutMs: number;

@@ -152,6 +152,17 @@ function renderAnswer(side, answer) {
     list.append(el('li', `${p.effect} ${p.id} — ${p.location ?? 'location unknown'}`, 'policy'));
   }
   parts.push(list);
+  // A default deny: the permits whose scope matched, each with the condition that stopped it.
+  if (e.unmet !== undefined && e.unmet.length > 0) {
+    parts.push(el('p', 'permits whose scope matched, and the condition that was false:'));
+    const unmet = el('ul');
+    for (const p of e.unmet) {
+      const c = p.condition;
+      const why = c === null ? 'every condition held' : `${c.kind} ${c.location} ${c.outcome}`;
+      unmet.append(el('li', `permit ${p.id} — ${p.location}: ${why}`, 'policy'));
+    }
+    parts.push(unmet);
+  }
   for (const n of e.notices) parts.push(el('p', `notice: ${n}`, 'notice'));
   for (const err of e.errors) parts.push(el('p', `error: ${err}`, 'error'));
   parts.push(el('p', `context: ${JSON.stringify(e.request.context)}`, 'context'));

@@ -328,7 +328,8 @@ describe('PUT /v1/users/{id} through the sidecar', () => {
       assert.equal(own.body.name, 'Victoria');
       const theirs = await put(tok.viewer, user.id, { name: 'Hacked' });
       assertError(theirs, 403, 'forbidden');
-      assert.deepEqual(theirs.body.notices, []);
+      // No policy decided: the one generic notice (DEFAULT_DENY_NOTICE's default).
+      assert.deepEqual(theirs.body.notices, ['No policy allows this action for your roles.']);
       assert.deepEqual(theirs.body.details.policies, []);
     });
 

@@ -104,6 +104,16 @@ describe('loadConfig', () => {
     );
   });
 
+  it("DEFAULT_DENY_NOTICE: a generic sentence by default, the operator's words when set", () => {
+    const dflt = 'No policy allows this action for your roles.';
+    assert.equal(loadConfig('start', {}).defaultDenyNotice, dflt);
+    assert.equal(loadConfig('start', { DEFAULT_DENY_NOTICE: '  ' }).defaultDenyNotice, dflt);
+    assert.equal(
+      loadConfig('start', { DEFAULT_DENY_NOTICE: ' Ask your tenant admin. ' }).defaultDenyNotice,
+      'Ask your tenant admin.',
+    );
+  });
+
   it('derives UPSTREAM_URL from BACKEND_PORT', () => {
     assert.equal(
       loadConfig('start', { BACKEND_PORT: '9000' }).upstreamUrl,
@@ -117,6 +127,8 @@ describe('loadConfig', () => {
       [{ PORT: '70000' }, 'PORT'],
       [{ ENFORCE: 'maybe' }, 'ENFORCE'],
       [{ PLAYGROUND: 'sometimes' }, 'PLAYGROUND'],
+      [{ DEFAULT_DENY_NOTICE: 'x'.repeat(501) }, 'DEFAULT_DENY_NOTICE'],
+      [{ DEFAULT_DENY_NOTICE: 'two\nlines' }, 'DEFAULT_DENY_NOTICE'],
       [{ REDIS_URL: 'http://x' }, 'REDIS_URL'],
       [{ REDIS_SENTINELS: '127.0.0.1:26379' }, 'REDIS_SENTINEL_NAME'],
       [{ REDIS_SENTINEL_NAME: 'mymaster' }, 'REDIS_SENTINELS'],

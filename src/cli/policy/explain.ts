@@ -5,6 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { clauseTracerOf } from '../../policy/authoring/clauses.js';
 import { explainDecision, renderExplanation } from '../../policy/authoring/explain.js';
 import {
   listTestFiles,
@@ -87,7 +88,10 @@ export async function run(args: string[]): Promise<number> {
     return 1;
   }
   const decision = { ...compiled.authorize(request), cached: false };
-  const explanation = explainDecision(dir, set, request, decision);
+  // Only a default deny is traced: the analysis costs a compile the other answers do not need.
+  const tracer =
+    !decision.allowed && decision.policies.length === 0 ? clauseTracerOf(dir, set) : undefined;
+  const explanation = explainDecision(dir, set, request, decision, tracer);
   out(values.json === true ? JSON.stringify(explanation, null, 2) : renderExplanation(explanation));
   return 0;
 }

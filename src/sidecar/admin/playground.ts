@@ -119,16 +119,27 @@ export function createPlayground(options: PlaygroundOptions): Playground {
     };
   };
 
+  /**
+   * A live default deny, traced in the isolated engine over the texts on disk when they are the
+   * set in force (the snapshot keeps no texts); otherwise left as decided, without `unmet`.
+   */
+  const traced = async (e: Explanation): Promise<Explanation> => {
+    if (e.decision !== 'deny' || e.policies.length > 0) return e;
+    const sources = await readPolicySources(policyDir);
+    if (sources.version !== e.version) return e;
+    const r = await isolated({ kind: 'decide', dir: policyDir, sources, request: e.request });
+    if (!r.ok || r.kind !== 'decide' || r.explanation.unmet === undefined) return e;
+    return { ...e, unmet: r.explanation.unmet, unanalysed: r.explanation.unanalysed ?? [] };
+  };
+
   return {
     live,
     async decide(edited, request) {
       const authz = authzRequestOf(request);
       const sources = checkedSources(edited);
       const liveSet = policies.current();
-      const liveAnswer: SideAnswer = {
-        ok: true,
-        explanation: explainDecision(policyDir, liveSet, authz, policies.decide(authz)),
-      };
+      const explanation = explainDecision(policyDir, liveSet, authz, policies.decide(authz));
+      const liveAnswer: SideAnswer = { ok: true, explanation: await traced(explanation) };
       const result = await isolated({ kind: 'decide', dir: EDITED_DIR, sources, request: authz });
       if (!result.ok) return { live: liveAnswer, edited: result };
       if (result.kind !== 'decide') throw new Error(`isolated engine answered ${result.kind}`);

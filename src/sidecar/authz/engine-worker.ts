@@ -9,6 +9,7 @@ import { callShapeFor, compilePolicySet, policyTreesOf } from '../../policy/ceda
 import type { CallShape } from '../../policy/call-shape.js';
 import type { PolicyEst } from '../../policy/est.js';
 import { enumerateRequests, planEnumeration } from '../../policy/authoring/enumerate.js';
+import { clauseTracerOf } from '../../policy/authoring/clauses.js';
 import { explainDecision, type Explanation } from '../../policy/authoring/explain.js';
 import type { PolicySources } from '../../policy/policy-files.js';
 import {
@@ -70,7 +71,10 @@ export function runEngineJob(job: EngineJob): EngineResult {
       return { ok: true, kind: 'validate', warnings: set.warnings };
     case 'decide': {
       const decision = { ...compiledOf(set).authorize(job.request), cached: false };
-      const explanation = explainDecision(job.dir, set, job.request, decision);
+      // A default deny is traced too: which permit was meant to hold, and what stopped it.
+      const defaultDeny = !decision.allowed && decision.policies.length === 0;
+      const tracer = defaultDeny ? clauseTracerOf(job.dir, set) : undefined;
+      const explanation = explainDecision(job.dir, set, job.request, decision, tracer);
       return { ok: true, kind: 'decide', explanation };
     }
     case 'load': {

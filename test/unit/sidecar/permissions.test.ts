@@ -12,6 +12,7 @@ import { CedargateError } from '../../../src/errors.js';
 import { createSidecarMetrics } from '../../../src/sidecar/metrics.js';
 import { createPolicyStore, type PolicyStore } from '../../../src/sidecar/authz/policy-store.js';
 import type { Exchange } from '../../../src/sidecar/decision-log.js';
+import { decideOrDeny } from '../../../src/sidecar/decide-or-deny.js';
 import {
   answerPermissions,
   tenantPermissions,
@@ -78,7 +79,12 @@ describe('permissions', () => {
     const other = userPermissions(policies, true, T, viewer, admin);
     assert.equal(other.actions.read.allowed, true);
     for (const a of ['rename', 'change_avatar'] as const) {
-      assert.deepEqual(other.actions[a], { allowed: false, notices: [], policies: [] }, a);
+      // No policy decided (a default deny): the one generic notice, never a policy's text.
+      assert.deepEqual(
+        other.actions[a],
+        { allowed: false, notices: ['No policy allows this action for your roles.'], policies: [] },
+        a,
+      );
     }
     // Deleting an admin is refused by the forbid that says why, before the missing permit.
     assert.deepEqual(other.actions.delete.policies, ['only-owner-deletes-admins']);
@@ -202,5 +208,46 @@ describe('permissions', () => {
       text,
       /cedargate_decisions_total\{[^}]*action="users:read"[^}]*result="shadow_deny"[^}]*source="permissions"[^}]*\} 1/,
     );
+  });
+
+  it('a default deny says so in the 403 and in the answer alike, in DEFAULT_DENY_NOTICE words', async () => {
+    const notice = 'Ask your tenant admin for a role that allows this.';
+    const deps = {
+      policies,
+      directory: fakeDirectory(),
+      enforce: true,
+      metrics: createSidecarMetrics(),
+      defaultDenyNotice: notice,
+    };
+    // A viewer renaming another user: no permit matches, no forbid decides.
+    const ex: Exchange = { requestId: 'rid-default', startedAt: 0n };
+    const ask = { ex, action: 'users:update' as const, tenantId: T, principal: viewer.user };
+    const rename = {
+      ...ask,
+      target: admin,
+      input: { name: 'renamed' },
+      source: 'request' as const,
+    };
+    await assert.rejects(
+      decideOrDeny(deps, rename),
+      (e: unknown) =>
+        e instanceof CedargateError &&
+        e.code === 'forbidden' &&
+        JSON.stringify(e.notices) === JSON.stringify([notice]) &&
+        JSON.stringify(e.details?.['policies']) === '[]',
+    );
+    const m = matchRoute('GET', `/v1/users/${U1}/permissions`);
+    assert.ok(m);
+    const res = capture();
+    await answerPermissions(deps, {
+      res,
+      ex: { requestId: 'rid-answer', startedAt: 0n },
+      route: m.route,
+      tenantId: T,
+      userId: U1,
+      principal: viewer,
+    });
+    const body = JSON.parse(res.text ?? '') as { actions: { rename: unknown } };
+    assert.deepEqual(body.actions.rename, { allowed: false, notices: [notice], policies: [] });
   });
 });

@@ -78,6 +78,42 @@ describe('policy explain', () => {
     assert.match(r.stdout, /no policy permits this request \(default deny\)/);
   });
 
+  it('a default deny names the permits whose scope matched and the condition that was false (issue 27)', async () => {
+    // A plain user changing another user's roles: no permit holds, no forbid decides.
+    const args = ['explain', shippedPolicies, '--principal', 'uma', '--action', 'users:update'];
+    const request = [...args, '--resource', 'vic', '--body', '{"roles":["viewer","user"]}'];
+    const admins = join(shippedPolicies, 'admins.cedar');
+    const self = join(shippedPolicies, 'self-service.cedar');
+    const text = await policyCli(request);
+    assert.equal(text.code, 0, text.stdout + text.stderr);
+    assert.match(text.stdout, /no policy permits this request \(default deny\)/);
+    assert.match(text.stdout, /^permits whose scope matched, and the condition that was false:$/m);
+    assert.match(
+      text.stdout,
+      new RegExp(`permit admins-manage-users  ${admins}:18\n +when ${admins}:25 was false: `),
+    );
+    assert.match(text.stdout, /principal\.isOwner → false/);
+    assert.match(
+      text.stdout,
+      new RegExp(`permit users-edit-own-profile  ${self}:3\n +when ${self}:9 was false: `),
+    );
+    // Scope not matched (another action): not listed.
+    assert.doesNotMatch(text.stdout, /permit admins-create-users/);
+
+    const json = await policyCli([...request, '--json']);
+    assert.equal(json.code, 0, json.stdout + json.stderr);
+    const e = JSON.parse(json.stdout) as {
+      unmet: { id: string; location: string; condition: { location: string } | null }[];
+    };
+    assert.deepEqual(
+      e.unmet.map((p) => [p.id, p.location, p.condition?.location]),
+      [
+        ['admins-manage-users', `${admins}:18`, `${admins}:25`],
+        ['users-edit-own-profile', `${self}:3`, `${self}:9`],
+      ],
+    );
+  });
+
   it('with test files that disagree on a user: names both files and the field, exit 1 without the usage; --entities picks one file (issue 27)', async () => {
     const dir = copyOfShipped();
     writeFileSync(

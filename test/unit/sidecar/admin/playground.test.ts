@@ -74,6 +74,28 @@ describe('playground', () => {
     assert.equal(policies.decide(authzRequestOf(READ_REQUEST)).allowed, false);
   });
 
+  it("explains the edited copy's default deny: the permit whose scope matched, its false condition", async () => {
+    // The read permit's condition fails for a target of another tenant: nothing permits.
+    const edited = { schema: SMALL_SCHEMA, files: [{ file: 'a.cedar', text: LIST + READ }] };
+    const target = { ...READ_REQUEST.target, other_tenant: true };
+    const a = await playground.decide(edited, { ...READ_REQUEST, target });
+    assert.ok(a.edited.ok);
+    assert.equal(a.edited.explanation.decision, 'deny');
+    assert.deepEqual(a.edited.explanation.policies, []);
+    assert.deepEqual(
+      a.edited.explanation.unmet?.map((p) => [p.id, p.location, p.condition?.location]),
+      [['read', 'a.cedar:4', 'a.cedar:6']],
+    );
+    assert.equal(a.edited.explanation.unmet?.[0]?.condition?.outcome, 'failed');
+    // The live set (its texts on disk are the set in force): the list permit, on another tenant.
+    const list = await playground.decide(edited, { ...READ_REQUEST, action: 'users:list', target });
+    assert.ok(list.live.ok);
+    assert.deepEqual(
+      list.live.explanation.unmet?.map((p) => [p.id, p.location, p.condition?.location]),
+      [['list', `${join(dir, 'a.cedar')}:1`, `${join(dir, 'a.cedar')}:3`]],
+    );
+  });
+
   it('validates the copy: problems at file:line', async () => {
     const broken = {
       schema: SMALL_SCHEMA,
