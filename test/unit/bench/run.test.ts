@@ -134,7 +134,10 @@ describe('npm run bench (smoke)', { timeout: 180_000 }, () => {
       [
         'decision, uncached',
         'decision, cached',
-        ...[3, 12, 20].map((n) => `decision, uncached, wasm, ${n} roles`),
+        ...[3, 12, 20].flatMap((n) => [
+          `decision, uncached, wasm, ${n} roles`,
+          `decision, uncached, compiled, ${n} roles`,
+        ]),
         'credential, cold',
         'credential, warm',
       ],
