@@ -37,7 +37,7 @@ const update: AuthzRequest = {
 describe('compileLoadedDecider', () => {
   it('compiles the shipped policies and decides as Cedar does without calling it', async () => {
     const set = await loadPolicySet(shippedPolicies);
-    const wasm = compileLoadedSet('compiled-loaded-1', set);
+    const wasm = compileLoadedSet('compiled-loaded-1', set, { engine: 'wasm' });
     const answer = compileLoadedDecider(set, neverCalled);
     assert.ok('decider' in answer);
     const removeAdmin = { ...update, context: { ...update.context, rolesRemoved: ['admin'] } };
@@ -74,7 +74,7 @@ permit (principal, action, resource) when { "a" like "a*" };
 
   it('hands a request Cedar refuses as a whole to the fallback, and counts it', async () => {
     const set = await loadPolicySet(shippedPolicies);
-    const wasm = compileLoadedSet('compiled-loaded-2', set);
+    const wasm = compileLoadedSet('compiled-loaded-2', set, { engine: 'wasm' });
     const answer = compileLoadedDecider(set, (r) => wasm.authorize(r));
     assert.ok('decider' in answer);
     const bogus = { ...update, context: { ...update.context, bogus: true } };
@@ -82,5 +82,46 @@ permit (principal, action, resource) when { "a" like "a*" };
     assert.deepEqual(decision, wasm.authorize(bogus));
     assert.equal(decision.allowed, false);
     assert.deepEqual(answer.decider.stats().fallbacks, { 'an undeclared context attribute': 1 });
+  });
+});
+
+describe('compileLoadedSet (issue 25 item 2: the one compile every tool decides through)', () => {
+  it('gives the compiled decider by default: Cedar’s answers, counted as compiled', async () => {
+    const set = await loadPolicySet(shippedPolicies);
+    const wasm = compileLoadedSet('compiled-loaded-3', set, { engine: 'wasm' });
+    const compiled = compileLoadedSet('compiled-loaded-4', set);
+    assert.equal(compiled.decider, 'compiled');
+    assert.equal(compiled.reason, null);
+    const removeAdmin = { ...update, context: { ...update.context, rolesRemoved: ['admin'] } };
+    for (const request of [update, removeAdmin])
+      assert.deepEqual(compiled.authorize(request), wasm.authorize(request));
+    assert.deepEqual(compiled.stats(), { compiled: 2, fallbacks: {} });
+    // What the compiled decider hands back is decided by cedar-wasm, preparsed when first asked.
+    const bogus = { ...update, context: { ...update.context, bogus: true } };
+    assert.deepEqual(compiled.authorize(bogus), wasm.authorize(bogus));
+    assert.deepEqual(compiled.stats().fallbacks, { 'an undeclared context attribute': 1 });
+    assert.deepEqual(compiled.callShape, wasm.callShape);
+  });
+
+  it('decides with cedar-wasm alone when asked, or when the set does not compile, saying why', () => {
+    const set = setOf(
+      schemaWithRoles(['user']),
+      `@id("ok") permit (principal, action, resource);
+
+@id("nicknames")
+permit (principal, action, resource) when { "a" like "a*" };
+`,
+    );
+    const refused = compileLoadedSet('compiled-loaded-5', set);
+    assert.equal(refused.decider, 'wasm');
+    assert.equal(refused.reason, 'policy nicknames (rules.cedar:3) uses `like`');
+    const asked = compileLoadedSet('compiled-loaded-6', set, { engine: 'wasm', form: 'full' });
+    assert.deepEqual([asked.decider, asked.reason, asked.callShape], ['wasm', 'asked for', null]);
+    const list = { ...update, action: 'users:list' as const, context: {} };
+    const tenant = { type: 'Tenant' as const, id: 't' };
+    const answer = refused.authorize({ ...list, resource: tenant });
+    assert.deepEqual(answer, asked.authorize({ ...list, resource: tenant }));
+    assert.deepEqual(answer.policies, ['nicknames', 'ok']);
+    assert.deepEqual(refused.stats(), { compiled: 0, fallbacks: {} });
   });
 });

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { runDiffJob } from '../../../../src/sidecar/admin/playground-diff-worker.js';
 import { sourcesOf } from '../../../../src/sidecar/admin/playground.js';
+import { runEngineJob } from '../../../../src/sidecar/authz/engine-worker.js';
 import { LIST, READ, SMALL_SCHEMA, schemaWithRoles } from '../../../helpers/small-policies.js';
 
 describe('runDiffJob', () => {
@@ -26,6 +27,39 @@ describe('runDiffJob', () => {
     assert.ok(
       r.report.classes.every((c) => c.before.decision === 'deny' && c.after.decision === 'allow'),
     );
+  });
+
+  it('decides both copies with the compiled decider, or says why cedar-wasm decides one (issue 25)', () => {
+    const base = sourcesOf({ schema: SMALL_SCHEMA, files: [{ file: 'a.cedar', text: LIST }] });
+    const like = '@id("nick")\npermit (principal, action, resource) when { "a" like "b*" };\n';
+    const candidate = sourcesOf({
+      schema: SMALL_SCHEMA,
+      files: [
+        { file: 'a.cedar', text: LIST },
+        { file: 'b.cedar', text: like },
+      ],
+    });
+    const r = runDiffJob({ base, candidate, maxRequests: 100_000 });
+    assert.ok(r.ok);
+    assert.deepEqual(r.report.deciders, {
+      base: { engine: 'compiled', reason: null },
+      candidate: { engine: 'wasm', reason: 'policy nick (b.cedar:1) uses `like`' },
+    });
+    assert.equal(r.report.changed, 0);
+    // The engine-worker's decide job (the playground's edited copy) decides the same way.
+    const decided = runEngineJob({
+      kind: 'decide',
+      dir: 'edited',
+      sources: base,
+      request: {
+        principal: { id: 'a', tenantId: 't', roles: ['user'], isOwner: false },
+        action: 'users:list',
+        resource: { type: 'Tenant', id: 't' },
+        context: {},
+      },
+    });
+    assert.ok(decided.ok && decided.kind === 'decide');
+    assert.deepEqual(decided.decider, { engine: 'compiled', reason: null });
   });
 
   it('answers the problems of a copy that does not build', () => {
