@@ -103,7 +103,7 @@ export async function runCompiledDecisionBench(options: {
   try {
     for (const [count, dir] of Object.entries(dirs)) {
       const set = await loadPolicySet(dir);
-      const wasm = compileLoadedSet(`bench-compiled-${count}`, set);
+      const wasm = compileLoadedSet(`bench-compiled-${count}`, set, { engine: 'wasm' });
       const answer = compileLoadedDecider(set, (r) => wasm.authorize(r));
       if (!('decider' in answer)) throw new Error(`not compiled: ${answer.unsupported}`);
       const engines: Record<'compiled' | 'wasm', Decide> = {

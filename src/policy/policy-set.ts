@@ -3,6 +3,7 @@
  * strictly validated against the schema, every problem pointed at file:line:column.
  */
 import { join } from 'node:path';
+import { compileLoadedDecider } from './compiled/loaded.js';
 import { compilePolicySet, parsePolicyFile, validatePolicies } from './cedar-adapter.js';
 import type { CedarProblem, CompiledPolicySet, PolicyMeta } from './cedar-adapter.js';
 import { readPolicySources } from './policy-files.js';
@@ -199,14 +200,77 @@ export function buildPolicySet(dir: string, sources: PolicySources): LoadedPolic
   };
 }
 
+/** Options of {@link compileLoadedSet}. */
+export interface CompileLoadedOptions {
+  /**
+   * `compiled` (the default): the compiled decider (src/policy/compiled/), as the sidecar decides,
+   * cedar-wasm deciding what it hands back, and the whole set when the set does not compile.
+   * `wasm`: cedar-wasm alone, for a caller that needs Cedar's own answer (the judge of a test).
+   */
+  engine?: 'compiled' | 'wasm';
+  /** cedar-wasm's call form (`CompileOptions.form`): `full` is the reference `fitted` is held to. */
+  form?: 'fitted' | 'full';
+}
+
+/** A loaded set ready to decide, and which engine decides it. */
+export interface LoadedSetDecider extends CompiledPolicySet {
+  /** `compiled` when the compiled decider decides (cedar-wasm only what it hands back). */
+  readonly decider: 'compiled' | 'wasm';
+  /** Why cedar-wasm decides: the construct the compiler refused, or `asked for`; null if not. */
+  readonly reason: string | null;
+  /** Requests the compiled decider decided, and those it handed to cedar-wasm, by reason. */
+  readonly stats: () => { compiled: number; fallbacks: Record<string, number> };
+}
+
 /**
  * Compiles a loaded set under `slot` (a name of its own per caller: compiling the same slot again
- * replaces the earlier set), for the commands that decide without a live store.
+ * replaces the earlier set), for everything that decides without a live store: `policy test`,
+ * `explain`, `diff`, `check`, the playground. By default the compiled decider decides, as in the
+ * sidecar; cedar-wasm is preparsed only when it is first asked (a request the compiled decider
+ * hands back, `callShape`, or `engine: 'wasm'`), so a tool whose requests all compile never pays
+ * Cedar's preparse.
  */
-export function compileLoadedSet(slot: string, set: LoadedPolicySet): CompiledPolicySet {
+export function compileLoadedSet(
+  slot: string,
+  set: LoadedPolicySet,
+  options: CompileLoadedOptions = {},
+): LoadedSetDecider {
   const meta: Record<string, PolicyMeta> = {};
   for (const p of set.policies) meta[p.id] = { effect: p.effect, notice: p.notice };
-  return compilePolicySet(slot, set.schema, set.texts, meta);
+  let wasm: CompiledPolicySet | null = null;
+  const cedar = (): CompiledPolicySet =>
+    (wasm ??= compilePolicySet(slot, set.schema, set.texts, meta, {
+      form: options.form ?? 'fitted',
+    }));
+  const noStats = () => ({ compiled: 0, fallbacks: {} });
+  const wasmOnly = (reason: string): LoadedSetDecider => {
+    const compiled = cedar();
+    return {
+      decider: 'wasm',
+      reason,
+      callShape: compiled.callShape,
+      authorize: (request) => compiled.authorize(request),
+      stats: noStats,
+    };
+  };
+  if (options.engine === 'wasm') return wasmOnly('asked for');
+  let answer;
+  try {
+    answer = compileLoadedDecider(set, (request) => cedar().authorize(request));
+  } catch (err) {
+    return wasmOnly(`the compiler failed: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if ('unsupported' in answer) return wasmOnly(answer.unsupported);
+  const { decider } = answer;
+  return {
+    decider: 'compiled',
+    reason: null,
+    get callShape() {
+      return cedar().callShape;
+    },
+    authorize: (request) => decider.decide(request),
+    stats: () => decider.stats(),
+  };
 }
 
 /**

@@ -16,7 +16,7 @@ import type { CheckReport } from '../../policy/authoring/invariants/check.js';
 import { InvariantFileError, parseInvariants } from '../../policy/authoring/invariants/language.js';
 import { renderCheck } from '../../policy/authoring/invariants/render.js';
 import { InputError, parseCommandLine, UsageError, type CommandUsage } from '../usage.js';
-import { out } from './output.js';
+import { DECIDER_HELP, deciderLine, deciderReportOf, out } from './output.js';
 import { openSet, policyTargetOf } from './target.js';
 
 export const usage = {
@@ -34,6 +34,7 @@ export const usage = {
     },
     json: { type: 'boolean', help: 'print the report as JSON' },
   },
+  description: DECIDER_HELP,
 } satisfies CommandUsage;
 
 export async function run(args: string[]): Promise<number> {
@@ -55,10 +56,11 @@ export async function run(args: string[]): Promise<number> {
   const started = performance.now();
   const report = checkFile(file, await readInvariants(file), opened, users);
   const ms = performance.now() - started;
+  const decider = deciderReportOf(opened.compiled);
   out(
     values.json === true
-      ? JSON.stringify({ ...report, ms: Math.round(ms) }, null, 2)
-      : renderCheck(report, ms),
+      ? JSON.stringify({ ...report, ms: Math.round(ms), decider }, null, 2)
+      : `${renderCheck(report, ms)}${deciderLine(decider, opened.compiled.stats)}`,
   );
   return report.invariants.every((i) => i.holds) ? 0 : 1;
 }

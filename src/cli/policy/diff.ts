@@ -20,7 +20,7 @@ import type { LoadedPolicySet } from '../../policy/policy-set.js';
 import { resolvePolicyTarget, PolicyTargetError } from '../../policy/policy-target.js';
 import type { PolicyTarget } from '../../policy/policy-target.js';
 import { assertDirectory, parseCommandLine, UsageError, type CommandUsage } from '../usage.js';
-import { out, printProblems } from './output.js';
+import { DECIDER_HELP, deciderLine, out, printProblems } from './output.js';
 import { isCedarFile } from './target.js';
 
 export const usage = {
@@ -29,6 +29,7 @@ export const usage = {
     json: { type: 'boolean', help: 'print the differences as JSON' },
     git: { type: 'string', value: 'REV', help: 'compare against the policies committed at REV' },
   },
+  description: DECIDER_HELP,
 } satisfies CommandUsage;
 
 type Fail = (message: string) => never;
@@ -56,11 +57,19 @@ export async function run(args: string[]): Promise<number> {
     // The paths as given: a .cedar file side would otherwise be named by its directory.
     report.base = sides.baseName;
     report.candidate = sides.candidateDir;
-    out(values.json === true ? JSON.stringify(report, null, 2) : renderDiff(report));
+    out(values.json === true ? JSON.stringify(report, null, 2) : renderWithDeciders(report));
     return report.classes.length > 0 || report.oneSided > 0 ? 1 : 0;
   } finally {
     await sides.cleanup();
   }
+}
+
+/** The text report, then which engine decided each side (`decider: base …, candidate …`). */
+function renderWithDeciders(report: DiffReport): string {
+  const side = (name: string, d: DiffReport['deciders']['base']) =>
+    `${name} ${deciderLine(d).slice('decider: '.length)}`;
+  const { base, candidate } = report.deciders;
+  return `${renderDiff(report)}decider: ${side('base', base)}, ${side('candidate', candidate)}\n`;
 }
 
 /** The two sides: BASE and CANDIDATE as given, or POLICY_DIR as committed at `--git REV`. */

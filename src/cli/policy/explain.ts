@@ -22,7 +22,7 @@ import type { TestUser } from '../../policy/authoring/test-suite.js';
 import { RESOURCE_KIND_OF } from '../../policy/types.js';
 import type { AuthzRequest } from '../../policy/types.js';
 import { parseCommandLine, UsageError, type CommandUsage } from '../usage.js';
-import { out } from './output.js';
+import { DECIDER_HELP, deciderLine, deciderReportOf, out } from './output.js';
 import { openSet, policyTargetOf } from './target.js';
 
 export const usage = {
@@ -43,6 +43,7 @@ export const usage = {
     },
     json: { type: 'boolean', help: 'print the explanation as JSON' },
   },
+  description: DECIDER_HELP,
 } satisfies CommandUsage;
 
 type Fail = (message: string) => never;
@@ -92,7 +93,12 @@ export async function run(args: string[]): Promise<number> {
   const tracer =
     !decision.allowed && decision.policies.length === 0 ? clauseTracerOf(dir, set) : undefined;
   const explanation = explainDecision(dir, set, request, decision, tracer);
-  out(values.json === true ? JSON.stringify(explanation, null, 2) : renderExplanation(explanation));
+  const decider = deciderReportOf(compiled);
+  out(
+    values.json === true
+      ? JSON.stringify({ ...explanation, decider }, null, 2)
+      : `${renderExplanation(explanation)}${deciderLine(decider)}`,
+  );
   return 0;
 }
 

@@ -11,7 +11,7 @@ import { PolicyLoadError } from '../../policy/policy-set.js';
 import { createPolicyStore } from '../../sidecar/authz/policy-store.js';
 import type { PolicyStore } from '../../sidecar/authz/policy-store.js';
 import { parseCommandLine, UsageError, type CommandUsage } from '../usage.js';
-import { out, printProblems } from './output.js';
+import { DECIDER_HELP, deciderLine, out, printProblems } from './output.js';
 
 export const usage = {
   line: 'cedargate policy replay [LOGFILE|-] --against DIR [--json]',
@@ -23,7 +23,7 @@ export const usage = {
     },
     json: { type: 'boolean', help: 'print the report as JSON' },
   },
-  description: 'Reads the decision log from LOGFILE, or stdin when it is - or not given.',
+  description: `Reads the decision log from LOGFILE, or stdin when it is - or not given.\n${DECIDER_HELP}`,
 } satisfies CommandUsage;
 
 export async function run(args: string[]): Promise<number> {
@@ -52,7 +52,14 @@ export async function run(args: string[]): Promise<number> {
       return 2;
     }
     const report = replay.report();
-    out(values.json === true ? JSON.stringify(report, null, 2) : renderReplay(report, source));
+    // The candidate is decided as the sidecar decides it: by the compiled decider when it compiles.
+    const { engine, reason } = store.status().decider;
+    const decider = { engine, reason };
+    out(
+      values.json === true
+        ? JSON.stringify({ ...report, decider }, null, 2)
+        : `${renderReplay(report, source)}${deciderLine(decider)}`,
+    );
     if (report.replayed === 0) {
       out(`${source}: no replayable decision line (is the log written at LOG_LEVEL=info?)`);
       return 2;

@@ -30,7 +30,7 @@ import { TESTS_DIR } from '../../policy/policy-files.js';
 import { compileLoadedSet, loadPolicySet, PolicyLoadError } from '../../policy/policy-set.js';
 import type { LoadedPolicySet } from '../../policy/policy-set.js';
 import { parseCommandLine, UsageError, type CommandUsage } from '../usage.js';
-import { out, printProblems } from './output.js';
+import { DECIDER_HELP, deciderLine, deciderReportOf, out, printProblems } from './output.js';
 import { policyPathOf } from './target.js';
 
 export const usage = {
@@ -52,6 +52,7 @@ export const usage = {
     },
     junit: { type: 'string', value: 'FILE', help: 'also write the results as JUnit XML to FILE' },
   },
+  description: DECIDER_HELP,
 } satisfies CommandUsage;
 
 type Fail = (message: string) => never;
@@ -90,6 +91,7 @@ export async function run(args: string[]): Promise<number> {
   );
   results.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
   printResults(results);
+  out(deciderLine(deciderReportOf(compiled), compiled.stats));
   const wantCoverage = values.coverage === true || coverageMin !== null || conditionsMin !== null;
   return finishTest(
     results,

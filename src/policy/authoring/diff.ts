@@ -10,9 +10,8 @@ import type { Feature, Relation } from './change-classes.js';
 import { describeGroup, indexesByAction, vocabularyOf } from './diff-describe.js';
 import type { Group } from './diff-describe.js';
 import { policyEstsOf, schemaShapesOf } from '../cedar-adapter.js';
-import type { CompiledPolicySet } from '../cedar-adapter.js';
 import { compileLoadedSet } from '../policy-set.js';
-import type { LoadedPolicySet } from '../policy-set.js';
+import type { LoadedPolicySet, LoadedSetDecider } from '../policy-set.js';
 import type { AuthzRequest, Decision, UsersAction } from '../types.js';
 import { enumerateRequests, orbitOf, planEnumeration } from './enumerate.js';
 import type { EnumeratedRequest, EnumerationPlan, PlanOptions } from './enumerate.js';
@@ -56,6 +55,13 @@ export interface ChangeClass {
   example: AuthzRequest;
 }
 
+/** Which engine decided one side of a diff (`/status`'s `policies.decider`, without cross-checks). */
+export interface DiffDecider {
+  engine: 'compiled' | 'wasm';
+  /** Why cedar-wasm decided (the construct the compiler refused); null when compiled. */
+  reason: string | null;
+}
+
 /** The outcome of a diff (what `--json` prints). */
 export interface DiffReport {
   base: string;
@@ -64,8 +70,13 @@ export interface DiffReport {
   requests: number;
   /** Representatives enumerated (each decided by both sets). */
   decided: number;
-  /** Calls to Cedar, both sets together (one per distinct atom signature, see atoms.ts). */
+  /**
+   * Calls to the sets' deciders, both sets together (one per distinct atom signature, see
+   * atoms.ts); the name is older than the compiled decider, which answers most of them now.
+   */
   cedarCalls: number;
+  /** Which engine decided each set: the compiled decider, or cedar-wasm and why. */
+  deciders: { base: DiffDecider; candidate: DiffDecider };
   /** Requests whose answer changed (among those both APIs accept). */
   changed: number;
   /**
@@ -95,7 +106,7 @@ export interface DiffOptions extends PlanOptions {
    */
   signatures?: boolean;
   /** How a side is compiled (a test counts the calls); default compileLoadedSet. */
-  compile?: (slot: string, set: LoadedPolicySet) => CompiledPolicySet;
+  compile?: (slot: string, set: LoadedPolicySet) => LoadedSetDecider;
 }
 
 const PROGRESS_EVERY = 1 << 15;
@@ -139,8 +150,12 @@ export function diffPolicySets(
   if (plan.size > MAX_DIFF_REQUESTS) throw new DiffTooLargeError(plan.size, plan.roles.length);
   let cedarCalls = 0;
   const compile = options.compile ?? compileLoadedSet;
-  const [before, after] = sides.map((side) =>
-    memoizedDecider(compile(side.slot, side.set), side.signer, () => cedarCalls++),
+  const compiled = sides.map((side) => compile(side.slot, side.set)) as [
+    LoadedSetDecider,
+    LoadedSetDecider,
+  ];
+  const [before, after] = sides.map((side, i) =>
+    memoizedDecider(compiled[i] as LoadedSetDecider, side.signer, () => cedarCalls++),
   ) as [Decider, Decider];
   const pass = decideAll(plan, schema, before, after, options.onProgress);
   const notes = [...plan.notes, ...sides.flatMap((s) => s.notes)];
@@ -149,7 +164,7 @@ export function diffPolicySets(
     notes.push(
       `decided once per signature (which policies a request satisfies, evaluated from their atoms: ` +
         `${signed.map((s) => `${s.name} ${s.atoms}`).join(', ')}): ` +
-        `${cedarCalls} Cedar calls for ${2 * pass.compared} decisions, each answer applied to every request of the action with the same signature`,
+        `${cedarCalls} decider calls for ${2 * pass.compared} decisions, each answer applied to every request of the action with the same signature`,
     );
   const classes = [...pass.groups.values()].map((g) =>
     describeGroup(pass.indexes.index(g.cls.action), g),
@@ -160,6 +175,7 @@ export function diffPolicySets(
     requests: pass.requests,
     decided: pass.decided,
     cedarCalls,
+    deciders: { base: deciderOf(compiled[0]), candidate: deciderOf(compiled[1]) },
     changed: pass.changed,
     schema,
     oneSided: pass.outside,
@@ -357,12 +373,12 @@ function unionRelevance(sides: (RoleRelevance | null)[]): RoleRelevance | null {
 }
 
 /**
- * Decides with `compiled`, asking Cedar once per signature. An answer with errors is not
- * spread: Cedar decides each request of that signature itself. Memory holds one answer per
+ * Decides with `compiled`, asking it once per signature. An answer with errors is not
+ * spread: it decides each request of that signature itself. Memory holds one answer per
  * distinct signature, however many requests share it.
  */
 function memoizedDecider(
-  compiled: CompiledPolicySet,
+  compiled: LoadedSetDecider,
   signer: Signer | null,
   counted: () => void,
 ): Decider {
@@ -381,6 +397,10 @@ function memoizedDecider(
     if (d.errors === undefined) answers.set(sig, d);
     return d;
   };
+}
+
+function deciderOf(set: LoadedSetDecider): DiffDecider {
+  return { engine: set.decider, reason: set.reason };
 }
 
 function summarize(d: Omit<Decision, 'cached'>): DecisionSummary {

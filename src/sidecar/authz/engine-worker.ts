@@ -14,6 +14,7 @@ import { explainDecision, type Explanation } from '../../policy/authoring/explai
 import type { PolicySources } from '../../policy/policy-files.js';
 import {
   buildPolicySet,
+  compileLoadedSet,
   PolicyLoadError,
   type LoadedPolicySet,
   type PolicyProblem,
@@ -52,7 +53,13 @@ export type EngineResult =
   | { ok: false; problems: PolicyProblem[] }
   | { ok: true; kind: 'load'; loaded: LoadedForStore }
   | { ok: true; kind: 'validate'; warnings: PolicyProblem[] }
-  | { ok: true; kind: 'decide'; explanation: Explanation };
+  | {
+      ok: true;
+      kind: 'decide';
+      explanation: Explanation;
+      /** Which engine decided: the compiled decider, or cedar-wasm and why. */
+      decider: { engine: 'compiled' | 'wasm'; reason: string | null };
+    };
 
 /** Decisions the canary search may spend (the shipped set finds both in its first few). */
 const CANARY_BUDGET = 300;
@@ -70,12 +77,15 @@ export function runEngineJob(job: EngineJob): EngineResult {
     case 'validate':
       return { ok: true, kind: 'validate', warnings: set.warnings };
     case 'decide': {
-      const decision = { ...compiledOf(set).authorize(job.request), cached: false };
+      // Decided as the sidecar decides: by the compiled decider when the edited copy compiles.
+      const decider = compileLoadedSet('isolated', set);
+      const decision = { ...decider.authorize(job.request), cached: false };
       // A default deny is traced too: which permit was meant to hold, and what stopped it.
       const defaultDeny = !decision.allowed && decision.policies.length === 0;
       const tracer = defaultDeny ? clauseTracerOf(job.dir, set) : undefined;
       const explanation = explainDecision(job.dir, set, job.request, decision, tracer);
-      return { ok: true, kind: 'decide', explanation };
+      const engine = { engine: decider.decider, reason: decider.reason };
+      return { ok: true, kind: 'decide', explanation, decider: engine };
     }
     case 'load': {
       const literals = collectLiterals(set);
@@ -92,6 +102,7 @@ export function runEngineJob(job: EngineJob): EngineResult {
   }
 }
 
+/** cedar-wasm's own answers (the canaries check the live wasm instance against them). */
 function compiledOf(set: LoadedPolicySet, callShape?: CallShape) {
   const meta = Object.fromEntries(
     set.policies.map((p) => [p.id, { effect: p.effect, notice: p.notice }]),

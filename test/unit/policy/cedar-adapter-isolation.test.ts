@@ -123,7 +123,7 @@ describe('a set preparsed in chunks', () => {
     const meta = Object.fromEntries(
       set.policies.map((p) => [p.id, { effect: p.effect, notice: p.notice }]),
     );
-    const whole = compileLoadedSet('chunks-whole', set);
+    const whole = compileLoadedSet('chunks-whole', set, { engine: 'wasm' });
     // Chunks of 2: every slice of the shipped set is split, most answers combine several calls.
     const chunked = compilePolicySet('chunks-of-2', set.schema, set.texts, meta, { chunkSize: 2 });
     let compared = 0;

@@ -159,7 +159,7 @@ describe('policy diff: once per atom signature equals once per request', () => {
           for (const c of q.classes) assert.ok(c.count <= c.matching, c.summary);
           // Each example, decided afresh by the engine, gives the class's answers.
           const engines = [base, candidate].map((set, i) =>
-            compileLoadedSet(`quotient-check-${i}`, set),
+            compileLoadedSet(`quotient-check-${i}`, set, { engine: 'wasm' }),
           );
           for (const c of q.classes) {
             const [b, a] = engines.map((e) => {

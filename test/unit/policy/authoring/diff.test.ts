@@ -282,7 +282,7 @@ unless { principal.isOwner };
       compile: (slot, set) => {
         const compiled = compileLoadedSet(slot, set);
         return {
-          callShape: compiled.callShape,
+          ...compiled,
           authorize: (request) => {
             calls++;
             return compiled.authorize(request);

@@ -98,7 +98,9 @@ function agreement(mutate: (est: PolicyEst) => PolicyEst) {
         policies: [{ file: 'random.cedar', text: kept.join('\n') }],
         version: 'random',
       });
-      const wasm = compileLoadedSet(`compiled-differential-${slot++ % 4}`, set);
+      const wasm = compileLoadedSet(`compiled-differential-${slot++ % 4}`, set, {
+        engine: 'wasm',
+      });
       const trees = policyTreesOf(set.texts);
       const input: Record<string, DeciderPolicy> = {};
       for (const p of set.policies) {

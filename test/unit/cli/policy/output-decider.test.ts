@@ -1,8 +1,9 @@
 /**
- * Every policy command decides as the sidecar does (issue 25 item 2): through the compiled
- * decider when the set compiles, with cedar-wasm deciding what it hands back, and through
- * cedar-wasm alone, saying why, when the set uses a construct the compiler does not support.
- * Each command says which engine decided: a `decider` line in its text, `decider` in its JSON.
+ * output.ts's decider line and report, through every command that prints them. Every policy
+ * command decides as the sidecar does (issue 25 item 2): through the compiled decider when the
+ * set compiles, with cedar-wasm deciding what it hands back, and through cedar-wasm alone,
+ * saying why, when the set uses a construct the compiler does not support. Each command says
+ * which engine decided: a `decider` line in its text, `decider` in its JSON.
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
