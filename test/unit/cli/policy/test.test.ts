@@ -80,7 +80,8 @@ describe('policy test FILE[:CASE]', () => {
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.equal(
       r.stdout,
-      `PASS  ${join(dir, 'tests', 'list.yaml')}: a member lists: their tenant\n1 passed, 0 failed\n`,
+      `PASS  ${join(dir, 'tests', 'list.yaml')}: a member lists: their tenant\n` +
+        'decider: compiled (1 decision, 0 handed to cedar-wasm)\n1 passed, 0 failed\n',
     );
   });
 
