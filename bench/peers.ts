@@ -27,6 +27,16 @@ import {
   waitUntilHealthy,
   type ServerProcess,
 } from './processes.js';
+import { createRandom, drawRoleSet } from './dozen-roles.js';
+import {
+  differingEntries,
+  peerGroups,
+  permissionEntries,
+  type CheckActor,
+  type PeerCheck,
+  type PeerGroup,
+  type PeerScenarioName,
+} from './peer-groups.js';
 import { ROLE_SEQUENCE } from './scenarios.js';
 import { AUDIENCE, ISSUER, readCacheCounters, type BenchStack, type SeededUser } from './stack.js';
 import { round } from './stats.js';
@@ -68,18 +78,7 @@ export function ensurePeersInstalled(log: (line: string) => void): void {
 
 // --- the answer check ------------------------------------------------------------------------
 
-/** Who sends a check request: the seeded cast of the peers' tenant, or nobody (no credential). */
-export type CheckActor = 'owner' | 'admin' | 'alice' | 'bob' | 'carol' | 'none';
-
-/** One request of the fixed list every stack answers before it is timed. */
-export interface PeerCheck {
-  label: string;
-  actor: CheckActor;
-  method: 'GET' | 'PUT';
-  /** A member of the cast, or `ghost`: an id no user has. */
-  target: Exclude<CheckActor, 'none'> | 'ghost';
-  body?: Record<string, unknown>;
-}
+export type { CheckActor, PeerCheck, PeerScenarioName } from './peer-groups.js';
 
 /**
  * The shipped policies' rules, one request each (in order: the writes change the state the later
@@ -175,6 +174,8 @@ export interface AnswerMismatch {
   label: string;
   expected: number;
   got: number | undefined;
+  /** A permissions answer: the entries that differ (same status, another answer). */
+  entries?: string[];
 }
 
 /**
@@ -235,13 +236,26 @@ function castOf(stack: BenchStack): PeerCast {
   };
 }
 
-/** The users app's seed: the bench's users as the backend has them, with the cast's admin. */
-function seedOf(stack: BenchStack, cast: PeerCast): { tenantId: string; users: User[] } {
+/**
+ * The users app's seed: the bench's users as the backend has them, with the cast's admin, and
+ * the role targets holding the group's roles.
+ */
+function seedOf(
+  stack: BenchStack,
+  cast: PeerCast,
+  group: PeerGroup,
+): { tenantId: string; users: User[] } {
+  const targetRoles = group.targetRoles;
+  const targets = new Map(cast.roleTargets.map((t, i) => [t, i]));
   return {
     tenantId: stack.tenantId,
-    users: [stack.owner, ...stack.users].map((s) =>
-      s === cast.admin ? { ...s.user, roles: ['admin'] } : s.user,
-    ),
+    users: [stack.owner, ...stack.users].map((s) => {
+      if (s === cast.admin) return { ...s.user, roles: ['admin'] };
+      const i = targets.get(s);
+      return i === undefined || targetRoles === undefined
+        ? s.user
+        : { ...s.user, roles: targetRoles(i) };
+    }),
   };
 }
 
@@ -261,6 +275,10 @@ export interface StartContext {
   stack: BenchStack;
   seedFile: string;
   policyDir: string;
+  /** The Cerbos PDP's policies (the group's). */
+  cerbosPolicyDir: string;
+  /** The schema's roles: what the peer apps' permissions answers ask about. */
+  roles: readonly string[];
   tempDir: string;
 }
 
@@ -279,6 +297,7 @@ async function startUsersApp(
     JWT_ISSUER: ISSUER,
     JWT_AUDIENCE: AUDIENCE,
     POLICY_DIR: ctx.policyDir,
+    ROLES: ctx.roles.join(','),
     ...env,
   });
   const url = `http://127.0.0.1:${port}`;
@@ -329,7 +348,7 @@ export async function startPeer(name: PeerName, ctx: StartContext): Promise<Peer
         `--config=${join(PEERS_DIR, 'cerbos', 'config.yaml')}`,
         `--set=server.httpListenAddr=127.0.0.1:${http}`,
         `--set=server.grpcListenAddr=127.0.0.1:${grpc}`,
-        `--set=storage.disk.directory=${join(PEERS_DIR, 'cerbos', 'policies')}`,
+        `--set=storage.disk.directory=${ctx.cerbosPolicyDir}`,
         '--log-level=warn',
       ],
       {},
@@ -387,45 +406,60 @@ export async function startPeer(name: PeerName, ctx: StartContext): Promise<Peer
 }
 
 /** The check list's requests for a cast (ghost: an id of the right shape that no user has). */
-function checkRequests(cast: PeerCast, peer: PeerStack): BenchRequest[] {
+function checkRequests(
+  checks: readonly PeerCheck[],
+  cast: PeerCast,
+  peer: PeerStack,
+): BenchRequest[] {
   const who = (a: CheckActor) => (a === 'none' ? undefined : cast[a]);
-  return PEER_CHECKS.map((c) => {
+  return checks.map((c) => {
     const id =
       c.target === 'ghost' ? '00000000-0000-4000-8000-000000000000' : cast[c.target].user.id;
     return {
-      method: c.method,
-      path: `/v1/users/${id}`,
+      method: c.method === 'PERMISSIONS' ? 'GET' : c.method,
+      path: `/v1/users/${id}${c.method === 'PERMISSIONS' ? '/permissions' : ''}`,
       headers: peer.headers(who(c.actor), c.body !== undefined),
       ...(c.body === undefined ? {} : { body: JSON.stringify(c.body) }),
     };
   });
 }
 
-async function answersOf(peer: PeerStack, requests: readonly BenchRequest[]): Promise<number[]> {
-  const out: number[] = [];
+/** Each check's status, and a permissions answer's entries (`permissionEntries`). */
+interface Answers {
+  statuses: number[];
+  entries: (Record<string, boolean> | undefined)[];
+}
+
+async function answersOf(peer: PeerStack, requests: readonly BenchRequest[]): Promise<Answers> {
+  const out: Answers = { statuses: [], entries: [] };
   for (const r of requests) {
     const res = await fetch(`${peer.url}${r.path}`, {
       method: r.method,
       headers: r.headers,
       ...(r.body === undefined ? {} : { body: r.body }),
     });
-    await res.arrayBuffer();
-    out.push(res.status);
+    const text = await res.text();
+    out.statuses.push(res.status);
+    out.entries.push(
+      r.path.endsWith('/permissions') && res.status === 200
+        ? permissionEntries(JSON.parse(text))
+        : undefined,
+    );
   }
   return out;
 }
 
 // --- the loads -------------------------------------------------------------------------------
 
-export type PeerScenarioName = 'get' | 'put-role';
-
 /** A request generator for one stack; the role walk is per stack (each has its own users). */
 function peerGenerator(
   scenario: PeerScenarioName,
   cast: PeerCast,
   peer: PeerStack,
-  state: { at: number; roles: Map<string, number> },
+  state: WalkState,
 ): () => BenchRequest {
+  if (scenario === 'put-role-dozen' || scenario === 'permissions-20')
+    return wideGenerator(scenario, cast, peer, state);
   if (scenario === 'get') {
     const req: BenchRequest = {
       method: 'GET',
@@ -446,6 +480,45 @@ function peerGenerator(
       path: `/v1/users/${target.user.id}`,
       headers,
       body: JSON.stringify({ roles: ROLE_SEQUENCE[next] }),
+    };
+  };
+}
+
+/** Where a stack's walk over its targets is, kept across its runs (warm-up, measured). */
+interface WalkState {
+  at: number;
+  roles: Map<string, number>;
+  random?: () => number;
+}
+
+/**
+ * `put-role-dozen`: the owner sets a random subset of the eleven non-admin roles on each target
+ * in turn (the same draws on every stack); `permissions-20`: the owner asks what it may do to
+ * each target in turn, the targets holding distinct role sets.
+ */
+function wideGenerator(
+  scenario: 'put-role-dozen' | 'permissions-20',
+  cast: PeerCast,
+  peer: PeerStack,
+  state: WalkState,
+): () => BenchRequest {
+  const targets = cast.roleTargets;
+  if (scenario === 'permissions-20') {
+    const headers = peer.headers(cast.owner, false);
+    return () => {
+      const target = targets[state.at++ % targets.length] as SeededUser;
+      return { method: 'GET', path: `/v1/users/${target.user.id}/permissions`, headers };
+    };
+  }
+  const headers = peer.headers(cast.owner, true);
+  const random = (state.random ??= createRandom(12));
+  return () => {
+    const target = targets[state.at++ % targets.length] as SeededUser;
+    return {
+      method: 'PUT',
+      path: `/v1/users/${target.user.id}`,
+      headers,
+      body: JSON.stringify({ roles: drawRoleSet(random) }),
     };
   };
 }
@@ -482,58 +555,47 @@ export interface PeerOptions {
 }
 
 /**
- * Starts every stack, checks its answers against cedargate's, then times the scenarios stack by
- * stack (one running at a time: they share two cores). A stack that fails to start or disagrees
- * is reported in `excluded`, never timed.
+ * Per group of policies (peer-groups.ts), starts every stack, checks its answers against
+ * cedargate's, then times the group's scenarios stack by stack (one running at a time: they share
+ * two cores). A stack that fails to start or disagrees is reported in `excluded`, never timed in
+ * that group.
  */
 export async function measurePeers(stack: BenchStack, o: PeerOptions): Promise<PeerResults> {
-  const { log } = o;
-  ensurePeersInstalled(log);
+  ensurePeersInstalled(o.log);
   const cast = castOf(stack);
+  const results: PeerResults = { checks: [], excluded: [], runs: [], ratios: [] };
+  const groups = peerGroups(PEER_CHECKS, o.policyDir, o.scenarios);
+  try {
+    for (const group of groups) await measureGroup(stack, cast, group, o, results);
+  } finally {
+    for (const g of groups) g.remove();
+  }
+  return results;
+}
+
+async function measureGroup(
+  stack: BenchStack,
+  cast: PeerCast,
+  group: PeerGroup,
+  o: PeerOptions,
+  results: PeerResults,
+): Promise<void> {
   const tempDir = mkdtempSync(join(tmpdir(), 'cedargate-peers-'));
   const seedFile = join(tempDir, 'seed.json');
-  writeFileSync(seedFile, JSON.stringify(seedOf(stack, cast)));
-  const ctx: StartContext = { stack, seedFile, policyDir: o.policyDir, tempDir };
-  const results: PeerResults = { checks: [], excluded: [], runs: [], ratios: [] };
-  const answers = new Map<PeerName, number[]>();
+  writeFileSync(seedFile, JSON.stringify(seedOf(stack, cast, group)));
+  const ctx: StartContext = {
+    stack,
+    seedFile,
+    policyDir: group.policyDir,
+    cerbosPolicyDir: group.cerbosPolicyDir,
+    roles: group.roles,
+    tempDir,
+  };
+  o.log(`peers: ${group.name}: ${group.scenarios.join(', ')}`);
   const running = new Map<PeerName, PeerStack>();
   try {
-    // cedargate first: its answers are the reference.
-    for (const name of ['cedargate', 'bare', 'cedar-express', 'cerbos'] as const) {
-      let peer: PeerStack;
-      try {
-        peer = await startPeer(name, ctx);
-      } catch (err) {
-        if (name === 'cedargate') throw err;
-        const reason = `did not start: ${err instanceof Error ? err.message.slice(0, 500) : String(err)}`;
-        log(`PEER ${name} ${reason}`);
-        results.excluded.push({ peer: name, reason, mismatches: [] });
-        continue;
-      }
-      running.set(name, peer);
-      const got = await answersOf(peer, checkRequests(cast, peer));
-      answers.set(name, got);
-      log(`peers: ${name} answered the checks ${got.join(' ')}`);
-    }
-    const reference = answers.get('cedargate') as number[];
-    results.checks = PEER_CHECKS.map((c, i) => ({
-      label: c.label,
-      answers: Object.fromEntries([...answers].map(([n, a]) => [n, a[i]])),
-    }));
-    for (const [name, got] of answers) {
-      // The bare app authorizes nothing: its answers are not a decision to compare.
-      if (name === 'cedargate' || name === 'bare') continue;
-      const mismatches = compareAnswers(PEER_CHECKS, reference, got, ACCEPTED_INSTEAD[name]);
-      if (mismatches.length === 0) continue;
-      const lines = mismatches.map(
-        (m) => `  "${m.label}": cedargate ${m.expected}, ${name} ${m.got ?? 'no answer'}`,
-      );
-      log(`PEER ${name} DISAGREES WITH CEDARGATE; it is not timed:\n${lines.join('\n')}`);
-      results.excluded.push({ peer: name, reason: 'answers differ from cedargate’s', mismatches });
-      await running.get(name)?.stop();
-      running.delete(name);
-    }
-    for (const scenario of o.scenarios) {
+    await startAndCheck(group, cast, ctx, o.log, results, running);
+    for (const scenario of group.scenarios) {
       for (const name of PEER_NAMES) {
         const peer = running.get(name);
         if (peer === undefined) continue;
@@ -553,10 +615,81 @@ export async function measurePeers(stack: BenchStack, o: PeerOptions): Promise<P
     await Promise.all([...running.values()].map((p) => p.stop()));
     rmSync(tempDir, { recursive: true, force: true });
   }
-  return results;
 }
 
-const walks = new Map<PeerName, { at: number; roles: Map<string, number> }>();
+/** Starts the group's stacks into `running`, cedargate first, and keeps those that agree. */
+async function startAndCheck(
+  group: PeerGroup,
+  cast: PeerCast,
+  ctx: StartContext,
+  log: (line: string) => void,
+  results: PeerResults,
+  running: Map<PeerName, PeerStack>,
+): Promise<void> {
+  const answers = new Map<PeerName, Answers>();
+  // cedargate first: its answers are the reference.
+  for (const name of ['cedargate', 'bare', 'cedar-express', 'cerbos'] as const) {
+    let peer: PeerStack;
+    try {
+      peer = await startPeer(name, ctx);
+    } catch (err) {
+      if (name === 'cedargate') throw err;
+      const reason = `did not start (${group.name}): ${err instanceof Error ? err.message.slice(0, 500) : String(err)}`;
+      log(`PEER ${name} ${reason}`);
+      results.excluded.push({ peer: name, reason, mismatches: [] });
+      continue;
+    }
+    running.set(name, peer);
+    const got = await answersOf(peer, checkRequests(group.checks, cast, peer));
+    answers.set(name, got);
+    log(`peers: ${name} answered the checks ${got.statuses.join(' ')}`);
+  }
+  const reference = answers.get('cedargate') as Answers;
+  results.checks.push(
+    ...group.checks.map((c, i) => ({
+      label: c.label,
+      answers: Object.fromEntries([...answers].map(([n, a]) => [n, a.statuses[i]])),
+    })),
+  );
+  for (const [name, got] of answers) {
+    // The bare app authorizes nothing: its answers are not a decision to compare.
+    if (name === 'cedargate' || name === 'bare') continue;
+    const mismatches = [
+      ...compareAnswers(group.checks, reference.statuses, got.statuses, ACCEPTED_INSTEAD[name]),
+      ...compareEntries(group.checks, reference, got),
+    ];
+    if (mismatches.length === 0) continue;
+    const lines = mismatches.map(
+      (m) =>
+        `  "${m.label}": cedargate ${m.expected}, ${name} ${m.got ?? 'no answer'}${m.entries === undefined ? '' : ` (entries differ: ${m.entries.join(', ')})`}`,
+    );
+    log(`PEER ${name} DISAGREES WITH CEDARGATE; it is not timed:\n${lines.join('\n')}`);
+    const reason = `answers differ from cedargate’s (${group.name})`;
+    results.excluded.push({ peer: name, reason, mismatches });
+    await running.get(name)?.stop();
+    running.delete(name);
+  }
+}
+
+/** Permissions answers (same status) whose entries differ from cedargate's. */
+function compareEntries(
+  checks: readonly PeerCheck[],
+  reference: Answers,
+  got: Answers,
+): AnswerMismatch[] {
+  const out: AnswerMismatch[] = [];
+  checks.forEach((c, i) => {
+    const [ours, theirs] = [reference.entries[i], got.entries[i]];
+    if (ours === undefined || theirs === undefined) return;
+    const entries = differingEntries(ours, theirs);
+    if (entries.length === 0) return;
+    const status = reference.statuses[i] as number;
+    out.push({ label: c.label, expected: status, got: got.statuses[i], entries });
+  });
+  return out;
+}
+
+const walks = new Map<string, WalkState>();
 
 async function timePeer(
   peer: PeerStack,
@@ -564,12 +697,14 @@ async function timePeer(
   cast: PeerCast,
   o: PeerOptions,
 ): Promise<PeerRun> {
-  const state = walks.get(peer.name) ?? { at: 0, roles: new Map<string, number>() };
-  walks.set(peer.name, state);
+  const key = `${peer.name} ${scenario}`;
+  const state = walks.get(key) ?? { at: 0, roles: new Map<string, number>() };
+  walks.set(key, state);
   const next = peerGenerator(scenario, cast, peer, state);
   const watch = peer.processes.map((p) => ({ name: p.name, pid: p.pid }));
   // cedargate's user cache must forget what a cut-off write left behind (see drainAfter in run.ts).
-  const drainMs = scenario === 'put-role' && peer.name === 'cedargate' ? 5500 : 500;
+  const writes = scenario === 'put-role' || scenario === 'put-role-dozen';
+  const drainMs = writes && peer.name === 'cedargate' ? 5500 : 500;
   if (o.warmupSeconds > 0) {
     o.log(`peers: ${scenario} ${peer.name} warm-up ${o.warmupSeconds} s`);
     await runLoad({

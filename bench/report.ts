@@ -2,6 +2,7 @@
  * The run's results as data (the JSON written to bench/results/), the issue-7 targets judged
  * against them, and the markdown that is printed and written into docs/benchmarks.md.
  */
+import { renderColdPath, type ColdPathResult } from './cold-path.js';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { LoadResult } from './load.js';
 import type { MachineInfo } from './machine.js';
@@ -78,6 +79,8 @@ export interface BenchResults {
   halfRate: HalfRateResult[];
   soak: SoakResult | null;
   profiles: { scenario: string; summary: ProfileSummary }[];
+  /** The cold path's CPU by step (bench/cold-path.ts); absent or null when not run. */
+  coldPath?: ColdPathResult | null;
   /** With --peers: cedargate beside the other authorizers on one in-memory app (null without). */
   peers?: PeerResults | null;
   /** The noisy-neighbour scenario (bench/noisy-neighbour.ts); null when not run. */
@@ -339,6 +342,8 @@ export function renderMarkdown(r: BenchResults): string {
     for (const f of p.summary.topFunctions.slice(0, 15))
       lines.push(`| \`${f.name}\` | ${f.percent} |`);
   }
+  if (r.coldPath !== undefined && r.coldPath !== null)
+    lines.push('', ...renderColdPath(r.coldPath));
   if (r.peers !== undefined && r.peers !== null) lines.push('', ...renderPeers(r.peers));
   for (const c of r.crashes) {
     lines.push('', `### CRASH: the ${c.process} died during "${c.step}" (${c.ended})`, '');

@@ -34,6 +34,7 @@ import {
   type NoisyNeighbourResult,
 } from './noisy-neighbour.js';
 import { runMicroBenchmarks } from './micro.js';
+import { measureColdPath, type ColdPathResult } from './cold-path.js';
 import { measurePeers, type PeerResults } from './peers.js';
 import { renderRedisMarkdown } from './redis-report.js';
 import {
@@ -67,7 +68,7 @@ import { round, slopeOf } from './stats.js';
 const USAGE =
   'npm run bench -- [--duration S] [--warmup S] [--connections N] [--users N] [--scenarios get,put-name,put-role,mix,noisy-neighbour]' +
   ' [--half-rate get,put-role|none] [--soak S] [--micro-decisions N] [--micro-tokens N] [--no-micro] [--profile]' +
-  ' [--no-dozen-roles] [--no-diff-timings] [--diff-timeout S] [--peers] [--write-doc] [--out-dir DIR] [--from RESULTS.json]' +
+  ' [--no-dozen-roles] [--no-cold-path] [--no-diff-timings] [--diff-timeout S] [--peers] [--write-doc] [--out-dir DIR] [--from RESULTS.json]' +
   ' [--store sqlite|redis] [--replicas N] [--consistency next-request,bounded]' +
   '\n       npm run bench -- --simulate-replicas N [--rate 100,1000] [--consistency …] (see bench/replicas-sim.ts)';
 
@@ -93,6 +94,8 @@ interface Settings {
   noisyNeighbour: boolean;
   /** Run put-role-dozen (its own stack, over a generated dozen-role policy dir). */
   dozenRoles: boolean;
+  /** Charge the cold path's CPU to its steps (cold-path.ts: a restart under --cpu-prof). */
+  coldPath: boolean;
   /** Time `policy diff` at 8, 10 and 12 named roles (diff-timings.ts), each stopped at this many s; 0: not run. */
   diffTimeout: number;
   /** Also measure the peers (bench/peers.ts) on the same in-memory users app. */
@@ -126,6 +129,7 @@ function readSettings(argv: string[]): Settings {
       profile: { type: 'boolean' },
       peers: { type: 'boolean' },
       'no-dozen-roles': { type: 'boolean' },
+      'no-cold-path': { type: 'boolean' },
       'no-diff-timings': { type: 'boolean' },
       'diff-timeout': { type: 'string' },
       'write-doc': { type: 'boolean' },
@@ -179,6 +183,7 @@ function readSettings(argv: string[]): Settings {
     profile: values.profile === true,
     peers: values.peers === true,
     dozenRoles: values['no-dozen-roles'] !== true,
+    coldPath: values['no-cold-path'] !== true,
     diffTimeout:
       values['no-diff-timings'] === true ? 0 : num('diff-timeout', values['diff-timeout'], 180, 1),
     writeDoc: values['write-doc'] === true,
@@ -238,6 +243,7 @@ async function main(argv: string[]): Promise<number> {
   let soak: SoakResult | null = null;
   const profiles: BenchResults['profiles'] = [];
   let peers: PeerResults | null = null;
+  let coldPath: ColdPathResult | null = null;
   let noisyNeighbour: NoisyNeighbourResult | null = null;
   const crashes: BenchResults['crashes'] = [];
   /**
@@ -289,6 +295,17 @@ async function main(argv: string[]): Promise<number> {
         soak = await soakSidecar(stack, settings);
       });
     }
+    if (settings.coldPath) {
+      await step('cold-path', async () => {
+        coldPath = await measureColdPath(stack, {
+          durationSeconds: settings.duration,
+          warmupSeconds: settings.warmup,
+          connections: settings.connections,
+          outDir: settings.outDir,
+          log,
+        });
+      });
+    }
     if (settings.profile) {
       await step('profile', async () => {
         profiles.push(...(await profileSidecar(stack, settings)));
@@ -299,7 +316,7 @@ async function main(argv: string[]): Promise<number> {
         durationSeconds: settings.duration,
         warmupSeconds: settings.warmup,
         connections: settings.connections,
-        scenarios: ['get', 'put-role'],
+        scenarios: ['get', 'put-role', 'put-role-dozen', 'permissions-20'],
         policyDir,
         log,
       });
@@ -323,6 +340,7 @@ async function main(argv: string[]): Promise<number> {
     halfRate,
     soak,
     profiles,
+    coldPath,
     peers,
     noisyNeighbour,
     diffTimings,

@@ -10,13 +10,15 @@
  *
  * The cedar and cerbos apps authenticate the same bearer tokens as the sidecar (jose, ES256, the
  * development key set), each verified once and then remembered, as the sidecar's credential
- * cache does. Env: PORT, SEED_FILE, TRUST_SECRET (bare), JWKS_FILE, JWT_ISSUER, JWT_AUDIENCE,
- * POLICY_DIR (cedar), CERBOS_URL (cerbos).
+ * cache does. Each also answers `GET /v1/users/{id}/permissions` as cedargate does (one decision
+ * per entry; the bare app allows every entry). Env: PORT, SEED_FILE, TRUST_SECRET (bare),
+ * JWKS_FILE, JWT_ISSUER, JWT_AUDIENCE, POLICY_DIR (cedar), CERBOS_URL (cerbos), ROLES (the
+ * schema's roles, for the permissions answer).
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
-import { createUsers, parsePatch, roleChangeOf, sendError } from './users.mjs';
+import { createUsers, parsePatch, roleChangeOf, sendError, sendJson } from './users.mjs';
 
 const mode = process.argv[2];
 const env = (name) => {
@@ -26,6 +28,9 @@ const env = (name) => {
 };
 const users = createUsers(JSON.parse(readFileSync(env('SEED_FILE'), 'utf8')));
 const USER_PATH = /^\/v1\/users\/([A-Za-z0-9_-]{1,64})$/;
+const PERMISSIONS_PATH = /^\/v1\/users\/([A-Za-z0-9_-]{1,64})\/permissions$/;
+/** The schema's roles (ROLES, comma-separated): a permissions answer asks about each. */
+const ROLES = (process.env.ROLES ?? 'admin,user,viewer').split(',');
 
 const server =
   mode === 'bare'
@@ -48,6 +53,21 @@ function bareHandler(trustSecret) {
       return sendError(res, 401, 'unauthenticated', 'missing or wrong trust header');
     const tenantId = req.headers['x-tenant-id'];
     if (typeof tenantId !== 'string') return sendError(res, 400, 'invalid_input', 'no tenant');
+    // The permissions answer with nothing decided (every entry allowed): the baseline's cost.
+    const p = PERMISSIONS_PATH.exec(req.url ?? '');
+    if (p !== null && req.method === 'GET') {
+      const target = users.find(tenantId, p[1]);
+      if (target === undefined) return sendError(res, 404, 'not_found', 'no such user');
+      const questions = permissionQuestions(target);
+      return sendJson(
+        res,
+        200,
+        permissionsAnswer(
+          questions,
+          questions.map(() => true),
+        ),
+      );
+    }
     const m = USER_PATH.exec(req.url ?? '');
     if (m === null || (req.method !== 'GET' && req.method !== 'PUT'))
       return sendError(res, 404, 'not_found', 'no such route');
@@ -117,8 +137,12 @@ async function authenticate() {
   };
 }
 
-/** The express routes both peer apps share; `authorize(action)` is each peer's own check. */
-async function expressApp(authorize) {
+/**
+ * The express routes both peer apps share; `authorize(action)` is each peer's own check, and
+ * `decideAll(principal, target, questions)` its answers to many questions at once (booleans, in
+ * order), for the permissions route.
+ */
+async function expressApp(authorize, decideAll) {
   const { default: express } = await import('express');
   const app = express();
   app.disable('etag');
@@ -141,11 +165,59 @@ async function expressApp(authorize) {
   app.get('/v1/users/:id', loadTarget, authorize('users:read'), (req, res) =>
     users.sendUser(res, req.target),
   );
+  // What the caller may do to the user, gated by reading it, as cedargate answers it.
+  app.get('/v1/users/:id/permissions', loadTarget, authorize('users:read'), async (req, res) => {
+    const questions = permissionQuestions(req.target);
+    try {
+      const allowed = await decideAll(req.principalUser, req.target, questions);
+      sendJson(res, 200, permissionsAnswer(questions, allowed));
+    } catch (err) {
+      process.stderr.write(`permissions: ${err}\n`);
+      sendError(res, 502, 'upstream_unavailable', 'the decision failed');
+    }
+  });
   app.put('/v1/users/:id', loadTarget, authorize('users:update'), (req, res) =>
     users.update(res, req.target, req.patch, req.get('if-match')),
   );
   app.use((_req, res) => sendError(res, 404, 'not_found', 'no such route'));
   return app;
+}
+
+/**
+ * The questions of a permissions answer about `target`: cedargate's entries (src/sidecar/
+ * permissions.ts) but `delete` and `change_avatar`, routes this app does not serve. Each is a
+ * concrete update's role change, as the request path would see it.
+ */
+function permissionQuestions(target) {
+  const questions = [
+    { path: ['actions', 'read'], action: 'users:read', change: undefined },
+    {
+      path: ['actions', 'rename'],
+      action: 'users:update',
+      change: roleChangeOf(target, { name: `${target.name} (renamed)` }),
+    },
+  ];
+  for (const role of ROLES) {
+    const held = target.roles.includes(role);
+    const roles = held ? target.roles.filter((r) => r !== role) : [...target.roles, role];
+    questions.push({
+      path: ['roles', held ? 'remove' : 'add', role],
+      action: 'users:update',
+      change: roleChangeOf(target, { roles }),
+    });
+  }
+  return questions;
+}
+
+/** `{ actions: { read: { allowed } … }, roles: { add: { X: { allowed } }, remove: … } }`. */
+function permissionsAnswer(questions, allowed) {
+  const answer = { actions: {}, roles: { add: {}, remove: {} } };
+  questions.forEach((q, i) => {
+    let node = answer;
+    for (const key of q.path.slice(0, -1)) node = node[key];
+    node[q.path[q.path.length - 1]] = { allowed: allowed[i] === true };
+  });
+  return answer;
 }
 
 /**
@@ -196,6 +268,17 @@ async function cedarApp() {
     },
     parents: [{ type: 'Cedargate::Tenant', id: u.tenant_id }],
   });
+  const roleRefs = (list) => list.map((r) => ref('Role', r));
+  const contextOf = (c) =>
+    c === undefined
+      ? {}
+      : {
+          rolesRequested: roleRefs(c.rolesRequested),
+          rolesAdded: roleRefs(c.rolesAdded),
+          rolesRemoved: roleRefs(c.rolesRemoved),
+          nameChanges: c.nameChanges,
+          avatarChanges: false,
+        };
   const middleware = new ExpressAuthorizationMiddleware({
     schema: stringified,
     authorizationEngine: engine,
@@ -205,27 +288,37 @@ async function cedarApp() {
     },
     contextConfiguration: {
       type: 'custom',
-      getContext: (req) => {
-        const c = req.change;
-        if (c === undefined) return {};
-        const roles = (list) => list.map((r) => ref('Role', r));
-        return {
-          rolesRequested: roles(c.rolesRequested),
-          rolesAdded: roles(c.rolesAdded),
-          rolesRemoved: roles(c.rolesRemoved),
-          nameChanges: c.nameChanges,
-          avatarChanges: false,
-        };
-      },
+      getContext: (req) => contextOf(req.change),
     },
     logger: { log: (s) => process.stderr.write(`${s}\n`) },
   });
-  return expressApp((action) =>
-    middleware.handlerSpecificMiddleware({
-      actionProvider: () => ({ type: 'Cedargate::Action', id: action }),
-      resourceProvider: async (req) => entityOf(req.target),
-      entitiesProvider: async () => [],
-    }),
+  // Many questions: the engine the middleware decides with, asked once per question.
+  const decideAll = async (p, t, questions) => {
+    const entities = [entityOf(p), ...(p.id === t.id ? [] : [entityOf(t)])];
+    const out = [];
+    for (const q of questions) {
+      const answer = await engine.isAuthorized(
+        {
+          principal: entityOf(p).uid,
+          action: { type: 'Cedargate::Action', id: q.action },
+          resource: entityOf(t).uid,
+          context: contextOf(q.change),
+        },
+        entities,
+      );
+      if (answer.type === 'error') throw new Error(answer.message);
+      out.push(answer.type === 'allow');
+    }
+    return out;
+  };
+  return expressApp(
+    (action) =>
+      middleware.handlerSpecificMiddleware({
+        actionProvider: () => ({ type: 'Cedargate::Action', id: action }),
+        resourceProvider: async (req) => entityOf(req.target),
+        entitiesProvider: async () => [],
+      }),
+    decideAll,
   );
 }
 
@@ -234,28 +327,39 @@ async function cerbosApp() {
   const { HTTP } = await import('@cerbos/http');
   const cerbos = new HTTP(env('CERBOS_URL'));
   const verbs = { 'users:read': 'read', 'users:update': 'update' };
-  return expressApp((action) => async (req, res, next) => {
-    const p = req.principalUser;
-    const t = req.target;
+  const principalOf = (p) => ({
+    id: p.id,
+    roles: p.roles.length === 0 ? ['none'] : p.roles,
+    attr: { tenant: p.tenant_id, isOwner: p.is_owner },
+  });
+  const resourceOf = (t, change) => ({
+    kind: 'user',
+    id: t.id,
+    attr: {
+      tenant: t.tenant_id,
+      isOwner: t.is_owner,
+      roles: t.roles,
+      rolesAdded: change?.rolesAdded ?? [],
+      rolesRemoved: change?.rolesRemoved ?? [],
+    },
+  });
+  // Many questions: one checkResources call, one resource entry per question (results in order).
+  const decideAll = async (p, t, questions) => {
+    const response = await cerbos.checkResources({
+      principal: principalOf(p),
+      resources: questions.map((q) => ({
+        resource: resourceOf(t, q.change),
+        actions: [verbs[q.action]],
+      })),
+    });
+    return questions.map((q, i) => response.results[i]?.isAllowed(verbs[q.action]) === true);
+  };
+  const authorize = (action) => async (req, res, next) => {
     const verb = verbs[action];
     try {
       const decision = await cerbos.checkResource({
-        principal: {
-          id: p.id,
-          roles: p.roles.length === 0 ? ['none'] : p.roles,
-          attr: { tenant: p.tenant_id, isOwner: p.is_owner },
-        },
-        resource: {
-          kind: 'user',
-          id: t.id,
-          attr: {
-            tenant: t.tenant_id,
-            isOwner: t.is_owner,
-            roles: t.roles,
-            rolesAdded: req.change?.rolesAdded ?? [],
-            rolesRemoved: req.change?.rolesRemoved ?? [],
-          },
-        },
+        principal: principalOf(req.principalUser),
+        resource: resourceOf(req.target, req.change),
         actions: [verb],
       });
       if (decision.isAllowed(verb) !== true)
@@ -265,5 +369,6 @@ async function cerbosApp() {
       process.stderr.write(`cerbos: ${err}\n`);
       sendError(res, 502, 'upstream_unavailable', 'the PDP did not answer');
     }
-  });
+  };
+  return expressApp(authorize, decideAll);
 }

@@ -6,6 +6,15 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PRIVILEGED_ROLES } from '../../../bench/dozen-roles.js';
+import {
+  differingEntries,
+  permissionEntries,
+  writeDozenCerbosPolicies,
+} from '../../../bench/peer-groups.js';
 import { ACCEPTED_INSTEAD, compareAnswers, PEER_CHECKS } from '../../../bench/peers.js';
 
 const checks = [{ label: 'read' }, { label: 'deny' }, { label: 'no credential' }];
@@ -57,5 +66,43 @@ describe('PEER_CHECKS', () => {
     assert.ok(puts.some((c) => c.target === 'owner' && c.actor !== 'owner'));
     assert.ok(PEER_CHECKS.some((c) => c.actor === 'none'));
     assert.ok(PEER_CHECKS.some((c) => c.target === 'ghost'));
+  });
+});
+
+describe('the peers’ policy groups (issue 25 item 4)', () => {
+  it('widens the Cerbos admin rule to the dozen-role set’s privileged roles', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cedargate-peers-cerbos-'));
+    try {
+      writeDozenCerbosPolicies(dir);
+      const text = readFileSync(join(dir, 'user.yaml'), 'utf8');
+      for (const role of ['admin', ...PRIVILEGED_ROLES])
+        assert.ok(text.includes(`'${role}'`), role);
+      assert.match(text, /R\.attr\.rolesAdded\.exists\(r, r in \[/);
+      assert.doesNotMatch(text, /'admin' in R\.attr\.rolesAdded/);
+      // A policy without the rule is refused, never widened silently.
+      writeFileSync(join(dir, 'user.yaml'), 'rules: []\n');
+      assert.throws(() => writeDozenCerbosPolicies(join(dir, 'out'), dir), /no .* rule to widen/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('compares permissions answers entry by entry, over the entries the peer answers', () => {
+    const ours = permissionEntries({
+      tenant_id: 't',
+      actions: { read: { allowed: true }, delete: { allowed: false, notices: ['no'] } },
+      roles: { add: { viewer: { allowed: true } }, remove: { user: { allowed: false } } },
+    });
+    assert.deepEqual(ours, {
+      'actions.read': true,
+      'actions.delete': false,
+      'roles.add.viewer': true,
+      'roles.remove.user': false,
+    });
+    const theirs = { 'actions.read': true, 'roles.add.viewer': false, 'roles.remove.user': false };
+    assert.deepEqual(differingEntries(ours, theirs), ['roles.add.viewer']);
+    assert.deepEqual(differingEntries(ours, { 'actions.read': true }), []);
+    assert.deepEqual(differingEntries(ours, { 'roles.add.admin': true }), ['roles.add.admin']);
+    assert.deepEqual(differingEntries(ours, {}), ['(no entries)']);
   });
 });

@@ -10,6 +10,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { COLD_STEPS } from '../../../bench/cold-path.js';
 import { PEER_CHECKS, PEER_NAMES, peersInstalled, type PeerRun } from '../../../bench/peers.js';
 import type { BenchResults } from '../../../bench/report.js';
 import { ROLE_SEQUENCE } from '../../../bench/scenarios.js';
@@ -164,6 +165,24 @@ describe('npm run bench (smoke)', { timeout: 180_000 }, () => {
     );
   });
 
+  it('charges the cold path’s CPU to its steps: verify, look-up and proxy each cost something (issue 25)', () => {
+    const c = results.coldPath;
+    assert.ok(c !== undefined && c !== null);
+    assert.ok(c.requests > 0 && c.busyMs > 0, JSON.stringify(c));
+    assert.deepEqual(
+      c.steps.map((s) => s.step),
+      [...COLD_STEPS],
+    );
+    const share = (prefix: string) => c.steps.find((s) => s.step.startsWith(prefix))?.cpuMs ?? 0;
+    // A decision is a few µs now: a one-second run may take no sample of it.
+    for (const step of ['verify', 'user look-up', 'proxy'])
+      assert.ok(share(step) > 0, `${step}: ${JSON.stringify(c.steps)}`);
+    const percent = c.steps.reduce((a, s) => a + s.percent, 0);
+    assert.ok(Math.abs(percent - 100) < 1, `the shares add up to ${percent}%`);
+    assert.match(run.stdout, /### Cold path: a request with a token never seen, by step/);
+    assert.match(run.stdout, /\| verify \(jose ES256, claims\) \| [\d.]+ \| [\d.]+% \| [\d.]+ \|/);
+  });
+
   it('prints the markdown table with the machine description', () => {
     assert.match(run.stdout, /\| get \| sidecar \| \d+ \|/);
     assert.match(run.stdout, new RegExp(`Node ${results.machine.node.replace(/\./g, '\\.')}`));
@@ -193,7 +212,8 @@ describe('npm run bench -- --peers (smoke)', { timeout: 240_000, skip: peersSkip
 
   before(async () => {
     run = await runBench([
-      ...['--peers', '--scenarios', 'none', '--no-dozen-roles', '--half-rate', 'none'],
+      ...['--peers', '--scenarios', 'none', '--no-dozen-roles', '--no-cold-path'],
+      ...['--half-rate', 'none'],
       ...['--soak', '0', '--no-micro', '--duration', '1', '--warmup', '0'],
       ...['--connections', '4', '--users', '60', '--out-dir', out],
     ]);
@@ -207,7 +227,13 @@ describe('npm run bench -- --peers (smoke)', { timeout: 240_000, skip: peersSkip
     const peers = results.peers;
     assert.ok(peers !== undefined && peers !== null);
     assert.deepEqual(peers.excluded, [], JSON.stringify(peers.excluded));
-    assert.equal(peers.checks.length, PEER_CHECKS.length);
+    // The shipped checks, then the dozen-role group's and the 20-role group's (peer-groups.ts).
+    assert.deepEqual(
+      peers.checks.slice(0, PEER_CHECKS.length).map((c) => c.label),
+      PEER_CHECKS.map((c) => c.label),
+    );
+    assert.ok(peers.checks.some((c) => c.label.startsWith('dozen: ')));
+    assert.ok(peers.checks.some((c) => c.label.startsWith('20 roles: ')));
     for (const c of peers.checks)
       assert.deepEqual(Object.keys(c.answers).sort(), [...PEER_NAMES].sort(), c.label);
     // Both outcomes occur: a check list that only allowed (or only denied) would prove little.
@@ -215,10 +241,10 @@ describe('npm run bench -- --peers (smoke)', { timeout: 240_000, skip: peersSkip
     assert.ok(ours.includes(200) && ours.includes(403) && ours.includes(401), ours.join());
   });
 
-  it('times every stack in both scenarios, all 2xx, with cedargate’s ratio to each', () => {
+  it('times every stack in every scenario, all 2xx, with cedargate’s ratio to each', () => {
     const peers = results.peers;
     assert.ok(peers !== undefined && peers !== null);
-    for (const scenario of ['get', 'put-role'] as const) {
+    for (const scenario of ['get', 'put-role', 'put-role-dozen', 'permissions-20'] as const) {
       const runs: PeerRun[] = peers.runs.filter((r) => r.scenario === scenario);
       assert.deepEqual(runs.map((r) => r.peer).sort(), [...PEER_NAMES].sort(), scenario);
       for (const r of runs) {
@@ -239,5 +265,7 @@ describe('npm run bench -- --peers (smoke)', { timeout: 240_000, skip: peersSkip
     }
     assert.match(run.stdout, /### Peers on the same in-memory users app/);
     assert.match(run.stdout, /\| put-role \| express \+ Cerbos PDP \| \d+ \|/);
+    assert.match(run.stdout, /\| put-role-dozen \| express \+ Cerbos PDP \| \d+ \|/);
+    assert.match(run.stdout, /\| permissions-20 \| Cedar express middleware \| \d+ \|/);
   });
 });
