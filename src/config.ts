@@ -84,8 +84,8 @@ export interface Config {
   readonly bodyBudgetBytes: number;
   /**
    * Expensive, uncached steps (a cold credential, an uncached decision, a permissions answer, a
-   * user look-up that misses, up to sending it) run at most this many at once, taken from the tenants' queues in
-   * turn (FAIR_CONCURRENCY; src/sidecar/fair-scheduler.ts).
+   * user look-up that misses, up to sending it) run at most this many at once, taken from the
+   * tenants' queues in turn (FAIR_CONCURRENCY; src/sidecar/fair-scheduler.ts).
    */
   readonly fairConcurrency: number;
   /** Such steps one tenant may have waiting (FAIR_QUEUE_MAX); past it that tenant gets 503. */
