@@ -31,7 +31,7 @@ import { expectedVersionFor } from '../common/if-match.js';
 import { readJsonBody } from '../common/body.js';
 import { parseCursor, parseLimit } from '../common/list-query.js';
 import { DEFAULT_PAGE_MAX_BYTES } from './store/page-budget.js';
-import type { UserPage, UserStore } from './store/store.js';
+import { noSuchUser, type UserPage, type UserStore } from './store/store.js';
 
 export interface BackendDeps {
   store: UserStore;
@@ -165,7 +165,7 @@ function userIdOf(req: Request): string {
 
 async function findUser(store: UserStore, tenantId: string, id: string): Promise<StoredUser> {
   const user = await store.getUser(tenantId, id);
-  if (user === null) throw new NotFoundError('no such user in this tenant');
+  if (user === null) throw noSuchUser();
   return user;
 }
 

@@ -19,12 +19,7 @@ import { DEFAULT_PAGE_MAX_BYTES, fitsInPage, pageBytesOf } from './page-budget.j
 import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import {
-  ConflictError,
-  NotFoundError,
-  PreconditionFailedError,
-  UnavailableError,
-} from '../../errors.js';
+import { PreconditionFailedError, UnavailableError } from '../../errors.js';
 import { canonicalId, newUserId } from '../../common/ids.js';
 import {
   OWNER_ROLE,
@@ -35,7 +30,10 @@ import {
 } from '../../common/user.js';
 import { checkPageLimit } from '../../common/list-query.js';
 import {
+  emailTaken,
   newTenantIdFor,
+  noSuchTenant,
+  noSuchUser,
   tenantExists,
   type ListOptions,
   type NewTenantOptions,
@@ -137,12 +135,6 @@ function isUniqueViolation(err: unknown): boolean {
 
 function isKeyViolation(err: unknown): boolean {
   return err instanceof Database.SqliteError && err.code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
-}
-
-function emailTaken(email: string): ConflictError {
-  return new ConflictError('the email is already taken in this tenant', {
-    details: { field: 'email', email },
-  });
 }
 
 /** Opens (creating and migrating as needed) the SQLite store in `dataDir`. */
@@ -372,7 +364,7 @@ function currentRow(
   expectedVersion?: number,
 ): UserRow {
   const row = stmt.getUser.get(tenantId, canonicalId(userId));
-  if (row === undefined) throw new NotFoundError('no such user in this tenant');
+  if (row === undefined) throw noSuchUser();
   if (expectedVersion !== undefined && row.version !== expectedVersion) {
     throw new PreconditionFailedError();
   }
@@ -397,7 +389,7 @@ function writeTransactions(db: Database.Database, stmt: Statements, now: () => D
     }),
 
     createUser: db.transaction((tenantId: string, input: NewUser) => {
-      if (stmt.getTenant.get(tenantId) === undefined) throw new NotFoundError('no such tenant');
+      if (stmt.getTenant.get(tenantId) === undefined) throw noSuchTenant();
       return insertUser(stmt, tenantId, input, false, at());
     }),
 
