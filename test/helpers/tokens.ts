@@ -167,3 +167,11 @@ export function liveClaims(
   };
   return withOverrides(claims, overrides);
 }
+
+/** The jti claim of a JWT, read without verification (the test minted it). */
+export function jtiOf(token: string): string {
+  const payload = JSON.parse(
+    Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8'),
+  ) as { jti: string };
+  return payload.jti;
+}
