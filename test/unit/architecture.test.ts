@@ -210,7 +210,6 @@ const OVER_THE_LIMITS_ISSUE_24: Readonly<Record<string, string>> = {
   'src/sidecar/metrics.ts#createSidecarMetrics': 'unassigned',
   'src/sidecar/proxy.ts#createForwarder': 'unassigned',
   'src/sidecar/proxy.ts#answer': 'unassigned',
-  'src/sidecar/upstream.ts#createUpstreamClient': 'unassigned',
 };
 
 /**
