@@ -124,6 +124,31 @@ describe('cedargate unknown flags (issue 16 item 6)', () => {
   }
 });
 
+describe('cedargate unknown commands and subcommands', () => {
+  // Object.prototype's members are no commands: the look-ups take their table's own keys only.
+  for (const name of ['bogus', 'toString', 'constructor', '__proto__', 'hasOwnProperty']) {
+    it(`cedargate ${name}: "unknown command", a usage hint, exit 2`, async () => {
+      const r = await runBin([name], freshEnv());
+      assert.equal(r.code, 2, `${r.stdout}\n${r.stderr}`);
+      assert.equal(r.stdout, '');
+      assert.equal(
+        r.stderr,
+        `cedargate: unknown command "${name}"\nrun "cedargate --help" for usage\n`,
+      );
+    });
+
+    it(`cedargate token ${name}: no subcommand, an unexpected argument, exit 2`, async () => {
+      const r = await runBin(['token', name], freshEnv());
+      assert.equal(r.code, 2, `${r.stdout}\n${r.stderr}`);
+      assert.equal(r.stdout, '');
+      const [first, ...rest] = r.stderr.trimEnd().split('\n');
+      assert.equal(first, `cedargate token: unexpected argument "${name}"`, r.stderr);
+      assert.match(rest.join('\n'), /usage: cedargate token --tenant/, r.stderr);
+      assertNoStack(r.stderr, `token ${name}`);
+    });
+  }
+});
+
 describe('cedargate tenant list (issue 16 item 6)', () => {
   it('prints every tenant of the store as JSON lines {"id","name"}', async () => {
     const env = freshEnv();

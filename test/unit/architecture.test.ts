@@ -191,17 +191,8 @@ const OVER_THE_LIMITS_ISSUE_24: Readonly<Record<string, string>> = {
   'src/sidecar/admin/playground-app.ts#createPlaygroundRouter': 'A',
   'src/sidecar/admin/playground.ts#createPlayground': 'A',
   'src/sidecar/assemble.ts#openParts': 'unassigned',
-  'src/sidecar/authn/identity.ts#openIssuersFile': 'C2',
-  'src/sidecar/authn/issuers.ts#createIssuerTrust': 'C2',
-  'src/sidecar/authn/key-source.ts#createFileKeySet': 'C2',
-  'src/sidecar/authn/remote-keys.ts#createRemoteKeySet': 'C2',
-  'src/sidecar/authz/candidate.ts#createCandidateShadow': 'unassigned',
-  'src/sidecar/authz/isolated-engine.ts#createEngineWorker': 'C1',
   'src/sidecar/fair-scheduler.ts#createFairScheduler': 'G',
   'src/sidecar/metrics.ts#createSidecarMetrics': 'unassigned',
-  'src/sidecar/proxy.ts#createForwarder': 'unassigned',
-  'src/sidecar/proxy.ts#answer': 'unassigned',
-  'src/sidecar/upstream.ts#createUpstreamClient': 'unassigned',
 };
 
 /**
