@@ -145,6 +145,22 @@ describe('cedargate unknown flags (issue 16 item 6)', () => {
   }
 });
 
+describe('cedargate unknown commands', () => {
+  // The command table is a plain object: a name it inherits (toString, constructor, __proto__)
+  // is no command either, and must not reach `load()` as one.
+  for (const name of ['bogus', 'toString', 'constructor', '__proto__', 'hasOwnProperty']) {
+    it(`cedargate ${name}: one line naming it, a usage hint, exit 2`, async () => {
+      const r = await runBin([name], freshEnv());
+      assert.equal(r.code, 2, `${r.stdout}\n${r.stderr}`);
+      assert.equal(r.stdout, '');
+      assert.equal(
+        r.stderr,
+        `cedargate: unknown command "${name}"\nrun "cedargate --help" for usage\n`,
+      );
+    });
+  }
+});
+
 describe('cedargate tenant list (issue 16 item 6)', () => {
   it('prints every tenant of the store as JSON lines {"id","name"}', async () => {
     const env = freshEnv();
