@@ -75,7 +75,7 @@ describe('cedargate --version and --help (issue 16 item 6)', () => {
     ],
     [
       ['policy', 'diff'],
-      ['--json', '--git'],
+      ['--json', '--git', '--invariants FILE.yaml', '--users N'],
     ],
     [
       ['policy', 'replay'],
