@@ -96,6 +96,25 @@ describe('playground', () => {
     );
   });
 
+  it('explains a live default deny by the set in force while a reload is pending', async () => {
+    // The files change on disk and are not reloaded (no watcher here): the set in force stays.
+    writeFileSync(join(dir, 'a.cedar'), `${LIST}\npermit (principal, action, resource) nope;\n`);
+    try {
+      assert.equal((await playground.live()).in_force, false);
+      const edited = { schema: SMALL_SCHEMA, files: [{ file: 'a.cedar', text: LIST }] };
+      const target = { ...READ_REQUEST.target, other_tenant: true };
+      const a = await playground.decide(edited, { ...READ_REQUEST, action: 'users:list', target });
+      assert.ok(a.live.ok);
+      assert.equal(a.live.explanation.decision, 'deny');
+      assert.deepEqual(
+        a.live.explanation.unmet?.map((p) => [p.id, p.location, p.condition?.location]),
+        [['list', `${join(dir, 'a.cedar')}:1`, `${join(dir, 'a.cedar')}:3`]],
+      );
+    } finally {
+      writeFileSync(join(dir, 'a.cedar'), LIST);
+    }
+  });
+
   it('validates the copy: problems at file:line', async () => {
     const broken = {
       schema: SMALL_SCHEMA,
