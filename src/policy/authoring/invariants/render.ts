@@ -21,7 +21,8 @@ export function renderCheck(r: CheckReport, ms: number): string {
   return `${lines.join('\n')}\n`;
 }
 
-function renderCounterexample(c: Counterexample): string[] {
+/** One counterexample as `policy check` prints it under its invariant (the playground shows it so). */
+export function renderCounterexample(c: Counterexample): string[] {
   const lines = [`        start: ${c.start.map(userText).join(', ')}`];
   c.steps.forEach((s, i) => lines.push(`        ${i + 1}. ${stepText(s)}`));
   if (c.violation === 'users')
