@@ -197,8 +197,6 @@ const OVER_THE_LIMITS_ISSUE_24: Readonly<Record<string, string>> = {
   'src/policy/authoring/replay.ts#addLine': 'D',
   'src/policy/policy-limits.ts#findTooDeep': 'unassigned',
   'src/policy/policy-set.ts#buildPolicySet': 'C1',
-  'src/sidecar/admin/playground-app.ts#createPlaygroundRouter': 'A',
-  'src/sidecar/admin/playground.ts#createPlayground': 'A',
   'src/sidecar/assemble.ts#openParts': 'unassigned',
   'src/sidecar/authn/identity.ts#openIssuersFile': 'C2',
   'src/sidecar/authn/issuers.ts#createIssuerTrust': 'C2',
