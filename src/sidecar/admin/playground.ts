@@ -185,7 +185,7 @@ async function decideBoth(
   const sources = checkedSources(edited);
   const { policies, policyDir } = options;
   const explanation = explainDecision(policyDir, policies.current(), authz, policies.decide(authz));
-  const liveAnswer: SideAnswer = { ok: true, explanation: await traced(policyDir, explanation) };
+  const liveAnswer: SideAnswer = { ok: true, explanation: await traced(options, explanation) };
   const result = await isolated({ kind: 'decide', dir: EDITED_DIR, sources, request: authz });
   if (!result.ok) return { live: liveAnswer, edited: result };
   if (result.kind !== 'decide') throw new Error(`isolated engine answered ${result.kind}`);
@@ -193,12 +193,15 @@ async function decideBoth(
 }
 
 /**
- * A live default deny, traced in the isolated engine over the texts on disk when they are the
- * set in force (the snapshot keeps no texts); otherwise left as decided, without `unmet`.
+ * A live default deny, traced in the isolated engine over the texts of the set in force: the
+ * store keeps them, since the files on disk may have changed since (a reload pending or refused).
  */
-async function traced(policyDir: string, e: Explanation): Promise<Explanation> {
+async function traced(
+  { policies, policyDir }: PlaygroundOptions,
+  e: Explanation,
+): Promise<Explanation> {
   if (e.decision !== 'deny' || e.policies.length > 0) return e;
-  const sources = await readPolicySources(policyDir);
+  const sources = policies.sources?.() ?? (await readPolicySources(policyDir));
   if (sources.version !== e.version) return e;
   const r = await isolated({ kind: 'decide', dir: policyDir, sources, request: e.request });
   if (!r.ok || r.kind !== 'decide' || r.explanation.unmet === undefined) return e;
