@@ -188,8 +188,6 @@ const OVER_THE_LIMITS_ISSUE_24: Readonly<Record<string, string>> = {
   'src/policy/authoring/atoms.ts#compileSigner': 'D',
   'src/policy/authoring/atoms.ts#AtomCompiler.compile': 'D',
   'src/policy/authoring/atoms.ts#roleRelevanceOf': 'D',
-  'src/sidecar/admin/playground-app.ts#createPlaygroundRouter': 'A',
-  'src/sidecar/admin/playground.ts#createPlayground': 'A',
   'src/sidecar/assemble.ts#openParts': 'unassigned',
   'src/sidecar/fair-scheduler.ts#createFairScheduler': 'G',
   'src/sidecar/metrics.ts#createSidecarMetrics': 'unassigned',

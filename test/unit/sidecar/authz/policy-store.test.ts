@@ -329,9 +329,14 @@ describe('reload', () => {
       join(dir, 'owner.cedar'),
       '@id("x")\npermit (principal, action, resource) when { 1 + };\n',
     );
+    const inForce = store.sources?.();
+    assert.equal(inForce?.version, before);
     assert.equal(await store.reload('test'), 'failure');
     assert.equal(store.current().version, before);
     assert.deepEqual(store.decide(remove(alice, olivia)).notices, [OWNER_DELETE]); // old set serves
+    // The texts of the set in force stay too (the playground explains by them), not the files'.
+    assert.equal(store.sources?.(), inForce);
+    assert.ok(!inForce?.policies.some((f) => f.text.includes('1 +')));
     const status = store.status();
     assert.equal(status.lastReload?.ok, false);
     assert.equal(status.lastReload?.reason, 'test');
@@ -410,6 +415,9 @@ describe('reload', () => {
     await waitFor(() => store.decide(remove(alice, olivia)).allowed, 2000, 'the edit to be live');
     assert.notEqual(store.current().version, before);
     assert.equal(store.status().lastReload?.ok, true);
+    // The texts in force swap with the set.
+    assert.equal(store.sources?.().version, store.current().version);
+    assert.ok(store.sources?.().policies.some((f) => f.text.includes('when { false };')));
     assert.equal(store.status().lastReload?.reason, 'watch');
   });
 
