@@ -206,7 +206,6 @@ const OVER_THE_LIMITS_ISSUE_24: Readonly<Record<string, string>> = {
   'src/sidecar/authn/remote-keys.ts#createRemoteKeySet': 'C2',
   'src/sidecar/authz/candidate.ts#createCandidateShadow': 'unassigned',
   'src/sidecar/authz/isolated-engine.ts#createEngineWorker': 'C1',
-  'src/sidecar/metrics.ts#createSidecarMetrics': 'unassigned',
   'src/sidecar/proxy.ts#createForwarder': 'unassigned',
   'src/sidecar/proxy.ts#answer': 'unassigned',
   'src/sidecar/upstream.ts#createUpstreamClient': 'unassigned',
