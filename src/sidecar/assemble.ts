@@ -150,6 +150,7 @@ async function openParts(options: SidecarOptions, closers: Closers): Promise<Par
   });
   metrics.watchFairness(() => fair.stats());
   const gate = createGate(config, closers);
+  metrics.watchGate(() => gate.stats());
   const directory = createUserDirectory({
     upstream,
     ttlMs: config.userCacheTtlMs,
@@ -351,6 +352,7 @@ function createAdminServer(
       identity: parts.identity.status(),
       bodies: parts.bodyBudget.stats(),
       fair: parts.fair.stats(),
+      gate: parts.gate.stats(),
       cluster: cluster?.status() ?? null,
     }),
     ...(playground !== undefined && { playground: createPlaygroundRouter(playground) }),

@@ -189,8 +189,6 @@ const OVER_THE_LIMITS_ISSUE_24: Readonly<Record<string, string>> = {
   'src/policy/authoring/atoms.ts#AtomCompiler.compile': 'D',
   'src/policy/authoring/atoms.ts#roleRelevanceOf': 'D',
   'src/sidecar/assemble.ts#openParts': 'unassigned',
-  'src/sidecar/fair-scheduler.ts#createFairScheduler': 'G',
-  'src/sidecar/metrics.ts#createSidecarMetrics': 'unassigned',
 };
 
 /**
