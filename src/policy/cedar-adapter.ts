@@ -107,6 +107,7 @@ import {
 import type { PolicyMeta } from './decision-combine.js';
 import { toPolicyEst, type PolicyEst } from './est.js';
 import {
+  actionGroupsOf,
   entityAttributesOf,
   shapesOf,
   toSchemaJson,
@@ -403,13 +404,10 @@ export function callShapeFor(schema: ParsedSchema, policies: Record<string, stri
   const ests = policyEstsOf(policies);
   const json = schemaJsonOf(schema.text);
   const tenant = shapesOf(json).entities[schema.types.tenant];
-  const groups = Object.values(json).flatMap((ns) =>
-    Object.values(ns.actions).flatMap((a) => a.memberOf.map((m) => m.id)),
-  );
   return callShapeOf(ests, {
     actionType: schema.types.action,
     actions: Object.keys(schema.entityAttributes),
-    groups,
+    groups: actionGroupsOf(json),
     // An undeclared Tenant is not one the adapter can reason about: keep the full form.
     tenantHasData: tenant === undefined || tenant.tags || Object.keys(tenant.attributes).length > 0,
   });

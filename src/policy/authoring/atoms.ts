@@ -67,14 +67,17 @@ const CONNECTIVES = new Set(['&&', '||', '!', 'if-then-else']);
  * Compiles `ests` (keyed by policy id) under `schema` into a signer: per action, whether each
  * policy that may apply to it is satisfied or not (a request on which one errs has none),
  * evaluated from its atoms with Cedar's order and short-circuits. Roles the schema does not
- * declare are read as not held, as the adapter leaves them out (known-roles.ts).
+ * declare are read as not held, as the adapter leaves them out (known-roles.ts). `groups` are
+ * the schema's action groups (schema-json.ts `actionGroupsOf`): a scope naming one is left to Cedar.
  */
 export function compileSigner(
   ests: Readonly<Record<string, PolicyEst>>,
   schema: ParsedSchema,
+  groups: readonly string[],
 ): SignerAnswer {
   const c = new AtomCompiler(schema);
   const actions = Object.keys(schema.entityAttributes);
+  const shape = { actionType: schema.types.action, actions, groups };
   const byAction = new Map<string, Compiled[]>(actions.map((a) => [a, []]));
   const atoms = new Set<string>();
   for (const [id, est] of Object.entries(ests)) {
@@ -107,9 +110,8 @@ export function compileSigner(
     }
     for (const a of actions) {
       // A false action scope stops Cedar before anything can err: the policy does not count.
-      if (!actionScopeMayMatch(est.action, a, { actionType: schema.types.action, actions }))
-        continue;
-      const exact = isPlainActionScope(est.action, schema.types.action, actions);
+      if (!actionScopeMayMatch(est.action, a, shape)) continue;
+      const exact = isPlainActionScope(est.action, shape);
       (byAction.get(a) as Compiled[]).push(
         exact
           ? policy
@@ -163,15 +165,16 @@ export type ClauseEvaluators = Record<
  * Compiles each policy of `ests` into its parts (scope, then each condition body and its atoms),
  * for what a reader wants of one policy on one request (which clause was false: explain; which
  * atoms were seen true and false: coverage) rather than the set's signature. A policy this
- * module cannot read is refused alone.
+ * module cannot read is refused alone. `groups` as for {@link compileSigner}.
  */
 export function compileClauses(
   ests: Readonly<Record<string, PolicyEst>>,
   schema: ParsedSchema,
+  groups: readonly string[],
 ): ClauseEvaluators {
   const c = new AtomCompiler(schema);
   const actions = Object.keys(schema.entityAttributes);
-  const shape = { actionType: schema.types.action, actions };
+  const shape = { actionType: schema.types.action, actions, groups };
   const known = new Set(schema.roles);
   const out: ClauseEvaluators = {};
   for (const [id, est] of Object.entries(ests)) {
@@ -193,7 +196,7 @@ export function compileClauses(
       out[id] = { ok: false, reason: err.message };
       continue;
     }
-    const plain = isPlainActionScope(est.action, schema.types.action, actions);
+    const plain = isPlainActionScope(est.action, shape);
     const evaluate = (request: AuthzRequest): ClauseValues => {
       const env = envOf(request, schema, known);
       const valueOf = (f: (env: Env) => Value): boolean | null => {
@@ -255,11 +258,18 @@ function compileObserved(c: AtomCompiler, node: unknown, atoms: unknown[]): Obse
   };
 }
 
-/** An action scope that names plain actions only (no group), so it matches exactly by name. */
+/**
+ * An action scope that names plain actions only, so it matches exactly by name. A group is a
+ * declared action too: `action in Action::"writes"` matches the members of `writes`, which only
+ * Cedar knows here.
+ */
 function isPlainActionScope(
   scope: unknown,
-  actionType: string,
-  actions: readonly string[],
+  {
+    actionType,
+    actions,
+    groups,
+  }: { actionType: string; actions: readonly string[]; groups: readonly string[] },
 ): boolean {
   const s = scope as { op?: unknown; entity?: unknown; entities?: unknown } | null;
   if (s?.op === 'All') return true;
@@ -268,7 +278,12 @@ function isPlainActionScope(
     (s?.op === '==' || s?.op === 'in') &&
     list.every((e) => {
       const ref = e as { type?: unknown; id?: unknown } | null;
-      return ref?.type === actionType && typeof ref.id === 'string' && actions.includes(ref.id);
+      return (
+        ref?.type === actionType &&
+        typeof ref.id === 'string' &&
+        actions.includes(ref.id) &&
+        !groups.includes(ref.id)
+      );
     })
   );
 }

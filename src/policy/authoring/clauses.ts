@@ -7,8 +7,9 @@
  * decision; a policy that analysis cannot read is named with the reason.
  */
 import { join } from 'node:path';
-import { policyEstsOf } from '../cedar-adapter.js';
+import { policyEstsOf, schemaJsonOf } from '../cedar-adapter.js';
 import type { PolicyInfo } from '../policy-set.js';
+import { actionGroupsOf } from '../schema-json.js';
 import { conditionLinesOf } from '../text-scanners.js';
 import type { AuthzRequest, ParsedSchema } from '../types.js';
 import { compileClauses, type ClauseValues } from './atoms.js';
@@ -67,7 +68,8 @@ export interface ClauseTracer {
 /** Compiles `set` (policies of directory `dir`) for tracing. */
 export function clauseTracerOf(dir: string, set: TracedSet): ClauseTracer {
   const ests = policyEstsOf(set.texts);
-  const evaluators = compileClauses(ests, set.schema);
+  const groups = actionGroupsOf(schemaJsonOf(set.schema.text));
+  const evaluators = compileClauses(ests, set.schema, groups);
   const unanalysed = new Map<string, string>();
   const kindsOf = new Map(
     Object.entries(ests).map(([id, est]) => [

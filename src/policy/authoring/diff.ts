@@ -9,10 +9,11 @@ import { classKey, featuresOf, intersect, sortClasses } from './change-classes.j
 import type { Feature, Relation } from './change-classes.js';
 import { describeGroup, indexesByAction, vocabularyOf } from './diff-describe.js';
 import type { Group } from './diff-describe.js';
-import { policyEstsOf, schemaShapesOf } from '../cedar-adapter.js';
+import { policyEstsOf, schemaJsonOf, schemaShapesOf } from '../cedar-adapter.js';
 import type { CompiledPolicySet } from '../cedar-adapter.js';
 import { compileLoadedSet } from '../policy-set.js';
 import type { LoadedPolicySet } from '../policy-set.js';
+import { actionGroupsOf } from '../schema-json.js';
 import type { AuthzRequest, Decision, UsersAction } from '../types.js';
 import { enumerateRequests, orbitOf, planEnumeration } from './enumerate.js';
 import type { EnumeratedRequest, EnumerationPlan, PlanOptions } from './enumerate.js';
@@ -188,7 +189,7 @@ function sideOf(name: string, set: LoadedPolicySet, slot: string, options: DiffO
   const none: Side = { name, set, slot, signer: null, atoms: 0, relevance: null, notes: [] };
   if (options.signatures === false) return none;
   const ests = policyEstsOf(set.texts);
-  const answer = compileSigner(ests, set.schema);
+  const answer = compileSigner(ests, set.schema, actionGroupsOf(schemaJsonOf(set.schema.text)));
   if (!answer.ok)
     return {
       ...none,

@@ -14,7 +14,7 @@ const schema: ParsedSchema = parsed.schema;
 const A = (id: string) => `Cedargate::Action::"${id}"`;
 
 function signerOf(policies: Record<string, string>): Signer {
-  const answer = compileSigner(policyEstsOf(policies), schema);
+  const answer = compileSigner(policyEstsOf(policies), schema, []);
   assert.ok(answer.ok, answer.ok ? '' : answer.reason);
   return answer.signer;
 }
@@ -101,6 +101,7 @@ when { principal.roles.contains(Cedargate::Role::"admin") && !context.rolesAdded
           odd: `permit (principal, action == ${A('users:update')}, resource) when { ${condition} };`,
         }),
         schema,
+        [],
       );
       assert.equal(answer.ok, false, condition);
       if (!answer.ok)
