@@ -6,7 +6,7 @@
 import { OWNER_ROLE } from '../../common/user.js';
 import { schemaShapesOf } from '../cedar-adapter.js';
 import type { SchemaType } from '../cedar-adapter.js';
-import type { RoleRelevance } from './atoms.js';
+import type { RoleRelevance } from './role-relevance.js';
 import type { LoadedPolicySet } from '../policy-set.js';
 import { RESOURCE_KIND_OF, USERS_ACTIONS } from '../types.js';
 import { describeType } from '../request-abstraction.js';
