@@ -199,7 +199,6 @@ const OVER_THE_LIMITS_ISSUE_24: Readonly<Record<string, string>> = {
   'src/policy/policy-set.ts#buildPolicySet': 'C1',
   'src/sidecar/admin/playground-app.ts#createPlaygroundRouter': 'A',
   'src/sidecar/admin/playground.ts#createPlayground': 'A',
-  'src/sidecar/assemble.ts#openParts': 'unassigned',
   'src/sidecar/fair-scheduler.ts#createFairScheduler': 'G',
   'src/sidecar/metrics.ts#createSidecarMetrics': 'unassigned',
 };
