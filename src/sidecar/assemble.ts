@@ -112,6 +112,7 @@ function createAdminServer(
       identity: parts.identity.status(),
       bodies: parts.bodyBudget.stats(),
       fair: parts.fair.stats(),
+      gate: parts.gate.stats(),
       cluster: cluster?.status() ?? null,
     }),
     ...(playground !== undefined && { playground: createPlaygroundRouter(playground) }),

@@ -91,6 +91,7 @@ export async function openParts(options: SidecarOptions, closers: Closers): Prom
   const upstream = openUpstream(options, trustSecret, closers);
   const fair = createFair(config, metrics);
   const gate = createGate(config, closers);
+  metrics.watchGate(() => gate.stats());
   const directory = openDirectory(config, upstream, fair, closers);
   if (cluster !== undefined) {
     await startCluster(cluster, { directory, policies }, config, logger);

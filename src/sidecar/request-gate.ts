@@ -36,13 +36,27 @@ export interface RequestGateOptions {
 /** Leaves the gate (once; later calls do nothing). */
 export type Leave = () => void;
 
+/** Why the gate refused a request (the `reason` of `cedargate_requests_shed_total`). */
+export type ShedReason = 'tenant_queue_full';
+
+/** The gate's counts, for /status and /metrics: no tenant named, so they stay bounded. */
+export interface RequestGateStats {
+  /** Requests past the gate now, over all tenants. */
+  inside: number;
+  /** Requests waiting at it now, over all tenants. */
+  waiting: number;
+  /** Whether the event loop counts as busy now (the gate holds requests back only then). */
+  busy: boolean;
+  /** Requests refused with 503 since start, by reason. */
+  shed: Record<ShedReason, number>;
+}
+
 export interface RequestGate {
   /** Resolves once `tenant` may go on; throws 503 at once when its queue is full. */
   enter(tenant: string): Promise<Leave>;
   /** Forgets tenants gone for `lingerMs`, then lets in whoever may go on now (the sampler's). */
   tick(): void;
-  /** Requests past the gate and waiting at it, over all tenants. */
-  stats(): { inside: number; waiting: number };
+  stats(): RequestGateStats;
 }
 
 interface Tenant {
@@ -62,6 +76,7 @@ export function createRequestGate(options: RequestGateOptions): RequestGate {
   const ring: string[] = [];
   let inside = 0;
   let waiting = 0;
+  const shed: Record<ShedReason, number> = { tenant_queue_full: 0 };
 
   const share = (): number => Math.max(1, Math.floor(concurrency / Math.max(1, tenants.size)));
   const mayPass = (t: Tenant): boolean => tenants.size <= 1 || t.inside < share() || !busy();
@@ -93,7 +108,10 @@ export function createRequestGate(options: RequestGateOptions): RequestGate {
       const t = tenants.get(name) ?? { inside: 0, waiting: [], leftAt: 0 };
       tenants.set(name, t);
       if (t.waiting.length === 0 && mayPass(t)) return Promise.resolve(pass(t));
-      if (t.waiting.length >= queueMax) return Promise.reject(refusal(options, name));
+      if (t.waiting.length >= queueMax) {
+        shed.tenant_queue_full++;
+        return Promise.reject(refusal(options, name));
+      }
       const queue = t.waiting;
       if (queue.length === 0) ring.push(name);
       waiting++;
@@ -105,7 +123,7 @@ export function createRequestGate(options: RequestGateOptions): RequestGate {
         if (t.inside === 0 && t.waiting.length === 0 && t.leftAt <= gone) tenants.delete(name);
       drain();
     },
-    stats: () => ({ inside, waiting }),
+    stats: () => ({ inside, waiting, busy: busy(), shed: { ...shed } }),
   };
 }
 

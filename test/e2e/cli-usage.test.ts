@@ -4,39 +4,18 @@
  * policy directory, a file given for one, and Redis down in `token revoke`.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { freePort } from '../helpers/net.js';
-import { repoRoot, runCli, shippedPolicies, tempDir } from '../helpers/process.js';
+import { repoRoot, runBin, runCli, shippedPolicies } from '../helpers/process.js';
+import { tempDirs } from '../helpers/temp-dirs.js';
 
-const bin = join(repoRoot, 'bin', 'cedargate');
-const dirs: { remove(): void }[] = [];
-after(() => dirs.forEach((d) => d.remove()));
-function freshEnv(): Record<string, string> {
-  const d = tempDir('cedargate-e2e-cli-');
-  dirs.push(d);
-  return { DATA_DIR: join(d.path, 'data'), POLICY_DIR: shippedPolicies };
-}
-
-/** bin/cedargate itself (the shell entry a person runs), to completion. */
-function runBin(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(bin, args, {
-      env: { ...process.env, LOG_LEVEL: 'warn', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-  });
-}
+const { temp } = tempDirs('cedargate-e2e-cli-');
+const freshEnv = (): Record<string, string> => ({
+  DATA_DIR: join(temp(), 'data'),
+  POLICY_DIR: shippedPolicies,
+});
 
 /** No line of a node stack trace. */
 function assertNoStack(text: string, what: string): void {
@@ -96,7 +75,7 @@ describe('cedargate --version and --help (issue 16 item 6)', () => {
     ],
     [
       ['policy', 'diff'],
-      ['--json', '--git'],
+      ['--json', '--git', '--invariants FILE.yaml', '--users N'],
     ],
     [
       ['policy', 'replay'],

@@ -12,6 +12,12 @@ import { createRequestGate, type Leave } from '../../../src/sidecar/request-gate
 
 const settle = () => new Promise((r) => setImmediate(r));
 
+/** The places taken and waited for, without the refusal counts. */
+function counts(gate: ReturnType<typeof createRequestGate>): { inside: number; waiting: number } {
+  const { inside, waiting } = gate.stats();
+  return { inside, waiting };
+}
+
 /** Enters and records the order in which requests got past the gate. */
 function tracked(gate: ReturnType<typeof createRequestGate>, order: string[]) {
   return (tenant: string, label: string): Promise<Leave> =>
@@ -25,9 +31,9 @@ describe('request gate', () => {
   it('a tenant alone is never held, however many it sends, busy or not', async () => {
     const gate = createRequestGate({ concurrency: 4, queueMax: 2, busy: () => true });
     const leaves = await Promise.all(Array.from({ length: 50 }, () => gate.enter('a')));
-    assert.deepEqual(gate.stats(), { inside: 50, waiting: 0 });
+    assert.deepEqual(counts(gate), { inside: 50, waiting: 0 });
     leaves.forEach((l) => l());
-    assert.deepEqual(gate.stats(), { inside: 0, waiting: 0 });
+    assert.deepEqual(counts(gate), { inside: 0, waiting: 0 });
   });
 
   it('while busy and shared: the flooding tenant keeps its share, the other goes straight in', async () => {
@@ -46,7 +52,7 @@ describe('request gate', () => {
     await settle();
     // Two tenants in: a share of 4 / 2 = 2 each.
     assert.deepEqual(order, ['v0', 'n0', 'n1']);
-    assert.deepEqual(gate.stats(), { inside: 3, waiting: 6 });
+    assert.deepEqual(counts(gate), { inside: 3, waiting: 6 });
     // Between two of its requests the victim stays present; its next one passes at once,
     // ahead of the six waiting.
     victim();
@@ -68,7 +74,7 @@ describe('request gate', () => {
     gate.tick();
     await settle();
     assert.equal(order.length, 10);
-    assert.deepEqual(gate.stats(), { inside: 7, waiting: 0 }, 'n0 has left');
+    assert.deepEqual(counts(gate), { inside: 7, waiting: 0 }, 'n0 has left');
   });
 
   it('while the loop is not busy nobody waits; once it is, the share holds, and drain lets in', async () => {
@@ -109,9 +115,14 @@ describe('request gate', () => {
         /too many requests from this tenant are waiting/.test(err.message),
     );
     assert.deepEqual(rejected, ['noisy']);
+    // Counted by reason since start, for /status and cedargate_requests_shed_total.
+    assert.deepEqual(gate.stats().shed, { tenant_queue_full: 1 });
+    assert.equal(gate.stats().busy, true);
+    await assert.rejects(gate.enter('noisy'), UnavailableError);
+    assert.deepEqual(gate.stats().shed, { tenant_queue_full: 2 });
     victimLeaves();
     assert.ok(await gate.enter('victim'));
-    assert.deepEqual(gate.stats(), { inside: 2, waiting: 2 });
+    assert.deepEqual(counts(gate), { inside: 2, waiting: 2 });
   });
 
   it('a leave called twice frees one place', async () => {
@@ -120,6 +131,6 @@ describe('request gate', () => {
     await gate.enter('b');
     a();
     a();
-    assert.deepEqual(gate.stats(), { inside: 1, waiting: 0 });
+    assert.deepEqual(counts(gate), { inside: 1, waiting: 0 });
   });
 });
