@@ -43,7 +43,7 @@ export interface Identity {
 }
 
 export interface IdentityDeps {
-  /** Where the single issuer's keys are (assemble.ts's keySourceOf); unused with ISSUERS_FILE. */
+  /** Where the single issuer's keys are (parts.ts's keySourceOf); unused with ISSUERS_FILE. */
   keySource: () => KeySource;
   logger: Logger;
   now?: () => number;

@@ -145,7 +145,12 @@ async function openCandidateStore(options: CandidateOptions): Promise<CandidateS
   };
   await tryLoad();
   if (store === null) {
-    retry = setInterval(() => void tryLoad(), options.pollMs);
+    // A load slower than the poll period is waited for, not piled on: each one starts a worker
+    // and compiles the set, and all but the last to finish would be stores left open.
+    let loading: Promise<void> | undefined;
+    retry = setInterval(() => {
+      loading ??= tryLoad().finally(() => (loading = undefined));
+    }, options.pollMs);
     retry.unref();
   }
   return {
