@@ -227,5 +227,5 @@ export function createLoopBusy(options: LoopBusyOptions = {}): {
     options.onSample?.();
   }, options.sampleMs ?? 100);
   timer.unref();
-  return { busy: window.busy, close: () => clearInterval(timer) };
+  return { busy: () => window.busy(), close: () => clearInterval(timer) };
 }
