@@ -8,7 +8,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { UnavailableError } from '../../../src/errors.js';
-import { createRequestGate, type Leave } from '../../../src/sidecar/request-gate.js';
+import {
+  createBusyWindow,
+  createRequestGate,
+  type Leave,
+} from '../../../src/sidecar/request-gate.js';
 
 const settle = () => new Promise((r) => setImmediate(r));
 
@@ -132,5 +136,26 @@ describe('request gate', () => {
     a();
     a();
     assert.deepEqual(counts(gate), { inside: 1, waiting: 0 });
+  });
+});
+
+describe('busy window', () => {
+  it('a sample past the threshold, of the loop or of one core, keeps it busy for the hold', () => {
+    let clock = 0;
+    const w = createBusyWindow({ threshold: 0.8, holdMs: 1000, now: () => clock });
+    assert.equal(w.busy(), false);
+    w.record({ loop: 0.5, cores: 0.3 });
+    assert.equal(w.busy(), false, 'neither past the threshold');
+    w.record({ loop: 0.85, cores: 0.3 });
+    assert.equal(w.busy(), true);
+    // The gate holds the flood back, so the next samples are quiet: still busy within the hold.
+    clock += 500;
+    w.record({ loop: 0.4, cores: 0.4 });
+    assert.equal(w.busy(), true, 'a quiet sample within the hold does not let go');
+    clock += 501;
+    assert.equal(w.busy(), false, 'a whole hold without a busy sample lets go');
+    // Work off the loop (ES256 on libuv's threads): the loop is idle, the process is not.
+    w.record({ loop: 0.1, cores: 1.2 });
+    assert.equal(w.busy(), true);
   });
 });
