@@ -18,9 +18,8 @@ import {
   type PolicyStore,
 } from '../src/sidecar/authz/policy-store.js';
 import { createRandom, DOZEN_ROLES, writeDozenRolePolicies } from './dozen-roles.js';
-import type { MicroResult } from './micro.js';
+import { timeSync, type MicroResult } from './micro-timer.js';
 import { repoRoot } from './processes.js';
-import { createSamples, percentileOf, round } from './stats.js';
 
 /** The role counts measured. */
 export const ROLE_COUNTS = [3, 12, 20] as const;
@@ -52,11 +51,11 @@ export async function benchDecisionsByRoles(options: RolesMicroOptions): Promise
           const engineNow = store.status().decider.engine;
           options.log(`micro: ${options.decisions} uncached decisions, ${engine}, ${count} roles`);
           out.push(
-            timeDecisions(
+            timeSync(
               `decision, uncached, ${engineNow}, ${count} roles`,
               requests,
               warmupOf(options.decisions),
-              store,
+              (r) => store.decide(r),
             ),
           );
         } finally {
@@ -117,33 +116,3 @@ function roleUpdates(roles: readonly string[], n: number): AuthzRequest[] {
 
 /** Untimed calls before the timed ones: 500, or as many as timed when fewer. */
 const warmupOf = (decisions: number): number => Math.min(500, decisions);
-
-/** Times each decision after the warm-up; the outcome lists the answers seen. */
-function timeDecisions(
-  name: string,
-  requests: AuthzRequest[],
-  warmup: number,
-  store: PolicyStore,
-): MicroResult {
-  const samples = createSamples(requests.length);
-  const outcomes = new Set<string>();
-  requests.forEach((r, i) => {
-    const t0 = process.hrtime.bigint();
-    const d = store.decide(r);
-    const t1 = process.hrtime.bigint();
-    if (i < warmup) return;
-    samples.push(Number(t1 - t0) / 1000);
-    outcomes.add(d.allowed ? 'allowed' : 'denied');
-  });
-  const sorted = samples.sorted();
-  let sum = 0;
-  for (const v of sorted) sum += v;
-  return {
-    name,
-    iterations: sorted.length,
-    p50Us: round(percentileOf(sorted, 0.5), 2),
-    p99Us: round(percentileOf(sorted, 0.99), 2),
-    meanUs: round(sum / Math.max(1, sorted.length), 2),
-    outcome: [...outcomes].sort().join(', '),
-  };
-}

@@ -17,20 +17,11 @@ import { createCredentialVerifier } from '../src/sidecar/authn/verifier.js';
 import { buildUpdateContext } from '../src/policy/context.js';
 import { createPolicyStore } from '../src/sidecar/authz/policy-store.js';
 import type { AuthzRequest } from '../src/policy/types.js';
-import { createSamples, percentileOf, round } from './stats.js';
+import { timeAsync, timeSync, type MicroResult } from './micro-timer.js';
 import { benchDecisionsByRoles } from './micro-roles.js';
 import type { CompileDecider } from '../src/sidecar/authz/policy-store.js';
 
-/** Per-call timings of one micro-benchmark, in microseconds. */
-export interface MicroResult {
-  name: string;
-  iterations: number;
-  p50Us: number;
-  p99Us: number;
-  meanUs: number;
-  /** What every call returned, summarized (e.g. "allowed": proves the work was real). */
-  outcome: string;
-}
+export type { MicroResult } from './micro-timer.js';
 
 /** Options of {@link runMicroBenchmarks}. */
 export interface MicroOptions {
@@ -109,28 +100,6 @@ async function benchDecisions(options: MicroOptions): Promise<MicroResult[]> {
   }
 }
 
-/** Times `fn` on each input after `warmup` untimed calls; outcome = the distinct results. */
-function timeSync<T>(
-  name: string,
-  inputs: readonly T[],
-  warmup: number,
-  fn: (input: T) => { allowed: boolean; cached: boolean },
-): MicroResult {
-  const samples = createSamples(inputs.length);
-  const outcomes = new Set<string>();
-  for (let i = 0; i < inputs.length; i++) {
-    const input = inputs[i] as T;
-    const t0 = process.hrtime.bigint();
-    const d = fn(input);
-    const t1 = process.hrtime.bigint();
-    if (i >= warmup) {
-      samples.push(Number(t1 - t0) / 1000);
-      outcomes.add(`${d.allowed ? 'allowed' : 'denied'}${d.cached ? ' (cached)' : ''}`);
-    }
-  }
-  return summarize(name, samples.sorted(), [...outcomes].sort().join(', '));
-}
-
 async function benchCredentials(options: MicroOptions): Promise<MicroResult[]> {
   const dataDir = mkdtempSync(join(tmpdir(), 'cedargate-micro-'));
   try {
@@ -166,15 +135,21 @@ async function benchCredentials(options: MicroOptions): Promise<MicroResult[]> {
       ttlSeconds: 3600,
     });
     for (let i = 0; i < 200; i++) await verifier.verify(`Bearer ${spare}`);
-    const cold = await timeAsync('credential, cold (jose ES256 verify)', headers, (h) =>
-      verifier.verify(h),
+    const cold = await timeAsync(
+      'credential, cold (jose ES256 verify)',
+      headers,
+      (h) => verifier.verify(h),
+      'verified',
     );
     const warmInputs = Array.from(
       { length: headers.length * 10 },
       (_, i) => headers[i % headers.length] as string,
     );
-    const warm = await timeAsync('credential, warm (verified-credential cache)', warmInputs, (h) =>
-      verifier.verify(h),
+    const warm = await timeAsync(
+      'credential, warm (verified-credential cache)',
+      warmInputs,
+      (h) => verifier.verify(h),
+      'verified',
     );
     const stats = verifier.stats();
     cold.outcome = `verified; cache ${stats.cacheHits} hits / ${stats.cacheMisses} misses overall`;
@@ -183,31 +158,4 @@ async function benchCredentials(options: MicroOptions): Promise<MicroResult[]> {
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
   }
-}
-
-async function timeAsync(
-  name: string,
-  inputs: readonly string[],
-  fn: (input: string) => Promise<unknown>,
-): Promise<MicroResult> {
-  const samples = createSamples(inputs.length);
-  for (const input of inputs) {
-    const t0 = process.hrtime.bigint();
-    await fn(input);
-    samples.push(Number(process.hrtime.bigint() - t0) / 1000);
-  }
-  return summarize(name, samples.sorted(), 'verified');
-}
-
-function summarize(name: string, sorted: Float64Array, outcome: string): MicroResult {
-  let sum = 0;
-  for (const v of sorted) sum += v;
-  return {
-    name,
-    iterations: sorted.length,
-    p50Us: round(percentileOf(sorted, 0.5), 2),
-    p99Us: round(percentileOf(sorted, 0.99), 2),
-    meanUs: round(sum / Math.max(1, sorted.length), 2),
-    outcome,
-  };
 }

@@ -5,30 +5,28 @@
  */
 import { resolve } from 'node:path';
 import {
-  atMostRequestTimeout,
   bool,
   ConfigError,
   fraction,
   int,
-  isHttpUrl,
   line,
   listenHost,
   port,
   str,
   url,
   type Env,
+  type Mode,
 } from './config/env.js';
 import { eventConsistency, type EventConsistency } from './config/events.js';
-import { claimPath, exclusiveWithIssuersFile, typ } from './config/identity.js';
+import { httpLimits } from './config/http.js';
+import { claimPath, issuerConfig, type IssuerConfig } from './config/identity.js';
 import { redisTarget } from './config/redis.js';
 
-export { ConfigError, isHttpUrl } from './config/env.js';
+export { ConfigError, isHttpUrl, type Mode } from './config/env.js';
 export { EVENT_CONSISTENCIES, type EventConsistency } from './config/events.js';
 
 /** DEFAULT_DENY_NOTICE's default: says no rule allows it, and nothing of any policy. */
 export const DEFAULT_DENY_NOTICE = 'No policy allows this action for your roles.';
-
-export type Mode = 'start' | 'sidecar' | 'backend' | 'cli';
 
 export interface Config {
   readonly mode: Mode;
@@ -84,8 +82,8 @@ export interface Config {
   readonly bodyBudgetBytes: number;
   /**
    * Expensive, uncached steps (a cold credential, an uncached decision, a permissions answer, a
-   * user look-up that misses) run at most this many at once, taken from the tenants' queues in
-   * turn (FAIR_CONCURRENCY; src/sidecar/fair-scheduler.ts).
+   * user look-up that misses, up to sending it) run at most this many at once, taken from the
+   * tenants' queues in turn (FAIR_CONCURRENCY; src/sidecar/fair-scheduler.ts).
    */
   readonly fairConcurrency: number;
   /** Such steps one tenant may have waiting (FAIR_QUEUE_MAX); past it that tenant gets 503. */
@@ -138,8 +136,58 @@ export interface Config {
 /**
  * Reads the configuration for one process kind. `sidecar` refuses to start without a key source
  * and required claims; `start` falls back to the development key and the dev issuer/audience.
+ * The parts are read in a fixed order: of several bad variables, the first read is the one named.
  */
 export function loadConfig(mode: Mode, env: Env = process.env): Config {
+  const upstream = upstreamConfig(env);
+  const issuer = issuerConfig(mode, env);
+  const redisUrl = redisTarget(env);
+  const tenantClaim = claimPath(env, 'TENANT_CLAIM', 'tenant_id', '/org/id');
+  const userClaim = claimPath(env, 'USER_CLAIM', 'sub', '/ext/uid');
+  const trustSecret = trustSecretOf(env);
+  const logLevel = logLevelOf(env);
+  const http = httpLimits(mode, env);
+  const policyDir = resolve(str(env, 'POLICY_DIR') ?? './policies');
+  const candidatePolicyDir = candidateDir(env, policyDir);
+  return Object.freeze({
+    mode,
+    ...listening(env),
+    ...upstream,
+    dataDir: resolve(str(env, 'DATA_DIR') ?? './data'),
+    policyDir,
+    candidatePolicyDir,
+    redisUrl,
+    ...issuerSettings(issuer),
+    tenantClaim,
+    userClaim,
+    ...answers(env),
+    trustSecret,
+    upstreamTimeoutMs: int(env, 'UPSTREAM_TIMEOUT_MS', 5000, 1, 600_000, '5000'),
+    ...http,
+    ...capacity(env),
+    ...identityTuning(env),
+    ...events(env),
+    shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 10_000, 0, 600_000, '10000'),
+    policyPollMs: int(env, 'POLICY_POLL_MS', 5_000, 100, 3_600_000, '5000'),
+    decisionCrosscheckRate: fraction(env, 'DECISION_CROSSCHECK_RATE', 0.001, '0.001'),
+    logLevel,
+  });
+}
+
+/** Where the two servers listen (the backend's port is the upstream's). */
+function listening(env: Env): Pick<Config, 'port' | 'host' | 'adminPort' | 'adminHost'> {
+  return {
+    port: port(env, 'PORT', 8080),
+    host: str(env, 'HOST') ?? '0.0.0.0',
+    adminPort: port(env, 'ADMIN_PORT', 9901),
+    adminHost: listenHost(env, 'ADMIN_HOST', '127.0.0.1'),
+  };
+}
+
+/** The backend, and the URL the sidecar forwards to (the backend's own unless UPSTREAM_URL). */
+function upstreamConfig(
+  env: Env,
+): Pick<Config, 'backendPort' | 'backendHost' | 'upstreamUrl' | 'upstreamUrlSet'> {
   const backendPort = port(env, 'BACKEND_PORT', 8081);
   const backendHost = str(env, 'BACKEND_HOST') ?? '127.0.0.1';
   // http only: the sidecar's forwarder and its agent speak plain HTTP, so an https URL would be
@@ -153,145 +201,34 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
       'http://127.0.0.1:8081',
       'TLS to the backend is not supported (it listens on loopback beside the sidecar)',
     ) ?? `http://127.0.0.1:${backendPort}`;
-  const jwksUrl = url(
-    env,
-    'JWKS_URL',
-    ['http:', 'https:'],
-    'https://issuer.example.com/.well-known/jwks.json',
-  );
-  const jwksFile = str(env, 'JWKS_FILE');
-  if (jwksUrl !== undefined && jwksFile !== undefined) {
-    throw new ConfigError(
-      'JWKS_FILE',
-      'set JWKS_URL or JWKS_FILE, not both',
-      '/etc/cedargate/jwks.json',
-    );
-  }
-  const issuerEnv = str(env, 'JWT_ISSUER');
-  const audienceEnv = str(env, 'JWT_AUDIENCE');
-  const jwtTyp = typ(env, 'JWT_TYP');
-  const issuersFile = str(env, 'ISSUERS_FILE');
-  if (issuersFile !== undefined) {
-    exclusiveWithIssuersFile(env);
-  } else if (mode === 'sidecar') {
-    if (issuerEnv === undefined)
-      throw new ConfigError(
-        'JWT_ISSUER',
-        'the sidecar needs the required issuer (or ISSUERS_FILE)',
-        'https://issuer.example.com/',
-      );
-    if (audienceEnv === undefined)
-      throw new ConfigError('JWT_AUDIENCE', 'the sidecar needs the required audience', 'users-api');
-    if (jwksUrl === undefined && jwksFile === undefined && !isHttpUrl(issuerEnv)) {
-      throw new ConfigError(
-        'JWKS_URL',
-        `the sidecar needs JWKS_URL or JWKS_FILE, or a JWT_ISSUER URL to discover them from (got "${issuerEnv}")`,
-        'https://issuer.example.com/.well-known/jwks.json',
-      );
-    }
-  }
-  const redisUrl = redisTarget(env);
-  const tenantClaim = claimPath(env, 'TENANT_CLAIM', 'tenant_id', '/org/id');
-  const userClaim = claimPath(env, 'USER_CLAIM', 'sub', '/ext/uid');
-  const trustSecret = str(env, 'TRUST_SECRET');
-  if (trustSecret !== undefined && trustSecret.length < 16) {
-    throw new ConfigError(
-      'TRUST_SECRET',
-      'must be at least 16 characters',
-      'a-long-random-string-from-a-secret',
-    );
-  }
-  const logLevel = (str(env, 'LOG_LEVEL') ?? 'info').toLowerCase();
-  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
-    throw new ConfigError(
-      'LOG_LEVEL',
-      `must be one of fatal, error, warn, info, debug, trace, silent; got "${logLevel}"`,
-      'info',
-    );
-  }
-  // node refuses (with a RangeError, at listen time) a headers timeout over the request timeout.
-  const headersTimeoutMs = int(env, 'HEADERS_TIMEOUT_MS', 10_000, 100, 600_000, '10000');
-  const requestTimeoutMs = int(env, 'REQUEST_TIMEOUT_MS', 30_000, 100, 600_000, '30000');
-  atMostRequestTimeout('HEADERS_TIMEOUT_MS', headersTimeoutMs, requestTimeoutMs, 10_000);
-  const bodyLimitBytes = int(
-    env,
-    'BODY_LIMIT_BYTES',
-    1024 * 1024,
-    1024,
-    64 * 1024 * 1024,
-    '1048576',
-  );
-  // A few seconds, and never past the request timeout (node's own 408 would come first).
-  const bodyTimeoutDefault = Math.min(5_000, requestTimeoutMs);
-  const bodyTimeoutMs = int(
-    env,
-    'BODY_TIMEOUT_MS',
-    bodyTimeoutDefault,
-    100,
-    600_000,
-    String(bodyTimeoutDefault),
-  );
-  atMostRequestTimeout('BODY_TIMEOUT_MS', bodyTimeoutMs, requestTimeoutMs, 5_000);
-  const bodyBudgetBytes = int(
-    env,
-    'BODY_BUDGET_BYTES',
-    64 * 1024 * 1024,
-    1024,
-    16 * 1024 * 1024 * 1024,
-    '67108864',
-  );
-  // A budget under the per-body limit would refuse a body the limit allows, even alone.
-  if (bodyBudgetBytes < bodyLimitBytes) {
-    throw new ConfigError(
-      'BODY_BUDGET_BYTES',
-      `must be at least BODY_LIMIT_BYTES (${bodyLimitBytes})`,
-      String(Math.max(64 * 1024 * 1024, bodyLimitBytes)),
-    );
-  }
-  const keepAliveTimeoutMs = int(env, 'KEEP_ALIVE_TIMEOUT_MS', 5_000, 100, 600_000, '5000');
-  // By default a margin under the keep-alive timeout that the backend shares with the sidecar
-  // (one env in `start`, the same ConfigMap for both containers of a pod).
-  const idleDefault = keepAliveTimeoutMs - Math.min(1000, Math.floor(keepAliveTimeoutMs / 2));
-  const upstreamIdleTimeoutMs = int(
-    env,
-    'UPSTREAM_IDLE_TIMEOUT_MS',
-    idleDefault,
-    50,
-    600_000,
-    String(idleDefault),
-  );
-  if (mode === 'start' && upstreamIdleTimeoutMs >= keepAliveTimeoutMs) {
-    throw new ConfigError(
-      'UPSTREAM_IDLE_TIMEOUT_MS',
-      `must be under KEEP_ALIVE_TIMEOUT_MS (${keepAliveTimeoutMs}), or the sidecar may reuse a connection the backend is closing`,
-      String(idleDefault),
-    );
-  }
-  const policyDir = resolve(str(env, 'POLICY_DIR') ?? './policies');
-  const candidatePolicyDir = candidateDir(env, policyDir);
-  return Object.freeze({
-    mode,
-    port: port(env, 'PORT', 8080),
-    host: str(env, 'HOST') ?? '0.0.0.0',
-    adminPort: port(env, 'ADMIN_PORT', 9901),
-    adminHost: listenHost(env, 'ADMIN_HOST', '127.0.0.1'),
+  return {
     backendPort,
     backendHost,
     upstreamUrl,
     upstreamUrlSet: str(env, 'UPSTREAM_URL') !== undefined,
-    dataDir: resolve(str(env, 'DATA_DIR') ?? './data'),
-    policyDir,
-    candidatePolicyDir,
-    redisUrl,
-    jwksUrl,
+  };
+}
+
+type IdentityKey =
+  'jwksUrl' | 'jwksFile' | 'jwtIssuer' | 'jwtIssuerSet' | 'jwtAudience' | 'jwtTyp' | 'issuersFile';
+
+/** The issuer's variables with their defaults (the development issuer) and paths resolved. */
+function issuerSettings(issuer: IssuerConfig): Pick<Config, IdentityKey> {
+  const { jwksFile, jwtIssuer, jwtAudience, issuersFile } = issuer;
+  return {
+    jwksUrl: issuer.jwksUrl,
     jwksFile: jwksFile === undefined ? undefined : resolve(jwksFile),
-    jwtIssuer: issuerEnv ?? 'cedargate-dev',
-    jwtIssuerSet: issuerEnv !== undefined,
-    jwtAudience: audienceEnv ?? 'cedargate',
-    jwtTyp,
-    tenantClaim,
-    userClaim,
+    jwtIssuer: jwtIssuer ?? 'cedargate-dev',
+    jwtIssuerSet: jwtIssuer !== undefined,
+    jwtAudience: jwtAudience ?? 'cedargate',
+    jwtTyp: issuer.jwtTyp,
     issuersFile: issuersFile === undefined ? undefined : resolve(issuersFile),
+  };
+}
+
+/** What the sidecar answers with: enforcing or in shadow, the playground, a default deny's notice. */
+function answers(env: Env): Pick<Config, 'enforce' | 'playground' | 'defaultDenyNotice'> {
+  return {
     enforce: bool(env, 'ENFORCE', true),
     playground: bool(env, 'PLAYGROUND', false),
     defaultDenyNotice: line(
@@ -301,11 +238,14 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
       500,
       '"Ask your tenant admin for a role that allows this."',
     ),
-    trustSecret,
-    upstreamTimeoutMs: int(env, 'UPSTREAM_TIMEOUT_MS', 5000, 1, 600_000, '5000'),
-    bodyLimitBytes,
-    bodyTimeoutMs,
-    bodyBudgetBytes,
+  };
+}
+
+/** How much the sidecar takes on at once: the fair scheduler's bounds, a page, the headers. */
+function capacity(
+  env: Env,
+): Pick<Config, 'fairConcurrency' | 'fairQueueMax' | 'pageMaxBytes' | 'maxHeaderBytes'> {
+  return {
     fairConcurrency: int(env, 'FAIR_CONCURRENCY', 4, 1, 1024, '4'),
     fairQueueMax: int(env, 'FAIR_QUEUE_MAX', 64, 1, 100_000, '64'),
     pageMaxBytes: int(
@@ -317,23 +257,71 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
       '4194304',
     ),
     maxHeaderBytes: int(env, 'MAX_HEADER_BYTES', 16 * 1024, 1024, 1024 * 1024, '16384'),
-    headersTimeoutMs,
-    requestTimeoutMs,
-    keepAliveTimeoutMs,
-    upstreamIdleTimeoutMs,
+  };
+}
+
+/** How a credential is checked: the clock's slack, the key fetches, the users' and tokens' caches. */
+function identityTuning(
+  env: Env,
+): Pick<
+  Config,
+  | 'clockToleranceSeconds'
+  | 'jwksTimeoutMs'
+  | 'jwksCooldownMs'
+  | 'userCacheTtlMs'
+  | 'revocationFailOpen'
+> {
+  return {
     clockToleranceSeconds: int(env, 'CLOCK_TOLERANCE_SECONDS', 30, 0, 300, '30'),
     jwksTimeoutMs: int(env, 'JWKS_TIMEOUT_MS', 2_000, 50, 60_000, '2000'),
     jwksCooldownMs: int(env, 'JWKS_COOLDOWN_MS', 30_000, 0, 3_600_000, '30000'),
     userCacheTtlMs: int(env, 'USER_CACHE_TTL_MS', 5_000, 0, 3_600_000, '5000'),
     revocationFailOpen: bool(env, 'REVOCATION_FAIL_OPEN', false),
+  };
+}
+
+/** The change stream between replicas: its length, the lag allowed, the consistency mode. */
+function events(
+  env: Env,
+): Pick<
+  Config,
+  | 'eventStreamMaxLen'
+  | 'eventMaxLagMs'
+  | 'eventConsistency'
+  | 'eventMaxStalenessMs'
+  | 'eventCheckEachRequest'
+> {
+  return {
     eventStreamMaxLen: int(env, 'EVENT_STREAM_MAXLEN', 100_000, 1_000, 100_000_000, '100000'),
     eventMaxLagMs: int(env, 'EVENT_MAX_LAG_MS', 2_000, 10, 600_000, '2000'),
     ...eventConsistency(env),
-    shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 10_000, 0, 600_000, '10000'),
-    policyPollMs: int(env, 'POLICY_POLL_MS', 5_000, 100, 3_600_000, '5000'),
-    decisionCrosscheckRate: fraction(env, 'DECISION_CROSSCHECK_RATE', 0.001, '0.001'),
-    logLevel,
-  });
+  };
+}
+
+function trustSecretOf(env: Env): string | undefined {
+  const trustSecret = str(env, 'TRUST_SECRET');
+  if (trustSecret !== undefined && trustSecret.length < 16) {
+    throw new ConfigError(
+      'TRUST_SECRET',
+      'must be at least 16 characters',
+      'a-long-random-string-from-a-secret',
+    );
+  }
+  return trustSecret;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+function logLevelOf(env: Env): string {
+  const logLevel = (str(env, 'LOG_LEVEL') ?? 'info').toLowerCase();
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new ConfigError(
+      'LOG_LEVEL',
+      `must be one of ${LOG_LEVELS.join(', ')}; got "${logLevel}"`,
+      'info',
+    );
+  }
+  return logLevel;
 }
 
 /** CANDIDATE_POLICY_DIR, resolved; the enforced directory itself would compare a set with itself. */

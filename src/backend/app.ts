@@ -31,7 +31,7 @@ import { expectedVersionFor } from '../common/if-match.js';
 import { readJsonBody } from '../common/body.js';
 import { parseCursor, parseLimit } from '../common/list-query.js';
 import { DEFAULT_PAGE_MAX_BYTES } from './store/page-budget.js';
-import type { UserPage, UserStore } from './store/store.js';
+import { noSuchUser, type UserPage, type UserStore } from './store/store.js';
 
 export interface BackendDeps {
   store: UserStore;
@@ -50,9 +50,9 @@ interface Locals {
   tenantId: string;
 }
 
-/** Builds the backend's express app. */
+/** Builds the backend's express app: health, then trust and tenant, then the users API. */
 export function createBackendApp(deps: BackendDeps): express.Express {
-  const { store, logger } = deps;
+  const { logger } = deps;
   const app = express();
   app.disable('x-powered-by');
   // ETags are ours (one per stored version), never express's hash of the body.
@@ -60,17 +60,37 @@ export function createBackendApp(deps: BackendDeps): express.Express {
   app.set('query parser', 'simple');
 
   app.use(logRequests(logger));
-  app.get('/healthz', async (_req, res) => {
+  app.get('/healthz', healthz(deps.store));
+  app.use(requireTrust(deps.trustSecret));
+  app.use(requireTenant);
+  // express would answer OPTIONS itself (200, text); this API has no such route.
+  app.use((req, _res, next) => {
+    if (req.method === 'OPTIONS') throw new NotFoundError('no such route');
+    next();
+  });
+  app.use(usersRouter(deps));
+  app.use(() => {
+    throw new NotFoundError('no such route');
+  });
+  app.use(handleErrors(logger));
+  return app;
+}
+
+/** 200 while the store answers, 503 otherwise. Mounted before the trust check. */
+function healthz(store: UserStore): RequestHandler {
+  return async (_req, res) => {
     try {
       await store.ping();
     } catch (err) {
       throw new UnavailableError('the users store is not answering', { cause: err });
     }
     sendJson(res, 200, { status: 'ok' });
-  });
-  app.use(requireTrust(deps.trustSecret));
-  app.use(requireTenant);
+  };
+}
 
+/** The users API of contract §3, each route its checks in the contract's order. */
+function usersRouter(deps: BackendDeps): express.Router {
+  const { store } = deps;
   const users = express.Router({ caseSensitive: true, strict: true });
   users.get('/v1/users', async (req, res) => {
     const page = await store.listUsers(tenantOf(res), {
@@ -80,7 +100,6 @@ export function createBackendApp(deps: BackendDeps): express.Express {
     });
     await streamPage(res, page);
   });
-
   users.post('/v1/users', async (req, res) => {
     const input = validateNewUser(await readJsonBody(req, { limit: deps.bodyLimitBytes }));
     checkRoles(input.roles, deps.allowedRoles());
@@ -88,50 +107,40 @@ export function createBackendApp(deps: BackendDeps): express.Express {
     res.set('location', `/v1/users/${user.id}`);
     sendUser(res, 201, user);
   });
-
   users.get('/v1/users/:id', async (req, res) => {
     sendUser(res, 200, await findUser(store, tenantOf(res), userIdOf(req)));
   });
-
   users.put('/v1/users/:id', async (req, res) => {
-    const id = userIdOf(req);
-    const patch = validateUserPatch(await readJsonBody(req, { limit: deps.bodyLimitBytes }));
-    const current = await findUser(store, tenantOf(res), id);
-    if (patch.roles !== undefined) checkRoles(patch.roles, deps.allowedRoles());
-    const expected = expectedVersionFor(req.get('if-match'), current);
-    assertOwnerKeepsAdmin(current, patch);
-    // The generation the matched tag was read in: the write is refused if the store left it.
-    sendUser(
-      res,
-      200,
-      await store.updateUser(tenantOf(res), id, patch, expected, current.generation),
-    );
+    sendUser(res, 200, await updateUser(deps, req, tenantOf(res)));
   });
-
   users.delete('/v1/users/:id', async (req, res) => {
-    const id = userIdOf(req);
-    const current = await findUser(store, tenantOf(res), id);
-    const expected = expectedVersionFor(req.get('if-match'), current);
-    if (current.is_owner) {
-      throw new ConflictError('the tenant owner cannot be deleted', {
-        details: { invariant: 'one_owner' },
-      });
-    }
-    await store.deleteUser(tenantOf(res), id, expected, current.generation);
+    await deleteUser(store, req, tenantOf(res));
     res.set('cache-control', 'no-store').status(204).end();
   });
+  return users;
+}
 
-  // express would answer OPTIONS itself (200, text); this API has no such route.
-  app.use((req, _res, next) => {
-    if (req.method === 'OPTIONS') throw new NotFoundError('no such route');
-    next();
-  });
-  app.use(users);
-  app.use(() => {
-    throw new NotFoundError('no such route');
-  });
-  app.use(handleErrors(logger));
-  return app;
+async function updateUser(deps: BackendDeps, req: Request, tenantId: string): Promise<StoredUser> {
+  const id = userIdOf(req);
+  const patch = validateUserPatch(await readJsonBody(req, { limit: deps.bodyLimitBytes }));
+  const current = await findUser(deps.store, tenantId, id);
+  if (patch.roles !== undefined) checkRoles(patch.roles, deps.allowedRoles());
+  const expected = expectedVersionFor(req.get('if-match'), current);
+  assertOwnerKeepsAdmin(current, patch);
+  // The generation the matched tag was read in: the write is refused if the store left it.
+  return deps.store.updateUser(tenantId, id, patch, expected, current.generation);
+}
+
+async function deleteUser(store: UserStore, req: Request, tenantId: string): Promise<void> {
+  const id = userIdOf(req);
+  const current = await findUser(store, tenantId, id);
+  const expected = expectedVersionFor(req.get('if-match'), current);
+  if (current.is_owner) {
+    throw new ConflictError('the tenant owner cannot be deleted', {
+      details: { invariant: 'one_owner' },
+    });
+  }
+  await store.deleteUser(tenantId, id, expected, current.generation);
 }
 
 /**
@@ -156,7 +165,7 @@ function userIdOf(req: Request): string {
 
 async function findUser(store: UserStore, tenantId: string, id: string): Promise<StoredUser> {
   const user = await store.getUser(tenantId, id);
-  if (user === null) throw new NotFoundError('no such user in this tenant');
+  if (user === null) throw noSuchUser();
   return user;
 }
 

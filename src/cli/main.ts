@@ -77,7 +77,8 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(await usage());
     return name === undefined ? 2 : 0;
   }
-  const command = commands[name];
+  // Own keys only: "toString", "constructor" or "__proto__" name no command.
+  const command = Object.hasOwn(commands, name) ? commands[name] : undefined;
   if (command === undefined) {
     const hint = name.startsWith('-') ? `unknown flag ${name}` : `unknown command "${name}"`;
     process.stderr.write(`cedargate: ${hint}\nrun "cedargate --help" for usage\n`);

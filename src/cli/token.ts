@@ -38,7 +38,9 @@ const subcommands: Record<string, Subcommand> = {
 /** Entry point called by `src/cli/main.ts`. */
 export async function run(args: string[]): Promise<number> {
   const [first, ...rest] = args;
-  const subcommand = first === undefined ? undefined : subcommands[first];
+  // Own keys only: "toString" names no subcommand.
+  const subcommand =
+    first !== undefined && Object.hasOwn(subcommands, first) ? subcommands[first] : undefined;
   if (subcommand !== undefined) return subcommand(rest);
   if (wantsHelp(args)) {
     throw new HelpRequested(

@@ -76,109 +76,131 @@ const SIMPLE_ESCAPES = new Set(['"', '\\', '/', 'b', 'f', 'n', 'r', 't']);
 
 /** Validates `text` as exactly one JSON value with no duplicate object keys; throws otherwise. */
 function scanJson(text: string): void {
-  let pos = 0;
+  const scanner = new JsonScanner(text);
+  scanner.value(0);
+  scanner.end();
+}
 
-  const skipWs = (): void => {
-    while (pos < text.length && WS.has(text[pos] as string)) pos++;
-  };
+/** A cursor over the text: each method reads one piece of the grammar past `pos`, or throws. */
+class JsonScanner {
+  private pos = 0;
 
-  // A loop, not a regex: V8's backtracking regex runs out of stack on long escaped strings.
-  const readString = (): string => {
-    const start = pos;
-    pos++; // the opening quote
+  constructor(private readonly text: string) {}
+
+  /** One value, nested `depth` levels deep. */
+  value(depth: number): void {
+    if (depth > MAX_JSON_DEPTH) {
+      throw new InvalidInputError(`JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
+    }
+    this.skipWs();
+    const c = this.text[this.pos];
+    if (c === '{') this.object(depth);
+    else if (c === '[') this.array(depth);
+    else if (c === '"') this.string();
+    else this.scalar();
+  }
+
+  /** Nothing but white space after the value. */
+  end(): void {
+    this.skipWs();
+    if (this.pos !== this.text.length) {
+      throw new JsonSyntaxError('unexpected data after the value', this.pos);
+    }
+  }
+
+  private object(depth: number): void {
+    this.pos++;
+    const keys = new Set<string>();
+    this.skipWs();
+    if (this.text[this.pos] === '}') {
+      this.pos++;
+      return;
+    }
+    do {
+      this.skipWs();
+      this.key(keys);
+      this.skipWs();
+      if (this.text[this.pos] !== ':') throw new JsonSyntaxError('expected ":"', this.pos);
+      this.pos++;
+      this.value(depth + 1);
+    } while (!this.closedBy('}'));
+  }
+
+  /** A member's key, refused if `keys` already holds it. */
+  private key(keys: Set<string>): void {
+    if (this.text[this.pos] !== '"') throw new JsonSyntaxError('expected a key', this.pos);
+    const at = this.pos;
+    // Compare keys after unescaping: "rol\u0065s" is "roles".
+    const key = JSON.parse(this.string()) as string;
+    if (keys.has(key)) {
+      throw new InvalidInputError(`duplicate key "${key}" in the JSON body`, {
+        details: { key, position: at },
+      });
+    }
+    keys.add(key);
+  }
+
+  private array(depth: number): void {
+    this.pos++;
+    this.skipWs();
+    if (this.text[this.pos] === ']') {
+      this.pos++;
+      return;
+    }
+    do this.value(depth + 1);
+    while (!this.closedBy(']'));
+  }
+
+  /** `true`, `false`, `null` or a number. */
+  private scalar(): void {
+    for (const literal of ['true', 'false', 'null']) {
+      if (this.text.startsWith(literal, this.pos)) {
+        this.pos += literal.length;
+        return;
+      }
+    }
+    NUMBER.lastIndex = this.pos;
+    const m = NUMBER.exec(this.text);
+    if (m === null) throw new JsonSyntaxError('unexpected character', this.pos);
+    this.pos += m[0].length;
+  }
+
+  /** A string, quotes included, as it stands in the text. */
+  private string(): string {
+    // A loop, not a regex: V8's backtracking regex runs out of stack on long escaped strings.
+    const { text } = this;
+    const start = this.pos;
+    let pos = start + 1; // past the opening quote
     for (;;) {
       if (pos >= text.length) throw new JsonSyntaxError('unterminated string', start);
       const code = text.charCodeAt(pos);
       if (code === 0x22) break;
       if (code < 0x20) throw new JsonSyntaxError('control character in a string', pos);
-      if (code === 0x5c) {
-        const next = text[pos + 1];
-        if (next !== undefined && SIMPLE_ESCAPES.has(next)) {
-          pos += 2;
-        } else if (next === 'u' && HEX4.test(text.slice(pos + 2, pos + 6))) {
-          pos += 6;
-        } else {
-          throw new JsonSyntaxError('bad escape', pos);
-        }
-      } else {
+      if (code !== 0x5c) {
         pos++;
+        continue;
       }
+      const next = text[pos + 1];
+      if (next !== undefined && SIMPLE_ESCAPES.has(next)) pos += 2;
+      else if (next === 'u' && HEX4.test(text.slice(pos + 2, pos + 6))) pos += 6;
+      else throw new JsonSyntaxError('bad escape', pos);
     }
-    pos++; // the closing quote
-    return text.slice(start, pos);
-  };
+    this.pos = pos + 1; // past the closing quote
+    return text.slice(start, this.pos);
+  }
 
   /** After a member or an element: true past the closing bracket, false past a comma. */
-  const closedBy = (close: '}' | ']'): boolean => {
-    skipWs();
-    const c = text[pos];
-    if (c !== ',' && c !== close) throw new JsonSyntaxError(`expected "," or "${close}"`, pos);
-    pos++;
+  private closedBy(close: '}' | ']'): boolean {
+    this.skipWs();
+    const c = this.text[this.pos];
+    if (c !== ',' && c !== close) {
+      throw new JsonSyntaxError(`expected "," or "${close}"`, this.pos);
+    }
+    this.pos++;
     return c === close;
-  };
+  }
 
-  const scanValue = (depth: number): void => {
-    if (depth > MAX_JSON_DEPTH) {
-      throw new InvalidInputError(`JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
-    }
-    skipWs();
-    const c = text[pos];
-    if (c === '{') {
-      pos++;
-      const keys = new Set<string>();
-      skipWs();
-      if (text[pos] === '}') {
-        pos++;
-        return;
-      }
-      for (;;) {
-        skipWs();
-        if (text[pos] !== '"') throw new JsonSyntaxError('expected a key', pos);
-        const at = pos;
-        // Compare keys after unescaping: "rol\u0065s" is "roles".
-        const key = JSON.parse(readString()) as string;
-        if (keys.has(key)) {
-          throw new InvalidInputError(`duplicate key "${key}" in the JSON body`, {
-            details: { key, position: at },
-          });
-        }
-        keys.add(key);
-        skipWs();
-        if (text[pos] !== ':') throw new JsonSyntaxError('expected ":"', pos);
-        pos++;
-        scanValue(depth + 1);
-        if (closedBy('}')) return;
-      }
-    }
-    if (c === '[') {
-      pos++;
-      skipWs();
-      if (text[pos] === ']') {
-        pos++;
-        return;
-      }
-      for (;;) {
-        scanValue(depth + 1);
-        if (closedBy(']')) return;
-      }
-    }
-    if (c === '"') {
-      readString();
-      return;
-    }
-    for (const literal of ['true', 'false', 'null']) {
-      if (text.startsWith(literal, pos)) {
-        pos += literal.length;
-        return;
-      }
-    }
-    NUMBER.lastIndex = pos;
-    const m = NUMBER.exec(text);
-    if (m === null) throw new JsonSyntaxError('unexpected character', pos);
-    pos += m[0].length;
-  };
-
-  scanValue(0);
-  skipWs();
-  if (pos !== text.length) throw new JsonSyntaxError('unexpected data after the value', pos);
+  private skipWs(): void {
+    while (this.pos < this.text.length && WS.has(this.text[this.pos] as string)) this.pos++;
+  }
 }

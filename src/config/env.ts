@@ -18,6 +18,9 @@ export class ConfigError extends Error {
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
+/** The process kind a configuration is read for (`cli`: a one-shot command). */
+export type Mode = 'start' | 'sidecar' | 'backend' | 'cli';
+
 export function str(env: Env, name: string): string | undefined {
   const v = env[name];
   return v === undefined || v.trim() === '' ? undefined : v.trim();

@@ -1,5 +1,5 @@
 /**
- * Which shape of Cedar call a policy set can be decided with, read from Cedar's JSON form (EST)
+ * Which shape of Cedar call a policy set can be decided with, read from the typed EST (est.ts)
  * of its policies at load. Every saving here must leave every decision, every determining
  * policy and every evaluation error as the full call gives them (the differential test in
  * test/unit/policy/cedar-adapter-differential.test.ts holds the two side by side):
@@ -17,14 +17,8 @@
  *   names an action this module cannot place (an action group, another type) keeps the policy
  *   in every slice.
  */
-
-/** The parts of a policy's EST this module reads; the rest is walked as plain JSON. */
-export interface PolicyEst {
-  principal?: unknown;
-  action?: unknown;
-  resource?: unknown;
-  conditions?: readonly unknown[];
-}
+import { subExpressionsOf } from './est.js';
+import type { ActionScope, EntityRef, Expr, PolicyEst, PrincipalOrResourceScope } from './est.js';
 
 /** How the set's requests are sent to Cedar. */
 export interface CallShape {
@@ -37,18 +31,22 @@ export interface CallShape {
 }
 
 /** What the analysis needs of the schema. */
-export interface CallShapeSchema {
+export interface CallShapeSchema extends ActionShape {
+  /** The schema declares attributes or tags on `Tenant`. */
+  tenantHasData: boolean;
+}
+
+/** What placing an action scope needs of the schema. */
+export interface ActionShape {
   /** The fully qualified action entity type, e.g. `Cedargate::Action`. */
   actionType: string;
   /** Every action the schema declares. */
   actions: readonly string[];
   /**
-   * The actions other actions are `in` (groups are declared actions too): a scope naming one
-   * may match any action. Absent: none.
+   * The actions other actions are `in` (groups are declared actions too, schema-json.ts
+   * `actionGroupsOf`): a scope naming one may match any action. Absent: none.
    */
   groups?: readonly string[];
-  /** The schema declares attributes or tags on `Tenant`. */
-  tenantHasData: boolean;
 }
 
 /** The call shape of the policies `ests` (keyed by policy id) under `schema`. */
@@ -74,52 +72,55 @@ export function callShapeOf(
 
 /**
  * Whether the policy can read the entity hierarchy: a principal or resource scope with `in`
- * (also `is ... in`), or an `in` anywhere in its conditions. Any object with an `in` key counts,
- * so a record literal with an attribute named `in` keeps the full form too: a false alarm costs
- * only speed.
+ * (also `is ... in`), or an `in` (also `is ... in`) anywhere in its conditions. A template slot
+ * counts too: what it stands for is not known here.
  */
 export function usesHierarchy(est: PolicyEst): boolean {
-  return hasInKey(est.principal) || hasInKey(est.resource) || (est.conditions ?? []).some(hasInKey);
+  return (
+    scopeUsesHierarchy(est.principal) ||
+    scopeUsesHierarchy(est.resource) ||
+    est.conditions.some((c) => exprUsesHierarchy(c.body))
+  );
 }
 
-function hasInKey(node: unknown): boolean {
-  if (Array.isArray(node)) return node.some(hasInKey);
-  if (typeof node !== 'object' || node === null) return false;
-  const o = node as Record<string, unknown>;
-  // A scope says `{op: "in", ...}`; an expression says `{in: {...}}`; `is ... in` has an `in` key.
-  if (o['op'] === 'in' || 'in' in o) return true;
-  return Object.values(o).some(hasInKey);
+function scopeUsesHierarchy(scope: PrincipalOrResourceScope): boolean {
+  return scope.op === 'in' || scope.op === 'slot' || (scope.op === 'is' && scope.in !== undefined);
+}
+
+function exprUsesHierarchy(e: Expr): boolean {
+  if (e.op === 'in' || e.op === 'slot' || (e.op === 'is' && e.in !== undefined)) return true;
+  return subExpressionsOf(e).some(exprUsesHierarchy);
 }
 
 /**
- * Whether an action scope (EST) can match `action`: `All`, `==` it, or `in` a list holding it.
- * An `in` of an entity that is not one of the schema's plain actions (a group, declared or not)
- * may match anything, and so does any form this module does not know.
+ * Whether an action scope holds for `action`: true where it names the action itself (or is
+ * `All`), false where it names plain actions only and not this one, null where it names a group
+ * or an entity that is not one of the schema's actions (only Cedar's action hierarchy can say).
+ */
+export function actionScopeHolds(
+  scope: ActionScope,
+  action: string,
+  schema: ActionShape,
+): boolean | null {
+  if (scope.op === 'All') return true;
+  const named = scope.op === '==' ? [scope.entity] : scope.entities;
+  const isAction = (e: EntityRef, id: string) => e.type === schema.actionType && e.id === id;
+  if (named.some((e) => isAction(e, action))) return true;
+  const groups = schema.groups ?? [];
+  const isPlainAction = (e: EntityRef) =>
+    schema.actions.some((a) => isAction(e, a)) && !groups.some((g) => isAction(e, g));
+  return named.every(isPlainAction) ? false : null;
+}
+
+/**
+ * Whether an action scope can match `action`: `All`, `==` it, or `in` a list holding it. An
+ * entity that is not one of the schema's plain actions (a group, declared or not) may match
+ * anything.
  */
 export function actionScopeMayMatch(
-  scope: unknown,
+  scope: ActionScope,
   action: string,
-  schema: Pick<CallShapeSchema, 'actionType' | 'actions' | 'groups'>,
+  schema: ActionShape,
 ): boolean {
-  if (typeof scope !== 'object' || scope === null) return true;
-  const s = scope as { op?: unknown; entity?: unknown; entities?: unknown };
-  const isAction = (e: unknown, id: string) => {
-    const ref = e as { type?: unknown; id?: unknown } | null;
-    return ref?.type === schema.actionType && ref.id === id;
-  };
-  const groups = schema.groups ?? [];
-  const isPlainAction = (e: unknown) =>
-    schema.actions.some((a) => isAction(e, a)) && !groups.some((g) => isAction(e, g));
-  if (s.op === 'All') return true;
-  if (s.op === '==') return isAction(s.entity, action) || !isPlainAction(s.entity);
-  if (s.op === 'in') {
-    const list: unknown[] | undefined = Array.isArray(s.entities)
-      ? s.entities
-      : s.entity === undefined
-        ? undefined
-        : [s.entity];
-    if (list === undefined) return true;
-    return list.some((e) => isAction(e, action) || !isPlainAction(e));
-  }
-  return true;
+  return actionScopeHolds(scope, action, schema) !== false;
 }

@@ -86,7 +86,7 @@ export function onEngineReplaced(listener: (reason: string) => void): () => void
   replacedListeners.add(listener);
   return () => replacedListeners.delete(listener);
 }
-import { callShapeOf, type CallShape, type PolicyEst as RawPolicyEst } from './call-shape.js';
+import { callShapeOf, type CallShape } from './call-shape.js';
 import {
   compiledFrom,
   planCompile,
@@ -107,6 +107,7 @@ import {
 import type { PolicyMeta } from './decision-combine.js';
 import { toPolicyEst, type PolicyEst } from './est.js';
 import {
+  actionGroupsOf,
   entityAttributesOf,
   shapesOf,
   toSchemaJson,
@@ -400,36 +401,16 @@ export async function compilePolicySetInTurns(
 
 /** The fitted call shape of `policies` under `schema`, from each policy's EST. */
 export function callShapeFor(schema: ParsedSchema, policies: Record<string, string>): CallShape {
-  const ests = policyEstsOf(policies);
+  const trees = policyTreesOf(policies);
   const json = schemaJsonOf(schema.text);
   const tenant = shapesOf(json).entities[schema.types.tenant];
-  const groups = Object.values(json).flatMap((ns) =>
-    Object.values(ns.actions).flatMap((a) => a.memberOf.map((m) => m.id)),
-  );
-  return callShapeOf(ests, {
+  return callShapeOf(trees, {
     actionType: schema.types.action,
     actions: Object.keys(schema.entityAttributes),
-    groups,
+    groups: actionGroupsOf(json),
     // An undeclared Tenant is not one the adapter can reason about: keep the full form.
     tenantHasData: tenant === undefined || tenant.tags || Object.keys(tenant.attributes).length > 0,
   });
-}
-
-/**
- * Cedar's JSON form (EST) of each policy as Cedar gives it, keyed as given (what call-shape.ts
- * and authoring/atoms.ts still walk; {@link policyTreesOf} is the typed form). Throws if one
- * does not parse.
- */
-export function policyEstsOf(
-  policies: Readonly<Record<string, string>>,
-): Record<string, RawPolicyEst> {
-  const ests: Record<string, RawPolicyEst> = {};
-  for (const [id, text] of Object.entries(policies)) {
-    const json = cedar.policyToJson(text);
-    if (json.type !== 'success') throw new Error(joinMessages(json.errors));
-    ests[id] = json.json;
-  }
-  return ests;
 }
 
 /** Each policy's EST as the typed tree of est.ts, keyed as given. Throws if one does not parse. */

@@ -348,3 +348,33 @@ export function toValue(x: Json, path: string): EstValue {
   for (const [k, v] of Object.entries(o)) attributes[k] = toValue(v, `${path}.${k}`);
   return { kind: 'record', attributes };
 }
+
+/** The direct subexpressions of `e`, in the order Cedar evaluates them. */
+export function subExpressionsOf(e: Expr): Expr[] {
+  switch (e.op) {
+    case 'value':
+    case 'var':
+    case 'slot':
+      return [];
+    case '!':
+    case 'neg':
+    case 'isEmpty':
+      return [e.arg];
+    case '.':
+    case 'has':
+    case 'like':
+      return [e.left];
+    case 'is':
+      return e.in === undefined ? [e.left] : [e.left, e.in];
+    case 'if':
+      return [e.if, e.then, e.else];
+    case 'set':
+      return e.elements;
+    case 'record':
+      return Object.values(e.attributes);
+    case 'call':
+      return e.args;
+    default:
+      return [e.left, e.right];
+  }
+}

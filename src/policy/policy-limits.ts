@@ -31,13 +31,12 @@ export interface LimitProblem {
 
 const OPERATOR_WORDS = new Set(['if']);
 const SEPARATOR_WORDS = new Set(['then', 'else', 'in', 'has', 'like', 'is', 'when', 'unless']);
-const OPENERS = '([{';
-const CLOSERS = ')]}';
 
-interface Level {
-  ops: number;
-  chain: number;
-}
+/** The brackets of each mode: in a schema `<` and `>` nest too (`Set<Set<...>>`). */
+const BRACKETS = {
+  policy: { openers: '([{', closers: ')]}' },
+  schema: { openers: '([{<', closers: ')]}>' },
+} as const;
 
 /**
  * The first place where policy text nests deeper than `max`, or null. In `schema` mode `<`
@@ -48,82 +47,139 @@ export function findTooDeep(
   max: number = POLICY_LIMITS.maxNesting,
   mode: 'policy' | 'schema' = 'policy',
 ): LimitProblem | null {
-  const openers = mode === 'schema' ? `${OPENERS}<` : OPENERS;
-  const closers = mode === 'schema' ? `${CLOSERS}>` : CLOSERS;
-  const levels: Level[] = [{ ops: 0, chain: 0 }];
-  let depth = 0;
-  const tooDeep = (index: number): LimitProblem => ({
+  const { openers, closers } = BRACKETS[mode];
+  const depth = new Depth();
+  for (let i = 0; i < text.length; i++) {
+    const inert = endOfInert(text, i);
+    if (inert !== null) {
+      i = inert;
+      continue;
+    }
+    const ch = text[i] as string;
+    if (openers.includes(ch)) depth.open();
+    else if (closers.includes(ch)) depth.close();
+    else if (mode === 'policy') i = policyToken(text, i, depth);
+    if (depth.value > max) return tooDeep(i, max, mode);
+  }
+  return null;
+}
+
+function tooDeep(index: number, max: number, mode: 'policy' | 'schema'): LimitProblem {
+  return {
     index,
     message:
       `${mode === 'schema' ? 'schema' : 'policy'} text nested more than ${max} deep ` +
       '(brackets, chains of operators, `if`s and attribute accesses count): ' +
       'split the condition or the policy (the limit keeps Cedar from overflowing its stack)',
-  });
-  const top = (): Level => levels[levels.length - 1] as Level;
-  const endChain = (): void => {
-    depth -= top().chain;
-    top().chain = 0;
   };
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i] as string;
-    if (ch === '/' && text[i + 1] === '/') {
-      const end = text.indexOf('\n', i);
-      i = end < 0 ? text.length : end;
-      continue;
-    }
-    if (ch === '"') {
-      for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === '\\') i++;
-      continue;
-    }
-    if (openers.includes(ch)) {
-      levels.push({ ops: 0, chain: 0 });
-      depth++;
-    } else if (closers.includes(ch)) {
-      if (levels.length > 1) {
-        const level = levels.pop() as Level;
-        depth -= 1 + level.ops + level.chain;
-      }
-    } else if (ch === ';' && mode === 'policy') {
-      levels.length = 1;
-      levels[0] = { ops: 0, chain: 0 };
-      depth = 0;
-    } else if (mode === 'schema') {
-      continue;
-    } else if (ch === ',') {
-      endChain();
-      depth -= top().ops;
-      top().ops = 0;
-    } else if (ch === '.' && isWordStart(text[i + 1])) {
-      top().chain++;
-      depth++;
-    } else if (
-      (ch === '&' && text[i + 1] === '&') ||
-      (ch === '|' && text[i + 1] === '|') ||
-      ch === '+' ||
-      ch === '-' ||
-      ch === '*' ||
-      (ch === '!' && text[i + 1] !== '=')
-    ) {
-      endChain();
-      top().ops++;
-      depth++;
-      if (ch === '&' || ch === '|') i++;
-    } else if (ch === '=' || ch === '<' || ch === '>' || ch === ':' || ch === '!') {
-      endChain();
-    } else if (isWordStart(ch) && !isWordPart(text[i - 1])) {
-      let end = i + 1;
-      while (end < text.length && isWordPart(text[end])) end++;
-      const word = text.slice(i, end);
-      if (OPERATOR_WORDS.has(word)) {
-        endChain();
-        top().ops++;
-        depth++;
-      } else if (SEPARATOR_WORDS.has(word)) endChain();
-      i = end - 1;
-    }
-    if (depth > max) return tooDeep(i);
+}
+
+/** Where a comment or a string starting at `i` ends (its last character), or null if none does. */
+function endOfInert(text: string, i: number): number | null {
+  const ch = text[i];
+  if (ch === '/' && text[i + 1] === '/') {
+    const end = text.indexOf('\n', i);
+    return end < 0 ? text.length : end;
   }
-  return null;
+  if (ch !== '"') return null;
+  let end = i + 1;
+  for (; end < text.length && text[end] !== '"'; end++) if (text[end] === '\\') end++;
+  return end;
+}
+
+/** Counts the token of policy text at `i` (not a bracket); returns the index of its last character. */
+function policyToken(text: string, i: number, depth: Depth): number {
+  const ch = text[i] as string;
+  const next = text[i + 1];
+  if (ch === ';') depth.reset();
+  else if (ch === ',') depth.endElement();
+  else if (ch === '.' && isWordStart(next)) depth.member();
+  else if (isOperator(ch, next)) {
+    depth.operator();
+    if (ch === '&' || ch === '|') return i + 1;
+  } else if (ch === '=' || ch === '<' || ch === '>' || ch === ':' || ch === '!') depth.endChain();
+  else if (isWordStart(ch) && !isWordPart(text[i - 1])) return word(text, i, depth);
+  return i;
+}
+
+/** `&&`, `||`, `+`, `-`, `*`, and `!` that is not `!=`. */
+function isOperator(ch: string, next: string | undefined): boolean {
+  return (
+    (ch === '&' && next === '&') ||
+    (ch === '|' && next === '|') ||
+    ch === '+' ||
+    ch === '-' ||
+    ch === '*' ||
+    (ch === '!' && next !== '=')
+  );
+}
+
+/** Counts the word starting at `i` (`if` nests, a separator ends a chain); returns its last index. */
+function word(text: string, i: number, depth: Depth): number {
+  let end = i + 1;
+  while (end < text.length && isWordPart(text[end])) end++;
+  const w = text.slice(i, end);
+  if (OPERATOR_WORDS.has(w)) depth.operator();
+  else if (SEPARATOR_WORDS.has(w)) depth.endChain();
+  return end - 1;
+}
+
+/** One bracket level: the operators chained in it, and the current run of member accesses. */
+interface Level {
+  ops: number;
+  chain: number;
+}
+
+/** The depth so far, as a stack of bracket levels (the module comment says what counts). */
+class Depth {
+  value = 0;
+  private readonly levels: Level[] = [{ ops: 0, chain: 0 }];
+
+  private get top(): Level {
+    return this.levels[this.levels.length - 1] as Level;
+  }
+
+  open(): void {
+    this.levels.push({ ops: 0, chain: 0 });
+    this.value++;
+  }
+
+  /** A closer without its opener is ignored (Cedar refuses the text anyway). */
+  close(): void {
+    if (this.levels.length === 1) return;
+    const level = this.levels.pop() as Level;
+    this.value -= 1 + level.ops + level.chain;
+  }
+
+  /** A `;` ends the policy. */
+  reset(): void {
+    this.levels.length = 1;
+    this.levels[0] = { ops: 0, chain: 0 };
+    this.value = 0;
+  }
+
+  endChain(): void {
+    this.value -= this.top.chain;
+    this.top.chain = 0;
+  }
+
+  /** A `,` ends a set's or a record's element: its operators and chain. */
+  endElement(): void {
+    this.endChain();
+    this.value -= this.top.ops;
+    this.top.ops = 0;
+  }
+
+  member(): void {
+    this.top.chain++;
+    this.value++;
+  }
+
+  operator(): void {
+    this.endChain();
+    this.top.ops++;
+    this.value++;
+  }
 }
 
 function isWordStart(ch: string | undefined): boolean {

@@ -5,7 +5,13 @@
 import { join } from 'node:path';
 import { compileLoadedDecider } from './compiled/loaded.js';
 import { compilePolicySet, parsePolicyFile, validatePolicies } from './cedar-adapter.js';
-import type { CedarProblem, CompiledPolicySet, PolicyMeta } from './cedar-adapter.js';
+import type {
+  CedarProblem,
+  CompiledPolicySet,
+  ParsedPolicy,
+  PolicyMeta,
+  PolicyValidationProblem,
+} from './cedar-adapter.js';
 import { readPolicySources } from './policy-files.js';
 import { parseSchema, SCHEMA_FILE } from './schema.js';
 import type { ParsedSchema } from './types.js';
@@ -84,104 +90,23 @@ export async function loadPolicySet(dir: string, only?: string): Promise<LoadedP
 
 /** Builds the policy set of already-read sources; throws {@link PolicyLoadError}. */
 export function buildPolicySet(dir: string, sources: PolicySources): LoadedPolicySet {
+  const locator = new Locator(dir);
+  const { schemaFile, schema } = readSchema(sources, locator);
   const problems: PolicyProblem[] = [];
-  // One line index per file: placing each of 4,000 policies by a scan from the top was quadratic.
-  const indexes = new Map<string, (index: number) => SourcePosition>();
-  const positionIn = (text: string, index: number): SourcePosition => {
-    let positions = indexes.get(text);
-    if (positions === undefined) indexes.set(text, (positions = positionsIn(text)));
-    return positions(index);
-  };
-  const at = (file: string, text: string, p: CedarProblem, shift = 0): PolicyProblem => {
-    const pos = p.index === undefined ? { line: 1, column: 1 } : positionIn(text, p.index + shift);
-    const out: PolicyProblem = { file: join(dir, file), ...pos, message: p.message };
-    if (p.help !== undefined) out.help = p.help;
-    return out;
-  };
-
-  if (sources.schema === null) {
-    throw new PolicyLoadError([
-      { file: join(dir, SCHEMA_FILE), line: 1, column: 1, message: 'missing schema file' },
-    ]);
-  }
-  const schemaFile = sources.schema;
-  const overLimits = limitProblems(sources);
-  if (overLimits.length > 0) {
-    throw new PolicyLoadError(
-      overLimits.map((l) => at(l.file.file, l.file.text, { index: l.index, message: l.message })),
-    );
-  }
-  const schemaAnswer = parseSchema(schemaFile.text);
-  if (!schemaAnswer.ok) {
-    throw new PolicyLoadError(
-      schemaAnswer.problems.map((p) => at(schemaFile.file, schemaFile.text, p)),
-    );
-  }
-
-  // Parse file by file so that positions stay in their file.
-  interface Located {
-    file: string;
-    fileText: string;
-    /** The policy's own text and where it starts in the file. */
-    text: string;
-    start: number;
-    info: PolicyInfo;
-  }
-  const byId = new Map<string, Located>();
-  for (const source of sources.policies) {
-    const parsed = parsePolicyFile(source.text);
-    if (!parsed.ok) {
-      problems.push(...parsed.problems.map((p) => at(source.file, source.text, p)));
-      continue;
-    }
-    for (const policy of parsed.policies) {
-      const pos = positionIn(source.text, policy.firstToken);
-      const id = policy.annotations['id'];
-      if (id === undefined || id.trim() === '') {
-        problems.push({
-          file: join(dir, source.file),
-          ...pos,
-          message: 'policy has no @id("...") annotation',
-        });
-        continue;
-      }
-      const earlier = byId.get(id);
-      if (earlier !== undefined) {
-        problems.push({
-          file: join(dir, source.file),
-          ...pos,
-          message: `duplicate @id("${id}"): already used at ${join(dir, earlier.file)}:${earlier.info.line}:${earlier.info.column}`,
-        });
-        continue;
-      }
-      byId.set(id, {
-        file: source.file,
-        fileText: source.text,
-        text: policy.text,
-        start: policy.start,
-        info: {
-          id,
-          file: source.file,
-          ...pos,
-          effect: policy.effect,
-          notice: policy.annotations['notice'] ?? null,
-        },
-      });
-    }
-  }
+  const byId = readPolicies(sources, locator, problems);
   // Validate what parsed even when other policies did not, so one run reports every problem.
   const texts: Record<string, string> = {};
   for (const [id, located] of byId) texts[id] = located.text;
   const validation = validatePolicies(schemaFile.text, texts);
   if (validation.schemaProblems.length > 0) {
     throw new PolicyLoadError(
-      validation.schemaProblems.map((p) => at(schemaFile.file, schemaFile.text, p)),
+      validation.schemaProblems.map((p) => locator.at(schemaFile.file, schemaFile.text, p)),
     );
   }
-  const locate = (p: CedarProblem & { policyId: string }): PolicyProblem => {
+  const locate = (p: PolicyValidationProblem): PolicyProblem => {
     const located = byId.get(p.policyId);
     if (located === undefined) return { file: dir, line: 1, column: 1, message: p.message };
-    return at(located.file, located.fileText, p, located.start);
+    return locator.at(located.file, located.fileText, p, located.start);
   };
   problems.push(...validation.errors.map(locate));
   if (problems.length > 0) throw new PolicyLoadError(problems.sort(byPosition));
@@ -194,7 +119,7 @@ export function buildPolicySet(dir: string, sources: PolicySources): LoadedPolic
     version: sources.version,
     files: sources.policies.map((s) => s.file),
     policies,
-    schema: schemaAnswer.schema,
+    schema,
     texts,
     warnings: validation.warnings.map(locate),
   };
@@ -220,6 +145,120 @@ export interface LoadedSetDecider extends CompiledPolicySet {
   readonly reason: string | null;
   /** Requests the compiled decider decided, and those it handed to cedar-wasm, by reason. */
   readonly stats: () => { compiled: number; fallbacks: Record<string, number> };
+}
+
+/** Puts Cedar's problems at file:line:column of the policy directory's files. */
+class Locator {
+  // One line index per file: placing each of 4,000 policies by a scan from the top was quadratic.
+  private readonly indexes = new Map<string, (index: number) => SourcePosition>();
+
+  constructor(readonly dir: string) {}
+
+  position(text: string, index: number): SourcePosition {
+    let positions = this.indexes.get(text);
+    if (positions === undefined) this.indexes.set(text, (positions = positionsIn(text)));
+    return positions(index);
+  }
+
+  /** A problem at `p.index + shift` of `text`, the text of `file`; its first line without one. */
+  at(file: string, text: string, p: CedarProblem, shift = 0): PolicyProblem {
+    const pos =
+      p.index === undefined ? { line: 1, column: 1 } : this.position(text, p.index + shift);
+    const out: PolicyProblem = { file: join(this.dir, file), ...pos, message: p.message };
+    if (p.help !== undefined) out.help = p.help;
+    return out;
+  }
+}
+
+/** The schema file, parsed, once the whole set is within the limits; throws otherwise. */
+function readSchema(
+  sources: PolicySources,
+  locator: Locator,
+): { schemaFile: SourceFile; schema: ParsedSchema } {
+  const schemaFile = sources.schema;
+  if (schemaFile === null) {
+    throw new PolicyLoadError([
+      { file: join(locator.dir, SCHEMA_FILE), line: 1, column: 1, message: 'missing schema file' },
+    ]);
+  }
+  const overLimits = limitProblems(sources);
+  if (overLimits.length > 0) {
+    throw new PolicyLoadError(
+      overLimits.map((l) =>
+        locator.at(l.file.file, l.file.text, { index: l.index, message: l.message }),
+      ),
+    );
+  }
+  const answer = parseSchema(schemaFile.text);
+  if (!answer.ok) {
+    throw new PolicyLoadError(
+      answer.problems.map((p) => locator.at(schemaFile.file, schemaFile.text, p)),
+    );
+  }
+  return { schemaFile, schema: answer.schema };
+}
+
+/** A policy as read from its file. */
+interface Located {
+  file: string;
+  fileText: string;
+  /** The policy's own text and where it starts in the file. */
+  text: string;
+  start: number;
+  info: PolicyInfo;
+}
+
+/**
+ * Every policy of every file that parses, by `@id`, parsed file by file so that positions stay
+ * in their file; each problem (a file that does not parse, a missing or repeated `@id`) is added
+ * to `problems`.
+ */
+function readPolicies(
+  sources: PolicySources,
+  locator: Locator,
+  problems: PolicyProblem[],
+): Map<string, Located> {
+  const byId = new Map<string, Located>();
+  for (const source of sources.policies) {
+    const parsed = parsePolicyFile(source.text);
+    if (!parsed.ok) {
+      problems.push(...parsed.problems.map((p) => locator.at(source.file, source.text, p)));
+      continue;
+    }
+    for (const policy of parsed.policies) {
+      const located = locatedOf(source, policy, locator.position(source.text, policy.firstToken));
+      const { id, line, column } = located.info;
+      const problem = idProblem(located, byId, locator.dir);
+      if (problem === null) byId.set(id, located);
+      else problems.push({ file: join(locator.dir, source.file), line, column, message: problem });
+    }
+  }
+  return byId;
+}
+
+function locatedOf(source: SourceFile, policy: ParsedPolicy, pos: SourcePosition): Located {
+  return {
+    file: source.file,
+    fileText: source.text,
+    text: policy.text,
+    start: policy.start,
+    info: {
+      id: policy.annotations['id'] ?? '',
+      file: source.file,
+      ...pos,
+      effect: policy.effect,
+      notice: policy.annotations['notice'] ?? null,
+    },
+  };
+}
+
+/** Why a policy's `@id` is refused (missing, or an earlier policy's), or null. */
+function idProblem(located: Located, byId: Map<string, Located>, dir: string): string | null {
+  const { id } = located.info;
+  if (id.trim() === '') return 'policy has no @id("...") annotation';
+  const earlier = byId.get(id);
+  if (earlier === undefined) return null;
+  return `duplicate @id("${id}"): already used at ${join(dir, earlier.file)}:${earlier.info.line}:${earlier.info.column}`;
 }
 
 /**

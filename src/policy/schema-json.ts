@@ -210,6 +210,17 @@ export function shapesOf(schema: SchemaJson): SchemaShapes {
   return out;
 }
 
+/**
+ * The actions some action is `in` (groups are declared actions too), by id: a scope naming one
+ * may match actions other than itself (call-shape.ts, authoring/atoms.ts).
+ */
+export function actionGroupsOf(schema: SchemaJson): string[] {
+  const ids = Object.values(schema).flatMap((ns) =>
+    Object.values(ns.actions).flatMap((a) => a.memberOf.map((m) => m.id)),
+  );
+  return [...new Set(ids)];
+}
+
 /** The context attributes that are entity references, or sets of them. */
 export function entityAttributesOf(
   context: Readonly<Record<string, SchemaAttribute>>,

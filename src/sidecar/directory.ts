@@ -59,7 +59,10 @@ interface Guard {
 /** The directory's state, shared by the module-level functions below. */
 interface DirectoryState {
   upstream: UpstreamClient;
-  /** A look-up that misses waits here for its tenant's turn (fair-gate.ts); or runs at once. */
+  /**
+   * A look-up that misses waits here for its tenant's turn to start (fair-gate.ts), or starts at
+   * once; the turn ends when the request is sent, not when the backend answers.
+   */
   schedule: <T>(tenantId: string, work: () => Promise<T>) => Promise<T>;
   /** The TTL of new entries (see `setTtl`). */
   ttl: number;
@@ -92,7 +95,10 @@ export function createUserDirectory(options: {
   maxBytes?: number;
   /** The clock TTLs are measured on (performance.now() by default); for tests. */
   perf?: { now(): number };
-  /** Runs each look-up that goes to the backend, e.g. in its tenant's turn (fair-gate.ts). */
+  /**
+   * Starts each look-up that goes to the backend, e.g. in its tenant's turn (fair-gate.ts); the
+   * turn is released once the request is sent.
+   */
   schedule?: <T>(tenantId: string, work: () => Promise<T>) => Promise<T>;
 }): UserDirectory & GuardedLookups {
   const state: DirectoryState = {
@@ -203,8 +209,13 @@ function load(
   const existing = state.inflight.get(key);
   if (existing !== undefined) return existing.promise;
   const guard: Guard = { stale: false };
+  // The turn covers starting the look-up, not waiting for the backend: the answer travels
+  // boxed, so the turn ends as soon as the request is on its way (a turn is for CPU work).
   const promise = state
-    .schedule(tenantId, () => state.upstream.fetchUser(tenantId, userId))
+    .schedule(tenantId, () =>
+      Promise.resolve({ answer: state.upstream.fetchUser(tenantId, userId) }),
+    )
+    .then(({ answer }) => answer)
     .then((record) => {
       if (record !== null && state.ttl > 0 && !guard.stale) {
         state.cache.set(key, record, { ttl: state.ttl });

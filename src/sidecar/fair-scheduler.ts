@@ -70,112 +70,28 @@ interface TenantQueue {
   deficit: number;
 }
 
+/** The scheduler's state, shared by the steps below. */
+interface SchedulerState {
+  readonly concurrency: number;
+  readonly queueMax: number;
+  readonly retryAfterSeconds: number;
+  readonly defer: (fn: () => void) => void;
+  readonly onRejected: ((tenant: string) => void) | undefined;
+  /** The tenants with steps waiting, by name. */
+  readonly queues: Map<string, TenantQueue>;
+  /** Tenants with steps waiting, in service order; the head is served next. */
+  readonly ring: TenantQueue[];
+  running: number;
+  queued: number;
+  rejected: number;
+  dispatchPending: boolean;
+}
+
 /** Builds a scheduler; see the module comment. */
 export function createFairScheduler(options: FairSchedulerOptions): FairScheduler {
-  const { concurrency, queueMax } = options;
-  if (!(Number.isSafeInteger(concurrency) && concurrency >= 1))
-    throw new Error(`concurrency must be a whole number ≥ 1, got ${concurrency}`);
-  if (!(Number.isSafeInteger(queueMax) && queueMax >= 1))
-    throw new Error(`queueMax must be a whole number ≥ 1, got ${queueMax}`);
-  const retryAfterSeconds = options.retryAfterSeconds ?? 1;
-  const defer = options.defer ?? ((fn: () => void) => void setImmediate(fn));
-  const queues = new Map<string, TenantQueue>();
-  /** Tenants with steps waiting, in service order; the head is served next. */
-  const ring: TenantQueue[] = [];
-  let running = 0;
-  let queued = 0;
-  let rejected = 0;
-  let dispatchPending = false;
-
-  const releaseOne = (): Release => {
-    let done = false;
-    return () => {
-      if (done) return;
-      done = true;
-      running--;
-      scheduleDispatch();
-    };
-  };
-
-  const scheduleDispatch = (): void => {
-    if (dispatchPending || ring.length === 0 || running >= concurrency) return;
-    dispatchPending = true;
-    defer(dispatch);
-  };
-
-  /** Starts one step (the next by deficit round robin), then yields again. */
-  const dispatch = (): void => {
-    dispatchPending = false;
-    if (running >= concurrency) return;
-    const next = takeNext();
-    if (next === undefined) return;
-    running++;
-    next.grant(releaseOne());
-    scheduleDispatch();
-  };
-
-  /**
-   * Deficit round robin, one step per visit: each visit earns the tenant one unit of cost, and
-   * its next step runs once it has earned that step's cost; then the tenant goes to the back of
-   * the ring. A tenant of one-unit steps alternates with every other; a step of 25 units waits
-   * until the others have run about 25 units of theirs.
-   */
-  const takeNext = (): Waiter | undefined => {
-    for (let unserved = 0; ;) {
-      const q = ring.shift();
-      if (q === undefined) return undefined;
-      q.deficit += 1;
-      const head = q.waiting[0] as Waiter;
-      if (q.deficit >= head.cost) {
-        q.deficit -= head.cost;
-        q.waiting.shift();
-        queued--;
-        // An idle tenant keeps no credit, and no entry: the map holds waiting tenants only.
-        if (q.waiting.length === 0) queues.delete(q.tenant);
-        else ring.push(q);
-        return head;
-      }
-      ring.push(q);
-      if (++unserved >= ring.length) {
-        // A whole pass and nobody could pay: give every tenant the rounds it would take the
-        // nearest one to get there, at once, instead of going round that many times.
-        skipRounds();
-        unserved = 0;
-      }
-    }
-  };
-
-  const skipRounds = (): void => {
-    let rounds = Infinity;
-    for (const q of ring) rounds = Math.min(rounds, (q.waiting[0] as Waiter).cost - q.deficit - 1);
-    if (rounds > 0) for (const q of ring) q.deficit += rounds;
-  };
-
-  const acquire = (tenant: string, cost: number): Promise<Release> => {
-    let q = queues.get(tenant);
-    if (q !== undefined && q.waiting.length >= queueMax) {
-      rejected++;
-      options.onRejected?.(tenant);
-      return Promise.reject(
-        new UnavailableError('too much uncached work from this tenant is waiting; try again', {
-          retryAfterSeconds,
-        }),
-      );
-    }
-    if (q === undefined) {
-      q = { tenant, waiting: [], deficit: 0 };
-      queues.set(tenant, q);
-      ring.push(q);
-    }
-    const waiting = q.waiting;
-    queued++;
-    const granted = new Promise<Release>((grant) => {
-      waiting.push({ cost: Math.max(1, Math.ceil(cost)), grant });
-    });
-    scheduleDispatch();
-    return granted;
-  };
-
+  const state = initialState(options);
+  const acquire = (tenant: string, cost: number): Promise<Release> =>
+    acquireStep(state, tenant, cost);
   return {
     acquire,
     async run(tenant, cost, work) {
@@ -186,7 +102,127 @@ export function createFairScheduler(options: FairSchedulerOptions): FairSchedule
         release();
       }
     },
-    depth: (tenant) => queues.get(tenant)?.waiting.length ?? 0,
-    stats: () => ({ running, queued, tenantsWaiting: ring.length, rejected }),
+    depth: (tenant) => state.queues.get(tenant)?.waiting.length ?? 0,
+    stats: () => ({
+      running: state.running,
+      queued: state.queued,
+      tenantsWaiting: state.ring.length,
+      rejected: state.rejected,
+    }),
   };
+}
+
+/** Checks the options (a bound under 1 is a mistake, not a request to run nothing). */
+function initialState(options: FairSchedulerOptions): SchedulerState {
+  const { concurrency, queueMax } = options;
+  if (!(Number.isSafeInteger(concurrency) && concurrency >= 1))
+    throw new Error(`concurrency must be a whole number ≥ 1, got ${concurrency}`);
+  if (!(Number.isSafeInteger(queueMax) && queueMax >= 1))
+    throw new Error(`queueMax must be a whole number ≥ 1, got ${queueMax}`);
+  return {
+    concurrency,
+    queueMax,
+    retryAfterSeconds: options.retryAfterSeconds ?? 1,
+    defer: options.defer ?? ((fn: () => void) => void setImmediate(fn)),
+    onRejected: options.onRejected,
+    queues: new Map(),
+    ring: [],
+    running: 0,
+    queued: 0,
+    rejected: 0,
+    dispatchPending: false,
+  };
+}
+
+/** Queues one step of `tenant`, or refuses it at once when the tenant's queue is full. */
+function acquireStep(s: SchedulerState, tenant: string, cost: number): Promise<Release> {
+  let q = s.queues.get(tenant);
+  if (q !== undefined && q.waiting.length >= s.queueMax) {
+    s.rejected++;
+    s.onRejected?.(tenant);
+    return Promise.reject(
+      new UnavailableError('too much uncached work from this tenant is waiting; try again', {
+        retryAfterSeconds: s.retryAfterSeconds,
+      }),
+    );
+  }
+  if (q === undefined) {
+    q = { tenant, waiting: [], deficit: 0 };
+    s.queues.set(tenant, q);
+    s.ring.push(q);
+  }
+  const waiting = q.waiting;
+  s.queued++;
+  const granted = new Promise<Release>((grant) => {
+    waiting.push({ cost: Math.max(1, Math.ceil(cost)), grant });
+  });
+  scheduleDispatch(s);
+  return granted;
+}
+
+/** Asks for a dispatch after pending I/O, unless one is asked for or nothing may start. */
+function scheduleDispatch(s: SchedulerState): void {
+  if (s.dispatchPending || s.ring.length === 0 || s.running >= s.concurrency) return;
+  s.dispatchPending = true;
+  s.defer(() => dispatch(s));
+}
+
+/** Starts one step (the next by deficit round robin), then yields again. */
+function dispatch(s: SchedulerState): void {
+  s.dispatchPending = false;
+  if (s.running >= s.concurrency) return;
+  const next = takeNext(s);
+  if (next === undefined) return;
+  s.running++;
+  next.grant(releaseOf(s));
+  scheduleDispatch(s);
+}
+
+/** The release of one running step: frees its place once, then dispatches again. */
+function releaseOf(s: SchedulerState): Release {
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    s.running--;
+    scheduleDispatch(s);
+  };
+}
+
+/**
+ * Deficit round robin, one step per visit: each visit earns the tenant one unit of cost, and
+ * its next step runs once it has earned that step's cost; then the tenant goes to the back of
+ * the ring. A tenant of one-unit steps alternates with every other; a step of 25 units waits
+ * until the others have run about 25 units of theirs.
+ */
+function takeNext(s: SchedulerState): Waiter | undefined {
+  const { ring } = s;
+  for (let unserved = 0; ;) {
+    const q = ring.shift();
+    if (q === undefined) return undefined;
+    q.deficit += 1;
+    const head = q.waiting[0] as Waiter;
+    if (q.deficit >= head.cost) {
+      q.deficit -= head.cost;
+      q.waiting.shift();
+      s.queued--;
+      // An idle tenant keeps no credit, and no entry: the map holds waiting tenants only.
+      if (q.waiting.length === 0) s.queues.delete(q.tenant);
+      else ring.push(q);
+      return head;
+    }
+    ring.push(q);
+    if (++unserved >= ring.length) {
+      // A whole pass and nobody could pay: give every tenant the rounds it would take the
+      // nearest one to get there, at once, instead of going round that many times.
+      skipRounds(ring);
+      unserved = 0;
+    }
+  }
+}
+
+function skipRounds(ring: readonly TenantQueue[]): void {
+  let rounds = Infinity;
+  for (const q of ring) rounds = Math.min(rounds, (q.waiting[0] as Waiter).cost - q.deficit - 1);
+  if (rounds > 0) for (const q of ring) q.deficit += rounds;
 }

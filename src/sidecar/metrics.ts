@@ -2,6 +2,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DecisionSource } from './authz/decision-cache.js';
 import type { FairSchedulerStats } from './fair-scheduler.js';
+import type { RequestGateStats } from './request-gate.js';
 
 /**
  * The per-request hot path records through these: a labelled child is looked up once per label
@@ -40,14 +41,34 @@ export interface SidecarMetrics extends RequestRecorders {
   /** The compiled decider's cross-checks by cedar-wasm (checked, disagreeing), read at each scrape. */
   watchCrosschecks(read: () => { checked: number; disagreements: number }): void;
   /** The change stream's lag and the caches dropped for lost events, read at each scrape. */
-  watchEvents(
-    read: () => { lagSeconds: number; cachesDropped: number; generationChanges: number },
-  ): void;
+  watchEvents(read: () => EventTotals): void;
+  /** The request gate's waiting requests and refusals by reason, read at each scrape. */
+  watchGate(read: () => RequestGateStats): void;
+}
+
+/** The change stream's state, as the cluster reports it. */
+export interface EventTotals {
+  lagSeconds: number;
+  cachesDropped: number;
+  generationChanges: number;
 }
 
 export function createSidecarMetrics(): SidecarMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'cedargate_' });
+  return {
+    registry,
+    ...createRequestRecorders(registry),
+    ...createOutcomeCounters(registry),
+    watchFairness: (read) => watchFairness(registry, read),
+    watchGate: (read) => watchGate(registry, read),
+    watchCrosschecks: (read) => watchCrosschecks(registry, read),
+    watchEvents: (read) => watchEvents(registry, read),
+  };
+}
+
+/** The per-request histogram and decision counter, with their memoized children. */
+function createRequestRecorders(registry: Registry) {
   const requestDuration = new Histogram({
     name: 'cedargate_request_duration_seconds',
     help: 'Time from request to response through the sidecar, by action, decision and status',
@@ -69,56 +90,23 @@ export function createSidecarMetrics(): SidecarMetrics {
     decisions.labels({ action, result, source }),
   );
   return {
-    registry,
     requestDuration,
     decisions,
     cacheEvents: caches.counter,
-    countCaches: (read) => caches.countCaches(read),
-    observeRequest(action, decision, status, seconds) {
+    countCaches: (read: () => CacheTotals) => caches.countCaches(read),
+    observeRequest(action: string, decision: string, status: number, seconds: number) {
       durationOf(action, decision, status).observe(seconds);
     },
-    countDecision(action, result, cached, source) {
+    countDecision(action: string, result: string, cached: boolean, source: DecisionSource) {
       decisionsOf(action, result, source).inc();
       if (source === 'request') (cached ? caches.decisionHit : caches.decisionMiss).inc();
     },
-    watchFairness(read) {
-      watchFairness(registry, read);
-    },
-    watchCrosschecks(read) {
-      watchCrosschecks(registry, read);
-    },
-    watchEvents(read) {
-      let counted = 0;
-      new Gauge({
-        name: 'cedargate_event_lag_seconds',
-        help: 'How far behind the change-event stream this replica is (while unreadable: for how long)',
-        registers: [registry],
-        collect() {
-          this.set(read().lagSeconds);
-        },
-      });
-      new Counter({
-        name: 'cedargate_event_caches_dropped_total',
-        help: 'Times the user and decision caches were dropped because change events were lost',
-        registers: [registry],
-        collect() {
-          const now = read().cachesDropped;
-          if (now > counted) this.inc(now - counted);
-          counted = now;
-        },
-      });
-      let changes = 0;
-      new Counter({
-        name: 'cedargate_store_generation_changes_total',
-        help: 'Times the store came back with less data than this replica had seen (a new generation)',
-        registers: [registry],
-        collect() {
-          const now = read().generationChanges;
-          if (now > changes) this.inc(now - changes);
-          changes = now;
-        },
-      });
-    },
+  };
+}
+
+/** The counters the other parts increment themselves (reloads, shadow, key fetches, upstream). */
+function createOutcomeCounters(registry: Registry) {
+  return {
     policyReloads: new Counter({
       name: 'cedargate_policy_reloads_total',
       help: 'Policy reloads by result (success, failure, unchanged)',
@@ -147,6 +135,48 @@ export function createSidecarMetrics(): SidecarMetrics {
 }
 
 /**
+ * A counter that follows a running total kept elsewhere: at each scrape, prom-client calls
+ * `collect()`, which adds what the total grew by since the last one.
+ */
+function followTotal(registry: Registry, name: string, help: string, read: () => number): void {
+  let counted = 0;
+  new Counter({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      const now = read();
+      if (now > counted) this.inc(now - counted);
+      counted = now;
+    },
+  });
+}
+
+/** The change stream's lag (a gauge) and its losses (counters), read at each scrape. */
+function watchEvents(registry: Registry, read: () => EventTotals): void {
+  new Gauge({
+    name: 'cedargate_event_lag_seconds',
+    help: 'How far behind the change-event stream this replica is (while unreadable: for how long)',
+    registers: [registry],
+    collect() {
+      this.set(read().lagSeconds);
+    },
+  });
+  followTotal(
+    registry,
+    'cedargate_event_caches_dropped_total',
+    'Times the user and decision caches were dropped because change events were lost',
+    () => read().cachesDropped,
+  );
+  followTotal(
+    registry,
+    'cedargate_store_generation_changes_total',
+    'Times the store came back with less data than this replica had seen (a new generation)',
+    () => read().generationChanges,
+  );
+}
+
+/**
  * The fair scheduler's gauges and refusal counter. No tenant label: tenants are unbounded, and
  * /status names nobody either; the log line of each 503 carries its tenant.
  */
@@ -167,15 +197,39 @@ function watchFairness(registry: Registry, read: () => FairSchedulerStats): void
       this.set(read().tenantsWaiting);
     },
   });
-  let counted = 0;
-  new Counter({
-    name: 'cedargate_fair_rejections_total',
-    help: 'Uncached steps refused with 503 because their tenant already had FAIR_QUEUE_MAX waiting',
+  followTotal(
+    registry,
+    'cedargate_fair_rejections_total',
+    'Uncached steps refused with 503 because their tenant already had FAIR_QUEUE_MAX waiting',
+    () => read().rejected,
+  );
+}
+
+/**
+ * The request gate's refusals, by reason, and the requests waiting at it. No tenant label, as
+ * for the fair scheduler: the 503's decision line names the tenant.
+ */
+function watchGate(registry: Registry, read: () => RequestGateStats): void {
+  new Gauge({
+    name: 'cedargate_gate_waiting',
+    help: "Requests waiting at the request gate for their tenant's share while the event loop is busy",
     registers: [registry],
     collect() {
-      const now = read().rejected;
-      if (now > counted) this.inc(now - counted);
-      counted = now;
+      this.set(read().waiting);
+    },
+  });
+  const counted = new Map<string, number>();
+  const shed: Counter<'reason'> = new Counter({
+    name: 'cedargate_requests_shed_total',
+    help: "Requests the request gate refused with 503 unavailable, by reason (tenant_queue_full: FAIR_QUEUE_MAX of the tenant's requests already waiting)",
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      for (const [reason, now] of Object.entries(read().shed)) {
+        const before = counted.get(reason) ?? 0;
+        shed.inc({ reason }, Math.max(0, now - before));
+        counted.set(reason, Math.max(before, now));
+      }
     },
   });
 }
@@ -243,27 +297,16 @@ function watchCrosschecks(
   registry: Registry,
   read: () => { checked: number; disagreements: number },
 ): void {
-  const follow = (name: string, help: string, pick: (c: ReturnType<typeof read>) => number) => {
-    let counted = 0;
-    new Counter({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        const now = pick(read());
-        if (now > counted) this.inc(now - counted);
-        counted = now;
-      },
-    });
-  };
-  follow(
+  followTotal(
+    registry,
     'cedargate_decision_crosschecks_total',
     'Compiled decisions decided again by cedar-wasm (DECISION_CROSSCHECK_RATE)',
-    (c) => c.checked,
+    () => read().checked,
   );
-  follow(
+  followTotal(
+    registry,
     'cedargate_decision_crosscheck_disagreements_total',
     'Cross-checked decisions where cedar-wasm answered otherwise than the compiled decider (each turns the compiled path off for that policy set)',
-    (c) => c.disagreements,
+    () => read().disagreements,
   );
 }

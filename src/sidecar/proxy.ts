@@ -83,24 +83,11 @@ interface ForwarderOptions {
   timeoutMs: number;
 }
 
+/** The requests being forwarded, by the client request http-proxy hands back to its hooks. */
+type InFlightRequests = WeakMap<IncomingMessage, InFlight>;
+
 export function createForwarder(options: ForwarderOptions): Forwarder {
-  // The requests being forwarded, by the client request http-proxy hands back to its hooks.
-  const inflight = new WeakMap<IncomingMessage, InFlight>();
-  const wire: Plugin = (proxyServer) => {
-    // Requests this forwarder did not start (none today) are left to http-proxy.
-    const ours = (req: IncomingMessage, hook: (state: InFlight) => void) => {
-      const state = inflight.get(req);
-      if (state !== undefined) hook(state);
-    };
-    proxyServer.on('proxyReq', (proxyReq, req) =>
-      ours(req, (s) => writeRequest(s, proxyReq, options)),
-    );
-    proxyServer.on('proxyRes', (proxyRes, req, res) => ours(req, (s) => answer(s, proxyRes, res)));
-    proxyServer.on('error', (err, req) => ours(req, (s) => fail(s, err)));
-    // A reset while the client is already gone is reported apart from 'error' (http-proxy's
-    // web-incoming pass); unheard, the forward would never settle and its write lane would stall.
-    proxyServer.on('econnreset', (err, req) => ours(req, (s) => fail(s, err)));
-  };
+  const inflight: InFlightRequests = new WeakMap();
   const middleware = createProxyMiddleware<IncomingMessage, ServerResponse>({
     target: targetPartsOf(options.target),
     // The path goes out exactly as the pipeline set it (the canonical path it decided on):
@@ -111,24 +98,12 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     xfwd: false,
     selfHandleResponse: true,
     ejectPlugins: true,
-    plugins: [wire],
+    plugins: [hooksOf(inflight, options)],
   });
   return {
     forward(req, res, plan) {
       return new Promise<ForwardOutcome>((resolve) => {
-        let settled = false;
-        const state: InFlight = {
-          plan,
-          timedOut: false,
-          settled: () => settled,
-          settle: (o) => {
-            if (settled) return;
-            settled = true;
-            inflight.delete(req);
-            resolve(o);
-          },
-        };
-        inflight.set(req, state);
+        const state = track(inflight, req, plan, resolve);
         req.url = plan.path;
         // http-proxy skips its 'proxyReq' hook (where everything above is set) when the outgoing
         // request carries `Expect`: the client's headers would go out as sent, without the
@@ -144,6 +119,48 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       });
     },
   };
+}
+
+/** http-proxy's events, each handed to the forward of the request it is about. */
+function hooksOf(inflight: InFlightRequests, options: ForwarderOptions): Plugin {
+  return (proxyServer) => {
+    // Requests this forwarder did not start (none today) are left to http-proxy.
+    const ours = (req: IncomingMessage, hook: (state: InFlight) => void) => {
+      const state = inflight.get(req);
+      if (state !== undefined) hook(state);
+    };
+    proxyServer.on('proxyReq', (proxyReq, req) =>
+      ours(req, (s) => writeRequest(s, proxyReq, options)),
+    );
+    proxyServer.on('proxyRes', (proxyRes, req, res) => ours(req, (s) => answer(s, proxyRes, res)));
+    proxyServer.on('error', (err, req) => ours(req, (s) => fail(s, err)));
+    // A reset while the client is already gone is reported apart from 'error' (http-proxy's
+    // web-incoming pass); unheard, the forward would never settle and its write lane would stall.
+    proxyServer.on('econnreset', (err, req) => ours(req, (s) => fail(s, err)));
+  };
+}
+
+/** A forward in flight, known to the hooks until its outcome (the first one) is settled. */
+function track(
+  inflight: InFlightRequests,
+  req: IncomingMessage,
+  plan: ForwardPlan,
+  resolve: (o: ForwardOutcome) => void,
+): InFlight {
+  let settled = false;
+  const state: InFlight = {
+    plan,
+    timedOut: false,
+    settled: () => settled,
+    settle: (o) => {
+      if (settled) return;
+      settled = true;
+      inflight.delete(req);
+      resolve(o);
+    },
+  };
+  inflight.set(req, state);
+  return state;
 }
 
 /** The outgoing request: allowlisted client headers, the verified identity, the decided body. */
@@ -179,6 +196,43 @@ function answer(state: InFlight, proxyRes: IncomingMessage, res: ServerResponse)
     state.settle({ kind: 'retry' });
     return;
   }
+  // The backend gone halfway through its answer: before anything went to the client the forward
+  // failed (502, and a write is then forgotten, for it may have been applied); after, the client's
+  // connection is cut, which settles the forward through its 'close'.
+  proxyRes.on('error', (err) => {
+    if (res.headersSent) res.destroy();
+    else fail(state, err);
+  });
+  const reply: Reply = {
+    state,
+    proxyRes,
+    res,
+    status,
+    headers: responseHeadersOf(proxyRes, state),
+  };
+  const { beforeRespond } = state.plan;
+  if (beforeRespond === undefined) streamReply(reply);
+  else if (state.plan.bufferResponse === true) bufferReply(reply, beforeRespond);
+  else {
+    const etag = etagOf(proxyRes);
+    after(beforeRespond(status, { etag, body: undefined }), () => streamReply(reply));
+  }
+}
+
+/** One backend answer on its way to the client. */
+interface Reply {
+  state: InFlight;
+  proxyRes: IncomingMessage;
+  res: ServerResponse;
+  status: number;
+  headers: Record<string, string | string[]>;
+}
+
+/** The backend's headers but the hop-by-hop ones, the plan's own, and the request id. */
+function responseHeadersOf(
+  proxyRes: IncomingMessage,
+  state: InFlight,
+): Record<string, string | string[]> {
   const headers: Record<string, string | string[]> = {};
   const received = proxyRes.headers;
   // for-in over node's header object: no entries array and no temporary objects per response.
@@ -189,59 +243,59 @@ function answer(state: InFlight, proxyRes: IncomingMessage, res: ServerResponse)
   const extra = state.plan.responseHeaders;
   for (const name in extra) headers[name] = extra[name] as string;
   headers[REQUEST_ID_HEADER] = state.plan.requestId;
-  // The backend gone halfway through its answer: before anything went to the client the forward
-  // failed (502, and a write is then forgotten, for it may have been applied); after, the client's
-  // connection is cut, which settles the forward through its 'close'.
-  proxyRes.on('error', (err) => {
-    if (res.headersSent) res.destroy();
-    else fail(state, err);
+  return headers;
+}
+
+/** The answer piped through as it arrives. */
+function streamReply(reply: Reply): void {
+  respond(reply, () => {
+    reply.res.writeHead(reply.status, reply.headers);
+    reply.proxyRes.pipe(reply.res);
   });
-  const { beforeRespond, bufferResponse } = state.plan;
-  // Settles once the answer is written, or at once when the client is already gone: its
-  // 'close' has then passed, and a write lane waiting on this forward must not wait for good.
-  const respond = (send: () => void) => {
-    const answered: ForwardOutcome = { kind: 'answered', status };
-    // Failed while beforeRespond ran: the pipeline has answered the client already.
-    if (state.settled()) return;
-    if (res.destroyed) {
-      proxyRes.resume();
-      state.settle(answered);
-      return;
-    }
-    res.on('finish', () => state.settle(answered));
-    res.on('close', () => state.settle(answered));
-    send();
-  };
-  const stream = () =>
-    respond(() => {
-      res.writeHead(status, headers);
-      proxyRes.pipe(res);
-    });
-  if (beforeRespond === undefined) {
-    stream();
-    return;
-  }
-  const etag = typeof proxyRes.headers.etag === 'string' ? proxyRes.headers.etag : undefined;
-  // What the backend acknowledged is told to beforeRespond even when no client waits for it.
-  const after = (pending: Promise<void> | void, then: () => void) => {
-    if (pending === undefined) then();
-    else void pending.then(then, then);
-  };
-  if (bufferResponse !== true) {
-    after(beforeRespond(status, { etag, body: undefined }), stream);
-    return;
-  }
+}
+
+/** The answer read whole, handed to `beforeRespond`, then sent. */
+function bufferReply(reply: Reply, beforeRespond: NonNullable<ForwardPlan['beforeRespond']>): void {
+  const { proxyRes, status } = reply;
   const chunks: Buffer[] = [];
   proxyRes.on('data', (c: Buffer) => chunks.push(c));
   proxyRes.on('end', () => {
     const body = Buffer.concat(chunks);
-    after(beforeRespond(status, { etag, body }), () =>
-      respond(() => {
-        res.writeHead(status, headers);
-        res.end(body);
+    after(beforeRespond(status, { etag: etagOf(proxyRes), body }), () =>
+      respond(reply, () => {
+        reply.res.writeHead(status, reply.headers);
+        reply.res.end(body);
       }),
     );
   });
+}
+
+/**
+ * Sends the answer and settles once it is written, or at once when the client is already gone:
+ * its 'close' has then passed, and a write lane waiting on this forward must not wait for good.
+ */
+function respond({ state, proxyRes, res, status }: Reply, send: () => void): void {
+  const answered: ForwardOutcome = { kind: 'answered', status };
+  // Failed while beforeRespond ran: the pipeline has answered the client already.
+  if (state.settled()) return;
+  if (res.destroyed) {
+    proxyRes.resume();
+    state.settle(answered);
+    return;
+  }
+  res.on('finish', () => state.settle(answered));
+  res.on('close', () => state.settle(answered));
+  send();
+}
+
+/** What the backend acknowledged is told to beforeRespond even when no client waits for it. */
+function after(pending: Promise<void> | void, then: () => void): void {
+  if (pending === undefined) then();
+  else void pending.then(then, then);
+}
+
+function etagOf(proxyRes: IncomingMessage): string | undefined {
+  return typeof proxyRes.headers.etag === 'string' ? proxyRes.headers.etag : undefined;
 }
 
 function fail(state: InFlight, err: Error): void {

@@ -90,7 +90,7 @@ export interface UpstreamClient {
   close(): void;
 }
 
-export function createUpstreamClient(options: {
+export interface UpstreamOptions {
   baseUrl: string;
   trustSecret: string;
   timeoutMs: number;
@@ -105,7 +105,9 @@ export function createUpstreamClient(options: {
   logger?: Logger;
   /** Clock for the log throttle, for tests. */
   now?: () => number;
-}): UpstreamClient {
+}
+
+export function createUpstreamClient(options: UpstreamOptions): UpstreamClient {
   const base = new URL(options.baseUrl);
   const agent = new Agent({
     keepAlive: true,
@@ -114,8 +116,7 @@ export function createUpstreamClient(options: {
     ...(options.idleTimeoutMs === undefined ? {} : { timeout: options.idleTimeoutMs }),
   });
   const target: Target = { base, agent, timeoutMs: options.timeoutMs };
-  const now = options.now ?? Date.now;
-  let trustLoggedAt = -Infinity;
+  const trustRejected = trustRejectionLog(options, base.origin);
 
   /** A trusted GET of one user, as every lookup and the readiness probe make it. */
   const lookUp = async (tenantId: string, userId: string) => {
@@ -124,14 +125,7 @@ export function createUpstreamClient(options: {
       [TRUST_HEADER]: options.trustSecret,
     });
     if (res.status === 401) {
-      // Logged here, where the cause is known: the client only ever sees a 502.
-      if (now() - trustLoggedAt >= TRUST_LOG_EVERY_MS) {
-        trustLoggedAt = now();
-        options.logger?.error(
-          { upstream: base.origin, status: 401 },
-          'the users backend refused the trust secret: TRUST_SECRET differs between the sidecar and the backend (or DATA_DIR/trust-secret, when TRUST_SECRET is unset); every request fails with 502 until they agree',
-        );
-      }
+      trustRejected();
       throw new TrustRejectedError();
     }
     return res;
@@ -158,6 +152,25 @@ export function createUpstreamClient(options: {
     close() {
       agent.destroy();
     },
+  };
+}
+
+/**
+ * Logs a trust rejection, at most once a TRUST_LOG_EVERY_MS while it lasts: logged here, where
+ * the cause is known, for the client only ever sees a 502.
+ */
+function trustRejectionLog(
+  { logger, now = Date.now }: Pick<UpstreamOptions, 'logger' | 'now'>,
+  upstream: string,
+): () => void {
+  let loggedAt = -Infinity;
+  return () => {
+    if (now() - loggedAt < TRUST_LOG_EVERY_MS) return;
+    loggedAt = now();
+    logger?.error(
+      { upstream, status: 401 },
+      'the users backend refused the trust secret: TRUST_SECRET differs between the sidecar and the backend (or DATA_DIR/trust-secret, when TRUST_SECRET is unset); every request fails with 502 until they agree',
+    );
   };
 }
 

@@ -1,5 +1,6 @@
 // The playground page: the live set (read-only) beside an edited copy, one request decided by
-// both, the copy's problems at their line, and `policy diff` on a button. Plain DOM, no build.
+// both, the copy's problems at their line, and `policy diff` and `policy check` (the copy's
+// invariants) on buttons. Plain DOM, no build.
 const $ = (id) => document.getElementById(id);
 const SCHEMA = 'schema.cedarschema';
 
@@ -182,32 +183,108 @@ async function decide(event) {
   }
 }
 
-async function runDiff() {
-  const out = $('diff-out');
-  out.textContent = 'running…';
-  $('diff-run').disabled = true;
+/** A block of lines as the CLI prints them, one element each; long lines wrap (CSS). */
+function linesBlock(tag, lines, className) {
+  const block = el(tag, undefined, className);
+  for (const line of lines) {
+    const example = /^\s*(example:|e\.g\.)/.test(line);
+    block.append(el('div', line, example ? 'line example' : 'line'));
+  }
+  return block;
+}
+
+/** The diff as `policy diff` tells it: the head, the schema first, each class with its example. */
+function renderDiff(out, view) {
+  const parts = [el('p', view.head, 'head')];
+  if (view.schema.length > 0) {
+    const schema = el('section', undefined, 'schema');
+    schema.append(el('h3', 'the schemas differ:'));
+    for (const lines of view.schema) schema.append(linesBlock('div', lines, 'difference'));
+    parts.push(schema);
+  }
+  parts.push(el('p', view.changed, 'changed'));
+  for (const lines of view.classes) parts.push(linesBlock('div', lines, 'class'));
+  if (view.notes.length > 0) {
+    const notes = el('section', undefined, 'notes');
+    notes.append(el('h3', 'notes:'));
+    notes.append(
+      linesBlock(
+        'div',
+        view.notes.map((n) => `- ${n}`),
+        'note',
+      ),
+    );
+    parts.push(notes);
+  }
+  out.replaceChildren(...parts);
+}
+
+function renderProblems(out, problems) {
+  out.replaceChildren(
+    ...problems.map((p) => el('p', `${p.file}:${p.line}:${p.column}: ${p.message}`, 'error')),
+  );
+}
+
+/** Runs one of the long jobs (diff, check): one at a time, its button disabled meanwhile. */
+async function runJob(name, body, render) {
+  const out = $(`${name}-out`);
+  out.dataset.state = 'running';
+  out.replaceChildren(el('p', 'running…'));
+  for (const b of ['diff-run', 'check-run']) $(b).disabled = true;
   try {
-    const answer = await api('diff', {
-      policies: editedSources(),
-      max_requests: Number($('diff-max').value),
-    });
-    if (!answer.ok) {
-      out.textContent = answer.problems
-        .map((p) => `${p.file}:${p.line}:${p.column}: ${p.message}`)
-        .join('\n');
-      return;
-    }
-    const r = answer.report;
-    const lines = [`${r.changed} of ${r.requests} requests change (${r.classes.length} classes)`];
-    for (const c of r.classes) lines.push(`${c.action}: ${c.summary} (${c.count})`);
-    for (const n of r.notes) lines.push(`note: ${n}`);
-    out.textContent = lines.join('\n');
+    const answer = await api(name, body);
+    if (answer.ok) render(out, answer);
+    else renderProblems(out, answer.problems);
   } catch (err) {
-    out.textContent = String(err);
+    out.replaceChildren(el('p', String(err), 'error'));
   } finally {
-    $('diff-run').disabled = false;
+    out.dataset.state = 'done';
+    for (const b of ['diff-run', 'check-run']) $(b).disabled = false;
   }
 }
+
+const runDiff = () =>
+  runJob('diff', { policies: editedSources() }, (out, answer) => renderDiff(out, answer.view));
+
+/** Which invariants hold; under each broken one, its counterexample as `policy check` prints it. */
+function renderCheck(out, answer) {
+  const r = answer.report;
+  const broken = r.invariants.filter((i) => !i.holds).length;
+  const list = el('ul', undefined, 'invariants');
+  for (const inv of r.invariants) {
+    const li = el('li', undefined, inv.holds ? 'holds' : 'broken');
+    li.dataset.id = inv.id;
+    li.append(el('div', `${inv.holds ? 'ok' : 'FAIL'}  ${inv.id}`, 'line'));
+    const shown = answer.counterexamples[inv.id];
+    if (shown !== undefined) li.append(linesBlock('div', shown, 'counterexample'));
+    list.append(li);
+  }
+  out.replaceChildren(
+    el(
+      'p',
+      `${r.invariants.length - broken} of ${r.invariants.length} invariants hold (${r.users} users, roles ${r.roles.join(', ')})`,
+      'head',
+    ),
+    list,
+    el(
+      'p',
+      `explored ${r.states} states from ${r.starts} start states (${r.requests} allowed requests, ${r.decided} distinct decisions) in ${(r.ms / 1000).toFixed(2)} s`,
+      'note',
+    ),
+  );
+}
+
+const runCheck = () =>
+  runJob(
+    'check',
+    {
+      policies: editedSources(),
+      // Empty: the invariants beside the live set (the server says when there are none).
+      invariants: $('invariants-text').value === '' ? undefined : $('invariants-text').value,
+      users: Number($('check-users').value),
+    },
+    renderCheck,
+  );
 
 async function start() {
   state.live = await api('live');
@@ -245,6 +322,8 @@ async function start() {
   });
   $('request-form').addEventListener('submit', (e) => void decide(e));
   $('diff-run').addEventListener('click', () => void runDiff());
+  $('invariants-text').value = state.live.invariants?.text ?? '';
+  $('check-run').addEventListener('click', () => void runCheck());
   await validate();
   document.body.dataset.ready = 'true';
 }

@@ -20,8 +20,10 @@ import { repoRoot } from '../helpers/process.js';
 import {
   containerEnv,
   named,
+  objectsOf,
   podSpecOf,
   renderKustomization,
+  skipWithoutKubectl,
   validateObject,
   type K8sObject,
   type RenderResult,
@@ -61,18 +63,7 @@ function renderFullLayoutWithComponent(): RenderResult {
 
 const example = renderKustomization(exampleDir);
 const full = renderFullLayoutWithComponent();
-let skip: string | false = false;
-if (!example.ok && example.missingKubectl) {
-  const msg = `kubectl not found: the issuers component tests are SKIPPED. Install it with: sudo apt-get install -y kubectl`;
-  if (process.env.CI === 'true') throw new Error(`FATAL (CI=true): ${msg}`);
-  console.error(`\n*** ${msg} ***\n`);
-  skip = msg;
-}
-
-function objectsOf(r: RenderResult): K8sObject[] {
-  if (!r.ok) assert.fail(r.message);
-  return r.objects;
-}
+const skip = skipWithoutKubectl(example, 'the issuers component tests');
 
 function containerOf(objects: K8sObject[], deployment: string, name: string): IContainer {
   const c = podSpecOf(named<IDeployment>(objects, 'Deployment', deployment)).containers.find(

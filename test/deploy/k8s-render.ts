@@ -3,6 +3,7 @@
  * OpenAPI schemas shipped by `kubernetes-models`, and answers the questions the manifest tests ask:
  * which pods a selector picks, what environment a container really gets, where a port name leads.
  */
+import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { parseAllDocuments } from 'yaml';
 import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
@@ -65,6 +66,25 @@ export function renderKustomization(dir: string): RenderResult {
     if (value !== null && value !== undefined) objects.push(value as K8sObject);
   }
   return { ok: true, objects };
+}
+
+/**
+ * The skip reason of tests over `rendered`: false unless kubectl is missing. kubectl is the one
+ * outside tool here: locally its absence skips `what` loudly; under CI=true it fails the file,
+ * so CI can never pass without rendering the manifests.
+ */
+export function skipWithoutKubectl(rendered: RenderResult, what: string): false | string {
+  if (rendered.ok || !rendered.missingKubectl) return false;
+  const msg = `kubectl not found: ${what} are SKIPPED. Install it with: sudo apt-get install -y kubectl`;
+  if (process.env.CI === 'true') throw new Error(`FATAL (CI=true): ${msg}`);
+  console.error(`\n*** ${msg} ***\n`);
+  return msg;
+}
+
+/** The rendered objects; fails the test with kustomize's message when the render failed. */
+export function objectsOf(r: RenderResult): K8sObject[] {
+  if (!r.ok) assert.fail(r.message);
+  return r.objects;
 }
 
 /** Validates one object with its kubernetes-models class; throws naming the object. */

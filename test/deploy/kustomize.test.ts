@@ -27,12 +27,14 @@ import {
   containerEnv,
   DOWNWARD_API_SAMPLES,
   named,
+  objectsOf,
   ofKind,
   podSpecOf,
   renderKustomization,
   resolveContainerPort,
   secretData,
   selects,
+  skipWithoutKubectl,
   validateObject,
   type K8sObject,
 } from './k8s-render.js';
@@ -40,21 +42,9 @@ import {
 const k8sDir = join(repoRoot, 'k8s');
 const policiesDir = join(repoRoot, 'policies');
 
-// kubectl is the one outside tool here. Locally its absence skips loudly; under CI=true it fails,
-// so CI can never pass without rendering the manifests.
 const rendered = renderKustomization(k8sDir);
-let skip: string | false = false;
-if (!rendered.ok && rendered.missingKubectl) {
-  const msg = `kubectl not found: the Kubernetes manifest tests are SKIPPED. Install it with: sudo apt-get install -y kubectl`;
-  if (process.env.CI === 'true') throw new Error(`FATAL (CI=true): ${msg}`);
-  console.error(`\n*** ${msg} ***\n`);
-  skip = msg;
-}
-
-function objects(): K8sObject[] {
-  if (!rendered.ok) assert.fail(rendered.message);
-  return rendered.objects;
-}
+const skip = skipWithoutKubectl(rendered, 'the Kubernetes manifest tests');
+const objects = (): K8sObject[] => objectsOf(rendered);
 
 /** The pod-running objects: Deployments and (k8s/redis) StatefulSets, both with a pod template. */
 function workloads(): (IDeployment & K8sObject)[] {

@@ -16,28 +16,20 @@ import { repoRoot } from '../helpers/process.js';
 import {
   containerEnv,
   named,
+  objectsOf,
   ofKind,
   podSpecOf,
   renderKustomization,
   resolveContainerPort,
+  skipWithoutKubectl,
   validateObject,
   type K8sObject,
 } from './k8s-render.js';
 
 const exampleDir = join(repoRoot, 'k8s', 'examples', 'your-users-service');
 const rendered = renderKustomization(exampleDir);
-let skip: string | false = false;
-if (!rendered.ok && rendered.missingKubectl) {
-  const msg = `kubectl not found: the sidecar component tests are SKIPPED. Install it with: sudo apt-get install -y kubectl`;
-  if (process.env.CI === 'true') throw new Error(`FATAL (CI=true): ${msg}`);
-  console.error(`\n*** ${msg} ***\n`);
-  skip = msg;
-}
-
-function objects(): K8sObject[] {
-  if (!rendered.ok) assert.fail(rendered.message);
-  return rendered.objects;
-}
+const skip = skipWithoutKubectl(rendered, 'the sidecar component tests');
+const objects = (): K8sObject[] => objectsOf(rendered);
 const theirs = () => named<IDeployment>(objects(), 'Deployment', 'your-users-service');
 function container(name: string): IContainer {
   const c = podSpecOf(theirs()).containers.find((x) => x.name === name);

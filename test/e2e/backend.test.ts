@@ -14,6 +14,7 @@ import {
   tempDir,
   type RunningProcess,
 } from '../helpers/process.js';
+import { versionOf } from '../helpers/contract.js';
 
 const dir = tempDir('cedargate-e2e-backend-');
 const dataDir = join(dir.path, 'data');
@@ -49,12 +50,6 @@ function api(
     },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
-}
-
-function versionOf(etag: string | null): number {
-  const m = /\.(\d+)"$/.exec(etag ?? '');
-  assert.ok(m, `an ETag with a version: ${etag}`);
-  return Number(m[1]);
 }
 
 before(async () => {

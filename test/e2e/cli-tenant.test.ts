@@ -1,16 +1,15 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, beforeEach, describe, it } from 'node:test';
-import { runCli, shippedPolicies, tempDir } from '../helpers/process.js';
+import { beforeEach, describe, it } from 'node:test';
+import { runCli, shippedPolicies } from '../helpers/process.js';
+import { tempDirs } from '../helpers/temp-dirs.js';
 import { skipWithoutRedis, suiteRedis } from '../helpers/redis.js';
 
-const dirs: { remove(): void }[] = [];
-after(() => dirs.forEach((d) => d.remove()));
-function freshEnv(): Record<string, string> {
-  const d = tempDir('cedargate-e2e-tenant-');
-  dirs.push(d);
-  return { DATA_DIR: join(d.path, 'data'), POLICY_DIR: shippedPolicies };
-}
+const { temp } = tempDirs('cedargate-e2e-tenant-');
+const freshEnv = (): Record<string, string> => ({
+  DATA_DIR: join(temp(), 'data'),
+  POLICY_DIR: shippedPolicies,
+});
 
 const ID = /^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$/;
 

@@ -4,39 +4,18 @@
  * policy directory, a file given for one, and Redis down in `token revoke`.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { freePort } from '../helpers/net.js';
-import { repoRoot, runCli, shippedPolicies, tempDir } from '../helpers/process.js';
+import { repoRoot, runBin, runCli, shippedPolicies } from '../helpers/process.js';
+import { tempDirs } from '../helpers/temp-dirs.js';
 
-const bin = join(repoRoot, 'bin', 'cedargate');
-const dirs: { remove(): void }[] = [];
-after(() => dirs.forEach((d) => d.remove()));
-function freshEnv(): Record<string, string> {
-  const d = tempDir('cedargate-e2e-cli-');
-  dirs.push(d);
-  return { DATA_DIR: join(d.path, 'data'), POLICY_DIR: shippedPolicies };
-}
-
-/** bin/cedargate itself (the shell entry a person runs), to completion. */
-function runBin(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(bin, args, {
-      env: { ...process.env, LOG_LEVEL: 'warn', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-  });
-}
+const { temp } = tempDirs('cedargate-e2e-cli-');
+const freshEnv = (): Record<string, string> => ({
+  DATA_DIR: join(temp(), 'data'),
+  POLICY_DIR: shippedPolicies,
+});
 
 /** No line of a node stack trace. */
 function assertNoStack(text: string, what: string): void {
@@ -96,7 +75,7 @@ describe('cedargate --version and --help (issue 16 item 6)', () => {
     ],
     [
       ['policy', 'diff'],
-      ['--json', '--git'],
+      ['--json', '--git', '--invariants FILE.yaml', '--users N'],
     ],
     [
       ['policy', 'replay'],
@@ -141,6 +120,31 @@ describe('cedargate unknown flags (issue 16 item 6)', () => {
       assert.match(first ?? '', /^cedargate( \w+)?: unknown flag --bogus$/, r.stderr);
       assert.match(rest.join('\n'), /usage|--help/, r.stderr);
       assertNoStack(r.stderr, args.join(' '));
+    });
+  }
+});
+
+describe('cedargate unknown commands and subcommands', () => {
+  // Object.prototype's members are no commands: the look-ups take their table's own keys only.
+  for (const name of ['bogus', 'toString', 'constructor', '__proto__', 'hasOwnProperty']) {
+    it(`cedargate ${name}: "unknown command", a usage hint, exit 2`, async () => {
+      const r = await runBin([name], freshEnv());
+      assert.equal(r.code, 2, `${r.stdout}\n${r.stderr}`);
+      assert.equal(r.stdout, '');
+      assert.equal(
+        r.stderr,
+        `cedargate: unknown command "${name}"\nrun "cedargate --help" for usage\n`,
+      );
+    });
+
+    it(`cedargate token ${name}: no subcommand, an unexpected argument, exit 2`, async () => {
+      const r = await runBin(['token', name], freshEnv());
+      assert.equal(r.code, 2, `${r.stdout}\n${r.stderr}`);
+      assert.equal(r.stdout, '');
+      const [first, ...rest] = r.stderr.trimEnd().split('\n');
+      assert.equal(first, `cedargate token: unexpected argument "${name}"`, r.stderr);
+      assert.match(rest.join('\n'), /usage: cedargate token --tenant/, r.stderr);
+      assertNoStack(r.stderr, `token ${name}`);
     });
   }
 });

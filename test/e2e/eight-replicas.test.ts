@@ -11,19 +11,10 @@
  * Kept light for two shared cores: one request per replica per step, generous timeouts.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { User } from '../../src/common/user.js';
-import { ensureDevKeys } from '../../src/sidecar/authn/dev-keys.js';
-import { freePort, waitFor } from '../helpers/net.js';
-import {
-  runCli,
-  shippedPolicies,
-  startCli,
-  tempDir,
-  type RunningProcess,
-} from '../helpers/process.js';
+import { waitFor } from '../helpers/net.js';
+import { runCli } from '../helpers/process.js';
 import {
   skipWithoutRedis,
   startRedis,
@@ -32,99 +23,63 @@ import {
   type RunningRedis,
 } from '../helpers/redis.js';
 import { assertError } from '../helpers/contract.js';
-import { callPort, createTenantWithCli, createUserOnPort, devToken } from '../helpers/stack.js';
-
-interface Replica {
-  name: string;
-  port: number;
-  adminPort: number;
-  proc: RunningProcess;
-  /** Reaches Redis through the cutter. */
-  cuttable: boolean;
-}
+import { startReplicaSet, type Replica, type ReplicaSet } from '../helpers/replica-set.js';
+import { createUserOnPort } from '../helpers/stack.js';
+import { jtiOf } from '../helpers/tokens.js';
 
 const REPLICAS = 8;
 const EVENTS_CONNECTION = 'cedargate-sidecar-events';
+const NAMES = Array.from({ length: REPLICAS }, (_, i) => `R${i}`);
+/** The last two reach Redis through the cutter. */
+const CUTTABLE = new Set(NAMES.slice(-2));
+const cuttable = (r: Replica): boolean => CUTTABLE.has(r.name);
 
 describe('eight sidecar replicas on one Redis', { skip: skipWithoutRedis() }, () => {
-  const dir = tempDir('cedargate-eight-');
-  const dataDir = join(dir.path, 'data');
-  const trustSecret = randomBytes(24).toString('hex');
   let redis: RunningRedis;
   let cutter: RedisCutter;
-  let backend: RunningProcess;
-  const replicas: Replica[] = [];
+  let set: ReplicaSet;
+  let replicas: Replica[];
   let baseEnv: Record<string, string>;
   let tenant: string;
   const tok = {} as Record<'owner' | 'adam', string>;
   let adam: User;
   let vera: User;
 
-  const call = (r: Replica, method: string, path: string, token: string, body?: unknown) =>
-    callPort(r.port, method, path, { token, tenant, body });
-  const token = (sub: string) => devToken(dataDir, tenant, sub);
-  const ready = async (r: Replica) =>
-    (await fetch(`http://127.0.0.1:${r.adminPort}/readyz`)).status === 200;
+  const token = (sub: string) => set.token(sub);
+  const ready = async (r: Replica) => (await r.admin('/readyz')).status === 200;
   const status = async (r: Replica) =>
-    (await (await fetch(`http://127.0.0.1:${r.adminPort}/status`)).json()) as {
-      caches: { users: { size: number } };
-      cluster: { reader: string; caches_dropped_for_lost_events: number };
-    };
+    (
+      await r.admin<{
+        caches: { users: { size: number } };
+        cluster: { reader: string; caches_dropped_for_lost_events: number };
+      }>('/status')
+    ).body;
   /** Adam (an admin) renames Vera through every replica: each now caches Adam as an admin. */
   const warmAll = async (round: string) => {
     for (const r of replicas) {
-      const res = await call(r, 'PUT', `/v1/users/${vera.id}`, tok.adam, { name: `V ${round}` });
+      const res = await r.call('PUT', `/v1/users/${vera.id}`, tok.adam, { name: `V ${round}` });
       assert.equal(res.status, 200, `${r.name}: ${res.text}`);
       assert.ok((await status(r)).caches.users.size > 0, `${r.name} has nothing cached`);
     }
   };
   const setAdamRoles = async (through: Replica, roles: string[]) => {
-    const res = await call(through, 'PUT', `/v1/users/${adam.id}`, tok.owner, { roles });
+    const res = await through.call('PUT', `/v1/users/${adam.id}`, tok.owner, { roles });
     assert.equal(res.status, 200, res.text);
   };
 
   before(async () => {
     redis = await startRedis();
     cutter = await startRedisCutter(redis.port);
-    const { jwksPath } = await ensureDevKeys(dataDir);
-    const backendPort = await freePort();
-    baseEnv = {
-      REDIS_URL: redis.url,
-      DATA_DIR: dataDir,
-      POLICY_DIR: shippedPolicies,
-      TRUST_SECRET: trustSecret,
-      LOG_LEVEL: 'warn',
-    };
-    backend = startCli(['backend'], { ...baseEnv, BACKEND_PORT: String(backendPort) });
-    await waitFor(
-      async () => (await fetch(`http://127.0.0.1:${backendPort}/healthz`)).ok,
-      30_000,
-      `the backend\n${backend.output()}`,
-    );
-    for (let i = 0; i < REPLICAS; i++) {
-      const [port, adminPort] = [await freePort(), await freePort()];
-      const cuttable = i >= REPLICAS - 2;
-      const proc = startCli(['sidecar'], {
-        ...baseEnv,
-        REDIS_URL: cuttable ? cutter.url : redis.url,
-        UPSTREAM_URL: `http://127.0.0.1:${backendPort}`,
-        JWKS_FILE: jwksPath,
-        JWT_ISSUER: 'cedargate-dev',
-        JWT_AUDIENCE: 'cedargate',
-        PORT: String(port),
-        ADMIN_PORT: String(adminPort),
-        HOST: '127.0.0.1',
-        // Ten minutes: only a change event can explain a changed decision, never a TTL.
-        USER_CACHE_TTL_MS: '600000',
-      });
-      replicas.push({ name: `R${i}`, port, adminPort, proc, cuttable });
-    }
-    for (const r of replicas)
-      await waitFor(() => ready(r), 60_000, `replica ${r.name}\n${r.proc.output()}`);
-
-    const created = await createTenantWithCli(baseEnv, 'acme');
-    tenant = created.tenantId;
-    tok.owner = await token(created.owner.id);
+    set = await startReplicaSet({
+      redisUrl: redis.url,
+      // Ten minutes: only a change event can explain a changed decision, never a TTL.
+      env: { USER_CACHE_TTL_MS: '600000' },
+      replicas: NAMES.map((name) =>
+        CUTTABLE.has(name) ? { name, env: { REDIS_URL: cutter.url } } : { name },
+      ),
+    });
+    ({ replicas, env: baseEnv, tenantId: tenant } = set);
+    tok.owner = await token(set.ownerId);
     const mk = (name: string, roles: string[]) =>
       createUserOnPort((replicas[0] as Replica).port, tenant, tok.owner, name, roles);
     adam = await mk('Adam', ['admin']);
@@ -133,11 +88,9 @@ describe('eight sidecar replicas on one Redis', { skip: skipWithoutRedis() }, ()
   });
 
   after(async () => {
-    await Promise.all(replicas.map((r) => r.proc.stop()));
-    await backend?.stop();
+    await set?.stop();
     await cutter?.close();
     await redis?.stop();
-    dir.remove();
   });
 
   it('a role change through any replica is enforced by all eight on their very next request', async () => {
@@ -150,7 +103,7 @@ describe('eight sidecar replicas on one Redis', { skip: skipWithoutRedis() }, ()
       await setAdamRoles(replicas[writer] as Replica, ['user']);
       for (const r of replicas) {
         assertError(
-          await call(r, 'PUT', `/v1/users/${vera.id}`, tok.adam, { name: 'no' }),
+          await r.call('PUT', `/v1/users/${vera.id}`, tok.adam, { name: 'no' }),
           403,
           'forbidden',
           `${r.name} after a demotion through R${writer}`,
@@ -162,19 +115,19 @@ describe('eight sidecar replicas on one Redis', { skip: skipWithoutRedis() }, ()
 
   it('a revocation is refused by all eight on their very next request', async () => {
     const spare = await token(vera.id);
-    for (const r of replicas) assert.equal((await call(r, 'GET', '/v1/users', spare)).status, 200);
+    for (const r of replicas) assert.equal((await r.call('GET', '/v1/users', spare)).status, 200);
     const revoked = await runCli(
       ['token', 'revoke', '--sub', vera.id, '--tenant', tenant],
       baseEnv,
     );
     assert.equal(revoked.code, 0, revoked.stderr);
     for (const r of replicas)
-      assertError(await call(r, 'GET', '/v1/users', spare), 401, 'unauthenticated', r.name);
+      assertError(await r.call('GET', '/v1/users', spare), 401, 'unauthenticated', r.name);
   });
 
   it('two stream readers cut: they refuse meanwhile, and replay what they missed when restored', async () => {
     await warmAll('cut');
-    const cut = replicas.filter((r) => r.cuttable);
+    const cut = replicas.filter(cuttable);
     cutter.cut(EVENTS_CONNECTION);
     for (const r of cut)
       await waitFor(async () => (await status(r)).cluster.reader === 'down', 20_000, r.name);
@@ -187,9 +140,9 @@ describe('eight sidecar replicas on one Redis', { skip: skipWithoutRedis() }, ()
     );
     assert.equal(revoked.code, 0, revoked.stderr);
     for (const r of replicas) {
-      const res = await call(r, 'PUT', `/v1/users/${vera.id}`, tok.adam, { name: 'no' });
+      const res = await r.call('PUT', `/v1/users/${vera.id}`, tok.adam, { name: 'no' });
       // The cut ones cannot know: they fail closed; none decides on Adam's old roles.
-      if (r.cuttable) assertError(res, 503, 'unavailable', r.name);
+      if (cuttable(r)) assertError(res, 503, 'unavailable', r.name);
       else assertError(res, 403, 'forbidden', r.name);
     }
 
@@ -198,29 +151,21 @@ describe('eight sidecar replicas on one Redis', { skip: skipWithoutRedis() }, ()
       await waitFor(() => ready(r), 30_000, `${r.name} ready\n${r.proc.output()}`);
     for (const r of replicas) {
       assertError(
-        await call(r, 'PUT', `/v1/users/${vera.id}`, tok.adam, { name: 'no' }),
+        await r.call('PUT', `/v1/users/${vera.id}`, tok.adam, { name: 'no' }),
         403,
         'forbidden',
         r.name,
       );
-      assertError(await call(r, 'GET', '/v1/users', adamsJti), 401, 'unauthenticated', r.name);
+      assertError(await r.call('GET', '/v1/users', adamsJti), 401, 'unauthenticated', r.name);
     }
     // Replayed, not reloaded: nothing was trimmed, so no replica dropped its caches.
     for (const r of replicas)
       assert.equal((await status(r)).cluster.caches_dropped_for_lost_events, 0, r.name);
-    for (const p of [backend, ...replicas.map((r) => r.proc)])
+    for (const p of [set.backend, ...replicas.map((r) => r.proc)])
       assert.equal(p.child.exitCode, null, 'a process exited');
   });
 });
 
 function nowS(): number {
   return Math.floor(Date.now() / 1000);
-}
-
-/** The jti claim of a JWT (no verification: the test minted it). */
-function jtiOf(token: string): string {
-  const payload = JSON.parse(
-    Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8'),
-  ) as { jti: string };
-  return payload.jti;
 }

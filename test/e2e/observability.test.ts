@@ -127,6 +127,20 @@ describe('observability (enforcing)', () => {
     assert.match(text, /# TYPE cedargate_policy_reloads_total counter/);
     assert.match(text, /# TYPE cedargate_upstream_errors_total counter/);
   });
+
+  it("the request gate's refusals are counted from the start: /metrics by reason, /status since start", async () => {
+    // Issue 22 item 4: a tenant refused at the gate was answered 503 and counted nowhere.
+    const text = await (await fetch(`${s.adminUrl}/metrics`)).text();
+    assert.match(text, /# TYPE cedargate_requests_shed_total counter/);
+    assert.match(text, /^cedargate_requests_shed_total\{reason="tenant_queue_full"\} 0$/m);
+    assert.match(text, /^cedargate_gate_waiting 0$/m);
+    const st = (await (await fetch(`${s.adminUrl}/status`)).json()) as {
+      gate?: { inside: number; waiting: number; busy: boolean; shed: Record<string, number> };
+    };
+    assert.deepEqual(st.gate?.shed, { tenant_queue_full: 0 });
+    assert.equal(st.gate?.waiting, 0);
+    assert.equal(typeof st.gate?.busy, 'boolean');
+  });
 });
 
 describe('shadow mode (ENFORCE=false)', () => {

@@ -4,10 +4,42 @@
  * oversized bodies, off unless PLAYGROUND says so — and nothing the page asks changes the live set.
  */
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { DecideAnswer, LiveSources } from '../../src/sidecar/admin/playground.js';
+import type { DiffReport } from '../../src/policy/authoring/diff.js';
+import type { DecideAnswer, DiffAnswer, LiveSources } from '../../src/sidecar/admin/playground.js';
 import { assertError } from '../helpers/contract.js';
+import { policyCli, policyDirs } from '../helpers/policy-cli.js';
+import { shippedPolicies } from '../helpers/process.js';
 import { startStack, type Stack } from '../helpers/stack.js';
+import { SUPPORT_POLICIES, weakenedAdmins, withSupportRole } from '../helpers/support-role.js';
+
+const dirs = policyDirs('cedargate-playground-');
+
+/** The check's answer as a client reads it (docs/contract.md §6). */
+type CheckAnswer =
+  | {
+      ok: true;
+      report: { users: number; invariants: { id: string; holds: boolean }[] };
+      text: string;
+      counterexamples: Record<string, string[]>;
+    }
+  | { ok: false; problems: { file: string; line: number; column: number; message: string }[] };
+/** The live set's invariants file, as `/api/live` gives it. */
+const invariantsOf = (l: LiveSources) =>
+  (l as { invariants?: { file: string; text: string } | null }).invariants;
+
+/** What a diff counts, wherever it ran: the numbers a reader compares. */
+const countsOf = (r: DiffReport) => ({
+  requests: r.requests,
+  decided: r.decided,
+  changed: r.changed,
+  oneSided: r.oneSided,
+  expanded: r.expanded,
+  schema: r.schema.map((d) => [d.kind, d.role, d.requests, d.text]),
+  classes: r.classes.map((c) => [c.action, c.summary, c.count, c.matching]),
+});
 
 async function post(adminUrl: string, path: string, body: unknown, type = 'application/json') {
   const res = await fetch(`${adminUrl}/playground/api/${path}`, {
@@ -78,6 +110,122 @@ describe('the playground API (PLAYGROUND=true)', () => {
       ['admins-manage-users'],
     );
     assert.match(a.edited.explanation.policies[0]?.location ?? '', /^admins\.cedar:\d+$/);
+  });
+
+  it("diffs with the CLI's numbers: requests, not representatives (issue 27 item 5)", async () => {
+    // The walk-through's pair: the shipped set, and a copy where `support` may read and rename;
+    // its admins.cedar weakened too (a non-owner admin may revoke admin), so that some requests
+    // both APIs accept change: classes to count as well.
+    const schema = withSupportRole(live.schema);
+    const files = [
+      ...live.files.map((f) =>
+        f.file === 'admins.cedar' ? { ...f, text: weakenedAdmins(f.text) } : f,
+      ),
+      { file: 'support.cedar', text: SUPPORT_POLICIES },
+    ];
+    const r = await post(s.adminUrl, 'diff', { policies: { schema, files } });
+    assert.equal(r.status, 200, r.text);
+    const page = r.body as DiffAnswer;
+    assert.ok(page.ok, r.text);
+    const dir = dirs.copyOfShipped();
+    for (const f of files) writeFileSync(join(dir, f.file), f.text);
+    writeFileSync(join(dir, 'schema.cedarschema'), schema);
+    const cli = await policyCli(['diff', shippedPolicies, dir, '--json']);
+    assert.equal(cli.code, 1, cli.stderr);
+    const fromCli = JSON.parse(cli.stdout) as DiffReport;
+    assert.ok(
+      fromCli.requests > fromCli.decided,
+      'the pair has more requests than representatives',
+    );
+    assert.ok(
+      fromCli.classes.length > 0 && fromCli.oneSided > 0,
+      'classes, and one-sided requests',
+    );
+    assert.deepEqual(countsOf(page.report), countsOf(fromCli));
+  });
+
+  it("checks the edited copy's invariants: the weakened copy's counterexample, as the CLI prints it (issue 28 item 4)", async () => {
+    // The invariants beside the live set are the page's default.
+    assert.equal(invariantsOf(live)?.file, 'invariants.yaml');
+    assert.match(invariantsOf(live)?.text ?? '', /id: only-owner-unmakes-admins/);
+    const shipped = await post(s.adminUrl, 'check', {
+      policies: { schema: live.schema, files: live.files },
+      users: 3,
+    });
+    assert.equal(shipped.status, 200, shipped.text);
+    const held = shipped.body as CheckAnswer;
+    assert.ok(held.ok, shipped.text);
+    assert.equal(held.report.users, 3);
+    assert.ok(held.report.invariants.length >= 6);
+    assert.deepEqual(
+      held.report.invariants.filter((i) => !i.holds).map((i) => i.id),
+      [],
+    );
+    assert.deepEqual(held.counterexamples, {});
+    assert.match(held.text, /invariants\.yaml: (\d+) of \1 invariants hold \(3 users, /);
+
+    // Weakened: a non-owner admin may revoke admin (only-owner-grants-admin loses rolesRemoved).
+    const files = live.files.map((f) =>
+      f.file === 'admins.cedar' ? { ...f, text: weakenedAdmins(f.text) } : f,
+    );
+    assert.notDeepEqual(files, live.files);
+    const r = await post(s.adminUrl, 'check', {
+      policies: { schema: live.schema, files },
+      users: 3,
+    });
+    assert.equal(r.status, 200, r.text);
+    const broken = r.body as CheckAnswer;
+    assert.ok(broken.ok, r.text);
+    assert.deepEqual(
+      broken.report.invariants.filter((i) => !i.holds).map((i) => i.id),
+      ['only-owner-unmakes-admins'],
+    );
+    const shown = broken.counterexamples['only-owner-unmakes-admins'] ?? [];
+    assert.match(shown[0] ?? '', /^ {8}start: owner \[admin\], /);
+    assert.match(
+      shown[1] ?? '',
+      /^ {8}1\. u\d \[admin[^\]]*\] users:update u\d \[admin[^\]]*\] -> \[[^\]]*\] \(allowed by admins-manage-users\)$/,
+    );
+    assert.equal(shown[2], '        breaks it: request 1');
+    // The CLI's text, the same lines under the FAIL line.
+    assert.ok(broken.text.includes(`FAIL  only-owner-unmakes-admins\n${shown.join('\n')}\n`));
+  });
+
+  it('checks invariants the page sends, and names what is wrong in them at their line', async () => {
+    const policies = { schema: live.schema, files: live.files };
+    const bad = await post(s.adminUrl, 'check', {
+      policies,
+      invariants: 'invariants:\n  - id: x\n    always: { user: owner, has: root }\n',
+      users: 2,
+    });
+    assert.equal(bad.status, 200, bad.text);
+    const answer = bad.body as CheckAnswer;
+    assert.equal(answer.ok, false);
+    const problem = answer.ok ? undefined : answer.problems[0];
+    assert.equal(problem?.file, 'invariants.yaml');
+    assert.equal(problem?.line, 3);
+    assert.match(problem?.message ?? '', /"root" is not a role of the schema/);
+    const own = await post(s.adminUrl, 'check', {
+      policies,
+      invariants: 'invariants:\n  - id: owner-admin\n    always: { user: owner, has: admin }\n',
+      users: 2,
+    });
+    const mine = own.body as CheckAnswer;
+    assert.ok(mine.ok, own.text);
+    assert.deepEqual(
+      mine.report.invariants.map((i) => [i.id, i.holds]),
+      [['owner-admin', true]],
+    );
+    for (const [body, field, message] of [
+      [{ policies, users: 7 }, 'users', /^users must be an integer from 1 to 6$/],
+      [{ policies, invariants: ['x'] }, 'invariants', /^invariants must be the YAML text/],
+    ] as const) {
+      const e = await post(s.adminUrl, 'check', body);
+      assertError(e, 400, 'invalid_input', field);
+      const err = e.body as { message: string; details?: { field?: string } };
+      assert.equal(err.details?.field, field);
+      assert.match(err.message, message);
+    }
   });
 
   it('shows the problems of an edited copy at their line, and decides the live side anyway', async () => {

@@ -18,18 +18,13 @@ import { createClient } from 'redis';
 import type { User } from '../../src/common/user.js';
 import { clusterKeys } from '../../src/sidecar/cluster/keys.js';
 import { generationKey } from '../../src/common/store-generation.js';
-import { ensureDevKeys } from '../../src/sidecar/authn/dev-keys.js';
 import { assertError } from '../helpers/contract.js';
-import { freePort, waitFor } from '../helpers/net.js';
-import {
-  runCli,
-  shippedPolicies,
-  startCli,
-  tempDir,
-  type RunningProcess,
-} from '../helpers/process.js';
+import { waitFor } from '../helpers/net.js';
+import { runCli, shippedPolicies, tempDir } from '../helpers/process.js';
 import { skipWithoutRedis, startRedis, type RunningRedis } from '../helpers/redis.js';
+import { launchSidecar, replicaReady, type Replica } from '../helpers/replica-set.js';
 import { callPort, startStack, type Stack } from '../helpers/stack.js';
+import { jtiOf } from '../helpers/tokens.js';
 
 interface ClusterPart {
   revoked: { jtis: number; subjects: number };
@@ -40,13 +35,6 @@ interface ClusterPart {
 }
 
 const keys = clusterKeys();
-
-function jtiOf(token: string): string {
-  const payload = JSON.parse(
-    Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8'),
-  ) as { jti: string };
-  return payload.jti;
-}
 
 async function clusterOf(adminUrl: string): Promise<ClusterPart> {
   const s = (await (await fetch(`${adminUrl}/status`)).json()) as { cluster: ClusterPart };
@@ -78,36 +66,12 @@ async function metricValue(adminUrl: string, name: string): Promise<string | und
     ?.slice(name.length + 1);
 }
 
-/** A sidecar process of its own in front of the stack's backend, sharing its keys and secret. */
-async function startLateSidecar(
-  stack: Stack,
-  redisUrl: string,
-): Promise<{
-  port: number;
-  adminUrl: string;
-  proc: RunningProcess;
-}> {
-  const { jwksPath } = await ensureDevKeys(stack.dataDir);
-  const [port, adminPort] = [await freePort(), await freePort()];
-  const proc = startCli(['sidecar'], {
-    REDIS_URL: redisUrl,
-    DATA_DIR: stack.dataDir,
-    POLICY_DIR: shippedPolicies,
-    UPSTREAM_URL: stack.recorder.url,
-    JWKS_FILE: jwksPath,
-    JWT_ISSUER: 'cedargate-dev',
-    JWT_AUDIENCE: 'cedargate',
-    PORT: String(port),
-    ADMIN_PORT: String(adminPort),
-    HOST: '127.0.0.1',
-  });
-  const adminUrl = `http://127.0.0.1:${adminPort}`;
-  await waitFor(
-    async () => (await fetch(`${adminUrl}/readyz`)).status === 200,
-    30_000,
-    `the late sidecar\n${proc.output()}`,
-  );
-  return { port, adminUrl, proc };
+/** A sidecar process of its own in front of the stack's backend, sharing its keys; ready. */
+async function startLateSidecar(stack: Stack, redisUrl: string, tenant: string): Promise<Replica> {
+  const env = { REDIS_URL: redisUrl, DATA_DIR: stack.dataDir, POLICY_DIR: shippedPolicies };
+  const late = await launchSidecar('late', env, stack.recorder.url, () => tenant);
+  await replicaReady(late);
+  return late;
 }
 
 describe('Redis back from an older snapshot', { skip: skipWithoutRedis() }, () => {
@@ -123,7 +87,7 @@ describe('Redis back from an older snapshot', { skip: skipWithoutRedis() }, () =
   let lostEtag: string;
   let oldGeneration: string;
   let revokedBefore: { jtis: number; subjects: number };
-  let late: Awaited<ReturnType<typeof startLateSidecar>> | undefined;
+  let late: Replica | undefined;
 
   before(async () => {
     const redisDir = join(dir.path, 'redis');
@@ -202,7 +166,7 @@ describe('Redis back from an older snapshot', { skip: skipWithoutRedis() }, () =
       401,
       'unauthenticated',
     );
-    late = await startLateSidecar(stack, redis.url);
+    late = await startLateSidecar(stack, redis.url, tenant);
     assertError(
       await callPort(late.port, 'GET', `/v1/users/${vic.id}`, { token: vicToken, tenant }),
       401,
@@ -262,7 +226,7 @@ describe('Redis flushed under running processes', { skip: skipWithoutRedis() }, 
   let redis: RunningRedis;
   let raw: ReturnType<typeof createClient>;
   let stack: Stack;
-  let late: Awaited<ReturnType<typeof startLateSidecar>> | undefined;
+  let late: Replica | undefined;
 
   before(async () => {
     redis = await startRedis();
@@ -311,7 +275,7 @@ describe('Redis flushed under running processes', { skip: skipWithoutRedis() }, 
     );
     assert.deepEqual((await clusterOf(stack.adminUrl)).revoked, { jtis: 1, subjects: 1 });
     assertError(await stack.call('GET', '/v1/users', { token, tenant }), 401, 'unauthenticated');
-    late = await startLateSidecar(stack, redis.url);
+    late = await startLateSidecar(stack, redis.url, tenant);
     assert.deepEqual((await clusterOf(late.adminUrl)).revoked, { jtis: 1, subjects: 1 });
     assertError(
       await callPort(late.port, 'GET', '/v1/users', { token, tenant }),

@@ -18,12 +18,11 @@ import {
   cutReplication,
   replicationLinkUp,
   skipWithoutSentinel,
-  startRedis,
-  startSentinels,
   type RunningRedis,
   type RunningSentinels,
 } from '../helpers/redis.js';
-import { startStack, type Reply, type Stack } from '../helpers/stack.js';
+import { startSentinelStack, type SentinelStack } from '../helpers/sentinel-stack.js';
+import type { Reply, Stack } from '../helpers/stack.js';
 
 const MASTER = 'cedargate-acks';
 
@@ -58,20 +57,14 @@ describe(
     let sentinels: RunningSentinels;
     let stack: Stack;
     let env: Record<string, string>;
+    let started: SentinelStack | undefined;
 
     before(async () => {
-      primary = await startRedis();
-      replica = await startRedis({ replicaOf: primary.port });
-      await waitFor(() => replicationLinkUp(replica.port), 20_000, 'replica in sync');
-      sentinels = await startSentinels(primary.port, MASTER);
-      env = { REDIS_SENTINELS: sentinels.addresses, REDIS_SENTINEL_NAME: MASTER };
-      stack = await startStack({ env });
+      started = await startSentinelStack(MASTER);
+      ({ primary, replica, sentinels, stack, env } = started);
     });
     after(async () => {
-      await stack?.stop();
-      await sentinels?.stop();
-      await replica?.stop();
-      await primary?.stop();
+      await started?.stop();
     });
 
     it('a demotion, a delete and a revocation no replica confirmed are not acknowledged; retried, they hold', async () => {

@@ -14,22 +14,16 @@ import { clusterKeys } from '../../src/sidecar/cluster/keys.js';
 import { waitFor } from '../helpers/net.js';
 import { runCli } from '../helpers/process.js';
 import {
-  replicationLinkUp,
   skipWithoutSentinel,
-  startRedis,
-  startSentinels,
   type RunningRedis,
   type RunningSentinels,
+  waitCalls,
   withRedisClient as withClient,
 } from '../helpers/redis.js';
-import { startStack, type Stack } from '../helpers/stack.js';
+import { startSentinelStack, type SentinelStack } from '../helpers/sentinel-stack.js';
+import type { Stack } from '../helpers/stack.js';
 
 const MASTER = 'cedargate-ops';
-
-async function waitCalls(port: number): Promise<number> {
-  const stats = await withClient(port, (c) => c.info('commandstats'));
-  return Number(/cmdstat_wait:calls=(\d+)/.exec(stats)?.[1] ?? 0);
-}
 
 describe('Redis Sentinel as operated', { skip: skipWithoutSentinel() }, () => {
   let primary: RunningRedis;
@@ -39,21 +33,15 @@ describe('Redis Sentinel as operated', { skip: skipWithoutSentinel() }, () => {
   let env: Record<string, string>;
   /** What the `start` process wrote to stdout alone (its logs), from just after it started. */
   let stdout = '';
+  let started: SentinelStack | undefined;
 
   before(async () => {
-    primary = await startRedis();
-    replica = await startRedis({ replicaOf: primary.port });
-    await waitFor(() => replicationLinkUp(replica.port), 20_000, 'replica in sync');
-    sentinels = await startSentinels(primary.port, MASTER);
-    env = { REDIS_SENTINELS: sentinels.addresses, REDIS_SENTINEL_NAME: MASTER };
-    stack = await startStack({ env });
+    started = await startSentinelStack(MASTER);
+    ({ primary, replica, sentinels, stack, env } = started);
     stack.process.child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
   });
   after(async () => {
-    await stack?.stop();
-    await sentinels?.stop();
-    await replica?.stop();
-    await primary?.stop();
+    await started?.stop();
   });
 
   it('token revoke waits for a replica to hold the revocation (WAIT), as store writes do', async () => {

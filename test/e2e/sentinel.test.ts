@@ -13,15 +13,14 @@ import type { User } from '../../src/common/user.js';
 import { freePort, waitFor } from '../helpers/net.js';
 import { runCli } from '../helpers/process.js';
 import {
-  replicationLinkUp,
   skipWithoutSentinel,
-  startRedis,
-  startSentinels,
   type RunningRedis,
   type RunningSentinels,
+  waitCalls,
   withRedisClient as withClient,
 } from '../helpers/redis.js';
-import { startStack, type Stack } from '../helpers/stack.js';
+import { startSentinelStack, type SentinelStack } from '../helpers/sentinel-stack.js';
+import type { Stack } from '../helpers/stack.js';
 
 const MASTER = 'cedargate-test';
 
@@ -30,29 +29,20 @@ describe('Redis Sentinel failover', { skip: skipWithoutSentinel() }, () => {
   let replica: RunningRedis;
   let sentinels: RunningSentinels;
   let stack: Stack;
+  let started: SentinelStack | undefined;
 
   before(async () => {
-    primary = await startRedis();
-    replica = await startRedis({ replicaOf: primary.port });
-    await waitFor(() => replicationLinkUp(replica.port), 20_000, 'replica in sync');
-    sentinels = await startSentinels(primary.port, MASTER);
-    stack = await startStack({
-      env: {
-        REDIS_SENTINELS: sentinels.addresses,
-        REDIS_SENTINEL_NAME: MASTER,
-        // One write can be held about 5 s by the failover (slowest 3.9–5.1 s over eight runs),
-        // as long as the sidecar's default UPSTREAM_TIMEOUT_MS: this test is about what the
-        // store answers, so the sidecar's own timeout must not race it (504 instead of the
-        // store's 503). That race on defaults is a known issue, not hidden: see the round's note.
-        UPSTREAM_TIMEOUT_MS: '15000',
-      },
+    started = await startSentinelStack(MASTER, {
+      // One write can be held about 5 s by the failover (slowest 3.9–5.1 s over eight runs),
+      // as long as the sidecar's default UPSTREAM_TIMEOUT_MS: this test is about what the
+      // store answers, so the sidecar's own timeout must not race it (504 instead of the
+      // store's 503). That race on defaults is a known issue, not hidden: see the round's note.
+      UPSTREAM_TIMEOUT_MS: '15000',
     });
+    ({ primary, replica, sentinels, stack } = started);
   });
   after(async () => {
-    await stack?.stop();
-    await sentinels?.stop();
-    await replica?.stop();
-    await primary?.stop();
+    await started?.stop();
   });
 
   it('survives the primary being killed: requests recover, writes kept, roles enforced', async () => {
@@ -105,12 +95,8 @@ describe('Redis Sentinel failover', { skip: skipWithoutSentinel() }, () => {
     await waitFor(async () => (statuses.get(201) ?? 0) >= 5, 30_000, 'writes under load');
 
     // Each write was confirmed by the replica before it was acknowledged (WAIT 1 <ms>).
-    const waits = await withClient(primary.port, async (c) => c.info('commandstats'));
-    const waitCalls = Number(/cmdstat_wait:calls=(\d+)/.exec(waits)?.[1] ?? 0);
-    assert.ok(
-      waitCalls >= acknowledged.length,
-      `WAIT calls ${waitCalls}, writes ${acknowledged.length}`,
-    );
+    const waits = await waitCalls(primary.port);
+    assert.ok(waits >= acknowledged.length, `WAIT calls ${waits}, writes ${acknowledged.length}`);
 
     const killedAt = Date.now();
     await primary.kill();

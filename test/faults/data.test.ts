@@ -11,14 +11,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { User } from '../../src/common/user.js';
 import { rawRequest, startStack, type Stack } from '../helpers/stack.js';
-import { assertError } from '../helpers/contract.js';
+import { assertError, versionOf } from '../helpers/contract.js';
 import { startSplitStack, type SplitStack } from '../helpers/split-stack.js';
-
-function versionOf(etag: string | null): number {
-  const m = /\.(\d+)"$/.exec(etag ?? '');
-  assert.ok(m, `an ETag with a version: ${etag}`);
-  return Number(m[1]);
-}
 
 describe('concurrent writes through the sidecar (security.md 25)', () => {
   let s: Stack;

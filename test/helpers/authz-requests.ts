@@ -62,6 +62,23 @@ export function authzRequestArb(pools: {
 }
 
 /**
+ * `arb`'s requests, a quarter of the updates with a context field the schema does not declare
+ * (`bogus`): Cedar refuses such a request, and every engine under test must deny it alike.
+ */
+export function withUndeclaredContext(arb: fc.Arbitrary<AuthzRequest>): fc.Arbitrary<AuthzRequest> {
+  return fc
+    .tuple(
+      arb,
+      fc.boolean().chain((b) => (b ? fc.boolean() : fc.constant(false))),
+    )
+    .map(([request, bogus]) =>
+      bogus && request.action === 'users:update'
+        ? { ...request, context: { ...request.context, bogus: true } }
+        : request,
+    );
+}
+
+/**
  * A bijection on `ids` that fixes `literals` (ids a policy names) and sends the others onto
  * distinct ids: fresh uuids, or with `images` a shuffle of that pool (which may hold the ids
  * themselves, so that renamings swap ids too): the renamings under which a decision must not

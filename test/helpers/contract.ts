@@ -61,6 +61,13 @@ export function assertContract4xx(r: Answer, what: string): void {
   assert.equal(typeof body?.message, 'string', `${what}: ${text}`);
 }
 
+/** The version an ETag carries (`"<id>.<version>"`); fails the test when it carries none. */
+export function versionOf(etag: string | null): number {
+  const m = /\.(\d+)"$/.exec(etag ?? '');
+  assert.ok(m, `an ETag with a version: ${etag}`);
+  return Number(m[1]);
+}
+
 /** A problem of a policy load, as `/status` reports it. */
 export interface PolicyProblem {
   file: string;

@@ -62,21 +62,52 @@ export function startCli(args: string[], env: Record<string, string>): RunningPr
   };
 }
 
-/** Runs a CLI command to completion. */
+/** Runs a CLI command to completion, with `input` on its stdin when given (none otherwise). */
 export async function runCli(
   args: string[],
   env: Record<string, string>,
+  input?: string,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
+  const r = await runProcess(process.execPath, [cliEntry, ...args], cliEnv(env), input);
+  return { ...r, code: r.code ?? 1 };
+}
+
+/** `bin/cedargate` itself (the shell entry a person runs), to completion. */
+export async function runBin(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const r = await runProcess(join(repoRoot, 'bin', 'cedargate'), args, cliEnv(env));
+  return { ...r, code: r.code ?? 1 };
+}
+
+const cliEnv = (env: Record<string, string>) => ({ LOG_LEVEL: 'warn', ...env });
+
+/** Runs the compiled benchmark (`dist/bench/run.js`) with `args` to completion. */
+export const runBench = (args: string[]) =>
+  runProcess(process.execPath, [join(repoRoot, 'dist', 'bench', 'run.js'), ...args]);
+
+/**
+ * Runs `command ...args` to completion with `env` added to this process's, and `input` on its
+ * stdin when given. The code is null when a signal ended it.
+ */
+export function runProcess(
+  command: string,
+  args: string[],
+  env: Record<string, string> = {},
+  input?: string,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cliEntry, ...args], {
-      env: { ...process.env, LOG_LEVEL: 'warn', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const child = spawn(command, args, {
+      env: { ...process.env, ...env },
+      stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+    child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+    if (input !== undefined) child.stdin?.end(input);
   });
 }
 

@@ -50,15 +50,23 @@ export function redisAvailable(): boolean {
  */
 export function skipWithoutRedis(): false | string {
   if (redisAvailable()) return false;
-  const message = `redis-server not found: Redis tests SKIPPED. Install it with: ${REDIS_INSTALL_COMMAND}`;
+  return skipLoudly(
+    `redis-server not found: Redis tests SKIPPED. Install it with: ${REDIS_INSTALL_COMMAND}`,
+  );
+}
+
+/**
+ * The skip reason `message` (which says SKIPPED), framed in stars on stderr so nobody misses it;
+ * under CI=true, an exception instead: CI must never skip the Redis tests.
+ */
+function skipLoudly(message: string): string {
   if (process.env.CI === 'true') {
     throw new Error(
       `CI=true and ${message.replace('SKIPPED', 'cannot run')}; CI must not skip them`,
     );
   }
-  process.stderr.write(
-    `\n${'*'.repeat(message.length + 8)}\n*** ${message} ***\n${'*'.repeat(message.length + 8)}\n\n`,
-  );
+  const stars = '*'.repeat(message.length + 8);
+  process.stderr.write(`\n${stars}\n*** ${message} ***\n${stars}\n\n`);
   return message;
 }
 
@@ -270,16 +278,9 @@ export function skipWithoutSentinel(): false | string {
   const noRedis = skipWithoutRedis();
   if (noRedis !== false) return noRedis;
   if (sentinelAvailable()) return false;
-  const message = `redis-sentinel not found: Sentinel tests SKIPPED. Install it with: ${SENTINEL_INSTALL_COMMAND}`;
-  if (process.env.CI === 'true') {
-    throw new Error(
-      `CI=true and ${message.replace('SKIPPED', 'cannot run')}; CI must not skip them`,
-    );
-  }
-  process.stderr.write(
-    `\n${'*'.repeat(message.length + 8)}\n*** ${message} ***\n${'*'.repeat(message.length + 8)}\n\n`,
+  return skipLoudly(
+    `redis-sentinel not found: Sentinel tests SKIPPED. Install it with: ${SENTINEL_INSTALL_COMMAND}`,
   );
-  return message;
 }
 
 export interface RunningSentinels {
@@ -403,6 +404,22 @@ export async function withRedisClient<T>(
 }
 
 /**
+ * `fn` on a redis-server of its own (for one test that kills or counts it, apart from the
+ * suite's), stopped afterwards whatever happened.
+ */
+export async function withOwnRedis<T>(
+  fn: (own: RunningRedis) => Promise<T>,
+  options: StartRedisOptions = {},
+): Promise<T> {
+  const own = await startRedis(options);
+  try {
+    return await fn(own);
+  } finally {
+    await own.stop();
+  }
+}
+
+/**
  * A Redis for the enclosing suite, with one connected client of its own: started in `before`,
  * stopped in `after` (register it inside the `describe`).
  */
@@ -423,6 +440,12 @@ export function suiteRedis(): { redis(): RunningRedis; raw(): ReturnType<typeof 
     return v;
   };
   return { redis: () => must(redis), raw: () => must(raw) };
+}
+
+/** How many WAIT commands the redis-server on `port` has run (`INFO commandstats`). */
+export async function waitCalls(port: number): Promise<number> {
+  const stats = await withRedisClient(port, (c) => c.info('commandstats'));
+  return Number(/cmdstat_wait:calls=(\d+)/.exec(stats)?.[1] ?? 0);
 }
 
 /** Whether the replica on `port` has its link to the master up (`master_link_status:up`). */

@@ -14,6 +14,7 @@ export interface Replica {
   name: string;
   port: number;
   adminPort: number;
+  adminUrl: string;
   proc: RunningProcess;
   /** One request through this replica, as `token`, in the set's tenant. */
   call(method: string, path: string, token: string, body?: unknown): Promise<Reply>;
@@ -50,7 +51,7 @@ export async function startReplicaSet(options: {
 }): Promise<ReplicaSet> {
   const dir = tempDir('cedargate-replicas-');
   const dataDir = join(dir.path, 'data');
-  const { jwksPath } = await ensureDevKeys(dataDir);
+  await ensureDevKeys(dataDir);
   const env: Record<string, string> = {
     REDIS_URL: options.redisUrl,
     DATA_DIR: dataDir,
@@ -74,27 +75,11 @@ export async function startReplicaSet(options: {
       `the backend\n${backend.output()}`,
     );
     for (const spec of options.replicas) {
-      const [port, adminPort] = [await freePort(), await freePort()];
-      const proc = startCli(['sidecar'], {
-        ...env,
-        UPSTREAM_URL: `http://127.0.0.1:${backendPort}`,
-        JWKS_FILE: jwksPath,
-        JWT_ISSUER: 'cedargate-dev',
-        JWT_AUDIENCE: 'cedargate',
-        PORT: String(port),
-        ADMIN_PORT: String(adminPort),
-        HOST: '127.0.0.1',
-        ...spec.env,
-      });
-      replicas.push(replicaOn(spec.name, port, adminPort, proc, () => tenant.tenantId));
+      const upstream = `http://127.0.0.1:${backendPort}`;
+      const replicaEnv = { ...env, ...spec.env };
+      replicas.push(await launchSidecar(spec.name, replicaEnv, upstream, () => tenant.tenantId));
     }
-    for (const r of replicas) {
-      await waitFor(
-        async () => (await r.admin('/readyz')).status === 200,
-        60_000,
-        `replica ${r.name} ready\n${r.proc.output()}`,
-      );
-    }
+    for (const r of replicas) await replicaReady(r);
   } catch (err) {
     await stop();
     throw err;
@@ -112,6 +97,43 @@ export async function startReplicaSet(options: {
   };
 }
 
+/**
+ * A sidecar process named `name` in front of `upstreamUrl` on free ports, trusting the development
+ * key of `env.DATA_DIR` (made if missing); `env` on top of the sidecar's own variables. Not waited
+ * for: see {@link replicaReady}. `tenantId` is the tenant its `call` sends.
+ */
+export async function launchSidecar(
+  name: string,
+  env: Record<string, string>,
+  upstreamUrl: string,
+  tenantId: () => string,
+): Promise<Replica> {
+  const dataDir = env['DATA_DIR'];
+  if (dataDir === undefined) throw new Error(`sidecar ${name}: its env has no DATA_DIR`);
+  const { jwksPath } = await ensureDevKeys(dataDir);
+  const [port, adminPort] = [await freePort(), await freePort()];
+  const proc = startCli(['sidecar'], {
+    UPSTREAM_URL: upstreamUrl,
+    JWKS_FILE: jwksPath,
+    JWT_ISSUER: 'cedargate-dev',
+    JWT_AUDIENCE: 'cedargate',
+    PORT: String(port),
+    ADMIN_PORT: String(adminPort),
+    HOST: '127.0.0.1',
+    ...env,
+  });
+  return replicaOn(name, port, adminPort, proc, tenantId);
+}
+
+/** Resolves once `r` answers /readyz with 200 (a minute at the most). */
+export async function replicaReady(r: Replica): Promise<void> {
+  await waitFor(
+    async () => (await r.admin('/readyz')).status === 200,
+    60_000,
+    `replica ${r.name} ready\n${r.proc.output()}`,
+  );
+}
+
 function replicaOn(
   name: string,
   port: number,
@@ -124,6 +146,7 @@ function replicaOn(
     name,
     port,
     adminPort,
+    adminUrl,
     proc,
     call: (method, path, token, body) =>
       callPort(port, method, path, { token, tenant: tenantId(), body }),

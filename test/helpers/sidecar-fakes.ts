@@ -1,12 +1,20 @@
 /**
  * Fakes of the sidecar's collaborators for unit tests of its request path: a verifier that
  * accepts any credential as the tenant's owner, and a directory whose users move on to a new
- * version on every fresh read, as if another replica kept writing them.
+ * version on every fresh read, as if another replica kept writing them. Beside them, the one
+ * real collaborator those tests share: the policy store over the shipped policies.
  */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createBodyBudget } from '../../src/common/body.js';
+import { createLogger } from '../../src/common/logger.js';
 import { etagOf } from '../../src/common/user.js';
 import type { CredentialVerifier } from '../../src/sidecar/authn/verifier.js';
+import { createPolicyStore, type PolicyStore } from '../../src/sidecar/authz/policy-store.js';
 import type { UserDirectory } from '../../src/sidecar/directory.js';
+import { createPipeline, type PipelineDeps } from '../../src/sidecar/pipeline.js';
 import type { UserFacts, UserRecord } from '../../src/sidecar/user-facts.js';
+import { shippedPolicies } from './process.js';
 
 export const T = 'AAAAAAAA-0000-4000-8000-000000000000';
 export const OWNER = 'BBBBBBBB-0000-4000-8000-000000000000';
@@ -15,6 +23,21 @@ export const U2 = 'CCCCCCCC-0000-4000-8000-000000000002';
 
 export function userOf(id: string, roles: string[], isOwner = false): UserFacts {
   return { id, tenant_id: T, name: id.slice(0, 4), roles, is_owner: isOwner, avatar_digest: null };
+}
+
+/** A user of T as the directory hands it out, at version 1. */
+export function recordOf(id: string, roles: string[], isOwner = false): UserRecord {
+  return { user: userOf(id, roles, isOwner), etag: etagOf({ id, version: 1 }) };
+}
+
+/** The real policy store over the shipped policies: silent, not watching. The caller closes it. */
+export function shippedPolicyStore(): Promise<PolicyStore> {
+  return createPolicyStore({
+    dir: shippedPolicies,
+    logger: createLogger('silent'),
+    watch: false,
+    pollMs: 0,
+  });
 }
 
 /** What the fake directory was told, besides answering lookups. */
@@ -35,7 +58,7 @@ export function fakeDirectory(): UserDirectory & {
     [U2, 1],
   ]);
   const calls: DirectoryCalls = { gets: [], invalidated: [], remembered: [] };
-  const recordOf = (id: string): UserRecord => ({
+  const current = (id: string): UserRecord => ({
     user: id === OWNER ? userOf(id, ['admin'], true) : userOf(id, ['user']),
     etag: etagOf({ id, version: versions.get(id) ?? 1 }),
   });
@@ -46,7 +69,7 @@ export function fakeDirectory(): UserDirectory & {
       calls.gets.push({ id, fresh: opts.fresh === true });
       if (!versions.has(id)) return null;
       if (opts.fresh === true && id !== OWNER) versions.set(id, (versions.get(id) ?? 1) + 1);
-      return recordOf(id);
+      return current(id);
     },
     remember: (_t, id, record) => void calls.remembered.push({ id, record }),
     mark: () => 0,
@@ -90,3 +113,27 @@ export const ownerVerifier: CredentialVerifier = {
   },
   stats: () => ({ cacheHits: 0, cacheMisses: 0, size: 0, verifications: 0 }),
 };
+
+/**
+ * The request pipeline over `deps`, enforcing, with small body limits, on a free loopback port.
+ * The server joins `servers` for the suite to close. Resolves with its base URL.
+ */
+export async function servePipeline(
+  deps: Pick<
+    PipelineDeps,
+    'verifier' | 'policies' | 'directory' | 'forwarder' | 'metrics' | 'logger'
+  >,
+  servers: Server[],
+): Promise<string> {
+  const pipeline = createPipeline({
+    ...deps,
+    enforce: true,
+    bodyLimitBytes: 4096,
+    bodyTimeoutMs: 2000,
+    bodyBudget: createBodyBudget(1024 * 1024),
+  });
+  const server = createServer(pipeline);
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}

@@ -28,6 +28,19 @@ permit (principal, action == Cedargate::Action::"users:read", resource is Cedarg
 when { resource.tenant == principal.tenant };
 `;
 
+/** Any admin of the tenant may change anyone's roles, admin included: escalation in one step. */
+export const ADMINS_MANAGE = `@id("admins-manage")
+permit (principal, action == Cedargate::Action::"users:update", resource is Cedargate::User)
+when { principal.roles.contains(Cedargate::Role::"admin") && resource.tenant == principal.tenant };
+`;
+/** Invariants (policy check's YAML) {@link ADMINS_MANAGE} breaks one of. */
+export const ONLY_OWNER_MAKES_ADMINS = `invariants:
+  - id: owner-keeps-admin
+    always: { user: owner, has: admin }
+  - id: only-owner-makes-admins
+    never: { request: { by: { not: owner }, adds: admin } }
+`;
+
 /**
  * A policy directory in a fresh temporary folder: `schema` and the named `.cedar` files, each
  * with its text from `texts`. The caller removes it.

@@ -3,6 +3,7 @@
  * (WebCrypto for the signature) so a test can put anything in the header — `crit`, `jku`, a
  * 10 KB `kid` — that a well-behaved JWT library would refuse to produce.
  */
+import assert from 'node:assert/strict';
 import { createHmac, randomUUID, webcrypto } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Writable } from 'node:stream';
@@ -16,6 +17,7 @@ import {
   type JWK,
 } from 'jose';
 import { pino, type Logger } from 'pino';
+import { UnauthenticatedError } from '../../src/errors.js';
 import { devJwksPath, ensureDevKeys } from '../../src/sidecar/authn/dev-keys.js';
 
 export const TENANT = '2489E9AD-2EE2-8E00-8EC9-32D5F69181C0';
@@ -166,4 +168,30 @@ export function liveClaims(
     jti: randomUUID(),
   };
   return withOverrides(claims, overrides);
+}
+
+/** The jti claim of a JWT, read without verification (the test minted it). */
+export function jtiOf(token: string): string {
+  const payload = JSON.parse(
+    Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8'),
+  ) as { jti: string };
+  return payload.jti;
+}
+
+/**
+ * Asserts that a credential check is refused as the client sees it (401 `unauthenticated`, the
+ * generic message) and with a logged reason matching `reason`.
+ */
+export async function assertRejected(promise: Promise<unknown>, reason: RegExp): Promise<void> {
+  await assert.rejects(promise, (err: unknown) => {
+    assert.ok(
+      err instanceof UnauthenticatedError,
+      `expected UnauthenticatedError, got ${String(err)}`,
+    );
+    assert.equal(err.code, 'unauthenticated');
+    assert.equal(err.status, 401);
+    assert.equal(err.message, 'missing or invalid credential');
+    assert.match(err.reason, reason);
+    return true;
+  });
 }

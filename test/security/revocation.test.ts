@@ -13,6 +13,7 @@ import { skipWithoutRedis, startRedis, type RunningRedis } from '../helpers/redi
 import { devToken, rawRequest } from '../helpers/stack.js';
 import { startSplitStack, type SplitStack } from '../helpers/split-stack.js';
 import { startHop, type Hop } from '../helpers/hop.js';
+import { jtiOf } from '../helpers/tokens.js';
 
 /** The sidecars' clock tolerance: an issuer clock may run this far ahead of theirs. */
 const TOLERANCE_SECONDS = 30;
@@ -52,9 +53,6 @@ describe('revoked tokens on every replica (security.md 8)', { skip: skipWithoutR
       authorization: `Bearer ${token}`,
       'x-tenant-id': tenant,
     });
-  const jtiOf = (token: string) =>
-    (JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()) as { jti: string })
-      .jti;
 
   async function assertRefusedEverywhere(token: string, what: string): Promise<void> {
     // Revocations travel by pub/sub: each replica must refuse within a short while, then always.

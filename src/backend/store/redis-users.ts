@@ -13,7 +13,7 @@ import {
   type Tenant,
   type UserPatch,
 } from '../../common/user.js';
-import { ConflictError, NotFoundError, PreconditionFailedError } from '../../errors.js';
+import { PreconditionFailedError } from '../../errors.js';
 import { checkPageLimit } from '../../common/list-query.js';
 import type { StoreChecks } from './redis-checks.js';
 import {
@@ -30,7 +30,10 @@ import {
 } from './redis-keys.js';
 import type { StoreClient } from './redis-scripts.js';
 import {
+  emailTaken,
   newTenantIdFor,
+  noSuchTenant,
+  noSuchUser,
   tenantExists,
   type ListOptions,
   type NewTenantOptions,
@@ -52,14 +55,6 @@ export interface RedisStoreContext {
   checks: StoreChecks;
   /** Runs a write script, acknowledged once a replica holds it when writes wait for one. */
   replicated<R>(write: () => Promise<R>, wrote: (reply: R) => boolean): Promise<R>;
-}
-
-const noUser = () => new NotFoundError('no such user in this tenant');
-
-function emailTaken(email: string): ConflictError {
-  return new ConflictError('the email is already taken in this tenant', {
-    details: { field: 'email', email },
-  });
 }
 
 export async function createTenant(
@@ -192,7 +187,7 @@ export async function createUser(
   input: NewUser,
 ): Promise<StoredUser> {
   const keys = tenantKeysOf(ctx.prefix, tenantId);
-  if (keys === undefined) throw new NotFoundError('no such tenant');
+  if (keys === undefined) throw noSuchTenant();
   return insertUser(ctx, keys, { id: canonicalId(tenantId) }, input, false);
 }
 
@@ -235,7 +230,7 @@ async function insertUser(
     () => ctx.client.insertUser(scriptKeys, args),
     (r) => r === 'ok',
   );
-  if (reply === 'no_tenant') throw new NotFoundError('no such tenant');
+  if (reply === 'no_tenant') throw noSuchTenant();
   if (reply === 'tenant_exists') throw tenantExists(tenant.id);
   if (reply === 'email_taken') throw emailTaken(input.email);
   if (reply !== 'ok') throw new Error(`insert script answered ${String(reply)}`);
@@ -263,7 +258,7 @@ export async function updateUser(
   expectedGeneration: string | undefined,
 ): Promise<StoredUser> {
   const keys = tenantKeysOf(ctx.prefix, ids.tenantId);
-  if (keys === undefined || !isIdShaped(ids.userId)) throw noUser();
+  if (keys === undefined || !isIdShaped(ids.userId)) throw noSuchUser();
   const set: string[] = ['updated_at', ctx.now().toISOString()];
   const del: string[] = [];
   if (patch.name !== undefined) set.push('name', patch.name);
@@ -279,7 +274,7 @@ export async function updateUser(
       ),
     (r) => r !== 'not_found' && r !== 'stale',
   );
-  if (reply === 'not_found') throw noUser();
+  if (reply === 'not_found') throw noSuchUser();
   if (reply === 'stale') throw await staleAfterCheck(ctx);
   return toStoredUser(pairsToHash(reply), ctx.checks.generation());
 }
@@ -291,7 +286,7 @@ export async function deleteUser(
   expectedGeneration: string | undefined,
 ): Promise<void> {
   const keys = tenantKeysOf(ctx.prefix, ids.tenantId);
-  if (keys === undefined || !isIdShaped(ids.userId)) throw noUser();
+  if (keys === undefined || !isIdShaped(ids.userId)) throw noSuchUser();
   const expected = expectedArgs(ctx, expectedVersion, expectedGeneration);
   const user = keys.user(canonicalId(ids.userId));
   const reply = await ctx.replicated(
@@ -302,7 +297,7 @@ export async function deleteUser(
       ),
     (r) => r === 'ok',
   );
-  if (reply === 'not_found') throw noUser();
+  if (reply === 'not_found') throw noSuchUser();
   if (reply === 'stale') throw await staleAfterCheck(ctx);
 }
 

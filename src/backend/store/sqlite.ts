@@ -19,12 +19,7 @@ import { DEFAULT_PAGE_MAX_BYTES, fitsInPage, pageBytesOf } from './page-budget.j
 import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import {
-  ConflictError,
-  NotFoundError,
-  PreconditionFailedError,
-  UnavailableError,
-} from '../../errors.js';
+import { PreconditionFailedError, UnavailableError } from '../../errors.js';
 import { canonicalId, newUserId } from '../../common/ids.js';
 import {
   OWNER_ROLE,
@@ -35,7 +30,10 @@ import {
 } from '../../common/user.js';
 import { checkPageLimit } from '../../common/list-query.js';
 import {
+  emailTaken,
   newTenantIdFor,
+  noSuchTenant,
+  noSuchUser,
   tenantExists,
   type ListOptions,
   type NewTenantOptions,
@@ -139,15 +137,68 @@ function isKeyViolation(err: unknown): boolean {
   return err instanceof Database.SqliteError && err.code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
 }
 
-function emailTaken(email: string): ConflictError {
-  return new ConflictError('the email is already taken in this tenant', {
-    details: { field: 'email', email },
-  });
-}
-
 /** Opens (creating and migrating as needed) the SQLite store in `dataDir`. */
 export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {}): UserStore {
-  const now = options.now ?? (() => new Date());
+  const db = openDatabase(dataDir, options);
+  const stmt = prepareStatements(db);
+  const tx = writeTransactions(db, stmt, options.now ?? (() => new Date()));
+  let closed = false;
+
+  // UserStore is asynchronous for the sake of Redis; better-sqlite3 answers synchronously.
+  // The methods stay `async` so that a thrown error reaches callers as a rejection, as Redis's do.
+  /* eslint-disable @typescript-eslint/require-await */
+  return {
+    async createTenant(name, owner, options?: NewTenantOptions) {
+      const tenant: Tenant = { id: newTenantIdFor(options), name };
+      return lockedOut(() => tx.createTenant.immediate(tenant, owner));
+    },
+
+    async listTenants() {
+      return stmt.listTenants.all();
+    },
+
+    async getTenant(tenantId) {
+      return stmt.getTenant.get(canonicalId(tenantId)) ?? null;
+    },
+
+    async listUsers(tenantId, options: ListOptions): Promise<UserPage> {
+      return readPage(stmt, tenantId, options);
+    },
+
+    async getUser(tenantId, userId) {
+      const row = stmt.getUser.get(canonicalId(tenantId), canonicalId(userId));
+      return row === undefined ? null : toStoredUser(row);
+    },
+
+    async createUser(tenantId, input) {
+      return lockedOut(() => tx.createUser.immediate(canonicalId(tenantId), input));
+    },
+
+    async updateUser(tenantId, userId, patch, expectedVersion) {
+      return lockedOut(() =>
+        tx.updateUser.immediate(canonicalId(tenantId), userId, patch, expectedVersion),
+      );
+    },
+
+    async deleteUser(tenantId, userId, expectedVersion) {
+      lockedOut(() => tx.deleteUser.immediate(canonicalId(tenantId), userId, expectedVersion));
+    },
+
+    async ping() {
+      stmt.ping.get();
+    },
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      db.close();
+    },
+  };
+  /* eslint-enable @typescript-eslint/require-await */
+}
+
+/** The database file, owner-only, in WAL with full syncs, migrated; closed again if that fails. */
+function openDatabase(dataDir: string, options: SqliteStoreOptions): Database.Database {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const file = join(dataDir, SQLITE_FILE);
   const db = new Database(file);
@@ -165,8 +216,23 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
     db.close();
     throw err;
   }
+  return db;
+}
 
-  const stmt = {
+/** The columns an update writes (the version is the one read: the update is conditional on it). */
+interface UserUpdate {
+  tenant_id: string;
+  id: string;
+  name: string;
+  roles: string;
+  avatar: string | null;
+  updated_at: string;
+  version: number;
+}
+
+/** Every statement the store runs, prepared once; each names the tenant. */
+function prepareStatements(db: Database.Database) {
+  return {
     getTenant: db.prepare<[string], Tenant>('SELECT id, name FROM tenants WHERE id = ?'),
     listTenants: db.prepare<[], Tenant>('SELECT id, name FROM tenants ORDER BY created_at, id'),
     insertTenant: db.prepare<[string, string, string]>(
@@ -184,19 +250,7 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
        VALUES (@tenant_id, @id, @name, @email, @roles, @is_owner, @avatar, @auth_provider,
                @created_at, @updated_at, @version)`,
     ),
-    updateUser: db.prepare<
-      [
-        {
-          tenant_id: string;
-          id: string;
-          name: string;
-          roles: string;
-          avatar: string | null;
-          updated_at: string;
-          version: number;
-        },
-      ]
-    >(
+    updateUser: db.prepare<[UserUpdate]>(
       `UPDATE users SET name = @name, roles = @roles, avatar = @avatar, updated_at = @updated_at,
                         version = @version + 1
        WHERE tenant_id = @tenant_id AND id = @id AND version = @version`,
@@ -213,174 +267,150 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
     ),
     ping: db.prepare('SELECT 1'),
   };
+}
 
-  const insertUser = (tenantId: string, input: NewUser, isOwner: boolean): StoredUser => {
-    if (stmt.emailInUse.get(tenantId, input.email) !== undefined) throw emailTaken(input.email);
-    const at = now().toISOString();
-    const row: UserRow = {
-      tenant_id: tenantId,
-      id: newUserId(),
-      name: input.name,
-      email: input.email,
-      roles: JSON.stringify(isOwner ? [OWNER_ROLE] : input.roles),
-      is_owner: isOwner ? 1 : 0,
-      avatar: input.avatar ?? null,
-      auth_provider: input.auth_provider ?? 'local',
-      created_at: at,
-      updated_at: at,
-      version: 1,
-    };
-    try {
-      stmt.insertUser.run(row);
-    } catch (err) {
-      // The unique index is the backstop for the check above.
-      if (isUniqueViolation(err)) throw emailTaken(input.email);
-      throw err;
+type Statements = ReturnType<typeof prepareStatements>;
+
+/**
+ * One page of a tenant's users. One extra row tells whether another page exists. Rows are read
+ * one at a time and the reading stops at the byte budget, so a page of large avatars is never all
+ * in memory.
+ */
+function readPage(stmt: Statements, tenantId: string, options: ListOptions): UserPage {
+  const { limit, cursor, maxBytes = DEFAULT_PAGE_MAX_BYTES } = options;
+  checkPageLimit(limit);
+  const tenant = canonicalId(tenantId);
+  const after = cursor === undefined ? undefined : decodeCursor(cursor);
+  const rows =
+    after === undefined
+      ? stmt.firstPage.iterate(tenant, limit + 1)
+      : stmt.nextPage.iterate(tenant, after.createdAt, after.id, limit + 1);
+  const users: StoredUser[] = [];
+  let used = 0;
+  let more = false;
+  for (const row of rows) {
+    const user = toStoredUser(row);
+    const bytes = pageBytesOf(user);
+    if (users.length === limit || !fitsInPage(users.length, used, bytes, maxBytes)) {
+      more = true;
+      break; // ends the iteration: better-sqlite3 resets the statement
     }
-    return toStoredUser(row);
+    users.push(user);
+    used += bytes;
+  }
+  const last = users[users.length - 1];
+  return {
+    users,
+    nextCursor:
+      more && last !== undefined ? encodeCursor({ createdAt: last.created_at, id: last.id }) : null,
   };
+}
 
-  /** The current row, or NotFoundError / PreconditionFailedError. */
-  const currentRow = (tenantId: string, userId: string, expectedVersion?: number): UserRow => {
-    const row = stmt.getUser.get(tenantId, canonicalId(userId));
-    if (row === undefined) throw new NotFoundError('no such user in this tenant');
-    if (expectedVersion !== undefined && row.version !== expectedVersion) {
-      throw new PreconditionFailedError();
-    }
-    return row;
+/** A new user's row: an owner holds the owner's role alone, whatever the input asked. */
+function newUserRow(tenantId: string, input: NewUser, isOwner: boolean, at: string): UserRow {
+  return {
+    tenant_id: tenantId,
+    id: newUserId(),
+    name: input.name,
+    email: input.email,
+    roles: JSON.stringify(isOwner ? [OWNER_ROLE] : input.roles),
+    is_owner: isOwner ? 1 : 0,
+    avatar: input.avatar ?? null,
+    auth_provider: input.auth_provider ?? 'local',
+    created_at: at,
+    updated_at: at,
+    version: 1,
   };
+}
 
-  const createTenantTx = db.transaction((tenant: Tenant, owner: NewUser) => {
-    // An immediate transaction holds the write lock: no other writer comes between the check
-    // and the insert; the primary key is the backstop.
-    if (stmt.getTenant.get(tenant.id) !== undefined) throw tenantExists(tenant.id);
-    try {
-      stmt.insertTenant.run(tenant.id, tenant.name, now().toISOString());
-    } catch (err) {
-      if (isKeyViolation(err)) throw tenantExists(tenant.id);
-      throw err;
-    }
-    return { tenant, owner: insertUser(tenant.id, owner, true) };
-  });
+/** The row a patch makes of `row`, at `at`. */
+function updateOf(row: UserRow, patch: UserPatch, at: string): UserUpdate {
+  return {
+    tenant_id: row.tenant_id,
+    id: row.id,
+    name: patch.name ?? row.name,
+    roles: patch.roles === undefined ? row.roles : JSON.stringify(patch.roles),
+    avatar: patch.avatar === undefined ? row.avatar : patch.avatar,
+    updated_at: at,
+    version: row.version,
+  };
+}
 
-  const createUserTx = db.transaction((tenantId: string, input: NewUser) => {
-    if (stmt.getTenant.get(tenantId) === undefined) throw new NotFoundError('no such tenant');
-    return insertUser(tenantId, input, false);
-  });
+/** Inserts a new user; its email must be free in the tenant. Runs inside a write transaction. */
+function insertUser(
+  stmt: Statements,
+  tenantId: string,
+  input: NewUser,
+  isOwner: boolean,
+  at: string,
+): StoredUser {
+  if (stmt.emailInUse.get(tenantId, input.email) !== undefined) throw emailTaken(input.email);
+  const row = newUserRow(tenantId, input, isOwner, at);
+  try {
+    stmt.insertUser.run(row);
+  } catch (err) {
+    // The unique index is the backstop for the check above.
+    if (isUniqueViolation(err)) throw emailTaken(input.email);
+    throw err;
+  }
+  return toStoredUser(row);
+}
 
-  const updateUserTx = db.transaction(
-    (tenantId: string, userId: string, patch: UserPatch, expectedVersion?: number) => {
-      const row = currentRow(tenantId, userId, expectedVersion);
-      const next = {
-        tenant_id: row.tenant_id,
-        id: row.id,
-        name: patch.name ?? row.name,
-        roles: patch.roles === undefined ? row.roles : JSON.stringify(patch.roles),
-        avatar: patch.avatar === undefined ? row.avatar : patch.avatar,
-        updated_at: now().toISOString(),
-        version: row.version,
-      };
-      // Conditional on the version we read: inside the transaction it always holds, and it
-      // keeps the update correct even if this code ever runs outside one.
-      if (stmt.updateUser.run(next).changes !== 1) throw new PreconditionFailedError();
-      return toStoredUser({ ...row, ...next, version: row.version + 1 });
-    },
-  );
+/** The current row, or NotFoundError / PreconditionFailedError. */
+function currentRow(
+  stmt: Statements,
+  tenantId: string,
+  userId: string,
+  expectedVersion?: number,
+): UserRow {
+  const row = stmt.getUser.get(tenantId, canonicalId(userId));
+  if (row === undefined) throw noSuchUser();
+  if (expectedVersion !== undefined && row.version !== expectedVersion) {
+    throw new PreconditionFailedError();
+  }
+  return row;
+}
 
-  const deleteUserTx = db.transaction(
-    (tenantId: string, userId: string, expectedVersion?: number) => {
-      const row = currentRow(tenantId, userId, expectedVersion);
+/** The writes, each one transaction (run `.immediate`, so the write lock is taken up front). */
+function writeTransactions(db: Database.Database, stmt: Statements, now: () => Date) {
+  const at = () => now().toISOString();
+  return {
+    createTenant: db.transaction((tenant: Tenant, owner: NewUser) => {
+      // An immediate transaction holds the write lock: no other writer comes between the check
+      // and the insert; the primary key is the backstop.
+      if (stmt.getTenant.get(tenant.id) !== undefined) throw tenantExists(tenant.id);
+      try {
+        stmt.insertTenant.run(tenant.id, tenant.name, at());
+      } catch (err) {
+        if (isKeyViolation(err)) throw tenantExists(tenant.id);
+        throw err;
+      }
+      return { tenant, owner: insertUser(stmt, tenant.id, owner, true, at()) };
+    }),
+
+    createUser: db.transaction((tenantId: string, input: NewUser) => {
+      if (stmt.getTenant.get(tenantId) === undefined) throw noSuchTenant();
+      return insertUser(stmt, tenantId, input, false, at());
+    }),
+
+    updateUser: db.transaction(
+      (tenantId: string, userId: string, patch: UserPatch, expectedVersion?: number) => {
+        const row = currentRow(stmt, tenantId, userId, expectedVersion);
+        const next = updateOf(row, patch, at());
+        // Conditional on the version we read: inside the transaction it always holds, and it
+        // keeps the update correct even if this code ever runs outside one.
+        if (stmt.updateUser.run(next).changes !== 1) throw new PreconditionFailedError();
+        return toStoredUser({ ...row, ...next, version: row.version + 1 });
+      },
+    ),
+
+    deleteUser: db.transaction((tenantId: string, userId: string, expectedVersion?: number) => {
+      const row = currentRow(stmt, tenantId, userId, expectedVersion);
       if (stmt.deleteUser.run(row.tenant_id, row.id, row.version).changes !== 1) {
         throw new PreconditionFailedError();
       }
-    },
-  );
-
-  let closed = false;
-
-  // UserStore is asynchronous for the sake of Redis; better-sqlite3 answers synchronously.
-  // The methods stay `async` so that a thrown error reaches callers as a rejection, as Redis's do.
-  /* eslint-disable @typescript-eslint/require-await */
-  return {
-    async createTenant(name, owner, options?: NewTenantOptions) {
-      const tenant: Tenant = { id: newTenantIdFor(options), name };
-      return lockedOut(() => createTenantTx.immediate(tenant, owner));
-    },
-
-    async listTenants() {
-      return stmt.listTenants.all();
-    },
-
-    async getTenant(tenantId) {
-      return stmt.getTenant.get(canonicalId(tenantId)) ?? null;
-    },
-
-    async listUsers(tenantId, options: ListOptions): Promise<UserPage> {
-      const { limit, cursor, maxBytes = DEFAULT_PAGE_MAX_BYTES } = options;
-      checkPageLimit(limit);
-      const tenant = canonicalId(tenantId);
-      // One extra row tells whether another page exists. Rows are read one at a time and the
-      // reading stops at the byte budget, so a page of large avatars is never all in memory.
-      const rows =
-        cursor === undefined
-          ? stmt.firstPage.iterate(tenant, limit + 1)
-          : (() => {
-              const after = decodeCursor(cursor);
-              return stmt.nextPage.iterate(tenant, after.createdAt, after.id, limit + 1);
-            })();
-      const users: StoredUser[] = [];
-      let used = 0;
-      let more = false;
-      for (const row of rows) {
-        const user = toStoredUser(row);
-        const bytes = pageBytesOf(user);
-        if (users.length === limit || !fitsInPage(users.length, used, bytes, maxBytes)) {
-          more = true;
-          break; // ends the iteration: better-sqlite3 resets the statement
-        }
-        users.push(user);
-        used += bytes;
-      }
-      const last = users[users.length - 1];
-      return {
-        users,
-        nextCursor:
-          more && last !== undefined
-            ? encodeCursor({ createdAt: last.created_at, id: last.id })
-            : null,
-      };
-    },
-
-    async getUser(tenantId, userId) {
-      const row = stmt.getUser.get(canonicalId(tenantId), canonicalId(userId));
-      return row === undefined ? null : toStoredUser(row);
-    },
-
-    async createUser(tenantId, input) {
-      return lockedOut(() => createUserTx.immediate(canonicalId(tenantId), input));
-    },
-
-    async updateUser(tenantId, userId, patch, expectedVersion) {
-      return lockedOut(() =>
-        updateUserTx.immediate(canonicalId(tenantId), userId, patch, expectedVersion),
-      );
-    },
-
-    async deleteUser(tenantId, userId, expectedVersion) {
-      lockedOut(() => deleteUserTx.immediate(canonicalId(tenantId), userId, expectedVersion));
-    },
-
-    async ping() {
-      stmt.ping.get();
-    },
-
-    async close() {
-      if (closed) return;
-      closed = true;
-      db.close();
-    },
+    }),
   };
-  /* eslint-enable @typescript-eslint/require-await */
 }
 
 /** Applies the migrations this file has not yet seen, under the write lock. */

@@ -6,7 +6,7 @@
  */
 import { newTenantId, parseTenantId } from '../../common/ids.js';
 import type { NewUser, StoredUser, Tenant, UserPatch } from '../../common/user.js';
-import { ConflictError, InvalidInputError } from '../../errors.js';
+import { ConflictError, InvalidInputError, NotFoundError } from '../../errors.js';
 
 export interface ListOptions {
   /** 1..200 */
@@ -95,6 +95,23 @@ export function newTenantIdFor(options: NewTenantOptions | undefined): string {
     });
   }
   return id;
+}
+
+/** The answer to a user the tenant does not have: the same words from every store. */
+export function noSuchUser(): NotFoundError {
+  return new NotFoundError('no such user in this tenant');
+}
+
+/** The answer to creating a user in a tenant that does not exist. */
+export function noSuchTenant(): NotFoundError {
+  return new NotFoundError('no such tenant');
+}
+
+/** The answer to a new user whose email another user of the tenant has (any case). */
+export function emailTaken(email: string): ConflictError {
+  return new ConflictError('the email is already taken in this tenant', {
+    details: { field: 'email', email },
+  });
 }
 
 /** The answer to creating a tenant whose id is taken: the same words from every store. */

@@ -1,7 +1,9 @@
 /**
- * `cedargate policy diff`: every request whose decision differs between two sets, in classes.
- * Exit 0 no decision changes, 1 some do, 2 bad input (a wrong command line, a side that does not
- * load, a comparison too large to decide).
+ * `cedargate policy diff`: every request whose decision differs between two sets, in classes;
+ * with `--invariants FILE`, also the invariants each side keeps (`policy check` on both). Exit 0
+ * no decision changes, 1 some do, 3 the candidate breaks an invariant the base kept, 2 bad input
+ * (a wrong command line, a side that does not load, a comparison too large to decide, an
+ * invariants file that does not read).
  */
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -15,22 +17,37 @@ import {
   renderDiff,
   type DiffReport,
 } from '../../policy/authoring/diff.js';
+import { renderInvariantsDiff } from '../../policy/authoring/invariants/compare.js';
+import type { InvariantsDiff } from '../../policy/authoring/invariants/compare.js';
 import { loadPolicySet, PolicyLoadError } from '../../policy/policy-set.js';
 import type { LoadedPolicySet } from '../../policy/policy-set.js';
 import { resolvePolicyTarget, PolicyTargetError } from '../../policy/policy-target.js';
 import type { PolicyTarget } from '../../policy/policy-target.js';
 import { assertDirectory, parseCommandLine, UsageError, type CommandUsage } from '../usage.js';
+import { diffInvariants, usersFlag, usersOf } from './invariants.js';
+import type { DiffInvariantsRequest } from './invariants.js';
 import { DECIDER_HELP, deciderLine, out, printProblems } from './output.js';
 import { isCedarFile } from './target.js';
 
 export const usage = {
-  line: 'cedargate policy diff BASE CANDIDATE [--json] | policy diff --git REV [CANDIDATE] [--json]',
+  line:
+    'cedargate policy diff BASE CANDIDATE [--json] [--invariants FILE.yaml [--users N]]' +
+    ' | policy diff --git REV [CANDIDATE] [--json] [--invariants FILE.yaml [--users N]]',
   flags: {
     json: { type: 'boolean', help: 'print the differences as JSON' },
     git: { type: 'string', value: 'REV', help: 'compare against the policies committed at REV' },
+    invariants: {
+      type: 'string',
+      value: 'FILE.yaml',
+      help: 'also check these invariants on both sides (as policy check does): those the candidate breaks and the base kept, with counterexamples, exit 3',
+    },
+    users: { ...usersFlag, help: `with --invariants: ${usersFlag.help}` },
   },
   description: DECIDER_HELP,
 } satisfies CommandUsage;
+
+/** Exit code of a candidate that breaks an invariant the base kept (docs/contract.md). */
+export const EXIT_BREAKS_INVARIANT = 3;
 
 type Fail = (message: string) => never;
 
@@ -47,17 +64,29 @@ export async function run(args: string[]): Promise<number> {
   const fail: Fail = (message) => {
     throw new UsageError(`${message}\nusage: ${usage.line}`);
   };
+  const wanted = invariantsWanted(values, fail);
   const sides = await sidesOf(positionals, values.git, fail);
   try {
     const base = await loadForDiff(sides.baseDir, sides.baseName);
     const candidate = await loadForDiff(sides.candidateDir, sides.candidateDir);
     if (base === null || candidate === null) return 2;
+    // The file is read against both schemas before the long work: bad input fails first.
+    const checkBoth =
+      wanted === null
+        ? null
+        : await diffInvariants(
+            wanted,
+            { set: base, name: sides.baseName },
+            { set: candidate, name: sides.candidateDir },
+          );
     const report = diffOrNull(base, candidate);
     if (report === null) return 2;
     // The paths as given: a .cedar file side would otherwise be named by its directory.
     report.base = sides.baseName;
     report.candidate = sides.candidateDir;
-    out(values.json === true ? JSON.stringify(report, null, 2) : renderWithDeciders(report));
+    const invariants = checkBoth === null ? null : checkBoth();
+    out(values.json === true ? jsonOf(report, invariants) : textOf(report, invariants));
+    if (invariants !== null && invariants.breaks.length > 0) return EXIT_BREAKS_INVARIANT;
     return report.classes.length > 0 || report.oneSided > 0 ? 1 : 0;
   } finally {
     await sides.cleanup();
@@ -70,6 +99,28 @@ function renderWithDeciders(report: DiffReport): string {
     `${name} ${deciderLine(d).slice('decider: '.length)}`;
   const { base, candidate } = report.deciders;
   return `${renderDiff(report)}decider: ${side('base', base)}, ${side('candidate', candidate)}\n`;
+}
+
+/** `--invariants FILE [--users N]`, or null; `--users` alone is a wrong command line. */
+function invariantsWanted(
+  values: { invariants?: string | undefined; users?: string | undefined },
+  fail: Fail,
+): DiffInvariantsRequest | null {
+  if (values.invariants === undefined) {
+    if (values.users !== undefined) fail('--users applies to --invariants: give both');
+    return null;
+  }
+  return { file: values.invariants, users: usersOf(values.users, fail) };
+}
+
+function jsonOf(report: DiffReport, invariants: InvariantsDiff | null): string {
+  return JSON.stringify(invariants === null ? report : { ...report, invariants }, null, 2);
+}
+
+function textOf(report: DiffReport, invariants: InvariantsDiff | null): string {
+  // renderDiff ends with a newline: a blank line sets the invariants apart.
+  const text = renderWithDeciders(report);
+  return invariants === null ? text : `${text}\n${renderInvariantsDiff(invariants)}`;
 }
 
 /** The two sides: BASE and CANDIDATE as given, or POLICY_DIR as committed at `--git REV`. */

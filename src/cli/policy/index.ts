@@ -1,7 +1,8 @@
 /**
  * `cedargate policy <subcommand>`: what a policy author runs before a change ships. DIR defaults
  * to $POLICY_DIR, then ./policies. Exit codes: 0 fine, 1 a problem found (for diff and replay: a
- * decision changes), 2 a wrong command line or bad input.
+ * decision changes), 2 a wrong command line or bad input, 3 (diff --invariants) the candidate
+ * breaks an invariant the base kept.
  *
  * {@link SUBCOMMANDS} is the one table: each subcommand's module declares its usage line and flags
  * beside its run, and `cedargate --help`, `cedargate policy --help`, `cedargate policy X --help`

@@ -7,11 +7,13 @@
  * decision; a policy that analysis cannot read is named with the reason.
  */
 import { join } from 'node:path';
-import { policyEstsOf } from '../cedar-adapter.js';
+import { policyTreesOf, schemaJsonOf } from '../cedar-adapter.js';
+import type { EstValue, Expr } from '../est.js';
 import type { PolicyInfo } from '../policy-set.js';
+import { actionGroupsOf } from '../schema-json.js';
 import { conditionLinesOf } from '../text-scanners.js';
 import type { AuthzRequest, ParsedSchema } from '../types.js';
-import { compileClauses, type ClauseValues } from './atoms.js';
+import { compileClauses, type ClauseValues } from './atom-clauses.js';
 
 /** What tracing needs of a loaded set. */
 export interface TracedSet {
@@ -66,16 +68,12 @@ export interface ClauseTracer {
 
 /** Compiles `set` (policies of directory `dir`) for tracing. */
 export function clauseTracerOf(dir: string, set: TracedSet): ClauseTracer {
-  const ests = policyEstsOf(set.texts);
-  const evaluators = compileClauses(ests, set.schema);
+  const trees = policyTreesOf(set.texts);
+  const groups = actionGroupsOf(schemaJsonOf(set.schema.text));
+  const evaluators = compileClauses(trees, set.schema, groups);
   const unanalysed = new Map<string, string>();
   const kindsOf = new Map(
-    Object.entries(ests).map(([id, est]) => [
-      id,
-      (est.conditions ?? []).map((c) =>
-        (c as { kind?: unknown }).kind === 'unless' ? ('unless' as const) : ('when' as const),
-      ),
-    ]),
+    Object.entries(trees).map(([id, est]) => [id, est.conditions.map((c) => c.kind)]),
   );
   const analysed = [...set.policies]
     .sort((a, b) => (a.file !== b.file ? (a.file < b.file ? -1 : 1) : a.line - b.line))
@@ -158,44 +156,47 @@ function tracePolicy(
 }
 
 /**
- * An expression of Cedar's JSON form (EST) in Cedar's syntax, for the forms the atom analysis
- * reads (anything else as its JSON). Names are written as the EST has them (qualified).
+ * An expression of the typed EST in Cedar's syntax, for the forms the atom analysis reads
+ * (anything else as its JSON). Names are written as the EST has them (qualified).
  */
-export function textOf(node: unknown): string {
-  if (typeof node !== 'object' || node === null) return JSON.stringify(node);
-  const [op, arg] = Object.entries(node)[0] ?? [];
-  const a = (arg ?? {}) as Record<string, unknown>;
-  const bin = (sym: string) => `${textOf(a['left'])} ${sym} ${textOf(a['right'])}`;
-  const call = (m: string) => `${textOf(a['left'])}.${m}(${textOf(a['right'])})`;
-  switch (op) {
-    case 'Var':
-      return String(arg);
-    case 'Value':
-      return valueText(arg);
+export function textOf(e: Expr): string {
+  switch (e.op) {
+    case 'var':
+      return e.name;
+    case 'value':
+      return valueText(e.value);
     case '.':
-      return `${textOf(a['left'])}.${String(a['attr'])}`;
+      return `${textOf(e.left)}.${e.attr}`;
     case '==':
     case '!=':
     case 'in':
-      return bin(op);
+      return `${textOf(e.left)} ${e.op} ${textOf(e.right)}`;
     case 'is':
-      return `${textOf(a['left'])} is ${String(a['entity_type'])}${a['in'] === undefined ? '' : ` in ${textOf(a['in'])}`}`;
+      return `${textOf(e.left)} is ${e.entityType}${e.in === undefined ? '' : ` in ${textOf(e.in)}`}`;
     case 'contains':
     case 'containsAll':
     case 'containsAny':
-      return call(op);
+      return `${textOf(e.left)}.${e.op}(${textOf(e.right)})`;
     case 'isEmpty':
-      return `${textOf(a['arg'])}.isEmpty()`;
-    case 'Set':
-      return `[${(arg as unknown[]).map(textOf).join(', ')}]`;
+      return `${textOf(e.arg)}.isEmpty()`;
+    case 'set':
+      return `[${e.elements.map(textOf).join(', ')}]`;
     default:
-      return JSON.stringify(node);
+      return JSON.stringify(e);
   }
 }
 
-function valueText(v: unknown): string {
-  const ref = (v as { __entity?: { type?: unknown; id?: unknown } } | null)?.__entity;
-  if (ref !== undefined) return `${String(ref.type)}::${JSON.stringify(ref.id)}`;
-  if (Array.isArray(v)) return `[${v.map(valueText).join(', ')}]`;
-  return JSON.stringify(v);
+function valueText(v: EstValue): string {
+  switch (v.kind) {
+    case 'entity':
+      return `${v.entity.type}::${JSON.stringify(v.entity.id)}`;
+    case 'set':
+      return `[${v.elements.map(valueText).join(', ')}]`;
+    case 'bool':
+    case 'long':
+    case 'string':
+      return JSON.stringify(v.value);
+    default:
+      return JSON.stringify(v);
+  }
 }

@@ -5,19 +5,46 @@ import type { SchemaDifference } from './schema-diff.js';
 /** Effects of a one-sided role shown in the text report. */
 const EFFECTS_SHOWN = 8;
 
+/**
+ * The report's parts, each as the text tells it: the CLI joins them (renderDiff), the playground
+ * lays them out (each schema difference, each class with its example), so both read the same.
+ */
+export interface DiffSections {
+  /** `policy diff BASE → CANDIDATE: N requests (M representatives) decided … (exhaustive)`. */
+  head: string;
+  /** Each schema difference's lines: what differs, the requests kept apart with an example. */
+  schema: string[][];
+  /** How many requests both APIs accept change, in how many classes (or that none does). */
+  changed: string;
+  /** Each class's lines: summary, count, facts, before, after, and last its example. */
+  classes: string[][];
+  notes: string[];
+}
+
+/** The report's sections, as {@link renderDiff} prints them. */
+export function diffSections(r: DiffReport): DiffSections {
+  const both = r.oneSided === 0 ? '' : ` of the ${r.requests - r.oneSided} both APIs accept`;
+  const n = r.classes.length;
+  return {
+    head: headOf(r),
+    schema: r.schema.map(schemaLines),
+    changed:
+      n === 0
+        ? `no request${both} changes its decision`
+        : `${r.changed} request${plural(r.changed)}${both} change, in ${n} class${n === 1 ? '' : 'es'}:`,
+    classes: r.classes.map((c, i) => classLines(c, i + 1)),
+    notes: r.notes,
+  };
+}
+
 /** The report as text for a person. */
 export function renderDiff(r: DiffReport): string {
-  const lines = [headOf(r)];
-  if (r.schema.length > 0)
-    lines.push('', 'the schemas differ:', ...r.schema.flatMap(schemaLines), '');
-  const both = r.oneSided === 0 ? '' : ` of the ${r.requests - r.oneSided} both APIs accept`;
-  if (r.classes.length === 0) lines.push(`no request${both} changes its decision`);
-  else
-    lines.push(
-      `${r.changed} request${plural(r.changed)}${both} change, in ${r.classes.length} class${r.classes.length === 1 ? '' : 'es'}:`,
-    );
-  r.classes.forEach((c, i) => lines.push('', ...classLines(c, i + 1)));
-  if (r.notes.length > 0) lines.push('', 'notes:', ...r.notes.map((n) => `  - ${n}`));
+  const s = diffSections(r);
+  const lines = [s.head];
+  if (s.schema.length > 0) lines.push('', 'the schemas differ:', ...s.schema.flat(), '');
+  lines.push(s.changed);
+  for (const c of s.classes) lines.push('', ...c);
+  if (s.notes.length > 0) lines.push('', 'notes:', ...s.notes.map((n) => `  - ${n}`));
   return lines.join('\n') + '\n';
 }
 

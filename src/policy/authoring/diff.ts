@@ -3,19 +3,21 @@
  * the requests whose answer changes, grouped into classes a reviewer can read, each with one
  * concrete example and the determining policies before and after.
  */
-import { compileSigner, roleRelevanceOf } from './atoms.js';
-import type { RoleRelevance, Signer } from './atoms.js';
+import { compileSigner } from './atoms.js';
+import type { Signer } from './atoms.js';
 import { classKey, featuresOf, intersect, sortClasses } from './change-classes.js';
 import type { Feature, Relation } from './change-classes.js';
 import { describeGroup, indexesByAction, vocabularyOf } from './diff-describe.js';
 import type { Group } from './diff-describe.js';
-import { policyEstsOf, schemaShapesOf } from '../cedar-adapter.js';
+import { policyTreesOf, schemaJsonOf, schemaShapesOf } from '../cedar-adapter.js';
 import { compileLoadedSet } from '../policy-set.js';
 import type { LoadedPolicySet, LoadedSetDecider } from '../policy-set.js';
+import { actionGroupsOf } from '../schema-json.js';
 import type { AuthzRequest, Decision, UsersAction } from '../types.js';
 import { enumerateRequests, orbitOf, planEnumeration } from './enumerate.js';
 import type { EnumeratedRequest, EnumerationPlan, PlanOptions } from './enumerate.js';
 import { collectLiterals } from '../request-abstraction.js';
+import { roleRelevanceOf, type RoleRelevance } from './role-relevance.js';
 import {
   countEffect,
   oneSidedBy,
@@ -203,8 +205,8 @@ interface Side {
 function sideOf(name: string, set: LoadedPolicySet, slot: string, options: DiffOptions): Side {
   const none: Side = { name, set, slot, signer: null, atoms: 0, relevance: null, notes: [] };
   if (options.signatures === false) return none;
-  const ests = policyEstsOf(set.texts);
-  const answer = compileSigner(ests, set.schema);
+  const trees = policyTreesOf(set.texts);
+  const answer = compileSigner(trees, set.schema, actionGroupsOf(schemaJsonOf(set.schema.text)));
   if (!answer.ok)
     return {
       ...none,
@@ -212,7 +214,7 @@ function sideOf(name: string, set: LoadedPolicySet, slot: string, options: DiffO
         `${name}: ${answer.reason}, so every request was decided by Cedar one by one (no signature pruning)`,
       ],
     };
-  const rel = roleRelevanceOf(ests, set.schema);
+  const rel = roleRelevanceOf(trees, set.schema);
   return {
     ...none,
     signer: answer.signer,

@@ -6,7 +6,7 @@
 import { OWNER_ROLE } from '../../common/user.js';
 import { schemaShapesOf } from '../cedar-adapter.js';
 import type { SchemaType } from '../cedar-adapter.js';
-import type { RoleRelevance } from './atoms.js';
+import type { RoleRelevance } from './role-relevance.js';
 import type { LoadedPolicySet } from '../policy-set.js';
 import { RESOURCE_KIND_OF, USERS_ACTIONS } from '../types.js';
 import { describeType } from '../request-abstraction.js';
@@ -47,9 +47,15 @@ export interface EnumerationPlan {
   literals: PolicyLiterals;
 }
 
+/**
+ * Above this many requests, pruned classes stay representatives: `policy diff`'s bound, which
+ * the playground's diff keeps too, so that both count the same requests.
+ */
+export const DEFAULT_MAX_REQUESTS = 2_000_000;
+
 /** Options of {@link planEnumeration}. */
 export interface PlanOptions {
-  /** Above this many requests, pruned classes stay representatives; default 2,000,000. */
+  /** Above this many requests, pruned classes stay representatives; default {@link DEFAULT_MAX_REQUESTS}. */
   maxRequests?: number;
   prune?: 'auto' | 'always' | 'never';
   /**
@@ -177,7 +183,7 @@ function quotientPlan(space: Space, options: PlanOptions): EnumerationPlan | nul
   if (relevance === null || options.prune === 'never') return null;
   const fullSize = sizeOf(space, false);
   const symmetric = sizeOf(space, symmetricOf(space, options));
-  if (fullSize <= (options.maxRequests ?? 2_000_000)) return null;
+  if (fullSize <= (options.maxRequests ?? DEFAULT_MAX_REQUESTS)) return null;
   if (symmetric <= (options.quotientAbove ?? 2_000_000)) return null;
   const quotient = withOwner(relevance, space.roles);
   const size = space.actions.reduce(
@@ -205,7 +211,8 @@ function symmetryPlan(space: Space, options: PlanOptions): EnumerationPlan {
   const pruned = symmetricOf(space, options);
   const fullSize = sizeOf(space, false);
   const expanded =
-    !pruned || (options.prune !== 'always' && fullSize <= (options.maxRequests ?? 2_000_000));
+    !pruned ||
+    (options.prune !== 'always' && fullSize <= (options.maxRequests ?? DEFAULT_MAX_REQUESTS));
   const unnamed = space.unnamedRoles.join(', ');
   const notes = !pruned
     ? space.notes

@@ -5,17 +5,8 @@
  * sidecar's engine read — facts and ids, the context its builders made — so the candidate decides
  * exactly the question the live set was asked.
  */
-import {
-  AS_SEEN,
-  classKey,
-  describe,
-  featuresOf,
-  intersect,
-  relationOf,
-  sortClasses,
-  summaryOf,
-} from './change-classes.js';
-import type { Feature, Relation } from './change-classes.js';
+import type { Relation } from './change-classes.js';
+import { changeOf, ChangeClasses } from './replay-classes.js';
 import { assertRoomFor, tooLongId } from './replay-input.js';
 import { BODY_ROLE_ATTRIBUTES } from './schema-diff.js';
 import { RESOURCE_KIND_OF, USERS_ACTIONS } from '../types.js';
@@ -212,9 +203,34 @@ const MALFORMED_SHOWN = 5;
 /** Request ids per class in the text report. */
 const IDS_SHOWN = 20;
 
+/** A replay over the candidate of `options`: each line counted, each changed answer classed. */
 export function createReplay(options: ReplayOptions): Replay {
-  const maxIds = options.maxIdsPerClass ?? 1000;
-  const report: ReplayReport = {
+  const report = emptyReport(options);
+  const classes = new ChangeClasses(options.maxIdsPerClass ?? 1000);
+  return {
+    addLine(text) {
+      report.lines++;
+      const parsed = parseDecisionLine(text);
+      if (parsed.kind === 'skipped') return countSkipped(report, parsed.why);
+      if (parsed.kind === 'malformed') return countMalformed(report, parsed.reason);
+      const { logged } = parsed;
+      report.replayed++;
+      countVersion(report, logged.policyVersion ?? 'unknown');
+      if (countRefused(report, logged, options.knownRoles)) return;
+      const change = changeOf(logged, options.decide(logged.request));
+      if (change === null) return;
+      report.changed++;
+      classes.add(logged, change, report.lines);
+    },
+    report() {
+      return { ...report, classes: classes.all() };
+    },
+  };
+}
+
+/** The report before any line: counts at zero, no class. */
+function emptyReport(options: ReplayOptions): ReplayReport {
+  return {
     against: options.against,
     candidateVersion: options.candidateVersion,
     lines: 0,
@@ -226,91 +242,46 @@ export function createReplay(options: ReplayOptions): Replay {
     refused: { count: 0, roles: {} },
     classes: [],
   };
-  interface Group {
-    cls: Omit<ReplayClass, 'summary' | 'description'>;
-    /** The facts every member has. */
-    shared: Feature[] | null;
+}
+
+function countSkipped(report: ReplayReport, why: 'not a decision' | 'undecided'): void {
+  if (why === 'undecided') report.skipped.undecided++;
+  else report.skipped.notDecision++;
+}
+
+/** Counts a malformed line; the first few are kept with their line number. */
+function countMalformed(report: ReplayReport, reason: string): void {
+  report.malformed.count++;
+  if (report.malformed.first.length < MALFORMED_SHOWN)
+    report.malformed.first.push({ line: report.lines, reason });
+}
+
+function countVersion(report: ReplayReport, version: string): void {
+  if (!Object.hasOwn(report.loggedVersions, version))
+    assertRoomFor('versions', Object.keys(report.loggedVersions).length, report.lines);
+  report.loggedVersions[version] = (report.loggedVersions[version] ?? 0) + 1;
+}
+
+/**
+ * Counts a request whose body asks for roles the candidate's schema lacks, per role; true when
+ * it does (its API refuses it with 422 before any policy: it is not replayed).
+ */
+function countRefused(
+  report: ReplayReport,
+  logged: LoggedDecision,
+  knownRoles: readonly string[] | undefined,
+): boolean {
+  const unknown = unknownAskedFor(logged.request, knownRoles);
+  if (unknown.length === 0) return false;
+  report.refused.count++;
+  const { roles } = report.refused;
+  for (const role of unknown) {
+    if (!Object.hasOwn(roles, role))
+      assertRoomFor('refusedRoles', Object.keys(roles).length, report.lines);
+    const r = (roles[role] ??= { count: 0, firstRequestId: logged.requestId });
+    r.count++;
   }
-  const groups = new Map<string, Group>();
-  return {
-    addLine(text) {
-      report.lines++;
-      const parsed = parseDecisionLine(text);
-      if (parsed.kind === 'skipped') {
-        if (parsed.why === 'undecided') report.skipped.undecided++;
-        else report.skipped.notDecision++;
-        return;
-      }
-      if (parsed.kind === 'malformed') {
-        report.malformed.count++;
-        if (report.malformed.first.length < MALFORMED_SHOWN)
-          report.malformed.first.push({ line: report.lines, reason: parsed.reason });
-        return;
-      }
-      const { logged } = parsed;
-      report.replayed++;
-      const v = logged.policyVersion ?? 'unknown';
-      if (!Object.hasOwn(report.loggedVersions, v))
-        assertRoomFor('versions', Object.keys(report.loggedVersions).length, report.lines);
-      report.loggedVersions[v] = (report.loggedVersions[v] ?? 0) + 1;
-      const unknown = unknownAskedFor(logged.request, options.knownRoles);
-      if (unknown.length > 0) {
-        report.refused.count++;
-        for (const role of unknown) {
-          if (!Object.hasOwn(report.refused.roles, role))
-            assertRoomFor('refusedRoles', Object.keys(report.refused.roles).length, report.lines);
-          const r = (report.refused.roles[role] ??= { count: 0, firstRequestId: logged.requestId });
-          r.count++;
-        }
-        return;
-      }
-      const d = options.decide(logged.request);
-      const after = { decision: d.allowed ? 'allow' : 'deny', policies: d.policies } as const;
-      const kind =
-        after.decision !== logged.decision
-          ? 'decision'
-          : after.decision === 'deny' && !sameList(after.policies, logged.policies)
-            ? 'policies'
-            : null;
-      if (kind === null) return;
-      report.changed++;
-      const relation = relationOf(logged.request);
-      const before = { decision: logged.decision, policies: [...logged.policies].sort() };
-      const key = classKey(logged.request.action, relation, kind, before, after);
-      let g = groups.get(key);
-      if (g === undefined) {
-        assertRoomFor('classes', groups.size, report.lines);
-        g = {
-          cls: {
-            action: logged.request.action,
-            relation,
-            kind,
-            before,
-            after: { ...after, policies: [...after.policies], notices: [...d.notices] },
-            count: 0,
-            requestIds: [],
-            requestUids: [],
-          },
-          shared: null,
-        };
-        groups.set(key, g);
-      }
-      g.cls.count++;
-      if (g.cls.requestIds.length < maxIds) {
-        g.cls.requestIds.push(logged.requestId);
-        g.cls.requestUids.push(logged.requestUid);
-      }
-      g.shared = intersect(g.shared, featuresOf(logged.request, relation, AS_SEEN));
-    },
-    report() {
-      const classes = [...groups.values()].map(({ cls, shared }) => ({
-        ...cls,
-        summary: summaryOf(cls, shared ?? []),
-        description: describe(shared ?? []),
-      }));
-      return { ...report, classes: sortClasses(classes) };
-    },
-  };
+  return true;
 }
 
 /** The roles the request's body asks for that `known` lacks (none when `known` is unset). */
@@ -323,10 +294,6 @@ function unknownAskedFor(request: AuthzRequest, known: readonly string[] | undef
       for (const r of v as readonly string[]) if (!known.includes(r)) out.add(r);
   }
   return [...out].sort();
-}
-
-function sameList(a: readonly string[], b: readonly string[]): boolean {
-  return JSON.stringify([...a].sort()) === JSON.stringify([...b].sort());
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@
  * permutation of the roles no policy names, or one per class of what the atoms can tell (the
  * role quotient), with the class's size as its weight.
  */
-import type { RoleRelevance } from './atoms.js';
+import type { RoleRelevance } from './role-relevance.js';
 import type { NewUser, UserPatch } from '../../common/user.js';
 import { requestOfQuestion } from '../question.js';
 import type { AuthzContext, UsersAction } from '../types.js';

@@ -1,21 +1,26 @@
 /**
  * The policy playground's questions, without HTTP (playground-app.ts serves them): the live set's
  * texts, one request decided by the live set and by an edited copy side by side, the edited
- * copy's validation problems at their line, and `policy diff` of the copy against the live set.
+ * copy's validation problems at their line, `policy diff` of the copy against the live set, and
+ * `policy check` of the copy's invariants.
  *
  * Nothing here can change the live set, nor reach the Cedar instance that decides live requests:
  * the copy is built from the texts the page sends in an isolated engine (a worker with its own
  * Cedar, limits on memory and time: authz/isolated-engine.ts), after a scan that refuses text
  * nested too deep or too large (400, at file:line:column) before any Cedar sees it. The live side
  * is decided by the store.
- * The diff may decide millions of requests: it runs in a worker thread (its own Cedar), one at
- * a time, with a request limit and a time limit, so the proxy's event loop never waits on it.
+ * The diff may decide millions of requests and the check explore thousands of states: each runs
+ * in a worker thread (its own Cedar), one at a time, with a time limit (playground-jobs.ts), so
+ * the proxy's event loop never waits on them.
  */
-import { Worker } from 'node:worker_threads';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { NewUser, UserPatch } from '../../common/user.js';
 import { InvalidInputError, UnavailableError } from '../../errors.js';
 import type { DiffReport } from '../../policy/authoring/diff.js';
+import { diffSections, type DiffSections } from '../../policy/authoring/diff-render.js';
 import { explainDecision, type Explanation } from '../../policy/authoring/explain.js';
+import { DEFAULT_USERS } from '../../policy/authoring/invariants/check.js';
 import {
   readPolicySources,
   type PolicySources,
@@ -25,13 +30,15 @@ import { formatProblem, policyLimitProblems, type PolicyProblem } from '../../po
 import { SCHEMA_FILE } from '../../policy/schema.js';
 import { requestOfQuestion, type Question, type QuestionUser } from '../../policy/question.js';
 import type { AuthzRequest, UsersAction } from '../../policy/types.js';
-import { USERS_ACTIONS, RESOURCE_KIND_OF } from '../../policy/types.js';
+import { RESOURCE_KIND_OF } from '../../policy/types.js';
 import {
   IsolatedEngineError,
   runIsolated,
   type IsolationLimits,
 } from '../authz/isolated-engine.js';
 import type { PolicyStore } from '../authz/policy-store.js';
+import type { CheckJob, CheckResult } from './playground-check-worker.js';
+import { createJobRunner, type JobKind, type JobRunner } from './playground-jobs.js';
 
 /** The policy texts a page shows or sends: the schema and each `.cedar` file. */
 export interface PlaygroundSources {
@@ -44,6 +51,8 @@ export interface LiveSources extends PlaygroundSources {
   version: string;
   /** false when the files changed and were refused (or not yet reloaded): the page says so. */
   in_force: boolean;
+  /** `invariants.yaml` beside the live set (what the check uses by default), or null. */
+  invariants: SourceFile | null;
 }
 
 /** The facts of a request, as the page's form gives them. */
@@ -65,22 +74,34 @@ export interface DecideAnswer {
   edited: SideAnswer;
 }
 
+/** What the page asks of a check: the invariants' text (default: the file beside the live set). */
+export interface CheckQuestion {
+  invariants?: string;
+  /** Users of the explored tenant, the owner counted (default 4, as `policy check`). */
+  users?: number;
+}
+
 export interface Playground {
   live(): Promise<LiveSources>;
   decide(edited: PlaygroundSources, request: PlaygroundRequest): Promise<DecideAnswer>;
   validate(edited: PlaygroundSources): Promise<{ ok: boolean; problems: PolicyProblem[] }>;
+  /** `maxRequests` as `policy diff`'s own (DEFAULT_MAX_REQUESTS) gives the CLI's counts. */
   diff(edited: PlaygroundSources, maxRequests: number): Promise<DiffAnswer>;
+  check(edited: PlaygroundSources, question: CheckQuestion): Promise<CheckResult>;
   close(): Promise<void>;
 }
 
+/** The diff's report (what `policy diff --json` prints) and its sections as the CLI tells them. */
 export type DiffAnswer =
-  { ok: true; report: DiffReport } | { ok: false; problems: PolicyProblem[] };
+  { ok: true; report: DiffReport; view: DiffSections } | { ok: false; problems: PolicyProblem[] };
 
 export interface PlaygroundOptions {
   policies: PolicyStore;
   policyDir: string;
-  /** A diff running longer than this is stopped (503). */
+  /** A diff running longer than this is stopped (503); default 60 s. */
   diffTimeoutMs?: number;
+  /** A check running longer than this is stopped (503); default 60 s. */
+  checkTimeoutMs?: number;
 }
 
 /** What the diff worker is sent, and what it answers. */
@@ -96,6 +117,8 @@ export type DiffResult =
 const EDITED_DIR = '';
 /** The isolated engine's limits for one edited copy (docs/contract.md, "Policy limits"). */
 export const PLAYGROUND_LIMITS: IsolationLimits = { timeoutMs: 10_000, maxMemoryMb: 256 };
+/** The invariants the check reads beside the live set when the page sends none. */
+export const INVARIANTS_FILE = 'invariants.yaml';
 const FACT_IDS = {
   principal: 'PRINCIPAL',
   target: 'TARGET',
@@ -104,85 +127,143 @@ const FACT_IDS = {
 };
 
 export function createPlayground(options: PlaygroundOptions): Playground {
-  const { policies, policyDir } = options;
-  const diffTimeoutMs = options.diffTimeoutMs ?? 60_000;
-  let running: Worker | undefined;
-  let busy = false;
-
-  const live = async (): Promise<LiveSources> => {
-    const sources = await readPolicySources(policyDir);
-    return {
-      schema: sources.schema?.text ?? '',
-      files: sources.policies,
-      version: policies.current().version,
-      in_force: sources.version === policies.current().version,
-    };
-  };
-
-  /**
-   * A live default deny, traced in the isolated engine over the texts on disk when they are the
-   * set in force (the snapshot keeps no texts); otherwise left as decided, without `unmet`.
-   */
-  const traced = async (e: Explanation): Promise<Explanation> => {
-    if (e.decision !== 'deny' || e.policies.length > 0) return e;
-    const sources = await readPolicySources(policyDir);
-    if (sources.version !== e.version) return e;
-    const r = await isolated({ kind: 'decide', dir: policyDir, sources, request: e.request });
-    if (!r.ok || r.kind !== 'decide' || r.explanation.unmet === undefined) return e;
-    return { ...e, unmet: r.explanation.unmet, unanalysed: r.explanation.unanalysed ?? [] };
-  };
-
+  const jobs = createJobRunner();
+  const kinds = jobKindsOf(options);
   return {
-    live,
-    async decide(edited, request) {
-      const authz = authzRequestOf(request);
-      const sources = checkedSources(edited);
-      const liveSet = policies.current();
-      const explanation = explainDecision(policyDir, liveSet, authz, policies.decide(authz));
-      const liveAnswer: SideAnswer = { ok: true, explanation: await traced(explanation) };
-      const result = await isolated({ kind: 'decide', dir: EDITED_DIR, sources, request: authz });
-      if (!result.ok) return { live: liveAnswer, edited: result };
-      if (result.kind !== 'decide') throw new Error(`isolated engine answered ${result.kind}`);
-      return { live: liveAnswer, edited: { ok: true, explanation: result.explanation } };
+    live: () => liveSources(options),
+    decide: (edited, request) => decideBoth(options, edited, request),
+    validate: (edited) => validateCopy(edited),
+    diff: (edited, maxRequests) => diffCopy(options, jobs, kinds.diff, edited, maxRequests),
+    check: (edited, question) => checkCopy(options, jobs, kinds.check, edited, question),
+    close: () => jobs.close(),
+  };
+}
+
+function jobKindsOf(options: PlaygroundOptions): { diff: JobKind; check: JobKind } {
+  return {
+    diff: {
+      module: new URL('./playground-diff-worker.js', import.meta.url),
+      name: 'the policy diff',
+      timeoutMs: options.diffTimeoutMs ?? 60_000,
     },
-    async validate(edited) {
-      const sources = checkedSources(edited);
-      const result = await isolated({ kind: 'validate', dir: EDITED_DIR, sources });
-      if (!result.ok) return { ok: false, problems: result.problems };
-      if (result.kind !== 'validate') throw new Error(`isolated engine answered ${result.kind}`);
-      return { ok: true, problems: result.warnings };
-    },
-    async diff(edited, maxRequests) {
-      const checked = checkedSources(edited);
-      if (busy) {
-        throw new UnavailableError('a policy diff is already running; try again', {
-          retryAfterSeconds: 2,
-        });
-      }
-      busy = true; // before the first await: a second click must not start a second worker
-      try {
-        const built = await isolated({ kind: 'validate', dir: EDITED_DIR, sources: checked });
-        if (!built.ok) return built;
-        const base = await readPolicySources(policyDir);
-        const job: DiffJob = { base, candidate: sourcesOf(edited), maxRequests };
-        const worker = new Worker(new URL('./playground-diff-worker.js', import.meta.url), {
-          workerData: job,
-        });
-        running = worker;
-        try {
-          return await resultOf(worker, diffTimeoutMs);
-        } finally {
-          running = undefined;
-          await worker.terminate();
-        }
-      } finally {
-        busy = false;
-      }
-    },
-    async close() {
-      await running?.terminate();
+    check: {
+      module: new URL('./playground-check-worker.js', import.meta.url),
+      name: 'the invariants check',
+      timeoutMs: options.checkTimeoutMs ?? 60_000,
+      maxMemoryMb: 1024,
     },
   };
+}
+
+/** The live set's texts as on disk, and its invariants file when there is one. */
+async function liveSources({ policies, policyDir }: PlaygroundOptions): Promise<LiveSources> {
+  const sources = await readPolicySources(policyDir);
+  const invariants = await readInvariants(policyDir);
+  return {
+    schema: sources.schema?.text ?? '',
+    files: sources.policies,
+    version: policies.current().version,
+    in_force: sources.version === policies.current().version,
+    invariants: invariants === null ? null : { file: INVARIANTS_FILE, text: invariants },
+  };
+}
+
+async function readInvariants(policyDir: string): Promise<string | null> {
+  return readFile(join(policyDir, INVARIANTS_FILE), 'utf8').catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return null;
+    throw err;
+  });
+}
+
+/** One request by the live set (the store) and by the edited copy (an isolated engine). */
+async function decideBoth(
+  options: PlaygroundOptions,
+  edited: PlaygroundSources,
+  request: PlaygroundRequest,
+): Promise<DecideAnswer> {
+  const authz = authzRequestOf(request);
+  const sources = checkedSources(edited);
+  const { policies, policyDir } = options;
+  const explanation = explainDecision(policyDir, policies.current(), authz, policies.decide(authz));
+  const liveAnswer: SideAnswer = { ok: true, explanation: await traced(options, explanation) };
+  const result = await isolated({ kind: 'decide', dir: EDITED_DIR, sources, request: authz });
+  if (!result.ok) return { live: liveAnswer, edited: result };
+  if (result.kind !== 'decide') throw new Error(`isolated engine answered ${result.kind}`);
+  return { live: liveAnswer, edited: { ok: true, explanation: result.explanation } };
+}
+
+/**
+ * A live default deny, traced in the isolated engine over the texts of the set in force: the
+ * store keeps them, since the files on disk may have changed since (a reload pending or refused).
+ */
+async function traced(
+  { policies, policyDir }: PlaygroundOptions,
+  e: Explanation,
+): Promise<Explanation> {
+  if (e.decision !== 'deny' || e.policies.length > 0) return e;
+  const sources = policies.sources?.() ?? (await readPolicySources(policyDir));
+  if (sources.version !== e.version) return e;
+  const r = await isolated({ kind: 'decide', dir: policyDir, sources, request: e.request });
+  if (!r.ok || r.kind !== 'decide' || r.explanation.unmet === undefined) return e;
+  return { ...e, unmet: r.explanation.unmet, unanalysed: r.explanation.unanalysed ?? [] };
+}
+
+async function validateCopy(
+  edited: PlaygroundSources,
+): Promise<{ ok: boolean; problems: PolicyProblem[] }> {
+  const sources = checkedSources(edited);
+  const result = await isolated({ kind: 'validate', dir: EDITED_DIR, sources });
+  if (!result.ok) return { ok: false, problems: result.problems };
+  if (result.kind !== 'validate') throw new Error(`isolated engine answered ${result.kind}`);
+  return { ok: true, problems: result.warnings };
+}
+
+/** `policy diff` of the live set's files (base) and the copy (candidate), in its worker. */
+async function diffCopy(
+  { policyDir }: PlaygroundOptions,
+  jobs: JobRunner,
+  kind: JobKind,
+  edited: PlaygroundSources,
+  maxRequests: number,
+): Promise<DiffAnswer> {
+  const checked = checkedSources(edited);
+  return jobs.exclusive(kind, async () => {
+    const built = await isolated({ kind: 'validate', dir: EDITED_DIR, sources: checked });
+    if (!built.ok) return built;
+    const base = await readPolicySources(policyDir);
+    const job: DiffJob = { base, candidate: sourcesOf(edited), maxRequests };
+    const result = await jobs.run<DiffResult>(kind, job);
+    return result.ok ? { ...result, view: diffSections(result.report) } : result;
+  });
+}
+
+/** `policy check` of the copy against the page's invariants (or the file beside the live set). */
+async function checkCopy(
+  { policyDir }: PlaygroundOptions,
+  jobs: JobRunner,
+  kind: JobKind,
+  edited: PlaygroundSources,
+  question: CheckQuestion,
+): Promise<CheckResult> {
+  const checked = checkedSources(edited);
+  const invariants = question.invariants ?? (await readInvariants(policyDir));
+  if (invariants === null) {
+    throw new InvalidInputError(
+      `no ${INVARIANTS_FILE} beside the live set: send the invariants' YAML as "invariants"`,
+      { details: { field: 'invariants' } },
+    );
+  }
+  return jobs.exclusive(kind, async () => {
+    const built = await isolated({ kind: 'validate', dir: EDITED_DIR, sources: checked });
+    if (!built.ok) return built;
+    const job: CheckJob = {
+      sources: checked,
+      invariantsFile: INVARIANTS_FILE,
+      invariants,
+      users: question.users ?? DEFAULT_USERS,
+    };
+    return jobs.run<CheckResult>(kind, job);
+  });
 }
 
 /**
@@ -220,28 +301,6 @@ export function sourcesOf(edited: PlaygroundSources): PolicySources {
     policies: [...edited.files].sort((a, b) => (a.file < b.file ? -1 : 1)),
     version: 'playground',
   };
-}
-
-function resultOf(worker: Worker, timeoutMs: number): Promise<DiffAnswer> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      reject(
-        new UnavailableError(`the policy diff took longer than ${timeoutMs} ms; lower the limit`),
-      );
-    }, timeoutMs);
-    worker.once('message', (result: DiffResult) => {
-      clearTimeout(timer);
-      resolve(result);
-    });
-    worker.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    worker.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new UnavailableError(`the policy diff stopped (exit ${code})`));
-    });
-  });
 }
 
 /**
@@ -290,88 +349,4 @@ function patchOf(body: PlaygroundRequest['body']): UserPatch {
   if (body.name_changes === true) patch.name = 'a new name';
   if (body.avatar_changes === true) patch.avatar = 'data:image/png;base64,AA==';
   return patch;
-}
-
-/** Checks the page's request (400 naming the field); only the facts the form can give. */
-export function parsePlaygroundRequest(value: unknown): PlaygroundRequest {
-  const o = object(value, 'request');
-  const action = o['action'];
-  if (typeof action !== 'string' || !(USERS_ACTIONS as readonly string[]).includes(action)) {
-    throw invalid('request.action', `must be one of ${USERS_ACTIONS.join(', ')}`);
-  }
-  const p = object(o['principal'] ?? {}, 'request.principal');
-  const t = object(o['target'] ?? {}, 'request.target');
-  const b = object(o['body'] ?? {}, 'request.body');
-  const body: PlaygroundRequest['body'] = {};
-  if (b['roles'] !== undefined) body.roles = roles(b['roles'], 'request.body.roles');
-  if (b['name_changes'] !== undefined)
-    body.name_changes = flag(b['name_changes'], 'request.body.name_changes');
-  if (b['avatar_changes'] !== undefined)
-    body.avatar_changes = flag(b['avatar_changes'], 'request.body.avatar_changes');
-  return {
-    action: action as UsersAction,
-    principal: {
-      roles: roles(p['roles'] ?? [], 'request.principal.roles'),
-      owner: flag(p['owner'] ?? false, 'request.principal.owner'),
-    },
-    target: {
-      roles: roles(t['roles'] ?? [], 'request.target.roles'),
-      owner: flag(t['owner'] ?? false, 'request.target.owner'),
-      same_user: flag(t['same_user'] ?? false, 'request.target.same_user'),
-      other_tenant: flag(t['other_tenant'] ?? false, 'request.target.other_tenant'),
-    },
-    body,
-  };
-}
-
-/** The most files and bytes of text an edited copy may hold. */
-export const MAX_FILES = 64;
-
-/** Checks the page's edited copy: `{schema: string, files: [{file, text}]}`. */
-export function parsePlaygroundSources(value: unknown): PlaygroundSources {
-  const o = object(value, 'policies');
-  const schema = o['schema'];
-  if (typeof schema !== 'string') throw invalid('policies.schema', 'must be a string');
-  const files = o['files'];
-  if (!Array.isArray(files) || files.length > MAX_FILES) {
-    throw invalid('policies.files', `must be an array of at most ${MAX_FILES} files`);
-  }
-  const seen = new Set<string>();
-  const out: SourceFile[] = files.map((f: unknown, i) => {
-    const file = object(f, `policies.files[${i}]`);
-    const name = file['file'];
-    const text = file['text'];
-    // A name, never a path: the copy lives in memory, but names show up in problems and links.
-    if (typeof name !== 'string' || !/^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}\.cedar$/.test(name)) {
-      throw invalid(`policies.files[${i}].file`, 'must be a file name ending in .cedar');
-    }
-    if (seen.has(name)) throw invalid(`policies.files[${i}].file`, `"${name}" is given twice`);
-    seen.add(name);
-    if (typeof text !== 'string') throw invalid(`policies.files[${i}].text`, 'must be a string');
-    return { file: name, text };
-  });
-  return { schema, files: out };
-}
-
-function object(value: unknown, field: string): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw invalid(field, 'must be an object');
-  }
-  return value as Record<string, unknown>;
-}
-
-function roles(value: unknown, field: string): string[] {
-  if (!Array.isArray(value) || value.length > 64 || !value.every((r) => typeof r === 'string')) {
-    throw invalid(field, 'must be an array of role names');
-  }
-  return [...new Set(value)];
-}
-
-function flag(value: unknown, field: string): boolean {
-  if (typeof value !== 'boolean') throw invalid(field, 'must be true or false');
-  return value;
-}
-
-function invalid(field: string, message: string): InvalidInputError {
-  return new InvalidInputError(`${field} ${message}`, { details: { field } });
 }

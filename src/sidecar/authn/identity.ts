@@ -43,7 +43,7 @@ export interface Identity {
 }
 
 export interface IdentityDeps {
-  /** Where the single issuer's keys are (assemble.ts's keySourceOf); unused with ISSUERS_FILE. */
+  /** Where the single issuer's keys are (parts.ts's keySourceOf); unused with ISSUERS_FILE. */
   keySource: () => KeySource;
   logger: Logger;
   now?: () => number;
@@ -120,81 +120,115 @@ async function openIssuersFile(
   trustDeps: Parameters<typeof createIssuerTrust>[1],
   deps: IdentityDeps,
 ): Promise<Identity> {
-  const defaults = {
-    tenantClaim: config.tenantClaim,
-    userClaim: config.userClaim,
-    timeoutMs: config.jwksTimeoutMs,
-    cooldownMs: config.jwksCooldownMs,
-  };
-  const read = async (): Promise<{ hash: string; settings: IssuerSettings[] }> => {
-    const text = await readFile(path, 'utf8').catch((err: unknown) => {
-      throw new Error(`ISSUERS_FILE ${path}: cannot be read: ${(err as Error).message}`);
-    });
-    return { hash: hashOf(text), settings: parseIssuersFile(text, path, defaults) };
-  };
+  const read = issuersFileReader(config, path);
   const first = await read();
   const trust = await createIssuerTrust(first.settings, trustDeps);
   await startTrust(trust, 'ISSUERS_FILE');
-  let liveHash = first.hash;
-  let refusedHash: string | undefined;
-  let lastReload: IdentityStatus['last_reload'] = null;
-  let chain: Promise<void> = Promise.resolve();
-
-  /** Re-reads the file; a new good one goes live, a bad one is refused once and kept in status. */
-  async function reloadFile(reason: string): Promise<void> {
-    let next: { hash: string; settings: IssuerSettings[] };
-    try {
-      next = await read();
-    } catch (err) {
-      const message = (err as Error).message;
-      const hash = hashOf(message);
-      if (hash === refusedHash) return;
-      refusedHash = hash;
-      lastReload = { at: new Date().toISOString(), ok: false, reason, error: message };
-      deps.logger.error(
-        { reason, err: message },
-        'ISSUERS_FILE refused; the last good file keeps serving',
-      );
-      return;
-    }
-    if (next.hash === liveHash) {
-      if (refusedHash !== undefined) {
-        refusedHash = undefined;
-        lastReload = { at: new Date().toISOString(), ok: true, reason, error: null };
-      }
-      return;
-    }
-    await trust.replace(next.settings);
-    liveHash = next.hash;
-    refusedHash = undefined;
-    lastReload = { at: new Date().toISOString(), ok: true, reason, error: null };
-    deps.logger.info(
-      { reason, issuers: next.settings.map((s) => s.issuer) },
-      'ISSUERS_FILE reloaded',
-    );
-  }
-
-  const reload = (reason: string): Promise<void> => {
-    chain = chain.then(() => reloadFile(reason)).catch(() => undefined);
-    return chain;
-  };
-  const watching = watchFile(path, reload, config.policyPollMs, deps.debounceMs ?? 200);
+  const reloads = createFileReloads(trust, read, first.hash, deps.logger);
+  const watching = watchFile(path, reloads.reload, config.policyPollMs, deps.debounceMs ?? 200);
   return {
     trust,
     async reload(reason) {
-      await reload(reason);
+      await reloads.reload(reason);
       await logRefresh(trust, deps.logger, reason);
     },
     status: () => ({
       source: 'file',
       file: path,
-      last_reload: lastReload,
+      last_reload: reloads.lastReload(),
       issuers: trust.status(),
     }),
     close() {
       watching.close();
       trust.close();
     },
+  };
+}
+
+/** ISSUERS_FILE as read once: its content's hash and its issuers, checked. */
+interface IssuersFileReading {
+  hash: string;
+  settings: IssuerSettings[];
+}
+
+/** Reads and checks ISSUERS_FILE, its issuers' defaults taken from the environment's. */
+function issuersFileReader(config: Config, path: string): () => Promise<IssuersFileReading> {
+  const defaults = {
+    tenantClaim: config.tenantClaim,
+    userClaim: config.userClaim,
+    timeoutMs: config.jwksTimeoutMs,
+    cooldownMs: config.jwksCooldownMs,
+  };
+  return async () => {
+    const text = await readFile(path, 'utf8').catch((err: unknown) => {
+      throw new Error(`ISSUERS_FILE ${path}: cannot be read: ${(err as Error).message}`);
+    });
+    return { hash: hashOf(text), settings: parseIssuersFile(text, path, defaults) };
+  };
+}
+
+/** The reloads of ISSUERS_FILE, one at a time, and what the last one that found news said. */
+interface FileReloads {
+  /** Re-reads the file; never rejects. */
+  reload: (reason: string) => Promise<void>;
+  lastReload(): IdentityStatus['last_reload'];
+}
+
+/**
+ * A new good file goes live; a bad one is refused, said once (not at every poll while it stays
+ * the same) and kept in /status until a good one, or the live one again, is read.
+ */
+function createFileReloads(
+  trust: IssuerTrust,
+  read: () => Promise<IssuersFileReading>,
+  firstHash: string,
+  logger: Logger,
+): FileReloads {
+  let liveHash = firstHash;
+  let refusedHash: string | undefined;
+  let lastReload: IdentityStatus['last_reload'] = null;
+  let chain: Promise<void> = Promise.resolve();
+  const settled = (reason: string, error: string | null): void => {
+    lastReload = { at: new Date().toISOString(), ok: error === null, reason, error };
+  };
+
+  const refuse = (reason: string, message: string): void => {
+    const hash = hashOf(message);
+    if (hash === refusedHash) return;
+    refusedHash = hash;
+    settled(reason, message);
+    logger.error(
+      { reason, err: message },
+      'ISSUERS_FILE refused; the last good file keeps serving',
+    );
+  };
+
+  async function reloadFile(reason: string): Promise<void> {
+    let next: IssuersFileReading;
+    try {
+      next = await read();
+    } catch (err) {
+      return refuse(reason, (err as Error).message);
+    }
+    if (next.hash === liveHash) {
+      // The live file again after a refused one: the refusal is over.
+      if (refusedHash !== undefined) settled(reason, null);
+      refusedHash = undefined;
+      return;
+    }
+    await trust.replace(next.settings);
+    liveHash = next.hash;
+    refusedHash = undefined;
+    settled(reason, null);
+    logger.info({ reason, issuers: next.settings.map((s) => s.issuer) }, 'ISSUERS_FILE reloaded');
+  }
+
+  return {
+    reload: (reason) => {
+      chain = chain.then(() => reloadFile(reason)).catch(() => undefined);
+      return chain;
+    },
+    lastReload: () => lastReload,
   };
 }
 

@@ -76,39 +76,9 @@ export async function createIssuerTrust(
   let byIssuer = new Map<string, TrustedIssuer>();
   let started = false;
 
-  async function build(
-    s: IssuerSettings,
-    keep: Map<string, TrustedIssuer>,
-  ): Promise<TrustedIssuer> {
-    const before = keep.get(s.issuer);
-    if (before !== undefined && sameKeySource(before.keys, s.keys)) {
-      return { ...s, keySet: before.keySet };
-    }
-    const keySet = await createKeySet(s.keys, {
-      now: deps.now,
-      logger: deps.logger,
-      ...(deps.fetchImpl !== undefined && { fetchImpl: deps.fetchImpl }),
-      ...(deps.onFetchFailure !== undefined && {
-        onFetchFailure: () => deps.onFetchFailure?.(s.issuer),
-      }),
-    });
-    if (started) {
-      // A reload that adds an issuer: its keys arrive in the background (not ready until then).
-      keySet
-        .start()
-        .catch((err: unknown) =>
-          deps.logger.error(
-            { issuer: s.issuer, err: String(err) },
-            'the issuer’s keys cannot be used',
-          ),
-        );
-    }
-    return { ...s, keySet };
-  }
-
   async function replace(next: readonly IssuerSettings[]): Promise<void> {
     const built = new Map<string, TrustedIssuer>();
-    for (const s of next) built.set(s.issuer, await build(s, byIssuer));
+    for (const s of next) built.set(s.issuer, await buildIssuer(s, byIssuer, deps, started));
     const kept = new Set([...built.values()].map((i) => i.keySet));
     for (const old of byIssuer.values()) if (!kept.has(old.keySet)) old.keySet.close();
     byIssuer = built;
@@ -118,12 +88,7 @@ export async function createIssuerTrust(
 
   return {
     find: (iss) => byIssuer.get(iss),
-    keysReady() {
-      const missing = [...byIssuer.values()].filter((i) => !i.keySet.ready()).map((i) => i.issuer);
-      if (missing.length === 0)
-        return { ok: true, detail: `fetched for ${byIssuer.size} issuer(s)` };
-      return { ok: false, detail: `not fetched yet: ${missing.join(', ')}` };
-    },
+    keysReady: () => keysReadyOf(byIssuer),
     async refreshKeys() {
       await Promise.all(
         [...new Set([...byIssuer.values()].map((i) => i.keySet))].map((k) => k.refresh()),
@@ -139,6 +104,51 @@ export async function createIssuerTrust(
       for (const i of byIssuer.values()) i.keySet.close();
     },
   };
+}
+
+/**
+ * One issuer in force: its key set kept from `before` when its key source did not change (a
+ * reload then refetches nothing), else a new one — started at once when the trust already was.
+ */
+async function buildIssuer(
+  s: IssuerSettings,
+  before: ReadonlyMap<string, TrustedIssuer>,
+  deps: IssuerTrustDeps,
+  started: boolean,
+): Promise<TrustedIssuer> {
+  const previous = before.get(s.issuer);
+  if (previous !== undefined && sameKeySource(previous.keys, s.keys)) {
+    return { ...s, keySet: previous.keySet };
+  }
+  const keySet = await createKeySet(s.keys, {
+    now: deps.now,
+    logger: deps.logger,
+    ...(deps.fetchImpl !== undefined && { fetchImpl: deps.fetchImpl }),
+    ...(deps.onFetchFailure !== undefined && {
+      onFetchFailure: () => deps.onFetchFailure?.(s.issuer),
+    }),
+  });
+  if (started) {
+    // A reload that adds an issuer: its keys arrive in the background (not ready until then).
+    keySet
+      .start()
+      .catch((err: unknown) =>
+        deps.logger.error(
+          { issuer: s.issuer, err: String(err) },
+          'the issuer’s keys cannot be used',
+        ),
+      );
+  }
+  return { ...s, keySet };
+}
+
+function keysReadyOf(byIssuer: ReadonlyMap<string, TrustedIssuer>): {
+  ok: boolean;
+  detail: string;
+} {
+  const missing = [...byIssuer.values()].filter((i) => !i.keySet.ready()).map((i) => i.issuer);
+  if (missing.length === 0) return { ok: true, detail: `fetched for ${byIssuer.size} issuer(s)` };
+  return { ok: false, detail: `not fetched yet: ${missing.join(', ')}` };
 }
 
 function statusOf(i: TrustedIssuer): IssuerStatus {

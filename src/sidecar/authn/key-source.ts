@@ -101,80 +101,112 @@ async function createFileKeySet(
   source: 'file' | 'dev',
   deps: KeySourceDeps,
 ): Promise<KeySet> {
-  let identity = await identify(path);
-  let loaded = readJwksFile(await readFile(path, 'utf8'), path);
-  let generation = 1;
-  let readAt = deps.now();
-  let lastError: string | null = null;
-  let failures = 0;
-  let lastCheckAt = deps.now();
+  const file = await readFirst(path, deps.now);
+  const paced = pacedRereads((force) => reread(file, path, force, deps), deps.now);
+  return {
+    async getKey(header, token) {
+      await paced.check(false);
+      try {
+        return await file.loaded.keys(header, token);
+      } catch (err) {
+        if (!(err instanceof errors.JWKSNoMatchingKey)) throw err;
+        await paced.check(true);
+        return file.loaded.keys(header, token);
+      }
+    },
+    ready: () => true,
+    generation: () => file.generation,
+    refresh: () => paced.now(),
+    start: () => Promise.resolve(),
+    status: () => ({
+      source,
+      location: path,
+      kids: file.loaded.summary.kids,
+      algorithms: file.loaded.summary.algorithms,
+      fetched: true,
+      last_fetch: new Date(file.readAt).toISOString(),
+      last_error: file.lastError,
+      fetch_failures: file.failures,
+    }),
+    close: () => undefined,
+  };
+}
+
+/** A JWKS file's keys as last read, and how its reads went. */
+interface FileKeys {
+  identity: FileIdentity;
+  loaded: LoadedJwks;
+  generation: number;
+  readAt: number;
+  lastError: string | null;
+  failures: number;
+}
+
+/** The first read: a file that cannot be read or parsed throws (the process must not start). */
+async function readFirst(path: string, now: () => number): Promise<FileKeys> {
+  const identity = await identify(path);
+  const loaded = readJwksFile(await readFile(path, 'utf8'), path);
+  return { identity, loaded, generation: 1, readAt: now(), lastError: null, failures: 0 };
+}
+
+/**
+ * Re-reads the file if it changed (or unconditionally when `force`). Never throws: a file that
+ * cannot be read or parsed leaves the last good set in force.
+ */
+async function reread(
+  file: FileKeys,
+  path: string,
+  force: boolean,
+  deps: KeySourceDeps,
+): Promise<void> {
+  try {
+    const current = await identify(path);
+    if (!force && sameIdentity(current, file.identity)) return;
+    const next = readJwksFile(await readFile(path, 'utf8'), path);
+    if (next.fingerprint !== file.loaded.fingerprint) file.generation += 1;
+    file.loaded = next;
+    file.identity = current;
+    file.readAt = deps.now();
+    file.lastError = null;
+    deps.logger.info({ path }, 'JWKS file re-read');
+  } catch (err) {
+    file.failures += 1;
+    file.lastError = err instanceof Error ? err.message : String(err);
+    deps.onFetchFailure?.();
+    deps.logger.warn(
+      { path, err: file.lastError },
+      'JWKS file unreadable; keeping the last good key set',
+    );
+  }
+}
+
+/** When a re-read runs: at most once a FILE_RECHECK_MS for each kind, or now (SIGHUP). */
+interface PacedRereads {
+  /** A check (`force`: an unknown `kid`, which re-reads even an unchanged file), if it is time. */
+  check(force: boolean): Promise<void>;
+  /** A forced re-read now, whatever the pacing. */
+  now(): Promise<void>;
+}
+
+function pacedRereads(reread: (force: boolean) => Promise<void>, now: () => number): PacedRereads {
+  let lastCheckAt = now();
   let lastForcedAt = Number.NEGATIVE_INFINITY;
   // Reads run one after another, so a forced re-read never rides on a lighter check in flight.
   let reads: Promise<void> = Promise.resolve();
-
-  /** Re-reads the file if it changed (or unconditionally when `force`); keeps the last good set. */
-  async function refresh(force: boolean): Promise<void> {
-    const at = deps.now();
+  const check = async (force: boolean): Promise<void> => {
+    const at = now();
     if (force ? at - lastForcedAt < FILE_RECHECK_MS : at - lastCheckAt < FILE_RECHECK_MS) return;
     if (force) lastForcedAt = at;
     lastCheckAt = at;
     reads = reads.then(() => reread(force));
     await reads;
-  }
-
-  /** Never throws: a file that cannot be read or parsed leaves the last good set in force. */
-  async function reread(force: boolean): Promise<void> {
-    try {
-      const current = await identify(path);
-      if (!force && sameIdentity(current, identity)) return;
-      const next = readJwksFile(await readFile(path, 'utf8'), path);
-      if (next.fingerprint !== loaded.fingerprint) generation += 1;
-      loaded = next;
-      identity = current;
-      readAt = deps.now();
-      lastError = null;
-      deps.logger.info({ path }, 'JWKS file re-read');
-    } catch (err) {
-      failures += 1;
-      lastError = err instanceof Error ? err.message : String(err);
-      deps.onFetchFailure?.();
-      deps.logger.warn(
-        { path, err: lastError },
-        'JWKS file unreadable; keeping the last good key set',
-      );
-    }
-  }
-
+  };
   return {
-    async getKey(header, token) {
-      await refresh(false);
-      try {
-        return await loaded.keys(header, token);
-      } catch (err) {
-        if (!(err instanceof errors.JWKSNoMatchingKey)) throw err;
-        await refresh(true);
-        return loaded.keys(header, token);
-      }
-    },
-    ready: () => true,
-    generation: () => generation,
-    refresh: () => {
-      // SIGHUP: read now, whatever the pacing.
+    check,
+    now: () => {
       lastForcedAt = Number.NEGATIVE_INFINITY;
-      return refresh(true);
+      return check(true);
     },
-    start: () => Promise.resolve(),
-    status: () => ({
-      source,
-      location: path,
-      kids: loaded.summary.kids,
-      algorithms: loaded.summary.algorithms,
-      fetched: true,
-      last_fetch: new Date(readAt).toISOString(),
-      last_error: lastError,
-      fetch_failures: failures,
-    }),
-    close: () => undefined,
   };
 }
 

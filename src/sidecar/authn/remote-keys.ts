@@ -41,9 +41,51 @@ interface RemoteState {
   closed: boolean;
 }
 
+/** What each step of a remote key set works on. */
+interface Remote {
+  readonly source: RemoteKeySource;
+  readonly deps: KeySourceDeps;
+  readonly fetchJson: JsonFetch;
+  readonly state: RemoteState;
+}
+
 /** Builds the key set of `source`; nothing is fetched until first use or `start()`. */
 export function createRemoteKeySet(source: RemoteKeySource, deps: KeySourceDeps): KeySet {
-  const state: RemoteState = {
+  const remote: Remote = {
+    source,
+    deps,
+    fetchJson: jsonFetcher(source.timeoutMs, deps.fetchImpl ?? fetch),
+    state: initialState(source),
+  };
+  const { state } = remote;
+  return {
+    getKey: getKeyOf(remote),
+    ready: () => state.fetchedAt !== undefined,
+    generation: () => state.generation,
+    async refresh() {
+      await fetchNow(remote).catch(() => undefined);
+    },
+    async start() {
+      try {
+        await fetchNow(remote);
+      } catch (err) {
+        // A document of another issuer is a misconfiguration: stop the start. Anything else
+        // (down, slow) may pass: the process starts not ready and keeps asking.
+        if (err instanceof IssuerMismatchError) throw err;
+      } finally {
+        schedule(remote);
+      }
+    },
+    status: () => statusOf(remote),
+    close() {
+      state.closed = true;
+      if (state.timer !== undefined) clearTimeout(state.timer);
+    },
+  };
+}
+
+function initialState(source: RemoteKeySource): RemoteState {
+  return {
     keys: undefined,
     summary: { kids: [], algorithms: [] },
     fingerprint: '',
@@ -57,70 +99,81 @@ export function createRemoteKeySet(source: RemoteKeySource, deps: KeySourceDeps)
     timer: undefined,
     closed: false,
   };
-  const fetchJson = jsonFetcher(source.timeoutMs, deps.fetchImpl ?? fetch);
+}
 
-  /** One fetch at a time: concurrent callers share it. Rejects with what went wrong. */
-  function fetchNow(): Promise<void> {
-    state.inFlight ??= fetchOnce().finally(() => (state.inFlight = undefined));
-    return state.inFlight;
-  }
+/** One fetch at a time: concurrent callers share it. Rejects with what went wrong. */
+function fetchNow(remote: Remote): Promise<void> {
+  const { state } = remote;
+  state.inFlight ??= fetchOnce(remote).finally(() => (state.inFlight = undefined));
+  return state.inFlight;
+}
 
-  async function fetchOnce(): Promise<void> {
-    state.lastAttemptAt = deps.now();
-    try {
-      if (source.kind === 'discovery') {
-        state.jwksUrl = (await discoverJwksUri(source.issuer, fetchJson)).jwksUri;
-      }
-      const url = state.jwksUrl as string;
-      const { status, body } = await fetchJson(url);
-      if (status !== 200) throw new Error(`${url} answered ${status}`);
-      const jwks = checkPublicJwks(body, url);
-      const fingerprint = JSON.stringify(jwks.keys);
-      if (fingerprint !== state.fingerprint) {
-        state.keys = createLocalJWKSet(jwks);
-        state.summary = summarizeJwks(jwks.keys);
-        state.fingerprint = fingerprint;
-        state.generation += 1;
-      }
-      state.fetchedAt = deps.now();
-      state.lastError = null;
-    } catch (err) {
-      state.failures += 1;
-      state.lastError = err instanceof Error ? err.message : String(err);
-      deps.onFetchFailure?.();
-      deps.logger.warn(
-        { issuer: source.issuer, url: state.jwksUrl, err: state.lastError },
-        state.keys === undefined
-          ? 'the key set could not be fetched'
-          : 'the key set could not be refreshed; the keys fetched before keep verifying',
-      );
-      throw err;
+/** Fetches the set (after discovery, for a discovered one); a set that changed is a new generation. */
+async function fetchOnce(remote: Remote): Promise<void> {
+  const { source, deps, state } = remote;
+  state.lastAttemptAt = deps.now();
+  try {
+    if (source.kind === 'discovery') {
+      state.jwksUrl = (await discoverJwksUri(source.issuer, remote.fetchJson)).jwksUri;
     }
+    const url = state.jwksUrl as string;
+    const { status, body } = await remote.fetchJson(url);
+    if (status !== 200) throw new Error(`${url} answered ${status}`);
+    const jwks = checkPublicJwks(body, url);
+    const fingerprint = JSON.stringify(jwks.keys);
+    if (fingerprint !== state.fingerprint) {
+      state.keys = createLocalJWKSet(jwks);
+      state.summary = summarizeJwks(jwks.keys);
+      state.fingerprint = fingerprint;
+      state.generation += 1;
+    }
+    state.fetchedAt = deps.now();
+    state.lastError = null;
+  } catch (err) {
+    recordFailure(remote, err);
+    throw err;
   }
+}
 
-  /** Stale-while-revalidate: never awaited by a request. */
-  function refreshWhenStale(): void {
-    const at = deps.now();
-    if (state.fetchedAt === undefined || at - state.fetchedAt < REMOTE_REFRESH_MS) return;
-    // While the key server fails, ask it again at most once a cooldown, not on every request.
-    if (at - state.lastAttemptAt < source.cooldownMs || state.inFlight !== undefined) return;
-    fetchNow().catch(() => undefined);
-  }
+function recordFailure({ source, deps, state }: Remote, err: unknown): void {
+  state.failures += 1;
+  state.lastError = err instanceof Error ? err.message : String(err);
+  deps.onFetchFailure?.();
+  deps.logger.warn(
+    { issuer: source.issuer, url: state.jwksUrl, err: state.lastError },
+    state.keys === undefined
+      ? 'the key set could not be fetched'
+      : 'the key set could not be refreshed; the keys fetched before keep verifying',
+  );
+}
 
-  const getKey: JWTVerifyGetKey = async (header, token) => {
+/** Stale-while-revalidate: never awaited by a request. */
+function refreshWhenStale(remote: Remote): void {
+  const { source, deps, state } = remote;
+  const at = deps.now();
+  if (state.fetchedAt === undefined || at - state.fetchedAt < REMOTE_REFRESH_MS) return;
+  // While the key server fails, ask it again at most once a cooldown, not on every request.
+  if (at - state.lastAttemptAt < source.cooldownMs || state.inFlight !== undefined) return;
+  fetchNow(remote).catch(() => undefined);
+}
+
+/** The key for a token: fetched first if never fetched, looked for again on an unknown `kid`. */
+function getKeyOf(remote: Remote): JWTVerifyGetKey {
+  const { source, deps, state } = remote;
+  return async (header, token) => {
     if (state.keys === undefined) {
-      await fetchNow().catch((err: unknown) => {
+      await fetchNow(remote).catch((err: unknown) => {
         throw new UnavailableError('the verification keys could not be fetched', { cause: err });
       });
     }
-    refreshWhenStale();
+    refreshWhenStale(remote);
     try {
       return await (state.keys as JWTVerifyGetKey)(header, token);
     } catch (err) {
       if (!(err instanceof errors.JWKSNoMatchingKey)) throw err;
       // An unknown kid may be a key the issuer just published: look again, once a cooldown.
       if (deps.now() - state.lastAttemptAt < source.cooldownMs) throw err;
-      const fetched = await fetchNow().then(
+      const fetched = await fetchNow(remote).then(
         () => true,
         () => false,
       );
@@ -128,75 +181,52 @@ export function createRemoteKeySet(source: RemoteKeySource, deps: KeySourceDeps)
       return (state.keys as JWTVerifyGetKey)(header, token);
     }
   };
+}
 
-  /**
-   * The schedule: until the first success every few seconds, then whenever the set turns stale.
-   * A set fetched meanwhile (a request, SIGHUP) pushes the next refresh back: the timer never
-   * adds a fetch that would eat into an unknown kid's cooldown.
-   */
-  function schedule(): void {
-    if (state.closed) return;
-    const retryMs = Math.min(
-      Math.max(source.cooldownMs, FIRST_FETCH_RETRY_MIN_MS),
-      FIRST_FETCH_RETRY_MAX_MS,
-    );
-    const delay =
-      state.fetchedAt === undefined
-        ? retryMs
-        : Math.max(retryMs, REMOTE_REFRESH_MS - (deps.now() - state.fetchedAt));
-    state.timer = setTimeout(() => {
-      const fresh =
-        state.fetchedAt !== undefined && deps.now() - state.fetchedAt < REMOTE_REFRESH_MS;
-      if (fresh) return schedule();
-      fetchNow()
-        .catch(() => undefined)
-        .finally(schedule);
-    }, delay);
-    state.timer.unref();
-  }
+/**
+ * The schedule: until the first success every few seconds, then whenever the set turns stale.
+ * A set fetched meanwhile (a request, SIGHUP) pushes the next refresh back: the timer never
+ * adds a fetch that would eat into an unknown kid's cooldown.
+ */
+function schedule(remote: Remote): void {
+  const { source, deps, state } = remote;
+  if (state.closed) return;
+  const retryMs = Math.min(
+    Math.max(source.cooldownMs, FIRST_FETCH_RETRY_MIN_MS),
+    FIRST_FETCH_RETRY_MAX_MS,
+  );
+  const delay =
+    state.fetchedAt === undefined
+      ? retryMs
+      : Math.max(retryMs, REMOTE_REFRESH_MS - (deps.now() - state.fetchedAt));
+  state.timer = setTimeout(() => {
+    const fresh = state.fetchedAt !== undefined && deps.now() - state.fetchedAt < REMOTE_REFRESH_MS;
+    if (fresh) return schedule(remote);
+    fetchNow(remote)
+      .catch(() => undefined)
+      .finally(() => schedule(remote));
+  }, delay);
+  state.timer.unref();
+}
 
+function statusOf({ source, state }: Remote): KeySetStatus {
   return {
-    getKey,
-    ready: () => state.fetchedAt !== undefined,
-    generation: () => state.generation,
-    async refresh() {
-      await fetchNow().catch(() => undefined);
-    },
-    async start() {
-      try {
-        await fetchNow();
-      } catch (err) {
-        // A document of another issuer is a misconfiguration: stop the start. Anything else
-        // (down, slow) may pass: the process starts not ready and keeps asking.
-        if (err instanceof IssuerMismatchError) throw err;
-      } finally {
-        schedule();
-      }
-    },
-    status(): KeySetStatus {
-      return {
-        source: source.kind === 'url' ? 'jwks_url' : 'discovery',
-        location: state.jwksUrl ?? null,
-        kids: state.summary.kids,
-        algorithms: state.summary.algorithms,
-        fetched: state.fetchedAt !== undefined,
-        last_fetch: state.fetchedAt === undefined ? null : new Date(state.fetchedAt).toISOString(),
-        last_error: state.lastError,
-        fetch_failures: state.failures,
-      };
-    },
-    close() {
-      state.closed = true;
-      if (state.timer !== undefined) clearTimeout(state.timer);
-    },
+    source: source.kind === 'url' ? 'jwks_url' : 'discovery',
+    location: state.jwksUrl ?? null,
+    kids: state.summary.kids,
+    algorithms: state.summary.algorithms,
+    fetched: state.fetchedAt !== undefined,
+    last_fetch: state.fetchedAt === undefined ? null : new Date(state.fetchedAt).toISOString(),
+    last_error: state.lastError,
+    fetch_failures: state.failures,
   };
 }
 
+/** A GET of a JSON document: its status and, for a 200, its body parsed. */
+type JsonFetch = (url: string) => Promise<{ status: number; body: unknown }>;
+
 /** GET `url` as JSON within `timeoutMs`, its body capped; a body that is not JSON throws. */
-function jsonFetcher(
-  timeoutMs: number,
-  fetchImpl: typeof fetch,
-): (url: string) => Promise<{ status: number; body: unknown }> {
+function jsonFetcher(timeoutMs: number, fetchImpl: typeof fetch): JsonFetch {
   return async (url) => {
     const res = await fetchImpl(url, {
       headers: { accept: 'application/json' },

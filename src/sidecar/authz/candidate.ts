@@ -68,24 +68,58 @@ export interface CandidateOptions {
 
 /** Starts the shadow; resolves whether or not the candidate loads (it is retried until it does). */
 export async function createCandidateShadow(options: CandidateOptions): Promise<CandidateShadow> {
-  const { dir, logger } = options;
   const maxPending = options.maxPending ?? 1000;
-  const batch = options.batch ?? 64;
-  const openStore = options.openStore ?? createPolicyStore;
   const counts: Record<Agreement, number> = { agree: 0, disagree: 0, dropped: 0, unloaded: 0 };
-  const queue: Decided[] = [];
-  let store: PolicyStore | null = null;
-  let loadProblems: PolicyProblem[] | null = null;
-  let scheduled = false;
-  let closed = false;
-  let retry: NodeJS.Timeout | undefined;
-  let waiters: (() => void)[] = [];
-
   const count = (a: Agreement): void => {
     counts[a]++;
     options.onCount?.(a);
   };
+  const candidate = await openCandidateStore(options);
+  // The store is read again when a request's turn comes: it may have loaded meanwhile.
+  const queue = createBatchQueue<Decided>(options.batch ?? 64, (d) => {
+    const store = candidate.store();
+    count(store === null ? 'unloaded' : compareWith(store, d, options));
+  });
+  let closed = false;
+  return {
+    observe(d) {
+      if (closed) return;
+      if (candidate.store() === null) count('unloaded');
+      else if (queue.size() >= maxPending) count('dropped');
+      else queue.push(d);
+    },
+    status: () => ({
+      dir: options.dir,
+      policies: candidate.store()?.status() ?? null,
+      loadProblems: candidate.problems(),
+      decisions: { ...counts },
+      pending: queue.size(),
+    }),
+    idle: () => queue.idle(),
+    close() {
+      closed = true;
+      candidate.close();
+      queue.close();
+    },
+  };
+}
 
+/** The candidate's own policy store, once it has loaded. */
+interface CandidateStore {
+  store(): PolicyStore | null;
+  /** Why it has not loaded yet; null once it has. */
+  problems(): PolicyProblem[] | null;
+  close(): void;
+}
+
+/** Opens the candidate's store now if it loads, else retries every poll period until it does. */
+async function openCandidateStore(options: CandidateOptions): Promise<CandidateStore> {
+  const { dir, logger } = options;
+  const openStore = options.openStore ?? createPolicyStore;
+  let store: PolicyStore | null = null;
+  let loadProblems: PolicyProblem[] | null = null;
+  let closed = false;
+  let retry: NodeJS.Timeout | undefined;
   const tryLoad = async (): Promise<void> => {
     try {
       const opened = await openStore({
@@ -104,113 +138,114 @@ export async function createCandidateShadow(options: CandidateOptions): Promise<
       const problems = problemsOf(dir, err);
       // Said once per distinct failure, not at every retry.
       if (JSON.stringify(problems) !== JSON.stringify(loadProblems)) {
-        logger.error(
-          { dir, problems: problems.map((p) => `${p.file}:${p.line}:${p.column}: ${p.message}`) },
-          'candidate policies do not load: requests are answered by the enforced set alone, and not compared',
-        );
+        logNotLoaded(logger, dir, problems);
       }
       loadProblems = problems;
     }
   };
+  await tryLoad();
+  if (store === null) {
+    // A load slower than the poll period is waited for, not piled on: each one starts a worker
+    // and compiles the set, and all but the last to finish would be stores left open.
+    let loading: Promise<void> | undefined;
+    retry = setInterval(() => {
+      loading ??= tryLoad().finally(() => (loading = undefined));
+    }, options.pollMs);
+    retry.unref();
+  }
+  return {
+    store: () => store,
+    problems: () => (loadProblems === null ? null : [...loadProblems]),
+    close() {
+      closed = true;
+      clearInterval(retry);
+      store?.close();
+    },
+  };
+}
 
+function logNotLoaded(logger: Logger, dir: string, problems: PolicyProblem[]): void {
+  logger.error(
+    { dir, problems: problems.map((p) => `${p.file}:${p.line}:${p.column}: ${p.message}`) },
+    'candidate policies do not load: requests are answered by the enforced set alone, and not compared',
+  );
+}
+
+/** Items handled a batch per turn of the event loop, never on the turn that pushed them. */
+interface BatchQueue<T> {
+  push(item: T): void;
+  size(): number;
+  /** Resolves when every item pushed so far has been handled (or the queue closed). */
+  idle(): Promise<void>;
+  /** Forgets what waits; `idle()` resolves. */
+  close(): void;
+}
+
+function createBatchQueue<T>(batch: number, handle: (item: T) => void): BatchQueue<T> {
+  const items: T[] = [];
+  let scheduled = false;
+  let closed = false;
+  let waiters: (() => void)[] = [];
+  const wake = (): void => {
+    const done = waiters;
+    waiters = [];
+    for (const w of done) w();
+  };
   const drain = (): void => {
     scheduled = false;
-    for (let n = 0; n < batch && queue.length > 0; n++) {
-      compare(queue.shift() as Decided);
-    }
-    if (queue.length > 0) schedule();
-    else {
-      const done = waiters;
-      waiters = [];
-      for (const w of done) w();
-    }
+    for (let n = 0; n < batch && items.length > 0; n++) handle(items.shift() as T);
+    if (items.length > 0) schedule();
+    else wake();
   };
   const schedule = (): void => {
     if (scheduled || closed) return;
     scheduled = true;
     setImmediate(drain);
   };
-
-  const compare = (d: Decided): void => {
-    const candidate = store;
-    if (candidate === null) {
-      count('unloaded');
-      return;
-    }
-    let answer: Decision;
-    try {
-      answer = candidate.decide(d.request);
-    } catch (err) {
-      // decide() never throws; if it ever did, the enforced answer is long gone: say so, go on.
-      logger.warn({ err, request_id: d.requestId }, 'candidate failed to decide');
-      count('unloaded');
-      return;
-    }
-    options.onDecision?.(d.request.action, answer);
-    const kind = disagreementOf(d.decision, answer);
-    if (kind === null) {
-      count('agree');
-      return;
-    }
-    count('disagree');
-    const line = {
-      request_id: d.requestId,
-      action: d.request.action,
-      kind,
-      enforced: { decision: verdictOf(d.decision), policies: d.decision.policies },
-      candidate: {
-        decision: verdictOf(answer),
-        policies: answer.policies,
-        notices: answer.notices,
-      },
-      enforced_version: d.policyVersion,
-      candidate_version: candidate.current().version,
-    };
-    // A different allow/deny is what the change is about; another forbid's notice, less so.
-    if (kind === 'decision') logger.warn(line, 'candidate_disagrees');
-    else logger.info(line, 'candidate_disagrees');
-  };
-
-  await tryLoad();
-  if (store === null && !closed) {
-    retry = setInterval(() => void tryLoad(), options.pollMs);
-    retry.unref();
-  }
-
   return {
-    observe(d) {
-      if (closed) return;
-      if (store === null) {
-        count('unloaded');
-        return;
-      }
-      if (queue.length >= maxPending) {
-        count('dropped');
-        return;
-      }
-      queue.push(d);
+    push(item) {
+      items.push(item);
       schedule();
     },
-    status: () => ({
-      dir,
-      policies: store?.status() ?? null,
-      loadProblems: loadProblems === null ? null : [...loadProblems],
-      decisions: { ...counts },
-      pending: queue.length,
-    }),
+    size: () => items.length,
     idle: () =>
-      queue.length === 0 && !scheduled
+      items.length === 0 && !scheduled
         ? Promise.resolve()
         : new Promise<void>((resolve) => waiters.push(resolve)),
     close() {
       closed = true;
-      clearInterval(retry);
-      store?.close();
-      queue.length = 0;
-      for (const w of waiters) w();
-      waiters = [];
+      items.length = 0;
+      wake();
     },
   };
+}
+
+/** The candidate's answer to a request the enforced set decided, compared; a difference is logged. */
+function compareWith(candidate: PolicyStore, d: Decided, options: CandidateOptions): Agreement {
+  let answer: Decision;
+  try {
+    answer = candidate.decide(d.request);
+  } catch (err) {
+    // decide() never throws; if it ever did, the enforced answer is long gone: say so, go on.
+    options.logger.warn({ err, request_id: d.requestId }, 'candidate failed to decide');
+    return 'unloaded';
+  }
+  options.onDecision?.(d.request.action, answer);
+  const kind = disagreementOf(d.decision, answer);
+  if (kind === null) return 'agree';
+  const line = {
+    request_id: d.requestId,
+    action: d.request.action,
+    kind,
+    enforced: { decision: verdictOf(d.decision), policies: d.decision.policies },
+    candidate: { decision: verdictOf(answer), policies: answer.policies, notices: answer.notices },
+    enforced_version: d.policyVersion,
+    candidate_version: candidate.current().version,
+  };
+  // A different allow/deny is what the change is about; another forbid's notice, less so.
+  if (kind === 'decision') options.logger.warn(line, 'candidate_disagrees');
+  else options.logger.info(line, 'candidate_disagrees');
+  return 'disagree';
 }
 
 /**

@@ -84,63 +84,16 @@ export interface EngineWorker {
  * Cedar instance holds the memory of the last set it parsed).
  */
 export function createEngineWorker(limits: IsolationLimits, idleMs = 60_000): EngineWorker {
-  let worker: Worker | undefined;
-  let idle: NodeJS.Timeout | undefined;
+  const slot = createWorkerSlot(limits, idleMs);
   let nextId = 0;
   let chain: Promise<unknown> = Promise.resolve();
-  const start = (): Worker => {
-    const w = new Worker(new URL('./engine-worker.js', import.meta.url), {
-      workerData: PERSISTENT,
-      resourceLimits: { maxOldGenerationSizeMb: limits.maxMemoryMb },
-    });
-    w.unref();
-    w.once('exit', () => {
-      if (worker === w) worker = undefined;
-    });
-    return w;
-  };
-  const runOne = (job: EngineJob): Promise<EngineResult> => {
-    clearTimeout(idle);
-    const w = (worker ??= start());
-    const id = ++nextId;
-    w.ref(); // a job in flight keeps the process up; an idle worker does not
-    return new Promise<EngineResult>((resolve, reject) => {
-      const fail = (message: string, cause?: unknown): void => {
-        cleanup();
-        if (worker === w) worker = undefined;
-        void w.terminate();
-        reject(new IsolatedEngineError(message, { cause }));
-      };
-      const timer = setTimeout(
-        () => fail(`the policy engine took longer than ${limits.timeoutMs} ms on this policy set`),
-        limits.timeoutMs,
-      );
-      const onMessage = (reply: EngineReply): void => {
-        if (reply.id !== id) return;
-        cleanup();
-        if ('error' in reply)
-          reject(new IsolatedEngineError(`the policy engine failed: ${reply.error}`));
-        else resolve(reply.result);
-      };
-      const onError = (err: Error): void => fail(`the policy engine failed: ${err.message}`, err);
-      const onExit = (code: number): void => fail(`the policy engine stopped (exit ${code})`);
-      const cleanup = (): void => {
-        clearTimeout(timer);
-        w.off('message', onMessage);
-        w.off('error', onError);
-        w.off('exit', onExit);
-        w.unref();
-        idle = setTimeout(() => {
-          if (worker === w) worker = undefined;
-          void w.terminate();
-        }, idleMs);
-        idle.unref();
-      };
-      w.on('message', onMessage);
-      w.once('error', onError);
-      w.once('exit', onExit);
-      w.postMessage({ id, job } satisfies EngineMessage);
-    });
+  const runOne = async (job: EngineJob): Promise<EngineResult> => {
+    const w = slot.take();
+    const outcome = await exchange(w, { id: ++nextId, job }, limits.timeoutMs);
+    if (outcome.workerLost) slot.discard(w);
+    else slot.putBack(w);
+    if (outcome.ok) return outcome.result;
+    throw outcome.error;
   };
   return {
     run(job) {
@@ -148,6 +101,54 @@ export function createEngineWorker(limits: IsolationLimits, idleMs = 60_000): En
       chain = run.catch(() => undefined);
       return run;
     },
+    close: () => slot.close(),
+  };
+}
+
+/** The one worker of an {@link EngineWorker}: started on demand, ended when idle or broken. */
+interface WorkerSlot {
+  /** The worker (a new one if there is none), held: a job in flight keeps the process up. */
+  take(): Worker;
+  /** Done with a job: the worker no longer holds the process, and is ended after `idleMs`. */
+  putBack(w: Worker): void;
+  /** A worker that timed out or failed: ended now; the next job starts a fresh one. */
+  discard(w: Worker): void;
+  close(): Promise<void>;
+}
+
+function createWorkerSlot(limits: IsolationLimits, idleMs: number): WorkerSlot {
+  let worker: Worker | undefined;
+  let idle: NodeJS.Timeout | undefined;
+  const forget = (w: Worker): void => {
+    if (worker === w) worker = undefined;
+  };
+  const start = (): Worker => {
+    const w = new Worker(new URL('./engine-worker.js', import.meta.url), {
+      workerData: PERSISTENT,
+      resourceLimits: { maxOldGenerationSizeMb: limits.maxMemoryMb },
+    });
+    w.unref();
+    w.once('exit', () => forget(w));
+    return w;
+  };
+  const discard = (w: Worker): void => {
+    forget(w);
+    w.unref();
+    void w.terminate();
+  };
+  return {
+    take() {
+      clearTimeout(idle);
+      const w = (worker ??= start());
+      w.ref();
+      return w;
+    },
+    putBack(w) {
+      w.unref();
+      idle = setTimeout(() => discard(w), idleMs);
+      idle.unref();
+    },
+    discard,
     async close() {
       clearTimeout(idle);
       const w = worker;
@@ -155,6 +156,43 @@ export function createEngineWorker(limits: IsolationLimits, idleMs = 60_000): En
       await w?.terminate();
     },
   };
+}
+
+/** How one job went: its result, or why not and whether the worker went with it. */
+type Exchange =
+  | { ok: true; result: EngineResult; workerLost: false }
+  | { ok: false; error: IsolatedEngineError; workerLost: boolean };
+
+/** Sends `message` to the worker and waits for its reply, its failure, or the time limit. */
+function exchange(w: Worker, message: EngineMessage, timeoutMs: number): Promise<Exchange> {
+  return new Promise<Exchange>((resolve) => {
+    const settle = (outcome: Exchange): void => {
+      clearTimeout(timer);
+      w.off('message', onMessage);
+      w.off('error', onError);
+      w.off('exit', onExit);
+      resolve(outcome);
+    };
+    const lost = (text: string, cause?: unknown): void =>
+      settle({ ok: false, error: new IsolatedEngineError(text, { cause }), workerLost: true });
+    const timer = setTimeout(
+      () => lost(`the policy engine took longer than ${timeoutMs} ms on this policy set`),
+      timeoutMs,
+    );
+    const onMessage = (reply: EngineReply): void => {
+      if (reply.id !== message.id) return;
+      if ('error' in reply) {
+        const error = new IsolatedEngineError(`the policy engine failed: ${reply.error}`);
+        settle({ ok: false, error, workerLost: false });
+      } else settle({ ok: true, result: reply.result, workerLost: false });
+    };
+    const onError = (err: Error): void => lost(`the policy engine failed: ${err.message}`, err);
+    const onExit = (code: number): void => lost(`the policy engine stopped (exit ${code})`);
+    w.on('message', onMessage);
+    w.once('error', onError);
+    w.once('exit', onExit);
+    w.postMessage(message);
+  });
 }
 
 /**

@@ -4,7 +4,7 @@
  * logged and kept for /status. A good one is preparsed into the slot not serving, then swapped
  * in with one assignment between two synchronous decisions.
  */
-import { readPolicySources } from '../../policy/policy-files.js';
+import { readPolicySources, type PolicySources } from '../../policy/policy-files.js';
 import { formatProblem, PolicyLoadError } from '../../policy/policy-set.js';
 import { checkCanaries } from './canaries.js';
 import type { LoadedForStore } from './isolated-engine.js';
@@ -46,7 +46,7 @@ async function reloadNow(state: StoreState, reason: string): Promise<ReloadResul
     // A broken version already refused and reported: polling it again adds nothing.
     if (automatic && sources.version === state.lastRefusedVersion) return 'unchanged';
     const loaded = await state.load(state.dir, sources);
-    await swapIn(state, loaded, reason);
+    await swapIn(state, loaded, sources, reason);
     checkCanaries(state, `reload (${reason})`);
     return 'success';
   } catch (err) {
@@ -56,7 +56,12 @@ async function reloadNow(state: StoreState, reason: string): Promise<ReloadResul
 }
 
 /** Makes `set` live (it may throw while preparsing, before the swap) and records the reload. */
-async function swapIn(state: StoreState, loaded: LoadedForStore, reason: string): Promise<void> {
+async function swapIn(
+  state: StoreState,
+  loaded: LoadedForStore,
+  sources: PolicySources,
+  reason: string,
+): Promise<void> {
   const { logger, slots } = state;
   const { set } = loaded;
   const slot = state.live.slot === slots[0] ? slots[1] : slots[0];
@@ -64,6 +69,7 @@ async function swapIn(state: StoreState, loaded: LoadedForStore, reason: string)
   const live = state.live;
   const retired = live.snapshot.roles.filter((r) => !next.snapshot.roles.includes(r)).sort();
   state.live = next; // the swap: one assignment, between two synchronous decide() calls
+  state.liveSources = sources;
   state.cache.clear();
   state.permissionsCache.clear();
   state.lastRefusedVersion = null;

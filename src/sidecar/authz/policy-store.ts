@@ -70,6 +70,11 @@ export interface PolicyStore {
   engineHealth?: () => EngineHealth;
   /** The compiled decider's cross-checks over every set this store served (the metrics). */
   crosschecks?: () => CrosscheckCounts;
+  /**
+   * The texts of the set in force (its version is `current().version`), kept when the files on
+   * disk have changed since: the playground traces a live default deny over them.
+   */
+  sources?: () => PolicySources;
   /** Stops watchers and timers. */
   close(): void;
 }
@@ -147,6 +152,7 @@ export async function createPolicyStore(options: PolicyStoreOptions): Promise<Po
     },
     engineHealth: () => ({ ...state.health }),
     crosschecks: () => ({ ...state.activation.counts }),
+    sources: () => state.liveSources,
     close() {
       state.closed = true;
       watching.close();
@@ -203,6 +209,7 @@ async function openState(
     permissionsCache,
     slots,
     live,
+    liveSources: sources,
     lastReload: null,
     lastRefusedVersion: null,
     retiredRoles: new Set<string>(),

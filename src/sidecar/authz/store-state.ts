@@ -61,6 +61,8 @@ export interface StoreState {
    */
   slots: readonly [string, string];
   live: Live;
+  /** The texts of the live set, swapped with it: what a tool explains the live set by. */
+  liveSources: PolicySources;
   lastReload: PolicyStatus['lastReload'];
   lastRefusedVersion: string | null;
   retiredRoles: Set<string>;

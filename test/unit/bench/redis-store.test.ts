@@ -3,14 +3,13 @@
  * config, never assumed; and a smoke run of the whole thing on a real redis-server.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { consistencySupport, type RedisStoreResults } from '../../../bench/redis-store.js';
 import { ConfigError } from '../../../src/config.js';
-import { repoRoot } from '../../helpers/process.js';
+import { runBench } from '../../helpers/process.js';
 import { skipWithoutRedis } from '../../helpers/redis.js';
 
 describe('consistencySupport', () => {
@@ -49,22 +48,6 @@ describe('consistencySupport', () => {
     assert.equal(consistencySupport('next-request').supported, true);
   });
 });
-
-/** Runs the compiled bench with `args`; resolves with its exit code and output. */
-function runBench(
-  args: string[],
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(repoRoot, 'dist', 'bench', 'run.js'), ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 describe('npm run bench -- --store redis --consistency bounded, on a build without it', () => {
   it(

@@ -5,7 +5,6 @@
  * that everything was measured, answered 2xx, and adds up.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,22 +13,7 @@ import { COLD_STEPS } from '../../../bench/cold-path.js';
 import { PEER_CHECKS, PEER_NAMES, peersInstalled, type PeerRun } from '../../../bench/peers.js';
 import type { BenchResults } from '../../../bench/report.js';
 import { ROLE_SEQUENCE } from '../../../bench/scenarios.js';
-import { repoRoot } from '../../helpers/process.js';
-
-function runBench(
-  args: string[],
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(repoRoot, 'dist', 'bench', 'run.js'), ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+import { runBench } from '../../helpers/process.js';
 
 describe('npm run bench (smoke)', { timeout: 180_000 }, () => {
   const out = mkdtempSync(join(tmpdir(), 'cedargate-bench-smoke-'));

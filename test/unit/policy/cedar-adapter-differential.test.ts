@@ -11,17 +11,19 @@
  * FUZZ_RUNS=<n> raises the runs (default 2,000), FUZZ_SEED=<n> replays one.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { authzRequestArb } from '../../helpers/authz-requests.js';
+import { authzRequestArb, withUndeclaredContext } from '../../helpers/authz-requests.js';
+import {
+  compileLoadedSetWith,
+  perPolicySet,
+  shippedPolicyTexts,
+} from '../../helpers/policy-engines.js';
 import { shippedPolicies } from '../../helpers/process.js';
-import { compilePolicySet } from '../../../src/policy/cedar-adapter.js';
-import type { CompiledPolicySet } from '../../../src/policy/cedar-adapter.js';
-import { loadPolicySet } from '../../../src/policy/policy-set.js';
+import { compileLoadedSet } from '../../../src/policy/policy-set.js';
 import type { AuthzRequest, Decision } from '../../../src/policy/types.js';
-import { writePolicyDir } from '../../helpers/small-policies.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 0) || 2000;
 const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);
@@ -50,11 +52,7 @@ when { resource in principal.tenant && context.nameChanges && context.rolesAdded
 
 /** Templates that do not: with the shipped ones alone, the tenant entities are left out. */
 const FLAT: Record<string, string> = {
-  ...Object.fromEntries(
-    readdirSync(shippedPolicies)
-      .filter((f) => f.endsWith('.cedar'))
-      .map((f) => [f, readFileSync(join(shippedPolicies, f), 'utf8')]),
-  ),
+  ...shippedPolicyTexts(),
   'vip.cedar': `@id("vip-untouchable")
 @notice("The VIP is untouchable.")
 forbid (principal, action in [${A('users:update')}, ${A('users:delete')}], resource)
@@ -86,54 +84,20 @@ const TEMPLATES: Record<string, string> = { ...FLAT, ...HIERARCHY };
 const TEMPLATE_NAMES = Object.keys(TEMPLATES).sort();
 const schemaText = readFileSync(join(shippedPolicies, 'schema.cedarschema'), 'utf8');
 
-const cleanups: (() => void)[] = [];
-after(() => cleanups.forEach((c) => c()));
-
-interface Pair {
-  fitted: CompiledPolicySet;
-  full: CompiledPolicySet;
-}
-let slots = 0;
-const pairs = new Map<string, Promise<Pair>>();
-
 /** The fitted and the full engine of the set made of `files`, one pair per set for the run. */
-function pairOf(files: readonly string[]): Promise<Pair> {
-  const name = files.join(',');
-  let p = pairs.get(name);
-  if (p === undefined) {
-    p = (async () => {
-      const t = writePolicyDir('cedargate-call-shape-', schemaText, files, TEMPLATES);
-      cleanups.push(t.remove);
-      const set = await loadPolicySet(t.path);
-      const meta = Object.fromEntries(
-        set.policies.map((x) => [x.id, { effect: x.effect, notice: x.notice }]),
-      );
-      const n = ++slots;
-      return {
-        fitted: compilePolicySet(`shape-fitted-${n}`, set.schema, set.texts, meta),
-        full: compilePolicySet(`shape-full-${n}`, set.schema, set.texts, meta, { form: 'full' }),
-      };
-    })();
-    pairs.set(name, p);
-  }
-  return p;
-}
+const pairOf = perPolicySet('cedargate-call-shape-', schemaText, TEMPLATES, ({ set, n }) => ({
+  fitted: compileLoadedSet(`shape-fitted-${n}`, set),
+  full: compileLoadedSetWith(`shape-full-${n}`, set, { form: 'full' }),
+}));
 
-const requestArb: fc.Arbitrary<AuthzRequest> = fc
-  .tuple(
-    authzRequestArb({
-      userIds: ['vip', 'root', 'u1', 'u2'],
-      tenantIds: ['t1', 't2', 't3'],
-      roles: ['admin', 'user', 'viewer', 'ghost'],
-    }),
-    fc.boolean().chain((b) => (b ? fc.boolean() : fc.constant(false))),
-  )
-  // A context the schema does not declare: Cedar refuses the request in both forms.
-  .map(([request, bogus]) =>
-    bogus && request.action === 'users:update'
-      ? { ...request, context: { ...request.context, bogus: true } }
-      : request,
-  );
+// Some with a context the schema does not declare: Cedar refuses the request in both forms.
+const requestArb: fc.Arbitrary<AuthzRequest> = withUndeclaredContext(
+  authzRequestArb({
+    userIds: ['vip', 'root', 'u1', 'u2'],
+    tenantIds: ['t1', 't2', 't3'],
+    roles: ['admin', 'user', 'viewer', 'ghost'],
+  }),
+);
 
 const seen = (d: Omit<Decision, 'cached'>) => ({
   allowed: d.allowed,

@@ -18,6 +18,7 @@ import {
 import { collectLiterals } from '../../../src/policy/request-abstraction.js';
 import { parseSchema } from '../../../src/policy/schema.js';
 import type { AuthzRequest } from '../../../src/policy/types.js';
+import { compileLoadedSetWith } from '../../helpers/policy-engines.js';
 import { runCli, shippedPolicies } from '../../helpers/process.js';
 import { SMALL_SCHEMA, READ, writePolicyDir } from '../../helpers/small-policies.js';
 
@@ -120,12 +121,9 @@ describe('a policy set over the limits', () => {
 describe('a set preparsed in chunks', () => {
   it('decides every enumerated request as the set preparsed whole does', async () => {
     const set = await loadPolicySet(shippedPolicies);
-    const meta = Object.fromEntries(
-      set.policies.map((p) => [p.id, { effect: p.effect, notice: p.notice }]),
-    );
     const whole = compileLoadedSet('chunks-whole', set, { engine: 'wasm' });
     // Chunks of 2: every slice of the shipped set is split, most answers combine several calls.
-    const chunked = compilePolicySet('chunks-of-2', set.schema, set.texts, meta, { chunkSize: 2 });
+    const chunked = compileLoadedSetWith('chunks-of-2', set, { chunkSize: 2 });
     let compared = 0;
     let allowed = 0;
     for (const { request } of enumerateRequests(planEnumeration([set], collectLiterals(set)))) {

@@ -1,21 +1,14 @@
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { listPolicyFiles, readPolicySources } from '../../../src/policy/policy-files.js';
 import { loadPolicySet, PolicyLoadError } from '../../../src/policy/policy-set.js';
 import type { PolicyProblem } from '../../../src/policy/policy-set.js';
-import { shippedPolicies, tempDir } from '../../helpers/process.js';
+import { shippedPolicies } from '../../helpers/process.js';
+import { tempDirs } from '../../helpers/temp-dirs.js';
 
-const cleanups: (() => void)[] = [];
-after(() => cleanups.forEach((c) => c()));
-
-function copyOfShipped(): string {
-  const t = tempDir('cedargate-set-');
-  cleanups.push(t.remove);
-  cpSync(shippedPolicies, t.path, { recursive: true });
-  return t.path;
-}
+const { copyOfShipped } = tempDirs('cedargate-set-');
 
 async function problemsOf(dir: string): Promise<PolicyProblem[]> {
   try {

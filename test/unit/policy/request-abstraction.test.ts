@@ -10,9 +10,8 @@ import {
   createRequestAbstraction,
 } from '../../../src/policy/request-abstraction.js';
 import type { RequestAbstraction } from '../../../src/policy/request-abstraction.js';
-import { compilePolicySet } from '../../../src/policy/cedar-adapter.js';
 import type { CompiledPolicySet } from '../../../src/policy/cedar-adapter.js';
-import { loadPolicySet } from '../../../src/policy/policy-set.js';
+import { compileLoadedSet, loadPolicySet } from '../../../src/policy/policy-set.js';
 import type { LoadedPolicySet } from '../../../src/policy/policy-set.js';
 import type { AuthzRequest } from '../../../src/policy/types.js';
 import { shippedPolicies, tempDir } from '../../helpers/process.js';
@@ -59,10 +58,7 @@ let abstraction: RequestAbstraction;
 
 before(async () => {
   set = await loadPolicySet(policyDir({ 'literals.cedar': LITERAL_POLICIES }));
-  const meta = Object.fromEntries(
-    set.policies.map((p) => [p.id, { effect: p.effect, notice: p.notice }]),
-  );
-  engine = compilePolicySet('abstraction-test', set.schema, set.texts, meta);
+  engine = compileLoadedSet('abstraction-test', set);
   abstraction = createRequestAbstraction(set);
 });
 

@@ -8,10 +8,9 @@ import assert from 'node:assert/strict';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { parseIfMatch } from '../../../src/common/if-match.js';
-import { createLogger } from '../../../src/common/logger.js';
 import { etagOf } from '../../../src/common/user.js';
 import { CedargateError, UnavailableError, UpstreamTimeoutError } from '../../../src/errors.js';
-import { createPolicyStore, type PolicyStore } from '../../../src/sidecar/authz/policy-store.js';
+import type { PolicyStore } from '../../../src/sidecar/authz/policy-store.js';
 import {
   MAX_REDECISIONS,
   createDecideAndForward,
@@ -22,8 +21,16 @@ import { createSidecarMetrics } from '../../../src/sidecar/metrics.js';
 import type { ForwardOutcome, ForwardPlan } from '../../../src/sidecar/proxy.js';
 import { matchRoute } from '../../../src/sidecar/routes.js';
 import type { UserRecord } from '../../../src/sidecar/user-facts.js';
-import { shippedPolicies } from '../../helpers/process.js';
-import { OWNER, T, U1, U2, fakeDirectory, userOf } from '../../helpers/sidecar-fakes.js';
+import {
+  OWNER,
+  T,
+  U1,
+  U2,
+  fakeDirectory,
+  recordOf,
+  shippedPolicyStore,
+  userOf,
+} from '../../helpers/sidecar-fakes.js';
 
 const req = {} as IncomingMessage;
 const res = {} as ServerResponse;
@@ -45,7 +52,7 @@ function checked(method: string, userId: string | undefined, ifMatch?: string): 
     route: routeOf(method, path),
     tenantId: T,
     userId,
-    principal: { user: userOf(OWNER, ['admin'], true), etag: etagOf({ id: OWNER, version: 1 }) },
+    principal: recordOf(OWNER, ['admin'], true),
     path,
     body: body === undefined ? undefined : Buffer.from(JSON.stringify(body)),
     input: body,
@@ -60,12 +67,7 @@ function code(expected: string) {
 describe('decide and forward', () => {
   let policies: PolicyStore;
   before(async () => {
-    policies = await createPolicyStore({
-      dir: shippedPolicies,
-      logger: createLogger('silent'),
-      watch: false,
-      pollMs: 0,
-    });
+    policies = await shippedPolicyStore();
   });
   after(() => policies.close());
 
@@ -233,7 +235,7 @@ describe('decide and forward', () => {
     const s = setup({});
     const r = checked('GET', U1);
     // The request carries its principal; the decision log's copy is written, never read back.
-    r.ex.principal = { user: userOf(U2, [], false), etag: etagOf({ id: U2, version: 1 }) };
+    r.ex.principal = recordOf(U2, []);
     assert.equal(await s.run(r), 200);
     assert.equal(r.ex.decided?.request.principal.id, OWNER);
     assert.equal(s.authentications(), 0);

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it, mock } from 'node:test';
 import { etagOf } from '../../../src/common/user.js';
 import { createUserDirectory } from '../../../src/sidecar/directory.js';
+import { createFairScheduler } from '../../../src/sidecar/fair-scheduler.js';
 import type { UpstreamClient } from '../../../src/sidecar/upstream.js';
 import type { UserFacts, UserRecord } from '../../../src/sidecar/user-facts.js';
 
@@ -44,6 +45,34 @@ function fakeUpstream() {
 }
 
 describe('user directory', () => {
+  it("a look-up waits for its tenant's turn to start, not to finish: a slow backend holds no turn", async () => {
+    // One turn at a time: were a look-up to hold its turn while the backend answers, the second
+    // user's look-up could not start until the first user's answer came (mix and put-role-dozen
+    // ran at FAIR_CONCURRENCY ÷ backend latency with the CPU idle).
+    const scheduler = createFairScheduler({ concurrency: 1, queueMax: 10 });
+    const slow = fakeUpstream();
+    const other = userId(2);
+    const upstream = {
+      fetchUser: (_t: string, id: string) =>
+        id === other ? Promise.resolve(record(3, ['user'], other)) : slow.upstream.fetchUser(T, id),
+    } as unknown as UpstreamClient;
+    const d = createUserDirectory({
+      upstream,
+      ttlMs: 60_000,
+      schedule: (tenantId, work) => scheduler.run(tenantId, 1, work),
+    });
+    const first = d.get(T, U);
+    const second = d.get(T, other);
+    const winner = await Promise.race([
+      second.then((r) => r?.user.name),
+      new Promise((resolve) => setTimeout(() => resolve('still waiting'), 500)),
+    ]);
+    assert.equal(winner, 'v3', 'the second look-up started while the first waited on the backend');
+    assert.equal(scheduler.stats().running, 0, 'no turn is held while the backend answers');
+    slow.release();
+    assert.equal((await first)?.user.name, 'v1');
+  });
+
   it('shares one in-flight lookup between concurrent misses, then answers from the cache', async () => {
     const b = fakeUpstream();
     const d = createUserDirectory({ upstream: b.upstream, ttlMs: 60_000 });

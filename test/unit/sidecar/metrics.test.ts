@@ -103,3 +103,31 @@ describe('sidecar metrics: change events', () => {
     );
   });
 });
+
+describe('sidecar metrics: the request gate', () => {
+  it("refusals by reason follow the gate's totals; the waiting count is a gauge; no tenant label", async () => {
+    const metrics = createSidecarMetrics();
+    const state = { inside: 3, waiting: 5, busy: true, shed: { tenant_queue_full: 0 } };
+    metrics.watchGate(() => state);
+    const line = (text: string, prefix: string) =>
+      text.split('\n').find((l) => l.startsWith(prefix));
+    const shed = 'cedargate_requests_shed_total{reason="tenant_queue_full"} ';
+    let text = await metrics.registry.metrics();
+    assert.equal(line(text, shed), `${shed}0`);
+    assert.equal(line(text, 'cedargate_gate_waiting '), 'cedargate_gate_waiting 5');
+    state.shed = { tenant_queue_full: 7 };
+    state.waiting = 0;
+    text = await metrics.registry.metrics();
+    assert.equal(line(text, shed), `${shed}7`);
+    assert.equal(line(text, 'cedargate_gate_waiting '), 'cedargate_gate_waiting 0');
+    state.shed = { tenant_queue_full: 9 };
+    text = await metrics.registry.metrics();
+    assert.equal(line(text, shed), `${shed}9`, 'grows by the difference, not by the total');
+    for (const l of text.split('\n').filter((x) => x.startsWith('cedargate_requests_shed_total')))
+      assert.match(
+        l,
+        /^cedargate_requests_shed_total\{reason="[a-z_]+"\} \d+$/,
+        'one label: reason',
+      );
+  });
+});

@@ -7,15 +7,11 @@
  * the verifier, the directory and the forwarder.
  */
 import assert from 'node:assert/strict';
-import { createServer, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server, ServerResponse } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { createBodyBudget } from '../../../src/common/body.js';
 import { createLogger } from '../../../src/common/logger.js';
-import { etagOf } from '../../../src/common/user.js';
 import { createPolicyStore, type PolicyStore } from '../../../src/sidecar/authz/policy-store.js';
 import { createSidecarMetrics, type SidecarMetrics } from '../../../src/sidecar/metrics.js';
-import { createPipeline } from '../../../src/sidecar/pipeline.js';
 import { CedargateError } from '../../../src/errors.js';
 import type { Exchange } from '../../../src/sidecar/decision-log.js';
 import type { FairGate } from '../../../src/sidecar/fair-gate.js';
@@ -23,17 +19,21 @@ import { answerPermissions } from '../../../src/sidecar/permissions.js';
 import { matchRoute, type RouteSpec } from '../../../src/sidecar/routes.js';
 import type { Forwarder } from '../../../src/sidecar/proxy.js';
 import type { UserRecord } from '../../../src/sidecar/user-facts.js';
-import { OWNER, T, directoryOf, ownerVerifier, userOf } from '../../helpers/sidecar-fakes.js';
+import {
+  OWNER,
+  T,
+  directoryOf,
+  ownerVerifier,
+  recordOf,
+  servePipeline,
+} from '../../helpers/sidecar-fakes.js';
 import { writeWideRolePolicies } from '../../helpers/wide-roles.js';
 
 const ROLES = 20;
 /** Users whose role sets all differ: each permissions answer on one asks 25 new questions. */
 const TARGETS = 40;
 
-const record = (id: string, roles: string[], isOwner = false): UserRecord => ({
-  user: userOf(id, roles, isOwner),
-  etag: etagOf({ id, version: 1 }),
-});
+const record = recordOf;
 const targetId = (i: number): string => `DDDDDDDD-0000-4000-8000-${String(i).padStart(12, '0')}`;
 
 /** Answers every forwarded request 200 without a backend. */
@@ -90,24 +90,18 @@ describe('permissions: every decision counted, and bounded in what it costs the 
     dir.remove();
   });
 
-  async function serve(metrics: SidecarMetrics): Promise<string> {
-    const pipeline = createPipeline({
-      verifier: ownerVerifier,
-      policies,
-      directory: directoryOf(users),
-      forwarder: okForwarder,
-      metrics,
-      logger,
-      enforce: true,
-      bodyLimitBytes: 4096,
-      bodyTimeoutMs: 2000,
-      bodyBudget: createBodyBudget(1024 * 1024),
-    });
-    const server = createServer(pipeline);
-    servers.push(server);
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  }
+  const serve = (metrics: SidecarMetrics): Promise<string> =>
+    servePipeline(
+      {
+        verifier: ownerVerifier,
+        policies,
+        directory: directoryOf(users),
+        forwarder: okForwarder,
+        metrics,
+        logger,
+      },
+      servers,
+    );
 
   const get = (base: string, path: string) =>
     fetch(`${base}${path}`, { headers: { authorization: 'Bearer t', 'x-tenant-id': T } });

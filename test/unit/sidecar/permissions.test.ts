@@ -6,11 +6,9 @@
 import assert from 'node:assert/strict';
 import type { ServerResponse } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { createLogger } from '../../../src/common/logger.js';
-import { etagOf } from '../../../src/common/user.js';
 import { CedargateError } from '../../../src/errors.js';
 import { createSidecarMetrics } from '../../../src/sidecar/metrics.js';
-import { createPolicyStore, type PolicyStore } from '../../../src/sidecar/authz/policy-store.js';
+import type { PolicyStore } from '../../../src/sidecar/authz/policy-store.js';
 import type { Exchange } from '../../../src/sidecar/decision-log.js';
 import { decideOrDeny } from '../../../src/sidecar/decide-or-deny.js';
 import {
@@ -20,13 +18,18 @@ import {
 } from '../../../src/sidecar/permissions.js';
 import { matchRoute } from '../../../src/sidecar/routes.js';
 import type { UserRecord } from '../../../src/sidecar/user-facts.js';
-import { shippedPolicies } from '../../helpers/process.js';
-import { OWNER, T, U1, U2, fakeDirectory, userOf } from '../../helpers/sidecar-fakes.js';
+import {
+  OWNER,
+  T,
+  U1,
+  U2,
+  fakeDirectory,
+  recordOf,
+  shippedPolicyStore,
+  userOf,
+} from '../../helpers/sidecar-fakes.js';
 
-const record = (id: string, roles: string[], isOwner = false): UserRecord => ({
-  user: userOf(id, roles, isOwner),
-  etag: etagOf({ id, version: 1 }),
-});
+const record = recordOf;
 const owner = record(OWNER, ['admin'], true);
 const admin = record(U1, ['admin']);
 const viewer = record(U2, ['viewer']);
@@ -49,12 +52,7 @@ function capture(): ServerResponse & { status?: number; text?: string } {
 describe('permissions', () => {
   let policies: PolicyStore;
   before(async () => {
-    policies = await createPolicyStore({
-      dir: shippedPolicies,
-      logger: createLogger('silent'),
-      watch: false,
-      pollMs: 0,
-    });
+    policies = await shippedPolicyStore();
   });
   after(() => policies.close());
 

@@ -5,23 +5,21 @@
  * — and writes to one user are decided and forwarded one at a time.
  */
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { createLogger } from '../../../src/common/logger.js';
 import { etagOf } from '../../../src/common/user.js';
-import { createPolicyStore, type PolicyStore } from '../../../src/sidecar/authz/policy-store.js';
-import { createBodyBudget } from '../../../src/common/body.js';
+import type { PolicyStore } from '../../../src/sidecar/authz/policy-store.js';
 import { createSidecarMetrics } from '../../../src/sidecar/metrics.js';
-import { createPipeline } from '../../../src/sidecar/pipeline.js';
 import type { ForwardOutcome, ForwardPlan, Forwarder } from '../../../src/sidecar/proxy.js';
-import { shippedPolicies } from '../../helpers/process.js';
 import {
   T,
   U1,
   U2,
   fakeDirectory,
   ownerVerifier as verifier,
+  shippedPolicyStore,
+  servePipeline,
 } from '../../helpers/sidecar-fakes.js';
 
 describe('pipeline: re-decisions and per-user write order', () => {
@@ -30,31 +28,25 @@ describe('pipeline: re-decisions and per-user write order', () => {
   const logger = createLogger('silent');
 
   before(async () => {
-    policies = await createPolicyStore({ dir: shippedPolicies, logger, watch: false, pollMs: 0 });
+    policies = await shippedPolicyStore();
   });
   after(async () => {
     policies.close();
     await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
   });
 
-  async function serve(forwarder: Forwarder): Promise<string> {
-    const pipeline = createPipeline({
-      verifier,
-      policies,
-      directory: fakeDirectory(),
-      forwarder,
-      metrics: createSidecarMetrics(),
-      logger,
-      enforce: true,
-      bodyLimitBytes: 4096,
-      bodyTimeoutMs: 2000,
-      bodyBudget: createBodyBudget(1024 * 1024),
-    });
-    const server = createServer(pipeline);
-    servers.push(server);
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  }
+  const serve = (forwarder: Forwarder): Promise<string> =>
+    servePipeline(
+      {
+        verifier,
+        policies,
+        directory: fakeDirectory(),
+        forwarder,
+        metrics: createSidecarMetrics(),
+        logger,
+      },
+      servers,
+    );
 
   const put = (base: string, id: string, headers: Record<string, string> = {}) =>
     fetch(`${base}/v1/users/${id}`, {

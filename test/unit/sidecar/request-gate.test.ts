@@ -8,9 +8,19 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { UnavailableError } from '../../../src/errors.js';
-import { createRequestGate, type Leave } from '../../../src/sidecar/request-gate.js';
+import {
+  createBusyWindow,
+  createRequestGate,
+  type Leave,
+} from '../../../src/sidecar/request-gate.js';
 
 const settle = () => new Promise((r) => setImmediate(r));
+
+/** The places taken and waited for, without the refusal counts. */
+function counts(gate: ReturnType<typeof createRequestGate>): { inside: number; waiting: number } {
+  const { inside, waiting } = gate.stats();
+  return { inside, waiting };
+}
 
 /** Enters and records the order in which requests got past the gate. */
 function tracked(gate: ReturnType<typeof createRequestGate>, order: string[]) {
@@ -25,9 +35,9 @@ describe('request gate', () => {
   it('a tenant alone is never held, however many it sends, busy or not', async () => {
     const gate = createRequestGate({ concurrency: 4, queueMax: 2, busy: () => true });
     const leaves = await Promise.all(Array.from({ length: 50 }, () => gate.enter('a')));
-    assert.deepEqual(gate.stats(), { inside: 50, waiting: 0 });
+    assert.deepEqual(counts(gate), { inside: 50, waiting: 0 });
     leaves.forEach((l) => l());
-    assert.deepEqual(gate.stats(), { inside: 0, waiting: 0 });
+    assert.deepEqual(counts(gate), { inside: 0, waiting: 0 });
   });
 
   it('while busy and shared: the flooding tenant keeps its share, the other goes straight in', async () => {
@@ -46,7 +56,7 @@ describe('request gate', () => {
     await settle();
     // Two tenants in: a share of 4 / 2 = 2 each.
     assert.deepEqual(order, ['v0', 'n0', 'n1']);
-    assert.deepEqual(gate.stats(), { inside: 3, waiting: 6 });
+    assert.deepEqual(counts(gate), { inside: 3, waiting: 6 });
     // Between two of its requests the victim stays present; its next one passes at once,
     // ahead of the six waiting.
     victim();
@@ -68,7 +78,7 @@ describe('request gate', () => {
     gate.tick();
     await settle();
     assert.equal(order.length, 10);
-    assert.deepEqual(gate.stats(), { inside: 7, waiting: 0 }, 'n0 has left');
+    assert.deepEqual(counts(gate), { inside: 7, waiting: 0 }, 'n0 has left');
   });
 
   it('while the loop is not busy nobody waits; once it is, the share holds, and drain lets in', async () => {
@@ -109,9 +119,14 @@ describe('request gate', () => {
         /too many requests from this tenant are waiting/.test(err.message),
     );
     assert.deepEqual(rejected, ['noisy']);
+    // Counted by reason since start, for /status and cedargate_requests_shed_total.
+    assert.deepEqual(gate.stats().shed, { tenant_queue_full: 1 });
+    assert.equal(gate.stats().busy, true);
+    await assert.rejects(gate.enter('noisy'), UnavailableError);
+    assert.deepEqual(gate.stats().shed, { tenant_queue_full: 2 });
     victimLeaves();
     assert.ok(await gate.enter('victim'));
-    assert.deepEqual(gate.stats(), { inside: 2, waiting: 2 });
+    assert.deepEqual(counts(gate), { inside: 2, waiting: 2 });
   });
 
   it('a leave called twice frees one place', async () => {
@@ -120,6 +135,27 @@ describe('request gate', () => {
     await gate.enter('b');
     a();
     a();
-    assert.deepEqual(gate.stats(), { inside: 1, waiting: 0 });
+    assert.deepEqual(counts(gate), { inside: 1, waiting: 0 });
+  });
+});
+
+describe('busy window', () => {
+  it('a sample past the threshold, of the loop or of one core, keeps it busy for the hold', () => {
+    let clock = 0;
+    const w = createBusyWindow({ threshold: 0.8, holdMs: 1000, now: () => clock });
+    assert.equal(w.busy(), false);
+    w.record({ loop: 0.5, cores: 0.3 });
+    assert.equal(w.busy(), false, 'neither past the threshold');
+    w.record({ loop: 0.85, cores: 0.3 });
+    assert.equal(w.busy(), true);
+    // The gate holds the flood back, so the next samples are quiet: still busy within the hold.
+    clock += 500;
+    w.record({ loop: 0.4, cores: 0.4 });
+    assert.equal(w.busy(), true, 'a quiet sample within the hold does not let go');
+    clock += 501;
+    assert.equal(w.busy(), false, 'a whole hold without a busy sample lets go');
+    // Work off the loop (ES256 on libuv's threads): the loop is idle, the process is not.
+    w.record({ loop: 0.1, cores: 1.2 });
+    assert.equal(w.busy(), true);
   });
 });

@@ -14,14 +14,23 @@ export function renderCheck(r: CheckReport, ms: number): string {
     lines.push(`  ${inv.holds ? 'ok  ' : 'FAIL'}  ${inv.id}`);
     if (inv.counterexample !== null) lines.push(...renderCounterexample(inv.counterexample));
   }
-  lines.push(
-    `explored ${r.states} states from ${r.starts} start state${r.starts === 1 ? '' : 's'} ` +
-      `(${r.requests} allowed requests, ${r.decided} distinct decisions) in ${(ms / 1000).toFixed(2)} s`,
-  );
+  lines.push(renderExplored(r, ms));
   return `${lines.join('\n')}\n`;
 }
 
-function renderCounterexample(c: Counterexample): string[] {
+/** `explored S states from N start states (R allowed requests, D distinct decisions) in T s`. */
+export function renderExplored(
+  r: Pick<CheckReport, 'states' | 'starts' | 'requests' | 'decided'>,
+  ms: number,
+): string {
+  return (
+    `explored ${r.states} states from ${r.starts} start state${r.starts === 1 ? '' : 's'} ` +
+    `(${r.requests} allowed requests, ${r.decided} distinct decisions) in ${(ms / 1000).toFixed(2)} s`
+  );
+}
+
+/** A counterexample's lines, indented under its invariant's `FAIL` line. */
+export function renderCounterexample(c: Counterexample): string[] {
   const lines = [`        start: ${c.start.map(userText).join(', ')}`];
   c.steps.forEach((s, i) => lines.push(`        ${i + 1}. ${stepText(s)}`));
   if (c.violation === 'users')

@@ -17,6 +17,7 @@ import {
   replicationLinkUp,
   skipWithoutRedis,
   startRedis,
+  waitCalls,
   withRedisClient,
   type RunningRedis,
 } from '../../../helpers/redis.js';
@@ -40,11 +41,6 @@ function unconfirmed(e: unknown): boolean {
 
 function codeOf(expected: string) {
   return (e: unknown) => e instanceof CedargateError && e.code === expected;
-}
-
-async function waitCalls(port: number): Promise<number> {
-  const stats = await withRedisClient(port, (c) => c.info('commandstats'));
-  return Number(/cmdstat_wait:calls=(\d+)/.exec(stats)?.[1] ?? 0);
 }
 
 describe('redis store: writes confirmed by a replica', { skip: skipWithoutRedis() }, () => {

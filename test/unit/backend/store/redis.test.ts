@@ -15,7 +15,12 @@ import { SQLITE_FILE } from '../../../../src/backend/store/sqlite.js';
 import { ConflictError, UnavailableError } from '../../../../src/errors.js';
 import { freePort, waitFor } from '../../../helpers/net.js';
 import { tempDir } from '../../../helpers/process.js';
-import { skipWithoutRedis, startRedis, type RunningRedis } from '../../../helpers/redis.js';
+import {
+  skipWithoutRedis,
+  startRedis,
+  withOwnRedis,
+  type RunningRedis,
+} from '../../../helpers/redis.js';
 import { describeStoreSuite } from './store-suite.js';
 
 const owner = { name: 'Owner', email: 'owner@acme.example', roles: ['admin'] };
@@ -191,24 +196,24 @@ describe('redis store', { skip: skipWithoutRedis() }, () => {
     });
 
     it('answers 503 unavailable while Redis is down, and recovers by itself', async () => {
-      const own = await startRedis();
-      const store = await openRedisStore(own.url);
-      try {
-        const { tenant, owner: o } = await store.createTenant('Acme', owner);
-        await own.kill();
-        await assert.rejects(store.getUser(tenant.id, o.id), UnavailableError);
-        await assert.rejects(store.updateUser(tenant.id, o.id, { name: 'x' }), UnavailableError);
-        await assert.rejects(store.ping(), UnavailableError);
-        await own.restart();
-        await waitFor(() => store.ping().then(() => true), 15_000, 'the store to reconnect');
-        // Nothing persisted in this Redis: the store works again, on an empty data set.
-        assert.equal(await store.getUser(tenant.id, o.id), null);
-        const again = await store.createTenant('Again', owner);
-        assert.equal((await store.getTenant(again.tenant.id))?.name, 'Again');
-      } finally {
-        await store.close();
-        await own.stop();
-      }
+      await withOwnRedis(async (own) => {
+        const store = await openRedisStore(own.url);
+        try {
+          const { tenant, owner: o } = await store.createTenant('Acme', owner);
+          await own.kill();
+          await assert.rejects(store.getUser(tenant.id, o.id), UnavailableError);
+          await assert.rejects(store.updateUser(tenant.id, o.id, { name: 'x' }), UnavailableError);
+          await assert.rejects(store.ping(), UnavailableError);
+          await own.restart();
+          await waitFor(() => store.ping().then(() => true), 15_000, 'the store to reconnect');
+          // Nothing persisted in this Redis: the store works again, on an empty data set.
+          assert.equal(await store.getUser(tenant.id, o.id), null);
+          const again = await store.createTenant('Again', owner);
+          assert.equal((await store.getTenant(again.tenant.id))?.name, 'Again');
+        } finally {
+          await store.close();
+        }
+      });
     });
   });
 });

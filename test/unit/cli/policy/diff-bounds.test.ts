@@ -7,8 +7,11 @@
 import assert from 'node:assert/strict';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
-import { runCli, shippedPolicies, startCli, tempDir } from '../../../helpers/process.js';
+import { describe, it } from 'node:test';
+import { policyCli, policyDirs } from '../../../helpers/policy-cli.js';
+import { shippedPolicies, startCli } from '../../../helpers/process.js';
+
+const dirs = policyDirs('cedargate-diff-bounds-');
 
 const ROLES = ['admin', 'user', 'viewer', ...Array.from({ length: 37 }, (_, i) => `r${i}`)];
 
@@ -34,17 +37,11 @@ function manyRoles(dir: string, n: number): void {
 }
 
 describe('policy diff on pathological input (issue 22, Also)', () => {
-  const base = tempDir('cedargate-wide-base-');
-  const candidate = tempDir('cedargate-wide-cand-');
-  after(() => {
-    base.remove();
-    candidate.remove();
-  });
-
   it('40 roles named by 80 and 120 policies: one line saying why, exit 2, no stack trace', async () => {
-    manyRoles(base.path, 80);
-    manyRoles(candidate.path, 120);
-    const p = startCli(['policy', 'diff', base.path, candidate.path], {});
+    const [base, candidate] = [dirs.temp(), dirs.temp()];
+    manyRoles(base, 80);
+    manyRoles(candidate, 120);
+    const p = startCli(['policy', 'diff', base, candidate], {});
     // Generous: the refusal comes before any request is decided.
     const timer = setTimeout(() => p.child.kill('SIGKILL'), 60_000);
     const code = await p.exited;
@@ -58,17 +55,11 @@ describe('policy diff on pathological input (issue 22, Also)', () => {
 });
 
 describe('policy diff on policy text past the limits (issue 22, Also)', () => {
-  const base = tempDir('cedargate-limits-base-');
-  const candidate = tempDir('cedargate-limits-cand-');
-  after(() => {
-    base.remove();
-    candidate.remove();
-  });
+  /** The shipped set against a copy of it with `file` added. */
   const diffAgainst = async (file: string, text: string) => {
-    cpSync(shippedPolicies, base.path, { recursive: true });
-    cpSync(shippedPolicies, candidate.path, { recursive: true });
-    writeFileSync(join(candidate.path, file), text);
-    return runCli(['policy', 'diff', base.path, candidate.path], {});
+    const [base, candidate] = [dirs.copyOfShipped(), dirs.copyOfShipped()];
+    writeFileSync(join(candidate, file), text);
+    return policyCli(['diff', base, candidate]);
   };
 
   it('a condition nested 200 deep: exit 2 at file:line:column, before Cedar sees it', async () => {

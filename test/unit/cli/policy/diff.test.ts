@@ -1,20 +1,12 @@
 import assert from 'node:assert/strict';
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
-import { repoRoot, runCli, shippedPolicies, tempDir } from '../../../helpers/process.js';
+import { describe, it } from 'node:test';
+import { policyCli, policyDirs } from '../../../helpers/policy-cli.js';
+import { repoRoot, shippedPolicies } from '../../../helpers/process.js';
 
-const cleanups: (() => void)[] = [];
-after(() => cleanups.forEach((c) => c()));
-
-function copyOfShipped(): string {
-  const t = tempDir('cedargate-cli-diff-');
-  cleanups.push(t.remove);
-  cpSync(shippedPolicies, t.path, { recursive: true });
-  return t.path;
-}
-
-const diff = (args: string[]) => runCli(['policy', 'diff', ...args], {});
+const { copyOfShipped } = policyDirs('cedargate-cli-diff-');
+const diff = (args: string[]) => policyCli(['diff', ...args]);
 
 describe('policy diff (CLI)', () => {
   it('exits 0 and says so when nothing changes', async () => {
@@ -63,7 +55,7 @@ describe('policy diff (CLI)', () => {
 
   it("--git REV CANDIDATE resolves REV in the base (POLICY_DIR) repository, not the candidate's", async () => {
     // The candidate is a copy outside any repository (issue 27 item 5).
-    const r = await runCli(['policy', 'diff', '--git', 'HEAD', copyOfShipped()], {
+    const r = await policyCli(['diff', '--git', 'HEAD', copyOfShipped()], {
       POLICY_DIR: join(repoRoot, 'policies'),
     });
     assert.equal(r.code, 0, r.stdout + r.stderr);

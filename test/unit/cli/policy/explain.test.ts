@@ -10,20 +10,25 @@ import { shippedPolicies } from '../../../helpers/process.js';
 
 const { temp, copyOfShipped } = policyDirs('cedargate-cli-explain-');
 
+/** `policy explain` of the shipped set, the request given by flags (and `more`). */
+const explainFlags = (principal: string, action: string, resource: string, ...more: string[]) =>
+  policyCli([
+    'explain',
+    shippedPolicies,
+    ...['--principal', principal, '--action', action, '--resource', resource],
+    ...more,
+  ]);
+
+/** A request file (as `--request` reads it) in a fresh temp directory. */
+function requestFile(request: unknown): string {
+  const file = join(temp(), 'req.json');
+  writeFileSync(file, JSON.stringify(request));
+  return file;
+}
+
 describe('policy explain', () => {
   it('explains a denial from flags: decision, policies with file:line, notices', async () => {
-    const r = await policyCli([
-      'explain',
-      shippedPolicies,
-      '--principal',
-      'alice',
-      '--action',
-      'users:update',
-      '--resource',
-      'olivia',
-      '--body',
-      '{"roles":[]}',
-    ]);
+    const r = await explainFlags('alice', 'users:update', 'olivia', '--body', '{"roles":[]}');
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /^decision: {2}DENY$/m);
     assert.match(
@@ -40,16 +45,12 @@ describe('policy explain', () => {
   });
 
   it('explains a request file as JSON, with its own users', async () => {
-    const file = join(temp(), 'req.json');
-    writeFileSync(
-      file,
-      JSON.stringify({
-        principal: 'kim',
-        action: 'users:list',
-        resource: 'initech',
-        users: { kim: { tenant: 'initech', roles: [] } },
-      }),
-    );
+    const file = requestFile({
+      principal: 'kim',
+      action: 'users:list',
+      resource: 'initech',
+      users: { kim: { tenant: 'initech', roles: [] } },
+    });
     const r = await policyCli(['explain', shippedPolicies, '--request', file, '--json']);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const e = JSON.parse(r.stdout) as {
@@ -64,16 +65,7 @@ describe('policy explain', () => {
   });
 
   it('says when nothing permits', async () => {
-    const r = await policyCli([
-      'explain',
-      shippedPolicies,
-      '--principal',
-      'uma',
-      '--action',
-      'users:delete',
-      '--resource',
-      'vic',
-    ]);
+    const r = await explainFlags('uma', 'users:delete', 'vic');
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /no policy permits this request \(default deny\)/);
   });
@@ -142,35 +134,14 @@ cases:
   });
 
   it('exits 2 for a user no entities define', async () => {
-    const r = await policyCli([
-      'explain',
-      shippedPolicies,
-      '--principal',
-      'ghost',
-      '--action',
-      'users:list',
-      '--resource',
-      'acme',
-    ]);
+    const r = await explainFlags('ghost', 'users:list', 'acme');
     assert.equal(r.code, 2);
     assert.match(r.stderr, /no user "ghost"/);
   });
 });
 
 describe('policy explain: bodies the API refuses', () => {
-  const explain = (body: string) =>
-    policyCli([
-      'explain',
-      shippedPolicies,
-      '--principal',
-      'olivia',
-      '--action',
-      'users:update',
-      '--resource',
-      'uma',
-      '--body',
-      body,
-    ]);
+  const explain = (body: string) => explainFlags('olivia', 'users:update', 'uma', '--body', body);
 
   for (const [body, answer] of [
     ['{"nam":"x"}', /400 invalid_input\): unknown field\(s\): nam/],
@@ -187,16 +158,12 @@ describe('policy explain: bodies the API refuses', () => {
   }
 
   it('exits 1 for a user whose role the schema does not name', async () => {
-    const file = join(temp(), 'req.json');
-    writeFileSync(
-      file,
-      JSON.stringify({
-        principal: 'kim',
-        action: 'users:list',
-        resource: 'initech',
-        users: { kim: { tenant: 'initech', roles: ['superuser'] } },
-      }),
-    );
+    const file = requestFile({
+      principal: 'kim',
+      action: 'users:list',
+      resource: 'initech',
+      users: { kim: { tenant: 'initech', roles: ['superuser'] } },
+    });
     const r = await policyCli(['explain', shippedPolicies, '--request', file]);
     assert.equal(r.code, 1, r.stdout + r.stderr);
     assert.match(r.stdout, /user "kim": role "superuser" is not in the schema's Role enum/);

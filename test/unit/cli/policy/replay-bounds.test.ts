@@ -6,13 +6,13 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
-import { runCli, shippedPolicies, tempDir } from '../../../helpers/process.js';
+import { describe, it } from 'node:test';
+import { policyCli, policyDirs } from '../../../helpers/policy-cli.js';
+import { shippedPolicies } from '../../../helpers/process.js';
 import { REPLAY_LIMITS } from '../../../../src/policy/authoring/replay-input.js';
 
 describe('policy replay on pathological input (issue 22, Also)', () => {
-  const dir = tempDir('cedargate-replay-bounds-');
-  after(dir.remove);
+  const dir = policyDirs('cedargate-replay-bounds-').temp();
   const decision = JSON.stringify({
     msg: 'decision',
     request_id: 'r1',
@@ -28,12 +28,12 @@ describe('policy replay on pathological input (issue 22, Also)', () => {
   });
 
   it('a line of 2 MiB: exit 2 naming the line and the limit, no stack trace', async () => {
-    const log = join(dir.path, 'huge.log');
+    const log = join(dir, 'huge.log');
     writeFileSync(
       log,
       `${decision}\n{"msg":"decision","x":"${'a'.repeat(2 << 20)}"}\n${decision}\n`,
     );
-    const r = await runCli(['policy', 'replay', log, '--against', shippedPolicies], {});
+    const r = await policyCli(['replay', log, '--against', shippedPolicies]);
     assert.equal(r.code, 2, r.stdout + r.stderr);
     assert.match(
       r.stdout,
@@ -43,13 +43,13 @@ describe('policy replay on pathological input (issue 22, Also)', () => {
   });
 
   it('more distinct policy versions than a replay counts: exit 2 naming the line', async () => {
-    const log = join(dir.path, 'versions.log');
+    const log = join(dir, 'versions.log');
     const n = REPLAY_LIMITS.versions;
     const lines = Array.from({ length: n + 1 }, (_, i) =>
       decision.replace('"policy_version":"v0"', `"policy_version":"v${i}"`),
     );
     writeFileSync(log, lines.join('\n'));
-    const r = await runCli(['policy', 'replay', log, '--against', shippedPolicies], {});
+    const r = await policyCli(['replay', log, '--against', shippedPolicies]);
     assert.equal(r.code, 2, r.stdout + r.stderr);
     assert.match(
       r.stdout,

@@ -6,11 +6,11 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
-import { runCli, shippedPolicies, tempDir } from '../../../helpers/process.js';
+import { describe, it } from 'node:test';
+import { policyCli, policyDirs } from '../../../helpers/policy-cli.js';
+import { shippedPolicies } from '../../../helpers/process.js';
 
-const cleanups: (() => void)[] = [];
-after(() => cleanups.forEach((c) => c()));
+const dirs = policyDirs('cedargate-replay-schema-');
 
 const ADMIN = { id: 'a', tenantId: 't', roles: ['admin'], isOwner: false };
 const createLine = (id: string, roles: string[]) =>
@@ -31,14 +31,12 @@ const createLine = (id: string, roles: string[]) =>
 
 describe('policy replay: a role the candidate schema lacks', () => {
   it('a logged POST {"roles":["support"]} is refused (422) by the candidate API, not replayed as allowed', async () => {
-    const t = tempDir('cedargate-replay-schema-');
-    cleanups.push(t.remove);
-    const log = join(t.path, 'decisions.log');
+    const log = join(dirs.temp(), 'decisions.log');
     writeFileSync(
       log,
       [createLine('rid-support', ['support']), createLine('rid-user', ['user'])].join('\n') + '\n',
     );
-    const r = await runCli(['policy', 'replay', log, '--against', shippedPolicies], {});
+    const r = await policyCli(['replay', log, '--against', shippedPolicies]);
     assert.equal(r.code, 1, r.stdout + r.stderr);
     assert.match(
       r.stdout,
@@ -46,10 +44,7 @@ describe('policy replay: a role the candidate schema lacks', () => {
     );
     assert.match(r.stdout, /^no logged request changes its answer$/m);
 
-    const json = await runCli(
-      ['policy', 'replay', log, '--against', shippedPolicies, '--json'],
-      {},
-    );
+    const json = await policyCli(['replay', log, '--against', shippedPolicies, '--json']);
     const report = JSON.parse(json.stdout) as {
       replayed: number;
       changed: number;

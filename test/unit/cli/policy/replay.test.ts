@@ -4,14 +4,13 @@
  * does not load), and malformed lines counted and said.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { cpSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
-import { cliEntry, runCli, shippedPolicies, tempDir } from '../../../helpers/process.js';
+import { describe, it } from 'node:test';
+import { policyCli, policyDirs } from '../../../helpers/policy-cli.js';
+import { shippedPolicies } from '../../../helpers/process.js';
 
-const cleanups: (() => void)[] = [];
-after(() => cleanups.forEach((c) => c()));
+const dirs = policyDirs('cedargate-replay-cli-');
 
 const OWNER = { id: 'o', tenantId: 't', roles: ['admin'], isOwner: true };
 const ADMIN = { id: 'a', tenantId: 't', roles: ['admin'], isOwner: false };
@@ -32,22 +31,7 @@ const listBy = (principal: typeof OWNER, id: string, decision = 'allow') =>
   });
 
 /** Runs the command with `input` on stdin. */
-function replayStdin(
-  args: string[],
-  input: string,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cliEntry, 'policy', 'replay', ...args], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-    child.stdin.end(input);
-  });
-}
+const replayStdin = (args: string[], input: string) => policyCli(['replay', ...args], {}, input);
 
 describe('policy replay (CLI)', () => {
   const log = [
@@ -69,18 +53,15 @@ describe('policy replay (CLI)', () => {
   });
 
   it('a file, against a set that changes an answer: exit 1, the class and its request ids', async () => {
-    const dir = tempDir('cedargate-replay-cli-');
-    cleanups.push(dir.remove);
-    const policies = join(dir.path, 'policies');
-    cpSync(shippedPolicies, policies, { recursive: true });
+    const policies = dirs.copyOfShipped();
     // Only owners may list.
     writeFileSync(
       join(policies, 'zz-owners-list.cedar'),
       '@id("only-owners-list")\n@notice("Only the owner may list users.")\nforbid (principal, action == Cedargate::Action::"users:list", resource) unless { principal.isOwner };\n',
     );
-    const file = join(dir.path, 'day.log');
+    const file = join(dirs.temp(), 'day.log');
     writeFileSync(file, log);
-    const r = await runCli(['policy', 'replay', file, '--against', policies], {});
+    const r = await policyCli(['replay', file, '--against', policies]);
     assert.equal(r.code, 1, r.stdout + r.stderr);
     assert.match(r.stdout, /^1 logged request would be answered differently, in 1 class:$/m);
     assert.match(
@@ -92,23 +73,18 @@ describe('policy replay (CLI)', () => {
   });
 
   it('bad input → exit 2 with the reason', async () => {
-    const noAgainst = await runCli(['policy', 'replay', '-'], {});
+    const noAgainst = await policyCli(['replay', '-']);
     assert.equal(noAgainst.code, 2);
     assert.match(noAgainst.stderr, /missing --against DIR/);
-    const missing = await runCli(
-      ['policy', 'replay', '/no/such.log', '--against', shippedPolicies],
-      {},
-    );
+    const missing = await policyCli(['replay', '/no/such.log', '--against', shippedPolicies]);
     assert.equal(missing.code, 2);
     assert.match(missing.stdout, /^\/no\/such\.log: ENOENT$/m);
     const empty = await replayStdin(['--against', shippedPolicies], '{"msg":"other"}\n');
     assert.equal(empty.code, 2);
     assert.match(empty.stdout, /no replayable decision line/);
-    const dir = tempDir('cedargate-replay-bad-');
-    cleanups.push(dir.remove);
-    cpSync(shippedPolicies, dir.path, { recursive: true });
-    writeFileSync(join(dir.path, 'bad.cedar'), 'permit (');
-    const broken = await replayStdin(['--against', dir.path], log);
+    const dir = dirs.copyOfShipped();
+    writeFileSync(join(dir, 'bad.cedar'), 'permit (');
+    const broken = await replayStdin(['--against', dir], log);
     assert.equal(broken.code, 2);
     assert.match(broken.stdout, /bad\.cedar:1:\d+: /);
     assert.match(broken.stdout, /the policies do not load/);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { compileSigner } from '../../../../src/policy/authoring/atoms.js';
 import type { Signer } from '../../../../src/policy/authoring/atoms.js';
-import { policyEstsOf } from '../../../../src/policy/cedar-adapter.js';
+import { policyTreesOf } from '../../../../src/policy/cedar-adapter.js';
 import { parseSchema } from '../../../../src/policy/schema.js';
 import type { AuthzRequest, ParsedSchema } from '../../../../src/policy/types.js';
 import { SMALL_SCHEMA } from '../../../helpers/small-policies.js';
@@ -14,7 +14,7 @@ const schema: ParsedSchema = parsed.schema;
 const A = (id: string) => `Cedargate::Action::"${id}"`;
 
 function signerOf(policies: Record<string, string>): Signer {
-  const answer = compileSigner(policyEstsOf(policies), schema);
+  const answer = compileSigner(policyTreesOf(policies), schema, []);
   assert.ok(answer.ok, answer.ok ? '' : answer.reason);
   return answer.signer;
 }
@@ -97,10 +97,11 @@ when { principal.roles.contains(Cedargate::Role::"admin") && !context.rolesAdded
       ['principal.roles.isEmpty() || context.n < 2', '`<`'],
     ] as const) {
       const answer = compileSigner(
-        policyEstsOf({
+        policyTreesOf({
           odd: `permit (principal, action == ${A('users:update')}, resource) when { ${condition} };`,
         }),
         schema,
+        [],
       );
       assert.equal(answer.ok, false, condition);
       if (!answer.ok)

@@ -4,10 +4,11 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { clauseTracerOf } from '../../../../src/policy/authoring/clauses.js';
 import type { ClauseTracer } from '../../../../src/policy/authoring/clauses.js';
-import { loadPolicySet } from '../../../../src/policy/policy-set.js';
+import { buildPolicySet, loadPolicySet } from '../../../../src/policy/policy-set.js';
 import { conditionLinesOf } from '../../../../src/policy/text-scanners.js';
 import type { AuthzRequest } from '../../../../src/policy/types.js';
 import { shippedPolicies, tempDir } from '../../../helpers/process.js';
+import { schemaWithRoles } from '../../../helpers/small-policies.js';
 
 const POLICIES = `// a comment that says when and unless
 @id("edit")
@@ -124,5 +125,32 @@ describe('clauseTracerOf', () => {
         ['held', [true]],
       ],
     );
+  });
+});
+
+describe('clauseTracerOf: a policy scoped to an action group', () => {
+  it('does not call the scope false for a member of the group: it cannot tell', () => {
+    // Every group is itself a declared action: the atom analysis once took `writes` for a plain
+    // action that users:update is not, and explain said the policy's scope did not match.
+    const text = schemaWithRoles(['admin', 'user']).replace(
+      'action "users:update"',
+      'action "writes";\n  action "users:update" in ["writes"]',
+    );
+    const set = buildPolicySet('group', {
+      schema: { file: 'schema.cedarschema', text },
+      policies: [
+        {
+          file: 'p.cedar',
+          text: `@id("writers")
+permit (principal, action in Cedargate::Action::"writes", resource)
+when { principal.isOwner };
+`,
+        },
+      ],
+      version: 'group',
+    });
+    const [writers] = clauseTracerOf('group', set).trace(update({}));
+    assert.equal(writers?.id, 'writers');
+    assert.equal(writers?.scope, null);
   });
 });

@@ -179,3 +179,40 @@ describe('policy diff: once per atom signature equals once per request', () => {
     );
   });
 });
+
+describe('policy diff: a policy scoped to an action group', () => {
+  it('counts in the signatures of the group members, as Cedar decides them', () => {
+    // Every group is itself a declared action: the atom analysis once took `writes` for a plain
+    // action that users:update is not, left the policy out of users:update's signature, and
+    // spread the first answer over every update (call-shape.ts had the same flaw).
+    const text = schemaWithRoles(['admin', 'user']).replace(
+      'action "users:update"',
+      'action "writes";\n  action "users:update" in ["writes"]',
+    );
+    const list = `@id("list")
+permit (principal, action == ${A('users:list')}, resource is Cedargate::Tenant)
+when { principal.tenant == resource };
+`;
+    const writers = `@id("writers")
+permit (principal, action in ${A('writes')}, resource)
+when { principal.roles.contains(${R('admin')}) };
+`;
+    const setWith = (name: string, policies: string) =>
+      buildPolicySet(name, {
+        schema: { file: 'schema.cedarschema', text },
+        policies: [{ file: 'policies.cedar', text: policies }],
+        version: name,
+      });
+    const base = setWith('base', list + writers);
+    const candidate = setWith('candidate', list);
+    const slow = diffPolicySets(base, candidate, { signatures: false });
+    const lost = slow.classes.filter((c) => c.action === 'users:update');
+    assert.ok(lost.length > 0, 'admins lose users:update');
+    for (const c of lost)
+      assert.deepEqual(
+        [c.before.decision, c.before.policies, c.after.decision],
+        ['allow', ['writers'], 'deny'],
+      );
+    assert.deepEqual(essence(diffPolicySets(base, candidate)), essence(slow));
+  });
+});

@@ -8,7 +8,6 @@ import type {
   DiffOptions,
   DiffReport,
 } from '../../../../src/policy/authoring/diff.js';
-import { compilePolicySet } from '../../../../src/policy/cedar-adapter.js';
 import { compileLoadedSet, loadPolicySet } from '../../../../src/policy/policy-set.js';
 import type { LoadedPolicySet } from '../../../../src/policy/policy-set.js';
 import { shippedPolicies, tempDir } from '../../../helpers/process.js';
@@ -56,12 +55,7 @@ let slot = 0;
 /** Decides `request` afresh with the engine, as the sidecar would, for the set in `dir`. */
 async function decideAfresh(dir: string, request: ChangeClass['example']) {
   const set = await loadPolicySet(dir);
-  const meta = Object.fromEntries(
-    set.policies.map((p) => [p.id, { effect: p.effect, notice: p.notice }]),
-  );
-  const d = compilePolicySet(`diff-check-${slot++}`, set.schema, set.texts, meta).authorize(
-    request,
-  );
+  const d = compileLoadedSet(`diff-check-${slot++}`, set).authorize(request);
   return { decision: d.allowed ? 'allow' : 'deny', policies: d.policies, notices: d.notices };
 }
 

@@ -11,11 +11,10 @@ import { diffPolicySets, renderDiff } from '../../../../src/policy/authoring/dif
 import { loadPolicySet } from '../../../../src/policy/policy-set.js';
 import type { AuthzRequest } from '../../../../src/policy/types.js';
 import { shippedPolicies, tempDir } from '../../../helpers/process.js';
+import { SUPPORT_POLICIES, withRoleEnum } from '../../../helpers/support-role.js';
 
 const cleanups: (() => void)[] = [];
 after(() => cleanups.forEach((c) => c()));
-
-const ENUM = 'entity Role enum ["admin", "user", "viewer"];';
 
 /** A copy of the shipped policies with the Role enum replaced and `extra` files added. */
 function withRoles(roles: string[], extra: Record<string, string> = {}): string {
@@ -23,10 +22,7 @@ function withRoles(roles: string[], extra: Record<string, string> = {}): string 
   cleanups.push(t.remove);
   cpSync(shippedPolicies, t.path, { recursive: true });
   const schema = join(t.path, 'schema.cedarschema');
-  const text = readFileSync(schema, 'utf8');
-  assert.ok(text.includes(ENUM), 'the shipped schema declares the enum this test edits');
-  const list = roles.map((r) => JSON.stringify(r)).join(', ');
-  writeFileSync(schema, text.replace(ENUM, `entity Role enum [${list}];`));
+  writeFileSync(schema, withRoleEnum(readFileSync(schema, 'utf8'), roles));
   for (const [file, body] of Object.entries(extra)) writeFileSync(join(t.path, file), body);
   return t.path;
 }
@@ -35,36 +31,6 @@ const carries = (r: AuthzRequest, role: string) =>
   r.principal.roles.includes(role) ||
   (r.resource.type === 'User' && r.resource.roles.includes(role)) ||
   Object.values(r.context).some((v) => Array.isArray(v) && v.includes(role));
-
-/** The walk-through of docs/policies.md: support may read and rename users, nothing else. */
-export const SUPPORT_POLICIES = `// Support may read the users of its own tenant and rename them, and nothing else.
-@id("support-reads-users")
-permit (
-  principal,
-  action == Cedargate::Action::"users:read",
-  resource is Cedargate::User
-)
-when
-{
-  principal.roles.contains(Cedargate::Role::"support") &&
-  resource.tenant == principal.tenant
-};
-
-@id("support-renames-users")
-permit (
-  principal,
-  action == Cedargate::Action::"users:update",
-  resource is Cedargate::User
-)
-when
-{
-  principal.roles.contains(Cedargate::Role::"support") &&
-  resource.tenant == principal.tenant &&
-  context.rolesAdded.isEmpty() &&
-  context.rolesRemoved.isEmpty() &&
-  !context.avatarChanges
-};
-`;
 
 describe('policy diff: schemas that differ', () => {
   it('a role added with no other change: the schema change, and no decision class', async () => {

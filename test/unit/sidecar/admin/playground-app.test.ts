@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import express from 'express';
 import request from 'supertest';
+import { DEFAULT_MAX_REQUESTS } from '../../../../src/policy/authoring/enumeration-plan.js';
 import {
+  DIFF_DEFAULT_REQUESTS,
   PLAYGROUND_BODY_LIMIT,
   createPlaygroundRouter,
   listeningOf,
@@ -17,7 +19,7 @@ import type { Playground } from '../../../../src/sidecar/admin/playground.js';
 function appWith(): { app: express.Express; calls: unknown[] } {
   const calls: unknown[] = [];
   const fake: Playground = {
-    live: async () => ({ schema: 's', files: [], version: 'v', in_force: true }),
+    live: async () => ({ schema: 's', files: [], version: 'v', in_force: true, invariants: null }),
     decide: async (edited, req) => {
       calls.push(['decide', edited, req]);
       return { live: { ok: false, problems: [] }, edited: { ok: false, problems: [] } };
@@ -28,6 +30,10 @@ function appWith(): { app: express.Express; calls: unknown[] } {
     },
     diff: async (edited, max) => {
       calls.push(['diff', edited, max]);
+      return { ok: false, problems: [] };
+    },
+    check: async (edited, question) => {
+      calls.push(['check', edited, question]);
       return { ok: false, problems: [] };
     },
     close: async () => undefined,
@@ -67,9 +73,20 @@ describe('playground app', () => {
       .post('/playground/api/diff')
       .send({ policies: POLICIES, max_requests: 5 });
     assert.equal(d.status, 200);
+    // Without max_requests, policy diff's own bound: the page counts what the CLI counts.
+    await request(app).post('/playground/api/diff').send({ policies: POLICIES });
+    const c = await request(app)
+      .post('/playground/api/check')
+      .send({ policies: POLICIES, invariants: 'invariants: []', users: 3 });
+    assert.equal(c.status, 200);
+    await request(app).post('/playground/api/check').send({ policies: POLICIES });
+    assert.equal(DIFF_DEFAULT_REQUESTS, DEFAULT_MAX_REQUESTS);
     assert.deepEqual(calls, [
       ['validate', POLICIES],
       ['diff', POLICIES, 5],
+      ['diff', POLICIES, DEFAULT_MAX_REQUESTS],
+      ['check', POLICIES, { invariants: 'invariants: []', users: 3 }],
+      ['check', POLICIES, {}],
     ]);
     const live = await request(app).get('/playground/api/live');
     assert.equal((live.body as { version: string }).version, 'v');
@@ -93,6 +110,16 @@ describe('playground app', () => {
       .post('/playground/api/diff')
       .send({ policies: POLICIES, max_requests: 1e9 });
     assert.equal((max.body as Body).code, 'invalid_input');
+    for (const [body, field] of [
+      [{ policies: POLICIES, users: 0 }, 'users'],
+      [{ policies: POLICIES, invariants: 1 }, 'invariants'],
+      [{ policies: { schema: 1, files: [] } }, 'policies.schema'],
+    ] as const) {
+      const c = await request(app).post('/playground/api/check').send(body);
+      assert.equal(c.status, 400, field);
+      assert.equal((c.body as Body).code, 'invalid_input');
+      assert.equal((c.body as Body).details?.field, field);
+    }
     const none = await request(app).get('/playground/api/nothing');
     assert.equal(none.status, 404);
     assert.equal((none.body as Body).code, 'not_found');

@@ -14,12 +14,18 @@ import { createPolicyStore, type PolicyStore } from '../../../../src/sidecar/aut
 import {
   authzRequestOf,
   createPlayground,
-  parsePlaygroundRequest,
-  parsePlaygroundSources,
   type Playground,
   type PlaygroundRequest,
 } from '../../../../src/sidecar/admin/playground.js';
-import { LIST, READ, SMALL_SCHEMA } from '../../../helpers/small-policies.js';
+import { diffSections } from '../../../../src/policy/authoring/diff-render.js';
+import {
+  ADMINS_MANAGE,
+  LIST,
+  ONLY_OWNER_MAKES_ADMINS,
+  READ,
+  SMALL_SCHEMA,
+  schemaWithRoles,
+} from '../../../helpers/small-policies.js';
 
 const READ_REQUEST: PlaygroundRequest = {
   action: 'users:read',
@@ -57,6 +63,7 @@ describe('playground', () => {
     assert.deepEqual(live.files, [{ file: 'a.cedar', text: LIST }]);
     assert.equal(live.in_force, true);
     assert.equal(live.version, policies.current().version);
+    assert.equal(live.invariants, null, 'no invariants.yaml beside this set');
   });
 
   it('decides by the live set and by the edited copy, and the live set stays', async () => {
@@ -96,6 +103,25 @@ describe('playground', () => {
     );
   });
 
+  it('explains a live default deny by the set in force while a reload is pending', async () => {
+    // The files change on disk and are not reloaded (no watcher here): the set in force stays.
+    writeFileSync(join(dir, 'a.cedar'), `${LIST}\npermit (principal, action, resource) nope;\n`);
+    try {
+      assert.equal((await playground.live()).in_force, false);
+      const edited = { schema: SMALL_SCHEMA, files: [{ file: 'a.cedar', text: LIST }] };
+      const target = { ...READ_REQUEST.target, other_tenant: true };
+      const a = await playground.decide(edited, { ...READ_REQUEST, action: 'users:list', target });
+      assert.ok(a.live.ok);
+      assert.equal(a.live.explanation.decision, 'deny');
+      assert.deepEqual(
+        a.live.explanation.unmet?.map((p) => [p.id, p.location, p.condition?.location]),
+        [['list', `${join(dir, 'a.cedar')}:1`, `${join(dir, 'a.cedar')}:3`]],
+      );
+    } finally {
+      writeFileSync(join(dir, 'a.cedar'), LIST);
+    }
+  });
+
   it('validates the copy: problems at file:line', async () => {
     const broken = {
       schema: SMALL_SCHEMA,
@@ -120,6 +146,47 @@ describe('playground', () => {
     assert.ok(
       r.report.classes.length > 0 && r.report.classes.every((c) => c.action === 'users:read'),
     );
+    // The page's view is the CLI's text in sections: each class ends with its example.
+    assert.deepEqual(r.view, diffSections(r.report));
+    assert.match(r.view.classes[0]?.at(-1) ?? '', /^ {3}example: {3}\{"principal":/);
+  });
+
+  it("checks the copy's invariants in a worker thread, one long job at a time", async () => {
+    const edited = {
+      schema: schemaWithRoles(['admin', 'user']),
+      files: [{ file: 'a.cedar', text: ADMINS_MANAGE }],
+    };
+    // Beside this live set there is no invariants.yaml: the page must send some.
+    await assert.rejects(
+      playground.check(edited, { users: 2 }),
+      (e: unknown) =>
+        code('invalid_input')(e) &&
+        (e as CedargateError).details?.['field'] === 'invariants' &&
+        /no invariants\.yaml beside the live set/.test((e as Error).message),
+    );
+    const diffing = playground.diff(edited, 100_000);
+    await assert.rejects(
+      playground.check(edited, { invariants: ONLY_OWNER_MAKES_ADMINS, users: 3 }),
+      (e: unknown) =>
+        code('unavailable')(e) && /^the policy diff is already running/.test((e as Error).message),
+    );
+    await diffing;
+    writeFileSync(join(dir, 'invariants.yaml'), ONLY_OWNER_MAKES_ADMINS);
+    try {
+      assert.deepEqual((await playground.live()).invariants, {
+        file: 'invariants.yaml',
+        text: ONLY_OWNER_MAKES_ADMINS,
+      });
+      const r = await playground.check(edited, { users: 3 });
+      assert.ok(r.ok);
+      assert.deepEqual(
+        r.report.invariants.filter((i) => !i.holds).map((i) => i.id),
+        ['only-owner-makes-admins'],
+      );
+      assert.match(r.counterexamples['only-owner-makes-admins']?.[1] ?? '', /admins-manage\)$/);
+    } finally {
+      rmSync(join(dir, 'invariants.yaml'));
+    }
   });
 
   it('builds the request as the request path does: oneself is one entity, the update context', () => {
@@ -144,35 +211,5 @@ describe('playground', () => {
       target: { ...READ_REQUEST.target, other_tenant: true },
     });
     assert.ok(other.resource.type === 'Tenant' && other.resource.id !== other.principal.tenantId);
-  });
-
-  it('refuses what a page must not send, naming the field', () => {
-    assert.throws(() => parsePlaygroundRequest({ action: 'users:fly' }), code('invalid_input'));
-    assert.throws(
-      () => parsePlaygroundRequest({ action: 'users:read', principal: { roles: 'admin' } }),
-      code('invalid_input'),
-    );
-    assert.throws(() => parsePlaygroundSources({ schema: 1, files: [] }), code('invalid_input'));
-    assert.throws(
-      () => parsePlaygroundSources({ schema: '', files: [{ file: '../x.cedar', text: '' }] }),
-      code('invalid_input'),
-    );
-    assert.throws(
-      () =>
-        parsePlaygroundSources({
-          schema: '',
-          files: [
-            { file: 'a.cedar', text: '' },
-            { file: 'a.cedar', text: '' },
-          ],
-        }),
-      code('invalid_input'),
-    );
-    assert.deepEqual(parsePlaygroundRequest({ action: 'users:read' }), {
-      action: 'users:read',
-      principal: { roles: [], owner: false },
-      target: { roles: [], owner: false, same_user: false, other_tenant: false },
-      body: {},
-    });
   });
 });

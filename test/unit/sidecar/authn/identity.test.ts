@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../../../src/config.js';
 import { openIdentity } from '../../../../src/sidecar/authn/identity.js';
-import { keySourceOf } from '../../../../src/sidecar/assemble.js';
+import { keySourceOf } from '../../../../src/sidecar/parts.js';
 import { startKeyServer, type KeyServer } from '../../../helpers/key-server.js';
 import { waitFor } from '../../../helpers/net.js';
 import { tempDir } from '../../../helpers/process.js';

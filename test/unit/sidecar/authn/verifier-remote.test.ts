@@ -7,13 +7,14 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { after, afterEach, before, describe, it, mock } from 'node:test';
-import { UnauthenticatedError, UnavailableError } from '../../../../src/errors.js';
+import { UnavailableError } from '../../../../src/errors.js';
 import {
   createCredentialVerifier,
   type CredentialVerifierOptions,
 } from '../../../../src/sidecar/authn/verifier.js';
 import { freePort, waitFor } from '../../../helpers/net.js';
 import {
+  assertRejected,
   AUDIENCE,
   claimsAt,
   createSigner,
@@ -84,18 +85,6 @@ async function assertKeysUnavailable(promise: Promise<unknown>): Promise<void> {
     assert.ok(err instanceof UnavailableError, `expected UnavailableError, got ${String(err)}`);
     assert.equal(err.code, 'unavailable');
     assert.equal(err.status, 503);
-    return true;
-  });
-}
-
-async function assertRejected(promise: Promise<unknown>, reason: RegExp): Promise<void> {
-  await assert.rejects(promise, (err: unknown) => {
-    assert.ok(
-      err instanceof UnauthenticatedError,
-      `expected UnauthenticatedError, got ${String(err)}`,
-    );
-    assert.equal(err.code, 'unauthenticated');
-    assert.match(err.reason, reason);
     return true;
   });
 }

@@ -19,6 +19,7 @@ import {
 } from '../../../../src/sidecar/authn/verifier.js';
 import { tempDir } from '../../../helpers/process.js';
 import {
+  assertRejected,
   AUDIENCE,
   captureLogger,
   claimsAt,
@@ -39,21 +40,6 @@ import {
 } from '../../../helpers/tokens.js';
 
 const TOLERANCE = 30;
-
-/** Asserts a 401 `unauthenticated` whose logged reason matches. */
-async function assertRejected(promise: Promise<unknown>, reason: RegExp): Promise<void> {
-  await assert.rejects(promise, (err: unknown) => {
-    assert.ok(
-      err instanceof UnauthenticatedError,
-      `expected UnauthenticatedError, got ${String(err)}`,
-    );
-    assert.equal(err.code, 'unauthenticated');
-    assert.equal(err.status, 401);
-    assert.equal(err.message, 'missing or invalid credential');
-    assert.match(err.reason, reason);
-    return true;
-  });
-}
 
 describe('credential verifier (JWKS file)', () => {
   const dir = tempDir('cedargate-verifier-');

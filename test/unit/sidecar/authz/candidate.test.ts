@@ -163,6 +163,54 @@ describe('candidate set in shadow', () => {
     shadow.close();
   });
 
+  it('a retry waits for a load still in flight: slow loads are not piled up, nor stores leaked', async () => {
+    const { logger } = fakeLogger();
+    let attempts = 0;
+    let inFlight = 0;
+    let mostInFlight = 0;
+    let opened = 0;
+    let closed = 0;
+    let release: () => void = () => undefined;
+    const shadow = await createCandidateShadow({
+      dir: '/cand',
+      logger,
+      pollMs: 5,
+      watch: false,
+      openStore: () => {
+        attempts++;
+        if (attempts === 1) return Promise.reject(new Error('not yet'));
+        inFlight++;
+        mostInFlight = Math.max(mostInFlight, inFlight);
+        // Every retry is slower than the poll period (a loaded machine, a large set).
+        return new Promise<PolicyStore>((resolve) => {
+          const previous = release;
+          release = () => {
+            previous();
+            inFlight--;
+            opened++;
+            resolve({ ...fakeStore({}, []), close: () => void closed++ });
+          };
+        });
+      },
+    });
+    await waitFor(() => attempts >= 2, 10_000, 'the first retry');
+    // Twenty poll periods pass while the retry is held (a timer of the same period, started
+    // after the retry's, ticks after it).
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 5);
+    await waitFor(() => ticks >= 20, 10_000, 'twenty poll periods');
+    clearInterval(ticker);
+    assert.equal(mostInFlight, 1, `${attempts - 1} retries, ${mostInFlight} at once`);
+    release();
+    await waitFor(() => shadow.status().policies !== null, 10_000, 'the retry to load');
+    const attemptsWhenLoaded = attempts;
+    shadow.close();
+    // Each store opened is the one in use, closed with the shadow: none is left open.
+    assert.equal(opened, 1);
+    assert.equal(closed, 1);
+    assert.equal(attempts, attemptsWhenLoaded);
+  });
+
   it('disagreementOf: allow ↔ deny, or two denials by other policies; two allows agree', () => {
     assert.equal(disagreementOf(allow('p'), deny('f')), 'decision');
     assert.equal(disagreementOf(deny('f'), allow('p')), 'decision');

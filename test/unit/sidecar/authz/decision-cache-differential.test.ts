@@ -10,20 +10,22 @@
  * FUZZ_RUNS=<n> raises the runs (default 2,000), FUZZ_SEED=<n> replays one.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { authzRequestArb, idRenamingArb, renameIds } from '../../../helpers/authz-requests.js';
+import {
+  authzRequestArb,
+  idRenamingArb,
+  renameIds,
+  withUndeclaredContext,
+} from '../../../helpers/authz-requests.js';
 import { createLogger } from '../../../../src/common/logger.js';
-import { compilePolicySet } from '../../../../src/policy/cedar-adapter.js';
-import type { CompiledPolicySet } from '../../../../src/policy/cedar-adapter.js';
-import { loadPolicySet } from '../../../../src/policy/policy-set.js';
+import { compileLoadedSet } from '../../../../src/policy/policy-set.js';
 import type { AuthzRequest, Decision } from '../../../../src/policy/types.js';
 import { createPolicyStore } from '../../../../src/sidecar/authz/policy-store.js';
-import type { PolicyStore } from '../../../../src/sidecar/authz/policy-store.js';
+import { perPolicySet, shippedPolicyTexts } from '../../../helpers/policy-engines.js';
 import { shippedPolicies } from '../../../helpers/process.js';
-import { writePolicyDir } from '../../../helpers/small-policies.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 0) || 2000;
 const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);
@@ -34,11 +36,7 @@ const FROZEN_TENANT = 'frozen';
 
 /** The shipped files, and templates that read what the key must tell apart. */
 const TEMPLATES: Record<string, string> = {
-  ...Object.fromEntries(
-    readdirSync(shippedPolicies)
-      .filter((f) => f.endsWith('.cedar'))
-      .map((f) => [f, readFileSync(join(shippedPolicies, f), 'utf8')]),
-  ),
+  ...shippedPolicyTexts(),
   'vip.cedar': `@id("vip-untouchable")
 @notice("The VIP is untouchable.")
 forbid (principal, action in [Cedargate::Action::"users:update", Cedargate::Action::"users:delete"], resource)
@@ -78,60 +76,33 @@ when { principal.isOwner && 9223372036854775807 + 1 > 0 };
 const TEMPLATE_NAMES = Object.keys(TEMPLATES).sort();
 
 const logger = createLogger('silent');
-const cleanups: (() => void)[] = [];
-after(() => cleanups.forEach((c) => c()));
-
-interface Subject {
-  store: PolicyStore;
-  fresh: CompiledPolicySet;
-}
-
-let slots = 0;
-const subjects = new Map<string, Promise<Subject>>();
+const schemaText = readFileSync(join(shippedPolicies, 'schema.cedarschema'), 'utf8');
 
 /** The caching store and a fresh engine of the set made of `files`, one per set for the run. */
-function subjectOf(files: readonly string[]): Promise<Subject> {
-  const name = files.join(',');
-  let s = subjects.get(name);
-  if (s === undefined) {
-    s = (async () => {
-      const t = writePolicyDir('cedargate-differential-', schemaText, files, TEMPLATES);
-      cleanups.push(t.remove);
-      const store = await createPolicyStore({ dir: t.path, logger, watch: false, pollMs: 0 });
-      cleanups.push(() => store.close());
-      const set = await loadPolicySet(t.path);
-      const meta = Object.fromEntries(
-        set.policies.map((p) => [p.id, { effect: p.effect, notice: p.notice }]),
-      );
-      const fresh = compilePolicySet(`differential-${++slots}`, set.schema, set.texts, meta);
-      return { store, fresh };
-    })();
-    subjects.set(name, s);
-  }
-  return s;
-}
-const schemaText = readFileSync(join(shippedPolicies, 'schema.cedarschema'), 'utf8');
+const subjectOf = perPolicySet(
+  'cedargate-differential-',
+  schemaText,
+  TEMPLATES,
+  async ({ dir, set, n, defer }) => {
+    const store = await createPolicyStore({ dir, logger, watch: false, pollMs: 0 });
+    defer(() => store.close());
+    return { store, fresh: compileLoadedSet(`differential-${n}`, set) };
+  },
+);
 
 // Ids: the literals and a few others, so that equalities between them are frequent. `ghost` is a
 // role the schema does not name (a retired one): it must come back in `ignoredRoles` alike.
 const USER_IDS = [VIP, SUPERUSER, 'u1', 'u2', 'u3'];
 const TENANT_IDS = [FROZEN_TENANT, 't1', 't2'];
 const LITERALS = new Set([VIP, SUPERUSER, FROZEN_TENANT]);
-const requestArb: fc.Arbitrary<AuthzRequest> = fc
-  .tuple(
-    authzRequestArb({
-      userIds: USER_IDS,
-      tenantIds: TENANT_IDS,
-      roles: ['admin', 'user', 'viewer', 'ghost'],
-    }),
-    // A context the schema does not declare: Cedar refuses the request, which denies.
-    fc.boolean().chain((b) => (b ? fc.boolean() : fc.constant(false))),
-  )
-  .map(([request, bogus]) =>
-    bogus && request.action === 'users:update'
-      ? { ...request, context: { ...request.context, bogus: true } }
-      : request,
-  );
+// Some with a context the schema does not declare: Cedar refuses the request, which denies.
+const requestArb: fc.Arbitrary<AuthzRequest> = withUndeclaredContext(
+  authzRequestArb({
+    userIds: USER_IDS,
+    tenantIds: TENANT_IDS,
+    roles: ['admin', 'user', 'viewer', 'ghost'],
+  }),
+);
 
 /** What a client and the decision line see of a decision. */
 const seen = (d: Omit<Decision, 'cached'>) => ({

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import {
-  cpSync,
   mkdirSync,
   readFileSync,
   renameSync,
@@ -21,18 +20,14 @@ import type {
 import type { AuthzRequest, PrincipalFacts, ResourceFacts } from '../../../../src/policy/types.js';
 import { waitFor } from '../../../helpers/net.js';
 import { captureLogger } from '../../../helpers/tokens.js';
-import { shippedPolicies, tempDir } from '../../../helpers/process.js';
+import { shippedPolicies } from '../../../helpers/process.js';
+import { tempDirs } from '../../../helpers/temp-dirs.js';
 
 const logger = createLogger('silent');
 const cleanups: (() => void)[] = [];
 after(() => cleanups.forEach((c) => c()));
-
-function copyOfShipped(): string {
-  const t = tempDir('cedargate-policies-');
-  cleanups.push(t.remove);
-  cpSync(shippedPolicies, t.path, { recursive: true });
-  return t.path;
-}
+const { copyOfShipped } = tempDirs('cedargate-policies-');
+const configMapTemp = tempDirs('cedargate-configmap-').temp;
 
 async function openStore(
   dir: string,
@@ -334,9 +329,14 @@ describe('reload', () => {
       join(dir, 'owner.cedar'),
       '@id("x")\npermit (principal, action, resource) when { 1 + };\n',
     );
+    const inForce = store.sources?.();
+    assert.equal(inForce?.version, before);
     assert.equal(await store.reload('test'), 'failure');
     assert.equal(store.current().version, before);
     assert.deepEqual(store.decide(remove(alice, olivia)).notices, [OWNER_DELETE]); // old set serves
+    // The texts of the set in force stay too (the playground explains by them), not the files'.
+    assert.equal(store.sources?.(), inForce);
+    assert.ok(!inForce?.policies.some((f) => f.text.includes('1 +')));
     const status = store.status();
     assert.equal(status.lastReload?.ok, false);
     assert.equal(status.lastReload?.reason, 'test');
@@ -415,6 +415,9 @@ describe('reload', () => {
     await waitFor(() => store.decide(remove(alice, olivia)).allowed, 2000, 'the edit to be live');
     assert.notEqual(store.current().version, before);
     assert.equal(store.status().lastReload?.ok, true);
+    // The texts in force swap with the set.
+    assert.equal(store.sources?.().version, store.current().version);
+    assert.ok(store.sources?.().policies.some((f) => f.text.includes('when { false };')));
     assert.equal(store.status().lastReload?.reason, 'watch');
   });
 
@@ -502,23 +505,22 @@ describe('reload', () => {
 
 /** A ConfigMap-style mount: files are links into `..data`, a link to a timestamped dir. */
 function configMapDir(): { dir: string; publish(files: Record<string, string>): void } {
-  const t = tempDir('cedargate-configmap-');
-  cleanups.push(t.remove);
+  const root = configMapTemp();
   let n = 0;
   let known = new Set<string>();
   return {
-    dir: t.path,
+    dir: root,
     publish(files) {
       const stamp = `..2024_05_01_10_00_${String(n++).padStart(2, '0')}.123`;
-      mkdirSync(join(t.path, stamp));
+      mkdirSync(join(root, stamp));
       for (const [name, text] of Object.entries(files))
-        writeFileSync(join(t.path, stamp, name), text);
-      symlinkSync(stamp, join(t.path, '..data_tmp'));
-      renameSync(join(t.path, '..data_tmp'), join(t.path, '..data')); // the atomic swap
+        writeFileSync(join(root, stamp, name), text);
+      symlinkSync(stamp, join(root, '..data_tmp'));
+      renameSync(join(root, '..data_tmp'), join(root, '..data')); // the atomic swap
       for (const name of Object.keys(files)) {
-        if (!known.has(name)) symlinkSync(join('..data', name), join(t.path, name));
+        if (!known.has(name)) symlinkSync(join('..data', name), join(root, name));
       }
-      for (const name of known) if (!(name in files)) unlinkSync(join(t.path, name));
+      for (const name of known) if (!(name in files)) unlinkSync(join(root, name));
       known = new Set(Object.keys(files));
     },
   };

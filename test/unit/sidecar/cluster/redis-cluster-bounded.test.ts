@@ -21,6 +21,8 @@ import {
   skipWithoutRedis,
   startRedis,
   startRedisCutter,
+  withOwnRedis,
+  withRedisClient,
   type RedisCutter,
   type RunningRedis,
 } from '../../../helpers/redis.js';
@@ -92,32 +94,35 @@ describe('redis cluster channel, EVENT_CONSISTENCY=bounded', { skip: skipWithout
 
   it('sends no Redis command of its own on the request path', async () => {
     // A Redis of its own: the other tests' channels would count too.
-    const own = await startRedis();
-    const client = createClient({ url: own.url });
-    await client.connect();
-    try {
-      const cluster = await startBounded({ prefix: `t-${randomUUID()}:`, url: own.url });
-      await cluster.catchUp();
-      const before = await commandCalls(client);
-      const started = Date.now();
-      const REQUESTS = 2_000;
-      for (let i = 0; i < REQUESTS; i++) {
-        await cluster.catchUp();
-        // Requests come in through I/O: the reader gets its turns between them.
-        await new Promise((r) => setImmediate(r));
-      }
-      const seconds = (Date.now() - started) / 1000;
-      const after = await commandCalls(client);
-      const delta = (c: string) => (after.get(c) ?? 0) - (before.get(c) ?? 0);
-      // Only the once-a-second store check (XREVRANGE + SET) runs meanwhile, not one per request.
-      const sent = delta('xrevrange') + delta('set');
-      assert.ok(sent <= 2 * (Math.ceil(seconds) + 1), `${sent} for ${REQUESTS} in ${seconds} s`);
-      assert.ok(sent / REQUESTS < 0.05, `${sent / REQUESTS} per request`);
-    } finally {
-      await client.close();
-      await Promise.all(open.splice(0).map((c) => c.close()));
-      await own.stop();
-    }
+    await withOwnRedis((own) =>
+      withRedisClient(own.port, async (client) => {
+        try {
+          const cluster = await startBounded({ prefix: `t-${randomUUID()}:`, url: own.url });
+          await cluster.catchUp();
+          const before = await commandCalls(client);
+          const started = Date.now();
+          const REQUESTS = 2_000;
+          for (let i = 0; i < REQUESTS; i++) {
+            await cluster.catchUp();
+            // Requests come in through I/O: the reader gets its turns between them.
+            await new Promise((r) => setImmediate(r));
+          }
+          const seconds = (Date.now() - started) / 1000;
+          const after = await commandCalls(client);
+          const delta = (c: string) => (after.get(c) ?? 0) - (before.get(c) ?? 0);
+          // Only the once-a-second store check (XREVRANGE + SET) runs meanwhile, not one per request.
+          const sent = delta('xrevrange') + delta('set');
+          assert.ok(
+            sent <= 2 * (Math.ceil(seconds) + 1),
+            `${sent} for ${REQUESTS} in ${seconds} s`,
+          );
+          assert.ok(sent / REQUESTS < 0.05, `${sent / REQUESTS} per request`);
+        } finally {
+          // Closed before its own Redis stops, not with the suite's.
+          await Promise.all(open.splice(0).map((c) => c.close()));
+        }
+      }),
+    );
   });
 
   it('a stalled reader: requests wait, then decide on revocations re-read; not ready meanwhile', async () => {

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { createClient } from 'redis';
+import type { createClient } from 'redis';
 import { pino } from 'pino';
 import { clusterKeys } from '../../../../src/sidecar/cluster/keys.js';
 import {
@@ -20,6 +20,7 @@ import { waitFor } from '../../../helpers/net.js';
 import {
   skipWithoutRedis,
   startRedis,
+  withOwnRedis,
   withRedisClient,
   type RunningRedis,
 } from '../../../helpers/redis.js';
@@ -202,27 +203,25 @@ describe('redis cluster channel', { skip: skipWithoutRedis() }, () => {
   it('writes held (a dead master not yet replaced): not ready, redis_writes says so; ready once answered', async () => {
     const prefix = `t-${randomUUID()}:`;
     const cluster = await startCluster({ prefix });
-    const raw = createClient({ url: redis.url });
-    await raw.connect();
-    try {
-      await waitFor(() => cluster.health().ok, 10_000, 'ready');
-      // Write commands wait (as on a master that is gone): the probe's SET NX gets no answer.
-      await raw.sendCommand(['CLIENT', 'PAUSE', '20000', 'WRITE']);
-      await waitFor(() => !cluster.health().ok, 10_000, 'not ready while writes hang');
-      assert.match(cluster.health().checks['redis_writes'] ?? '', /^no answer for/);
-      assert.match(cluster.health().detail, /the store cannot write/);
-      await raw.sendCommand(['CLIENT', 'UNPAUSE']);
-      await waitFor(() => cluster.health().ok, 10_000, 'ready again');
-      assert.equal(cluster.health().checks['redis_writes'], 'ok');
-    } finally {
-      await raw.sendCommand(['CLIENT', 'UNPAUSE']).catch(() => undefined);
-      await raw.close();
-    }
+    await withRedisClient(redis.port, async (raw) => {
+      try {
+        await waitFor(() => cluster.health().ok, 10_000, 'ready');
+        // Write commands wait (as on a master that is gone): the probe's SET NX gets no answer.
+        await raw.sendCommand(['CLIENT', 'PAUSE', '20000', 'WRITE']);
+        await waitFor(() => !cluster.health().ok, 10_000, 'not ready while writes hang');
+        assert.match(cluster.health().checks['redis_writes'] ?? '', /^no answer for/);
+        assert.match(cluster.health().detail, /the store cannot write/);
+        await raw.sendCommand(['CLIENT', 'UNPAUSE']);
+        await waitFor(() => cluster.health().ok, 10_000, 'ready again');
+        assert.equal(cluster.health().checks['redis_writes'], 'ok');
+      } finally {
+        await raw.sendCommand(['CLIENT', 'UNPAUSE']).catch(() => undefined);
+      }
+    });
   });
 
   it('Redis down: fails closed (503), shortens caches, keeps what it knew, recovers by itself', async () => {
-    const own = await startRedis();
-    try {
+    await withOwnRedis(async (own) => {
       const prefix = `t-${randomUUID()}:`;
       const rec = recorder();
       const cluster = await startCluster({ prefix, url: own.url }, rec.handlers);
@@ -250,14 +249,11 @@ describe('redis cluster channel', { skip: skipWithoutRedis() }, () => {
       await waitFor(() => cluster.health().ok, 15_000, 'recovery');
       assert.equal(rec.events.recovered, 1);
       assert.equal(verdict(cluster, fine), 'ok');
-    } finally {
-      await own.stop();
-    }
+    });
   });
 
   it('REVOCATION_FAIL_OPEN: while Redis is down, accepts tokens it has no revocation for', async () => {
-    const own = await startRedis();
-    try {
+    await withOwnRedis(async (own) => {
       const prefix = `t-${randomUUID()}:`;
       const cluster = await startCluster({ prefix, url: own.url, failOpen: true });
       const revoked = credential();
@@ -272,15 +268,12 @@ describe('redis cluster channel', { skip: skipWithoutRedis() }, () => {
       assert.equal(verdict(cluster, credential()), 'ok');
       assert.equal(verdict(cluster, revoked), 'unauthenticated');
       assert.equal(cluster.health().ok, true);
-    } finally {
-      await own.stop();
-    }
+    });
   });
 
   it('starts without Redis (degraded, 503) and syncs when Redis appears', async () => {
-    const own = await startRedis();
-    await own.kill();
-    try {
+    await withOwnRedis(async (own) => {
+      await own.kill();
       const rec = recorder();
       const cluster = await startCluster(
         { prefix: `t-${randomUUID()}:`, url: own.url, startTimeoutMs: 200 },
@@ -295,9 +288,7 @@ describe('redis cluster channel', { skip: skipWithoutRedis() }, () => {
       await cluster.close();
       assert.equal(cluster.health().detail, 'closed');
       await cluster.close(); // idempotent
-    } finally {
-      await own.stop();
-    }
+    });
   });
 
   it('ignores malformed entries on the stream', async () => {
