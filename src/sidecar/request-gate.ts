@@ -8,9 +8,9 @@
  * So, while the sidecar is busy (in a sample of the last second, its event loop or its CPU past
  * a threshold: createLoopBusy) and more than one tenant is present (a request in the pipeline,
  * or one done within `lingerMs`: a client of one connection is away between its answer and its
- * next request, and must not lose its place to a flood meanwhile), each tenant may have at most its share of `concurrency` (at
- * least one) past this gate; the rest wait in their tenant's own bounded queue, let in round
- * robin as places free. When the loop is not busy, or one tenant is alone, every request passes
+ * next request, and must not lose its place to a flood meanwhile), each tenant may have at most
+ * its share of `concurrency` (at least one) past this gate; the rest wait in their tenant's own
+ * bounded queue, let in round robin as places free. When the loop is not busy, or one tenant is alone, every request passes
  * at once: the gate costs a counter, and a slow backend never throttles anyone.
  * Past its queue's bound a tenant is refused 503 `unavailable` with Retry-After.
  */
