@@ -64,6 +64,15 @@ ${typ ? '    typ: at+jwt\n' : ''}    algorithms: [RS256, ES256, EdDSA]
 `;
 }
 
+/** Whether the first issuer in force may speak for `tenant` (the issuers file was reloaded). */
+async function namesTenant(s: Stack, tenant: string): Promise<boolean> {
+  const status = (await (await fetch(`${s.adminUrl}/status`)).json()) as {
+    identity: { issuers: Array<{ tenants: '*' | string[] }> };
+  };
+  const tenants = status.identity.issuers[0]?.tenants;
+  return Array.isArray(tenants) && tenants.some((t) => t.toUpperCase() === tenant.toUpperCase());
+}
+
 describe('real identity providers (oidc-provider): issue 23', () => {
   const dir = tempDir('cedargate-oidc-');
   const file = join(dir.path, 'issuers.yaml');
@@ -126,7 +135,13 @@ describe('real identity providers (oidc-provider): issue 23', () => {
       portB,
     );
     writeFileSync(file, issuersYaml(a, b, tA, tB, false));
-    await waitFor(async () => (await fetch(`${s.adminUrl}/readyz`)).ok, 20_000, 'ready');
+    // Ready needs only the key sets, which the first file's issuers fetch as well: wait for the
+    // rewritten file, whose tenants are the real ones, to be in force too.
+    await waitFor(
+      async () => (await fetch(`${s.adminUrl}/readyz`)).ok && (await namesTenant(s, tA)),
+      20_000,
+      'ready, with the rewritten issuers file in force',
+    );
     note('settings', `ISSUERS_FILE (${file}):\n${issuersYaml(a, b, tA, tB, false)}`);
   });
   after(async () => {
