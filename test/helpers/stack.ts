@@ -71,9 +71,10 @@ export async function startStack(
   const url = `http://127.0.0.1:${port}`;
   const adminUrl = `http://127.0.0.1:${adminPort}`;
   try {
+    // Generous: a start beside CI's heaviest suites once took over 20 s with nothing wrong logged.
     await waitFor(
       async () => (await fetch(`${adminUrl}/healthz`)).ok,
-      20_000,
+      60_000,
       `cedargate start\n${proc.output()}`,
     );
   } catch (err) {
