@@ -27,6 +27,7 @@ import { CedargateError, NotFoundError } from '../errors.js';
 import { avatarDigestOf } from '../policy/context.js';
 import type { AuthzRequest, Decision, UsersAction } from '../policy/types.js';
 import type { DecisionSource } from './authz/decision-cache.js';
+import type { CheckedRequest } from './decide-and-forward.js';
 import type { PolicyStore } from './authz/policy-store.js';
 import {
   decideFairly,
@@ -35,10 +36,8 @@ import {
   requestOfAsk,
   type DecideDeps,
 } from './decide-or-deny.js';
-import type { Exchange } from './decision-log.js';
 import type { UserDirectory } from './directory.js';
 import { REQUEST_ID_HEADER } from './request-id.js';
-import type { RouteSpec } from './routes.js';
 import type { UserRecord } from './user-facts.js';
 
 /** What answering needs of the sidecar: the live policies, the users, ENFORCE, the metrics. */
@@ -61,16 +60,14 @@ export function permissionsCost(roles: number, kind: 'user' | 'tenant'): number 
   return kind === 'user' ? roles + 5 : roles + 3;
 }
 
-/** A permissions route after the head's checks (credential, tenant, route, no body). */
-export interface PermissionsRequest {
-  res: ServerResponse;
-  ex: Exchange;
-  route: RouteSpec;
-  tenantId: string;
-  userId: string | undefined;
-  /** Who asks, as authenticated at the head. */
-  principal: UserRecord;
-}
+/**
+ * A permissions route after the head's checks (credential, tenant, route, no body): the parts of
+ * a checked request it needs, the principal as authenticated at the head.
+ */
+export type PermissionsRequest = Pick<
+  CheckedRequest,
+  'res' | 'ex' | 'route' | 'tenantId' | 'userId' | 'principal'
+>;
 
 /** Where a permissions answer's own decisions are kept and counted. */
 const SOURCE: DecisionSource = 'permissions';
