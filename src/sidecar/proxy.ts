@@ -246,28 +246,51 @@ function responseHeadersOf(
   return headers;
 }
 
-/** The answer piped through as it arrives. */
+/**
+ * Answers of at most this many declared bytes (a user, an error) are read whole and sent in one
+ * write; larger or undeclared ones (a page of users) are piped as they arrive, so that a slow
+ * client never makes the sidecar hold a whole page.
+ */
+const WHOLE_ANSWER_MAX_BYTES = 64 * 1024;
+
+/**
+ * The answer on to the client: a small one read whole and sent with its head in one `end`, which
+ * spares the pipe's listeners and the separate write and end of every GET; else piped through.
+ */
 function streamReply(reply: Reply): void {
+  const { proxyRes, res, status } = reply;
+  if (Number(proxyRes.headers['content-length']) <= WHOLE_ANSWER_MAX_BYTES) {
+    readWhole(proxyRes, (body) => respond(reply, () => sendWhole(res, status, reply, body)));
+    return;
+  }
   respond(reply, () => {
-    reply.res.writeHead(reply.status, reply.headers);
-    reply.proxyRes.pipe(reply.res);
+    res.writeHead(status, reply.headers);
+    proxyRes.pipe(res);
   });
 }
 
 /** The answer read whole, handed to `beforeRespond`, then sent. */
 function bufferReply(reply: Reply, beforeRespond: NonNullable<ForwardPlan['beforeRespond']>): void {
-  const { proxyRes, status } = reply;
+  const { proxyRes, res, status } = reply;
+  readWhole(proxyRes, (body) =>
+    after(beforeRespond(status, { etag: etagOf(proxyRes), body }), () =>
+      respond(reply, () => sendWhole(res, status, reply, body)),
+    ),
+  );
+}
+
+/** The body of `proxyRes` once it has all arrived (a failure halfway is the 'error' hook's). */
+function readWhole(proxyRes: IncomingMessage, then: (body: Buffer) => void): void {
   const chunks: Buffer[] = [];
   proxyRes.on('data', (c: Buffer) => chunks.push(c));
-  proxyRes.on('end', () => {
-    const body = Buffer.concat(chunks);
-    after(beforeRespond(status, { etag: etagOf(proxyRes), body }), () =>
-      respond(reply, () => {
-        reply.res.writeHead(status, reply.headers);
-        reply.res.end(body);
-      }),
-    );
-  });
+  proxyRes.on('end', () =>
+    then(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)),
+  );
+}
+
+function sendWhole(res: ServerResponse, status: number, reply: Reply, body: Buffer): void {
+  res.writeHead(status, reply.headers);
+  res.end(body);
 }
 
 /**

@@ -277,6 +277,57 @@ describe('proxy: what is forwarded', () => {
     assert.deepEqual(told, [], 'an answer never read whole is not told as acknowledged');
   });
 
+  it('a small answer (a user) the backend cuts halfway → failed, upstream_unavailable; the client gets the error, not half a body', async () => {
+    plan = planOf({ method: 'GET', body: undefined, ifMatch: undefined });
+    reply = (req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });
+      res.write('{"partial":');
+      setTimeout(() => req.socket.destroy(), 20);
+    };
+    const r = await send(frontPort, { method: 'GET', path: '/x', headers: {} });
+    assert.equal(r.status, 599);
+    const o = outcomes[0];
+    assert.equal(o?.kind, 'failed');
+    assert.equal(o.kind === 'failed' && o.error.code, 'upstream_unavailable');
+  });
+
+  for (const framing of ['chunked', 'over 64 KiB declared'] as const) {
+    it(`a page (${framing}) is piped: the client has its first bytes before the backend sends the rest`, async () => {
+      plan = planOf({ method: 'GET', body: undefined, ifMatch: undefined });
+      let clientHasFirst!: () => void;
+      const firstArrived = new Promise<void>((r) => (clientHasFirst = r));
+      const rest = 'x'.repeat(70 * 1024);
+      reply = (_req, res) => {
+        const head: Record<string, string> = { 'content-type': 'application/json' };
+        if (framing !== 'chunked') head['content-length'] = String(1 + rest.length);
+        res.writeHead(200, head);
+        res.write('[');
+        void firstArrived.then(() => res.end(rest));
+      };
+      const body = await new Promise<string>((resolve, reject) => {
+        const req = request(
+          { host: '127.0.0.1', port: frontPort, path: '/x', agent: false },
+          (res) => {
+            let got = '';
+            res.on('data', (c: Buffer) => {
+              if (got === '') clientHasFirst();
+              got += c.toString();
+            });
+            res.on('end', () => resolve(got));
+          },
+        );
+        req.on('error', reject);
+        setTimeout(
+          () => reject(new Error('the first bytes were held until the end')),
+          5000,
+        ).unref();
+        req.end();
+      });
+      assert.equal(body, `[${rest}`);
+      assert.deepEqual(outcomes, [{ kind: 'answered', status: 200 }]);
+    });
+  }
+
   it('a backend that dies while beforeRespond still runs → failed once; nothing is written after the error answer', async () => {
     plan = planOf({
       beforeRespond: () => new Promise<void>((r) => setTimeout(r, 150)),
