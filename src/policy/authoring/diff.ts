@@ -9,7 +9,7 @@ import { classKey, featuresOf, intersect, sortClasses } from './change-classes.j
 import type { Feature, Relation } from './change-classes.js';
 import { describeGroup, indexesByAction, vocabularyOf } from './diff-describe.js';
 import type { Group } from './diff-describe.js';
-import { policyTreesOf, schemaJsonOf, schemaShapesOf } from '../cedar-adapter.js';
+import { policyTreesOf } from '../cedar-adapter.js';
 import { compileLoadedSet } from '../policy-set.js';
 import type { LoadedPolicySet, LoadedSetDecider } from '../policy-set.js';
 import { actionGroupsOf } from '../schema-json.js';
@@ -206,7 +206,7 @@ function sideOf(name: string, set: LoadedPolicySet, slot: string, options: DiffO
   const none: Side = { name, set, slot, signer: null, atoms: 0, relevance: null, notes: [] };
   if (options.signatures === false) return none;
   const trees = policyTreesOf(set.texts);
-  const answer = compileSigner(trees, set.schema, actionGroupsOf(schemaJsonOf(set.schema.text)));
+  const answer = compileSigner(trees, set.schema, actionGroupsOf(set.schema.json));
   if (!answer.ok)
     return {
       ...none,
@@ -354,7 +354,7 @@ function everywhere(
   if (relevance === null || roles.length === 0) return relevance;
   const names = new Set(['principal', 'resource']);
   for (const set of sets)
-    for (const ctx of Object.values(schemaShapesOf(set.schema.text).contexts))
+    for (const ctx of Object.values(set.schema.shapes.contexts))
       for (const k of Object.keys(ctx)) names.add(k);
   const perRole = { ...relevance.perRole };
   for (const r of roles) perRole[r] = [...names].sort();
