@@ -4,7 +4,13 @@
  * validated and decided, the verified tenant and subject, the sidecar's trust header, and an
  * allowlist of client headers. Everything else the client sent is dropped here.
  */
-import type { Agent, ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
+import type {
+  Agent,
+  ClientRequest,
+  IncomingHttpHeaders,
+  IncomingMessage,
+  ServerResponse,
+} from 'node:http';
 import { createProxyMiddleware, type Plugin } from 'http-proxy-middleware';
 import { UpstreamTimeoutError, UpstreamUnavailableError, type CedargateError } from '../errors.js';
 import {
@@ -105,11 +111,6 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       return new Promise<ForwardOutcome>((resolve) => {
         const state = track(inflight, req, plan, resolve);
         req.url = plan.path;
-        // http-proxy skips its 'proxyReq' hook (where everything above is set) when the outgoing
-        // request carries `Expect`: the client's headers would go out as sent, without the
-        // verified identity, and without the decided body. node already answered the client's
-        // 100-continue; the expectation is hop-by-hop and never goes further.
-        delete req.headers.expect;
         void middleware(req, res, (err?: unknown) =>
           state.settle({
             kind: 'failed',
@@ -148,6 +149,13 @@ function track(
   resolve: (o: ForwardOutcome) => void,
 ): InFlight {
   let settled = false;
+  // While the forward runs, http-proxy sees only the client headers that may go out: it copies
+  // req.headers into the outgoing request, which checks each one, and writeRequest then removed
+  // the rest (a GET's Authorization alone is a ~600-byte token checked character by character).
+  // The pipeline gets its own headers back before it hears the outcome: a write decided again
+  // after a 412 authenticates the client again from them.
+  const clientHeaders = req.headers;
+  req.headers = forwardedHeadersOf(clientHeaders);
   const state: InFlight = {
     plan,
     timedOut: false,
@@ -156,11 +164,26 @@ function track(
       if (settled) return;
       settled = true;
       inflight.delete(req);
+      req.headers = clientHeaders;
       resolve(o);
     },
   };
   inflight.set(req, state);
   return state;
+}
+
+/**
+ * The allowlisted client headers and Host (http-proxy rewrites it to the backend's). Never
+ * `Expect`: http-proxy skips its 'proxyReq' hook (where the identity and the decided body are set)
+ * when the outgoing request carries one, and the client's headers would go out as sent. node
+ * already answered the client's 100-continue; the expectation is hop-by-hop and goes no further.
+ */
+function forwardedHeadersOf(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const kept: IncomingHttpHeaders = {};
+  for (const name in headers) {
+    if (name === 'host' || FORWARDED_CLIENT_HEADERS.has(name)) kept[name] = headers[name];
+  }
+  return kept;
 }
 
 /** The outgoing request: allowlisted client headers, the verified identity, the decided body. */

@@ -88,6 +88,7 @@ describe('proxy: what is forwarded', () => {
   let reply: Reply;
   let plan: ForwardPlan;
   let outcomes: ForwardOutcome[] = [];
+  let headersAfter: IncomingHttpHeaders[] = [];
 
   before(async () => {
     backend = createServer((req, res) => {
@@ -116,6 +117,7 @@ describe('proxy: what is forwarded', () => {
       req.on('end', () => {
         void forwarder.forward(req, res, plan).then((o) => {
           outcomes.push(o);
+          headersAfter.push(req.headers);
           if (o.kind !== 'answered') res.writeHead(599).end(o.kind);
         });
       });
@@ -125,6 +127,7 @@ describe('proxy: what is forwarded', () => {
   beforeEach(() => {
     seen = [];
     outcomes = [];
+    headersAfter = [];
     plan = planOf();
     reply = (_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json', etag: '"v2"' }).end('{}');
@@ -214,6 +217,23 @@ describe('proxy: what is forwarded', () => {
     }
     assert.equal(h['content-length'], '0');
     assert.equal(seen[0]?.body, '');
+  });
+
+  it("the pipeline has the client's own headers again once the forward settles (a 412 authenticates again from them)", async () => {
+    plan = planOf({ retryOn412: true });
+    reply = (_req, res) => res.writeHead(412).end();
+    const headers = {
+      authorization: 'Bearer abc.def.ghi',
+      'x-tenant-id': T,
+      expect: '100-continue',
+    };
+    const r = await send(frontPort, { method: 'PUT', path: '/x', headers, body: '{}' });
+    assert.equal(r.status, 599);
+    assert.deepEqual(outcomes, [{ kind: 'retry' }]);
+    assert.equal(seen[0]?.headers.authorization, undefined);
+    assert.equal(seen[0]?.headers.expect, undefined);
+    assert.equal(headersAfter[0]?.authorization, headers.authorization);
+    assert.equal(headersAfter[0]?.['x-tenant-id'], T);
   });
 
   it('answers with the backend response minus hop-by-hop headers, plus the request id and plan headers', async () => {
