@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startStack, type Stack } from '../helpers/stack.js';
+import { openTenant } from '../helpers/tenant-stack.js';
 
 describe('what the admin port tells without a credential (issue 22, Also)', () => {
   let s: Stack;
@@ -20,8 +21,7 @@ describe('what the admin port tells without a credential (issue 22, Also)', () =
   });
 
   it('/status, /metrics, /readyz and /healthz name no user, credential or secret after traffic', async () => {
-    const { tenantId, owner } = await s.createTenant('probe');
-    const token = await s.token(tenantId, owner.id);
+    const { tenantId, owner, ownerToken: token } = await openTenant(s, 'probe');
     const zed = await s.createUser(tenantId, token, 'Zed Secretname', ['user']);
     const zedToken = await s.token(tenantId, zed.id);
     // Traffic of every kind: an allow, a deny, a 404, a 401.

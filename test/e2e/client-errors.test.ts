@@ -9,7 +9,8 @@ import { after, before, describe, it } from 'node:test';
 import type { User } from '../../src/common/user.js';
 import { assertError } from '../helpers/contract.js';
 import { waitFor } from '../helpers/net.js';
-import { startStack, type Stack } from '../helpers/stack.js';
+import type { Stack } from '../helpers/stack.js';
+import { startTenantStack } from '../helpers/tenant-stack.js';
 
 describe('errors a client can act on (issue 16 item 5)', () => {
   let s: Stack;
@@ -20,10 +21,9 @@ describe('errors a client can act on (issue 16 item 5)', () => {
 
   before(async () => {
     // info: the decision lines are logged at info
-    s = await startStack({ env: { LOG_LEVEL: 'info' } });
-    ({ tenantId: tA, owner: ownerA } = await s.createTenant('acme'));
+    const a = await startTenantStack('acme', { env: { LOG_LEVEL: 'info' } });
+    ({ stack: s, tenantId: tA, owner: ownerA, ownerToken: tokA } = a);
     ({ tenantId: tB } = await s.createTenant('globex'));
-    tokA = await s.token(tA, ownerA.id);
   });
   after(async () => s?.stop());
 

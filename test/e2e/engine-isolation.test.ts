@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { assertError } from '../helpers/contract.js';
 import { startStack, type Stack } from '../helpers/stack.js';
+import { openTenant } from '../helpers/tenant-stack.js';
 
 /** One policy whose condition is `true` inside `depth` parentheses. */
 export const deepPolicy = (depth: number): string =>
@@ -32,8 +33,7 @@ describe('policy text from the playground nested to trap Cedar', () => {
   after(async () => s?.stop());
 
   it('is a 400 at file:line:column, and the live engine keeps deciding; /readyz stays truthful', async () => {
-    const { tenantId, owner } = await s.createTenant('deep');
-    const token = await s.token(tenantId, owner.id);
+    const { tenantId, owner, ownerToken: token } = await openTenant(s, 'deep');
     const live = (await (await fetch(`${s.adminUrl}/playground/api/live`)).json()) as {
       schema: string;
     };

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { shippedPolicies, tempDir } from '../helpers/process.js';
 import { startStack, type Stack } from '../helpers/stack.js';
+import { openTenant } from '../helpers/tenant-stack.js';
 
 /** `n` valid permits, each on users:read. */
 export function manyPolicies(n: number): string {
@@ -38,8 +39,7 @@ describe('a 4,000-policy candidate set copied in while requests flow', () => {
   });
 
   it('keeps answering every GET promptly until the candidate is live, and none is reset', async () => {
-    const { tenantId, owner } = await s.createTenant('large');
-    const token = await s.token(tenantId, owner.id);
+    const { tenantId, owner, ownerToken: token } = await openTenant(s, 'large');
     const statusOf = async () =>
       (
         (await (await fetch(`${s.adminUrl}/status`)).json()) as {

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { User } from '../../src/common/user.js';
 import { waitFor } from '../helpers/net.js';
-import { startStack, type Stack } from '../helpers/stack.js';
+import type { Stack } from '../helpers/stack.js';
+import { startTenantStack } from '../helpers/tenant-stack.js';
 
 interface LogLine {
   msg?: string;
@@ -31,9 +32,8 @@ describe('observability (enforcing)', () => {
   let token: string;
 
   before(async () => {
-    s = await startStack({ env: { LOG_LEVEL: 'info' } });
-    ({ tenantId: tenant, owner } = await s.createTenant('obs'));
-    token = await s.token(tenant, owner.id);
+    const t = await startTenantStack('obs', { env: { LOG_LEVEL: 'info' } });
+    ({ stack: s, tenantId: tenant, owner, ownerToken: token } = t);
   });
   after(async () => s?.stop());
 
@@ -151,10 +151,9 @@ describe('shadow mode (ENFORCE=false)', () => {
   let token: string;
 
   before(async () => {
-    s = await startStack({ env: { ENFORCE: 'false' } });
-    ({ tenantId: tenant, owner } = await s.createTenant('shadow'));
+    const t = await startTenantStack('shadow', { env: { ENFORCE: 'false' } });
+    ({ stack: s, tenantId: tenant, owner, ownerToken: token } = t);
     ({ tenantId: other } = await s.createTenant('elsewhere'));
-    token = await s.token(tenant, owner.id);
   });
   after(async () => s?.stop());
 

@@ -21,7 +21,8 @@ import type { DecideAnswer, LiveSources } from '../../src/sidecar/admin/playgrou
 import type { Permission } from '../../src/sidecar/permissions.js';
 import { waitFor } from '../helpers/net.js';
 import { jsonLogLines, tempDir } from '../helpers/process.js';
-import { startStack, type Reply, type Stack } from '../helpers/stack.js';
+import type { Reply, Stack } from '../helpers/stack.js';
+import { startTenantStack, type Member, type TenantStack } from '../helpers/tenant-stack.js';
 
 const ROLES = ['admin', 'user', 'viewer'];
 const AVATAR =
@@ -63,12 +64,8 @@ interface Answer {
   notices: string[];
 }
 
-interface Member {
-  user: User;
-  token: string;
-}
-
 describe('one question: every entry point decides as the sidecar does (issue 24)', () => {
+  let t: TenantStack;
   let s: Stack;
   let tenant: string;
   let owner: Member;
@@ -77,10 +74,9 @@ describe('one question: every entry point decides as the sidecar does (issue 24)
   let n = 0;
 
   before(async () => {
-    s = await startStack({ env: { PLAYGROUND: 'true', LOG_LEVEL: 'info' } });
-    const t = await s.createTenant('onequestion');
-    tenant = t.tenantId;
-    owner = { user: t.owner, token: await s.token(tenant, t.owner.id) };
+    t = await startTenantStack('onequestion', { env: { PLAYGROUND: 'true', LOG_LEVEL: 'info' } });
+    ({ stack: s, tenantId: tenant } = t);
+    owner = { user: t.owner, token: t.ownerToken };
     const res = await fetch(`${s.adminUrl}/playground/api/live`);
     assert.equal(res.status, 200);
     live = (await res.json()) as LiveSources;
@@ -90,10 +86,7 @@ describe('one question: every entry point decides as the sidecar does (issue 24)
     files.remove();
   });
 
-  const member = async (roles: string[]): Promise<Member> => {
-    const user = await s.createUser(tenant, owner.token, `member ${++n}`, roles);
-    return { user, token: await s.token(tenant, user.id) };
-  };
+  const member = (roles: string[]): Promise<Member> => t.member(`member ${++n}`, roles);
 
   it('the live pipeline, the permissions answer, the playground and policy explain agree', async () => {
     await fc.assert(

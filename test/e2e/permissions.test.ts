@@ -13,7 +13,8 @@ import type {
   UserPermissions,
 } from '../../src/sidecar/permissions.js';
 import { assertError } from '../helpers/contract.js';
-import { startStack, type Reply, type Stack } from '../helpers/stack.js';
+import type { Reply, Stack } from '../helpers/stack.js';
+import { startTenantStack } from '../helpers/tenant-stack.js';
 
 const MISSING_ID = '00000000-0000-4000-8000-000000000000';
 const AVATAR =
@@ -33,10 +34,9 @@ describe('GET /v1/users/{id}/permissions and /v1/users/permissions', () => {
   let copies = 0;
 
   before(async () => {
-    s = await startStack();
-    const t = await s.createTenant('permco');
-    tenant = t.tenantId;
-    owner = { label: 'owner', user: t.owner, token: await s.token(tenant, t.owner.id) };
+    const t = await startTenantStack('permco');
+    ({ stack: s, tenantId: tenant } = t);
+    owner = { label: 'owner', user: t.owner, token: t.ownerToken };
     const seed: [string, string[]][] = [
       ['admin1', ['admin']],
       ['admin2', ['admin', 'user']],
@@ -45,10 +45,7 @@ describe('GET /v1/users/{id}/permissions and /v1/users/permissions', () => {
       ['viewer1', ['viewer']],
     ];
     members = [owner];
-    for (const [label, roles] of seed) {
-      const user = await s.createUser(tenant, owner.token, label, roles);
-      members.push({ label, user, token: await s.token(tenant, user.id) });
-    }
+    for (const [label, roles] of seed) members.push({ label, ...(await t.member(label, roles)) });
   });
   after(async () => s?.stop());
 

@@ -13,6 +13,7 @@ import { assertError } from '../helpers/contract.js';
 import { policyCli, policyDirs } from '../helpers/policy-cli.js';
 import { shippedPolicies } from '../helpers/process.js';
 import { startStack, type Stack } from '../helpers/stack.js';
+import { openTenant } from '../helpers/tenant-stack.js';
 import { SUPPORT_POLICIES, weakenedAdmins, withSupportRole } from '../helpers/support-role.js';
 
 const dirs = policyDirs('cedargate-playground-');
@@ -296,12 +297,10 @@ describe('the playground API (PLAYGROUND=true)', () => {
     const again = (await (await fetch(`${s.adminUrl}/playground/api/live`)).json()) as LiveSources;
     assert.deepEqual(again, live);
     // And the sidecar still decides by the live set: an admin may not grant admin.
-    const t = await s.createTenant('pgco');
-    const ownerToken = await s.token(t.tenantId, t.owner.id);
-    const admin = await s.createUser(t.tenantId, ownerToken, 'Adm', ['admin']);
-    const user = await s.createUser(t.tenantId, ownerToken, 'Usr', ['user']);
+    const t = await openTenant(s, 'pgco');
+    const [admin, { user }] = await t.seed(['Adm', ['admin']], ['Usr', ['user']]);
     const r = await s.call('PUT', `/v1/users/${user.id}`, {
-      token: await s.token(t.tenantId, admin.id),
+      token: admin.token,
       tenant: t.tenantId,
       body: { roles: ['admin', 'user'] },
     });

@@ -10,7 +10,8 @@ import { after, before, describe, it } from 'node:test';
 import type { User } from '../../src/common/user.js';
 import { waitFor } from '../helpers/net.js';
 import { shippedPolicies, tempDir } from '../helpers/process.js';
-import { startStack, type Stack } from '../helpers/stack.js';
+import type { Stack } from '../helpers/stack.js';
+import { startTenantStack } from '../helpers/tenant-stack.js';
 
 const READ_BLOCK = `
 @id("e2e-no-reads")
@@ -65,9 +66,8 @@ describe('policy hot reload (plain directory)', () => {
 
   before(async () => {
     cpSync(shippedPolicies, dir.path, { recursive: true });
-    s = await startStack({ policyDir: dir.path });
-    ({ tenantId: tenant, owner } = await s.createTenant('reload'));
-    token = await s.token(tenant, owner.id);
+    const t = await startTenantStack('reload', { policyDir: dir.path });
+    ({ stack: s, tenantId: tenant, owner, ownerToken: token } = t);
   });
   after(async () => {
     await s?.stop();
@@ -156,9 +156,8 @@ describe('policy hot reload (Kubernetes ConfigMap mount)', () => {
     symlinkSync('..2026_11_28_00_00_00.000000001', join(dir.path, '..data'));
     for (const f of readdirSync(join(dir.path, '..data')))
       symlinkSync(join('..data', f), join(dir.path, f));
-    s = await startStack({ policyDir: dir.path });
-    ({ tenantId: tenant, owner } = await s.createTenant('configmap'));
-    token = await s.token(tenant, owner.id);
+    const t = await startTenantStack('configmap', { policyDir: dir.path });
+    ({ stack: s, tenantId: tenant, owner, ownerToken: token } = t);
   });
   after(async () => {
     await s?.stop();

@@ -15,6 +15,7 @@ import type { User } from '../../src/common/user.js';
 import { waitFor } from '../helpers/net.js';
 import { runCli, shippedPolicies, tempDir } from '../helpers/process.js';
 import { startStack, type Stack } from '../helpers/stack.js';
+import { openTenant, startTenantStack } from '../helpers/tenant-stack.js';
 
 /** The change on trial: admins who are not the owner may grant and revoke admin. */
 function candidateDir(): { path: string; remove: () => void } {
@@ -59,7 +60,6 @@ describe('a candidate set in shadow, and replaying the decision log', () => {
   const candidate = candidateDir();
   let s: Stack;
   let tenant: string;
-  let owner: User;
   let admin: User;
   let admin2: User;
   let user: User;
@@ -67,17 +67,21 @@ describe('a candidate set in shadow, and replaying the decision log', () => {
   const tokens: Record<string, string> = {};
 
   before(async () => {
-    s = await startStack({
+    const t = await startTenantStack('shadow', {
       env: { LOG_LEVEL: 'info', CANDIDATE_POLICY_DIR: candidate.path },
     });
-    ({ tenantId: tenant, owner } = await s.createTenant('shadow'));
-    tokens['owner'] = await s.token(tenant, owner.id);
-    admin = await s.createUser(tenant, tokens['owner'], 'Ada Admin', ['admin']);
-    admin2 = await s.createUser(tenant, tokens['owner'], 'Bob Admin', ['admin']);
-    user = await s.createUser(tenant, tokens['owner'], 'Uma User', ['user']);
-    viewer = await s.createUser(tenant, tokens['owner'], 'Vic Viewer', ['viewer']);
-    for (const [k, u] of Object.entries({ admin, user, viewer }))
-      tokens[k] = await s.token(tenant, u.id);
+    ({ stack: s, tenantId: tenant, ownerToken: tokens['owner'] } = t);
+    [
+      { user: admin, token: tokens['admin'] },
+      { user: admin2 },
+      { user, token: tokens['user'] },
+      { user: viewer, token: tokens['viewer'] },
+    ] = await t.seed(
+      ['Ada Admin', ['admin']],
+      ['Bob Admin', ['admin']],
+      ['Uma User', ['user']],
+      ['Vic Viewer', ['viewer']],
+    );
   });
   after(async () => {
     await s?.stop();
@@ -229,8 +233,7 @@ describe('a candidate set that does not load', () => {
   });
 
   it('keeps the sidecar serving, shows in /status, and loads once fixed', async () => {
-    const { tenantId, owner } = await s.createTenant('broken');
-    const token = await s.token(tenantId, owner.id);
+    const { tenantId, owner, ownerToken: token } = await openTenant(s, 'broken');
     const r = await s.call('GET', `/v1/users/${owner.id}`, { token, tenant: tenantId });
     assert.equal(r.status, 200, r.text);
     const broken = await candidateStatus(s);
@@ -265,13 +268,11 @@ describe('a candidate set beside shadow mode (ENFORCE=false)', () => {
   });
 
   it('the enforced set alone marks the answer, where the candidate would allow', async () => {
-    const { tenantId, owner } = await s.createTenant('shadowmode');
-    const ownerToken = await s.token(tenantId, owner.id);
-    const admin = await s.createUser(tenantId, ownerToken, 'Ann Admin', ['admin']);
-    const user = await s.createUser(tenantId, ownerToken, 'Udo User', ['user']);
+    const { tenantId, seed } = await openTenant(s, 'shadowmode');
+    const [admin, { user }] = await seed(['Ann Admin', ['admin']], ['Udo User', ['user']]);
     const start = await candidateStatus(s);
     const r = await s.call('PUT', `/v1/users/${user.id}`, {
-      token: await s.token(tenantId, admin.id),
+      token: admin.token,
       tenant: tenantId,
       headers: { 'x-request-id': 'r-shadow-grant' },
       body: { roles: ['user', 'admin'] },

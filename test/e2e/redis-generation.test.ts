@@ -24,6 +24,7 @@ import { runCli, shippedPolicies, tempDir } from '../helpers/process.js';
 import { skipWithoutRedis, startRedis, type RunningRedis } from '../helpers/redis.js';
 import { launchSidecar, replicaReady, type Replica } from '../helpers/replica-set.js';
 import { callPort, startStack, type Stack } from '../helpers/stack.js';
+import { openTenant, startTenantStack } from '../helpers/tenant-stack.js';
 import { jtiOf } from '../helpers/tokens.js';
 
 interface ClusterPart {
@@ -97,12 +98,11 @@ describe('Redis back from an older snapshot', { skip: skipWithoutRedis() }, () =
     raw = createClient({ url: redis.url });
     raw.on('error', () => undefined);
     await raw.connect();
-    stack = await startStack({ env: { REDIS_URL: redis.url, USER_CACHE_TTL_MS: '600000' } });
-    const created = await stack.createTenant('acme');
-    tenant = created.tenantId;
-    ownerToken = await stack.token(tenant, created.owner.id);
-    vic = await stack.createUser(tenant, ownerToken, 'Vic', ['user']);
-    vicToken = await stack.token(tenant, vic.id);
+    const t = await startTenantStack('acme', {
+      env: { REDIS_URL: redis.url, USER_CACHE_TTL_MS: '600000' },
+    });
+    ({ stack, tenantId: tenant, ownerToken } = t);
+    [{ user: vic, token: vicToken }] = await t.seed(['Vic', ['user']]);
     assert.equal(
       (await stack.call('GET', `/v1/users/${vic.id}`, { token: vicToken, tenant })).status,
       200,
@@ -243,9 +243,8 @@ describe('Redis flushed under running processes', { skip: skipWithoutRedis() }, 
   });
 
   it('revocations are written back, a late sidecar refuses the token, one line, counted', async () => {
-    const created = await stack.createTenant('flushed');
-    const tenant = created.tenantId;
-    const token = await stack.token(tenant, created.owner.id);
+    const created = await openTenant(stack, 'flushed');
+    const [tenant, token] = [created.tenantId, created.ownerToken];
     const env = { REDIS_URL: redis.url };
     assert.equal((await runCli(['token', 'revoke', '--jti', jtiOf(token)], env)).code, 0);
     const sub = await runCli(

@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { waitFor } from '../helpers/net.js';
 import { jsonLogLines, runCli, shippedPolicies, tempDir } from '../helpers/process.js';
 import { startStack, type Stack } from '../helpers/stack.js';
+import { openTenant } from '../helpers/tenant-stack.js';
 
 describe('one client X-Request-ID on two requests (issue 22, Also)', () => {
   const dir = tempDir('cedargate-uid-');
@@ -26,8 +27,7 @@ describe('one client X-Request-ID on two requests (issue 22, Also)', () => {
   });
 
   it('each decision line has its own request_uid beside the client request_id, and replay lists both requests apart', async () => {
-    const { tenantId, owner } = await s.createTenant('uid');
-    const token = await s.token(tenantId, owner.id);
+    const { tenantId, owner, ownerToken: token } = await openTenant(s, 'uid');
     const headers = { 'x-request-id': 'client-chose-this' };
     for (let i = 0; i < 2; i++) {
       const r = await s.call('GET', `/v1/users/${owner.id}`, { token, tenant: tenantId, headers });

@@ -11,7 +11,8 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import type { User } from '../../src/common/user.js';
 import { waitFor } from '../helpers/net.js';
 import { jsonLogLines, shippedPolicies, tempDir } from '../helpers/process.js';
-import { startStack, type Stack } from '../helpers/stack.js';
+import type { Stack } from '../helpers/stack.js';
+import { startTenantStack } from '../helpers/tenant-stack.js';
 import { assertError } from '../helpers/contract.js';
 
 interface Status {
@@ -37,7 +38,6 @@ describe('a role retired from the schema while start runs (security.md 31)', () 
   const dir = tempDir('cedargate-retire-');
   let s: Stack;
   let tenant: string;
-  let owner: User;
   let ownerToken: string;
   let vic: User; // viewer only
   let val: User; // viewer and user
@@ -50,14 +50,14 @@ describe('a role retired from the schema while start runs (security.md 31)', () 
   before(async () => {
     cpSync(shippedPolicies, dir.path, { recursive: true });
     // info: the decision lines are logged at info
-    s = await startStack({ policyDir: dir.path, env: { LOG_LEVEL: 'info' } });
-    ({ tenantId: tenant, owner } = await s.createTenant('retire'));
-    ownerToken = await s.token(tenant, owner.id);
-    vic = await s.createUser(tenant, ownerToken, 'Vic', ['viewer']);
-    val = await s.createUser(tenant, ownerToken, 'Val', ['viewer', 'user']);
-    uma = await s.createUser(tenant, ownerToken, 'Uma', ['user']);
-    wes = await s.createUser(tenant, ownerToken, 'Wes', ['viewer', 'user']);
-    wesToken = await s.token(tenant, wes.id);
+    const t = await startTenantStack('retire', { policyDir: dir.path, env: { LOG_LEVEL: 'info' } });
+    ({ stack: s, tenantId: tenant, ownerToken } = t);
+    [{ user: vic }, { user: val }, { user: uma }, { user: wes, token: wesToken }] = await t.seed(
+      ['Vic', ['viewer']],
+      ['Val', ['viewer', 'user']],
+      ['Uma', ['user']],
+      ['Wes', ['viewer', 'user']],
+    );
     wesDropBefore = (
       await s.call('PUT', `/v1/users/${wes.id}`, {
         token: wesToken,

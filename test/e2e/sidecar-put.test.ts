@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type { User } from '../../src/common/user.js';
 import { assertError } from '../helpers/contract.js';
-import { startStack, type Stack } from '../helpers/stack.js';
+import type { Stack } from '../helpers/stack.js';
+import { openTenant, startTenantStack } from '../helpers/tenant-stack.js';
 
 const MISSING_ID = '00000000-0000-4000-8000-000000000000';
 
@@ -25,23 +26,19 @@ describe('PUT /v1/users/{id} through the sidecar', () => {
   const tok = {} as Record<'owner' | 'other' | 'admin' | 'user' | 'viewer', string>;
 
   before(async () => {
-    s = await startStack({
+    const a = await startTenantStack('acme', {
       env: { BODY_LIMIT_BYTES: String(400 * 1024), UPSTREAM_TIMEOUT_MS: '1500' },
     });
-    const a = await s.createTenant('acme');
-    const b = await s.createTenant('globex');
-    t1 = a.tenantId;
-    t2 = b.tenantId;
-    owner = a.owner;
-    other = b.owner;
-    tok.owner = await s.token(t1, owner.id);
-    tok.other = await s.token(t2, other.id);
-    admin = await s.createUser(t1, tok.owner, 'Admin', ['admin']);
-    user = await s.createUser(t1, tok.owner, 'Uma', ['user']);
-    viewer = await s.createUser(t1, tok.owner, 'Vic', ['viewer']);
-    tok.admin = await s.token(t1, admin.id);
-    tok.user = await s.token(t1, user.id);
-    tok.viewer = await s.token(t1, viewer.id);
+    s = a.stack;
+    const b = await openTenant(s, 'globex');
+    [t1, t2, owner, other] = [a.tenantId, b.tenantId, a.owner, b.owner];
+    [tok.owner, tok.other] = [a.ownerToken, b.ownerToken];
+    const seeded = await a.seed(['Admin', ['admin']], ['Uma', ['user']], ['Vic', ['viewer']]);
+    [
+      { user: admin, token: tok.admin },
+      { user, token: tok.user },
+      { user: viewer, token: tok.viewer },
+    ] = seeded;
   });
   after(async () => s?.stop());
   beforeEach(() => s.recorder.clear());

@@ -12,6 +12,7 @@ import type { User } from '../../src/common/user.js';
 import { waitFor } from '../helpers/net.js';
 import { jsonLogLines, shippedPolicies, tempDir } from '../helpers/process.js';
 import { startStack, type Stack } from '../helpers/stack.js';
+import { startTenantStack } from '../helpers/tenant-stack.js';
 
 interface Status {
   policies: {
@@ -79,11 +80,12 @@ describe('start: the backend follows the sidecar reload of the schema roles (iss
     cpSync(shippedPolicies, dir.path, { recursive: true });
     // A long poll: the sidecar picks the change up through fs.watch; a backend that only
     // polled would not see it for a minute.
-    s = await startStack({ policyDir: dir.path, env: { POLICY_POLL_MS: '60000' } });
-    let owner: User;
-    ({ tenantId: tenant, owner } = await s.createTenant('newrole'));
-    ownerToken = await s.token(tenant, owner.id);
-    uma = await s.createUser(tenant, ownerToken, 'Uma', ['user']);
+    const t = await startTenantStack('newrole', {
+      policyDir: dir.path,
+      env: { POLICY_POLL_MS: '60000' },
+    });
+    ({ stack: s, tenantId: tenant, ownerToken } = t);
+    [{ user: uma }] = await t.seed(['Uma', ['user']]);
   });
   after(async () => {
     await s?.stop();

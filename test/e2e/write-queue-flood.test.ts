@@ -13,7 +13,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { User } from '../../src/common/user.js';
 import { waitFor } from '../helpers/net.js';
-import { startStack, type Reply, type Stack } from '../helpers/stack.js';
+import type { Reply, Stack } from '../helpers/stack.js';
+import { startTenantStack } from '../helpers/tenant-stack.js';
 
 describe('write queue under a flood (issue 22 item 2)', () => {
   let s: Stack;
@@ -25,14 +26,12 @@ describe('write queue under a flood (issue 22 item 2)', () => {
 
   before(async () => {
     // A held write must outlast the test's floods, not time out at the proxy.
-    s = await startStack({ env: { UPSTREAM_TIMEOUT_MS: '120000' } });
-    const t = await s.createTenant('flood');
-    tenantId = t.tenantId;
-    ownerToken = await s.token(tenantId, t.owner.id);
-    carol = await s.createUser(tenantId, ownerToken, 'Carol', ['user']);
-    const mallory = await s.createUser(tenantId, ownerToken, 'Mallory', ['user']);
-    malloryToken = await s.token(tenantId, mallory.id);
-    carolToken = await s.token(tenantId, carol.id);
+    const t = await startTenantStack('flood', { env: { UPSTREAM_TIMEOUT_MS: '120000' } });
+    ({ stack: s, tenantId, ownerToken } = t);
+    [{ user: carol, token: carolToken }, { token: malloryToken }] = await t.seed(
+      ['Carol', ['user']],
+      ['Mallory', ['user']],
+    );
   });
   after(async () => {
     s.recorder.delayMs = 0;

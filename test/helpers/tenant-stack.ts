@@ -24,9 +24,9 @@ export interface Tenant {
   owner: User;
   ownerToken: string;
   /** A user created by the owner through the API (a real POST), with a token of its own. */
-  member(name: string, roles: readonly string[]): Promise<Member>;
+  member: (name: string, roles: readonly string[]) => Promise<Member>;
   /** `member` for each of `users`, one after the other, in the order given. */
-  seed<const S extends readonly UserSpec[]>(...users: S): Promise<Members<S>>;
+  seed: <const S extends readonly UserSpec[]>(...users: S) => Promise<Members<S>>;
 }
 
 /** A stack with one tenant made already. */

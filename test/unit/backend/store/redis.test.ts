@@ -7,41 +7,31 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { createClient } from 'redis';
+import { describe, it } from 'node:test';
 import { openStore } from '../../../../src/backend/store/index.js';
 import { openRedisStore } from '../../../../src/backend/store/redis.js';
 import { SQLITE_FILE } from '../../../../src/backend/store/sqlite.js';
 import { ConflictError, UnavailableError } from '../../../../src/errors.js';
 import { freePort, waitFor } from '../../../helpers/net.js';
 import { tempDir } from '../../../helpers/process.js';
-import {
-  skipWithoutRedis,
-  startRedis,
-  withOwnRedis,
-  type RunningRedis,
-} from '../../../helpers/redis.js';
+import { skipWithoutRedis, suiteRedis, withOwnRedis } from '../../../helpers/redis.js';
 import { describeStoreSuite } from './store-suite.js';
 
 const owner = { name: 'Owner', email: 'owner@acme.example', roles: ['admin'] };
 
 describe('redis store', { skip: skipWithoutRedis() }, () => {
-  let redis: RunningRedis;
-  before(async () => {
-    redis = await startRedis();
-  });
-  after(async () => redis?.stop());
+  const r = suiteRedis();
 
   describeStoreSuite('redis', async () => {
     const prefix = `test-${randomUUID()}:`;
-    let store = await openRedisStore(redis.url, { prefix });
+    let store = await openRedisStore(r.redis().url, { prefix });
     return {
       store,
       async cleanup() {
         await store.close();
       },
       async reopen() {
-        store = await openRedisStore(redis.url, { prefix });
+        store = await openRedisStore(r.redis().url, { prefix });
         return store;
       },
     };
@@ -50,8 +40,8 @@ describe('redis store', { skip: skipWithoutRedis() }, () => {
   describe('redis store specifics', () => {
     it('openStore uses Redis when REDIS_URL is set, and writes nothing under DATA_DIR', async () => {
       const dir = tempDir('cedargate-redis-');
-      const store = await openStore({ dataDir: join(dir.path, 'data'), redisUrl: redis.url });
-      const direct = await openRedisStore(redis.url);
+      const store = await openStore({ dataDir: join(dir.path, 'data'), redisUrl: r.redis().url });
+      const direct = await openRedisStore(r.redis().url);
       try {
         const { tenant } = await store.createTenant('Acme', owner);
         assert.deepEqual(await direct.getTenant(tenant.id), tenant);
@@ -65,8 +55,8 @@ describe('redis store', { skip: skipWithoutRedis() }, () => {
 
     it('two stores on one Redis (two backends) share writes, and an email is taken only once', async () => {
       const prefix = `test-${randomUUID()}:`;
-      const one = await openRedisStore(redis.url, { prefix });
-      const two = await openRedisStore(redis.url, { prefix });
+      const one = await openRedisStore(r.redis().url, { prefix });
+      const two = await openRedisStore(r.redis().url, { prefix });
       try {
         const { tenant } = await one.createTenant('Acme', owner);
         const results = await Promise.allSettled(
@@ -94,9 +84,8 @@ describe('redis store', { skip: skipWithoutRedis() }, () => {
 
     it("keeps each tenant's keys under one hash tag, and never makes a key of a non-id", async () => {
       const prefix = `test-${randomUUID()}:`;
-      const store = await openRedisStore(redis.url, { prefix });
-      const raw = createClient({ url: redis.url });
-      await raw.connect();
+      const store = await openRedisStore(r.redis().url, { prefix });
+      const raw = r.raw();
       try {
         const { tenant, owner: o } = await store.createTenant('Acme', owner);
         assert.equal(await store.getTenant('../../x'), null);
@@ -115,16 +104,14 @@ describe('redis store', { skip: skipWithoutRedis() }, () => {
           `${prefix}{${tenant.id}}:users`,
         ]);
       } finally {
-        await raw.close();
         await store.close();
       }
     });
 
     it('every write appends its change event in the same script; a refused write appends none', async () => {
       const prefix = `test-${randomUUID()}:`;
-      const store = await openRedisStore(redis.url, { prefix, eventStreamMaxLen: 1000 });
-      const raw = createClient({ url: redis.url });
-      await raw.connect();
+      const store = await openRedisStore(r.redis().url, { prefix, eventStreamMaxLen: 1000 });
+      const raw = r.raw();
       const events = async () =>
         (await raw.xRange(`${prefix}events`, '-', '+')).map((e) => ({ ...e.message }));
       try {
@@ -147,16 +134,14 @@ describe('redis store', { skip: skipWithoutRedis() }, () => {
           ev(u.id, '0'),
         ]);
       } finally {
-        await raw.close();
         await store.close();
       }
     });
 
     it('trims the event stream to about EVENT_STREAM_MAXLEN entries', async () => {
       const prefix = `test-${randomUUID()}:`;
-      const store = await openRedisStore(redis.url, { prefix, eventStreamMaxLen: 100 });
-      const raw = createClient({ url: redis.url });
-      await raw.connect();
+      const store = await openRedisStore(r.redis().url, { prefix, eventStreamMaxLen: 100 });
+      const raw = r.raw();
       try {
         const { tenant, owner: o } = await store.createTenant('Acme', owner);
         for (let i = 0; i < 400; i++) await store.updateUser(tenant.id, o.id, { name: `n${i}` });
@@ -164,14 +149,13 @@ describe('redis store', { skip: skipWithoutRedis() }, () => {
         // MAXLEN ~ trims whole radix-tree nodes (100 entries by default): never far past the cap.
         assert.ok(len >= 100 && len <= 300, `stream length ${len}`);
       } finally {
-        await raw.close();
         await store.close();
       }
     });
 
     it('uses the injected clock for created_at and updated_at', async () => {
       let t = Date.parse('2030-01-02T03:04:05.006Z');
-      const store = await openRedisStore(redis.url, {
+      const store = await openRedisStore(r.redis().url, {
         prefix: `test-${randomUUID()}:`,
         now: () => new Date(t),
       });
