@@ -84,7 +84,7 @@ const askCedar: Compiled = () => {
 };
 
 /** Scope, then each `when`, and each `unless` negated: what Cedar evaluates, in its order. */
-function partsOf(est: PolicyEst): Expr[] {
+export function partsOf(est: PolicyEst): Expr[] {
   const conditions = est.conditions.map((c): Expr =>
     c.kind === 'unless' ? { op: '!', arg: c.body } : c.body,
   );

@@ -125,14 +125,22 @@ export interface Described {
  * out no more requests than before (exactly the class, when they did).
  */
 export function describeGroup<C extends ClassHead>(index: ActionIndex, g: Group<C>): C & Described {
+  return describeGroupBy((facts) => countMatching(index, facts), g);
+}
+
+/** {@link describeGroup} with the count of requests having some facts given (diff-counted.ts). */
+export function describeGroupBy<C extends ClassHead>(
+  countMatching: (facts: readonly Feature[]) => number,
+  g: Group<C>,
+): C & Described {
   const shared = g.shared ?? [];
-  const matching = countMatching(index, shared);
+  const matching = countMatching(shared);
   // "does not hold", "lacks", "not" first: the positive facts read better when both would do.
   const order = [...shared].sort((a, b) => weight(a) - weight(b));
   let kept = shared;
   for (const f of order) {
     const without = kept.filter((k) => k !== f);
-    if (countMatching(index, without) === matching) kept = without;
+    if (countMatching(without) === matching) kept = without;
   }
   return { ...g.cls, summary: summaryOf(g.cls, kept), description: describe(kept), matching };
 }

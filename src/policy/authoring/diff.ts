@@ -7,13 +7,18 @@ import { compileSigner } from './atoms.js';
 import type { Signer } from './atoms.js';
 import { classKey, featuresOf, intersect, sortClasses } from './change-classes.js';
 import type { Feature, Relation } from './change-classes.js';
-import { describeGroup, indexesByAction, vocabularyOf } from './diff-describe.js';
+import { describeGroup, describeGroupBy, indexesByAction, vocabularyOf } from './diff-describe.js';
+import { countedPass, NotCountable, TooManyStates } from './diff-counted.js';
+import type { ClassOfPass, CountedSide } from './diff-counted.js';
+import { RoleFormulas } from './role-formulas.js';
+import { deciderOf, everywhere, memoizedDecider, unionRelevance } from './diff-deciders.js';
+import type { Decider } from './diff-deciders.js';
 import type { Group } from './diff-describe.js';
 import { policyTreesOf } from '../cedar-adapter.js';
 import { compileLoadedSet } from '../policy-set.js';
 import type { LoadedPolicySet, LoadedSetDecider } from '../policy-set.js';
 import { actionGroupsOf } from '../schema-json.js';
-import type { AuthzRequest, Decision, UsersAction } from '../types.js';
+import type { AuthzRequest, UsersAction } from '../types.js';
 import { enumerateRequests, orbitOf, planEnumeration } from './enumerate.js';
 import type { EnumeratedRequest, EnumerationPlan, PlanOptions } from './enumerate.js';
 import { collectLiterals } from '../request-abstraction.js';
@@ -107,6 +112,13 @@ export interface DiffOptions extends PlanOptions {
    * every request with that signature; default true. False decides every request with Cedar.
    */
   signatures?: boolean;
+  /**
+   * Under the role quotient, count per role instead of enumerating (diff-counted.ts); default
+   * true. False enumerates every representative (the reference the tests compare against).
+   */
+  counted?: boolean;
+  /** The most states one step of the counted pass holds; default {@link MAX_COUNTED_STATES}. */
+  maxStates?: number;
   /** How a side is compiled (a test counts the calls); default compileLoadedSet. */
   compile?: (slot: string, set: LoadedPolicySet) => LoadedSetDecider;
 }
@@ -119,6 +131,12 @@ const PROGRESS_EVERY = 1 << 15;
  * (40 roles: about 10^38), and a diff must end in bounded time with a clear answer (issue 22).
  */
 export const MAX_DIFF_REQUESTS = 10_000_000;
+
+/**
+ * The most states one step of the counted pass holds (diff-counted.ts): past it the sets are
+ * refused as too large, as past {@link MAX_DIFF_REQUESTS} when enumerating.
+ */
+export const MAX_COUNTED_STATES = 500_000;
 
 /** The sets span more requests than {@link MAX_DIFF_REQUESTS}: nothing was decided. */
 export class DiffTooLargeError extends Error {
@@ -149,7 +167,6 @@ export function diffPolicySets(
     sideOf('candidate', candidate, 'policy-diff-candidate', options),
   ];
   const plan = planOf(base, candidate, schema, sides, options);
-  if (plan.size > MAX_DIFF_REQUESTS) throw new DiffTooLargeError(plan.size, plan.roles.length);
   let cedarCalls = 0;
   const compile = options.compile ?? compileLoadedSet;
   const compiled = sides.map((side) => compile(side.slot, side.set)) as [
@@ -159,7 +176,7 @@ export function diffPolicySets(
   const [before, after] = sides.map((side, i) =>
     memoizedDecider(compiled[i] as LoadedSetDecider, side.signer, () => cedarCalls++),
   ) as [Decider, Decider];
-  const pass = decideAll(plan, schema, before, after, options.onProgress);
+  const pass = passOf(plan, schema, sides, [before, after], options);
   const notes = [...plan.notes, ...sides.flatMap((s) => s.notes)];
   const signed = sides.filter((s) => s.signer !== null);
   if (signed.length > 0)
@@ -169,7 +186,9 @@ export function diffPolicySets(
         `${cedarCalls} decider calls for ${2 * pass.compared} decisions, each answer applied to every request of the action with the same signature`,
     );
   const classes = [...pass.groups.values()].map((g) =>
-    describeGroup(pass.indexes.index(g.cls.action), g),
+    pass.counts === null
+      ? describeGroup(pass.indexes.index(g.cls.action), g)
+      : describeGroupBy(pass.counts.get(g.cls.action) as Counter, g),
   );
   return {
     base: base.dir,
@@ -190,6 +209,25 @@ export function diffPolicySets(
   };
 }
 
+/**
+ * Counted per role when it can be (diff-counted.ts), else every representative enumerated; the
+ * enumeration refuses a plan over {@link MAX_DIFF_REQUESTS} before deciding any.
+ */
+function passOf(
+  plan: EnumerationPlan,
+  schema: SchemaDifference[],
+  sides: readonly Side[],
+  [before, after]: readonly [Decider, Decider],
+  options: DiffOptions,
+): Pass {
+  const tried = countedOrWhyNot(plan, schema, sides, [before, after], options);
+  if (typeof tried !== 'string') return tried;
+  if (plan.size > MAX_DIFF_REQUESTS) throw new DiffTooLargeError(plan.size, plan.roles.length);
+  if (tried !== '')
+    plan.notes.push(`not counted per role (${tried}): every representative enumerated`);
+  return decideAll(plan, schema, before, after, options.onProgress);
+}
+
 /** One side of the diff: its set, and how its requests are signed (atoms.ts), when they can be. */
 interface Side {
   name: string;
@@ -198,15 +236,21 @@ interface Side {
   signer: Signer | null;
   atoms: number;
   relevance: RoleRelevance | null;
+  /** The policies as formulas over roles (role-formulas.ts), or why the pass cannot count. */
+  formulas: RoleFormulas | string;
   /** Why a side is decided without signatures, or its roles without relevance. */
   notes: string[];
 }
 
 function sideOf(name: string, set: LoadedPolicySet, slot: string, options: DiffOptions): Side {
-  const none: Side = { name, set, slot, signer: null, atoms: 0, relevance: null, notes: [] };
+  const none: Side = {
+    ...{ name, set, slot, signer: null, atoms: 0, relevance: null },
+    ...{ formulas: `${name} is decided without signatures`, notes: [] },
+  };
   if (options.signatures === false) return none;
   const trees = policyTreesOf(set.texts);
-  const answer = compileSigner(trees, set.schema, actionGroupsOf(set.schema.json));
+  const groups = actionGroupsOf(set.schema.json);
+  const answer = compileSigner(trees, set.schema, groups);
   if (!answer.ok)
     return {
       ...none,
@@ -220,8 +264,56 @@ function sideOf(name: string, set: LoadedPolicySet, slot: string, options: DiffO
     signer: answer.signer,
     atoms: answer.atoms,
     relevance: rel.ok ? rel.relevance : null,
+    formulas: formulasOf(trees, set, groups),
     notes: rel.ok ? [] : [`${name}: ${rel.reason}, so roles are not enumerated up to it`],
   };
+}
+
+function formulasOf(
+  trees: Parameters<typeof compileSigner>[0],
+  set: LoadedPolicySet,
+  groups: readonly string[],
+): RoleFormulas | string {
+  try {
+    return new RoleFormulas(trees, set.schema, groups);
+  } catch (err) {
+    if (err instanceof NotCountable) return err.message;
+    throw err;
+  }
+}
+
+/**
+ * The counted pass (diff-counted.ts) when the plan is a role quotient and both sides are
+ * modelled; else why not ('' when it was not in question).
+ */
+function countedOrWhyNot(
+  plan: EnumerationPlan,
+  schema: SchemaDifference[],
+  sides: readonly Side[],
+  deciders: readonly [Decider, Decider],
+  options: DiffOptions,
+): Pass | string {
+  if (plan.quotient === null || options.counted === false) return '';
+  if (oneSidedRoles(schema).length > 0) return 'a role only one schema declares';
+  const counted: CountedSide[] = [];
+  for (const [i, side] of sides.entries()) {
+    if (typeof side.formulas === 'string') return side.formulas;
+    if (side.signer === null) return `${side.name} is decided without signatures`;
+    counted.push({ formulas: side.formulas, signer: side.signer, decide: deciders[i] as Decider });
+  }
+  try {
+    const { maxStates = MAX_COUNTED_STATES, onProgress } = options;
+    const words = vocabularyOf(plan);
+    const p = countedPass(plan, counted as [CountedSide, CountedSide], words, {
+      maxStates,
+      onProgress,
+    });
+    return { ...p, outside: 0, compared: p.decided, indexes: indexesByAction(true) };
+  } catch (err) {
+    if (err instanceof TooManyStates) throw new DiffTooLargeError(plan.size, plan.roles.length);
+    if (err instanceof NotCountable) return err.message;
+    throw err;
+  }
 }
 
 /** The enumeration both sides decide: the literals of both, one-sided roles by name. */
@@ -255,9 +347,11 @@ interface Pass {
   compared: number;
   groups: Map<string, Group<ClassOfPass>>;
   indexes: ReturnType<typeof indexesByAction>;
+  /** The counted pass's counts per action (diff-counted.ts), in place of the indexes. */
+  counts: Map<UsersAction, Counter> | null;
 }
 
-type ClassOfPass = Omit<ChangeClass, 'summary' | 'description' | 'matching'>;
+type Counter = (facts: readonly Feature[]) => number;
 
 /** Decides every request of the plan with both sides, counting and grouping the changes. */
 function decideAll(
@@ -271,6 +365,7 @@ function decideAll(
     ...{ decided: 0, requests: 0, changed: 0, outside: 0, compared: 0 },
     groups: new Map(),
     indexes: indexesByAction(plan.quotient !== null),
+    counts: null,
   };
   const words = vocabularyOf(plan);
   const anyOneSided = oneSidedRoles(schema).length > 0;
@@ -337,80 +432,4 @@ function compare(
   }
   g.cls.count += weight;
   for (const fs of facts) g.shared = intersect(g.shared, fs);
-}
-
-type Decider = (request: AuthzRequest) => DecisionSummary;
-
-/**
- * `relevance` with each of `roles` counting in every role set (principal, resource, every
- * context attribute of both schemas): under the quotient a one-sided role's membership must
- * stay exact, since it decides whether a request is accepted at all.
- */
-function everywhere(
-  relevance: RoleRelevance | null,
-  roles: readonly string[],
-  sets: readonly LoadedPolicySet[],
-): RoleRelevance | null {
-  if (relevance === null || roles.length === 0) return relevance;
-  const names = new Set(['principal', 'resource']);
-  for (const set of sets)
-    for (const ctx of Object.values(set.schema.shapes.contexts))
-      for (const k of Object.keys(ctx)) names.add(k);
-  const perRole = { ...relevance.perRole };
-  for (const r of roles) perRole[r] = [...names].sort();
-  return { ...relevance, perRole };
-}
-
-/** Both sides' relevance together, or null when either side's is unknown. */
-function unionRelevance(sides: (RoleRelevance | null)[]): RoleRelevance | null {
-  if (sides.some((s) => s === null)) return null;
-  const perRole: Record<string, string[]> = {};
-  const allRoles = new Set<string>();
-  for (const s of sides as RoleRelevance[]) {
-    for (const p of s.allRoles) allRoles.add(p);
-    for (const [r, ps] of Object.entries(s.perRole))
-      perRole[r] = [...new Set([...(perRole[r] ?? []), ...ps])].sort();
-  }
-  return { perRole, allRoles: [...allRoles].sort() };
-}
-
-/**
- * Decides with `compiled`, asking it once per signature. An answer with errors is not
- * spread: it decides each request of that signature itself. Memory holds one answer per
- * distinct signature, however many requests share it.
- */
-function memoizedDecider(
-  compiled: LoadedSetDecider,
-  signer: Signer | null,
-  counted: () => void,
-): Decider {
-  const answers = new Map<string, DecisionSummary>();
-  const ask = (request: AuthzRequest) => {
-    counted();
-    return summarize(compiled.authorize(request));
-  };
-  if (signer === null) return ask;
-  return (request) => {
-    const sig = signer(request);
-    if (sig === null) return ask(request);
-    const known = answers.get(sig);
-    if (known !== undefined) return known;
-    const d = ask(request);
-    if (d.errors === undefined) answers.set(sig, d);
-    return d;
-  };
-}
-
-function deciderOf(set: LoadedSetDecider): DiffDecider {
-  return { engine: set.decider, reason: set.reason };
-}
-
-function summarize(d: Omit<Decision, 'cached'>): DecisionSummary {
-  const out: DecisionSummary = {
-    decision: d.allowed ? 'allow' : 'deny',
-    policies: d.policies,
-    notices: d.notices,
-  };
-  if (d.errors.length > 0) out.errors = d.errors;
-  return out;
 }

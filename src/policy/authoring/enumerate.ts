@@ -93,7 +93,7 @@ export function* enumerateRequests(plan: EnumerationPlan): Generator<EnumeratedR
 }
 
 /** A principal and the resource it acts on, by id, and how they relate. */
-interface Target {
+export interface Target {
   pid: string;
   ptid: string;
   rid: string;
@@ -112,7 +112,7 @@ function* enumerateAction(plan: EnumerationPlan, a: ActionPlan): Generator<Enume
  * Every principal (a fresh id, or one a policy names, in a fresh or a named tenant) with every
  * resource of the action: themselves, another user of the same or another tenant, or a tenant.
  */
-function* targetsOf(action: UsersAction, literals: PolicyLiterals): Generator<Target> {
+export function* targetsOf(action: UsersAction, literals: PolicyLiterals): Generator<Target> {
   const u1 = freshId('user', literals.users);
   const u2 = freshId('user', literals.users, [u1]);
   const t1 = freshId('tenant', literals.tenants);
@@ -161,50 +161,82 @@ function* requestsOf(
   vector: readonly number[],
   weight: number,
 ): Generator<EnumeratedRequest> {
-  const { roles } = plan;
-  const roleExtras = a.extras.filter((e) => e.kind === 'roles');
+  const slots = slotsOf(plan, a, t, vector);
   const valueExtras = a.extras.filter((e) => e.kind === 'values');
-  let j = 0;
-  const pRoles = slot(roles, vector, j++);
-  const rRoles = t.rtid !== null && t.relation !== 'self' ? slot(roles, vector, j++) : pRoles;
-  const requested = BUILT_CONTEXT[a.action] !== undefined ? slot(roles, vector, j++) : [];
-  const extra: AuthzContext = {};
-  for (const e of roleExtras) extra[e.name] = slot(roles, vector, j++);
-  for (const [pOwner, rOwner] of ownerFlags(t, roles.includes(OWNER_ROLE), pRoles, rRoles))
-    for (const input of inputsOf(a.action, requested)) {
-      const request = requestOfQuestion({
-        action: a.action,
-        tenantId: t.rtid === null ? t.rid : t.ptid,
-        principal: { id: t.pid, tenant_id: t.ptid, roles: pRoles, is_owner: pOwner },
-        target:
-          t.rtid === null
-            ? undefined
-            : {
-                id: t.rid,
-                tenant_id: t.rtid,
-                roles: rRoles,
-                is_owner: rOwner,
-                name: 'name',
-                avatar_digest: null,
-              },
-        input,
-      });
+  const ownerHoldsRole = plan.roles.includes(OWNER_ROLE);
+  for (const [pOwner, rOwner] of ownerFlags(t, ownerHoldsRole, slots.pRoles, slots.rRoles))
+    for (const input of inputsOf(a.action, slots.requested))
       for (const values of valueCombinations(valueExtras)) {
         const out: EnumeratedRequest = {
-          request: { ...request, context: { ...request.context, ...extra, ...values } },
+          request: requestFrom(a, t, slots, { pOwner, rOwner, input, values }),
           relation: t.relation,
         };
         if (weight !== 1) out.weight = weight;
         yield out;
       }
-    }
+}
+
+/** The role sets a membership vector fills: the principal's, the resource's, the body's, extras. */
+export interface Slots {
+  pRoles: string[];
+  rRoles: string[];
+  requested: string[];
+  extra: AuthzContext;
+}
+
+/** What a request adds to its target and role slots: owner flags, the body, extra values. */
+export interface Choice {
+  pOwner: boolean;
+  rOwner: boolean;
+  input: ReturnType<typeof inputsOf>[number];
+  values: AuthzContext;
+}
+
+/** The role slots of `vector` for a target of action `a`. */
+export function slotsOf(
+  plan: Pick<EnumerationPlan, 'roles'>,
+  a: ActionPlan,
+  t: Target,
+  vector: readonly number[],
+): Slots {
+  const { roles } = plan;
+  let j = 0;
+  const pRoles = slot(roles, vector, j++);
+  const rRoles = t.rtid !== null && t.relation !== 'self' ? slot(roles, vector, j++) : pRoles;
+  const requested = BUILT_CONTEXT[a.action] !== undefined ? slot(roles, vector, j++) : [];
+  const extra: AuthzContext = {};
+  for (const e of a.extras.filter((x) => x.kind === 'roles'))
+    extra[e.name] = slot(roles, vector, j++);
+  return { pRoles, rRoles, requested, extra };
+}
+
+/** The request the sidecar builds for a target, its role slots and a choice of the rest. */
+export function requestFrom(a: ActionPlan, t: Target, s: Slots, c: Choice): AuthzRequest {
+  const request = requestOfQuestion({
+    action: a.action,
+    tenantId: t.rtid === null ? t.rid : t.ptid,
+    principal: { id: t.pid, tenant_id: t.ptid, roles: s.pRoles, is_owner: c.pOwner },
+    target:
+      t.rtid === null
+        ? undefined
+        : {
+            id: t.rid,
+            tenant_id: t.rtid,
+            roles: s.rRoles,
+            is_owner: c.rOwner,
+            name: 'name',
+            avatar_digest: null,
+          },
+    input: c.input,
+  });
+  return { ...request, context: { ...request.context, ...s.extra, ...c.values } };
 }
 
 /**
  * The owner flags the store's invariants allow: an owner holds the owner role (when the schema
  * has it), acting on oneself is one user, and a tenant has one owner.
  */
-function* ownerFlags(
+export function* ownerFlags(
   t: Target,
   ownerHoldsRole: boolean,
   pRoles: readonly string[],
@@ -221,7 +253,7 @@ function* ownerFlags(
   }
 }
 
-function* valueCombinations(extras: readonly ExtraAttribute[]): Generator<AuthzContext> {
+export function* valueCombinations(extras: readonly ExtraAttribute[]): Generator<AuthzContext> {
   if (extras.length === 0) {
     yield {};
     return;

@@ -115,7 +115,7 @@ export interface Layout {
  * atoms can tell of them: the role's membership of every set that counts for it, read from
  * the request the sidecar's own builders make. One kind (the smallest) per group, and its size.
  */
-function quotientClasses(
+export function quotientClasses(
   plan: RolesOfPlan,
   a: ActionPlan,
   layout: Layout,

@@ -180,6 +180,32 @@ describe('policy diff: once per atom signature equals once per request', () => {
   });
 });
 
+describe('policy diff: counted per role equals enumerated', () => {
+  it('gives the enumeration of the quotient exactly: classes, examples, descriptions, counts', () => {
+    let counted = 0;
+    fc.assert(
+      fc.property(
+        fc.constantFrom(2, 3),
+        fc.array(modelledArb, { minLength: 1, maxLength: 6 }),
+        fc.array(modelledArb, { minLength: 1, maxLength: 6 }),
+        (size, baseDrawn, candidateDrawn) => {
+          const roles = ROLES.slice(0, size);
+          const base = setOf('base', roles, baseDrawn);
+          const candidate = setOf('candidate', roles, candidateDrawn);
+          const quotient = { maxRequests: 0, quotientAbove: 0 };
+          const fast = diffPolicySets(base, candidate, quotient);
+          const slow = diffPolicySets(base, candidate, { ...quotient, counted: false });
+          assert.deepEqual(essence(fast), essence(slow));
+          if (!fast.notes.some((n) => n.startsWith('not counted per role'))) counted++;
+        },
+      ),
+      { numRuns: 2 * RUNS, ...(SEED === undefined ? {} : { seed: SEED }) },
+    );
+    // Most drawn pairs are counted; the rest fall back (a role guarding an error, say).
+    assert.ok(counted > 0, `${counted} of ${2 * RUNS} counted`);
+  });
+});
+
 describe('policy diff: a policy scoped to an action group', () => {
   it('counts in the signatures of the group members, as Cedar decides them', () => {
     // Every group is itself a declared action: the atom analysis once took `writes` for a plain
