@@ -61,29 +61,40 @@ export function createFairGate(options: FairGateOptions): FairGate {
   // one turn, not one each (its copies would fill the tenant's queue with the same work).
   const verifying = new Map<string, Promise<VerifiedCredential>>();
 
+  /** A credential not verified here lately: its tenant's turn first (one turn per copy). */
+  async function verifyInTurn(
+    verifier: CredentialVerifier,
+    req: IncomingMessage,
+    authorization: string | string[] | undefined,
+  ): Promise<VerifiedCredential> {
+    const claimed = headerTenantOf(req);
+    const queue = claimed !== undefined && tenants.has(claimed) ? claimed : UNSEEN_TENANTS;
+    const shareKey = typeof authorization === 'string' ? `${queue} ${authorization}` : undefined;
+    let turn = shareKey === undefined ? undefined : verifying.get(shareKey);
+    if (turn === undefined) {
+      turn = scheduler.run(queue, 1, () => verifier.verify(authorization));
+      if (shareKey !== undefined) {
+        verifying.set(shareKey, turn);
+        const forget = () => verifying.delete(shareKey);
+        turn.then(forget, forget);
+      }
+    }
+    const credential = await turn;
+    if (typeof authorization === 'string') seen.set(authorization, true);
+    // Only a tenant a valid credential speaks for gets a queue of its own.
+    if (claimed !== undefined && canonicalId(credential.tenantId) === claimed)
+      tenants.set(claimed, true);
+    return credential;
+  }
+
   return {
-    async verify(verifier, req) {
+    // Not async: a warm credential is the verifier's own promise, with no wrapper around it
+    // (an async function returning a promise costs another promise and two more ticks).
+    verify(verifier, req) {
       const authorization = req.headers.authorization;
       if (typeof authorization === 'string' && seen.has(authorization))
         return verifier.verify(authorization);
-      const claimed = headerTenantOf(req);
-      const queue = claimed !== undefined && tenants.has(claimed) ? claimed : UNSEEN_TENANTS;
-      const shareKey = typeof authorization === 'string' ? `${queue} ${authorization}` : undefined;
-      let turn = shareKey === undefined ? undefined : verifying.get(shareKey);
-      if (turn === undefined) {
-        turn = scheduler.run(queue, 1, () => verifier.verify(authorization));
-        if (shareKey !== undefined) {
-          verifying.set(shareKey, turn);
-          const forget = () => verifying.delete(shareKey);
-          turn.then(forget, forget);
-        }
-      }
-      const credential = await turn;
-      if (typeof authorization === 'string') seen.set(authorization, true);
-      // Only a tenant a valid credential speaks for gets a queue of its own.
-      if (claimed !== undefined && canonicalId(credential.tenantId) === claimed)
-        tenants.set(claimed, true);
-      return credential;
+      return verifyInTurn(verifier, req, authorization);
     },
     run: (tenant, cost, work) => scheduler.run(canonicalId(tenant), cost, work),
     stats: () => scheduler.stats(),
