@@ -295,7 +295,7 @@ describe('policy replay: reads decided without the target’s facts', () => {
     assert.equal(r.changed, 0);
     assert.match(
       renderReplay(r, 'day.log'),
-      /^2 logged users:read requests were decided without the target's facts \(no policy of the logged set read them\); the candidate's policies read them: not replayed \(e\.g\. b1\)$/m,
+      /^2 logged requests were decided without the target's facts \(no policy of the logged set read them\); the candidate's policies read them: not replayed \(e\.g\. b1\)$/m,
     );
   });
 
