@@ -90,7 +90,9 @@ describe('policy replay (CLI)', () => {
     });
     const same = await replayStdin(['--against', shippedPolicies, '--json'], bareRead);
     assert.equal(same.code, 0, same.stdout + same.stderr);
-    assert.deepEqual(JSON.parse(same.stdout).unread, { count: 0, firstRequestId: null });
+    const report = JSON.parse(same.stdout) as { unread: unknown; replayed: number };
+    assert.deepEqual(report.unread, { count: 0, firstRequestId: null });
+    assert.equal(report.replayed, 1);
     const policies = dirs.copyOfShipped();
     writeFileSync(
       join(policies, 'zz-owner-hidden.cedar'),
