@@ -8,8 +8,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ifMatchAccepts, type IfMatch } from '../common/if-match.js';
 import type { NewUser, UserPatch } from '../common/user.js';
+import { canonicalId } from '../common/ids.js';
 import { checkRoles } from '../common/validate.js';
 import {
+  ForbiddenError,
   NotFoundError,
   PreconditionFailedError,
   UnavailableError,
@@ -110,11 +112,22 @@ async function decideAndForward(deps: DecideAndForwardDeps, r: CheckedRequest): 
   // facts as they are now: the credential checked again (exp, nbf, revocation) and the
   // principal read again, so a demotion, deletion or revocation that arrived meanwhile counts.
   if (r.route.method !== 'GET') await authenticateAgain(deps, r);
-  let target = await findTarget(deps.directory, r, false);
+  // A read whose policies read nothing of the target but its id and tenant is decided without
+  // looking the target up: the backend answers for the user (404 for one it does not hold).
+  let bare = bareTargetOf(deps, r);
+  let target = bare === undefined ? await findTarget(deps.directory, r, false) : undefined;
   if (r.input?.roles !== undefined) checkRoles(r.input.roles, deps.policies.current().roles);
   let refreshed = false; // re-read the target once when the client's If-Match disagrees
   for (let redecisions = 0; ;) {
-    const { shadowDeny } = await decide(deps, r, target);
+    const decided =
+      bare === undefined ? await decide(deps, r, target) : await decideBare(deps, r, bare);
+    if (decided === undefined) {
+      // A reload came between the plan and the decision: the set that decided may read it.
+      bare = undefined;
+      target = await findTarget(deps.directory, r, false);
+      continue;
+    }
+    const { shadowDeny } = decided;
     if (target !== undefined && !ifMatchAccepts(r.clientIfMatch, target.etag)) {
       // Our copy may be stale: ask the backend once before refusing.
       if (refreshed) throw new PreconditionFailedError();
@@ -133,6 +146,7 @@ async function decideAndForward(deps: DecideAndForwardDeps, r: CheckedRequest): 
     }
     // Decide once more, on the new version and on the facts as they are now.
     await authenticateAgain(deps, r);
+    bare = undefined;
     target = await findTarget(deps.directory, r, true);
   }
 }
@@ -146,6 +160,63 @@ async function findTarget(
   const target = await directory.get(r.tenantId, r.userId, { fresh });
   if (target === null) throw new NotFoundError('no such user in this tenant');
   return target;
+}
+
+/** A target known by construction only: its id and tenant, and the set that said so. */
+interface BareTarget {
+  record: UserRecord;
+  /** The version of the set whose policies read nothing more of it for this action. */
+  version: string;
+}
+
+/**
+ * The bare target of a read no policy of the live set reads more of than its id and tenant
+ * (`targetReads`, policy/target-reads.ts), or undefined when the target must be looked up: a
+ * write (its If-Match is the version read), a read with the client's If-Match (checked here), a
+ * read of oneself (the principal's facts are the target's), or a candidate set in shadow (it may
+ * read what the live one does not). Its tenant is the principal's, which is the request's: the
+ * backend is asked in that tenant and answers 404 for a user of any other. The facts no policy
+ * reads are left empty; the decision cache keys them as given, and they decide nothing.
+ */
+function bareTargetOf(deps: DecideAndForwardDeps, r: CheckedRequest): BareTarget | undefined {
+  const { route, userId } = r;
+  if (route.method !== 'GET' || route.resource !== 'user' || userId === undefined) return undefined;
+  if (r.clientIfMatch !== undefined || deps.onDecided !== undefined) return undefined;
+  const principal = r.principal.user;
+  const id = canonicalId(userId);
+  if (id === canonicalId(principal.id)) return undefined;
+  const live = deps.policies.current();
+  if (live.targetReads?.includes(route.action) !== false) return undefined;
+  const user = {
+    id,
+    tenant_id: principal.tenant_id,
+    name: '',
+    roles: [],
+    is_owner: false,
+    avatar_digest: null,
+  };
+  return { version: live.version, record: { user, etag: '' } };
+}
+
+/**
+ * Decides on the bare target; undefined when the set that decided is not the one the plan was
+ * made on (a reload in between: it may read the target), allowed or denied alike.
+ */
+async function decideBare(
+  deps: DecideAndForwardDeps,
+  r: CheckedRequest,
+  bare: BareTarget,
+): Promise<Outcome | undefined> {
+  r.ex.targetFacts = 'unread';
+  const sameSet = () => r.ex.decided?.policyVersion === bare.version;
+  try {
+    const outcome = await decide(deps, r, bare.record);
+    if (sameSet()) return outcome;
+  } catch (err) {
+    if (!(err instanceof ForbiddenError) || sameSet()) throw err;
+  }
+  delete r.ex.targetFacts;
+  return undefined;
 }
 
 /** The principal as of now, carried by the request; the decision log is told of it. */

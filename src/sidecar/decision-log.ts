@@ -28,6 +28,12 @@ export interface Exchange {
    * context), and the version of the set that decided: `policy replay` decides it again.
    */
   decided?: { request: AuthzRequest; policyVersion: string };
+  /**
+   * `unread`: the target was not looked up, no policy of the set reading more of it than its id
+   * and tenant (its roles and owner flag in `decided` are empty, not read): `policy replay` does
+   * not decide such a line again against a set that reads them.
+   */
+  targetFacts?: 'unread';
   shadowDeny?: boolean;
   /** Gives the body's share of the budget back once the request is done with it. */
   releaseBody?: () => void;
@@ -61,6 +67,7 @@ export function createDecisionLog(deps: {
       // Facts and ids only: the sidecar never puts a name, email, avatar or credential here.
       policy_version: ex.decided?.policyVersion,
       request: ex.decided?.request,
+      target_facts: ex.targetFacts,
       status,
       latency_ms: Math.round(seconds * 1e6) / 1e3,
     };

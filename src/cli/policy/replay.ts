@@ -1,7 +1,8 @@
 /**
  * `cedargate policy replay`: every request of a decision log decided again under the set in
- * `--against`. Exit 0 no answer changes, 1 some do (or the candidate's API would refuse one), 2 bad
- * input (a log that cannot be read or holds no replayable decision, a set that does not load).
+ * `--against`. Exit 0 no answer changes, 1 some do (or the candidate's API would refuse one, or it
+ * reads a target's facts a logged read was decided without), 2 bad input (a log that cannot be
+ * read or holds no replayable decision, a set that does not load).
  */
 import { createReadStream } from 'node:fs';
 import { createLogger } from '../../common/logger.js';
@@ -40,11 +41,14 @@ export async function run(args: string[]): Promise<number> {
     return 2;
   }
   try {
+    const { version, roles, targetReads } = store.current();
     const replay = createReplay({
       against: dir,
-      candidateVersion: store.current().version,
+      candidateVersion: version,
       decide: (request) => store.decide(request),
-      knownRoles: store.current().roles,
+      knownRoles: roles,
+      // A read logged without its target's facts is replayed only where these do not read them.
+      ...(targetReads !== undefined && { targetReads }),
     });
     const read = await readLines(source, (line) => replay.addLine(line));
     if (read !== null) {
@@ -64,7 +68,9 @@ export async function run(args: string[]): Promise<number> {
       out(`${source}: no replayable decision line (is the log written at LOG_LEVEL=info?)`);
       return 2;
     }
-    return report.changed > 0 || report.refused.count > 0 ? 1 : 0;
+    // A request the candidate could not decide on what was logged is not a pass either.
+    const undecided = report.refused.count + report.unread.count;
+    return report.changed > 0 || undecided > 0 ? 1 : 0;
   } finally {
     store.close();
   }

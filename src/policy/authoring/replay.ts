@@ -22,6 +22,12 @@ export interface LoggedDecision {
   decision: 'allow' | 'deny';
   policies: string[];
   policyVersion: string | null;
+  /**
+   * The line's `target_facts` is `unread`: the sidecar decided it on the bare target (no policy
+   * of the logged set read more of it than its id and tenant); its roles and owner flag are
+   * empty, not the target's.
+   */
+  targetUnread?: true;
 }
 
 /** What one log line is to a replay. */
@@ -71,6 +77,7 @@ export function parseDecisionLine(text: string): ParsedLine {
       decision: decision === 'allow' ? 'allow' : 'deny',
       policies,
       policyVersion: typeof version === 'string' ? version : null,
+      ...(value['target_facts'] === 'unread' && { targetUnread: true as const }),
     },
   };
 }
@@ -178,6 +185,12 @@ export interface ReplayReport {
    * decisions. Per role, the count and the first request id.
    */
   refused: { count: number; roles: Record<string, { count: number; firstRequestId: string }> };
+  /**
+   * Logged requests decided without the target's facts (`target_facts: "unread"`) of an action
+   * whose policies the candidate's set reads them for: not decided (nobody read those facts),
+   * counted, with the first request id.
+   */
+  unread: { count: number; firstRequestId: string | null };
   classes: ReplayClass[];
 }
 
@@ -191,6 +204,11 @@ export interface ReplayOptions {
   maxIdsPerClass?: number;
   /** The candidate schema's roles: a body asking for another one is refused (422) there. */
   knownRoles?: readonly string[];
+  /**
+   * The actions the candidate's policies read the target's facts for (policy/target-reads.ts;
+   * its store's `targetReads`). Absent: every action on a user.
+   */
+  targetReads?: readonly UsersAction[];
 }
 
 /** Feeds log lines one by one (a log can be large: nothing but the classes is kept). */
@@ -217,6 +235,7 @@ export function createReplay(options: ReplayOptions): Replay {
       report.replayed++;
       countVersion(report, logged.policyVersion ?? 'unknown');
       if (countRefused(report, logged, options.knownRoles)) return;
+      if (countUnread(report, logged, options.targetReads)) return;
       const change = changeOf(logged, options.decide(logged.request));
       if (change === null) return;
       report.changed++;
@@ -240,6 +259,7 @@ function emptyReport(options: ReplayOptions): ReplayReport {
     malformed: { count: 0, first: [] },
     loggedVersions: {},
     refused: { count: 0, roles: {} },
+    unread: { count: 0, firstRequestId: null },
     classes: [],
   };
 }
@@ -284,6 +304,25 @@ function countRefused(
   return true;
 }
 
+/**
+ * Counts a request decided without the target's facts when the candidate reads them for its
+ * action; true when it does (it is not replayed: the facts the candidate reads were never read).
+ */
+function countUnread(
+  report: ReplayReport,
+  logged: LoggedDecision,
+  targetReads: readonly UsersAction[] | undefined,
+): boolean {
+  if (logged.targetUnread !== true) return false;
+  const action = logged.request.action;
+  const reads =
+    targetReads === undefined ? RESOURCE_KIND_OF[action] === 'User' : targetReads.includes(action);
+  if (!reads) return false;
+  report.unread.count++;
+  report.unread.firstRequestId ??= logged.requestId;
+  return true;
+}
+
 /** The roles the request's body asks for that `known` lacks (none when `known` is unset). */
 function unknownAskedFor(request: AuthzRequest, known: readonly string[] | undefined): string[] {
   if (known === undefined) return [];
@@ -322,6 +361,12 @@ export function renderReplay(r: ReplayReport, source: string): string {
     lines.push(
       `role \`${role}\` is not in the candidate's schema: ${x.count} logged request${x.count === 1 ? '' : 's'} ` +
         `asking for it would be refused (422, invalid_roles) by its API, not decided (e.g. ${x.firstRequestId})`,
+    );
+  const { unread } = r;
+  if (unread.count > 0)
+    lines.push(
+      `${unread.count} logged request${unread.count === 1 ? ' was' : 's were'} decided without the target's facts ` +
+        `(no policy of the logged set read them); the candidate's policies read them: not replayed (e.g. ${unread.firstRequestId})`,
     );
   if (r.classes.length === 0) lines.push('no logged request changes its answer');
   else

@@ -8,6 +8,8 @@ import type { CompiledPolicySet, compilePolicySetInTurns } from '../../policy/ce
 import { formatProblem } from '../../policy/policy-set.js';
 import type { LoadedPolicySet, PolicyInfo } from '../../policy/policy-set.js';
 import { createRequestAbstraction } from '../../policy/request-abstraction.js';
+import { actionsReadingTarget } from '../../policy/target-reads.js';
+import type { UsersAction } from '../../policy/types.js';
 import { decisionKeysFor, type DecisionKeys } from './decision-cache.js';
 import {
   createLiveDecider,
@@ -30,6 +32,12 @@ export interface PolicySnapshot {
   files: string[];
   /** Where each policy lives and its notice (for explain and /status). */
   policies: readonly PolicyInfo[];
+  /**
+   * The actions on a user whose policies may read the target's facts beyond its id and tenant
+   * (target-reads.ts): the sidecar looks the target up before deciding only these. Absent (a
+   * store's fake): every action reads it.
+   */
+  targetReads?: readonly UsersAction[];
 }
 
 /** One set made ready to serve. */
@@ -114,6 +122,7 @@ export async function activate(
       roles: set.schema.roles,
       files: set.files,
       policies: set.policies,
+      targetReads: actionsReadingTarget(loaded.trees),
     },
   };
 }

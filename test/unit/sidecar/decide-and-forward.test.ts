@@ -2,15 +2,19 @@
  * The decide-and-write loop on its own, over a fake forwarder and a fake directory (the real
  * policy store and shipped policies): what is forwarded after an allow, that nothing denied is,
  * the client's If-Match checked against a fresh copy before 412, re-decisions after the
- * backend's 412 ending in 503, and what a write tells the directory.
+ * backend's 412 ending in 503, what a write tells the directory, and which reads look their
+ * target up (only those whose policies read more of it than its id and tenant).
  */
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { parseIfMatch } from '../../../src/common/if-match.js';
 import { etagOf } from '../../../src/common/user.js';
 import { CedargateError, UnavailableError, UpstreamTimeoutError } from '../../../src/errors.js';
-import type { PolicyStore } from '../../../src/sidecar/authz/policy-store.js';
+import { createLogger } from '../../../src/common/logger.js';
+import { createPolicyStore, type PolicyStore } from '../../../src/sidecar/authz/policy-store.js';
 import {
   MAX_REDECISIONS,
   createDecideAndForward,
@@ -31,6 +35,22 @@ import {
   shippedPolicyStore,
   userOf,
 } from '../../helpers/sidecar-fakes.js';
+import { tempDirs } from '../../helpers/temp-dirs.js';
+
+const MISSING = 'DDDDDDDD-0000-4000-8000-000000000000';
+
+/** Hides the owner from everyone but the owner: a read's policies then read its target. */
+const OWNER_HIDDEN = `@id("owner-hidden")
+@notice("The owner is hidden.")
+forbid (principal, action == Cedargate::Action::"users:read", resource is Cedargate::User)
+when { resource.isOwner }
+unless { principal.isOwner };
+`;
+
+/** The users looked up other than the principal (the fake's calls, in order). */
+function lookedUp(directory: { calls: { gets: Array<{ id: string }> } }): string[] {
+  return directory.calls.gets.map((g) => g.id);
+}
 
 const req = {} as IncomingMessage;
 const res = {} as ServerResponse;
@@ -72,6 +92,7 @@ describe('decide and forward', () => {
   after(() => policies.close());
 
   function setup(options: {
+    policies?: PolicyStore;
     outcomes?: ForwardOutcome[];
     principal?: string;
     enforce?: boolean;
@@ -84,7 +105,7 @@ describe('decide and forward', () => {
     const principalId = options.principal ?? OWNER;
     const outcomes = [...(options.outcomes ?? [])];
     const run = createDecideAndForward({
-      policies,
+      policies: options.policies ?? policies,
       directory,
       metrics,
       enforce: options.enforce ?? true,
@@ -241,9 +262,92 @@ describe('decide and forward', () => {
     assert.equal(s.authentications(), 0);
     assert.equal(s.plans[0]?.ifMatch, undefined);
     assert.equal(s.plans[0]?.beforeRespond, undefined);
-    const missing = checked('GET', 'DDDDDDDD-0000-4000-8000-000000000000');
-    missing.principal = r.principal;
-    await assert.rejects(s.run(missing), code('not_found'));
+  });
+
+  it("a read no policy reads the target of: not looked up, decided on the bare target; an unknown one is the backend's to answer", async () => {
+    const s = setup({});
+    const r = checked('GET', U1);
+    assert.equal(await s.run(r), 200);
+    assert.deepEqual(lookedUp(s.directory), []);
+    assert.deepEqual(r.ex.decided?.request.resource, {
+      type: 'User',
+      id: U1,
+      tenantId: T,
+      roles: [],
+      isOwner: false,
+    });
+    assert.equal(r.ex.targetFacts, 'unread');
+    assert.equal(s.plans[0]?.retryOn412, false);
+    assert.equal(s.plans[0]?.ifMatch, undefined);
+    // Not held by the backend: forwarded all the same, the backend answers its 404.
+    assert.equal(await s.run(checked('GET', MISSING)), 200);
+    assert.equal(s.plans.length, 2);
+    assert.deepEqual(lookedUp(s.directory), []);
+  });
+
+  it('a read is looked up as before with an If-Match, of oneself, or with a candidate in shadow', async () => {
+    const withIfMatch = setup({});
+    await withIfMatch.run(checked('GET', U1, etagOf({ id: U1, version: 1 })));
+    assert.deepEqual(lookedUp(withIfMatch.directory), [U1]);
+    const self = setup({});
+    const r = checked('GET', OWNER);
+    await self.run(r);
+    assert.deepEqual(lookedUp(self.directory), [OWNER]);
+    assert.equal(r.ex.targetFacts, undefined);
+    const shadow = setup({ onDecided: () => undefined });
+    await shadow.run(checked('GET', U1));
+    assert.deepEqual(lookedUp(shadow.directory), [U1]);
+  });
+
+  describe('a set whose policies read the target of a read', () => {
+    const dirs = tempDirs('cedargate-target-reads-');
+    let reading: PolicyStore;
+    before(async () => {
+      const dir = dirs.copyOfShipped();
+      writeFileSync(join(dir, 'owner-hidden.cedar'), OWNER_HIDDEN);
+      reading = await createPolicyStore({
+        dir,
+        logger: createLogger('silent'),
+        watch: false,
+        pollMs: 0,
+      });
+    });
+    after(() => reading.close());
+
+    it('looks the target up: decided on its facts; an unknown target is 404 not_found', async () => {
+      const s = setup({ policies: reading, principal: U2 });
+      const r = checked('GET', OWNER);
+      r.principal = recordOf(U2, ['user']);
+      await assert.rejects(s.run(r), code('forbidden'));
+      assert.deepEqual(r.ex.decision?.policies, ['owner-hidden']);
+      assert.deepEqual(lookedUp(s.directory), [OWNER]);
+      assert.equal(s.plans.length, 0);
+      const missing = checked('GET', MISSING);
+      await assert.rejects(s.run(missing), (e: unknown) => {
+        assert.ok(code('not_found')(e));
+        assert.equal((e as CedargateError).message, 'no such user in this tenant');
+        return true;
+      });
+      assert.equal(s.plans.length, 0);
+    });
+
+    it('a reload between the plan and the decision: the target looked up and decided again', async () => {
+      // The plan sees a set that reads nothing of it; the set that decides is another.
+      let calls = 0;
+      const racing: PolicyStore = Object.create(reading) as PolicyStore;
+      racing.current = () => {
+        const live = reading.current();
+        return ++calls === 1 ? { ...live, version: 'before-the-reload', targetReads: [] } : live;
+      };
+      const s = setup({ policies: racing, principal: U2 });
+      const r = checked('GET', OWNER);
+      r.principal = recordOf(U2, ['user']);
+      await assert.rejects(s.run(r), code('forbidden'));
+      assert.deepEqual(lookedUp(s.directory), [OWNER]);
+      assert.equal(r.ex.decided?.request.resource.type, 'User');
+      assert.equal(r.ex.targetFacts, undefined);
+      assert.equal(s.plans.length, 0);
+    });
   });
 
   it('a list is decided on the tenant: no target, no If-Match', async () => {

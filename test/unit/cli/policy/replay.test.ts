@@ -72,6 +72,41 @@ describe('policy replay (CLI)', () => {
     assert.match(r.stdout, /after: +deny by only-owners-list — "Only the owner may list users\."/);
   });
 
+  it("a read logged without its target's facts: replayed against a set that reads none of them, unread (exit 1) against one that does", async () => {
+    const bareRead = JSON.stringify({
+      level: 30,
+      msg: 'decision',
+      request_id: 'b1',
+      decision: 'allow',
+      policies: ['tenant-members-read-users'],
+      policy_version: 'v0',
+      request: {
+        principal: ADMIN,
+        action: 'users:read',
+        resource: { type: 'User', id: 'o', tenantId: 't', roles: [], isOwner: false },
+        context: {},
+      },
+      target_facts: 'unread',
+    });
+    const same = await replayStdin(['--against', shippedPolicies, '--json'], bareRead);
+    assert.equal(same.code, 0, same.stdout + same.stderr);
+    const report = JSON.parse(same.stdout) as { unread: unknown; replayed: number };
+    assert.deepEqual(report.unread, { count: 0, firstRequestId: null });
+    assert.equal(report.replayed, 1);
+    const policies = dirs.copyOfShipped();
+    writeFileSync(
+      join(policies, 'zz-owner-hidden.cedar'),
+      '@id("owner-hidden")\n@notice("The owner is hidden.")\nforbid (principal, action == Cedargate::Action::"users:read", resource is Cedargate::User) when { resource.isOwner } unless { principal.isOwner };\n',
+    );
+    const reads = await replayStdin(['--against', policies], bareRead);
+    assert.equal(reads.code, 1, reads.stdout + reads.stderr);
+    assert.match(
+      reads.stdout,
+      /^1 logged request was decided without the target's facts \(no policy of the logged set read them\); the candidate's policies read them: not replayed \(e\.g\. b1\)$/m,
+    );
+    assert.match(reads.stdout, /^no logged request changes its answer$/m);
+  });
+
   it('bad input → exit 2 with the reason', async () => {
     const noAgainst = await policyCli(['replay', '-']);
     assert.equal(noAgainst.code, 2);

@@ -249,3 +249,79 @@ describe('policy replay: classes of changed answers', () => {
     assert.deepEqual(r.classes[0]?.requestIds, ['p1']);
   });
 });
+
+describe('policy replay: reads decided without the target’s facts', () => {
+  // A read the sidecar decided on the bare target (no policy of the logged set read more of it
+  // than its id and tenant): its roles and owner flag in the line are empty, not the target's.
+  const bareRead: AuthzRequest = {
+    principal: { id: 'u-1', tenantId: 't1', roles: ['user'], isOwner: false },
+    action: 'users:read',
+    resource: { type: 'User', id: 'u-owner', tenantId: 't1', roles: [], isOwner: false },
+    context: {},
+  };
+  const unreadLine = (id: string) =>
+    line({
+      request_id: id,
+      decision: 'allow',
+      policies: ['tenant-members-read-users'],
+      request: bareRead,
+      target_facts: 'unread',
+    });
+  const allowRead = (): Omit<Decision, 'cached'> => ({
+    allowed: true,
+    policies: ['tenant-members-read-users'],
+    notices: [],
+    errors: [],
+  });
+
+  it('the line says so: the logged decision carries targetUnread', () => {
+    const p = parseDecisionLine(unreadLine('b1'));
+    assert.ok(p.kind === 'decision' && p.logged.targetUnread === true);
+  });
+
+  it('a candidate that reads the target of a read: not decided, counted in unread, exit-worthy', () => {
+    let decided = 0;
+    const replay = createReplay({
+      against: 'c',
+      candidateVersion: 'v',
+      decide: () => (decided++, allowRead()),
+      targetReads: ['users:read', 'users:update', 'users:delete'],
+    });
+    replay.addLine(unreadLine('b1'));
+    replay.addLine(unreadLine('b2'));
+    const r = replay.report();
+    assert.equal(decided, 0);
+    assert.deepEqual(r.unread, { count: 2, firstRequestId: 'b1' });
+    assert.equal(r.changed, 0);
+    assert.match(
+      renderReplay(r, 'day.log'),
+      /^2 logged requests were decided without the target's facts \(no policy of the logged set read them\); the candidate's policies read them: not replayed \(e\.g\. b1\)$/m,
+    );
+  });
+
+  it('a candidate that reads nothing more of it, or a line with the facts: replayed as before', () => {
+    let decided = 0;
+    const replay = createReplay({
+      against: 'c',
+      candidateVersion: 'v',
+      decide: () => (decided++, allowRead()),
+      targetReads: ['users:update', 'users:delete'],
+    });
+    replay.addLine(unreadLine('b1'));
+    const withFacts = createReplay({
+      against: 'c',
+      candidateVersion: 'v',
+      decide: () => (decided++, allowRead()),
+    });
+    withFacts.addLine(line({ request_id: 'f1', request: { ...bareRead }, decision: 'allow' }));
+    assert.equal(decided, 2);
+    assert.deepEqual(replay.report().unread, { count: 0, firstRequestId: null });
+    assert.deepEqual(withFacts.report().unread, { count: 0, firstRequestId: null });
+  });
+
+  it('without targetReads the candidate is taken to read the target of every user action', () => {
+    const replay = createReplay({ against: 'c', candidateVersion: 'v', decide: allowRead });
+    replay.addLine(unreadLine('b1'));
+    assert.equal(replay.report().unread.count, 1);
+  });
+});

@@ -1,0 +1,156 @@
+/**
+ * The look-ups a read costs the backend (issue 25 item 3), counted at the hop in front of it: the
+ * sidecar reads the target user before deciding only when some policy of the live set reads
+ * more of it than its id and tenant. With the shipped set a read of another user reaches the
+ * backend once (the forwarded read) and an unknown user is the backend's own 404; with a set
+ * whose read policy reads `resource.isOwner`, the target is read first and an unknown one is
+ * the sidecar's 404, never forwarded. Either way another tenant's user stays out of reach.
+ */
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { User } from '../../src/common/user.js';
+import { startStack, type Stack } from '../helpers/stack.js';
+import { tempDirs } from '../helpers/temp-dirs.js';
+
+const MISSING = 'DDDDDDDD-0000-4000-8000-000000000000';
+
+const OWNER_HIDDEN = `@id("owner-hidden")
+@notice("The owner is hidden.")
+forbid (principal, action == Cedargate::Action::"users:read", resource is Cedargate::User)
+when { resource.isOwner }
+unless { principal.isOwner };
+`;
+
+interface Tenant {
+  tenantId: string;
+  owner: User;
+  ownerToken: string;
+  user: User;
+  userToken: string;
+}
+
+async function tenantOf(s: Stack, name: string): Promise<Tenant> {
+  const { tenantId, owner } = await s.createTenant(name);
+  const ownerToken = await s.token(tenantId, owner.id);
+  const user = await s.createUser(tenantId, ownerToken, `${name} user`, ['user']);
+  return { tenantId, owner, ownerToken, user, userToken: await s.token(tenantId, user.id) };
+}
+
+/** Requests for `path` that reached the backend: the sidecar's own look-ups, and forwards. */
+function reached(s: Stack, path: string): { lookups: number; forwarded: number } {
+  const at = s.recorder.all.filter((r) => r.path === path);
+  const forwarded = at.filter((r) => r.headers['x-cedargate-subject'] !== undefined).length;
+  return { lookups: at.length - forwarded, forwarded };
+}
+
+describe('target look-ups: only when a policy reads the target', () => {
+  describe('the shipped set (no read policy reads the target)', () => {
+    let s: Stack;
+    let acme: Tenant;
+    let globex: Tenant;
+    before(async () => {
+      s = await startStack();
+      acme = await tenantOf(s, 'acme');
+      globex = await tenantOf(s, 'globex');
+    });
+    after(() => s.stop());
+
+    it('a read of another user: one request reaches the backend, the forwarded read', async () => {
+      s.recorder.clear();
+      const path = `/v1/users/${acme.owner.id}`;
+      const r = await s.call('GET', path, { token: acme.userToken, tenant: acme.tenantId });
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.body.id, acme.owner.id);
+      assert.deepEqual(reached(s, path), { lookups: 0, forwarded: 1 });
+    });
+
+    it("an unknown user: the backend answers 404 not_found, in the contract's words", async () => {
+      const path = `/v1/users/${MISSING}`;
+      const r = await s.call('GET', path, { token: acme.userToken, tenant: acme.tenantId });
+      assert.equal(r.status, 404, r.text);
+      assert.equal(r.body.code, 'not_found');
+      assert.equal(r.body.message, 'no such user in this tenant');
+      assert.deepEqual(reached(s, path), { lookups: 0, forwarded: 1 });
+    });
+
+    it('a user of another tenant, asked in ours: 404, the backend reads in our tenant only', async () => {
+      const path = `/v1/users/${globex.user.id}`;
+      const r = await s.call('GET', path, { token: acme.userToken, tenant: acme.tenantId });
+      assert.equal(r.status, 404, r.text);
+      assert.equal(r.body.code, 'not_found');
+      const sent = s.recorder.all.filter((x) => x.path === path);
+      assert.deepEqual(
+        sent.map((x) => x.headers['x-tenant-id']),
+        [acme.tenantId],
+      );
+    });
+
+    it('a user of another tenant, asked in theirs: 403 tenant_mismatch, nothing reaches the backend', async () => {
+      const path = `/v1/users/${globex.owner.id}`;
+      s.recorder.clear();
+      const r = await s.call('GET', path, { token: acme.userToken, tenant: globex.tenantId });
+      assert.equal(r.status, 403, r.text);
+      assert.equal(r.body.code, 'tenant_mismatch');
+      assert.deepEqual(reached(s, path), { lookups: 0, forwarded: 0 });
+    });
+
+    it('a deleted principal: 401 unknown user, nothing forwarded', async () => {
+      const gone = await s.createUser(acme.tenantId, acme.ownerToken, 'Leaving', ['user']);
+      const goneToken = await s.token(acme.tenantId, gone.id);
+      const del = await s.call('DELETE', `/v1/users/${gone.id}`, {
+        token: acme.ownerToken,
+        tenant: acme.tenantId,
+      });
+      assert.equal(del.status, 204, del.text);
+      const path = `/v1/users/${acme.owner.id}`;
+      s.recorder.clear();
+      const r = await s.call('GET', path, { token: goneToken, tenant: acme.tenantId });
+      assert.equal(r.status, 401, r.text);
+      assert.equal(r.body.code, 'unauthenticated');
+      assert.equal(reached(s, path).forwarded, 0);
+    });
+  });
+
+  describe('a set whose read policy reads resource.isOwner', () => {
+    const dirs = tempDirs('cedargate-target-lookups-');
+    let s: Stack;
+    let acme: Tenant;
+    before(async () => {
+      const policyDir = dirs.copyOfShipped();
+      writeFileSync(join(policyDir, 'owner-hidden.cedar'), OWNER_HIDDEN);
+      s = await startStack({ policyDir });
+      acme = await tenantOf(s, 'acme');
+    });
+    after(() => s.stop());
+
+    it('a read of another user: the target is read first, then the read forwarded', async () => {
+      s.recorder.clear();
+      const path = `/v1/users/${acme.user.id}`;
+      const r = await s.call('GET', path, { token: acme.ownerToken, tenant: acme.tenantId });
+      assert.equal(r.status, 200, r.text);
+      assert.deepEqual(reached(s, path), { lookups: 1, forwarded: 1 });
+    });
+
+    it('the policy that reads it decides: the owner hidden from a user, 403 with its notice', async () => {
+      const path = `/v1/users/${acme.owner.id}`;
+      s.recorder.clear();
+      const r = await s.call('GET', path, { token: acme.userToken, tenant: acme.tenantId });
+      assert.equal(r.status, 403, r.text);
+      assert.equal(r.body.code, 'forbidden');
+      assert.deepEqual(r.body.notices, ['The owner is hidden.']);
+      assert.equal(reached(s, path).forwarded, 0);
+    });
+
+    it("an unknown user: the sidecar's 404 not_found, nothing forwarded", async () => {
+      const path = `/v1/users/${MISSING}`;
+      s.recorder.clear();
+      const r = await s.call('GET', path, { token: acme.userToken, tenant: acme.tenantId });
+      assert.equal(r.status, 404, r.text);
+      assert.equal(r.body.code, 'not_found');
+      assert.equal(r.body.message, 'no such user in this tenant');
+      assert.deepEqual(reached(s, path), { lookups: 1, forwarded: 0 });
+    });
+  });
+});
