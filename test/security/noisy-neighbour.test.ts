@@ -15,6 +15,7 @@ import { startFlood, type FloodCall } from '../helpers/flood.js';
 import { freePort } from '../helpers/net.js';
 import { openSqliteStore } from '../../src/backend/store/sqlite.js';
 import { startStack, type Stack } from '../helpers/stack.js';
+import { openTenant } from '../helpers/tenant-stack.js';
 import { writeWideRolePolicies } from '../helpers/wide-roles.js';
 
 const ROLES = 20;
@@ -109,13 +110,9 @@ describe('a noisy neighbour', { concurrency: false }, () => {
       },
     });
     port = Number(new URL(stack.url).port);
-    const v = await stack.createTenant('victim');
-    const n = await stack.createTenant('noisy');
-    victim = {
-      tenant: v.tenantId,
-      token: await stack.token(v.tenantId, v.owner.id),
-      path: `/v1/users/${v.owner.id}`,
-    };
+    const v = await openTenant(stack, 'victim');
+    const n = await openTenant(stack, 'noisy');
+    victim = { tenant: v.tenantId, token: v.ownerToken, path: `/v1/users/${v.owner.id}` };
     // Straight into the store `start` serves (WAL), so the process under test did not do it.
     const store = openSqliteStore(stack.dataDir);
     const userIds: string[] = [];
@@ -136,7 +133,7 @@ describe('a noisy neighbour', { concurrency: false }, () => {
     noisy = {
       tenant: n.tenantId,
       owner: n.owner.id,
-      ownerToken: await stack.token(n.tenantId, n.owner.id),
+      ownerToken: n.ownerToken,
       userIds,
     };
   }
