@@ -3,7 +3,7 @@
  * strictly validated against the schema, every problem pointed at file:line:column.
  */
 import { join } from 'node:path';
-import { compileLoadedDecider } from './compiled/loaded.js';
+import { compileLoadedDecider, type CompileDecider } from './compiled/loaded.js';
 import { compilePolicySet, parsePolicyFile, validatePolicies } from './cedar-adapter.js';
 import type {
   CedarProblem,
@@ -13,6 +13,7 @@ import type {
   PolicyValidationProblem,
 } from './cedar-adapter.js';
 import { readPolicySources } from './policy-files.js';
+import type { PolicyEst } from './est.js';
 import { parseSchema, SCHEMA_FILE } from './schema.js';
 import type { ParsedSchema } from './types.js';
 import type { PolicySources, SourceFile } from './policy-files.js';
@@ -135,6 +136,15 @@ export interface CompileLoadedOptions {
   engine?: 'compiled' | 'wasm';
   /** cedar-wasm's call form (`CompileOptions.form`): `full` is the reference `fitted` is held to. */
   form?: 'fitted' | 'full';
+  /**
+   * The set already preparsed in cedar-wasm, which then decides in its place (`slot` and `form`
+   * unused): the live store preparses in turns of the event loop, in a slot of its own.
+   */
+  wasm?: CompiledPolicySet;
+  /** Each policy's typed EST, when read elsewhere (the store's isolated loader). */
+  trees?: Readonly<Record<string, PolicyEst>>;
+  /** Compiles the set to plain JavaScript (default compileLoadedDecider; tests pass stand-ins). */
+  compiler?: CompileDecider;
 }
 
 /** A loaded set ready to decide, and which engine decides it. */
@@ -263,11 +273,11 @@ function idProblem(located: Located, byId: Map<string, Located>, dir: string): s
 
 /**
  * Compiles a loaded set under `slot` (a name of its own per caller: compiling the same slot again
- * replaces the earlier set), for everything that decides without a live store: `policy test`,
- * `explain`, `diff`, `check`, the playground. By default the compiled decider decides, as in the
- * sidecar; cedar-wasm is preparsed only when it is first asked (a request the compiled decider
- * hands back, `callShape`, or `engine: 'wasm'`), so a tool whose requests all compile never pays
- * Cedar's preparse.
+ * replaces the earlier set), for everything that decides: the live store (with the set it
+ * preparsed, `wasm`, and its loader's `trees`), `policy test`, `explain`, `diff`, `check`, the
+ * playground. By default the compiled decider decides; cedar-wasm is preparsed only when it is
+ * first asked (a request the compiled decider hands back, `callShape`, or `engine: 'wasm'`), so a
+ * tool whose requests all compile never pays Cedar's preparse.
  */
 export function compileLoadedSet(
   slot: string,
@@ -276,7 +286,7 @@ export function compileLoadedSet(
 ): LoadedSetDecider {
   const meta: Record<string, PolicyMeta> = {};
   for (const p of set.policies) meta[p.id] = { effect: p.effect, notice: p.notice };
-  let wasm: CompiledPolicySet | null = null;
+  let wasm: CompiledPolicySet | null = options.wasm ?? null;
   const cedar = (): CompiledPolicySet =>
     (wasm ??= compilePolicySet(slot, set.schema, set.texts, meta, {
       form: options.form ?? 'fitted',
@@ -293,9 +303,10 @@ export function compileLoadedSet(
     };
   };
   if (options.engine === 'wasm') return wasmOnly('asked for');
+  const compiler = options.compiler ?? compileLoadedDecider;
   let answer;
   try {
-    answer = compileLoadedDecider(set, (request) => cedar().authorize(request));
+    answer = compiler(set, (request) => cedar().authorize(request), options.trees);
   } catch (err) {
     return wasmOnly(`the compiler failed: ${err instanceof Error ? err.message : String(err)}`);
   }
@@ -308,7 +319,7 @@ export function compileLoadedSet(
       return cedar().callShape;
     },
     authorize: (request) => decider.decide(request),
-    stats: () => decider.stats(),
+    stats: () => decider.stats?.() ?? noStats(),
   };
 }
 

@@ -7,7 +7,24 @@ import { policyTreesOf } from '../cedar-adapter.js';
 import type { PolicyEst } from '../est.js';
 import type { LoadedPolicySet } from '../policy-set.js';
 import type { AuthzRequest, Decision } from '../types.js';
-import { compileDecider, type DeciderAnswer, type DeciderPolicy } from './decider.js';
+import {
+  compileDecider,
+  type CompiledDecider,
+  type DeciderAnswer,
+  type DeciderPolicy,
+} from './decider.js';
+
+/**
+ * What compiles a loaded set for `compileLoadedSet` (policy-set.ts): {@link compileLoadedDecider},
+ * or a stand-in a test or a benchmark passes (one that need not count its fallbacks).
+ */
+export type CompileDecider = (
+  set: LoadedPolicySet,
+  fallback: (request: AuthzRequest) => Omit<Decision, 'cached'>,
+  trees?: Readonly<Record<string, PolicyEst>>,
+) =>
+  | { decider: Pick<CompiledDecider, 'decide'> & Partial<Pick<CompiledDecider, 'stats'>> }
+  | { unsupported: string };
 
 /**
  * Compiles `set` into plain closures, or says which construct keeps it on Cedar. `fallback`

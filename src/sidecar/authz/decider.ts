@@ -6,12 +6,19 @@
  * disagreement logs both answers, is counted, and turns the compiled path off for this set for
  * good (cedar-wasm decides from then on; the caches holding compiled answers are dropped), which
  * /status shows with the reason. A new set (a reload) is compiled and judged afresh.
+ *
+ * The set is compiled as every tool compiles one, by policy-set.ts's `compileLoadedSet`, handed
+ * the set the store preparsed (the judge) and the ESTs its isolated loader read.
  */
 import type { Logger } from '../../common/logger.js';
 import type { CompiledPolicySet } from '../../policy/cedar-adapter.js';
+import type { CompileDecider } from '../../policy/compiled/loaded.js';
 import type { PolicyEst } from '../../policy/est.js';
+import { compileLoadedSet } from '../../policy/policy-set.js';
 import type { LoadedPolicySet } from '../../policy/policy-set.js';
 import type { AuthzRequest, Decision } from '../../policy/types.js';
+
+export type { CompileDecider } from '../../policy/compiled/loaded.js';
 
 /** A decision without the cache's flag: what an engine answers. */
 export type EngineDecision = Omit<Decision, 'cached'>;
@@ -20,16 +27,6 @@ export type EngineDecision = Omit<Decision, 'cached'>;
 export interface CompiledDecider {
   decide(request: AuthzRequest): EngineDecision;
 }
-
-/**
- * Compiles a loaded set (src/policy/compiled/loaded.ts), or says which construct it does not
- * support; `fallback` decides what the compiled path hands back (cedar-wasm).
- */
-export type CompileDecider = (
-  set: LoadedPolicySet,
-  fallback: (request: AuthzRequest) => EngineDecision,
-  trees?: Readonly<Record<string, PolicyEst>>,
-) => { decider: CompiledDecider } | { unsupported: string };
 
 /** The store's cross-check counts, over every set it served (the metrics read them). */
 export interface CrosscheckCounts {
@@ -56,9 +53,11 @@ export interface LiveDecider {
 /** Options of {@link createLiveDecider}. */
 export interface DeciderOptions {
   set: LoadedPolicySet;
+  /** The live slot `wasm` is preparsed in. */
+  slot: string;
   wasm: CompiledPolicySet;
-  /** undefined: no compiler (cedar-wasm decides). */
-  compile: CompileDecider | undefined;
+  /** Compiles the set to plain JavaScript (default: compileLoadedSet's, compileLoadedDecider). */
+  compile?: CompileDecider;
   /** The set's typed ESTs when read off the event loop (the isolated loader); else compiled here. */
   trees?: Readonly<Record<string, PolicyEst>>;
   /** 0..1: the share of compiled decisions cedar-wasm decides again. */
@@ -76,35 +75,22 @@ const MAX_PENDING = 1_000;
 /** Builds the decider of `options.set`, logging once which engine decides it and why. */
 export function createLiveDecider(options: DeciderOptions): LiveDecider {
   const { set, wasm, logger } = options;
-  const compiled = compileOrExplain(options);
-  if (compiled.decider === null) {
-    if (options.compile !== undefined)
-      logger.info(
-        { version: set.version, decider: 'wasm', reason: compiled.reason },
-        `decisions by cedar-wasm: ${compiled.reason}`,
-      );
-    return wasmOnly(wasm, compiled.reason, options.rate);
+  const compiled = compileLoadedSet(options.slot, set, {
+    wasm,
+    ...(options.compile !== undefined && { compiler: options.compile }),
+    ...(options.trees !== undefined && { trees: options.trees }),
+  });
+  // reason is null exactly when the compiled decider decides (compileLoadedSet).
+  const { reason } = compiled;
+  if (reason !== null) {
+    logger.info(
+      { version: set.version, decider: 'wasm', reason },
+      `decisions by cedar-wasm: ${reason}`,
+    );
+    return wasmOnly(wasm, reason, options.rate);
   }
   logger.info({ version: set.version, decider: 'compiled' }, 'decisions by the compiled decider');
-  return judged(options, compiled.decider);
-}
-
-function compileOrExplain(
-  options: DeciderOptions,
-): { decider: CompiledDecider; reason: null } | { decider: null; reason: string } {
-  if (options.compile === undefined) return { decider: null, reason: 'no compiled decider' };
-  try {
-    const out = options.compile(
-      options.set,
-      (request) => options.wasm.authorize(request),
-      options.trees,
-    );
-    if ('unsupported' in out) return { decider: null, reason: out.unsupported };
-    return { decider: out.decider, reason: null };
-  } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    return { decider: null, reason: `the compiler failed: ${message}` };
-  }
+  return judged(options, { decide: (request) => compiled.authorize(request) });
 }
 
 function wasmOnly(wasm: CompiledPolicySet, reason: string, rate: number): LiveDecider {

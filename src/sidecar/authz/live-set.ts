@@ -60,8 +60,8 @@ export interface Activation {
   now: () => Date;
   /** Preparses a set into a slot of the live cedar-wasm instance. */
   compile: typeof compilePolicySetInTurns;
-  /** Compiles a set to plain JavaScript (undefined: cedar-wasm decides). */
-  compileDecider: CompileDecider | undefined;
+  /** Compiles a set to plain JavaScript (compileLoadedSet's `compiler`; undefined: its default). */
+  compileDecider?: CompileDecider;
   crosscheckRate: number;
   counts: CrosscheckCounts;
   /** A set's compiled path was turned off: the decisions it cached must go. */
@@ -105,8 +105,9 @@ export async function activate(
     compiled,
     decider: createLiveDecider({
       set,
+      slot,
       wasm: compiled,
-      compile: activation.compileDecider,
+      ...(activation.compileDecider !== undefined && { compile: activation.compileDecider }),
       ...(loaded.trees !== undefined && { trees: loaded.trees }),
       rate: activation.crosscheckRate,
       logger,

@@ -15,7 +15,6 @@
  * canaries.ts, and store-state.ts (the state they share and its /status view).
  */
 import type { Logger } from '../../common/logger.js';
-import { compileLoadedDecider } from '../../policy/compiled/loaded.js';
 import { compilePolicySetInTurns, onEngineReplaced } from '../../policy/cedar-adapter.js';
 import { readPolicySources } from '../../policy/policy-files.js';
 import type { PolicySources } from '../../policy/policy-files.js';
@@ -97,8 +96,8 @@ export interface PolicyStoreOptions extends WatchOptions {
   /** How often the canaries are decided again, in ms (default 30 000; 0: only on events). */
   canaryEveryMs?: number;
   /**
-   * Compiles a set to plain JavaScript (default: src/policy/compiled's compileLoadedDecider);
-   * a set it refuses is decided by cedar-wasm.
+   * Compiles a set to plain JavaScript (default: compileLoadedSet's, src/policy/compiled's
+   * compileLoadedDecider); a set it refuses is decided by cedar-wasm.
    */
   compileDecider?: CompileDecider;
   /** DECISION_CROSSCHECK_RATE: the share of compiled decisions judged again (default 0.001). */
@@ -186,7 +185,6 @@ async function openState(
     logger,
     now,
     compile: options.compile ?? compilePolicySetInTurns,
-    compileDecider: options.compileDecider ?? compileLoadedDecider,
     crosscheckRate: options.crosscheckRate ?? DEFAULT_CROSSCHECK_RATE,
     counts: { checked: 0, disagreements: 0 },
     onFallback: () => {
@@ -194,6 +192,7 @@ async function openState(
       permissionsCache.clear();
     },
     ...(options.random !== undefined && { random: options.random }),
+    ...(options.compileDecider !== undefined && { compileDecider: options.compileDecider }),
   };
   const live = await activate(activation, await load(dir, sources), slots[0]);
   logWarnings(logger, live.set);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { policyTreesOf } from '../../../../src/policy/cedar-adapter.js';
 import { compileLoadedDecider } from '../../../../src/policy/compiled/loaded.js';
 import {
   buildPolicySet,
@@ -123,5 +124,44 @@ permit (principal, action, resource) when { "a" like "a*" };
     assert.deepEqual(answer, asked.authorize({ ...list, resource: tenant }));
     assert.deepEqual(answer.policies, ['nicknames', 'ok']);
     assert.deepEqual(refused.stats(), { compiled: 0, fallbacks: {} });
+  });
+
+  it('decides with a set preparsed elsewhere, the ESTs read elsewhere and a given compiler (the store)', async () => {
+    const set = await loadPolicySet(shippedPolicies);
+    const preparsed = compileLoadedSet('compiled-loaded-7', set, { engine: 'wasm' });
+    let asked = 0;
+    const wasm = {
+      ...preparsed,
+      authorize: (r: AuthzRequest) => {
+        asked++;
+        return preparsed.authorize(r);
+      },
+    };
+    const trees = policyTreesOf(set.texts);
+    const given: unknown[] = [];
+    const handedBack = compileLoadedSet('never-preparsed', set, {
+      wasm,
+      trees,
+      compiler: (s, fallback, t) => {
+        given.push(s, t);
+        return { decider: { decide: fallback } };
+      },
+    });
+    assert.deepEqual(given, [set, trees]);
+    assert.equal(handedBack.decider, 'compiled');
+    assert.deepEqual(handedBack.authorize(update), preparsed.authorize(update));
+    assert.equal(asked, 1, 'the preparsed set decided what the compiler handed back');
+    assert.deepEqual(
+      handedBack.stats(),
+      { compiled: 0, fallbacks: {} },
+      'a stand-in counts nothing',
+    );
+    const refused = compileLoadedSet('never-preparsed', set, {
+      wasm,
+      compiler: () => ({ unsupported: 'a stand-in refused' }),
+    });
+    assert.deepEqual([refused.decider, refused.reason], ['wasm', 'a stand-in refused']);
+    refused.authorize(update);
+    assert.equal(asked, 2);
   });
 });

@@ -84,6 +84,45 @@ describe('the decider of the live set', () => {
     assert.match(said[0] ?? '', /`like` at policies\/x\.cedar:3:7/);
   });
 
+  it('a compiler that throws leaves the set on cedar-wasm, and the log line says why', async () => {
+    const { logger, lines } = captureLogger();
+    const store = await openStore({
+      logger,
+      compileDecider: () => {
+        throw new Error('boom');
+      },
+    });
+    assert.equal(store.decide(crossTenant).allowed, false);
+    assert.deepEqual(
+      [store.status().decider.engine, store.status().decider.reason],
+      ['wasm', 'the compiler failed: boom'],
+    );
+    assert.match(lines(), /decisions by cedar-wasm: the compiler failed: boom/);
+  });
+
+  it('compiles through compileLoadedSet: the loader ESTs, the live preparsed set as fallback', async () => {
+    const wasm = await openStore({
+      compileDecider: () => ({ unsupported: 'asked for cedar-wasm' }),
+    });
+    const seen: { trees: string[]; fallback: boolean }[] = [];
+    const store = await openStore({
+      compileDecider: (set, fallback, trees) => {
+        seen.push({
+          trees: Object.keys(trees ?? {}).sort(),
+          fallback: fallback(crossTenant).allowed,
+        });
+        return { decider: { decide: fallback } };
+      },
+      crosscheckRate: 0,
+      decisionCacheMax: 0,
+    });
+    assert.deepEqual(seen, [{ trees: store.current().policyIds.slice().sort(), fallback: false }]);
+    const { cached: _a, ...truth } = wasm.decide(crossTenant);
+    const { cached: _b, ...answer } = store.decide(crossTenant);
+    assert.deepEqual(answer, truth);
+    assert.equal(store.status().decider.engine, 'compiled');
+  });
+
   it('a compiled decider that agrees with cedar-wasm keeps deciding; every check is counted', async () => {
     const wasm = await openStore({});
     const truth = wasm.decide(crossTenant);
