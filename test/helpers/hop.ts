@@ -55,6 +55,8 @@ export async function startHop(options: HopOptions = {}): Promise<Hop> {
   let seen = 0;
   const all: RecordedRequest[] = [];
   const conns = { open: 0, closedByClient: 0, closedByHop: 0 };
+  /** Requests held for `delayMs`: cleared by `close`, or a long delay keeps the test process alive. */
+  const delays = new Set<NodeJS.Timeout>();
   const hop: Hop = {
     url: '',
     target: '',
@@ -116,8 +118,13 @@ export async function startHop(options: HopOptions = {}): Promise<Hop> {
           });
           up.end(body);
         };
-        if (forwarded && hop.delayMs > 0) setTimeout(go, hop.delayMs);
-        else go();
+        if (forwarded && hop.delayMs > 0) {
+          const timer = setTimeout(() => {
+            delays.delete(timer);
+            go();
+          }, hop.delayMs);
+          delays.add(timer);
+        } else go();
       });
     },
   );
@@ -136,6 +143,8 @@ export async function startHop(options: HopOptions = {}): Promise<Hop> {
   hop.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   hop.close = () =>
     new Promise<void>((r) => {
+      for (const timer of delays) clearTimeout(timer);
+      delays.clear();
       server.closeAllConnections();
       server.close(() => r());
     });
