@@ -153,15 +153,25 @@ describe('permissions through the fair gate', () => {
   const logger = createLogger('silent');
   const dir = writeWideRolePolicies(ROLES);
   let policies: PolicyStore;
+  /** The same set decided by cedar-wasm (the compiler refuses it, as it would `like`). */
+  let wasmPolicies: PolicyStore;
   const owner = record(OWNER, ['admin'], true);
   const viewer = record(targetId(900), ['viewer']);
   const target = record(targetId(901), ['user', 'role4']);
 
   before(async () => {
     policies = await createPolicyStore({ dir: dir.path, logger, watch: false, pollMs: 0 });
+    wasmPolicies = await createPolicyStore({
+      dir: dir.path,
+      logger,
+      watch: false,
+      pollMs: 0,
+      compileDecider: () => ({ unsupported: 'a test: cedar-wasm decides' }),
+    });
   });
   after(() => {
     policies.close();
+    wasmPolicies.close();
     dir.remove();
   });
 
@@ -179,21 +189,56 @@ describe('permissions through the fair gate', () => {
     };
   }
 
-  const request = (principal: UserRecord, userId: string) => ({
+  const request = (principal: UserRecord, userId: string | undefined) => ({
     res: { writeHead: () => undefined, end: () => undefined } as unknown as ServerResponse,
     ex: { requestId: 'r', startedAt: 0n, principal } as Exchange,
-    route: (matchRoute('GET', `/v1/users/${userId}/permissions`) as { route: RouteSpec }).route,
+    route: (
+      matchRoute('GET', `/v1/users/${userId === undefined ? '' : `${userId}/`}permissions`) as {
+        route: RouteSpec;
+      }
+    ).route,
     tenantId: T,
     userId,
     principal,
   });
 
-  it('makes each uncached decision its own one-unit step in the tenant’s turn, none when cached', async () => {
+  it('decides a compiled set’s answer in one step of the tenant’s turn, costing its decisions, keeping none', async () => {
     policies.dropDecisions();
     const fair = recordingGate();
     const metrics = createSidecarMetrics();
     const deps = {
       policies,
+      directory: directoryOf([owner, target]),
+      enforce: true,
+      metrics,
+      fair,
+    };
+    assert.equal(await answerPermissions(deps, request(owner, target.user.id)), 200);
+    // The gate (users:read, not yet cached), then the answer's R + 4 decisions as one step.
+    assert.deepEqual(fair.steps, [
+      { tenant: T, cost: 1 },
+      { tenant: T, cost: ROLES + 4 },
+    ]);
+    assert.equal(await decisionsWith(metrics, 'source="permissions"'), ROLES + 5);
+    // Asked again: the gate is cached; the answer is decided again (a compiled decision costs
+    // less than its cache key), in one step again.
+    assert.equal(await answerPermissions(deps, request(owner, target.user.id)), 200);
+    assert.deepEqual(fair.steps.slice(2), [{ tenant: T, cost: ROLES + 4 }]);
+    assert.equal(await decisionsWith(metrics, 'source="permissions"'), 2 * (ROLES + 5));
+    // The tenant's answer: list, create, one per role.
+    assert.equal(await answerPermissions(deps, request(owner, undefined)), 200);
+    assert.deepEqual(fair.steps.slice(3), [
+      { tenant: T, cost: 1 },
+      { tenant: T, cost: ROLES + 2 },
+    ]);
+    assert.equal(await decisionsWith(metrics, 'source="permissions"'), 3 * (ROLES + 5) - 2);
+  });
+
+  it('with cedar-wasm deciding, makes each uncached decision its own one-unit step, none when cached', async () => {
+    const fair = recordingGate();
+    const metrics = createSidecarMetrics();
+    const deps = {
+      policies: wasmPolicies,
       directory: directoryOf([owner, target]),
       enforce: true,
       metrics,
