@@ -1,44 +1,42 @@
 /**
  * The permissions answer (`GET /v1/users/{id}/permissions`, `GET /v1/users/permissions`): what
  * the caller may do, asked before the user interface offers it. Each entry is the decision of
- * one concrete request, asked by the one question module (policy/question.ts) and decided by
- * the same live policy store, so the answer cannot disagree with the request it stands for:
- *
- * - read, delete: `GET` / `DELETE /v1/users/{id}`;
- * - rename: `PUT {name}` with a name other than the current one;
- * - change_avatar: `PUT {avatar}` with an avatar other than the current one;
- * - roles.add[X] (X not held): `PUT {roles: current ∪ {X}}`;
- * - roles.remove[X] (X held, in the schema or retired from it): `PUT {roles: current \ {X}}`;
- * - list: `GET /v1/users`; create: `POST /v1/users` with `roles: []`;
- * - new_user_roles[X]: `POST /v1/users` with `roles: [X]`.
+ * one concrete request (permission-entries.ts lists them), asked by the one question module
+ * (policy/question.ts) and decided by the same live policy store, so the answer cannot disagree
+ * with the request it stands for.
  *
  * What one answer costs is bounded: R + 5 decisions for a user (R roles in the schema), R + 3 for
- * the tenant, each counted in `cedargate_decisions_total{source="permissions"}`; they are kept
- * in a decision cache of their own (policy-store.ts), so however many role sets an answer walks,
- * it evicts none of the request path's decisions; and the answer runs as one step of that cost
- * in its tenant's turn (fair-gate.ts), so a tenant asking many gets its share of the sidecar's
- * time, not everyone's. The route's own action (the gate) is decided by the request path's own
+ * the tenant, each counted in `cedargate_decisions_total{source="permissions"}`. Decided by the
+ * compiled decider, they are made directly and kept nowhere (a compiled decision costs less than
+ * its cache keys: a whole answer then costs about what a GET does); decided by cedar-wasm, they
+ * are kept in a decision cache of their own (policy-store.ts). Either way, however many role
+ * sets an answer walks, it evicts none of the request path's decisions; and the answer runs as
+ * steps of that cost in its tenant's turn (fair-gate.ts), a few decisions each, so a tenant
+ * asking many gets its share of the sidecar's time, not everyone's, and no answer holds the
+ * event loop at once. The route's own action (the gate) is decided by the request path's own
  * step (decide-or-deny.ts): counted, seen by the candidate set, recorded for `policy replay`.
  */
 import type { ServerResponse } from 'node:http';
-import type { NewUser, UserPatch } from '../common/user.js';
-import { checkRoles } from '../common/validate.js';
-import { CedargateError, NotFoundError } from '../errors.js';
-import { avatarDigestOf } from '../policy/context.js';
+import { NotFoundError } from '../errors.js';
 import type { AuthzRequest, Decision, UsersAction } from '../policy/types.js';
 import type { DecisionSource } from './authz/decision-cache.js';
 import type { CheckedRequest } from './decide-and-forward.js';
-import type { PolicyStore } from './authz/policy-store.js';
-import {
-  decideFairly,
-  decideOrDeny,
-  denialOf,
-  requestOfAsk,
-  type DecideDeps,
-} from './decide-or-deny.js';
+import type { DirectDecider, PolicyStore } from './authz/policy-store.js';
+import { decideFairly, decideOrDeny, type DecideDeps } from './decide-or-deny.js';
 import type { UserDirectory } from './directory.js';
+import {
+  decideEach,
+  unansweredTenant,
+  unansweredUser,
+  type AnswerFrame,
+  type TenantPermissions,
+  type Unanswered,
+  type UserPermissions,
+} from './permission-entries.js';
 import { REQUEST_ID_HEADER } from './request-id.js';
 import type { UserRecord } from './user-facts.js';
+
+export type { Permission, TenantPermissions, UserPermissions } from './permission-entries.js';
 
 /** What answering needs of the sidecar: the live policies, the users, ENFORCE, the metrics. */
 export interface PermissionsDeps extends DecideDeps {
@@ -61,6 +59,13 @@ export function permissionsCost(roles: number, kind: 'user' | 'tenant'): number 
 }
 
 /**
+ * Compiled decisions made in one step of the tenant's turn: a few µs each, so a step stays well
+ * under one cedar-wasm decision (or a cold verification), and other tenants' work runs between
+ * an answer's steps.
+ */
+export const DECISIONS_PER_STEP = 8;
+
+/**
  * A permissions route after the head's checks (credential, tenant, route, no body): the parts of
  * a checked request it needs, the principal as authenticated at the head.
  */
@@ -71,6 +76,8 @@ export type PermissionsRequest = Pick<
 
 /** Where a permissions answer's own decisions are kept and counted. */
 const SOURCE: DecisionSource = 'permissions';
+
+type Answer = UserPermissions | TenantPermissions;
 
 /**
  * Answers a permissions route, in the contract's order after the body: the target user (404),
@@ -92,18 +99,49 @@ export async function answerPermissions(
   // and costs one decision, not the answer's twenty-five.
   const gate = { action: r.route.action, tenantId, principal: principal.user, target };
   await decideOrDeny(deps, { ...gate, ex: r.ex, input: undefined, source: SOURCE });
-  if (deps.fair !== undefined) await decideInTurns(deps, r, target);
+  const answer = await decideAnswer(deps, r, target);
+  return sendPermissions(r.res, answer, { [REQUEST_ID_HEADER]: r.ex.requestId });
+}
+
+/**
+ * The answer's entries decided, in the tenant's turn when there is a gate: by the compiled
+ * decider, a few per step and kept nowhere; by cedar-wasm, each uncached one a step of its own,
+ * kept in the permissions cache, the answer then made from that cache.
+ */
+async function decideAnswer(
+  deps: PermissionsDeps,
+  r: PermissionsRequest,
+  target: UserRecord | undefined,
+): Promise<Answer> {
   const hooks: AnswerHooks = {
     onDecision: (action, d) => {
       deps.metrics.countDecision(action, d.allowed ? 'allow' : 'deny', d.cached, SOURCE);
     },
     defaultDenyNotice: deps.defaultDenyNotice,
   };
-  const answer =
+  const { policies, enforce } = deps;
+  const atOnce = (): Answer =>
     target === undefined
-      ? tenantPermissions(deps.policies, deps.enforce, tenantId, principal, hooks)
-      : userPermissions(deps.policies, deps.enforce, tenantId, principal, target, hooks);
-  return sendPermissions(r.res, answer, { [REQUEST_ID_HEADER]: r.ex.requestId });
+      ? tenantPermissions(policies, enforce, r.tenantId, r.principal, hooks)
+      : userPermissions(policies, enforce, r.tenantId, r.principal, target, hooks);
+  const { fair } = deps;
+  if (fair === undefined) return atOnce();
+  const direct = policies.directDecider?.();
+  if (direct === undefined) {
+    await decideInTurns(deps, r, target);
+    return atOnce();
+  }
+  const frame = frameOf(r, direct, enforce);
+  const laid = target === undefined ? unansweredTenant(frame) : unansweredUser(frame, target);
+  const decide = counted(direct.decide, hooks.onDecision);
+  for (let i = 0; i < laid.pending.length; i += DECISIONS_PER_STEP) {
+    const part = laid.pending.slice(i, i + DECISIONS_PER_STEP);
+    await fair.run(r.tenantId, part.length, () =>
+      decideEach(part, decide, hooks.defaultDenyNotice),
+    );
+  }
+  // One answer, one set: a set that went live between the steps answers it all, at once.
+  return policies.current().version === direct.version ? laid.answer : atOnce();
 }
 
 /**
@@ -117,67 +155,23 @@ async function decideInTurns(
   r: PermissionsRequest,
   target: UserRecord | undefined,
 ): Promise<void> {
-  const asked: AuthzRequest[] = [];
-  const roles = deps.policies.current().roles;
-  const ask = askerOf(roles, r.tenantId, r.principal, target, undefined, (q) => {
-    asked.push(q);
-    return RECORDED;
-  });
-  if (target === undefined) tenantEntries(ask, deps.policies.current().roles);
-  else userEntries(ask, deps.policies.current().roles, target);
-  for (const request of asked) await decideFairly(deps, r.tenantId, request, SOURCE);
+  const frame = frameOf(r, deps.policies.current(), deps.enforce);
+  const laid = target === undefined ? unansweredTenant(frame) : unansweredUser(frame, target);
+  for (const { request } of laid.pending) await decideFairly(deps, r.tenantId, request, SOURCE);
 }
 
-/** What a question is answered while its request is only being listed. */
-const RECORDED: Decision = Object.freeze({
-  allowed: true,
-  policies: [],
-  notices: [],
-  errors: [],
-  cached: false,
-});
+/** The roles and the version of the set that decides an answer. */
+type DecidingSet = Pick<DirectDecider, 'roles' | 'version'>;
 
-/** One "may I?": yes, or no with what a 403 (or a 422) would say. */
-export interface Permission {
-  allowed: boolean;
-  /** When denied by the policies: the 403's `notices` and `details.policies`. */
-  notices?: string[];
-  policies?: string[];
-  /** When the request would fail before the policies (e.g. `invalid_roles`): its error code. */
-  code?: string;
+function frameOf(
+  { tenantId, principal }: Pick<PermissionsRequest, 'tenantId' | 'principal'>,
+  set: DecidingSet,
+  enforced: boolean,
+): AnswerFrame {
+  return { tenantId, principal, known: set.roles, version: set.version, enforced };
 }
 
-/** What the caller may do to one user. */
-export interface UserPermissions {
-  tenant_id: string;
-  principal_id: string;
-  user_id: string;
-  /** The live policy set that decided (`/status`'s version). */
-  policy_version: string;
-  /** false in shadow mode: a "no" is then logged and forwarded marked, not refused. */
-  enforced: boolean;
-  actions: { read: Permission; rename: Permission; change_avatar: Permission; delete: Permission };
-  roles: { add: Record<string, Permission>; remove: Record<string, Permission> };
-}
-
-/** What the caller may do in its tenant. */
-export interface TenantPermissions {
-  tenant_id: string;
-  principal_id: string;
-  policy_version: string;
-  enforced: boolean;
-  actions: { list: Permission; create: Permission };
-  new_user_roles: Record<string, Permission>;
-}
-
-/** A tiny PNG: an avatar other than the current one, when the current one is not this. */
-const AVATAR_A =
-  'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=';
-const AVATAR_B =
-  'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==';
-const DIGEST_A = avatarDigestOf(AVATAR_A);
-
-/** The answer for one target user, as the caller `principal` asks it. */
+/** The answer for one target user, as the caller `principal` asks it, decided at once. */
 export function userPermissions(
   policies: PolicyStore,
   enforce: boolean,
@@ -186,23 +180,9 @@ export function userPermissions(
   target: UserRecord,
   hooks: AnswerHooks = {},
 ): UserPermissions {
-  const known = policies.current().roles;
-  const ask = askerOf(
-    known,
-    tenantId,
-    principal,
-    target,
-    hooks.defaultDenyNotice,
-    entryDecider(policies, hooks.onDecision),
+  return decidedAtOnce(policies, hooks, (set) =>
+    unansweredUser(frameOf({ tenantId, principal }, set, enforce), target),
   );
-  return {
-    tenant_id: tenantId,
-    principal_id: principal.user.id,
-    user_id: target.user.id,
-    policy_version: policies.current().version,
-    enforced: enforce,
-    ...userEntries(ask, known, target),
-  };
 }
 
 /** The tenant-level answer: list, create, and each role a new user may be given. */
@@ -213,113 +193,45 @@ export function tenantPermissions(
   principal: UserRecord,
   hooks: AnswerHooks = {},
 ): TenantPermissions {
-  const known = policies.current().roles;
-  const ask = askerOf(
-    known,
-    tenantId,
-    principal,
-    undefined,
-    hooks.defaultDenyNotice,
-    entryDecider(policies, hooks.onDecision),
+  return decidedAtOnce(policies, hooks, (set) =>
+    unansweredTenant(frameOf({ tenantId, principal }, set, enforce)),
   );
-  return {
-    tenant_id: tenantId,
-    principal_id: principal.user.id,
-    policy_version: policies.current().version,
-    enforced: enforce,
-    ...tenantEntries(ask, known),
-  };
-}
-
-/** How an entry is decided: by the live store, counted as `permissions`, told to `onDecision`. */
-function entryDecider(
-  policies: PolicyStore,
-  onDecision: OnDecision | undefined,
-): (request: AuthzRequest) => Decision {
-  return (request) => {
-    const decision = policies.decide(request, SOURCE);
-    onDecision?.(request.action, decision);
-    return decision;
-  };
-}
-
-/** One entry's question: the concrete request it stands for, answered as a {@link Permission}. */
-type Asker = (action: UsersAction, input?: UserPatch | NewUser) => Permission;
-
-/** The entries of a user's answer, each the request it stands for. */
-function userEntries(
-  ask: Asker,
-  known: readonly string[],
-  target: UserRecord,
-): Pick<UserPermissions, 'actions' | 'roles'> {
-  const current = target.user.roles;
-  const add: Record<string, Permission> = {};
-  const remove: Record<string, Permission> = {};
-  for (const role of known) {
-    if (current.includes(role))
-      remove[role] = ask('users:update', { roles: without(current, role) });
-    else add[role] = ask('users:update', { roles: [...current, role] });
-  }
-  // A role retired from the schema that the user still holds: dropping it is a PUT too, and
-  // the answer says what that PUT does (it confers nothing, so the policies do not see it go).
-  for (const role of current) {
-    if (!known.includes(role))
-      remove[role] = ask('users:update', { roles: without(current, role) });
-  }
-  return {
-    actions: {
-      read: ask('users:read'),
-      rename: ask('users:update', { name: `${target.user.name} (renamed)` }),
-      change_avatar: ask('users:update', { avatar: otherAvatar(target) }),
-      delete: ask('users:delete'),
-    },
-    roles: { add, remove },
-  };
-}
-
-/** The entries of a tenant's answer. */
-function tenantEntries(
-  ask: Asker,
-  known: readonly string[],
-): Pick<TenantPermissions, 'actions' | 'new_user_roles'> {
-  const create = (roles: string[]): Permission => ask('users:create', newUser(roles));
-  const new_user_roles: Record<string, Permission> = {};
-  for (const role of known) new_user_roles[role] = create([role]);
-  return { actions: { list: ask('users:list'), create: create([]) }, new_user_roles };
 }
 
 /**
- * Asks each entry as the request path would: the roles checked first (a 422 is not a policy's
- * answer), then the question decided by `decide`.
+ * An answer laid out and decided in one synchronous step, so on one set: by its compiled
+ * decider directly, uncached (a compiled decision costs less than its cache keys), or by the
+ * store through the permissions cache; each decision told to `onDecision`.
  */
-function askerOf(
-  known: readonly string[],
-  tenantId: string,
-  principal: UserRecord,
-  target: UserRecord | undefined,
-  defaultDenyNotice: string | undefined,
+function decidedAtOnce<A>(
+  policies: PolicyStore,
+  hooks: AnswerHooks,
+  layOut: (set: DecidingSet) => Unanswered<A>,
+): A {
+  const direct = policies.directDecider?.();
+  const set = direct ?? policies.current();
+  const decide = direct?.decide ?? ((request: AuthzRequest) => policies.decide(request, SOURCE));
+  const laid = layOut(set);
+  decideEach(laid.pending, counted(decide, hooks.onDecision), hooks.defaultDenyNotice);
+  return laid.answer;
+}
+
+function counted(
   decide: (request: AuthzRequest) => Decision,
-): Asker {
-  return (action, input) => {
-    if (input?.roles !== undefined) {
-      try {
-        checkRoles(input.roles, known);
-      } catch (err) {
-        if (err instanceof CedargateError) return { allowed: false, code: err.code };
-        throw err;
-      }
-    }
-    const request = requestOfAsk({ action, tenantId, principal: principal.user, target, input });
+  onDecision: OnDecision | undefined,
+): (request: AuthzRequest) => Decision {
+  if (onDecision === undefined) return decide;
+  return (request) => {
     const decision = decide(request);
-    if (decision.allowed) return { allowed: true };
-    return { allowed: false, ...denialOf(decision, defaultDenyNotice) };
+    onDecision(request.action, decision);
+    return decision;
   };
 }
 
 /** Writes a permissions answer: 200 JSON, never cached (it changes with roles and policies). */
 export function sendPermissions(
   res: ServerResponse,
-  answer: UserPermissions | TenantPermissions,
+  answer: Answer,
   headers: Record<string, string>,
 ): number {
   const payload = JSON.stringify(answer);
@@ -331,17 +243,4 @@ export function sendPermissions(
   });
   res.end(payload);
   return 200;
-}
-
-function without(roles: readonly string[], role: string): string[] {
-  return roles.filter((r) => r !== role);
-}
-
-function otherAvatar(target: UserRecord): string {
-  // Only whether the avatar changes reaches the policies; any other image stands for all.
-  return target.user.avatar_digest === DIGEST_A ? AVATAR_B : AVATAR_A;
-}
-
-function newUser(roles: string[]): NewUser {
-  return { name: 'new user', email: 'new@example.invalid', roles };
 }

@@ -24,7 +24,7 @@ import type { AuthzRequest, Decision } from '../../policy/types.js';
 import { checkCanaries } from './canaries.js';
 import { createDecisionCache, type DecisionCache, type DecisionSource } from './decision-cache.js';
 import { createIsolatedLoader, type LoadedForStore } from './isolated-engine.js';
-import { cachedDecision, decideOn } from './live-decisions.js';
+import { cachedDecision, decideOn, directDeciderOf, type DirectDecider } from './live-decisions.js';
 import type { CompileDecider, CrosscheckCounts } from './decider.js';
 import { activate, logWarnings, type Activation, type PolicySnapshot } from './live-set.js';
 import { reloadInOrder } from './policy-reload.js';
@@ -40,6 +40,7 @@ import {
 export { loadPolicySet, PolicyLoadError, formatProblem, createIsolatedLoader };
 export type { LoadedPolicySet, PolicyInfo, PolicyProblem };
 export type { PolicySnapshot } from './live-set.js';
+export type { DirectDecider } from './live-decisions.js';
 export type { EngineHealth, PolicyStatus, ReloadResult } from './store-state.js';
 export type { CompileDecider, CompiledDecider, DeciderStatus } from './decider.js';
 
@@ -57,6 +58,13 @@ export interface PolicyStore {
    * caller then waits for its tenant's turn before paying for the decision (fair-scheduler.ts).
    */
   cached(request: AuthzRequest, source?: DecisionSource): Decision | undefined;
+  /**
+   * The live set's own decider, uncached, when its decisions cost less than a cache look-up
+   * would (the compiled decider: a few µs, and no key to build); undefined when cedar-wasm
+   * decides the set (each of its decisions is worth keeping). Bound to the set live now: a
+   * permissions answer decides all its entries with it in one synchronous step, on one set.
+   */
+  directDecider?(): DirectDecider | undefined;
   /** Re-reads the directory; `reason` is logged (e.g. 'SIGHUP', 'watch', 'poll'). Never throws. */
   reload(reason: string): Promise<ReloadResult>;
   status(): PolicyStatus;
@@ -143,6 +151,7 @@ export async function createPolicyStore(options: PolicyStoreOptions): Promise<Po
     // state.live is read once per call: this request sees this set, whatever happens next
     decide: (request, source) => decideOn(state.live, request, cacheOf(state, source)),
     cached: (request, source) => cachedDecision(state.live, request, cacheOf(state, source)),
+    directDecider: () => directDeciderOf(state.live),
     reload,
     status: () => statusOf(state),
     dropDecisions: () => {

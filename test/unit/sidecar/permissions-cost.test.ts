@@ -7,7 +7,9 @@
  * the verifier, the directory and the forwarder.
  */
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import type { Server, ServerResponse } from 'node:http';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createLogger } from '../../../src/common/logger.js';
 import { createPolicyStore, type PolicyStore } from '../../../src/sidecar/authz/policy-store.js';
@@ -15,7 +17,12 @@ import { createSidecarMetrics, type SidecarMetrics } from '../../../src/sidecar/
 import { CedargateError } from '../../../src/errors.js';
 import type { Exchange } from '../../../src/sidecar/decision-log.js';
 import type { FairGate } from '../../../src/sidecar/fair-gate.js';
-import { answerPermissions } from '../../../src/sidecar/permissions.js';
+import {
+  answerPermissions,
+  DECISIONS_PER_STEP,
+  userPermissions,
+  type UserPermissions,
+} from '../../../src/sidecar/permissions.js';
 import { matchRoute, type RouteSpec } from '../../../src/sidecar/routes.js';
 import type { Forwarder } from '../../../src/sidecar/proxy.js';
 import type { UserRecord } from '../../../src/sidecar/user-facts.js';
@@ -35,6 +42,29 @@ const TARGETS = 40;
 
 const record = recordOf;
 const targetId = (i: number): string => `DDDDDDDD-0000-4000-8000-${String(i).padStart(12, '0')}`;
+
+/** A forbid that names role4: a set that decides role4's entry otherwise. */
+const ROLE4_KEPT = `@id("role4-kept")
+@notice("role4 is granted by hand.")
+forbid (
+  principal,
+  action == Cedargate::Action::"users:update",
+  resource is Cedargate::User
+)
+when { context.rolesAdded.contains(Cedargate::Role::"role4") };
+`;
+
+/** A response that keeps what was written. */
+function capture(): ServerResponse & { text?: string } {
+  const out = {
+    writeHead: () => out,
+    end(text: string) {
+      out.text = text;
+      return out;
+    },
+  } as unknown as ServerResponse & { text?: string };
+  return out;
+}
 
 /** Answers every forwarded request 200 without a backend. */
 const okForwarder: Forwarder = {
@@ -153,15 +183,25 @@ describe('permissions through the fair gate', () => {
   const logger = createLogger('silent');
   const dir = writeWideRolePolicies(ROLES);
   let policies: PolicyStore;
+  /** The same set decided by cedar-wasm (the compiler refuses it, as it would `like`). */
+  let wasmPolicies: PolicyStore;
   const owner = record(OWNER, ['admin'], true);
   const viewer = record(targetId(900), ['viewer']);
   const target = record(targetId(901), ['user', 'role4']);
 
   before(async () => {
     policies = await createPolicyStore({ dir: dir.path, logger, watch: false, pollMs: 0 });
+    wasmPolicies = await createPolicyStore({
+      dir: dir.path,
+      logger,
+      watch: false,
+      pollMs: 0,
+      compileDecider: () => ({ unsupported: 'a test: cedar-wasm decides' }),
+    });
   });
   after(() => {
     policies.close();
+    wasmPolicies.close();
     dir.remove();
   });
 
@@ -179,21 +219,99 @@ describe('permissions through the fair gate', () => {
     };
   }
 
-  const request = (principal: UserRecord, userId: string) => ({
+  const request = (principal: UserRecord, userId: string | undefined) => ({
     res: { writeHead: () => undefined, end: () => undefined } as unknown as ServerResponse,
     ex: { requestId: 'r', startedAt: 0n, principal } as Exchange,
-    route: (matchRoute('GET', `/v1/users/${userId}/permissions`) as { route: RouteSpec }).route,
+    route: (
+      matchRoute('GET', `/v1/users/${userId === undefined ? '' : `${userId}/`}permissions`) as {
+        route: RouteSpec;
+      }
+    ).route,
     tenantId: T,
     userId,
     principal,
   });
 
-  it('makes each uncached decision its own one-unit step in the tenant’s turn, none when cached', async () => {
+  it('decides a compiled set’s answer a few decisions to a step of the tenant’s turn, keeping none', async () => {
     policies.dropDecisions();
     const fair = recordingGate();
     const metrics = createSidecarMetrics();
     const deps = {
       policies,
+      directory: directoryOf([owner, target]),
+      enforce: true,
+      metrics,
+      fair,
+    };
+    assert.equal(await answerPermissions(deps, request(owner, target.user.id)), 200);
+    // The gate (users:read, not yet cached), then the answer's R + 4 decisions, a few a step.
+    const answerSteps = (decisions: number) =>
+      Array.from({ length: Math.ceil(decisions / DECISIONS_PER_STEP) }, (_, i) => ({
+        tenant: T,
+        cost: Math.min(DECISIONS_PER_STEP, decisions - i * DECISIONS_PER_STEP),
+      }));
+    assert.ok(ROLES + 4 > DECISIONS_PER_STEP, 'an answer takes more than one step');
+    assert.deepEqual(fair.steps, [{ tenant: T, cost: 1 }, ...answerSteps(ROLES + 4)]);
+    assert.equal(await decisionsWith(metrics, 'source="permissions"'), ROLES + 5);
+    // Asked again: the gate is cached; the answer is decided again (a compiled decision costs
+    // less than its cache key), in the same steps.
+    let seen = fair.steps.length;
+    assert.equal(await answerPermissions(deps, request(owner, target.user.id)), 200);
+    assert.deepEqual(fair.steps.slice(seen), answerSteps(ROLES + 4));
+    assert.equal(await decisionsWith(metrics, 'source="permissions"'), 2 * (ROLES + 5));
+    // The tenant's answer: list, create, one per role.
+    seen = fair.steps.length;
+    assert.equal(await answerPermissions(deps, request(owner, undefined)), 200);
+    assert.deepEqual(fair.steps.slice(seen), [{ tenant: T, cost: 1 }, ...answerSteps(ROLES + 2)]);
+    assert.equal(await decisionsWith(metrics, 'source="permissions"'), 3 * (ROLES + 5) - 2);
+  });
+
+  it('answers on the set live at its end when a reload lands between its steps', async () => {
+    const own = writeWideRolePolicies(ROLES);
+    const store = await createPolicyStore({ dir: own.path, logger, watch: false, pollMs: 0 });
+    try {
+      let steps = 0;
+      const fair: Pick<FairGate, 'run'> = {
+        async run(_tenant, _cost, work) {
+          // Between the answer's first and second step, a set that forbids granting role4.
+          if (++steps === 3) {
+            writeFileSync(join(own.path, 'role4.cedar'), ROLE4_KEPT);
+            assert.equal(await store.reload('test'), 'success');
+          }
+          return work();
+        },
+      };
+      const before = store.current().version;
+      const res = capture();
+      const deps = {
+        policies: store,
+        directory: directoryOf([owner, target, viewer]),
+        enforce: true,
+        metrics: createSidecarMetrics(),
+        fair,
+      };
+      assert.equal(await answerPermissions(deps, { ...request(owner, viewer.user.id), res }), 200);
+      assert.ok(steps > 3, `${steps} steps`);
+      const answer = JSON.parse(res.text ?? '') as UserPermissions;
+      assert.notEqual(answer.policy_version, before);
+      assert.equal(answer.policy_version, store.current().version);
+      assert.deepEqual(answer.roles.add['role4'], {
+        allowed: false,
+        notices: ['role4 is granted by hand.'],
+        policies: ['role4-kept'],
+      });
+      assert.deepEqual(answer, userPermissions(store, true, T, owner, viewer));
+    } finally {
+      store.close();
+      own.remove();
+    }
+  });
+
+  it('with cedar-wasm deciding, makes each uncached decision its own one-unit step, none when cached', async () => {
+    const fair = recordingGate();
+    const metrics = createSidecarMetrics();
+    const deps = {
+      policies: wasmPolicies,
       directory: directoryOf([owner, target]),
       enforce: true,
       metrics,
