@@ -109,11 +109,9 @@ import { toPolicyEst, type PolicyEst } from './est.js';
 import {
   actionGroupsOf,
   entityAttributesOf,
-  shapesOf,
   toSchemaJson,
   type SchemaJson,
   type SchemaNamespace,
-  type SchemaShapes,
 } from './schema-json.js';
 import { splitPolicies } from './text-scanners.js';
 import type { ParsedSchema } from './types.js';
@@ -155,18 +153,6 @@ export function resolveSchema(
     namespaces[ns] = { entityTypes, entityAttributes };
   }
   return { ok: true, namespaces, json };
-}
-
-/** Cedar's resolved JSON form of schema text, typed. Throws if the schema does not parse. */
-export function schemaJsonOf(schemaText: string): SchemaJson {
-  const answer = cedar.schemaToJsonWithResolvedTypes(schemaText);
-  if (answer.type !== 'success') throw new Error(joinMessages(answer.errors));
-  return toSchemaJson(answer.json);
-}
-
-/** The shapes a schema declares, names fully qualified. Throws if the schema does not parse. */
-export function schemaShapesOf(schemaText: string): SchemaShapes {
-  return shapesOf(schemaJsonOf(schemaText));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -402,12 +388,11 @@ export async function compilePolicySetInTurns(
 /** The fitted call shape of `policies` under `schema`, from each policy's EST. */
 export function callShapeFor(schema: ParsedSchema, policies: Record<string, string>): CallShape {
   const trees = policyTreesOf(policies);
-  const json = schemaJsonOf(schema.text);
-  const tenant = shapesOf(json).entities[schema.types.tenant];
+  const tenant = schema.shapes.entities[schema.types.tenant];
   return callShapeOf(trees, {
     actionType: schema.types.action,
     actions: Object.keys(schema.entityAttributes),
-    groups: actionGroupsOf(json),
+    groups: actionGroupsOf(schema.json),
     // An undeclared Tenant is not one the adapter can reason about: keep the full form.
     tenantHasData: tenant === undefined || tenant.tags || Object.keys(tenant.attributes).length > 0,
   });

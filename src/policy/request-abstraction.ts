@@ -9,7 +9,7 @@
  * The abstraction therefore keeps literal ids concrete and replaces every other id by its
  * equality class: the order in which it first appears in the request.
  */
-import { entityLiteralsOf, schemaShapesOf } from './cedar-adapter.js';
+import { entityLiteralsOf } from './cedar-adapter.js';
 import type { SchemaType } from './cedar-adapter.js';
 import type { LoadedPolicySet } from './policy-set.js';
 import type { AuthzRequest, ParsedSchema } from './types.js';
@@ -54,7 +54,7 @@ export function collectLiterals(...sets: LoadedPolicySet[]): PolicyLiterals {
  *   the context would be an id outside the key's classes), anywhere inside sets and records.
  */
 export function abstractionRefusal(schema: ParsedSchema): string | null {
-  const shapes = schemaShapesOf(schema.text);
+  const { shapes } = schema;
   const { user, tenant, role } = schema.types;
   const userShape = shapes.entities[user];
   const tenantShape = shapes.entities[tenant];

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveSchema } from './cedar-adapter.js';
 import type { CedarProblem } from './cedar-adapter.js';
+import { shapesOf } from './schema-json.js';
 import type { ParsedSchema } from './types.js';
 
 /** The schema's file name inside POLICY_DIR. */
@@ -16,7 +17,8 @@ export const SCHEMA_FILE = 'schema.cedarschema';
 
 /**
  * Parses a schema in Cedar syntax. It must declare the `User`, `Tenant` and `Role` entity types
- * in one namespace; the first such namespace (by name) is the one cedargate speaks.
+ * in one namespace; the first such namespace (by name) is the one cedargate speaks. Cedar
+ * converts the text here and nowhere else: the answer keeps the typed JSON and its shapes.
  */
 export function parseSchema(
   text: string,
@@ -32,6 +34,8 @@ export function parseSchema(
       ok: true,
       schema: {
         text,
+        json: resolved.json,
+        shapes: shapesOf(resolved.json),
         roles: [...roleEnum],
         types: {
           user: qualify('User'),

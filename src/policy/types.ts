@@ -2,6 +2,7 @@
  * The authorization model as the sidecar sees it: who asks, what for, on what, with which
  * context, and the answer. Project types only: the Cedar adapter converts them at its edge.
  */
+import type { SchemaJson, SchemaShapes } from './schema-json.js';
 
 /** One Cedar action per route of the users API (contract §3, §5). */
 export type UsersAction =
@@ -76,9 +77,17 @@ export interface Decision {
 export type ContextAttributeKind =
   { kind: 'entity'; type: string } | { kind: 'entitySet'; type: string };
 
-/** A schema that parsed, with what the engine needs to build requests for it (schema.ts). */
+/**
+ * A schema that parsed, with what the engine needs to build requests for it (schema.ts). Only
+ * schema.ts's `parseSchema` makes one: Cedar converts the text once, there, and every module that
+ * reads the schema's declarations reads `json` or `shapes` instead of asking Cedar again.
+ */
 export interface ParsedSchema {
   text: string;
+  /** Cedar's resolved JSON form of `text`, typed (schema-json.ts). */
+  json: SchemaJson;
+  /** The attributes of each entity type and each action's context, names fully qualified. */
+  shapes: SchemaShapes;
   /** The `Role` enum, in declaration order. */
   roles: string[];
   /** Fully qualified entity type names, e.g. `Cedargate::User`. */

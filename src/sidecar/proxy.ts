@@ -4,7 +4,13 @@
  * validated and decided, the verified tenant and subject, the sidecar's trust header, and an
  * allowlist of client headers. Everything else the client sent is dropped here.
  */
-import type { Agent, ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
+import type {
+  Agent,
+  ClientRequest,
+  IncomingHttpHeaders,
+  IncomingMessage,
+  ServerResponse,
+} from 'node:http';
 import { createProxyMiddleware, type Plugin } from 'http-proxy-middleware';
 import { UpstreamTimeoutError, UpstreamUnavailableError, type CedargateError } from '../errors.js';
 import {
@@ -105,11 +111,6 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       return new Promise<ForwardOutcome>((resolve) => {
         const state = track(inflight, req, plan, resolve);
         req.url = plan.path;
-        // http-proxy skips its 'proxyReq' hook (where everything above is set) when the outgoing
-        // request carries `Expect`: the client's headers would go out as sent, without the
-        // verified identity, and without the decided body. node already answered the client's
-        // 100-continue; the expectation is hop-by-hop and never goes further.
-        delete req.headers.expect;
         void middleware(req, res, (err?: unknown) =>
           state.settle({
             kind: 'failed',
@@ -148,6 +149,13 @@ function track(
   resolve: (o: ForwardOutcome) => void,
 ): InFlight {
   let settled = false;
+  // While the forward runs, http-proxy sees only the client headers that may go out: it copies
+  // req.headers into the outgoing request, which checks each one, and writeRequest then removed
+  // the rest (a GET's Authorization alone is a ~600-byte token checked character by character).
+  // The pipeline gets its own headers back before it hears the outcome: a write decided again
+  // after a 412 authenticates the client again from them.
+  const clientHeaders = req.headers;
+  req.headers = forwardedHeadersOf(clientHeaders);
   const state: InFlight = {
     plan,
     timedOut: false,
@@ -156,11 +164,26 @@ function track(
       if (settled) return;
       settled = true;
       inflight.delete(req);
+      req.headers = clientHeaders;
       resolve(o);
     },
   };
   inflight.set(req, state);
   return state;
+}
+
+/**
+ * The allowlisted client headers and Host (http-proxy rewrites it to the backend's). Never
+ * `Expect`: http-proxy skips its 'proxyReq' hook (where the identity and the decided body are set)
+ * when the outgoing request carries one, and the client's headers would go out as sent. node
+ * already answered the client's 100-continue; the expectation is hop-by-hop and goes no further.
+ */
+function forwardedHeadersOf(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const kept: IncomingHttpHeaders = {};
+  for (const name in headers) {
+    if (name === 'host' || FORWARDED_CLIENT_HEADERS.has(name)) kept[name] = headers[name];
+  }
+  return kept;
 }
 
 /** The outgoing request: allowlisted client headers, the verified identity, the decided body. */
@@ -246,28 +269,51 @@ function responseHeadersOf(
   return headers;
 }
 
-/** The answer piped through as it arrives. */
+/**
+ * Answers of at most this many declared bytes (a user, an error) are read whole and sent in one
+ * write; larger or undeclared ones (a page of users) are piped as they arrive, so that a slow
+ * client never makes the sidecar hold a whole page.
+ */
+const WHOLE_ANSWER_MAX_BYTES = 64 * 1024;
+
+/**
+ * The answer on to the client: a small one read whole and sent with its head in one `end`, which
+ * spares the pipe's listeners and the separate write and end of every GET; else piped through.
+ */
 function streamReply(reply: Reply): void {
+  const { proxyRes, res, status } = reply;
+  if (Number(proxyRes.headers['content-length']) <= WHOLE_ANSWER_MAX_BYTES) {
+    readWhole(proxyRes, (body) => respond(reply, () => sendWhole(res, status, reply, body)));
+    return;
+  }
   respond(reply, () => {
-    reply.res.writeHead(reply.status, reply.headers);
-    reply.proxyRes.pipe(reply.res);
+    res.writeHead(status, reply.headers);
+    proxyRes.pipe(res);
   });
 }
 
 /** The answer read whole, handed to `beforeRespond`, then sent. */
 function bufferReply(reply: Reply, beforeRespond: NonNullable<ForwardPlan['beforeRespond']>): void {
-  const { proxyRes, status } = reply;
+  const { proxyRes, res, status } = reply;
+  readWhole(proxyRes, (body) =>
+    after(beforeRespond(status, { etag: etagOf(proxyRes), body }), () =>
+      respond(reply, () => sendWhole(res, status, reply, body)),
+    ),
+  );
+}
+
+/** The body of `proxyRes` once it has all arrived (a failure halfway is the 'error' hook's). */
+function readWhole(proxyRes: IncomingMessage, then: (body: Buffer) => void): void {
   const chunks: Buffer[] = [];
   proxyRes.on('data', (c: Buffer) => chunks.push(c));
-  proxyRes.on('end', () => {
-    const body = Buffer.concat(chunks);
-    after(beforeRespond(status, { etag: etagOf(proxyRes), body }), () =>
-      respond(reply, () => {
-        reply.res.writeHead(status, reply.headers);
-        reply.res.end(body);
-      }),
-    );
-  });
+  proxyRes.on('end', () =>
+    then(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)),
+  );
+}
+
+function sendWhole(res: ServerResponse, status: number, reply: Reply, body: Buffer): void {
+  res.writeHead(status, reply.headers);
+  res.end(body);
 }
 
 /**

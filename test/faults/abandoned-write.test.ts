@@ -11,7 +11,8 @@ import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import type { User } from '../../src/common/user.js';
 import { waitFor } from '../helpers/net.js';
-import { startStack, type Stack } from '../helpers/stack.js';
+import type { Stack } from '../helpers/stack.js';
+import { startTenantStack } from '../helpers/tenant-stack.js';
 
 /** Far above any answer here: a later write that takes this long is stuck behind the first. */
 const STUCK_MS = 10_000;
@@ -19,16 +20,13 @@ const STUCK_MS = 10_000;
 describe('a write abandoned by its client while the backend holds it', () => {
   let s: Stack;
   let tenant: string;
-  let owner: User;
   let uma: User;
   let tok: string;
 
   before(async () => {
-    s = await startStack();
-    const a = await s.createTenant('acme');
-    [tenant, owner] = [a.tenantId, a.owner];
-    tok = await s.token(tenant, owner.id);
-    uma = await s.createUser(tenant, tok, 'Uma', ['user']);
+    const t = await startTenantStack('acme');
+    ({ stack: s, tenantId: tenant, ownerToken: tok } = t);
+    [{ user: uma }] = await t.seed(['Uma', ['user']]);
   });
   after(async () => s?.stop());
 

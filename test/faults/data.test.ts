@@ -9,22 +9,18 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { User } from '../../src/common/user.js';
-import { rawRequest, startStack, type Stack } from '../helpers/stack.js';
+import { rawRequest, type Stack } from '../helpers/stack.js';
+import { startTenantStack } from '../helpers/tenant-stack.js';
 import { assertError, versionOf } from '../helpers/contract.js';
 import { startSplitStack, type SplitStack } from '../helpers/split-stack.js';
 
 describe('concurrent writes through the sidecar (security.md 25)', () => {
   let s: Stack;
   let tA: string;
-  let owner: User;
   let tok: string;
 
   before(async () => {
-    s = await startStack();
-    const a = await s.createTenant('acme');
-    [tA, owner] = [a.tenantId, a.owner];
-    tok = await s.token(tA, owner.id);
+    ({ stack: s, tenantId: tA, ownerToken: tok } = await startTenantStack('acme'));
   });
   after(async () => s?.stop());
 

@@ -13,7 +13,7 @@ import { after, describe, it } from 'node:test';
 import { freePort, waitFor } from '../helpers/net.js';
 import { sendRaw } from '../helpers/raw-http.js';
 import { runCli, shippedPolicies, tempDir } from '../helpers/process.js';
-import { startStack, type Stack } from '../helpers/stack.js';
+import { startTenantStack } from '../helpers/tenant-stack.js';
 import { startSplitStack } from '../helpers/split-stack.js';
 import { startHop } from '../helpers/hop.js';
 
@@ -27,13 +27,12 @@ describe('server limits and timeouts are applied', () => {
     const BACKEND_KEEP_ALIVE_MS = 3000;
     const hop = await startHop({ keepAliveTimeoutMs: BACKEND_KEEP_ALIVE_MS });
     cleanups.push(() => hop.close());
-    const s: Stack = await startStack({
+    const a = await startTenantStack('acme', {
       env: { UPSTREAM_URL: hop.url, KEEP_ALIVE_TIMEOUT_MS: String(BACKEND_KEEP_ALIVE_MS) },
     });
+    const { stack: s, ownerToken: tok } = a;
     cleanups.push(() => s.stop());
     hop.target = s.recorder.url;
-    const a = await s.createTenant('acme');
-    const tok = await s.token(a.tenantId, a.owner.id);
     // Lookups and forwards, a few at once so that the agent opens several sockets.
     const rs = await Promise.all(
       Array.from({ length: 4 }, () =>

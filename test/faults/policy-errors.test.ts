@@ -10,7 +10,8 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import type { User } from '../../src/common/user.js';
 import { waitFor } from '../helpers/net.js';
 import { shippedPolicies, tempDir } from '../helpers/process.js';
-import { startStack, type Stack } from '../helpers/stack.js';
+import type { Stack } from '../helpers/stack.js';
+import { startTenantStack } from '../helpers/tenant-stack.js';
 import { adminJson, assertError } from '../helpers/contract.js';
 
 /** Valid against the schema (the validator does not evaluate arithmetic), errors at evaluation. */
@@ -37,21 +38,20 @@ describe('policies that error at evaluation (security.md 20)', () => {
   const dir = tempDir('cedargate-policies-');
   let s: Stack;
   let tA: string;
-  let owner: User;
   let user: User;
-  let viewer: User;
   let tok: { owner: string; viewer: string };
 
   before(async () => {
     cpSync(shippedPolicies, dir.path, { recursive: true });
     writeFileSync(join(dir.path, 'erroring.cedar'), ERRORING);
-    s = await startStack({ policyDir: dir.path, env: { POLICY_POLL_MS: '200' } });
-    const a = await s.createTenant('acme');
-    [tA, owner] = [a.tenantId, a.owner];
-    const ownerTok = await s.token(tA, owner.id);
-    user = await s.createUser(tA, ownerTok, 'Uma', ['user']);
-    viewer = await s.createUser(tA, ownerTok, 'Vic', ['viewer']);
-    tok = { owner: ownerTok, viewer: await s.token(tA, viewer.id) };
+    const t = await startTenantStack('acme', {
+      policyDir: dir.path,
+      env: { POLICY_POLL_MS: '200' },
+    });
+    ({ stack: s, tenantId: tA } = t);
+    const [uma, vic] = await t.seed(['Uma', ['user']], ['Vic', ['viewer']]);
+    user = uma.user;
+    tok = { owner: t.ownerToken, viewer: vic.token };
   });
   after(async () => {
     await s?.stop();

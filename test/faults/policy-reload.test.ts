@@ -7,11 +7,11 @@ import assert from 'node:assert/strict';
 import { cpSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { User } from '../../src/common/user.js';
 import { ensureDevKeys } from '../../src/sidecar/authn/dev-keys.js';
 import { freePort, waitFor } from '../helpers/net.js';
 import { shippedPolicies, startCli, tempDir } from '../helpers/process.js';
-import { startStack, type Stack } from '../helpers/stack.js';
+import type { Stack } from '../helpers/stack.js';
+import { startTenantStack } from '../helpers/tenant-stack.js';
 import { adminJson, assertError } from '../helpers/contract.js';
 
 /** A deny-everything forbid, broken on line 4 (a missing comma), column 3. */
@@ -43,15 +43,15 @@ describe('policy reloads with broken files (security.md 21)', () => {
   const dir = tempDir('cedargate-policies-');
   let s: Stack;
   let tA: string;
-  let owner: User;
   let tok: string;
 
   before(async () => {
     cpSync(shippedPolicies, dir.path, { recursive: true });
-    s = await startStack({ policyDir: dir.path, env: { POLICY_POLL_MS: '200' } });
-    const a = await s.createTenant('acme');
-    [tA, owner] = [a.tenantId, a.owner];
-    tok = await s.token(tA, owner.id);
+    ({
+      stack: s,
+      tenantId: tA,
+      ownerToken: tok,
+    } = await startTenantStack('acme', { policyDir: dir.path, env: { POLICY_POLL_MS: '200' } }));
   });
   after(async () => {
     await s?.stop();

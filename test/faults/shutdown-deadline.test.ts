@@ -19,6 +19,7 @@ import {
 } from '../helpers/redis.js';
 import { startSplitStack } from '../helpers/split-stack.js';
 import { startStack } from '../helpers/stack.js';
+import { startTenantStack } from '../helpers/tenant-stack.js';
 
 const GRACE_MS = 1000;
 /** SHUTDOWN_GRACE_MS plus a few seconds, and room for a loaded test machine. */
@@ -138,16 +139,11 @@ describe('a second signal during a long drain ends the process at once', () => {
       let token: string;
       let tenantId: string;
       if (command === 'start') {
-        const s = await startStack({ env: { ...grace, UPSTREAM_URL: hop.url } });
+        const a = await startTenantStack('acme', { env: { ...grace, UPSTREAM_URL: hop.url } });
+        const s = a.stack;
         cleanups.push(() => s.stop());
         hop.target = s.recorder.url;
-        const a = await s.createTenant('acme');
-        [p, url, tenantId, token] = [
-          s.process,
-          s.url,
-          a.tenantId,
-          await s.token(a.tenantId, a.owner.id),
-        ];
+        [p, url, tenantId, token] = [s.process, s.url, a.tenantId, a.ownerToken];
       } else {
         const st = await startSplitStack({
           env: grace,

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { waitFor } from '../helpers/net.js';
 import { rawRequestText, sendRaw } from '../helpers/raw-http.js';
-import { rawRequest, startStack, type Stack } from '../helpers/stack.js';
+import { rawRequest } from '../helpers/stack.js';
+import { startTenantStack } from '../helpers/tenant-stack.js';
 import { startSplitStack, type SplitStack } from '../helpers/split-stack.js';
 import { startHop, type Hop } from '../helpers/hop.js';
 
@@ -70,11 +71,10 @@ describe('SIGTERM with requests in flight (security.md 24)', () => {
   it('start: /readyz 503, new connections refused, in-flight finish, exit 0', async () => {
     const hop = await startHop();
     cleanups.push(() => hop.close());
-    const s: Stack = await startStack({ env: { UPSTREAM_URL: hop.url } });
+    const a = await startTenantStack('acme', { env: { UPSTREAM_URL: hop.url } });
+    const { stack: s, ownerToken: tok } = a;
     cleanups.push(() => s.stop());
     hop.target = s.recorder.url;
-    const a = await s.createTenant('acme');
-    const tok = await s.token(a.tenantId, a.owner.id);
     assert.equal(
       (await s.call('GET', '/v1/users', { token: tok, tenant: a.tenantId })).status,
       200,

@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type { User } from '../../src/common/user.js';
-import { startStack, type Stack } from '../helpers/stack.js';
+import type { Stack } from '../helpers/stack.js';
+import { startTenantStack } from '../helpers/tenant-stack.js';
 import { assertError } from '../helpers/contract.js';
 
 const UPSTREAM_TIMEOUT_MS = 800;
@@ -16,19 +17,16 @@ const DID_NOT_HANG_MS = 8000;
 describe('backend refused, reset or hanging (security.md 22)', () => {
   let s: Stack;
   let tA: string;
-  let owner: User;
   let user: User;
   let tok: string;
 
   before(async () => {
     // Long-lived user cache: the failures below hit the forward itself, not a lookup.
-    s = await startStack({
+    const t = await startTenantStack('acme', {
       env: { UPSTREAM_TIMEOUT_MS: String(UPSTREAM_TIMEOUT_MS), USER_CACHE_TTL_MS: '600000' },
     });
-    const a = await s.createTenant('acme');
-    [tA, owner] = [a.tenantId, a.owner];
-    tok = await s.token(tA, owner.id);
-    user = await s.createUser(tA, tok, 'Uma', ['user']);
+    ({ stack: s, tenantId: tA, ownerToken: tok } = t);
+    [{ user }] = await t.seed(['Uma', ['user']]);
     // Warm the caches.
     assert.equal(
       (await s.call('GET', `/v1/users/${user.id}`, { token: tok, tenant: tA })).status,

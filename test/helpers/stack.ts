@@ -50,9 +50,12 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-export async function startStack(
-  options: { env?: Record<string, string>; policyDir?: string } = {},
-): Promise<Stack> {
+export interface StartStackOptions {
+  env?: Record<string, string>;
+  policyDir?: string;
+}
+
+export async function startStack(options: StartStackOptions = {}): Promise<Stack> {
   const data = tempDir();
   const [port, adminPort, backendPort] = [await freePort(), await freePort(), await freePort()];
   const recorder = await startHop({ target: () => `http://127.0.0.1:${backendPort}` });

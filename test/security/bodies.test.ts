@@ -7,22 +7,20 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type { User } from '../../src/common/user.js';
 import { rawRequestText, sendRaw } from '../helpers/raw-http.js';
-import { startStack, type Stack } from '../helpers/stack.js';
+import type { Stack } from '../helpers/stack.js';
+import { startTenantStack } from '../helpers/tenant-stack.js';
 import { assertError } from '../helpers/contract.js';
 
 describe('bodies (security.md 17, 18)', () => {
   let s: Stack;
   let tA: string;
-  let owner: User;
   let target: User;
   let tok: string;
 
   before(async () => {
-    s = await startStack();
-    const a = await s.createTenant('acme');
-    [tA, owner] = [a.tenantId, a.owner];
-    tok = await s.token(tA, owner.id);
-    target = await s.createUser(tA, tok, 'Target', ['user']);
+    const t = await startTenantStack('acme');
+    ({ stack: s, tenantId: tA, ownerToken: tok } = t);
+    [{ user: target }] = await t.seed(['Target', ['user']]);
   });
   after(async () => s?.stop());
   beforeEach(() => s.recorder.clear());

@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type { User } from '../../src/common/user.js';
 import { rawRequestText, sendRaw } from '../helpers/raw-http.js';
-import { startStack, type Stack } from '../helpers/stack.js';
+import type { Stack } from '../helpers/stack.js';
+import { startTenantStack } from '../helpers/tenant-stack.js';
 import { assertError } from '../helpers/contract.js';
 
 const HEADERS_TIMEOUT_MS = 1000;
@@ -27,18 +28,16 @@ describe('framing and slow clients (security.md 15, 16)', () => {
   let tok: string;
 
   before(async () => {
-    s = await startStack({
+    const t = await startTenantStack('acme', {
       env: {
         HEADERS_TIMEOUT_MS: String(HEADERS_TIMEOUT_MS),
         REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
         BODY_LIMIT_BYTES: String(BODY_LIMIT_BYTES),
       },
     });
+    ({ stack: s, tenantId: tA, owner, ownerToken: tok } = t);
     port = Number(new URL(s.url).port);
-    const a = await s.createTenant('acme');
-    [tA, owner] = [a.tenantId, a.owner];
-    tok = await s.token(tA, owner.id);
-    victim = await s.createUser(tA, tok, 'Victim', ['user']);
+    [{ user: victim }] = await t.seed(['Victim', ['user']]);
   });
   after(async () => s?.stop());
   beforeEach(() => s.recorder.clear());

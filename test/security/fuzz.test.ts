@@ -11,7 +11,8 @@ import fc from 'fast-check';
 import type { User } from '../../src/common/user.js';
 import { validateUserPatch } from '../../src/common/validate.js';
 import { rawRequestText, sendRaw } from '../helpers/raw-http.js';
-import { startStack, type Reply, type Stack } from '../helpers/stack.js';
+import type { Reply, Stack } from '../helpers/stack.js';
+import { openTenant, startTenantStack } from '../helpers/tenant-stack.js';
 import { assertContract4xx } from '../helpers/contract.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 0) || undefined;
@@ -35,17 +36,15 @@ describe('fuzzing the running sidecar (security.md 19)', { timeout: 120_000 }, (
   let tok: { viewer: string; foreign: string };
 
   before(async () => {
-    s = await startStack();
+    const a = await startTenantStack('acme');
+    ({ stack: s, tenantId: tA, owner } = a);
     port = Number(new URL(s.url).port);
-    const a = await s.createTenant('acme');
-    [tA, owner] = [a.tenantId, a.owner];
-    const ownerTok = await s.token(tA, owner.id);
-    viewer = await s.createUser(tA, ownerTok, 'Viewer', ['viewer']);
-    other = await s.createUser(tA, ownerTok, 'Other', ['user']);
-    const b = await s.createTenant('globex');
+    const [v, o] = await a.seed(['Viewer', ['viewer']], ['Other', ['user']]);
+    [viewer, other] = [v.user, o.user];
+    const b = await openTenant(s, 'globex');
     // A valid credential of another tenant: the only other identity the fuzzer may send, so that
     // anything it gets forwarded can only be the viewer's (who may write nothing but their own name).
-    tok = { viewer: await s.token(tA, viewer.id), foreign: await s.token(b.tenantId, b.owner.id) };
+    tok = { viewer: v.token, foreign: b.ownerToken };
   });
   after(async () => s?.stop());
   beforeEach(() => s.recorder.clear());

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type { User } from '../../src/common/user.js';
 import { rawRequestText, sendRaw, type RawResponse } from '../helpers/raw-http.js';
-import { startStack, type Stack } from '../helpers/stack.js';
+import type { Stack } from '../helpers/stack.js';
+import { openTenant, startTenantStack } from '../helpers/tenant-stack.js';
 import { assertError } from '../helpers/contract.js';
 
 describe('headers (security.md 11–14)', () => {
@@ -23,15 +24,13 @@ describe('headers (security.md 11–14)', () => {
   const tok = {} as Record<'ownerA' | 'ownerB' | 'viewer', string>;
 
   before(async () => {
-    s = await startStack();
+    const a = await startTenantStack('acme');
+    s = a.stack;
     port = Number(new URL(s.url).port);
-    const a = await s.createTenant('acme');
-    const b = await s.createTenant('globex');
+    const b = await openTenant(s, 'globex');
     [tA, tB, ownerA] = [a.tenantId, b.tenantId, a.owner];
-    tok.ownerA = await s.token(tA, ownerA.id);
-    tok.ownerB = await s.token(tB, b.owner.id);
-    viewer = await s.createUser(tA, tok.ownerA, 'Viewer', ['viewer']);
-    tok.viewer = await s.token(tA, viewer.id);
+    [tok.ownerA, tok.ownerB] = [a.ownerToken, b.ownerToken];
+    [{ user: viewer, token: tok.viewer }] = await a.seed(['Viewer', ['viewer']]);
     trustSecret = readFileSync(join(s.dataDir, 'trust-secret'), 'utf8').trim();
   });
   after(async () => s?.stop());

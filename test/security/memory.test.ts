@@ -12,7 +12,8 @@ import { DEFAULT_PAGE_MAX_BYTES } from '../../src/backend/store/page-budget.js';
 import { MAX_AVATAR_BYTES } from '../../src/common/validate.js';
 import type { User } from '../../src/common/user.js';
 import { canMeasureMemory, peakMiB, resetPeak, residentMiB } from '../helpers/memory.js';
-import { startStack, type Stack } from '../helpers/stack.js';
+import type { Stack } from '../helpers/stack.js';
+import { openTenant, startTenantStack } from '../helpers/tenant-stack.js';
 
 /** How many avatar users tenant A has, each with an avatar of the largest size. */
 const AVATAR_USERS = 600;
@@ -43,15 +44,12 @@ describe('memory one tenant can exhaust for all', { concurrency: false }, () => 
   let avatarIds: string[];
 
   before(async () => {
-    stack = await startStack();
+    const a = await startTenantStack('memory-a');
+    stack = a.stack;
     pid = stack.process.child.pid ?? 0;
-    const a = await stack.createTenant('memory-a');
-    const b = await stack.createTenant('memory-b');
-    tenantA = a.tenantId;
-    tenantB = b.tenantId;
-    ownerB = b.owner;
-    tokenA = await stack.token(tenantA, a.owner.id);
-    tokenB = await stack.token(tenantB, b.owner.id);
+    const b = await openTenant(stack, 'memory-b');
+    [tenantA, tokenA] = [a.tenantId, a.ownerToken];
+    [tenantB, tokenB, ownerB] = [b.tenantId, b.ownerToken, b.owner];
     // Seeded straight into the store file `start` serves (WAL allows a second writer), so the
     // measured process never handled the uploads.
     const store = openSqliteStore(stack.dataDir);

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type { User } from '../../src/common/user.js';
 import { rawRequestText, sendRaw } from '../helpers/raw-http.js';
-import { startStack, type Reply, type Stack } from '../helpers/stack.js';
+import type { Reply, Stack } from '../helpers/stack.js';
+import { openTenant, startTenantStack } from '../helpers/tenant-stack.js';
 import { assertError } from '../helpers/contract.js';
 
 /** Every spelling of `/v1/users/{id}` we know of from proxy bypass CVEs. */
@@ -70,24 +71,22 @@ describe('paths and routing (security.md 9, 10, 27)', () => {
   let s: Stack;
   let tA: string;
   let tB: string;
-  let ownerA: User;
   let ownerB: User;
   let victim: User;
-  let viewer: User;
   let bUser: User;
   const tok = {} as Record<'ownerA' | 'ownerB' | 'viewer', string>;
 
   before(async () => {
-    s = await startStack();
-    const a = await s.createTenant('acme');
-    const b = await s.createTenant('globex');
-    [tA, tB, ownerA, ownerB] = [a.tenantId, b.tenantId, a.owner, b.owner];
-    tok.ownerA = await s.token(tA, ownerA.id);
-    tok.ownerB = await s.token(tB, ownerB.id);
-    victim = await s.createUser(tA, tok.ownerA, 'Victim', ['user']);
-    viewer = await s.createUser(tA, tok.ownerA, 'Viewer', ['viewer']);
-    bUser = await s.createUser(tB, tok.ownerB, 'Bea', ['user']);
-    tok.viewer = await s.token(tA, viewer.id);
+    const a = await startTenantStack('acme');
+    s = a.stack;
+    const b = await openTenant(s, 'globex');
+    [tA, tB, ownerB] = [a.tenantId, b.tenantId, b.owner];
+    [tok.ownerA, tok.ownerB] = [a.ownerToken, b.ownerToken];
+    [{ user: victim }, { token: tok.viewer }] = await a.seed(
+      ['Victim', ['user']],
+      ['Viewer', ['viewer']],
+    );
+    [{ user: bUser }] = await b.seed(['Bea', ['user']]);
   });
   after(async () => s?.stop());
   beforeEach(() => s.recorder.clear());

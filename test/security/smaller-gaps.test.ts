@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type { User } from '../../src/common/user.js';
-import { startStack, type Stack } from '../helpers/stack.js';
+import type { Stack } from '../helpers/stack.js';
+import { startTenantStack } from '../helpers/tenant-stack.js';
 import { assertError } from '../helpers/contract.js';
 
 const DELETE_ADMIN_NOTICE =
@@ -20,19 +21,18 @@ const GIF_AS_PNG = `data:image/png;base64,${Buffer.from('GIF89a\x01\x00\x01\x00\
 describe('the smaller gaps of the second round (security.md 30, 33; avatars)', () => {
   let s: Stack;
   let tenant: string;
-  let owner: User;
   let ownerToken: string;
   let alice: User;
   let adam: User;
   let aliceToken: string;
 
   before(async () => {
-    s = await startStack();
-    ({ tenantId: tenant, owner } = await s.createTenant('gaps'));
-    ownerToken = await s.token(tenant, owner.id);
-    alice = await s.createUser(tenant, ownerToken, 'Alice', ['admin']);
-    adam = await s.createUser(tenant, ownerToken, 'Adam', ['admin', 'user']);
-    aliceToken = await s.token(tenant, alice.id);
+    const t = await startTenantStack('gaps');
+    ({ stack: s, tenantId: tenant, ownerToken } = t);
+    [{ user: alice, token: aliceToken }, { user: adam }] = await t.seed(
+      ['Alice', ['admin']],
+      ['Adam', ['admin', 'user']],
+    );
   });
   after(async () => s?.stop());
   beforeEach(() => s.recorder.clear());

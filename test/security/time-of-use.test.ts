@@ -13,7 +13,8 @@ import { waitFor } from '../helpers/net.js';
 import { runCli } from '../helpers/process.js';
 import { rawRequestText } from '../helpers/raw-http.js';
 import { skipWithoutRedis, startRedis, type RunningRedis } from '../helpers/redis.js';
-import { startStack, type Stack } from '../helpers/stack.js';
+import type { Stack } from '../helpers/stack.js';
+import { startTenantStack } from '../helpers/tenant-stack.js';
 import { holdRequest } from '../helpers/held-request.js';
 import { adminJson, assertError } from '../helpers/contract.js';
 import { jtiOf } from '../helpers/tokens.js';
@@ -59,12 +60,11 @@ function head(
 describe('time of use: the decision is made on the facts at the moment of the decision (security.md 28, 36)', () => {
   let s: Stack;
   let tA: string;
-  let owner: User;
   let ownerTok: string;
   let target: User;
 
   before(async () => {
-    s = await startStack({
+    const t = await startTenantStack('acme', {
       env: {
         CLOCK_TOLERANCE_SECONDS: '1',
         BODY_TIMEOUT_MS: '6000',
@@ -72,10 +72,8 @@ describe('time of use: the decision is made on the facts at the moment of the de
         BODY_BUDGET_BYTES: String(BODY_BUDGET_BYTES),
       },
     });
-    const a = await s.createTenant('acme');
-    [tA, owner] = [a.tenantId, a.owner];
-    ownerTok = await s.token(tA, owner.id);
-    target = await s.createUser(tA, ownerTok, 'Target', ['user']);
+    ({ stack: s, tenantId: tA, ownerToken: ownerTok } = t);
+    [{ user: target }] = await t.seed(['Target', ['user']]);
   });
   after(async () => s?.stop());
   beforeEach(() => s.recorder.clear());
@@ -262,11 +260,9 @@ describe(
 
     before(async () => {
       redis = await startRedis();
-      s = await startStack({ env: { REDIS_URL: redis.url } });
-      const a = await s.createTenant('acme');
-      tA = a.tenantId;
-      ownerTok = await s.token(tA, a.owner.id);
-      target = await s.createUser(tA, ownerTok, 'Target', ['user']);
+      const t = await startTenantStack('acme', { env: { REDIS_URL: redis.url } });
+      ({ stack: s, tenantId: tA, ownerToken: ownerTok } = t);
+      [{ user: target }] = await t.seed(['Target', ['user']]);
     });
     after(async () => {
       await s?.stop();

@@ -7,7 +7,7 @@
  * decision; a policy that analysis cannot read is named with the reason.
  */
 import { join } from 'node:path';
-import { policyTreesOf, schemaJsonOf } from '../cedar-adapter.js';
+import { policyTreesOf } from '../cedar-adapter.js';
 import type { EstValue, Expr } from '../est.js';
 import type { PolicyInfo } from '../policy-set.js';
 import { actionGroupsOf } from '../schema-json.js';
@@ -69,7 +69,7 @@ export interface ClauseTracer {
 /** Compiles `set` (policies of directory `dir`) for tracing. */
 export function clauseTracerOf(dir: string, set: TracedSet): ClauseTracer {
   const trees = policyTreesOf(set.texts);
-  const groups = actionGroupsOf(schemaJsonOf(set.schema.text));
+  const groups = actionGroupsOf(set.schema.json);
   const evaluators = compileClauses(trees, set.schema, groups);
   const unanalysed = new Map<string, string>();
   const kindsOf = new Map(

@@ -2,7 +2,6 @@
  * How `policy diff` (diff.ts) decides: each side's compiled decider asked once per atom
  * signature (atoms.ts), and the role relevance both sides' atoms share (role-relevance.ts).
  */
-import { schemaShapesOf } from '../cedar-adapter.js';
 import type { LoadedPolicySet, LoadedSetDecider } from '../policy-set.js';
 import type { AuthzRequest, Decision } from '../types.js';
 import type { Signer } from './atoms.js';
@@ -24,7 +23,7 @@ export function everywhere(
   if (relevance === null || roles.length === 0) return relevance;
   const names = new Set(['principal', 'resource']);
   for (const set of sets)
-    for (const ctx of Object.values(schemaShapesOf(set.schema.text).contexts))
+    for (const ctx of Object.values(set.schema.shapes.contexts))
       for (const k of Object.keys(ctx)) names.add(k);
   const perRole = { ...relevance.perRole };
   for (const r of roles) perRole[r] = [...names].sort();

@@ -14,7 +14,7 @@ import { RoleFormulas } from './role-formulas.js';
 import { deciderOf, everywhere, memoizedDecider, unionRelevance } from './diff-deciders.js';
 import type { Decider } from './diff-deciders.js';
 import type { Group } from './diff-describe.js';
-import { policyTreesOf, schemaJsonOf } from '../cedar-adapter.js';
+import { policyTreesOf } from '../cedar-adapter.js';
 import { compileLoadedSet } from '../policy-set.js';
 import type { LoadedPolicySet, LoadedSetDecider } from '../policy-set.js';
 import { actionGroupsOf } from '../schema-json.js';
@@ -249,7 +249,7 @@ function sideOf(name: string, set: LoadedPolicySet, slot: string, options: DiffO
   };
   if (options.signatures === false) return none;
   const trees = policyTreesOf(set.texts);
-  const groups = actionGroupsOf(schemaJsonOf(set.schema.text));
+  const groups = actionGroupsOf(set.schema.json);
   const answer = compileSigner(trees, set.schema, groups);
   if (!answer.ok)
     return {

@@ -4,7 +4,6 @@
  * are pruned (by permutation, or up to the role quotient) to keep the space decidable.
  */
 import { OWNER_ROLE } from '../../common/user.js';
-import { schemaShapesOf } from '../cedar-adapter.js';
 import type { SchemaType } from '../cedar-adapter.js';
 import type { RoleRelevance } from './role-relevance.js';
 import type { LoadedPolicySet } from '../policy-set.js';
@@ -77,7 +76,7 @@ export function planEnumeration(
   const named = new Set<string>([...literals.roles].filter((r) => roles.includes(r)));
   if (roles.includes(OWNER_ROLE)) named.add(OWNER_ROLE);
   const shapes = sets.map((s) => ({
-    shapes: schemaShapesOf(s.schema.text),
+    shapes: s.schema.shapes,
     types: s.schema.types,
   }));
   const users = userAttributeNotes(shapes);
@@ -115,7 +114,7 @@ function rolesNotes(sets: readonly LoadedPolicySet[], roles: readonly string[]):
 }
 
 type Shapes = {
-  shapes: ReturnType<typeof schemaShapesOf>;
+  shapes: LoadedPolicySet['schema']['shapes'];
   types: LoadedPolicySet['schema']['types'];
 }[];
 

@@ -11,7 +11,6 @@
  * but users who still hold it are decided as if they did not (known-roles.ts) — a real change,
  * left in the classes.
  */
-import { schemaShapesOf } from '../cedar-adapter.js';
 import type { SchemaType } from '../cedar-adapter.js';
 import { describeType } from '../request-abstraction.js';
 import type { AuthzRequest, ParsedSchema } from '../types.js';
@@ -126,7 +125,7 @@ export function schemaDifferencesOf(
       ...none(),
     });
   if (base.text === candidate.text) return out;
-  const [b, c] = [schemaShapesOf(base.text), schemaShapesOf(candidate.text)];
+  const [b, c] = [base.shapes, candidate.shapes];
   const attributes = (
     what: string,
     before: Record<string, SchemaType> | undefined,

@@ -17,7 +17,6 @@ import type { PolicyMeta } from '../decision-combine.js';
 import { decisionOf, type PolicyError } from '../decision-combine.js';
 import type { ActionScope, PolicyEst, PrincipalOrResourceScope } from '../est.js';
 import { leaveOutUnknownRoles } from '../known-roles.js';
-import type { SchemaJson } from '../schema-json.js';
 import type { AuthzRequest, Decision, ParsedSchema } from '../types.js';
 import { envOf, type Env, type EnvSchema } from './env.js';
 import { compileExpr, Unsupported } from './expr.js';
@@ -36,8 +35,6 @@ export interface DeciderPolicy {
 /** What {@link compileDecider} compiles. */
 export interface DeciderInput {
   schema: ParsedSchema;
-  /** The schema's typed JSON form (cedar-adapter.ts `schemaJsonOf`). */
-  schemaJson: SchemaJson;
   /** Keyed by `@id`. */
   policies: Readonly<Record<string, DeciderPolicy>>;
   /** Decides what the compiled path hands back (the wasm-backed set's `authorize`). */
@@ -64,7 +61,7 @@ interface CompiledPolicy {
 
 /** Compiles `input`; never throws on an unsupported construct, says which instead. */
 export function compileDecider(input: DeciderInput): DeciderAnswer {
-  const plan = planSchema(input.schema, input.schemaJson);
+  const plan = planSchema(input.schema);
   if (!plan.ok) return { unsupported: `the schema: ${plan.reason}` };
   const byAction = new Map<string, CompiledPolicy[]>();
   for (const action of plan.env.actions.keys()) byAction.set(action, []);

@@ -1,8 +1,9 @@
 /**
  * The compiled decider of a loaded policy set ({@link LoadedPolicySet}): each policy's typed
- * EST and the schema's typed JSON read through the Cedar adapter, places from the set.
+ * EST read through the Cedar adapter, the schema's typed JSON as parseSchema kept it, places
+ * from the set.
  */
-import { policyTreesOf, schemaJsonOf } from '../cedar-adapter.js';
+import { policyTreesOf } from '../cedar-adapter.js';
 import type { PolicyEst } from '../est.js';
 import type { LoadedPolicySet } from '../policy-set.js';
 import type { AuthzRequest, Decision } from '../types.js';
@@ -29,7 +30,6 @@ export function compileLoadedDecider(
   }
   return compileDecider({
     schema: set.schema,
-    schemaJson: schemaJsonOf(set.schema.text),
     policies,
     fallback,
   });

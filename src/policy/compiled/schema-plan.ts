@@ -17,8 +17,9 @@ export type SchemaPlan =
 
 const TYPE_TEXT = (t: SchemaType): string => JSON.stringify(t);
 
-/** Reads the plan of `schema` (its typed JSON `json`). */
-export function planSchema(schema: ParsedSchema, json: SchemaJson): SchemaPlan {
+/** Reads the plan of `schema` from its typed JSON. */
+export function planSchema(schema: ParsedSchema): SchemaPlan {
+  const { json } = schema;
   const { user, tenant, role, action } = schema.types;
   const ns = user.includes('::') ? user.slice(0, user.lastIndexOf('::')) : '';
   const def = json[ns];

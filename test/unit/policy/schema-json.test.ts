@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { schemaJsonOf } from '../../../src/policy/cedar-adapter.js';
+import { parseSchema } from '../../../src/policy/schema.js';
 import { SchemaJsonError, toSchemaJson } from '../../../src/policy/schema-json.js';
 
 describe('toSchemaJson', () => {
   it('reads entity types, enums, tags, optional attributes, action groups and contexts', () => {
-    const json = schemaJsonOf(`namespace App {
+    const parsed = parseSchema(`namespace App {
       entity Role enum ["a", "b"];
       entity Tenant;
       entity User in [Tenant] { tenant: Tenant, nick?: String } tags String;
@@ -13,7 +13,8 @@ describe('toSchemaJson', () => {
       action "read" in ["group"] appliesTo { principal: User, resource: [User, Tenant],
         context: { roles: Set<Role>, flag?: Bool } };
     }`);
-    const app = json['App'];
+    assert.ok(parsed.ok);
+    const app = parsed.schema.json['App'];
     assert.deepEqual(app?.entityTypes['Role'], { kind: 'enum', members: ['a', 'b'] });
     assert.deepEqual(app?.entityTypes['User'], {
       kind: 'standard',

@@ -2,9 +2,16 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { clauseTracerOf } from '../../../src/policy/authoring/clauses.js';
+import { diffPolicySets } from '../../../src/policy/authoring/diff.js';
+import { callShapeFor } from '../../../src/policy/cedar-adapter.js';
 import { readAllowedRoles, SCHEMA_FILE } from '../../../src/policy/schema.js';
-import { loadPolicySet } from '../../../src/policy/policy-set.js';
+import { buildPolicySet, compileLoadedSet, loadPolicySet } from '../../../src/policy/policy-set.js';
+import { createRequestAbstraction } from '../../../src/policy/request-abstraction.js';
+import type { AuthzRequest } from '../../../src/policy/types.js';
 import { tempDir } from '../../helpers/process.js';
+import { countSchemaConversions } from '../../helpers/schema-conversions.js';
+import { ADMINS_MANAGE, LIST, READ, schemaWithRoles } from '../../helpers/small-policies.js';
 
 const cleanups: (() => void)[] = [];
 after(() => cleanups.forEach((c) => c()));
@@ -56,5 +63,46 @@ describe('readAllowedRoles', () => {
   it('names the file of a schema that does not parse', () => {
     const dir = dirWith('this is not cedar');
     assert.throws(() => readAllowedRoles(dir), new RegExp(`^Error: ${join(dir, SCHEMA_FILE)}: `));
+  });
+});
+
+describe('parseSchema converts the schema once (issue 24 item 3)', () => {
+  const setOf = (roles: string[], policies: string[]) =>
+    buildPolicySet('/p', {
+      schema: { file: SCHEMA_FILE, text: schemaWithRoles(roles) },
+      policies: [{ file: 'p.cedar', text: policies.join('\n') }],
+      version: roles.join(),
+    });
+  const read: AuthzRequest = {
+    principal: { id: 'a', tenantId: 't', roles: ['admin'], isOwner: false },
+    action: 'users:read',
+    resource: { type: 'User', id: 'b', tenantId: 't', roles: ['user'], isOwner: false },
+    context: {},
+  };
+
+  it('every tool reads the typed schema the load kept, and never asks Cedar again', () => {
+    const conversions = countSchemaConversions();
+    try {
+      const base = setOf(['admin', 'user'], [LIST, READ]);
+      const candidate = setOf(['admin', 'user', 'viewer'], [LIST, READ, ADMINS_MANAGE]);
+      assert.equal(conversions.count(), 2, 'one conversion per set loaded');
+
+      const compiled = compileLoadedSet('schema-once-compiled', base);
+      assert.equal(compiled.decider, 'compiled');
+      assert.equal(compiled.authorize(read).allowed, true);
+      const wasm = compileLoadedSet('schema-once-wasm', base, { engine: 'wasm' });
+      assert.equal(wasm.authorize(read).allowed, true);
+      assert.equal(callShapeFor(base.schema, base.texts).tenantEntities, false);
+      assert.equal(createRequestAbstraction(base).refusal, null);
+      assert.equal(clauseTracerOf('/p', base).trace(read).length, 2);
+      const report = diffPolicySets(base, candidate);
+      assert.ok(report.classes.length > 0, 'the candidate lets admins update users');
+      assert.equal(conversions.count(), 2, 'compiling, tracing and diffing converted nothing');
+      assert.deepEqual(base.schema.shapes.entities['Cedargate::User']?.attributes.isOwner, {
+        kind: 'Bool',
+      });
+    } finally {
+      conversions.restore();
+    }
   });
 });

@@ -131,3 +131,35 @@ describe('sidecar metrics: the request gate', () => {
       );
   });
 });
+
+describe('sidecar metrics: the per-request recorders', () => {
+  it('counts every observation, across scrapes, and the decision counts keep growing', async () => {
+    const metrics = createSidecarMetrics();
+    metrics.observeRequest('users:read', 'allow', 200, 0.0004);
+    metrics.observeRequest('users:read', 'allow', 200, 0.003);
+    metrics.countDecision('users:read', 'allow', true, 'request');
+    let text = await metrics.registry.metrics();
+    assert.match(
+      text,
+      /cedargate_request_duration_seconds_count\{action="users:read",decision="allow",status="200"\} 2/,
+    );
+    assert.match(
+      text,
+      /cedargate_request_duration_seconds_bucket\{le="0.0005",action="users:read",decision="allow",status="200"\} 1/,
+    );
+    metrics.observeRequest('users:read', 'allow', 200, 0.02);
+    metrics.countDecision('users:read', 'allow', true, 'request');
+    metrics.countDecision('users:read', 'allow', false, 'request');
+    text = await metrics.registry.metrics();
+    assert.match(
+      text,
+      /cedargate_request_duration_seconds_count\{action="users:read",decision="allow",status="200"\} 3/,
+    );
+    assert.match(
+      text,
+      /cedargate_decisions_total\{action="users:read",result="allow",source="request"\} 3/,
+    );
+    assert.match(cacheLine(text, 'decision', 'hit') ?? '', / 2$/);
+    assert.match(cacheLine(text, 'decision', 'miss') ?? '', / 1$/);
+  });
+});

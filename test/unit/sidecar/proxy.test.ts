@@ -88,6 +88,7 @@ describe('proxy: what is forwarded', () => {
   let reply: Reply;
   let plan: ForwardPlan;
   let outcomes: ForwardOutcome[] = [];
+  let headersAfter: IncomingHttpHeaders[] = [];
 
   before(async () => {
     backend = createServer((req, res) => {
@@ -116,6 +117,7 @@ describe('proxy: what is forwarded', () => {
       req.on('end', () => {
         void forwarder.forward(req, res, plan).then((o) => {
           outcomes.push(o);
+          headersAfter.push(req.headers);
           if (o.kind !== 'answered') res.writeHead(599).end(o.kind);
         });
       });
@@ -125,6 +127,7 @@ describe('proxy: what is forwarded', () => {
   beforeEach(() => {
     seen = [];
     outcomes = [];
+    headersAfter = [];
     plan = planOf();
     reply = (_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json', etag: '"v2"' }).end('{}');
@@ -216,6 +219,23 @@ describe('proxy: what is forwarded', () => {
     assert.equal(seen[0]?.body, '');
   });
 
+  it("the pipeline has the client's own headers again once the forward settles (a 412 authenticates again from them)", async () => {
+    plan = planOf({ retryOn412: true });
+    reply = (_req, res) => res.writeHead(412).end();
+    const headers = {
+      authorization: 'Bearer abc.def.ghi',
+      'x-tenant-id': T,
+      expect: '100-continue',
+    };
+    const r = await send(frontPort, { method: 'PUT', path: '/x', headers, body: '{}' });
+    assert.equal(r.status, 599);
+    assert.deepEqual(outcomes, [{ kind: 'retry' }]);
+    assert.equal(seen[0]?.headers.authorization, undefined);
+    assert.equal(seen[0]?.headers.expect, undefined);
+    assert.equal(headersAfter[0]?.authorization, headers.authorization);
+    assert.equal(headersAfter[0]?.['x-tenant-id'], T);
+  });
+
   it('answers with the backend response minus hop-by-hop headers, plus the request id and plan headers', async () => {
     plan = planOf({ responseHeaders: { 'x-cedargate-decision': 'deny' } });
     reply = (_req, res) => {
@@ -276,6 +296,57 @@ describe('proxy: what is forwarded', () => {
     assert.equal(o.kind === 'failed' && o.error.code, 'upstream_unavailable');
     assert.deepEqual(told, [], 'an answer never read whole is not told as acknowledged');
   });
+
+  it('a small answer (a user) the backend cuts halfway → failed, upstream_unavailable; the client gets the error, not half a body', async () => {
+    plan = planOf({ method: 'GET', body: undefined, ifMatch: undefined });
+    reply = (req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });
+      res.write('{"partial":');
+      setTimeout(() => req.socket.destroy(), 20);
+    };
+    const r = await send(frontPort, { method: 'GET', path: '/x', headers: {} });
+    assert.equal(r.status, 599);
+    const o = outcomes[0];
+    assert.equal(o?.kind, 'failed');
+    assert.equal(o.kind === 'failed' && o.error.code, 'upstream_unavailable');
+  });
+
+  for (const framing of ['chunked', 'over 64 KiB declared'] as const) {
+    it(`a page (${framing}) is piped: the client has its first bytes before the backend sends the rest`, async () => {
+      plan = planOf({ method: 'GET', body: undefined, ifMatch: undefined });
+      let clientHasFirst!: () => void;
+      const firstArrived = new Promise<void>((r) => (clientHasFirst = r));
+      const rest = 'x'.repeat(70 * 1024);
+      reply = (_req, res) => {
+        const head: Record<string, string> = { 'content-type': 'application/json' };
+        if (framing !== 'chunked') head['content-length'] = String(1 + rest.length);
+        res.writeHead(200, head);
+        res.write('[');
+        void firstArrived.then(() => res.end(rest));
+      };
+      const body = await new Promise<string>((resolve, reject) => {
+        const req = request(
+          { host: '127.0.0.1', port: frontPort, path: '/x', agent: false },
+          (res) => {
+            let got = '';
+            res.on('data', (c: Buffer) => {
+              if (got === '') clientHasFirst();
+              got += c.toString();
+            });
+            res.on('end', () => resolve(got));
+          },
+        );
+        req.on('error', reject);
+        setTimeout(
+          () => reject(new Error('the first bytes were held until the end')),
+          5000,
+        ).unref();
+        req.end();
+      });
+      assert.equal(body, `[${rest}`);
+      assert.deepEqual(outcomes, [{ kind: 'answered', status: 200 }]);
+    });
+  }
 
   it('a backend that dies while beforeRespond still runs → failed once; nothing is written after the error answer', async () => {
     plan = planOf({

@@ -17,11 +17,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { authzRequestArb } from '../../../helpers/authz-requests.js';
 import { policySetArb, schemaText, type SchemaParams } from '../../../helpers/cedar-grammar.js';
-import {
-  policyTreesOf,
-  schemaJsonOf,
-  validatePolicies,
-} from '../../../../src/policy/cedar-adapter.js';
+import { policyTreesOf, validatePolicies } from '../../../../src/policy/cedar-adapter.js';
 import { compileDecider, type DeciderPolicy } from '../../../../src/policy/compiled/decider.js';
 import type { Expr, PolicyEst } from '../../../../src/policy/est.js';
 import { buildPolicySet, compileLoadedSet } from '../../../../src/policy/policy-set.js';
@@ -112,7 +108,6 @@ function agreement(mutate: (est: PolicyEst) => PolicyEst) {
       let fellBack = 0;
       const answer = compileDecider({
         schema: set.schema,
-        schemaJson: schemaJsonOf(text),
         policies: input,
         fallback: (r) => {
           fellBack++;

@@ -12,6 +12,7 @@ import { after, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { createLogger } from '../../../../src/common/logger.js';
 import { buildCreateContext, buildUpdateContext } from '../../../../src/policy/context.js';
+import { parseSchema, SCHEMA_FILE } from '../../../../src/policy/schema.js';
 import { createPolicyStore, PolicyLoadError } from '../../../../src/sidecar/authz/policy-store.js';
 import type {
   PolicyStore,
@@ -19,6 +20,7 @@ import type {
 } from '../../../../src/sidecar/authz/policy-store.js';
 import type { AuthzRequest, PrincipalFacts, ResourceFacts } from '../../../../src/policy/types.js';
 import { waitFor } from '../../../helpers/net.js';
+import { countSchemaConversions } from '../../../helpers/schema-conversions.js';
 import { captureLogger } from '../../../helpers/tokens.js';
 import { shippedPolicies } from '../../../helpers/process.js';
 import { tempDirs } from '../../../helpers/temp-dirs.js';
@@ -316,6 +318,30 @@ describe('loading', () => {
       assert.match(err.problems[0]?.message ?? '', /rols/);
       return true;
     });
+  });
+
+  it('converts the schema in the isolated loader, never again on the serving thread', async () => {
+    const conversions = countSchemaConversions();
+    try {
+      const dir = copyOfShipped();
+      const store = await openStore(dir, { canaryEveryMs: 0 });
+      assert.equal(store.status().decider.engine, 'compiled');
+      writeFileSync(
+        join(dir, 'owner.cedar'),
+        `// edited\n${readFileSync(join(dir, 'owner.cedar'), 'utf8')}`,
+      );
+      assert.equal(await store.reload('test'), 'success');
+      assert.equal(store.status().decider.engine, 'compiled');
+      assert.equal(
+        conversions.count(),
+        0,
+        'the compiled decider and the cache keys read set.schema',
+      );
+      assert.ok(parseSchema(readFileSync(join(dir, SCHEMA_FILE), 'utf8')).ok);
+      assert.equal(conversions.count(), 1, 'a conversion here is counted');
+    } finally {
+      conversions.restore();
+    }
   });
 });
 
