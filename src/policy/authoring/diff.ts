@@ -75,7 +75,10 @@ export interface DiffReport {
   candidate: string;
   /** Requests covered (each representative counts for its permutations when expanded). */
   requests: number;
-  /** Representatives enumerated (each decided by both sets). */
+  /**
+   * Representatives decided by both sets: those enumerated, or, counted per role
+   * (diff-counted.ts), one per signature of each block.
+   */
   decided: number;
   /**
    * Calls to the sets' deciders, both sets together (one per distinct atom signature, see
