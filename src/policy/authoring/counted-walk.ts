@@ -85,7 +85,7 @@ export function walkBlock(input: WalkInput): Contribution[] {
         }
         merge(next, st, r, ci, st.e | (eBits[r]?.[ci] ?? 0), prog, c.size);
       }
-    if (next.size > input.maxStates) throw new TooManyStates(next.size);
+    if (next.size > input.maxStates) throw new TooManyStates(input.maxStates);
     states = next;
   }
   return bySignature(states.values(), policies.length, column, constant, input);
@@ -93,8 +93,8 @@ export function walkBlock(input: WalkInput): Contribution[] {
 
 /** A step held more states than a walk may: the sets are too large to count. */
 export class TooManyStates extends Error {
-  constructor(readonly states: number) {
-    super(`${states} states`);
+  constructor(readonly limit: number) {
+    super(`more than ${limit} states`);
   }
 }
 

@@ -75,7 +75,10 @@ export interface DiffReport {
   candidate: string;
   /** Requests covered (each representative counts for its permutations when expanded). */
   requests: number;
-  /** Representatives enumerated (each decided by both sets). */
+  /**
+   * Representatives decided by both sets: those enumerated, or, counted per role
+   * (diff-counted.ts), one per signature of each block.
+   */
   decided: number;
   /**
    * Calls to the sets' deciders, both sets together (one per distinct atom signature, see
@@ -136,18 +139,26 @@ export const MAX_DIFF_REQUESTS = 10_000_000;
  * The most states one step of the counted pass holds (diff-counted.ts): past it the sets are
  * refused as too large, as past {@link MAX_DIFF_REQUESTS} when enumerating.
  */
-export const MAX_COUNTED_STATES = 500_000;
+export const MAX_COUNTED_STATES = 100_000;
 
-/** The sets span more requests than {@link MAX_DIFF_REQUESTS}: nothing was decided. */
+/**
+ * The sets span more requests than {@link MAX_DIFF_REQUESTS}, or their counting per role more
+ * than `stateLimit` states at once ({@link MAX_COUNTED_STATES} by default): nothing was answered.
+ */
 export class DiffTooLargeError extends Error {
   constructor(
     readonly planned: number,
     readonly roles: number,
+    readonly stateLimit?: number,
   ) {
+    const limit =
+      stateLimit === undefined
+        ? `more than the ${MAX_DIFF_REQUESTS} a diff decides`
+        : `and counting them per role holds more than the ${stateLimit} states a diff keeps at once`;
     super(
       `too many requests to compare: the sets span ${planned.toPrecision(3)} requests ` +
-        `(${roles} roles in the schema, enumerated up to what the policies tell apart), more than ` +
-        `the ${MAX_DIFF_REQUESTS} a diff decides; compare smaller sets or a schema with fewer roles`,
+        `(${roles} roles in the schema, enumerated up to what the policies tell apart), ${limit}; ` +
+        `compare smaller sets or a schema with fewer roles`,
     );
     this.name = 'DiffTooLargeError';
   }
@@ -310,7 +321,8 @@ function countedOrWhyNot(
     });
     return { ...p, outside: 0, compared: p.decided, indexes: indexesByAction(true) };
   } catch (err) {
-    if (err instanceof TooManyStates) throw new DiffTooLargeError(plan.size, plan.roles.length);
+    if (err instanceof TooManyStates)
+      throw new DiffTooLargeError(plan.size, plan.roles.length, err.limit);
     if (err instanceof NotCountable) return err.message;
     throw err;
   }

@@ -86,7 +86,11 @@ when { principal.roles == resource.roles };
     assert.throws(
       () => diffPolicySets(base, candidate, { ...QUOTIENT, maxStates: 4 }),
       (err: unknown) =>
-        err instanceof DiffTooLargeError && /too many requests to compare/.test(err.message),
+        err instanceof DiffTooLargeError &&
+        err.stateLimit === 4 &&
+        /too many requests to compare: .* counting them per role holds more than the 4 states/.test(
+          err.message,
+        ),
     );
   });
 });
