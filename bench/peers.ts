@@ -280,6 +280,8 @@ export interface StartContext {
   /** The schema's roles: what the peer apps' permissions answers ask about. */
   roles: readonly string[];
   tempDir: string;
+  /** Node flags of cedargate's sidecar (e.g. `--cpu-prof`: bench/permissions-cost.ts). */
+  sidecarNodeArgs?: readonly string[];
 }
 
 async function startUsersApp(
@@ -373,19 +375,24 @@ export async function startPeer(name: PeerName, ctx: StartContext): Promise<Peer
   const upstream = await startUsersApp('cedargate upstream', 'bare', ctx, {});
   const [port, adminPort] = [await freePort(), await freePort()];
   const dataDir = mkdtempSync(join(ctx.tempDir, 'sidecar-'));
-  const sidecar = spawnCedargate('cedargate sidecar', 'sidecar', {
-    DATA_DIR: dataDir,
-    POLICY_DIR: ctx.policyDir,
-    TRUST_SECRET: ctx.stack.trustSecret,
-    LOG_LEVEL: 'warn',
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    ADMIN_PORT: String(adminPort),
-    UPSTREAM_URL: upstream.url,
-    JWKS_FILE: ctx.stack.jwksFile,
-    JWT_ISSUER: ISSUER,
-    JWT_AUDIENCE: AUDIENCE,
-  });
+  const sidecar = spawnCedargate(
+    'cedargate sidecar',
+    'sidecar',
+    {
+      DATA_DIR: dataDir,
+      POLICY_DIR: ctx.policyDir,
+      TRUST_SECRET: ctx.stack.trustSecret,
+      LOG_LEVEL: 'warn',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      ADMIN_PORT: String(adminPort),
+      UPSTREAM_URL: upstream.url,
+      JWKS_FILE: ctx.stack.jwksFile,
+      JWT_ISSUER: ISSUER,
+      JWT_AUDIENCE: AUDIENCE,
+    },
+    ctx.sidecarNodeArgs,
+  );
   const adminUrl = `http://127.0.0.1:${adminPort}`;
   try {
     await waitUntilHealthy(sidecar, `${adminUrl}/readyz`);

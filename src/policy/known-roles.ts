@@ -27,7 +27,9 @@ export function leaveOutUnknownRoles(
   known: readonly string[],
   roleAttributes: readonly string[],
 ): KnownRolesRequest {
-  const knownSet = new Set(known);
+  const knownSet = setOf(known);
+  // Nearly every request holds known roles only: that one is checked without copying anything.
+  if (allKnown(request, knownSet, roleAttributes)) return { request, ignoredRoles: [] };
   const ignored = new Set<string>();
   const keep = (roles: readonly string[]): readonly string[] => {
     if (roles.every((r) => knownSet.has(r))) return roles;
@@ -45,9 +47,40 @@ export function leaveOutUnknownRoles(
     const value = context[name];
     if (Array.isArray(value)) context[name] = keep(value as readonly string[]);
   }
-  if (ignored.size === 0) return { request, ignoredRoles: [] };
   return {
     request: { ...request, principal, resource, context },
     ignoredRoles: [...ignored].sort(),
   };
+}
+
+/** Whether every role of the principal, the resource and the context's role sets is known. */
+function allKnown(
+  request: AuthzRequest,
+  knownSet: ReadonlySet<string>,
+  roleAttributes: readonly string[],
+): boolean {
+  const known = (roles: readonly string[]) => roles.every((r) => knownSet.has(r));
+  const { principal, resource, context } = request;
+  if (!known(principal.roles)) return false;
+  if (resource.type === 'User' && !known(resource.roles)) return false;
+  for (const name of roleAttributes) {
+    const value = context[name];
+    if (Array.isArray(value) && !known(value as readonly string[])) return false;
+  }
+  return true;
+}
+
+/**
+ * One set per role list: a schema's list (never changed once parsed) lives as long as its set,
+ * and is read at every decision.
+ */
+const knownSets = new WeakMap<readonly string[], ReadonlySet<string>>();
+
+function setOf(known: readonly string[]): ReadonlySet<string> {
+  let set = knownSets.get(known);
+  if (set === undefined) {
+    set = new Set(known);
+    knownSets.set(known, set);
+  }
+  return set;
 }
