@@ -1,7 +1,9 @@
 /**
  * `cold-path` (issue 25 item 3): where the sidecar's CPU goes on a request whose token it has
  * never seen — `mix`'s cold case: a GET of another user, the caller's token fresh (one ES256
- * verification), both users not in its cache (two look-ups), one decision, one forward.
+ * verification), the caller not in its cache (one look-up: with the shipped policies the target
+ * is not looked up, no read policy reading more of it than its id and tenant), one decision, one
+ * forward.
  *
  * The sidecar is restarted under `--cpu-prof`, warmed with fresh tokens, then loaded with other
  * fresh tokens; each profile sample taken during the measured run is charged to the step its

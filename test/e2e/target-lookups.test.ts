@@ -11,6 +11,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { User } from '../../src/common/user.js';
+import { adminJson, type AdminStatus } from '../helpers/contract.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 import { tempDirs } from '../helpers/temp-dirs.js';
 
@@ -38,6 +39,10 @@ async function tenantOf(s: Stack, name: string): Promise<Tenant> {
   return { tenantId, owner, ownerToken, user, userToken: await s.token(tenantId, user.id) };
 }
 
+function liveOf(status: AdminStatus): Record<string, unknown> {
+  return status.policies.live;
+}
+
 /** Requests for `path` that reached the backend: the sidecar's own look-ups, and forwards. */
 function reached(s: Stack, path: string): { lookups: number; forwarded: number } {
   const at = s.recorder.all.filter((r) => r.path === path);
@@ -56,6 +61,11 @@ describe('target look-ups: only when a policy reads the target', () => {
       globex = await tenantOf(s, 'globex');
     });
     after(() => s.stop());
+
+    it('/status says which actions read the target: update and delete', async () => {
+      const status = await adminJson(s.adminUrl, '/status');
+      assert.deepEqual(liveOf(status)['targetReads'], ['users:update', 'users:delete']);
+    });
 
     it('a read of another user: one request reaches the backend, the forwarded read', async () => {
       s.recorder.clear();
@@ -124,6 +134,15 @@ describe('target look-ups: only when a policy reads the target', () => {
       acme = await tenantOf(s, 'acme');
     });
     after(() => s.stop());
+
+    it('/status says which actions read the target: read too', async () => {
+      const status = await adminJson(s.adminUrl, '/status');
+      assert.deepEqual(liveOf(status)['targetReads'], [
+        'users:read',
+        'users:update',
+        'users:delete',
+      ]);
+    });
 
     it('a read of another user: the target is read first, then the read forwarded', async () => {
       s.recorder.clear();
