@@ -98,20 +98,40 @@ describe('a role retired from the schema while start runs (security.md 31)', () 
     assert.match(String(reloads[0]?.['msg']), /viewer/);
   });
 
-  it('the owner reads a holder of the retired role; the decision line names the role left out', async () => {
-    const requestId = 'req-retired-read';
-    const r = await s.call('GET', `/v1/users/${vic.id}`, {
+  it('the owner reads a holder of the retired role; the decision line names the role left out where the read reads the target', async () => {
+    const decisionLine = (requestId: string) => () =>
+      logLines(s, /^decision$/).find((l) => l['request_id'] === requestId);
+    // A plain read: the shipped users:read policies read nothing of the target but its id and
+    // tenant, so it is decided without looking the target up (issue 25): no role of the target
+    // was read, so none was left out, and the line says the target's facts were unread.
+    const plain = await s.call('GET', `/v1/users/${vic.id}`, {
       token: ownerToken,
       tenant,
-      headers: { 'x-request-id': requestId },
+      headers: { 'x-request-id': 'req-retired-read' },
     });
-    assert.equal(r.status, 200, r.text);
-    assert.deepEqual(r.body.roles, ['viewer'], 'the stored roles are shown as they are');
+    assert.equal(plain.status, 200, plain.text);
+    assert.deepEqual(plain.body.roles, ['viewer'], 'the stored roles are shown as they are');
     // The decision line is written once the answer has gone out.
-    const line = () => logLines(s, /^decision$/).find((l) => l['request_id'] === requestId);
-    await waitFor(() => line() !== undefined, 5000, 'the decision line');
-    assert.equal(line()?.['decision'], 'allow');
-    assert.deepEqual(line()?.['ignored_roles'], ['viewer']);
+    const unread = decisionLine('req-retired-read');
+    await waitFor(() => unread() !== undefined, 5000, 'the decision line');
+    assert.equal(unread()?.['decision'], 'allow');
+    assert.equal(unread()?.['target_facts'], 'unread');
+    assert.equal(unread()?.['ignored_roles'], undefined);
+    // A read with If-Match reads the target (its version is checked): its retired role is left
+    // out of the decision, and the line names it.
+    const etag = plain.headers.get('etag');
+    assert.ok(etag, 'the read answers with an ETag');
+    const checked = await s.call('GET', `/v1/users/${vic.id}`, {
+      token: ownerToken,
+      tenant,
+      headers: { 'x-request-id': 'req-retired-read-if-match', 'if-match': etag },
+    });
+    assert.equal(checked.status, 200, checked.text);
+    const read = decisionLine('req-retired-read-if-match');
+    await waitFor(() => read() !== undefined, 5000, 'the decision line');
+    assert.equal(read()?.['decision'], 'allow');
+    assert.equal(read()?.['target_facts'], undefined);
+    assert.deepEqual(read()?.['ignored_roles'], ['viewer']);
   });
 
   it('a denial involving the retired role says so in the 403, and is not forwarded', async () => {
