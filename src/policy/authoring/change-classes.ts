@@ -32,6 +32,20 @@ export interface Answer {
   policies: readonly string[];
 }
 
+/**
+ * How a request's answer changed: its decision, or (a denial both times) the notices it shows;
+ * null when it did not.
+ */
+export function changeKindOf(
+  before: { decision: 'allow' | 'deny'; notices: readonly string[] },
+  after: { decision: 'allow' | 'deny'; notices: readonly string[] },
+): 'decision' | 'notices' | null {
+  if (before.decision !== after.decision) return 'decision';
+  return before.decision === 'deny' && before.notices.join('\n') !== after.notices.join('\n')
+    ? 'notices'
+    : null;
+}
+
 /** What a class is told apart by, as the key of a map of classes. */
 export function classKey(
   action: UsersAction,

@@ -10,7 +10,7 @@
  * Whatever it cannot count exactly (role-formulas.ts) throws {@link NotCountable} before any
  * answer is given, and the diff enumerates as before.
  */
-import { classKey, featuresOf, intersect } from './change-classes.js';
+import { changeKindOf, classKey, featuresOf, intersect } from './change-classes.js';
 import type { Feature, Vocabulary } from './change-classes.js';
 import { blocksOf, requestAt } from './counted-blocks.js';
 import type { Block } from './counted-blocks.js';
@@ -152,12 +152,7 @@ function decideContribution(
   if (b.errors !== undefined || a.errors !== undefined)
     throw new NotCountable('a decision carries errors');
   pass.decided++;
-  const kind =
-    b.decision !== a.decision
-      ? 'decision'
-      : b.decision === 'deny' && b.notices.join('\n') !== a.notices.join('\n')
-        ? 'notices'
-        : null;
+  const kind = changeKindOf(b, a);
   if (kind === null) return;
   pass.changed += c.weight;
   const { action } = request;

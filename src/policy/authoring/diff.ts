@@ -5,7 +5,7 @@
  */
 import { compileSigner } from './atoms.js';
 import type { Signer } from './atoms.js';
-import { classKey, featuresOf, intersect, sortClasses } from './change-classes.js';
+import { changeKindOf, classKey, featuresOf, intersect, sortClasses } from './change-classes.js';
 import type { Feature, Relation } from './change-classes.js';
 import { describeGroup, describeGroupBy, indexesByAction, vocabularyOf } from './diff-describe.js';
 import { countedPass, NotCountable, TooManyStates } from './diff-counted.js';
@@ -418,12 +418,7 @@ function compare(
   b: DecisionSummary,
   a: DecisionSummary,
 ): void {
-  const kind =
-    b.decision !== a.decision
-      ? 'decision'
-      : b.decision === 'deny' && b.notices.join('\n') !== a.notices.join('\n')
-        ? 'notices'
-        : null;
+  const kind = changeKindOf(b, a);
   if (kind === null) return;
   pass.changed += weight;
   const { action } = er.request;

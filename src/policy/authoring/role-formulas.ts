@@ -19,6 +19,7 @@ import { AtomCompiler } from './atom-compiler.js';
 import { boolOf, CedarErrs, Entity, envOf, Opaque, setOf } from './atom-values.js';
 import type { Compiled, Env, Value } from './atom-values.js';
 import { actionShapeOf, partsOf } from './atoms.js';
+import { roleSetPathOf, roleSetsOf } from './role-relevance.js';
 
 /** A Boolean over role memberships: constants, `role ∈ set`, `set = ∅`, and connectives. */
 export type Formula =
@@ -190,27 +191,13 @@ export class RoleFormulas {
     return r;
   }
 
-  /** `principal.roles`, `resource.roles` or a context role set, by name; else null. */
   private pathOf(e: Expr): string | null {
-    if (e.op !== '.' || e.left.op !== 'var') return null;
-    const v = e.left.name;
-    if ((v === 'principal' || v === 'resource') && e.attr === 'roles') return v;
-    if (v === 'context' && this.roleSets.has(e.attr)) return e.attr;
-    return null;
+    return roleSetPathOf(e, this.roleSets);
   }
 }
 
 function boolResult(v: Result): Result {
   return v instanceof Sym ? v : boolOf(v);
-}
-
-/** The context attributes, of any action, that are sets of roles (role-relevance.ts's too). */
-function roleSetsOf(schema: ParsedSchema): Set<string> {
-  const out = new Set<string>();
-  for (const attrs of Object.values(schema.entityAttributes))
-    for (const [name, kind] of Object.entries(attrs))
-      if (kind.kind === 'entitySet' && kind.type === schema.types.role) out.add(name);
-  return out;
 }
 
 function and(a: Formula, b: Formula): Formula {

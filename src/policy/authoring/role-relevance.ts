@@ -35,12 +35,21 @@ export function roleRelevanceOf(
 }
 
 /** The context attributes, of any action, that are sets of roles. */
-function roleSetsOf(schema: ParsedSchema): Set<string> {
+export function roleSetsOf(schema: ParsedSchema): Set<string> {
   const out = new Set<string>();
   for (const attrs of Object.values(schema.entityAttributes))
     for (const [name, kind] of Object.entries(attrs))
       if (kind.kind === 'entitySet' && kind.type === schema.types.role) out.add(name);
   return out;
+}
+
+/** `principal.roles`, `resource.roles` or a context role set (of `roleSets`), by name; else null. */
+export function roleSetPathOf(e: Expr, roleSets: ReadonlySet<string>): string | null {
+  if (e.op !== '.' || e.left.op !== 'var') return null;
+  const v = e.left.name;
+  if ((v === 'principal' || v === 'resource') && e.attr === 'roles') return v;
+  if (v === 'context' && roleSets.has(e.attr)) return e.attr;
+  return null;
 }
 
 /** Walks expressions, noting each read of a role set, until one it cannot follow. */
@@ -112,13 +121,8 @@ class RoleSetScan {
     s.add(path);
   }
 
-  /** `principal.roles`, `resource.roles` or a context role set, by name; else null. */
   private pathOf(e: Expr): string | null {
-    if (e.op !== '.' || e.left.op !== 'var') return null;
-    const v = e.left.name;
-    if ((v === 'principal' || v === 'resource') && e.attr === 'roles') return v;
-    if (v === 'context' && this.roleSets.has(e.attr)) return e.attr;
-    return null;
+    return roleSetPathOf(e, this.roleSets);
   }
 
   /** A role literal or a set literal of roles, as ids; else null. */
