@@ -105,6 +105,21 @@ function essence(r: ReturnType<typeof diffPolicySets>) {
   };
 }
 
+/** Two sets over the same 2 or 3 roles, each of 1 to 6 drawn policies. */
+const pairArb = fc
+  .tuple(
+    fc.constantFrom(2, 3),
+    fc.array(modelledArb, { minLength: 1, maxLength: 6 }),
+    fc.array(modelledArb, { minLength: 1, maxLength: 6 }),
+  )
+  .map(([size, baseDrawn, candidateDrawn]) => {
+    const roles = ROLES.slice(0, size);
+    return {
+      base: setOf('base', roles, baseDrawn),
+      candidate: setOf('candidate', roles, candidateDrawn),
+    };
+  });
+
 describe('policy diff: once per atom signature equals once per request', () => {
   it('gives the same report for random policy pairs over a small role enum', () => {
     fc.assert(
@@ -137,44 +152,32 @@ describe('policy diff: once per atom signature equals once per request', () => {
 
   it('the role quotient gives the same classes, counts and answers as the exact diff', () => {
     fc.assert(
-      fc.property(
-        fc.constantFrom(2, 3),
-        fc.array(modelledArb, { minLength: 1, maxLength: 6 }),
-        fc.array(modelledArb, { minLength: 1, maxLength: 6 }),
-        (size, baseDrawn, candidateDrawn) => {
-          const roles = ROLES.slice(0, size);
-          const base = setOf('base', roles, baseDrawn);
-          const candidate = setOf('candidate', roles, candidateDrawn);
-          const exact = diffPolicySets(base, candidate);
-          // Forced: the space is small, so the quotient would not be chosen by itself.
-          const q = diffPolicySets(base, candidate, { maxRequests: 0, quotientAbove: 0 });
-          assert.match(
-            q.notes.join('\n'),
-            /each role is enumerated up to what the policies can tell/,
-          );
-          const key = (c: (typeof q.classes)[number]) =>
-            JSON.stringify([c.action, c.kind, c.before, c.after, c.count]);
-          assert.deepEqual(q.classes.map(key).sort(), exact.classes.map(key).sort());
-          assert.deepEqual([q.requests, q.changed], [exact.requests, exact.changed]);
-          for (const c of q.classes) assert.ok(c.count <= c.matching, c.summary);
-          // Each example, decided afresh by the engine, gives the class's answers.
-          const engines = [base, candidate].map((set, i) =>
-            compileLoadedSet(`quotient-check-${i}`, set, { engine: 'wasm' }),
-          );
-          for (const c of q.classes) {
-            const [b, a] = engines.map((e) => {
-              const d = e.authorize(c.example);
-              return [d.allowed ? 'allow' : 'deny', d.policies, d.notices];
-            });
-            assert.deepEqual(
-              b,
-              [c.before.decision, c.before.policies, c.before.notices],
-              c.summary,
-            );
-            assert.deepEqual(a, [c.after.decision, c.after.policies, c.after.notices], c.summary);
-          }
-        },
-      ),
+      fc.property(pairArb, ({ base, candidate }) => {
+        const exact = diffPolicySets(base, candidate);
+        // Forced: the space is small, so the quotient would not be chosen by itself.
+        const q = diffPolicySets(base, candidate, { maxRequests: 0, quotientAbove: 0 });
+        assert.match(
+          q.notes.join('\n'),
+          /each role is enumerated up to what the policies can tell/,
+        );
+        const key = (c: (typeof q.classes)[number]) =>
+          JSON.stringify([c.action, c.kind, c.before, c.after, c.count]);
+        assert.deepEqual(q.classes.map(key).sort(), exact.classes.map(key).sort());
+        assert.deepEqual([q.requests, q.changed], [exact.requests, exact.changed]);
+        for (const c of q.classes) assert.ok(c.count <= c.matching, c.summary);
+        // Each example, decided afresh by the engine, gives the class's answers.
+        const engines = [base, candidate].map((set, i) =>
+          compileLoadedSet(`quotient-check-${i}`, set, { engine: 'wasm' }),
+        );
+        for (const c of q.classes) {
+          const [b, a] = engines.map((e) => {
+            const d = e.authorize(c.example);
+            return [d.allowed ? 'allow' : 'deny', d.policies, d.notices];
+          });
+          assert.deepEqual(b, [c.before.decision, c.before.policies, c.before.notices], c.summary);
+          assert.deepEqual(a, [c.after.decision, c.after.policies, c.after.notices], c.summary);
+        }
+      }),
       { numRuns: 2 * RUNS, ...(SEED === undefined ? {} : { seed: SEED }) },
     );
   });
@@ -184,21 +187,13 @@ describe('policy diff: counted per role equals enumerated', () => {
   it('gives the enumeration of the quotient exactly: classes, examples, descriptions, counts', () => {
     let counted = 0;
     fc.assert(
-      fc.property(
-        fc.constantFrom(2, 3),
-        fc.array(modelledArb, { minLength: 1, maxLength: 6 }),
-        fc.array(modelledArb, { minLength: 1, maxLength: 6 }),
-        (size, baseDrawn, candidateDrawn) => {
-          const roles = ROLES.slice(0, size);
-          const base = setOf('base', roles, baseDrawn);
-          const candidate = setOf('candidate', roles, candidateDrawn);
-          const quotient = { maxRequests: 0, quotientAbove: 0 };
-          const fast = diffPolicySets(base, candidate, quotient);
-          const slow = diffPolicySets(base, candidate, { ...quotient, counted: false });
-          assert.deepEqual(essence(fast), essence(slow));
-          if (!fast.notes.some((n) => n.startsWith('not counted per role'))) counted++;
-        },
-      ),
+      fc.property(pairArb, ({ base, candidate }) => {
+        const quotient = { maxRequests: 0, quotientAbove: 0 };
+        const fast = diffPolicySets(base, candidate, quotient);
+        const slow = diffPolicySets(base, candidate, { ...quotient, counted: false });
+        assert.deepEqual(essence(fast), essence(slow));
+        if (!fast.notes.some((n) => n.startsWith('not counted per role'))) counted++;
+      }),
       { numRuns: 2 * RUNS, ...(SEED === undefined ? {} : { seed: SEED }) },
     );
     // Most drawn pairs are counted; the rest fall back (a role guarding an error, say).
