@@ -35,9 +35,9 @@ import { CedargateError } from '../../../src/errors.js';
 import type { UserRecord } from '../../../src/sidecar/user-facts.js';
 import { T, directoryOf, recordOf } from '../../helpers/sidecar-fakes.js';
 import { writeWideRolePolicies } from '../../helpers/wide-roles.js';
+import { fuzzParameters, fuzzRuns } from '../../helpers/fuzz.js';
 
-const RUNS = Number(process.env.FUZZ_RUNS ?? 0) || 80;
-const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);
+const RUNS = fuzzRuns(80);
 
 const ROLES = 20;
 const OTHER_TENANT = 'EEEEEEEE-0000-4000-8000-000000000000';
@@ -200,7 +200,7 @@ describe('permissions: the compiled answer equals deciding each entry by cedar-w
           }
         },
       ),
-      { numRuns: RUNS, ...(SEED === undefined ? {} : { seed: SEED }) },
+      fuzzParameters(RUNS),
     );
     // Not degenerate: entries of every kind were compared.
     assert.ok(

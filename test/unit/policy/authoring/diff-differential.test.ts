@@ -15,9 +15,9 @@ import { diffPolicySets } from '../../../../src/policy/authoring/diff.js';
 import { buildPolicySet, compileLoadedSet } from '../../../../src/policy/policy-set.js';
 import type { LoadedPolicySet } from '../../../../src/policy/policy-set.js';
 import { schemaWithRoles } from '../../../helpers/small-policies.js';
+import { fuzzParameters, fuzzRuns } from '../../../helpers/fuzz.js';
 
-const RUNS = Number(process.env.FUZZ_RUNS ?? 0) || 6;
-const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);
+const RUNS = fuzzRuns(6);
 
 const ROLES = ['admin', 'user', 'viewer'] as const;
 
@@ -146,7 +146,7 @@ describe('policy diff: once per atom signature equals once per request', () => {
             assert.ok(fast.cedarCalls < slow.cedarCalls, `${fast.cedarCalls} calls`);
         },
       ),
-      { numRuns: RUNS, ...(SEED === undefined ? {} : { seed: SEED }) },
+      fuzzParameters(RUNS),
     );
   });
 
@@ -178,7 +178,7 @@ describe('policy diff: once per atom signature equals once per request', () => {
           assert.deepEqual(a, [c.after.decision, c.after.policies, c.after.notices], c.summary);
         }
       }),
-      { numRuns: 2 * RUNS, ...(SEED === undefined ? {} : { seed: SEED }) },
+      fuzzParameters(2 * RUNS),
     );
   });
 });
@@ -194,7 +194,7 @@ describe('policy diff: counted per role equals enumerated', () => {
         assert.deepEqual(essence(fast), essence(slow));
         if (!fast.notes.some((n) => n.startsWith('not counted per role'))) counted++;
       }),
-      { numRuns: 2 * RUNS, ...(SEED === undefined ? {} : { seed: SEED }) },
+      fuzzParameters(2 * RUNS),
     );
     // Most drawn pairs are counted; the rest fall back (a role guarding an error, say).
     assert.ok(counted > 0, `${counted} of ${2 * RUNS} counted`);

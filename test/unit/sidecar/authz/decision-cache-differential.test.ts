@@ -26,9 +26,9 @@ import type { AuthzRequest, Decision } from '../../../../src/policy/types.js';
 import { createPolicyStore } from '../../../../src/sidecar/authz/policy-store.js';
 import { perPolicySet, shippedPolicyTexts } from '../../../helpers/policy-engines.js';
 import { shippedPolicies } from '../../../helpers/process.js';
+import { FUZZ_SEED, fuzzParameters, fuzzRuns } from '../../../helpers/fuzz.js';
 
-const RUNS = Number(process.env.FUZZ_RUNS ?? 0) || 2000;
-const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);
+const RUNS = fuzzRuns(2000);
 
 const VIP = 'vip';
 const SUPERUSER = 'root';
@@ -116,7 +116,7 @@ const seen = (d: Omit<Decision, 'cached'>) => ({
 // The sets the runs draw from: a few random subsets of the templates and all of them together.
 // A store per set lives for the whole run, so that requests meet decisions of earlier ones; one
 // set per run would never share anything.
-const POOL_SEED = SEED ?? Date.now() % 2 ** 31;
+const POOL_SEED = FUZZ_SEED ?? Date.now() % 2 ** 31;
 const POOL: string[][] = [
   TEMPLATE_NAMES,
   ...fc.sample(fc.subarray(TEMPLATE_NAMES, { minLength: 1 }), { numRuns: 11, seed: POOL_SEED }),
@@ -145,7 +145,7 @@ describe('the decision cache against a fresh Cedar call (property)', () => {
           if (second.cached) shared++;
         },
       ),
-      { numRuns: RUNS, ...(SEED === undefined ? {} : { seed: SEED }) },
+      fuzzParameters(RUNS),
     );
     // The cache did share decisions across ids (the property would hold for no cache at all).
     assert.ok(shared > RUNS / 2, `${shared} of ${RUNS} renamed requests answered from the cache`);
