@@ -105,39 +105,39 @@ function essence(r: ReturnType<typeof diffPolicySets>) {
   };
 }
 
-/** Two sets over the same 2 or 3 roles, each of 1 to 6 drawn policies. */
-const pairArb = fc
-  .tuple(
-    fc.constantFrom(2, 3),
-    fc.array(modelledArb, { minLength: 1, maxLength: 6 }),
-    fc.array(modelledArb, { minLength: 1, maxLength: 6 }),
-  )
-  .map(([size, baseDrawn, candidateDrawn]) => {
-    const roles = ROLES.slice(0, size);
-    return {
-      base: setOf('base', roles, baseDrawn),
-      candidate: setOf('candidate', roles, candidateDrawn),
-    };
-  });
+/**
+ * Two sets over the same roles (as many as `sizes` draws: 2 or 3), each of 1 to 6 policies drawn
+ * by `arb`, and the draws of each.
+ */
+const pairOf = (sizes: readonly number[], arb: fc.Arbitrary<Drawn>) =>
+  fc
+    .tuple(
+      fc.constantFrom(...sizes),
+      fc.array(arb, { minLength: 1, maxLength: 6 }),
+      fc.array(arb, { minLength: 1, maxLength: 6 }),
+    )
+    .map(([size, baseDrawn, candidateDrawn]) => {
+      const roles = ROLES.slice(0, size);
+      return {
+        base: setOf('base', roles, baseDrawn),
+        candidate: setOf('candidate', roles, candidateDrawn),
+        drawn: [baseDrawn, candidateDrawn],
+      };
+    });
+/** Two modelled sets over the same 2 or 3 roles: what the quotient is compared on. */
+const pairArb = pairOf([2, 3], modelledArb);
 
 describe('policy diff: once per atom signature equals once per request', () => {
   it('gives the same report for random policy pairs over a small role enum', () => {
     fc.assert(
       fc.property(
         // Two roles mostly: the reference asks Cedar for every request, ~8 s a run at three.
-        fc.constantFrom(2, 2, 2, 3),
-        fc.array(drawnArb, { minLength: 1, maxLength: 6 }),
-        fc.array(drawnArb, { minLength: 1, maxLength: 6 }),
-        (size, baseDrawn, candidateDrawn) => {
-          const roles = ROLES.slice(0, size);
-          const base = setOf('base', roles, baseDrawn);
-          const candidate = setOf('candidate', roles, candidateDrawn);
+        pairOf([2, 2, 2, 3], drawnArb),
+        ({ base, candidate, drawn }) => {
           const fast = diffPolicySets(base, candidate);
           const slow = diffPolicySets(base, candidate, { signatures: false });
           assert.deepEqual(essence(fast), essence(slow));
-          const unsupported = [baseDrawn, candidateDrawn].map((d) =>
-            d.some((x) => x.template === UNSUPPORTED),
-          );
+          const unsupported = drawn.map((d) => d.some((x) => x.template === UNSUPPORTED));
           const fellBack = ['base', 'candidate'].map((side) =>
             fast.notes.some((n) => n.startsWith(`${side}: policy`) && n.includes('`has`')),
           );
