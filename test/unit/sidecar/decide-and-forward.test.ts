@@ -35,17 +35,10 @@ import {
   shippedPolicyStore,
   userOf,
 } from '../../helpers/sidecar-fakes.js';
+import { OWNER_HIDDEN } from '../../helpers/small-policies.js';
 import { tempDirs } from '../../helpers/temp-dirs.js';
 
 const MISSING = 'DDDDDDDD-0000-4000-8000-000000000000';
-
-/** Hides the owner from everyone but the owner: a read's policies then read its target. */
-const OWNER_HIDDEN = `@id("owner-hidden")
-@notice("The owner is hidden.")
-forbid (principal, action == Cedargate::Action::"users:read", resource is Cedargate::User)
-when { resource.isOwner }
-unless { principal.isOwner };
-`;
 
 /** The users looked up other than the principal (the fake's calls, in order). */
 function lookedUp(directory: { calls: { gets: Array<{ id: string }> } }): string[] {
