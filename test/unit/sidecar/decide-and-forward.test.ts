@@ -13,8 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { parseIfMatch } from '../../../src/common/if-match.js';
 import { etagOf } from '../../../src/common/user.js';
 import { CedargateError, UnavailableError, UpstreamTimeoutError } from '../../../src/errors.js';
-import { createLogger } from '../../../src/common/logger.js';
-import { createPolicyStore, type PolicyStore } from '../../../src/sidecar/authz/policy-store.js';
+import type { PolicyStore } from '../../../src/sidecar/authz/policy-store.js';
 import {
   MAX_REDECISIONS,
   createDecideAndForward,
@@ -31,6 +30,7 @@ import {
   U1,
   U2,
   fakeDirectory,
+  policyStoreOver,
   recordOf,
   shippedPolicyStore,
   userOf,
@@ -298,12 +298,7 @@ describe('decide and forward', () => {
     before(async () => {
       const dir = dirs.copyOfShipped();
       writeFileSync(join(dir, 'owner-hidden.cedar'), OWNER_HIDDEN);
-      reading = await createPolicyStore({
-        dir,
-        logger: createLogger('silent'),
-        watch: false,
-        pollMs: 0,
-      });
+      reading = await policyStoreOver(dir);
     });
     after(() => reading.close());
 

@@ -20,12 +20,11 @@ import {
   renameIds,
   withUndeclaredContext,
 } from '../../../helpers/authz-requests.js';
-import { createLogger } from '../../../../src/common/logger.js';
 import { compileLoadedSet } from '../../../../src/policy/policy-set.js';
 import type { AuthzRequest, Decision } from '../../../../src/policy/types.js';
-import { createPolicyStore } from '../../../../src/sidecar/authz/policy-store.js';
 import { perPolicySet, shippedPolicyTexts } from '../../../helpers/policy-engines.js';
 import { shippedPolicies } from '../../../helpers/process.js';
+import { policyStoreOver } from '../../../helpers/sidecar-fakes.js';
 import { FUZZ_SEED, fuzzParameters, fuzzRuns } from '../../../helpers/fuzz.js';
 
 const RUNS = fuzzRuns(2000);
@@ -75,7 +74,6 @@ when { principal.isOwner && 9223372036854775807 + 1 > 0 };
 };
 const TEMPLATE_NAMES = Object.keys(TEMPLATES).sort();
 
-const logger = createLogger('silent');
 const schemaText = readFileSync(join(shippedPolicies, 'schema.cedarschema'), 'utf8');
 
 /** The caching store and a fresh engine of the set made of `files`, one per set for the run. */
@@ -84,7 +82,7 @@ const subjectOf = perPolicySet(
   schemaText,
   TEMPLATES,
   async ({ dir, set, n, defer }) => {
-    const store = await createPolicyStore({ dir, logger, watch: false, pollMs: 0 });
+    const store = await policyStoreOver(dir);
     defer(() => store.close());
     return { store, fresh: compileLoadedSet(`differential-${n}`, set) };
   },
