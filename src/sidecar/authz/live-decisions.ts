@@ -4,7 +4,6 @@
  */
 import type { AuthzRequest, Decision } from '../../policy/types.js';
 import type { DecisionCache } from './decision-cache.js';
-import type { EngineDecision } from './decider.js';
 import type { Live } from './live-set.js';
 
 /** The cached decision of `request` under `serving`, or undefined. */
@@ -44,7 +43,7 @@ export interface DirectDecider {
   /** That set's schema roles. */
   roles: readonly string[];
   /** The decision as the decider made it: no `cached` flag, as it is never kept. */
-  decide: (request: AuthzRequest) => EngineDecision;
+  decide: (request: AuthzRequest) => Omit<Decision, 'cached'>;
 }
 
 /**
