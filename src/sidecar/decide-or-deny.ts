@@ -144,7 +144,7 @@ const inFlightDecisions = new WeakMap<
  * nothing, and naming the permits that did not match would tell it the policy's text.
  */
 export function denialOf(
-  decision: Decision,
+  decision: Pick<Decision, 'policies' | 'notices'>,
   defaultNotice = DEFAULT_DENY_NOTICE,
 ): { notices: string[]; policies: string[] } {
   const notices = decision.policies.length === 0 ? [defaultNotice] : decision.notices;

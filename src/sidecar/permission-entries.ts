@@ -113,7 +113,7 @@ export function unansweredTenant(f: AnswerFrame): Unanswered<TenantPermissions> 
  */
 export function decideEach(
   pending: readonly Pending[],
-  decide: (request: AuthzRequest) => Decision,
+  decide: (request: AuthzRequest) => Omit<Decision, 'cached'>,
   defaultDenyNotice: string | undefined,
 ): void {
   for (const { request, entry } of pending) {

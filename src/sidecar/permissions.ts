@@ -43,8 +43,11 @@ export interface PermissionsDeps extends DecideDeps {
   directory: UserDirectory;
 }
 
+/** A decision of an answer: made directly (no `cached` flag), or through the permissions cache. */
+export type AnswerDecision = Omit<Decision, 'cached'> & { cached?: boolean };
+
 /** Told of each decision an answer makes (metrics). */
-export type OnDecision = (action: UsersAction, decision: Decision) => void;
+export type OnDecision = (action: UsersAction, decision: AnswerDecision) => void;
 
 /** What an answer is told besides the question: who counts, and a default deny's notice. */
 export interface AnswerHooks {
@@ -115,7 +118,7 @@ async function decideAnswer(
 ): Promise<Answer> {
   const hooks: AnswerHooks = {
     onDecision: (action, d) => {
-      deps.metrics.countDecision(action, d.allowed ? 'allow' : 'deny', d.cached, SOURCE);
+      deps.metrics.countDecision(action, d.allowed ? 'allow' : 'deny', d.cached === true, SOURCE);
     },
     defaultDenyNotice: deps.defaultDenyNotice,
   };
@@ -210,16 +213,17 @@ function decidedAtOnce<A>(
 ): A {
   const direct = policies.directDecider?.();
   const set = direct ?? policies.current();
-  const decide = direct?.decide ?? ((request: AuthzRequest) => policies.decide(request, SOURCE));
+  const decide: (request: AuthzRequest) => AnswerDecision =
+    direct?.decide ?? ((request) => policies.decide(request, SOURCE));
   const laid = layOut(set);
   decideEach(laid.pending, counted(decide, hooks.onDecision), hooks.defaultDenyNotice);
   return laid.answer;
 }
 
 function counted(
-  decide: (request: AuthzRequest) => Decision,
+  decide: (request: AuthzRequest) => AnswerDecision,
   onDecision: OnDecision | undefined,
-): (request: AuthzRequest) => Decision {
+): (request: AuthzRequest) => AnswerDecision {
   if (onDecision === undefined) return decide;
   return (request) => {
     const decision = decide(request);
