@@ -18,7 +18,7 @@ import {
   type Mode,
 } from './config/env.js';
 import { eventConsistency, type EventConsistency } from './config/events.js';
-import { httpLimits } from './config/http.js';
+import { httpLimits, upstreamTimeouts } from './config/http.js';
 import { claimPath, issuerConfig, type IssuerConfig } from './config/identity.js';
 import { redisTarget } from './config/redis.js';
 
@@ -75,6 +75,11 @@ export interface Config {
   /** Shared secret the backend requires from the sidecar; undefined = read/create in DATA_DIR. */
   readonly trustSecret: string | undefined;
   readonly upstreamTimeoutMs: number;
+  /**
+   * The backend answers a request's store calls within this (STORE_TIMEOUT_MS), or 503: below
+   * `upstreamTimeoutMs`, so the client hears the backend's answer, not the sidecar's 504.
+   */
+  readonly storeTimeoutMs: number;
   readonly bodyLimitBytes: number;
   /** A request body must arrive within this long, or 408 (the decision waits for it). */
   readonly bodyTimeoutMs: number;
@@ -162,7 +167,7 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
     userClaim,
     ...answers(env),
     trustSecret,
-    upstreamTimeoutMs: int(env, 'UPSTREAM_TIMEOUT_MS', 5000, 1, 600_000, '5000'),
+    ...upstreamTimeouts(mode, env),
     ...http,
     ...capacity(env),
     ...identityTuning(env),

@@ -32,6 +32,11 @@ import { readJsonBody } from '../common/body.js';
 import { parseCursor, parseLimit } from '../common/list-query.js';
 import { DEFAULT_PAGE_MAX_BYTES } from './store/page-budget.js';
 import { noSuchUser, type UserPage, type UserStore } from './store/store.js';
+import {
+  DEFAULT_STORE_TIMEOUT_MS,
+  storeWithinTimeout,
+  type RequestStore,
+} from './store/store-timeout.js';
 
 export interface BackendDeps {
   store: UserStore;
@@ -43,6 +48,11 @@ export interface BackendDeps {
   bodyLimitBytes: number;
   /** A list page's byte budget (`PAGE_MAX_BYTES`); default `DEFAULT_PAGE_MAX_BYTES`. */
   pageMaxBytes?: number;
+  /**
+   * A request's store calls are answered within this (`STORE_TIMEOUT_MS`), or 503; default
+   * `DEFAULT_STORE_TIMEOUT_MS`.
+   */
+  storeTimeoutMs?: number;
 }
 
 /** What the request pipeline learned, kept on `res.locals`. */
@@ -90,10 +100,12 @@ function healthz(store: UserStore): RequestHandler {
 
 /** The users API of contract §3, each route its checks in the contract's order. */
 function usersRouter(deps: BackendDeps): express.Router {
-  const { store } = deps;
+  // One budget per request, from its arrival: a PUT's read and write share it.
+  const storeFor = (): RequestStore =>
+    storeWithinTimeout(deps.store, deps.storeTimeoutMs ?? DEFAULT_STORE_TIMEOUT_MS);
   const users = express.Router({ caseSensitive: true, strict: true });
   users.get('/v1/users', async (req, res) => {
-    const page = await store.listUsers(tenantOf(res), {
+    const page = await storeFor().listUsers(tenantOf(res), {
       limit: parseLimit(req.query['limit']),
       cursor: parseCursor(req.query['cursor']),
       maxBytes: deps.pageMaxBytes ?? DEFAULT_PAGE_MAX_BYTES,
@@ -103,35 +115,40 @@ function usersRouter(deps: BackendDeps): express.Router {
   users.post('/v1/users', async (req, res) => {
     const input = validateNewUser(await readJsonBody(req, { limit: deps.bodyLimitBytes }));
     checkRoles(input.roles, deps.allowedRoles());
-    const user = await store.createUser(tenantOf(res), input);
+    const user = await storeFor().createUser(tenantOf(res), input);
     res.set('location', `/v1/users/${user.id}`);
     sendUser(res, 201, user);
   });
   users.get('/v1/users/:id', async (req, res) => {
-    sendUser(res, 200, await findUser(store, tenantOf(res), userIdOf(req)));
+    sendUser(res, 200, await findUser(storeFor(), tenantOf(res), userIdOf(req)));
   });
   users.put('/v1/users/:id', async (req, res) => {
-    sendUser(res, 200, await updateUser(deps, req, tenantOf(res)));
+    sendUser(res, 200, await updateUser(deps, storeFor(), req, tenantOf(res)));
   });
   users.delete('/v1/users/:id', async (req, res) => {
-    await deleteUser(store, req, tenantOf(res));
+    await deleteUser(storeFor(), req, tenantOf(res));
     res.set('cache-control', 'no-store').status(204).end();
   });
   return users;
 }
 
-async function updateUser(deps: BackendDeps, req: Request, tenantId: string): Promise<StoredUser> {
+async function updateUser(
+  deps: BackendDeps,
+  store: RequestStore,
+  req: Request,
+  tenantId: string,
+): Promise<StoredUser> {
   const id = userIdOf(req);
   const patch = validateUserPatch(await readJsonBody(req, { limit: deps.bodyLimitBytes }));
-  const current = await findUser(deps.store, tenantId, id);
+  const current = await findUser(store, tenantId, id);
   if (patch.roles !== undefined) checkRoles(patch.roles, deps.allowedRoles());
   const expected = expectedVersionFor(req.get('if-match'), current);
   assertOwnerKeepsAdmin(current, patch);
   // The generation the matched tag was read in: the write is refused if the store left it.
-  return deps.store.updateUser(tenantId, id, patch, expected, current.generation);
+  return store.updateUser(tenantId, id, patch, expected, current.generation);
 }
 
-async function deleteUser(store: UserStore, req: Request, tenantId: string): Promise<void> {
+async function deleteUser(store: RequestStore, req: Request, tenantId: string): Promise<void> {
   const id = userIdOf(req);
   const current = await findUser(store, tenantId, id);
   const expected = expectedVersionFor(req.get('if-match'), current);
@@ -163,7 +180,7 @@ function userIdOf(req: Request): string {
   return parseUserId(String(req.params['id']));
 }
 
-async function findUser(store: UserStore, tenantId: string, id: string): Promise<StoredUser> {
+async function findUser(store: RequestStore, tenantId: string, id: string): Promise<StoredUser> {
   const user = await store.getUser(tenantId, id);
   if (user === null) throw noSuchUser();
   return user;

@@ -59,6 +59,7 @@ export async function startBackend(
     trustSecret: resolveTrustSecret(config),
     logger,
     bodyLimitBytes: config.bodyLimitBytes,
+    storeTimeoutMs: config.storeTimeoutMs,
     pageMaxBytes: config.pageMaxBytes,
   });
   // Requests node's parser refuses or times out never reach express (src/common/http-server.ts).

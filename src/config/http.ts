@@ -83,6 +83,42 @@ function bodyBudget(env: Env, bodyLimitBytes: number): number {
   return bodyBudgetBytes;
 }
 
+/** How long the sidecar waits for the backend, and the backend for its store. */
+export interface UpstreamTimeouts {
+  upstreamTimeoutMs: number;
+  storeTimeoutMs: number;
+}
+
+/**
+ * The backend answers within STORE_TIMEOUT_MS (503 past it), by default a margin under the
+ * sidecar's UPSTREAM_TIMEOUT_MS from the same env (`start`, or one ConfigMap for both containers
+ * of a pod): a store that cannot answer now (a Sentinel failover) is then the backend's 503,
+ * which says whether a write may have been applied, not the sidecar's 504, which cannot.
+ */
+export function upstreamTimeouts(mode: Mode, env: Env): UpstreamTimeouts {
+  const upstreamTimeoutMs = int(env, 'UPSTREAM_TIMEOUT_MS', 5000, 1, 600_000, '5000');
+  const storeDefault = Math.max(
+    1,
+    upstreamTimeoutMs - Math.min(1000, Math.floor(upstreamTimeoutMs / 5)),
+  );
+  const storeTimeoutMs = int(
+    env,
+    'STORE_TIMEOUT_MS',
+    storeDefault,
+    1,
+    600_000,
+    String(storeDefault),
+  );
+  if (mode === 'start' && storeTimeoutMs >= upstreamTimeoutMs) {
+    throw new ConfigError(
+      'STORE_TIMEOUT_MS',
+      `must be under UPSTREAM_TIMEOUT_MS (${upstreamTimeoutMs}), or a write the store holds is answered 504 with nothing said of it`,
+      String(storeDefault),
+    );
+  }
+  return { upstreamTimeoutMs, storeTimeoutMs };
+}
+
 /**
  * By default the sidecar lets a connection to the backend go a margin before the keep-alive
  * timeout the backend shares with it (one env in `start`, the same ConfigMap for both containers

@@ -6,7 +6,11 @@
  * 2. while the primary is dead and not yet replaced, `/readyz` says so (writes fail), and it is
  *    ready again once a replica is promoted;
  * 3. with the sentinels gone, every line the process writes to stdout is still JSON (node-redis's
- *    Sentinel client console.logs its rediscovery errors).
+ *    Sentinel client console.logs its rediscovery errors);
+ *
+ * and, on a stack of its own, a write the store holds longer than the sidecar's
+ * UPSTREAM_TIMEOUT_MS is answered by the backend's 503 in time (it may have been applied), not
+ * the sidecar's 504.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -106,5 +110,43 @@ describe('Redis Sentinel as operated', { skip: skipWithoutSentinel() }, () => {
       .filter((l) => l.includes('None of the sentinels are available'))
       .map((l) => JSON.parse(l) as { level: number; component: string });
     assert.deepEqual([routed[0]?.level, routed[0]?.component], [40, 'console']);
+  });
+});
+
+// Its own stack: the pause must not touch the failover the suite above watches.
+describe('Redis Sentinel: a write held past the timeouts', { skip: skipWithoutSentinel() }, () => {
+  let own: SentinelStack;
+  before(async () => {
+    own = await startSentinelStack('cedargate-held');
+  });
+  after(async () => {
+    await own?.stop();
+  });
+
+  it("a write the store holds past the default timeouts is the backend's 503 (it may have been applied), not the sidecar's 504", async () => {
+    const { tenantId, owner } = await own.stack.createTenant('Held');
+    const asOwner = { token: await own.stack.token(tenantId, owner.id), tenant: tenantId };
+    const carol = { name: 'Carol', email: 'carol@held.test', roles: ['user'] };
+    const createCarol = () => own.stack.call('POST', '/v1/users', { ...asOwner, body: carol });
+    // The owner known, the change stream followed: the write is what waits for the store.
+    assert.equal((await own.stack.call('GET', '/v1/users', asOwner)).status, 200);
+    // The primary holds every write for 7 s, longer than the sidecar's UPSTREAM_TIMEOUT_MS
+    // (5 s by default), as node-redis holds one while a failover finds the new master.
+    await withClient(own.primary.port, (c) => c.sendCommand(['CLIENT', 'PAUSE', '7000', 'WRITE']));
+    const held = await createCarol();
+    assert.equal(held.status, 503, held.text);
+    assert.equal(held.body.code, 'unavailable', held.text);
+    assert.match(held.headers.get('retry-after') ?? '', /^[1-9]\d*$/, 'Retry-After');
+    assert.equal(held.body.details?.['reason'], 'store_timeout', held.text);
+    assert.equal(held.body.details?.['may_have_been_applied'], true, held.text);
+    // It was (the store answered once the pause ended): sent again, 409 — nothing twice.
+    await waitFor(
+      async () => (await createCarol()).status === 409,
+      30_000,
+      'the held write applied once the pause ends',
+    );
+    const list = await own.stack.call('GET', '/v1/users', asOwner);
+    const carols = (list.body.users as { email: string }[]).filter((u) => u.email === carol.email);
+    assert.equal(carols.length, 1, list.text);
   });
 });

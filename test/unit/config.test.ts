@@ -34,6 +34,17 @@ describe('loadConfig', () => {
     assert.equal(set.bodyBudgetBytes, 2097152);
   });
 
+  it("bounds the backend's store work below the sidecar's upstream timeout: 4000 of 5000 by default", () => {
+    const c = loadConfig('start', {});
+    assert.deepEqual([c.upstreamTimeoutMs, c.storeTimeoutMs], [5000, 4000]);
+    // A fifth under a lower upstream timeout, a second under a higher one.
+    assert.equal(loadConfig('start', { UPSTREAM_TIMEOUT_MS: '800' }).storeTimeoutMs, 640);
+    assert.equal(loadConfig('start', { UPSTREAM_TIMEOUT_MS: '15000' }).storeTimeoutMs, 14000);
+    assert.equal(loadConfig('start', { STORE_TIMEOUT_MS: '2500' }).storeTimeoutMs, 2500);
+    // A backend alone may be told a longer one (its sidecar's env is not its own).
+    assert.equal(loadConfig('backend', { STORE_TIMEOUT_MS: '6000' }).storeTimeoutMs, 6000);
+  });
+
   it('schedules uncached work fairly across tenants: 4 at once, 64 waiting per tenant, as FAIR_* say', () => {
     const c = loadConfig('start', {});
     assert.equal(c.fairConcurrency, 4);
@@ -151,6 +162,10 @@ describe('loadConfig', () => {
       [{ BODY_TIMEOUT_MS: '50' }, 'BODY_TIMEOUT_MS'],
       [{ BODY_TIMEOUT_MS: '40000', REQUEST_TIMEOUT_MS: '30000' }, 'BODY_TIMEOUT_MS'],
       [{ BODY_BUDGET_BYTES: 'lots' }, 'BODY_BUDGET_BYTES'],
+      [{ STORE_TIMEOUT_MS: '4s' }, 'STORE_TIMEOUT_MS'],
+      [{ STORE_TIMEOUT_MS: '0' }, 'STORE_TIMEOUT_MS'],
+      [{ STORE_TIMEOUT_MS: '5000' }, 'STORE_TIMEOUT_MS'],
+      [{ STORE_TIMEOUT_MS: '3000', UPSTREAM_TIMEOUT_MS: '2000' }, 'STORE_TIMEOUT_MS'],
       [{ BODY_BUDGET_BYTES: '2048', BODY_LIMIT_BYTES: '4096' }, 'BODY_BUDGET_BYTES'],
       [{ FAIR_CONCURRENCY: '0' }, 'FAIR_CONCURRENCY'],
       [{ FAIR_CONCURRENCY: 'two' }, 'FAIR_CONCURRENCY'],

@@ -29,7 +29,7 @@ import { watchStoreChecks, type StoreChecks } from './redis-checks.js';
 import { createStoreClient, type StoreClient } from './redis-scripts.js';
 import * as users from './redis-users.js';
 import type { RedisStoreContext } from './redis-users.js';
-import type { UserStore } from './store.js';
+import { RETRY_UNCONFIRMED, type UserStore } from './store.js';
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 /**
@@ -59,11 +59,6 @@ export interface RedisStoreOptions {
    */
   replicaAckTimeoutMs?: number;
 }
-
-/** What a client told `unconfirmedWrite` should do (`details.retry`). */
-export const RETRY_UNCONFIRMED =
-  'send the same request again after Retry-After: a PUT converges on the same user, ' +
-  'a DELETE whose first attempt held answers 404, a POST whose first attempt held answers 409';
 
 /**
  * The answer to a write no replica confirmed: the master applied it, but a failover now would

@@ -8,6 +8,14 @@ import { newTenantId, parseTenantId } from '../../common/ids.js';
 import type { NewUser, StoredUser, Tenant, UserPatch } from '../../common/user.js';
 import { ConflictError, InvalidInputError, NotFoundError } from '../../errors.js';
 
+/**
+ * What a client told a write may have been applied should do (`details.retry`): every write of
+ * the users API converges when sent again.
+ */
+export const RETRY_UNCONFIRMED =
+  'send the same request again after Retry-After: a PUT converges on the same user, ' +
+  'a DELETE whose first attempt held answers 404, a POST whose first attempt held answers 409';
+
 export interface ListOptions {
   /** 1..200 */
   limit: number;
