@@ -67,11 +67,20 @@ export interface Outcome {
   shadowDeny: boolean;
 }
 
-/** Decides, counts and records `ask`; throws the 403 when it denies and is enforced. */
-export async function decideOrDeny(deps: DecideDeps, ask: Ask): Promise<Outcome> {
+/**
+ * Decides, counts and records `ask`; throws the 403 when it denies and is enforced. `asked` is
+ * `ask`'s own question already put to the store (the write screen's, asked again on the very
+ * same facts); without it the question is built from `ask`.
+ */
+export async function decideOrDeny(
+  deps: DecideDeps,
+  ask: Ask,
+  asked?: AskedDecision,
+): Promise<Outcome> {
   const { ex } = ask;
-  const request = requestOfAsk(ask);
-  const { policyVersion, decision } = await decideFairly(deps, ask.tenantId, request, ask.source);
+  const question = asked ?? deps.policies.ask(requestOfAsk(ask), ask.source);
+  const { request } = question;
+  const { policyVersion, decision } = await decideAsked(deps, ask.tenantId, question, ask.source);
   ex.decision = decision;
   ex.decided = { request, policyVersion };
   deps.onDecided?.({ requestId: ex.requestId, request, decision, policyVersion });
