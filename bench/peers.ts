@@ -203,7 +203,7 @@ export function compareAnswers(
 // --- the stacks ------------------------------------------------------------------------------
 
 /** The peers' tenant: the bench's owner and users, one of them an admin (the checks need one). */
-interface PeerCast {
+export interface PeerCast {
   tenantId: string;
   owner: SeededUser;
   admin: SeededUser;
@@ -217,9 +217,10 @@ interface PeerCast {
   roleTargets: readonly SeededUser[];
 }
 
-const CAST_SIZE = 8;
+/** Seeded users the cast takes before the role targets. */
+export const CAST_SIZE = 8;
 
-function castOf(stack: BenchStack): PeerCast {
+export function castOf(stack: BenchStack): PeerCast {
   const u = (i: number) => stack.users[i] as SeededUser;
   if (stack.users.length < CAST_SIZE + 1)
     throw new Error(`--peers needs --users ≥ ${CAST_SIZE + 1}`);
@@ -257,6 +258,31 @@ function seedOf(
         : { ...s.user, roles: targetRoles(i) };
     }),
   };
+}
+
+/**
+ * What a group's stacks start from: a temporary directory holding the group's seed (`seedOf`),
+ * and the context naming it; `remove` deletes the directory.
+ */
+export function groupContext(
+  stack: BenchStack,
+  cast: PeerCast,
+  group: PeerGroup,
+  sidecarNodeArgs?: readonly string[],
+): { ctx: StartContext; remove: () => void } {
+  const tempDir = mkdtempSync(join(tmpdir(), 'cedargate-peers-'));
+  const seedFile = join(tempDir, 'seed.json');
+  writeFileSync(seedFile, JSON.stringify(seedOf(stack, cast, group)));
+  const ctx: StartContext = {
+    stack,
+    seedFile,
+    policyDir: group.policyDir,
+    cerbosPolicyDir: group.cerbosPolicyDir,
+    roles: group.roles,
+    tempDir,
+    ...(sidecarNodeArgs !== undefined && { sidecarNodeArgs }),
+  };
+  return { ctx, remove: () => rmSync(tempDir, { recursive: true, force: true }) };
 }
 
 /** One running stack and how a request addresses it. */
@@ -459,7 +485,7 @@ async function answersOf(peer: PeerStack, requests: readonly BenchRequest[]): Pr
 // --- the loads -------------------------------------------------------------------------------
 
 /** A request generator for one stack; the role walk is per stack (each has its own users). */
-function peerGenerator(
+export function peerGenerator(
   scenario: PeerScenarioName,
   cast: PeerCast,
   peer: PeerStack,
@@ -492,7 +518,7 @@ function peerGenerator(
 }
 
 /** Where a stack's walk over its targets is, kept across its runs (warm-up, measured). */
-interface WalkState {
+export interface WalkState {
   at: number;
   roles: Map<string, number>;
   random?: () => number;
@@ -587,17 +613,7 @@ async function measureGroup(
   o: PeerOptions,
   results: PeerResults,
 ): Promise<void> {
-  const tempDir = mkdtempSync(join(tmpdir(), 'cedargate-peers-'));
-  const seedFile = join(tempDir, 'seed.json');
-  writeFileSync(seedFile, JSON.stringify(seedOf(stack, cast, group)));
-  const ctx: StartContext = {
-    stack,
-    seedFile,
-    policyDir: group.policyDir,
-    cerbosPolicyDir: group.cerbosPolicyDir,
-    roles: group.roles,
-    tempDir,
-  };
+  const { ctx, remove } = groupContext(stack, cast, group);
   o.log(`peers: ${group.name}: ${group.scenarios.join(', ')}`);
   const running = new Map<PeerName, PeerStack>();
   try {
@@ -620,7 +636,7 @@ async function measureGroup(
     }
   } finally {
     await Promise.all([...running.values()].map((p) => p.stop()));
-    rmSync(tempDir, { recursive: true, force: true });
+    remove();
   }
 }
 

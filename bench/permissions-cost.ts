@@ -1,94 +1,140 @@
 /**
- * `node dist/bench/permissions-cost.js [seconds] [--cpu-prof DIR]`: the stack CPU of a
- * permissions answer at 20 roles against a cached GET, measured in one run on the peers'
- * cedargate stack (the sidecar in front of the peers' bare users app, bench/peers.ts), the
- * `permissions-20` group's policies and role sets (bench/peer-groups.ts). Prints both CPU costs
- * per request and their ratio (issue 25's target: at most 3).
+ * `node dist/bench/permissions-cost.js [seconds] [--targets N] [--rounds R] [--walks get,warm,cold]
+ * [--cpu-prof DIR]`: the sidecar CPU of a permissions answer at 20 roles against a cached GET,
+ * measured in one run on the peers' cedargate stack — bench/peers.ts's cast, seed, walks and
+ * sidecar, the `permissions-20` group's policies and role sets (bench/peer-groups.ts). The
+ * owner asks about its targets in two walks, and the run states both:
+ *
+ *   warm  200 targets spread over all of them, each asked again well within the user cache's
+ *         TTL (USER_CACHE_TTL_MS, 5 s): the target is a hit in the sidecar's user cache;
+ *   cold  every target in turn (N, by default 10,000 as in the full bench's peers run), none
+ *         asked twice within the TTL: each answer looks its target up in the backend. This is
+ *         what a user interface pays the first time it shows a user: its GET of that user does
+ *         not warm the cache (a read is decided without looking the target up).
+ *
+ * Each round times a cached GET (one reader, one target), then each walk, one after the other;
+ * per load it prints the req/s, every process's CPU µs per request and the user cache's hits and
+ * misses, then each walk's sidecar CPU over the GET's of that round (issue 25: at most 3).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { runLoad, type BenchRequest } from './load.js';
 import { peerGroups } from './peer-groups.js';
-import { startPeer, type PeerStack } from './peers.js';
-import { startBenchStack, type SeededUser } from './stack.js';
+import {
+  CAST_SIZE,
+  castOf,
+  groupContext,
+  peerGenerator,
+  startPeer,
+  type PeerCast,
+  type PeerStack,
+} from './peers.js';
+import { startBenchStack } from './stack.js';
 import { round } from './stats.js';
 
-const CAST = 8;
+const WALKS = ['get', 'warm', 'cold'] as const;
+type Walk = (typeof WALKS)[number];
+/** Targets of the warm walk: asked every ~0.2 s at 1,000 answers/s, far within the TTL. */
+const WARM_TARGETS = 200;
+const CONNECTIONS = 16;
+
+interface Options {
+  seconds: number;
+  targets: number;
+  rounds: number;
+  walks: Walk[];
+  profileDir: string | undefined;
+}
+
+function optionsOf(argv: string[]): Options {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      targets: { type: 'string' },
+      rounds: { type: 'string' },
+      walks: { type: 'string' },
+      'cpu-prof': { type: 'string' },
+    },
+  });
+  const walks = (values.walks ?? WALKS.join(',')).split(',');
+  for (const w of walks)
+    if (!(WALKS as readonly string[]).includes(w))
+      throw new Error(`--walks takes ${WALKS.join(', ')}, got "${w}"`);
+  return {
+    seconds: Number(positionals[0] ?? 8),
+    targets: Number(values.targets ?? 10_000),
+    rounds: Number(values.rounds ?? 1),
+    walks: walks as Walk[],
+    profileDir: values['cpu-prof'],
+  };
+}
+
+/** The three request generators, each with its own place in its walk. */
+function walksOf(cast: PeerCast, peer: PeerStack): Record<Walk, () => BenchRequest> {
+  const fresh = () => ({ at: 0, roles: new Map<string, number>() });
+  const stride = Math.max(1, Math.floor(cast.roleTargets.length / WARM_TARGETS));
+  const warmCast = { ...cast, roleTargets: cast.roleTargets.filter((_, i) => i % stride === 0) };
+  return {
+    get: peerGenerator('get', cast, peer, fresh()),
+    warm: peerGenerator('permissions-20', warmCast, peer, fresh()),
+    cold: peerGenerator('permissions-20', cast, peer, fresh()),
+  };
+}
 
 async function main(argv: string[]): Promise<void> {
-  const seconds = Number(argv[0] ?? 8);
-  const profileDir = argv[1] === '--cpu-prof' ? argv[2] : undefined;
+  const o = optionsOf(argv);
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const [group] = peerGroups([], '', ['permissions-20']);
   if (group === undefined) throw new Error('no permissions-20 group');
-  const stack = await startBenchStack({ users: CAST + 200, log });
-  const tempDir = mkdtempSync(join(tmpdir(), 'cedargate-permissions-cost-'));
+  const stack = await startBenchStack({ users: CAST_SIZE + o.targets, log });
+  const cast = castOf(stack);
+  const profile =
+    o.profileDir === undefined ? undefined : ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`];
+  const { ctx, remove } = groupContext(stack, cast, group, profile);
   let peer: PeerStack | undefined;
   try {
-    const targets = stack.users.slice(CAST);
-    const seedFile = join(tempDir, 'seed.json');
-    const roleOf = new Map(targets.map((t, i) => [t, group.targetRoles?.(i) ?? ['user']]));
-    writeFileSync(
-      seedFile,
-      JSON.stringify({
-        tenantId: stack.tenantId,
-        users: [stack.owner, ...stack.users].map((s) => ({
-          ...s.user,
-          roles: roleOf.get(s) ?? s.user.roles,
-        })),
-      }),
-    );
-    peer = await startPeer('cedargate', {
-      stack,
-      seedFile,
-      policyDir: group.policyDir,
-      cerbosPolicyDir: group.cerbosPolicyDir,
-      roles: group.roles,
-      tempDir,
-      ...(profileDir !== undefined && {
-        sidecarNodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`],
-      }),
-    });
-    const reader = stack.users[1] as SeededUser;
-    const readTarget = stack.users[0] as SeededUser;
-    const get: BenchRequest = {
-      method: 'GET',
-      path: `/v1/users/${readTarget.user.id}`,
-      headers: peer.headers(reader, false),
-    };
-    let at = 0;
-    const ownerHeaders = peer.headers(stack.owner, false);
-    const permissions = (): BenchRequest => {
-      const t = targets[at++ % targets.length] as SeededUser;
-      return { method: 'GET', path: `/v1/users/${t.user.id}/permissions`, headers: ownerHeaders };
-    };
+    peer = await startPeer('cedargate', ctx);
+    const next = walksOf(cast, peer);
     const { url } = peer;
     const watch = peer.processes.map((p) => ({ name: p.name, pid: p.pid }));
-    const cpuOf = async (name: string, next: () => BenchRequest) => {
-      await runLoad({ url, connections: 10, durationSeconds: 2, next });
-      const load = await runLoad({
-        url,
-        watch,
-        connections: 10,
-        durationSeconds: seconds,
-        next,
-      });
-      const cpu = watch.reduce((s, p) => s + (load.cpuMicrosPerRequest[p.name] ?? 0), 0);
-      log(
-        `${name}: ${load.rps} req/s, non-2xx ${load.non2xx}, stack CPU ${round(cpu, 1)} µs/request ${JSON.stringify(load.cpuMicrosPerRequest)}`,
-      );
-      return cpu;
-    };
-    // Profiling: the permissions load alone, so the profile is its cost only.
-    const getCpu = profileDir === undefined ? await cpuOf('cached GET', () => get) : 1;
-    const permCpu = await cpuOf('permissions-20', permissions);
-    log(`ratio permissions-20 / cached GET: ${round(permCpu / getCpu, 2)}`);
+    const counters = (): Promise<Record<string, number>> =>
+      peer?.cacheCounters?.() ?? Promise.resolve({});
+    // JIT and caches warm: the GET and the warm walk, as every round starts.
+    for (const w of ['get', 'warm'] as const)
+      await runLoad({ url, connections: CONNECTIONS, durationSeconds: 2, next: next[w] });
+    for (let r = 1; r <= o.rounds; r++) {
+      const sidecar: Partial<Record<Walk, number>> = {};
+      for (const w of o.walks) {
+        const before = await counters();
+        const durationSeconds = o.seconds;
+        const load = await runLoad({
+          url,
+          watch,
+          connections: CONNECTIONS,
+          durationSeconds,
+          next: next[w],
+        });
+        const after = await counters();
+        const delta = (k: string) => (after[k] ?? 0) - (before[k] ?? 0);
+        sidecar[w] = load.cpuMicrosPerRequest['cedargate sidecar'] ?? 0;
+        log(
+          `round ${r} ${w}: ${load.rps} req/s, non-2xx ${load.non2xx}, CPU µs/request ${JSON.stringify(load.cpuMicrosPerRequest)}, user cache ${delta('user/hit')} hits ${delta('user/miss')} misses`,
+        );
+      }
+      const get = sidecar.get;
+      for (const w of ['warm', 'cold'] as const) {
+        const cost = sidecar[w];
+        if (get !== undefined && cost !== undefined)
+          log(
+            `round ${r} ratio permissions-20 (${w} target) / cached GET, sidecar CPU: ${round(cost / get, 2)}`,
+          );
+      }
+    }
   } finally {
     await peer?.stop();
     await stack.close();
     group.remove();
-    rmSync(tempDir, { recursive: true, force: true });
+    remove();
   }
 }
 

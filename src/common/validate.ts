@@ -14,6 +14,7 @@
  * dot-atom form (no quoted local parts, no IP-literal domains) in ASCII.
  */
 import { InvalidInputError, InvalidRolesError, PayloadTooLargeError } from '../errors.js';
+import { roleSetOf } from './role-set.js';
 import type { NewUser, UserPatch } from './user.js';
 
 /** Longest name, in characters (code points), after trimming. */
@@ -227,7 +228,8 @@ export function validateUserPatch(obj: Record<string, unknown>): UserPatch {
  * `details.invalid` (in request order) and `details.allowed` otherwise.
  */
 export function checkRoles(roles: readonly string[], allowed: readonly string[]): void {
-  const known = new Set(allowed);
+  const known = roleSetOf(allowed);
+  if (roles.every((r) => known.has(r))) return;
   const unknown = [...new Set(roles.filter((r) => !known.has(r)))];
-  if (unknown.length > 0) throw new InvalidRolesError(unknown, allowed);
+  throw new InvalidRolesError(unknown, allowed);
 }

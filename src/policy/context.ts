@@ -46,5 +46,10 @@ export function buildCreateContext(input: Pick<NewUser, 'roles'>): AuthzContext 
 }
 
 function normalizeRoles(roles: readonly string[]): string[] {
-  return [...new Set(roles)].sort();
+  // A set already sorted and without duplicates (each entry of a permissions answer is one) is
+  // only copied: `<` orders strings as sort() does, by UTF-16 code units.
+  for (let i = 1; i < roles.length; i++) {
+    if (!((roles[i - 1] as string) < (roles[i] as string))) return [...new Set(roles)].sort();
+  }
+  return roles.slice();
 }

@@ -9,6 +9,7 @@
  * decided as if they did not hold it, and the decision lists what was left out so the decision
  * line and the 403 can say so.
  */
+import { roleSetOf } from '../common/role-set.js';
 import type { AuthzContext, AuthzRequest, PrincipalFacts, ResourceFacts } from './types.js';
 
 /** The request without unknown roles, and the roles left out (sorted; [] when none). */
@@ -27,7 +28,7 @@ export function leaveOutUnknownRoles(
   known: readonly string[],
   roleAttributes: readonly string[],
 ): KnownRolesRequest {
-  const knownSet = setOf(known);
+  const knownSet = roleSetOf(known);
   // Nearly every request holds known roles only: that one is checked without copying anything.
   if (allKnown(request, knownSet, roleAttributes)) return { request, ignoredRoles: [] };
   const ignored = new Set<string>();
@@ -68,19 +69,4 @@ function allKnown(
     if (Array.isArray(value) && !known(value as readonly string[])) return false;
   }
   return true;
-}
-
-/**
- * One set per role list: a schema's list (never changed once parsed) lives as long as its set,
- * and is read at every decision.
- */
-const knownSets = new WeakMap<readonly string[], ReadonlySet<string>>();
-
-function setOf(known: readonly string[]): ReadonlySet<string> {
-  let set = knownSets.get(known);
-  if (set === undefined) {
-    set = new Set(known);
-    knownSets.set(known, set);
-  }
-  return set;
 }

@@ -80,7 +80,8 @@ export interface AnswerFrame {
 /** A user's answer laid out: the actions, then a role entry per role. */
 export function unansweredUser(f: AnswerFrame, target: UserRecord): Unanswered<UserPermissions> {
   const pending: Pending[] = [];
-  const entries = userEntries(askerOf(f, target, pending), f.known, target);
+  const sorted = withSortedRoles(target);
+  const entries = userEntries(askerOf(f, sorted, pending), f.known, sorted);
   const answer: UserPermissions = {
     tenant_id: f.tenantId,
     principal_id: f.principal.user.id,
@@ -159,7 +160,7 @@ function userEntries(
   for (const role of known) {
     if (current.includes(role))
       remove[role] = ask('users:update', { roles: without(current, role) });
-    else add[role] = ask('users:update', { roles: [...current, role] });
+    else add[role] = ask('users:update', { roles: withRole(current, role) });
   }
   // A role retired from the schema that the user still holds: dropping it is a PUT too, and
   // the answer says what that PUT does (it confers nothing, so the policies do not see it go).
@@ -198,6 +199,22 @@ const DIGEST_A = avatarDigestOf(AVATAR_A);
 
 function without(roles: readonly string[], role: string): string[] {
   return roles.filter((r) => r !== role);
+}
+
+/** `roles` (sorted, without duplicates) with `role` added in its place: sorted still. */
+function withRole(roles: readonly string[], role: string): string[] {
+  const at = roles.findIndex((r) => role < r);
+  return at === -1 ? [...roles, role] : [...roles.slice(0, at), role, ...roles.slice(at)];
+}
+
+/**
+ * The target with its roles sorted and without duplicates, so that each entry's set (the roles
+ * with one more or one less) is too, and no entry's context sorts it again: a set of roles has
+ * no order, so every question is the same as on the roles as stored.
+ */
+function withSortedRoles(target: UserRecord): UserRecord {
+  const roles = [...new Set(target.user.roles)].sort();
+  return { ...target, user: { ...target.user, roles } };
 }
 
 function otherAvatar(target: UserRecord): string {

@@ -10,34 +10,21 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { User } from '../../src/common/user.js';
 import { adminJson, type AdminStatus } from '../helpers/contract.js';
+import { OWNER_HIDDEN } from '../helpers/small-policies.js';
 import { startStack, type Stack } from '../helpers/stack.js';
+import { openTenant } from '../helpers/tenant-stack.js';
 import { tempDirs } from '../helpers/temp-dirs.js';
 
 const MISSING = 'DDDDDDDD-0000-4000-8000-000000000000';
 
-const OWNER_HIDDEN = `@id("owner-hidden")
-@notice("The owner is hidden.")
-forbid (principal, action == Cedargate::Action::"users:read", resource is Cedargate::User)
-when { resource.isOwner }
-unless { principal.isOwner };
-`;
-
-interface Tenant {
-  tenantId: string;
-  owner: User;
-  ownerToken: string;
-  user: User;
-  userToken: string;
+/** A tenant of `s`, its owner, and one user the owner creates, each with a token. */
+async function tenantOf(s: Stack, name: string) {
+  const tenant = await openTenant(s, name);
+  const { user, token: userToken } = await tenant.member(`${name} user`, ['user']);
+  return { ...tenant, user, userToken };
 }
-
-async function tenantOf(s: Stack, name: string): Promise<Tenant> {
-  const { tenantId, owner } = await s.createTenant(name);
-  const ownerToken = await s.token(tenantId, owner.id);
-  const user = await s.createUser(tenantId, ownerToken, `${name} user`, ['user']);
-  return { tenantId, owner, ownerToken, user, userToken: await s.token(tenantId, user.id) };
-}
+type Tenant = Awaited<ReturnType<typeof tenantOf>>;
 
 function liveOf(status: AdminStatus): Record<string, unknown> {
   return status.policies.live;

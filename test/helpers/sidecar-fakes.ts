@@ -10,7 +10,11 @@ import { createBodyBudget } from '../../src/common/body.js';
 import { createLogger } from '../../src/common/logger.js';
 import { etagOf } from '../../src/common/user.js';
 import type { CredentialVerifier } from '../../src/sidecar/authn/verifier.js';
-import { createPolicyStore, type PolicyStore } from '../../src/sidecar/authz/policy-store.js';
+import {
+  createPolicyStore,
+  type PolicyStore,
+  type PolicyStoreOptions,
+} from '../../src/sidecar/authz/policy-store.js';
 import type { UserDirectory } from '../../src/sidecar/directory.js';
 import { createPipeline, type PipelineDeps } from '../../src/sidecar/pipeline.js';
 import type { UserFacts, UserRecord } from '../../src/sidecar/user-facts.js';
@@ -30,14 +34,26 @@ export function recordOf(id: string, roles: string[], isOwner = false): UserReco
   return { user: userOf(id, roles, isOwner), etag: etagOf({ id, version: 1 }) };
 }
 
-/** The real policy store over the shipped policies: silent, not watching. The caller closes it. */
-export function shippedPolicyStore(): Promise<PolicyStore> {
+/**
+ * The real policy store over `dir`: silent, neither watching nor polling, unless `options` say
+ * otherwise. The caller closes it.
+ */
+export function policyStoreOver(
+  dir: string,
+  options: Partial<PolicyStoreOptions> = {},
+): Promise<PolicyStore> {
   return createPolicyStore({
-    dir: shippedPolicies,
+    dir,
     logger: createLogger('silent'),
     watch: false,
     pollMs: 0,
+    ...options,
   });
+}
+
+/** The real policy store over the shipped policies: silent, not watching. The caller closes it. */
+export function shippedPolicyStore(): Promise<PolicyStore> {
+  return policyStoreOver(shippedPolicies);
 }
 
 /** What the fake directory was told, besides answering lookups. */

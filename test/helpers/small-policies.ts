@@ -28,6 +28,14 @@ permit (principal, action == Cedargate::Action::"users:read", resource is Cedarg
 when { resource.tenant == principal.tenant };
 `;
 
+/** Hides the owner from everyone but the owner: a read's policies then read its target. */
+export const OWNER_HIDDEN = `@id("owner-hidden")
+@notice("The owner is hidden.")
+forbid (principal, action == Cedargate::Action::"users:read", resource is Cedargate::User)
+when { resource.isOwner }
+unless { principal.isOwner };
+`;
+
 /** Any admin of the tenant may change anyone's roles, admin included: escalation in one step. */
 export const ADMINS_MANAGE = `@id("admins-manage")
 permit (principal, action == Cedargate::Action::"users:update", resource is Cedargate::User)

@@ -14,13 +14,10 @@ import { rawRequestText, sendRaw } from '../helpers/raw-http.js';
 import type { Reply, Stack } from '../helpers/stack.js';
 import { openTenant, startTenantStack } from '../helpers/tenant-stack.js';
 import { assertContract4xx } from '../helpers/contract.js';
+import { fuzzParameters, fuzzRuns } from '../helpers/fuzz.js';
 
-const RUNS = Number(process.env.FUZZ_RUNS ?? 0) || undefined;
-const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);
-const params = (defaultRuns: number): fc.Parameters<unknown> => ({
-  numRuns: RUNS ?? defaultRuns,
-  ...(SEED === undefined ? {} : { seed: SEED }),
-});
+const params = (defaultRuns: number): fc.Parameters<unknown> =>
+  fuzzParameters(fuzzRuns(defaultRuns));
 
 /** What a forwarded request's path may look like: a route's canonical path, nothing else. */
 const CANONICAL =

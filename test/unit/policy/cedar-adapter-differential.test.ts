@@ -24,9 +24,9 @@ import {
 import { shippedPolicies } from '../../helpers/process.js';
 import { compileLoadedSet } from '../../../src/policy/policy-set.js';
 import type { AuthzRequest, Decision } from '../../../src/policy/types.js';
+import { FUZZ_SEED, fuzzParameters, fuzzRuns } from '../../helpers/fuzz.js';
 
-const RUNS = Number(process.env.FUZZ_RUNS ?? 0) || 2000;
-const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);
+const RUNS = fuzzRuns(2000);
 
 const A = (id: string) => `Cedargate::Action::"${id}"`;
 
@@ -107,7 +107,7 @@ const seen = (d: Omit<Decision, 'cached'>) => ({
   errors: d.errors,
 });
 
-const POOL_SEED = SEED ?? Date.now() % 2 ** 31;
+const POOL_SEED = FUZZ_SEED ?? Date.now() % 2 ** 31;
 const POOL: string[][] = [
   TEMPLATE_NAMES,
   Object.keys(FLAT).sort(),
@@ -127,7 +127,7 @@ describe('the fitted Cedar call against the full one (property)', () => {
         byShape[needsTenants ? 'tenants' : 'lean']++;
         assert.deepEqual(seen(fitted.authorize(request)), seen(full.authorize(request)), why);
       }),
-      { numRuns: RUNS, ...(SEED === undefined ? {} : { seed: SEED }) },
+      fuzzParameters(RUNS),
     );
     // Both shapes were exercised (the pool holds a set of each kind).
     assert.ok(byShape.lean > 0 && byShape.tenants > 0, JSON.stringify(byShape));

@@ -18,8 +18,7 @@ import {
   UnavailableError,
   UpstreamTimeoutError,
 } from '../../../src/errors.js';
-import { createLogger } from '../../../src/common/logger.js';
-import { createPolicyStore, type PolicyStore } from '../../../src/sidecar/authz/policy-store.js';
+import type { PolicyStore } from '../../../src/sidecar/authz/policy-store.js';
 import {
   MAX_REDECISIONS,
   createDecideAndForward,
@@ -39,21 +38,15 @@ import {
   U2,
   directoryOf,
   fakeDirectory,
+  policyStoreOver,
   recordOf,
   shippedPolicyStore,
   userOf,
 } from '../../helpers/sidecar-fakes.js';
+import { OWNER_HIDDEN } from '../../helpers/small-policies.js';
 import { tempDirs } from '../../helpers/temp-dirs.js';
 
 const MISSING = 'DDDDDDDD-0000-4000-8000-000000000000';
-
-/** Hides the owner from everyone but the owner: a read's policies then read its target. */
-const OWNER_HIDDEN = `@id("owner-hidden")
-@notice("The owner is hidden.")
-forbid (principal, action == Cedargate::Action::"users:read", resource is Cedargate::User)
-when { resource.isOwner }
-unless { principal.isOwner };
-`;
 
 /** The users looked up other than the principal (the fake's calls, in order). */
 function lookedUp(directory: { calls: { gets: Array<{ id: string }> } }): string[] {
@@ -313,12 +306,7 @@ describe('decide and forward', () => {
     before(async () => {
       const dir = dirs.copyOfShipped();
       writeFileSync(join(dir, 'owner-hidden.cedar'), OWNER_HIDDEN);
-      reading = await createPolicyStore({
-        dir,
-        logger: createLogger('silent'),
-        watch: false,
-        pollMs: 0,
-      });
+      reading = await policyStoreOver(dir);
     });
     after(() => reading.close());
 
@@ -425,12 +413,7 @@ describe('the write screen, then the queue head: the same question only on the s
    */
   async function world(warm = false) {
     const dir = copyOfShipped();
-    const policies = await createPolicyStore({
-      dir,
-      logger: createLogger('silent'),
-      watch: false,
-      pollMs: 0,
-    });
+    const policies = await policyStoreOver(dir);
     stores.push(policies);
     let asks = 0;
     const counted: PolicyStore = {

@@ -23,6 +23,7 @@ import {
   userPermissions,
   type UserPermissions,
 } from '../../../src/sidecar/permissions.js';
+import { unansweredUser } from '../../../src/sidecar/permission-entries.js';
 import { matchRoute, type RouteSpec } from '../../../src/sidecar/routes.js';
 import type { Forwarder } from '../../../src/sidecar/proxy.js';
 import type { UserRecord } from '../../../src/sidecar/user-facts.js';
@@ -53,6 +54,21 @@ forbid (
 )
 when { context.rolesAdded.contains(Cedargate::Role::"role4") };
 `;
+
+/** `work`'s result, and how many arrays were sorted while it ran. */
+function sortsDuring<T>(work: () => T): { result: T; sorts: number } {
+  const original = Array.prototype.sort;
+  let sorts = 0;
+  Array.prototype.sort = function (this: unknown[], compare?: (a: unknown, b: unknown) => number) {
+    sorts++;
+    return original.call(this, compare) as unknown[];
+  } as typeof original;
+  try {
+    return { result: work(), sorts };
+  } finally {
+    Array.prototype.sort = original;
+  }
+}
 
 /** A response that keeps what was written. */
 function capture(): ServerResponse & { text?: string } {
@@ -156,6 +172,29 @@ describe('permissions: every decision counted, and bounded in what it costs the 
 
     assert.equal((await get(base, `/v1/users/${targetId(1)}`)).status, 200);
     assert.equal(await decisionsWith(metrics, 'source="request"'), 1);
+  });
+
+  it('lays an answer out sorting its target’s roles once, not again for each of its entries', () => {
+    // Stored out of order, as a backend may keep them: every entry is a PUT of these roles with
+    // one more or one less, and the context of each used to sort both sets again (42 sorts).
+    const held = dir.roles.slice(1, 12).reverse();
+    const target = record(targetId(TARGETS), held);
+    const frame = {
+      tenantId: T,
+      principal: users[0] as UserRecord,
+      known: dir.roles,
+      version: 'v',
+      enforced: true,
+    };
+    const { result: laid, sorts } = sortsDuring(() => unansweredUser(frame, target));
+    assert.ok(sorts <= 1, `${sorts} sorts to lay out one answer`);
+    // The order a target's roles are stored in changes no question the answer asks.
+    const inOrder = unansweredUser(frame, record(targetId(TARGETS), [...held].sort()));
+    assert.deepEqual(
+      laid.pending.map((p) => p.request.context),
+      inOrder.pending.map((p) => p.request.context),
+    );
+    assert.equal(laid.pending.length, ROLES + 4);
   });
 
   it("a flood of permissions answers does not evict the request path's cached decisions", async () => {

@@ -18,10 +18,9 @@ import type { ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { createLogger } from '../../../src/common/logger.js';
 import { avatarDigestOf } from '../../../src/policy/context.js';
 import type { UsersAction } from '../../../src/policy/types.js';
-import { createPolicyStore, type PolicyStore } from '../../../src/sidecar/authz/policy-store.js';
+import type { PolicyStore } from '../../../src/sidecar/authz/policy-store.js';
 import {
   answerPermissions,
   tenantPermissions,
@@ -33,11 +32,11 @@ import type { Exchange } from '../../../src/sidecar/decision-log.js';
 import type { FairGate } from '../../../src/sidecar/fair-gate.js';
 import { CedargateError } from '../../../src/errors.js';
 import type { UserRecord } from '../../../src/sidecar/user-facts.js';
-import { T, directoryOf, recordOf } from '../../helpers/sidecar-fakes.js';
+import { T, directoryOf, policyStoreOver, recordOf } from '../../helpers/sidecar-fakes.js';
 import { writeWideRolePolicies } from '../../helpers/wide-roles.js';
+import { fuzzParameters, fuzzRuns } from '../../helpers/fuzz.js';
 
-const RUNS = Number(process.env.FUZZ_RUNS ?? 0) || 80;
-const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);
+const RUNS = fuzzRuns(80);
 
 const ROLES = 20;
 const OTHER_TENANT = 'EEEEEEEE-0000-4000-8000-000000000000';
@@ -86,17 +85,16 @@ when
 `;
 
 describe('permissions: the compiled answer equals deciding each entry by cedar-wasm (property)', () => {
-  const logger = createLogger('silent');
   const dir = writeWideRolePolicies(ROLES);
   writeFileSync(join(dir.path, 'wide.cedar'), WIDE_POLICIES);
   let compiled: PolicyStore;
   let wasm: PolicyStore;
 
   before(async () => {
-    const open = (extra: object) =>
-      createPolicyStore({ dir: dir.path, logger, watch: false, pollMs: 0, ...extra });
-    compiled = await open({ crosscheckRate: 0 });
-    wasm = await open({ compileDecider: () => ({ unsupported: 'a test: cedar-wasm decides' }) });
+    compiled = await policyStoreOver(dir.path, { crosscheckRate: 0 });
+    wasm = await policyStoreOver(dir.path, {
+      compileDecider: () => ({ unsupported: 'a test: cedar-wasm decides' }),
+    });
   });
   after(() => {
     compiled.close();
@@ -200,7 +198,7 @@ describe('permissions: the compiled answer equals deciding each entry by cedar-w
           }
         },
       ),
-      { numRuns: RUNS, ...(SEED === undefined ? {} : { seed: SEED }) },
+      fuzzParameters(RUNS),
     );
     // Not degenerate: entries of every kind were compared.
     assert.ok(

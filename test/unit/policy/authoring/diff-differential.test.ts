@@ -15,9 +15,9 @@ import { diffPolicySets } from '../../../../src/policy/authoring/diff.js';
 import { buildPolicySet, compileLoadedSet } from '../../../../src/policy/policy-set.js';
 import type { LoadedPolicySet } from '../../../../src/policy/policy-set.js';
 import { schemaWithRoles } from '../../../helpers/small-policies.js';
+import { fuzzParameters, fuzzRuns } from '../../../helpers/fuzz.js';
 
-const RUNS = Number(process.env.FUZZ_RUNS ?? 0) || 6;
-const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);
+const RUNS = fuzzRuns(6);
 
 const ROLES = ['admin', 'user', 'viewer'] as const;
 
@@ -105,39 +105,39 @@ function essence(r: ReturnType<typeof diffPolicySets>) {
   };
 }
 
-/** Two sets over the same 2 or 3 roles, each of 1 to 6 drawn policies. */
-const pairArb = fc
-  .tuple(
-    fc.constantFrom(2, 3),
-    fc.array(modelledArb, { minLength: 1, maxLength: 6 }),
-    fc.array(modelledArb, { minLength: 1, maxLength: 6 }),
-  )
-  .map(([size, baseDrawn, candidateDrawn]) => {
-    const roles = ROLES.slice(0, size);
-    return {
-      base: setOf('base', roles, baseDrawn),
-      candidate: setOf('candidate', roles, candidateDrawn),
-    };
-  });
+/**
+ * Two sets over the same roles (as many as `sizes` draws: 2 or 3), each of 1 to 6 policies drawn
+ * by `arb`, and the draws of each.
+ */
+const pairOf = (sizes: readonly number[], arb: fc.Arbitrary<Drawn>) =>
+  fc
+    .tuple(
+      fc.constantFrom(...sizes),
+      fc.array(arb, { minLength: 1, maxLength: 6 }),
+      fc.array(arb, { minLength: 1, maxLength: 6 }),
+    )
+    .map(([size, baseDrawn, candidateDrawn]) => {
+      const roles = ROLES.slice(0, size);
+      return {
+        base: setOf('base', roles, baseDrawn),
+        candidate: setOf('candidate', roles, candidateDrawn),
+        drawn: [baseDrawn, candidateDrawn],
+      };
+    });
+/** Two modelled sets over the same 2 or 3 roles: what the quotient is compared on. */
+const pairArb = pairOf([2, 3], modelledArb);
 
 describe('policy diff: once per atom signature equals once per request', () => {
   it('gives the same report for random policy pairs over a small role enum', () => {
     fc.assert(
       fc.property(
         // Two roles mostly: the reference asks Cedar for every request, ~8 s a run at three.
-        fc.constantFrom(2, 2, 2, 3),
-        fc.array(drawnArb, { minLength: 1, maxLength: 6 }),
-        fc.array(drawnArb, { minLength: 1, maxLength: 6 }),
-        (size, baseDrawn, candidateDrawn) => {
-          const roles = ROLES.slice(0, size);
-          const base = setOf('base', roles, baseDrawn);
-          const candidate = setOf('candidate', roles, candidateDrawn);
+        pairOf([2, 2, 2, 3], drawnArb),
+        ({ base, candidate, drawn }) => {
           const fast = diffPolicySets(base, candidate);
           const slow = diffPolicySets(base, candidate, { signatures: false });
           assert.deepEqual(essence(fast), essence(slow));
-          const unsupported = [baseDrawn, candidateDrawn].map((d) =>
-            d.some((x) => x.template === UNSUPPORTED),
-          );
+          const unsupported = drawn.map((d) => d.some((x) => x.template === UNSUPPORTED));
           const fellBack = ['base', 'candidate'].map((side) =>
             fast.notes.some((n) => n.startsWith(`${side}: policy`) && n.includes('`has`')),
           );
@@ -146,7 +146,7 @@ describe('policy diff: once per atom signature equals once per request', () => {
             assert.ok(fast.cedarCalls < slow.cedarCalls, `${fast.cedarCalls} calls`);
         },
       ),
-      { numRuns: RUNS, ...(SEED === undefined ? {} : { seed: SEED }) },
+      fuzzParameters(RUNS),
     );
   });
 
@@ -178,7 +178,7 @@ describe('policy diff: once per atom signature equals once per request', () => {
           assert.deepEqual(a, [c.after.decision, c.after.policies, c.after.notices], c.summary);
         }
       }),
-      { numRuns: 2 * RUNS, ...(SEED === undefined ? {} : { seed: SEED }) },
+      fuzzParameters(2 * RUNS),
     );
   });
 });
@@ -194,7 +194,7 @@ describe('policy diff: counted per role equals enumerated', () => {
         assert.deepEqual(essence(fast), essence(slow));
         if (!fast.notes.some((n) => n.startsWith('not counted per role'))) counted++;
       }),
-      { numRuns: 2 * RUNS, ...(SEED === undefined ? {} : { seed: SEED }) },
+      fuzzParameters(2 * RUNS),
     );
     // Most drawn pairs are counted; the rest fall back (a role guarding an error, say).
     assert.ok(counted > 0, `${counted} of ${2 * RUNS} counted`);

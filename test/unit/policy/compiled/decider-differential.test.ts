@@ -22,9 +22,9 @@ import { compileDecider, type DeciderPolicy } from '../../../../src/policy/compi
 import type { Expr, PolicyEst } from '../../../../src/policy/est.js';
 import { buildPolicySet, compileLoadedSet } from '../../../../src/policy/policy-set.js';
 import type { AuthzRequest, Decision } from '../../../../src/policy/types.js';
+import { fuzzParameters, fuzzRuns } from '../../../helpers/fuzz.js';
 
-const RUNS = Number(process.env.FUZZ_RUNS ?? 0) || 100;
-const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);
+const RUNS = fuzzRuns(100);
 const REQUESTS = 25;
 
 const seen = (d: Omit<Decision, 'cached'>) => ({
@@ -164,7 +164,7 @@ describe('the compiled decider against Cedar (property)', () => {
   it('gives the same decision, policies, notices, errors and ignored roles', () => {
     fc.assert(
       agreement((est) => est),
-      { numRuns: RUNS, ...(SEED === undefined ? {} : { seed: SEED }) },
+      fuzzParameters(RUNS),
     );
     // The grammar is not degenerate: most policies validate, and every kind of answer occurs.
     assert.ok(tally.kept > tally.drawn / 2, JSON.stringify(tally));
@@ -177,12 +177,11 @@ describe('the compiled decider against Cedar (property)', () => {
   it('fails on a decider with a broken operator (containsAny read as containsAll)', () => {
     let failure = '';
     try {
-      fc.assert(agreement(breakContainsAny), {
-        numRuns: Math.max(RUNS, 2000),
+      fc.assert(
+        agreement(breakContainsAny),
         // Found is enough here: shrinking rebuilds a policy set per step.
-        endOnFailure: true,
-        ...(SEED === undefined ? {} : { seed: SEED }),
-      });
+        fuzzParameters(Math.max(RUNS, 2000), { endOnFailure: true }),
+      );
     } catch (err) {
       failure = err instanceof Error ? err.message : String(err);
     }

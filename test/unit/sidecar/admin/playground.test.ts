@@ -8,9 +8,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createLogger } from '../../../../src/common/logger.js';
 import { CedargateError } from '../../../../src/errors.js';
-import { createPolicyStore, type PolicyStore } from '../../../../src/sidecar/authz/policy-store.js';
+import type { PolicyStore } from '../../../../src/sidecar/authz/policy-store.js';
 import {
   authzRequestOf,
   createPlayground,
@@ -26,6 +25,7 @@ import {
   SMALL_SCHEMA,
   schemaWithRoles,
 } from '../../../helpers/small-policies.js';
+import { policyStoreOver } from '../../../helpers/sidecar-fakes.js';
 
 const READ_REQUEST: PlaygroundRequest = {
   action: 'users:read',
@@ -43,12 +43,7 @@ describe('playground', () => {
     dir = mkdtempSync(join(tmpdir(), 'cedargate-playground-'));
     writeFileSync(join(dir, 'schema.cedarschema'), SMALL_SCHEMA);
     writeFileSync(join(dir, 'a.cedar'), LIST);
-    policies = await createPolicyStore({
-      dir,
-      logger: createLogger('silent'),
-      watch: false,
-      pollMs: 0,
-    });
+    policies = await policyStoreOver(dir);
     playground = createPlayground({ policies, policyDir: dir });
   });
   after(async () => {

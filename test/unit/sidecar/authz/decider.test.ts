@@ -7,30 +7,22 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { createLogger } from '../../../../src/common/logger.js';
 import type { AuthzRequest, PrincipalFacts } from '../../../../src/policy/types.js';
 import {
-  createPolicyStore,
   type CompileDecider,
   type PolicyStore,
   type PolicyStoreOptions,
 } from '../../../../src/sidecar/authz/policy-store.js';
 import { createSidecarMetrics } from '../../../../src/sidecar/metrics.js';
 import { shippedPolicies } from '../../../helpers/process.js';
+import { policyStoreOver } from '../../../helpers/sidecar-fakes.js';
 import { captureLogger } from '../../../helpers/tokens.js';
 
 const stores: PolicyStore[] = [];
 after(() => stores.forEach((s) => s.close()));
 
 async function openStore(options: Partial<PolicyStoreOptions>): Promise<PolicyStore> {
-  const store = await createPolicyStore({
-    dir: shippedPolicies,
-    logger: createLogger('silent'),
-    watch: false,
-    pollMs: 0,
-    canaryEveryMs: 0,
-    ...options,
-  });
+  const store = await policyStoreOver(shippedPolicies, { canaryEveryMs: 0, ...options });
   stores.push(store);
   return store;
 }

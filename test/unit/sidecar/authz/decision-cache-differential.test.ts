@@ -20,15 +20,14 @@ import {
   renameIds,
   withUndeclaredContext,
 } from '../../../helpers/authz-requests.js';
-import { createLogger } from '../../../../src/common/logger.js';
 import { compileLoadedSet } from '../../../../src/policy/policy-set.js';
 import type { AuthzRequest, Decision } from '../../../../src/policy/types.js';
-import { createPolicyStore } from '../../../../src/sidecar/authz/policy-store.js';
 import { perPolicySet, shippedPolicyTexts } from '../../../helpers/policy-engines.js';
 import { shippedPolicies } from '../../../helpers/process.js';
+import { policyStoreOver } from '../../../helpers/sidecar-fakes.js';
+import { FUZZ_SEED, fuzzParameters, fuzzRuns } from '../../../helpers/fuzz.js';
 
-const RUNS = Number(process.env.FUZZ_RUNS ?? 0) || 2000;
-const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);
+const RUNS = fuzzRuns(2000);
 
 const VIP = 'vip';
 const SUPERUSER = 'root';
@@ -75,7 +74,6 @@ when { principal.isOwner && 9223372036854775807 + 1 > 0 };
 };
 const TEMPLATE_NAMES = Object.keys(TEMPLATES).sort();
 
-const logger = createLogger('silent');
 const schemaText = readFileSync(join(shippedPolicies, 'schema.cedarschema'), 'utf8');
 
 /** The caching store and a fresh engine of the set made of `files`, one per set for the run. */
@@ -84,7 +82,7 @@ const subjectOf = perPolicySet(
   schemaText,
   TEMPLATES,
   async ({ dir, set, n, defer }) => {
-    const store = await createPolicyStore({ dir, logger, watch: false, pollMs: 0 });
+    const store = await policyStoreOver(dir);
     defer(() => store.close());
     return { store, fresh: compileLoadedSet(`differential-${n}`, set) };
   },
@@ -116,7 +114,7 @@ const seen = (d: Omit<Decision, 'cached'>) => ({
 // The sets the runs draw from: a few random subsets of the templates and all of them together.
 // A store per set lives for the whole run, so that requests meet decisions of earlier ones; one
 // set per run would never share anything.
-const POOL_SEED = SEED ?? Date.now() % 2 ** 31;
+const POOL_SEED = FUZZ_SEED ?? Date.now() % 2 ** 31;
 const POOL: string[][] = [
   TEMPLATE_NAMES,
   ...fc.sample(fc.subarray(TEMPLATE_NAMES, { minLength: 1 }), { numRuns: 11, seed: POOL_SEED }),
@@ -145,7 +143,7 @@ describe('the decision cache against a fresh Cedar call (property)', () => {
           if (second.cached) shared++;
         },
       ),
-      { numRuns: RUNS, ...(SEED === undefined ? {} : { seed: SEED }) },
+      fuzzParameters(RUNS),
     );
     // The cache did share decisions across ids (the property would hold for no cache at all).
     assert.ok(shared > RUNS / 2, `${shared} of ${RUNS} renamed requests answered from the cache`);

@@ -8,10 +8,10 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { createLogger } from '../../../../src/common/logger.js';
 import { buildUpdateContext } from '../../../../src/policy/context.js';
 import type { AuthzRequest, PrincipalFacts } from '../../../../src/policy/types.js';
-import { createPolicyStore, type PolicyStore } from '../../../../src/sidecar/authz/policy-store.js';
+import type { PolicyStore } from '../../../../src/sidecar/authz/policy-store.js';
+import { policyStoreOver } from '../../../helpers/sidecar-fakes.js';
 import { tempDirs } from '../../../helpers/temp-dirs.js';
 
 const { copyOfShipped } = tempDirs('cedargate-asked-');
@@ -19,12 +19,7 @@ const stores: PolicyStore[] = [];
 after(() => stores.forEach((s) => s.close()));
 
 async function openStore(dir = copyOfShipped()): Promise<{ store: PolicyStore; dir: string }> {
-  const store = await createPolicyStore({
-    dir,
-    logger: createLogger('silent'),
-    watch: false,
-    pollMs: 0,
-  });
+  const store = await policyStoreOver(dir);
   stores.push(store);
   return { store, dir };
 }

@@ -11,10 +11,10 @@ import {
   parsePolicyFile,
   type CompiledPolicySet,
 } from '../../../../src/policy/cedar-adapter.js';
-import { createPolicyStore } from '../../../../src/sidecar/authz/policy-store.js';
 import { createReadiness } from '../../../../src/sidecar/admin/readiness.js';
 import { waitFor } from '../../../helpers/net.js';
 import { shippedPolicies } from '../../../helpers/process.js';
+import { policyStoreOver } from '../../../helpers/sidecar-fakes.js';
 import { captureLogger } from '../../../helpers/tokens.js';
 
 const closers: (() => void)[] = [];
@@ -23,12 +23,7 @@ after(() => closers.forEach((c) => c()));
 describe('the engine canaries', () => {
   it('find one allow and one deny of the shipped set, and pass at start', async () => {
     const { logger } = captureLogger();
-    const store = await createPolicyStore({
-      dir: shippedPolicies,
-      logger,
-      watch: false,
-      pollMs: 0,
-    });
+    const store = await policyStoreOver(shippedPolicies, { logger });
     closers.push(() => store.close());
     const health = store.engineHealth?.();
     assert.equal(health?.ok, true, JSON.stringify(health));
@@ -48,14 +43,7 @@ describe('the engine canaries', () => {
       };
       return wrapped;
     };
-    const store = await createPolicyStore({
-      dir: shippedPolicies,
-      logger,
-      watch: false,
-      pollMs: 0,
-      compile,
-      canaryEveryMs: 20,
-    });
+    const store = await policyStoreOver(shippedPolicies, { logger, compile, canaryEveryMs: 20 });
     closers.push(() => store.close());
     const readiness = createReadiness({
       policyVersion: () => store.current().version,
@@ -81,12 +69,7 @@ describe('the engine canaries', () => {
 
   it('are checked after an engine trap, which the live set survives', async () => {
     const { logger, lines } = captureLogger();
-    const store = await createPolicyStore({
-      dir: shippedPolicies,
-      logger,
-      watch: false,
-      pollMs: 0,
-    });
+    const store = await policyStoreOver(shippedPolicies, { logger });
     closers.push(() => store.close());
     const deep = `permit (principal, action, resource) when { ${'('.repeat(2000)}true${')'.repeat(2000)} };`;
     assert.throws(() => parsePolicyFile(deep), /engine/);

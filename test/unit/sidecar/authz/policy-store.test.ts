@@ -10,10 +10,9 @@ import {
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { pino } from 'pino';
-import { createLogger } from '../../../../src/common/logger.js';
 import { buildCreateContext, buildUpdateContext } from '../../../../src/policy/context.js';
 import { parseSchema, SCHEMA_FILE } from '../../../../src/policy/schema.js';
-import { createPolicyStore, PolicyLoadError } from '../../../../src/sidecar/authz/policy-store.js';
+import { PolicyLoadError } from '../../../../src/sidecar/authz/policy-store.js';
 import type {
   PolicyStore,
   PolicyStoreOptions,
@@ -23,9 +22,9 @@ import { waitFor } from '../../../helpers/net.js';
 import { countSchemaConversions } from '../../../helpers/schema-conversions.js';
 import { captureLogger } from '../../../helpers/tokens.js';
 import { shippedPolicies } from '../../../helpers/process.js';
+import { policyStoreOver } from '../../../helpers/sidecar-fakes.js';
 import { tempDirs } from '../../../helpers/temp-dirs.js';
 
-const logger = createLogger('silent');
 const cleanups: (() => void)[] = [];
 after(() => cleanups.forEach((c) => c()));
 const { copyOfShipped } = tempDirs('cedargate-policies-');
@@ -35,7 +34,7 @@ async function openStore(
   dir: string,
   options: Partial<PolicyStoreOptions> = {},
 ): Promise<PolicyStore> {
-  const store = await createPolicyStore({ dir, logger, watch: false, pollMs: 0, ...options });
+  const store = await policyStoreOver(dir, options);
   cleanups.push(() => store.close());
   return store;
 }

@@ -36,9 +36,9 @@ import { buildCreateContext, buildUpdateContext } from '../../../../../src/polic
 import { compileLoadedSet } from '../../../../../src/policy/policy-set.js';
 import type { AuthzRequest, Decision } from '../../../../../src/policy/types.js';
 import { policySetOf } from '../../../../helpers/invariant-sets.js';
+import { fuzzParameters, fuzzRuns } from '../../../../helpers/fuzz.js';
 
-const RUNS = Number(process.env.FUZZ_RUNS ?? 0) || 8;
-const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);
+const RUNS = fuzzRuns(8);
 const ROLES = ['admin', 'user', 'viewer'] as const;
 const A = (id: string) => `Cedargate::Action::"${id}"`;
 const R = (id: string) => `Cedargate::Role::"${id}"`;
@@ -313,7 +313,7 @@ describe('policy check: symmetry reduction against the naive explorer', () => {
           }
         },
       ),
-      { numRuns: RUNS, ...(SEED === undefined ? {} : { seed: SEED }) },
+      fuzzParameters(RUNS),
     );
   });
 });
