@@ -9,7 +9,8 @@
  *      through the sidecar (back to back, same settings), and the ratio;
  *   4. both paths again at half the direct saturation rate: the added latency;
  *   5. a memory soak (the mix through the sidecar, RSS sampled from /proc);
- *   6. with --profile, the sidecar again under `node --cpu-prof` for the GET and role-PUT loads.
+ *   6. with --profile, the sidecar again under `node --cpu-prof` for the GET and role-PUT loads
+ *      measured (and put-role-dozen on its own stack).
  *
  * `--store redis` instead runs the scenarios with the users in a redis-server and `--replicas N`
  * sidecars on it, per EVENT_CONSISTENCY mode, with Redis's own counters (bench/redis-store.ts);
@@ -274,7 +275,9 @@ async function main(argv: string[]): Promise<number> {
     }
     if (settings.dozenRoles) {
       await step(DOZEN_ROLE_SCENARIO.name, async () => {
-        scenarios.push(await measureDozenRoles(settings));
+        const dozen = await measureDozenRoles(settings);
+        scenarios.push(dozen.result);
+        profiles.push(...dozen.profiles);
       });
     }
     if (settings.noisyNeighbour) {
@@ -308,7 +311,11 @@ async function main(argv: string[]): Promise<number> {
     }
     if (settings.profile) {
       await step('profile', async () => {
-        profiles.push(...(await profileSidecar(stack, settings)));
+        // The profiled loads among those this run measured (the dozen stack profiles its own).
+        const profiled = settings.scenarios.filter(
+          (c) => c.name === 'get' || c.name === 'put-role',
+        );
+        profiles.push(...(await profileSidecar(stack, settings, profiled)));
       });
     }
     if (settings.peers) {
@@ -549,7 +556,9 @@ async function measureScenario(
  * processes run on the generated policy directory. At most 2,000 users: the targets only need
  * to be distinct, and seeding is the slow part.
  */
-async function measureDozenRoles(s: Settings): Promise<ScenarioResult> {
+async function measureDozenRoles(
+  s: Settings,
+): Promise<{ result: ScenarioResult; profiles: BenchResults['profiles'] }> {
   const policyDir = mkdtempSync(join(tmpdir(), 'cedargate-dozen-roles-'));
   try {
     writeDozenRolePolicies(policyDir);
@@ -557,7 +566,9 @@ async function measureDozenRoles(s: Settings): Promise<ScenarioResult> {
     log(`${DOZEN_ROLE_SCENARIO.name}: seeding ${users} users, policies over a dozen roles`);
     const stack = await startBenchStack({ users, policyDir, log });
     try {
-      return await measureScenario(stack, DOZEN_ROLE_SCENARIO, s);
+      const result = await measureScenario(stack, DOZEN_ROLE_SCENARIO, s);
+      const profiles = s.profile ? await profileSidecar(stack, s, [DOZEN_ROLE_SCENARIO]) : [];
+      return { result, profiles };
     } finally {
       await stack.close();
     }
@@ -655,12 +666,16 @@ async function soakSidecar(stack: BenchStack, s: Settings): Promise<SoakResult> 
 }
 
 /** The sidecar under `node --cpu-prof`, once per profiled load; the profile is written at exit. */
-async function profileSidecar(stack: BenchStack, s: Settings): Promise<BenchResults['profiles']> {
+async function profileSidecar(
+  stack: BenchStack,
+  s: Settings,
+  scenarios: readonly Scenario[],
+): Promise<BenchResults['profiles']> {
   const dir = s.outDir;
   mkdirSync(dir, { recursive: true });
   const out: BenchResults['profiles'] = [];
-  for (const name of ['get', 'put-role']) {
-    const scenario = selectScenarios([name])[0] as Scenario;
+  for (const scenario of scenarios) {
+    const { name } = scenario;
     // A .json name: bench/results/ keeps only JSON out of git, and DevTools loads it as a profile.
     const file = `${new Date().toISOString().replace(/[:.]/g, '-')}-${name}.cpuprofile.json`;
     log(`profile: restarting the sidecar under --cpu-prof for ${name}`);

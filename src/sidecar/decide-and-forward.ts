@@ -20,13 +20,14 @@ import {
 } from '../errors.js';
 import type { Exchange } from './decision-log.js';
 import {
-  decideFairly,
+  decideAsked,
   decideOrDeny,
   requestOfAsk,
   type Ask,
   type DecideDeps,
   type Outcome,
 } from './decide-or-deny.js';
+import type { AskedDecision } from './authz/policy-store.js';
 import type { UserDirectory } from './directory.js';
 import type { SidecarMetrics } from './metrics.js';
 import { DECISION_HEADER } from '../common/headers.js';
@@ -66,6 +67,15 @@ export interface CheckedRequest {
    * then finds the screen's answer in the cache, is still counted as the miss it cost.
    */
   screenMissed?: boolean;
+  /** The write screen's question and the facts it was built from (see `screenedQuestion`). */
+  screened?: Screened | undefined;
+}
+
+/** What the write screen asked, and on which records of the principal and the target. */
+interface Screened {
+  principal: UserRecord;
+  target: UserRecord | undefined;
+  asked: AskedDecision;
 }
 
 export interface DecideAndForwardDeps extends DecideDeps {
@@ -100,8 +110,10 @@ export function createScreenWrite(deps: DecideAndForwardDeps): ScreenWrite {
     // Only a denial is recorded here (as the request's decision); an allow is decided again.
     // Uncached, the screen waits its tenant's turn like any decision (the fair scheduler).
     const ask = askOf(r, target);
-    const { decision } = await decideFairly(deps, r.tenantId, requestOfAsk(ask), ask.source);
+    const asked = deps.policies.ask(requestOfAsk(ask), ask.source);
+    const { decision } = await decideAsked(deps, r.tenantId, asked, ask.source);
     r.screenMissed = !decision.cached;
+    r.screened = { principal: r.principal, target, asked };
     if (!decision.allowed) await decide(deps, r, target);
   };
 }
@@ -232,8 +244,29 @@ async function decide(
   target: UserRecord | undefined,
 ): Promise<Outcome> {
   const ask = askOf(r, target, r.screenMissed === true);
-  r.screenMissed = false; // a re-decision after a 412 counts by its own answer
-  return decideOrDeny(deps, ask);
+  const asked = screenedQuestion(r, target);
+  // A re-decision after a 412 counts by its own answer, and asks its own question.
+  r.screenMissed = false;
+  r.screened = undefined;
+  return decideOrDeny(deps, ask, asked);
+}
+
+/**
+ * The write screen's question, put to the store again, when the queue's head holds the very
+ * records it was built from: the principal as authenticated again (the directory hands out the
+ * record it keeps until that user changes, expires or is invalidated) and the target as found
+ * again. The action, the tenant and the input are the request's own, so the Cedar request is
+ * the one the screen built: nothing is built again. The decision is still looked up (and made,
+ * on a miss) on the set live now, so a reload or a dropped cache in between counts as before.
+ * Any other record, and the question is asked anew.
+ */
+function screenedQuestion(
+  r: CheckedRequest,
+  target: UserRecord | undefined,
+): AskedDecision | undefined {
+  const s = r.screened;
+  if (s === undefined || s.principal !== r.principal || s.target !== target) return undefined;
+  return s.asked.again();
 }
 
 /** One literal, not a spread of another (a spread cost microseconds per request). */

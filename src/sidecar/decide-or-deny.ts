@@ -13,8 +13,8 @@ import { DEFAULT_DENY_NOTICE } from '../config.js';
 import { ForbiddenError } from '../errors.js';
 import { requestOfQuestion } from '../policy/question.js';
 import type { AuthzRequest, Decision, UsersAction } from '../policy/types.js';
-import { decisionKeyOf, type DecisionSource } from './authz/decision-cache.js';
-import type { PolicyStore } from './authz/policy-store.js';
+import type { DecisionSource } from './authz/decision-cache.js';
+import type { AskedDecision, PolicyStore } from './authz/policy-store.js';
 import type { Exchange } from './decision-log.js';
 import type { FairGate } from './fair-gate.js';
 import type { RequestRecorders } from './metrics.js';
@@ -67,11 +67,20 @@ export interface Outcome {
   shadowDeny: boolean;
 }
 
-/** Decides, counts and records `ask`; throws the 403 when it denies and is enforced. */
-export async function decideOrDeny(deps: DecideDeps, ask: Ask): Promise<Outcome> {
+/**
+ * Decides, counts and records `ask`; throws the 403 when it denies and is enforced. `asked` is
+ * `ask`'s own question already put to the store (the write screen's, asked again on the very
+ * same facts); without it the question is built from `ask`.
+ */
+export async function decideOrDeny(
+  deps: DecideDeps,
+  ask: Ask,
+  asked?: AskedDecision,
+): Promise<Outcome> {
   const { ex } = ask;
-  const request = requestOfAsk(ask);
-  const { policyVersion, decision } = await decideFairly(deps, ask.tenantId, request, ask.source);
+  const question = asked ?? deps.policies.ask(requestOfAsk(ask), ask.source);
+  const { request } = question;
+  const { policyVersion, decision } = await decideAsked(deps, ask.tenantId, question, ask.source);
   ex.decision = decision;
   ex.decided = { request, policyVersion };
   deps.onDecided?.({ requestId: ex.requestId, request, decision, policyVersion });
@@ -99,21 +108,26 @@ export function requestOfAsk(
 }
 
 /** A cached decision at once; an uncached one in its tenant's turn (when there is a gate). */
-export async function decideFairly(
-  { policies, fair }: Pick<DecideDeps, 'policies' | 'fair'>,
+export function decideFairly(
+  deps: Pick<DecideDeps, 'policies' | 'fair'>,
   tenantId: string,
   request: AuthzRequest,
   source: DecisionSource,
 ): Promise<{ policyVersion: string; decision: Decision }> {
-  const decide = () => {
-    // Read in the same synchronous step as decide(): no reload can swap the set in between.
-    const policyVersion = policies.current().version;
-    return { policyVersion, decision: policies.decide(request, source) };
-  };
-  if (fair === undefined) return decide();
-  const policyVersion = policies.current().version;
-  const hit = policies.cached(request, source);
-  if (hit !== undefined) return { policyVersion, decision: hit };
+  return decideAsked(deps, tenantId, deps.policies.ask(request, source), source);
+}
+
+/** {@link decideFairly} for a request already put to the store (its keys built once). */
+export async function decideAsked(
+  { policies, fair }: Pick<DecideDeps, 'policies' | 'fair'>,
+  tenantId: string,
+  asked: AskedDecision,
+  source: DecisionSource,
+): Promise<{ policyVersion: string; decision: Decision }> {
+  if (asked.hit !== undefined) return { policyVersion: asked.policyVersion, decision: asked.hit };
+  // decide() reads the live set in the same synchronous step as it decides: no reload can swap
+  // the set in between.
+  if (fair === undefined) return asked.decide();
   // Concurrent requests that ask the same question share one turn: a burst of identical writes
   // (a client's retries, a flood of the same denied PUT) costs one decision and one queue place,
   // not one each, and never fills its tenant's queue with copies.
@@ -123,10 +137,10 @@ export async function decideFairly(
     inFlightDecisions.set(policies, pending);
   }
   // Each source has its own cache: a turn fills one of them, so it is shared within one.
-  const key = `${source}\n${decisionKeyOf(policyVersion, request)}`;
+  const key = `${source}\n${asked.key()}`;
   const shared = pending.get(key);
   if (shared !== undefined) return shared;
-  const turn = fair.run(tenantId, 1, decide).finally(() => pending.delete(key));
+  const turn = fair.run(tenantId, 1, () => asked.decide()).finally(() => pending.delete(key));
   pending.set(key, turn);
   return turn;
 }

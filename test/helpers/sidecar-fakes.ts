@@ -97,10 +97,17 @@ export function fakeDirectory(): UserDirectory & {
   };
 }
 
-/** A directory that answers exactly `records` (by user id, any tenant) and nothing else. */
-export function directoryOf(records: readonly UserRecord[]): UserDirectory {
+/**
+ * A directory that answers exactly `records` (by user id, any tenant) and nothing else: the very
+ * record objects, as the real one hands out what it keeps. `put` replaces a user's record, as a
+ * change that reached the real one does.
+ */
+export function directoryOf(
+  records: readonly UserRecord[],
+): UserDirectory & { put(record: UserRecord): void } {
   const byId = new Map(records.map((r) => [r.user.id, r]));
   return {
+    put: (record) => void byId.set(record.user.id, record),
     get: async (_t, id) => byId.get(id) ?? null,
     remember: () => undefined,
     mark: () => 0,

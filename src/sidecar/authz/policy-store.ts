@@ -24,7 +24,16 @@ import type { AuthzRequest, Decision } from '../../policy/types.js';
 import { checkCanaries } from './canaries.js';
 import { createDecisionCache, type DecisionCache, type DecisionSource } from './decision-cache.js';
 import { createIsolatedLoader, type LoadedForStore } from './isolated-engine.js';
-import { cachedDecision, decideOn, directDeciderOf, type DirectDecider } from './live-decisions.js';
+import {
+  decideAt,
+  decideOn,
+  directDeciderOf,
+  lookUp,
+  placeOf,
+  requestKeyOf,
+  type DecisionPlace,
+  type DirectDecider,
+} from './live-decisions.js';
 import type { CompileDecider, CrosscheckCounts } from './decider.js';
 import { activate, logWarnings, type Activation, type PolicySnapshot } from './live-set.js';
 import { reloadInOrder } from './policy-reload.js';
@@ -54,10 +63,11 @@ export interface PolicyStore {
    */
   decide(request: AuthzRequest, source?: DecisionSource): Decision;
   /**
-   * The decision `decide(request, source)` would answer from the cache now, or undefined: the
-   * caller then waits for its tenant's turn before paying for the decision (fair-scheduler.ts).
+   * `request` put to the live set now: the decision its cache keeps, if any (`hit`); on a miss
+   * the caller waits for its tenant's turn (fair-scheduler.ts) before `decide()`. The keys are
+   * built once, here, and used again by `decide()` and `again()` while the set is the same.
    */
-  cached(request: AuthzRequest, source?: DecisionSource): Decision | undefined;
+  ask(request: AuthzRequest, source?: DecisionSource): AskedDecision;
   /**
    * The live set's own decider, uncached, when its decisions cost less than a cache look-up
    * would (the compiled decider: a few µs, and no key to build); undefined when cedar-wasm
@@ -84,6 +94,24 @@ export interface PolicyStore {
   sources?: () => PolicySources;
   /** Stops watchers and timers. */
   close(): void;
+}
+
+/** One request put to the live set: what its cache answered, and how to decide it after all. */
+export interface AskedDecision {
+  request: AuthzRequest;
+  /** The version of the set asked. */
+  policyVersion: string;
+  /** The decision the cache keeps for the request, or undefined. */
+  hit: Decision | undefined;
+  /** Names exactly this request on this set: concurrent copies may share one decision by it. */
+  key(): string;
+  /**
+   * Decides the request on the set live now (read in the same synchronous step), from the
+   * cache when it can; the version is that set's.
+   */
+  decide(): { policyVersion: string; decision: Decision };
+  /** The same request put to the live set again, later: its keys not built again if unchanged. */
+  again(): AskedDecision;
 }
 
 /** Options of {@link createPolicyStore}. */
@@ -150,7 +178,7 @@ export async function createPolicyStore(options: PolicyStoreOptions): Promise<Po
     current: () => state.live.snapshot,
     // state.live is read once per call: this request sees this set, whatever happens next
     decide: (request, source) => decideOn(state.live, request, cacheOf(state, source)),
-    cached: (request, source) => cachedDecision(state.live, request, cacheOf(state, source)),
+    ask: (request, source) => askOn(state, request, cacheOf(state, source)),
     directDecider: () => directDeciderOf(state.live),
     reload,
     status: () => statusOf(state),
@@ -227,6 +255,33 @@ async function openState(
     load,
     activation,
     health: { ok: true, detail: 'ok' },
+  };
+}
+
+/**
+ * `request` put to the set live now; `known` is its place on an earlier look, used again while
+ * that set is still the live one (a reload or a fallback to cedar-wasm changes the set or
+ * empties the cache: either way the decision is found or made again on the set now).
+ */
+function askOn(
+  state: StoreState,
+  request: AuthzRequest,
+  cache: DecisionCache,
+  known?: DecisionPlace,
+): AskedDecision {
+  const serving = state.live;
+  const place = known?.serving === serving ? known : placeOf(serving, request, cache);
+  return {
+    request,
+    policyVersion: serving.snapshot.version,
+    hit: lookUp(place),
+    key: () => requestKeyOf(place),
+    decide() {
+      const now = state.live;
+      const at = now === place.serving ? place : placeOf(now, request, cache);
+      return { policyVersion: now.snapshot.version, decision: decideAt(at) };
+    },
+    again: () => askOn(state, request, cache, place),
   };
 }
 

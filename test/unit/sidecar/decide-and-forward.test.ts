@@ -12,12 +12,19 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { parseIfMatch } from '../../../src/common/if-match.js';
 import { etagOf } from '../../../src/common/user.js';
-import { CedargateError, UnavailableError, UpstreamTimeoutError } from '../../../src/errors.js';
+import {
+  CedargateError,
+  UnauthenticatedError,
+  UnavailableError,
+  UpstreamTimeoutError,
+} from '../../../src/errors.js';
 import type { PolicyStore } from '../../../src/sidecar/authz/policy-store.js';
 import {
   MAX_REDECISIONS,
   createDecideAndForward,
+  createScreenWrite,
   type CheckedRequest,
+  type DecideAndForwardDeps,
 } from '../../../src/sidecar/decide-and-forward.js';
 import type { Exchange } from '../../../src/sidecar/decision-log.js';
 import { createSidecarMetrics } from '../../../src/sidecar/metrics.js';
@@ -29,6 +36,7 @@ import {
   T,
   U1,
   U2,
+  directoryOf,
   fakeDirectory,
   policyStoreOver,
   recordOf,
@@ -383,5 +391,139 @@ describe('decide and forward', () => {
         avatarChanges: false,
       },
     });
+  });
+});
+
+/**
+ * A write is decided at the write screen, then again at the head of its user's write queue on
+ * the facts as they are then. The head asks the screen's question again (without building it)
+ * only when it holds the very records the screen decided on; each test changes one fact in
+ * between — as a request waiting in the queue would see it change — and the head must decide
+ * on the new one.
+ */
+describe('the write screen, then the queue head: the same question only on the same facts', () => {
+  const ALICE = 'EEEEEEEE-0000-4000-8000-000000000001';
+  const { copyOfShipped } = tempDirs('cedargate-screened-');
+  const stores: PolicyStore[] = [];
+  after(() => stores.forEach((p) => p.close()));
+
+  /**
+   * Alice, an admin, moves U1 from user to viewer (the shipped policies allow it). `warm`: the
+   * same write was decided before, so the screen finds its decision in the cache.
+   */
+  async function world(warm = false) {
+    const dir = copyOfShipped();
+    const policies = await policyStoreOver(dir);
+    stores.push(policies);
+    let asks = 0;
+    const counted: PolicyStore = {
+      ...policies,
+      ask: (request, source) => {
+        asks++;
+        return policies.ask(request, source);
+      },
+    };
+    const directory = directoryOf([recordOf(ALICE, ['admin']), recordOf(U1, ['user'])]);
+    let revoked = false;
+    const plans: ForwardPlan[] = [];
+    const metrics = createSidecarMetrics();
+    const deps: DecideAndForwardDeps = {
+      policies: counted,
+      directory,
+      metrics,
+      enforce: true,
+      forwarder: {
+        async forward(_req, _res, plan) {
+          plans.push(plan);
+          return { kind: 'answered', status: 200 };
+        },
+      },
+      async authenticate() {
+        if (revoked)
+          throw new UnauthenticatedError('the token was revoked', { category: 'revoked' });
+        return (await directory.get(T, ALICE)) as UserRecord;
+      },
+    };
+    const r: CheckedRequest = {
+      ...checked('PUT', U1),
+      principal: (await directory.get(T, ALICE)) as UserRecord,
+      input: { roles: ['viewer'] },
+      body: Buffer.from('{"roles":["viewer"]}'),
+    };
+    const screen = createScreenWrite(deps);
+    if (warm) await screen({ ...r, ex: { requestId: 'rid-0', startedAt: 0n } });
+    asks = 0;
+    // The screen lets it through: it waits in the queue with what the screen asked.
+    await screen(r);
+    assert.equal(asks, 1);
+    assert.equal(r.screenMissed, !warm);
+    return {
+      dir,
+      policies,
+      directory,
+      plans,
+      metrics,
+      r,
+      asks: () => asks,
+      revoke: () => void (revoked = true),
+      head: () => createDecideAndForward(deps)(r),
+    };
+  }
+
+  it('nothing changed: the head finds the screen’s decision again without asking anew, and forwards once', async () => {
+    const w = await world();
+    assert.equal(await w.head(), 200);
+    assert.equal(w.asks(), 1, 'the head built and asked the question again');
+    assert.equal(w.plans.length, 1);
+    assert.deepEqual(w.r.ex.decision && [w.r.ex.decision.allowed, w.r.ex.decision.cached], [
+      true,
+      true,
+    ]);
+    // Counted once, as the miss the screen paid.
+    const counted = await w.metrics.registry.getSingleMetricAsString('cedargate_decisions_total');
+    assert.match(counted, /action="users:update",result="allow",source="request"} 1$/m);
+  });
+
+  it('a reload between the screen and the head: decided on the new set → 403, not forwarded', async () => {
+    // The screen's answer came from the cache: the head must not take it for the new set's.
+    const w = await world(true);
+    writeFileSync(
+      join(w.dir, 'frozen.cedar'),
+      '@id("roles-frozen")\n@notice("Roles are frozen.")\nforbid (principal, action == Cedargate::Action::"users:update", resource)\nwhen { !context.rolesAdded.isEmpty() };\n',
+    );
+    assert.equal(await w.policies.reload('test'), 'success');
+    await assert.rejects(w.head(), (e: unknown) => {
+      assert.ok(e instanceof CedargateError && e.code === 'forbidden', String(e));
+      assert.deepEqual(e.notices, ['Roles are frozen.']);
+      return true;
+    });
+    assert.equal(w.plans.length, 0);
+    assert.equal(w.r.ex.decided?.policyVersion, w.policies.current().version);
+  });
+
+  it('the principal demoted between the screen and the head → 403, not forwarded', async () => {
+    const w = await world();
+    w.directory.put(recordOf(ALICE, ['user']));
+    await assert.rejects(w.head(), code('forbidden'));
+    assert.equal(w.plans.length, 0);
+    assert.deepEqual(w.r.ex.decided?.request.principal.roles, ['user']);
+  });
+
+  it('the target changed between the screen and the head (now the owner) → 403, not forwarded', async () => {
+    const w = await world();
+    w.directory.put(recordOf(U1, ['user'], true));
+    await assert.rejects(w.head(), code('forbidden'));
+    assert.equal(w.plans.length, 0);
+    assert.equal(
+      w.r.ex.decided?.request.resource.type === 'User' && w.r.ex.decided.request.resource.isOwner,
+      true,
+    );
+  });
+
+  it('the credential revoked between the screen and the head → 401, not forwarded', async () => {
+    const w = await world();
+    w.revoke();
+    await assert.rejects(w.head(), code('unauthenticated'));
+    assert.equal(w.plans.length, 0);
   });
 });

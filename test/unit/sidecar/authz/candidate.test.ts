@@ -46,7 +46,9 @@ function fakeStore(answers: Record<string, Decision>, calls: string[]): PolicySt
       calls.push(r.principal.id);
       return answers[r.principal.id] ?? allow('p');
     },
-    cached: () => undefined,
+    ask: () => {
+      throw new Error('the candidate set decides with decide(), never ask()');
+    },
     reload: () => Promise.resolve('unchanged'),
     status: () => ({ live: { version: 'cand-v1' } }) as ReturnType<PolicyStore['status']>,
     dropDecisions: () => undefined,
