@@ -155,7 +155,10 @@ function createCache(options: {
     // on every set). One sweep per TTL does the same with a single timer; an entry outlives its
     // TTL by at most one TTL, and is never served once expired meanwhile.
     ttlAutopurge: false,
-    ...(options.perf === undefined ? {} : { perf: options.perf, ttlResolution: 0 }),
+    // The clock read on every look-up (a few ns): lru-cache's default caches it for 1 ms behind a
+    // new timer each time, one timer per request or so under load.
+    ttlResolution: 0,
+    ...(options.perf === undefined ? {} : { perf: options.perf }),
   });
 }
 

@@ -22,15 +22,13 @@ export const UNSEEN_TENANTS = '(unseen tenants)';
 /** Options of {@link createFairGate}. */
 export interface FairGateOptions {
   scheduler: FairScheduler;
-  /** Credentials remembered as verified, so their next use skips the queue (default 10 000). */
-  seenMax?: number;
   /** Tenants remembered as verified here (default 10 000). */
   tenantsMax?: number;
 }
 
 export interface FairGate {
   /**
-   * Verifies the request's credential with `verifier`; a credential not verified here lately
+   * Verifies the request's credential with `verifier`; a credential its cache does not hold
    * first waits for its tenant's turn. Errors are the verifier's, or 503 from a full queue.
    */
   verify(verifier: CredentialVerifier, req: IncomingMessage): Promise<VerifiedCredential>;
@@ -39,29 +37,15 @@ export interface FairGate {
   stats(): FairSchedulerStats;
 }
 
-/**
- * The verifier keeps its own cache; this one only says "verified here lately", so that a warm
- * credential goes straight to it. Bounded in count, in bytes and in age (the verifier's cache
- * re-verifies within a minute anyway): a credential forgotten here costs a wait, never a check.
- */
-const SEEN_TTL_MS = 60_000;
-const SEEN_MAX_BYTES = 16 * 1024 * 1024;
-
 /** Builds the gate over `options.scheduler`. */
 export function createFairGate(options: FairGateOptions): FairGate {
   const { scheduler } = options;
-  const seen = new LRUCache<string, true>({
-    max: options.seenMax ?? 10_000,
-    maxSize: SEEN_MAX_BYTES,
-    sizeCalculation: (_v, key) => Math.max(1, key.length),
-    ttl: SEEN_TTL_MS,
-  });
   const tenants = new LRUCache<string, true>({ max: options.tenantsMax ?? 10_000 });
   // One queued verification per credential: a burst of requests with one cold token waits for
   // one turn, not one each (its copies would fill the tenant's queue with the same work).
   const verifying = new Map<string, Promise<VerifiedCredential>>();
 
-  /** A credential not verified here lately: its tenant's turn first (one turn per copy). */
+  /** A credential the verifier's cache does not hold: its tenant's turn first (one per copy). */
   async function verifyInTurn(
     verifier: CredentialVerifier,
     req: IncomingMessage,
@@ -80,7 +64,6 @@ export function createFairGate(options: FairGateOptions): FairGate {
       }
     }
     const credential = await turn;
-    if (typeof authorization === 'string') seen.set(authorization, true);
     // Only a tenant a valid credential speaks for gets a queue of its own.
     if (claimed !== undefined && canonicalId(credential.tenantId) === claimed)
       tenants.set(claimed, true);
@@ -89,12 +72,11 @@ export function createFairGate(options: FairGateOptions): FairGate {
 
   return {
     // Not async: a warm credential is the verifier's own promise, with no wrapper around it
-    // (an async function returning a promise costs another promise and two more ticks).
+    // (an async function returning a promise costs another promise and two more ticks). Warm is
+    // what the verifier's cache holds: one look-up, no second record of "verified lately".
     verify(verifier, req) {
       const authorization = req.headers.authorization;
-      if (typeof authorization === 'string' && seen.has(authorization))
-        return verifier.verify(authorization);
-      return verifyInTurn(verifier, req, authorization);
+      return verifier.verifyCached(authorization) ?? verifyInTurn(verifier, req, authorization);
     },
     run: (tenant, cost, work) => scheduler.run(canonicalId(tenant), cost, work),
     stats: () => scheduler.stats(),

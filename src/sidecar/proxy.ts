@@ -11,6 +11,7 @@ import type {
   IncomingMessage,
   ServerResponse,
 } from 'node:http';
+import type { Stream } from 'node:stream';
 import { createProxyMiddleware, type Plugin } from 'http-proxy-middleware';
 import { UpstreamTimeoutError, UpstreamUnavailableError, type CedargateError } from '../errors.js';
 import {
@@ -89,6 +90,16 @@ interface ForwarderOptions {
   timeoutMs: number;
 }
 
+/**
+ * What http-proxy pipes into the outgoing request instead of the client's request (its `buffer`
+ * option, for "middleware that consumes the request stream before proxying"): nothing. The
+ * pipeline has read the body already, and {@link writeRequest} ends the outgoing request with
+ * the decided bytes. Piping the client's request would end it on the next tick — before its
+ * head is set when the forward waits in the agent for a socket (ERR_HTTP_HEADERS_SENT, thrown
+ * from an event) — and cost every request a pipe's listeners on both streams.
+ */
+const NOTHING_TO_PIPE = { pipe: <T>(destination: T): T => destination } as unknown as Stream;
+
 /** The requests being forwarded, by the client request http-proxy hands back to its hooks. */
 type InFlightRequests = WeakMap<IncomingMessage, InFlight>;
 
@@ -103,6 +114,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     changeOrigin: true,
     xfwd: false,
     selfHandleResponse: true,
+    buffer: NOTHING_TO_PIPE,
     ejectPlugins: true,
     plugins: [hooksOf(inflight, options)],
   });
@@ -125,14 +137,18 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
 /** http-proxy's events, each handed to the forward of the request it is about. */
 function hooksOf(inflight: InFlightRequests, options: ForwarderOptions): Plugin {
   return (proxyServer) => {
-    // Requests this forwarder did not start (none today) are left to http-proxy.
+    // Events of requests that are not (or no longer) in flight are left to http-proxy.
     const ours = (req: IncomingMessage, hook: (state: InFlight) => void) => {
       const state = inflight.get(req);
       if (state !== undefined) hook(state);
     };
-    proxyServer.on('proxyReq', (proxyReq, req) =>
-      ours(req, (s) => writeRequest(s, proxyReq, options)),
-    );
+    proxyServer.on('proxyReq', (proxyReq, req) => {
+      const state = inflight.get(req);
+      if (state !== undefined) writeRequest(state, proxyReq, options);
+      // Settled before its socket came (the client's request failed): no one waits for its
+      // answer, and nothing else would end it (NOTHING_TO_PIPE).
+      else proxyReq.destroy();
+    });
     proxyServer.on('proxyRes', (proxyRes, req, res) => ours(req, (s) => answer(s, proxyRes, res)));
     proxyServer.on('error', (err, req) => ours(req, (s) => fail(s, err)));
     // A reset while the client is already gone is reported apart from 'error' (http-proxy's
@@ -186,7 +202,11 @@ function forwardedHeadersOf(headers: IncomingHttpHeaders): IncomingHttpHeaders {
   return kept;
 }
 
-/** The outgoing request: allowlisted client headers, the verified identity, the decided body. */
+/**
+ * The outgoing request: allowlisted client headers, the verified identity, the decided body;
+ * then it is ended (nothing else ends it: see NOTHING_TO_PIPE). http-proxy calls this once the
+ * request has its socket, so the head is still open even when it waited for one.
+ */
 function writeRequest(state: InFlight, proxyReq: ClientRequest, options: ForwarderOptions): void {
   const { plan } = state;
   for (const name of proxyReq.getHeaderNames()) {
@@ -200,7 +220,6 @@ function writeRequest(state: InFlight, proxyReq: ClientRequest, options: Forward
   if (plan.body !== undefined) {
     proxyReq.setHeader('content-type', 'application/json');
     proxyReq.setHeader('content-length', plan.body.length);
-    proxyReq.write(plan.body);
   } else {
     proxyReq.removeHeader('content-type');
     proxyReq.setHeader('content-length', 0);
@@ -209,6 +228,7 @@ function writeRequest(state: InFlight, proxyReq: ClientRequest, options: Forward
     state.timedOut = true;
     proxyReq.destroy(new Error('upstream timeout'));
   });
+  proxyReq.end(plan.body);
 }
 
 /** The backend's answer to the client, or `retry` for a 412 the pipeline decides again. */

@@ -1,6 +1,7 @@
 /**
- * Credential → verified identity. The pipeline reads as its steps: one Bearer header, the
- * shape and header checks that need no crypto, the verified-credential cache, the issuer the
+ * Credential → verified identity. The pipeline reads as its steps: the verified-credential cache
+ * by the header itself (a header equal to one verified before passed every check below), one
+ * Bearer header, the shape and header checks that need no crypto, the cache by the token, the issuer the
  * token's `iss` names and its token type, the claims that would refuse it (before any crypto:
  * early-claims.ts), then jose (one verification in flight per token) with that issuer's keys, pinned algorithms
  * and required claims, then the user and tenant by the issuer's claim paths, then the revocation
@@ -55,6 +56,10 @@ export interface CredentialVerifier {
   /** `authorization` = the raw Authorization header value(s). Resolves or throws UnauthenticatedError(reason)
    *  (or UnavailableError from the revocation check). */
   verify(authorization: string | string[] | undefined): Promise<VerifiedCredential>;
+  /** `verify` of a credential cached under this very header (no crypto), else undefined. */
+  verifyCached(
+    authorization: string | string[] | undefined,
+  ): Promise<VerifiedCredential> | undefined;
   stats(): VerifierStats;
 }
 
@@ -115,30 +120,79 @@ export async function createCredentialVerifier(
   checkOptions(options);
   const now = options.now ?? Date.now;
   const maxTokenBytes = options.maxTokenBytes ?? DEFAULT_MAX_TOKEN_BYTES;
-  const logger = options.logger;
+  const { logger, revocation } = options;
   const trust = 'trust' in options ? options.trust : await singleIssuerTrust(options, now);
-  const verifyToken = createTokenVerifier(options.clockToleranceSeconds, now);
   const cache = createCredentialCache(options.cacheMax ?? DEFAULT_CACHE_MAX, now, trust);
+  const cold = createColdVerification(options.clockToleranceSeconds, now, trust, cache);
 
-  // One verification in flight per token: concurrent copies of a cold token (a client's burst,
-  // or the same token behind two X-Tenant-ID headers) wait for the first one's answer.
+  /** Any header but a cached one: its checks, then the cache by the token it carries, then jose. */
+  function verifyRead(
+    authorization: string | string[] | undefined,
+  ): VerifiedCredential | Promise<VerifiedCredential> {
+    const token = readBearerToken(authorization, maxTokenBytes);
+    const key = cacheKeyOf(token);
+    const hit = key === authorization ? undefined : cache.hit(key);
+    if (hit !== undefined) return hit;
+    cache.miss();
+    return cold.verify(token);
+  }
+
+  return {
+    async verify(authorization) {
+      try {
+        const cred = cachedFor(cache, authorization) ?? (await verifyRead(authorization));
+        revocation?.assertNotRevoked(cred);
+        return cred;
+      } catch (err) {
+        throw rejection(err, logger);
+      }
+    },
+    verifyCached(authorization) {
+      const cred = cachedFor(cache, authorization);
+      if (cred === undefined) return undefined;
+      try {
+        revocation?.assertNotRevoked(cred);
+        return Promise.resolve(cred);
+      } catch (err) {
+        return Promise.reject(rejection(err, logger));
+      }
+    },
+    stats: () => ({ ...cache.stats(), verifications: cold.verifications() }),
+  };
+}
+
+/**
+ * The credential cached under exactly this header. The cache's key is the header a client sends
+ * for a token (cacheKeyOf), so a warm request costs one look-up, with none of the header's
+ * checks: a string equal to a key is the header that passed them.
+ */
+function cachedFor(
+  cache: CredentialCache,
+  authorization: string | string[] | undefined,
+): VerifiedCredential | undefined {
+  return typeof authorization === 'string' ? cache.hit(authorization) : undefined;
+}
+
+/**
+ * A token the cache missed: the checks without crypto, then jose, the result remembered. One in
+ * flight per token: concurrent copies (a client's burst, or one token behind two X-Tenant-IDs)
+ * wait for the first one's answer.
+ */
+function createColdVerification(
+  clockToleranceSeconds: number,
+  now: () => number,
+  trust: IssuerTrust,
+  cache: CredentialCache,
+): { verify(token: string): Promise<VerifiedCredential>; verifications(): number } {
+  const verifyToken = createTokenVerifier(clockToleranceSeconds, now);
   const inflight = new Map<string, Promise<VerifiedCredential>>();
   let verifications = 0;
-
-  /** The cache missed: the cheap checks, then jose, shared by concurrent copies of `token`. */
-  function verifyCold(token: string): Promise<VerifiedCredential> {
-    const pending = inflight.get(token);
-    if (pending !== undefined) return pending;
-    const started = checkThenVerify(token).finally(() => inflight.delete(token));
-    inflight.set(token, started);
-    return started;
-  }
 
   async function checkThenVerify(token: string): Promise<VerifiedCredential> {
     const header = checkTokenHeader(token);
     const { issuer, payload } = findIssuer(trust, token);
     checkTokenType(header.typ, issuer.typ);
-    checkClaimsEarly(payload, issuer, options.clockToleranceSeconds, now());
+    checkClaimsEarly(payload, issuer, clockToleranceSeconds, now());
     const generation = issuer.keySet.generation();
     verifications += 1;
     const cred = await verifyToken(token, issuer);
@@ -146,21 +200,21 @@ export async function createCredentialVerifier(
     return cred;
   }
 
-  async function verify(authorization: string | string[] | undefined): Promise<VerifiedCredential> {
-    try {
-      const token = readBearerToken(authorization, maxTokenBytes);
-      const cred = cache.lookup(token) ?? (await verifyCold(token));
-      options.revocation?.assertNotRevoked(cred);
-      return cred;
-    } catch (err) {
-      throw rejection(err, logger);
-    }
-  }
-
   return {
-    verify,
-    stats: () => ({ ...cache.stats(), verifications }),
+    verify(token) {
+      const pending = inflight.get(token);
+      if (pending !== undefined) return pending;
+      const started = checkThenVerify(token).finally(() => inflight.delete(token));
+      inflight.set(token, started);
+      return started;
+    },
+    verifications: () => verifications,
   };
+}
+
+/** The cache's key of a token: the Authorization header every client sends with it. */
+function cacheKeyOf(token: string): string {
+  return `Bearer ${token}`;
 }
 
 /** The trust of one issuer given by options (its key set is not started: fetched on first use). */
@@ -217,9 +271,12 @@ function findIssuer(
   return { issuer, payload };
 }
 
-/** The verified-credential cache, with its hit and miss counts. */
+/** The verified-credential cache (by cacheKeyOf), with its hit and miss counts. */
 interface CredentialCache {
-  lookup(token: string): VerifiedCredential | undefined;
+  /** The credential under `key`, counted as a hit; undefined (counting nothing) when none. */
+  hit(key: string): VerifiedCredential | undefined;
+  /** Counts a look-up that found nothing by any key. */
+  miss(): void;
   remember(cred: VerifiedCredential, issuer: TrustedIssuer, keyGeneration: number): void;
   stats(): { cacheHits: number; cacheMisses: number; size: number };
 }
@@ -244,7 +301,7 @@ function createCredentialCache(
   const cache = new LRUCache<string, CacheEntry>({
     max,
     maxSize: CACHE_MAX_BYTES,
-    sizeCalculation: (_cred, token) => token.length * 2 + 512,
+    sizeCalculation: (_cred, key) => key.length * 2 + 512,
     ttl: CACHE_TTL_CEILING_MS,
     // The injected clock drives expiry, read fresh on every look-up.
     perf: { now },
@@ -254,23 +311,25 @@ function createCredentialCache(
   let cacheMisses = 0;
 
   return {
-    lookup(token) {
-      const entry = cache.get(token);
+    hit(key) {
+      const entry = cache.get(key);
       // lru-cache's ttl already ends at `exp`; this second look keeps that true if it ever did not.
       if (entry !== undefined && now() < entry.cred.expiresAt * 1000 && stillTrusted(entry)) {
         cacheHits += 1;
         return entry.cred;
       }
-      if (entry !== undefined) cache.delete(token);
-      cacheMisses += 1;
+      if (entry !== undefined) cache.delete(key);
       return undefined;
+    },
+    miss() {
+      cacheMisses += 1;
     },
     remember(cred, issuer, keyGeneration) {
       const untilExpiry = cred.expiresAt * 1000 - now();
       // lru-cache reads a ttl of 0 as "forever": a credential at its last millisecond is not kept.
       if (untilExpiry < 1) return;
       const ttl = Math.min(untilExpiry, CACHE_TTL_CEILING_MS);
-      cache.set(cred.token, { cred, issuer, keyGeneration }, { ttl });
+      cache.set(cacheKeyOf(cred.token), { cred, issuer, keyGeneration }, { ttl });
     },
     stats: () => ({ cacheHits, cacheMisses, size: cache.size }),
   };

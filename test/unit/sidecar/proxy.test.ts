@@ -423,6 +423,94 @@ describe('proxy: an unreachable or silent backend', () => {
 });
 
 /**
+ * More forwards at once than the agent has sockets (the sidecar's has 256): the ones past that
+ * wait in the agent for a socket, and get it only after their request has been set up. Each must
+ * still go out as planned — identity, trust header, decided body — once its socket comes.
+ */
+describe('proxy: more forwards at once than the agent has sockets', () => {
+  it(
+    'a forward that waits for a socket goes out as planned once it has one',
+    {
+      timeout: 10_000,
+    },
+    async () => {
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      const seenHere: Seen[] = [];
+      const backend = createServer((req, res) => {
+        const chunks: Buffer[] = [];
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', () => {
+          seenHere.push({
+            method: req.method ?? '',
+            url: req.url ?? '',
+            headers: req.headers,
+            body: Buffer.concat(chunks).toString(),
+          });
+          // Holds the one socket a while, so that the other forward has to wait for it.
+          setTimeout(
+            () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'),
+            50,
+          );
+        });
+      });
+      const forwarder = createForwarder({
+        target: `http://127.0.0.1:${await listen(backend)}`,
+        agent,
+        trustSecret: 'trust-secret',
+        timeoutMs: 5000,
+      });
+      const plans: Record<string, ForwardPlan> = {
+        '/get': planOf({
+          method: 'GET',
+          body: undefined,
+          ifMatch: undefined,
+          requestId: 'rid-get',
+        }),
+        '/put': planOf({ requestId: 'rid-put' }),
+      };
+      const outcomes: ForwardOutcome[] = [];
+      const front = createServer((req, res) => {
+        req.resume();
+        req.on('end', () => {
+          void forwarder.forward(req, res, plans[req.url ?? ''] ?? planOf()).then((o) => {
+            outcomes.push(o);
+            if (o.kind !== 'answered') res.writeHead(599).end(o.kind);
+          });
+        });
+      });
+      const port = await listen(front);
+      try {
+        const answers = await Promise.all([
+          send(port, { method: 'GET', path: '/get', headers: {} }),
+          send(port, { method: 'PUT', path: '/put', headers: {}, body: '{"name":"sent"}' }),
+        ]);
+        assert.deepEqual(
+          answers.map((a) => a.status),
+          [200, 200],
+        );
+        assert.deepEqual(outcomes, [
+          { kind: 'answered', status: 200 },
+          { kind: 'answered', status: 200 },
+        ]);
+        const byId = new Map(seenHere.map((s) => [s.headers['x-request-id'], s]));
+        for (const id of ['rid-get', 'rid-put']) {
+          const s = byId.get(id);
+          assert.ok(s, `the backend got ${id}`);
+          assert.equal(s.headers['x-cedargate-subject'], SUBJECT);
+          assert.equal(s.headers['x-tenant-id'], T);
+          assert.equal(s.headers[TRUST_HEADER], 'trust-secret');
+        }
+        assert.equal(byId.get('rid-put')?.body, '{"name":"decided"}');
+        assert.equal(byId.get('rid-get')?.body, '');
+      } finally {
+        agent.destroy();
+        await Promise.all([backend, front].map((s) => new Promise((r) => s.close(r))));
+      }
+    },
+  );
+});
+
+/**
  * A client that goes away while its write is at the backend (a load generator's deadline, a
  * phone losing signal). The write queue runs the next write to that user only once this forward
  * settles, so a forward that never settles stalls that user's writes for good. It must settle

@@ -358,6 +358,56 @@ describe('verified-credential cache', () => {
     assert.deepEqual(verifier.stats(), { cacheHits: 1, cacheMisses: 1, size: 1, verifications: 1 });
   });
 
+  it('finds a token sent with another spelling of its header, still one hit and no jose', async () => {
+    const verifier = await build(manualClock());
+    const token = await signToken(signer);
+    await verifier.verify(`Bearer ${token}`);
+    for (const header of [`bearer ${token}`, `BEARER   ${token}  `, [`Bearer ${token}`]]) {
+      assert.equal((await verifier.verify(header)).token, token);
+    }
+    assert.deepEqual(verifier.stats(), { cacheHits: 3, cacheMisses: 1, size: 1, verifications: 1 });
+    // An odd spelling first: cached under the usual header, which then finds it.
+    const other = await signToken(signer);
+    await verifier.verify(`bearer ${other}`);
+    assert.equal((await verifier.verify(`Bearer ${other}`)).token, other);
+    assert.deepEqual(verifier.stats(), { cacheHits: 4, cacheMisses: 2, size: 2, verifications: 2 });
+  });
+
+  it('verifyCached: the cached credential of exactly this header, else undefined', async () => {
+    const verifier = await build(manualClock());
+    const token = await signToken(signer);
+    assert.equal(verifier.verifyCached(`Bearer ${token}`), undefined, 'cold: nothing cached');
+    assert.equal(verifier.verifyCached(undefined), undefined);
+    assert.equal(verifier.verifyCached('Bearer not-a-token'), undefined);
+    assert.deepEqual(verifier.stats(), { cacheHits: 0, cacheMisses: 0, size: 0, verifications: 0 });
+    const cred = await verifier.verify(`Bearer ${token}`);
+    assert.deepEqual(await verifier.verifyCached(`Bearer ${token}`), cred);
+    // Another spelling or a repeated header is left to verify (which reads the header first).
+    assert.equal(verifier.verifyCached(`bearer ${token}`), undefined);
+    assert.equal(verifier.verifyCached([`Bearer ${token}`]), undefined);
+    assert.deepEqual(verifier.stats(), { cacheHits: 1, cacheMisses: 1, size: 1, verifications: 1 });
+  });
+
+  it('verifyCached asks the revocation check too, and rejects a revoked credential with 401', async () => {
+    let revoked = false;
+    const logger = captureLogger();
+    const verifier = await build(manualClock(), {
+      logger: logger.logger,
+      revocation: {
+        assertNotRevoked() {
+          if (revoked) throw new UnauthenticatedError('revoked');
+        },
+      },
+    });
+    const token = await signToken(signer);
+    await verifier.verify(`Bearer ${token}`);
+    revoked = true;
+    const pending = verifier.verifyCached(`Bearer ${token}`);
+    assert.ok(pending !== undefined);
+    await assertRejected(pending, /^revoked$/);
+    assert.match(logger.lines(), /"reason":"revoked".*"msg":"credential rejected"/);
+  });
+
   it('keys the cache by the whole token: a different token is verified on its own', async () => {
     const verifier = await build(manualClock());
     const good = await signToken(signer);
