@@ -95,6 +95,10 @@ describe('Redis holding every command (CLIENT PAUSE ALL)', { skip: skipWithoutRe
         assert.equal(hop.seen(), seen, 'forwarded while Redis answered nothing');
         const ready = await timed(`${st.adminUrl}/readyz`);
         assert.equal(ready.status, 503, JSON.stringify(ready));
+        // Not ready for the reason the request was refused (before: 200 "ok" for up to 2 s).
+        const why =
+          consistency === 'bounded' ? /"redis":"[^"]*behind/ : /"redis_commands":"no answer/;
+        assert.match(JSON.stringify(ready.body), why);
         assert.ok(ready.ms < ANSWER_BOUND_MS, `/readyz answered after ${Math.round(ready.ms)} ms`);
         process.stdout.write(
           `# ${consistency}: request ${Math.round(held.ms)} ms, /readyz ${Math.round(ready.ms)} ms (EVENT_MAX_LAG_MS ${MAX_LAG_MS})\n`,
