@@ -6,14 +6,20 @@
  * the revocations' re-read — with 503 `unavailable` and Retry-After, since nothing fresh can be
  * read; nothing is forwarded; `/readyz` answers 503 within the bound too; and once Redis answers
  * again the sidecar serves by itself. Before the fix the request waited for the pause to end
- * (found by helper J: 17 minutes behind a held failover).
+ * (found by helper J: 17 minutes behind a held failover). Then J's case itself, through Sentinel.
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { EventConsistency } from '../../src/config.js';
 import { waitFor } from '../helpers/net.js';
-import { skipWithoutRedis, startRedis, withRedisClient } from '../helpers/redis.js';
+import {
+  skipWithoutRedis,
+  skipWithoutSentinel,
+  startRedis,
+  withRedisClient,
+} from '../helpers/redis.js';
+import { startSentinelStack, type SentinelStack } from '../helpers/sentinel-stack.js';
 import { startHop } from '../helpers/hop.js';
 import { startSplitStack } from '../helpers/split-stack.js';
 
@@ -33,7 +39,7 @@ interface Timed {
 /** One request, given up (the test fails) well after the pause would have ended by itself. */
 async function timed(url: string, headers: Record<string, string> = {}): Promise<Timed> {
   const started = performance.now();
-  const res = await fetch(url, { headers, signal: AbortSignal.timeout(PAUSE_MS + 10_000) });
+  const res = await fetch(url, { headers, signal: AbortSignal.timeout(60_000) });
   const text = await res.text();
   return {
     status: res.status,
@@ -111,3 +117,53 @@ describe('Redis holding every command (CLIENT PAUSE ALL)', { skip: skipWithoutRe
     );
   }
 });
+
+// Helper J's finding as it was found: `start` through Sentinel, the master SIGKILLed and its
+// replacement held back (`replica-priority 0`). node-redis holds every command meanwhile.
+describe(
+  'Redis Sentinel: a dead master whose replacement is held',
+  { skip: skipWithoutSentinel() },
+  () => {
+    let own: SentinelStack | undefined;
+    after(async () => {
+      await own?.stop();
+    });
+
+    it(
+      'a request is 503 unavailable within 2 × EVENT_MAX_LAG_MS (default 2000) and a margin, not after the promotion',
+      {
+        timeout: 240_000,
+      },
+      async () => {
+        own = await startSentinelStack('cedargate-held-master');
+        const { stack, primary, replica, sentinels } = own;
+        const t = await stack.createTenant('held');
+        const headers = {
+          authorization: `Bearer ${await stack.token(t.tenantId, t.owner.id)}`,
+          'x-tenant-id': t.tenantId,
+        };
+        const get = () => timed(`${stack.url}/v1/users/${t.owner.id}`, headers);
+        await waitFor(async () => (await get()).status === 200, 20_000, 'served before the kill');
+        await withRedisClient(replica.port, (c) => c.configSet('replica-priority', '0'));
+        await primary.kill();
+        const held = await get();
+        assert.equal(held.status, 503, JSON.stringify(held));
+        assert.equal(held.body.code, 'unavailable', JSON.stringify(held));
+        // 2 × 2000 ms for the channel; a margin for a loaded machine (STORE_TIMEOUT_MS is 4000).
+        assert.ok(held.ms < 10_000, `answered after ${Math.round(held.ms)} ms`);
+        process.stdout.write(`# sentinel, master dead: request ${Math.round(held.ms)} ms\n`);
+        await withRedisClient(replica.port, (c) => c.configSet('replica-priority', '100'));
+        await waitFor(
+          async () => (await sentinels.masterPort()) === replica.port,
+          90_000,
+          'promotion',
+        );
+        await waitFor(
+          async () => (await get()).status === 200,
+          60_000,
+          'served after the promotion',
+        );
+      },
+    );
+  },
+);
