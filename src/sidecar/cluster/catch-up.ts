@@ -14,6 +14,15 @@
  * began after the request arrived; if they cannot be, it is refused (503). The store's
  * generation is not read per request: the reader checks it after every read that returned
  * entries, and `checkStore` once a second (docs/scaling.md, "Consistency modes").
+ *
+ * Nothing here waits on Redis without a bound: a Redis that holds commands rather than failing
+ * them (a dead master Sentinel has not replaced yet, `CLIENT PAUSE`) would otherwise hold the
+ * request for as long. The probe and the wait for the reader share one EVENT_MAX_LAG_MS from the
+ * request's arrival; a probe unanswered by then counts as a wait in vain. The re-read gets one
+ * EVENT_MAX_LAG_MS of its own; unanswered, the request is refused (503, Retry-After). So a
+ * request is answered within 2 × EVENT_MAX_LAG_MS plus its own scheduling. What was abandoned
+ * stays shared and is left to settle by itself (its rejection handled): later requests queue
+ * behind it, so a held connection carries at most two probes and two loads.
  */
 import { compareStreamIds } from '../../common/change-events.js';
 import { ensureGeneration } from '../../common/store-generation.js';
@@ -37,25 +46,49 @@ export async function catchUp(ch: Channel): Promise<void> {
   evaluate(ch);
   ch.handlers?.onDegraded();
   try {
-    await reloadRevocations(ch);
+    const reloaded = await within(reloadRevocations(ch), ch.maxLagMs);
+    if (reloaded === undefined) throw new Error(`no answer within ${ch.maxLagMs} ms`);
   } catch (err) {
     ch.logger.warn({ err: errorText(err) }, 'reader behind and revocations unreadable: refusing');
-    throw new UnavailableError('the revocation list is unavailable; try again shortly');
+    throw new UnavailableError('the revocation list is unavailable; try again shortly', {
+      retryAfterSeconds: 1,
+    });
   }
 }
 
-/** `next-request`: whether the reader applied the stream's newest id within EVENT_MAX_LAG_MS. */
+/**
+ * `next-request`: whether the stream's newest id was read and applied by the reader within
+ * EVENT_MAX_LAG_MS of the call (the probe's round trip included).
+ */
 async function waitNextRequest(ch: Channel): Promise<boolean> {
   if (ch.options.checkEachRequest === false || !ch.commands.isReady) return true;
-  let newest: string;
+  const deadline = ch.monotonic() + ch.maxLagMs;
+  let newest: { value: string } | undefined;
   try {
-    newest = await probeNewest(ch);
+    newest = await within(probeNewest(ch), ch.maxLagMs);
   } catch {
     // Cannot know: the command connection is down, and the channel says so (degraded).
     evaluate(ch);
     return true;
   }
-  return waitApplied(ch, newest, ch.maxLagMs);
+  // Unanswered (Redis holds the command): waited in vain, as for a reader that does not apply.
+  if (newest === undefined) return false;
+  return waitApplied(ch, newest.value, Math.max(0, deadline - ch.monotonic()));
+}
+
+/**
+ * `promise`'s value, or undefined when `ms` passed first; a rejection in time is passed on. The
+ * timer is cleared either way, and what `promise` does later is ignored (handled, never thrown).
+ */
+async function within<T>(promise: Promise<T>, ms: number): Promise<{ value: T } | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, ms, undefined)));
+  try {
+    // The race handles `promise`'s rejection whenever it comes.
+    return await Promise.race([promise.then((value) => ({ value })), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**
@@ -150,8 +183,10 @@ function probeNewest(ch: Channel): Promise<string> {
       return newest;
     })();
     ch.probing = run;
+    ch.probingSince = ch.now();
     const done = (): void => {
       ch.probing = undefined;
+      ch.probingSince = undefined;
     };
     run.then(done, done);
     return run;

@@ -86,6 +86,8 @@ export interface Channel {
   lastLoss: { at: string; reason: string } | undefined;
   waiters: { id: string; resolve: () => void }[];
   probing: Promise<string> | undefined;
+  /** When the request probe in flight was sent (`now`); undefined while none is. */
+  probingSince: number | undefined;
   queuedProbe: Promise<string> | undefined;
   probeTimer: NodeJS.Timeout | undefined;
   loop: Promise<void> | undefined;
@@ -150,6 +152,7 @@ export function createChannel(options: RedisClusterOptions): Channel {
     lastLoss: undefined,
     waiters: [],
     probing: undefined,
+    probingSince: undefined,
     queuedProbe: undefined,
     probeTimer: undefined,
     loop: undefined,
@@ -217,10 +220,20 @@ export function lagMs(ch: Channel): number {
   return ch.behindSince === undefined ? 0 : Math.max(0, ch.now() - ch.behindSince);
 }
 
+/**
+ * How long the request probe in flight has gone unanswered (0: none in flight): a Redis that
+ * holds commands (a dead master not yet replaced) keeps the connection up and answers nothing.
+ */
+export function commandsHeldMs(ch: Channel): number {
+  return ch.probingSince === undefined ? 0 : Math.max(0, Math.round(ch.now() - ch.probingSince));
+}
+
 /** Why the caches cannot be trusted now, or undefined when they can. */
 export function degradedReason(ch: Channel): string | undefined {
   if (ch.reader !== 'following') return 'the change stream is not being read';
   if (!ch.commands.isReady) return 'the Redis command connection is down';
+  const held = commandsHeldMs(ch);
+  if (held > ch.maxLagMs) return `the Redis command connection has not answered for ${held} ms`;
   if (lagMs(ch) > ch.maxLagMs) return `the change stream is ${Math.round(lagMs(ch))} ms behind`;
   return undefined;
 }

@@ -22,6 +22,7 @@ import type { ClusterStatus, SidecarCluster } from './cluster.js';
 import { closeQuietly, describeRedisUrl } from '../../common/redis-connection.js';
 import {
   type Channel,
+  commandsHeldMs,
   createChannel,
   degradedReason,
   evaluate,
@@ -150,7 +151,11 @@ function connectionChecks(ch: Channel): Record<string, string> {
         : ch.reader === 'down'
           ? `unreadable for ${lag} s`
           : ch.reader,
-    redis_commands: ch.commands.isReady ? 'ok' : 'unreachable',
+    redis_commands: !ch.commands.isReady
+      ? 'unreachable'
+      : commandsHeldMs(ch) > ch.maxLagMs
+        ? `no answer for ${(commandsHeldMs(ch) / 1000).toFixed(1)} s`
+        : 'ok',
   };
 }
 

@@ -7,8 +7,10 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { createClient } from 'redis';
 import { pino } from 'pino';
+import { UnavailableError } from '../../../../src/errors.js';
 import { clusterKeys } from '../../../../src/sidecar/cluster/keys.js';
 import {
   createRedisCluster,
@@ -216,6 +218,58 @@ describe('redis cluster channel', { skip: skipWithoutRedis() }, () => {
         assert.equal(cluster.health().checks['redis_writes'], 'ok');
       } finally {
         await raw.sendCommand(['CLIENT', 'UNPAUSE']).catch(() => undefined);
+      }
+    });
+  });
+
+  it('Redis holding every command: catchUp refuses within 2 × EVENT_MAX_LAG_MS in both modes; what it gave up on settles handled', async () => {
+    await withOwnRedis(async (own) => {
+      const maxLagMs = 300;
+      const clusters = await Promise.all(
+        (['next-request', 'bounded'] as const).map(async (consistency) => {
+          const c = createRedisCluster({
+            url: own.url,
+            logger,
+            failOpen: false,
+            prefix: `t-${randomUUID()}:`,
+            maxLagMs,
+            consistency,
+          });
+          open.push(c);
+          await c.start(recorder().handlers);
+          return c;
+        }),
+      );
+      const unhandled: unknown[] = [];
+      const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+      process.on('unhandledRejection', onUnhandled);
+      try {
+        await withRedisClient(own.port, (c) => c.sendCommand(['CLIENT', 'PAUSE', '10000', 'ALL']));
+        // Past `bounded`'s EVENT_MAX_STALENESS_MS (100): its reader's last answer is too old.
+        await delay(400);
+        for (const c of clusters) {
+          const started = performance.now();
+          const err = await c.catchUp().then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+          const ms = performance.now() - started;
+          assert.ok(err instanceof UnavailableError, `${c.status().consistency}: ${String(err)}`);
+          assert.equal(err.retryAfterSeconds, 1);
+          assert.match(err.message, /revocation list is unavailable/);
+          // It waited the catch-up out, then the re-read: about 2 × 300 ms, never 10 s.
+          assert.ok(ms >= maxLagMs && ms < 2 * maxLagMs + 3_000, `${Math.round(ms)} ms`);
+          assert.equal(c.health().ok, false);
+        }
+        // The probe it gave up on is still unanswered: /readyz says so, not `ok`.
+        assert.match(clusters[0]?.health().checks['redis_commands'] ?? '', /^no answer for/);
+        assert.match(clusters[0]?.health().detail ?? '', /has not answered for/);
+        // Closed while the probes and loads it gave up on are still held: they are rejected now.
+        for (const c of clusters) await c.close();
+        await delay(50);
+        assert.deepEqual(unhandled, []);
+      } finally {
+        process.off('unhandledRejection', onUnhandled);
       }
     });
   });
