@@ -8,6 +8,7 @@
  * way outlasted the sidecar's default 5 s, and its client got 504 `upstream_timeout` — nothing
  * said whether the write was applied, and it still could be, once a primary came back.
  */
+import { within as withinMs } from '../../common/within.js';
 import { UnavailableError } from '../../errors.js';
 import { RETRY_UNCONFIRMED, type UserStore } from './store.js';
 
@@ -33,18 +34,13 @@ export function storeWithinTimeout(
   now: () => number = Date.now,
 ): RequestStore {
   const deadline = now() + budgetMs;
-  const within = <T>(call: Promise<T>, kind: 'read' | 'write'): Promise<T> => {
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(storeTimedOut(budgetMs, kind)),
-        Math.max(0, deadline - now()),
-      );
-    });
+  const within = async <T>(call: Promise<T>, kind: 'read' | 'write'): Promise<T> => {
     // The call goes on after a timeout; what it ends with then is no one's to handle.
-    call.catch(() => undefined);
-    return Promise.race([call, late]).finally(() => clearTimeout(timer));
+    const answered = await withinMs(call, Math.max(0, deadline - now()));
+    if (answered === undefined) throw storeTimedOut(budgetMs, kind);
+    return answered.value;
   };
+
   return {
     listUsers: (tenantId, options) => within(store.listUsers(tenantId, options), 'read'),
     getUser: (tenantId, userId) => within(store.getUser(tenantId, userId), 'read'),

@@ -26,6 +26,7 @@
  */
 import { compareStreamIds } from '../../common/change-events.js';
 import { ensureGeneration } from '../../common/store-generation.js';
+import { within } from '../../common/within.js';
 import { UnavailableError } from '../../errors.js';
 import { type Channel, evaluate } from './channel.js';
 import { loadRevocations } from './revocations.js';
@@ -74,21 +75,6 @@ async function waitNextRequest(ch: Channel): Promise<boolean> {
   // Unanswered (Redis holds the command): waited in vain, as for a reader that does not apply.
   if (newest === undefined) return false;
   return waitApplied(ch, newest.value, Math.max(0, deadline - ch.monotonic()));
-}
-
-/**
- * `promise`'s value, or undefined when `ms` passed first; a rejection in time is passed on. The
- * timer is cleared either way, and what `promise` does later is ignored (handled, never thrown).
- */
-async function within<T>(promise: Promise<T>, ms: number): Promise<{ value: T } | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, ms, undefined)));
-  try {
-    // The race handles `promise`'s rejection whenever it comes.
-    return await Promise.race([promise.then((value) => ({ value })), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /**

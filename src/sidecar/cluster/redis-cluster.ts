@@ -20,6 +20,7 @@ import { UnauthenticatedError, UnavailableError } from '../../errors.js';
 import type { VerifiedCredential } from '../authn/verifier.js';
 import type { ClusterStatus, SidecarCluster } from './cluster.js';
 import { closeQuietly, describeRedisUrl } from '../../common/redis-connection.js';
+import { within } from '../../common/within.js';
 import {
   type Channel,
   commandsHeldMs,
@@ -93,14 +94,7 @@ async function startChannel(ch: Channel, h: Handlers): Promise<void> {
     void checkStore(ch).then(() => evaluate(ch));
   }, CHECK_STORE_EVERY_MS);
   ch.probeTimer.unref();
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = await Promise.race([
-    following.then(() => false),
-    new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(true), options.startTimeoutMs ?? 3_000);
-    }),
-  ]);
-  clearTimeout(timer);
+  const timedOut = (await within(following, options.startTimeoutMs ?? 3_000)) === undefined;
   ch.onFollowing = undefined;
   if (timedOut) {
     logger.warn(
