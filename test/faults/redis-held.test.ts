@@ -78,12 +78,7 @@ describe('Redis holding every command (CLIENT PAUSE ALL)', { skip: skipWithoutRe
           },
         });
         cleanups.push(() => st.stop());
-        const t = await st.createTenant('held');
-        const headers = {
-          authorization: `Bearer ${await st.token(t.tenantId, t.owner.id)}`,
-          'x-tenant-id': t.tenantId,
-        };
-        const get = () => timed(`${st.url}/v1/users/${t.owner.id}`, headers);
+        const get = await ownerReadingThemself(st);
         await waitFor(async () => (await get()).status === 200, 20_000, 'served before the pause');
 
         await withRedisClient(redis.port, (c) =>
@@ -137,12 +132,7 @@ describe(
       async () => {
         own = await startSentinelStack('cedargate-held-master');
         const { stack, primary, replica, sentinels } = own;
-        const t = await stack.createTenant('held');
-        const headers = {
-          authorization: `Bearer ${await stack.token(t.tenantId, t.owner.id)}`,
-          'x-tenant-id': t.tenantId,
-        };
-        const get = () => timed(`${stack.url}/v1/users/${t.owner.id}`, headers);
+        const get = await ownerReadingThemself(stack);
         await waitFor(async () => (await get()).status === 200, 20_000, 'served before the kill');
         await withRedisClient(replica.port, (c) => c.configSet('replica-priority', '0'));
         await primary.kill();
@@ -167,3 +157,17 @@ describe(
     );
   },
 );
+
+/** A new tenant's owner reading themself through `stack`, timed: one call per request. */
+async function ownerReadingThemself(stack: {
+  url: string;
+  createTenant(name: string): Promise<{ tenantId: string; owner: { id: string } }>;
+  token(tenantId: string, userId: string): Promise<string>;
+}): Promise<() => ReturnType<typeof timed>> {
+  const t = await stack.createTenant('held');
+  const headers = {
+    authorization: `Bearer ${await stack.token(t.tenantId, t.owner.id)}`,
+    'x-tenant-id': t.tenantId,
+  };
+  return () => timed(`${stack.url}/v1/users/${t.owner.id}`, headers);
+}
